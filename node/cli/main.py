@@ -1,0 +1,46 @@
+"""The `rollup` command line: one entry point, one module per command group.
+
+Each command module exposes `register(subparsers)`; it adds its parser(s)
+and sets `func` to a callable taking the parsed namespace and returning an
+exit code. User-facing failures raise `CliError`, printed without a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from node.cli.common import CliError
+
+COMMAND_MODULES = (
+    "node.cli.keys",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rollup", description="Optimistic rollup devnet for a perpetuals venue")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

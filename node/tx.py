@@ -1,0 +1,254 @@
+"""Transactions: signed user transactions with pluggable payload kinds, and deposits.
+
+Wire format (canonical msgpack, see `node.encoding`):
+
+    signed tx  = [kind, chain_id, nonce, fee, *payload_fields, signature(65)]
+    deposit    = [KIND_DEPOSIT, l1_block, log_index, l1_sender(20), to(20), amount]
+
+The signature is a recoverable secp256k1 signature over
+keccak256(TX_SIGNING_DOMAIN || pack([kind, chain_id, nonce, fee, *payload_fields])).
+The sender is recovered from it, never sent. The transaction hash is the
+keccak-256 of the whole canonical encoding.
+
+A payload kind is a frozen dataclass registered with `register_payload`; the
+venue adds its order kinds that way without touching this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, Union
+
+from node.crypto import ADDRESS_LEN, SIGNATURE_LEN, Address, CryptoError, Hash32, PrivateKey, keccak256, recover_address
+from node.encoding import (
+    DecodeError,
+    UINT256_MAX,
+    decode_uint,
+    encode_uint,
+    expect_bytes,
+    expect_int,
+    expect_list,
+    pack,
+    unpack,
+)
+
+TX_SIGNING_DOMAIN = b"\x19rollup-devnet transaction v1\x00"
+MAX_TX_BYTES = 4096
+KIND_DEPOSIT = 0
+KIND_TRANSFER = 1
+KIND_WITHDRAWAL = 2
+
+
+class Payload(Protocol):
+    KIND: ClassVar[int]
+    NAME: ClassVar[str]
+
+    def to_fields(self) -> list[Any]: ...
+
+    @classmethod
+    def from_fields(cls, fields: list[Any]) -> "Payload": ...
+
+
+_PAYLOAD_TYPES: dict[int, type] = {}
+
+
+def register_payload(cls: type) -> type:
+    """Class decorator: make a payload kind decodable. Kinds are unique small ints."""
+    kind = cls.KIND  # type: ignore[attr-defined]
+    if kind == KIND_DEPOSIT or kind in _PAYLOAD_TYPES:
+        raise ValueError(f"transaction kind {kind} is already taken")
+    _PAYLOAD_TYPES[kind] = cls
+    return cls
+
+
+def payload_type(kind: int) -> type:
+    try:
+        return _PAYLOAD_TYPES[kind]
+    except KeyError:
+        raise UnknownKindError(f"unknown transaction kind {kind}") from None
+
+
+class UnknownKindError(DecodeError):
+    """The kind byte names no registered transaction kind."""
+
+
+def _amount(value: Any, what: str = "amount") -> int:
+    return decode_uint(value, what)
+
+
+@register_payload
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    KIND: ClassVar[int] = KIND_TRANSFER
+    NAME: ClassVar[str] = "transfer"
+    to: Address
+    amount: int
+
+    def to_fields(self) -> list[Any]:
+        return [self.to, encode_uint(self.amount)]
+
+    @classmethod
+    def from_fields(cls, fields: list[Any]) -> "Transfer":
+        expect_list(fields, 2, "transfer payload")
+        return cls(Address(expect_bytes(fields[0], "to", ADDRESS_LEN)), _amount(fields[1]))
+
+
+@register_payload
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """Burn `amount` on L2 and record it in state, payable to `l1_recipient` on L1."""
+
+    KIND: ClassVar[int] = KIND_WITHDRAWAL
+    NAME: ClassVar[str] = "withdrawal"
+    l1_recipient: Address
+    amount: int
+
+    def to_fields(self) -> list[Any]:
+        return [self.l1_recipient, encode_uint(self.amount)]
+
+    @classmethod
+    def from_fields(cls, fields: list[Any]) -> "Withdrawal":
+        expect_list(fields, 2, "withdrawal payload")
+        return cls(Address(expect_bytes(fields[0], "l1_recipient", ADDRESS_LEN)), _amount(fields[1]))
+
+
+@dataclass(frozen=True, slots=True)
+class SignedTx:
+    chain_id: int
+    nonce: int
+    fee: int
+    payload: Any  # a registered Payload
+    signature: bytes
+
+    @property
+    def kind(self) -> int:
+        return self.payload.KIND
+
+    def unsigned_fields(self) -> list[Any]:
+        return [self.payload.KIND, self.chain_id, self.nonce, encode_uint(self.fee), *self.payload.to_fields()]
+
+    def signing_hash(self) -> Hash32:
+        return compute_signing_hash(self.unsigned_fields())
+
+    def encode(self) -> bytes:
+        return pack([*self.unsigned_fields(), self.signature])
+
+    def hash(self) -> Hash32:
+        return Hash32(keccak256(self.encode()))
+
+    def recover_sender(self) -> Address:
+        """The signer's address; raises CryptoError for a bad signature."""
+        return recover_address(self.signing_hash(), self.signature)
+
+
+@dataclass(frozen=True, slots=True)
+class DepositTx:
+    """A system transaction: derivation inserts it from an L1 deposit event. No signature."""
+
+    l1_block: int
+    log_index: int
+    l1_sender: Address
+    to: Address
+    amount: int
+
+    kind: ClassVar[int] = KIND_DEPOSIT
+
+    def encode(self) -> bytes:
+        return pack([KIND_DEPOSIT, self.l1_block, self.log_index, self.l1_sender, self.to, encode_uint(self.amount)])
+
+    def hash(self) -> Hash32:
+        return Hash32(keccak256(self.encode()))
+
+
+Transaction = Union[SignedTx, DepositTx]
+
+
+def compute_signing_hash(unsigned_fields: list[Any]) -> Hash32:
+    return Hash32(keccak256(TX_SIGNING_DOMAIN + pack(unsigned_fields)))
+
+
+def sign_tx(key: PrivateKey, chain_id: int, nonce: int, fee: int, payload: Any) -> SignedTx:
+    unsigned = SignedTx(chain_id, nonce, fee, payload, b"")
+    return SignedTx(chain_id, nonce, fee, payload, key.sign_hash(unsigned.signing_hash()))
+
+
+def decode_tx(raw: bytes, max_size: int = MAX_TX_BYTES) -> Transaction:
+    """Decode one canonical transaction encoding (signed or deposit)."""
+    fields = unpack(raw, max_size)
+    if not isinstance(fields, list) or not fields:
+        raise DecodeError("transaction must be a non-empty array")
+    kind = expect_int(fields[0], "kind")
+    if kind == KIND_DEPOSIT:
+        return _decode_deposit(fields)
+    return _decode_signed(kind, fields)
+
+
+def decode_signed_tx(raw: bytes, max_size: int = MAX_TX_BYTES) -> SignedTx:
+    """Decode a user transaction; deposits are rejected (only derivation makes them)."""
+    tx = decode_tx(raw, max_size)
+    if not isinstance(tx, SignedTx):
+        raise DecodeError("deposits are system transactions and cannot be submitted")
+    return tx
+
+
+def _decode_signed(kind: int, fields: list[Any]) -> SignedTx:
+    cls = payload_type(kind)
+    if len(fields) < 5:
+        raise DecodeError("signed transaction has too few fields")
+    chain_id = expect_int(fields[1], "chain_id")
+    nonce = expect_int(fields[2], "nonce")
+    fee = _amount(fields[3], "fee")
+    signature = expect_bytes(fields[-1], "signature", SIGNATURE_LEN)
+    payload = cls.from_fields(fields[4:-1])
+    return SignedTx(chain_id, nonce, fee, payload, signature)
+
+
+def _decode_deposit(fields: list[Any]) -> DepositTx:
+    expect_list(fields, 6, "deposit")
+    return DepositTx(
+        l1_block=expect_int(fields[1], "l1_block"),
+        log_index=expect_int(fields[2], "log_index"),
+        l1_sender=Address(expect_bytes(fields[3], "l1_sender", ADDRESS_LEN)),
+        to=Address(expect_bytes(fields[4], "to", ADDRESS_LEN)),
+        amount=_amount(fields[5]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveredTx:
+    """A decoded transaction with its hash and (for signed ones) its recovered sender."""
+
+    tx: Transaction
+    hash: Hash32
+    sender: Address
+    raw: bytes
+
+
+def recover(raw: bytes, max_size: int = MAX_TX_BYTES) -> RecoveredTx:
+    """Decode and recover the sender; raises DecodeError or CryptoError."""
+    tx = decode_tx(raw, max_size)
+    sender = tx.recover_sender() if isinstance(tx, SignedTx) else tx.l1_sender
+    return RecoveredTx(tx, Hash32(keccak256(raw)), sender, raw)
+
+
+__all__ = [
+    "CryptoError",
+    "DecodeError",
+    "DepositTx",
+    "KIND_DEPOSIT",
+    "KIND_TRANSFER",
+    "KIND_WITHDRAWAL",
+    "MAX_TX_BYTES",
+    "RecoveredTx",
+    "SignedTx",
+    "Transaction",
+    "Transfer",
+    "UINT256_MAX",
+    "UnknownKindError",
+    "Withdrawal",
+    "decode_signed_tx",
+    "decode_tx",
+    "recover",
+    "register_payload",
+    "sign_tx",
+]
