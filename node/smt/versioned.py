@@ -1,0 +1,293 @@
+"""The persistent, versioned radix-16 sparse Merkle tree.
+
+`VersionedTree` reads nodes from any byte store with `get` (RocksDB in the
+nodes, a dict in tests) and never writes: `compute_update` returns a
+`TreeUpdate` (puts and deletes) that the caller adds to the same atomic write
+batch as the block, then reports back with `on_committed` so the node cache
+stays in step. It gives exactly the roots and proofs of the reference
+`MemoryTree` (tested with hypothesis).
+
+Besides the nodes, each update maintains a flat table key_hash -> value for
+the latest version, so the state transition reads current state with one
+lookup instead of a walk; past versions are read by walking their root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Protocol
+
+from node.smt.hashing import EMPTY, hash_value, internal_hash, leaf_hash
+from node.smt.nodes import (
+    Children,
+    CorruptTreeError,
+    NodeRef,
+    decode_internal,
+    decode_leaf,
+    decode_ref,
+    encode_internal,
+    encode_leaf,
+    encode_ref,
+    node_key,
+    root_key,
+    stale_key,
+    value_key,
+)
+from node.smt.proof import Proof, ProofLevel
+
+DEFAULT_CACHE_NODES = 300_000
+
+
+class ByteStore(Protocol):
+    def get(self, key: bytes) -> bytes | None: ...
+
+
+class MissingVersionError(KeyError):
+    """No root is stored for that version (never written, or pruned)."""
+
+
+@dataclass(slots=True)
+class TreeUpdate:
+    version: int
+    root: NodeRef | None
+    puts: dict[bytes, bytes] = field(default_factory=dict)
+    deletes: list[bytes] = field(default_factory=list)
+    new_internal: dict[bytes, Children] = field(default_factory=dict)
+    retired: list[bytes] = field(default_factory=list)
+
+    @property
+    def root_hash(self) -> bytes:
+        return self.root.hash if self.root is not None else EMPTY
+
+
+class VersionedTree:
+    def __init__(self, store: ByteStore, cache_nodes: int = DEFAULT_CACHE_NODES) -> None:
+        self.store = store
+        self.cache_nodes = cache_nodes
+        self._cache: dict[bytes, Children] = {}
+
+    # -- reads ---------------------------------------------------------------
+
+    def root_ref(self, version: int) -> NodeRef | None:
+        raw = self.store.get(root_key(version))
+        if raw is None:
+            raise MissingVersionError(f"no state root stored for version {version}")
+        return decode_ref(raw)
+
+    def root_hash(self, version: int) -> bytes:
+        ref = self.root_ref(version)
+        return ref.hash if ref is not None else EMPTY
+
+    def has_version(self, version: int) -> bool:
+        return self.store.get(root_key(version)) is not None
+
+    def get_latest(self, key_hash: bytes) -> bytes | None:
+        """Value at the newest committed version (one flat lookup)."""
+        return self.store.get(value_key(key_hash))
+
+    def get(self, key_hash: bytes, version: int) -> bytes | None:
+        """Value at a past (or the latest) version, by walking that version's root."""
+        ref = self.root_ref(version)
+        path = b""
+        while ref is not None:
+            if ref.is_leaf:
+                leaf_key, value = self._load_leaf(ref, path)
+                return value if leaf_key == key_hash else None
+            slot = _nibble(key_hash, len(path))
+            ref = self._load_internal(ref, path)[slot]
+            path += bytes((slot,))
+        return None
+
+    def prove(self, key_hash: bytes, version: int) -> Proof:
+        ref = self.root_ref(version)
+        path = b""
+        levels: list[ProofLevel] = []
+        while ref is not None and not ref.is_leaf:
+            children = self._load_internal(ref, path)
+            slot = _nibble(key_hash, len(path))
+            levels.append(ProofLevel.from_children([c.hash if c else EMPTY for c in children], slot))
+            ref = children[slot]
+            path += bytes((slot,))
+        if ref is None:
+            return Proof(tuple(levels), None)
+        leaf_key, value = self._load_leaf(ref, path)
+        return Proof(tuple(levels), (leaf_key, hash_value(value)))
+
+    # -- writes (computed, not performed) --------------------------------------
+
+    def compute_update(
+        self, base_version: int | None, version: int, updates: Mapping[bytes, bytes | None]
+    ) -> TreeUpdate:
+        """Apply `updates` (key_hash -> value, None deletes) on top of `base_version`."""
+        if base_version is not None and version <= base_version:
+            raise ValueError(f"version {version} must be above the base version {base_version}")
+        base = self.root_ref(base_version) if base_version is not None else None
+        return _Updater(self, version).run(base, updates)
+
+    def on_committed(self, update: TreeUpdate) -> None:
+        """Keep the node cache in step once the caller's write batch is durable."""
+        cache = self._cache
+        for key in update.retired:
+            cache.pop(key, None)
+        cache.update(update.new_internal)
+        excess = len(cache) - self.cache_nodes
+        if excess > 0:
+            for key in list(_take(cache, excess)):
+                del cache[key]
+
+    def forget_cache(self) -> None:
+        self._cache.clear()
+
+    # -- node loading ----------------------------------------------------------
+
+    def _load_internal(self, ref: NodeRef, path: bytes) -> Children:
+        key = node_key(ref.version, path)
+        children = self._cache.get(key)
+        if children is None:
+            raw = self.store.get(key)
+            if raw is None:
+                raise CorruptTreeError(f"internal node v{ref.version} path {path.hex()} is missing")
+            children = decode_internal(raw)
+        return children
+
+    def _load_leaf(self, ref: NodeRef, path: bytes) -> tuple[bytes, bytes]:
+        raw = self.store.get(node_key(ref.version, path))
+        if raw is None:
+            raise CorruptTreeError(f"leaf v{ref.version} path {path.hex()} is missing")
+        return decode_leaf(raw)
+
+
+def _take(d: dict[bytes, Children], n: int) -> Iterable[bytes]:
+    it = iter(d)
+    for _ in range(n):
+        yield next(it)
+
+
+def _nibble(key_hash: bytes, depth: int) -> int:
+    byte = key_hash[depth >> 1]
+    return (byte >> 4) if depth % 2 == 0 else (byte & 0x0F)
+
+
+def _group(entries: list[tuple[bytes, bytes | None]], depth: int) -> dict[int, list[tuple[bytes, bytes | None]]]:
+    groups: dict[int, list[tuple[bytes, bytes | None]]] = {}
+    index = depth >> 1
+    if depth % 2 == 0:
+        for entry in entries:
+            nib = entry[0][index] >> 4
+            if nib in groups:
+                groups[nib].append(entry)
+            else:
+                groups[nib] = [entry]
+    else:
+        for entry in entries:
+            nib = entry[0][index] & 0x0F
+            if nib in groups:
+                groups[nib].append(entry)
+            else:
+                groups[nib] = [entry]
+    return groups
+
+
+class _Updater:
+    """One version's batch update: walks only the paths the updates touch."""
+
+    def __init__(self, tree: VersionedTree, version: int) -> None:
+        self.tree = tree
+        self.version = version
+        self.pending_leaves: dict[bytes, bytes] = {}
+        self.pending_internal: dict[bytes, Children] = {}
+        self.retired: list[bytes] = []
+
+    def run(self, base: NodeRef | None, updates: Mapping[bytes, bytes | None]) -> TreeUpdate:
+        entries = sorted(updates.items())
+        root = self._update(base, b"", entries) if entries else base
+        update = TreeUpdate(self.version, root)
+        puts = update.puts
+        for key, value in updates.items():
+            if value is None:
+                update.deletes.append(value_key(key))
+            else:
+                puts[value_key(key)] = value
+        puts.update(self.pending_leaves)
+        for key, children in self.pending_internal.items():
+            puts[key] = encode_internal(children)
+        stale_prefix_version = self.version
+        for key in self.retired:
+            puts[stale_key(stale_prefix_version, key)] = b""
+        puts[root_key(self.version)] = encode_ref(root)
+        update.new_internal = self.pending_internal
+        update.retired = self.retired
+        return update
+
+    # A subtree with updates: returns its new reference (None when it became empty).
+    def _update(self, ref: NodeRef | None, path: bytes, entries: list[tuple[bytes, bytes | None]]) -> NodeRef | None:
+        if ref is None:
+            return self._build(path, [e for e in entries if e[1] is not None])
+        if ref.is_leaf:
+            return self._update_leaf(ref, path, entries)
+        old_children = self.tree._load_internal(ref, path)
+        children = list(old_children)
+        for nib, group in _group(entries, len(path)).items():
+            children[nib] = self._update(children[nib], path + bytes((nib,)), group)
+        if children == old_children:
+            return ref
+        self._retire(ref, path)
+        return self._internal_or_collapse(path, children)
+
+    def _update_leaf(self, ref: NodeRef, path: bytes, entries: list[tuple[bytes, bytes | None]]) -> NodeRef | None:
+        leaf_key, leaf_value = self._read_leaf(ref, path)
+        merged: dict[bytes, bytes | None] = {leaf_key: leaf_value}
+        merged.update(entries)
+        live = sorted((k, v) for k, v in merged.items() if v is not None)
+        if len(live) == 1 and live[0][0] == leaf_key and live[0][1] == leaf_value:
+            return ref
+        self._retire(ref, path)
+        return self._build(path, live)  # type: ignore[arg-type]
+
+    def _internal_or_collapse(self, path: bytes, children: Children) -> NodeRef | None:
+        present = [(i, c) for i, c in enumerate(children) if c is not None]
+        if not present:
+            return None
+        if len(present) == 1 and present[0][1].is_leaf:
+            nib, leaf = present[0]
+            return self._move_leaf_up(leaf, path + bytes((nib,)), path)
+        return self._write_internal(path, children)
+
+    def _move_leaf_up(self, ref: NodeRef, from_path: bytes, to_path: bytes) -> NodeRef:
+        key, value = self._read_leaf(ref, from_path)
+        self._retire(ref, from_path)
+        return self._write_leaf(to_path, key, value)
+
+    def _build(self, path: bytes, entries: list[tuple[bytes, bytes]]) -> NodeRef | None:
+        if not entries:
+            return None
+        if len(entries) == 1:
+            return self._write_leaf(path, entries[0][0], entries[0][1])
+        children: Children = [None] * 16
+        for nib, group in _group(entries, len(path)).items():  # type: ignore[arg-type]
+            children[nib] = self._build(path + bytes((nib,)), group)  # type: ignore[arg-type]
+        return self._write_internal(path, children)
+
+    def _write_leaf(self, path: bytes, key_hash: bytes, value: bytes) -> NodeRef:
+        self.pending_leaves[node_key(self.version, path)] = encode_leaf(key_hash, value)
+        return NodeRef(leaf_hash(key_hash, hash_value(value)), self.version, True)
+
+    def _write_internal(self, path: bytes, children: Children) -> NodeRef:
+        self.pending_internal[node_key(self.version, path)] = children
+        digest = internal_hash([c.hash if c is not None else EMPTY for c in children])
+        return NodeRef(digest, self.version, False)
+
+    def _read_leaf(self, ref: NodeRef, path: bytes) -> tuple[bytes, bytes]:
+        if ref.version == self.version:
+            raw = self.pending_leaves.get(node_key(ref.version, path))
+            if raw is not None:
+                return decode_leaf(raw)
+        return self.tree._load_leaf(ref, path)
+
+    def _retire(self, ref: NodeRef, path: bytes) -> None:
+        key = node_key(ref.version, path)
+        if ref.version == self.version:  # written earlier in this same update: just drop it
+            self.pending_leaves.pop(key, None)
+            self.pending_internal.pop(key, None)
+        else:
+            self.retired.append(key)

@@ -1,0 +1,196 @@
+"""The chain store: L2 blocks, receipts, transaction index and versioned state in one RocksDB.
+
+Every block is committed in one atomic write batch holding the block, its
+receipts, its transaction index entries, the state tree's new nodes and flat
+values, the pruning of state older than the history window, and the head
+pointer. A process killed at any moment reopens at exactly the last
+committed block (tests/test_crash_safety.py).
+
+Keys (one-letter namespaces; N/R/S/V belong to the state tree, node.smt.nodes):
+    B number(8)      -> block encoding
+    H block_hash     -> number(8)
+    T tx_hash        -> pack([number, index])
+    C number(8)      -> pack([receipt encoding, ...])
+    M head           -> pack([number, block_hash, state_root])
+    M pruned_below   -> version(8): state of versions below this is pruned
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from node.block import Block, decode_block
+from node.encoding import pack, unpack
+from node.smt.hashing import hash_key
+from node.smt.nodes import ROOT_PREFIX, STALE_PREFIX, root_key
+from node.smt.proof import Proof
+from node.smt.versioned import DEFAULT_CACHE_NODES, TreeUpdate, VersionedTree
+from node.store.kv import KVStore
+
+HEAD_KEY = b"Mhead"
+PRUNED_KEY = b"Mpruned_below"
+DEFAULT_HISTORY_WINDOW = 2048
+PRUNE_EVERY = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    number: int
+    hash: bytes
+    state_root: bytes
+
+
+class LatestState:
+    """StateReader over the newest committed state (application keys)."""
+
+    __slots__ = ("_tree",)
+
+    def __init__(self, tree: VersionedTree) -> None:
+        self._tree = tree
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._tree.get_latest(hash_key(key))
+
+
+class HistoricalState:
+    """StateReader over the state after block `version` (walks that version's root)."""
+
+    __slots__ = ("_tree", "version")
+
+    def __init__(self, tree: VersionedTree, version: int) -> None:
+        self._tree = tree
+        self.version = version
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._tree.get(hash_key(key), self.version)
+
+
+def _num(n: int) -> bytes:
+    return n.to_bytes(8, "big")
+
+
+class ChainStore:
+    def __init__(
+        self,
+        path: Path | str,
+        history_window: int = DEFAULT_HISTORY_WINDOW,
+        cache_nodes: int = DEFAULT_CACHE_NODES,
+        sync: bool = False,
+    ) -> None:
+        if history_window < 1:
+            raise ValueError("history_window must be at least 1 block")
+        self.kv = KVStore(path, sync=sync)
+        self.tree = VersionedTree(self.kv, cache_nodes)
+        self.history_window = history_window
+        self._head = self._load_head()
+
+    # -- heads and reads --------------------------------------------------------
+
+    def _load_head(self) -> Head | None:
+        raw = self.kv.get(HEAD_KEY)
+        if raw is None:
+            return None
+        number, block_hash, state_root = unpack(raw)
+        return Head(number, block_hash, state_root)
+
+    def head(self) -> Head | None:
+        return self._head
+
+    def latest_state(self) -> LatestState:
+        return LatestState(self.tree)
+
+    def state_at(self, number: int) -> HistoricalState:
+        self.tree.root_ref(number)  # raises MissingVersionError when absent or pruned
+        return HistoricalState(self.tree, number)
+
+    def pruned_below(self) -> int:
+        raw = self.kv.get(PRUNED_KEY)
+        return int.from_bytes(raw, "big") if raw else 0
+
+    def get_block(self, number: int) -> Block | None:
+        raw = self.kv.get(b"B" + _num(number))
+        return decode_block(raw) if raw is not None else None
+
+    def get_block_number(self, block_hash: bytes) -> int | None:
+        raw = self.kv.get(b"H" + block_hash)
+        return int.from_bytes(raw, "big") if raw is not None else None
+
+    def get_tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
+        raw = self.kv.get(b"T" + tx_hash)
+        if raw is None:
+            return None
+        number, index = unpack(raw)
+        return number, index
+
+    def get_receipts(self, number: int) -> list[bytes]:
+        raw = self.kv.get(b"C" + _num(number))
+        return list(unpack(raw)) if raw is not None else []
+
+    def prove(self, app_key: bytes, number: int) -> tuple[bytes | None, Proof]:
+        key_hash = hash_key(app_key)
+        return self.tree.get(key_hash, number), self.tree.prove(key_hash, number)
+
+    # -- writes -----------------------------------------------------------------
+
+    def compute_state_update(self, number: int, writes: Mapping[bytes, bytes | None]) -> TreeUpdate:
+        """The tree update for block `number` from the state transition's writes (app keys)."""
+        base = self._head.number if self._head is not None else None
+        return self.tree.compute_update(base, number, {hash_key(k): v for k, v in writes.items()})
+
+    def commit_block(
+        self,
+        block: Block,
+        receipts: list[bytes],
+        tx_hashes: list[bytes],
+        state: TreeUpdate,
+        extra_puts: Mapping[bytes, bytes] | None = None,
+    ) -> Head:
+        """Write the block and its state atomically and advance the head."""
+        number = block.number
+        self._validate_next(block, state)
+        block_hash = block.hash()
+        puts = dict(state.puts)
+        deletes = list(state.deletes)
+        puts[b"B" + _num(number)] = block.encode()
+        puts[b"H" + block_hash] = _num(number)
+        puts[b"C" + _num(number)] = pack(receipts)
+        for index, tx_hash in enumerate(tx_hashes):
+            puts[b"T" + tx_hash] = pack([number, index])
+        if extra_puts:
+            puts.update(extra_puts)
+        head = Head(number, block_hash, state.root_hash)
+        puts[HEAD_KEY] = pack([head.number, head.hash, head.state_root])
+        self._add_pruning(number, puts, deletes)
+        self.kv.write(puts, deletes)
+        self.tree.on_committed(state)
+        self._head = head
+        return head
+
+    def _validate_next(self, block: Block, state: TreeUpdate) -> None:
+        expected = self._head.number + 1 if self._head is not None else 0
+        if block.number != expected:
+            raise ValueError(f"block {block.number} does not extend the head (expected {expected})")
+        if state.version != block.number or state.root_hash != block.header.state_root:
+            raise ValueError("state update does not belong to this block")
+
+    def _add_pruning(self, number: int, puts: dict[bytes, bytes], deletes: list[bytes]) -> None:
+        if number % PRUNE_EVERY != 0:
+            return
+        keep_from = number - self.history_window
+        already = self.pruned_below()
+        if keep_from <= already:
+            return
+        for key, _ in self.kv.scan(STALE_PREFIX, STALE_PREFIX + _num(keep_from + 1)):
+            deletes.append(key)
+            deletes.append(key[9:])
+        for key, _ in self.kv.scan(root_key(already), root_key(keep_from)):
+            deletes.append(key)
+        puts[PRUNED_KEY] = _num(keep_from)
+
+    def close(self) -> None:
+        self.kv.close()
+
+
+__all__ = ["ChainStore", "Head", "HistoricalState", "LatestState", "ROOT_PREFIX"]
