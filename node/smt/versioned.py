@@ -14,23 +14,28 @@ lookup instead of a walk; past versions are read by walking their root.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Protocol
 
-from node.smt.hashing import EMPTY, hash_value, internal_hash, leaf_hash
+from node.smt.hashing import EMPTY, hash_value, leaf_hash
 from node.smt.nodes import (
-    Children,
+    EMPTY_INTERNAL,
+    VERSIONS_AT,
     CorruptTreeError,
     NodeRef,
-    decode_internal,
+    child_hashes,
+    child_ref,
     decode_leaf,
     decode_ref,
-    encode_internal,
     encode_leaf,
     encode_ref,
     node_key,
+    present_slots,
     root_key,
+    set_child,
     stale_key,
+    validate_internal,
     value_key,
 )
 from node.smt.proof import Proof, ProofLevel
@@ -52,7 +57,7 @@ class TreeUpdate:
     root: NodeRef | None
     puts: dict[bytes, bytes] = field(default_factory=dict)
     deletes: list[bytes] = field(default_factory=list)
-    new_internal: dict[bytes, Children] = field(default_factory=dict)
+    new_internal: dict[bytes, bytes] = field(default_factory=dict)
     retired: list[bytes] = field(default_factory=list)
 
     @property
@@ -64,7 +69,7 @@ class VersionedTree:
     def __init__(self, store: ByteStore, cache_nodes: int = DEFAULT_CACHE_NODES) -> None:
         self.store = store
         self.cache_nodes = cache_nodes
-        self._cache: dict[bytes, Children] = {}
+        self._cache: dict[bytes, bytes] = {}  # node key -> internal node bytes (latest nodes)
 
     # -- reads ---------------------------------------------------------------
 
@@ -94,7 +99,7 @@ class VersionedTree:
                 leaf_key, value = self._load_leaf(ref, path)
                 return value if leaf_key == key_hash else None
             slot = _nibble(key_hash, len(path))
-            ref = self._load_internal(ref, path)[slot]
+            ref = child_ref(self._load_internal(ref, path), slot)
             path += bytes((slot,))
         return None
 
@@ -103,10 +108,10 @@ class VersionedTree:
         path = b""
         levels: list[ProofLevel] = []
         while ref is not None and not ref.is_leaf:
-            children = self._load_internal(ref, path)
+            node = self._load_internal(ref, path)
             slot = _nibble(key_hash, len(path))
-            levels.append(ProofLevel.from_children([c.hash if c else EMPTY for c in children], slot))
-            ref = children[slot]
+            levels.append(ProofLevel.from_children(child_hashes(node), slot))
+            ref = child_ref(node, slot)
             path += bytes((slot,))
         if ref is None:
             return Proof(tuple(levels), None)
@@ -116,13 +121,22 @@ class VersionedTree:
     # -- writes (computed, not performed) --------------------------------------
 
     def compute_update(
-        self, base_version: int | None, version: int, updates: Mapping[bytes, bytes | None]
+        self,
+        base_version: int | None,
+        version: int,
+        updates: Mapping[bytes, bytes | None],
+        known_values: Mapping[bytes, bytes | None] | None = None,
     ) -> TreeUpdate:
-        """Apply `updates` (key_hash -> value, None deletes) on top of `base_version`."""
+        """Apply `updates` (key_hash -> value, None deletes) on top of `base_version`.
+
+        `known_values` (key_hash -> value at the base version, e.g. what the state
+        transition just read) lets the update recognise an existing leaf by its hash
+        instead of reading it from storage; a wrong entry only costs that read.
+        """
         if base_version is not None and version <= base_version:
             raise ValueError(f"version {version} must be above the base version {base_version}")
         base = self.root_ref(base_version) if base_version is not None else None
-        return _Updater(self, version).run(base, updates)
+        return _Updater(self, version, known_values or {}).run(base, updates)
 
     def on_committed(self, update: TreeUpdate) -> None:
         """Keep the node cache in step once the caller's write batch is durable."""
@@ -140,15 +154,15 @@ class VersionedTree:
 
     # -- node loading ----------------------------------------------------------
 
-    def _load_internal(self, ref: NodeRef, path: bytes) -> Children:
+    def _load_internal(self, ref: NodeRef, path: bytes) -> bytes:
         key = node_key(ref.version, path)
-        children = self._cache.get(key)
-        if children is None:
+        node = self._cache.get(key)
+        if node is None:
             raw = self.store.get(key)
             if raw is None:
                 raise CorruptTreeError(f"internal node v{ref.version} path {path.hex()} is missing")
-            children = decode_internal(raw)
-        return children
+            node = validate_internal(raw)
+        return node
 
     def _load_leaf(self, ref: NodeRef, path: bytes) -> tuple[bytes, bytes]:
         raw = self.store.get(node_key(ref.version, path))
@@ -157,7 +171,7 @@ class VersionedTree:
         return decode_leaf(raw)
 
 
-def _take(d: dict[bytes, Children], n: int) -> Iterable[bytes]:
+def _take(d: dict[bytes, bytes], n: int) -> Iterable[bytes]:
     it = iter(d)
     for _ in range(n):
         yield next(it)
@@ -168,34 +182,37 @@ def _nibble(key_hash: bytes, depth: int) -> int:
     return (byte >> 4) if depth % 2 == 0 else (byte & 0x0F)
 
 
-def _group(entries: list[tuple[bytes, bytes | None]], depth: int) -> dict[int, list[tuple[bytes, bytes | None]]]:
-    groups: dict[int, list[tuple[bytes, bytes | None]]] = {}
+Entry = tuple[bytes, "bytes | None"]
+
+
+def _group(entries: list[Entry], depth: int) -> dict[int, list[Entry]]:
+    """Split entries sorted by key into runs sharing the nibble at `depth`."""
+    groups: dict[int, list[Entry]] = {}
     index = depth >> 1
-    if depth % 2 == 0:
-        for entry in entries:
-            nib = entry[0][index] >> 4
-            if nib in groups:
-                groups[nib].append(entry)
-            else:
-                groups[nib] = [entry]
-    else:
-        for entry in entries:
-            nib = entry[0][index] & 0x0F
-            if nib in groups:
-                groups[nib].append(entry)
-            else:
-                groups[nib] = [entry]
+    shift = 4 if depth % 2 == 0 else 0
+    for entry in entries:
+        nib = (entry[0][index] >> shift) & 0x0F
+        group = groups.get(nib)
+        if group is None:
+            groups[nib] = [entry]
+        else:
+            group.append(entry)
     return groups
+
+
+_sha256 = hashlib.sha256
 
 
 class _Updater:
     """One version's batch update: walks only the paths the updates touch."""
 
-    def __init__(self, tree: VersionedTree, version: int) -> None:
+    def __init__(self, tree: VersionedTree, version: int, known_values: Mapping[bytes, bytes | None]) -> None:
         self.tree = tree
+        self.known_values = known_values
         self.version = version
+        self.version_bytes = version.to_bytes(8, "big")
         self.pending_leaves: dict[bytes, bytes] = {}
-        self.pending_internal: dict[bytes, Children] = {}
+        self.pending_internal: dict[bytes, bytes] = {}
         self.retired: list[bytes] = []
 
     def run(self, base: NodeRef | None, updates: Mapping[bytes, bytes | None]) -> TreeUpdate:
@@ -209,33 +226,46 @@ class _Updater:
             else:
                 puts[value_key(key)] = value
         puts.update(self.pending_leaves)
-        for key, children in self.pending_internal.items():
-            puts[key] = encode_internal(children)
-        stale_prefix_version = self.version
+        puts.update(self.pending_internal)
         for key in self.retired:
-            puts[stale_key(stale_prefix_version, key)] = b""
+            puts[stale_key(self.version, key)] = b""
         puts[root_key(self.version)] = encode_ref(root)
         update.new_internal = self.pending_internal
         update.retired = self.retired
         return update
 
-    # A subtree with updates: returns its new reference (None when it became empty).
-    def _update(self, ref: NodeRef | None, path: bytes, entries: list[tuple[bytes, bytes | None]]) -> NodeRef | None:
+    # A subtree receiving updates: returns its new reference (None when it became empty).
+    def _update(self, ref: NodeRef | None, path: bytes, entries: list[Entry]) -> NodeRef | None:
         if ref is None:
-            return self._build(path, [e for e in entries if e[1] is not None])
+            return self._build(path, [e for e in entries if e[1] is not None])  # type: ignore[misc]
         if ref.is_leaf:
             return self._update_leaf(ref, path, entries)
-        old_children = self.tree._load_internal(ref, path)
-        children = list(old_children)
+        old = self.tree._load_internal(ref, path)
+        node = bytearray(old)
+        may_collapse = False
         for nib, group in _group(entries, len(path)).items():
-            children[nib] = self._update(children[nib], path + bytes((nib,)), group)
-        if children == old_children:
+            child = child_ref(old, nib)
+            new = self._update(child, path + bytes((nib,)), group)
+            if new != child:
+                set_child(node, nib, new)
+                if new is None or (new.is_leaf and child is not None and not child.is_leaf):
+                    may_collapse = True
+        if node == old:
             return ref
         self._retire(ref, path)
-        return self._internal_or_collapse(path, children)
+        if may_collapse:
+            return self._internal_or_collapse(path, node)
+        return self._write_internal(path, node)
 
-    def _update_leaf(self, ref: NodeRef, path: bytes, entries: list[tuple[bytes, bytes | None]]) -> NodeRef | None:
+    def _update_leaf(self, ref: NodeRef, path: bytes, entries: list[Entry]) -> NodeRef | None:
+        if len(entries) == 1:  # the common case: overwrite or delete the leaf's own key
+            key, value = entries[0]
+            old = self.known_values.get(key)
+            if old is not None and ref.version != self.version and leaf_hash(key, hash_value(old)) == ref.hash:
+                return self._replace_leaf(ref, path, key, old, value)
         leaf_key, leaf_value = self._read_leaf(ref, path)
+        if len(entries) == 1 and entries[0][0] == leaf_key:
+            return self._replace_leaf(ref, path, leaf_key, leaf_value, entries[0][1])
         merged: dict[bytes, bytes | None] = {leaf_key: leaf_value}
         merged.update(entries)
         live = sorted((k, v) for k, v in merged.items() if v is not None)
@@ -244,14 +274,21 @@ class _Updater:
         self._retire(ref, path)
         return self._build(path, live)  # type: ignore[arg-type]
 
-    def _internal_or_collapse(self, path: bytes, children: Children) -> NodeRef | None:
-        present = [(i, c) for i, c in enumerate(children) if c is not None]
-        if not present:
+    def _replace_leaf(self, ref: NodeRef, path: bytes, key: bytes, old: bytes, value: bytes | None) -> NodeRef | None:
+        if value == old:
+            return ref
+        self._retire(ref, path)
+        return self._write_leaf(path, key, value) if value is not None else None
+
+    def _internal_or_collapse(self, path: bytes, node: bytearray) -> NodeRef | None:
+        slots = present_slots(node)
+        if not slots:
             return None
-        if len(present) == 1 and present[0][1].is_leaf:
-            nib, leaf = present[0]
-            return self._move_leaf_up(leaf, path + bytes((nib,)), path)
-        return self._write_internal(path, children)
+        if len(slots) == 1:
+            only = child_ref(node, slots[0])
+            if only is not None and only.is_leaf:
+                return self._move_leaf_up(only, path + bytes((slots[0],)), path)
+        return self._write_internal(path, node)
 
     def _move_leaf_up(self, ref: NodeRef, from_path: bytes, to_path: bytes) -> NodeRef:
         key, value = self._read_leaf(ref, from_path)
@@ -263,19 +300,19 @@ class _Updater:
             return None
         if len(entries) == 1:
             return self._write_leaf(path, entries[0][0], entries[0][1])
-        children: Children = [None] * 16
+        node = bytearray(EMPTY_INTERNAL)
         for nib, group in _group(entries, len(path)).items():  # type: ignore[arg-type]
-            children[nib] = self._build(path + bytes((nib,)), group)  # type: ignore[arg-type]
-        return self._write_internal(path, children)
+            set_child(node, nib, self._build(path + bytes((nib,)), group))  # type: ignore[arg-type]
+        return self._write_internal(path, node)
 
     def _write_leaf(self, path: bytes, key_hash: bytes, value: bytes) -> NodeRef:
-        self.pending_leaves[node_key(self.version, path)] = encode_leaf(key_hash, value)
+        self.pending_leaves[b"N" + self.version_bytes + path] = b"\x00" + key_hash + value
         return NodeRef(leaf_hash(key_hash, hash_value(value)), self.version, True)
 
-    def _write_internal(self, path: bytes, children: Children) -> NodeRef:
-        self.pending_internal[node_key(self.version, path)] = children
-        digest = internal_hash([c.hash if c is not None else EMPTY for c in children])
-        return NodeRef(digest, self.version, False)
+    def _write_internal(self, path: bytes, node: bytearray) -> NodeRef:
+        raw = bytes(node)
+        self.pending_internal[b"N" + self.version_bytes + path] = raw
+        return NodeRef(_sha256(memoryview(raw)[:VERSIONS_AT]).digest(), self.version, False)
 
     def _read_leaf(self, ref: NodeRef, path: bytes) -> tuple[bytes, bytes]:
         if ref.version == self.version:

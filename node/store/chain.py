@@ -43,15 +43,25 @@ class Head:
 
 
 class LatestState:
-    """StateReader over the newest committed state (application keys)."""
+    """StateReader over the newest committed state (application keys).
 
-    __slots__ = ("_tree",)
+    It remembers what it read (by key hash): handed to the tree update as
+    `known_values`, that saves re-reading the leaves a block overwrites.
+    """
+
+    __slots__ = ("_tree", "reads")
 
     def __init__(self, tree: VersionedTree) -> None:
         self._tree = tree
+        self.reads: dict[bytes, bytes | None] = {}
 
     def get(self, key: bytes) -> bytes | None:
-        return self._tree.get_latest(hash_key(key))
+        key_hash = hash_key(key)
+        reads = self.reads
+        if key_hash in reads:
+            return reads[key_hash]
+        value = reads[key_hash] = self._tree.get_latest(key_hash)
+        return value
 
 
 class HistoricalState:
@@ -134,10 +144,16 @@ class ChainStore:
 
     # -- writes -----------------------------------------------------------------
 
-    def compute_state_update(self, number: int, writes: Mapping[bytes, bytes | None]) -> TreeUpdate:
-        """The tree update for block `number` from the state transition's writes (app keys)."""
+    def compute_state_update(
+        self, number: int, writes: Mapping[bytes, bytes | None], base_reads: LatestState | None = None
+    ) -> TreeUpdate:
+        """The tree update for block `number` from the state transition's writes (app keys).
+
+        `base_reads`: the LatestState the block was executed against, if any.
+        """
         base = self._head.number if self._head is not None else None
-        return self.tree.compute_update(base, number, {hash_key(k): v for k, v in writes.items()})
+        known = base_reads.reads if base_reads is not None else None
+        return self.tree.compute_update(base, number, {hash_key(k): v for k, v in writes.items()}, known)
 
     def commit_block(
         self,

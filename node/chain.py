@@ -1,0 +1,188 @@
+"""A chain of L2 blocks on disk: genesis, sealing new blocks, importing others' blocks.
+
+This is the one place where the pure state transition (node.stf) meets the
+store (node.store.chain): execute over the latest state, turn the writes
+into a tree update, put the root in the header, commit atomically. The
+sequencer seals with it; executors and the challenger import with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from node.block import ZERO_HASH, Block, BlockHeader, compute_tx_root
+from node.crypto import Hash32
+from node.encoding import decode_uint, encode_uint, pack, unpack
+from node.smt.hashing import hash_key
+from node.state.schema import Account, set_account, set_supply
+from node.state.view import Overlay
+from node.stf import BlockBuild, BlockContext, ChainConfig, InvalidBlock, build_block_transactions, execute_block
+from node.stf.execute import Receipt
+from node.smt.versioned import TreeUpdate
+from node.store.chain import ChainStore, Head
+from node.tx import DepositTx, RecoveredTx
+
+
+class ChainError(Exception):
+    """The chain cannot take this block (not an STF rule: position, root, genesis)."""
+
+
+class NotNextBlock(ChainError):
+    pass
+
+
+class StateRootMismatch(InvalidBlock):
+    rpc_code = -32044
+
+    def __init__(self, number: int, claimed: bytes, computed: bytes) -> None:
+        super().__init__(
+            f"block {number} claims state root 0x{claimed.hex()} but executing it gives 0x{computed.hex()}"
+        )
+        self.number = number
+        self.claimed = claimed
+        self.computed = computed
+
+
+class GenesisMismatch(ChainError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SealedBlock:
+    block: Block
+    receipts: tuple[Receipt, ...]
+    head: Head
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedBlock:
+    block: Block
+    build: BlockBuild
+    update: TreeUpdate
+    tx_hashes: tuple[bytes, ...]
+
+
+def encode_receipt(receipt: Receipt) -> bytes:
+    return pack([receipt.tx_hash, receipt.index, receipt.status, receipt.kind, encode_uint(receipt.fee), receipt.block_number])
+
+
+def decode_receipt(raw: bytes) -> Receipt:
+    tx_hash, index, status, kind, fee, block_number = unpack(raw)
+    return Receipt(Hash32(tx_hash), index, status, kind, decode_uint(fee), block_number)
+
+
+def receipt_to_json(receipt: Receipt) -> dict[str, Any]:
+    return {
+        "transactionHash": "0x" + receipt.tx_hash.hex(),
+        "transactionIndex": receipt.index,
+        "blockNumber": receipt.block_number,
+        "status": receipt.status,
+        "kind": receipt.kind,
+        "fee": str(receipt.fee),
+    }
+
+
+class Chain:
+    def __init__(self, store: ChainStore, config: ChainConfig) -> None:
+        self.store = store
+        self.config = config
+
+    def head(self) -> Head:
+        head = self.store.head()
+        if head is None:
+            raise ChainError("the chain has no genesis block yet")
+        return head
+
+    # -- genesis --------------------------------------------------------------
+
+    def init_genesis(self, alloc: Mapping[bytes, int], timestamp_ms: int = 0, l1_origin: tuple[int, bytes] = (0, ZERO_HASH)) -> Head:
+        """Create block 0 holding `alloc` (address -> balance); idempotent for the same genesis."""
+        block, update = self._genesis_block(alloc, timestamp_ms, l1_origin)
+        existing = self.store.get_block(0)
+        if existing is not None:
+            if existing.hash() != block.hash():
+                raise GenesisMismatch("the data directory holds a different genesis; use a fresh directory or --reset")
+            return self.head()
+        return self.store.commit_block(block, [], [], update)
+
+    def _genesis_block(self, alloc: Mapping[bytes, int], timestamp_ms: int, l1_origin: tuple[int, bytes]) -> tuple[Block, Any]:
+        overlay = Overlay(_EmptyState())
+        for address, balance in sorted(alloc.items()):
+            set_account(overlay, address, Account(balance, 0))
+        set_supply(overlay, sum(alloc.values()))
+        update = self.store.tree.compute_update(None, 0, {hash_key(k): v for k, v in overlay.writes.items()})
+        header = BlockHeader(0, ZERO_HASH, timestamp_ms, l1_origin[0], Hash32(l1_origin[1]), ZERO_HASH, Hash32(update.root_hash))
+        return Block(header, ()), update
+
+    # -- sealing (sequencer) --------------------------------------------------------
+
+    def seal_block(
+        self,
+        candidates: Sequence[RecoveredTx],
+        timestamp_ms: int,
+        l1_origin: tuple[int, bytes],
+        deposits: Sequence[DepositTx | RecoveredTx] = (),
+    ) -> tuple[SealedBlock, BlockBuild]:
+        """Build the next block from `candidates` (invalid ones are left out) and commit it."""
+        prepared = self.prepare_block(candidates, timestamp_ms, l1_origin, deposits)
+        return self.commit(prepared), prepared.build
+
+    def prepare_block(
+        self,
+        candidates: Sequence[RecoveredTx],
+        timestamp_ms: int,
+        l1_origin: tuple[int, bytes],
+        deposits: Sequence[DepositTx | RecoveredTx] = (),
+    ) -> "PreparedBlock":
+        """Execute the next block and compute its root, without writing anything."""
+        parent = self.head()
+        number = parent.number + 1
+        ctx = BlockContext(number, timestamp_ms, l1_origin[0])
+        reader = self.store.latest_state()
+        build = build_block_transactions(reader, self.config, ctx, candidates, deposits)
+        update = self.store.compute_state_update(number, build.execution.writes, reader)
+        tx_hashes = [rtx.hash for rtx in build.transactions]
+        header = BlockHeader(
+            number, Hash32(parent.hash), timestamp_ms, l1_origin[0], Hash32(l1_origin[1]),
+            compute_tx_root(tx_hashes), Hash32(update.root_hash),
+        )
+        block = Block(header, tuple(rtx.raw for rtx in build.transactions))
+        return PreparedBlock(block, build, update, tuple(tx_hashes))
+
+    def commit(self, prepared: "PreparedBlock") -> SealedBlock:
+        """Write a prepared block atomically; acknowledge its transactions only after this."""
+        receipts = prepared.build.execution.receipts
+        head = self.store.commit_block(
+            prepared.block, [encode_receipt(r) for r in receipts], list(prepared.tx_hashes), prepared.update
+        )
+        return SealedBlock(prepared.block, receipts, head)
+
+    # -- importing (executors, challenger) -----------------------------------------
+
+    def import_block(self, block: Block, rtxs: Sequence[RecoveredTx]) -> SealedBlock:
+        """Execute someone else's block, check its state root and commit it.
+
+        `rtxs` are the block's transactions, decoded with senders recovered
+        (see node.recovery). Raises NotNextBlock or an InvalidBlock subclass.
+        """
+        parent = self.head()
+        header = block.header
+        if header.number != parent.number + 1 or header.parent_hash != parent.hash:
+            raise NotNextBlock(
+                f"block {header.number} (parent 0x{header.parent_hash.hex()[:16]}) does not extend head "
+                f"{parent.number} (0x{parent.hash.hex()[:16]})"
+            )
+        reader = self.store.latest_state()
+        execution = execute_block(reader, self.config, header, rtxs)
+        update = self.store.compute_state_update(header.number, execution.writes, reader)
+        if update.root_hash != header.state_root:
+            raise StateRootMismatch(header.number, header.state_root, update.root_hash)
+        receipts = execution.receipts
+        head = self.store.commit_block(block, [encode_receipt(r) for r in receipts], [r.hash for r in rtxs], update)
+        return SealedBlock(block, receipts, head)
+
+
+class _EmptyState:
+    def get(self, key: bytes) -> bytes | None:
+        return None

@@ -1,0 +1,205 @@
+"""Application key layout and value codecs: what every key under the state root means.
+
+Every key starts with a one-byte namespace. Values are canonical encodings
+(see `node.encoding`): decoders reject any bytes that do not re-encode to
+themselves, so one state has exactly one root.
+
+| prefix | key                          | value                                                     |
+|--------|------------------------------|-----------------------------------------------------------|
+| 0x01   | 0x01 || address(20)          | msgpack [balance_bytes, nonce]                            |
+| 0x02   | 0x02 || withdrawal_id(32)    | msgpack [l2_sender(20), l1_recipient(20), amount_bytes, l2_block_number] |
+| 0x03   | 0x03                         | total L2 supply: minimal big-endian amount bytes          |
+| 0x04-0x0f | reserved for the rollup core                                                            |
+| 0x10+  | the perpetuals venue (markets, orders, positions, oracle, insurance fund, ...)           |
+
+Amounts (`balance_bytes`, `amount_bytes`, the supply) are minimal big-endian
+byte strings of integers in [0, 2^256): zero is the empty string, no leading
+zero byte. A withdrawal's id is the hash of the withdrawal transaction, which
+is unique because the sender's nonce is part of it; the L1 proves the record
+with an inclusion proof of this key and value.
+
+Zero values are not stored: an account with balance 0 and nonce 0 and a
+supply of 0 are deletions, so a key is present exactly when it holds
+something (and empty accounts do not bloat state).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from node.crypto import ADDRESS_LEN, Address, Hash32
+from node.encoding import (
+    UINT64_MAX,
+    DecodeError,
+    decode_uint,
+    encode_uint,
+    expect_bytes,
+    expect_int,
+    expect_list,
+    pack,
+    unpack,
+)
+from node.state.view import Overlay, StateReader
+
+NS_ACCOUNT = 0x01
+NS_WITHDRAWAL = 0x02
+NS_SUPPLY = 0x03
+NS_VENUE_FIRST = 0x10
+
+ACCOUNT_PREFIX = bytes([NS_ACCOUNT])
+WITHDRAWAL_PREFIX = bytes([NS_WITHDRAWAL])
+SUPPLY_KEY = bytes([NS_SUPPLY])
+
+WITHDRAWAL_ID_LEN = 32
+MAX_ACCOUNT_BYTES = 64  # 1 + 33 + 9 at most; anything longer is not an account
+MAX_WITHDRAWAL_BYTES = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    balance: int
+    nonce: int
+
+    def is_empty(self) -> bool:
+        return self.balance == 0 and self.nonce == 0
+
+
+EMPTY_ACCOUNT = Account(balance=0, nonce=0)
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalRecord:
+    """A burn on L2, payable once on L1 after the output root covering it is final."""
+
+    l2_sender: Address
+    l1_recipient: Address
+    amount: int
+    l2_block_number: int
+
+
+# -- keys --
+
+
+def account_key(address: bytes) -> bytes:
+    if len(address) != ADDRESS_LEN:
+        raise ValueError(f"address must be {ADDRESS_LEN} bytes, got {len(address)}")
+    return ACCOUNT_PREFIX + address
+
+
+def withdrawal_key(withdrawal_id: bytes) -> bytes:
+    if len(withdrawal_id) != WITHDRAWAL_ID_LEN:
+        raise ValueError(f"withdrawal id must be {WITHDRAWAL_ID_LEN} bytes, got {len(withdrawal_id)}")
+    return WITHDRAWAL_PREFIX + withdrawal_id
+
+
+def is_account_key(key: bytes) -> bool:
+    return len(key) == 1 + ADDRESS_LEN and key[0] == NS_ACCOUNT
+
+
+def address_of_account_key(key: bytes) -> Address:
+    if not is_account_key(key):
+        raise ValueError("not an account key")
+    return Address(key[1:])
+
+
+# -- codecs --
+
+
+def encode_account(account: Account) -> bytes:
+    """Canonical bytes of a non-empty account (the empty account is stored as absence)."""
+    if account.is_empty():
+        raise ValueError("the empty account is not stored; delete its key instead")
+    if not 0 <= account.nonce <= UINT64_MAX:
+        raise ValueError(f"nonce {account.nonce} is outside [0, 2^64)")
+    return pack([encode_uint(account.balance), account.nonce])
+
+
+def decode_account(raw: bytes) -> Account:
+    fields = expect_list(unpack(raw, MAX_ACCOUNT_BYTES), 2, "account")
+    account = Account(balance=decode_uint(fields[0], "balance"), nonce=expect_int(fields[1], "nonce"))
+    if account.is_empty():
+        raise DecodeError("an empty account is stored as absence, not as a value")
+    return account
+
+
+def encode_withdrawal(record: WithdrawalRecord) -> bytes:
+    return pack(
+        [
+            _checked_address(record.l2_sender, "l2_sender"),
+            _checked_address(record.l1_recipient, "l1_recipient"),
+            encode_uint(record.amount),
+            _checked_uint64(record.l2_block_number, "l2_block_number"),
+        ]
+    )
+
+
+def decode_withdrawal(raw: bytes) -> WithdrawalRecord:
+    fields = expect_list(unpack(raw, MAX_WITHDRAWAL_BYTES), 4, "withdrawal record")
+    return WithdrawalRecord(
+        l2_sender=Address(expect_bytes(fields[0], "l2_sender", ADDRESS_LEN)),
+        l1_recipient=Address(expect_bytes(fields[1], "l1_recipient", ADDRESS_LEN)),
+        amount=decode_uint(fields[2], "amount"),
+        l2_block_number=expect_int(fields[3], "l2_block_number"),
+    )
+
+
+def encode_supply(supply: int) -> bytes:
+    """Minimal big-endian bytes; a zero supply is not stored (see `set_supply`)."""
+    return encode_uint(supply)
+
+
+def decode_supply(raw: bytes) -> int:
+    if not isinstance(raw, bytes) or not raw:
+        raise DecodeError("stored supply must be non-empty bytes (zero is stored as absence)")
+    return decode_uint(raw, "supply")
+
+
+def _checked_address(value: bytes, what: str) -> bytes:
+    if not isinstance(value, bytes) or len(value) != ADDRESS_LEN:
+        raise ValueError(f"{what} must be {ADDRESS_LEN} bytes")
+    return value
+
+
+def _checked_uint64(value: int, what: str) -> int:
+    if not 0 <= value <= UINT64_MAX:
+        raise ValueError(f"{what} {value} is outside [0, 2^64)")
+    return value
+
+
+# -- reads and writes --
+
+
+def get_account(reader: StateReader, address: bytes) -> Account:
+    """The account at `address`; a missing key is the empty account."""
+    raw = reader.get(account_key(address))
+    return EMPTY_ACCOUNT if raw is None else decode_account(raw)
+
+
+def set_account(overlay: Overlay, address: bytes, account: Account) -> None:
+    """Store `account`; the empty account (balance 0, nonce 0) is a deletion."""
+    key = account_key(address)
+    if account.is_empty():
+        overlay.delete(key)
+    else:
+        overlay.set(key, encode_account(account))
+
+
+def get_supply(reader: StateReader) -> int:
+    raw = reader.get(SUPPLY_KEY)
+    return 0 if raw is None else decode_supply(raw)
+
+
+def set_supply(overlay: Overlay, supply: int) -> None:
+    if supply == 0:
+        overlay.delete(SUPPLY_KEY)
+    else:
+        overlay.set(SUPPLY_KEY, encode_supply(supply))
+
+
+def get_withdrawal(reader: StateReader, withdrawal_id: bytes) -> WithdrawalRecord | None:
+    raw = reader.get(withdrawal_key(withdrawal_id))
+    return None if raw is None else decode_withdrawal(raw)
+
+
+def set_withdrawal(overlay: Overlay, withdrawal_id: Hash32 | bytes, record: WithdrawalRecord) -> None:
+    overlay.set(withdrawal_key(withdrawal_id), encode_withdrawal(record))

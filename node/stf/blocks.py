@@ -1,0 +1,173 @@
+"""Whole blocks: executing a sealed block, and building one from candidates.
+
+A block is its deposits (derived from L1, in L1 order) followed by signed
+transactions. Executing a block validates it as a whole: a block with an
+invalid transaction is invalid, there is no partial block. Building a block
+(the sequencer) is the forgiving variant: invalid candidates are set aside
+with their error and the rest is included.
+
+Neither computes a state root: `BlockExecution.writes` is the batch the
+caller's tree applies (None = delete). A key may appear with its unchanged
+value or as the delete of a missing key; the tree must treat both as no-ops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from node.block import BlockHeader, compute_tx_root
+from node.state.view import Overlay, StateReader
+from node.stf.config import BlockContext, ChainConfig
+from node.stf.errors import (
+    DepositsNotFirst,
+    InvalidTransaction,
+    InvalidTransactionInBlock,
+    MalformedTransaction,
+    TooManyTransactions,
+    TxRootMismatch,
+)
+from node.stf.execute import Receipt, apply_transaction
+from node.tx import DepositTx, RecoveredTx
+
+
+@dataclass(frozen=True, slots=True)
+class BlockExecution:
+    writes: dict[bytes, bytes | None]
+    receipts: tuple[Receipt, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    rtx: RecoveredTx
+    error: InvalidTransaction
+
+
+@dataclass(frozen=True, slots=True)
+class BlockBuild:
+    """A built block: `transactions` (deposits then `included`) is the block body."""
+
+    transactions: tuple[RecoveredTx, ...]
+    included: tuple[RecoveredTx, ...]
+    rejected: tuple[Rejection, ...]
+    deferred: tuple[RecoveredTx, ...]  # not tried: the block was full
+    execution: BlockExecution
+
+
+# -- executing a sealed block --
+
+
+def execute_block(
+    reader: StateReader,
+    config: ChainConfig,
+    block: BlockHeader | BlockContext,
+    rtxs: Sequence[RecoveredTx],
+) -> BlockExecution:
+    """Apply a block's transactions over `reader`; raise InvalidBlock if any rule fails.
+
+    Given a header, its tx_root is checked against the transactions too.
+    """
+    validate_transaction_count(config, len(rtxs))
+    validate_deposits_first(rtxs)
+    if isinstance(block, BlockHeader):
+        validate_tx_root(block, rtxs)
+    ctx = compute_block_context(block)
+    overlay = Overlay(reader)
+    receipts = tuple(apply_block_transaction(overlay, config, ctx, rtx, i) for i, rtx in enumerate(rtxs))
+    return BlockExecution(dict(overlay.writes), receipts)
+
+
+def compute_block_context(block: BlockHeader | BlockContext) -> BlockContext:
+    return BlockContext.from_header(block) if isinstance(block, BlockHeader) else block
+
+
+def validate_transaction_count(config: ChainConfig, count: int) -> None:
+    if count > config.max_block_txs:
+        raise TooManyTransactions(count, config.max_block_txs)
+
+
+def validate_deposits_first(rtxs: Sequence[RecoveredTx]) -> None:
+    seen_signed = False
+    for index, rtx in enumerate(rtxs):
+        is_deposit = isinstance(rtx.tx, DepositTx)
+        if is_deposit and seen_signed:
+            raise DepositsNotFirst(index)
+        seen_signed = seen_signed or not is_deposit
+
+
+def validate_tx_root(header: BlockHeader, rtxs: Sequence[RecoveredTx]) -> None:
+    computed = compute_tx_root([rtx.hash for rtx in rtxs])
+    if computed != header.tx_root:
+        raise TxRootMismatch(header.tx_root, computed)
+
+
+def apply_block_transaction(
+    overlay: Overlay, config: ChainConfig, ctx: BlockContext, rtx: RecoveredTx, index: int
+) -> Receipt:
+    try:
+        return apply_transaction(overlay, config, ctx, rtx, index)
+    except InvalidTransaction as exc:
+        raise InvalidTransactionInBlock(index, exc) from exc
+
+
+# -- building a block (sequencer) --
+
+
+def build_block_transactions(
+    reader: StateReader,
+    config: ChainConfig,
+    ctx: BlockContext,
+    candidates: Sequence[RecoveredTx],
+    deposits: Sequence[DepositTx | RecoveredTx] = (),
+) -> BlockBuild:
+    """Apply `deposits` (all must apply) then as many `candidates` as fit, in order.
+
+    Invalid candidates are rejected with their error, not raised; candidates
+    past `config.max_block_txs` are deferred untried. A deposit among the
+    candidates is rejected: only derivation puts deposits in a block.
+    """
+    deposit_rtxs = tuple(_as_recovered_deposit(d) for d in deposits)
+    validate_transaction_count(config, len(deposit_rtxs))
+    overlay = Overlay(reader)
+    receipts = [apply_block_transaction(overlay, config, ctx, rtx, i) for i, rtx in enumerate(deposit_rtxs)]
+    included: list[RecoveredTx] = []
+    rejected: list[Rejection] = []
+    capacity = config.max_block_txs - len(deposit_rtxs)
+    tried = 0
+    for rtx in candidates:
+        if len(included) == capacity:
+            break
+        tried += 1
+        outcome = _try_candidate(overlay, config, ctx, rtx, len(receipts))
+        if isinstance(outcome, Rejection):
+            rejected.append(outcome)
+        else:
+            receipts.append(outcome)
+            included.append(rtx)
+    return BlockBuild(
+        transactions=deposit_rtxs + tuple(included),
+        included=tuple(included),
+        rejected=tuple(rejected),
+        deferred=tuple(candidates[tried:]),
+        execution=BlockExecution(dict(overlay.writes), tuple(receipts)),
+    )
+
+
+def _try_candidate(
+    overlay: Overlay, config: ChainConfig, ctx: BlockContext, rtx: RecoveredTx, index: int
+) -> Receipt | Rejection:
+    try:
+        if isinstance(rtx.tx, DepositTx):
+            raise MalformedTransaction("deposits are system transactions and cannot be submitted")
+        return apply_transaction(overlay, config, ctx, rtx, index)
+    except InvalidTransaction as exc:
+        return Rejection(rtx, exc)
+
+
+def _as_recovered_deposit(deposit: DepositTx | RecoveredTx) -> RecoveredTx:
+    if isinstance(deposit, RecoveredTx):
+        if not isinstance(deposit.tx, DepositTx):
+            raise ValueError("build_block_transactions: `deposits` must hold deposits only")
+        return deposit
+    raw = deposit.encode()
+    return RecoveredTx(deposit, deposit.hash(), deposit.l1_sender, raw)

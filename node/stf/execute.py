@@ -1,0 +1,150 @@
+"""The state transition: (state, block context, transactions) -> writes and receipts.
+
+Pure and synchronous: no clock, no I/O. The same code runs in the sequencer,
+the executors, the challenger and the L1's one-step verifier (over a witness
+instead of a database).
+
+A signed transaction, in order:
+  1. its kind has a handler (UnknownKind)
+  2. chain id matches (WrongChainId)
+  3. fee >= min_fee (FeeTooLow)
+  4. nonce == account nonce (NonceTooLow / NonceTooHigh / NonceOverflow)
+  5. the kind's own checks, e.g. amount > 0 (ZeroAmount)
+  6. balance >= fee + the kind's cost (InsufficientBalance)
+  7. fee moves to the fee recipient, nonce += 1, then the kind's effects.
+A deposit mints its amount to `to` (no nonce, no fee).
+
+Every transaction runs in a child overlay merged into the caller's only on
+success, so an invalid transaction leaves state untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from node.crypto import CryptoError, Hash32
+from node.encoding import UINT64_MAX, DecodeError
+from node.state.schema import Account, get_account, set_account
+from node.state.view import Overlay, StateReader
+from node.stf.config import BlockContext, ChainConfig
+from node.stf.errors import (
+    BadSignature,
+    FeeTooLow,
+    MalformedTransaction,
+    NonceOverflow,
+    NonceTooHigh,
+    NonceTooLow,
+    UnknownKind,
+    WrongChainId,
+)
+from node.stf.handlers import get_handler
+from node.stf.kinds import apply_deposit, validate_deposit
+from node.stf.ledger import process_credit, validate_balance
+from node.tx import DepositTx, RecoveredTx, SignedTx, UnknownKindError, recover
+
+STATUS_SUCCESS = 1
+DEPOSIT_KIND_NAME = "deposit"
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    tx_hash: Hash32
+    index: int
+    status: int
+    kind: str
+    fee: int
+    block_number: int
+
+
+def recover_transaction(raw: bytes) -> RecoveredTx:
+    """Decode a transaction and recover its sender, raising InvalidTransaction subclasses."""
+    try:
+        return recover(raw)
+    except UnknownKindError as exc:
+        raise UnknownKind(str(exc)) from None
+    except DecodeError as exc:
+        raise MalformedTransaction(str(exc)) from None
+    except CryptoError as exc:
+        raise BadSignature(str(exc)) from None
+
+
+# -- validation (read-only) --
+
+
+def validate_transaction(reader: StateReader, config: ChainConfig, rtx: RecoveredTx) -> None:
+    """Raise the InvalidTransaction that applying `rtx` on `reader` would raise up front."""
+    tx = rtx.tx
+    if isinstance(tx, DepositTx):
+        validate_deposit(reader, tx)
+        return
+    signed = expect_signed(tx)
+    handler = get_handler(type(signed.payload))
+    validate_chain_id(config, signed)
+    validate_fee(config, signed)
+    account = get_account(reader, rtx.sender)
+    validate_nonce(rtx.sender, account, signed)
+    handler.check(reader, config, rtx)
+    validate_balance(rtx.sender, account, signed.fee + handler.cost(signed.payload))
+
+
+def expect_signed(tx: object) -> SignedTx:
+    if not isinstance(tx, SignedTx):
+        raise MalformedTransaction(f"expected a signed transaction or a deposit, got {type(tx).__name__}")
+    return tx
+
+
+def validate_chain_id(config: ChainConfig, tx: SignedTx) -> None:
+    if tx.chain_id != config.chain_id:
+        raise WrongChainId(config.chain_id, tx.chain_id)
+
+
+def validate_fee(config: ChainConfig, tx: SignedTx) -> None:
+    if tx.fee < config.min_fee:
+        raise FeeTooLow(config.min_fee, tx.fee)
+
+
+def validate_nonce(sender: bytes, account: Account, tx: SignedTx) -> None:
+    if tx.nonce < account.nonce:
+        raise NonceTooLow(sender, account.nonce, tx.nonce)
+    if tx.nonce > account.nonce:
+        raise NonceTooHigh(sender, account.nonce, tx.nonce)
+    if account.nonce == UINT64_MAX:
+        raise NonceOverflow(sender, account.nonce)
+
+
+# -- application --
+
+
+def apply_transaction(
+    overlay: Overlay, config: ChainConfig, ctx: BlockContext, rtx: RecoveredTx, index: int = 0
+) -> Receipt:
+    """Apply one transaction; on InvalidTransaction `overlay` is left untouched."""
+    scratch = overlay.child()
+    fee = process_transaction(scratch, config, ctx, rtx)
+    scratch.merge_into(overlay)
+    return Receipt(rtx.hash, index, STATUS_SUCCESS, compute_kind_name(rtx), fee, ctx.number)
+
+
+def process_transaction(overlay: Overlay, config: ChainConfig, ctx: BlockContext, rtx: RecoveredTx) -> int:
+    """Validate and apply `rtx` into `overlay` (which the caller may discard); return the fee paid."""
+    validate_transaction(overlay, config, rtx)
+    tx = rtx.tx
+    if isinstance(tx, DepositTx):
+        apply_deposit(overlay, tx)
+        return 0
+    process_fee_and_nonce(overlay, config, rtx.sender, tx.fee)
+    get_handler(type(tx.payload)).apply(overlay, config, ctx, rtx)
+    return tx.fee
+
+
+def process_fee_and_nonce(overlay: Overlay, config: ChainConfig, sender: bytes, fee: int) -> None:
+    """Debit the fee and bump the nonce in one account write, then pay the fee recipient."""
+    account = get_account(overlay, sender)
+    validate_balance(sender, account, fee)
+    set_account(overlay, sender, Account(account.balance - fee, account.nonce + 1))
+    process_credit(overlay, config.fee_recipient, fee)
+
+
+def compute_kind_name(rtx: RecoveredTx) -> str:
+    tx = rtx.tx
+    return DEPOSIT_KIND_NAME if isinstance(tx, DepositTx) else str(tx.payload.NAME)
