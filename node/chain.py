@@ -17,7 +17,16 @@ from node.encoding import decode_uint, encode_uint, pack, unpack
 from node.smt.hashing import hash_key
 from node.state.schema import Account, set_account, set_supply
 from node.state.view import Overlay
-from node.stf import BlockBuild, BlockContext, ChainConfig, InvalidBlock, build_block_transactions, execute_block
+from node.stf import (
+    BlockBuild,
+    BlockContext,
+    ChainConfig,
+    InvalidBlock,
+    InvalidTransactionInBlock,
+    TooManyTransactions,
+    build_block_transactions,
+    execute_block,
+)
 from node.stf.execute import Receipt
 from node.smt.versioned import TreeUpdate
 from node.store.chain import ChainStore, Head
@@ -123,9 +132,10 @@ class Chain:
         timestamp_ms: int,
         l1_origin: tuple[int, bytes],
         deposits: Sequence[DepositTx | RecoveredTx] = (),
+        forced: Sequence[RecoveredTx] = (),
     ) -> tuple[SealedBlock, BlockBuild]:
         """Build the next block from `candidates` (invalid ones are left out) and commit it."""
-        prepared = self.prepare_block(candidates, timestamp_ms, l1_origin, deposits)
+        prepared = self.prepare_block(candidates, timestamp_ms, l1_origin, deposits, forced)
         return self.commit(prepared), prepared.build
 
     def prepare_block(
@@ -134,13 +144,22 @@ class Chain:
         timestamp_ms: int,
         l1_origin: tuple[int, bytes],
         deposits: Sequence[DepositTx | RecoveredTx] = (),
+        forced: Sequence[RecoveredTx] = (),
+        strict: bool = False,
     ) -> "PreparedBlock":
-        """Execute the next block and compute its root, without writing anything."""
+        """Execute the next block and compute its root, without writing anything.
+
+        The block is: `deposits`, the valid ones of `forced`, then `candidates`.
+        With `strict` (derivation), every candidate must be valid and fit, else
+        the InvalidBlock is raised; otherwise invalid candidates are left out.
+        """
         parent = self.head()
         number = parent.number + 1
         ctx = BlockContext(number, timestamp_ms, l1_origin[0])
         reader = self.store.latest_state()
-        build = build_block_transactions(reader, self.config, ctx, candidates, deposits)
+        build = build_block_transactions(reader, self.config, ctx, candidates, deposits, forced)
+        if strict:
+            validate_all_included(build, self.config.max_block_txs)
         update = self.store.compute_state_update(number, build.execution.writes, reader)
         tx_hashes = [rtx.hash for rtx in build.transactions]
         header = BlockHeader(
@@ -150,11 +169,19 @@ class Chain:
         block = Block(header, tuple(rtx.raw for rtx in build.transactions))
         return PreparedBlock(block, build, update, tuple(tx_hashes))
 
-    def commit(self, prepared: "PreparedBlock") -> SealedBlock:
-        """Write a prepared block atomically; acknowledge its transactions only after this."""
+    def system_count(self, number: int) -> int:
+        """How many of block `number`'s transactions came from L1 (deposits, forced)."""
+        return self.store.get_system_count(number)
+
+    def commit(self, prepared: "PreparedBlock", extra_puts: Mapping[bytes, bytes] | None = None) -> SealedBlock:
+        """Write a prepared block atomically; acknowledge its transactions only after this.
+
+        `extra_puts` ride in the same write batch (e.g. a derivation cursor).
+        """
         receipts = prepared.build.execution.receipts
         head = self.store.commit_block(
-            prepared.block, [encode_receipt(r) for r in receipts], list(prepared.tx_hashes), prepared.update
+            prepared.block, [encode_receipt(r) for r in receipts], list(prepared.tx_hashes), prepared.update,
+            extra_puts=extra_puts, system_count=prepared.build.system_count,
         )
         return SealedBlock(prepared.block, receipts, head)
 
@@ -181,6 +208,16 @@ class Chain:
         receipts = execution.receipts
         head = self.store.commit_block(block, [encode_receipt(r) for r in receipts], [r.hash for r in rtxs], update)
         return SealedBlock(block, receipts, head)
+
+
+def validate_all_included(build: BlockBuild, max_block_txs: int) -> None:
+    """Derivation: a batch block whose user transactions do not all apply is invalid."""
+    if build.rejected:
+        first = build.rejected[0]
+        index = build.system_count + len(build.included)
+        raise InvalidTransactionInBlock(index, first.error)
+    if build.deferred:
+        raise TooManyTransactions(build.system_count + len(build.included) + len(build.deferred), max_block_txs)
 
 
 class _EmptyState:

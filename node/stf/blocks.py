@@ -52,6 +52,8 @@ class BlockBuild:
     rejected: tuple[Rejection, ...]
     deferred: tuple[RecoveredTx, ...]  # not tried: the block was full
     execution: BlockExecution
+    system_count: int = 0  # deposits + included forced transactions at the head of the block
+    forced_rejected: tuple[Rejection, ...] = ()  # forced transactions left out as invalid
 
 
 # -- executing a sealed block --
@@ -119,20 +121,32 @@ def build_block_transactions(
     ctx: BlockContext,
     candidates: Sequence[RecoveredTx],
     deposits: Sequence[DepositTx | RecoveredTx] = (),
+    forced: Sequence[RecoveredTx] = (),
 ) -> BlockBuild:
-    """Apply `deposits` (all must apply) then as many `candidates` as fit, in order.
+    """Apply `deposits` (all must apply), then each `forced` transaction that is
+    valid at that point (forced inclusion from L1; invalid ones are left out),
+    then as many `candidates` as fit, in order.
 
     Invalid candidates are rejected with their error, not raised; candidates
     past `config.max_block_txs` are deferred untried. A deposit among the
     candidates is rejected: only derivation puts deposits in a block.
     """
     deposit_rtxs = tuple(_as_recovered_deposit(d) for d in deposits)
-    validate_transaction_count(config, len(deposit_rtxs))
+    validate_transaction_count(config, len(deposit_rtxs) + len(forced))
     overlay = Overlay(reader)
     receipts = [apply_block_transaction(overlay, config, ctx, rtx, i) for i, rtx in enumerate(deposit_rtxs)]
+    system: list[RecoveredTx] = list(deposit_rtxs)
+    forced_rejected: list[Rejection] = []
+    for rtx in forced:
+        outcome = _try_candidate(overlay, config, ctx, rtx, len(receipts))
+        if isinstance(outcome, Rejection):
+            forced_rejected.append(outcome)
+        else:
+            receipts.append(outcome)
+            system.append(rtx)
     included: list[RecoveredTx] = []
     rejected: list[Rejection] = []
-    capacity = config.max_block_txs - len(deposit_rtxs)
+    capacity = config.max_block_txs - len(system)
     tried = 0
     for rtx in candidates:
         if len(included) == capacity:
@@ -145,11 +159,13 @@ def build_block_transactions(
             receipts.append(outcome)
             included.append(rtx)
     return BlockBuild(
-        transactions=deposit_rtxs + tuple(included),
+        transactions=tuple(system) + tuple(included),
         included=tuple(included),
         rejected=tuple(rejected),
         deferred=tuple(candidates[tried:]),
         execution=BlockExecution(dict(overlay.writes), tuple(receipts)),
+        system_count=len(system),
+        forced_rejected=tuple(forced_rejected),
     )
 
 

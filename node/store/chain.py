@@ -11,6 +11,7 @@ Keys (one-letter namespaces; N/R/S/V belong to the state tree, node.smt.nodes):
     H block_hash     -> number(8)
     T tx_hash        -> pack([number, index])
     C number(8)      -> pack([receipt encoding, ...])
+    Y number(8)      -> count of L1-derived transactions (deposits, forced) heading the block
     M head           -> pack([number, block_hash, state_root])
     M pruned_below   -> version(8): state of versions below this is pruned
 """
@@ -127,6 +128,10 @@ class ChainStore:
         raw = self.kv.get(b"H" + block_hash)
         return int.from_bytes(raw, "big") if raw is not None else None
 
+    def get_system_count(self, number: int) -> int:
+        raw = self.kv.get(b"Y" + _num(number))
+        return int.from_bytes(raw, "big") if raw is not None else 0
+
     def get_tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         raw = self.kv.get(b"T" + tx_hash)
         if raw is None:
@@ -162,6 +167,7 @@ class ChainStore:
         tx_hashes: list[bytes],
         state: TreeUpdate,
         extra_puts: Mapping[bytes, bytes] | None = None,
+        system_count: int = 0,
     ) -> Head:
         """Write the block and its state atomically and advance the head."""
         number = block.number
@@ -172,6 +178,8 @@ class ChainStore:
         puts[b"B" + _num(number)] = block.encode()
         puts[b"H" + block_hash] = _num(number)
         puts[b"C" + _num(number)] = pack(receipts)
+        if system_count:
+            puts[b"Y" + _num(number)] = _num(system_count)
         for index, tx_hash in enumerate(tx_hashes):
             puts[b"T" + tx_hash] = pack([number, index])
         if extra_puts:

@@ -1,0 +1,131 @@
+"""One lifecycle for every process (CONVENTIONS.md 9).
+
+A process is an async context manager: `__aenter__` starts its parts in
+dependency order (storage, then background loops, then RPC last) and
+`__aexit__` stops them in reverse. `run_service` runs one until SIGTERM or
+SIGINT, then exits cleanly; `BackgroundTasks` owns the loops so every task
+is cancelled and awaited on exit and a crashed loop stops the process
+instead of dying silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, AsyncContextManager, Callable, Coroutine
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(ValueError):
+    """A config file is missing, unreadable or has a bad value (message names the key)."""
+
+
+def load_toml(path: Path | str) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def setup_logging(role: str, level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format=f"%(asctime)s %(levelname)-5s {role} %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+class BackgroundTasks:
+    """Named long-running tasks; a task that raises brings the whole process down."""
+
+    def __init__(self) -> None:
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.failed: asyncio.Event = asyncio.Event()
+        self.failure: BaseException | None = None
+
+    def spawn(self, name: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(self._on_done)
+        self._tasks.append(task)
+        return task
+
+    def _on_done(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.critical("background task %s crashed: %r", task.get_name(), exc, exc_info=exc)
+            self.failure = exc
+            self.failed.set()
+
+    async def cancel_all(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+
+async def wait_for_shutdown(extra: asyncio.Event | None = None) -> str:
+    """Wait for SIGTERM/SIGINT (or `extra` being set); return what ended the wait."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    reason = {"why": "signal"}
+
+    def on_signal(sig: signal.Signals) -> None:
+        reason["why"] = sig.name
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    waiters = [asyncio.create_task(stop.wait())]
+    if extra is not None:
+        waiters.append(asyncio.create_task(extra.wait()))
+    try:
+        done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        if extra is not None and extra.is_set() and not stop.is_set():
+            return "task failure"
+        return reason["why"]
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def run_service(factory: Callable[[], AsyncContextManager[Any]], failed: Callable[[Any], asyncio.Event | None] | None = None) -> int:
+    """Run the service made by `factory` until a signal; return a process exit code."""
+
+    async def main() -> int:
+        async with factory() as service:
+            event = failed(service) if failed is not None else None
+            why = await wait_for_shutdown(event)
+            log.info("shutting down (%s)", why)
+            return 1 if why == "task failure" else 0
+
+    try:
+        return asyncio.run(main())
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+
+
+async def sleep_or_stop(seconds: float, stop: asyncio.Event) -> bool:
+    """Sleep, returning True early if `stop` is set."""
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+        return True
+    return False
+
