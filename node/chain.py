@@ -200,6 +200,8 @@ class Chain:
                 f"block {header.number} (parent 0x{header.parent_hash.hex()[:16]}) does not extend head "
                 f"{parent.number} (0x{parent.hash.hex()[:16]})"
             )
+        if tuple(rtx.raw for rtx in rtxs) != block.transactions:
+            raise ValueError("import_block: `rtxs` must be the block's own transactions, in order")
         reader = self.store.latest_state()
         execution = execute_block(reader, self.config, header, rtxs)
         update = self.store.compute_state_update(header.number, execution.writes, reader)
