@@ -17,6 +17,7 @@ from node.cli.common import CliError
 
 COMMAND_MODULES = (
     "node.cli.keys",
+    "node.cli.roles",
 )
 
 

@@ -1,0 +1,267 @@
+"""The executor (replica) process: derives the L2 chain from L1 data alone and serves reads.
+
+Parts, started in dependency order and stopped in reverse:
+  chain store -> L1 view -> genesis -> derivation loop -> finality loop -> JSON-RPC.
+
+- Derivation: L1 blocks are fetched in order and handed to the Deriver; the
+  last processed L1 block is recorded after each one (re-processing after a
+  crash is harmless: derived blocks are skipped).
+- Heads: safe = newest derived block; unsafe = safe until gossip arrives
+  (libp2p issue); finalized = newest block covered by a finalized output
+  proposal whose root equals ours (a mismatch is logged as critical).
+- `rollup_sendRawTransaction` is forwarded to the sequencer.
+
+Run: `rollup executor --config FILE` (or `python -m node.executor --config FILE`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from node.chain import Chain
+from node.derivation import Deriver
+from node.l1view import L1View
+from node.l2rpc import Heads, head_json, register_read_methods
+from node.output import compute_output_root
+from node.rollup_config import NodeSection, RollupConfig, load_node_section, load_rollup_config
+from node.rpc.client import RpcClient, RpcTransportError
+from node.rpc.errors import Unavailable
+from node.rpc.params import hex_bytes, positional
+from node.rpc.server import RpcServer
+from node.service import BackgroundTasks, ConfigError, load_toml, run_service, setup_logging
+from node.store.chain import ChainStore, Head
+from node.tx import MAX_TX_BYTES
+
+log = logging.getLogger("executor")
+
+CURSOR_KEY = b"Mderivation_l1_cursor"
+L1_FETCH = 32
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorConfig:
+    node: NodeSection
+    rollup: RollupConfig
+    l1_rpc: str
+    sequencer_rpc: str | None
+    poll_ms: int
+    history_window: int
+
+
+def load_executor_config(path: Path | str) -> ExecutorConfig:
+    doc = load_toml(path)
+    section = doc.get("executor")
+    if not isinstance(section, dict):
+        raise ConfigError("config has no [executor] section")
+    l1_rpc = section.get("l1_rpc")
+    if not isinstance(l1_rpc, str) or not l1_rpc.startswith("http"):
+        raise ConfigError("executor.l1_rpc must be an http URL")
+    sequencer_rpc = section.get("sequencer_rpc")
+    if sequencer_rpc is not None and not isinstance(sequencer_rpc, str):
+        raise ConfigError("executor.sequencer_rpc must be an http URL")
+    poll_ms = section.get("poll_ms", 200)
+    window = section.get("history_window", 2048)
+    if not isinstance(poll_ms, int) or not 10 <= poll_ms <= 60_000:
+        raise ConfigError("executor.poll_ms must be an integer in [10, 60000]")
+    if not isinstance(window, int) or window < 1:
+        raise ConfigError("executor.history_window must be a positive integer")
+    return ExecutorConfig(
+        load_node_section(doc, Path(path).parent), load_rollup_config(doc), l1_rpc, sequencer_rpc, poll_ms, window
+    )
+
+
+class Executor:
+    def __init__(self, config: ExecutorConfig) -> None:
+        self.config = config
+        self.tasks = BackgroundTasks()
+        self.store: ChainStore | None = None
+        self.chain: Chain = None  # type: ignore[assignment]  # set in __aenter__
+        self.l1 = L1View(config.l1_rpc)
+        self.sequencer = RpcClient(config.sequencer_rpc) if config.sequencer_rpc else None
+        self.server = RpcServer("executor")
+        self._l1_head = 0
+        self._finalized: Head | None = None
+        self._outputs_seen = 0
+        self._stopping = asyncio.Event()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> "Executor":
+        self.store = ChainStore(self.config.node.data_dir / "chain", history_window=self.config.history_window)
+        self.chain = Chain(self.store, self.config.rollup.chain_config())
+        await self._init_genesis()
+        self.deriver = Deriver(self.chain, self.config.rollup.rules)
+        await self._prefetch_origins()
+        self._init_metrics()
+        self.tasks.spawn("derivation", self._derivation_loop())
+        self.tasks.spawn("finality", self._finality_loop())
+        register_read_methods(self.server, self)
+        self.server.register("rollup_sendRawTransaction", self._forward_transaction)
+        self.server.add_topic("newHeads")
+        port = await self.server.start(self.config.node.rpc_host, self.config.node.rpc_port)
+        log.info("executor serving JSON-RPC on %s (port %d), safe head %d", self.server.url, port, self.chain.head().number)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stopping.set()
+        await self.server.stop()
+        await self.tasks.cancel_all()
+        await self.l1.close()
+        if self.sequencer is not None:
+            await self.sequencer.close()
+        if self.store is not None:
+            self.store.close()
+
+    async def _init_genesis(self) -> None:
+        l1_genesis = await self._wait_for_l1_block(0)
+        self.chain.init_genesis(self.config.rollup.genesis_alloc, l1_genesis.timestamp_ms, (0, l1_genesis.hash))
+
+    async def _wait_for_l1_block(self, number: int):  # type: ignore[no-untyped-def]
+        delay = 0.1
+        while True:
+            try:
+                data = await self.l1.block_data(number)
+                if data is not None:
+                    return data
+            except RpcTransportError as exc:
+                log.info("waiting for the L1 at %s: %s", self.config.l1_rpc, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _prefetch_origins(self) -> None:
+        """After a restart the deriver needs the L1 blocks from the safe head's origin on."""
+        first, cursor = self.deriver.needed_origins(), self.cursor()
+        for data in await self.l1.block_range(first, cursor - first + 1):
+            self.deriver.add_l1_block(data)
+
+    # -- derivation -------------------------------------------------------------------------
+
+    def cursor(self) -> int:
+        raw = self.store.kv.get(CURSOR_KEY)  # type: ignore[union-attr]
+        return int.from_bytes(raw, "big") if raw else 0
+
+    async def _derivation_loop(self) -> None:
+        while True:
+            try:
+                progressed = await self._derive_step()
+            except RpcTransportError as exc:
+                log.warning("L1 unreachable, retrying: %s", exc)
+                progressed = False
+            if not progressed:
+                await asyncio.sleep(self.config.poll_ms / 1000)
+
+    async def _derive_step(self) -> bool:
+        self._l1_head = await self.l1.head()
+        cursor = self.cursor()
+        if self._l1_head <= cursor:
+            return False
+        blocks = await self.l1.block_range(cursor + 1, min(L1_FETCH, self._l1_head - cursor))
+        for data in blocks:
+            started = time.perf_counter()
+            result = self.deriver.process_l1_block(data)
+            self.store.kv.write({CURSOR_KEY: data.number.to_bytes(8, "big")})  # type: ignore[union-attr]
+            self._report(data.number, result, time.perf_counter() - started)
+        return bool(blocks)
+
+    def _report(self, l1_number: int, result: Any, seconds: float) -> None:
+        for reason in result.dropped:
+            log.warning("derivation dropped data: %s", reason)
+            self.m_dropped.inc()
+        for sealed in result.derived:
+            self.m_blocks.inc()
+            self.m_txs.inc(len(sealed.block.transactions))
+            self.server.publish("newHeads", {**head_json(sealed.head), "timestamp": sealed.block.header.timestamp_ms, "txCount": len(sealed.block.transactions), "kind": "safe"})
+        if result.derived:
+            log.info("derived L2 blocks %d..%d from L1 block %d in %.0f ms", result.derived[0].head.number, result.derived[-1].head.number, l1_number, seconds * 1000)
+
+    # -- finality ---------------------------------------------------------------------------
+
+    async def _finality_loop(self) -> None:
+        while True:
+            try:
+                await self._update_finalized()
+            except RpcTransportError as exc:
+                log.warning("L1 unreachable for output proposals: %s", exc)
+            await asyncio.sleep(max(0.25, self.config.poll_ms / 1000))
+
+    async def _update_finalized(self) -> None:
+        outputs = await self.l1.outputs(0, 256) if self._outputs_seen == 0 else await self.l1.outputs(max(0, self._outputs_seen - 64), 256)
+        safe = self.chain.head()
+        for proposal in outputs:
+            self._outputs_seen = max(self._outputs_seen, int(proposal["index"]) + 1)
+            number = int(proposal["l2BlockNumber"])
+            if proposal.get("status") != "finalized" or number > safe.number:
+                continue
+            if self._finalized is not None and number <= self._finalized.number:
+                continue
+            block = self.store.get_block(number)  # type: ignore[union-attr]
+            if block is None:
+                continue
+            ours = compute_output_root(number, block.header.state_root, block.hash())
+            if "0x" + ours.hex() != str(proposal["outputRoot"]).lower():
+                log.critical("finalized output root for L2 block %d differs from ours: fraud went unchallenged", number)
+                self.m_output_mismatch.inc()
+                continue
+            self._finalized = Head(number, block.hash(), block.header.state_root)
+
+    # -- what the read RPC needs ---------------------------------------------------------
+
+    def heads(self) -> Heads:
+        safe = self.chain.head()
+        finalized = self._finalized or self._genesis_head()
+        return Heads(unsafe=safe, safe=safe, finalized=finalized)
+
+    def _genesis_head(self) -> Head:
+        block = self.store.get_block(0)  # type: ignore[union-attr]
+        if block is None:
+            raise RuntimeError("genesis block missing from the store")
+        return Head(0, block.hash(), block.header.state_root)
+
+    def l1_head(self) -> int:
+        return self._l1_head
+
+    async def _forward_transaction(self, params: list[Any]) -> str:
+        raw_hex = positional(params, 1, 0, "rollup_sendRawTransaction")[0]
+        hex_bytes(raw_hex, "transaction", max_length=MAX_TX_BYTES)
+        if self.sequencer is None:
+            raise Unavailable("this executor has no sequencer to forward transactions to")
+        try:
+            return str(await self.sequencer.call("rollup_sendRawTransaction", raw_hex))
+        except RpcTransportError as exc:
+            raise Unavailable(f"the sequencer is unreachable: {exc}") from None
+
+    def _init_metrics(self) -> None:
+        m = self.server.metrics
+        self.m_blocks = m.counter("l2_derived_blocks_total", "L2 blocks derived from L1")
+        self.m_txs = m.counter("l2_txs_total", "L2 transactions in derived blocks")
+        self.m_dropped = m.counter("derivation_dropped_total", "batches or blocks dropped by derivation")
+        self.m_output_mismatch = m.counter("output_root_mismatch_total", "finalized output roots that differ from ours")
+        m.gauge_fn("l2_safe_head", "safe L2 head", lambda: self.chain.head().number)
+        m.gauge_fn("l2_unsafe_head", "unsafe L2 head", lambda: self.chain.head().number)
+        m.gauge_fn("l2_finalized_head", "finalized L2 head", lambda: self.heads().finalized.number)
+        m.gauge_fn("l1_head", "L1 head seen", lambda: self._l1_head)
+        m.gauge_fn("derivation_l1_cursor", "last L1 block processed by derivation", self.cursor)
+        m.gauge_fn("disk_bytes", "bytes of the chain database on disk", lambda: self.store.kv.disk_bytes())  # type: ignore[union-attr]
+
+
+def main(config_path: str) -> int:
+    try:
+        config = load_executor_config(config_path)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging("executor", config.node.log_level)
+    return run_service(lambda: Executor(config), lambda service: service.tasks.failed)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    parser = argparse.ArgumentParser(prog="python -m node.executor")
+    parser.add_argument("--config", required=True)
+    raise SystemExit(main(parser.parse_args().config))

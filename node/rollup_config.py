@@ -1,0 +1,110 @@
+"""The `[rollup]` and `[node]` config sections shared by every L2 process.
+
+Every L2 process (sequencer, executors, settler, challenger) must agree on
+the `[rollup]` section: it fixes the chain id, the genesis allocation, fees
+and the derivation rules. `rollup devnet up` writes one copy into each
+process's config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from node.block import MAX_BLOCK_TXS
+from node.crypto import Address, CryptoError, parse_address
+from node.derivation import RollupRules
+from node.encoding import UINT256_MAX
+from node.service import ConfigError
+from node.stf import ChainConfig
+
+
+@dataclass(frozen=True, slots=True)
+class RollupConfig:
+    chain_id: int
+    l1_chain_id: int
+    fee_recipient: Address
+    min_fee: int
+    max_block_txs: int
+    rules: RollupRules
+    genesis_alloc: Mapping[bytes, int]
+
+    def chain_config(self) -> ChainConfig:
+        return ChainConfig(self.chain_id, self.fee_recipient, self.min_fee, self.max_block_txs)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSection:
+    data_dir: Path
+    rpc_host: str
+    rpc_port: int
+    log_level: str
+
+
+def load_rollup_config(doc: Mapping[str, Any]) -> RollupConfig:
+    section = _section(doc, "rollup")
+    chain_id = _int(section, "rollup.chain_id", section.get("chain_id"), 1, 2**64 - 1)
+    return RollupConfig(
+        chain_id=chain_id,
+        l1_chain_id=_int(section, "rollup.l1_chain_id", section.get("l1_chain_id"), 1, 2**64 - 1),
+        fee_recipient=_address("rollup.fee_recipient", section.get("fee_recipient")),
+        min_fee=_int(section, "rollup.min_fee", section.get("min_fee", 0), 0, UINT256_MAX),
+        max_block_txs=_int(section, "rollup.max_block_txs", section.get("max_block_txs", 10_000), 1, MAX_BLOCK_TXS),
+        rules=RollupRules(
+            chain_id=chain_id,
+            max_sequencer_drift_ms=_int(section, "rollup.max_sequencer_drift_ms", section.get("max_sequencer_drift_ms", 10_000), 1, 10**9),
+            sequencing_window=_int(section, "rollup.sequencing_window", section.get("sequencing_window", 20), 1, 10**6),
+        ),
+        genesis_alloc=_alloc(section.get("genesis", {})),
+    )
+
+
+def load_node_section(doc: Mapping[str, Any], base_dir: Path | None = None) -> NodeSection:
+    section = _section(doc, "node")
+    data_dir = section.get("data_dir")
+    if not isinstance(data_dir, str) or not data_dir:
+        raise ConfigError("node.data_dir must be a non-empty path")
+    path = Path(data_dir)
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    level = section.get("log_level", "INFO")
+    if not isinstance(level, str) or level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("node.log_level must be one of DEBUG, INFO, WARNING, ERROR")
+    host = section.get("rpc_host", "127.0.0.1")
+    if not isinstance(host, str):
+        raise ConfigError("node.rpc_host must be a string")
+    return NodeSection(path, host, _int(section, "node.rpc_port", section.get("rpc_port", 0), 0, 65535), level.upper())
+
+
+def _section(doc: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    section = doc.get(name)
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"config has no [{name}] section")
+    return section
+
+
+def _int(section: Mapping[str, Any], key: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{key} must be an integer (got {value!r})")
+    if not low <= value <= high:
+        raise ConfigError(f"{key} = {value} is outside [{low}, {high}]")
+    return value
+
+
+def _address(key: str, value: Any) -> Address:
+    try:
+        return parse_address(value)
+    except CryptoError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+
+
+def _alloc(table: Any) -> dict[bytes, int]:
+    if not isinstance(table, Mapping):
+        raise ConfigError("rollup.genesis must be a table of address = balance")
+    return {
+        _address(f"rollup.genesis.{addr}", addr): _int(table, f"rollup.genesis.{addr}", balance, 0, UINT256_MAX)
+        for addr, balance in table.items()
+    }
