@@ -496,11 +496,13 @@ def test_handlers_register_once() -> None:
 
 
 def all_error_classes() -> list[type[StfError]]:
+    """The state transition's own errors (other packages subclass them with their own codes)."""
     found: list[type[StfError]] = []
     pending: list[type[StfError]] = [StfError]
     while pending:
         cls = pending.pop()
-        found.append(cls)
+        if cls.__module__ == "node.stf.errors":
+            found.append(cls)
         pending.extend(cls.__subclasses__())
     return found
 

@@ -21,6 +21,9 @@ from typing import Iterable, Mapping, Protocol
 from node.smt.hashing import EMPTY, hash_value, leaf_hash
 from node.smt.nodes import (
     EMPTY_INTERNAL,
+    HASHES_AT,
+    INTERNAL_LEN,
+    LEAFMAP_AT,
     VERSIONS_AT,
     CorruptTreeError,
     NodeRef,
@@ -201,6 +204,7 @@ def _group(entries: list[Entry], depth: int) -> dict[int, list[Entry]]:
 
 
 _sha256 = hashlib.sha256
+ZERO_VERSION = bytes(8)
 
 
 class _Updater:
@@ -242,16 +246,33 @@ class _Updater:
             return self._update_leaf(ref, path, entries)
         old = self.tree._load_internal(ref, path)
         node = bytearray(old)
-        may_collapse = False
+        leafmap = int.from_bytes(old[LEAFMAP_AT:INTERNAL_LEN], "big")
+        changed = may_collapse = False
+        # The hot loop: child slots are read and written in place (see node.smt.nodes for the layout).
         for nib, group in _group(entries, len(path)).items():
-            child = child_ref(old, nib)
+            hs, vs = HASHES_AT + 32 * nib, VERSIONS_AT + 8 * nib
+            digest = old[hs : hs + 32]
+            child = None if digest == EMPTY else NodeRef(digest, int.from_bytes(old[vs : vs + 8], "big"), bool(leafmap >> nib & 1))
             new = self._update(child, path + bytes((nib,)), group)
-            if new != child:
-                set_child(node, nib, new)
-                if new is None or (new.is_leaf and child is not None and not child.is_leaf):
-                    may_collapse = True
-        if node == old:
+            if new is child:
+                continue  # unchanged subtree
+            changed = True
+            if new is None:
+                node[hs : hs + 32] = EMPTY
+                node[vs : vs + 8] = ZERO_VERSION
+                leafmap &= ~(1 << nib)
+                may_collapse = True
+                continue
+            node[hs : hs + 32] = new.hash
+            node[vs : vs + 8] = new.version.to_bytes(8, "big")
+            if new.is_leaf:
+                leafmap |= 1 << nib
+                may_collapse = may_collapse or (child is not None and not child.is_leaf)
+            else:
+                leafmap &= ~(1 << nib)
+        if not changed:
             return ref
+        node[LEAFMAP_AT:INTERNAL_LEN] = leafmap.to_bytes(2, "big")
         self._retire(ref, path)
         if may_collapse:
             return self._internal_or_collapse(path, node)
@@ -322,7 +343,7 @@ class _Updater:
         return self.tree._load_leaf(ref, path)
 
     def _retire(self, ref: NodeRef, path: bytes) -> None:
-        key = node_key(ref.version, path)
+        key = b"N" + ref.version.to_bytes(8, "big") + path
         if ref.version == self.version:  # written earlier in this same update: just drop it
             self.pending_leaves.pop(key, None)
             self.pending_internal.pop(key, None)

@@ -4,15 +4,20 @@ Every key starts with a one-byte namespace. Values are canonical encodings
 (see `node.encoding`): decoders reject any bytes that do not re-encode to
 themselves, so one state has exactly one root.
 
+Accounts, read and written several times by every transaction, use a fixed
+40-byte layout instead of msgpack: decoding is two int.from_bytes calls
+(~0.3 us against ~3 us for a canonical msgpack round trip), and a fixed
+length is canonical by construction. The price is ~28 bytes more per leaf.
+
 | prefix | key                          | value                                                     |
 |--------|------------------------------|-----------------------------------------------------------|
-| 0x01   | 0x01 || address(20)          | msgpack [balance_bytes, nonce]                            |
+| 0x01   | 0x01 || address(20)          | balance (32 bytes big-endian) || nonce (8 bytes big-endian) |
 | 0x02   | 0x02 || withdrawal_id(32)    | msgpack [l2_sender(20), l1_recipient(20), amount_bytes, l2_block_number] |
 | 0x03   | 0x03                         | total L2 supply: minimal big-endian amount bytes          |
 | 0x04-0x0f | reserved for the rollup core                                                            |
 | 0x10+  | the perpetuals venue (markets, orders, positions, oracle, insurance fund, ...)           |
 
-Amounts (`balance_bytes`, `amount_bytes`, the supply) are minimal big-endian
+Amounts in msgpack values (`amount_bytes`, the supply) are minimal big-endian
 byte strings of integers in [0, 2^256): zero is the empty string, no leading
 zero byte. A withdrawal's id is the hash of the withdrawal transaction, which
 is unique because the sender's nonce is part of it; the L1 proves the record
@@ -30,6 +35,7 @@ from dataclasses import dataclass
 from node.crypto import ADDRESS_LEN, Address, Hash32
 from node.encoding import (
     UINT64_MAX,
+    UINT256_MAX,
     DecodeError,
     decode_uint,
     encode_uint,
@@ -51,7 +57,7 @@ WITHDRAWAL_PREFIX = bytes([NS_WITHDRAWAL])
 SUPPLY_KEY = bytes([NS_SUPPLY])
 
 WITHDRAWAL_ID_LEN = 32
-MAX_ACCOUNT_BYTES = 64  # 1 + 33 + 9 at most; anything longer is not an account
+ACCOUNT_BYTES = 40
 MAX_WITHDRAWAL_BYTES = 128
 
 
@@ -111,12 +117,15 @@ def encode_account(account: Account) -> bytes:
         raise ValueError("the empty account is not stored; delete its key instead")
     if not 0 <= account.nonce <= UINT64_MAX:
         raise ValueError(f"nonce {account.nonce} is outside [0, 2^64)")
-    return pack([encode_uint(account.balance), account.nonce])
+    if not 0 <= account.balance <= UINT256_MAX:
+        raise ValueError(f"balance {account.balance} is outside [0, 2^256)")
+    return account.balance.to_bytes(32, "big") + account.nonce.to_bytes(8, "big")
 
 
 def decode_account(raw: bytes) -> Account:
-    fields = expect_list(unpack(raw, MAX_ACCOUNT_BYTES), 2, "account")
-    account = Account(balance=decode_uint(fields[0], "balance"), nonce=expect_int(fields[1], "nonce"))
+    if not isinstance(raw, bytes) or len(raw) != ACCOUNT_BYTES:
+        raise DecodeError(f"an account value must be {ACCOUNT_BYTES} bytes")
+    account = Account(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
     if account.is_empty():
         raise DecodeError("an empty account is stored as absence, not as a value")
     return account
