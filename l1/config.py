@@ -1,0 +1,228 @@
+"""The L1 devnet's configuration: `[l1]`, `[l1.genesis]` and `[node]` of a TOML file.
+
+    [node]
+    data_dir = "data/l1"          # required; relative paths are relative to the working directory
+    rpc_host = "127.0.0.1"
+    rpc_port = 8545
+    log_level = "INFO"
+
+    [l1]
+    chain_id = 900
+    block_time_ms = 1000
+    min_fee = "1000000000000"     # wei, burned per transaction (amounts: int or decimal string)
+    batcher = "dev1"              # an address (EIP-55 if mixed case) or a dev account name dev0..dev9
+    proposer_bond = "1000000000000000000"
+    challenge_window = 20         # L1 blocks
+    max_batch_bytes = 131072
+    mempool_max_txs = 10000       # optional
+    mempool_max_per_sender = 64   # optional
+    max_block_txs = 2000          # optional
+
+    [l1.genesis]                  # optional; default: dev0..dev9 with 10^22 wei each
+    "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266" = "10000000000000000000000"
+
+Every bad value raises `ConfigError` naming the section, the key and what
+was expected. `L1ChainParams` is the part the contracts need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from node.crypto import Address, CryptoError, parse_address, to_checksum_address
+from node.encoding import UINT64_MAX, UINT256_MAX
+from node.keys.hd import DEV_ACCOUNT_COUNT, dev_accounts
+from node.service import ConfigError, load_toml
+from l1.tx import MAX_BATCH_DATA_BYTES
+
+DEFAULT_CHAIN_ID = 900
+DEFAULT_BLOCK_TIME_MS = 1000
+DEFAULT_MIN_FEE = 10**12
+DEFAULT_BATCHER = "dev1"
+DEFAULT_PROPOSER_BOND = 10**18
+DEFAULT_CHALLENGE_WINDOW = 20
+DEFAULT_MAX_BATCH_BYTES = 131_072
+DEFAULT_MEMPOOL_MAX_TXS = 10_000
+DEFAULT_MEMPOOL_MAX_PER_SENDER = 64
+DEFAULT_MAX_BLOCK_TXS = 2_000
+DEFAULT_GENESIS_BALANCE = 10**22
+DEFAULT_RPC_HOST = "127.0.0.1"
+DEFAULT_RPC_PORT = 8545
+MIN_BLOCK_TIME_MS = 10
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+_L1_KEYS = frozenset(
+    {
+        "chain_id",
+        "block_time_ms",
+        "min_fee",
+        "batcher",
+        "proposer_bond",
+        "challenge_window",
+        "max_batch_bytes",
+        "mempool_max_txs",
+        "mempool_max_per_sender",
+        "max_block_txs",
+        "genesis",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class L1ChainParams:
+    """What the contracts need: fixed for the chain's life except fee and limits."""
+
+    chain_id: int
+    min_fee: int
+    batcher: Address
+    proposer_bond: int
+    challenge_window: int
+    max_batch_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class MempoolLimits:
+    max_txs: int = DEFAULT_MEMPOOL_MAX_TXS
+    max_per_sender: int = DEFAULT_MEMPOOL_MAX_PER_SENDER
+
+
+@dataclass(frozen=True, slots=True)
+class L1Config:
+    params: L1ChainParams
+    block_time_ms: int
+    genesis: tuple[tuple[Address, int], ...]
+    mempool: MempoolLimits
+    max_block_txs: int
+    data_dir: Path
+    rpc_host: str
+    rpc_port: int
+    log_level: str
+
+
+def default_genesis() -> tuple[tuple[Address, int], ...]:
+    return tuple((account.address, DEFAULT_GENESIS_BALANCE) for account in dev_accounts(DEV_ACCOUNT_COUNT))
+
+
+def load_l1_config(path: Path | str) -> L1Config:
+    """Read and validate an L1 config file; raises ConfigError."""
+    return l1_config_from_dict(load_toml(path), str(path))
+
+
+def l1_config_from_dict(data: Mapping[str, Any], source: str = "config") -> L1Config:
+    node = _section(data, "node", source)
+    l1 = _section(data, "l1", source)
+    _reject_unknown_keys(l1, "l1", source)
+    return L1Config(
+        params=_chain_params(l1, source),
+        block_time_ms=_int(l1, "l1", "block_time_ms", DEFAULT_BLOCK_TIME_MS, MIN_BLOCK_TIME_MS, 3_600_000, source),
+        genesis=_genesis(l1.get("genesis"), source),
+        mempool=MempoolLimits(
+            max_txs=_int(l1, "l1", "mempool_max_txs", DEFAULT_MEMPOOL_MAX_TXS, 1, 1_000_000, source),
+            max_per_sender=_int(l1, "l1", "mempool_max_per_sender", DEFAULT_MEMPOOL_MAX_PER_SENDER, 1, 4096, source),
+        ),
+        max_block_txs=_int(l1, "l1", "max_block_txs", DEFAULT_MAX_BLOCK_TXS, 1, 100_000, source),
+        data_dir=_data_dir(node, source),
+        rpc_host=_str(node, "node", "rpc_host", DEFAULT_RPC_HOST, source),
+        rpc_port=_int(node, "node", "rpc_port", DEFAULT_RPC_PORT, 0, 65535, source),
+        log_level=_log_level(node, source),
+    )
+
+
+def _chain_params(l1: Mapping[str, Any], source: str) -> L1ChainParams:
+    return L1ChainParams(
+        chain_id=_int(l1, "l1", "chain_id", DEFAULT_CHAIN_ID, 0, UINT64_MAX, source),
+        min_fee=_amount(l1.get("min_fee", DEFAULT_MIN_FEE), "[l1] min_fee", source),
+        batcher=_account(l1.get("batcher", DEFAULT_BATCHER), "[l1] batcher", source),
+        proposer_bond=_amount(l1.get("proposer_bond", DEFAULT_PROPOSER_BOND), "[l1] proposer_bond", source),
+        challenge_window=_int(l1, "l1", "challenge_window", DEFAULT_CHALLENGE_WINDOW, 0, UINT64_MAX, source),
+        max_batch_bytes=_int(l1, "l1", "max_batch_bytes", DEFAULT_MAX_BATCH_BYTES, 1, MAX_BATCH_DATA_BYTES, source),
+    )
+
+
+# -- field readers: each names the section and key in its error --
+
+
+def _section(data: Mapping[str, Any], name: str, source: str) -> Mapping[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{source}: [{name}] must be a table")
+    return value
+
+
+def _reject_unknown_keys(table: Mapping[str, Any], section: str, source: str) -> None:
+    unknown = sorted(set(table) - _L1_KEYS)
+    if unknown:
+        raise ConfigError(f"{source}: [{section}] has unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_L1_KEYS))}")
+
+
+def _int(table: Mapping[str, Any], section: str, key: str, default: int, low: int, high: int, source: str) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{source}: [{section}] {key} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{source}: [{section}] {key} must be in [{low}, {high}], got {value}")
+    return value
+
+
+def _str(table: Mapping[str, Any], section: str, key: str, default: str, source: str) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{source}: [{section}] {key} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _amount(value: Any, what: str, source: str) -> int:
+    """An amount: a TOML integer or a decimal string, in [0, 2^256)."""
+    if isinstance(value, str) and value.isdigit() and value.isascii():
+        number = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        raise ConfigError(f"{source}: {what} must be an integer or a decimal string, got {value!r}")
+    if not 0 <= number <= UINT256_MAX:
+        raise ConfigError(f"{source}: {what} must be in [0, 2^256), got {number}")
+    return number
+
+
+def _account(value: Any, what: str, source: str) -> Address:
+    """An address (0x + 40 hex, EIP-55 if mixed case) or a dev account name dev0..dev9."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{source}: {what} must be an address string or dev0..dev{DEV_ACCOUNT_COUNT - 1}, got {value!r}")
+    devs = {account.name: account.address for account in dev_accounts(DEV_ACCOUNT_COUNT)}
+    if value.lower() in devs:
+        return devs[value.lower()]
+    try:
+        return parse_address(value)
+    except CryptoError as exc:
+        raise ConfigError(f"{source}: {what} is not a valid address ({exc})") from None
+
+
+def _genesis(table: Any, source: str) -> tuple[tuple[Address, int], ...]:
+    if table is None:
+        return default_genesis()
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{source}: [l1.genesis] must be a table of address = balance")
+    balances: dict[Address, int] = {}
+    for key, value in table.items():
+        address = _account(key, f"[l1.genesis] key {key!r}", source)
+        if address in balances:
+            raise ConfigError(f"{source}: [l1.genesis] lists {to_checksum_address(address)} twice")
+        balances[address] = _amount(value, f"[l1.genesis] {key}", source)
+    if sum(balances.values()) > UINT256_MAX:
+        raise ConfigError(f"{source}: [l1.genesis] balances sum to more than 2^256 - 1")
+    return tuple(sorted(balances.items()))
+
+
+def _data_dir(node: Mapping[str, Any], source: str) -> Path:
+    if "data_dir" not in node:
+        raise ConfigError(f"{source}: [node] data_dir is required (where the L1 chain's RocksDB lives)")
+    return Path(_str(node, "node", "data_dir", "", source)).expanduser()
+
+
+def _log_level(node: Mapping[str, Any], source: str) -> str:
+    level = _str(node, "node", "log_level", "INFO", source).upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"{source}: [node] log_level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    return level

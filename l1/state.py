@@ -1,0 +1,223 @@
+"""Typed access to the L1 state: accounts, the portal, bonds, burned fees and output proposals.
+
+The L1 has no state tree: its state is plain keys in the chain's RocksDB,
+next to the blocks, all under the one-byte namespace `S`. The contracts read
+through any `StateReader` (`get`) and write into an `Overlay`
+(node.state.view), so execution stays pure and a block's writes land in the
+same atomic batch as the block itself.
+
+| key                          | value                                                  |
+|------------------------------|--------------------------------------------------------|
+| S a address(20)              | msgpack [balance_bytes, nonce] (node.state.schema codec) |
+| S portal                     | amount locked by deposits                              |
+| S bonds                      | amount locked as proposal bonds                        |
+| S burned                     | fees burned so far                                     |
+| S o count                    | msgpack int: number of output proposals                |
+| S o cursor                   | msgpack int: first proposal not yet past its window    |
+| S o index(8)                 | msgpack [l2_block_number, output_root, proposer, bond_bytes, proposed_at, status] |
+
+Zero amounts and empty accounts are stored as absence. Conservation: the sum
+of balances + portal + bonds + burned equals the genesis supply forever.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from node.crypto import ADDRESS_LEN, Address, Hash32
+from node.encoding import decode_uint, encode_uint, expect_bytes, expect_int, expect_list, pack, unpack
+from node.state.schema import EMPTY_ACCOUNT, Account, decode_account, encode_account
+from node.state.view import Overlay, StateReader
+
+STATE_PREFIX = b"S"
+ACCOUNT_PREFIX = b"Sa"
+PORTAL_KEY = b"Sportal"
+BONDS_KEY = b"Sbonds"
+BURNED_KEY = b"Sburned"
+OUTPUT_COUNT_KEY = b"Socount"
+OUTPUT_CURSOR_KEY = b"Socursor"
+OUTPUT_PREFIX = b"Soi"
+MAX_OUTPUT_BYTES = 160
+
+
+class OutputStatus(IntEnum):
+    PENDING = 0
+    FINALIZED = 1
+    DISPUTED = 2  # reserved for the fraud-proof contracts
+    DEFEATED = 3  # reserved for the fraud-proof contracts
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class OutputProposal:
+    index: int
+    l2_block_number: int
+    output_root: Hash32
+    proposer: Address
+    bond: int
+    proposed_at: int  # L1 block number
+    status: OutputStatus
+
+    def finalizes_at(self, challenge_window: int) -> int:
+        return self.proposed_at + challenge_window
+
+    def to_fields(self) -> list[Any]:
+        return [
+            self.l2_block_number,
+            self.output_root,
+            self.proposer,
+            encode_uint(self.bond),
+            self.proposed_at,
+            int(self.status),
+        ]
+
+    @classmethod
+    def from_fields(cls, index: int, fields: Any) -> "OutputProposal":
+        expect_list(fields, 6, "output proposal")
+        return cls(
+            index=index,
+            l2_block_number=expect_int(fields[0], "l2_block_number"),
+            output_root=Hash32(expect_bytes(fields[1], "output_root", 32)),
+            proposer=Address(expect_bytes(fields[2], "proposer", ADDRESS_LEN)),
+            bond=decode_uint(fields[3], "bond"),
+            proposed_at=expect_int(fields[4], "proposed_at"),
+            status=OutputStatus(expect_int(fields[5], "status", maximum=max(OutputStatus))),
+        )
+
+
+# -- keys --
+
+
+def account_key(address: bytes) -> bytes:
+    if len(address) != ADDRESS_LEN:
+        raise ValueError(f"address must be {ADDRESS_LEN} bytes, got {len(address)}")
+    return ACCOUNT_PREFIX + bytes(address)
+
+
+def output_key(index: int) -> bytes:
+    return OUTPUT_PREFIX + index.to_bytes(8, "big")
+
+
+# -- accounts --
+
+
+def get_account(reader: StateReader, address: bytes) -> Account:
+    raw = reader.get(account_key(address))
+    return EMPTY_ACCOUNT if raw is None else decode_account(raw)
+
+
+def set_account(overlay: Overlay, address: bytes, account: Account) -> None:
+    key = account_key(address)
+    if account.is_empty():
+        overlay.delete(key)
+    else:
+        overlay.set(key, encode_account(account))
+
+
+def get_balance(reader: StateReader, address: bytes) -> int:
+    return get_account(reader, address).balance
+
+
+def get_nonce(reader: StateReader, address: bytes) -> int:
+    return get_account(reader, address).nonce
+
+
+# -- totals: portal, bonds, burned fees --
+
+
+def _get_amount(reader: StateReader, key: bytes) -> int:
+    raw = reader.get(key)
+    return 0 if raw is None else decode_uint(raw, key.decode())
+
+
+def _set_amount(overlay: Overlay, key: bytes, amount: int) -> None:
+    if amount == 0:
+        overlay.delete(key)
+    else:
+        overlay.set(key, encode_uint(amount))
+
+
+def get_portal_balance(reader: StateReader) -> int:
+    return _get_amount(reader, PORTAL_KEY)
+
+
+def set_portal_balance(overlay: Overlay, amount: int) -> None:
+    _set_amount(overlay, PORTAL_KEY, amount)
+
+
+def get_bonds_locked(reader: StateReader) -> int:
+    return _get_amount(reader, BONDS_KEY)
+
+
+def set_bonds_locked(overlay: Overlay, amount: int) -> None:
+    _set_amount(overlay, BONDS_KEY, amount)
+
+
+def get_fees_burned(reader: StateReader) -> int:
+    return _get_amount(reader, BURNED_KEY)
+
+
+def set_fees_burned(overlay: Overlay, amount: int) -> None:
+    _set_amount(overlay, BURNED_KEY, amount)
+
+
+# -- output proposals --
+
+
+def _get_counter(reader: StateReader, key: bytes) -> int:
+    raw = reader.get(key)
+    return 0 if raw is None else expect_int(unpack(raw, 16), key.decode())
+
+
+def get_output_count(reader: StateReader) -> int:
+    return _get_counter(reader, OUTPUT_COUNT_KEY)
+
+
+def get_finalization_cursor(reader: StateReader) -> int:
+    """Index of the first proposal whose challenge window has not yet been checked as passed."""
+    return _get_counter(reader, OUTPUT_CURSOR_KEY)
+
+
+def set_finalization_cursor(overlay: Overlay, index: int) -> None:
+    overlay.set(OUTPUT_CURSOR_KEY, pack(index))
+
+
+def get_output(reader: StateReader, index: int) -> OutputProposal | None:
+    raw = reader.get(output_key(index))
+    return None if raw is None else OutputProposal.from_fields(index, unpack(raw, MAX_OUTPUT_BYTES))
+
+
+def set_output(overlay: Overlay, proposal: OutputProposal) -> None:
+    overlay.set(output_key(proposal.index), pack(proposal.to_fields()))
+
+
+def append_output(overlay: Overlay, proposal: OutputProposal) -> None:
+    """Store `proposal` at the next index (its `index` must be get_output_count())."""
+    count = get_output_count(overlay)
+    if proposal.index != count:
+        raise ValueError(f"new proposal must have index {count}, got {proposal.index}")
+    set_output(overlay, proposal)
+    overlay.set(OUTPUT_COUNT_KEY, pack(count + 1))
+
+
+def get_latest_live_output(reader: StateReader) -> OutputProposal | None:
+    """The newest proposal that is not defeated: it has the highest L2 block number of all live ones.
+
+    Live proposals are accepted only above every earlier live one, so their L2
+    block numbers increase with their index and the newest live one is the maximum.
+    """
+    for index in range(get_output_count(reader) - 1, -1, -1):
+        proposal = get_output(reader, index)
+        if proposal is not None and proposal.status != OutputStatus.DEFEATED:
+            return proposal
+    return None
+
+
+def list_outputs(reader: StateReader, from_index: int, count: int) -> list[OutputProposal]:
+    end = min(get_output_count(reader), from_index + count)
+    return [p for p in (get_output(reader, i) for i in range(from_index, end)) if p is not None]
