@@ -62,6 +62,7 @@ class TreeUpdate:
     deletes: list[bytes] = field(default_factory=list)
     new_internal: dict[bytes, bytes] = field(default_factory=dict)
     retired: list[bytes] = field(default_factory=list)
+    previous: dict[bytes, bytes | None] = field(default_factory=dict)  # key hash -> value before this update
 
     @property
     def root_hash(self) -> bytes:
@@ -223,6 +224,7 @@ class _Updater:
         entries = sorted(updates.items())
         root = self._update(base, b"", entries) if entries else base
         update = TreeUpdate(self.version, root)
+        update.previous = self._previous_values(updates)
         puts = update.puts
         for key, value in updates.items():
             if value is None:
@@ -237,6 +239,15 @@ class _Updater:
         update.new_internal = self.pending_internal
         update.retired = self.retired
         return update
+
+    def _previous_values(self, updates: Mapping[bytes, bytes | None]) -> dict[bytes, bytes | None]:
+        """Latest values before this update (for undo records); known ones are not read again."""
+        known, missing = self.known_values, object()
+        previous: dict[bytes, bytes | None] = {}
+        for key in updates:
+            value = known.get(key, missing)
+            previous[key] = self.tree.get_latest(key) if value is missing else value  # type: ignore[assignment]
+        return previous
 
     # A subtree receiving updates: returns its new reference (None when it became empty).
     def _update(self, ref: NodeRef | None, path: bytes, entries: list[Entry]) -> NodeRef | None:

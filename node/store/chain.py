@@ -12,6 +12,7 @@ Keys (one-letter namespaces; N/R/S/V belong to the state tree, node.smt.nodes):
     T tx_hash        -> pack([number, index])
     C number(8)      -> pack([receipt encoding, ...])
     Y number(8)      -> count of L1-derived transactions (deposits, forced) heading the block
+    U number(8)      -> pack([[key_hash, value before the block or nil], ...]): undo record for rewinds
     M head           -> pack([number, block_hash, state_root])
     M pruned_below   -> version(8): state of versions below this is pruned
 """
@@ -25,7 +26,8 @@ from typing import Mapping
 from node.block import Block, decode_block
 from node.encoding import pack, unpack
 from node.smt.hashing import hash_key
-from node.smt.nodes import ROOT_PREFIX, STALE_PREFIX, root_key
+from node.crypto import keccak256
+from node.smt.nodes import NODE_PREFIX, ROOT_PREFIX, STALE_PREFIX, root_key, value_key
 from node.smt.proof import Proof
 from node.smt.versioned import DEFAULT_CACHE_NODES, TreeUpdate, VersionedTree
 from node.store.kv import KVStore
@@ -182,6 +184,7 @@ class ChainStore:
             puts[b"Y" + _num(number)] = _num(system_count)
         for index, tx_hash in enumerate(tx_hashes):
             puts[b"T" + tx_hash] = pack([number, index])
+        puts[b"U" + _num(number)] = pack([[key, old] for key, old in state.previous.items()])
         if extra_puts:
             puts.update(extra_puts)
         head = Head(number, block_hash, state.root_hash)
@@ -211,7 +214,60 @@ class ChainStore:
             deletes.append(key[9:])
         for key, _ in self.kv.scan(root_key(already), root_key(keep_from)):
             deletes.append(key)
+        for key, _ in self.kv.scan(b"U" + _num(already), b"U" + _num(keep_from)):
+            deletes.append(key)
         puts[PRUNED_KEY] = _num(keep_from)
+
+    def rewind_to(self, number: int) -> Head:
+        """Drop every block above `number` and restore its state, in one atomic write.
+
+        Used when L1 data decides against the unsafe chain (a reorg). Blocks
+        within the history window can be rewound; their nodes, roots, stale
+        marks, receipts and index entries go, flat values come back from the
+        undo records.
+        """
+        head = self._head
+        if head is None or number >= head.number:
+            raise ValueError(f"cannot rewind to {number}: the head is {head.number if head else None}")
+        if number < self.pruned_below():
+            raise ValueError(f"cannot rewind to {number}: state below {self.pruned_below()} is pruned")
+        target = self.get_block(number)
+        if target is None:
+            raise ValueError(f"cannot rewind to {number}: block missing")
+        puts: dict[bytes, bytes] = {}
+        deletes: list[bytes] = []
+        restored: dict[bytes, bytes | None] = {}
+        for n in range(head.number, number, -1):  # newest first: older undo values win
+            restored.update(self._undo_record(n))
+            deletes.extend(self._block_keys(n))
+        for key_hash, value in restored.items():
+            if value is None:
+                deletes.append(value_key(key_hash))
+            else:
+                puts[value_key(key_hash)] = value
+        new_head = Head(number, target.hash(), target.header.state_root)
+        puts[HEAD_KEY] = pack([new_head.number, new_head.hash, new_head.state_root])
+        self.kv.write(puts, deletes)
+        self.tree.forget_cache()
+        self._head = new_head
+        return new_head
+
+    def _undo_record(self, number: int) -> dict[bytes, bytes | None]:
+        raw = self.kv.get(b"U" + _num(number))
+        if raw is None:
+            raise ValueError(f"block {number} has no undo record")
+        return {key: old for key, old in unpack(raw)}
+
+    def _block_keys(self, number: int) -> list[bytes]:
+        """Every key block `number` added: block, indexes, receipts, undo, root, nodes, stale marks."""
+        block = self.get_block(number)
+        if block is None:
+            raise ValueError(f"block {number} is missing")
+        keys = [b"B" + _num(number), b"H" + block.hash(), b"C" + _num(number), b"Y" + _num(number), b"U" + _num(number), root_key(number)]
+        keys.extend(b"T" + keccak256(raw) for raw in block.transactions)
+        keys.extend(k for k, _ in self.kv.scan(NODE_PREFIX + _num(number), NODE_PREFIX + _num(number + 1)))
+        keys.extend(k for k, _ in self.kv.scan(STALE_PREFIX + _num(number), STALE_PREFIX + _num(number + 1)))
+        return keys
 
     def close(self) -> None:
         self.kv.close()
