@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""Devnet throughput and latency: signed transfers at an offered rate through JSON-RPC.
+
+Starts a devnet (`rollup devnet up --detach` in a temporary directory) unless
+`--dir` names a running one, funds `--senders` fresh accounts from the dev
+accounts, then offers `--rate` transfers per second for `--seconds` seconds
+in JSON-RPC batches to the sequencer. It follows the sequencer's blocks over
+WebSocket (soft confirmation = the block holding the transaction is sealed)
+and an executor's safe head (safe = derived from L1 data).
+
+Prints a summary and one JSON line with: tps_soft, tps_safe, soft_p50_ms,
+soft_p99_ms, safe_p50_ms, l1_bytes_per_tx, disk_bytes_per_tx (executor),
+cpu_percent per process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from node.crypto import PrivateKey, keccak256, to_checksum_address  # noqa: E402
+from node.keys.hd import dev_account  # noqa: E402
+from node.tx import Transfer, sign_tx  # noqa: E402
+
+BATCH = 100
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dir", type=Path, default=None, help="use the running devnet in DIR (default: start one)")
+    p.add_argument("--rate", type=float, default=1000.0, help="offered transfers per second")
+    p.add_argument("--seconds", type=float, default=15.0)
+    p.add_argument("--senders", type=int, default=200)
+    p.add_argument("--executors", type=int, default=1, help="executors when starting a devnet")
+    p.add_argument("--drain-seconds", type=float, default=30.0, help="how long to wait for the last transfers to be safe")
+    return p.parse_args()
+
+
+class Rpc:
+    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
+        self.session, self.url = session, url
+
+    async def call(self, method: str, *params: Any) -> Any:
+        async with self.session.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}) as r:
+            reply = await r.json()
+        if "error" in reply:
+            raise RuntimeError(f"{method}: {reply['error']}")
+        return reply["result"]
+
+    async def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        body = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
+        async with self.session.post(self.url, json=body) as r:
+            replies = await r.json()
+        return sorted(replies, key=lambda x: x["id"])
+
+
+def start_devnet(executors: int) -> tuple[Path, bool]:
+    directory = Path(tempfile.mkdtemp(prefix="bench-devnet-"))
+    cmd = [sys.executable, "-m", "node.cli.main", "devnet", "up", "--dir", str(directory), "--detach", "--executors", str(executors)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return directory, True
+
+
+def stop_devnet(directory: Path) -> None:
+    subprocess.run([sys.executable, "-m", "node.cli.main", "devnet", "down", "--dir", str(directory)], check=False, stdout=subprocess.DEVNULL)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+async def fund_senders(seq: Rpc, chain_id: int, n: int, fee: int) -> list[PrivateKey]:
+    keys = [PrivateKey(((i + 1) * 7919).to_bytes(32, "big")) for i in range(n)]
+    funders = [dev_account(i) for i in range(6)]
+    nonces = {f.address: await seq.call("rollup_getNonce", to_checksum_address(f.address), "latest") for f in funders}
+    raws = []
+    for i, key in enumerate(keys):
+        funder = funders[i % len(funders)]
+        raws.append(sign_tx(funder, chain_id, nonces[funder.address], fee, Transfer(key.address, 10**20)).encode())
+        nonces[funder.address] += 1
+    for i in range(0, len(raws), BATCH):
+        await seq.batch([("rollup_sendRawTransaction", ["0x" + r.hex()]) for r in raws[i : i + BATCH]])
+    last = keys[-1].address
+    while int(await seq.call("rollup_getBalance", to_checksum_address(last), "latest")) == 0:
+        await asyncio.sleep(0.1)
+    return keys
+
+
+def presign(keys: list[PrivateKey], chain_id: int, total: int, fee: int) -> list[tuple[bytes, bytes]]:
+    out = []
+    nonces = [0] * len(keys)
+    for i in range(total):
+        k = i % len(keys)
+        raw = sign_tx(keys[k], chain_id, nonces[k], fee, Transfer(keys[(k + 1) % len(keys)].address, 1)).encode()
+        nonces[k] += 1
+        out.append((keccak256(raw), raw))
+    return out
+
+
+async def follow_blocks(ws_url: str, seq: Rpc, sealed_at: dict[str, float], block_of: dict[str, int], stop: asyncio.Event) -> None:
+    async with aiohttp.ClientSession() as session, session.ws_connect(ws_url) as ws:
+        await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "rollup_subscribe", "params": ["newHeads"]})
+        while not stop.is_set():
+            try:
+                msg = await asyncio.wait_for(ws.receive(), 0.5)
+            except asyncio.TimeoutError:
+                continue
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            data = json.loads(msg.data)
+            if data.get("method") != "rollup_subscription":
+                continue
+            seen = time.perf_counter()
+            number = data["params"]["result"]["number"]
+            block = await seq.call("rollup_getBlockByNumber", number, False)
+            for tx_hash in block["transactions"]:
+                sealed_at.setdefault(tx_hash, seen)
+                block_of[tx_hash] = number
+
+
+async def follow_safe(executor: Rpc, safe_at: dict[int, float], stop: asyncio.Event) -> None:
+    last = -1
+    while not stop.is_set():
+        status = await executor.call("rollup_syncStatus")
+        now = time.perf_counter()
+        for n in range(last + 1, status["safe"]["number"] + 1):
+            safe_at[n] = now
+        last = max(last, status["safe"]["number"])
+        await asyncio.sleep(0.05)
+
+
+async def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as session:
+        seq = Rpc(session, info["sequencer"]["rpc"])
+        executor = Rpc(session, info["executors"][0]["rpc"])
+        chain_id = await seq.call("rollup_chainId")
+        fee = 10**9
+        keys = await fund_senders(seq, chain_id, args.senders, fee)
+        total = int(args.rate * args.seconds)
+        txs = presign(keys, chain_id, total, fee)
+        metrics_before = await scrape(session, info)
+        cpu_before = {p["name"]: cpu_seconds(p["pid"]) for p in info["processes"]}
+        sealed_at: dict[str, float] = {}
+        block_of: dict[str, int] = {}
+        safe_at: dict[int, float] = {}
+        stop = asyncio.Event()
+        followers = [
+            asyncio.create_task(follow_blocks(info["sequencer"]["ws"], seq, sealed_at, block_of, stop)),
+            asyncio.create_task(follow_safe(executor, safe_at, stop)),
+        ]
+        await asyncio.sleep(0.5)
+        submitted: dict[str, float] = {}
+        start = time.perf_counter()
+        interval = BATCH / args.rate
+        for i in range(0, total, BATCH):
+            target = start + (i // BATCH) * interval
+            delay = target - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            chunk = txs[i : i + BATCH]
+            now = time.perf_counter()
+            for tx_hash, _ in chunk:
+                submitted["0x" + tx_hash.hex()] = now
+            asyncio.create_task(seq.batch([("rollup_sendRawTransaction", ["0x" + raw.hex()]) for _, raw in chunk]))
+        offered_s = time.perf_counter() - start
+        deadline = time.perf_counter() + args.drain_seconds
+        while time.perf_counter() < deadline:
+            done = [h for h in submitted if h in block_of and block_of[h] in safe_at]
+            if len(done) == len(submitted):
+                break
+            await asyncio.sleep(0.2)
+        stop.set()
+        await asyncio.gather(*followers, return_exceptions=True)
+        cpu = {name: cpu_seconds(p["pid"]) - cpu_before[name] for name, p in ((p["name"], p) for p in info["processes"])}
+        metrics_after = await scrape(session, info)
+    soft = sorted((sealed_at[h] - t) * 1000 for h, t in submitted.items() if h in sealed_at)
+    safe = sorted((safe_at[block_of[h]] - t) * 1000 for h, t in submitted.items() if h in block_of and block_of[h] in safe_at)
+    last_soft = max((sealed_at[h] for h in submitted if h in sealed_at), default=start)
+    last_safe = max((safe_at[block_of[h]] for h in submitted if h in block_of and block_of[h] in safe_at), default=start)
+    wall = time.perf_counter() - start
+    l1_bytes = metric_delta(metrics_before, metrics_after, "settler", "settler_batch_bytes_total")
+    l1_txs = metric_delta(metrics_before, metrics_after, "settler", "settler_txs_posted_total")
+    disk = metric_delta(metrics_before, metrics_after, "executor-0", "disk_bytes")
+    return {
+        "offered_rate": args.rate,
+        "offered_seconds": round(offered_s, 2),
+        "submitted": len(submitted),
+        "soft_confirmed": len(soft),
+        "safe": len(safe),
+        "tps_soft": round(len(soft) / max(last_soft - start, 1e-9)),
+        "tps_safe": round(len(safe) / max(last_safe - start, 1e-9)),
+        "soft_p50_ms": round(statistics.median(soft), 1) if soft else None,
+        "soft_p99_ms": round(soft[int(len(soft) * 0.99) - 1], 1) if soft else None,
+        "safe_p50_ms": round(statistics.median(safe), 1) if safe else None,
+        "l1_bytes_per_tx": round(l1_bytes / l1_txs, 1) if l1_txs else None,
+        "disk_bytes_per_tx": round(disk / max(len(safe), 1), 1) if disk else None,
+        "cpu_percent": {name: round(100 * s / wall, 1) for name, s in cpu.items()},
+    }
+
+
+async def scrape(session: aiohttp.ClientSession, info: dict[str, Any]) -> dict[str, dict[str, float]]:
+    urls = {"settler": info["settler"]["rpc"], "executor-0": info["executors"][0]["rpc"]}
+    out: dict[str, dict[str, float]] = {}
+    for name, url in urls.items():
+        try:
+            async with session.get(url.rstrip("/") + "/metrics") as r:
+                text = await r.text()
+        except aiohttp.ClientError:
+            continue
+        values: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                try:
+                    values[key] = float(value)
+                except ValueError:
+                    pass
+        out[name] = values
+    return out
+
+
+def metric_delta(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], proc: str, name: str) -> float:
+    return after.get(proc, {}).get(name, 0.0) - before.get(proc, {}).get(name, 0.0)
+
+
+def main() -> None:
+    args = parse_args()
+    started = False
+    directory = args.dir
+    if directory is None:
+        print("starting a devnet...", file=sys.stderr)
+        directory, started = start_devnet(args.executors)
+    try:
+        info = json.loads((directory / "devnet.json").read_text())
+        result = asyncio.run(run(args, info))
+    finally:
+        if started:
+            stop_devnet(directory)
+    print(
+        f"offered {result['offered_rate']:.0f} tx/s: soft {result['tps_soft']} tx/s (p50 {result['soft_p50_ms']} ms, "
+        f"p99 {result['soft_p99_ms']} ms), safe {result['tps_safe']} tx/s (p50 {result['safe_p50_ms']} ms), "
+        f"L1 {result['l1_bytes_per_tx']} B/tx, executor disk {result['disk_bytes_per_tx']} B/tx",
+        file=sys.stderr,
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
