@@ -1,0 +1,138 @@
+"""The sequencer's config file: `[node]`, `[rollup]` and `[sequencer]`.
+
+    [node]
+    data_dir = "data/sequencer"
+    rpc_host = "127.0.0.1"
+    rpc_port = 9545
+    log_level = "INFO"
+
+    [rollup]                       # shared by every L2 process (node.rollup_config)
+    ...
+
+    [sequencer]
+    l1_rpc = "http://127.0.0.1:8545/"   # required
+    block_time_ms = 200
+    mempool_max_txs = 10000
+    mempool_max_per_sender = 64
+    mempool_max_nonce_gap = 64
+    censor = ["0x..."]            # test mode: mempool txs from these senders are never selected
+    recovery_workers = 0          # sender recovery processes for incoming txs; 0 = in-process
+    key = "dev0"                  # optional, reserved: blocks are not signed yet
+
+Every bad value raises ConfigError naming the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from node.crypto import Address, CryptoError, parse_address
+from node.rollup_config import NodeSection, RollupConfig, load_node_section, load_rollup_config
+from node.service import ConfigError, load_toml
+from sequencer.mempool import DEFAULT_MAX_NONCE_GAP, DEFAULT_MAX_PER_SENDER, DEFAULT_MAX_TXS, MempoolLimits
+
+DEFAULT_BLOCK_TIME_MS = 200
+MAX_RECOVERY_WORKERS = 16
+
+_KEYS = frozenset(
+    {
+        "l1_rpc",
+        "block_time_ms",
+        "mempool_max_txs",
+        "mempool_max_per_sender",
+        "mempool_max_nonce_gap",
+        "censor",
+        "recovery_workers",
+        "key",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SequencerSection:
+    l1_rpc: str
+    block_time_ms: int
+    mempool: MempoolLimits
+    censor: frozenset[Address]
+    recovery_workers: int
+    key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SequencerConfig:
+    node: NodeSection
+    rollup: RollupConfig
+    sequencer: SequencerSection
+
+
+def load_sequencer_config(path: Path | str) -> SequencerConfig:
+    return sequencer_config_from_dict(load_toml(path))
+
+
+def sequencer_config_from_dict(doc: Mapping[str, Any]) -> SequencerConfig:
+    return SequencerConfig(
+        node=load_node_section(doc),
+        rollup=load_rollup_config(doc),
+        sequencer=load_sequencer_section(doc),
+    )
+
+
+def load_sequencer_section(doc: Mapping[str, Any]) -> SequencerSection:
+    section = doc.get("sequencer")
+    if not isinstance(section, Mapping):
+        raise ConfigError("config has no [sequencer] section")
+    unknown = sorted(set(section) - _KEYS)
+    if unknown:
+        raise ConfigError(f"[sequencer] has unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_KEYS))}")
+    return SequencerSection(
+        l1_rpc=_url(section, "l1_rpc"),
+        block_time_ms=_int(section, "block_time_ms", DEFAULT_BLOCK_TIME_MS, 10, 60_000),
+        mempool=MempoolLimits(
+            max_txs=_int(section, "mempool_max_txs", DEFAULT_MAX_TXS, 1, 10_000_000),
+            max_per_sender=_int(section, "mempool_max_per_sender", DEFAULT_MAX_PER_SENDER, 1, 100_000),
+            max_nonce_gap=_int(section, "mempool_max_nonce_gap", DEFAULT_MAX_NONCE_GAP, 0, 100_000),
+        ),
+        censor=_addresses(section.get("censor", [])),
+        recovery_workers=_int(section, "recovery_workers", 0, 0, MAX_RECOVERY_WORKERS),
+        key=_optional_str(section, "key"),
+    )
+
+
+# -- field readers --
+
+
+def _int(section: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"sequencer.{key} must be an integer (got {value!r})")
+    if not low <= value <= high:
+        raise ConfigError(f"sequencer.{key} = {value} is outside [{low}, {high}]")
+    return value
+
+
+def _url(section: Mapping[str, Any], key: str) -> str:
+    value = section.get(key)
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ConfigError(f"sequencer.{key} must be an http(s) URL (got {value!r})")
+    return value
+
+
+def _optional_str(section: Mapping[str, Any], key: str) -> str | None:
+    value = section.get(key)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ConfigError(f"sequencer.{key} must be a non-empty string")
+    return value
+
+
+def _addresses(value: Any) -> frozenset[Address]:
+    if not isinstance(value, list):
+        raise ConfigError("sequencer.censor must be a list of addresses")
+    result = set()
+    for item in value:
+        try:
+            result.add(parse_address(item))
+        except (CryptoError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"sequencer.censor: {item!r} is not an address ({exc})") from None
+    return frozenset(result)

@@ -1,0 +1,160 @@
+"""Checking a submitted transaction before it enters the mempool.
+
+    raw = parse_raw_transaction(param, max_tx_bytes)      # -32602 / -32025
+    rtx = await recoverer.recover(raw)                    # -32018 / -32010 / -32017
+    state_nonce = validate_submission(reader, config, rtx)  # -32011 / -32015 / -32012 / -32014 ...
+    mempool.add(rtx, state_nonce)                         # -32020..-32025
+
+The next-nonce transaction is validated exactly as the block builder would
+apply it on the current state; a future nonce gets the checks that do not
+depend on the nonce (chain id, fee, the kind's own rules).
+
+`Recoverer` recovers senders in this process (`workers=0`) or gathers the
+submissions arriving within a few milliseconds and recovers them together in
+a process pool, so concurrent submitters use more than one core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import multiprocessing
+import os
+import re
+import threading
+import time
+from typing import Any
+
+from node.recovery import SenderRecovery, recover_senders
+from node.rpc.errors import InvalidParams
+from node.state.schema import get_account
+from node.state.view import StateReader
+from node.stf import ChainConfig, MalformedTransaction, NonceTooLow, validate_transaction
+from node.stf.execute import expect_signed, recover_transaction, validate_chain_id, validate_fee
+from node.stf.handlers import get_handler
+from node.tx import RecoveredTx
+from sequencer.mempool import TransactionTooLarge
+
+_HEX = re.compile(r"0x[0-9a-fA-F]*")
+GATHER_S = 0.002
+MAX_GATHER = 512
+PARENT_CHECK_S = 0.5
+
+
+def parse_raw_transaction(value: Any, max_tx_bytes: int) -> bytes:
+    """The bytes of a `0x` hex transaction; size is checked before decoding anything."""
+    if not isinstance(value, str):
+        raise InvalidParams(f"transaction must be a 0x-prefixed hex string, got {type(value).__name__}")
+    if len(value) > 2 + 2 * max_tx_bytes:
+        raise TransactionTooLarge((len(value) - 2) // 2, max_tx_bytes)
+    if not _HEX.fullmatch(value) or len(value) % 2:
+        raise InvalidParams("transaction must be 0x followed by an even number of hex digits")
+    if len(value) == 2:
+        raise MalformedTransaction("empty transaction")
+    return bytes.fromhex(value[2:])
+
+
+def validate_submission(reader: StateReader, config: ChainConfig, rtx: RecoveredTx) -> int:
+    """Raise the InvalidTransaction that keeps `rtx` out of the mempool; return the sender's state nonce."""
+    tx = expect_signed(rtx.tx)
+    validate_chain_id(config, tx)
+    validate_fee(config, tx)
+    state_nonce = get_account(reader, rtx.sender).nonce
+    if tx.nonce < state_nonce:
+        raise NonceTooLow(rtx.sender, state_nonce, tx.nonce)
+    if tx.nonce == state_nonce:
+        validate_transaction(reader, config, rtx)
+    else:
+        get_handler(type(tx.payload)).check(reader, config, rtx)
+    return state_nonce
+
+
+class Recoverer:
+    def __init__(self, workers: int = 0) -> None:
+        self.workers = workers
+        self._pool = start_recovery_pool(workers) if workers > 0 else None
+        self._waiting: list[tuple[bytes, asyncio.Future[RecoveredTx]]] = []
+        self._flush_scheduled = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def recover(self, raw: bytes) -> RecoveredTx:
+        if self._pool is None:
+            return recover_transaction(raw)
+        future: asyncio.Future[RecoveredTx] = asyncio.get_running_loop().create_future()
+        self._waiting.append((raw, future))
+        if len(self._waiting) >= MAX_GATHER:
+            self._flush()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_later(GATHER_S, self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        waiting, self._waiting = self._waiting, []
+        if waiting and self._pool is not None:
+            task = asyncio.ensure_future(self._recover_in_pool(self._pool, waiting))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _recover_in_pool(
+        self, pool: concurrent.futures.ProcessPoolExecutor, waiting: list[tuple[bytes, asyncio.Future[RecoveredTx]]]
+    ) -> None:
+        raws = [raw for raw, _ in waiting]
+        size = max(1, -(-len(raws) // self.workers))
+        chunks = [raws[i : i + size] for i in range(0, len(raws), size)]
+        try:
+            results = await asyncio.gather(*(asyncio.wrap_future(pool.submit(recover_senders, chunk)) for chunk in chunks))
+        except Exception as exc:  # a broken pool: fail these submissions, keep serving
+            _fail_all(waiting, exc)
+            return
+        senders = [sender for result in results for sender in result]
+        for (raw, future), sender in zip(waiting, senders):
+            if future.done():
+                continue
+            try:
+                future.set_result(SenderRecovery.assemble([raw], [sender])[0])
+            except Exception as exc:
+                future.set_exception(exc)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _fail_all(waiting: list[tuple[bytes, asyncio.Future[RecoveredTx]]], exc: BaseException) -> None:
+    for _, future in waiting:
+        if not future.done():
+            future.set_exception(exc)
+
+
+# -- the worker pool --
+
+
+def start_recovery_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
+    """A process pool whose workers exit by themselves if this process dies (even by SIGKILL).
+
+    Pool workers block on their task queue, whose write end they hold too, so
+    they would never notice; left behind, they also keep the forkserver alive.
+    """
+    context = multiprocessing.get_context("forkserver")
+    return concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=context, initializer=watch_parent, initargs=(os.getpid(),)
+    )
+
+
+def watch_parent(parent_pid: int) -> None:
+    """Worker initializer: a daemon thread that ends the worker once `parent_pid` is gone."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_S)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass  # the pid exists (owned by another user): keep serving
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()

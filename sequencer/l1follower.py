@@ -1,0 +1,108 @@
+"""Follows the L1 devnet for the sequencer: origins to build on, and safe/finalized heads.
+
+Every poll it reads the L1 head and fetches the L1 blocks it has not seen,
+in order. Each block (without its batch payloads) is kept while the
+sequencer may still need it as an L1 origin; its batches go to the
+SafetyTracker. Output proposals are re-read every few polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+
+from node.derivation import L1BlockData
+from node.l1view import L1DataError, L1View
+from node.rpc.client import RpcTransportError
+from node.rpc.errors import RpcError
+from node.service import sleep_or_stop
+from sequencer.safety import SafetyTracker, parse_output
+
+log = logging.getLogger(__name__)
+
+FETCH_CHUNK = 64
+OUTPUTS_EVERY_POLLS = 5
+MAX_OUTPUTS_PER_CALL = 256
+
+
+class L1Follower:
+    def __init__(self, view: L1View, safety: SafetyTracker, poll_s: float = 0.2) -> None:
+        self.view = view
+        self.safety = safety
+        self.poll_s = poll_s
+        self.head = -1  # newest L1 block seen
+        self.changed = asyncio.Event()  # set whenever a new L1 block arrives
+        self._blocks: dict[int, L1BlockData] = {}
+        self._next = 0  # next L1 block to fetch
+        self._keep_from = 0
+        self._polls = 0
+        self._down_since: float | None = None
+
+    # -- what the block loop reads --
+
+    def get(self, number: int) -> L1BlockData | None:
+        return self._blocks.get(number)
+
+    def keep_from(self, number: int) -> None:
+        """The sequencer's origin moved to `number`: older L1 blocks are no longer needed."""
+        self._keep_from = max(self._keep_from, number)
+        for old in [n for n in self._blocks if n < self._keep_from]:
+            del self._blocks[old]
+
+    # -- polling --
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.poll_once_logged()
+            if await sleep_or_stop(self.poll_s, stop):
+                return
+
+    async def poll_once_logged(self) -> None:
+        try:
+            await self.poll_once()
+            self._note_up()
+        except (RpcTransportError, RpcError, L1DataError) as exc:
+            self._note_down(exc)
+
+    async def poll_once(self) -> None:
+        head = await self.view.head()
+        while self._next <= head:
+            count = min(FETCH_CHUNK, head - self._next + 1)
+            fetched = await self.view.block_range(self._next, count)
+            if not fetched:
+                break
+            for data in fetched:
+                self._ingest(data)
+        self._polls += 1
+        if self._polls % OUTPUTS_EVERY_POLLS == 0:
+            await self._poll_outputs()
+
+    def _ingest(self, data: L1BlockData) -> None:
+        if data.number != self._next:
+            raise L1DataError(f"L1 returned block {data.number} where {self._next} was expected")
+        self.safety.observe_l1_block(data)
+        if data.number >= self._keep_from:
+            self._blocks[data.number] = dataclasses.replace(data, batches=())
+        self._next = data.number + 1
+        self.head = data.number
+        self.changed.set()
+
+    async def _poll_outputs(self) -> None:
+        raw = await self.view.outputs(self.safety.next_output_index, MAX_OUTPUTS_PER_CALL)
+        try:
+            claims = [parse_output(item) for item in raw]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise L1DataError(f"malformed l1_getOutputs entry: {exc}") from None
+        self.safety.observe_outputs(claims)
+
+    def _note_down(self, exc: Exception) -> None:
+        loop_time = asyncio.get_running_loop().time()
+        if self._down_since is None:
+            self._down_since = loop_time
+            log.warning("L1 at %s is unreachable or misbehaving: %s (retrying)", self.view.url, exc)
+
+    def _note_up(self) -> None:
+        if self._down_since is not None:
+            log.info("L1 at %s is reachable again (L1 head %d)", self.view.url, self.head)
+            self._down_since = None

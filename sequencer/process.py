@@ -1,0 +1,232 @@
+"""The sequencer process: `python -m sequencer --config FILE`.
+
+Start-up, in dependency order (stopped in reverse):
+  1. the chain store under [node] data_dir, with genesis anchored to L1
+     block 0 (fetched from the L1, retried until the L1 answers);
+  2. the L1 follower (origins, safe and finalized heads) and the block loop;
+  3. the JSON-RPC server, last: read methods (node.l2rpc), the sequencer's
+     own (sequencer.rpc), /metrics and the "newHeads" WebSocket topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from node.block import Block
+from node.chain import Chain, GenesisMismatch
+from node.derivation import L1BlockData
+from node.l1view import L1DataError, L1View
+from node.l2rpc import Heads, register_read_methods
+from node.rpc.client import RpcTransportError
+from node.rpc.errors import RpcError
+from node.rpc.server import ListenError, RpcServer
+from node.service import BackgroundTasks, ConfigError, run_service, setup_logging
+from node.store.chain import ChainStore, Head
+from sequencer.config import SequencerConfig, load_sequencer_config
+from sequencer.intake import Recoverer
+from sequencer.l1follower import L1Follower
+from sequencer.mempool import Mempool
+from sequencer.producer import BlockProducer, BlockReport
+from sequencer.rpc import ReceiptWaiters, SequencerMethods
+from sequencer.safety import SafetyTracker
+
+log = logging.getLogger("sequencer")
+
+L1_RETRY_S = 0.5
+MAX_BODY_BYTES = 2 * 1024 * 1024
+SEAL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class ChainBlocks:
+    """The chain as the SafetyTracker reads it."""
+
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
+
+    def head_number(self) -> int:
+        return self.chain.head().number
+
+    def block(self, number: int) -> Block | None:
+        return self.chain.store.get_block(number)
+
+    def system_count(self, number: int) -> int:
+        return self.chain.system_count(number)
+
+
+class SequencerNode:
+    def __init__(self, config: SequencerConfig) -> None:
+        self.config = config
+        self.stop = asyncio.Event()
+        self.tasks = BackgroundTasks()
+        self.server = RpcServer("sequencer", max_body_bytes=MAX_BODY_BYTES)
+        self.chain: Chain
+        self.store: ChainStore | None = None
+        self.view: L1View | None = None
+        self.recoverer: Recoverer | None = None
+
+    # -- what node.l2rpc reads --
+
+    def heads(self) -> Heads:
+        unsafe = self.chain.head()
+        safe = min(self.follower.safety.safe, unsafe.number)
+        finalized = min(self.follower.safety.finalized, safe)  # as derivation: a finalized block is a safe one
+        return Heads(unsafe, self._head_at(safe), self._head_at(finalized))
+
+    def l1_head(self) -> int:
+        return self.follower.head
+
+    def _head_at(self, number: int) -> Head:
+        block = self.chain.store.get_block(number)
+        if block is None:
+            raise RpcError(-32603, f"block {number} is missing from the store")
+        return Head(number, block.hash(), block.header.state_root)
+
+    # -- lifecycle --
+
+    async def __aenter__(self) -> "SequencerNode":
+        try:
+            await self._start()
+        except BaseException:
+            await self._shutdown()
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self._shutdown()
+
+    async def _start(self) -> None:
+        cfg = self.config
+        data_dir = cfg.node.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = ChainStore(data_dir / "chain")
+        self.chain = Chain(self.store, cfg.rollup.chain_config())
+        self.view = view = L1View(cfg.sequencer.l1_rpc)
+        await self._init_genesis(await self._fetch_l1_genesis(view))
+        self._build_parts(view)
+        await self.follower.poll_once_logged()
+        self.tasks.spawn("l1-follower", self.follower.run(self.stop))
+        self.tasks.spawn("block-loop", self.producer.run(self.stop))
+        self._register_rpc()
+        await self.server.start(cfg.node.rpc_host, cfg.node.rpc_port)
+        head = self.chain.head()
+        log.info(
+            "sequencer for chain %d up: head %d (0x%s), block time %d ms, RPC %s%s",
+            cfg.rollup.chain_id, head.number, head.hash.hex()[:16], cfg.sequencer.block_time_ms, self.server.url,
+            f", censoring {len(cfg.sequencer.censor)} sender(s)" if cfg.sequencer.censor else "",
+        )
+
+    async def _fetch_l1_genesis(self, view: L1View) -> L1BlockData:
+        announced = False
+        while True:
+            try:
+                block = await view.block_data(0)
+                if block is not None:
+                    return block
+            except (RpcTransportError, RpcError, L1DataError) as exc:
+                if not announced:
+                    log.warning("waiting for the L1 at %s: %s", view.url, exc)
+                    announced = True
+            await asyncio.sleep(L1_RETRY_S)
+
+    async def _init_genesis(self, l1_genesis: L1BlockData) -> None:
+        alloc = self.config.rollup.genesis_alloc
+        try:
+            head = self.chain.init_genesis(alloc, l1_genesis.timestamp_ms, (0, l1_genesis.hash))
+        except GenesisMismatch:
+            raise ConfigError(
+                f"{self.config.node.data_dir} holds an L2 chain with another genesis than this [rollup] section "
+                f"on L1 block 0 0x{l1_genesis.hash.hex()} (was the L1 reset?); use a fresh data_dir"
+            ) from None
+        log.info("chain store at %s: head %d (genesis on L1 block 0x%s)", self.config.node.data_dir, head.number, l1_genesis.hash.hex()[:16])
+
+    def _build_parts(self, view: L1View) -> None:
+        cfg = self.config
+        self.follower = L1Follower(view, SafetyTracker(cfg.rollup.rules, ChainBlocks(self.chain)))
+        self.follower.keep_from(self._parent_origin())
+        self.mempool = Mempool(cfg.sequencer.mempool)
+        self.recoverer = recoverer = Recoverer(cfg.sequencer.recovery_workers)
+        self.waiters = ReceiptWaiters()
+        self.methods = SequencerMethods(self.chain, self.mempool, recoverer, self.waiters)
+        self.producer = BlockProducer(
+            self.chain, cfg.rollup.rules, self.follower, self.mempool, cfg.sequencer.block_time_ms,
+            self._on_sealed, censor=frozenset(cfg.sequencer.censor),
+        )
+        self._init_metrics()
+
+    def _parent_origin(self) -> int:
+        block = self.chain.store.get_block(self.chain.head().number)
+        return 0 if block is None else block.header.l1_origin_number
+
+    def _register_rpc(self) -> None:
+        register_read_methods(self.server, self)
+        self.methods.register(self.server)
+        self.server.add_topic("newHeads")
+        self.server.set_health(self._health)
+
+    def _init_metrics(self) -> None:
+        m = self.server.metrics
+        self.m_unsafe = m.gauge("l2_unsafe_head", "Newest sealed L2 block")
+        self.m_txs = m.counter("l2_txs_total", "Transactions sealed into L2 blocks (system ones included)")
+        self.m_rejected = m.counter("l2_txs_rejected_total", "Mempool transactions left out of a block as invalid")
+        self.m_seal = m.histogram("block_seal_seconds", "Time to build, execute and commit one L2 block", SEAL_BUCKETS)
+        m.gauge_fn("mempool_size", "Transactions in the mempool", lambda: len(self.mempool))
+        m.gauge_fn("l2_safe_head", "Newest of our blocks found in batches on L1", lambda: self.heads().safe.number)
+        m.gauge_fn("l2_finalized_head", "Newest of our blocks under a finalized output", lambda: self.heads().finalized.number)
+        m.gauge_fn("l1_head", "Newest L1 block seen", lambda: self.follower.head)
+        self.m_unsafe.set(self.chain.head().number)
+
+    def _health(self) -> dict[str, Any]:
+        head = self.chain.head()
+        return {"status": "ok", "unsafe": head.number, "l1Head": self.follower.head, "mempool": len(self.mempool)}
+
+    def _on_sealed(self, report: BlockReport) -> None:
+        self.waiters.resolve(report)
+        block = report.sealed.block
+        self.server.publish("newHeads", {
+            "number": block.number,
+            "hash": "0x" + report.sealed.head.hash.hex(),
+            "stateRoot": "0x" + block.header.state_root.hex(),
+            "timestamp": block.header.timestamp_ms,
+            "txCount": len(block.transactions),
+        })
+        self.m_unsafe.set(block.number)
+        self.m_txs.inc(len(block.transactions))
+        self.m_rejected.inc(len(report.build.rejected))
+        self.m_seal.observe(report.seconds)
+
+    async def _shutdown(self) -> None:
+        self.stop.set()
+        with contextlib.suppress(Exception):
+            await self.server.stop()
+        producer = getattr(self, "producer", None)
+        if producer is not None:
+            await producer.drain()
+        await self.tasks.cancel_all()
+        if self.recoverer is not None:
+            self.recoverer.close()
+        if self.view is not None:
+            await self.view.close()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        log.info("sequencer stopped")
+
+
+def main(config_path: str | Path) -> int:
+    try:
+        config = load_sequencer_config(config_path)
+    except ConfigError as exc:
+        setup_logging("sequencer")
+        log.error("%s", exc)
+        return 2
+    setup_logging("sequencer", config.node.log_level)
+    try:
+        return run_service(lambda: SequencerNode(config), failed=lambda node: node.tasks.failed)
+    except ListenError as exc:
+        log.error("%s", exc)
+        return 1

@@ -1,0 +1,182 @@
+"""The block loop: every block time, plan the next block, fill it from the mempool, seal it.
+
+One block:
+  1. plan origin and timestamp (node.derivation.plan_next_block) from the L1
+     blocks the follower holds; no plan means wait (drift exhausted, or the
+     origin is not fetched yet);
+  2. take candidates from the mempool (by fee, nonce order kept; censored
+     senders skipped), leaving room for the epoch's system transactions;
+  3. execute and compute the root in a worker thread (RPC keeps serving),
+     then commit on the event loop: the block is durable before anything
+     about it is acknowledged;
+  4. tidy the mempool (included, rejected and stale transactions go) and
+     hand the sealed block to `on_sealed` (receipts, newHeads, metrics).
+
+A block that takes longer than the block time is followed at once by the
+next; the schedule never tries to catch up on missed slots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from node.block import BlockHeader
+from node.chain import Chain, ChainError, PreparedBlock, SealedBlock
+from node.derivation import BlockPlan, RollupRules, plan_next_block, system_transactions
+from node.service import sleep_or_stop
+from node.state.schema import get_account
+from node.stf import BlockBuild
+from node.tx import RecoveredTx
+from sequencer.l1follower import L1Follower
+from sequencer.mempool import Mempool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockReport:
+    sealed: SealedBlock
+    build: BlockBuild
+    seconds: float
+
+
+OnSealed = Callable[[BlockReport], None]
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class BlockProducer:
+    def __init__(
+        self,
+        chain: Chain,
+        rules: RollupRules,
+        follower: L1Follower,
+        mempool: Mempool,
+        block_time_ms: int,
+        on_sealed: OnSealed,
+        censor: frozenset[bytes] = frozenset(),
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self.chain = chain
+        self.rules = rules
+        self.follower = follower
+        self.mempool = mempool
+        self.block_time_s = block_time_ms / 1000
+        self.on_sealed = on_sealed
+        self.censor = censor
+        self.clock_ms = clock_ms
+        self._waiting_reason: str | None = None
+        self._inflight: asyncio.Future[PreparedBlock] | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            started = loop.time()
+            await self.produce_one()
+            delay = max(0.0, started + self.block_time_s - loop.time())
+            if await sleep_or_stop(delay, stop):
+                return
+
+    async def produce_one(self) -> BlockReport | None:
+        parent = self.parent_header()
+        plan = self.plan(parent)
+        if plan is None:
+            return None
+        started = time.perf_counter()
+        candidates = self.take_candidates(plan)
+        deposits, forced = system_transactions(plan.origin) if plan.first_in_epoch else ((), [])
+        origin = (plan.origin.number, plan.origin.hash)
+        self._inflight = asyncio.ensure_future(
+            asyncio.to_thread(self.chain.prepare_block, candidates, plan.timestamp_ms, origin, deposits, forced)
+        )
+        prepared = await asyncio.shield(self._inflight)
+        sealed = self.chain.commit(prepared)
+        report = BlockReport(sealed, prepared.build, time.perf_counter() - started)
+        self.follower.keep_from(plan.origin.number)
+        self.tidy_mempool(prepared.build)
+        self.log_block(report, plan)
+        self.on_sealed(report)
+        return report
+
+    async def drain(self) -> None:
+        """Wait for a block being executed in the worker thread (before the store closes)."""
+        inflight = self._inflight
+        if inflight is not None and not inflight.done():
+            with contextlib.suppress(Exception):
+                await inflight
+
+    # -- steps --
+
+    def parent_header(self) -> BlockHeader:
+        block = self.chain.store.get_block(self.chain.head().number)
+        if block is None:
+            raise ChainError("the head block is missing from the store")
+        return block.header
+
+    def plan(self, parent: BlockHeader) -> BlockPlan | None:
+        current = self.follower.get(parent.l1_origin_number)
+        if current is None:
+            self.note_waiting(f"L1 block {parent.l1_origin_number} (the current origin) is not fetched yet")
+            return None
+        following = self.follower.get(parent.l1_origin_number + 1)
+        plan = plan_next_block(parent, current, following, self.clock_ms(), self.rules)
+        if plan is None:
+            self.note_waiting(
+                f"sequencer drift exhausted on origin {current.number}; waiting for L1 block {current.number + 1}"
+            )
+            return None
+        self.note_producing()
+        return plan
+
+    def take_candidates(self, plan: BlockPlan) -> list[RecoveredTx]:
+        room = len(plan.origin.deposits) + len(plan.origin.forced_txs) if plan.first_in_epoch else 0
+        count = max(0, self.chain.config.max_block_txs - room)
+        exclude = self.censor.__contains__ if self.censor else None
+        return self.mempool.take(count, self.state_nonce_reader(), exclude)
+
+    def tidy_mempool(self, build: BlockBuild) -> None:
+        self.mempool.remove_included(build.included)
+        for rejection in build.rejected:
+            log.info("dropping mempool transaction 0x%s: %s", rejection.rtx.hash.hex(), rejection.error)
+        self.mempool.remove_included(r.rtx for r in build.rejected)
+        touched = {rtx.sender for rtx in _all(build.transactions, (r.rtx for r in build.rejected))}
+        self.mempool.drop_stale(self.state_nonce_reader(), touched)
+
+    def state_nonce_reader(self) -> Callable[[bytes], int]:
+        reader = self.chain.store.latest_state()
+        return lambda sender: get_account(reader, sender).nonce
+
+    # -- operator logs --
+
+    def log_block(self, report: BlockReport, plan: BlockPlan) -> None:
+        build = report.build
+        level = logging.INFO if build.transactions or build.rejected else logging.DEBUG
+        log.log(
+            level,
+            "sealed L2 block %d (origin %d%s) with %d txs (%d system, %d rejected, %d deferred) in %.1f ms",
+            report.sealed.head.number, plan.origin.number, ", new epoch" if plan.first_in_epoch else "",
+            len(build.transactions), build.system_count, len(build.rejected), len(build.deferred),
+            report.seconds * 1000,
+        )
+
+    def note_waiting(self, reason: str) -> None:
+        if reason != self._waiting_reason:
+            log.warning("not sealing: %s", reason)
+            self._waiting_reason = reason
+
+    def note_producing(self) -> None:
+        if self._waiting_reason is not None:
+            log.info("sealing again (was waiting: %s)", self._waiting_reason)
+            self._waiting_reason = None
+
+
+def _all(*groups: Iterable[RecoveredTx]) -> Iterable[RecoveredTx]:
+    for group in groups:
+        yield from group

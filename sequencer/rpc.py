@@ -1,0 +1,113 @@
+"""The sequencer's own JSON-RPC methods (the read methods come from node.l2rpc).
+
+    rollup_sendRawTransaction(hex) -> tx hash
+        Checked and put in the mempool; the hash is returned at once. The
+        receipt (soft confirmation) follows once the block holding it is
+        sealed, usually within one block time.
+    rollup_sendRawTransactionSync(hex, timeout_ms?) -> receipt
+        The same, then waits for the receipt (default 5 s, at most 60 s);
+        -32006 if it is not sealed in time, or the error that kept it out of
+        the block.
+    rollup_mempoolStatus() -> {pending, queued, capacity}
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable
+
+from node.chain import Chain, receipt_to_json
+from node.rpc.errors import Unavailable
+from node.rpc.params import positional, uint
+from node.rpc.server import RpcServer
+from node.state.schema import get_account
+from node.stf.blocks import Rejection
+from node.tx import RecoveredTx
+from sequencer.intake import Recoverer, parse_raw_transaction, validate_submission
+from sequencer.mempool import Mempool
+from sequencer.producer import BlockReport
+
+DEFAULT_WAIT_MS = 5_000
+MAX_WAIT_MS = 60_000
+
+
+class ReceiptWaiters:
+    """Submitters waiting for their transaction's receipt, resolved after each sealed block."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[bytes, list[asyncio.Future[dict[str, Any]]]] = {}
+
+    async def wait(self, tx_hash: bytes, timeout_s: float) -> dict[str, Any]:
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(tx_hash, []).append(future)
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        except asyncio.TimeoutError:
+            raise Unavailable(f"transaction 0x{tx_hash.hex()} was not sealed within {timeout_s:.1f} s") from None
+        finally:
+            self._forget(tx_hash, future)
+
+    def _forget(self, tx_hash: bytes, future: asyncio.Future[dict[str, Any]]) -> None:
+        futures = self._waiting.get(tx_hash)
+        if futures is not None and future in futures:
+            futures.remove(future)
+            if not futures:
+                del self._waiting[tx_hash]
+
+    def resolve(self, report: BlockReport) -> None:
+        if not self._waiting:
+            return
+        block_hash = "0x" + report.sealed.head.hash.hex()
+        for receipt in report.sealed.receipts:
+            for future in self._waiting.pop(receipt.tx_hash, []):
+                if not future.done():
+                    future.set_result({**receipt_to_json(receipt), "blockHash": block_hash})
+        for rejection in report.build.rejected:
+            self._fail(rejection)
+
+    def _fail(self, rejection: Rejection) -> None:
+        for future in self._waiting.pop(rejection.rtx.hash, []):
+            if not future.done():
+                future.set_exception(rejection.error)
+
+
+class SequencerMethods:
+    def __init__(
+        self, chain: Chain, mempool: Mempool, recoverer: Recoverer, waiters: ReceiptWaiters,
+        on_admitted: Callable[[RecoveredTx], None] = lambda rtx: None,
+    ) -> None:
+        self.chain = chain
+        self.mempool = mempool
+        self.recoverer = recoverer
+        self.waiters = waiters
+        self.on_admitted = on_admitted
+
+    def register(self, server: RpcServer) -> None:
+        server.register("rollup_sendRawTransaction", self.send_raw_transaction)
+        server.register("rollup_sendRawTransactionSync", self.send_raw_transaction_sync)
+        server.register("rollup_mempoolStatus", self.mempool_status)
+
+    async def send_raw_transaction(self, params: list[Any]) -> str:
+        (value,) = positional(params, 1, 0, "rollup_sendRawTransaction")
+        rtx = await self.admit(value)
+        return "0x" + rtx.hash.hex()
+
+    async def send_raw_transaction_sync(self, params: list[Any]) -> dict[str, Any]:
+        args = positional(params, 1, 1, "rollup_sendRawTransactionSync")
+        timeout = uint(args[1], "timeout_ms", maximum=MAX_WAIT_MS) if len(args) > 1 else DEFAULT_WAIT_MS
+        rtx = await self.admit(args[0])
+        return await self.waiters.wait(rtx.hash, timeout / 1000)
+
+    async def admit(self, value: Any) -> RecoveredTx:
+        raw = parse_raw_transaction(value, self.mempool.limits.max_tx_bytes)
+        rtx = await self.recoverer.recover(raw)
+        state_nonce = validate_submission(self.chain.store.latest_state(), self.chain.config, rtx)
+        self.mempool.add(rtx, state_nonce)
+        self.on_admitted(rtx)
+        return rtx
+
+    def mempool_status(self, params: list[Any]) -> dict[str, int]:
+        positional(params, 0, 0, "rollup_mempoolStatus")
+        reader = self.chain.store.latest_state()
+        status = self.mempool.status(lambda sender: get_account(reader, sender).nonce)
+        return {"pending": status.pending, "queued": status.queued, "capacity": status.capacity}

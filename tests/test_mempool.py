@@ -1,0 +1,221 @@
+"""Mempool: admission rules with their error codes, and fee-priority selection that keeps nonce order."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from node.crypto import Address, Hash32, PrivateKey, keccak256
+from node.stf.errors import NonceTooLow
+from node.stf.execute import recover_transaction
+from node.tx import RecoveredTx, SignedTx, Transfer, sign_tx
+from sequencer.mempool import (
+    AlreadyKnown,
+    Mempool,
+    MempoolFull,
+    MempoolLimits,
+    NonceGapTooLarge,
+    ReplacementUnderpriced,
+    SenderQueueFull,
+    TransactionTooLarge,
+)
+
+CHAIN_ID = 901
+SENDERS = [Address(bytes([i + 1]) * 20) for i in range(6)]
+TO = Address(b"\xee" * 20)
+
+
+def fake_tx(sender: bytes, nonce: int, fee: int, tag: int = 0) -> RecoveredTx:
+    """A transaction with a given sender, without paying for signing and recovery."""
+    tx = SignedTx(CHAIN_ID, nonce, fee, Transfer(TO, 1 + tag), b"\x00" * 65)
+    raw = tx.encode()
+    return RecoveredTx(tx, Hash32(keccak256(raw + sender)), Address(sender), raw)
+
+
+def nonces_of(state: dict[bytes, int]):  # type: ignore[no-untyped-def]
+    return lambda sender: state.get(sender, 0)
+
+
+A, B, C = SENDERS[:3]
+ZERO = nonces_of({})
+
+
+# -- admission vectors --
+
+
+def test_real_signed_transaction_is_admitted_and_taken() -> None:
+    key = PrivateKey(bytes([7]) * 32)
+    rtx = recover_transaction(sign_tx(key, CHAIN_ID, 0, 10, Transfer(TO, 5)).encode())
+    pool = Mempool()
+    pool.add(rtx, 0)
+    assert pool.take(10, ZERO) == [rtx]
+    assert rtx.hash in pool
+
+
+def test_duplicate_is_already_known() -> None:
+    pool = Mempool()
+    tx = fake_tx(A, 0, 10)
+    pool.add(tx, 0)
+    with pytest.raises(AlreadyKnown) as info:
+        pool.add(tx, 0)
+    assert info.value.rpc_code == -32023
+
+
+def test_replacement_needs_strictly_higher_fee() -> None:
+    pool = Mempool()
+    pool.add(fake_tx(A, 0, 10), 0)
+    with pytest.raises(ReplacementUnderpriced) as info:
+        pool.add(fake_tx(A, 0, 10, tag=1), 0)
+    assert info.value.rpc_code == -32022
+    assert "replacement fee too low: have 10, need > 10" in str(info.value)
+    better = fake_tx(A, 0, 11, tag=2)
+    admission = pool.add(better, 0)
+    assert admission.replaced is not None and admission.replaced.tx.fee == 10  # type: ignore[union-attr]
+    assert pool.take(5, ZERO) == [better]
+    assert len(pool) == 1
+
+
+def test_nonce_below_state_is_too_low() -> None:
+    with pytest.raises(NonceTooLow) as info:
+        Mempool().add(fake_tx(A, 2, 10), 3)
+    assert info.value.rpc_code == -32012
+
+
+def test_nonce_gap_is_bounded() -> None:
+    pool = Mempool(MempoolLimits(max_nonce_gap=4))
+    pool.add(fake_tx(A, 4, 10), 0)  # exactly max_nonce_gap ahead: held back
+    with pytest.raises(NonceGapTooLarge) as info:
+        pool.add(fake_tx(A, 5, 10), 0)
+    assert info.value.rpc_code == -32024
+    assert pool.take(10, ZERO) == []
+    assert pool.status(ZERO).queued == 1
+
+
+def test_sender_cap() -> None:
+    pool = Mempool(MempoolLimits(max_per_sender=2))
+    pool.add(fake_tx(A, 0, 10), 0)
+    pool.add(fake_tx(A, 1, 10), 0)
+    with pytest.raises(SenderQueueFull) as info:
+        pool.add(fake_tx(A, 2, 10), 0)
+    assert info.value.rpc_code == -32021
+    pool.add(fake_tx(A, 1, 20), 0)  # a replacement does not count against the cap
+
+
+def test_full_pool_evicts_the_cheapest_tail_only_for_a_better_fee() -> None:
+    pool = Mempool(MempoolLimits(max_txs=3))
+    pool.add(fake_tx(A, 0, 5), 0)
+    pool.add(fake_tx(A, 1, 50), 0)  # A's tail: evictable at fee 50
+    cheap_tail = fake_tx(B, 0, 20)
+    pool.add(cheap_tail, 0)
+    with pytest.raises(MempoolFull) as info:
+        pool.add(fake_tx(C, 0, 20), 0)
+    assert info.value.rpc_code == -32020
+    admission = pool.add(fake_tx(C, 0, 21), 0)
+    assert admission.evicted == cheap_tail
+    assert len(pool) == 3
+    # A's nonce 0 (fee 5) is never evicted ahead of its tail: no gap opens
+    assert [t.tx.nonce for t in pool.take(10, ZERO) if t.sender == A] == [0, 1]  # type: ignore[union-attr]
+
+
+def test_too_large() -> None:
+    pool = Mempool(MempoolLimits(max_tx_bytes=50))
+    with pytest.raises(TransactionTooLarge) as info:
+        pool.add(fake_tx(A, 0, 10), 0)
+    assert info.value.rpc_code == -32025
+
+
+# -- selection vectors --
+
+
+def test_take_orders_by_fee_but_keeps_nonce_order() -> None:
+    pool = Mempool()
+    a0, a1 = fake_tx(A, 0, 1), fake_tx(A, 1, 100)
+    b0 = fake_tx(B, 0, 50)
+    for tx in (a1, a0, b0):
+        pool.add(tx, 0)
+    assert pool.take(10, ZERO) == [b0, a0, a1]
+    assert pool.take(2, ZERO) == [b0, a0]
+
+
+def test_gap_holds_back_until_filled_and_state_nonce_moves() -> None:
+    pool = Mempool()
+    a2 = fake_tx(A, 2, 10)
+    pool.add(a2, 0)
+    assert pool.take(10, ZERO) == []
+    assert pool.take(10, nonces_of({A: 2})) == [a2]
+
+
+def test_exclude_hook_skips_censored_senders() -> None:
+    pool = Mempool()
+    a0, b0 = fake_tx(A, 0, 10), fake_tx(B, 0, 10)
+    pool.add(a0, 0)
+    pool.add(b0, 0)
+    assert pool.take(10, ZERO, exclude=lambda s: s == A) == [b0]
+
+
+def test_after_a_block_included_and_stale_are_removed() -> None:
+    pool = Mempool()
+    a0, a1, b0 = fake_tx(A, 0, 10), fake_tx(A, 1, 10), fake_tx(B, 0, 10)
+    for tx in (a0, a1, b0):
+        pool.add(tx, 0)
+    assert pool.remove_included([a0]) == 1
+    dropped = pool.drop_stale(nonces_of({A: 1, B: 1}))  # b0 went in some other way (e.g. forced)
+    assert dropped == [b0]
+    assert pool.take(10, nonces_of({A: 1, B: 1})) == [a1]
+    status = pool.status(nonces_of({A: 1, B: 1}))
+    assert (status.pending, status.queued, status.capacity) == (1, 0, 10_000)
+
+
+# -- properties --
+
+ops = st.lists(
+    st.tuples(st.sampled_from(SENDERS), st.integers(0, 12), st.integers(1, 30)),
+    min_size=1,
+    max_size=80,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=ops, base=st.lists(st.integers(0, 4), min_size=len(SENDERS), max_size=len(SENDERS)),
+       max_txs=st.integers(1, 40), per_sender=st.integers(1, 8), gap=st.integers(0, 10), take=st.integers(0, 50))
+def test_selection_never_reorders_or_skips_nonces_and_respects_caps(
+    ops, base, max_txs, per_sender, gap, take  # type: ignore[no-untyped-def]
+) -> None:
+    state = dict(zip(SENDERS, base))
+    nonce_of = nonces_of(state)
+    pool = Mempool(MempoolLimits(max_txs=max_txs, max_per_sender=per_sender, max_nonce_gap=gap))
+    for i, (sender, nonce, fee) in enumerate(ops):
+        try:
+            pool.add(fake_tx(sender, nonce, fee, tag=i), nonce_of(sender))
+        except (NonceTooLow, AlreadyKnown, ReplacementUnderpriced, SenderQueueFull, MempoolFull, NonceGapTooLarge):
+            pass
+        assert len(pool) <= max_txs
+    pooled = [pool.get(h) for h in pool._by_hash]  # noqa: SLF001 - property check on internals
+    for sender in SENDERS:
+        mine = [t for t in pooled if t is not None and t.sender == sender]
+        assert len(mine) <= per_sender
+        assert all(0 <= t.tx.nonce - nonce_of(sender) <= gap for t in mine)  # type: ignore[union-attr]
+
+    chosen = pool.take(take, nonce_of)
+    assert len(chosen) <= take
+    expected_next = dict(state)
+    for tx in chosen:
+        assert tx.tx.nonce == expected_next.get(tx.sender, 0)  # type: ignore[union-attr]
+        expected_next[tx.sender] = tx.tx.nonce + 1  # type: ignore[union-attr]
+    if len(chosen) < take:  # everything executable was taken
+        assert pool.status(nonce_of).pending == len(chosen)
+
+
+@settings(max_examples=100, deadline=None)
+@given(fees=st.lists(st.tuples(st.sampled_from(SENDERS[:3]), st.integers(1, 100)), min_size=1, max_size=30))
+def test_first_pick_is_the_best_executable_fee(fees) -> None:  # type: ignore[no-untyped-def]
+    pool = Mempool()
+    next_nonce: dict[bytes, int] = {}
+    for i, (sender, fee) in enumerate(fees):
+        nonce = next_nonce.get(sender, 0)
+        next_nonce[sender] = nonce + 1
+        pool.add(fake_tx(sender, nonce, fee, tag=i), 0)
+    heads = [t for t in (pool.take(1, lambda s: 0, exclude=lambda s, x=x: s != x) for x in SENDERS[:3]) if t]
+    best = max(h[0].tx.fee for h in heads)  # type: ignore[union-attr]
+    assert pool.take(1, ZERO)[0].tx.fee == best  # type: ignore[union-attr]
