@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
+import os
+import threading
+import time
 from typing import Sequence
 
 from node.crypto import Address, keccak256
@@ -17,6 +20,7 @@ from node.stf.execute import recover_transaction
 from node.tx import DepositTx, RecoveredTx, decode_tx
 
 MIN_CHUNK = 64
+PARENT_CHECK_S = 0.5
 
 
 def recover_senders(raws: Sequence[bytes]) -> list[bytes | None]:
@@ -37,8 +41,7 @@ class SenderRecovery:
         self.workers = workers
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         if workers > 0:
-            context = multiprocessing.get_context("forkserver")
-            self._pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
+            self._pool = start_recovery_pool(workers)
 
     def recover(self, raws: Sequence[bytes]) -> list[RecoveredTx]:
         """Recovered transactions in order; raises the first transaction's InvalidTransaction."""
@@ -88,3 +91,34 @@ class PendingSenders:
         for future in self._futures:
             senders.extend(future.result())
         return senders
+
+
+# -- the worker pool --------------------------------------------------------------------
+
+
+def start_recovery_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
+    """A process pool whose workers exit by themselves if this process dies (even by SIGKILL).
+
+    Pool workers block on their task queue, whose write end they hold too, so
+    they would never notice; left behind, they also keep the forkserver alive.
+    """
+    context = multiprocessing.get_context("forkserver")
+    return concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=context, initializer=watch_parent, initargs=(os.getpid(),)
+    )
+
+
+def watch_parent(parent_pid: int) -> None:
+    """Worker initializer: a daemon thread that ends the worker once `parent_pid` is gone."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_S)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass  # the pid exists (owned by another user): keep serving
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()

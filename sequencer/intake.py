@@ -18,14 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import multiprocessing
-import os
 import re
-import threading
-import time
 from typing import Any
 
-from node.recovery import SenderRecovery, recover_senders
+from node.recovery import SenderRecovery, recover_senders, start_recovery_pool
 from node.rpc.errors import InvalidParams
 from node.state.schema import get_account
 from node.state.view import StateReader
@@ -38,7 +34,6 @@ from sequencer.mempool import TransactionTooLarge
 _HEX = re.compile(r"0x[0-9a-fA-F]*")
 GATHER_S = 0.002
 MAX_GATHER = 512
-PARENT_CHECK_S = 0.5
 
 
 def parse_raw_transaction(value: Any, max_tx_bytes: int) -> bytes:
@@ -127,34 +122,3 @@ def _fail_all(waiting: list[tuple[bytes, asyncio.Future[RecoveredTx]]], exc: Bas
     for _, future in waiting:
         if not future.done():
             future.set_exception(exc)
-
-
-# -- the worker pool --
-
-
-def start_recovery_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
-    """A process pool whose workers exit by themselves if this process dies (even by SIGKILL).
-
-    Pool workers block on their task queue, whose write end they hold too, so
-    they would never notice; left behind, they also keep the forkserver alive.
-    """
-    context = multiprocessing.get_context("forkserver")
-    return concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=context, initializer=watch_parent, initargs=(os.getpid(),)
-    )
-
-
-def watch_parent(parent_pid: int) -> None:
-    """Worker initializer: a daemon thread that ends the worker once `parent_pid` is gone."""
-
-    def watch() -> None:
-        while True:
-            time.sleep(PARENT_CHECK_S)
-            try:
-                os.kill(parent_pid, 0)
-            except ProcessLookupError:
-                os._exit(0)
-            except PermissionError:
-                pass  # the pid exists (owned by another user): keep serving
-
-    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
