@@ -12,6 +12,7 @@
     [sequencer]
     l1_rpc = "http://127.0.0.1:8545/"   # required
     block_time_ms = 200
+    min_block_time_ms = 10        # with transactions waiting, seal after this (eager sealing)
     mempool_max_txs = 10000
     mempool_max_per_sender = 64
     mempool_max_nonce_gap = 64
@@ -34,12 +35,14 @@ from node.service import ConfigError, load_toml
 from sequencer.mempool import DEFAULT_MAX_NONCE_GAP, DEFAULT_MAX_PER_SENDER, DEFAULT_MAX_TXS, MempoolLimits
 
 DEFAULT_BLOCK_TIME_MS = 200
+DEFAULT_MIN_BLOCK_TIME_MS = 10  # eager sealing: with transactions waiting, a block after 10 ms
 MAX_RECOVERY_WORKERS = 16
 
 _KEYS = frozenset(
     {
         "l1_rpc",
         "block_time_ms",
+        "min_block_time_ms",
         "mempool_max_txs",
         "mempool_max_per_sender",
         "mempool_max_nonce_gap",
@@ -54,6 +57,7 @@ _KEYS = frozenset(
 class SequencerSection:
     l1_rpc: str
     block_time_ms: int
+    min_block_time_ms: int
     mempool: MempoolLimits
     censor: frozenset[Address]
     recovery_workers: int
@@ -89,6 +93,7 @@ def load_sequencer_section(doc: Mapping[str, Any]) -> SequencerSection:
     return SequencerSection(
         l1_rpc=_url(section, "l1_rpc"),
         block_time_ms=_int(section, "block_time_ms", DEFAULT_BLOCK_TIME_MS, 10, 60_000),
+        min_block_time_ms=_int(section, "min_block_time_ms", DEFAULT_MIN_BLOCK_TIME_MS, 1, 60_000),
         mempool=MempoolLimits(
             max_txs=_int(section, "mempool_max_txs", DEFAULT_MAX_TXS, 1, 10_000_000),
             max_per_sender=_int(section, "mempool_max_per_sender", DEFAULT_MAX_PER_SENDER, 1, 100_000),

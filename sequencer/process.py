@@ -151,10 +151,13 @@ class SequencerNode:
         self.mempool = Mempool(cfg.sequencer.mempool)
         self.recoverer = recoverer = Recoverer(cfg.sequencer.recovery_workers)
         self.waiters = ReceiptWaiters()
-        self.methods = SequencerMethods(self.chain, self.mempool, recoverer, self.waiters)
         self.producer = BlockProducer(
             self.chain, cfg.rollup.rules, self.follower, self.mempool, cfg.sequencer.block_time_ms,
             self._on_sealed, censor=frozenset(cfg.sequencer.censor),
+            min_block_time_ms=cfg.sequencer.min_block_time_ms,
+        )
+        self.methods = SequencerMethods(
+            self.chain, self.mempool, recoverer, self.waiters, on_admitted=lambda rtx: self.producer.notify_arrival()
         )
         self._init_metrics()
 

@@ -63,12 +63,16 @@ class BlockProducer:
         on_sealed: OnSealed,
         censor: frozenset[bytes] = frozenset(),
         clock_ms: Callable[[], int] = wall_clock_ms,
+        min_block_time_ms: int | None = None,
     ) -> None:
         self.chain = chain
         self.rules = rules
         self.follower = follower
         self.mempool = mempool
         self.block_time_s = block_time_ms / 1000
+        # Eager sealing: with transactions waiting, the next block comes after this much, not block_time.
+        self.min_block_time_s = (min_block_time_ms if min_block_time_ms is not None else block_time_ms) / 1000
+        self.arrivals = asyncio.Event()
         self.on_sealed = on_sealed
         self.censor = censor
         self.clock_ms = clock_ms
@@ -79,10 +83,35 @@ class BlockProducer:
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             started = loop.time()
+            self.arrivals.clear()  # what arrives from now on waits for the next block
             await self.produce_one()
-            delay = max(0.0, started + self.block_time_s - loop.time())
-            if await sleep_or_stop(delay, stop):
+            if await self.wait_for_next_slot(started, stop):
                 return
+
+    def notify_arrival(self) -> None:
+        """A transaction entered the mempool: seal early (after min_block_time) instead of at block_time."""
+        self.arrivals.set()
+
+    async def wait_for_next_slot(self, started: float, stop: asyncio.Event) -> bool:
+        """Sleep until the next block is due; True when `stop` was set meanwhile.
+
+        Due at `block_time` after the last one started, or already at
+        `min_block_time` when transactions arrived since: soft confirmation
+        then takes about one sealing, not half a block time.
+        """
+        loop = asyncio.get_running_loop()
+        if await sleep_or_stop(max(0.0, started + self.min_block_time_s - loop.time()), stop):
+            return True
+        remaining = started + self.block_time_s - loop.time()
+        if remaining <= 0 or self.arrivals.is_set():
+            return stop.is_set()
+        waiters = [asyncio.ensure_future(self.arrivals.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return stop.is_set()
 
     async def produce_one(self) -> BlockReport | None:
         parent = self.parent_header()
