@@ -18,6 +18,8 @@ from node.cli.common import CliError
 COMMAND_MODULES = (
     "node.cli.keys",
     "node.cli.roles",
+    "node.cli.devnet",
+    "node.cli.wallet",
 )
 
 

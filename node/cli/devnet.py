@@ -1,0 +1,153 @@
+"""`rollup devnet up|down|status`: a local multi-process devnet in one command.
+
+`up` writes one config per process into DIR (default .devnet), starts the
+L1, the sequencer, the settler and N executors, waits until every executor
+has a safe L2 block, prints the endpoints and the public dev accounts, and
+then supervises them (Ctrl-C stops everything) or, with --detach, returns.
+Running `up` again on the same DIR resumes the saved chain; --reset wipes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from node.cli.common import CliError, add_json_flag, emit
+from node.devnet.banner import render_banner
+from node.devnet.control import down, status
+from node.devnet.errors import DevnetError, StartupError
+from node.devnet.layout import DevnetLayout
+from node.devnet.params import DEFAULT_BASE_PORT, DEFAULT_EXECUTORS, DEFAULT_L2_BLOCK_TIME_MS, MAX_EXECUTORS
+from node.devnet.up import DEFAULT_TIMEOUT_S, UpOptions, run_up
+
+DEFAULT_DIR = ".devnet"
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def register(subparsers: Any) -> None:
+    devnet = subparsers.add_parser(
+        "devnet", help="start, stop and inspect a local devnet",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = devnet.add_subparsers(dest="devnet_command", metavar="SUBCOMMAND")
+    sub.required = True
+    _register_up(sub)
+    _register_down(sub)
+    _register_status(sub)
+
+
+def _dir_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR), help=f"devnet directory (default {DEFAULT_DIR})")
+
+
+def _register_up(sub: Any) -> None:
+    parser = sub.add_parser("up", help="start the devnet (foreground unless --detach)")
+    _dir_arg(parser)
+    parser.add_argument("--executors", type=_positive_int, metavar="N",
+                        help=f"number of executors, 1..{MAX_EXECUTORS} (default {DEFAULT_EXECUTORS})")
+    parser.add_argument("--detach", action="store_true", help="return once ready; the processes keep running")
+    parser.add_argument("--reset", action="store_true", help="wipe DIR first (a fresh chain)")
+    parser.add_argument("--base-port", type=_positive_int, metavar="P",
+                        help=f"L1 on P, sequencer P+1000, settler P+1100, executors P+1200+i (default {DEFAULT_BASE_PORT})")
+    parser.add_argument("--block-time-ms", type=_positive_int, metavar="MS",
+                        help=f"L2 block time (default {DEFAULT_L2_BLOCK_TIME_MS})")
+    parser.add_argument("--censor", nargs="+", metavar="ADDR",
+                        help="test mode: the sequencer ignores mempool transactions from these addresses (or devN)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S",
+                        help=f"give up (and stop everything) if not ready after S seconds (default {DEFAULT_TIMEOUT_S:.0f})")
+    add_json_flag(parser)
+    parser.set_defaults(func=_handler(cmd_up))
+
+
+def _register_down(sub: Any) -> None:
+    parser = sub.add_parser("down", help="stop the devnet's processes")
+    _dir_arg(parser)
+    add_json_flag(parser)
+    parser.set_defaults(func=_handler(cmd_down))
+
+
+def _register_status(sub: Any) -> None:
+    parser = sub.add_parser("status", help="show each process, its pid, health and chain heads")
+    _dir_arg(parser)
+    add_json_flag(parser)
+    parser.set_defaults(func=_handler(cmd_status))
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _handler(command: Handler) -> Handler:
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except StartupError as exc:
+            if exc.log_tail:
+                print(exc.log_tail, file=sys.stderr)
+            raise CliError(str(exc)) from None
+        except DevnetError as exc:
+            raise CliError(str(exc)) from None
+
+    return run
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    if args.timeout <= 0:
+        raise CliError("--timeout must be positive")
+    options = UpOptions(
+        directory=args.dir, executors=args.executors, base_port=args.base_port,
+        block_time_ms=args.block_time_ms, censor=tuple(args.censor) if args.censor is not None else None,
+        detach=args.detach, reset=args.reset, timeout_s=args.timeout,
+    )
+
+    def on_ready(state: dict[str, Any], seconds: float) -> None:
+        emit(args, state, render_banner(state, seconds))
+        sys.stdout.flush()
+
+    return run_up(options, on_ready, _progress)
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    result = down(DevnetLayout.at(args.dir), _progress)
+    lines = [f"{entry['name']:<12} pid {entry['pid']}: {entry['result']}" for entry in result["processes"]]
+    failed = [entry for entry in result["processes"] if entry["result"] == "still running"]
+    lines.append("devnet stopped" if not failed else "some processes are still running")
+    emit(args, result, "\n".join(lines))
+    return 1 if failed else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    result = status(DevnetLayout.at(args.dir))
+    emit(args, result, _status_text(result))
+    return 0
+
+
+def _status_text(result: dict[str, Any]) -> str:
+    lines = [f"devnet {result['dir']} ({result['status']})",
+             f"{'NAME':<12} {'PID':>7} {'ALIVE':<5} {'HEALTH':<11} {'UNSAFE':>7} {'SAFE':>7} {'FINAL':>7} {'L1':>6}"]
+    for entry in result["processes"]:
+        heads = [str(entry.get(key, "-")) for key in ("unsafe", "safe", "finalized", "l1_head")]
+        lines.append(
+            f"{entry['name']:<12} {str(entry['pid']):>7} {'yes' if entry['alive'] else 'no':<5} {entry['health']:<11} "
+            f"{heads[0]:>7} {heads[1]:>7} {heads[2]:>7} {heads[3]:>6}"
+            + (f"  error: {entry['error']}" if "error" in entry else "")
+        )
+    return "\n".join(lines)

@@ -1,0 +1,23 @@
+"""`rollup devnet`: lay out, start, supervise and stop a local multi-process devnet.
+
+Modules, one job each:
+  params      the devnet's fixed chain parameters, user settings and port plan
+  toml        a tiny TOML writer for the generated configs
+  layout      where everything lives under the devnet directory, which processes exist
+  configs     the TOML config of each process
+  ports       checking that the planned ports are free
+  procfs      /proc helpers: is a pid alive (not a zombie), is it ours
+  children    starting and stopping the child processes
+  signals     SIGINT/SIGTERM/SIGHUP as a flag the supervisor checks
+  readiness   waiting for /health, JSON-RPC and the first safe L2 block
+  logs        log tails for error reports
+  state       devnet.json (read and atomic write)
+  banner      the anvil-like start-up banner
+  up          `devnet up`: prepare, start in stages, supervise
+  control     `devnet down` and `devnet status`
+For the wallet commands (node/cli/wallet.py):
+  inputs      parsing amounts, addresses and dev names, block tags, tx hashes
+  endpoints   which RPC URLs a command talks to (--rpc/--l1-rpc or devnet.json)
+  waiting     polling until a transaction is unsafe/safe/finalized
+  proofcheck  verifying an account proof locally
+"""

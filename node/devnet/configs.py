@@ -1,0 +1,111 @@
+"""The TOML config of each devnet process, as documents (dicts) and written files.
+
+All paths are absolute, so a process finds its data whatever its working
+directory. The `[rollup]` table is the same in every L2 process's config.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from node.crypto import to_checksum_address
+from node.devnet import params as p
+from node.devnet.layout import ROLE_EXECUTOR, ROLE_L1, ROLE_SEQUENCER, ROLE_SETTLER, ProcessSpec
+from node.devnet.toml import dumps
+
+LOG_LEVEL = "INFO"
+
+
+def node_section(spec: ProcessSpec) -> dict[str, Any]:
+    return {"data_dir": str(spec.data_dir), "rpc_host": p.RPC_HOST, "rpc_port": spec.port, "log_level": LOG_LEVEL}
+
+
+def rollup_section() -> dict[str, Any]:
+    return {
+        "chain_id": p.L2_CHAIN_ID,
+        "l1_chain_id": p.L1_CHAIN_ID,
+        "fee_recipient": to_checksum_address(p.fee_recipient()),
+        "min_fee": str(p.L2_MIN_FEE),
+        "max_sequencer_drift_ms": p.MAX_SEQUENCER_DRIFT_MS,
+        "sequencing_window": p.SEQUENCING_WINDOW,
+        "genesis": {to_checksum_address(addr): str(balance) for addr, balance in p.l2_genesis().items()},
+    }
+
+
+def l1_config(spec: ProcessSpec) -> dict[str, Any]:
+    return {
+        "node": node_section(spec),
+        "l1": {
+            "chain_id": p.L1_CHAIN_ID,
+            "block_time_ms": p.L1_BLOCK_TIME_MS,
+            "min_fee": str(p.L1_MIN_FEE),
+            "batcher": p.BATCHER_KEY,
+            "proposer_bond": str(p.PROPOSER_BOND),
+            "challenge_window": p.CHALLENGE_WINDOW,
+            "genesis": {to_checksum_address(addr): str(balance) for addr, balance in p.l1_genesis().items()},
+        },
+    }
+
+
+def sequencer_config(spec: ProcessSpec, l1: ProcessSpec, settings: p.DevnetSettings) -> dict[str, Any]:
+    section: dict[str, Any] = {"l1_rpc": l1.rpc, "block_time_ms": settings.block_time_ms}
+    if settings.censor:
+        section["censor"] = list(settings.censor)
+    return {"node": node_section(spec), "rollup": rollup_section(), "sequencer": section}
+
+
+def settler_config(spec: ProcessSpec, l1: ProcessSpec, sequencer: ProcessSpec) -> dict[str, Any]:
+    return {
+        "node": node_section(spec),
+        "rollup": rollup_section(),
+        "settler": {
+            "l1_rpc": l1.rpc,
+            "sequencer_rpc": sequencer.rpc,
+            "batcher_key": p.BATCHER_KEY,
+            "proposer_key": p.PROPOSER_KEY,
+            "output_interval": p.OUTPUT_INTERVAL,
+        },
+    }
+
+
+def executor_config(spec: ProcessSpec, l1: ProcessSpec, sequencer: ProcessSpec) -> dict[str, Any]:
+    return {
+        "node": node_section(spec),
+        "rollup": rollup_section(),
+        "executor": {"l1_rpc": l1.rpc, "sequencer_rpc": sequencer.rpc},
+    }
+
+
+def config_documents(specs: list[ProcessSpec], settings: p.DevnetSettings) -> dict[str, dict[str, Any]]:
+    """Each process's config document, by process name."""
+    by_role = {spec.role: spec for spec in specs if spec.role != ROLE_EXECUTOR}
+    l1, sequencer = by_role[ROLE_L1], by_role[ROLE_SEQUENCER]
+    docs: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        if spec.role == ROLE_L1:
+            docs[spec.name] = l1_config(spec)
+        elif spec.role == ROLE_SEQUENCER:
+            docs[spec.name] = sequencer_config(spec, l1, settings)
+        elif spec.role == ROLE_SETTLER:
+            docs[spec.name] = settler_config(spec, l1, sequencer)
+        else:
+            docs[spec.name] = executor_config(spec, l1, sequencer)
+    return docs
+
+
+def write_configs(specs: list[ProcessSpec], settings: p.DevnetSettings) -> None:
+    """Write every config file (atomically each) and create the data and log directories."""
+    docs = config_documents(specs, settings)
+    for spec in specs:
+        spec.config.parent.mkdir(parents=True, exist_ok=True)
+        spec.log.parent.mkdir(parents=True, exist_ok=True)
+        spec.data_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomic(spec.config, dumps(docs[spec.name]))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

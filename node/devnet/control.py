@@ -1,0 +1,107 @@
+"""`devnet down` and `devnet status`: act on the processes recorded in devnet.json.
+
+A recorded pid is only signalled while /proc/<pid>/cmdline still holds its
+config path (the supervisor: while its start time matches), so a reused pid
+is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any, Callable
+
+from node.devnet.children import STOP_TIMEOUT_S, Child, stop_children
+from node.devnet.layout import ROLE_L1, DevnetLayout, ProcessSpec
+from node.devnet.procfs import is_our_process, is_running, is_same_process
+from node.devnet.readiness import health
+from node.devnet.state import read_state, recorded_processes, write_state
+from node.rpc.client import RpcTransportError, SyncRpcClient
+from node.rpc.errors import RpcError
+
+SUPERVISOR_GRACE_S = 30.0
+STATUS_TIMEOUT_S = 2.0
+
+Report = Callable[[str], None]
+
+
+def down(layout: DevnetLayout, report: Report, timeout_s: float = STOP_TIMEOUT_S) -> dict[str, Any]:
+    """Stop every recorded process; returns {dir, processes: [{name, pid, result}]}."""
+    doc = read_state(layout)
+    recorded = recorded_processes(doc)
+    before = {spec.name: pid is not None and is_our_process(pid, str(spec.config)) for spec, pid in recorded}
+    _stop_supervisor(doc, recorded, report)
+    children = [Child(spec, pid) for spec, pid in recorded if pid is not None]
+    killed = set(stop_children(children, timeout_s, report))
+    results = []
+    for spec, pid in recorded:
+        if not before[spec.name]:
+            result = "not running"
+        elif spec.name in killed:
+            result = "killed"
+        else:
+            result = "stopped"
+        if pid is not None and is_our_process(pid, str(spec.config)):
+            result = "still running"
+        results.append({"name": spec.name, "pid": pid, "result": result})
+    doc["status"] = "stopped"
+    doc["supervisor"] = None
+    write_state(layout, doc)
+    return {"dir": str(layout.root), "processes": results}
+
+
+def _stop_supervisor(doc: dict[str, Any], recorded: list[tuple[ProcessSpec, int | None]], report: Report) -> None:
+    """A foreground `devnet up` stops its children in order itself: ask it, then wait for them."""
+    supervisor = doc.get("supervisor")
+    if not isinstance(supervisor, dict) or not isinstance(supervisor.get("pid"), int):
+        return
+    pid = supervisor["pid"]
+    if pid == os.getpid() or not is_same_process(pid, supervisor.get("start_time")):
+        return
+    report(f"asking the foreground `devnet up` (pid {pid}) to stop the devnet")
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + SUPERVISOR_GRACE_S
+    while time.monotonic() < deadline:
+        if not is_running(pid) and not any(
+            p is not None and is_our_process(p, str(spec.config)) for spec, p in recorded
+        ):
+            return
+        time.sleep(0.1)
+
+
+def status(layout: DevnetLayout) -> dict[str, Any]:
+    """Each recorded process with its pid, liveness, health and chain heads."""
+    doc = read_state(layout)
+    processes = [_process_status(spec, pid) for spec, pid in recorded_processes(doc)]
+    return {
+        "dir": str(layout.root),
+        "status": doc.get("status"),
+        "all_alive": all(entry["alive"] for entry in processes),
+        "processes": processes,
+    }
+
+
+def _process_status(spec: ProcessSpec, pid: int | None) -> dict[str, Any]:
+    alive = pid is not None and is_our_process(pid, str(spec.config))
+    entry: dict[str, Any] = {"name": spec.name, "role": spec.role, "pid": pid, "alive": alive, "rpc": spec.rpc}
+    report = health(spec, STATUS_TIMEOUT_S) if alive else None
+    entry["health"] = "ok" if report is not None else ("unreachable" if alive else "down")
+    if not alive:
+        return entry
+    client = SyncRpcClient(spec.rpc, timeout=STATUS_TIMEOUT_S)
+    try:
+        if spec.role == ROLE_L1:
+            entry["l1_head"] = int(client.call("l1_blockNumber"))
+        elif spec.is_l2_node:
+            sync = client.call("rollup_syncStatus")
+            entry.update(
+                unsafe=sync["unsafe"]["number"], safe=sync["safe"]["number"],
+                finalized=sync["finalized"]["number"], l1_head=sync["l1Head"],
+            )
+    except (RpcError, RpcTransportError, KeyError, TypeError, ValueError) as exc:
+        entry["error"] = str(exc)
+    return entry

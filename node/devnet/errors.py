@@ -1,0 +1,31 @@
+"""Typed errors of the devnet tooling."""
+
+from __future__ import annotations
+
+
+class DevnetError(Exception):
+    """A devnet operation failed; the message is meant for the user."""
+
+
+class PortInUseError(DevnetError):
+    """A port the devnet needs is already taken."""
+
+
+class DevnetRunningError(DevnetError):
+    """The devnet directory's processes are still running."""
+
+
+class NoDevnetError(DevnetError):
+    """There is no devnet.json in the directory."""
+
+
+class StartupError(DevnetError):
+    """A process did not become ready; `log_tail` holds the end of its log."""
+
+    def __init__(self, message: str, log_tail: str = "") -> None:
+        super().__init__(message)
+        self.log_tail = log_tail
+
+
+class InputError(ValueError):
+    """A user-supplied value (amount, address, block tag...) is invalid."""

@@ -1,0 +1,101 @@
+"""Where a devnet's files live and which processes it has.
+
+    DIR/devnet.json          endpoints, accounts and pids (see node.devnet.state)
+    DIR/config/<name>.toml   one config per process
+    DIR/data/<name>/         each process's database
+    DIR/logs/<name>.log      each process's stdout and stderr
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from node.devnet.params import RPC_HOST, DevnetSettings, port_plan
+
+STATE_FILE = "devnet.json"
+OWN_ENTRIES = frozenset({STATE_FILE, STATE_FILE + ".tmp", "config", "data", "logs"})
+
+ROLE_L1 = "l1"
+ROLE_SEQUENCER = "sequencer"
+ROLE_SETTLER = "settler"
+ROLE_EXECUTOR = "executor"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSpec:
+    """One process of the devnet: its role, files and RPC port."""
+
+    name: str
+    role: str
+    port: int
+    config: Path
+    log: Path
+    data_dir: Path
+
+    @property
+    def rpc(self) -> str:
+        return f"http://{RPC_HOST}:{self.port}/"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://{RPC_HOST}:{self.port}/ws"
+
+    @property
+    def is_l2_node(self) -> bool:
+        return self.role in (ROLE_SEQUENCER, ROLE_EXECUTOR)
+
+
+@dataclass(frozen=True, slots=True)
+class DevnetLayout:
+    root: Path  # absolute
+
+    @classmethod
+    def at(cls, directory: str | Path) -> "DevnetLayout":
+        return cls(Path(directory).expanduser().resolve())
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / STATE_FILE
+
+    @property
+    def config_dir(self) -> Path:
+        return self.root / "config"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def data_root(self) -> Path:
+        return self.root / "data"
+
+    def spec(self, name: str, role: str, port: int) -> ProcessSpec:
+        return ProcessSpec(
+            name=name,
+            role=role,
+            port=port,
+            config=self.config_dir / f"{name}.toml",
+            log=self.logs_dir / f"{name}.log",
+            data_dir=self.data_root / name,
+        )
+
+    def processes(self, settings: DevnetSettings) -> list[ProcessSpec]:
+        """Every process in start (dependency) order: L1, sequencer, settler, executors."""
+        ports = port_plan(settings)
+        specs = [
+            self.spec("l1", ROLE_L1, ports.l1),
+            self.spec("sequencer", ROLE_SEQUENCER, ports.sequencer),
+            self.spec("settler", ROLE_SETTLER, ports.settler),
+        ]
+        specs += [self.spec(f"executor-{i}", ROLE_EXECUTOR, port) for i, port in enumerate(ports.executors)]
+        return specs
+
+    def is_ours_to_wipe(self) -> bool:
+        """True when the directory is absent, empty or only holds devnet files (safe to rm -r)."""
+        if not self.root.exists():
+            return True
+        if not self.root.is_dir():
+            return False
+        entries = {entry.name for entry in self.root.iterdir()}
+        return STATE_FILE in entries or entries <= OWN_ENTRIES

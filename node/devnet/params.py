@@ -1,0 +1,111 @@
+"""The devnet's fixed chain parameters, its user settings and the port plan.
+
+Chain parameters (every devnet is the same chain, so saved chains resume):
+
+| what                    | value                                            |
+|-------------------------|--------------------------------------------------|
+| L1 / L2 chain id        | 900 / 901                                        |
+| L1 block time           | 1000 ms                                          |
+| L2 block time           | 200 ms (`--block-time-ms`)                       |
+| challenge window        | 30 L1 blocks                                     |
+| sequencing window       | 20 L1 blocks                                     |
+| output interval         | every 10 L2 blocks                               |
+| batcher / proposer key  | dev8 / dev9                                      |
+| L2 fee recipient        | dev7's address                                   |
+| min fee L1 / L2         | 10^12 / 10^9 wei                                 |
+| L1 genesis              | dev0..dev9 with 10^22 wei each                   |
+| L2 genesis              | dev0..dev6 with 10^22 wei each (dev7 collects    |
+|                         | fees, dev8/dev9 are the settler's L1 keys)       |
+
+Ports from a base port P (default 8545, like anvil): L1 P, sequencer P+1000,
+settler P+1100, executor i P+1200+i.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from node.crypto import Address
+from node.keys.hd import DEV_ACCOUNT_COUNT, dev_account
+
+L1_CHAIN_ID = 900
+L2_CHAIN_ID = 901
+L1_BLOCK_TIME_MS = 1000
+DEFAULT_L2_BLOCK_TIME_MS = 200
+CHALLENGE_WINDOW = 30
+SEQUENCING_WINDOW = 20
+OUTPUT_INTERVAL = 10
+MAX_SEQUENCER_DRIFT_MS = 10_000
+BATCHER_KEY = "dev8"
+PROPOSER_KEY = "dev9"
+FEE_RECIPIENT_INDEX = 7
+L1_MIN_FEE = 10**12
+L2_MIN_FEE = 10**9
+PROPOSER_BOND = 10**18
+GENESIS_BALANCE = 10**22
+L1_FUNDED = tuple(range(DEV_ACCOUNT_COUNT))
+L2_FUNDED = tuple(range(7))
+
+DEFAULT_BASE_PORT = 8545
+SEQUENCER_PORT_OFFSET = 1000
+SETTLER_PORT_OFFSET = 1100
+EXECUTOR_PORT_OFFSET = 1200
+DEFAULT_EXECUTORS = 2
+MAX_EXECUTORS = 16
+RPC_HOST = "127.0.0.1"
+MAX_PORT = 65535
+
+
+@dataclass(frozen=True, slots=True)
+class DevnetSettings:
+    """What `devnet up` lets the user choose (saved in devnet.json and reused on resume)."""
+
+    base_port: int = DEFAULT_BASE_PORT
+    executors: int = DEFAULT_EXECUTORS
+    block_time_ms: int = DEFAULT_L2_BLOCK_TIME_MS
+    censor: tuple[str, ...] = field(default_factory=tuple)  # checksummed addresses
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.executors <= MAX_EXECUTORS:
+            raise ValueError(f"--executors must be in [1, {MAX_EXECUTORS}], got {self.executors}")
+        if not 10 <= self.block_time_ms <= 60_000:
+            raise ValueError(f"--block-time-ms must be in [10, 60000], got {self.block_time_ms}")
+        highest = self.base_port + EXECUTOR_PORT_OFFSET + self.executors - 1
+        if self.base_port < 1 or highest > MAX_PORT:
+            raise ValueError(
+                f"--base-port {self.base_port} puts ports outside [1, {MAX_PORT}] "
+                f"(the devnet uses base .. base+{EXECUTOR_PORT_OFFSET + self.executors - 1})"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class PortPlan:
+    l1: int
+    sequencer: int
+    settler: int
+    executors: tuple[int, ...]
+
+    def all(self) -> list[int]:
+        return [self.l1, self.sequencer, self.settler, *self.executors]
+
+
+def port_plan(settings: DevnetSettings) -> PortPlan:
+    base = settings.base_port
+    return PortPlan(
+        l1=base,
+        sequencer=base + SEQUENCER_PORT_OFFSET,
+        settler=base + SETTLER_PORT_OFFSET,
+        executors=tuple(base + EXECUTOR_PORT_OFFSET + i for i in range(settings.executors)),
+    )
+
+
+def fee_recipient() -> Address:
+    return dev_account(FEE_RECIPIENT_INDEX).address
+
+
+def l1_genesis() -> dict[Address, int]:
+    return {dev_account(i).address: GENESIS_BALANCE for i in L1_FUNDED}
+
+
+def l2_genesis() -> dict[Address, int]:
+    return {dev_account(i).address: GENESIS_BALANCE for i in L2_FUNDED}

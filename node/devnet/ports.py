@@ -1,0 +1,44 @@
+"""Check that the devnet's ports are free before starting anything.
+
+A port counts as free when we can bind it with SO_REUSEADDR, as the RPC
+servers do (so a port in TIME_WAIT is free, one with a listener is not).
+"""
+
+from __future__ import annotations
+
+import socket
+
+from node.devnet.errors import PortInUseError
+from node.devnet.layout import ProcessSpec
+from node.devnet.params import EXECUTOR_PORT_OFFSET, RPC_HOST
+
+
+def port_is_free(port: int, host: str = RPC_HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def check_ports_free(specs: list[ProcessSpec], host: str = RPC_HOST) -> None:
+    """Raise PortInUseError naming every planned port that is taken."""
+    taken = [spec for spec in specs if not port_is_free(spec.port, host)]
+    if taken:
+        what = ", ".join(f"{spec.port} ({spec.name})" for spec in taken)
+        raise PortInUseError(
+            f"port(s) already in use on {host}: {what}; stop whatever listens there "
+            "(another devnet? `rollup devnet down`) or pick other ports with --base-port"
+        )
+
+
+def find_free_base_port(executors: int, start: int = 20000, stop: int = 60000, step: int = 7,
+                        host: str = RPC_HOST) -> int:
+    """A base port whose whole devnet range binds (for tests and scripts)."""
+    offsets = [0, 1000, 1100, *(EXECUTOR_PORT_OFFSET + i for i in range(executors))]
+    for base in range(start, stop - EXECUTOR_PORT_OFFSET - executors, step):
+        if all(port_is_free(base + offset, host) for offset in offsets):
+            return base
+    raise PortInUseError(f"no free devnet port range between {start} and {stop}")

@@ -1,0 +1,144 @@
+"""devnet.json: what `devnet up` started and how to reach it (read by down, status and the wallet).
+
+    {
+      "version": 1,
+      "dir": "/abs/DIR",
+      "status": "starting" | "running" | "stopped" | "failed",
+      "detached": true,
+      "chain_id": 901, "l1_chain_id": 900,
+      "l1": {"rpc": URL, "ws": URL},
+      "sequencer": {"rpc": URL, "ws": URL},
+      "settler": {"rpc": URL, "metrics": URL},
+      "executors": [{"name": "executor-0", "rpc": URL, "ws": URL}, ...],
+      "accounts": [{"name": "dev0", "address": "0x..", "private_key": "0x.."}, ...],
+      "roles": {"batcher": ADDR, "proposer": ADDR, "fee_recipient": ADDR},
+      "fees": {"l1_min_fee": "1000000000000", "l2_min_fee": "1000000000"},
+      "params": {"l1_block_time_ms", "l2_block_time_ms", "challenge_window",
+                 "sequencing_window", "output_interval"},
+      "settings": {"base_port", "executors", "block_time_ms", "censor": [ADDR]},
+      "supervisor": {"pid": int, "start_time": int} | null,
+      "processes": [{"name", "role", "pid", "config", "log", "data_dir", "port", "rpc"}, ...]
+    }
+
+Written atomically (temp file + rename) every time it changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from node.crypto import to_checksum_address
+from node.devnet import params as p
+from node.devnet.errors import DevnetError, NoDevnetError
+from node.devnet.layout import ROLE_EXECUTOR, ROLE_L1, ROLE_SEQUENCER, ROLE_SETTLER, DevnetLayout, ProcessSpec
+from node.keys.hd import DEV_ACCOUNT_COUNT, dev_account, dev_accounts
+
+STATE_VERSION = 1
+
+
+def accounts_json() -> list[dict[str, str]]:
+    return [
+        {"name": a.name, "address": a.checksum_address, "private_key": "0x" + a.private_key.secret.hex()}
+        for a in dev_accounts(DEV_ACCOUNT_COUNT)
+    ]
+
+
+def process_json(spec: ProcessSpec, pid: int | None) -> dict[str, Any]:
+    return {
+        "name": spec.name, "role": spec.role, "pid": pid, "config": str(spec.config), "log": str(spec.log),
+        "data_dir": str(spec.data_dir), "port": spec.port, "rpc": spec.rpc,
+    }
+
+
+def spec_from_json(record: dict[str, Any]) -> ProcessSpec:
+    try:
+        return ProcessSpec(
+            name=str(record["name"]), role=str(record["role"]), port=int(record["port"]),
+            config=Path(record["config"]), log=Path(record["log"]), data_dir=Path(record["data_dir"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DevnetError(f"devnet.json has a malformed process entry ({exc}): {record!r}") from None
+
+
+def build_state(layout: DevnetLayout, settings: p.DevnetSettings, specs: Sequence[ProcessSpec],
+                pids: dict[str, int], status: str, detached: bool,
+                supervisor: dict[str, int | None] | None) -> dict[str, Any]:
+    by_role = {spec.role: spec for spec in specs if spec.role != ROLE_EXECUTOR}
+    l1, sequencer, settler = by_role[ROLE_L1], by_role[ROLE_SEQUENCER], by_role[ROLE_SETTLER]
+    executors = [spec for spec in specs if spec.role == ROLE_EXECUTOR]
+    return {
+        "version": STATE_VERSION,
+        "dir": str(layout.root),
+        "status": status,
+        "detached": detached,
+        "chain_id": p.L2_CHAIN_ID,
+        "l1_chain_id": p.L1_CHAIN_ID,
+        "l1": {"rpc": l1.rpc, "ws": l1.ws},
+        "sequencer": {"rpc": sequencer.rpc, "ws": sequencer.ws},
+        "settler": {"rpc": settler.rpc, "metrics": settler.rpc + "metrics"},
+        "executors": [{"name": spec.name, "rpc": spec.rpc, "ws": spec.ws} for spec in executors],
+        "accounts": accounts_json(),
+        "roles": {
+            "batcher": to_checksum_address(dev_account(int(p.BATCHER_KEY[3:])).address),
+            "proposer": to_checksum_address(dev_account(int(p.PROPOSER_KEY[3:])).address),
+            "fee_recipient": to_checksum_address(p.fee_recipient()),
+        },
+        "fees": {"l1_min_fee": str(p.L1_MIN_FEE), "l2_min_fee": str(p.L2_MIN_FEE)},
+        "params": {
+            "l1_block_time_ms": p.L1_BLOCK_TIME_MS,
+            "l2_block_time_ms": settings.block_time_ms,
+            "challenge_window": p.CHALLENGE_WINDOW,
+            "sequencing_window": p.SEQUENCING_WINDOW,
+            "output_interval": p.OUTPUT_INTERVAL,
+        },
+        "settings": {
+            "base_port": settings.base_port,
+            "executors": settings.executors,
+            "block_time_ms": settings.block_time_ms,
+            "censor": list(settings.censor),
+        },
+        "supervisor": supervisor,
+        "processes": [process_json(spec, pids.get(spec.name)) for spec in specs],
+    }
+
+
+def write_state(layout: DevnetLayout, doc: dict[str, Any]) -> None:
+    layout.root.mkdir(parents=True, exist_ok=True)
+    tmp = layout.state_file.with_name(layout.state_file.name + ".tmp")
+    with tmp.open("w") as fh:
+        json.dump(doc, fh, indent=2)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, layout.state_file)
+
+
+def read_state(layout: DevnetLayout) -> dict[str, Any]:
+    path = layout.state_file
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise NoDevnetError(f"no devnet at {layout.root}: run `rollup devnet up` first") from None
+    except (OSError, ValueError) as exc:
+        raise DevnetError(f"cannot read {path}: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("processes"), list):
+        raise DevnetError(f"{path} is not a devnet state file")
+    return doc
+
+
+def saved_settings(doc: dict[str, Any]) -> dict[str, Any]:
+    settings = doc.get("settings")
+    return dict(settings) if isinstance(settings, dict) else {}
+
+
+def recorded_processes(doc: dict[str, Any]) -> list[tuple[ProcessSpec, int | None]]:
+    result = []
+    for record in doc["processes"]:
+        if not isinstance(record, dict):
+            raise DevnetError("devnet.json has a malformed process entry")
+        pid = record.get("pid")
+        result.append((spec_from_json(record), pid if isinstance(pid, int) else None))
+    return result

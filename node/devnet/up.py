@@ -1,0 +1,209 @@
+"""`devnet up`: write the configs, start every process in dependency order, wait, supervise.
+
+Stages (each waits for /health and JSON-RPC before the next starts):
+  1. the L1;  2. the sequencer;  3. the settler and the executors together.
+Then every executor must have derived L2 block 1 (a batch went through L1).
+Any failure or timeout stops what was started (reverse order) and raises
+StartupError carrying the failing process's log tail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from node.devnet.children import Child, start_child, stop_children
+from node.devnet.configs import write_configs
+from node.devnet.errors import DevnetError, DevnetRunningError, StartupError
+from node.devnet.inputs import checksum, parse_address_arg
+from node.devnet.layout import ROLE_EXECUTOR, ROLE_L1, ROLE_SEQUENCER, ROLE_SETTLER, DevnetLayout, ProcessSpec
+from node.devnet.logs import format_tail
+from node.devnet.params import DevnetSettings
+from node.devnet.ports import check_ports_free
+from node.devnet.procfs import is_our_process, is_same_process, start_time
+from node.devnet.readiness import Interrupted, wait_first_safe_block, wait_healthy
+from node.devnet.signals import StopRequest
+from node.devnet.state import build_state, read_state, recorded_processes, saved_settings, write_state
+
+DEFAULT_TIMEOUT_S = 60.0
+SUPERVISE_POLL_S = 0.2
+
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class UpOptions:
+    directory: Path
+    executors: int | None = None
+    base_port: int | None = None
+    block_time_ms: int | None = None
+    censor: tuple[str, ...] | None = None
+    detach: bool = False
+    reset: bool = False
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+
+def running_pids(doc: dict[str, Any]) -> list[tuple[str, int]]:
+    """The recorded processes (and supervisor) of a devnet.json that are still running."""
+    alive = [(spec.name, pid) for spec, pid in recorded_processes(doc)
+             if pid is not None and is_our_process(pid, str(spec.config))]
+    supervisor = doc.get("supervisor")
+    if isinstance(supervisor, dict) and isinstance(supervisor.get("pid"), int):
+        if is_same_process(supervisor["pid"], supervisor.get("start_time")):
+            alive.append(("supervisor", supervisor["pid"]))
+    return alive
+
+
+def resolve_settings(options: UpOptions, saved: dict[str, Any]) -> DevnetSettings:
+    """Command-line values win, then the values saved by the previous run, then the defaults."""
+    defaults = DevnetSettings()
+    censor_specs = options.censor if options.censor is not None else tuple(saved.get("censor") or ())
+    try:
+        censor = tuple(sorted({checksum(parse_address_arg(spec, "--censor address")) for spec in censor_specs}))
+        return DevnetSettings(
+            base_port=_pick(options.base_port, saved.get("base_port"), defaults.base_port),
+            executors=_pick(options.executors, saved.get("executors"), defaults.executors),
+            block_time_ms=_pick(options.block_time_ms, saved.get("block_time_ms"), defaults.block_time_ms),
+            censor=censor,
+        )
+    except ValueError as exc:
+        raise DevnetError(str(exc)) from None
+
+
+def _pick(given: int | None, saved: Any, default: int) -> int:
+    if given is not None:
+        return given
+    if isinstance(saved, int) and not isinstance(saved, bool):
+        return saved
+    return default
+
+
+def prepare(options: UpOptions, report: Report) -> tuple[DevnetLayout, DevnetSettings, list[ProcessSpec]]:
+    """Check the directory and ports, wipe on --reset, and write the configs."""
+    layout = DevnetLayout.at(options.directory)
+    previous = read_state(layout) if layout.state_file.exists() else None
+    if previous is not None:
+        alive = running_pids(previous)
+        if alive:
+            pids = ", ".join(f"{name} {pid}" for name, pid in alive)
+            raise DevnetRunningError(
+                f"the devnet in {layout.root} is still running ({pids}): "
+                f"stop it with `rollup devnet down --dir {layout.root}` first"
+            )
+    if options.reset:
+        if not layout.is_ours_to_wipe():
+            raise DevnetError(f"refusing to wipe {layout.root}: it does not look like a devnet directory")
+        if layout.root.exists():
+            report(f"wiping {layout.root}")
+            shutil.rmtree(layout.root)
+        previous = None
+    elif previous is not None:
+        report(f"resuming the saved chain in {layout.root} (use --reset to start over)")
+    elif layout.root.exists() and not layout.is_ours_to_wipe():
+        entries = sorted(entry.name for entry in layout.root.iterdir())[:5]
+        raise DevnetError(f"{layout.root} exists and is not a devnet directory (it holds {', '.join(entries)})")
+    settings = resolve_settings(options, saved_settings(previous) if previous is not None else {})
+    specs = layout.processes(settings)
+    check_ports_free(specs)
+    write_configs(specs, settings)
+    return layout, settings, specs
+
+
+class Devnet:
+    """The started children of one `devnet up`, and devnet.json kept in step with them."""
+
+    def __init__(self, layout: DevnetLayout, settings: DevnetSettings, specs: list[ProcessSpec],
+                 detach: bool, report: Report) -> None:
+        self.layout = layout
+        self.settings = settings
+        self.specs = specs
+        self.detach = detach
+        self.report = report
+        self.children: list[Child] = []
+        me = os.getpid()
+        self.supervisor = None if detach else {"pid": me, "start_time": start_time(me)}
+
+    def state(self, status: str) -> dict[str, Any]:
+        pids = {child.spec.name: child.pid for child in self.children}
+        return build_state(self.layout, self.settings, self.specs, pids, status, self.detach,
+                           self.supervisor if status in ("starting", "running") else None)
+
+    def save(self, status: str) -> dict[str, Any]:
+        doc = self.state(status)
+        write_state(self.layout, doc)
+        return doc
+
+    def _role(self, role: str) -> list[ProcessSpec]:
+        return [spec for spec in self.specs if spec.role == role]
+
+    def start(self, stop: StopRequest, timeout_s: float) -> dict[str, Any]:
+        """Start every stage and wait for readiness; on any failure stop everything and re-raise."""
+        deadline = time.monotonic() + timeout_s
+        stages = [self._role(ROLE_L1), self._role(ROLE_SEQUENCER), self._role(ROLE_SETTLER) + self._role(ROLE_EXECUTOR)]
+        stopped = lambda: stop.requested  # noqa: E731
+        try:
+            for stage in stages:
+                started = [self._start(spec) for spec in stage]
+                self.save("starting")
+                wait_healthy(started, deadline, stopped, watched=self.children)
+                self.report("ready: " + ", ".join(child.spec.name for child in started))
+            self.report("waiting for the first L2 block to be safe on every executor")
+            settler = next((c for c in self.children if c.spec.role == ROLE_SETTLER), None)
+            wait_first_safe_block(self.children, settler, deadline, stopped, watched=self.children)
+        except BaseException as exc:
+            self.shutdown("failed" if not isinstance(exc, Interrupted) else "stopped")
+            if isinstance(exc, StartupError):
+                exc.args = (f"{exc.args[0]} (everything started was stopped)",)
+            raise
+        return self.save("running")
+
+    def _start(self, spec: ProcessSpec) -> Child:
+        self.report(f"starting {spec.name} on port {spec.port} (log {spec.log})")
+        child = start_child(spec, self.detach)
+        self.children.append(child)
+        return child
+
+    def shutdown(self, status: str = "stopped") -> None:
+        stop_children(self.children, report=self.report)
+        self.save(status)
+
+    def supervise(self, stop: StopRequest) -> int:
+        """Foreground: wait for a signal (exit 0) or an unexpected child exit (exit 1)."""
+        while True:
+            if stop.requested:
+                self.report(f"{stop.signal_name}: stopping the devnet")
+                self.shutdown("stopped")
+                self.report("devnet stopped")
+                return 0
+            dead = next((child for child in self.children if not child.alive()), None)
+            if dead is not None:
+                self.report(
+                    f"error: {dead.spec.name} (pid {dead.pid}) exited unexpectedly with code {dead.exit_code()}\n"
+                    + format_tail(dead.spec.name, dead.spec.log)
+                )
+                self.report("stopping the rest of the devnet")
+                self.shutdown("failed")
+                return 1
+            time.sleep(SUPERVISE_POLL_S)
+
+
+def run_up(options: UpOptions, on_ready: Callable[[dict[str, Any], float], None], report: Report) -> int:
+    """The whole `devnet up`: returns the exit code (foreground: when the devnet stops)."""
+    began = time.monotonic()
+    with StopRequest() as stop:
+        layout, settings, specs = prepare(options, report)
+        devnet = Devnet(layout, settings, specs, options.detach, report)
+        try:
+            state = devnet.start(stop, options.timeout_s)
+        except Interrupted:
+            report(f"{stop.signal_name}: start-up interrupted, devnet stopped")
+            return 130
+        on_ready(state, time.monotonic() - began)
+        if options.detach:
+            return 0
+        return devnet.supervise(stop)
+
