@@ -1,7 +1,7 @@
 """The L1 devnet's configuration: `[l1]`, `[l1.genesis]` and `[node]` of a TOML file.
 
     [node]
-    data_dir = "data/l1"          # required; relative paths are relative to the working directory
+    data_dir = "data/l1"          # required; a relative path is relative to the config file's directory
     rpc_host = "127.0.0.1"
     rpc_port = 8545
     log_level = "INFO"
@@ -107,10 +107,10 @@ def default_genesis() -> tuple[tuple[Address, int], ...]:
 
 def load_l1_config(path: Path | str) -> L1Config:
     """Read and validate an L1 config file; raises ConfigError."""
-    return l1_config_from_dict(load_toml(path), str(path))
+    return l1_config_from_dict(load_toml(path), str(path), Path(path).parent)
 
 
-def l1_config_from_dict(data: Mapping[str, Any], source: str = "config") -> L1Config:
+def l1_config_from_dict(data: Mapping[str, Any], source: str = "config", base_dir: Path | None = None) -> L1Config:
     node = _section(data, "node", source)
     l1 = _section(data, "l1", source)
     _reject_unknown_keys(l1, "l1", source)
@@ -123,7 +123,7 @@ def l1_config_from_dict(data: Mapping[str, Any], source: str = "config") -> L1Co
             max_per_sender=_int(l1, "l1", "mempool_max_per_sender", DEFAULT_MEMPOOL_MAX_PER_SENDER, 1, 4096, source),
         ),
         max_block_txs=_int(l1, "l1", "max_block_txs", DEFAULT_MAX_BLOCK_TXS, 1, 100_000, source),
-        data_dir=_data_dir(node, source),
+        data_dir=_data_dir(node, source, base_dir),
         rpc_host=_str(node, "node", "rpc_host", DEFAULT_RPC_HOST, source),
         rpc_port=_int(node, "node", "rpc_port", DEFAULT_RPC_PORT, 0, 65535, source),
         log_level=_log_level(node, source),
@@ -215,10 +215,11 @@ def _genesis(table: Any, source: str) -> tuple[tuple[Address, int], ...]:
     return tuple(sorted(balances.items()))
 
 
-def _data_dir(node: Mapping[str, Any], source: str) -> Path:
+def _data_dir(node: Mapping[str, Any], source: str, base_dir: Path | None) -> Path:
     if "data_dir" not in node:
         raise ConfigError(f"{source}: [node] data_dir is required (where the L1 chain's RocksDB lives)")
-    return Path(_str(node, "node", "data_dir", "", source)).expanduser()
+    path = Path(_str(node, "node", "data_dir", "", source)).expanduser()
+    return base_dir / path if base_dir is not None and not path.is_absolute() else path
 
 
 def _log_level(node: Mapping[str, Any], source: str) -> str:

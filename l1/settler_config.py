@@ -76,11 +76,14 @@ class SettlerConfig:
 
 
 def load_settler_config(path: Path | str) -> SettlerConfig:
-    return settler_config_from_dict(load_toml(path))
+    return settler_config_from_dict(load_toml(path), Path(path).parent)
 
 
-def settler_config_from_dict(doc: Mapping[str, Any]) -> SettlerConfig:
-    return SettlerConfig(node=load_node_section(doc), rollup=load_rollup_config(doc), settler=load_settler_section(doc))
+def settler_config_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None) -> SettlerConfig:
+    """`base_dir`: where relative paths point from (the config file's directory)."""
+    return SettlerConfig(
+        node=load_node_section(doc, base_dir), rollup=load_rollup_config(doc), settler=load_settler_section(doc)
+    )
 
 
 def load_settler_section(doc: Mapping[str, Any]) -> SettlerSection:

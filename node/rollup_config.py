@@ -65,7 +65,7 @@ def load_node_section(doc: Mapping[str, Any], base_dir: Path | None = None) -> N
     data_dir = section.get("data_dir")
     if not isinstance(data_dir, str) or not data_dir:
         raise ConfigError("node.data_dir must be a non-empty path")
-    path = Path(data_dir)
+    path = Path(data_dir).expanduser()
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
     level = section.get("log_level", "INFO")

@@ -72,12 +72,13 @@ class SequencerConfig:
 
 
 def load_sequencer_config(path: Path | str) -> SequencerConfig:
-    return sequencer_config_from_dict(load_toml(path))
+    return sequencer_config_from_dict(load_toml(path), Path(path).parent)
 
 
-def sequencer_config_from_dict(doc: Mapping[str, Any]) -> SequencerConfig:
+def sequencer_config_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None) -> SequencerConfig:
+    """`base_dir`: where relative paths point from (the config file's directory)."""
     return SequencerConfig(
-        node=load_node_section(doc),
+        node=load_node_section(doc, base_dir),
         rollup=load_rollup_config(doc),
         sequencer=load_sequencer_section(doc),
     )
