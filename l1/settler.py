@@ -40,6 +40,8 @@ log = logging.getLogger("settler")
 
 STATE_FILE = "settler_state.json"
 FETCH_BLOCKS = 256
+BLOCK_OVERHEAD_BYTES = 16  # a batch block's header fields, in raw-byte terms
+FILL_TARGET = 0.97  # aim a little under the limit so the first sized attempt usually fits
 OUTPUTS_PAGE = 256
 RECEIPT_TIMEOUT_S = 30.0
 RETRY_S = 1.0
@@ -123,21 +125,32 @@ def validate_contiguous(blocks: Sequence[BatchBlock], first: int) -> None:
 
 
 def pack_batch(blocks: Sequence[BatchBlock], chain_id: int, max_bytes: int) -> tuple[bytes, int]:
-    """The batch of the longest prefix of `blocks` that encodes within `max_bytes`, and its length."""
+    """A batch of a prefix of `blocks` that encodes within `max_bytes`, and its length.
+
+    Encoding is the expensive part (~6 us per transaction), so instead of a
+    binary search the prefix is sized from the encoded-to-raw ratio of the
+    first attempt and trimmed until it fits: one to three encodings.
+    """
     data = encode_batch(blocks, chain_id)
     if len(data) <= max_bytes:
         return data, len(blocks)
-    fits, fits_data, too_big = 0, b"", len(blocks)
-    while too_big - fits > 1:
-        guess = min(too_big - 1, max(fits + 1, (fits + too_big) // 2))
-        candidate = encode_batch(blocks[:guess], chain_id)
-        if len(candidate) <= max_bytes:
-            fits, fits_data = guess, candidate
-        else:
-            too_big = guess
-    if fits == 0:
-        raise BlockTooLarge(blocks[0].number, len(encode_batch(blocks[:1], chain_id)), max_bytes)
-    return fits_data, fits
+    weights = [BLOCK_OVERHEAD_BYTES + sum(len(tx) for tx in b.transactions) for b in blocks]
+    count = _prefix_within(weights, max_bytes * FILL_TARGET * sum(weights) / len(data))
+    while count >= 1:
+        data = encode_batch(blocks[:count], chain_id)
+        if len(data) <= max_bytes:
+            return data, count
+        count = min(count - 1, int(count * max_bytes * FILL_TARGET / len(data)))
+    raise BlockTooLarge(blocks[0].number, len(encode_batch(blocks[:1], chain_id)), max_bytes)
+
+
+def _prefix_within(weights: Sequence[int], budget: float) -> int:
+    total = 0
+    for count, weight in enumerate(weights):
+        total += weight
+        if total > budget:
+            return count
+    return len(weights)
 
 
 def next_output_block(proposed_upto: int, interval: int) -> int:

@@ -44,6 +44,7 @@ def l1_config(spec: ProcessSpec) -> dict[str, Any]:
             "batcher": p.BATCHER_KEY,
             "proposer_bond": str(p.PROPOSER_BOND),
             "challenge_window": p.CHALLENGE_WINDOW,
+            "max_batch_bytes": p.L1_MAX_BATCH_BYTES,
             "genesis": {to_checksum_address(addr): str(balance) for addr, balance in p.l1_genesis().items()},
         },
     }

@@ -13,6 +13,7 @@ Chain parameters (every devnet is the same chain, so saved chains resume):
 | batcher / proposer key  | dev8 / dev9                                      |
 | L2 fee recipient        | dev7's address                                   |
 | min fee L1 / L2         | 10^12 / 10^9 wei                                 |
+| L1 max batch size       | 1,000,000 bytes                                  |
 | L1 genesis              | dev0..dev9 with 10^22 wei each                   |
 | L2 genesis              | dev0..dev6 with 10^22 wei each (dev7 collects    |
 |                         | fees, dev8/dev9 are the settler's L1 keys)       |
@@ -42,6 +43,7 @@ FEE_RECIPIENT_INDEX = 7
 L1_MIN_FEE = 10**12
 L2_MIN_FEE = 10**9
 PROPOSER_BOND = 10**18
+L1_MAX_BATCH_BYTES = 1_000_000  # ~14,000 transfers per batch: the settler keeps up with thousands of tx/s
 GENESIS_BALANCE = 10**22
 L1_FUNDED = tuple(range(DEV_ACCOUNT_COUNT))
 L2_FUNDED = tuple(range(7))
