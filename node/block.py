@@ -6,7 +6,8 @@
 
 The block hash is keccak-256 of the header's canonical encoding; the
 transactions root is a binary sha256 Merkle root over the transaction hashes
-(an odd node is paired with itself), tagged so leaves and inner nodes differ.
+(an odd node is paired with ZERO_HASH), tagged so leaves and inner nodes
+differ, with the count hashed in at the top.
 """
 
 from __future__ import annotations
@@ -97,15 +98,20 @@ def decode_block(raw: bytes, max_size: int = MAX_BLOCK_BYTES) -> Block:
 
 
 def compute_tx_root(tx_hashes: list[bytes]) -> Hash32:
-    """Binary sha256 Merkle root of transaction hashes; empty list -> ZERO_HASH."""
+    """Binary sha256 Merkle root of transaction hashes, bound to their count; empty -> ZERO_HASH.
+
+    An odd node is paired with ZERO_HASH (never with a copy of itself), and the
+    count is hashed in at the top, so [a, b, c] and [a, b, c, c] have different
+    roots (the duplication ambiguity of Bitcoin's CVE-2012-2459).
+    """
     if not tx_hashes:
         return ZERO_HASH
     level = [sha256(b"\x00" + h) for h in tx_hashes]
     while len(level) > 1:
         if len(level) % 2:
-            level.append(level[-1])
+            level.append(ZERO_HASH)
         level = [sha256(b"\x01" + level[i] + level[i + 1]) for i in range(0, len(level), 2)]
-    return Hash32(level[0])
+    return Hash32(sha256(b"\x02" + len(tx_hashes).to_bytes(8, "big") + level[0]))
 
 
 def with_state_root(block: Block, state_root: bytes) -> Block:

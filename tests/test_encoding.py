@@ -219,3 +219,11 @@ def test_keccak_backends_agree(data: bytes) -> None:
     reference = pycryptodome_keccak.new(digest_bits=256, data=data).digest()
     assert sha3.keccak_256(data).digest() == reference
     assert keccak256(data) == reference
+
+
+def test_tx_root_binds_the_transaction_count() -> None:
+    from node.block import compute_tx_root
+
+    a, b, c = (bytes([i]) * 32 for i in (1, 2, 3))
+    roots = {compute_tx_root(list(txs)) for txs in ([a], [a, a], [a, b, c], [a, b, c, c], [a, b], [b, a])}
+    assert len(roots) == 6
