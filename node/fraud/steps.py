@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable
 
+from node.stf.end_of_block import apply_end_of_block
+from node.stf.end_of_block import register_end_of_block_hook as register_stf_end_of_block_hook
 from node.block import MAX_BLOCK_TXS, Block
 from node.encoding import DecodeError, expect_bytes, expect_int, expect_list, pack, unpack
 from node.state.view import Overlay
@@ -175,7 +177,8 @@ def process_transaction_step(overlay: Overlay, config: ChainConfig, step: StepIn
 def _make_end_of_block_step(table: StepTable) -> StepFn:
     def process_end_of_block_step(overlay: Overlay, config: ChainConfig, step: StepInput) -> StepOutcome:
         ctx = step.context()
-        for _, hook in table.end_of_block_hooks:
+        apply_end_of_block(overlay, config, ctx)  # the protocol's hooks, exactly as block execution runs them
+        for _, hook in table.end_of_block_hooks:  # extra hooks of a custom table (tests)
             hook(overlay, config, ctx)
         return StepOutcome.APPLIED
 
@@ -194,8 +197,8 @@ DEFAULT_STEPS = new_step_table()
 
 
 def register_end_of_block_hook(name: str, hook: EndOfBlockHook) -> None:
-    """For the venue: run `hook` in every block's end-of-block step (in registration order)."""
-    DEFAULT_STEPS.register_end_of_block_hook(name, hook)
+    """For the venue: a protocol hook run at the end of every block, in block execution and here alike."""
+    register_stf_end_of_block_hook(name, hook)
 
 
 __all__ = [

@@ -27,6 +27,7 @@ from node.stf.errors import (
     TooManyTransactions,
     TxRootMismatch,
 )
+from node.stf.end_of_block import apply_end_of_block
 from node.stf.execute import Receipt, apply_transaction
 from node.tx import DepositTx, RecoveredTx
 
@@ -76,6 +77,7 @@ def execute_block(
     ctx = compute_block_context(block)
     overlay = Overlay(reader)
     receipts = tuple(apply_block_transaction(overlay, config, ctx, rtx, i) for i, rtx in enumerate(rtxs))
+    apply_end_of_block(overlay, config, ctx)
     return BlockExecution(dict(overlay.writes), receipts)
 
 
@@ -158,6 +160,7 @@ def build_block_transactions(
         else:
             receipts.append(outcome)
             included.append(rtx)
+    apply_end_of_block(overlay, config, ctx)
     return BlockBuild(
         transactions=tuple(system) + tuple(included),
         included=tuple(included),
