@@ -20,6 +20,7 @@ from typing import Sequence
 from node.batch import BatchBlock, BatchError, decode_batch
 from node.block import BlockHeader
 from node.chain import Chain, ChainError, SealedBlock
+from node.safe_chain import Derived, SafeChain
 from node.stf import BlockBuild, InvalidBlock, InvalidTransaction
 from node.stf.execute import recover_transaction
 from node.tx import DepositTx, RecoveredTx
@@ -121,6 +122,14 @@ def seal_planned(chain: Chain, plan: BlockPlan, candidates: Sequence[RecoveredTx
 class DerivationResult:
     derived: list[SealedBlock] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)  # reasons, for logs and metrics
+    promoted: int = 0  # derived blocks that were already there as unsafe blocks
+    reorgs: list[tuple[int, int]] = field(default_factory=list)  # (first replaced block, discarded unsafe head)
+
+    def add(self, derived: Derived) -> None:
+        self.derived.append(derived.sealed)
+        self.promoted += derived.promoted
+        if derived.reorged_from is not None:
+            self.reorgs.append((derived.sealed.head.number, derived.reorged_from))
 
 
 class Deriver:
@@ -132,6 +141,7 @@ class Deriver:
 
     def __init__(self, chain: Chain, rules: RollupRules) -> None:
         self.chain = chain
+        self.safe = SafeChain(chain)
         self.rules = rules
         self._l1: dict[int, L1BlockData] = {}
 
@@ -165,20 +175,17 @@ class Deriver:
                 result.dropped.append(f"batch in L1 block {posted_in} skips to L2 block {block.number} (safe head {head.number})")
                 return
             try:
-                result.derived.append(self._derive_batch_block(head, block, posted_in))
+                result.add(self._derive_batch_block(head, block, posted_in))
             except (InvalidBlock, InvalidTransaction, ChainError) as exc:
                 result.dropped.append(f"L2 block {block.number} from L1 block {posted_in} is invalid: {exc}")
                 return
 
-    def _derive_batch_block(self, parent: BlockHeader, block: BatchBlock, posted_in: int) -> SealedBlock:
+    def _derive_batch_block(self, parent: BlockHeader, block: BatchBlock, posted_in: int) -> Derived:
         origin = self._origin(block.l1_origin_number)
         first = validate_placement(parent, origin, block.timestamp_ms, self.rules, posted_in)
         user_txs = [recover_transaction(raw) for raw in block.transactions]
         deposits, forced = system_transactions(origin) if first else ((), [])
-        prepared = self.chain.prepare_block(
-            user_txs, block.timestamp_ms, (origin.number, origin.hash), deposits, forced, strict=True
-        )
-        return self.chain.commit(prepared)
+        return self.safe.append_derived(user_txs, block.timestamp_ms, (origin.number, origin.hash), deposits, forced)
 
     def _fill_expired_epochs(self, l1_number: int, result: DerivationResult) -> None:
         while True:
@@ -189,8 +196,7 @@ class Deriver:
             origin = self._l1[epoch]
             timestamp = max(origin.timestamp_ms, head.timestamp_ms + 1)
             deposits, forced = system_transactions(origin)
-            prepared = self.chain.prepare_block([], timestamp, (origin.number, origin.hash), deposits, forced)
-            result.derived.append(self.chain.commit(prepared))
+            result.add(self.safe.append_derived([], timestamp, (origin.number, origin.hash), deposits, forced, strict=False))
             log.warning("sequencing window of L1 block %d expired: derived default L2 block %d", epoch, head.number + 1)
 
     def _origin(self, number: int) -> L1BlockData:
@@ -200,10 +206,7 @@ class Deriver:
         return data
 
     def _head_header(self) -> BlockHeader:
-        block = self.chain.store.get_block(self.chain.head().number)
-        if block is None:
-            raise ChainError("the safe head block is missing from the store")
-        return block.header
+        return self.safe.safe_header()
 
     def _forget_l1_before(self, number: int) -> None:
         for old in [n for n in self._l1 if n < number]:

@@ -106,7 +106,7 @@ class Executor:
         self.server.register("rollup_sendRawTransaction", self._forward_transaction)
         self.server.add_topic("newHeads")
         port = await self.server.start(self.config.node.rpc_host, self.config.node.rpc_port)
-        log.info("executor serving JSON-RPC on %s (port %d), safe head %d", self.server.url, port, self.chain.head().number)
+        log.info("executor serving JSON-RPC on %s (port %d), safe head %d", self.server.url, port, self.deriver.safe.safe_head().number)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -193,7 +193,7 @@ class Executor:
 
     async def _update_finalized(self) -> None:
         outputs = await self.l1.outputs(0, 256) if self._outputs_seen == 0 else await self.l1.outputs(max(0, self._outputs_seen - 64), 256)
-        safe = self.chain.head()
+        safe = self.deriver.safe.safe_head()
         for proposal in outputs:
             self._outputs_seen = max(self._outputs_seen, int(proposal["index"]) + 1)
             number = int(proposal["l2BlockNumber"])
@@ -214,9 +214,8 @@ class Executor:
     # -- what the read RPC needs ---------------------------------------------------------
 
     def heads(self) -> Heads:
-        safe = self.chain.head()
         finalized = self._finalized or self._genesis_head()
-        return Heads(unsafe=safe, safe=safe, finalized=finalized)
+        return Heads(unsafe=self.chain.head(), safe=self.deriver.safe.safe_head(), finalized=finalized)
 
     def _genesis_head(self) -> Head:
         block = self.store.get_block(0)  # type: ignore[union-attr]
@@ -243,7 +242,7 @@ class Executor:
         self.m_txs = m.counter("l2_txs_total", "L2 transactions in derived blocks")
         self.m_dropped = m.counter("derivation_dropped_total", "batches or blocks dropped by derivation")
         self.m_output_mismatch = m.counter("output_root_mismatch_total", "finalized output roots that differ from ours")
-        m.gauge_fn("l2_safe_head", "safe L2 head", lambda: self.chain.head().number)
+        m.gauge_fn("l2_safe_head", "safe L2 head", lambda: self.deriver.safe.safe_head().number)
         m.gauge_fn("l2_unsafe_head", "unsafe L2 head", lambda: self.chain.head().number)
         m.gauge_fn("l2_finalized_head", "finalized L2 head", lambda: self.heads().finalized.number)
         m.gauge_fn("l1_head", "L1 head seen", lambda: self._l1_head)

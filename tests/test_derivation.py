@@ -187,3 +187,39 @@ def test_placement_rules() -> None:
     assert plan is not None and plan.origin == origin4 and plan.first_in_epoch
     plan = plan_next_block(parent, origin3, None, 1_999_000 + RULES.max_sequencer_drift_ms + 500, RULES)
     assert plan is not None and plan.timestamp_ms == 1_999_000 + RULES.max_sequencer_drift_ms
+
+
+def test_unsafe_blocks_equal_to_l1_are_promoted_without_reexecution(tmp_path: Path) -> None:
+    seq = Sequencer(new_chain(tmp_path / "seq"))
+    replica = new_deriver(tmp_path / "replica")
+    seq.l1[1] = l1_block(1)
+    for _ in range(4):
+        seq.seal([seq.transfer(ALICE, BOB.address, 3)])
+    for n in range(1, 5):  # what gossip delivers before L1 has the batch
+        block = seq.chain.store.get_block(n)
+        assert block is not None
+        replica.chain.import_block(block, [recover_transaction(raw) for raw in block.transactions])
+    assert replica.safe.safe_head().number == 0 and replica.chain.head() == seq.chain.head()
+    result = replica.process_l1_block(replace(seq.l1[1], batches=(batch_of(seq.chain, range(1, 5)),)))
+    assert result.promoted == 4 and result.reorgs == []
+    assert replica.safe.safe_head() == seq.chain.head()
+
+
+def test_l1_wins_over_a_different_unsafe_block(tmp_path: Path) -> None:
+    honest = Sequencer(new_chain(tmp_path / "honest"))
+    gossiped = Sequencer(new_chain(tmp_path / "gossiped"))  # what a faulty sequencer gossiped instead
+    replica = new_deriver(tmp_path / "replica")
+    for seq in (honest, gossiped):
+        seq.l1[1] = l1_block(1)
+    honest.seal([honest.transfer(ALICE, BOB.address, 5)])
+    honest.seal([honest.transfer(ALICE, BOB.address, 6)])
+    for _ in range(3):
+        gossiped.seal([gossiped.transfer(BOB, ALICE.address, 1)])
+    for n in range(1, 4):
+        block = gossiped.chain.store.get_block(n)
+        assert block is not None
+        replica.chain.import_block(block, [recover_transaction(raw) for raw in block.transactions])
+    result = replica.process_l1_block(replace(honest.l1[1], batches=(batch_of(honest.chain, range(1, 3)),)))
+    assert result.reorgs == [(1, 3)]
+    assert replica.chain.head() == honest.chain.head() == replica.safe.safe_head()
+    assert get_account(replica.chain.store.latest_state(), BOB.address).balance == 10**20 + 11
