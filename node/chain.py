@@ -187,7 +187,9 @@ class Chain:
 
     # -- importing (executors, challenger) -----------------------------------------
 
-    def import_block(self, block: Block, rtxs: Sequence[RecoveredTx]) -> SealedBlock:
+    def import_block(
+        self, block: Block, rtxs: Sequence[RecoveredTx], extra_puts: Mapping[bytes, bytes] | None = None
+    ) -> SealedBlock:
         """Execute someone else's block, check its state root and commit it.
 
         `rtxs` are the block's transactions, decoded with senders recovered
@@ -208,7 +210,12 @@ class Chain:
         if update.root_hash != header.state_root:
             raise StateRootMismatch(header.number, header.state_root, update.root_hash)
         receipts = execution.receipts
-        head = self.store.commit_block(block, [encode_receipt(r) for r in receipts], [r.hash for r in rtxs], update)
+        # Leading deposits are the block's known system part; forced transactions cannot be told apart here.
+        deposits = next((i for i, r in enumerate(rtxs) if not isinstance(r.tx, DepositTx)), len(rtxs))
+        head = self.store.commit_block(
+            block, [encode_receipt(r) for r in receipts], [r.hash for r in rtxs], update,
+            extra_puts=extra_puts, system_count=deposits,
+        )
         return SealedBlock(block, receipts, head)
 
 

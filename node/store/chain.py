@@ -13,6 +13,8 @@ Keys (one-letter namespaces; N/R/S/V belong to the state tree, node.smt.nodes):
     C number(8)      -> pack([receipt encoding, ...])
     Y number(8)      -> count of L1-derived transactions (deposits, forced) heading the block
     U number(8)      -> pack([[key_hash, value before the block or nil], ...]): undo record for rewinds
+    G number(8)      -> the sequencer's gossip signature over the block (node.unsafe)
+    E number(8)      -> equivocation evidence at that height (node.unsafe)
     M head           -> pack([number, block_hash, state_root])
     M pruned_below   -> version(8): state of versions below this is pruned
 """
@@ -263,7 +265,10 @@ class ChainStore:
         block = self.get_block(number)
         if block is None:
             raise ValueError(f"block {number} is missing")
-        keys = [b"B" + _num(number), b"H" + block.hash(), b"C" + _num(number), b"Y" + _num(number), b"U" + _num(number), root_key(number)]
+        keys = [
+            b"B" + _num(number), b"H" + block.hash(), b"C" + _num(number), b"Y" + _num(number), b"U" + _num(number),
+            b"G" + _num(number), root_key(number),
+        ]
         keys.extend(b"T" + keccak256(raw) for raw in block.transactions)
         keys.extend(k for k, _ in self.kv.scan(NODE_PREFIX + _num(number), NODE_PREFIX + _num(number + 1)))
         keys.extend(k for k, _ in self.kv.scan(STALE_PREFIX + _num(number), STALE_PREFIX + _num(number + 1)))
