@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 import time
@@ -25,7 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from node.blocknet import BlockNetwork, P2PSection, load_p2p_section
 from node.chain import Chain
+from node.encoding import DecodeError
+from node.gossip import MAX_RANGE_COUNT, MAX_RANGE_RESPONSE_BYTES, GossipRejected, SignedBlock
+from node.p2p import P2PError
+from node.unsafe import Accepted, UnsafeFollower
 from node.derivation import Deriver
 from node.l1view import L1View
 from node.l2rpc import Heads, head_json, register_read_methods
@@ -53,6 +59,7 @@ class ExecutorConfig:
     sequencer_rpc: str | None
     poll_ms: int
     history_window: int
+    p2p: P2PSection | None = None
 
 
 def load_executor_config(path: Path | str) -> ExecutorConfig:
@@ -72,8 +79,11 @@ def load_executor_config(path: Path | str) -> ExecutorConfig:
         raise ConfigError("executor.poll_ms must be an integer in [10, 60000]")
     if not isinstance(window, int) or window < 1:
         raise ConfigError("executor.history_window must be a positive integer")
+    p2p = load_p2p_section(doc)
+    if p2p is not None and p2p.sequencer is None:
+        raise ConfigError("p2p.sequencer (the address that signs gossiped blocks) is required for an executor")
     return ExecutorConfig(
-        load_node_section(doc, Path(path).parent), load_rollup_config(doc), l1_rpc, sequencer_rpc, poll_ms, window
+        load_node_section(doc, Path(path).parent), load_rollup_config(doc), l1_rpc, sequencer_rpc, poll_ms, window, p2p
     )
 
 
@@ -90,6 +100,8 @@ class Executor:
         self._finalized: Head | None = None
         self._outputs_seen = 0
         self._stopping = asyncio.Event()
+        self.network: BlockNetwork | None = None
+        self._range_syncing = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -98,8 +110,10 @@ class Executor:
         self.chain = Chain(self.store, self.config.rollup.chain_config())
         await self._init_genesis()
         self.deriver = Deriver(self.chain, self.config.rollup.rules)
+        self.unsafe = UnsafeFollower(self.chain, self.deriver.safe)
         await self._prefetch_origins()
         self._init_metrics()
+        await self._start_network()
         self.tasks.spawn("derivation", self._derivation_loop())
         self.tasks.spawn("finality", self._finality_loop())
         register_read_methods(self.server, self)
@@ -113,6 +127,9 @@ class Executor:
         self._stopping.set()
         await self.server.stop()
         await self.tasks.cancel_all()
+        if self.network is not None:
+            with contextlib.suppress(Exception):
+                await self.network.__aexit__(None, None, None)
         await self.l1.close()
         if self.sequencer is not None:
             await self.sequencer.close()
@@ -140,6 +157,83 @@ class Executor:
         first, cursor = self.deriver.needed_origins(), self.cursor()
         for data in await self.l1.block_range(first, cursor - first + 1):
             self.deriver.add_l1_block(data)
+
+    # -- the unsafe head, from gossip ----------------------------------------------------------
+
+    async def _start_network(self) -> None:
+        section = self.config.p2p
+        if section is None or section.sequencer is None:
+            return
+        self.network = BlockNetwork(section, self.config.rollup.chain_id, section.sequencer, self._serve_range)
+        await self.network.__aenter__()
+        await self.network.follow(self._on_gossip)
+
+    async def _on_gossip(self, signed: SignedBlock, peer: str) -> None:
+        result = self.unsafe.accept(signed)
+        self._report_unsafe(result)
+        if result.gap is not None and not self._range_syncing:
+            self._range_syncing = True
+            self.tasks.spawn(f"range-sync-{result.gap[0]}", self._range_sync(peer))
+
+    async def _range_sync(self, peer: str) -> None:
+        """Fetch missing blocks from `peer` until the buffered gossip connects to our unsafe head."""
+        try:
+            while self.unsafe.pending_count():
+                first = self.chain.head().number + 1
+                try:
+                    blocks = await self.network.request_range(peer, first, MAX_RANGE_COUNT)  # type: ignore[union-attr]
+                except (P2PError, DecodeError, GossipRejected) as exc:
+                    log.warning("range sync of blocks from %d with %s failed: %s", first, peer, exc)
+                    return
+                if not blocks:
+                    return
+                for signed in blocks:
+                    self._report_unsafe(self.unsafe.accept(signed))
+                self.m_range_synced.inc(len(blocks))
+                if self.chain.head().number < first:
+                    return  # no progress (invalid blocks): leave it to L1
+        finally:
+            self._range_syncing = False
+
+    def _report_unsafe(self, result: Accepted) -> None:
+        for number in result.applied:
+            block = self.store.get_block(number)  # type: ignore[union-attr]
+            if block is not None:
+                head = Head(number, block.hash(), block.header.state_root)
+                self.server.publish("newHeads", {**head_json(head), "timestamp": block.header.timestamp_ms, "txCount": len(block.transactions), "kind": "unsafe"})
+        self.m_gossip_applied.inc(len(result.applied))
+        if result.equivocation is not None:
+            self.m_equivocations.inc()
+        if result.invalid:
+            log.warning("gossip: %s", result.invalid)
+
+    def _serve_range(self, first: int, count: int) -> list[bytes]:
+        """Blocks we hold the sequencer's signature for (those that came by gossip)."""
+        messages: list[bytes] = []
+        size = 0
+        for number in range(first, min(first + count, self.chain.head().number + 1)):
+            block = self.store.get_block(number)  # type: ignore[union-attr]
+            signature = self.unsafe.signature_of(number)
+            if block is None or signature is None:
+                break
+            message = SignedBlock(self.config.rollup.chain_id, block, signature).encode()
+            size += len(message)
+            if messages and size > MAX_RANGE_RESPONSE_BYTES // 2:
+                break
+            messages.append(message)
+        return messages
+
+    def p2p_status(self) -> dict[str, Any]:
+        if self.network is None:
+            return {"enabled": False}
+        return {
+            "enabled": True,
+            "peerId": self.network.peer_id,
+            "peers": self.network.peers(),
+            "rejected": dict(self.network.rejected),
+            "equivocations": self.unsafe.evidence(),
+            "reorgs": self.deriver.safe.reorgs,
+        }
 
     # -- derivation -------------------------------------------------------------------------
 
@@ -174,6 +268,9 @@ class Executor:
         for reason in result.dropped:
             log.warning("derivation dropped data: %s", reason)
             self.m_dropped.inc()
+        for first, discarded in result.reorgs:
+            log.warning("reorg: L1 replaced unsafe blocks %d..%d", first, discarded)
+            self.m_reorgs.inc()
         for sealed in result.derived:
             self.m_blocks.inc()
             self.m_txs.inc(len(sealed.block.transactions))
@@ -242,6 +339,11 @@ class Executor:
         self.m_txs = m.counter("l2_txs_total", "L2 transactions in derived blocks")
         self.m_dropped = m.counter("derivation_dropped_total", "batches or blocks dropped by derivation")
         self.m_output_mismatch = m.counter("output_root_mismatch_total", "finalized output roots that differ from ours")
+        self.m_reorgs = m.counter("l2_reorgs_total", "unsafe blocks replaced because L1 decided otherwise")
+        self.m_gossip_applied = m.counter("gossip_blocks_applied_total", "gossiped blocks applied as the unsafe head")
+        self.m_range_synced = m.counter("range_sync_blocks_total", "blocks fetched by range sync")
+        self.m_equivocations = m.counter("sequencer_equivocations_total", "heights with two different sequencer-signed blocks")
+        m.gauge_fn("p2p_peers", "connected p2p peers", lambda: len(self.network.peers()) if self.network else 0)
         m.gauge_fn("l2_safe_head", "safe L2 head", lambda: self.deriver.safe.safe_head().number)
         m.gauge_fn("l2_unsafe_head", "unsafe L2 head", lambda: self.chain.head().number)
         m.gauge_fn("l2_finalized_head", "finalized L2 head", lambda: self.heads().finalized.number)

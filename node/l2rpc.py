@@ -174,12 +174,16 @@ class _Reader:
     def syncStatus(self, params: list[Any]) -> dict[str, Any]:
         positional(params, 0, 0, "rollup_syncStatus")
         heads = self.node.heads()
-        return {
+        status = {
             "unsafe": head_json(heads.unsafe),
             "safe": head_json(heads.safe),
             "finalized": head_json(heads.finalized),
             "l1Head": self.node.l1_head(),
         }
+        p2p_status = getattr(self.node, "p2p_status", None)
+        if p2p_status is not None:
+            status["p2p"] = p2p_status()
+        return status
 
     def getBlockRange(self, params: list[Any]) -> list[str]:
         return [_hex(block.encode()) for block in self._range(params, "rollup_getBlockRange")]

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from node.crypto import Address, CryptoError, parse_address
+from node.blocknet import P2PSection, load_p2p_section
 from node.rollup_config import NodeSection, RollupConfig, load_node_section, load_rollup_config
 from node.service import ConfigError, load_toml
 from sequencer.mempool import DEFAULT_MAX_NONCE_GAP, DEFAULT_MAX_PER_SENDER, DEFAULT_MAX_TXS, MempoolLimits
@@ -49,6 +50,7 @@ _KEYS = frozenset(
         "censor",
         "recovery_workers",
         "key",
+        "faulty_gossip_block",
     }
 )
 
@@ -61,7 +63,8 @@ class SequencerSection:
     mempool: MempoolLimits
     censor: frozenset[Address]
     recovery_workers: int
-    key: str | None
+    key: str | None  # signs gossiped blocks (required with [p2p])
+    faulty_gossip_block: int | None = None  # test mode: gossip a different (valid) block at this height
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,7 @@ class SequencerConfig:
     node: NodeSection
     rollup: RollupConfig
     sequencer: SequencerSection
+    p2p: P2PSection | None = None
 
 
 def load_sequencer_config(path: Path | str) -> SequencerConfig:
@@ -81,7 +85,15 @@ def sequencer_config_from_dict(doc: Mapping[str, Any], base_dir: Path | None = N
         node=load_node_section(doc, base_dir),
         rollup=load_rollup_config(doc),
         sequencer=load_sequencer_section(doc),
+        p2p=_p2p_with_key(doc),
     )
+
+
+def _p2p_with_key(doc: Mapping[str, Any]) -> P2PSection | None:
+    p2p = load_p2p_section(doc)
+    if p2p is not None and not doc.get("sequencer", {}).get("key"):
+        raise ConfigError("sequencer.key is required with [p2p]: it signs the gossiped blocks")
+    return p2p
 
 
 def load_sequencer_section(doc: Mapping[str, Any]) -> SequencerSection:
@@ -103,6 +115,7 @@ def load_sequencer_section(doc: Mapping[str, Any]) -> SequencerSection:
         censor=_addresses(section.get("censor", [])),
         recovery_workers=_int(section, "recovery_workers", 0, 0, MAX_RECOVERY_WORKERS),
         key=_optional_str(section, "key"),
+        faulty_gossip_block=_int(section, "faulty_gossip_block", 0, 0, 2**63) or None,
     )
 
 

@@ -15,9 +15,14 @@ import contextlib
 import logging
 from pathlib import Path
 from types import TracebackType
+from dataclasses import replace
 from typing import Any
 
 from node.block import Block
+from node.blocknet import BlockNetwork
+from node.crypto import to_checksum_address
+from node.gossip import MAX_RANGE_RESPONSE_BYTES, sign_block
+from node.keys.resolve import resolve_key
 from node.chain import Chain, GenesisMismatch
 from node.derivation import L1BlockData
 from node.l1view import L1DataError, L1View
@@ -68,6 +73,7 @@ class SequencerNode:
         self.store: ChainStore | None = None
         self.view: L1View | None = None
         self.recoverer: Recoverer | None = None
+        self.network: BlockNetwork | None = None
 
     # -- what node.l2rpc reads --
 
@@ -76,6 +82,11 @@ class SequencerNode:
         safe = min(self.follower.safety.safe, unsafe.number)
         finalized = min(self.follower.safety.finalized, safe)  # as derivation: a finalized block is a safe one
         return Heads(unsafe, self._head_at(safe), self._head_at(finalized))
+
+    def p2p_status(self) -> dict[str, Any]:
+        if self.network is None:
+            return {"enabled": False}
+        return {"enabled": True, "peerId": self.network.peer_id, "peers": self.network.peers()}
 
     def l1_head(self) -> int:
         return self.follower.head
@@ -108,6 +119,7 @@ class SequencerNode:
         self.view = view = L1View(cfg.sequencer.l1_rpc)
         await self._init_genesis(await self._fetch_l1_genesis(view))
         self._build_parts(view)
+        await self._start_network()
         await self.follower.poll_once_logged()
         self.tasks.spawn("l1-follower", self.follower.run(self.stop))
         self.tasks.spawn("block-loop", self.producer.run(self.stop))
@@ -187,9 +199,51 @@ class SequencerNode:
         head = self.chain.head()
         return {"status": "ok", "unsafe": head.number, "l1Head": self.follower.head, "mempool": len(self.mempool)}
 
+    # -- block gossip -----------------------------------------------------------------------
+
+    async def _start_network(self) -> None:
+        section = self.config.p2p
+        if section is None:
+            return
+        self.signing_key = resolve_key(self.config.sequencer.key or "")
+        self.gossip_queue: asyncio.Queue[Block] = asyncio.Queue()
+        self.network = BlockNetwork(section, self.config.rollup.chain_id, self.signing_key.address, self._serve_range)
+        await self.network.__aenter__()
+        self.tasks.spawn("gossip", self._gossip_loop())
+        log.info("gossiping blocks as %s (peer %s)", to_checksum_address(self.signing_key.address), self.network.peer_id)
+
+    async def _gossip_loop(self) -> None:
+        """Publish sealed blocks one at a time, in order (publishing waits on slow peers)."""
+        while True:
+            block = await self.gossip_queue.get()
+            await self.network.publish(sign_block(self.signing_key, self.config.rollup.chain_id, self._as_gossiped(block)))
+
+    def _as_gossiped(self, block: Block) -> Block:
+        """Test mode `faulty_gossip_block`: a different, valid block at that height (L1 gets the real one)."""
+        if block.number != self.config.sequencer.faulty_gossip_block:
+            return block
+        log.warning("test mode: gossiping a different block %d than the one posted to L1", block.number)
+        return Block(replace(block.header, timestamp_ms=block.header.timestamp_ms + 1), block.transactions)
+
+    def _serve_range(self, first: int, count: int) -> list[bytes]:
+        messages: list[bytes] = []
+        size = 0
+        for number in range(first, min(first + count, self.chain.head().number + 1)):
+            block = self.chain.store.get_block(number)
+            if block is None:
+                break
+            message = sign_block(self.signing_key, self.config.rollup.chain_id, block).encode()
+            size += len(message)
+            if messages and size > MAX_RANGE_RESPONSE_BYTES // 2:
+                break
+            messages.append(message)
+        return messages
+
     def _on_sealed(self, report: BlockReport) -> None:
         self.waiters.resolve(report)
         block = report.sealed.block
+        if self.network is not None:
+            self.gossip_queue.put_nowait(block)
         self.server.publish("newHeads", {
             "number": block.number,
             "hash": "0x" + report.sealed.head.hash.hex(),
@@ -210,6 +264,9 @@ class SequencerNode:
         if producer is not None:
             await producer.drain()
         await self.tasks.cancel_all()
+        if self.network is not None:
+            with contextlib.suppress(Exception):
+                await self.network.__aexit__(None, None, None)
         if self.recoverer is not None:
             self.recoverer.close()
         if self.view is not None:
