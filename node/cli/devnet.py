@@ -142,12 +142,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _status_text(result: dict[str, Any]) -> str:
     lines = [f"devnet {result['dir']} ({result['status']})",
-             f"{'NAME':<12} {'PID':>7} {'ALIVE':<5} {'HEALTH':<11} {'UNSAFE':>7} {'SAFE':>7} {'FINAL':>7} {'L1':>6}"]
+             f"{'NAME':<12} {'PID':>7} {'ALIVE':<5} {'HEALTH':<11} {'UNSAFE':>7} {'SAFE':>7} {'FINAL':>7} {'L1':>6} {'PEERS':>5}"]
     for entry in result["processes"]:
-        heads = [str(entry.get(key, "-")) for key in ("unsafe", "safe", "finalized", "l1_head")]
+        heads = [str(entry.get(key, "-")) for key in ("unsafe", "safe", "finalized", "l1_head", "peers")]
         lines.append(
             f"{entry['name']:<12} {str(entry['pid']):>7} {'yes' if entry['alive'] else 'no':<5} {entry['health']:<11} "
-            f"{heads[0]:>7} {heads[1]:>7} {heads[2]:>7} {heads[3]:>6}"
+            f"{heads[0]:>7} {heads[1]:>7} {heads[2]:>7} {heads[3]:>6} {heads[4]:>5}"
             + (f"  error: {entry['error']}" if "error" in entry else "")
         )
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from node.crypto import to_checksum_address
 from node.devnet import params as p
 from node.devnet.layout import ROLE_EXECUTOR, ROLE_L1, ROLE_SEQUENCER, ROLE_SETTLER, ProcessSpec
 from node.devnet.toml import dumps
+from node.p2p.identity import derive_seed, make_multiaddr, peer_id_from_seed
 
 LOG_LEVEL = "INFO"
 
@@ -51,10 +52,35 @@ def l1_config(spec: ProcessSpec) -> dict[str, Any]:
 
 
 def sequencer_config(spec: ProcessSpec, l1: ProcessSpec, settings: p.DevnetSettings) -> dict[str, Any]:
-    section: dict[str, Any] = {"l1_rpc": l1.rpc, "block_time_ms": settings.block_time_ms}
+    section: dict[str, Any] = {
+        "l1_rpc": l1.rpc, "block_time_ms": settings.block_time_ms, "key": "0x" + p.sequencer_gossip_key().secret.hex(),
+    }
     if settings.censor:
         section["censor"] = list(settings.censor)
-    return {"node": node_section(spec), "rollup": rollup_section(), "sequencer": section}
+    return {"node": node_section(spec), "rollup": rollup_section(), "sequencer": section, "p2p": p2p_section(spec, settings)}
+
+
+def p2p_port(spec: ProcessSpec, settings: p.DevnetSettings) -> int:
+    if spec.role == ROLE_SEQUENCER:
+        return settings.base_port + p.P2P_PORT_OFFSET
+    return settings.base_port + p.P2P_PORT_OFFSET + 1 + int(spec.name.rsplit("-", 1)[1])
+
+
+def p2p_multiaddr(name: str, port: int) -> str:
+    return make_multiaddr(port, peer_id_from_seed(derive_seed(p.p2p_seed_label(name))))
+
+
+def p2p_section(spec: ProcessSpec, settings: p.DevnetSettings) -> dict[str, Any]:
+    """Executor i bootstraps to the sequencer and executors 0..i-1: a mesh, not a star."""
+    section: dict[str, Any] = {"listen_port": p2p_port(spec, settings), "seed": p.p2p_seed_label(spec.name)}
+    if spec.role == ROLE_EXECUTOR:
+        index = int(spec.name.rsplit("-", 1)[1])
+        base = settings.base_port + p.P2P_PORT_OFFSET
+        section["bootstrap"] = [p2p_multiaddr("sequencer", base)] + [
+            p2p_multiaddr(f"executor-{i}", base + 1 + i) for i in range(index)
+        ]
+        section["sequencer"] = to_checksum_address(p.sequencer_gossip_key().address)
+    return section
 
 
 def settler_config(spec: ProcessSpec, l1: ProcessSpec, sequencer: ProcessSpec) -> dict[str, Any]:
@@ -71,11 +97,12 @@ def settler_config(spec: ProcessSpec, l1: ProcessSpec, sequencer: ProcessSpec) -
     }
 
 
-def executor_config(spec: ProcessSpec, l1: ProcessSpec, sequencer: ProcessSpec) -> dict[str, Any]:
+def executor_config(spec: ProcessSpec, l1: ProcessSpec, sequencer: ProcessSpec, settings: p.DevnetSettings) -> dict[str, Any]:
     return {
         "node": node_section(spec),
         "rollup": rollup_section(),
         "executor": {"l1_rpc": l1.rpc, "sequencer_rpc": sequencer.rpc},
+        "p2p": p2p_section(spec, settings),
     }
 
 
@@ -92,7 +119,7 @@ def config_documents(specs: list[ProcessSpec], settings: p.DevnetSettings) -> di
         elif spec.role == ROLE_SETTLER:
             docs[spec.name] = settler_config(spec, l1, sequencer)
         else:
-            docs[spec.name] = executor_config(spec, l1, sequencer)
+            docs[spec.name] = executor_config(spec, l1, sequencer, settings)
     return docs
 
 

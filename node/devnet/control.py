@@ -102,6 +102,9 @@ def _process_status(spec: ProcessSpec, pid: int | None) -> dict[str, Any]:
                 unsafe=sync["unsafe"]["number"], safe=sync["safe"]["number"],
                 finalized=sync["finalized"]["number"], l1_head=sync["l1Head"],
             )
+            p2p = sync.get("p2p", {})
+            if p2p.get("enabled"):
+                entry["peers"] = len(p2p.get("peers", []))
     except (RpcError, RpcTransportError, KeyError, TypeError, ValueError) as exc:
         entry["error"] = str(exc)
     return entry

@@ -19,14 +19,18 @@ Chain parameters (every devnet is the same chain, so saved chains resume):
 |                         | fees, dev8/dev9 are the settler's L1 keys)       |
 
 Ports from a base port P (default 8545, like anvil): L1 P, sequencer P+1000,
-settler P+1100, executor i P+1200+i.
+settler P+1100, executor i P+1200+i; libp2p: sequencer P+1300, executor i
+P+1301+i. The sequencer signs gossiped blocks with a fixed devnet key
+(`sequencer_gossip_key()`), whose address every executor's config names.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from node.crypto import Address
+import hashlib
+
+from node.crypto import Address, PrivateKey
 from node.keys.hd import DEV_ACCOUNT_COUNT, dev_account
 
 L1_CHAIN_ID = 900
@@ -52,6 +56,7 @@ DEFAULT_BASE_PORT = 8545
 SEQUENCER_PORT_OFFSET = 1000
 SETTLER_PORT_OFFSET = 1100
 EXECUTOR_PORT_OFFSET = 1200
+P2P_PORT_OFFSET = 1300  # libp2p: the sequencer at P+1300, executor i at P+1301+i
 DEFAULT_EXECUTORS = 2
 MAX_EXECUTORS = 16
 RPC_HOST = "127.0.0.1"
@@ -72,11 +77,11 @@ class DevnetSettings:
             raise ValueError(f"--executors must be in [1, {MAX_EXECUTORS}], got {self.executors}")
         if not 10 <= self.block_time_ms <= 60_000:
             raise ValueError(f"--block-time-ms must be in [10, 60000], got {self.block_time_ms}")
-        highest = self.base_port + EXECUTOR_PORT_OFFSET + self.executors - 1
+        highest = self.base_port + P2P_PORT_OFFSET + self.executors
         if self.base_port < 1 or highest > MAX_PORT:
             raise ValueError(
                 f"--base-port {self.base_port} puts ports outside [1, {MAX_PORT}] "
-                f"(the devnet uses base .. base+{EXECUTOR_PORT_OFFSET + self.executors - 1})"
+                f"(the devnet uses base .. base+{P2P_PORT_OFFSET + self.executors})"
             )
 
 
@@ -111,3 +116,12 @@ def l1_genesis() -> dict[Address, int]:
 
 def l2_genesis() -> dict[Address, int]:
     return {dev_account(i).address: GENESIS_BALANCE for i in L2_FUNDED}
+
+
+def sequencer_gossip_key() -> PrivateKey:
+    """The devnet sequencer's block-signing key (public, like the dev accounts)."""
+    return PrivateKey(hashlib.sha256(b"rollup-devnet sequencer gossip key").digest())
+
+
+def p2p_seed_label(name: str) -> str:
+    return f"rollup-devnet {name}"
