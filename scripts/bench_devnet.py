@@ -9,8 +9,9 @@ WebSocket (soft confirmation = the block holding the transaction is sealed)
 and an executor's safe head (safe = derived from L1 data).
 
 Prints a summary and one JSON line with: tps_soft, tps_safe, soft_p50_ms,
-soft_p99_ms, safe_p50_ms, l1_bytes_per_tx, disk_bytes_per_tx (executor),
-cpu_percent per process.
+soft_p99_ms, safe_p50_ms, gossip_p50_ms/gossip_p99_ms (sequencer sealed ->
+executor applied, from the nodes' newHeads), gossip_bytes_per_tx, l1_bytes_per_tx,
+disk_bytes_per_tx (executor), cpu_percent per process.
 """
 
 from __future__ import annotations
@@ -146,6 +147,24 @@ async def follow_blocks(ws_url: str, seq: Rpc, sealed_at: dict[str, float], bloc
                 block_of[tx_hash] = number
 
 
+async def follow_heads(ws_url: str, seen: dict[int, float], stop: asyncio.Event) -> None:
+    """Arrival time of each newHeads notification (first per block number) on one node."""
+    async with aiohttp.ClientSession() as session, session.ws_connect(ws_url) as ws:
+        await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "rollup_subscribe", "params": ["newHeads"]})
+        while not stop.is_set():
+            try:
+                msg = await asyncio.wait_for(ws.receive(), 0.5)
+            except asyncio.TimeoutError:
+                continue
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            data = json.loads(msg.data)
+            if data.get("method") == "rollup_subscription":
+                result = data["params"]["result"]
+                if result.get("kind", "unsafe") == "unsafe":
+                    seen.setdefault(result["number"], time.perf_counter())
+
+
 async def follow_safe(executor: Rpc, safe_at: dict[int, float], stop: asyncio.Event) -> None:
     last = -1
     while not stop.is_set():
@@ -172,9 +191,13 @@ async def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
         block_of: dict[str, int] = {}
         safe_at: dict[int, float] = {}
         stop = asyncio.Event()
+        sequencer_heads: dict[int, float] = {}
+        executor_heads: list[dict[int, float]] = [{} for _ in info["executors"]]
         followers = [
             asyncio.create_task(follow_blocks(info["sequencer"]["ws"], seq, sealed_at, block_of, stop)),
             asyncio.create_task(follow_safe(executor, safe_at, stop)),
+            asyncio.create_task(follow_heads(info["sequencer"]["ws"], sequencer_heads, stop)),
+            *(asyncio.create_task(follow_heads(e["ws"], heads, stop)) for e, heads in zip(info["executors"], executor_heads)),
         ]
         await asyncio.sleep(0.5)
         submitted: dict[str, float] = {}
@@ -201,6 +224,7 @@ async def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
         await asyncio.gather(*followers, return_exceptions=True)
         cpu = {name: cpu_seconds(p["pid"]) - cpu_before[name] for name, p in ((p["name"], p) for p in info["processes"])}
         metrics_after = await scrape(session, info)
+        gossip_bytes = await block_bytes(seq, sorted(set(block_of.values())))
     soft = sorted((sealed_at[h] - t) * 1000 for h, t in submitted.items() if h in sealed_at)
     safe = sorted((safe_at[block_of[h]] - t) * 1000 for h, t in submitted.items() if h in block_of and block_of[h] in safe_at)
     soft_times = [sealed_at[h] for h in submitted if h in sealed_at]
@@ -220,10 +244,35 @@ async def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
         "soft_p50_ms": round(statistics.median(soft), 1) if soft else None,
         "soft_p99_ms": round(soft[int(len(soft) * 0.99) - 1], 1) if soft else None,
         "safe_p50_ms": round(statistics.median(safe), 1) if safe else None,
+        "gossip_p50_ms": percentile(gossip_delays(sequencer_heads, executor_heads), 50),
+        "gossip_p99_ms": percentile(gossip_delays(sequencer_heads, executor_heads), 99),
+        "gossip_bytes_per_tx": round(gossip_bytes / max(len(soft), 1), 1),
         "l1_bytes_per_tx": round(l1_bytes / l1_txs, 1) if l1_txs else None,
         "disk_bytes_per_tx": round(disk / max(len(safe), 1), 1) if disk else None,
         "cpu_percent": {name: round(100 * s / wall, 1) for name, s in cpu.items()},
     }
+
+
+def gossip_delays(sequencer: dict[int, float], executors: list[dict[int, float]]) -> list[float]:
+    """Per block and executor: from the sequencer announcing it sealed to the executor applying it (ms)."""
+    return sorted(
+        (heads[n] - sequencer[n]) * 1000 for heads in executors for n in heads if n in sequencer
+    )
+
+
+def percentile(values: list[float], pct: int) -> float | None:
+    if not values:
+        return None
+    return round(values[min(len(values) - 1, int(len(values) * pct / 100))], 1)
+
+
+async def block_bytes(seq: Rpc, numbers: list[int]) -> int:
+    """Bytes of the blocks as gossiped (the block encoding; the envelope adds ~75 bytes each)."""
+    total = 0
+    for number in numbers:
+        raw = (await seq.call("rollup_getBlockRange", number, 1))[0]
+        total += (len(raw) - 2) // 2 + 75
+    return total
 
 
 def sustained_rate(completions: list[float]) -> int:
@@ -276,7 +325,8 @@ def main() -> None:
     print(
         f"offered {result['offered_rate']:.0f} tx/s: soft {result['tps_soft']} tx/s (p50 {result['soft_p50_ms']} ms, "
         f"p99 {result['soft_p99_ms']} ms), safe {result['tps_safe']} tx/s (p50 {result['safe_p50_ms']} ms), "
-        f"L1 {result['l1_bytes_per_tx']} B/tx, executor disk {result['disk_bytes_per_tx']} B/tx",
+        f"L1 {result['l1_bytes_per_tx']} B/tx, executor disk {result['disk_bytes_per_tx']} B/tx, "
+        f"gossip p50 {result['gossip_p50_ms']} ms ({result['gossip_bytes_per_tx']} B/tx)",
         file=sys.stderr,
     )
     print(json.dumps(result))
