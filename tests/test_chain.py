@@ -19,7 +19,7 @@ from node.block import Block, compute_tx_root, with_state_root
 from node.chain import Chain, GenesisMismatch, NotNextBlock, StateRootMismatch, decode_receipt
 from node.crypto import Address, PrivateKey
 from node.smt.hashing import hash_key
-from node.smt.nodes import NODE_PREFIX, ROOT_PREFIX, STALE_PREFIX, child_ref, decode_ref, node_key, root_key
+from node.smt.nodes import NODE_PREFIX, ROOT_PREFIX, STALE_PREFIX, child_ref, decode_ref, decode_stale_list, node_key, root_key
 from node.smt.proof import Proof, ProofError, verify_proof
 from node.smt.versioned import MissingVersionError
 from node.state.schema import (
@@ -551,7 +551,12 @@ def test_pruning_beyond_history_window(tmp_path: Path) -> None:
     assert store.pruned_below() == 0
     assert store.state_at(0) is not None
     nodes_before = _keys(store, NODE_PREFIX)
-    doomed = {k[9:] for k in _keys(store, STALE_PREFIX) if int.from_bytes(k[1:9], "big") <= PRUNE_EVERY - window}
+    doomed = {
+        node
+        for k in _keys(store, STALE_PREFIX)
+        if int.from_bytes(k[1:9], "big") <= PRUNE_EVERY - window
+        for node in decode_stale_list(store.kv.get(k))  # type: ignore[arg-type]
+    }
     assert doomed and doomed <= nodes_before
     seal_next()  # block PRUNE_EVERY: prunes versions below PRUNE_EVERY - window
     assert chain.head().number == PRUNE_EVERY

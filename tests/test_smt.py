@@ -131,7 +131,7 @@ def test_proof_decoding_rejects_malformed() -> None:
 
 
 def test_history_pruning_keeps_window_and_removes_old_nodes() -> None:
-    from node.smt.nodes import STALE_PREFIX
+    from node.smt.nodes import STALE_PREFIX, decode_stale_list
 
     store = DictStore()
     tree = VersionedTree(store, cache_nodes=0)
@@ -141,7 +141,8 @@ def test_history_pruning_keeps_window_and_removes_old_nodes() -> None:
     prune_until = 15
     stale = [k for k in store.data if k.startswith(STALE_PREFIX) and int.from_bytes(k[1:9], "big") <= prune_until]
     for k in stale:
-        store.data.pop(k[9:], None)
+        for node in decode_stale_list(store.data[k]):
+            store.data.pop(node, None)
         del store.data[k]
     for version in range(prune_until):
         store.data.pop(b"R" + version.to_bytes(8, "big"))

@@ -5,8 +5,8 @@ written while applying version v at nibble path p is stored at
 `N || v (8 bytes) || p (one byte per nibble)` and never changes. A parent
 refers to each child by (hash, version, is_leaf), so any past root can be
 walked as long as its nodes are not pruned. A node replaced at version v is
-recorded in the stale index `S || v || node_key`; pruning up to version P
-deletes every node that went stale at or before P.
+recorded in version v's stale list `S || v` (one entry per version); pruning
+up to version P deletes every node that went stale at or before P.
 
 An internal node has a fixed layout whose first 513 bytes are exactly its
 hash preimage, so hashing, reading a child and replacing a child are slice
@@ -56,8 +56,24 @@ def root_key(version: int) -> bytes:
     return ROOT_PREFIX + version.to_bytes(8, "big")
 
 
-def stale_key(stale_since: int, key: bytes) -> bytes:
-    return STALE_PREFIX + stale_since.to_bytes(8, "big") + key
+def stale_key(stale_since: int) -> bytes:
+    """Where the list of nodes retired by version `stale_since` is kept (one entry per version)."""
+    return STALE_PREFIX + stale_since.to_bytes(8, "big")
+
+
+def encode_stale_list(keys: list[bytes]) -> bytes:
+    return b"".join(len(key).to_bytes(1, "big") + key for key in keys)
+
+
+def decode_stale_list(raw: bytes) -> list[bytes]:
+    keys, offset = [], 0
+    while offset < len(raw):
+        length = raw[offset]
+        keys.append(raw[offset + 1 : offset + 1 + length])
+        offset += 1 + length
+    if offset != len(raw):
+        raise CorruptTreeError("stale list is truncated")
+    return keys
 
 
 def value_key(key_hash: bytes) -> bytes:

@@ -37,6 +37,7 @@ from node.smt.nodes import (
     present_slots,
     root_key,
     set_child,
+    encode_stale_list,
     stale_key,
     validate_internal,
     value_key,
@@ -233,8 +234,8 @@ class _Updater:
                 puts[value_key(key)] = value
         puts.update(self.pending_leaves)
         puts.update(self.pending_internal)
-        for key in self.retired:
-            puts[stale_key(self.version, key)] = b""
+        if self.retired:
+            puts[stale_key(self.version)] = encode_stale_list(self.retired)
         puts[root_key(self.version)] = encode_ref(root)
         update.new_internal = self.pending_internal
         update.retired = self.retired

@@ -29,7 +29,7 @@ from node.block import Block, decode_block
 from node.encoding import pack, unpack
 from node.smt.hashing import hash_key
 from node.crypto import keccak256
-from node.smt.nodes import NODE_PREFIX, ROOT_PREFIX, STALE_PREFIX, root_key, value_key
+from node.smt.nodes import NODE_PREFIX, ROOT_PREFIX, STALE_PREFIX, decode_stale_list, root_key, value_key
 from node.smt.proof import Proof
 from node.smt.versioned import DEFAULT_CACHE_NODES, TreeUpdate, VersionedTree
 from node.store.kv import KVStore
@@ -211,9 +211,9 @@ class ChainStore:
         already = self.pruned_below()
         if keep_from <= already:
             return
-        for key, _ in self.kv.scan(STALE_PREFIX, STALE_PREFIX + _num(keep_from + 1)):
+        for key, retired in self.kv.scan(STALE_PREFIX, STALE_PREFIX + _num(keep_from + 1)):
             deletes.append(key)
-            deletes.append(key[9:])
+            deletes.extend(decode_stale_list(retired))
         for key, _ in self.kv.scan(root_key(already), root_key(keep_from)):
             deletes.append(key)
         for key, _ in self.kv.scan(b"U" + _num(already), b"U" + _num(keep_from)):
