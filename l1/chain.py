@@ -11,7 +11,7 @@ block; transactions only in the mempool are lost (see l1.mempool).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from node.crypto import Address, Hash32, to_checksum_address
@@ -31,8 +31,18 @@ from l1.contracts import (
 )
 from l1.errors import ChainConfigMismatch, L1ChainError, TimestampNotIncreasing
 from l1.events import BatchPosted, Event, L1Receipt
+from l1.l2_genesis import compute_l2_genesis_output_root
 from l1.mempool import Mempool
-from l1.state import OutputProposal, get_account, get_balance, get_nonce, list_outputs
+from l1.dispute_state import (
+    GameRecord,
+    WithdrawalClaim,
+    get_game,
+    get_output_game_id,
+    get_withdrawal_claim,
+    list_games,
+    list_withdrawal_claims,
+)
+from l1.state import OutputProposal, get_account, get_balance, get_nonce, get_output, list_outputs
 from l1.tx import RecoveredL1Tx
 from l1.store import (
     GENESIS_KEY,
@@ -209,6 +219,25 @@ class L1Chain:
     def get_outputs(self, from_index: int, count: int) -> list[OutputProposal]:
         return list_outputs(self.kv, from_index, count)
 
+    def get_output(self, index: int) -> OutputProposal | None:
+        return get_output(self.kv, index)
+
+    def get_output_game_id(self, index: int) -> int | None:
+        """The latest dispute game over output `index`, if it was ever disputed."""
+        return get_output_game_id(self.kv, index)
+
+    def get_game(self, game_id: int) -> GameRecord | None:
+        return get_game(self.kv, game_id)
+
+    def get_games(self, from_id: int, count: int) -> list[GameRecord]:
+        return list_games(self.kv, from_id, count)
+
+    def get_withdrawal(self, withdrawal_id: bytes) -> WithdrawalClaim | None:
+        return get_withdrawal_claim(self.kv, withdrawal_id)
+
+    def get_withdrawals(self, from_seq: int, count: int) -> list[WithdrawalClaim]:
+        return list_withdrawal_claims(self.kv, from_seq, count)
+
 
 def open_l1_chain(config: L1Config, genesis_timestamp_ms: int) -> L1Chain:
     """Open (creating if needed) the chain in config.data_dir; the caller closes `chain.kv`."""
@@ -216,7 +245,22 @@ def open_l1_chain(config: L1Config, genesis_timestamp_ms: int) -> L1Chain:
     try:
         chain = L1Chain(kv, config.params, config.genesis, config.mempool, config.max_block_txs)
         chain.ensure_genesis(genesis_timestamp_ms)
+        chain.params = resolve_l2_genesis_root(chain, config.l2_genesis_alloc)
     except BaseException:
         kv.close()
         raise
     return chain
+
+
+def resolve_l2_genesis_root(chain: L1Chain, l2_alloc: tuple[tuple[Address, int], ...] | None) -> L1ChainParams:
+    """The chain's params with the L2 genesis output root computed from L1 block 0, if the config
+    gives the L2 genesis allocation and no explicit root (l1.l2_genesis)."""
+    disputes = chain.params.disputes
+    if disputes.genesis_output_root is not None or l2_alloc is None:
+        return chain.params
+    block0 = chain.get_block(0)
+    if block0 is None:
+        raise L1ChainError("the L1 chain has no block 0")
+    root = compute_l2_genesis_output_root(l2_alloc, block0.header.timestamp_ms, block0.hash())
+    log.info("L2 genesis output root 0x%s (from [l1.rollup.genesis] and L1 block 0)", root.hex())
+    return replace(chain.params, disputes=replace(disputes, genesis_output_root=root))

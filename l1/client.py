@@ -2,6 +2,8 @@
 
     async with L1Client("http://127.0.0.1:8545/") as l1:
         tx_hash = await l1.send_tx(key, PostBatch(data))
+        # disputes / withdrawals: payloads of l1.dispute_tx, e.g. send_tx(key, DisputeOutput(i), value=bond),
+        # then get_game(game_id), get_withdrawal(withdrawal_id)
         receipt = await l1.wait_receipt(tx_hash, timeout=10)
         for block in await l1.get_derivation_data(first, 64):
             ...
@@ -109,7 +111,8 @@ class OutputProposal:
     bond: int
     proposed_at: int
     finalizes_at: int
-    status: str  # pending / finalized (later disputed / defeated)
+    status: str  # pending / disputed / finalized / defeated
+    game_id: int | None = None  # the latest dispute game over this output, once disputed
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +124,60 @@ class L1ChainInfo:
     challenge_window: int
     min_fee: int
     max_batch_bytes: int
+    game_clock_blocks: int = 0
+    l2_genesis_output_root: Hash32 | None = None
+    rollup_chain_id: int | None = None  # None: the L1 has no [l1.rollup], disputes are disabled
+
+
+@dataclass(frozen=True, slots=True)
+class GameInfo:
+    """A dispute game as l1_getGame shows it (l1.dispute_rpc). Clocks are L1 blocks left."""
+
+    game_id: int
+    output_index: int
+    challenger: Address
+    defender: Address
+    status: str  # in_progress / challenger_won / defender_won
+    phase: str  # blocks / opening / steps / one_step / over
+    start_block: int
+    end_block: int
+    lo: int
+    hi: int
+    lo_claim: Hash32
+    hi_claim: Hash32
+    mid_claim: Hash32 | None
+    turn: str  # defender / challenger
+    turn_started_at: int
+    clock_blocks: int
+    clocks: Mapping[str, int]  # at the turn's start (the running turn not charged)
+    clocks_now: Mapping[str, int]  # at L1 block clocks_at
+    clocks_at: int
+    bonds: Mapping[str, int]
+    moves: int
+    created_at: int
+    resolved_at: int | None
+    block_number: int | None  # the opened L2 block (step phases)
+    step_count: int
+    winner: Address | None
+    raw: Mapping[str, Any]
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status == "in_progress"
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalInfo:
+    withdrawal_id: Hash32
+    status: str  # proven / finalized
+    output_index: int
+    output_status: str | None
+    l2_sender: Address
+    recipient: Address
+    amount: int
+    l2_block_number: int
+    proven_at: int
+    finalized_at: int | None
 
 
 # -- field parsers: each raises L1ResponseError naming the field --
@@ -238,6 +295,7 @@ def parse_output(obj: Any) -> OutputProposal:
         proposed_at=_int(obj, "proposedAt"),
         finalizes_at=_int(obj, "finalizesAt"),
         status=str(_field(obj, "status")),
+        game_id=_optional_int(obj, "gameId"),
     )
 
 
@@ -250,6 +308,88 @@ def parse_chain_info(obj: Any) -> L1ChainInfo:
         challenge_window=_int(obj, "challengeWindow"),
         min_fee=_amount(obj, "minFee"),
         max_batch_bytes=_int(obj, "maxBatchBytes"),
+        game_clock_blocks=_optional_int(obj, "gameClockBlocks") or 0,
+        l2_genesis_output_root=_optional_hash(obj, "l2GenesisOutputRoot"),
+        rollup_chain_id=_optional_int(obj.get("rollup") or {}, "chainId"),
+    )
+
+
+def _optional_int(obj: Any, key: str) -> int | None:
+    if not isinstance(obj, dict) or obj.get(key) is None:
+        return None
+    return _int(obj, key)
+
+
+def _optional_hash(obj: Any, key: str) -> Hash32 | None:
+    if not isinstance(obj, dict) or obj.get(key) is None:
+        return None
+    return _hash(obj, key)
+
+
+def _optional_address(obj: Any, key: str) -> Address | None:
+    if not isinstance(obj, dict) or obj.get(key) is None:
+        return None
+    return _address(obj, key)
+
+
+def _side_map(obj: Any, key: str, parse: Callable[[Any, str], int]) -> dict[str, int]:
+    value = _field(obj, key)
+    return {side: parse(value, side) for side in ("challenger", "defender")}
+
+
+def _signed(obj: Any, key: str) -> int:
+    value = _field(obj, key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise L1ResponseError(f"L1 reply field {key!r} must be an integer, got {value!r}")
+    return value
+
+
+def parse_game(obj: Any) -> GameInfo:
+    claims = _field(obj, "claims")
+    return GameInfo(
+        game_id=_int(obj, "gameId"),
+        output_index=_int(obj, "outputIndex"),
+        challenger=_address(obj, "challenger"),
+        defender=_address(obj, "defender"),
+        status=str(_field(obj, "status")),
+        phase=str(_field(obj, "phase")),
+        start_block=_int(obj, "startBlock"),
+        end_block=_int(obj, "endBlock"),
+        lo=_int(obj, "lo"),
+        hi=_int(obj, "hi"),
+        lo_claim=_hash(claims, "lo"),
+        hi_claim=_hash(claims, "hi"),
+        mid_claim=_optional_hash(claims, "mid"),
+        turn=str(_field(obj, "turn")),
+        turn_started_at=_int(obj, "turnStartedAt"),
+        clock_blocks=_int(obj, "clockBlocks"),
+        clocks=_side_map(obj, "clocks", _signed),
+        clocks_now=_side_map(obj, "clocksNow", _signed),
+        clocks_at=_int(obj, "clocksAt"),
+        bonds=_side_map(obj, "bonds", _amount),
+        moves=_int(obj, "moves"),
+        created_at=_int(obj, "createdAt"),
+        resolved_at=_optional_int(obj, "resolvedAt"),
+        block_number=_optional_int(obj, "blockNumber"),
+        step_count=_int(obj, "stepCount"),
+        winner=_optional_address(obj, "winner"),
+        raw=obj,
+    )
+
+
+def parse_withdrawal(obj: Any) -> WithdrawalInfo:
+    output_status = obj.get("outputStatus") if isinstance(obj, dict) else None
+    return WithdrawalInfo(
+        withdrawal_id=_hash(obj, "withdrawalId"),
+        status=str(_field(obj, "status")),
+        output_index=_int(obj, "outputIndex"),
+        output_status=None if output_status is None else str(output_status),
+        l2_sender=_address(obj, "l2Sender"),
+        recipient=_address(obj, "recipient"),
+        amount=_amount(obj, "amount"),
+        l2_block_number=_int(obj, "l2BlockNumber"),
+        proven_at=_int(obj, "provenAt"),
+        finalized_at=_optional_int(obj, "finalizedAt"),
     )
 
 
@@ -310,6 +450,22 @@ class L1Client:
     async def get_outputs(self, from_index: int, count: int) -> list[OutputProposal]:
         reply = await self.rpc.call("l1_getOutputs", from_index, count)
         return [parse_output(o) for o in _list(reply, "outputs")]
+
+    async def get_games(self, from_id: int, count: int) -> list[GameInfo]:
+        """Dispute games from id `from_id`, at most `count` (<= 256)."""
+        reply = await self.rpc.call("l1_getGames", from_id, count)
+        return [parse_game(g) for g in _list(reply, "games")]
+
+    async def get_game(self, game_id: int) -> GameInfo | None:
+        return _optional(await self.rpc.call("l1_getGame", game_id), parse_game)
+
+    async def get_withdrawal(self, withdrawal_id: bytes) -> WithdrawalInfo | None:
+        return _optional(await self.rpc.call("l1_getWithdrawal", _hex(withdrawal_id)), parse_withdrawal)
+
+    async def get_withdrawals(self, from_index: int, count: int) -> list[WithdrawalInfo]:
+        """Withdrawals in the order they were first proven, from `from_index`, at most `count` (<= 256)."""
+        reply = await self.rpc.call("l1_getWithdrawals", from_index, count)
+        return [parse_withdrawal(w) for w in _list(reply, "withdrawals")]
 
     async def config(self) -> L1ChainInfo:
         """The chain's parameters (fetched once, then cached)."""

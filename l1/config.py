@@ -17,9 +17,20 @@
     mempool_max_txs = 10000       # optional
     mempool_max_per_sender = 64   # optional
     max_block_txs = 2000          # optional
+    game_clock_blocks = 20        # optional: each side's chess clock in a dispute game, in L1 blocks
+    l2_genesis_output_root = "0x..."   # optional: the output root of L2 block 0 (disputes may start there)
 
     [l1.genesis]                  # optional; default: dev0..dev9 with 10^22 wei each
     "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266" = "10000000000000000000000"
+
+    [l1.rollup]                   # optional: the rollup's ChainConfig, needed to run one-step proofs;
+    chain_id = 901                #   without it dispute_output is refused (disputes disabled)
+    fee_recipient = "0x..."       #   must equal [rollup] fee_recipient of the L2 processes
+    min_fee = "1"                 #   must equal [rollup] min_fee
+    max_block_txs = 10000         #   optional, must equal [rollup] max_block_txs
+    [l1.rollup.genesis]           #   optional: a copy of [rollup] genesis (L2 address = balance); the L1
+                                  #   then computes the L2 genesis output root from its own block 0
+                                  #   (l1.l2_genesis) unless l2_genesis_output_root is given
 
 Every bad value raises `ConfigError` naming the section, the key and what
 was expected. `L1ChainParams` is the part the contracts need.
@@ -31,10 +42,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from node.crypto import Address, CryptoError, parse_address, to_checksum_address
+from node.block import MAX_BLOCK_TXS
+from node.crypto import Address, CryptoError, Hash32, parse_address, parse_hex, to_checksum_address
 from node.encoding import UINT64_MAX, UINT256_MAX
 from node.keys.hd import DEV_ACCOUNT_COUNT, dev_accounts
 from node.service import ConfigError, load_toml
+from node.stf.config import ChainConfig
 from l1.tx import MAX_BATCH_DATA_BYTES
 
 DEFAULT_CHAIN_ID = 900
@@ -66,8 +79,28 @@ _L1_KEYS = frozenset(
         "mempool_max_per_sender",
         "max_block_txs",
         "genesis",
+        "game_clock_blocks",
+        "l2_genesis_output_root",
+        "rollup",
     }
 )
+_ROLLUP_KEYS = frozenset({"chain_id", "fee_recipient", "min_fee", "max_block_txs", "genesis"})
+DEFAULT_GAME_CLOCK_BLOCKS = 20
+DEFAULT_L2_MAX_BLOCK_TXS = 10_000  # node.rollup_config's default for [rollup] max_block_txs
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeParams:
+    """What the dispute and withdrawal contracts need (kinds 6-11).
+
+    `rollup` is the L2's ChainConfig, which the one-step verifier runs the
+    state transition with; None disables disputes. `genesis_output_root` is
+    the output root of L2 block 0; None refuses disputes that would start there.
+    """
+
+    game_clock_blocks: int = DEFAULT_GAME_CLOCK_BLOCKS
+    genesis_output_root: Hash32 | None = None
+    rollup: ChainConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +113,7 @@ class L1ChainParams:
     proposer_bond: int
     challenge_window: int
     max_batch_bytes: int
+    disputes: DisputeParams = DisputeParams()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +133,7 @@ class L1Config:
     rpc_host: str
     rpc_port: int
     log_level: str
+    l2_genesis_alloc: tuple[tuple[Address, int], ...] | None = None  # [l1.rollup.genesis]
 
 
 def default_genesis() -> tuple[tuple[Address, int], ...]:
@@ -127,7 +162,14 @@ def l1_config_from_dict(data: Mapping[str, Any], source: str = "config", base_di
         rpc_host=_str(node, "node", "rpc_host", DEFAULT_RPC_HOST, source),
         rpc_port=_int(node, "node", "rpc_port", DEFAULT_RPC_PORT, 0, 65535, source),
         log_level=_log_level(node, source),
+        l2_genesis_alloc=_l2_genesis(l1.get("rollup"), source),
     )
+
+
+def _l2_genesis(rollup: Any, source: str) -> tuple[tuple[Address, int], ...] | None:
+    if not isinstance(rollup, Mapping) or rollup.get("genesis") is None:
+        return None
+    return _genesis(rollup["genesis"], source, "[l1.rollup.genesis]")
 
 
 def _chain_params(l1: Mapping[str, Any], source: str) -> L1ChainParams:
@@ -138,7 +180,43 @@ def _chain_params(l1: Mapping[str, Any], source: str) -> L1ChainParams:
         proposer_bond=_amount(l1.get("proposer_bond", DEFAULT_PROPOSER_BOND), "[l1] proposer_bond", source),
         challenge_window=_int(l1, "l1", "challenge_window", DEFAULT_CHALLENGE_WINDOW, 0, UINT64_MAX, source),
         max_batch_bytes=_int(l1, "l1", "max_batch_bytes", DEFAULT_MAX_BATCH_BYTES, 1, MAX_BATCH_DATA_BYTES, source),
+        disputes=_dispute_params(l1, source),
     )
+
+
+def _dispute_params(l1: Mapping[str, Any], source: str) -> DisputeParams:
+    root = l1.get("l2_genesis_output_root")
+    return DisputeParams(
+        game_clock_blocks=_int(l1, "l1", "game_clock_blocks", DEFAULT_GAME_CLOCK_BLOCKS, 1, 1_000_000, source),
+        genesis_output_root=None if root is None else _hash32(root, "[l1] l2_genesis_output_root", source),
+        rollup=_rollup(l1.get("rollup"), source),
+    )
+
+
+def _rollup(table: Any, source: str) -> ChainConfig | None:
+    if table is None:
+        return None
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{source}: [l1.rollup] must be a table (chain_id, fee_recipient, min_fee, max_block_txs)")
+    unknown = sorted(set(table) - _ROLLUP_KEYS)
+    if unknown:
+        raise ConfigError(f"{source}: [l1.rollup] has unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_ROLLUP_KEYS))}")
+    for key in ("chain_id", "fee_recipient"):
+        if key not in table:
+            raise ConfigError(f"{source}: [l1.rollup] {key} is required (copy it from the L2 processes' [rollup])")
+    return ChainConfig(
+        chain_id=_int(table, "l1.rollup", "chain_id", 0, 0, UINT64_MAX, source),
+        fee_recipient=_account(table["fee_recipient"], "[l1.rollup] fee_recipient", source),
+        min_fee=_amount(table.get("min_fee", 0), "[l1.rollup] min_fee", source),
+        max_block_txs=_int(table, "l1.rollup", "max_block_txs", DEFAULT_L2_MAX_BLOCK_TXS, 1, MAX_BLOCK_TXS, source),
+    )
+
+
+def _hash32(value: Any, what: str, source: str) -> Hash32:
+    try:
+        return Hash32(parse_hex(value, 32, what))
+    except CryptoError as exc:
+        raise ConfigError(f"{source}: {what} must be 0x + 64 hex digits ({exc})") from None
 
 
 # -- field readers: each names the section and key in its error --
@@ -199,19 +277,19 @@ def _account(value: Any, what: str, source: str) -> Address:
         raise ConfigError(f"{source}: {what} is not a valid address ({exc})") from None
 
 
-def _genesis(table: Any, source: str) -> tuple[tuple[Address, int], ...]:
+def _genesis(table: Any, source: str, section: str = "[l1.genesis]") -> tuple[tuple[Address, int], ...]:
     if table is None:
         return default_genesis()
     if not isinstance(table, Mapping):
-        raise ConfigError(f"{source}: [l1.genesis] must be a table of address = balance")
+        raise ConfigError(f"{source}: {section} must be a table of address = balance")
     balances: dict[Address, int] = {}
     for key, value in table.items():
-        address = _account(key, f"[l1.genesis] key {key!r}", source)
+        address = _account(key, f"{section} key {key!r}", source)
         if address in balances:
-            raise ConfigError(f"{source}: [l1.genesis] lists {to_checksum_address(address)} twice")
-        balances[address] = _amount(value, f"[l1.genesis] {key}", source)
+            raise ConfigError(f"{source}: {section} lists {to_checksum_address(address)} twice")
+        balances[address] = _amount(value, f"{section} {key}", source)
     if sum(balances.values()) > UINT256_MAX:
-        raise ConfigError(f"{source}: [l1.genesis] balances sum to more than 2^256 - 1")
+        raise ConfigError(f"{source}: {section} balances sum to more than 2^256 - 1")
     return tuple(sorted(balances.items()))
 
 

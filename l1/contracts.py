@@ -16,6 +16,8 @@ A block, in order:
 Kinds: transfer (value -> to), post_batch (batcher only, data <= max_batch_bytes),
 deposit (value locked in the portal), force_tx (event only), propose_output
 (value >= proposer_bond is the bond; L2 block above every live proposal's).
+Kinds 6-9 (disputes) are in l1.disputes, 10-11 (withdrawals) in l1.withdrawals;
+both register their rules with `register_kind_rule`, imported at the end here.
 """
 
 from __future__ import annotations
@@ -377,3 +379,8 @@ def compute_genesis_writes(alloc: Iterable[tuple[bytes, int]]) -> dict[bytes, by
 class _EmptyState:
     def get(self, key: bytes) -> bytes | None:
         return None
+
+
+# The rules of kinds 6-11 register themselves on import (they import this module, which is complete by now).
+import l1.disputes  # noqa: E402,F401
+import l1.withdrawals  # noqa: E402,F401

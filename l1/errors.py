@@ -4,11 +4,12 @@ Transaction rejections shared with L2 (bad signature, wrong chain id, nonce,
 fee, balance, malformed, unknown kind) reuse `node.stf.errors`. This module
 adds:
 
-    KindRuleError                -32060..-32063  the kind's rule failed: status-0 receipt
+    KindRuleError                -32060..-32087  the kind's rule failed: status-0 receipt
     ├── NotBatcher               -32060
-    ├── BondTooLow               -32061
+    ├── BondTooLow               -32061  (also a dispute's counter-bond below proposer_bond)
     ├── ProposalOutOfOrder       -32062
-    └── BatchTooLarge            -32063
+    ├── BatchTooLarge            -32063
+    └── (disputes, withdrawals)  -32064..-32087, in l1.dispute_errors
     MempoolError                 -32020..-32025  l1_sendRawTransaction refused it (not included)
     ├── MempoolFull              -32020
     ├── SenderQueueFull          -32021

@@ -137,7 +137,22 @@ class OutputFinalized:
         }
 
 
-Event = Union[BatchPosted, DepositLocked, TxForced, OutputProposed, OutputFinalized]
+Event = Union[BatchPosted, DepositLocked, TxForced, OutputProposed, OutputFinalized, Any]
+# `Any`: the event types registered by later contracts (l1.dispute_events) with `register_event`.
+
+_REGISTERED_EVENTS: dict[int, Any] = {}
+
+
+def register_event(cls: Any) -> Any:
+    """Class decorator: make a later contract's event type storable (TYPE unique, above 5).
+
+    The class has TYPE, NAME, log_index, tx_hash, fields(), json_fields() like
+    the ones here, and a classmethod `from_stored(log_index, tx_hash, fields)`.
+    """
+    if cls.TYPE <= OutputFinalized.TYPE or cls.TYPE in _REGISTERED_EVENTS:
+        raise ValueError(f"event type {cls.TYPE} is already taken or reserved")
+    _REGISTERED_EVENTS[cls.TYPE] = cls
+    return cls
 
 
 def encode_event(event: Event) -> list[Any]:
@@ -174,6 +189,9 @@ def decode_event(value: Any) -> Event:
             _addr(rest[3], "proposer"),
             decode_uint(rest[4], "bond"),
         )
+    registered = _REGISTERED_EVENTS.get(type_code)
+    if registered is not None:
+        return registered.from_stored(log_index, tx_hash, rest)
     raise DecodeError(f"unknown event type {type_code}")
 
 
@@ -230,3 +248,7 @@ class L1Receipt:
             error=error or None,
             log_indices=tuple(expect_int(i, "log index") for i in expect_list(fields[7], None, "log indices")),
         )
+
+
+# The dispute and withdrawal events register themselves (l1.dispute_events imports this module, complete by now).
+from l1 import dispute_events as _dispute_events  # noqa: E402,F401

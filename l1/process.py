@@ -28,6 +28,7 @@ from node.service import BackgroundTasks, ConfigError, run_service, setup_loggin
 from l1.chain import L1Chain, ProducedBlock, open_l1_chain
 from l1.config import L1Config, load_l1_config
 from l1.errors import ChainConfigMismatch, L1ChainError
+from l1.dispute_events import GameMoved, GameResolved, OutputDisputed, WithdrawalFinalized, WithdrawalProven
 from l1.events import BatchPosted, DepositLocked, OutputFinalized, OutputProposed, TxForced
 from l1.rpc import L1Rpc, block_to_json
 
@@ -156,6 +157,11 @@ def _summarize(produced: ProducedBlock) -> str:
         (TxForced, "forced txs"),
         (OutputProposed, "proposals"),
         (OutputFinalized, "finalized outputs"),
+        (OutputDisputed, "disputes"),
+        (GameMoved, "game moves"),
+        (GameResolved, "resolved games"),
+        (WithdrawalProven, "withdrawals proven"),
+        (WithdrawalFinalized, "withdrawals paid"),
     ):
         n = sum(1 for e in events if isinstance(e, cls))
         if n:

@@ -1,5 +1,8 @@
 """The l1_* JSON-RPC methods (docs/protocol.md section 1), registered on an RpcServer.
 
+The dispute and withdrawal reads (l1_getGames, l1_getGame, l1_getWithdrawal,
+l1_getWithdrawals) are in l1.dispute_rpc and registered with these.
+
 Handlers are thin: validate params (node.rpc.params), call the chain, render
 JSON. Amounts are decimal strings, bytes 0x-hex, addresses EIP-55, numbers
 and timestamps JSON integers. Transaction rejections keep their own codes
@@ -14,8 +17,10 @@ from node.crypto import to_checksum_address
 from node.rpc.errors import LimitExceeded
 from node.rpc.params import address, block_tag, hash32, hex_bytes, positional, uint
 from node.rpc.server import RpcServer
+from node.stf.config import ChainConfig
 from l1.chain import IncludedReceipt, L1Chain
-from l1.config import L1Config
+from l1.dispute_rpc import DisputeRpc
+from l1.config import L1ChainParams, L1Config
 from l1.events import BatchPosted, DepositLocked, TxForced, event_to_json
 from l1.state import OutputProposal
 from l1.store import L1StoredBlock
@@ -78,8 +83,9 @@ def derivation_to_json(block: L1StoredBlock) -> dict[str, Any]:
     }
 
 
-def output_to_json(proposal: OutputProposal, challenge_window: int) -> dict[str, Any]:
-    return {
+def output_to_json(proposal: OutputProposal, challenge_window: int, game_id: int | None = None) -> dict[str, Any]:
+    """`gameId` (the output's latest dispute game) is present only once the output has been disputed."""
+    result: dict[str, Any] = {
         "index": proposal.index,
         "l2BlockNumber": proposal.l2_block_number,
         "outputRoot": _hex(proposal.output_root),
@@ -89,10 +95,14 @@ def output_to_json(proposal: OutputProposal, challenge_window: int) -> dict[str,
         "finalizesAt": proposal.finalizes_at(challenge_window),
         "status": proposal.status.label,
     }
+    if game_id is not None:
+        result["gameId"] = game_id
+    return result
 
 
-def config_to_json(config: L1Config) -> dict[str, Any]:
-    params = config.params
+def config_to_json(config: L1Config, params: L1ChainParams | None = None) -> dict[str, Any]:
+    """`params`: the chain's own (the L2 genesis root may be computed at start-up), else the config's."""
+    params = config.params if params is None else params
     return {
         "chainId": params.chain_id,
         "blockTimeMs": config.block_time_ms,
@@ -101,6 +111,21 @@ def config_to_json(config: L1Config) -> dict[str, Any]:
         "challengeWindow": params.challenge_window,
         "minFee": str(params.min_fee),
         "maxBatchBytes": params.max_batch_bytes,
+        "gameClockBlocks": params.disputes.game_clock_blocks,
+        "l2GenesisOutputRoot": None if params.disputes.genesis_output_root is None else _hex(params.disputes.genesis_output_root),
+        "rollup": rollup_to_json(params.disputes.rollup),
+    }
+
+
+def rollup_to_json(rollup: ChainConfig | None) -> dict[str, Any] | None:
+    """The L2 ChainConfig the one-step verifier runs; null when disputes are disabled."""
+    if rollup is None:
+        return None
+    return {
+        "chainId": rollup.chain_id,
+        "feeRecipient": to_checksum_address(rollup.fee_recipient),
+        "minFee": str(rollup.min_fee),
+        "maxBlockTxs": rollup.max_block_txs,
     }
 
 
@@ -129,6 +154,7 @@ class L1Rpc:
             "l1_config",
         ):
             server.register(name, getattr(self, name))
+        DisputeRpc(self.chain).register(server)
 
     def l1_chainId(self, params: list[Any]) -> int:
         positional(params, 0, 0, "l1_chainId")
@@ -183,11 +209,11 @@ class L1Rpc:
         first_index = uint(first, "from_index", maximum=UINT64_MAX)
         n = _count(count, MAX_OUTPUTS)
         window = self.config.params.challenge_window
-        return [output_to_json(p, window) for p in self.chain.get_outputs(first_index, n)]
+        return [output_to_json(p, window, self.chain.get_output_game_id(p.index)) for p in self.chain.get_outputs(first_index, n)]
 
     def l1_config(self, params: list[Any]) -> dict[str, Any]:
         positional(params, 0, 0, "l1_config")
-        return config_to_json(self.config)
+        return config_to_json(self.config, self.chain.params)
 
 
 def _count(value: Any, limit: int) -> int:

@@ -19,8 +19,9 @@ the signature, never sent; the hash is keccak-256 of the whole encoding.
 | 4    | ForceTx       | l2_tx (<= MAX_FORCED_TX_BYTES)       |
 | 5    | ProposeOutput | l2_block_number, output_root(32)    |
 
-Kinds 6+ are reserved for the fraud-proof contracts; they register with
-`register_l1_payload` like the ones here.
+Kinds 6-11 (disputes and withdrawals) live in `l1.dispute_tx` and register
+with `register_l1_payload` like the ones here; this module imports it at the
+end, so decoding knows every kind whatever is imported first.
 
 What the codec decides on its own (a decoding error, never a receipt):
 field types and sizes, and `value == 0` for the kinds that take no value
@@ -308,3 +309,6 @@ __all__ = [
     "register_l1_payload",
     "sign_l1_tx",
 ]
+
+# Kinds 6-11 register themselves on import (after everything above exists: l1.dispute_tx imports this module).
+from l1 import dispute_tx as _dispute_tx  # noqa: E402,F401

@@ -97,7 +97,7 @@ def test_malformed_fields_rejected(mutate, message: str) -> None:  # type: ignor
 
 def test_unknown_kind_rejected() -> None:
     fields = _fields()
-    fields[0] = 6
+    fields[0] = 99  # kinds 1-11 are taken (6-11: l1.dispute_tx)
     with pytest.raises(UnknownL1KindError):
         decode_l1_tx(pack(fields))
 

@@ -1,0 +1,144 @@
+"""Rule errors of the dispute and withdrawal contracts (kinds 6-11): status-0 receipts, each with its code.
+
+    KindRuleError (l1.errors)
+    ├── OutputNotFound           -32064  no output proposal with that index
+    ├── OutputNotDisputable      -32065  the proposal is not pending, or its challenge window has passed
+    ├── NoAgreedOutput           -32066  nothing agreed to start the game from (no l2_genesis_output_root)
+    ├── DisputesDisabled         -32067  the L1 has no [l1.rollup] config: it could not verify a step
+    ├── GameNotFound             -32068
+    ├── GameAlreadyOver          -32069
+    ├── NotYourTurn              -32070  the move's side is not the side on turn
+    ├── NotChallenger            -32071  a challenger-side move from another address than the challenger
+    ├── ClockExpired             -32072  the mover's (side on turn) clock has run out: only resolve_game is left
+    ├── ClockNotExpired          -32073  resolve_game while the side on turn still has time
+    ├── IllegalMove              -32074  the game's rules refuse the move (phase, opening, root shape)
+    ├── StepInputMismatch        -32075  the step reference does not rebuild the opened block from the inbox
+    ├── InvalidWitness           -32076  the witness is malformed, incomplete or does not verify against the pre-root
+    ├── UnprovableStep           -32077  the proven pre-state cannot be run by the state transition
+    ├── OutputMismatch           -32080  state root and block hash do not open the output root
+    ├── InvalidWithdrawalProof   -32081  the record is not proven under the state root
+    ├── WithdrawalAlreadyProven  -32082  proven against an output that is not defeated
+    ├── WithdrawalNotProven      -32083
+    ├── OutputNotFinalized       -32084  the withdrawal's output is pending or disputed
+    ├── WithdrawalAlreadyFinalized -32085  paid already
+    ├── OutputDefeated           -32086  the output is defeated: prove again against a finalized one
+    └── PortalInsufficient       -32087  the portal holds less than the withdrawal (cannot happen with honest outputs)
+"""
+
+from __future__ import annotations
+
+from l1.errors import KindRuleError
+
+
+class OutputNotFound(KindRuleError):
+    rpc_code = -32064
+
+
+class OutputNotDisputable(KindRuleError):
+    rpc_code = -32065
+
+
+class NoAgreedOutput(KindRuleError):
+    rpc_code = -32066
+
+
+class DisputesDisabled(KindRuleError):
+    rpc_code = -32067
+
+
+class GameNotFound(KindRuleError):
+    rpc_code = -32068
+
+
+class GameAlreadyOver(KindRuleError):
+    rpc_code = -32069
+
+
+class NotYourTurn(KindRuleError):
+    rpc_code = -32070
+
+
+class NotChallenger(KindRuleError):
+    rpc_code = -32071
+
+
+class ClockExpired(KindRuleError):
+    rpc_code = -32072
+
+
+class ClockNotExpired(KindRuleError):
+    rpc_code = -32073
+
+
+class IllegalMove(KindRuleError):
+    rpc_code = -32074
+
+
+class StepInputMismatch(KindRuleError):
+    rpc_code = -32075
+
+
+class InvalidWitness(KindRuleError):
+    rpc_code = -32076
+
+
+class UnprovableStep(KindRuleError):
+    rpc_code = -32077
+
+
+class OutputMismatch(KindRuleError):
+    rpc_code = -32080
+
+
+class InvalidWithdrawalProof(KindRuleError):
+    rpc_code = -32081
+
+
+class WithdrawalAlreadyProven(KindRuleError):
+    rpc_code = -32082
+
+
+class WithdrawalNotProven(KindRuleError):
+    rpc_code = -32083
+
+
+class OutputNotFinalized(KindRuleError):
+    rpc_code = -32084
+
+
+class WithdrawalAlreadyFinalized(KindRuleError):
+    rpc_code = -32085
+
+
+class OutputDefeated(KindRuleError):
+    rpc_code = -32086
+
+
+class PortalInsufficient(KindRuleError):
+    rpc_code = -32087
+
+
+__all__ = [
+    "ClockExpired",
+    "ClockNotExpired",
+    "DisputesDisabled",
+    "GameAlreadyOver",
+    "GameNotFound",
+    "IllegalMove",
+    "InvalidWithdrawalProof",
+    "InvalidWitness",
+    "NoAgreedOutput",
+    "NotChallenger",
+    "NotYourTurn",
+    "OutputDefeated",
+    "OutputMismatch",
+    "OutputNotDisputable",
+    "OutputNotFinalized",
+    "OutputNotFound",
+    "PortalInsufficient",
+    "StepInputMismatch",
+    "UnprovableStep",
+    "WithdrawalAlreadyFinalized",
+    "WithdrawalAlreadyProven",
+    "WithdrawalNotProven",
+]
