@@ -10,6 +10,12 @@ Each round:
   2. for every multiple k of output_interval with proposed_upto < k <= posted_upto,
      fetch rollup_outputAtBlock(k) and propose it (propose_output, with the bond).
 
+Test mode `faulty_from_block` (l1.settler_faulty): the first output due at
+or after that block gets a wrong root, later ones wait, the settler defends
+the wrong output in its dispute game, and after a defeat proposes the
+correct root for that block again. Correct outputs under dispute are
+defended by the challenger process (defender moves may come from anyone).
+
 Both cursors live in `<data_dir>/settler_state.json`, rewritten atomically
 after each L1 receipt. A crash between a receipt and the write only means the
 batch (or output) is posted again on restart: derivation skips blocks it
@@ -34,6 +40,7 @@ from node.rpc.server import RpcServer
 from node.service import BackgroundTasks, sleep_or_stop
 from l1.client import L1Client, L1ResponseError, L1TxReceipt, ReceiptTimeout
 from l1.settler_config import SettlerConfig
+from l1.settler_faulty import FaultyProposer
 from l1.tx import PostBatch, ProposeOutput
 
 log = logging.getLogger("settler")
@@ -174,6 +181,7 @@ class Settler:
         self.max_batch_bytes = self.section.max_batch_bytes
         self.bond = 0
         self._problem: str | None = None
+        self.faulty = FaultyProposer(config, self.l1, self.sequencer) if self.section.faulty_from_block is not None else None
         self._init_metrics()
 
     def _init_metrics(self) -> None:
@@ -204,6 +212,8 @@ class Settler:
         self.cursor = load_cursor(self.state_path)
         await self._load_l1_params()
         await self._resume_proposals()
+        if self.faulty is not None:
+            await self.faulty.open()
         self._set_cursor_metrics()
         self.tasks.spawn("settle-loop", self.run())
         self.server.register("settler_status", self.status)
@@ -250,6 +260,8 @@ class Settler:
         await self.tasks.cancel_all()
         await self.sequencer.close()
         await self.l1.close()
+        if self.faulty is not None:
+            self.faulty.close()
         log.info("settler stopped at posted_upto %d, proposed_upto %d", self.cursor.posted_upto, self.cursor.proposed_upto)
 
     # -- the loop --
@@ -260,6 +272,8 @@ class Settler:
             try:
                 progressed = await self.post_next_batch()
                 progressed = await self.propose_due_outputs() or progressed
+                if self.faulty is not None:
+                    await self.play_faulty()
                 self._clear_problem()
             except (RpcTransportError, RpcError, L1ResponseError, ReceiptTimeout, L1Rejected) as exc:
                 self._note_problem(str(exc))
@@ -305,9 +319,29 @@ class Settler:
         interval = self.section.output_interval
         first = next_output_block(self.cursor.proposed_upto, interval)
         last = min(self.cursor.posted_upto, first + (MAX_PROPOSALS_IN_FLIGHT - 1) * interval)
-        return list(range(first, last + 1, interval))
+        due = list(range(first, last + 1, interval))
+        return self.faulty.limit_due(due) if self.faulty is not None else due
+
+    async def play_faulty(self) -> None:
+        """Test mode: defend the wrong output; after its defeat, propose that block again."""
+        if self.faulty is None or not self.faulty.needs_attention:
+            return
+        outputs, index = [], 0
+        while True:
+            page = await self.l1.get_outputs(index, OUTPUTS_PAGE)
+            outputs.extend(page)
+            if len(page) < OUTPUTS_PAGE:
+                break
+            index += OUTPUTS_PAGE
+        again = await self.faulty.play(self.section.proposer_key, outputs)
+        if again is not None and self.cursor.proposed_upto >= again:
+            self._advance(replace(self.cursor, proposed_upto=again - self.section.output_interval))
 
     async def _send_proposal(self, k: int) -> tuple[Hash32, Hash32]:
+        if self.faulty is not None and self.faulty.wants_fault(k):
+            root = await self.faulty.wrong_root(k, self.cursor.proposed_upto)
+            tx_hash = await self.l1.send_tx(self.section.proposer_key, ProposeOutput(k, root), value=self.bond)
+            return tx_hash, root
         output = await self.sequencer.call("rollup_outputAtBlock", k)
         root = Hash32(parse_hex(output["outputRoot"], 32, "outputRoot"))
         tx_hash = await self.l1.send_tx(self.section.proposer_key, ProposeOutput(k, root), value=self.bond)

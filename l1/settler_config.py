@@ -19,6 +19,8 @@
     max_batch_bytes = 1048576      # capped at the L1's maxBatchBytes at start-up
     poll_ms = 250
     bond = "1000000000000000000"   # optional; default: the L1's proposerBond
+    faulty_from_block = 25         # test mode, optional: the first output at or after this L2 block is wrong
+    faulty_mode = "tx_post_state"  # or "garbage" (a random root); see l1.settler_fault
 
 Every bad value raises ConfigError naming the key.
 """
@@ -52,8 +54,11 @@ _KEYS = frozenset(
         "max_batch_bytes",
         "poll_ms",
         "bond",
+        "faulty_from_block",
+        "faulty_mode",
     }
 )
+FAULT_MODES = ("tx_post_state", "garbage")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,8 @@ class SettlerSection:
     max_batch_bytes: int
     poll_ms: int
     bond: int | None  # None: the L1's proposerBond
+    faulty_from_block: int | None = None  # test mode: the first output at or after this block is wrong
+    faulty_mode: str = FAULT_MODES[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +110,8 @@ def load_settler_section(doc: Mapping[str, Any]) -> SettlerSection:
         max_batch_bytes=_int(section, "max_batch_bytes", DEFAULT_MAX_BATCH_BYTES, 1024, 64 * 1024 * 1024),
         poll_ms=_int(section, "poll_ms", DEFAULT_POLL_MS, 10, 60_000),
         bond=_optional_amount(section, "bond"),
+        faulty_from_block=_optional_int(section, "faulty_from_block", 1, 2**63),
+        faulty_mode=_choice(section, "faulty_mode", FAULT_MODES),
     )
 
 
@@ -116,6 +125,19 @@ def _int(section: Mapping[str, Any], key: str, default: int, low: int, high: int
     if not low <= value <= high:
         raise ConfigError(f"settler.{key} = {value} is outside [{low}, {high}]")
     return value
+
+
+def _optional_int(section: Mapping[str, Any], key: str, low: int, high: int) -> int | None:
+    if section.get(key) is None:
+        return None
+    return _int(section, key, low, low, high)
+
+
+def _choice(section: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
+    value = section.get(key, choices[0])
+    if value not in choices:
+        raise ConfigError(f"settler.{key} must be one of {', '.join(choices)} (got {value!r})")
+    return str(value)
 
 
 def _url(section: Mapping[str, Any], key: str) -> str:

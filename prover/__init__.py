@@ -1,0 +1,18 @@
+"""The challenger: re-derives the L2 chain from L1 data only and plays the dispute games.
+
+    rollup challenger --config FILE        (python -m prover --config FILE)
+
+Modules, pure ones first:
+    config.py           [challenger] l1_rpc, key, bond, poll_ms, mode (honest | dispute_all), history_window, defend
+    games.py            GameView / OutputView from l1.client's typed replies (clocks by side, one block ahead)
+    oracle.py           TraceOracle: our output roots, intermediate roots r(n, k), openings, step proofs
+    strategy.py         decide(game, side, player) -> claim / respond / open / prove / resolve / wait
+    players.py          HonestPlayer (our chain), ContrarianPlayer (the faulty dispute_all challenger)
+    verdicts.py         judge outputs, whether to dispute, the L1's anchor rule, which side we play
+    step_ref.py         where the L1 finds a block's transactions in its inbox (the one-step proof's StepRef)
+    withdrawal_proof.py rollup_getWithdrawalProof over our derived chain
+    follower.py         ChainStore + Chain + Deriver fed by an L1View (no sequencer, no gossip)
+    l1_disputes.py      L1 reads and signed dispute transactions (l1.client, l1.dispute_tx)
+    referee.py          one round: judge, dispute, act in every game we play, collect receipts
+    challenger.py       the process: lifecycle, loops, JSON-RPC (L2 reads, challenger_status, proofs)
+"""

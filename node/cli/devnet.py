@@ -20,7 +20,15 @@ from node.devnet.banner import render_banner
 from node.devnet.control import down, status
 from node.devnet.errors import DevnetError, StartupError
 from node.devnet.layout import DevnetLayout
-from node.devnet.params import DEFAULT_BASE_PORT, DEFAULT_EXECUTORS, DEFAULT_L2_BLOCK_TIME_MS, MAX_EXECUTORS
+from node.devnet.params import (
+    CHALLENGE_WINDOW,
+    DEFAULT_BASE_PORT,
+    DEFAULT_EXECUTORS,
+    DEFAULT_L2_BLOCK_TIME_MS,
+    GAME_CLOCK_BLOCKS,
+    L1_BLOCK_TIME_MS,
+    MAX_EXECUTORS,
+)
 from node.devnet.up import DEFAULT_TIMEOUT_S, UpOptions, run_up
 
 DEFAULT_DIR = ".devnet"
@@ -57,10 +65,26 @@ def _register_up(sub: Any) -> None:
                         help=f"L2 block time (default {DEFAULT_L2_BLOCK_TIME_MS})")
     parser.add_argument("--censor", nargs="+", metavar="ADDR",
                         help="test mode: the sequencer ignores mempool transactions from these addresses (or devN)")
+    _register_dispute_flags(parser)
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S",
                         help=f"give up (and stop everything) if not ready after S seconds (default {DEFAULT_TIMEOUT_S:.0f})")
     add_json_flag(parser)
     parser.set_defaults(func=_handler(cmd_up))
+
+
+def _register_dispute_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--l1-block-time-ms", type=_positive_int, metavar="MS",
+                        help=f"L1 block time (default {L1_BLOCK_TIME_MS})")
+    parser.add_argument("--challenge-window", type=_positive_int, metavar="N",
+                        help=f"L1 blocks an output can be disputed in (default {CHALLENGE_WINDOW})")
+    parser.add_argument("--game-clock", type=_positive_int, metavar="N",
+                        help=f"L1 blocks on each side's clock in a dispute game (default {GAME_CLOCK_BLOCKS})")
+    parser.add_argument("--faulty-proposer", type=_positive_int, metavar="N",
+                        help="test mode: the settler proposes a wrong output root for the first output at or after L2 block N")
+    parser.add_argument("--fault-mode", choices=("tx", "garbage"),
+                        help="with --faulty-proposer: tx (one transaction's post-state is wrong, default) or garbage (a random root)")
+    parser.add_argument("--faulty-challenger", action="store_true", default=None,
+                        help="test mode: also start a challenger that disputes every output (it should lose its bonds)")
 
 
 def _register_down(sub: Any) -> None:
@@ -115,6 +139,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     options = UpOptions(
         directory=args.dir, executors=args.executors, base_port=args.base_port,
         block_time_ms=args.block_time_ms, censor=tuple(args.censor) if args.censor is not None else None,
+        l1_block_time_ms=args.l1_block_time_ms, challenge_window=args.challenge_window, game_clock=args.game_clock,
+        faulty_proposer=args.faulty_proposer, faulty_challenger=args.faulty_challenger,
+        fault_mode={"tx": "tx_post_state", "garbage": "garbage", None: None}[args.fault_mode],
         detach=args.detach, reset=args.reset, timeout_s=args.timeout,
     )
 

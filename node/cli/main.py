@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "node.cli.roles",
     "node.cli.devnet",
     "node.cli.wallet",
+    "node.cli.fraud",
 )
 
 

@@ -11,6 +11,7 @@ ROLES = {
     "sequencer": ("sequencer.process", "the sequencer: orders, executes and seals L2 blocks"),
     "settler": ("l1.settler_main", "the settler: posts batches and output roots to L1"),
     "executor": ("node.executor", "an executor (replica): derives the L2 chain from L1"),
+    "challenger": ("prover.challenger", "the challenger: re-derives from L1 and disputes wrong output roots"),
 }
 
 

@@ -22,6 +22,7 @@ def render_banner(state: dict[str, Any], seconds: float) -> str:
         f"L2 chain id:      {state['chain_id']}   (block time {params['l2_block_time_ms']} ms)",
         f"Windows:          challenge {params['challenge_window']} L1 blocks, "
         f"sequencing {params['sequencing_window']} L1 blocks, output every {params['output_interval']} L2 blocks",
+        f"Dispute games:    {params.get('game_clock_blocks', '?')} L1 blocks on each side's clock",
         f"Min fees:         L1 {fees['l1_min_fee']} wei, L2 {fees['l2_min_fee']} wei",
         f"Batcher/proposer: {roles['batcher']} / {roles['proposer']}",
         f"Fee recipient:    {roles['fee_recipient']}",
@@ -35,6 +36,9 @@ def render_banner(state: dict[str, Any], seconds: float) -> str:
     for executor in state["executors"]:
         label = f"{executor['name']}:"
         lines.append(f"{label:<18}{executor['rpc']}  ws {executor['ws']}")
+    for challenger in state.get("challengers") or []:
+        label = f"{challenger['name']}:"
+        lines.append(f"{label:<18}{challenger['rpc']}  ({challenger['mode']}, L1 key {challenger['address']})")
     lines += [
         f"Settler metrics:  {state['settler']['metrics']}",
         "",
@@ -46,9 +50,15 @@ def render_banner(state: dict[str, Any], seconds: float) -> str:
     lines += ["", "Private Keys", "==================="]
     for account in state["accounts"]:
         lines.append(f"({account['name'][3:]}) {account['private_key']}")
-    censor = state.get("settings", {}).get("censor") or []
+    settings = state.get("settings", {})
+    censor = settings.get("censor") or []
     if censor:
         lines += ["", "Censored by the sequencer (test mode): " + ", ".join(censor)]
+    if settings.get("faulty_proposer") is not None:
+        lines += ["", f"FAULTY PROPOSER (test mode): the first output at or after L2 block {settings['faulty_proposer']} "
+                      f"is wrong ({settings.get('fault_mode')})"]
+    if settings.get("faulty_challenger"):
+        lines += ["", "FAULTY CHALLENGER (test mode): the challenger 'dispute-all' disputes every output"]
     lines += [
         "",
         "L2 genesis funds dev0..dev6 with 10^22 wei each; L1 genesis funds dev0..dev9.",

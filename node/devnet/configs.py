@@ -12,7 +12,15 @@ from typing import Any
 
 from node.crypto import to_checksum_address
 from node.devnet import params as p
-from node.devnet.layout import ROLE_EXECUTOR, ROLE_L1, ROLE_SEQUENCER, ROLE_SETTLER, ProcessSpec
+from node.devnet.layout import (
+    FAULTY_CHALLENGER,
+    ROLE_CHALLENGER,
+    ROLE_EXECUTOR,
+    ROLE_L1,
+    ROLE_SEQUENCER,
+    ROLE_SETTLER,
+    ProcessSpec,
+)
 from node.devnet.toml import dumps
 from node.p2p.identity import derive_seed, make_multiaddr, peer_id_from_seed
 
@@ -35,18 +43,23 @@ def rollup_section() -> dict[str, Any]:
     }
 
 
-def l1_config(spec: ProcessSpec) -> dict[str, Any]:
+def l1_config(spec: ProcessSpec, settings: p.DevnetSettings | None = None) -> dict[str, Any]:
+    settings = settings if settings is not None else p.DevnetSettings()
+    rollup = rollup_section()
     return {
         "node": node_section(spec),
         "l1": {
             "chain_id": p.L1_CHAIN_ID,
-            "block_time_ms": p.L1_BLOCK_TIME_MS,
+            "block_time_ms": settings.l1_block_time_ms,
             "min_fee": str(p.L1_MIN_FEE),
             "batcher": p.BATCHER_KEY,
             "proposer_bond": str(p.PROPOSER_BOND),
-            "challenge_window": p.CHALLENGE_WINDOW,
+            "challenge_window": settings.challenge_window,
             "max_batch_bytes": p.L1_MAX_BATCH_BYTES,
+            "game_clock_blocks": settings.game_clock,
             "genesis": {to_checksum_address(addr): str(balance) for addr, balance in p.l1_genesis().items()},
+            # the L2's chain config, which the one-step verifier runs the state transition with
+            "rollup": {key: rollup[key] for key in ("chain_id", "fee_recipient", "min_fee")},
         },
     }
 
@@ -83,16 +96,31 @@ def p2p_section(spec: ProcessSpec, settings: p.DevnetSettings) -> dict[str, Any]
     return section
 
 
-def settler_config(spec: ProcessSpec, l1: ProcessSpec, sequencer: ProcessSpec) -> dict[str, Any]:
+def settler_config(spec: ProcessSpec, l1: ProcessSpec, sequencer: ProcessSpec,
+                   settings: p.DevnetSettings | None = None) -> dict[str, Any]:
+    section: dict[str, Any] = {
+        "l1_rpc": l1.rpc,
+        "sequencer_rpc": sequencer.rpc,
+        "batcher_key": p.BATCHER_KEY,
+        "proposer_key": p.PROPOSER_KEY,
+        "output_interval": p.OUTPUT_INTERVAL,
+    }
+    if settings is not None and settings.faulty_proposer is not None:
+        section["faulty_from_block"] = settings.faulty_proposer
+        section["faulty_mode"] = settings.fault_mode
+    return {"node": node_section(spec), "rollup": rollup_section(), "settler": section}
+
+
+def challenger_config(spec: ProcessSpec, l1: ProcessSpec, settings: p.DevnetSettings) -> dict[str, Any]:
+    faulty = spec.name == FAULTY_CHALLENGER
     return {
         "node": node_section(spec),
         "rollup": rollup_section(),
-        "settler": {
+        "challenger": {
             "l1_rpc": l1.rpc,
-            "sequencer_rpc": sequencer.rpc,
-            "batcher_key": p.BATCHER_KEY,
-            "proposer_key": p.PROPOSER_KEY,
-            "output_interval": p.OUTPUT_INTERVAL,
+            "key": p.FAULTY_CHALLENGER_KEY if faulty else p.CHALLENGER_KEY,
+            "mode": "dispute_all" if faulty else "honest",
+            "poll_ms": max(50, min(250, settings.l1_block_time_ms // 4)),
         },
     }
 
@@ -108,16 +136,18 @@ def executor_config(spec: ProcessSpec, l1: ProcessSpec, sequencer: ProcessSpec, 
 
 def config_documents(specs: list[ProcessSpec], settings: p.DevnetSettings) -> dict[str, dict[str, Any]]:
     """Each process's config document, by process name."""
-    by_role = {spec.role: spec for spec in specs if spec.role != ROLE_EXECUTOR}
+    by_role = {spec.role: spec for spec in specs if spec.role not in (ROLE_EXECUTOR, ROLE_CHALLENGER)}
     l1, sequencer = by_role[ROLE_L1], by_role[ROLE_SEQUENCER]
     docs: dict[str, dict[str, Any]] = {}
     for spec in specs:
         if spec.role == ROLE_L1:
-            docs[spec.name] = l1_config(spec)
+            docs[spec.name] = l1_config(spec, settings)
         elif spec.role == ROLE_SEQUENCER:
             docs[spec.name] = sequencer_config(spec, l1, settings)
         elif spec.role == ROLE_SETTLER:
-            docs[spec.name] = settler_config(spec, l1, sequencer)
+            docs[spec.name] = settler_config(spec, l1, sequencer, settings)
+        elif spec.role == ROLE_CHALLENGER:
+            docs[spec.name] = challenger_config(spec, l1, settings)
         else:
             docs[spec.name] = executor_config(spec, l1, sequencer, settings)
     return docs

@@ -20,6 +20,9 @@ ROLE_L1 = "l1"
 ROLE_SEQUENCER = "sequencer"
 ROLE_SETTLER = "settler"
 ROLE_EXECUTOR = "executor"
+ROLE_CHALLENGER = "challenger"
+HONEST_CHALLENGER = "challenger"
+FAULTY_CHALLENGER = "dispute-all"  # the faulty challenger (mode dispute_all); fits the 12-wide name columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +46,8 @@ class ProcessSpec:
 
     @property
     def is_l2_node(self) -> bool:
-        return self.role in (ROLE_SEQUENCER, ROLE_EXECUTOR)
+        """Serves the L2 read JSON-RPC (rollup_chainId, rollup_syncStatus, ...): the challenger does too."""
+        return self.role in (ROLE_SEQUENCER, ROLE_EXECUTOR, ROLE_CHALLENGER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +85,7 @@ class DevnetLayout:
         )
 
     def processes(self, settings: DevnetSettings) -> list[ProcessSpec]:
-        """Every process in start (dependency) order: L1, sequencer, settler, executors."""
+        """Every process in start (dependency) order: L1, sequencer, settler, executors, challengers."""
         ports = port_plan(settings)
         specs = [
             self.spec("l1", ROLE_L1, ports.l1),
@@ -89,6 +93,8 @@ class DevnetLayout:
             self.spec("settler", ROLE_SETTLER, ports.settler),
         ]
         specs += [self.spec(f"executor-{i}", ROLE_EXECUTOR, port) for i, port in enumerate(ports.executors)]
+        names = (HONEST_CHALLENGER, FAULTY_CHALLENGER)
+        specs += [self.spec(names[i], ROLE_CHALLENGER, port) for i, port in enumerate(ports.challengers)]
         return specs
 
     def is_ours_to_wipe(self) -> bool:

@@ -5,12 +5,14 @@ Chain parameters (every devnet is the same chain, so saved chains resume):
 | what                    | value                                            |
 |-------------------------|--------------------------------------------------|
 | L1 / L2 chain id        | 900 / 901                                        |
-| L1 block time           | 1000 ms                                          |
+| L1 block time           | 1000 ms (`--l1-block-time-ms`)                   |
 | L2 block time           | 200 ms (`--block-time-ms`)                       |
-| challenge window        | 30 L1 blocks                                     |
+| challenge window        | 30 L1 blocks (`--challenge-window`)              |
+| dispute game clock      | 15 L1 blocks per side (`--game-clock`)           |
 | sequencing window       | 20 L1 blocks                                     |
 | output interval         | every 10 L2 blocks                               |
 | batcher / proposer key  | dev8 / dev9                                      |
+| challenger key          | dev6 (honest), dev5 (`--faulty-challenger`)      |
 | L2 fee recipient        | dev7's address                                   |
 | min fee L1 / L2         | 10^12 / 10^9 wei                                 |
 | L1 max batch size       | 1,000,000 bytes                                  |
@@ -19,7 +21,7 @@ Chain parameters (every devnet is the same chain, so saved chains resume):
 |                         | fees, dev8/dev9 are the settler's L1 keys)       |
 
 Ports from a base port P (default 8545, like anvil): L1 P, sequencer P+1000,
-settler P+1100, executor i P+1200+i; libp2p: sequencer P+1300, executor i
+settler P+1100, challengers P+1150 (honest) and P+1151 (faulty), executor i P+1200+i; libp2p: sequencer P+1300, executor i
 P+1301+i. The sequencer signs gossiped blocks with a fixed devnet key
 (`sequencer_gossip_key()`), whose address every executor's config names.
 """
@@ -38,6 +40,10 @@ L2_CHAIN_ID = 901
 L1_BLOCK_TIME_MS = 1000
 DEFAULT_L2_BLOCK_TIME_MS = 200
 CHALLENGE_WINDOW = 30
+GAME_CLOCK_BLOCKS = 15
+CHALLENGER_KEY = "dev6"
+FAULTY_CHALLENGER_KEY = "dev5"
+FAULT_MODES = ("tx_post_state", "garbage")
 SEQUENCING_WINDOW = 20
 OUTPUT_INTERVAL = 10
 MAX_SEQUENCER_DRIFT_MS = 10_000
@@ -55,6 +61,7 @@ L2_FUNDED = tuple(range(7))
 DEFAULT_BASE_PORT = 8545
 SEQUENCER_PORT_OFFSET = 1000
 SETTLER_PORT_OFFSET = 1100
+CHALLENGER_PORT_OFFSET = 1150  # the honest challenger; the faulty one at P+1151
 EXECUTOR_PORT_OFFSET = 1200
 P2P_PORT_OFFSET = 1300  # libp2p: the sequencer at P+1300, executor i at P+1301+i
 DEFAULT_EXECUTORS = 2
@@ -71,8 +78,24 @@ class DevnetSettings:
     executors: int = DEFAULT_EXECUTORS
     block_time_ms: int = DEFAULT_L2_BLOCK_TIME_MS
     censor: tuple[str, ...] = field(default_factory=tuple)  # checksummed addresses
+    l1_block_time_ms: int = L1_BLOCK_TIME_MS
+    challenge_window: int = CHALLENGE_WINDOW
+    game_clock: int = GAME_CLOCK_BLOCKS
+    faulty_proposer: int | None = None  # the first proposal at or after this L2 block is wrong
+    fault_mode: str = FAULT_MODES[0]
+    faulty_challenger: bool = False  # an extra challenger that disputes every output
 
     def __post_init__(self) -> None:
+        if not 50 <= self.l1_block_time_ms <= 60_000:
+            raise ValueError(f"--l1-block-time-ms must be in [50, 60000], got {self.l1_block_time_ms}")
+        if not 2 <= self.challenge_window <= 1_000_000:
+            raise ValueError(f"--challenge-window must be in [2, 1000000] L1 blocks, got {self.challenge_window}")
+        if not 2 <= self.game_clock <= 1_000_000:
+            raise ValueError(f"--game-clock must be in [2, 1000000] L1 blocks, got {self.game_clock}")
+        if self.faulty_proposer is not None and self.faulty_proposer < 1:
+            raise ValueError(f"--faulty-proposer must be an L2 block number >= 1, got {self.faulty_proposer}")
+        if self.fault_mode not in FAULT_MODES:
+            raise ValueError(f"--fault-mode must be one of {', '.join(FAULT_MODES)}, got {self.fault_mode!r}")
         if not 1 <= self.executors <= MAX_EXECUTORS:
             raise ValueError(f"--executors must be in [1, {MAX_EXECUTORS}], got {self.executors}")
         if not 10 <= self.block_time_ms <= 60_000:
@@ -91,9 +114,10 @@ class PortPlan:
     sequencer: int
     settler: int
     executors: tuple[int, ...]
+    challengers: tuple[int, ...] = ()
 
     def all(self) -> list[int]:
-        return [self.l1, self.sequencer, self.settler, *self.executors]
+        return [self.l1, self.sequencer, self.settler, *self.challengers, *self.executors]
 
 
 def port_plan(settings: DevnetSettings) -> PortPlan:
@@ -103,6 +127,7 @@ def port_plan(settings: DevnetSettings) -> PortPlan:
         sequencer=base + SEQUENCER_PORT_OFFSET,
         settler=base + SETTLER_PORT_OFFSET,
         executors=tuple(base + EXECUTOR_PORT_OFFSET + i for i in range(settings.executors)),
+        challengers=tuple(base + CHALLENGER_PORT_OFFSET + i for i in range(2 if settings.faulty_challenger else 1)),
     )
 
 

@@ -10,7 +10,7 @@ import socket
 
 from node.devnet.errors import PortInUseError
 from node.devnet.layout import ProcessSpec
-from node.devnet.params import EXECUTOR_PORT_OFFSET, RPC_HOST
+from node.devnet.params import CHALLENGER_PORT_OFFSET, EXECUTOR_PORT_OFFSET, RPC_HOST
 
 
 def port_is_free(port: int, host: str = RPC_HOST) -> bool:
@@ -37,7 +37,8 @@ def check_ports_free(specs: list[ProcessSpec], host: str = RPC_HOST) -> None:
 def find_free_base_port(executors: int, start: int = 20000, stop: int = 60000, step: int = 7,
                         host: str = RPC_HOST) -> int:
     """A base port whose whole devnet range binds (for tests and scripts)."""
-    offsets = [0, 1000, 1100, *(EXECUTOR_PORT_OFFSET + i for i in range(executors))]
+    offsets = [0, 1000, 1100, CHALLENGER_PORT_OFFSET, CHALLENGER_PORT_OFFSET + 1,
+               *(EXECUTOR_PORT_OFFSET + i for i in range(executors))]
     for base in range(start, stop - EXECUTOR_PORT_OFFSET - executors, step):
         if all(port_is_free(base + offset, host) for offset in offsets):
             return base

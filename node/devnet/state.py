@@ -10,12 +10,15 @@
       "sequencer": {"rpc": URL, "ws": URL},
       "settler": {"rpc": URL, "metrics": URL},
       "executors": [{"name": "executor-0", "rpc": URL, "ws": URL}, ...],
+      "challengers": [{"name": "challenger", "rpc": URL, "mode": "honest" | "dispute_all", "address": ADDR}, ...],
       "accounts": [{"name": "dev0", "address": "0x..", "private_key": "0x.."}, ...],
       "roles": {"batcher": ADDR, "proposer": ADDR, "fee_recipient": ADDR},
       "fees": {"l1_min_fee": "1000000000000", "l2_min_fee": "1000000000"},
-      "params": {"l1_block_time_ms", "l2_block_time_ms", "challenge_window",
+      "params": {"l1_block_time_ms", "l2_block_time_ms", "challenge_window", "game_clock_blocks",
                  "sequencing_window", "output_interval"},
-      "settings": {"base_port", "executors", "block_time_ms", "censor": [ADDR]},
+      "settings": {"base_port", "executors", "block_time_ms", "censor": [ADDR], "l1_block_time_ms",
+                   "challenge_window", "game_clock", "faulty_proposer": N | null, "fault_mode",
+                   "faulty_challenger": bool},
       "supervisor": {"pid": int, "start_time": int} | null,
       "processes": [{"name", "role", "pid", "config", "log", "data_dir", "port", "rpc"}, ...]
     }
@@ -33,7 +36,16 @@ from typing import Any, Sequence
 from node.crypto import to_checksum_address
 from node.devnet import params as p
 from node.devnet.errors import DevnetError, NoDevnetError
-from node.devnet.layout import ROLE_EXECUTOR, ROLE_L1, ROLE_SEQUENCER, ROLE_SETTLER, DevnetLayout, ProcessSpec
+from node.devnet.layout import (
+    FAULTY_CHALLENGER,
+    ROLE_CHALLENGER,
+    ROLE_EXECUTOR,
+    ROLE_L1,
+    ROLE_SEQUENCER,
+    ROLE_SETTLER,
+    DevnetLayout,
+    ProcessSpec,
+)
 from node.keys.hd import DEV_ACCOUNT_COUNT, dev_account, dev_accounts
 
 STATE_VERSION = 1
@@ -63,10 +75,19 @@ def spec_from_json(record: dict[str, Any]) -> ProcessSpec:
         raise DevnetError(f"devnet.json has a malformed process entry ({exc}): {record!r}") from None
 
 
+def challenger_json(spec: ProcessSpec) -> dict[str, Any]:
+    faulty = spec.name == FAULTY_CHALLENGER
+    key = p.FAULTY_CHALLENGER_KEY if faulty else p.CHALLENGER_KEY
+    return {
+        "name": spec.name, "rpc": spec.rpc, "mode": "dispute_all" if faulty else "honest",
+        "address": to_checksum_address(dev_account(int(key[3:])).address),
+    }
+
+
 def build_state(layout: DevnetLayout, settings: p.DevnetSettings, specs: Sequence[ProcessSpec],
                 pids: dict[str, int], status: str, detached: bool,
                 supervisor: dict[str, int | None] | None) -> dict[str, Any]:
-    by_role = {spec.role: spec for spec in specs if spec.role != ROLE_EXECUTOR}
+    by_role = {spec.role: spec for spec in specs if spec.role not in (ROLE_EXECUTOR, ROLE_CHALLENGER)}
     l1, sequencer, settler = by_role[ROLE_L1], by_role[ROLE_SEQUENCER], by_role[ROLE_SETTLER]
     executors = [spec for spec in specs if spec.role == ROLE_EXECUTOR]
     return {
@@ -80,6 +101,7 @@ def build_state(layout: DevnetLayout, settings: p.DevnetSettings, specs: Sequenc
         "sequencer": {"rpc": sequencer.rpc, "ws": sequencer.ws},
         "settler": {"rpc": settler.rpc, "metrics": settler.rpc + "metrics"},
         "executors": [{"name": spec.name, "rpc": spec.rpc, "ws": spec.ws} for spec in executors],
+        "challengers": [challenger_json(spec) for spec in specs if spec.role == ROLE_CHALLENGER],
         "accounts": accounts_json(),
         "roles": {
             "batcher": to_checksum_address(dev_account(int(p.BATCHER_KEY[3:])).address),
@@ -88,9 +110,10 @@ def build_state(layout: DevnetLayout, settings: p.DevnetSettings, specs: Sequenc
         },
         "fees": {"l1_min_fee": str(p.L1_MIN_FEE), "l2_min_fee": str(p.L2_MIN_FEE)},
         "params": {
-            "l1_block_time_ms": p.L1_BLOCK_TIME_MS,
+            "l1_block_time_ms": settings.l1_block_time_ms,
             "l2_block_time_ms": settings.block_time_ms,
-            "challenge_window": p.CHALLENGE_WINDOW,
+            "challenge_window": settings.challenge_window,
+            "game_clock_blocks": settings.game_clock,
             "sequencing_window": p.SEQUENCING_WINDOW,
             "output_interval": p.OUTPUT_INTERVAL,
         },
@@ -99,6 +122,12 @@ def build_state(layout: DevnetLayout, settings: p.DevnetSettings, specs: Sequenc
             "executors": settings.executors,
             "block_time_ms": settings.block_time_ms,
             "censor": list(settings.censor),
+            "l1_block_time_ms": settings.l1_block_time_ms,
+            "challenge_window": settings.challenge_window,
+            "game_clock": settings.game_clock,
+            "faulty_proposer": settings.faulty_proposer,
+            "fault_mode": settings.fault_mode,
+            "faulty_challenger": settings.faulty_challenger,
         },
         "supervisor": supervisor,
         "processes": [process_json(spec, pids.get(spec.name)) for spec in specs],

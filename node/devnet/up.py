@@ -1,7 +1,7 @@
 """`devnet up`: write the configs, start every process in dependency order, wait, supervise.
 
 Stages (each waits for /health and JSON-RPC before the next starts):
-  1. the L1;  2. the sequencer;  3. the settler and the executors together.
+  1. the L1;  2. the sequencer;  3. the settler, the executors and the challenger(s) together.
 Then every executor must have derived L2 block 1 (a batch went through L1).
 Any failure or timeout stops what was started (reverse order) and raises
 StartupError carrying the failing process's log tail.
@@ -20,7 +20,15 @@ from node.devnet.children import Child, start_child, stop_children
 from node.devnet.configs import write_configs
 from node.devnet.errors import DevnetError, DevnetRunningError, StartupError
 from node.devnet.inputs import checksum, parse_address_arg
-from node.devnet.layout import ROLE_EXECUTOR, ROLE_L1, ROLE_SEQUENCER, ROLE_SETTLER, DevnetLayout, ProcessSpec
+from node.devnet.layout import (
+    ROLE_CHALLENGER,
+    ROLE_EXECUTOR,
+    ROLE_L1,
+    ROLE_SEQUENCER,
+    ROLE_SETTLER,
+    DevnetLayout,
+    ProcessSpec,
+)
 from node.devnet.logs import format_tail
 from node.devnet.params import DevnetSettings
 from node.devnet.ports import check_ports_free
@@ -42,6 +50,12 @@ class UpOptions:
     base_port: int | None = None
     block_time_ms: int | None = None
     censor: tuple[str, ...] | None = None
+    l1_block_time_ms: int | None = None
+    challenge_window: int | None = None
+    game_clock: int | None = None
+    faulty_proposer: int | None = None
+    fault_mode: str | None = None
+    faulty_challenger: bool | None = None
     detach: bool = False
     reset: bool = False
     timeout_s: float = DEFAULT_TIMEOUT_S
@@ -69,9 +83,21 @@ def resolve_settings(options: UpOptions, saved: dict[str, Any]) -> DevnetSetting
             executors=_pick(options.executors, saved.get("executors"), defaults.executors),
             block_time_ms=_pick(options.block_time_ms, saved.get("block_time_ms"), defaults.block_time_ms),
             censor=censor,
+            l1_block_time_ms=_pick(options.l1_block_time_ms, saved.get("l1_block_time_ms"), defaults.l1_block_time_ms),
+            challenge_window=_pick(options.challenge_window, saved.get("challenge_window"), defaults.challenge_window),
+            game_clock=_pick(options.game_clock, saved.get("game_clock"), defaults.game_clock),
+            faulty_proposer=options.faulty_proposer if options.faulty_proposer is not None else _saved_int(saved, "faulty_proposer"),
+            fault_mode=options.fault_mode or str(saved.get("fault_mode") or defaults.fault_mode),
+            faulty_challenger=(options.faulty_challenger if options.faulty_challenger is not None
+                               else saved.get("faulty_challenger") is True),
         )
     except ValueError as exc:
         raise DevnetError(str(exc)) from None
+
+
+def _saved_int(saved: dict[str, Any], key: str) -> int | None:
+    value = saved.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _pick(given: int | None, saved: Any, default: int) -> int:
@@ -143,7 +169,10 @@ class Devnet:
     def start(self, stop: StopRequest, timeout_s: float) -> dict[str, Any]:
         """Start every stage and wait for readiness; on any failure stop everything and re-raise."""
         deadline = time.monotonic() + timeout_s
-        stages = [self._role(ROLE_L1), self._role(ROLE_SEQUENCER), self._role(ROLE_SETTLER) + self._role(ROLE_EXECUTOR)]
+        stages = [
+            self._role(ROLE_L1), self._role(ROLE_SEQUENCER),
+            self._role(ROLE_SETTLER) + self._role(ROLE_EXECUTOR) + self._role(ROLE_CHALLENGER),
+        ]
         stopped = lambda: stop.requested  # noqa: E731
         try:
             for stage in stages:

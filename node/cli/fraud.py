@@ -1,0 +1,222 @@
+"""Fraud-proof commands: disputes, outputs, withdrawals on L1, and a withdrawal's whole journey.
+
+    rollup disputes [--json]             dispute games: status, phase, range, turn, clocks, bonds, moves
+    rollup outputs [--json]              output proposals: index, L2 block, root, status, game
+    rollup withdrawals [--json]          withdrawals proven on L1 and whether they are paid
+    rollup complete-withdrawal ID        wait for a finalized output covering the L2 withdrawal ID,
+                                         prove it on L1, finalize it (the recipient is paid)
+
+`rollup withdraw ... --wait finalized` (node.cli.wallet) does the same after
+sending the L2 transaction through `finish_withdrawal` here. Proofs come from
+a node serving `rollup_getWithdrawalProof` over an L1-derived chain: the
+devnet's honest challenger, or --proof-rpc URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from pathlib import Path
+from typing import Any, Callable
+
+from node.cli.common import CliError, add_json_flag, emit
+from node.crypto import CryptoError, PrivateKey
+from node.devnet.endpoints import Endpoints, load_devnet_json, resolve_endpoints
+from node.devnet.errors import DevnetError, InputError
+from node.devnet.inputs import parse_tx_hash
+from node.devnet.waiting import Deadline
+from node.devnet.withdrawal_journey import complete_withdrawal
+from node.keys.keystore import KeystoreError
+from node.keys.resolve import KeyResolutionError
+from node.rpc.client import RpcTransportError, SyncRpcClient
+from node.rpc.errors import RpcError
+
+DEFAULT_DIR = ".devnet"
+PAGE = 256
+DEFAULT_JOURNEY_TIMEOUT_S = 600.0
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def register(subparsers: Any) -> None:
+    net = _net_parser()
+    _add(subparsers, "disputes", [net], "dispute games on L1 (status, moves, clocks, bonds)", cmd_disputes)
+    _add(subparsers, "outputs", [net], "output proposals on L1 (pending, disputed, finalized, defeated)", cmd_outputs)
+    _add(subparsers, "withdrawals", [net], "withdrawals proven on L1 and their payout", cmd_withdrawals)
+    parser = _add(subparsers, "complete-withdrawal", [net], "prove and finalize an L2 withdrawal on L1 (waits for finality)",
+                  cmd_complete_withdrawal)
+    parser.add_argument("withdrawal_id", metavar="ID", help="the withdrawal id (the L2 withdrawal transaction's hash)")
+    parser.add_argument("--key", default="dev0", help="L1 key paying the fees (anyone may prove and finalize; default dev0)")
+    parser.add_argument("--keys-dir", type=Path, help="keys directory (default: $ROLLUP_KEYS_DIR or ~/.rollup/keys)")
+    parser.add_argument("--password-file", type=Path, metavar="FILE", help="keystore password file")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_JOURNEY_TIMEOUT_S, metavar="S",
+                        help=f"give up after S seconds (default {DEFAULT_JOURNEY_TIMEOUT_S:.0f})")
+
+
+def _net_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR), help=f"devnet directory (default {DEFAULT_DIR})")
+    parser.add_argument("--l1-rpc", metavar="URL", help="L1 JSON-RPC URL (default: the devnet's L1)")
+    parser.add_argument("--proof-rpc", metavar="URL",
+                        help="node serving rollup_getWithdrawalProof (default: the devnet's honest challenger)")
+    add_json_flag(parser)
+    return parser
+
+
+def _add(subparsers: Any, name: str, parents: list[argparse.ArgumentParser], help_text: str, command: Handler) -> Any:
+    parser = subparsers.add_parser(name, parents=parents, help=help_text, description=help_text)
+    parser.set_defaults(func=_handler(command))
+    return parser
+
+
+def _handler(command: Handler) -> Handler:
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except (InputError, DevnetError, KeyResolutionError, KeystoreError, CryptoError) as exc:
+            raise CliError(str(exc)) from None
+        except RpcTransportError as exc:
+            raise CliError(f"cannot reach the node: {exc} (is the devnet running?)") from None
+        except RpcError as exc:
+            raise CliError(f"the node answered with an error: {exc.message} (code {exc.code})") from None
+
+    return run
+
+
+# ---------------------------------------------------------------- endpoints
+
+
+def _l1_endpoints(args: argparse.Namespace) -> Endpoints:
+    """The L1 of --l1-rpc or the devnet; the L2 side is not needed here (a placeholder keeps it unread)."""
+    return resolve_endpoints(args.dir, "http://l2-not-used/", args.l1_rpc)
+
+
+def _l1(args: argparse.Namespace) -> SyncRpcClient:
+    return SyncRpcClient(_l1_endpoints(args).require_l1())
+
+
+def proof_rpc(directory: Path, given: str | None) -> str:
+    """--proof-rpc, else the devnet's honest challenger (it derives from L1 only and serves the proofs)."""
+    if given:
+        return given
+    doc = load_devnet_json(directory) or {}
+    for challenger in doc.get("challengers") or []:
+        if challenger.get("mode") == "honest" and challenger.get("rpc"):
+            return str(challenger["rpc"])
+    raise DevnetError(f"no honest challenger in {directory}/devnet.json to get withdrawal proofs from: pass --proof-rpc")
+
+
+def _pages(client: SyncRpcClient, method: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    index = 0
+    while True:
+        page = client.call(method, index, PAGE)
+        items.extend(page)
+        if len(page) < PAGE:
+            return items
+        index += PAGE
+
+
+# ---------------------------------------------------------------- reads
+
+
+def cmd_disputes(args: argparse.Namespace) -> int:
+    games = _pages(_l1(args), "l1_getGames")
+    lines = [f"{'GAME':>4} {'OUTPUT':>6} {'L2 RANGE':>11} {'STATUS':<14} {'PHASE':<8} {'LO..HI':>11} {'TURN':<10} "
+             f"{'CLOCK C/D':>9} {'BONDS C/D (wei)':>23} {'MOVES':>5} {'L1 BLOCKS':>11}"]
+    for g in games:
+        clocks = g.get("clocksNow") or g.get("clocks") or {}
+        bonds = g.get("bonds") or {}
+        span = f"{g['createdAt']}..{g['resolvedAt']}" if g.get("resolvedAt") is not None else f"{g['createdAt']}.."
+        turn = g["turn"] if g["status"] == "in_progress" else "-"
+        lines.append(
+            f"{g['gameId']:>4} {g['outputIndex']:>6} {str(g['startBlock']) + '..' + str(g['endBlock']):>11} "
+            f"{g['status']:<14} {g['phase']:<8} {str(g['lo']) + '..' + str(g['hi']):>11} {turn:<10} "
+            f"{str(clocks.get('challenger')) + '/' + str(clocks.get('defender')):>9} "
+            f"{_short(bonds.get('challenger')) + '/' + _short(bonds.get('defender')):>23} {g['moves']:>5} {span:>11}"
+        )
+    if not games:
+        lines.append("(no dispute games)")
+    emit(args, games, "\n".join(lines))
+    return 0
+
+
+def cmd_outputs(args: argparse.Namespace) -> int:
+    outputs = _pages(_l1(args), "l1_getOutputs")
+    lines = [f"{'INDEX':>5} {'L2 BLOCK':>8} {'STATUS':<10} {'GAME':>4} {'PROPOSED':>8} {'FINALIZES':>9}  ROOT"]
+    for o in outputs:
+        game = o.get("gameId")
+        lines.append(f"{o['index']:>5} {o['l2BlockNumber']:>8} {o['status']:<10} {'-' if game is None else game:>4} "
+                     f"{o['proposedAt']:>8} {o['finalizesAt']:>9}  {o['outputRoot']}")
+    if not outputs:
+        lines.append("(no output proposals)")
+    emit(args, outputs, "\n".join(lines))
+    return 0
+
+
+def cmd_withdrawals(args: argparse.Namespace) -> int:
+    items = _pages(_l1(args), "l1_getWithdrawals")
+    lines = [f"{'STATUS':<10} {'OUTPUT':>6} {'L2 BLOCK':>8} {'PROVEN':>6} {'PAID':>6} {'AMOUNT (wei)':>24}  RECIPIENT / ID"]
+    for w in items:
+        paid = w.get("finalizedAt")
+        lines.append(f"{w['status']:<10} {w['outputIndex']:>6} {w['l2BlockNumber']:>8} {w['provenAt']:>6} "
+                     f"{'-' if paid is None else paid:>6} {w['amount']:>24}  {w['recipient']} {w['withdrawalId']}")
+    if not items:
+        lines.append("(no withdrawals proven on L1)")
+    emit(args, items, "\n".join(lines))
+    return 0
+
+
+def _short(amount: Any) -> str:
+    if amount is None:
+        return "-"
+    value = int(amount)
+    return f"{value / 10**18:g}e18" if value >= 10**15 else str(value)
+
+
+# ---------------------------------------------------------------- the journey
+
+
+def cmd_complete_withdrawal(args: argparse.Namespace) -> int:
+    from node.cli.wallet import _load_key, _progress
+
+    withdrawal_id = parse_tx_hash(args.withdrawal_id)
+    key = _load_key(args)
+    endpoints = _l1_endpoints(args)
+    data = run_journey(args, endpoints, key, withdrawal_id, Deadline(args.timeout), _progress)
+    emit(args, data, _journey_text(data))
+    return 0
+
+
+def run_journey(args: argparse.Namespace, endpoints: Endpoints, key: PrivateKey, withdrawal_id: str,
+                deadline: Deadline, progress: Callable[[str], None]) -> dict[str, Any]:
+    return complete_withdrawal(endpoints.require_l1(), proof_rpc(args.dir, getattr(args, "proof_rpc", None)),
+                               key, withdrawal_id, deadline, progress)
+
+
+def finish_withdrawal(args: argparse.Namespace, endpoints: Endpoints, key: PrivateKey, data: dict[str, Any],
+                      deadline: Deadline) -> int:
+    """The `rollup withdraw --wait finalized` path: after the L2 transaction, the whole L1 side."""
+    from node.cli.wallet import _progress
+
+    _progress(f"withdrawal sent: {data['hash']} ({data['amount']} wei to {data['l1Recipient']} on L1)")
+    journey = run_journey(args, endpoints, key, str(data["withdrawalId"]), deadline, _progress)
+    data = {**{k: v for k, v in data.items() if k != "note"}, "wait": "finalized", "journey": journey}
+    emit(args, data, f"withdrawal {data['hash']}\n" + _journey_text(journey))
+    return 0
+
+
+def _journey_text(data: dict[str, Any]) -> str:
+    lines = [
+        f"L2 block:        {data['l2Block']}",
+        f"output:          {data['outputIndex']} (L2 block {data['outputL2Block']}, finalized)",
+    ]
+    if "provenInL1Block" in data:
+        lines.append(f"proven:          L1 block {data['provenInL1Block']} ({data['proveTx']})")
+    lines.append(f"finalized:       L1 block {data.get('finalizedInL1Block')}" +
+                 (f" ({data['finalizeTx']})" if "finalizeTx" in data else ""))
+    lines.append(f"paid:            {data['amount']} wei to {data['recipient']}")
+    if "l1BalanceAfter" in data:
+        lines.append(f"L1 balance:      {data['l1BalanceBefore']} -> {data['l1BalanceAfter']}")
+    return "\n".join(lines)

@@ -1,0 +1,227 @@
+"""The challenger process: re-derives the L2 chain from L1 data only, and plays the dispute games.
+
+Parts, started in dependency order and stopped in reverse:
+  chain follower (its own store, derived from L1) -> L1 dispute contracts
+  -> derivation loop -> referee loop -> JSON-RPC.
+
+- Derivation: node's Deriver fed by an L1View (prover.follower); nothing
+  comes from the sequencer, the settler or the executors.
+- Referee (prover.referee), every poll_ms: every output proposal is judged
+  against our own output root at its block; a wrong one is disputed with
+  the counter-bond (mode "dispute_all": every output of others is, the
+  faulty challenger of the test suite). In every game we play, our next
+  move is decided from the game as the L1 shows it (prover.strategy) and
+  answered from our chain (prover.oracle: output roots, intermediate
+  roots, one-step witnesses), and a game whose side on turn ran out of
+  clock is resolved. Correct outputs under dispute are defended by us
+  (defender moves may come from anyone).
+- Restart-safe: games live on L1 and our chain on disk; a round rebuilds
+  everything it needs from both.
+- JSON-RPC: the L2 read methods over our derived chain (safe = newest
+  derived, finalized = newest block under a finalized output root equal
+  to ours), `challenger_status`, and `rollup_getWithdrawalProof`.
+
+Run: `rollup challenger --config FILE` (or `python -m prover --config FILE`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Any
+
+from node.crypto import to_checksum_address
+from node.l1view import L1View
+from node.l2rpc import Heads, register_read_methods
+from node.rpc.client import RpcTransportError
+from node.rpc.errors import RpcError
+from node.rpc.server import ListenError, RpcServer
+from node.service import BackgroundTasks, ConfigError, run_service, setup_logging
+from node.store.chain import Head
+from l1.client import L1ResponseError
+from prover.config import ChallengerConfig, load_challenger_config
+from prover.follower import ChainFollower
+from prover.games import GameDataError
+from prover.l1_disputes import L1Disputes
+from prover.oracle import TraceOracle
+from prover.referee import Referee
+from prover.verdicts import Verdict
+from prover.withdrawal_proof import make_rpc_method
+
+log = logging.getLogger("challenger")
+
+RETRY_S = 1.0
+
+
+class Challenger:
+    def __init__(self, config: ChallengerConfig) -> None:
+        self.config = config
+        self.section = config.challenger
+        self.me = self.section.key.address
+        self.tasks = BackgroundTasks()
+        self.l1 = L1View(self.section.l1_rpc)
+        self.follower = ChainFollower(config.node.data_dir, config.rollup, self.l1, self.section.history_window)
+        self.disputes = L1Disputes(self.section.l1_rpc, self.section.key, self.section.bond)
+        self.server = RpcServer("challenger", health=self._health)
+        self.referee: Referee | None = None
+        self._finalized: Head | None = None
+        self._problem: str | None = None
+
+    @property
+    def chain(self) -> Any:  # for node.l2rpc's read methods
+        return self.follower.chain
+
+    # -- lifecycle --
+
+    async def __aenter__(self) -> "Challenger":
+        try:
+            await self._start()
+        except BaseException:
+            await self._shutdown()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._shutdown()
+
+    async def _start(self) -> None:
+        await self.follower.open()
+        await self.disputes.load_params()
+        oracle = TraceOracle(self.follower.require_store(), self.config.rollup.chain_config())
+        referee = Referee(self.disputes, oracle, self.config.rollup.rules, self.me, self.section.mode, self.section.defend)
+        self.referee = referee
+        self._init_metrics(referee)
+        self.tasks.spawn("derivation", self._derivation_loop())
+        self.tasks.spawn("referee", self._referee_loop(referee))
+        register_read_methods(self.server, self)
+        self.server.register("challenger_status", self.status)
+        self.server.register("rollup_getWithdrawalProof", make_rpc_method(self.follower.require_store))
+        await self.server.start(self.config.node.rpc_host, self.config.node.rpc_port)
+        log.info(
+            "challenger up: mode %s, key %s, bond %d, game clock %d L1 blocks, safe head %d, L1 cursor %d, RPC %s",
+            self.section.mode.value, to_checksum_address(self.me), self.disputes.bond, self.disputes.clock_blocks,
+            self.follower.safe_head().number, self.follower.cursor(), self.server.url,
+        )
+
+    async def _shutdown(self) -> None:
+        await self.server.stop()
+        await self.tasks.cancel_all()
+        await self.disputes.close()
+        await self.l1.close()
+        self.follower.close()
+
+    # -- loops --
+
+    async def _derivation_loop(self) -> None:
+        while True:
+            try:
+                progressed = bool(await self.follower.sync_step())
+            except RpcTransportError as exc:
+                self._note_problem(f"L1 unreachable for derivation: {exc}")
+                progressed = False
+            if not progressed:
+                await asyncio.sleep(self.section.poll_ms / 1000)
+
+    async def _referee_loop(self, referee: Referee) -> None:
+        while True:
+            try:
+                await referee.play_round()
+                self._update_finalized(referee)
+                self._clear_problem()
+            except (RpcTransportError, RpcError, GameDataError, L1ResponseError) as exc:
+                self._note_problem(f"referee round failed: {exc}")
+                await asyncio.sleep(RETRY_S)
+            await asyncio.sleep(self.section.poll_ms / 1000)
+
+    def _update_finalized(self, referee: Referee) -> None:
+        """Finalized head: the newest block under a finalized output whose root is ours."""
+        for output in self.disputes.last_outputs:
+            if output.status != "finalized" or self._finalized is not None and output.l2_block_number <= self._finalized.number:
+                continue
+            if referee.verdict(output) is not Verdict.CORRECT:
+                if referee.verdict(output) is Verdict.WRONG:
+                    log.critical("output %d for L2 block %d FINALIZED with a root that differs from our chain",
+                                 output.index, output.l2_block_number)
+                continue
+            block = self.follower.require_store().get_block(output.l2_block_number)
+            if block is not None:
+                self._finalized = Head(block.number, block.hash(), block.header.state_root)
+
+    # -- what the read RPC needs --
+
+    def heads(self) -> Heads:
+        safe = self.follower.safe_head()
+        return Heads(unsafe=safe, safe=safe, finalized=self._finalized or self._genesis_head())
+
+    def _genesis_head(self) -> Head:
+        block = self.follower.require_store().get_block(0)
+        if block is None:
+            raise RuntimeError("genesis block missing from the store")
+        return Head(0, block.hash(), block.header.state_root)
+
+    def l1_head(self) -> int:
+        return self.follower.l1_head
+
+    def status(self, params: list[Any]) -> dict[str, Any]:
+        referee = self.referee
+        return {
+            "mode": self.section.mode.value,
+            "address": to_checksum_address(self.me),
+            "safeHead": self.follower.safe_head().number,
+            "l1Cursor": self.follower.cursor(),
+            "l1Head": self.follower.l1_head,
+            "bond": str(self.disputes.bond),
+            "gameClockBlocks": self.disputes.clock_blocks,
+            "stats": referee.stats.to_json() if referee is not None else {},
+            "inflight": [entry.what for entry in referee.inflight.values()] if referee is not None else [],
+        }
+
+    def _health(self) -> dict[str, Any]:
+        report: dict[str, Any] = {"status": "ok", "mode": self.section.mode.value, "safeHead": self.follower.safe_head().number}
+        if self._problem is not None:
+            report["problem"] = self._problem
+        return report
+
+    def _note_problem(self, problem: str) -> None:
+        if problem != self._problem:
+            log.warning("%s (retrying)", problem)
+            self._problem = problem
+
+    def _clear_problem(self) -> None:
+        if self._problem is not None:
+            log.info("challenger is making progress again")
+            self._problem = None
+
+    def _init_metrics(self, referee: Referee) -> None:
+        m = self.server.metrics
+        m.gauge_fn("l2_safe_head", "newest L2 block derived from L1 by the challenger", lambda: self.follower.safe_head().number)
+        m.gauge_fn("derivation_l1_cursor", "last L1 block processed by derivation", self.follower.cursor)
+        m.gauge_fn("challenger_disputes", "outputs disputed by this challenger", lambda: referee.stats.disputes)
+        m.gauge_fn("challenger_moves", "game moves sent", lambda: referee.stats.moves)
+        m.gauge_fn("challenger_proofs", "one-step proofs sent", lambda: referee.stats.proofs)
+        m.gauge_fn("challenger_games_won", "games won", lambda: referee.stats.won)
+        m.gauge_fn("challenger_games_lost", "games lost", lambda: referee.stats.lost)
+
+
+def main(config_path: str) -> int:
+    try:
+        config = load_challenger_config(config_path)
+    except ConfigError as exc:
+        setup_logging("challenger")
+        log.error("%s", exc)
+        return 2
+    setup_logging("challenger", config.node.log_level)
+    try:
+        return run_service(lambda: Challenger(config), lambda service: service.tasks.failed)
+    except ListenError as exc:
+        log.error("%s", exc)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m prover.challenger")
+    parser.add_argument("--config", required=True)
+    sys.exit(main(parser.parse_args().config))

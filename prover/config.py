@@ -1,0 +1,156 @@
+"""The challenger's config file: `[node]`, `[rollup]` and `[challenger]`.
+
+    [node]
+    data_dir = "data/challenger"   # its own chain database (derived from L1 only)
+    rpc_host = "127.0.0.1"
+    rpc_port = 9700                # /health, /metrics, challenger_status, rollup_* reads
+    log_level = "INFO"
+
+    [rollup]                       # shared by every L2 process (node.rollup_config)
+    ...
+
+    [challenger]
+    l1_rpc = "http://127.0.0.1:8545/"      # required; the only data source
+    key = "dev6"                   # dev name, 0x private key, stored key name or keystore path
+    key_password_env = "CHALLENGER_KEY_PASSWORD"   # optional
+    bond = "1000000000000000000"   # optional counter-bond; default: the L1's proposerBond
+    poll_ms = 250
+    mode = "honest"                # or "dispute_all": the faulty challenger (disputes every output)
+    history_window = 100000        # L2 blocks of state kept for traces (>= the challenge window's worth)
+    defend = true                  # play the defender side of games against correct outputs
+
+Every bad value raises ConfigError naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, Mapping
+
+from node.crypto import PrivateKey
+from node.keys.keystore import KeystoreError
+from node.keys.resolve import KeyResolutionError, resolve_key
+from node.rollup_config import NodeSection, RollupConfig, load_node_section, load_rollup_config
+from node.service import ConfigError, load_toml
+
+DEFAULT_POLL_MS = 250
+DEFAULT_HISTORY_WINDOW = 100_000
+UINT256_MAX = 2**256 - 1
+
+_KEYS = frozenset({"l1_rpc", "key", "key_password_env", "bond", "poll_ms", "mode", "history_window", "defend"})
+
+
+class Mode(Enum):
+    HONEST = "honest"
+    DISPUTE_ALL = "dispute_all"
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengerSection:
+    l1_rpc: str
+    key: PrivateKey
+    bond: int | None  # None: the L1's proposer bond
+    poll_ms: int
+    mode: Mode
+    history_window: int
+    defend: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengerConfig:
+    node: NodeSection
+    rollup: RollupConfig
+    challenger: ChallengerSection
+
+
+def load_challenger_config(path: Path | str) -> ChallengerConfig:
+    return challenger_config_from_dict(load_toml(path), Path(path).parent)
+
+
+def challenger_config_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None) -> ChallengerConfig:
+    return ChallengerConfig(load_node_section(doc, base_dir), load_rollup_config(doc), load_challenger_section(doc))
+
+
+def load_challenger_section(doc: Mapping[str, Any]) -> ChallengerSection:
+    section = doc.get("challenger")
+    if not isinstance(section, Mapping):
+        raise ConfigError("config has no [challenger] section")
+    unknown = sorted(set(section) - _KEYS)
+    if unknown:
+        raise ConfigError(f"[challenger] has unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_KEYS))}")
+    return ChallengerSection(
+        l1_rpc=_url(section, "l1_rpc"),
+        key=_key(section, "key", _password(section)),
+        bond=_optional_amount(section, "bond"),
+        poll_ms=_int(section, "poll_ms", DEFAULT_POLL_MS, 10, 60_000),
+        mode=_mode(section),
+        history_window=_int(section, "history_window", DEFAULT_HISTORY_WINDOW, 64, 10**9),
+        defend=_bool(section, "defend", True),
+    )
+
+
+def _int(section: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"challenger.{key} must be an integer (got {value!r})")
+    if not low <= value <= high:
+        raise ConfigError(f"challenger.{key} = {value} is outside [{low}, {high}]")
+    return value
+
+
+def _bool(section: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = section.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"challenger.{key} must be true or false (got {value!r})")
+    return value
+
+
+def _mode(section: Mapping[str, Any]) -> Mode:
+    value = section.get("mode", Mode.HONEST.value)
+    try:
+        return Mode(value)
+    except ValueError:
+        raise ConfigError(f"challenger.mode must be \"honest\" or \"dispute_all\" (got {value!r})") from None
+
+
+def _url(section: Mapping[str, Any], key: str) -> str:
+    value = section.get(key)
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ConfigError(f"challenger.{key} must be an http(s) URL (got {value!r})")
+    return value
+
+
+def _optional_amount(section: Mapping[str, Any], key: str) -> int | None:
+    value = section.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= UINT256_MAX:
+        raise ConfigError(f"challenger.{key} must be a decimal amount string in [0, 2^256)")
+    return value
+
+
+def _password(section: Mapping[str, Any]) -> str | None:
+    name = section.get("key_password_env")
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name:
+        raise ConfigError("challenger.key_password_env must name an environment variable")
+    value = os.environ.get(name)
+    if value is None:
+        raise ConfigError(f"challenger.key_password_env: environment variable {name} is not set")
+    return value
+
+
+def _key(section: Mapping[str, Any], key: str, password: str | None) -> PrivateKey:
+    spec = section.get(key)
+    if not isinstance(spec, str) or not spec:
+        raise ConfigError(f"challenger.{key} is required (a dev name, 0x private key, key name or keystore path)")
+    try:
+        return resolve_key(spec, password)
+    except (KeyResolutionError, KeystoreError) as exc:
+        raise ConfigError(f"challenger.{key}: {exc}") from None

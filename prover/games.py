@@ -1,0 +1,123 @@
+"""The challenger's views of dispute games and output proposals, built from l1.client's typed replies.
+
+    game_view(GameInfo)         -> GameView    (enums of node.fraud.game, clocks by Side)
+    output_view(OutputProposal) -> OutputView
+
+A GameView carries the clocks as L1 blocks left to each side at L1 block
+`now` (the L1 head when it answered, the running turn charged). A move is
+included at the earliest in block now + 1, where the side on turn has one
+block less: `can_still_move` and `has_run_out` look one block ahead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from node.fraud.game import Phase, Side, Status
+from l1.client import GameInfo, OutputProposal
+
+
+class GameDataError(ValueError):
+    """The L1 answered with a game or output that does not have the documented shape."""
+
+
+@dataclass(frozen=True, slots=True)
+class GameView:
+    game_id: int
+    output_index: int
+    challenger: bytes
+    defender: bytes | None  # the proposer whose output is disputed
+    status: Status
+    phase: Phase
+    lo: int
+    hi: int
+    lo_claim: bytes
+    hi_claim: bytes
+    mid_claim: bytes | None
+    turn: Side
+    remaining: Mapping[Side, int]  # L1 blocks left on each clock at L1 block `now` (< 0: run out)
+    now: int
+    block_number: int | None  # the opened (disputed) L2 block, in the step phases
+    step_count: int
+    start_block: int  # the agreed output's L2 block
+    end_block: int  # the disputed output's L2 block
+    moves: int
+    created_at: int
+    resolved_at: int | None
+    bonds: Mapping[str, int]
+    raw: Mapping[str, Any]
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status is Status.IN_PROGRESS
+
+    @property
+    def mid(self) -> int:
+        return (self.lo + self.hi) // 2
+
+    def has_run_out(self, side: Side) -> bool:
+        """`side`'s clock will be negative in the next L1 block (where a transaction sent now lands)."""
+        return self.remaining.get(side, 0) - (1 if side is self.turn else 0) < 0
+
+
+@dataclass(frozen=True, slots=True)
+class OutputView:
+    index: int
+    l2_block_number: int
+    output_root: bytes
+    proposer: bytes
+    bond: int
+    proposed_at: int
+    finalizes_at: int
+    status: str  # pending / disputed / finalized / defeated
+    game_id: int | None
+
+
+# -- from the L1 client's typed replies --
+
+
+def game_view(info: GameInfo) -> GameView:
+    """A game from l1.client (l1_getGame): clocks as the L1 computed them at its head (`clocksAt`)."""
+    try:
+        return GameView(
+            game_id=info.game_id,
+            output_index=info.output_index,
+            challenger=bytes(info.challenger),
+            defender=bytes(info.defender),
+            status=Status(info.status),
+            phase=Phase(info.phase),
+            lo=info.lo,
+            hi=info.hi,
+            lo_claim=bytes(info.lo_claim),
+            hi_claim=bytes(info.hi_claim),
+            mid_claim=None if info.mid_claim is None else bytes(info.mid_claim),
+            turn=Side(info.turn),
+            remaining={Side(side): left for side, left in info.clocks_now.items()},
+            now=info.clocks_at,
+            block_number=info.block_number,
+            step_count=info.step_count,
+            start_block=info.start_block,
+            end_block=info.end_block,
+            moves=info.moves,
+            created_at=info.created_at,
+            resolved_at=info.resolved_at,
+            bonds=dict(info.bonds),
+            raw=info.raw,
+        )
+    except ValueError as exc:
+        raise GameDataError(f"game {info.game_id} has a field this challenger does not know: {exc}") from None
+
+
+def output_view(proposal: OutputProposal) -> OutputView:
+    return OutputView(
+        index=proposal.index,
+        l2_block_number=proposal.l2_block_number,
+        output_root=bytes(proposal.output_root),
+        proposer=bytes(proposal.proposer),
+        bond=proposal.bond,
+        proposed_at=proposal.proposed_at,
+        finalizes_at=proposal.finalizes_at,
+        status=proposal.status,
+        game_id=proposal.game_id,
+    )

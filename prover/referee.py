@@ -1,0 +1,281 @@
+"""One round of the challenger's watch: judge new outputs, dispute, and act in every game we play.
+
+A round reads everything from L1 (outputs, games, the head) and our chain,
+decides with the pure modules (verdicts, strategy) and sends the L1
+transactions, all of them before waiting for any receipt so several games
+progress in the same L1 block. A game with a transaction in flight is left
+alone until its receipt arrives. Nothing here is persisted: after a restart
+the next round rebuilds the same picture from L1 and the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from node.block import Block
+from node.crypto import to_checksum_address
+from node.derivation import RollupRules
+from node.fraud.game import Side, Status
+from node.fraud.trace import TraceError
+from l1.dispute_tx import StepRef
+from prover.config import Mode
+from prover.games import GameView, OutputView
+from prover.oracle import TraceOracle
+from prover.players import ContrarianPlayer, HonestPlayer
+from prover.step_ref import StepRefError
+from prover.strategy import Action, PostClaim, PostOpening, PostResponse, ProveOneStep, Resolve, Wait, decide
+from prover.verdicts import Verdict, choose_side, find_anchor, is_window_open, judge_output, should_dispute
+
+log = logging.getLogger("challenger")
+
+INFLIGHT_TIMEOUT_S = 20.0
+DISPUTE_RETRY_S = 2.0  # after the L1 refused a dispute, before trying that output again
+
+
+class DisputeContracts(Protocol):
+    """The L1 side: reads and the dispute transactions (prover.l1_disputes implements it)."""
+
+    genesis_root: bytes | None
+
+    async def head(self) -> int: ...
+
+    async def outputs(self) -> list[OutputView]: ...
+
+    async def games(self) -> list[GameView]: ...
+
+    async def dispute(self, output: OutputView) -> bytes: ...
+
+    async def send_action(self, game: GameView, side: Side, action: Action, step_ref: StepRef | None = None) -> bytes: ...
+
+    async def step_ref(self, block: Block, parent_origin: int, rules: RollupRules) -> StepRef: ...
+
+    async def receipt(self, tx_hash: bytes) -> dict[str, Any] | None: ...
+
+    def forget_games_before(self, game_id: int) -> None: ...
+
+
+@dataclass
+class Inflight:
+    tx_hash: bytes
+    what: str
+    sent: float
+
+
+@dataclass
+class RefereeStats:
+    disputes: int = 0
+    moves: int = 0
+    proofs: int = 0
+    resolves: int = 0
+    won: int = 0
+    lost: int = 0
+    witness_bytes: list[int] = field(default_factory=list)
+    game_blocks: dict[int, int] = field(default_factory=dict)  # game id -> L1 blocks from dispute to resolution
+    game_moves: dict[int, int] = field(default_factory=dict)  # game id -> moves the L1 recorded
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "disputes": self.disputes, "moves": self.moves, "proofs": self.proofs, "resolves": self.resolves,
+            "won": self.won, "lost": self.lost, "witnessBytes": self.witness_bytes,
+            "gameBlocks": {str(k): v for k, v in self.game_blocks.items()},
+            "gameMoves": {str(k): v for k, v in self.game_moves.items()},
+        }
+
+
+class Referee:
+    def __init__(
+        self, contracts: DisputeContracts, oracle: TraceOracle, rules: RollupRules, me: bytes, mode: Mode, defend: bool
+    ) -> None:
+        self.contracts = contracts
+        self.rules = rules
+        self.oracle = oracle
+        self.me = me
+        self.mode = mode
+        self.defend = defend and mode is Mode.HONEST
+        self.honest = HonestPlayer(oracle)
+        self.contrarian = ContrarianPlayer()
+        self.inflight: dict[str, Inflight] = {}  # "output:<i>" / "game:<id>" -> the transaction we wait for
+        self.finished: set[int] = set()
+        self.stats = RefereeStats()
+        self.verdicts: dict[int, Verdict] = {}
+        self._waits: dict[int, str] = {}
+        self._noted: set[str] = set()
+        self._retry_at: dict[str, float] = {}
+
+    async def play_round(self) -> None:
+        await self._collect_receipts()
+        head = await self.contracts.head()
+        outputs = {o.index: o for o in await self.contracts.outputs()}
+        await self._dispute_outputs(list(outputs.values()), head)
+        games = await self.contracts.games()
+        for game in games:
+            await self._play(game, outputs.get(game.output_index))
+        open_ids = [g.game_id for g in games if g.game_id not in self.finished]
+        if games:
+            self.contracts.forget_games_before(min(open_ids) if open_ids else games[-1].game_id + 1)
+
+    # -- outputs --
+
+    async def _dispute_outputs(self, outputs: list[OutputView], head: int) -> None:
+        for output in outputs:
+            key = f"output:{output.index}"
+            if output.status != "pending" or key in self.inflight or self._retry_at.get(key, 0.0) > time.monotonic():
+                continue
+            verdict = self.verdict(output)
+            if not should_dispute(output, verdict, self.mode, self.me):
+                continue
+            if not is_window_open(output, head) or not self._can_anchor(output, outputs):
+                continue
+            log.warning(
+                "disputing output %d (L2 block %d, root 0x%s, proposer %s): %s",
+                output.index, output.l2_block_number, output.output_root.hex()[:16], to_checksum_address(output.proposer),
+                "it differs from our chain" if verdict is Verdict.WRONG else f"mode {self.mode.value} (our verdict: {verdict.value})",
+            )
+            tx_hash = await self.contracts.dispute(output)
+            self.inflight[f"output:{output.index}"] = Inflight(tx_hash, f"dispute of output {output.index}", time.monotonic())
+            self.stats.disputes += 1
+
+    def verdict(self, output: OutputView) -> Verdict:
+        """Our verdict on an output (cached once decided: an output's block and root never change)."""
+        cached = self.verdicts.get(output.index)
+        if cached is not None and cached is not Verdict.UNKNOWN:
+            return cached
+        verdict = judge_output(output, self.oracle)
+        self.verdicts[output.index] = verdict
+        if verdict is Verdict.WRONG:
+            log.warning("output %d for L2 block %d (status %s) differs from our chain", output.index, output.l2_block_number, output.status)
+        elif verdict is Verdict.CORRECT:
+            log.info("output %d for L2 block %d matches our chain (status %s)", output.index, output.l2_block_number, output.status)
+        return verdict
+
+    def _can_anchor(self, output: OutputView, outputs: list[OutputView]) -> bool:
+        """Whether the L1 has an agreed output to start the game from (and, honest, whether it is ours)."""
+        anchor = find_anchor(output, outputs, self.contracts.genesis_root)
+        if anchor is None:
+            self._note_once(f"anchor:{output.index}", logging.INFO,
+                            f"output {output.index} is wrong but no finalized output precedes it yet: "
+                            "disputing once the previous one finalizes")
+            return False
+        block, root = anchor
+        if self.mode is Mode.HONEST and self.oracle.has_block(block) and self.oracle.output_root(block) != root:
+            self._note_once(f"bad-anchor:{output.index}", logging.CRITICAL,
+                            f"the finalized output at L2 block {block} differs from our chain: a game over output "
+                            f"{output.index} would start from a wrong agreed root; not disputing")
+            return False
+        return True
+
+    def _note_once(self, key: str, level: int, message: str) -> None:
+        if key not in self._noted:
+            self._noted.add(key)
+            log.log(level, "%s", message)
+
+    # -- games --
+
+    async def _play(self, game: GameView, output: OutputView | None) -> None:
+        if game.game_id in self.finished:
+            return
+        verdict = self.verdict(output) if output is not None else Verdict.UNKNOWN
+        side = choose_side(game, verdict, self.me, self.mode, self.defend)
+        if not game.in_progress:
+            self._record_end(game, side)
+            return
+        if side is None or f"game:{game.game_id}" in self.inflight:
+            return
+        player = self.contrarian if side is Side.CHALLENGER and self.mode is Mode.DISPUTE_ALL else self.honest
+        try:
+            action = decide(game, side, player)
+        except TraceError as exc:
+            self._note_wait(game, f"cannot compute our move yet: {exc}", logging.WARNING)
+            return
+        if isinstance(action, Wait):
+            self._note_wait(game, action.reason)
+            return
+        self._waits.pop(game.game_id, None)
+        log.info("game %d (%s, phase %s, lo %d hi %d): %s", game.game_id, side.value, game.phase.value, game.lo, game.hi, describe(action))
+        try:
+            step_ref = await self._step_ref(action) if isinstance(action, ProveOneStep) else None
+        except (TraceError, StepRefError) as exc:
+            self._note_wait(game, f"cannot locate the step's transactions on L1 yet: {exc}", logging.WARNING)
+            return
+        tx_hash = await self.contracts.send_action(game, side, action, step_ref)
+        self.inflight[f"game:{game.game_id}"] = Inflight(tx_hash, f"{describe(action)} in game {game.game_id}", time.monotonic())
+        self._count(action)
+
+    async def _step_ref(self, action: ProveOneStep) -> StepRef:
+        number = action.result.block_number
+        block, parent = self.oracle.store.get_block(number), self.oracle.store.get_block(number - 1)
+        if block is None or parent is None:
+            raise TraceError(f"block {number} or its parent is missing from our store")
+        return await self.contracts.step_ref(block, parent.header.l1_origin_number, self.rules)
+
+    def _note_wait(self, game: GameView, reason: str, level: int = logging.DEBUG) -> None:
+        if self._waits.get(game.game_id) != reason:
+            self._waits[game.game_id] = reason
+            log.log(level, "game %d: waiting: %s", game.game_id, reason)
+
+    def _count(self, action: Action) -> None:
+        if isinstance(action, ProveOneStep):
+            self.stats.proofs += 1
+            self.stats.witness_bytes.append(len(action.result.witness))
+        elif isinstance(action, Resolve):
+            self.stats.resolves += 1
+        else:
+            self.stats.moves += 1
+
+    def _record_end(self, game: GameView, side: Side | None) -> None:
+        self.finished.add(game.game_id)
+        if side is None:
+            return
+        won = (game.status is Status.CHALLENGER_WON) == (side is Side.CHALLENGER)
+        if won:
+            self.stats.won += 1
+        else:
+            self.stats.lost += 1
+        blocks = (game.resolved_at - game.created_at) if game.resolved_at is not None else None
+        if blocks is not None:
+            self.stats.game_blocks[game.game_id] = blocks
+        self.stats.game_moves[game.game_id] = game.moves
+        log.log(
+            logging.INFO if won else logging.WARNING,
+            "game %d over: %s; we played the %s and %s (%d moves, %s L1 blocks from dispute to resolution)",
+            game.game_id, game.status.value, side.value, "WON" if won else "LOST", game.moves,
+            blocks if blocks is not None else "?",
+        )
+
+    # -- receipts --
+
+    async def _collect_receipts(self) -> None:
+        if not self.inflight:
+            return
+        keys = list(self.inflight)
+        receipts = await asyncio.gather(*(self.contracts.receipt(self.inflight[k].tx_hash) for k in keys))
+        for key, receipt in zip(keys, receipts):
+            entry = self.inflight[key]
+            if receipt is None:
+                if time.monotonic() - entry.sent > INFLIGHT_TIMEOUT_S:
+                    log.warning("no receipt for the %s after %.0f s: deciding again", entry.what, INFLIGHT_TIMEOUT_S)
+                    del self.inflight[key]
+                continue
+            del self.inflight[key]
+            if int(receipt.get("status", 0)) != 1:
+                log.warning("the L1 rejected the %s: %s", entry.what, receipt.get("error"))
+                self._retry_at[key] = time.monotonic() + DISPUTE_RETRY_S
+
+
+def describe(action: Action) -> str:
+    if isinstance(action, PostClaim):
+        return f"claim 0x{action.root.hex()[:16]}"
+    if isinstance(action, PostResponse):
+        return "agree" if action.agree else "disagree"
+    if isinstance(action, PostOpening):
+        return f"open block {action.opening.hi_header.number} ({action.opening.step_count} steps)"
+    if isinstance(action, ProveOneStep):
+        r = action.result
+        return f"one-step proof of step {r.index} of block {r.block_number} ({len(r.witness)} witness bytes)"
+    if isinstance(action, Resolve):
+        return f"resolve: the {action.loser.value}'s clock ran out"
+    return type(action).__name__

@@ -1,0 +1,162 @@
+"""The challenger's config, the devnet's generated configs for disputes, and the pure verdict rules."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from node.crypto import to_checksum_address
+from node.devnet.configs import write_configs
+from node.devnet.layout import DevnetLayout
+from node.devnet.params import DevnetSettings
+from node.devnet.state import build_state
+from node.fraud.game import Phase, Side, Status
+from node.keys.hd import dev_account
+from node.service import ConfigError
+from prover.config import Mode, challenger_config_from_dict, load_challenger_config
+from prover.games import GameView, OutputView
+from prover.verdicts import Verdict, choose_side, find_anchor, is_window_open, should_dispute
+
+ROLLUP = {
+    "chain_id": 901, "l1_chain_id": 900, "fee_recipient": to_checksum_address(dev_account(7).address),
+    "min_fee": "1", "genesis": {},
+}
+
+
+def doc(**challenger: object) -> dict[str, object]:
+    return {
+        "node": {"data_dir": "data"},
+        "rollup": ROLLUP,
+        "challenger": {"l1_rpc": "http://127.0.0.1:8545/", "key": "dev6", **challenger},
+    }
+
+
+def test_config_defaults_and_modes(tmp_path: Path) -> None:
+    config = challenger_config_from_dict(doc(), tmp_path)
+    section = config.challenger
+    assert section.key.address == dev_account(6).address
+    assert section.mode is Mode.HONEST and section.defend and section.bond is None
+    assert config.node.data_dir == tmp_path / "data"
+    faulty = challenger_config_from_dict(doc(mode="dispute_all", bond="5", poll_ms=50), tmp_path).challenger
+    assert faulty.mode is Mode.DISPUTE_ALL and faulty.bond == 5 and faulty.poll_ms == 50
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"mode": "evil"}, "challenger.mode"),
+        ({"key": ""}, "challenger.key"),
+        ({"l1_rpc": "ftp://x"}, "challenger.l1_rpc"),
+        ({"poll_ms": 1}, "challenger.poll_ms"),
+        ({"bond": "-1"}, "challenger.bond"),
+        ({"defend": "yes"}, "challenger.defend"),
+        ({"surprise": 1}, "unknown key"),
+    ],
+)
+def test_config_errors_name_the_key(values: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        challenger_config_from_dict(doc(**values))
+
+
+def test_devnet_writes_loadable_dispute_configs(tmp_path: Path) -> None:
+    from l1.config import load_l1_config
+    from l1.settler_config import load_settler_config
+
+    layout = DevnetLayout.at(tmp_path / "net")
+    settings = DevnetSettings(base_port=30000, executors=1, l1_block_time_ms=250, challenge_window=40, game_clock=12,
+                              faulty_proposer=35, fault_mode="garbage", faulty_challenger=True)
+    specs = layout.processes(settings)
+    write_configs(specs, settings)
+    by_name = {spec.name: spec for spec in specs}
+    assert by_name["challenger"].port == 31150 and by_name["dispute-all"].port == 31151
+
+    honest = load_challenger_config(by_name["challenger"].config)
+    faulty = load_challenger_config(by_name["dispute-all"].config)
+    assert honest.challenger.mode is Mode.HONEST and honest.challenger.key.address == dev_account(6).address
+    assert faulty.challenger.mode is Mode.DISPUTE_ALL and faulty.challenger.key.address == dev_account(5).address
+    assert honest.challenger.l1_rpc == "http://127.0.0.1:30000/"
+
+    l1 = load_l1_config(by_name["l1"].config)
+    assert l1.block_time_ms == 250 and l1.params.challenge_window == 40
+    assert l1.params.disputes.game_clock_blocks == 12
+    assert l1.params.disputes.rollup == honest.rollup.chain_config()
+
+    settler = load_settler_config(by_name["settler"].config)
+    assert settler.settler.faulty_from_block == 35 and settler.settler.faulty_mode == "garbage"
+    assert settler.rollup == honest.rollup
+
+    state = build_state(layout, settings, specs, {}, "running", True, None)
+    assert [(c["name"], c["mode"]) for c in state["challengers"]] == [("challenger", "honest"), ("dispute-all", "dispute_all")]
+    assert state["params"]["game_clock_blocks"] == 12 and state["settings"]["faulty_proposer"] == 35
+
+
+def test_honest_devnet_has_one_challenger_and_no_fault(tmp_path: Path) -> None:
+    from l1.settler_config import load_settler_config
+
+    layout = DevnetLayout.at(tmp_path / "net")
+    settings = DevnetSettings(base_port=30000, executors=2)
+    specs = layout.processes(settings)
+    write_configs(specs, settings)
+    assert [s.name for s in specs if s.role == "challenger"] == ["challenger"]
+    settler = load_settler_config(next(s for s in specs if s.name == "settler").config)
+    assert settler.settler.faulty_from_block is None
+
+
+def test_settings_reject_bad_dispute_values() -> None:
+    with pytest.raises(ValueError, match="--fault-mode"):
+        DevnetSettings(fault_mode="bad")
+    with pytest.raises(ValueError, match="--game-clock"):
+        DevnetSettings(game_clock=1)
+    with pytest.raises(ValueError, match="--l1-block-time-ms"):
+        DevnetSettings(l1_block_time_ms=5)
+
+
+# -- verdicts --
+
+ME, OTHER = b"\x01" * 20, b"\x02" * 20
+
+
+def output(index: int, block: int, status: str = "pending", root: bytes = b"\xaa" * 32, game: int | None = None,
+           proposer: bytes = OTHER) -> OutputView:
+    return OutputView(index, block, root, proposer, 10, 5 * index, 5 * index + 40, status, game)
+
+
+def test_should_dispute_rules() -> None:
+    pending, disputed = output(1, 20), output(2, 30, status="disputed", game=0)
+    assert should_dispute(pending, Verdict.WRONG, Mode.HONEST, ME)
+    assert not should_dispute(pending, Verdict.CORRECT, Mode.HONEST, ME)
+    assert not should_dispute(pending, Verdict.UNKNOWN, Mode.HONEST, ME)
+    assert not should_dispute(disputed, Verdict.WRONG, Mode.HONEST, ME)
+    # a wrong output that survived a game against another (bad) challenger is pending again: dispute it
+    assert should_dispute(output(5, 60, game=2), Verdict.WRONG, Mode.HONEST, ME)
+    assert should_dispute(pending, Verdict.CORRECT, Mode.DISPUTE_ALL, ME)
+    assert not should_dispute(output(3, 40, proposer=ME), Verdict.CORRECT, Mode.DISPUTE_ALL, ME)
+    # a defended output is pending again but carries its game: never disputed twice
+    assert not should_dispute(output(4, 50, game=3), Verdict.CORRECT, Mode.DISPUTE_ALL, ME)
+
+
+def test_anchor_is_the_newest_finalized_output_before() -> None:
+    outputs = [output(0, 10, "finalized", b"\x10" * 32), output(1, 20, "finalized", b"\x20" * 32),
+               output(2, 30, "pending"), output(3, 40, "pending")]
+    assert find_anchor(outputs[3], outputs, None) == (20, b"\x20" * 32)
+    assert find_anchor(output(0, 10), [output(0, 10)], None) is None
+    assert find_anchor(output(0, 10), [output(0, 10)], b"\x00" * 32) == (0, b"\x00" * 32)
+    assert is_window_open(outputs[3], 54) and not is_window_open(outputs[3], 55)
+
+
+def test_choose_side() -> None:
+    game = GameView(
+        game_id=0, output_index=1, challenger=ME, defender=OTHER, status=Status.IN_PROGRESS, phase=Phase.BLOCKS,
+        lo=10, hi=20, lo_claim=b"\x00" * 32, hi_claim=b"\x01" * 32, mid_claim=None, turn=Side.DEFENDER,
+        remaining={Side.DEFENDER: 5, Side.CHALLENGER: 5}, now=1, block_number=None, step_count=0, start_block=10,
+        end_block=20, moves=0, created_at=1, resolved_at=None, bonds={}, raw={},
+    )
+    assert choose_side(game, Verdict.WRONG, ME, Mode.HONEST, True) is Side.CHALLENGER
+    assert choose_side(game, Verdict.CORRECT, OTHER, Mode.HONEST, True) is Side.DEFENDER
+    assert choose_side(game, Verdict.CORRECT, OTHER, Mode.HONEST, False) is None
+    assert choose_side(game, Verdict.WRONG, OTHER, Mode.HONEST, True) is None
+    assert choose_side(game, Verdict.CORRECT, OTHER, Mode.DISPUTE_ALL, True) is None
+    assert not game.has_run_out(Side.DEFENDER)
+    assert replace(game, remaining={Side.DEFENDER: 0, Side.CHALLENGER: 0}).has_run_out(Side.DEFENDER)
