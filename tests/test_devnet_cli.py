@@ -99,8 +99,8 @@ def test_generated_configs_load_with_the_real_loaders(tmp_path: Path) -> None:
     specs = layout.processes(settings)
     write_configs(specs, settings)
     by_name = {spec.name: spec for spec in specs}
-    assert [spec.name for spec in specs] == ["l1", "sequencer", "settler", "executor-0", "executor-1", "executor-2"]
-    assert [spec.port for spec in specs] == [30000, 31000, 31100, 31200, 31201, 31202]
+    assert [spec.name for spec in specs] == ["l1", "sequencer", "settler", "executor-0", "executor-1", "executor-2", "challenger"]
+    assert [spec.port for spec in specs] == [30000, 31000, 31100, 31200, 31201, 31202, 31150]
 
     l1 = load_l1_config(by_name["l1"].config)
     assert l1.params.chain_id == 900 and l1.block_time_ms == 1000 and l1.params.challenge_window == 30
@@ -163,7 +163,8 @@ def test_procfs_liveness_and_ownership(tmp_path: Path) -> None:
     marker = str(tmp_path / "marker.toml")
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", marker])
     try:
-        assert is_our_process(child.pid, marker)
+        # right after fork the child's cmdline is still ours until it execs: wait for the exec
+        wait_for(lambda: is_our_process(child.pid, marker), 5, "the child to exec")
         assert not is_our_process(child.pid, str(tmp_path / "other.toml"))
     finally:
         child.kill()
@@ -237,7 +238,7 @@ def test_devnet_json_describes_the_devnet(devnet: dict[str, Any]) -> None:
     assert [a["name"] for a in doc["accounts"]] == [f"dev{i}" for i in range(10)]
     assert doc["accounts"][0]["address"] == to_checksum_address(dev_account(0).address)
     assert doc["accounts"][0]["private_key"] == "0x" + dev_account(0).secret.hex()
-    assert [p["name"] for p in doc["processes"]] == ["l1", "sequencer", "settler", "executor-0", "executor-1"]
+    assert [p["name"] for p in doc["processes"]] == ["l1", "sequencer", "settler", "executor-0", "executor-1", "challenger"]
     for proc in doc["processes"]:
         assert is_our_process(proc["pid"], proc["config"]), proc
         assert Path(proc["log"]).exists()
@@ -249,7 +250,7 @@ def test_devnet_json_describes_the_devnet(devnet: dict[str, Any]) -> None:
 def test_status_shows_every_process_alive(devnet: dict[str, Any]) -> None:
     status = cli_json("devnet", "status", *net(devnet))
     assert status["all_alive"] is True
-    assert {p["name"] for p in status["processes"]} == {"l1", "sequencer", "settler", "executor-0", "executor-1"}
+    assert {p["name"] for p in status["processes"]} == {"l1", "sequencer", "settler", "executor-0", "executor-1", "challenger"}
     for proc in status["processes"]:
         assert proc["alive"] and proc["health"] == "ok", proc
         if proc["role"] in ("sequencer", "executor"):
@@ -308,7 +309,7 @@ def test_withdraw_records_a_withdrawal(devnet: dict[str, Any]) -> None:
     assert shown["receipt"]["status"] == 1 and shown["transaction"]["kind"] == "withdrawal"
     assert shown["transaction"]["amount"] == "700"
     human = cli("withdraw", "--amount", "1", "--key", "dev3", *net(devnet)).stdout
-    assert "not built yet" in human
+    assert "complete-withdrawal" in human and "--wait finalized" in human
 
 
 @pytest.mark.slow

@@ -40,8 +40,8 @@ DEFAULT_DIR = ".devnet"
 DEFAULT_KEY = "dev0"
 DEFAULT_WAIT_TIMEOUT_S = 120.0
 WITHDRAWAL_NOTE = (
-    "the withdrawal is recorded in L2 state; the L1 payout (prove + finalize on L1) comes with "
-    "the fraud-proof feature, which is not built yet"
+    "the withdrawal is recorded in L2 state; it is paid on L1 once an output covering it is finalized: "
+    "use --wait finalized for the whole journey, or `rollup complete-withdrawal ID` later"
 )
 
 Handler = Callable[[argparse.Namespace], int]
@@ -59,7 +59,7 @@ def register(subparsers: Any) -> None:
     _add(subparsers, "block", [net], "an L2 block", cmd_block, _block_args)
     _add(subparsers, "proof", [net], "fetch an account proof and verify it locally", cmd_proof, _proof_args)
     _add(subparsers, "deposit", [net, key, wait], "deposit from L1 to L2 through the portal", cmd_deposit, _deposit_args)
-    _add(subparsers, "withdraw", [net, key, wait], "withdraw from L2 (records the withdrawal)", cmd_withdraw, _withdraw_args)
+    _add(subparsers, "withdraw", [net, key, wait], "withdraw from L2 to L1 (--wait finalized: through to the L1 payout)", cmd_withdraw, _withdraw_args)
     _add(subparsers, "status", [net], "sync status of every L2 node and the L1 head", cmd_status, lambda p: None)
 
 
@@ -302,6 +302,10 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
         "amount": str(amount), "fee": str(tx.fee), "nonce": tx.nonce, "chainId": tx.chain_id,
         "withdrawalId": tx_hash, "note": WITHDRAWAL_NOTE,
     }
+    if args.wait == "finalized":  # the whole journey: finalized output, prove and finalize on L1, paid
+        from node.cli.fraud import finish_withdrawal  # fraud imports this module
+
+        return finish_withdrawal(args, endpoints, key, data, deadline)
     return _finish_tx(args, endpoints, data, deadline, "withdrawal sent")
 
 

@@ -58,8 +58,10 @@ def l1_config(spec: ProcessSpec, settings: p.DevnetSettings | None = None) -> di
             "max_batch_bytes": p.L1_MAX_BATCH_BYTES,
             "game_clock_blocks": settings.game_clock,
             "genesis": {to_checksum_address(addr): str(balance) for addr, balance in p.l1_genesis().items()},
-            # the L2's chain config, which the one-step verifier runs the state transition with
-            "rollup": {key: rollup[key] for key in ("chain_id", "fee_recipient", "min_fee")},
+            # the L2's chain config, which the one-step verifier runs the state transition with, and its
+            # genesis allocation, from which the L1 computes the L2 genesis output root at startup
+            # (so even the first output can be disputed)
+            "rollup": {key: rollup[key] for key in ("chain_id", "fee_recipient", "min_fee", "genesis")},
         },
     }
 
