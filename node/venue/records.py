@@ -1,0 +1,269 @@
+"""The venue's stored records: frozen values, canonical codecs, and get/set through the overlay.
+
+Every record is a canonical msgpack array (signed or big fields zigzag bytes,
+see node.venue.codec). A record equal to its empty value is stored as
+absence, so a key is present exactly when it holds something and the state
+root does not depend on history.
+
+    MarketState    [oracle_price, oracle_ms, funding_index*, funding_epoch, order_seq,
+                    scanned_long*, scanned_short*, pending]
+    VenueAccount   [pnl*, floor*, [market ids], [order ids]]
+    Position       [size*, cost*, funding_index*, bid_lots, ask_lots]
+    Order          [owner, side, price, lots, client_id, prev_id, next_id]
+    Level          [head_id, tail_id, lots, count]
+    TriggerEntry   [size*, trigger*, bucket, prev_address | b"", next_address | b""]
+    Bucket         [head_address, tail_address]
+                                                   (* = signed, zigzag bytes)
+Meanings: node.venue.ledger (pnl, floor), node.venue.positions (size, cost:
+the entry cost basis, entry price = cost / size), node.venue.book (orders,
+levels), node.venue.triggers (entries, buckets, scan marks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from node.crypto import Address
+from node.encoding import pack
+from node.state.view import Overlay, StateReader
+from node.venue.codec import (
+    decode_record,
+    decode_sint,
+    encode_optional_address,
+    encode_sint,
+    expect_address,
+    expect_flag,
+    expect_int_list,
+    expect_optional_address,
+    expect_uint64,
+)
+from node.venue.keys import (
+    MARKET_ID_MAX,
+    account_record_key,
+    bucket_key,
+    level_key,
+    market_state_key,
+    order_key,
+    position_key,
+    trigger_entry_key,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MarketState:
+    oracle_price: int = 0  # 0: never set
+    oracle_ms: int = 0
+    funding_index: int = 0
+    funding_epoch: int = 0  # block timestamp // funding interval at the last funding step
+    order_seq: int = 0  # the last order sequence number handed out
+    scanned_long: int = 0  # liquidation coordinates at the last scan (node.venue.triggers)
+    scanned_short: int = 0
+    pending: bool = False  # a trigger fires that no scan has processed yet
+
+
+@dataclass(frozen=True, slots=True)
+class VenueAccount:
+    pnl: int = 0  # signed claim on the PnL pool (node.venue.ledger)
+    floor: int = 0  # native balance the liquidation triggers rely on (node.venue.margin)
+    markets: tuple[int, ...] = ()  # markets holding a position record
+    orders: tuple[int, ...] = ()  # resting order ids
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    size: int = 0  # lots, long > 0
+    cost: int = 0  # entry cost basis in units, same sign as size
+    funding_index: int = 0  # the market's index when funding was last settled
+    bid_lots: int = 0  # lots resting in buy orders
+    ask_lots: int = 0  # lots resting in sell orders
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    owner: Address
+    side: int
+    price: int
+    lots: int  # remaining
+    client_id: int
+    prev_id: int = 0  # FIFO neighbours on the order's level; 0 = none
+    next_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    head_id: int
+    tail_id: int
+    lots: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerEntry:
+    size: int  # the position size the trigger was computed for (its sign is the index side)
+    trigger: int  # exact liquidation coordinate (node.venue.triggers)
+    bucket: int
+    prev: Address | None = None
+    next: Address | None = None
+
+    @property
+    def side(self) -> int:
+        return 0 if self.size > 0 else 1
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    head: Address
+    tail: Address
+
+
+EMPTY_MARKET_STATE = MarketState()
+EMPTY_ACCOUNT = VenueAccount()
+EMPTY_POSITION = Position()
+
+
+# -- generic store/load --
+
+
+def _store(overlay: Overlay, key: bytes, value: Any | None, fields: list[Any] | None) -> None:
+    if value is None or fields is None:
+        overlay.delete(key)
+    else:
+        overlay.set(key, pack(fields))
+
+
+# -- market state --
+
+
+def get_market_state(reader: StateReader, market_id: int) -> MarketState:
+    raw = reader.get(market_state_key(market_id))
+    if raw is None:
+        return EMPTY_MARKET_STATE
+    v = decode_record(raw, 8, "market state")
+    return MarketState(
+        expect_uint64(v[0], "oracle_price"), expect_uint64(v[1], "oracle_ms"), decode_sint(v[2], "funding_index"),
+        expect_uint64(v[3], "funding_epoch"), expect_uint64(v[4], "order_seq"), decode_sint(v[5], "scanned_long"),
+        decode_sint(v[6], "scanned_short"), expect_flag(v[7], "pending"),
+    )
+
+
+def set_market_state(overlay: Overlay, market_id: int, state: MarketState) -> None:
+    fields = [
+        state.oracle_price, state.oracle_ms, encode_sint(state.funding_index), state.funding_epoch, state.order_seq,
+        encode_sint(state.scanned_long), encode_sint(state.scanned_short), int(state.pending),
+    ]
+    _store(overlay, market_state_key(market_id), None if state == EMPTY_MARKET_STATE else state, fields)
+
+
+# -- venue accounts --
+
+
+def get_venue_account(reader: StateReader, address: bytes) -> VenueAccount:
+    raw = reader.get(account_record_key(address))
+    if raw is None:
+        return EMPTY_ACCOUNT
+    v = decode_record(raw, 4, "venue account")
+    return VenueAccount(decode_sint(v[0], "pnl"), decode_sint(v[1], "floor"),
+                        expect_int_list(v[2], "markets", MARKET_ID_MAX), expect_int_list(v[3], "orders"))
+
+
+def set_venue_account(overlay: Overlay, address: bytes, account: VenueAccount) -> None:
+    if not account.markets and account.floor != 0:
+        account = replace(account, floor=0)  # the floor only guards positions
+    fields = [encode_sint(account.pnl), encode_sint(account.floor), list(account.markets), list(account.orders)]
+    _store(overlay, account_record_key(address), None if account == EMPTY_ACCOUNT else account, fields)
+
+
+# -- positions --
+
+
+def get_position(reader: StateReader, address: bytes, market_id: int) -> Position:
+    raw = reader.get(position_key(address, market_id))
+    if raw is None:
+        return EMPTY_POSITION
+    v = decode_record(raw, 5, "position")
+    return Position(decode_sint(v[0], "size"), decode_sint(v[1], "cost"), decode_sint(v[2], "funding_index"),
+                    expect_uint64(v[3], "bid_lots"), expect_uint64(v[4], "ask_lots"))
+
+
+def set_position(overlay: Overlay, address: bytes, market_id: int, position: Position) -> None:
+    """Store a position and keep the account's market list in step with which positions exist."""
+    if position.size == 0:
+        position = replace(position, cost=0, funding_index=0)
+    exists = position != EMPTY_POSITION
+    fields = [encode_sint(position.size), encode_sint(position.cost), encode_sint(position.funding_index),
+              position.bid_lots, position.ask_lots]
+    _store(overlay, position_key(address, market_id), position if exists else None, fields)
+    account = get_venue_account(overlay, address)
+    listed = market_id in account.markets
+    if exists != listed:
+        markets = sorted(set(account.markets) | {market_id}) if exists else [m for m in account.markets if m != market_id]
+        set_venue_account(overlay, address, replace(account, markets=tuple(markets)))
+
+
+# -- orders and levels --
+
+
+def get_order(reader: StateReader, order_id: int) -> Order | None:
+    raw = reader.get(order_key(order_id))
+    if raw is None:
+        return None
+    v = decode_record(raw, 7, "order")
+    return Order(expect_address(v[0], "owner"), expect_int_side(v[1]), expect_uint64(v[2], "price"),
+                 expect_uint64(v[3], "lots"), expect_uint64(v[4], "client_id"), expect_uint64(v[5], "prev_id"),
+                 expect_uint64(v[6], "next_id"))
+
+
+def set_order(overlay: Overlay, order_id: int, order: Order | None) -> None:
+    fields = None if order is None else [bytes(order.owner), order.side, order.price, order.lots, order.client_id,
+                                          order.prev_id, order.next_id]
+    _store(overlay, order_key(order_id), order, fields)
+
+
+def get_level(reader: StateReader, market_id: int, side: int, price_key: int) -> Level | None:
+    raw = reader.get(level_key(market_id, side, price_key))
+    if raw is None:
+        return None
+    v = decode_record(raw, 4, "book level")
+    return Level(expect_uint64(v[0], "head_id"), expect_uint64(v[1], "tail_id"), expect_uint64(v[2], "lots"),
+                 expect_uint64(v[3], "count"))
+
+
+def set_level(overlay: Overlay, market_id: int, side: int, price_key: int, level: Level | None) -> None:
+    fields = None if level is None else [level.head_id, level.tail_id, level.lots, level.count]
+    _store(overlay, level_key(market_id, side, price_key), level, fields)
+
+
+# -- liquidation trigger entries and buckets --
+
+
+def get_trigger_entry(reader: StateReader, market_id: int, address: bytes) -> TriggerEntry | None:
+    raw = reader.get(trigger_entry_key(market_id, address))
+    if raw is None:
+        return None
+    v = decode_record(raw, 5, "trigger entry")
+    return TriggerEntry(decode_sint(v[0], "size"), decode_sint(v[1], "trigger"), expect_uint64(v[2], "bucket"),
+                        expect_optional_address(v[3], "prev"), expect_optional_address(v[4], "next"))
+
+
+def set_trigger_entry(overlay: Overlay, market_id: int, address: bytes, entry: TriggerEntry | None) -> None:
+    fields = None if entry is None else [encode_sint(entry.size), encode_sint(entry.trigger), entry.bucket,
+                                          encode_optional_address(entry.prev), encode_optional_address(entry.next)]
+    _store(overlay, trigger_entry_key(market_id, address), entry, fields)
+
+
+def get_bucket(reader: StateReader, market_id: int, side: int, bucket: int) -> Bucket | None:
+    raw = reader.get(bucket_key(market_id, side, bucket))
+    if raw is None:
+        return None
+    v = decode_record(raw, 2, "trigger bucket")
+    return Bucket(expect_address(v[0], "head"), expect_address(v[1], "tail"))
+
+
+def set_bucket(overlay: Overlay, market_id: int, side: int, bucket: int, value: Bucket | None) -> None:
+    fields = None if value is None else [bytes(value.head), bytes(value.tail)]
+    _store(overlay, bucket_key(market_id, side, bucket), value, fields)
+
+
+def expect_int_side(value: Any) -> int:
+    return int(expect_flag(value, "side"))
