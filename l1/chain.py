@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Mapping
 
 from node.crypto import Address, Hash32, to_checksum_address
 from node.encoding import UINT64_MAX
@@ -245,14 +246,16 @@ def open_l1_chain(config: L1Config, genesis_timestamp_ms: int) -> L1Chain:
     try:
         chain = L1Chain(kv, config.params, config.genesis, config.mempool, config.max_block_txs)
         chain.ensure_genesis(genesis_timestamp_ms)
-        chain.params = resolve_l2_genesis_root(chain, config.l2_genesis_alloc)
+        chain.params = resolve_l2_genesis_root(chain, config.l2_genesis_alloc, config.l2_genesis_extra)
     except BaseException:
         kv.close()
         raise
     return chain
 
 
-def resolve_l2_genesis_root(chain: L1Chain, l2_alloc: tuple[tuple[Address, int], ...] | None) -> L1ChainParams:
+def resolve_l2_genesis_root(
+    chain: L1Chain, l2_alloc: tuple[tuple[Address, int], ...] | None, l2_extra: Mapping[bytes, bytes] | None = None
+) -> L1ChainParams:
     """The chain's params with the L2 genesis output root computed from L1 block 0, if the config
     gives the L2 genesis allocation and no explicit root (l1.l2_genesis)."""
     disputes = chain.params.disputes
@@ -261,6 +264,6 @@ def resolve_l2_genesis_root(chain: L1Chain, l2_alloc: tuple[tuple[Address, int],
     block0 = chain.get_block(0)
     if block0 is None:
         raise L1ChainError("the L1 chain has no block 0")
-    root = compute_l2_genesis_output_root(l2_alloc, block0.header.timestamp_ms, block0.hash())
+    root = compute_l2_genesis_output_root(l2_alloc, block0.header.timestamp_ms, block0.hash(), l2_extra)
     log.info("L2 genesis output root 0x%s (from [l1.rollup.genesis] and L1 block 0)", root.hex())
     return replace(chain.params, disputes=replace(disputes, genesis_output_root=root))

@@ -38,7 +38,7 @@ was expected. `L1ChainParams` is the part the contracts need.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -49,6 +49,7 @@ from node.keys.hd import DEV_ACCOUNT_COUNT, dev_accounts
 from node.service import ConfigError, load_toml
 from node.stf.config import ChainConfig
 from l1.tx import MAX_BATCH_DATA_BYTES
+from node.rollup_config import load_venue_genesis
 
 DEFAULT_CHAIN_ID = 900
 DEFAULT_BLOCK_TIME_MS = 1000
@@ -84,7 +85,7 @@ _L1_KEYS = frozenset(
         "rollup",
     }
 )
-_ROLLUP_KEYS = frozenset({"chain_id", "fee_recipient", "min_fee", "max_block_txs", "genesis"})
+_ROLLUP_KEYS = frozenset({"chain_id", "fee_recipient", "min_fee", "max_block_txs", "genesis", "venue"})
 DEFAULT_GAME_CLOCK_BLOCKS = 20
 DEFAULT_L2_MAX_BLOCK_TXS = 10_000  # node.rollup_config's default for [rollup] max_block_txs
 
@@ -134,6 +135,7 @@ class L1Config:
     rpc_port: int
     log_level: str
     l2_genesis_alloc: tuple[tuple[Address, int], ...] | None = None  # [l1.rollup.genesis]
+    l2_genesis_extra: Mapping[bytes, bytes] = field(default_factory=dict)  # [l1.rollup.venue]: the venue's genesis
 
 
 def default_genesis() -> tuple[tuple[Address, int], ...]:
@@ -163,7 +165,15 @@ def l1_config_from_dict(data: Mapping[str, Any], source: str = "config", base_di
         rpc_port=_int(node, "node", "rpc_port", DEFAULT_RPC_PORT, 0, 65535, source),
         log_level=_log_level(node, source),
         l2_genesis_alloc=_l2_genesis(l1.get("rollup"), source),
+        l2_genesis_extra=_l2_venue_genesis(l1.get("rollup")),
     )
+
+
+def _l2_venue_genesis(rollup: Any) -> dict[bytes, bytes]:
+    """[l1.rollup.venue]: a copy of the L2's [venue] table, part of the L2 genesis state."""
+    if not isinstance(rollup, Mapping) or rollup.get("venue") is None:
+        return {}
+    return load_venue_genesis({"venue": rollup["venue"]})
 
 
 def _l2_genesis(rollup: Any, source: str) -> tuple[tuple[Address, int], ...] | None:

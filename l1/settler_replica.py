@@ -36,7 +36,9 @@ class BlockReplica:
     def open(self, l1_genesis_timestamp_ms: int, l1_genesis_hash: bytes) -> None:
         self.store = ChainStore(self.path, history_window=HISTORY_WINDOW)
         self.chain = Chain(self.store, self.rollup.chain_config())
-        self.chain.init_genesis(self.rollup.genesis_alloc, l1_genesis_timestamp_ms, (0, l1_genesis_hash))
+        self.chain.init_genesis(
+            self.rollup.genesis_alloc, l1_genesis_timestamp_ms, (0, l1_genesis_hash), self.rollup.venue_genesis
+        )
 
     def close(self) -> None:
         if self.store is not None:

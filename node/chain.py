@@ -15,8 +15,8 @@ from node.block import ZERO_HASH, Block, BlockHeader, compute_tx_root
 from node.crypto import Hash32
 from node.encoding import decode_uint, encode_uint, pack, unpack
 from node.smt.hashing import hash_key
-from node.state.schema import Account, set_account, set_supply
-from node.state.view import Overlay
+from node.genesis import compute_genesis_writes
+import node.venue  # noqa: F401  the venue's transaction kinds and end-of-block hook are part of the chain's rules
 from node.stf import (
     BlockBuild,
     BlockContext,
@@ -105,9 +105,16 @@ class Chain:
 
     # -- genesis --------------------------------------------------------------
 
-    def init_genesis(self, alloc: Mapping[bytes, int], timestamp_ms: int = 0, l1_origin: tuple[int, bytes] = (0, ZERO_HASH)) -> Head:
-        """Create block 0 holding `alloc` (address -> balance); idempotent for the same genesis."""
-        block, update = self._genesis_block(alloc, timestamp_ms, l1_origin)
+    def init_genesis(
+        self,
+        alloc: Mapping[bytes, int],
+        timestamp_ms: int = 0,
+        l1_origin: tuple[int, bytes] = (0, ZERO_HASH),
+        extra_writes: Mapping[bytes, bytes] | None = None,
+    ) -> Head:
+        """Create block 0 holding `alloc` (address -> balance) and `extra_writes` (application
+        state such as the venue's markets); idempotent for the same genesis."""
+        block, update = self._genesis_block(alloc, timestamp_ms, l1_origin, extra_writes or {})
         existing = self.store.get_block(0)
         if existing is not None:
             if existing.hash() != block.hash():
@@ -115,12 +122,11 @@ class Chain:
             return self.head()
         return self.store.commit_block(block, [], [], update)
 
-    def _genesis_block(self, alloc: Mapping[bytes, int], timestamp_ms: int, l1_origin: tuple[int, bytes]) -> tuple[Block, Any]:
-        overlay = Overlay(_EmptyState())
-        for address, balance in sorted(alloc.items()):
-            set_account(overlay, address, Account(balance, 0))
-        set_supply(overlay, sum(alloc.values()))
-        update = self.store.tree.compute_update(None, 0, {hash_key(k): v for k, v in overlay.writes.items()})
+    def _genesis_block(
+        self, alloc: Mapping[bytes, int], timestamp_ms: int, l1_origin: tuple[int, bytes], extra_writes: Mapping[bytes, bytes]
+    ) -> tuple[Block, Any]:
+        writes = compute_genesis_writes(alloc, extra_writes)
+        update = self.store.tree.compute_update(None, 0, {hash_key(k): v for k, v in writes.items()})
         header = BlockHeader(0, ZERO_HASH, timestamp_ms, l1_origin[0], Hash32(l1_origin[1]), ZERO_HASH, Hash32(update.root_hash))
         return Block(header, ()), update
 
@@ -227,8 +233,3 @@ def validate_all_included(build: BlockBuild, max_block_txs: int) -> None:
         raise InvalidTransactionInBlock(index, first.error)
     if build.deferred:
         raise TooManyTransactions(build.system_count + len(build.included) + len(build.deferred), max_block_txs)
-
-
-class _EmptyState:
-    def get(self, key: bytes) -> bytes | None:
-        return None

@@ -138,7 +138,9 @@ class Executor:
 
     async def _init_genesis(self) -> None:
         l1_genesis = await self._wait_for_l1_block(0)
-        self.chain.init_genesis(self.config.rollup.genesis_alloc, l1_genesis.timestamp_ms, (0, l1_genesis.hash))
+        self.chain.init_genesis(
+            self.config.rollup.genesis_alloc, l1_genesis.timestamp_ms, (0, l1_genesis.hash), self.config.rollup.venue_genesis
+        )
 
     async def _wait_for_l1_block(self, number: int):  # type: ignore[no-untyped-def]
         delay = 0.1

@@ -8,7 +8,7 @@ process's config.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -18,6 +18,7 @@ from node.derivation import RollupRules
 from node.encoding import UINT256_MAX
 from node.service import ConfigError
 from node.stf import ChainConfig
+from node.venue import MarketConfigError, genesis_writes, load_markets, load_venue_addresses
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class RollupConfig:
     max_block_txs: int
     rules: RollupRules
     genesis_alloc: Mapping[bytes, int]
+    venue_genesis: Mapping[bytes, bytes] = field(default_factory=dict)  # the venue's state at genesis ([venue])
 
     def chain_config(self) -> ChainConfig:
         return ChainConfig(self.chain_id, self.fee_recipient, self.min_fee, self.max_block_txs)
@@ -57,7 +59,18 @@ def load_rollup_config(doc: Mapping[str, Any]) -> RollupConfig:
             sequencing_window=_int(section, "rollup.sequencing_window", section.get("sequencing_window", 20), 1, 10**6),
         ),
         genesis_alloc=_alloc(section.get("genesis", {})),
+        venue_genesis=load_venue_genesis(doc),
     )
+
+
+def load_venue_genesis(doc: Mapping[str, Any]) -> dict[bytes, bytes]:
+    """The venue's markets, oracle and insurance fund as genesis state writes; {} without [venue]."""
+    if "venue" not in doc:
+        return {}
+    try:
+        return genesis_writes(load_markets(doc), *load_venue_addresses(doc))
+    except MarketConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def load_node_section(doc: Mapping[str, Any], base_dir: Path | None = None) -> NodeSection:

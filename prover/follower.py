@@ -46,7 +46,7 @@ class ChainFollower:
         self.store = ChainStore(self.data_dir / "chain", history_window=self.history_window)
         self.chain = Chain(self.store, self.rollup.chain_config())
         genesis = await self._wait_for_l1_block(0)
-        self.chain.init_genesis(self.rollup.genesis_alloc, genesis.timestamp_ms, (0, genesis.hash))
+        self.chain.init_genesis(self.rollup.genesis_alloc, genesis.timestamp_ms, (0, genesis.hash), self.rollup.venue_genesis)
         self.deriver = Deriver(self.chain, self.rollup.rules)
         first, cursor = self.deriver.needed_origins(), self.cursor()
         for data in await self.l1.block_range(first, cursor - first + 1):

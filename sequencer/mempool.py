@@ -146,9 +146,20 @@ def signed_fields(rtx: RecoveredTx) -> SignedTx:
 # -- the pool -----------------------------------------------------------------------------
 
 
+Priority = Callable[[RecoveredTx], int]
+
+
+def no_priority(rtx: RecoveredTx) -> int:
+    return 0
+
+
 class Mempool:
-    def __init__(self, limits: MempoolLimits = MempoolLimits()) -> None:
+    """`priority(rtx)`: lower goes first, before fees (the venue puts oracle updates at 0, so they
+    lead every block even when the mempool is saturated); within a priority, higher fee first."""
+
+    def __init__(self, limits: MempoolLimits = MempoolLimits(), priority: Priority = no_priority) -> None:
         self.limits = limits
+        self.priority = priority
         self._by_sender: dict[bytes, dict[int, PoolEntry]] = {}
         self._by_hash: dict[bytes, PoolEntry] = {}
         self._seq: Iterator[int] = itertools.count()
@@ -238,7 +249,7 @@ class Mempool:
     # -- selection --
 
     def take(self, max_count: int, state_nonce_of: StateNonceOf, exclude: Exclude | None = None) -> list[RecoveredTx]:
-        """Up to `max_count` executable transactions, highest fee first, each sender's in nonce order.
+        """Up to `max_count` executable transactions, by priority then highest fee, each sender's in nonce order.
 
         Nothing is removed: call `remove_included` once the block is sealed.
         Senders for which `exclude(sender)` is true are skipped (censor mode).
@@ -246,22 +257,25 @@ class Mempool:
         heap = self._heads(state_nonce_of, exclude)
         chosen: list[RecoveredTx] = []
         while heap and len(chosen) < max_count:
-            _, _, sender, nonce = heapq.heappop(heap)
+            _, _, _, sender, nonce = heapq.heappop(heap)
             queue = self._by_sender[sender]
             chosen.append(queue[nonce].rtx)
             following = queue.get(nonce + 1)
             if following is not None:
-                heapq.heappush(heap, _heap_item(sender, following))
+                heapq.heappush(heap, self._heap_item(sender, following))
         return chosen
 
-    def _heads(self, state_nonce_of: StateNonceOf, exclude: Exclude | None) -> list[tuple[int, int, bytes, int]]:
+    def _heap_item(self, sender: bytes, entry: PoolEntry) -> tuple[int, int, int, bytes, int]:
+        return (self.priority(entry.rtx), -entry.fee, entry.seq, sender, entry.nonce)
+
+    def _heads(self, state_nonce_of: StateNonceOf, exclude: Exclude | None) -> list[tuple[int, int, int, bytes, int]]:
         heap = []
         for sender, queue in self._by_sender.items():
             if exclude is not None and exclude(sender):
                 continue
             first = queue.get(state_nonce_of(sender))
             if first is not None:
-                heap.append(_heap_item(sender, first))
+                heap.append(self._heap_item(sender, first))
         heapq.heapify(heap)
         return heap
 
@@ -305,10 +319,6 @@ class Mempool:
         while state_nonce + count in queue:
             count += 1
         return count
-
-
-def _heap_item(sender: bytes, entry: PoolEntry) -> tuple[int, int, bytes, int]:
-    return (-entry.fee, entry.seq, sender, entry.nonce)
 
 
 __all__ = [

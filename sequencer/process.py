@@ -32,6 +32,7 @@ from node.rpc.errors import RpcError
 from node.rpc.server import ListenError, RpcServer
 from node.service import BackgroundTasks, ConfigError, run_service, setup_logging
 from node.store.chain import ChainStore, Head
+from node.venue import priority_of
 from sequencer.config import SequencerConfig, load_sequencer_config
 from sequencer.intake import Recoverer
 from sequencer.l1follower import L1Follower
@@ -148,7 +149,7 @@ class SequencerNode:
     async def _init_genesis(self, l1_genesis: L1BlockData) -> None:
         alloc = self.config.rollup.genesis_alloc
         try:
-            head = self.chain.init_genesis(alloc, l1_genesis.timestamp_ms, (0, l1_genesis.hash))
+            head = self.chain.init_genesis(alloc, l1_genesis.timestamp_ms, (0, l1_genesis.hash), self.config.rollup.venue_genesis)
         except GenesisMismatch:
             raise ConfigError(
                 f"{self.config.node.data_dir} holds an L2 chain with another genesis than this [rollup] section "
@@ -160,7 +161,7 @@ class SequencerNode:
         cfg = self.config
         self.follower = L1Follower(view, SafetyTracker(cfg.rollup.rules, ChainBlocks(self.chain)))
         self.follower.keep_from(self._parent_origin())
-        self.mempool = Mempool(cfg.sequencer.mempool)
+        self.mempool = Mempool(cfg.sequencer.mempool, priority=priority_of)
         self.recoverer = recoverer = Recoverer(cfg.sequencer.recovery_workers)
         self.waiters = ReceiptWaiters()
         self.producer = BlockProducer(

@@ -8,20 +8,14 @@ Witness bytes per step are printed (pytest -s) for the figures the lead collects
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
-
 import pytest
 
-from node.block import ZERO_HASH, Block, BlockHeader
 from node.chain import Chain
-from node.crypto import Hash32, PrivateKey
+from node.crypto import PrivateKey
 from node.fraud.onestep import compute_step_result
 from node.fraud.steps import STEP_END_OF_BLOCK, StepOutcome, count_steps
 from node.fraud.trace import compute_intermediate_roots, iter_block_trace
 from node.fraud.witness import Witness
-from node.smt.hashing import hash_key
-from node.state.schema import Account, set_account, set_supply
-from node.state.view import DictState, Overlay
 from node.stf import recover_transaction
 from node.store.chain import ChainStore
 from node.tx import RecoveredTx, sign_tx
@@ -36,21 +30,6 @@ RICH = 10_000_000
 ALLOC = {ORACLE_KEY.address: 10_000, A: 500 + 2 * FEE, B: RICH, C: RICH, D: RICH, E: RICH, F_: RICH, FUND: 1_000_000}
 
 
-class VenueChain(Chain):
-    """A chain whose genesis also holds the venue (the lead's init_genesis will take these writes)."""
-
-    def _genesis_block(self, alloc: Mapping[bytes, int], timestamp_ms: int, l1_origin: tuple[int, bytes]) -> tuple[Block, Any]:
-        state = DictState(genesis_writes(MARKETS, ORACLE_KEY.address, FUND))
-        overlay = Overlay(state)
-        for address, balance in sorted(alloc.items()):
-            set_account(overlay, address, Account(balance, 0))
-        set_supply(overlay, sum(alloc.values()))
-        state.apply(overlay.writes)
-        update = self.store.tree.compute_update(None, 0, {hash_key(k): v for k, v in state.items.items()})
-        header = BlockHeader(0, ZERO_HASH, timestamp_ms, l1_origin[0], Hash32(l1_origin[1]), ZERO_HASH, Hash32(update.root_hash))
-        return Block(header, ()), update
-
-
 class Signer:
     def __init__(self) -> None:
         self.nonces: dict[bytes, int] = {}
@@ -62,8 +41,8 @@ class Signer:
 
 
 def build_chain(path: Path) -> Chain:
-    chain = VenueChain(ChainStore(path), CONFIG)
-    chain.init_genesis(ALLOC)
+    chain = Chain(ChainStore(path), CONFIG)
+    chain.init_genesis(ALLOC, extra_writes=genesis_writes(MARKETS, ORACLE_KEY.address, FUND))
     tx = Signer()
     key = {a.address: a for a in [*KEYS]}
     makers = [key[B], key[C], key[D]]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import node.venue  # noqa: F401  the venue's transaction kinds and end-of-block hook are part of the chain's rules
 from node.encoding import DecodeError
 from node.fraud.partial_tree import WitnessError
 from node.fraud.steps import StepInput, StepOutcome, StepTable, process_step

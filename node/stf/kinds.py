@@ -14,6 +14,7 @@ from typing import Any
 from node.state.schema import WithdrawalRecord, set_withdrawal
 from node.state.view import Overlay, StateReader
 from node.stf.config import BlockContext, ChainConfig
+from node.stf.debit_checks import validate_debit
 from node.stf.errors import ZeroAmount
 from node.stf.handlers import register_handler
 from node.stf.ledger import process_burn, process_credit, process_debit, process_mint, validate_mint_fits
@@ -25,9 +26,11 @@ def compute_amount_cost(payload: Any) -> int:
 
 
 def validate_positive_amount(reader: StateReader, config: ChainConfig, rtx: RecoveredTx) -> None:
+    """A transfer or withdrawal moves a positive amount, and the registered debit checks allow it."""
     payload = rtx.tx.payload  # type: ignore[union-attr]
     if payload.amount == 0:
         raise ZeroAmount(payload.NAME)
+    validate_debit(reader, rtx.sender, payload.amount + rtx.tx.fee)  # type: ignore[union-attr]
 
 
 def apply_transfer(overlay: Overlay, config: ChainConfig, ctx: BlockContext, rtx: RecoveredTx) -> None:

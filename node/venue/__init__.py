@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from node.state.view import Overlay
 from node.stf.config import BlockContext, ChainConfig
+from node.stf.debit_checks import register_debit_check
 from node.stf.end_of_block import register_end_of_block_hook
 from node.stf.handlers import register_handler
 from node.venue.errors import VenueError
@@ -74,6 +75,7 @@ def run_end_of_block(overlay: Overlay, config: ChainConfig, ctx: BlockContext) -
 
 
 register_end_of_block_hook(END_OF_BLOCK_HOOK, run_end_of_block)
+register_debit_check("venue.margin", validate_withdrawable)
 
 __all__ = [
     "CancelAll",
