@@ -136,3 +136,20 @@ def test_funding_needs_an_oracle_price() -> None:
     overlay = Overlay(venue.state)
     process_funding(overlay, venue.ctx)
     assert overlay.writes == {}
+
+
+def test_transfers_and_withdrawals_are_margin_checked_by_the_state_transition() -> None:
+    """The core's transfer and withdrawal run the venue's debit check (node.stf.debit_checks)."""
+    from node.stf.errors import InvalidTransaction
+    from node.tx import Transfer, Withdrawal
+
+    venue = open_long(5000 + FEE)
+    venue.set_price(0, 800)
+    venue.set_price(0, 700)  # 1300 free, as above; a transfer also pays its fee
+    before = dict(venue.state.items)
+    for payload in (Transfer(C, 1300), Withdrawal(C, 1300)):  # 1300 + the fee of 1 > 1300 free
+        with pytest.raises(InvalidTransaction) as info:
+            venue.send(KEYS[0], payload, fee=1)
+        assert isinstance(info.value, WithdrawalBreaksMargin) and info.value.rpc_code == -32089
+        assert venue.state.items == before  # rejected without a trace
+    venue.send(KEYS[0], Transfer(C, 1299), fee=1)  # exactly the free collateral
