@@ -46,8 +46,8 @@ from node.smt.versioned import VersionedTree
 from node.state.view import StateReader
 
 WITNESS_VERSION = 1
-MAX_WITNESS_BYTES = 256 * 1024
-MAX_WITNESS_ENTRIES = 512
+MAX_WITNESS_BYTES = 960 * 1024  # a liquidation step can touch ~150 keys (~300 KB); fits an L1 transaction
+MAX_WITNESS_ENTRIES = 1024
 MAX_WITNESS_OPENINGS = 512
 MAX_VALUE_BYTES = 4096
 OPENING_LEAF = 0
