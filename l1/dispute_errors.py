@@ -15,6 +15,7 @@
     ├── StepInputMismatch        -32075  the step reference does not rebuild the opened block from the inbox
     ├── InvalidWitness           -32076  the witness is malformed, incomplete or does not verify against the pre-root
     ├── UnprovableStep           -32077  the proven pre-state cannot be run by the state transition
+    ├── UnderivableOpening       -32078  the opened header is not derivable from the inbox (open_outputs' step_ref / parent)
     ├── OutputMismatch           -32080  state root and block hash do not open the output root
     ├── InvalidWithdrawalProof   -32081  the record is not proven under the state root
     ├── WithdrawalAlreadyProven  -32082  proven against an output that is not defeated
@@ -86,6 +87,10 @@ class UnprovableStep(KindRuleError):
     rpc_code = -32077
 
 
+class UnderivableOpening(KindRuleError):
+    rpc_code = -32078
+
+
 class OutputMismatch(KindRuleError):
     rpc_code = -32080
 
@@ -137,6 +142,7 @@ __all__ = [
     "OutputNotFound",
     "PortalInsufficient",
     "StepInputMismatch",
+    "UnderivableOpening",
     "UnprovableStep",
     "WithdrawalAlreadyFinalized",
     "WithdrawalAlreadyProven",

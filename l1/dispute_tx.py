@@ -16,8 +16,12 @@ Nested fields are msgpack arrays inside the transaction array:
 
     move     = [0, side, root(32)]                                            Claim
              | [1, side, agree(bool)]                                         Respond
-             | [2, side, lo_state_root(32), lo_block_hash(32), header, step_count]  OpenOutputs
+             | [2, side, lo_state_root(32), lo_block_hash(32), header, step_count, step_ref, parent]  OpenOutputs
                side: 0 defender, 1 challenger; header = node.block.BlockHeader.to_fields()
+               step_ref: where block hi's transactions are in the inbox (as for prove_step);
+               parent: block lo's header (hash lo_block_hash, state root lo_state_root).
+               The L1 rebuilds block hi from them and rejects a header that is not
+               derivable (UnderivableOpening); see l1.disputes.validate_derivable.
     step_ref = [batch | nil, system | nil]
                batch  = [l1_block_number, log_index]  the `batch` event holding the block's user txs
                         (nil: the block has no user transactions, e.g. a default block)
@@ -76,21 +80,28 @@ def _bool(value: Any, what: str) -> bool:
 # -- moves --
 
 
-def encode_move(move: GameMoveKind) -> list[Any]:
+def encode_move(move: GameMoveKind, step_ref: "StepRef | None" = None, parent: BlockHeader | None = None) -> list[Any]:
     side = SIDE_CODES[move.side]
     if isinstance(move, Claim):
         return [MOVE_CLAIM, side, bytes(move.root)]
     if isinstance(move, Respond):
         return [MOVE_RESPOND, side, bool(move.agree)]
     if isinstance(move, OpenOutputs):
+        if step_ref is None or parent is None:
+            raise ValueError("an open_outputs move needs the step_ref of block hi and the header of block lo")
         return [
             MOVE_OPEN_OUTPUTS, side, bytes(move.lo_state_root), bytes(move.lo_block_hash),
-            move.hi_header.to_fields(), move.step_count,
+            move.hi_header.to_fields(), move.step_count, step_ref.to_fields(), parent.to_fields(),
         ]
     raise TypeError(f"{type(move).__name__} is not a game_move (a one-step proof is kind {KIND_PROVE_STEP})")
 
 
 def decode_move(value: Any) -> GameMoveKind:
+    return decode_move_parts(value)[0]
+
+
+def decode_move_parts(value: Any) -> tuple[GameMoveKind, "StepRef | None", BlockHeader | None]:
+    """(move, step_ref, parent header); the last two only for open_outputs."""
     fields = expect_list(value, None, "move")
     if len(fields) < 2:
         raise DecodeError("move must be [tag, side, ...]")
@@ -98,18 +109,19 @@ def decode_move(value: Any) -> GameMoveKind:
     side = SIDES_BY_CODE[expect_int(fields[1], "move side", 1)]
     if tag == MOVE_CLAIM:
         expect_list(fields, 3, "claim move")
-        return Claim(side, _hash(fields[2], "claim root"))
+        return Claim(side, _hash(fields[2], "claim root")), None, None
     if tag == MOVE_RESPOND:
         expect_list(fields, 3, "respond move")
-        return Respond(side, _bool(fields[2], "agree"))
-    expect_list(fields, 6, "open_outputs move")
-    return OpenOutputs(
+        return Respond(side, _bool(fields[2], "agree")), None, None
+    expect_list(fields, 8, "open_outputs move")
+    move = OpenOutputs(
         side,
         _hash(fields[2], "lo_state_root"),
         _hash(fields[3], "lo_block_hash"),
         BlockHeader.from_fields(fields[4]),
         expect_int(fields[5], "step_count"),
     )
+    return move, StepRef.from_fields(fields[6]), BlockHeader.from_fields(fields[7])
 
 
 # -- the one-step proof's reference into the inbox --
@@ -171,21 +183,29 @@ class DisputeOutput:
 @register_l1_payload
 @dataclass(frozen=True, slots=True)
 class GameMove:
-    """A bisection move (Claim, Respond, OpenOutputs) in game `game_id`."""
+    """A bisection move (Claim, Respond, OpenOutputs) in game `game_id`.
+
+    An OpenOutputs move also carries `step_ref` (where block hi's transactions
+    are in the inbox) and `parent` (block lo's header): the L1 checks that the
+    opened header is derivable before it accepts the opening.
+    """
 
     KIND: ClassVar[int] = KIND_GAME_MOVE
     NAME: ClassVar[str] = "game_move"
     TAKES_VALUE: ClassVar[bool] = False
     game_id: int
     move: GameMoveKind
+    step_ref: StepRef | None = None
+    parent: BlockHeader | None = None
 
     def to_fields(self) -> list[Any]:
-        return [self.game_id, encode_move(self.move)]
+        return [self.game_id, encode_move(self.move, self.step_ref, self.parent)]
 
     @classmethod
     def from_fields(cls, fields: list[Any]) -> "GameMove":
         expect_list(fields, 2, "game_move payload")
-        return cls(expect_int(fields[0], "game_id"), decode_move(fields[1]))
+        move, step_ref, parent = decode_move_parts(fields[1])
+        return cls(expect_int(fields[0], "game_id"), move, step_ref, parent)
 
 
 @register_l1_payload
@@ -315,6 +335,7 @@ __all__ = [
     "ResolveGame",
     "StepRef",
     "decode_move",
+    "decode_move_parts",
     "encode_move",
     "record_from_fields",
     "record_to_fields",

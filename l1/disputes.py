@@ -11,7 +11,10 @@ game_move (7): Claim / Respond / OpenOutputs through node.fraud.game.apply_move 
   the current L1 block (the clock of the side on turn is charged). Defender
   moves may come from any address (permissionless defense); challenger moves
   only from the challenger. An opened header must also name an existing block
-  of this L1, by its hash, as its origin.
+  of this L1, by its hash, as its origin, and be derivable from the inbox:
+  the opening carries block hi's step_ref and block lo's header, the L1
+  rebuilds hi's transactions (l1.inbox) and checks tx root, timestamp, origin,
+  epoch opening and step count (validate_derivable); else UnderivableOpening.
 prove_step (8): in the one-step phase, anyone. The L1 rebuilds the opened
   block's transactions from its inbox (l1.inbox), takes step `lo`, runs it over
   the witness from the agreed root `lo_claim` (node.fraud.onestep.execute_step)
@@ -53,11 +56,12 @@ from l1.dispute_errors import (
     NotYourTurn,
     OutputNotDisputable,
     StepInputMismatch,
+    UnderivableOpening,
     UnprovableStep,
 )
 from l1.dispute_events import GameMoved, GameResolved, OutputDisputed
 from l1.dispute_state import GameRecord, append_game, get_game, get_game_count, load_output, set_game
-from l1.dispute_tx import DisputeOutput, GameMove, ProveStepTx, ResolveGame
+from l1.dispute_tx import DisputeOutput, GameMove, ProveStepTx, ResolveGame, StepRef
 from l1.errors import BondTooLow, KindRuleError
 from l1.events import Event
 from l1.inbox import read_l1_block, rebuild_block
@@ -184,6 +188,7 @@ def apply_game_move(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rt
     game = run_game_rule(lambda: fg.apply_move(record.game, move, env.number))
     if isinstance(move, fg.OpenOutputs):
         validate_origin(overlay, move.hi_header)
+        validate_derivable(overlay, params, move, payload.step_ref, payload.parent)
     set_game(overlay, replace(record, game=game))
     return [moved_event(log, rtx, record.game_id, move, game)]
 
@@ -198,6 +203,66 @@ def validate_origin(reader: StateReader, header: BlockHeader) -> None:
         raise IllegalMove(
             f"the opened header names L1 block {header.l1_origin_number} with hash 0x{header.l1_origin_hash.hex()}, "
             f"this L1's block has 0x{origin.hash().hex()}"
+        )
+
+
+def validate_derivable(
+    reader: StateReader, params: L1ChainParams, move: fg.OpenOutputs, ref: StepRef | None, parent: BlockHeader | None
+) -> None:
+    """The opened header of block hi must be the block derivation makes from this L1's inbox, else UnderivableOpening.
+
+    With block lo's header (`parent`, it must open lo_state_root / lo_block_hash)
+    the L1 knows whether hi opens an epoch and its earliest timestamp. It then
+    rebuilds hi's transactions from `ref` (l1.inbox.rebuild_block: origin hash,
+    the origin's deposits and listed forced txs when hi opens its epoch, the
+    batch's block hi with the header's timestamp and origin; tx root equal) and
+    checks the placement rules and the opened step count. Without a batch the
+    header must be the default block of its epoch: it opens the epoch, holds
+    only the origin's deposits and forced txs and has timestamp
+    max(origin timestamp, parent timestamp + 1).
+    """
+    header = move.hi_header
+    if ref is None or parent is None:
+        raise UnderivableOpening("an opening must carry the step_ref of block hi and the header of block lo")
+    rollup = params.disputes.rollup
+    if rollup is None:
+        raise DisputesDisabled("the L1 has no [l1.rollup] config to rebuild the opened block with")
+    if parent.hash() != move.lo_block_hash or parent.state_root != move.lo_state_root or parent.number != header.number - 1:
+        raise UnderivableOpening(f"the parent header is not block {header.number - 1} with the opened hash and state root")
+    opens_epoch = header.l1_origin_number == parent.l1_origin_number + 1
+    if not opens_epoch and header.l1_origin_number != parent.l1_origin_number:
+        raise UnderivableOpening(
+            f"block {header.number}'s origin {header.l1_origin_number} is neither its parent's origin "
+            f"{parent.l1_origin_number} nor the next L1 block"
+        )
+    if opens_epoch != (ref.system is not None):
+        raise UnderivableOpening(
+            f"block {header.number} {'opens' if opens_epoch else 'does not open'} its epoch: "
+            f"the step_ref must {'list' if opens_epoch else 'not list'} its system transactions"
+        )
+    try:
+        block = rebuild_block(reader, rollup.chain_id, header, ref)
+        origin = read_l1_block(reader, header.l1_origin_number, "the opened header's L1 origin")
+    except StepInputMismatch as exc:
+        raise UnderivableOpening(f"the opened header is not derivable from the inbox: {exc}") from None
+    origin_ts = origin.header.timestamp_ms
+    if header.timestamp_ms <= parent.timestamp_ms or header.timestamp_ms < origin_ts:
+        raise UnderivableOpening(
+            f"block {header.number}'s timestamp {header.timestamp_ms} is not after its parent's {parent.timestamp_ms} "
+            f"or is before its origin's {origin_ts}"
+        )
+    if ref.batch is None:
+        if not opens_epoch:
+            raise UnderivableOpening(f"without a batch block {header.number} must be a default block, which opens its epoch")
+        default_ts = max(origin_ts, parent.timestamp_ms + 1)
+        if header.timestamp_ms != default_ts:
+            raise UnderivableOpening(
+                f"without a batch block {header.number} must be its epoch's default block with timestamp {default_ts}, "
+                f"the opened header has {header.timestamp_ms}"
+            )
+    if count_steps(block) != move.step_count:
+        raise UnderivableOpening(
+            f"block {header.number} rebuilt from the inbox has {count_steps(block)} steps, the opening claims {move.step_count}"
         )
 
 

@@ -113,7 +113,10 @@ class L1Disputes:
             return GameMove(game.game_id, Respond(side, action.agree))
         if isinstance(action, PostOpening):
             o = action.opening
-            return GameMove(game.game_id, OpenOutputs(side, o.lo_state_root, o.lo_block_hash, o.hi_header, o.step_count))
+            if step_ref is None or o.lo_header is None:
+                raise UnsupportedAction("an opening needs block hi's StepRef and block lo's header")
+            move = OpenOutputs(side, o.lo_state_root, o.lo_block_hash, o.hi_header, o.step_count)
+            return GameMove(game.game_id, move, step_ref, o.lo_header)
         if isinstance(action, ProveOneStep):
             if step_ref is None:
                 raise UnsupportedAction("a one-step proof needs the step's StepRef")

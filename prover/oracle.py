@@ -32,6 +32,7 @@ class Opening:
     lo_block_hash: bytes
     hi_header: BlockHeader
     step_count: int
+    lo_header: BlockHeader | None = None  # sent with the opening: the L1 checks hi is derivable from it
 
 
 class TraceOracle:
@@ -66,7 +67,7 @@ class TraceOracle:
 
     def opening(self, lo: int, hi: int) -> Opening:
         lo_header, hi_header = self.header(lo), self.header(hi)
-        return Opening(lo_header.state_root, lo_header.hash(), hi_header, self.step_count(hi))
+        return Opening(lo_header.state_root, lo_header.hash(), hi_header, self.step_count(hi), lo_header)
 
     # -- the step phase --
 

@@ -197,7 +197,7 @@ class Referee:
         self._waits.pop(game.game_id, None)
         log.info("game %d (%s, phase %s, lo %d hi %d): %s", game.game_id, side.value, game.phase.value, game.lo, game.hi, describe(action))
         try:
-            step_ref = await self._step_ref(action) if isinstance(action, ProveOneStep) else None
+            step_ref = await self._step_ref(action) if isinstance(action, (ProveOneStep, PostOpening)) else None
         except (TraceError, StepRefError) as exc:
             self._note_wait(game, f"cannot locate the step's transactions on L1 yet: {exc}", logging.WARNING)
             return
@@ -205,8 +205,9 @@ class Referee:
         self.inflight[f"game:{game.game_id}"] = Inflight(tx_hash, f"{describe(action)} in game {game.game_id}", time.monotonic())
         self._count(action)
 
-    async def _step_ref(self, action: ProveOneStep) -> StepRef:
-        number = action.result.block_number
+    async def _step_ref(self, action: "ProveOneStep | PostOpening") -> StepRef:
+        """Where block n's transactions are on L1: sent with the one-step proof and with the opening of n."""
+        number = action.result.block_number if isinstance(action, ProveOneStep) else action.opening.hi_header.number
         block, parent = self.oracle.store.get_block(number), self.oracle.store.get_block(number - 1)
         if block is None or parent is None:
             raise TraceError(f"block {number} or its parent is missing from our store")

@@ -5,8 +5,9 @@ The L1 rebuilds the opened block's step inputs itself (l1.dispute_tx.StepRef):
   deposit of the origin L1 block plus the forced transactions listed here
   by log index (those derivation included: the block's system transactions
   after the deposits, matched in log order);
-- `batch`: the `batch` event (L1 block, log index) holding the block's user
-  transactions; None when the block has none.
+- `batch`: the `batch` event (L1 block, log index) holding the block
+  (also when it has no user transactions: the opening's check needs the
+  batch's timestamp); None only when no batch holds it (a default block).
 
     compute_step_ref(block, parent_origin, origin, candidates, chain_id) -> StepRef    (pure)
     find_step_ref(rpc, block, parent_origin, rules)                        (fetches the L1 blocks)
@@ -62,9 +63,13 @@ def compute_step_ref(
         system = match_forced(block, origin)
         system_count = origin.deposit_count + len(system)
     user_txs = block.transactions[system_count:]
-    if not user_txs:
-        return StepRef(None, system)
-    return StepRef(find_batch(block.number, header.timestamp_ms, header.l1_origin_number, user_txs, candidates, chain_id), system)
+    try:
+        batch = find_batch(block.number, header.timestamp_ms, header.l1_origin_number, user_txs, candidates, chain_id)
+    except StepRefError:
+        if user_txs:
+            raise
+        return StepRef(None, system)  # no batch holds it: a default block (the L1 then checks its timestamp)
+    return StepRef(batch, system)
 
 
 def match_forced(block: Block, origin: InboxBlock) -> tuple[int, ...]:

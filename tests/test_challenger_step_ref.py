@@ -55,6 +55,14 @@ def test_a_default_block_has_no_batch() -> None:
     assert ref.batch is None and ref.system == ()
 
 
+def test_a_block_without_user_transactions_still_names_its_batch() -> None:
+    # the opening's derivability check needs the batch's timestamp: only a default block has none
+    b = block(8, 3, [])
+    inbox = [InboxBlock(3, 0, (), ()), InboxBlock(4, 0, (), ((1, batch(block(7, 3, user_txs(1)), b)),))]
+    ref = compute_step_ref(b, parent_origin=3, origin=inbox[0], candidates=inbox, chain_id=CHAIN_ID)
+    assert ref.batch == (4, 1) and ref.system is None
+
+
 def test_a_batch_with_other_contents_for_that_number_is_skipped() -> None:
     b = block(7, 3, user_txs(2))
     other = block(7, 3, user_txs(1))  # an earlier, invalid version of block 7

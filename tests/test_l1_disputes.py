@@ -16,6 +16,7 @@ from node.chain import Chain
 from node.keys.hd import dev_account
 from node.service import ConfigError
 from node.stf import ChainConfig
+from node.derivation import system_transactions
 from node.fraud.game import Claim, OpenOutputs, Phase, Respond, Side
 from node.fraud.trace import get_block_output
 from node.store.chain import ChainStore
@@ -35,6 +36,7 @@ from l1.dispute_errors import (
     OutputNotDisputable,
     OutputNotFound,
     StepInputMismatch,
+    UnderivableOpening,
 )
 from l1.dispute_tx import DisputeOutput, GameMove, ProveStepTx, ResolveGame, StepRef
 from l1.config import DisputeParams, l1_config_from_dict
@@ -49,11 +51,13 @@ from tests.test_l1_disputes_support import (
     CLOCK,
     HELPER,
     PROPOSER,
+    L1_START_MS,
     WINDOW,
     View,
     World,
     dispute,
     expect_failure,
+    l1_block_data,
     play,
     status_of,
 )
@@ -156,27 +160,89 @@ def test_defender_win_after_the_deadline_finalizes_at_resolution(tmp_path: Path)
         w.close()
 
 
-def test_lying_step_count_in_the_opening_loses(world: World) -> None:
+def test_lying_step_count_in_the_opening_rejected(world: World) -> None:
     index = world.propose(1, faulty=False)
     game_id = dispute(world, index)  # start: genesis (0), end: 1 -> straight to the opening
     record = world.game(game_id)
     assert record.game.phase is Phase.OPENING
     honest = View(world.honest)
     opening = honest.opening(record)
-    world.run(PROPOSER, GameMove(game_id, replace(opening, step_count=opening.step_count + 2)))
-    # bisect the (false) step range with honest roots until one step is left
-    while world.game(game_id).game.phase is Phase.STEPS:
+    lying = honest.open_move(world, record, replace(opening, step_count=opening.step_count + 2))
+    message = expect_failure(world, PROPOSER, lying, UnderivableOpening)
+    assert "steps" in message and world.game(game_id).game.phase is Phase.OPENING
+    assert world.run(PROPOSER, honest.open_move(world, record)).receipt.status == 1
+
+
+def fake_block_one(world: World, tmp_path: Path, shift_ms: int) -> Chain:
+    """A chain from the same genesis whose block 1 has block 1's origin, but no user txs and/or a shifted timestamp."""
+    fake = Chain(ChainStore(tmp_path / "fake"), CONFIG)
+    fake.init_genesis(ALLOC, timestamp_ms=L1_START_MS, l1_origin=(0, world.l1.get_block(0).hash()))  # type: ignore[union-attr]
+    real = View(world.honest).block(1).header
+    origin = world.l1.get_block(real.l1_origin_number)
+    assert origin is not None
+    deposits, forced = system_transactions(l1_block_data(origin))
+    fake.seal_block([], real.timestamp_ms + shift_ms, (origin.number, origin.hash()), deposits, forced)
+    assert get_block_output(fake.store, 0).output_root == world.genesis_root
+    return fake
+
+
+@pytest.mark.parametrize(
+    "shift_ms, ref_kind, needle",
+    [
+        (0, "batch", "commits to"),  # the batch's user txs are left out: tx root differs
+        (7, "batch", "has timestamp"),  # and the timestamp is shifted: the batch's differs
+        (0, "default", "default block"),  # claims to be a default block (no batch) at a non-default timestamp
+    ],
+)
+def test_opening_a_non_derivable_header_rejected_then_defender_loses_on_time(
+    world: World, tmp_path: Path, shift_ms: int, ref_kind: str, needle: str
+) -> None:
+    fake = fake_block_one(world, tmp_path, shift_ms)
+    try:
+        root = get_block_output(fake.store, 1).output_root
+        assert root != get_block_output(world.honest.store, 1).output_root
+        receipt = world.run(PROPOSER, ProposeOutput(1, root), BOND)
+        assert receipt.receipt.status == 1, receipt.receipt.error
+        fake_index = int(receipt.events[0].index)
+        game_id = dispute(world, fake_index)
+        record = world.game(game_id)
+        assert record.game.phase is Phase.OPENING
+        fake_view = View(fake)
+        opening = fake_view.opening(record)  # self-consistent: opens the proposed output root
+        good_ref = world.step_ref(1)
+        ref = good_ref if ref_kind == "batch" else StepRef(None, good_ref.system)
+        move = GameMove(game_id, opening, ref, fake_view.block(0).header)
+        message = expect_failure(world, PROPOSER, move, UnderivableOpening)
+        assert needle in message, message
+        assert world.game(game_id).game.phase is Phase.OPENING
+        world.mine_until(record.created_at + CLOCK)
+        expect_failure(world, PROPOSER, move, ClockExpired)
+        assert world.run(HELPER, ResolveGame(game_id)).receipt.status == 1
+        assert world.game(game_id).game.challenger_won and status_of(world, fake_index) is OutputStatus.DEFEATED
+    finally:
+        fake.store.close()
+
+
+def test_opening_with_a_parent_or_epoch_that_does_not_fit_rejected(world: World) -> None:
+    index = world.propose(4)
+    game_id = dispute(world, index)
+    honest = View(world.honest)
+    while world.game(game_id).game.phase is not Phase.OPENING:  # agree down to block 4 (opens epoch 2)
         record = world.game(game_id)
         game = record.game
         if game.mid_claim is None:
-            mid = min(game.mid, opening.step_count)
-            world.run(PROPOSER, GameMove(game_id, Claim(Side.DEFENDER, honest.step_roots(1)[mid])))
+            world.run(PROPOSER, GameMove(game_id, Claim(Side.DEFENDER, honest.root_at(record, game.mid))))
         else:
-            world.run(CHALLENGER, GameMove(game_id, Respond(Side.CHALLENGER, False)))
-    receipt = world.run(CHALLENGER, ProveStepTx(game_id, b"", world.step_ref(1)))
-    assert receipt.receipt.status == 1, receipt.receipt.error
-    assert world.game(game_id).game.challenger_won
-    assert [e.reason for e in receipt.events if type(e).__name__ == "GameResolved"] == ["bad_step_count"]
+            world.run(CHALLENGER, GameMove(game_id, Respond(Side.CHALLENGER, True)))
+    record = world.game(game_id)
+    assert record.game.hi == 4
+    good = honest.open_move(world, record)
+    assert good.step_ref is not None and good.step_ref.system is not None
+    no_system = replace(good, step_ref=StepRef(good.step_ref.batch, None))
+    assert "opens" in expect_failure(world, PROPOSER, no_system, UnderivableOpening)
+    wrong_parent = replace(good, parent=honest.block(2).header)
+    assert "parent header" in expect_failure(world, PROPOSER, wrong_parent, UnderivableOpening)
+    assert world.run(PROPOSER, good).receipt.status == 1
 
 
 # -- rejected moves --
@@ -190,7 +256,7 @@ def reach_one_step(world: World) -> int:
         record = world.game(game_id)
         game = record.game
         if game.phase is Phase.OPENING:
-            world.run(PROPOSER, GameMove(game_id, faulty.opening(record)))
+            world.run(PROPOSER, faulty.open_move(world, record))
         elif game.mid_claim is None:
             world.run(PROPOSER, GameMove(game_id, Claim(Side.DEFENDER, faulty.root_at(record, game.mid))))
         else:
@@ -273,7 +339,8 @@ def test_wrong_side_and_illegal_moves_rejected(world: World) -> None:
     root = View(world.honest).root_at(record, record.game.mid)
     expect_failure(world, CHALLENGER, GameMove(game_id, Respond(Side.CHALLENGER, False)), NotYourTurn)
     expect_failure(world, CHALLENGER, GameMove(game_id, Claim(Side.CHALLENGER, root)), NotYourTurn)
-    expect_failure(world, PROPOSER, GameMove(game_id, OpenOutputs(Side.DEFENDER, root, root, View(world.honest).block(6).header, 2)), IllegalMove)
+    bogus = OpenOutputs(Side.DEFENDER, root, root, View(world.honest).block(6).header, 2)
+    expect_failure(world, PROPOSER, GameMove(game_id, bogus, world.step_ref(6), View(world.honest).block(5).header), IllegalMove)
     expect_failure(world, HELPER, ProveStepTx(game_id, b"", world.step_ref(6)), IllegalMove)
     # permissionless defense: anyone may send the defender's claim
     assert world.run(HELPER, GameMove(game_id, Claim(Side.DEFENDER, root))).receipt.status == 1
@@ -362,7 +429,7 @@ def test_opening_a_header_with_a_foreign_l1_origin_rejected(world: World, tmp_pa
         game_id = dispute(world, int(receipt.events[0].index))
         record = world.game(game_id)
         opening = View(fake).opening(record)
-        message = expect_failure(world, PROPOSER, GameMove(game_id, opening), IllegalMove)
+        message = expect_failure(world, PROPOSER, GameMove(game_id, opening, world.step_ref(1), View(fake).block(0).header), IllegalMove)
         assert "names L1 block 1 with hash 0xeeee" in message
         assert world.game(game_id).game.phase is Phase.OPENING
     finally:

@@ -258,6 +258,12 @@ class View:
         hi = self.block(game.hi)
         return OpenOutputs(side, lo.state_root, lo.block_hash, hi.header, count_steps(hi))
 
+    def open_move(self, world: "World", record: GameRecord, opening: OpenOutputs | None = None) -> GameMove:
+        """The opening as a game_move: with block hi's StepRef and block lo's header, as the L1 requires."""
+        opening = opening if opening is not None else self.opening(record)
+        game = record.game
+        return GameMove(record.game_id, opening, world.step_ref(game.hi), self.block(game.lo).header)
+
     def step_witness(self, record: GameRecord) -> bytes:
         game = record.game
         assert game.disputed_header is not None
@@ -284,7 +290,7 @@ def play(
             agree = challenger is not None and challenger.root_at(record, game.mid) == game.mid_claim
             key, payload = CHALLENGER, GameMove(game_id, Respond(Side.CHALLENGER, agree))
         elif game.phase is Phase.OPENING:
-            key, payload = defender_key, GameMove(game_id, defender.opening(record))
+            key, payload = defender_key, defender.open_move(world, record)
         else:
             honest = View(world.honest)
             witness = honest.step_witness(record)
