@@ -66,6 +66,7 @@ def register_read_methods(server: RpcServer, node: ReadableNode) -> None:
         "outputAtBlock",
     ):
         server.register("rollup_" + name, getattr(reader, name))
+    __import__("node.venue.rpc", fromlist=["_"]).register_venue_read_methods(server, reader)  # the venue's reads
 
 
 class _Reader:

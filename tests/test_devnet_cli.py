@@ -26,7 +26,7 @@ import pytest
 from node.devnet.configs import write_configs
 from node.devnet.errors import PortInUseError
 from node.devnet.layout import DevnetLayout
-from node.devnet.params import DevnetSettings
+from node.devnet.params import DevnetSettings, insurance_fund_address
 from node.devnet.ports import check_ports_free, find_free_base_port, port_is_free
 from node.devnet.procfs import is_our_process, is_running
 from node.devnet.toml import dumps
@@ -112,7 +112,9 @@ def test_generated_configs_load_with_the_real_loaders(tmp_path: Path) -> None:
     assert seq.rollup.chain_id == 901 and seq.rollup.l1_chain_id == 900
     assert seq.rollup.rules.sequencing_window == 20
     assert seq.rollup.fee_recipient == dev_account(7).address
-    assert dict(seq.rollup.genesis_alloc) == {dev_account(i).address: 10**22 for i in range(7)}
+    assert dict(seq.rollup.genesis_alloc) == {**{dev_account(i).address: 10**22 for i in range(7)},
+                                              insurance_fund_address(): 10**21}  # the venue's insurance fund
+    assert seq.rollup.venue_genesis  # the [venue] section: markets, oracle, insurance fund
     assert seq.sequencer.block_time_ms == 100
     assert seq.sequencer.censor == frozenset({dev_account(5).address})
     assert seq.sequencer.l1_rpc == "http://127.0.0.1:30000/"

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "node.cli.devnet",
     "node.cli.wallet",
     "node.cli.fraud",
+    "node.cli.venue",
 )
 
 

@@ -43,6 +43,15 @@ def rollup_section() -> dict[str, Any]:
     }
 
 
+def venue_section() -> dict[str, Any]:
+    """The [venue] table: markets, oracle key and insurance fund (node.venue.markets), in every L2 config."""
+    return {
+        "oracle": to_checksum_address(p.venue_oracle_address()),
+        "insurance_fund": to_checksum_address(p.insurance_fund_address()),
+        "markets": [dict(market) for market in p.VENUE_MARKETS],
+    }
+
+
 def l1_config(spec: ProcessSpec, settings: p.DevnetSettings | None = None) -> dict[str, Any]:
     settings = settings if settings is not None else p.DevnetSettings()
     rollup = rollup_section()
@@ -61,7 +70,8 @@ def l1_config(spec: ProcessSpec, settings: p.DevnetSettings | None = None) -> di
             # the L2's chain config, which the one-step verifier runs the state transition with, and its
             # genesis allocation, from which the L1 computes the L2 genesis output root at startup
             # (so even the first output can be disputed)
-            "rollup": {key: rollup[key] for key in ("chain_id", "fee_recipient", "min_fee", "genesis")},
+            "rollup": {**{key: rollup[key] for key in ("chain_id", "fee_recipient", "min_fee", "genesis")},
+                       "venue": venue_section()},
         },
     }
 
@@ -72,7 +82,8 @@ def sequencer_config(spec: ProcessSpec, l1: ProcessSpec, settings: p.DevnetSetti
     }
     if settings.censor:
         section["censor"] = list(settings.censor)
-    return {"node": node_section(spec), "rollup": rollup_section(), "sequencer": section, "p2p": p2p_section(spec, settings)}
+    return {"node": node_section(spec), "rollup": rollup_section(), "venue": venue_section(), "sequencer": section,
+            "p2p": p2p_section(spec, settings)}
 
 
 def p2p_port(spec: ProcessSpec, settings: p.DevnetSettings) -> int:
@@ -110,7 +121,7 @@ def settler_config(spec: ProcessSpec, l1: ProcessSpec, sequencer: ProcessSpec,
     if settings is not None and settings.faulty_proposer is not None:
         section["faulty_from_block"] = settings.faulty_proposer
         section["faulty_mode"] = settings.fault_mode
-    return {"node": node_section(spec), "rollup": rollup_section(), "settler": section}
+    return {"node": node_section(spec), "rollup": rollup_section(), "venue": venue_section(), "settler": section}
 
 
 def challenger_config(spec: ProcessSpec, l1: ProcessSpec, settings: p.DevnetSettings) -> dict[str, Any]:
@@ -118,6 +129,7 @@ def challenger_config(spec: ProcessSpec, l1: ProcessSpec, settings: p.DevnetSett
     return {
         "node": node_section(spec),
         "rollup": rollup_section(),
+        "venue": venue_section(),
         "challenger": {
             "l1_rpc": l1.rpc,
             "key": p.FAULTY_CHALLENGER_KEY if faulty else p.CHALLENGER_KEY,
@@ -131,6 +143,7 @@ def executor_config(spec: ProcessSpec, l1: ProcessSpec, sequencer: ProcessSpec, 
     return {
         "node": node_section(spec),
         "rollup": rollup_section(),
+        "venue": venue_section(),
         "executor": {"l1_rpc": l1.rpc, "sequencer_rpc": sequencer.rpc},
         "p2p": p2p_section(spec, settings),
     }

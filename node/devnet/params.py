@@ -17,6 +17,9 @@ Chain parameters (every devnet is the same chain, so saved chains resume):
 | min fee L1 / L2         | 10^12 / 10^9 wei                                 |
 | L1 max batch size       | 1,000,000 bytes                                  |
 | L1 genesis              | dev0..dev9 with 10^22 wei each                   |
+| venue                   | BTC-PERP (id 0), ETH-PERP (id 1); oracle key     |
+|                         | dev4; insurance fund `insurance_fund_address()`  |
+|                         | funded with 10^21 wei at L2 genesis              |
 | L2 genesis              | dev0..dev6 with 10^22 wei each (dev7 collects    |
 |                         | fees, dev8/dev9 are the settler's L1 keys)       |
 
@@ -32,7 +35,7 @@ from dataclasses import dataclass, field
 
 import hashlib
 
-from node.crypto import Address, PrivateKey
+from node.crypto import Address, PrivateKey, keccak256
 from node.keys.hd import DEV_ACCOUNT_COUNT, dev_account
 
 L1_CHAIN_ID = 900
@@ -57,6 +60,19 @@ L1_MAX_BATCH_BYTES = 1_000_000  # ~14,000 transfers per batch: the settler keeps
 GENESIS_BALANCE = 10**22
 L1_FUNDED = tuple(range(DEV_ACCOUNT_COUNT))
 L2_FUNDED = tuple(range(7))
+VENUE_ORACLE_KEY = "dev4"
+VENUE_ORACLE_INDEX = 4
+INSURANCE_FUND_BALANCE = 10**21
+# the devnet's markets ([[venue.markets]], see node.venue.markets): prices in wei per lot
+VENUE_MARKETS = (
+    {"id": 0, "symbol": "BTC-PERP", "tick_size": 1_000_000, "lot_size": 1000, "initial_margin_bps": 1000,
+     "maintenance_margin_bps": 500, "max_leverage": 10, "funding_interval_ms": 3_600_000, "funding_cap_bps": 75,
+     "liquidation_fee_bps": 100, "maker_fee_bps": 2, "taker_fee_bps": 5, "oracle_band_bps": 1000},
+    {"id": 1, "symbol": "ETH-PERP", "tick_size": 100_000, "lot_size": 10_000, "initial_margin_bps": 1000,
+     "maintenance_margin_bps": 500, "max_leverage": 10, "funding_interval_ms": 3_600_000, "funding_cap_bps": 75,
+     "liquidation_fee_bps": 100, "maker_fee_bps": 2, "taker_fee_bps": 5, "oracle_band_bps": 1000},
+)
+VENUE_START_PRICES = {0: 60_000_000_000, 1: 3_000_000_000}  # the seeded oracle prices (node.devnet.venue_seed)
 
 DEFAULT_BASE_PORT = 8545
 SEQUENCER_PORT_OFFSET = 1000
@@ -140,7 +156,18 @@ def l1_genesis() -> dict[Address, int]:
 
 
 def l2_genesis() -> dict[Address, int]:
-    return {dev_account(i).address: GENESIS_BALANCE for i in L2_FUNDED}
+    alloc = {dev_account(i).address: GENESIS_BALANCE for i in L2_FUNDED}
+    alloc[insurance_fund_address()] = INSURANCE_FUND_BALANCE
+    return alloc
+
+
+def insurance_fund_address() -> Address:
+    """The venue's insurance fund: an address nobody holds a key for (like the PnL pool)."""
+    return Address(keccak256(b"rollup-devnet venue insurance fund")[12:])
+
+
+def venue_oracle_address() -> Address:
+    return dev_account(VENUE_ORACLE_INDEX).address
 
 
 def sequencer_gossip_key() -> PrivateKey:

@@ -1,7 +1,7 @@
 """A minimal TOML writer for the generated configs (tomllib reads, nothing in the stdlib writes).
 
 Supports what the configs need: tables (nested by dotted names), strings,
-integers, booleans and lists of those. Strings are written as TOML basic
+integers, booleans, lists of those and inline tables in lists. Strings are written as TOML basic
 strings via JSON escaping, which TOML accepts (\\", \\\\, \\n, \\uXXXX).
 """
 
@@ -51,4 +51,6 @@ def _value(value: Any) -> str:
         return json.dumps(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_value(item) for item in value) + "]"
+    if isinstance(value, Mapping):  # an inline table, e.g. an entry of a list of tables
+        return "{" + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"cannot write {type(value).__name__} as a TOML value")

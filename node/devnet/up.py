@@ -2,7 +2,8 @@
 
 Stages (each waits for /health and JSON-RPC before the next starts):
   1. the L1;  2. the sequencer;  3. the settler, the executors and the challenger(s) together.
-Then every executor must have derived L2 block 1 (a batch went through L1).
+Then every executor must have derived L2 block 1 (a batch went through L1), and the venue is
+seeded (oracle prices, a resting book, a few positions: node.devnet.venue_seed).
 Any failure or timeout stops what was started (reverse order) and raises
 StartupError carrying the failing process's log tail.
 """
@@ -220,6 +221,17 @@ class Devnet:
             time.sleep(SUPERVISE_POLL_S)
 
 
+def _seed_venue(devnet: Devnet, report: Report) -> None:
+    """Oracle prices, a resting book and a few positions (node.devnet.venue_seed); a failure is only reported."""
+    from node.devnet.venue_seed import seed_venue
+
+    sequencer = next(spec for spec in devnet.specs if spec.role == ROLE_SEQUENCER)
+    try:
+        seed_venue(sequencer.rpc, report)
+    except Exception as exc:  # noqa: BLE001 - the devnet itself is up; seeding is a convenience
+        report(f"warning: seeding the venue failed: {exc}")
+
+
 def run_up(options: UpOptions, on_ready: Callable[[dict[str, Any], float], None], report: Report) -> int:
     """The whole `devnet up`: returns the exit code (foreground: when the devnet stops)."""
     began = time.monotonic()
@@ -231,6 +243,7 @@ def run_up(options: UpOptions, on_ready: Callable[[dict[str, Any], float], None]
         except Interrupted:
             report(f"{stop.signal_name}: start-up interrupted, devnet stopped")
             return 130
+        _seed_venue(devnet, report)
         on_ready(state, time.monotonic() - began)
         if options.detach:
             return 0
