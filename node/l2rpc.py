@@ -26,6 +26,7 @@ from node.state.schema import account_key, decode_account
 from node.state.view import StateReader
 from node.store.chain import Head
 from node.tx import DepositTx, SignedTx, decode_tx
+from node.venue.rpc import register_venue_read_methods
 
 MAX_RANGE_BLOCKS = 256
 MAX_RANGE_BYTES = 8 * 1024 * 1024
@@ -66,7 +67,7 @@ def register_read_methods(server: RpcServer, node: ReadableNode) -> None:
         "outputAtBlock",
     ):
         server.register("rollup_" + name, getattr(reader, name))
-    __import__("node.venue.rpc", fromlist=["_"]).register_venue_read_methods(server, reader)  # the venue's reads
+    register_venue_read_methods(server, reader)  # the venue's reads
 
 
 class _Reader:
