@@ -1,7 +1,7 @@
 """The executor (replica) process: derives the L2 chain from L1 data alone and serves reads.
 
 Parts, started in dependency order and stopped in reverse:
-  chain store -> L1 view -> genesis -> derivation loop -> finality loop -> JSON-RPC.
+  chain follower (store, genesis, node.follower) -> p2p -> derivation loop -> finality loop -> JSON-RPC.
 
 - Derivation: L1 blocks are fetched in order and handed to the Deriver; the
   last processed L1 block is recorded after each one (re-processing after a
@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import logging
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,8 @@ from node.encoding import DecodeError
 from node.gossip import MAX_RANGE_COUNT, MAX_RANGE_RESPONSE_BYTES, GossipRejected, SignedBlock
 from node.p2p import P2PError
 from node.unsafe import Accepted, UnsafeFollower
-from node.derivation import Deriver
+from node.derivation import DerivationResult
+from node.follower import ChainFollower
 from node.l1view import L1View
 from node.l2rpc import Heads, head_json, register_read_methods
 from node.output import compute_output_root
@@ -47,8 +47,6 @@ from node.tx import MAX_TX_BYTES
 
 log = logging.getLogger("executor")
 
-CURSOR_KEY = b"Mderivation_l1_cursor"
-L1_FETCH = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +104,10 @@ class Executor:
     # -- lifecycle ------------------------------------------------------------------------
 
     async def __aenter__(self) -> "Executor":
-        self.store = ChainStore(self.config.node.data_dir / "chain", history_window=self.config.history_window)
-        self.chain = Chain(self.store, self.config.rollup.chain_config())
-        await self._init_genesis()
-        self.deriver = Deriver(self.chain, self.config.rollup.rules)
+        self.follower = ChainFollower(self.config.node.data_dir, self.config.rollup, self.l1, self.config.history_window)
+        await self.follower.open()
+        self.store, self.chain, self.deriver = self.follower.require_store(), self.follower.chain, self.follower.deriver
         self.unsafe = UnsafeFollower(self.chain, self.deriver.safe)
-        await self._prefetch_origins()
         self._init_metrics()
         await self._start_network()
         self.tasks.spawn("derivation", self._derivation_loop())
@@ -133,32 +129,7 @@ class Executor:
         await self.l1.close()
         if self.sequencer is not None:
             await self.sequencer.close()
-        if self.store is not None:
-            self.store.close()
-
-    async def _init_genesis(self) -> None:
-        l1_genesis = await self._wait_for_l1_block(0)
-        self.chain.init_genesis(
-            self.config.rollup.genesis_alloc, l1_genesis.timestamp_ms, (0, l1_genesis.hash), self.config.rollup.venue_genesis
-        )
-
-    async def _wait_for_l1_block(self, number: int):  # type: ignore[no-untyped-def]
-        delay = 0.1
-        while True:
-            try:
-                data = await self.l1.block_data(number)
-                if data is not None:
-                    return data
-            except RpcTransportError as exc:
-                log.info("waiting for the L1 at %s: %s", self.config.l1_rpc, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-
-    async def _prefetch_origins(self) -> None:
-        """After a restart the deriver needs the L1 blocks from the safe head's origin on."""
-        first, cursor = self.deriver.needed_origins(), self.cursor()
-        for data in await self.l1.block_range(first, cursor - first + 1):
-            self.deriver.add_l1_block(data)
+        self.follower.close()
 
     # -- the unsafe head, from gossip ----------------------------------------------------------
 
@@ -240,8 +211,7 @@ class Executor:
     # -- derivation -------------------------------------------------------------------------
 
     def cursor(self) -> int:
-        raw = self.store.kv.get(CURSOR_KEY)  # type: ignore[union-attr]
-        return int.from_bytes(raw, "big") if raw else 0
+        return self.follower.cursor()
 
     async def _derivation_loop(self) -> None:
         while True:
@@ -254,22 +224,14 @@ class Executor:
                 await asyncio.sleep(self.config.poll_ms / 1000)
 
     async def _derive_step(self) -> bool:
-        self._l1_head = await self.l1.head()
-        cursor = self.cursor()
-        if self._l1_head <= cursor:
-            return False
-        blocks = await self.l1.block_range(cursor + 1, min(L1_FETCH, self._l1_head - cursor))
-        for data in blocks:
-            started = time.perf_counter()
-            result = self.deriver.process_l1_block(data)
-            self.store.kv.write({CURSOR_KEY: data.number.to_bytes(8, "big")})  # type: ignore[union-attr]
-            self._report(data.number, result, time.perf_counter() - started)
-        return bool(blocks)
+        results = await self.follower.sync_step()
+        self._l1_head = self.follower.l1_head
+        for result in results:
+            self._report(result)
+        return bool(results)
 
-    def _report(self, l1_number: int, result: Any, seconds: float) -> None:
-        for reason in result.dropped:
-            log.warning("derivation dropped data: %s", reason)
-            self.m_dropped.inc()
+    def _report(self, result: DerivationResult) -> None:
+        self.m_dropped.inc(len(result.dropped))  # the follower logs the reasons
         for first, discarded in result.reorgs:
             log.warning("reorg: L1 replaced unsafe blocks %d..%d", first, discarded)
             self.m_reorgs.inc()
@@ -277,8 +239,6 @@ class Executor:
             self.m_blocks.inc()
             self.m_txs.inc(len(sealed.block.transactions))
             self.server.publish("newHeads", {**head_json(sealed.head), "timestamp": sealed.block.header.timestamp_ms, "txCount": len(sealed.block.transactions), "kind": "safe"})
-        if result.derived:
-            log.info("derived L2 blocks %d..%d from L1 block %d in %.0f ms", result.derived[0].head.number, result.derived[-1].head.number, l1_number, seconds * 1000)
 
     # -- finality ---------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ Parts, started in dependency order and stopped in reverse:
   chain follower (its own store, derived from L1) -> L1 dispute contracts
   -> derivation loop -> referee loop -> JSON-RPC.
 
-- Derivation: node's Deriver fed by an L1View (prover.follower); nothing
+- Derivation: node's Deriver fed by an L1View (node.follower); nothing
   comes from the sequencer, the settler or the executors.
 - Referee (prover.referee), every poll_ms: every output proposal is judged
   against our own output root at its block; a wrong one is disputed with
@@ -41,7 +41,7 @@ from node.service import BackgroundTasks, ConfigError, run_service, setup_loggin
 from node.store.chain import Head
 from l1.client import L1ResponseError
 from prover.config import ChallengerConfig, load_challenger_config
-from prover.follower import ChainFollower
+from node.follower import ChainFollower
 from prover.games import GameDataError
 from prover.l1_disputes import L1Disputes
 from prover.oracle import TraceOracle

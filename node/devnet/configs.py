@@ -86,6 +86,11 @@ def sequencer_config(spec: ProcessSpec, l1: ProcessSpec, settings: p.DevnetSetti
             "p2p": p2p_section(spec, settings)}
 
 
+def p2p_ports(specs: list[ProcessSpec], settings: p.DevnetSettings) -> list[tuple[int, str]]:
+    """(port, name) of every libp2p listener the devnet plans."""
+    return [(p2p_port(spec, settings), f"{spec.name} p2p") for spec in specs if spec.role in (ROLE_SEQUENCER, ROLE_EXECUTOR)]
+
+
 def p2p_port(spec: ProcessSpec, settings: p.DevnetSettings) -> int:
     if spec.role == ROLE_SEQUENCER:
         return settings.base_port + p.P2P_PORT_OFFSET

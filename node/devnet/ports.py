@@ -7,10 +7,11 @@ servers do (so a port in TIME_WAIT is free, one with a listener is not).
 from __future__ import annotations
 
 import socket
+from typing import Sequence
 
 from node.devnet.errors import PortInUseError
 from node.devnet.layout import ProcessSpec
-from node.devnet.params import CHALLENGER_PORT_OFFSET, EXECUTOR_PORT_OFFSET, RPC_HOST
+from node.devnet.params import CHALLENGER_PORT_OFFSET, EXECUTOR_PORT_OFFSET, P2P_PORT_OFFSET, RPC_HOST
 
 
 def port_is_free(port: int, host: str = RPC_HOST) -> bool:
@@ -23,11 +24,12 @@ def port_is_free(port: int, host: str = RPC_HOST) -> bool:
     return True
 
 
-def check_ports_free(specs: list[ProcessSpec], host: str = RPC_HOST) -> None:
-    """Raise PortInUseError naming every planned port that is taken."""
-    taken = [spec for spec in specs if not port_is_free(spec.port, host)]
+def check_ports_free(specs: list[ProcessSpec], host: str = RPC_HOST, extra: Sequence[tuple[int, str]] = ()) -> None:
+    """Raise PortInUseError naming every planned port that is taken (`extra`: (port, name), e.g. p2p)."""
+    planned = [(spec.port, spec.name) for spec in specs] + list(extra)
+    taken = [(port, name) for port, name in planned if not port_is_free(port, host)]
     if taken:
-        what = ", ".join(f"{spec.port} ({spec.name})" for spec in taken)
+        what = ", ".join(f"{port} ({name})" for port, name in taken)
         raise PortInUseError(
             f"port(s) already in use on {host}: {what}; stop whatever listens there "
             "(another devnet? `rollup devnet down`) or pick other ports with --base-port"
@@ -38,8 +40,9 @@ def find_free_base_port(executors: int, start: int = 20000, stop: int = 60000, s
                         host: str = RPC_HOST) -> int:
     """A base port whose whole devnet range binds (for tests and scripts)."""
     offsets = [0, 1000, 1100, CHALLENGER_PORT_OFFSET, CHALLENGER_PORT_OFFSET + 1,
-               *(EXECUTOR_PORT_OFFSET + i for i in range(executors))]
-    for base in range(start, stop - EXECUTOR_PORT_OFFSET - executors, step):
+               *(EXECUTOR_PORT_OFFSET + i for i in range(executors)),
+               *(P2P_PORT_OFFSET + i for i in range(executors + 1))]
+    for base in range(start, stop - P2P_PORT_OFFSET - executors - 1, step):
         if all(port_is_free(base + offset, host) for offset in offsets):
             return base
     raise PortInUseError(f"no free devnet port range between {start} and {stop}")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from node.devnet.children import Child, start_child, stop_children
-from node.devnet.configs import write_configs
+from node.devnet.configs import p2p_ports, write_configs
 from node.devnet.errors import DevnetError, DevnetRunningError, StartupError
 from node.devnet.inputs import checksum, parse_address_arg
 from node.devnet.layout import (
@@ -135,7 +135,7 @@ def prepare(options: UpOptions, report: Report) -> tuple[DevnetLayout, DevnetSet
         raise DevnetError(f"{layout.root} exists and is not a devnet directory (it holds {', '.join(entries)})")
     settings = resolve_settings(options, saved_settings(previous) if previous is not None else {})
     specs = layout.processes(settings)
-    check_ports_free(specs)
+    check_ports_free(specs, extra=p2p_ports(specs, settings))
     write_configs(specs, settings)
     return layout, settings, specs
 

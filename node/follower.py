@@ -1,9 +1,9 @@
-"""The challenger's own L2 chain, derived from L1 data alone.
+"""An L2 chain derived from L1 data alone: the store, genesis and derivation loop of a node.
 
-It composes node's pieces exactly as an executor does (ChainStore, Chain,
-Deriver fed by an L1View), with no sequencer and no gossip: every block in
-this store came out of derivation, so it is what L1 data decides, whatever
-the sequencer or the proposer say.
+It composes ChainStore, Chain and a Deriver fed by an L1View. The executor
+uses it (and adds gossip for its unsafe head); the challenger uses it as is,
+so every block in its store is what L1 data decides, whatever the sequencer
+or the proposer say.
 
 The last processed L1 block is recorded after each one (re-processing after
 a crash is harmless: derived blocks are skipped). The store keeps
@@ -24,9 +24,9 @@ from node.rollup_config import RollupConfig
 from node.rpc.client import RpcTransportError
 from node.store.chain import ChainStore, Head
 
-log = logging.getLogger("challenger.follower")
+log = logging.getLogger("derivation")
 
-CURSOR_KEY = b"Mchallenger_l1_cursor"
+CURSOR_KEY = b"Mderivation_l1_cursor"  # the last L1 block processed
 L1_FETCH = 32
 
 
@@ -103,5 +103,6 @@ class ChainFollower:
         for reason in result.dropped:
             log.warning("derivation dropped data: %s", reason)
         if result.derived:
-            log.debug("derived L2 blocks %d..%d from L1 block %d",
-                      result.derived[0].head.number, result.derived[-1].head.number, l1_number)
+            log.info("derived L2 blocks %d..%d from L1 block %d%s",
+                     result.derived[0].head.number, result.derived[-1].head.number, l1_number,
+                     f" ({result.promoted} already there as unsafe blocks)" if result.promoted else "")
