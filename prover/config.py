@@ -24,15 +24,13 @@ Every bad value raises ConfigError naming the key.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping
 
 from node.crypto import PrivateKey
-from node.keys.keystore import KeystoreError
-from node.keys.resolve import KeyResolutionError, resolve_key
+from node.config_fields import read_key_password, read_optional_amount, read_signing_key, read_url
 from node.rollup_config import NodeSection, RollupConfig, load_node_section, load_rollup_config
 from node.service import ConfigError, load_toml
 
@@ -117,40 +115,16 @@ def _mode(section: Mapping[str, Any]) -> Mode:
 
 
 def _url(section: Mapping[str, Any], key: str) -> str:
-    value = section.get(key)
-    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-        raise ConfigError(f"challenger.{key} must be an http(s) URL (got {value!r})")
-    return value
+    return read_url(section, "challenger", key)
 
 
 def _optional_amount(section: Mapping[str, Any], key: str) -> int | None:
-    value = section.get(key)
-    if value is None:
-        return None
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= UINT256_MAX:
-        raise ConfigError(f"challenger.{key} must be a decimal amount string in [0, 2^256)")
-    return value
+    return read_optional_amount(section, "challenger", key)
 
 
 def _password(section: Mapping[str, Any]) -> str | None:
-    name = section.get("key_password_env")
-    if name is None:
-        return None
-    if not isinstance(name, str) or not name:
-        raise ConfigError("challenger.key_password_env must name an environment variable")
-    value = os.environ.get(name)
-    if value is None:
-        raise ConfigError(f"challenger.key_password_env: environment variable {name} is not set")
-    return value
+    return read_key_password(section, "challenger")
 
 
 def _key(section: Mapping[str, Any], key: str, password: str | None) -> PrivateKey:
-    spec = section.get(key)
-    if not isinstance(spec, str) or not spec:
-        raise ConfigError(f"challenger.{key} is required (a dev name, 0x private key, key name or keystore path)")
-    try:
-        return resolve_key(spec, password)
-    except (KeyResolutionError, KeystoreError) as exc:
-        raise ConfigError(f"challenger.{key}: {exc}") from None
+    return read_signing_key(section, "challenger", key, password)

@@ -31,6 +31,7 @@ from typing import Any, Mapping
 
 from node.crypto import Address, CryptoError, parse_address
 from node.blocknet import P2PSection, load_p2p_section
+from node.config_fields import read_url
 from node.rollup_config import NodeSection, RollupConfig, load_node_section, load_rollup_config
 from node.service import ConfigError, load_toml
 from sequencer.mempool import DEFAULT_MAX_NONCE_GAP, DEFAULT_MAX_PER_SENDER, DEFAULT_MAX_TXS, MempoolLimits
@@ -132,10 +133,7 @@ def _int(section: Mapping[str, Any], key: str, default: int, low: int, high: int
 
 
 def _url(section: Mapping[str, Any], key: str) -> str:
-    value = section.get(key)
-    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-        raise ConfigError(f"sequencer.{key} must be an http(s) URL (got {value!r})")
-    return value
+    return read_url(section, "sequencer", key)
 
 
 def _optional_str(section: Mapping[str, Any], key: str) -> str | None:
