@@ -37,7 +37,7 @@ from node.crypto import Hash32, parse_hex, to_checksum_address
 from node.rpc.client import RpcClient, RpcTransportError
 from node.rpc.errors import RpcError
 from node.rpc.server import RpcServer
-from node.service import BackgroundTasks, sleep_or_stop
+from node.service import BackgroundTasks, ProblemTracker, sleep_or_stop
 from l1.client import L1Client, L1ResponseError, L1TxReceipt, ReceiptTimeout
 from l1.settler_config import SettlerConfig
 from l1.settler_faulty import FaultyProposer
@@ -180,7 +180,7 @@ class Settler:
         self.cursor = Cursor()
         self.max_batch_bytes = self.section.max_batch_bytes
         self.bond = 0
-        self._problem: str | None = None
+        self.problems = ProblemTracker("settler", log)
         self.faulty = FaultyProposer(config, self.l1, self.sequencer) if self.section.faulty_from_block is not None else None
         self._init_metrics()
 
@@ -232,7 +232,7 @@ class Settler:
                 info = await self.l1.config()
                 break
             except (RpcTransportError, RpcError, L1ResponseError) as exc:
-                self._note_problem(f"waiting for the L1 at {self.section.l1_rpc}: {exc}")
+                self.problems.note(f"waiting for the L1 at {self.section.l1_rpc}: {exc}")
                 await asyncio.sleep(RETRY_S)
         if info.batcher != self.section.batcher_key.address:
             log.warning("batcher key %s is not the L1's batcher %s: batches will be rejected",
@@ -274,9 +274,9 @@ class Settler:
                 progressed = await self.propose_due_outputs() or progressed
                 if self.faulty is not None:
                     await self.play_faulty()
-                self._clear_problem()
+                self.problems.clear()
             except (RpcTransportError, RpcError, L1ResponseError, ReceiptTimeout, L1Rejected) as exc:
-                self._note_problem(str(exc))
+                self.problems.note(str(exc))
                 if await sleep_or_stop(RETRY_S, self.stop):
                     return
             if not progressed and await sleep_or_stop(self.section.poll_ms / 1000, self.stop):
@@ -389,16 +389,6 @@ class Settler:
 
     def _health(self) -> dict[str, Any]:
         report: dict[str, Any] = {"status": "ok", "postedUpto": self.cursor.posted_upto, "proposedUpto": self.cursor.proposed_upto}
-        if self._problem is not None:
-            report["problem"] = self._problem
+        if self.problems.problem is not None:
+            report["problem"] = self.problems.problem
         return report
-
-    def _note_problem(self, problem: str) -> None:
-        if problem != self._problem:
-            log.warning("%s (retrying)", problem)
-            self._problem = problem
-
-    def _clear_problem(self) -> None:
-        if self._problem is not None:
-            log.info("settler is making progress again")
-            self._problem = None

@@ -129,3 +129,25 @@ async def sleep_or_stop(seconds: float, stop: asyncio.Event) -> bool:
         return True
     return False
 
+
+
+class ProblemTracker:
+    """A retrying loop's current problem: logged once when it appears or changes, once when it clears.
+
+    Health reports show `problem`; a loop that fails every second does not flood the log.
+    """
+
+    def __init__(self, who: str, logger: logging.Logger) -> None:
+        self.who = who
+        self.log = logger
+        self.problem: str | None = None
+
+    def note(self, problem: str) -> None:
+        if problem != self.problem:
+            self.log.warning("%s (retrying)", problem)
+            self.problem = problem
+
+    def clear(self) -> None:
+        if self.problem is not None:
+            self.log.info("%s is making progress again", self.who)
+            self.problem = None

@@ -37,7 +37,7 @@ from node.l2rpc import Heads, register_read_methods
 from node.rpc.client import RpcTransportError
 from node.rpc.errors import RpcError
 from node.rpc.server import ListenError, RpcServer
-from node.service import BackgroundTasks, ConfigError, run_service, setup_logging
+from node.service import BackgroundTasks, ConfigError, ProblemTracker, run_service, setup_logging
 from node.store.chain import Head
 from l1.client import L1ResponseError
 from prover.config import ChallengerConfig, load_challenger_config
@@ -66,7 +66,7 @@ class Challenger:
         self.server = RpcServer("challenger", health=self._health)
         self.referee: Referee | None = None
         self._finalized: Head | None = None
-        self._problem: str | None = None
+        self.problems = ProblemTracker("challenger", log)
 
     @property
     def chain(self) -> Any:  # for node.l2rpc's read methods
@@ -118,7 +118,7 @@ class Challenger:
             try:
                 progressed = bool(await self.follower.sync_step())
             except RpcTransportError as exc:
-                self._note_problem(f"L1 unreachable for derivation: {exc}")
+                self.problems.note(f"L1 unreachable for derivation: {exc}")
                 progressed = False
             if not progressed:
                 await asyncio.sleep(self.section.poll_ms / 1000)
@@ -128,9 +128,9 @@ class Challenger:
             try:
                 await referee.play_round()
                 self._update_finalized(referee)
-                self._clear_problem()
+                self.problems.clear()
             except (RpcTransportError, RpcError, GameDataError, L1ResponseError) as exc:
-                self._note_problem(f"referee round failed: {exc}")
+                self.problems.note(f"referee round failed: {exc}")
                 await asyncio.sleep(RETRY_S)
             await asyncio.sleep(self.section.poll_ms / 1000)
 
@@ -179,19 +179,9 @@ class Challenger:
 
     def _health(self) -> dict[str, Any]:
         report: dict[str, Any] = {"status": "ok", "mode": self.section.mode.value, "safeHead": self.follower.safe_head().number}
-        if self._problem is not None:
-            report["problem"] = self._problem
+        if self.problems.problem is not None:
+            report["problem"] = self.problems.problem
         return report
-
-    def _note_problem(self, problem: str) -> None:
-        if problem != self._problem:
-            log.warning("%s (retrying)", problem)
-            self._problem = problem
-
-    def _clear_problem(self) -> None:
-        if self._problem is not None:
-            log.info("challenger is making progress again")
-            self._problem = None
 
     def _init_metrics(self, referee: Referee) -> None:
         m = self.server.metrics
