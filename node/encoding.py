@@ -10,7 +10,7 @@ same bytes are rejected, so one value has exactly one encoding (and one hash).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import msgpack
 

@@ -339,7 +339,7 @@ class _Updater:
         return self._write_internal(path, node)
 
     def _write_leaf(self, path: bytes, key_hash: bytes, value: bytes) -> NodeRef:
-        self.pending_leaves[b"N" + self.version_bytes + path] = b"\x00" + key_hash + value
+        self.pending_leaves[b"N" + self.version_bytes + path] = encode_leaf(key_hash, value)
         return NodeRef(leaf_hash(key_hash, hash_value(value)), self.version, True)
 
     def _write_internal(self, path: bytes, node: bytearray) -> NodeRef:
