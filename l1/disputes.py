@@ -37,7 +37,7 @@ from node.block import Block, BlockHeader
 from node.fraud import game as fg
 from node.fraud.onestep import StepExecutionError, execute_step
 from node.fraud.partial_tree import WitnessError
-from node.fraud.steps import StepError, StepInput, count_steps, get_block_step
+from node.fraud.steps import StepError, StepInput, get_block_step, validate_step_count
 from node.fraud.witness import Witness
 from node.state.view import Overlay, StateReader
 from node.stf.config import ChainConfig
@@ -260,10 +260,10 @@ def validate_derivable(
                 f"without a batch block {header.number} must be its epoch's default block with timestamp {default_ts}, "
                 f"the opened header has {header.timestamp_ms}"
             )
-    if count_steps(block) != move.step_count:
-        raise UnderivableOpening(
-            f"block {header.number} rebuilt from the inbox has {count_steps(block)} steps, the opening claims {move.step_count}"
-        )
+    try:
+        validate_step_count(block, move.step_count)  # within range; the exact count is settled by the steps
+    except StepError as exc:
+        raise UnderivableOpening(f"block {header.number} rebuilt from the inbox: {exc}") from None
 
 
 def moved_event(log: int, rtx: RecoveredL1Tx, game_id: int, move: fg.Move, game: fg.Game) -> GameMoved:
@@ -287,7 +287,7 @@ def apply_prove_step(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, r
     if game.phase is not fg.Phase.ONE_STEP or header is None:
         raise IllegalMove(f"game {record.game_id} is in phase {game.phase.value}, not waiting for a one-step proof")
     block = rebuild_block(overlay, rollup.chain_id, header, payload.step_ref)
-    if count_steps(block) != game.step_count:
+    if not is_valid_step_count(block, game.step_count):
         # The header's tx root binds the transaction count: the defender's opening was false.
         over = replace(fg.charge_clock(game, env.number), phase=fg.Phase.OVER, status=fg.Status.CHALLENGER_WON)
         moved = moved_event(log, rtx, record.game_id, placeholder, over)
@@ -299,9 +299,17 @@ def apply_prove_step(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, r
     return [moved, *process_resolution(overlay, params, env, rtx, record, resolved, "one_step", log + 1)]
 
 
+def is_valid_step_count(block: Block, step_count: int) -> bool:
+    try:
+        validate_step_count(block, step_count)
+    except StepError:
+        return False
+    return True
+
+
 def block_step(game: fg.Game, block: Block) -> StepInput:
     try:
-        step = get_block_step(block, game.lo)
+        step = get_block_step(block, game.lo, game.step_count)
         fg.validate_step_input(game, step)
     except (StepError, fg.InvalidMove) as exc:
         raise StepInputMismatch(str(exc)) from None

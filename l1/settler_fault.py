@@ -26,7 +26,7 @@ from enum import Enum
 
 from node.block import Block, BlockHeader
 from node.crypto import Hash32
-from node.fraud.steps import STEP_TRANSACTION, StepInput, get_block_steps, process_step
+from node.fraud.steps import STEP_TRANSACTION, StepInput, get_next_step, get_transaction_steps, process_step
 from node.fraud.trace import SCRATCH_VERSION_BASE, LayeredStore, get_block_output
 from node.output import compute_output_root
 from node.smt.hashing import hash_key
@@ -93,10 +93,10 @@ class FaultyTrace:
         return roots[index]
 
     def step_count(self, number: int) -> int:
-        block = self.store.get_block(number)
-        if block is None:
-            raise FaultError(f"block {number} is not in the settler's replica")
-        return len(block.transactions) + 1
+        roots = self.step_roots.get(number)
+        if roots is None:
+            raise FaultError(f"no steps of block {number} in the wrong history")
+        return len(roots) - 1
 
 
 # -- building it --
@@ -124,7 +124,7 @@ def find_fault_point(store: ChainStore, config: ChainConfig, first: int, target:
     for numbers in ranges:
         for number in numbers:
             block = get_replica_block(store, number)
-            for step in get_block_steps(block):
+            for step in get_transaction_steps(block):
                 credited = get_credited_account(step)
                 if credited is not None:
                     return FaultPoint(number, step.index, credited)
@@ -169,7 +169,8 @@ def replay_wrong_history(store: ChainStore, config: ChainConfig, trace: FaultyTr
     for number in range(start, trace.target + 1):
         block = get_replica_block(store, number)
         roots = [root]
-        for step in get_block_steps(block):
+        step = get_next_step(block, 0, state)
+        while step is not None:
             scratch = Overlay(state)
             process_step(scratch, config, step)
             if (number, step.index) == (point.block, point.step):
@@ -181,6 +182,7 @@ def replay_wrong_history(store: ChainStore, config: ChainConfig, trace: FaultyTr
             version, root, counter = SCRATCH_VERSION_BASE + counter, update.root_hash, counter + 1
             state.writes.update(scratch.writes)
             roots.append(root)
+            step = get_next_step(block, len(roots) - 1, state)
         header = block.header
         wrong = replace(header, state_root=Hash32(root), parent_hash=parent_hash or header.parent_hash)
         trace.headers[number] = wrong

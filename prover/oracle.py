@@ -13,6 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from node.block import BlockHeader
+from node.fraud.steps import INVALID_ROOT, MAX_STEPS_PER_BLOCK
 from node.fraud.trace import StepProof, TraceError, compute_intermediate_roots, compute_step_proof, get_block_output
 from node.stf.config import ChainConfig
 from node.store.chain import ChainStore
@@ -85,14 +86,16 @@ class TraceOracle:
         return cached
 
     def step_root(self, number: int, index: int) -> bytes:
+        """r(n, index); past the block's own steps (a defender opened it with too many) INVALID_ROOT."""
         roots = self.step_roots(number)
-        if not 0 <= index < len(roots):
-            raise TraceError(f"block {number} has {len(roots) - 1} steps: no intermediate root {index}")
-        return roots[index]
+        if index < 0 or index > MAX_STEPS_PER_BLOCK:
+            raise TraceError(f"no intermediate root {index}: a block has at most {MAX_STEPS_PER_BLOCK} steps")
+        return roots[index] if index < len(roots) else INVALID_ROOT
 
     def step_count(self, number: int) -> int:
         return len(self.step_roots(number)) - 1
 
-    def step_proof(self, number: int, index: int) -> StepProof:
+    def step_proof(self, number: int, index: int, step_count: int | None = None) -> StepProof:
+        """The proof of step `index` as the game's opening counts the steps (`step_count`)."""
         self.validate_derived(number)
-        return compute_step_proof(self.store, self.config, number, index)
+        return compute_step_proof(self.store, self.config, number, index, step_count)

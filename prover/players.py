@@ -42,7 +42,7 @@ class HonestPlayer:
 
     def step_result(self, game: GameView) -> StepResult | None:
         number = require_block(game)
-        proof = self.oracle.step_proof(number, game.lo)
+        proof = self.oracle.step_proof(number, game.lo, game.step_count or None)
         return StepResult(number, game.lo, proof.pre_root, proof.post_root, proof.witness.encode())
 
 

@@ -121,7 +121,7 @@ def apply_action(chain: Chain, game: Game, side: Side, action: Any, now: int) ->
     if isinstance(action, ProveOneStep):
         # The L1 rebuilds the step from its own data and runs it from the agreed lo claim.
         block = chain.store.get_block(action.result.block_number)
-        step = get_block_step(block, action.result.index)
+        step = get_block_step(block, action.result.index, game.step_count)
         post = execute_step(game.lo_claim, step, Witness.decode(action.result.witness), CONFIG)
         return apply_move(game, ProveStep(side, post), now)
     if isinstance(action, Resolve):

@@ -50,7 +50,7 @@ def challenger_turn(chain: Chain, game: Game, now: int, oracle: TraceOracle) -> 
     if isinstance(action, PostResponse):
         return apply_move(game, Respond(Side.CHALLENGER, action.agree), at), "respond"
     if isinstance(action, ProveOneStep):
-        step = get_block_step(chain.store.get_block(action.result.block_number), action.result.index)
+        step = get_block_step(chain.store.get_block(action.result.block_number), action.result.index, game.step_count)
         post = execute_step(game.lo_claim, step, Witness.decode(action.result.witness), CONFIG)
         return apply_move(game, ProveStep(Side.CHALLENGER, post), at), "prove"
     if isinstance(action, Resolve):

@@ -34,7 +34,7 @@ from node.fraud.game import (
     validate_step_input,
 )
 from node.fraud.onestep import execute_step
-from node.fraud.steps import count_steps
+from node.fraud.steps import INVALID_ROOT, MAX_STEPS_PER_BLOCK
 from node.fraud.trace import compute_intermediate_roots, compute_step_proof, get_block_output
 from node.output import compute_output_root
 from node.stf import ChainConfig
@@ -246,7 +246,7 @@ def test_openings_must_match_the_outputs() -> None:
         replace(good, hi_header=HONEST.header(7)),
         replace(good, hi_header=replace(HONEST.header(6), state_root=Hash32(bytes(32)))),
         replace(good, step_count=0),
-        replace(good, step_count=20_002),
+        replace(good, step_count=MAX_STEPS_PER_BLOCK + 1),
     ):
         with pytest.raises(InvalidMove):
             apply_move(game, bad, 1)
@@ -283,9 +283,19 @@ class ChainParty:
     def step_roots(self, n: int) -> tuple[bytes, ...]:
         return compute_intermediate_roots(self.chain.store, self.config, n)
 
+    def step_root(self, n: int, k: int, padded: bool = False) -> bytes:
+        """r(n, k); past the block's steps INVALID_ROOT (what an honest party sees), or the last root repeated
+        (what a defender that opened with too many steps claims)."""
+        roots = self.step_roots(n)
+        return roots[k] if k < len(roots) else (roots[-1] if padded else INVALID_ROOT)
 
-def play_chains(defender: ChainParty, challenger: ChainParty, b: int, final_claim: bytes | None = None, header_override: BlockHeader | None = None) -> Game:
-    """Both parties honest about their own chains; the L1 runs execute_step with CONFIG."""
+
+def play_chains(
+    defender: ChainParty, challenger: ChainParty, b: int, final_claim: bytes | None = None,
+    header_override: BlockHeader | None = None, extra_steps: int = 0,
+) -> Game:
+    """Both parties honest about their own chains (except `extra_steps`: the defender opens its block with
+    that many steps too many, padding with its final root); the L1 runs execute_step with CONFIG."""
     claim = final_claim or defender.output(b)
     game = new_game(0, defender.output(0), b, claim, 100, now=0)
     now = 0
@@ -299,15 +309,16 @@ def play_chains(defender: ChainParty, challenger: ChainParty, b: int, final_clai
             lo = get_block_output(defender.chain.store, game.lo)
             block = defender.chain.store.get_block(game.hi)
             header = header_override if header_override is not None and game.hi == b else block.header  # type: ignore[union-attr]
-            move = OpenOutputs(D, lo.state_root, lo.block_hash, header, count_steps(block))  # type: ignore[arg-type]
+            count = len(defender.step_roots(game.hi)) - 1 + extra_steps
+            move = OpenOutputs(D, lo.state_root, lo.block_hash, header, count)  # type: ignore[arg-type]
         elif game.phase is Phase.STEPS and game.turn is D:
-            move = Claim(D, defender.step_roots(game.disputed_header.number)[game.mid])  # type: ignore[union-attr]
+            move = Claim(D, defender.step_root(game.disputed_header.number, game.mid, padded=True))  # type: ignore[union-attr]
         elif game.phase is Phase.STEPS:
-            move = Respond(C, game.mid_claim == challenger.step_roots(game.disputed_header.number)[game.mid])  # type: ignore[union-attr]
+            move = Respond(C, game.mid_claim == challenger.step_root(game.disputed_header.number, game.mid))  # type: ignore[union-attr]
         else:
             number, index, pre_root, _ = get_step_position(game)
-            prover = challenger if pre_root == challenger.step_roots(number)[index] else defender
-            proof = compute_step_proof(prover.chain.store, prover.config, number, index)
+            prover = challenger if pre_root == challenger.step_root(number, index) else defender
+            proof = compute_step_proof(prover.chain.store, prover.config, number, index, game.step_count)
             assert proof.pre_root == pre_root
             validate_step_input(game, proof.step)
             move = ProveStep(C, execute_step(pre_root, proof.step, proof.witness, CONFIG))
@@ -340,5 +351,16 @@ def test_real_chains_faulty_claim_and_honest_defender(chains: tuple[ChainParty, 
     lie = replace(block.header, state_root=Hash32(h("lie")))
     game = play_chains(honest, honest, 5, compute_output_root(5, lie.state_root, lie.hash()), lie)
     assert game.challenger_won and game.disputed_header == lie
-    assert (game.lo, game.hi) == (count_steps(block) - 1, count_steps(block))  # the end-of-block step
+    count = len(honest.step_roots(5)) - 1
+    assert (game.lo, game.hi) == (count - 1, count)  # the end-of-block step
     assert play_chains(honest, honest, 5).defender_won
+
+
+def test_real_chains_a_defender_opening_too_many_steps_loses_the_first_extra_one(chains: tuple[ChainParty, ChainParty]) -> None:
+    honest, _ = chains
+    count = len(honest.step_roots(5)) - 1
+    for extra in (1, 2, 7):
+        game = play_chains(honest, honest, 5, extra_steps=extra)
+        assert game.challenger_won and game.step_count == count + extra
+        # the first step past the block's own: an end-of-block chunk that starts with the phase closed
+        assert (game.lo, game.hi) == (count, count + 1) and game.hi_claim != INVALID_ROOT

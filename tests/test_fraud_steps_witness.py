@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from node.block import Block, BlockHeader, ZERO_HASH
@@ -13,12 +15,12 @@ from node.fraud.steps import (
     StepError,
     StepInput,
     StepOutcome,
-    count_steps,
     get_block_step,
-    get_block_steps,
+    get_next_step,
     new_step_table,
     process_step,
 )
+from node.stf.end_of_block import MAX_END_OF_BLOCK_CHUNKS
 from node.fraud.onestep import compute_step_result
 from node.fraud.witness import (
     MAX_WITNESS_BYTES,
@@ -44,27 +46,46 @@ def _block(n_txs: int) -> Block:
 
 def test_block_steps_layout() -> None:
     block = _block(3)
-    steps = get_block_steps(block)
-    assert count_steps(block) == len(steps) == 4
+    steps = [get_block_step(block, i, 4) for i in range(4)]
     assert [s.kind for s in steps] == [STEP_TRANSACTION] * 3 + [STEP_END_OF_BLOCK]
     assert [s.index for s in steps] == [0, 1, 2, 3]
+    assert (steps[3].chunk, steps[3].last) == (0, True)
     assert all((s.number, s.timestamp_ms, s.l1_origin_number) == (5, 7_000, 3) for s in steps)
     assert [s.tx for s in steps[:3]] == list(block.transactions) and steps[3].tx == b""
     assert steps[1].context() == BlockContext(5, 7_000, 3)
-    assert count_steps(_block(0)) == 1
+    # three end-of-block chunks: only the last is declared last
+    chunks = [get_block_step(block, i, 6) for i in range(3, 6)]
+    assert [(s.kind, s.chunk, s.last) for s in chunks] == [(STEP_END_OF_BLOCK, 0, False), (STEP_END_OF_BLOCK, 1, False), (STEP_END_OF_BLOCK, 2, True)]
+    assert get_block_step(_block(0), 0, 1).chunk == 0
+    for bad_count in (3, 3 + MAX_END_OF_BLOCK_CHUNKS + 1):  # no end-of-block step / too many
+        with pytest.raises(StepError, match="step count"):
+            get_block_step(block, 0, bad_count)
     with pytest.raises(StepError):
-        get_block_step(block, 4)
-    for step in steps:
+        get_block_step(block, 4, 4)
+    for step in steps + chunks:
         assert StepInput.decode(step.encode()) == step
+    # a replay finds the steps one by one: the transactions, then chunks while the phase is open
+    state = DictState()
+    assert [get_next_step(block, k, state) for k in range(3)] == steps[:3]
+    assert get_next_step(block, 3, state) == replace(steps[3], last=False)
+    assert get_next_step(block, 4, state) is None  # the phase is closed: the block is done
 
 
 def test_step_input_codec_is_strict() -> None:
     with pytest.raises(DecodeError):
-        StepInput.decode(pack([1, 2, 3, 0, STEP_TRANSACTION, b""]))  # a tx step without its tx
+        StepInput.decode(pack([1, 2, 3, 0, STEP_TRANSACTION, b"", 0, 0]))  # a tx step without its tx
     with pytest.raises(DecodeError):
-        StepInput.decode(pack([1, 2, 3, 0, STEP_END_OF_BLOCK, b"x"]))
+        StepInput.decode(pack([1, 2, 3, 0, STEP_TRANSACTION, b"x", 1, 0]))  # a tx step with a chunk
     with pytest.raises(DecodeError):
-        StepInput.decode(pack([1, 2, 3, 0, STEP_END_OF_BLOCK, b""]) + b"\x00")
+        StepInput.decode(pack([1, 2, 3, 0, STEP_END_OF_BLOCK, b"x", 0, 1]))
+    with pytest.raises(DecodeError):
+        StepInput.decode(pack([1, 2, 3, 0, STEP_END_OF_BLOCK, b"", 0, 1]) + b"\x00")
+    with pytest.raises(DecodeError):
+        StepInput.decode(pack([1, 2, 3, 2, STEP_END_OF_BLOCK, b"", 3, 1]))  # chunk 3 cannot be step 2
+    with pytest.raises(DecodeError):
+        StepInput.decode(pack([1, 2, 3, 9, STEP_END_OF_BLOCK, b"", 0, 2]))  # the last flag is 0 or 1
+    with pytest.raises(DecodeError):
+        StepInput.decode(pack([1, 2, 3, 0, STEP_END_OF_BLOCK, b""]))  # the old six-field layout
     with pytest.raises(StepError):
         process_step(Overlay(DictState()), CONFIG, StepInput(1, 2, 3, 0, 7))  # no such kind
 
@@ -84,7 +105,7 @@ def test_end_of_block_hooks_and_new_step_kinds_extend_a_table() -> None:
         table.register_kind(STEP_END_OF_BLOCK, "again", lambda o, c, s: StepOutcome.APPLIED)
     table.register_kind(9, "noop", lambda o, c, s: StepOutcome.APPLIED)
     tree = MemoryTree({hash_key(marker): encode_account(Account(10, 0))})
-    step = StepInput(4, 1, 1, 0, STEP_END_OF_BLOCK)
+    step = StepInput(4, 1, 1, 0, STEP_END_OF_BLOCK, last=True)
     witness = build_witness(tree, [hash_key(marker)])
     result = compute_step_result(tree.root(), step, witness, CONFIG, table)
     assert result.post_root == MemoryTree({hash_key(marker): encode_account(Account(14, 0))}).root()

@@ -41,7 +41,7 @@ def test_tracing_writes_nothing_and_is_repeatable(chain: Chain) -> None:
     assert compute_step_proof(store, CONFIG, 1, 3).post_root == first[4]
     assert list(store.kv.scan(b"", b"\xff" * 8)) == before
     assert not store.tree.has_version(SCRATCH_VERSION_BASE)
-    assert count_block_steps(store, 1) == len(first) - 1
+    assert count_block_steps(store, CONFIG, 1) == len(first) - 1
 
 
 def test_outputs_between_blocks(chain: Chain) -> None:

@@ -19,6 +19,7 @@ from node.stf import ChainConfig
 from node.derivation import system_transactions
 from node.fraud.game import Claim, OpenOutputs, Phase, Respond, Side
 from node.fraud.trace import get_block_output
+from node.stf.end_of_block import MAX_END_OF_BLOCK_CHUNKS
 from node.store.chain import ChainStore
 from node.fraud.witness import Witness
 from node.fraud.partial_tree import WitnessEntry
@@ -160,17 +161,31 @@ def test_defender_win_after_the_deadline_finalizes_at_resolution(tmp_path: Path)
         w.close()
 
 
-def test_lying_step_count_in_the_opening_rejected(world: World) -> None:
+def test_step_count_outside_the_blocks_range_rejected(world: World) -> None:
     index = world.propose(1, faulty=False)
     game_id = dispute(world, index)  # start: genesis (0), end: 1 -> straight to the opening
     record = world.game(game_id)
     assert record.game.phase is Phase.OPENING
     honest = View(world.honest)
     opening = honest.opening(record)
-    lying = honest.open_move(world, record, replace(opening, step_count=opening.step_count + 2))
-    message = expect_failure(world, PROPOSER, lying, UnderivableOpening)
-    assert "steps" in message and world.game(game_id).game.phase is Phase.OPENING
+    m = len(honest.block(1).transactions)
+    for count in (m, m + MAX_END_OF_BLOCK_CHUNKS + 1):  # no end-of-block step / more chunks than allowed
+        lying = honest.open_move(world, record, replace(opening, step_count=count))
+        message = expect_failure(world, PROPOSER, lying, UnderivableOpening)
+        assert "step count" in message and world.game(game_id).game.phase is Phase.OPENING
     assert world.run(PROPOSER, honest.open_move(world, record)).receipt.status == 1
+
+
+def test_a_correct_output_opened_with_too_many_steps_loses_the_first_extra_step(world: World) -> None:
+    """The count is the defender's claim, in range: an end-of-block chunk past the phase's end is INVALID."""
+    index = world.propose(1, faulty=False)
+    game_id = dispute(world, index)
+    honest = View(world.honest)
+    count = len(honest.step_roots(1)) - 1
+    play(world, game_id, View(world.honest, extra_steps=3), honest, prover=CHALLENGER)
+    game = world.game(game_id).game
+    assert game.challenger_won and game.step_count == count + 3
+    assert (game.lo, game.hi) == (count, count + 1)
 
 
 def fake_block_one(world: World, tmp_path: Path, shift_ms: int) -> Chain:

@@ -24,7 +24,7 @@ from node.chain import Chain
 from node.crypto import Hash32, PrivateKey
 from node.derivation import L1BlockData, system_transactions
 from node.fraud.game import Claim, OpenOutputs, Phase, Respond, Side
-from node.fraud.steps import count_steps
+from node.fraud.steps import INVALID_ROOT
 from node.fraud.trace import compute_intermediate_roots, compute_step_proof, get_block_output
 from node.keys.hd import dev_account
 from node.output import compute_output_root
@@ -225,9 +225,10 @@ def l1_block_data(block: Any) -> L1BlockData:
 class View:
     """What one party computes from its own chain: outputs, step roots, openings, step proofs."""
 
-    def __init__(self, chain: Chain, config_of: Callable[[int], ChainConfig] = lambda n: CONFIG) -> None:
+    def __init__(self, chain: Chain, config_of: Callable[[int], ChainConfig] = lambda n: CONFIG, extra_steps: int = 0) -> None:
         self.chain = chain
         self.config_of = config_of
+        self.extra_steps = extra_steps  # a lying defender: opens blocks with this many steps too many, padded
         self._roots: dict[int, tuple[bytes, ...]] = {}
 
     @classmethod
@@ -250,13 +251,16 @@ class View:
         if game.phase is Phase.BLOCKS:
             return get_block_output(self.chain.store, position).output_root
         assert game.disputed_header is not None
-        return self.step_roots(game.disputed_header.number)[position]
+        roots = self.step_roots(game.disputed_header.number)
+        if position < len(roots):
+            return roots[position]
+        return roots[-1] if self.extra_steps else INVALID_ROOT  # past the block's own steps
 
     def opening(self, record: GameRecord, side: Side = Side.DEFENDER) -> OpenOutputs:
         game = record.game
         lo = get_block_output(self.chain.store, game.lo)
         hi = self.block(game.hi)
-        return OpenOutputs(side, lo.state_root, lo.block_hash, hi.header, count_steps(hi))
+        return OpenOutputs(side, lo.state_root, lo.block_hash, hi.header, len(self.step_roots(game.hi)) - 1 + self.extra_steps)
 
     def open_move(self, world: "World", record: GameRecord, opening: OpenOutputs | None = None) -> GameMove:
         """The opening as a game_move: with block hi's StepRef and block lo's header, as the L1 requires."""
@@ -268,7 +272,7 @@ class View:
         game = record.game
         assert game.disputed_header is not None
         number = game.disputed_header.number
-        proof = compute_step_proof(self.chain.store, self.config_of(number), number, game.lo)
+        proof = compute_step_proof(self.chain.store, self.config_of(number), number, game.lo, game.step_count)
         assert proof.pre_root == game.lo_claim
         return proof.witness.encode()
 

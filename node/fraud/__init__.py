@@ -1,6 +1,6 @@
 """Fraud proofs, the pure core: steps of a block, witnesses, the one-step proof, traces, the dispute game.
 
-    steps.py         StepInput, count_steps, get_block_steps, process_step (tx steps, end_of_block)
+    steps.py         StepInput, get_block_step, get_next_step, process_step (tx steps, end-of-block chunks)
     partial_tree.py  PartialTree: the tree nodes a witness opens, updatable, checked against a root
     witness.py       Witness (codec), WitnessState, RecordingState, build_witness
     onestep.py       execute_step(pre_root, step, witness, config) -> post_root
@@ -33,11 +33,12 @@ from node.fraud.game import (
 )
 from node.fraud.onestep import StepExecutionError, UnreachablePreState, compute_step_result, execute_step
 from node.fraud.partial_tree import MissingWitness, PartialTree, WitnessError
-from node.fraud.steps import StepInput, StepOutcome, count_steps, get_block_step, get_block_steps, process_step
+from node.fraud.steps import INVALID_ROOT, StepInput, StepOutcome, get_block_step, get_next_step, process_step
 from node.fraud.witness import MalformedWitness, RecordingState, VersionedSource, Witness, WitnessState, build_witness
 
 __all__ = [
     "Claim",
+    "INVALID_ROOT",
     "ClockExpired",
     "ClockNotExpired",
     "Game",
@@ -68,10 +69,9 @@ __all__ = [
     "compute_depth",
     "compute_max_moves",
     "compute_step_result",
-    "count_steps",
     "execute_step",
     "get_block_step",
-    "get_block_steps",
+    "get_next_step",
     "new_game",
     "process_step",
     "resolve_timeout",

@@ -11,7 +11,9 @@ the claim at `hi` is disputed.
    (`OpenOutputs`): the state root and block hash at lo, the header of block
    hi and its step count. The game checks they hash to the two output roots
    and that the header's number and parent hash fit; the L1 must check the
-   step count (and the steps' inputs) against the batch data it holds.
+   step count's range (and the steps' inputs) against the batch data it
+   holds. The count itself is the defender's claim: a wrong one loses the
+   one-step proof (node.fraud.steps, INVALID_ROOT).
 3. Steps. (lo, hi) = (0, step_count) over the intermediate state roots
    r(hi_block, k), with r(., 0) = the state root at lo and r(., step_count)
    = the header's state root. Same bisection (`Claim` / `Respond`).
@@ -192,9 +194,13 @@ def validate_step_input(game: Game, step: StepInput) -> None:
     """The step an L1 runs for ProveStep must be the disputed block's step `lo` (context from the opened header)."""
     number, index, _, _ = get_step_position(game)
     header = game.disputed_header
-    expected_kind = STEP_END_OF_BLOCK if index == game.step_count - 1 else STEP_TRANSACTION
-    if (step.number, step.index, step.kind) != (number, index, expected_kind):
+    if (step.number, step.index) != (number, index):
         raise InvalidMove(f"the one-step proof is for step {index} of block {number}")
+    is_last = index == game.step_count - 1
+    if step.kind not in (STEP_TRANSACTION, STEP_END_OF_BLOCK) or (step.kind == STEP_TRANSACTION and is_last):
+        raise InvalidMove(f"step {index} of block {number} is {'an end-of-block chunk' if is_last else 'not of that kind'}")
+    if step.kind == STEP_END_OF_BLOCK and step.last != is_last:
+        raise InvalidMove(f"step {index} of block {number} {'is' if is_last else 'is not'} the block's last step")
     if header is None or (step.timestamp_ms, step.l1_origin_number) != (header.timestamp_ms, header.l1_origin_number):
         raise InvalidMove("the step's block context differs from the opened header")
 

@@ -13,6 +13,11 @@
    key hash; a deletion's collapse needs the witness's node openings) and the
    new root is returned.
 
+A step the block does not have (node.fraud.steps: an end-of-block chunk
+after the phase closed, or the declared last chunk leaving it open) has the
+post-root INVALID_ROOT, and every step from INVALID_ROOT stays there without
+a witness.
+
 The pre-state is proven, so it is whatever the pre-root commits to. If it
 holds values the state transition cannot decode, or breaks an invariant (a
 burn above the supply), no honest party can have agreed to that root:
@@ -28,7 +33,7 @@ from dataclasses import dataclass
 import node.venue  # noqa: F401  the venue's transaction kinds and end-of-block hook are part of the chain's rules
 from node.encoding import DecodeError
 from node.fraud.partial_tree import WitnessError
-from node.fraud.steps import StepInput, StepOutcome, StepTable, process_step
+from node.fraud.steps import INVALID_ROOT, StepInput, StepOutcome, StepTable, process_step
 from node.fraud.witness import Witness, WitnessState
 from node.smt.hashing import hash_key
 from node.state.view import Overlay
@@ -61,9 +66,13 @@ def execute_step(
 def compute_step_result(
     pre_root: bytes, step: StepInput, witness: Witness, config: ChainConfig, table: StepTable | None = None
 ) -> StepResult:
+    if pre_root == INVALID_ROOT:
+        return StepResult(INVALID_ROOT, StepOutcome.INVALID, 0)
     tree = witness.open(pre_root)
     overlay = Overlay(WitnessState(tree))
     outcome = process_step_over_witness(overlay, config, step, table)
+    if outcome is StepOutcome.INVALID:
+        return StepResult(INVALID_ROOT, outcome, 0)
     post_root = tree.apply_writes({hash_key(key): value for key, value in overlay.writes.items()})
     return StepResult(post_root, outcome, len(overlay.writes))
 

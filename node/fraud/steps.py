@@ -1,14 +1,30 @@
 """The execution of one L2 block as a sequence of steps: the unit a fraud proof bisects to.
 
 Block n executes as its transactions in stored order (deposits and included
-forced transactions first, as derivation put them), then one `end_of_block`
-step:
+forced transactions first, as derivation put them), then its end-of-block
+phase in E >= 1 chunks (node.stf.end_of_block: the venue's funding and
+liquidation scan, split so that each chunk reads and writes a bounded number
+of keys):
 
-    steps(n) = [tx_0, tx_1, ..., tx_{m-1}, end_of_block]      count_steps = m + 1
+    steps(n) = [tx_0, ..., tx_{m-1}, eob_0, ..., eob_{E-1}]      step_count = m + E
 
 The intermediate state root r(n, k) is the root after the first k steps of
 block n, applied on top of the state after block n-1; so r(n, 0) = root(n-1)
-and r(n, count_steps) = root(n).
+and r(n, step_count) = root(n).
+
+E is not written in the block: execution finds it (the chunk that closes the
+phase is the last). A dispute's defender states the step count when it
+opens the block, and the L1 only checks m + 1 <= count <= m +
+MAX_END_OF_BLOCK_CHUNKS from the inbox. A wrong count is provable because a
+step's meaning depends on its declared position:
+
+- eob_j for j > 0 that starts with the phase closed is an overrun;
+- the step declared last (`last`) that leaves the phase open is cut short.
+
+Both are INVALID steps: their post-root is INVALID_ROOT, which is no state's
+root, and a step from INVALID_ROOT stays there. So whichever side claims the
+wrong count loses the one-step proof at the first position where the counts
+part.
 
 Step rules (the same code runs in the trace, the challenger and the L1's
 one-step verifier):
@@ -19,8 +35,8 @@ one-step verifier):
   balance, ...), the step leaves the state untouched: post-root == pre-root.
   A sealed canonical block never holds such a transaction (derivation drops
   the block), so the rule only fixes what a step means for any input.
-- `end_of_block` runs the registered end-of-block hooks in registration
-  order (none today: the venue's liquidations go there).
+- an end-of-block step runs chunk `chunk` of the registered end-of-block
+  hooks (node.stf.end_of_block), exactly as block execution runs them.
 
 Step kinds are a table (`StepTable`): a new kind registers its processing
 function without editing this module; `DEFAULT_STEPS` is the table every
@@ -33,11 +49,17 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable
 
-from node.stf.end_of_block import apply_end_of_block
-from node.stf.end_of_block import register_end_of_block_hook as register_stf_end_of_block_hook
+import hashlib
+
 from node.block import MAX_BLOCK_TXS, Block
 from node.encoding import DecodeError, expect_bytes, expect_int, expect_list, pack, unpack
-from node.state.view import Overlay
+from node.state.view import Overlay, StateReader
+from node.stf.end_of_block import (
+    MAX_END_OF_BLOCK_CHUNKS,
+    EndOfBlockOverrun,
+    apply_end_of_block_chunk,
+    is_end_of_block_open,
+)
 from node.stf.config import BlockContext, ChainConfig
 from node.stf.errors import InvalidTransaction
 from node.stf.execute import apply_transaction, recover_transaction
@@ -45,8 +67,9 @@ from node.tx import MAX_TX_BYTES
 
 STEP_TRANSACTION = 0
 STEP_END_OF_BLOCK = 1
-MAX_STEPS_PER_BLOCK = MAX_BLOCK_TXS + 1
+MAX_STEPS_PER_BLOCK = MAX_BLOCK_TXS + MAX_END_OF_BLOCK_CHUNKS
 MAX_STEP_INPUT_BYTES = MAX_TX_BYTES + 128
+INVALID_ROOT = hashlib.sha256(b"rollup-devnet: no state (an invalid step position)").digest()
 
 
 class StepError(Exception):
@@ -56,11 +79,13 @@ class StepError(Exception):
 class StepOutcome(Enum):
     APPLIED = "applied"
     SKIPPED_INVALID = "skipped_invalid"  # a transaction step whose transaction is invalid: state untouched
+    INVALID = "invalid"  # the block has no such step (overrun, or cut short): post-root INVALID_ROOT
 
 
 @dataclass(frozen=True, slots=True)
 class StepInput:
-    """Everything a step needs besides state: the block context, its index and (for a tx step) the raw tx."""
+    """Everything a step needs besides state: the block context, its index, and the raw tx (a tx step) or
+    the chunk number and whether it is declared the block's last step (an end-of-block step)."""
 
     number: int
     timestamp_ms: int
@@ -68,19 +93,21 @@ class StepInput:
     index: int
     kind: int
     tx: bytes = b""
+    chunk: int = 0
+    last: bool = False
 
     def context(self) -> BlockContext:
         return BlockContext(self.number, self.timestamp_ms, self.l1_origin_number)
 
     def to_fields(self) -> list[Any]:
-        return [self.number, self.timestamp_ms, self.l1_origin_number, self.index, self.kind, self.tx]
+        return [self.number, self.timestamp_ms, self.l1_origin_number, self.index, self.kind, self.tx, self.chunk, int(self.last)]
 
     def encode(self) -> bytes:
         return pack(self.to_fields())
 
     @classmethod
     def decode(cls, raw: bytes) -> "StepInput":
-        fields = expect_list(unpack(raw, MAX_STEP_INPUT_BYTES), 6, "step input")
+        fields = expect_list(unpack(raw, MAX_STEP_INPUT_BYTES), 8, "step input")
         step = cls(
             number=expect_int(fields[0], "number"),
             timestamp_ms=expect_int(fields[1], "timestamp_ms"),
@@ -88,6 +115,8 @@ class StepInput:
             index=expect_int(fields[3], "step index", MAX_STEPS_PER_BLOCK - 1),
             kind=expect_int(fields[4], "step kind", 0xFF),
             tx=expect_bytes(fields[5], "step transaction", max_length=MAX_TX_BYTES),
+            chunk=expect_int(fields[6], "end-of-block chunk", MAX_END_OF_BLOCK_CHUNKS - 1),
+            last=expect_int(fields[7], "last flag", 1) == 1,
         )
         try:
             validate_step_shape(step)
@@ -127,30 +156,64 @@ class StepTable:
 # -- the steps of a block --
 
 
-def count_steps(block: Block) -> int:
-    return len(block.transactions) + 1
+def validate_step_count(block: Block, step_count: int) -> None:
+    """A claimed step count must leave room for the transactions and 1..MAX_END_OF_BLOCK_CHUNKS chunks."""
+    m = len(block.transactions)
+    if not m + 1 <= step_count <= m + MAX_END_OF_BLOCK_CHUNKS:
+        raise StepError(
+            f"block {block.header.number} has {m} transactions: its step count is in "
+            f"[{m + 1}, {m + MAX_END_OF_BLOCK_CHUNKS}], not {step_count}"
+        )
 
 
-def get_block_step(block: Block, index: int) -> StepInput:
-    """Step `index` of `block` (0 <= index < count_steps(block))."""
+def get_block_step(block: Block, index: int, step_count: int) -> StepInput:
+    """Step `index` of `block` when the block is said to have `step_count` steps."""
+    validate_step_count(block, step_count)
     header = block.header
-    if not 0 <= index < count_steps(block):
-        raise StepError(f"block {header.number} has {count_steps(block)} steps, no step {index}")
-    if index < len(block.transactions):
+    if not 0 <= index < step_count:
+        raise StepError(f"block {header.number} has {step_count} steps, no step {index}")
+    m = len(block.transactions)
+    if index < m:
         return StepInput(header.number, header.timestamp_ms, header.l1_origin_number, index, STEP_TRANSACTION, block.transactions[index])
-    return StepInput(header.number, header.timestamp_ms, header.l1_origin_number, index, STEP_END_OF_BLOCK)
+    return get_end_of_block_step(block, index - m, index == step_count - 1)
 
 
-def get_block_steps(block: Block) -> tuple[StepInput, ...]:
-    return tuple(get_block_step(block, i) for i in range(count_steps(block)))
+def get_end_of_block_step(block: Block, chunk: int, last: bool) -> StepInput:
+    header = block.header
+    index = len(block.transactions) + chunk
+    return StepInput(header.number, header.timestamp_ms, header.l1_origin_number, index, STEP_END_OF_BLOCK, chunk=chunk, last=last)
+
+
+def get_transaction_steps(block: Block) -> tuple[StepInput, ...]:
+    header = block.header
+    return tuple(
+        StepInput(header.number, header.timestamp_ms, header.l1_origin_number, i, STEP_TRANSACTION, tx)
+        for i, tx in enumerate(block.transactions)
+    )
+
+
+def get_next_step(block: Block, done: int, state: StateReader) -> StepInput | None:
+    """The step after the first `done` steps of `block`, given the state they left; None when the block is done.
+
+    End-of-block steps come out with last=False: whether one was the last is known after it ran
+    (the phase closed), and a chunk that closes the phase has the same result either way."""
+    m = len(block.transactions)
+    if done < m:
+        header = block.header
+        return StepInput(header.number, header.timestamp_ms, header.l1_origin_number, done, STEP_TRANSACTION, block.transactions[done])
+    if done == m or (done - m < MAX_END_OF_BLOCK_CHUNKS and is_end_of_block_open(state)):
+        return get_end_of_block_step(block, done - m, False)
+    return None
 
 
 def validate_step_shape(step: StepInput) -> None:
-    """Shape rules of the core kinds: a transaction step carries its tx, end_of_block carries nothing."""
-    if step.kind == STEP_TRANSACTION and not step.tx:
-        raise StepError("a transaction step carries the raw transaction")
+    """Shape rules of the core kinds: a transaction step carries its tx, an end-of-block step its chunk."""
+    if step.kind == STEP_TRANSACTION and (not step.tx or step.chunk or step.last):
+        raise StepError("a transaction step carries the raw transaction and no chunk")
     if step.kind == STEP_END_OF_BLOCK and step.tx:
-        raise StepError("the end-of-block step carries no bytes")
+        raise StepError("an end-of-block step carries no bytes")
+    if step.kind == STEP_END_OF_BLOCK and not 0 <= step.chunk <= min(step.index, MAX_END_OF_BLOCK_CHUNKS - 1):
+        raise StepError(f"end-of-block chunk {step.chunk} cannot be step {step.index}")
     if not 0 <= step.index < MAX_STEPS_PER_BLOCK:
         raise StepError(f"step index {step.index} is outside [0, {MAX_STEPS_PER_BLOCK})")
 
@@ -177,9 +240,15 @@ def process_transaction_step(overlay: Overlay, config: ChainConfig, step: StepIn
 def _make_end_of_block_step(table: StepTable) -> StepFn:
     def process_end_of_block_step(overlay: Overlay, config: ChainConfig, step: StepInput) -> StepOutcome:
         ctx = step.context()
-        apply_end_of_block(overlay, config, ctx)  # the protocol's hooks, exactly as block execution runs them
-        for _, hook in table.end_of_block_hooks:  # extra hooks of a custom table (tests)
-            hook(overlay, config, ctx)
+        try:  # the protocol's hooks, exactly as block execution runs them
+            closed = apply_end_of_block_chunk(overlay, config, ctx, step.chunk)
+        except EndOfBlockOverrun:
+            return StepOutcome.INVALID
+        if step.last and not closed:
+            return StepOutcome.INVALID
+        if closed:
+            for _, hook in table.end_of_block_hooks:  # extra hooks of a custom table (tests)
+                hook(overlay, config, ctx)
         return StepOutcome.APPLIED
 
     return process_end_of_block_step
@@ -196,14 +265,10 @@ def new_step_table() -> StepTable:
 DEFAULT_STEPS = new_step_table()
 
 
-def register_end_of_block_hook(name: str, hook: EndOfBlockHook) -> None:
-    """For the venue: a protocol hook run at the end of every block, in block execution and here alike."""
-    register_stf_end_of_block_hook(name, hook)
-
-
 __all__ = [
     "DEFAULT_STEPS",
     "EndOfBlockHook",
+    "INVALID_ROOT",
     "MAX_STEPS_PER_BLOCK",
     "STEP_END_OF_BLOCK",
     "STEP_TRANSACTION",
@@ -212,12 +277,13 @@ __all__ = [
     "StepInput",
     "StepOutcome",
     "StepTable",
-    "count_steps",
     "get_block_step",
-    "get_block_steps",
+    "get_end_of_block_step",
+    "get_next_step",
+    "get_transaction_steps",
     "new_step_table",
     "process_step",
     "process_transaction_step",
-    "register_end_of_block_hook",
+    "validate_step_count",
     "validate_step_shape",
 ]

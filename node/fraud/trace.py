@@ -10,25 +10,42 @@ SCRATCH_VERSION_BASE up, far above any real block, so they never collide with
 stored nodes. Proving keys against an intermediate root r(n, k) is then a
 plain VersionedTree.prove at scratch version k.
 
-    compute_intermediate_roots(store, config, n)  -> (r(n,0), ..., r(n,count_steps))
-    compute_step_proof(store, config, n, k)      -> StepProof(pre_root, step, witness, post_root)
+    compute_intermediate_roots(store, config, n)  -> (r(n,0), ..., r(n,step_count))
+    compute_step_proof(store, config, n, k[, count]) -> StepProof(pre_root, step, witness, post_root)
     iter_block_trace(store, config, n, with_witness) -> every TracedStep of block n in one replay
     output_roots_between(store, a, b)             -> [BlockOutput a, ..., BlockOutput b]
+
+A block's steps are found as it replays (node.fraud.steps.get_next_step):
+its transactions, then end-of-block chunks until one closes the phase, which
+is recorded as the last. `compute_step_proof` with another side's step
+count proves that count's step instead: a position past the block's own
+steps (or a last chunk declared too early) gives INVALID_ROOT.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 from node.block import Block
-from node.fraud.steps import StepInput, StepOutcome, StepTable, count_steps, get_block_steps, process_step
+from node.fraud.steps import (
+    INVALID_ROOT,
+    STEP_END_OF_BLOCK,
+    StepError,
+    StepInput,
+    StepOutcome,
+    StepTable,
+    get_block_step,
+    get_next_step,
+    process_step,
+)
 from node.fraud.witness import RecordingState, VersionedSource, Witness, build_witness
 from node.output import compute_output_root
 from node.smt.hashing import hash_key
 from node.smt.versioned import ByteStore, TreeUpdate, VersionedTree
 from node.state.view import Overlay
 from node.stf.config import ChainConfig
+from node.stf.end_of_block import is_end_of_block_open
 from node.store.chain import ChainStore
 
 SCRATCH_VERSION_BASE = 1 << 62
@@ -102,16 +119,35 @@ class _BlockReplay:
         self.steps_done = 0
         self.root = self.tree.root_hash(self.version)
 
+    def next_step(self) -> StepInput | None:
+        """The block's next step (None once it is done, or once the replay left the block's steps)."""
+        if self.root == INVALID_ROOT:
+            return None
+        return get_next_step(self.block, self.steps_done, self.state)
+
     def run_step(self, step: StepInput, with_witness: bool) -> TracedStep:
+        pre_root = self.root
+        if pre_root == INVALID_ROOT:
+            return TracedStep(pre_root, step, StepOutcome.INVALID, INVALID_ROOT, Witness(()) if with_witness else None)
         recorder = RecordingState(self.state)
         scratch = Overlay(recorder)
         outcome = process_step(scratch, self.config, step, self.table)
-        writes = {hash_key(key): value for key, value in scratch.writes.items()}
         witness = self._build_witness(recorder, scratch) if with_witness else None
-        pre_root = self.root
+        if outcome is StepOutcome.INVALID:
+            self.root = INVALID_ROOT
+            return TracedStep(pre_root, step, outcome, INVALID_ROOT, witness)
+        writes = {hash_key(key): value for key, value in scratch.writes.items()}
         self._advance(writes)
         self.state.writes.update(scratch.writes)
         return TracedStep(pre_root, step, outcome, self.root, witness)
+
+    def closed_block(self, step: StepInput) -> bool:
+        """Whether `step`, just run, was the block's last (an end-of-block chunk that closed the phase)."""
+        return step.kind == STEP_END_OF_BLOCK and self.root != INVALID_ROOT and not is_end_of_block_open(self.state)
+
+    def skip_past_end(self) -> None:
+        """Stand past the block's last step: a step there starts from INVALID_ROOT."""
+        self.root = INVALID_ROOT
 
     def _build_witness(self, recorder: RecordingState, scratch: Overlay) -> Witness:
         touched = {hash_key(key) for key in recorder.get_touched_keys(scratch.writes)}
@@ -144,33 +180,52 @@ def iter_block_trace(
 ) -> Iterator[TracedStep]:
     """Replay block `number`; yield each step with its pre/post roots (and witness if asked)."""
     replay = _BlockReplay(store, config, number, table)
-    for step in get_block_steps(replay.block):
-        yield replay.run_step(step, with_witness)
+    step = replay.next_step()
+    while step is not None:
+        traced = replay.run_step(step, with_witness)
+        if replay.closed_block(step):
+            traced = replace(traced, step=replace(step, last=True))
+        yield traced
+        step = replay.next_step()
 
 
 def compute_intermediate_roots(store: ChainStore, config: ChainConfig, number: int, table: StepTable | None = None) -> tuple[bytes, ...]:
-    """(r(n, 0), ..., r(n, count_steps)); r(n, 0) is block n-1's root, the last is block n's."""
+    """(r(n, 0), ..., r(n, step_count)); r(n, 0) is block n-1's root, the last is block n's."""
     traced = list(iter_block_trace(store, config, number, False, table))
     return (traced[0].pre_root, *(t.post_root for t in traced))
 
 
-def compute_step_proof(store: ChainStore, config: ChainConfig, number: int, index: int, table: StepTable | None = None) -> StepProof:
-    """The pre-root, input and witness of step `index` of block `number` (replays the steps before it)."""
+def compute_step_proof(
+    store: ChainStore, config: ChainConfig, number: int, index: int, step_count: int | None = None,
+    table: StepTable | None = None,
+) -> StepProof:
+    """The pre-root, input and witness of step `index` of block `number` (replays the steps before it).
+
+    With `step_count` (the count a dispute's defender opened with), the step is that count's step
+    `index`; without it, the block's own."""
     replay = _BlockReplay(store, config, number, table)
-    steps = get_block_steps(replay.block)
-    if not 0 <= index < len(steps):
-        raise TraceError(f"block {number} has {len(steps)} steps, no step {index}")
-    for step in steps[:index]:
+    for _ in range(index):
+        step = replay.next_step()
+        if step is None:
+            replay.skip_past_end()
+            break
         replay.run_step(step, with_witness=False)
-    traced = replay.run_step(steps[index], with_witness=True)
+    if step_count is not None:
+        try:
+            target: StepInput | None = get_block_step(replay.block, index, step_count)
+        except StepError as exc:
+            raise TraceError(str(exc)) from None
+    else:
+        target = replay.next_step()
+    if target is None:
+        raise TraceError(f"block {number} has {replay.steps_done} steps, no step {index}")
+    traced = replay.run_step(target, with_witness=True)
     return StepProof(traced.pre_root, traced.step, traced.witness, traced.post_root)  # type: ignore[arg-type]
 
 
-def count_block_steps(store: ChainStore, number: int) -> int:
-    block = store.get_block(number)
-    if block is None:
-        raise TraceError(f"block {number} is not in the store")
-    return count_steps(block)
+def count_block_steps(store: ChainStore, config: ChainConfig, number: int) -> int:
+    """Block `number`'s own step count (its transactions and end-of-block chunks): a replay."""
+    return len(compute_intermediate_roots(store, config, number)) - 1
 
 
 # -- block outputs, for the block-level bisection --

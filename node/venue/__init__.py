@@ -40,13 +40,11 @@ Integration points for the rest of the node:
 
 from __future__ import annotations
 
-from node.state.view import Overlay
-from node.stf.config import BlockContext, ChainConfig
 from node.stf.debit_checks import register_debit_check
 from node.stf.end_of_block import register_end_of_block_hook
 from node.stf.handlers import register_handler
 from node.venue.errors import VenueError
-from node.venue.liquidation import process_end_of_block
+from node.venue.liquidation import run_end_of_block_chunk
 from node.venue.margin import validate_withdrawable
 from node.venue.markets import MarketConfigError, MarketParams, genesis_writes, load_markets, load_venue_addresses
 from node.venue.oracle import apply_oracle_update, validate_oracle_update
@@ -69,12 +67,7 @@ register_handler(CancelAll, apply_cancel_all, check=validate_cancel_all)
 register_handler(OracleUpdate, apply_oracle_update, check=validate_oracle_update)
 
 
-def run_end_of_block(overlay: Overlay, config: ChainConfig, ctx: BlockContext) -> None:
-    """The venue's end-of-block hook: this block's funding step, then the liquidation scan."""
-    process_end_of_block(overlay, config, ctx)
-
-
-register_end_of_block_hook(END_OF_BLOCK_HOOK, run_end_of_block)
+register_end_of_block_hook(END_OF_BLOCK_HOOK, run_end_of_block_chunk)  # funding, then the liquidation scan
 register_debit_check("venue.margin", validate_withdrawable)
 
 __all__ = [

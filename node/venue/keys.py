@@ -1,4 +1,4 @@
-"""The venue's key layout under the state root (namespaces 0x10-0x17, see node.state.schema).
+"""The venue's key layout under the state root (namespaces 0x10-0x18, see node.state.schema).
 
 | key                                                   | value (canonical msgpack; node.venue.records)      |
 |-------------------------------------------------------|-----------------------------------------------------|
@@ -13,6 +13,7 @@
 | 0x17 mid(2) side(1) 0x00 bucket(3)                    | trigger bucket: FIFO head/tail addresses            |
 | 0x17 mid(2) side(1) 0x01 depth(1) prefix(depth)       | trigger bucket trie node: 256-bit bitmap            |
 | 0x17 mid(2) 0x02 address(20)                          | trigger entry: side, exact trigger, bucket, FIFO links |
+| 0x18                                                  | scan cursor, only between two end-of-block chunks of a block |
 
 `mid` is the market id (big-endian u16); `side` is 0 for bids / longs and 1
 for asks / shorts. A book level's `price_key` is price // tick_size
@@ -37,6 +38,7 @@ NS_ORDER = 0x14
 NS_ACCOUNT = 0x15
 NS_POSITION = 0x16
 NS_TRIGGER = 0x17
+NS_SCAN = 0x18
 
 TAG_BUCKET = 0x00
 TAG_TRIE = 0x01
@@ -52,6 +54,7 @@ PRICE_KEY_WIDTH = 6
 BUCKET_KEY_WIDTH = 3
 
 CONFIG_KEY = bytes([NS_CONFIG])
+SCAN_CURSOR_KEY = bytes([NS_SCAN])
 POOL_ADDRESS = Address(keccak256(b"rollup-devnet venue pnl pool")[12:])
 
 

@@ -1,47 +1,61 @@
 """The liquidation engine: an end-of-block hook no sequencer can skip.
 
 It runs at the end of every block, in block building, block execution and
-the fraud proofs' one-step end-of-block step alike (node.stf.end_of_block),
-after this block's funding step (node.venue.funding).
+the fraud proofs' end-of-block steps alike (node.stf.end_of_block), after
+this block's funding step (node.venue.funding).
 
 Per market, it scans only if the market's liquidation coordinates moved
 since its last scan (an oracle update or a funding step) or a trigger was
 placed firing (`pending`); an idle market costs two reads (its parameters
-and state). A scan visits the
-firing buckets of the longs' and the shorts' index from the farthest crossed
-to the current coordinate (node.venue.triggers) and evaluates each account
-in them:
+and state). A scan visits the firing buckets of the longs' and the shorts'
+index from the farthest crossed to the current coordinate
+(node.venue.triggers) and evaluates each account in them:
 
 - below maintenance: liquidated (node.venue.closeout);
 - otherwise: re-indexed with fresh triggers and skipped for the rest of the
   block (unless a later liquidation in the block trades with it).
 
 Its cost grows with the accounts whose triggers fire, never with the number
-of open accounts. A budget bounds one block's end-of-block step, and so its
-fraud-proof witness: the hook counts the distinct keys it has read or
-written, funding included (exactly the step witness's entries), and starts
-no new account once KEY_BUDGET is reached; one account's processing is
-itself bounded (node.venue.closeout). Measured over 40,059 keys of state:
-ten liquidations taken over by the fund touch ~110 keys, ~210 KB of
-witness. When the budget runs out, the market stays `pending`
-and the next block continues where this one stopped; accounts pushed under
-maintenance by a liquidation (its makers, its deleveraged counterparties)
-are picked up in the same block while budget remains.
+of open accounts. Accounts pushed under maintenance by a liquidation (its
+makers, its deleveraged counterparties) are picked up in the same block.
+
+Chunks. Every account that crossed is liquidated in the block that moved
+the price: the scan is not cut short, it is split. One call of the hook is
+one end-of-block chunk, one fraud-proof step: it counts the distinct keys it
+has read or written (funding included: exactly the step witness's entries)
+and starts no new account once KEY_BUDGET is reached (one account's
+processing is itself bounded, node.venue.closeout). The scan's memory (the
+accounts found healthy, liquidation rounds per account, markets deferred to
+the next block) is then saved under SCAN_CURSOR_KEY and the next chunk of
+the same block resumes from it; the chunk that completes the scan deletes
+it. Measured over 40,059 keys of state: ten liquidations taken over by the
+fund touch ~110 keys, ~210 KB of witness, so a chunk covers ~9 accounts.
+
+What is still deferred to the next block (its market left `pending`):
+- an account still under maintenance after MAX_ROUNDS_PER_ACCOUNT
+  liquidation calls in this block (each closes at least one lot);
+- everything left when the block reaches its last allowed chunk
+  (node.stf.end_of_block.MAX_END_OF_BLOCK_CHUNKS), or when the cursor would
+  track more than MAX_TRACKED_ACCOUNTS accounts (it is part of each chunk's
+  witness, so it is bounded).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from enum import Enum
 
 from node.crypto import Address
 from node.state.view import Overlay, StateReader
 from node.stf.config import BlockContext, ChainConfig
+from node.stf.end_of_block import Chunk
+from node.stf.errors import StateInvariantViolated
 from node.venue.closeout import Closeout, process_liquidate_account
 from node.venue.funding import process_funding
 from node.venue.keys import SIDE_ASK, SIDE_BID
 from node.venue.margin import get_account_snapshot, get_market_view, is_liquidatable
 from node.venue.markets import VenueConfig, get_venue_config
-from node.venue.records import get_trigger_entry, set_market_state
+from node.venue.records import ScanCursor, get_scan_cursor, get_trigger_entry, set_market_state, set_scan_cursor
 from node.venue.reindex import process_reindex_account
 from node.venue.triggers import (
     compute_coordinates,
@@ -53,8 +67,9 @@ from node.venue.triggers import (
 )
 
 KEY_BUDGET = 96
-MAX_PASSES = 4
+MAX_PASSES_PER_CHUNK = 16  # a guard: passes re-scan only markets a liquidation made pending again
 MAX_ROUNDS_PER_ACCOUNT = 4  # liquidation calls per account per block (each closes at least one lot)
+MAX_TRACKED_ACCOUNTS = 8192  # healthy + liquidated accounts the cursor remembers (~170 KB of witness)
 # A crowded bucket: an account re-indexed healthy but still firing (its trigger is in the coordinate's
 # own bucket) goes to the bucket's tail (node.venue.triggers), so successive blocks rotate through it.
 
@@ -73,9 +88,15 @@ class KeyRecorder:
         return self.base.get(key)
 
 
+class ScanOutcome(Enum):
+    IDLE = "idle"  # the market needed no scan
+    DONE = "done"  # scanned to the end
+    STOPPED = "stopped"  # the chunk's key budget ran out first: the market is left pending
+
+
 @dataclass
 class ScanRun:
-    """One block's scan: the keys it touched, and what it did."""
+    """One chunk of a block's scan: the keys it touched, and what it did."""
 
     recorder: KeyRecorder
     overlay: Overlay
@@ -83,7 +104,9 @@ class ScanRun:
     checks: int = 0
     healthy: set[Address] = field(default_factory=set)  # evaluated: skip for the rest of the block
     rounds: dict[Address, int] = field(default_factory=dict)
+    deferred: set[int] = field(default_factory=set)  # markets to leave pending for the next block
     closeouts: list[Closeout] = field(default_factory=list)
+    complete: bool = False  # the block's scan is done (possibly with deferrals)
 
     @property
     def touched(self) -> int:
@@ -94,22 +117,49 @@ class ScanRun:
     def exhausted(self) -> bool:
         return self.touched >= self.budget
 
+    @property
+    def tracked(self) -> int:
+        return len(self.healthy) + len(self.rounds)
 
-def process_end_of_block(block_overlay: Overlay, config: ChainConfig, ctx: BlockContext) -> ScanRun:
-    """The registered hook: funding, then liquidations, both counted in the step's key budget."""
+
+def run_end_of_block_chunk(block_overlay: Overlay, config: ChainConfig, ctx: BlockContext, chunk: Chunk) -> bool:
+    """The registered hook (node.stf.end_of_block): one chunk; True once this block's scan is done."""
+    return process_chunk(block_overlay, config, ctx, chunk).complete
+
+
+def process_chunk(block_overlay: Overlay, config: ChainConfig, ctx: BlockContext, chunk: Chunk, funding: bool = True) -> ScanRun:
+    """Funding (first chunk only), then the scan until it completes or the chunk's key budget runs out."""
     run = new_scan_run(block_overlay)
-    process_funding(run.overlay, ctx)
-    process_scan(run, config)
+    if chunk.resume:
+        process_restore_cursor(run)
+    elif funding:
+        process_funding(run.overlay, ctx)
+    run.complete = process_scan(run, config)
+    if not run.complete and (chunk.final or run.tracked > MAX_TRACKED_ACCOUNTS):
+        run.complete = True  # what is left continues in the next block: the stopped market is pending
+    if run.complete:
+        process_finish_scan(run, resumed=chunk.resume)
+    else:
+        set_scan_cursor(run.overlay, ScanCursor(frozenset(run.healthy), tuple(sorted(run.rounds.items())), tuple(sorted(run.deferred))))
     run.overlay.merge_into(block_overlay)
     return run
+
+
+def process_end_of_block(block_overlay: Overlay, config: ChainConfig, ctx: BlockContext) -> list[ScanRun]:
+    """The venue's whole end-of-block phase (every chunk), without the STF's chunk driver: for tests and tools."""
+    return process_all_chunks(block_overlay, config, ctx, funding=True)
 
 
 def process_liquidations(block_overlay: Overlay, config: ChainConfig) -> ScanRun:
-    """The liquidation scan alone (the hook without funding)."""
-    run = new_scan_run(block_overlay)
-    process_scan(run, config)
-    run.overlay.merge_into(block_overlay)
-    return run
+    """The liquidation scan alone (no funding), as one chunk; for tests."""
+    return process_chunk(block_overlay, config, BlockContext(0, 0, 0), Chunk(resume=False, final=False), funding=False)
+
+
+def process_all_chunks(block_overlay: Overlay, config: ChainConfig, ctx: BlockContext, funding: bool) -> list[ScanRun]:
+    runs = [process_chunk(block_overlay, config, ctx, Chunk(resume=False, final=False), funding)]
+    while not runs[-1].complete:
+        runs.append(process_chunk(block_overlay, config, ctx, Chunk(resume=True, final=False), funding))
+    return runs
 
 
 def new_scan_run(block_overlay: Overlay) -> ScanRun:
@@ -117,32 +167,58 @@ def new_scan_run(block_overlay: Overlay) -> ScanRun:
     return ScanRun(recorder, Overlay(recorder))
 
 
-def process_scan(run: ScanRun, config: ChainConfig) -> None:
+def process_restore_cursor(run: ScanRun) -> None:
+    cursor = get_scan_cursor(run.overlay)
+    if cursor is None:
+        raise StateInvariantViolated("an end-of-block chunk resumes the liquidation scan, but no scan cursor is stored")
+    run.healthy = set(cursor.healthy)
+    run.rounds = dict(cursor.rounds)
+    run.deferred = set(cursor.deferred)
+
+
+def process_finish_scan(run: ScanRun, resumed: bool) -> None:
+    for market_id in sorted(run.deferred):
+        process_mark_pending(run.overlay, market_id)
+    if resumed:
+        set_scan_cursor(run.overlay, None)
+
+
+def process_scan(run: ScanRun, config: ChainConfig) -> bool:
+    """Scan every market that needs it, pass after pass; False if the chunk stopped before the end."""
     overlay = run.overlay
     venue = get_venue_config(overlay)
     if venue is None:
-        return
-    for _ in range(MAX_PASSES):
-        scanned = [process_market_scan(overlay, config, venue, m, run) for m in venue.market_ids]
-        if not any(scanned) or run.exhausted:
-            break
+        return True
+    for _ in range(MAX_PASSES_PER_CHUNK):
+        scanned = False
+        for market_id in venue.market_ids:
+            outcome = process_market_scan(overlay, config, venue, market_id, run)
+            if outcome is ScanOutcome.STOPPED:
+                return False
+            scanned = scanned or outcome is ScanOutcome.DONE
+        if not scanned:
+            return True
+    return False  # the pass guard: the next chunk goes on (markets a liquidation re-marked are still pending)
 
 
-def process_market_scan(overlay: Overlay, config: ChainConfig, venue: VenueConfig, market_id: int, run: ScanRun) -> bool:
-    """Scan one market if its coordinates moved or it is pending; return whether it scanned."""
+def process_market_scan(
+    overlay: Overlay, config: ChainConfig, venue: VenueConfig, market_id: int, run: ScanRun
+) -> ScanOutcome:
+    """Scan one market if its coordinates moved or it is pending."""
     view = get_market_view(overlay, market_id)
     if view.mark == 0:
-        return False
+        return ScanOutcome.IDLE
     x_long, x_short = compute_coordinates(view.params, view.state)
     state = view.state
     if (x_long, x_short) == (state.scanned_long, state.scanned_short) and not state.pending:
-        return False
+        return ScanOutcome.IDLE
     set_market_state(overlay, market_id, replace(state, scanned_long=x_long, scanned_short=x_short, pending=False))
     complete = process_side_scan(overlay, config, venue, market_id, SIDE_BID, x_long, run)
-    complete = process_side_scan(overlay, config, venue, market_id, SIDE_ASK, x_short, run) and complete
+    complete = complete and process_side_scan(overlay, config, venue, market_id, SIDE_ASK, x_short, run)
     if not complete:
         process_mark_pending(overlay, market_id)
-    return True
+        return ScanOutcome.STOPPED
+    return ScanOutcome.DONE
 
 
 def process_side_scan(
@@ -180,8 +256,8 @@ def process_check_account(overlay: Overlay, config: ChainConfig, venue: VenueCon
     run.healthy.difference_update(closeout.touched)
     run.rounds[address] = run.rounds.get(address, 0) + 1
     if run.rounds[address] >= MAX_ROUNDS_PER_ACCOUNT:
-        run.healthy.add(address)  # continued next block (its triggers still fire, the market is pending)
-        process_mark_pending(overlay, get_largest_market(overlay, address))
+        run.healthy.add(address)  # continued next block: its triggers still fire, its market is left pending
+        run.deferred.add(get_largest_market(overlay, address))
     elif not is_liquidatable(get_account_snapshot(overlay, address)):
         run.healthy.add(address)
     return not run.exhausted

@@ -13,10 +13,13 @@ root does not depend on history.
     Level          [head_id, tail_id, lots, count]
     TriggerEntry   [size*, trigger*, bucket, prev_address | b"", next_address | b""]
     Bucket         [head_address, tail_address]
+    ScanCursor     [healthy: 20-byte addresses concatenated, rounds: (address, count byte)
+                    concatenated, [deferred market ids]]   (addresses sorted)
                                                    (* = signed, zigzag bytes)
 Meanings: node.venue.ledger (pnl, floor), node.venue.positions (size, cost:
 the entry cost basis, entry price = cost / size), node.venue.book (orders,
-levels), node.venue.triggers (entries, buckets, scan marks).
+levels), node.venue.triggers (entries, buckets, scan marks),
+node.venue.liquidation (the scan cursor).
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from node.crypto import Address
-from node.encoding import pack
+from node.crypto import ADDRESS_LEN, Address
+from node.encoding import DecodeError, expect_bytes, expect_list, pack, unpack
 from node.state.view import Overlay, StateReader
 from node.venue.codec import (
     decode_record,
@@ -40,6 +43,7 @@ from node.venue.codec import (
 )
 from node.venue.keys import (
     MARKET_ID_MAX,
+    SCAN_CURSOR_KEY,
     account_record_key,
     bucket_key,
     level_key,
@@ -117,6 +121,16 @@ class Bucket:
     tail: Address
 
 
+@dataclass(frozen=True, slots=True)
+class ScanCursor:
+    """A liquidation scan between two end-of-block chunks of one block (node.venue.liquidation)."""
+
+    healthy: frozenset[Address] = frozenset()
+    rounds: tuple[tuple[Address, int], ...] = ()  # sorted by address, counts in [1, 255]
+    deferred: tuple[int, ...] = ()  # markets to mark pending when the scan completes
+
+
+MAX_SCAN_CURSOR_BYTES = 1 << 20
 EMPTY_MARKET_STATE = MarketState()
 EMPTY_ACCOUNT = VenueAccount()
 EMPTY_POSITION = Position()
@@ -263,6 +277,41 @@ def get_bucket(reader: StateReader, market_id: int, side: int, bucket: int) -> B
 def set_bucket(overlay: Overlay, market_id: int, side: int, bucket: int, value: Bucket | None) -> None:
     fields = None if value is None else [bytes(value.head), bytes(value.tail)]
     _store(overlay, bucket_key(market_id, side, bucket), value, fields)
+
+
+# -- scan cursor --
+
+
+def get_scan_cursor(reader: StateReader) -> ScanCursor | None:
+    raw = reader.get(SCAN_CURSOR_KEY)
+    if raw is None:
+        return None
+    v = expect_list(unpack(raw, MAX_SCAN_CURSOR_BYTES), 3, "scan cursor")
+    healthy = split_addresses(expect_bytes(v[0], "healthy accounts"), ADDRESS_LEN, "healthy accounts")
+    rounds_raw = split_addresses(expect_bytes(v[1], "liquidation rounds"), ADDRESS_LEN + 1, "liquidation rounds")
+    rounds = tuple((Address(item[:ADDRESS_LEN]), item[ADDRESS_LEN]) for item in rounds_raw)
+    if any(count == 0 for _, count in rounds):
+        raise DecodeError("a liquidation round count must be at least 1")
+    return ScanCursor(frozenset(Address(a) for a in healthy), rounds, expect_int_list(v[2], "deferred markets", MARKET_ID_MAX))
+
+
+def set_scan_cursor(overlay: Overlay, cursor: ScanCursor | None) -> None:
+    if cursor is None:
+        overlay.delete(SCAN_CURSOR_KEY)
+        return
+    healthy = b"".join(sorted(bytes(a) for a in cursor.healthy))
+    rounds = b"".join(bytes(a) + bytes([count]) for a, count in sorted(cursor.rounds))
+    overlay.set(SCAN_CURSOR_KEY, pack([healthy, rounds, sorted(cursor.deferred)]))
+
+
+def split_addresses(raw: bytes, width: int, what: str) -> list[bytes]:
+    """Fixed-width items of a concatenation, strictly ascending (so one set has one encoding)."""
+    if len(raw) % width:
+        raise DecodeError(f"{what} must be a multiple of {width} bytes")
+    items = [raw[i:i + width] for i in range(0, len(raw), width)]
+    if any(items[i][:ADDRESS_LEN] >= items[i + 1][:ADDRESS_LEN] for i in range(len(items) - 1)):
+        raise DecodeError(f"{what} must be sorted and unique")
+    return items
 
 
 def expect_int_side(value: Any) -> int:

@@ -1,0 +1,157 @@
+"""Every crossing account is liquidated in the block that moved the price, however many there are.
+
+40 accounts hold a 1-lot long on their initial margin; one oracle update
+takes them all under maintenance. A chunk of the end-of-block phase covers
+about 9 of them (its key budget bounds its fraud-proof witness), so the
+block's end-of-block phase runs in several chunks, each one fraud-proof
+step. Checked on a RocksDB-backed chain:
+
+- all 40 are flat after the price-update block, nothing is left pending,
+  and no chunk state (the end-of-block key, the scan cursor) outlives it;
+- each chunk run over its witness alone gives the chain's intermediate
+  roots, and each witness stays within the budget;
+- a wrong step count is provable: a chunk past the phase's end and a last
+  chunk declared too early both give INVALID_ROOT, and a defender that
+  skips the last chunks loses the dispute game at the one-step proof.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from node.chain import Chain
+from node.crypto import Hash32, PrivateKey
+from node.fraud.game import Claim, OpenOutputs, Phase, ProveStep, Respond, Side, apply_move, get_step_position, new_game
+from node.fraud.onestep import compute_step_result, execute_step
+from node.fraud.steps import INVALID_ROOT, STEP_END_OF_BLOCK, StepOutcome, get_block_step
+from node.fraud.trace import compute_intermediate_roots, compute_step_proof, get_block_output, iter_block_trace
+from node.fraud.witness import Witness
+from node.output import compute_output_root
+from node.stf.end_of_block import END_OF_BLOCK_KEY
+from node.store.chain import ChainStore
+from node.venue.keys import SCAN_CURSOR_KEY
+from node.venue.liquidation import KEY_BUDGET
+from node.venue.markets import genesis_writes
+from node.venue.payloads import ORDER_IOC, ORDER_POST_ONLY, SIDE_BUY, SIDE_SELL, OracleUpdate, PlaceOrder
+from node.venue.records import get_market_state, get_position
+from tests.test_venue_onestep import RICH, Signer
+from tests.test_venue_support import CONFIG, FEE, FUND, MARKETS, ORACLE_KEY, START_MS, E
+
+VICTIMS = [PrivateKey((5_000 + i).to_bytes(32, "big")) for i in range(40)]
+E_KEY = PrivateKey((204).to_bytes(32, "big"))
+CRASH_BLOCK = 2
+
+
+def build_chain(path: Path) -> Chain:
+    assert E_KEY.address == E
+    alloc = {ORACLE_KEY.address: 10_000, E: RICH, FUND: 1_000_000, **{v.address: 100 + FEE for v in VICTIMS}}
+    chain = Chain(ChainStore(path), CONFIG)
+    chain.init_genesis(alloc, extra_writes=genesis_writes(MARKETS, ORACLE_KEY.address, FUND))
+    tx = Signer()
+    block1 = [
+        tx(ORACLE_KEY, OracleUpdate(0, 1000, START_MS + 500)),
+        tx(E_KEY, PlaceOrder(0, SIDE_SELL, len(VICTIMS), 1000, ORDER_POST_ONLY)),
+        *(tx(v, PlaceOrder(0, SIDE_BUY, 1, 1000, ORDER_IOC)) for v in VICTIMS),  # long 1 on the initial margin
+    ]
+    _, build = chain.seal_block(block1, START_MS + 1_000, (1, bytes([1]) * 32))
+    assert not build.rejected, [str(r.error) for r in build.rejected]
+    # block 2: -7 %: every victim is under maintenance; no bids, so the insurance fund takes each over
+    _, build = chain.seal_block([tx(ORACLE_KEY, OracleUpdate(0, 930, START_MS + 1_500))], START_MS + 2_000, (1, bytes([1]) * 32))
+    assert not build.rejected
+    chain.seal_block([], START_MS + 3_000, (1, bytes([1]) * 32))  # block 3: nothing left to do
+    return chain
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
+    chain = build_chain(tmp_path_factory.mktemp("venue-chunks"))
+    yield chain
+    chain.store.close()
+
+
+def test_every_victim_is_liquidated_in_the_price_update_block(chain: Chain) -> None:
+    before, after = chain.store.state_at(CRASH_BLOCK - 1), chain.store.state_at(CRASH_BLOCK)
+    assert all(get_position(before, v.address, 0).size == 1 for v in VICTIMS)
+    assert all(get_position(after, v.address, 0).size == 0 for v in VICTIMS)
+    assert get_position(after, FUND, 0).size == len(VICTIMS)  # the fund took every long over
+    assert not get_market_state(after, 0).pending
+    assert after.get(END_OF_BLOCK_KEY) is None and after.get(SCAN_CURSOR_KEY) is None
+    # the next block has nothing left: one chunk, which changes nothing but funding marks
+    roots = compute_intermediate_roots(chain.store, CONFIG, CRASH_BLOCK + 1)
+    assert len(roots) == 2
+
+
+def test_each_chunk_over_its_witness_gives_the_chains_roots(chain: Chain) -> None:
+    store = chain.store
+    block = store.get_block(CRASH_BLOCK)
+    assert block is not None
+    roots = compute_intermediate_roots(store, CONFIG, CRASH_BLOCK)
+    chunks = len(roots) - 1 - len(block.transactions)
+    assert chunks >= 4, chunks  # ~9 accounts per chunk
+    assert roots[-1] == block.header.state_root
+    sizes = []
+    for traced in iter_block_trace(store, CONFIG, CRASH_BLOCK, with_witness=True):
+        k = traced.step.index
+        assert traced.witness is not None and traced.outcome is StepOutcome.APPLIED
+        witness = Witness.decode(traced.witness.encode())
+        assert compute_step_result(roots[k], traced.step, witness, CONFIG).post_root == roots[k + 1], k
+        if traced.step.kind == STEP_END_OF_BLOCK:
+            assert traced.step.chunk == k - len(block.transactions)
+            assert traced.step.last == (k == len(roots) - 2)
+            assert len(witness.entries) <= KEY_BUDGET + 16  # the budget, plus the last account's own keys
+            sizes.append(len(witness.encode()))
+    print(f"\n{len(VICTIMS)} liquidations in {chunks} end-of-block chunks; witness bytes per chunk {sizes}")
+
+
+def test_a_wrong_chunk_count_gives_the_invalid_root(chain: Chain) -> None:
+    store = chain.store
+    roots = compute_intermediate_roots(store, CONFIG, CRASH_BLOCK)
+    count = len(roots) - 1
+    # a chunk past the end (the opening said one step more): it starts with the phase closed
+    past = compute_step_proof(store, CONFIG, CRASH_BLOCK, count, count + 1)
+    assert past.pre_root == roots[-1] and past.post_root == INVALID_ROOT
+    assert execute_step(past.pre_root, past.step, past.witness, CONFIG) == INVALID_ROOT
+    # and every step after it stays there, without a witness
+    beyond = compute_step_proof(store, CONFIG, CRASH_BLOCK, count + 1, count + 3)
+    assert beyond.pre_root == INVALID_ROOT and beyond.witness == Witness(())
+    assert execute_step(INVALID_ROOT, beyond.step, Witness(()), CONFIG) == INVALID_ROOT
+    # the last chunk declared one too early: the phase is still open after it
+    early = compute_step_proof(store, CONFIG, CRASH_BLOCK, count - 2, count - 1)
+    assert early.step.last and early.pre_root == roots[count - 2] and early.post_root == INVALID_ROOT
+    assert execute_step(early.pre_root, early.step, early.witness, CONFIG) == INVALID_ROOT
+    # declared as it really is, the same chunk runs normally
+    normal = compute_step_proof(store, CONFIG, CRASH_BLOCK, count - 2, count)
+    assert not normal.step.last and normal.post_root == roots[count - 1]
+
+
+def test_a_defender_skipping_the_last_chunks_loses_the_game(chain: Chain) -> None:
+    """A sequencer that stops liquidating early: its block ends after chunk E-3, with the phase still open."""
+    store = chain.store
+    block = store.get_block(CRASH_BLOCK)
+    assert block is not None
+    honest = compute_intermediate_roots(store, CONFIG, CRASH_BLOCK)
+    short = honest[:-2]  # its trace: the honest one cut two chunks short
+    count = len(short) - 1
+    lo_out, hi_out = get_block_output(store, CRASH_BLOCK - 1), get_block_output(store, CRASH_BLOCK)
+    wrong_header = replace(block.header, state_root=Hash32(short[-1]))
+    game = new_game(CRASH_BLOCK - 1, lo_out.output_root, CRASH_BLOCK,
+                    compute_output_root(CRASH_BLOCK, wrong_header.state_root, wrong_header.hash()), 100, now=0)
+    game = apply_move(game, OpenOutputs(Side.DEFENDER, lo_out.state_root, lo_out.block_hash, wrong_header, count), 1)
+    now = 1
+    while game.phase is Phase.STEPS:
+        now += 1
+        if game.mid_claim is None:
+            game = apply_move(game, Claim(Side.DEFENDER, short[game.mid]), now)
+        else:
+            game = apply_move(game, Respond(Side.CHALLENGER, game.mid_claim == honest[game.mid]), now)
+    number, index, pre_root, _ = get_step_position(game)
+    assert (index, game.hi) == (count - 1, count)  # the step it declared last
+    proof = compute_step_proof(store, CONFIG, number, index, game.step_count)
+    assert proof.step == get_block_step(block, index, game.step_count) and proof.step.last
+    game = apply_move(game, ProveStep(Side.CHALLENGER, execute_step(pre_root, proof.step, proof.witness, CONFIG)), now + 1)
+    assert game.challenger_won
+    assert hi_out.state_root == honest[-1] != short[-1]
