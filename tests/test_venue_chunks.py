@@ -22,24 +22,30 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from node.chain import Chain
-from node.crypto import Hash32, PrivateKey
+from node.crypto import Address, Hash32, PrivateKey
+from node.encoding import DecodeError, pack
 from node.fraud.game import Claim, OpenOutputs, Phase, ProveStep, Respond, Side, apply_move, get_step_position, new_game
 from node.fraud.onestep import compute_step_result, execute_step
 from node.fraud.steps import INVALID_ROOT, STEP_END_OF_BLOCK, StepOutcome, get_block_step
 from node.fraud.trace import compute_intermediate_roots, compute_step_proof, get_block_output, iter_block_trace
 from node.fraud.witness import Witness
 from node.output import compute_output_root
-from node.stf.end_of_block import END_OF_BLOCK_KEY
+from node.state.view import DictState, Overlay
+from node.stf.end_of_block import END_OF_BLOCK_KEY, Chunk, EndOfBlockOverrun, EndOfBlockStateError, apply_end_of_block_chunk
 from node.store.chain import ChainStore
 from node.venue.keys import SCAN_CURSOR_KEY
-from node.venue.liquidation import KEY_BUDGET
+from node.venue.liquidation import KEY_BUDGET, process_chunk
+from node.venue.positions import process_trade
 from node.venue.markets import genesis_writes
 from node.venue.payloads import ORDER_IOC, ORDER_POST_ONLY, SIDE_BUY, SIDE_SELL, OracleUpdate, PlaceOrder
-from node.venue.records import get_market_state, get_position
+from node.venue.records import ScanCursor, get_market_state, get_position, get_scan_cursor, set_scan_cursor
+from node.venue.reindex import process_reindex_account
 from tests.test_venue_onestep import RICH, Signer
-from tests.test_venue_support import CONFIG, FEE, FUND, MARKETS, ORACLE_KEY, START_MS, E
+from tests.test_venue_support import CONFIG, FEE, FUND, MARKETS, ORACLE_KEY, START_MS, E, Venue, new_venue
 
 VICTIMS = [PrivateKey((5_000 + i).to_bytes(32, "big")) for i in range(40)]
 E_KEY = PrivateKey((204).to_bytes(32, "big"))
@@ -155,3 +161,79 @@ def test_a_defender_skipping_the_last_chunks_loses_the_game(chain: Chain) -> Non
     game = apply_move(game, ProveStep(Side.CHALLENGER, execute_step(pre_root, proof.step, proof.witness, CONFIG)), now + 1)
     assert game.challenger_won
     assert hi_out.state_root == honest[-1] != short[-1]
+
+
+# -- the chunk driver, the last allowed chunk, the cursor codec (over a DictState venue) --
+
+
+def crashed_venue(n_risky: int) -> tuple[Venue, list[Address]]:
+    """n accounts long 1 lot at 1000 on their initial margin against one whale, then the mark at 930."""
+    risky = [Address(i.to_bytes(4, "big") + b"\x66" * 16) for i in range(n_risky)]
+    whale = Address(b"\x55" * 20)
+    venue = new_venue({**{a: 100 for a in risky}, whale: 10**9, FUND: 10**9}, prices={0: 1000, 1: 2000})
+    overlay = Overlay(venue.state)
+    state = get_market_state(overlay, 0)
+    for account in risky:
+        process_trade(overlay, account, 0, state, 1, 1000)
+        process_trade(overlay, whale, 0, state, -1, 1000)
+    for account in [*risky, whale]:
+        process_reindex_account(overlay, account)
+    venue.state.apply(overlay.writes)
+    venue.end_block()
+    venue.set_price(0, 930)
+    return venue, risky
+
+
+def test_the_last_allowed_chunk_defers_what_is_left_to_the_next_block() -> None:
+    venue, risky = crashed_venue(30)
+    run = venue.run(process_chunk, CONFIG, venue.ctx, Chunk(resume=False, final=True))
+    done = sum(1 for a in risky if venue.position(a)[0] == 0)
+    assert run.complete and 0 < done < len(risky)
+    assert get_market_state(venue.state, 0).pending and venue.state.get(SCAN_CURSOR_KEY) is None
+    venue.number += 1
+    venue.end_block()  # the next block picks the rest up (the market is pending)
+    assert all(venue.position(a)[0] == 0 for a in risky)
+    assert not get_market_state(venue.state, 0).pending
+
+
+def test_the_driver_runs_chunks_until_the_phase_closes() -> None:
+    venue, risky = crashed_venue(30)
+    overlay = Overlay(venue.state)
+    with pytest.raises(EndOfBlockOverrun):
+        apply_end_of_block_chunk(overlay, CONFIG, venue.ctx, 1)  # no chunk 0 ran: the phase is closed
+    closed = [apply_end_of_block_chunk(overlay, CONFIG, venue.ctx, 0)]
+    assert closed == [False] and overlay.get(END_OF_BLOCK_KEY) is not None and overlay.get(SCAN_CURSOR_KEY) is not None
+    with pytest.raises(EndOfBlockStateError):
+        apply_end_of_block_chunk(overlay, CONFIG, venue.ctx, 0)  # a new phase while one is open
+    while not closed[-1]:
+        closed.append(apply_end_of_block_chunk(overlay, CONFIG, venue.ctx, len(closed)))
+    assert len(closed) >= 3 and overlay.get(END_OF_BLOCK_KEY) is None and overlay.get(SCAN_CURSOR_KEY) is None
+    venue.state.apply(overlay.writes)
+    assert all(venue.position(a)[0] == 0 for a in risky)
+    with pytest.raises(EndOfBlockOverrun):
+        apply_end_of_block_chunk(Overlay(venue.state), CONFIG, venue.ctx, len(closed))
+
+
+addresses = st.binary(min_size=20, max_size=20).map(Address)
+
+
+@given(st.frozensets(addresses, max_size=20), st.dictionaries(addresses, st.integers(1, 255), max_size=20),
+       st.frozensets(st.integers(0, 0xFFFF), max_size=5))
+@settings(max_examples=100, deadline=None)
+def test_scan_cursor_round_trips(healthy: frozenset[Address], rounds: dict[Address, int], deferred: frozenset[int]) -> None:
+    cursor = ScanCursor(healthy, tuple(sorted(rounds.items())), tuple(sorted(deferred)))
+    overlay = Overlay(DictState())
+    set_scan_cursor(overlay, cursor)
+    assert get_scan_cursor(overlay) == cursor
+
+
+@pytest.mark.parametrize("fields, message", [
+    ([b"\x02" * 20 + b"\x01" * 20, b"", []], "sorted"),
+    ([b"\x01" * 19, b"", []], "multiple of 20"),
+    ([b"", b"\x01" * 20 + b"\x00", []], "at least 1"),
+    ([b"", b"", [2, 1]], "sorted"),
+    ([b"", b""], "scan cursor"),
+])
+def test_scan_cursor_decoding_is_strict(fields: list[object], message: str) -> None:
+    with pytest.raises(DecodeError, match=message):
+        get_scan_cursor(DictState({SCAN_CURSOR_KEY: pack(fields)}))

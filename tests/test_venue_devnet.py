@@ -39,6 +39,7 @@ def load_bench() -> Any:
     spec = importlib.util.spec_from_file_location("bench_venue", ROOT / "scripts" / "bench_venue.py")
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
+    sys.modules["bench_venue"] = module  # dataclasses (and pickling for worker processes) look the module up
     spec.loader.exec_module(module)
     return module
 
