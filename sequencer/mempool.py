@@ -194,7 +194,7 @@ class Mempool:
             return self._replace(rtx, tx, current)
         if len(queue) >= self.limits.max_per_sender:
             raise SenderQueueFull(rtx.sender, self.limits.max_per_sender)
-        evicted = self._make_room(rtx.sender, tx.fee) if len(self) >= self.limits.max_txs else None
+        evicted = self._make_room(rtx, tx.fee) if len(self) >= self.limits.max_txs else None
         entry = self._insert(rtx, tx)
         return Admission(entry, evicted=evicted)
 
@@ -212,22 +212,28 @@ class Mempool:
         self._remove_entry(current)
         return Admission(self._insert(rtx, tx), replaced=current.rtx)
 
-    def _make_room(self, sender: bytes, fee: int) -> RecoveredTx:
-        victim = self._cheapest_tail(excluding=sender)
-        if victim is None or fee <= victim.fee:
+    def _make_room(self, rtx: RecoveredTx, fee: int) -> RecoveredTx:
+        """Evict the worst tail (lowest priority, then lowest fee) if `rtx` ranks strictly above it: a full
+        pool of ordinary orders still admits an oracle update, whatever its fee."""
+        victim = self._worst_tail(excluding=rtx.sender)
+        rank = self.priority(rtx)
+        if victim is None or (rank, -fee) >= (self.priority(victim.rtx), -victim.fee):
             raise MempoolFull(self.limits.max_txs, fee, None if victim is None else victim.fee)
         self._remove_entry(victim)
         return victim.rtx
 
-    def _cheapest_tail(self, excluding: bytes) -> PoolEntry | None:
-        """The lowest-fee last transaction of any other sender (latest arrival on ties)."""
+    def _worst_tail(self, excluding: bytes) -> PoolEntry | None:
+        """The last transaction of any other sender with the lowest priority, then the lowest fee, then the
+        latest arrival."""
         best: PoolEntry | None = None
+        best_key: tuple[int, int, int] | None = None
         for sender, queue in self._by_sender.items():
             if sender == excluding:
                 continue
             tail = queue[max(queue)]
-            if best is None or (tail.fee, -tail.seq) < (best.fee, -best.seq):
-                best = tail
+            key = (-self.priority(tail.rtx), tail.fee, -tail.seq)
+            if best_key is None or key < best_key:
+                best, best_key = tail, key
         return best
 
     def _insert(self, rtx: RecoveredTx, tx: SignedTx) -> PoolEntry:

@@ -118,6 +118,25 @@ def test_full_pool_evicts_the_cheapest_tail_only_for_a_better_fee() -> None:
     assert [t.tx.nonce for t in pool.take(10, ZERO) if t.sender == A] == [0, 1]  # type: ignore[union-attr]
 
 
+def test_a_full_pool_admits_a_higher_priority_transaction_at_any_fee() -> None:
+    """The venue's case: a pool saturated with orders still takes the oracle update (priority 0)."""
+    oracle = SENDERS[5]
+    pool = Mempool(MempoolLimits(max_txs=3), priority=lambda rtx: 0 if rtx.sender == oracle else 1)
+    orders = [fake_tx(A, 0, 30), fake_tx(B, 0, 10), fake_tx(C, 0, 20)]
+    for rtx in orders:
+        pool.add(rtx, 0)
+    with pytest.raises(MempoolFull):
+        pool.add(fake_tx(SENDERS[3], 0, 10), 0)  # an ordinary one needs a better fee than the cheapest
+    update = fake_tx(oracle, 0, 1)
+    assert pool.add(update, 0).evicted == orders[1]  # the lowest fee of the lowest priority goes
+    assert pool.take(10, ZERO)[0] == update
+    # an oracle update never evicts another one: only lower priorities make room
+    full_of_updates = Mempool(MempoolLimits(max_txs=1), priority=lambda rtx: 0)
+    full_of_updates.add(fake_tx(A, 0, 5), 0)
+    with pytest.raises(MempoolFull):
+        full_of_updates.add(fake_tx(B, 0, 5), 0)
+
+
 def test_too_large() -> None:
     pool = Mempool(MempoolLimits(max_tx_bytes=50))
     with pytest.raises(TransactionTooLarge) as info:
