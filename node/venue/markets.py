@@ -39,6 +39,8 @@ them from state only, so every executor and the L1 verifier agree.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import re
 from dataclasses import dataclass, fields
 from typing import Any, Mapping, Sequence
@@ -226,7 +228,9 @@ def encode_market(market: MarketParams) -> bytes:
     return pack(market.to_fields())
 
 
+@lru_cache(maxsize=256)
 def decode_market(raw: bytes) -> MarketParams:
+    """Memoized: market parameters are read by every order and validated on construction."""
     values = decode_record(raw, 1 + len(INT_FIELDS), "market params")
     symbol = expect_bytes(values[1], "symbol", max_length=16)
     ints = [expect_int(values[0], "id")] + [expect_int(v, name) for v, name in zip(values[2:], INT_FIELDS[1:])]
@@ -236,6 +240,7 @@ def decode_market(raw: bytes) -> MarketParams:
         raise DecodeError(f"stored market params are invalid: {exc}") from None
 
 
+@lru_cache(maxsize=16)
 def decode_venue_config(raw: bytes) -> VenueConfig:
     values = decode_record(raw, 3, "venue config")
     return VenueConfig(expect_address(values[0], "oracle"), expect_address(values[1], "insurance_fund"),

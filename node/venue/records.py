@@ -20,11 +20,17 @@ Meanings: node.venue.ledger (pnl, floor), node.venue.positions (size, cost:
 the entry cost basis, entry price = cost / size), node.venue.book (orders,
 levels), node.venue.triggers (entries, buckets, scan marks),
 node.venue.liquidation (the scan cursor).
+
+Decoding is a pure function of the stored bytes and every record is frozen,
+so decoders are memoized on the bytes (DECODE_CACHE_SIZE entries each): an
+order reads its account, positions and market state several times, and
+most reads repeat values already decoded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 from node.crypto import ADDRESS_LEN, Address
@@ -131,6 +137,7 @@ class ScanCursor:
 
 
 MAX_SCAN_CURSOR_BYTES = 1 << 20
+DECODE_CACHE_SIZE = 1 << 15
 EMPTY_MARKET_STATE = MarketState()
 EMPTY_ACCOUNT = VenueAccount()
 EMPTY_POSITION = Position()
@@ -151,8 +158,11 @@ def _store(overlay: Overlay, key: bytes, value: Any | None, fields: list[Any] | 
 
 def get_market_state(reader: StateReader, market_id: int) -> MarketState:
     raw = reader.get(market_state_key(market_id))
-    if raw is None:
-        return EMPTY_MARKET_STATE
+    return EMPTY_MARKET_STATE if raw is None else decode_market_state(raw)
+
+
+@lru_cache(maxsize=DECODE_CACHE_SIZE)
+def decode_market_state(raw: bytes) -> MarketState:
     v = decode_record(raw, 8, "market state")
     return MarketState(
         expect_uint64(v[0], "oracle_price"), expect_uint64(v[1], "oracle_ms"), decode_sint(v[2], "funding_index"),
@@ -174,8 +184,11 @@ def set_market_state(overlay: Overlay, market_id: int, state: MarketState) -> No
 
 def get_venue_account(reader: StateReader, address: bytes) -> VenueAccount:
     raw = reader.get(account_record_key(address))
-    if raw is None:
-        return EMPTY_ACCOUNT
+    return EMPTY_ACCOUNT if raw is None else decode_venue_account(raw)
+
+
+@lru_cache(maxsize=DECODE_CACHE_SIZE)
+def decode_venue_account(raw: bytes) -> VenueAccount:
     v = decode_record(raw, 4, "venue account")
     return VenueAccount(decode_sint(v[0], "pnl"), decode_sint(v[1], "floor"),
                         expect_int_list(v[2], "markets", MARKET_ID_MAX), expect_int_list(v[3], "orders"))
@@ -193,8 +206,11 @@ def set_venue_account(overlay: Overlay, address: bytes, account: VenueAccount) -
 
 def get_position(reader: StateReader, address: bytes, market_id: int) -> Position:
     raw = reader.get(position_key(address, market_id))
-    if raw is None:
-        return EMPTY_POSITION
+    return EMPTY_POSITION if raw is None else decode_position(raw)
+
+
+@lru_cache(maxsize=DECODE_CACHE_SIZE)
+def decode_position(raw: bytes) -> Position:
     v = decode_record(raw, 5, "position")
     return Position(decode_sint(v[0], "size"), decode_sint(v[1], "cost"), decode_sint(v[2], "funding_index"),
                     expect_uint64(v[3], "bid_lots"), expect_uint64(v[4], "ask_lots"))
@@ -220,8 +236,11 @@ def set_position(overlay: Overlay, address: bytes, market_id: int, position: Pos
 
 def get_order(reader: StateReader, order_id: int) -> Order | None:
     raw = reader.get(order_key(order_id))
-    if raw is None:
-        return None
+    return None if raw is None else decode_order(raw)
+
+
+@lru_cache(maxsize=DECODE_CACHE_SIZE)
+def decode_order(raw: bytes) -> Order:
     v = decode_record(raw, 7, "order")
     return Order(expect_address(v[0], "owner"), expect_int_side(v[1]), expect_uint64(v[2], "price"),
                  expect_uint64(v[3], "lots"), expect_uint64(v[4], "client_id"), expect_uint64(v[5], "prev_id"),
@@ -236,8 +255,11 @@ def set_order(overlay: Overlay, order_id: int, order: Order | None) -> None:
 
 def get_level(reader: StateReader, market_id: int, side: int, price_key: int) -> Level | None:
     raw = reader.get(level_key(market_id, side, price_key))
-    if raw is None:
-        return None
+    return None if raw is None else decode_level(raw)
+
+
+@lru_cache(maxsize=DECODE_CACHE_SIZE)
+def decode_level(raw: bytes) -> Level:
     v = decode_record(raw, 4, "book level")
     return Level(expect_uint64(v[0], "head_id"), expect_uint64(v[1], "tail_id"), expect_uint64(v[2], "lots"),
                  expect_uint64(v[3], "count"))
@@ -253,8 +275,11 @@ def set_level(overlay: Overlay, market_id: int, side: int, price_key: int, level
 
 def get_trigger_entry(reader: StateReader, market_id: int, address: bytes) -> TriggerEntry | None:
     raw = reader.get(trigger_entry_key(market_id, address))
-    if raw is None:
-        return None
+    return None if raw is None else decode_trigger_entry(raw)
+
+
+@lru_cache(maxsize=DECODE_CACHE_SIZE)
+def decode_trigger_entry(raw: bytes) -> TriggerEntry:
     v = decode_record(raw, 5, "trigger entry")
     return TriggerEntry(decode_sint(v[0], "size"), decode_sint(v[1], "trigger"), expect_uint64(v[2], "bucket"),
                         expect_optional_address(v[3], "prev"), expect_optional_address(v[4], "next"))
@@ -268,8 +293,11 @@ def set_trigger_entry(overlay: Overlay, market_id: int, address: bytes, entry: T
 
 def get_bucket(reader: StateReader, market_id: int, side: int, bucket: int) -> Bucket | None:
     raw = reader.get(bucket_key(market_id, side, bucket))
-    if raw is None:
-        return None
+    return None if raw is None else decode_bucket(raw)
+
+
+@lru_cache(maxsize=DECODE_CACHE_SIZE)
+def decode_bucket(raw: bytes) -> Bucket:
     v = decode_record(raw, 2, "trigger bucket")
     return Bucket(expect_address(v[0], "head"), expect_address(v[1], "tail"))
 
