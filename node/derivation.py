@@ -87,11 +87,17 @@ def plan_next_block(
 
     `current` is the parent's origin, `following` the next L1 block if known.
     The origin advances (one L1 block at a time) as soon as the next L1 block
-    is not in the future of the block's timestamp.
+    is not in the future of the block's timestamp. The timestamp never drifts
+    more than max_sequencer_drift_ms past the chosen origin, even when the
+    origin lags the wall clock (slow blocks under load: the origin moves one
+    L1 block per L2 block), so the L2 clock then lags too and catches up block
+    by block.
     """
     timestamp = max(now_ms, parent.timestamp_ms + 1)
     if following is not None and following.timestamp_ms <= timestamp:
-        return BlockPlan(following, timestamp, True)
+        capped = min(timestamp, following.timestamp_ms + rules.max_sequencer_drift_ms)
+        if capped > parent.timestamp_ms:
+            return BlockPlan(following, capped, True)
     timestamp = min(timestamp, current.timestamp_ms + rules.max_sequencer_drift_ms)
     if timestamp <= parent.timestamp_ms:
         return None  # drift exhausted and the next L1 block is not known yet

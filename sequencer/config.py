@@ -13,6 +13,8 @@
     l1_rpc = "http://127.0.0.1:8545/"   # required
     block_time_ms = 200
     min_block_time_ms = 10        # with transactions waiting, seal after this (eager sealing)
+    max_seal_txs = 2000           # at most this many transactions per sealed block (<= rollup.max_block_txs):
+                                  # under load, blocks stay short to seal, so receipts and the L1 origin keep up
     mempool_max_txs = 10000
     mempool_max_per_sender = 64
     mempool_max_nonce_gap = 64
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from node.block import MAX_BLOCK_TXS
 from node.crypto import Address, CryptoError, parse_address
 from node.blocknet import P2PSection, load_p2p_section
 from node.config_fields import read_url
@@ -38,6 +41,7 @@ from sequencer.mempool import DEFAULT_MAX_NONCE_GAP, DEFAULT_MAX_PER_SENDER, DEF
 
 DEFAULT_BLOCK_TIME_MS = 200
 DEFAULT_MIN_BLOCK_TIME_MS = 10  # eager sealing: with transactions waiting, a block after 10 ms
+DEFAULT_MAX_SEAL_TXS = 2_000  # ~0.3 s of transfers, ~0.7 s of venue orders to seal here
 MAX_RECOVERY_WORKERS = 16
 
 _KEYS = frozenset(
@@ -45,6 +49,7 @@ _KEYS = frozenset(
         "l1_rpc",
         "block_time_ms",
         "min_block_time_ms",
+        "max_seal_txs",
         "mempool_max_txs",
         "mempool_max_per_sender",
         "mempool_max_nonce_gap",
@@ -62,6 +67,7 @@ class SequencerSection:
     block_time_ms: int
     min_block_time_ms: int
     mempool: MempoolLimits
+    max_seal_txs: int
     censor: frozenset[Address]
     recovery_workers: int
     key: str | None  # signs gossiped blocks (required with [p2p])
@@ -108,6 +114,7 @@ def load_sequencer_section(doc: Mapping[str, Any]) -> SequencerSection:
         l1_rpc=_url(section, "l1_rpc"),
         block_time_ms=_int(section, "block_time_ms", DEFAULT_BLOCK_TIME_MS, 10, 60_000),
         min_block_time_ms=_int(section, "min_block_time_ms", DEFAULT_MIN_BLOCK_TIME_MS, 1, 60_000),
+        max_seal_txs=_int(section, "max_seal_txs", DEFAULT_MAX_SEAL_TXS, 1, MAX_BLOCK_TXS),
         mempool=MempoolLimits(
             max_txs=_int(section, "mempool_max_txs", DEFAULT_MAX_TXS, 1, 10_000_000),
             max_per_sender=_int(section, "mempool_max_per_sender", DEFAULT_MAX_PER_SENDER, 1, 100_000),

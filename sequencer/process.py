@@ -167,7 +167,7 @@ class SequencerNode:
         self.producer = BlockProducer(
             self.chain, cfg.rollup.rules, self.follower, self.mempool, cfg.sequencer.block_time_ms,
             self._on_sealed, censor=frozenset(cfg.sequencer.censor),
-            min_block_time_ms=cfg.sequencer.min_block_time_ms,
+            min_block_time_ms=cfg.sequencer.min_block_time_ms, max_seal_txs=cfg.sequencer.max_seal_txs,
         )
         self.methods = SequencerMethods(
             self.chain, self.mempool, recoverer, self.waiters, on_admitted=lambda rtx: self.producer.notify_arrival()

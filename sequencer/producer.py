@@ -64,6 +64,7 @@ class BlockProducer:
         censor: frozenset[bytes] = frozenset(),
         clock_ms: Callable[[], int] = wall_clock_ms,
         min_block_time_ms: int | None = None,
+        max_seal_txs: int | None = None,
     ) -> None:
         self.chain = chain
         self.rules = rules
@@ -72,6 +73,8 @@ class BlockProducer:
         self.block_time_s = block_time_ms / 1000
         # Eager sealing: with transactions waiting, the next block comes after this much, not block_time.
         self.min_block_time_s = (min_block_time_ms if min_block_time_ms is not None else block_time_ms) / 1000
+        # A sealed block holds at most this many (the chain's own cap still applies): bounds the sealing time.
+        self.max_seal_txs = min(max_seal_txs or chain.config.max_block_txs, chain.config.max_block_txs)
         self.arrivals = asyncio.Event()
         self.on_sealed = on_sealed
         self.censor = censor
@@ -166,7 +169,7 @@ class BlockProducer:
 
     def take_candidates(self, plan: BlockPlan) -> list[RecoveredTx]:
         room = len(plan.origin.deposits) + len(plan.origin.forced_txs) if plan.first_in_epoch else 0
-        count = max(0, self.chain.config.max_block_txs - room)
+        count = max(0, self.max_seal_txs - room)
         exclude = self.censor.__contains__ if self.censor else None
         return self.mempool.take(count, self.state_nonce_reader(), exclude)
 

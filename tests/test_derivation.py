@@ -6,6 +6,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from node.batch import BatchBlock, encode_batch
 from node.block import BlockHeader
@@ -187,6 +189,28 @@ def test_placement_rules() -> None:
     assert plan is not None and plan.origin == origin4 and plan.first_in_epoch
     plan = plan_next_block(parent, origin3, None, 1_999_000 + RULES.max_sequencer_drift_ms + 500, RULES)
     assert plan is not None and plan.timestamp_ms == 1_999_000 + RULES.max_sequencer_drift_ms
+    # the origin lags the wall clock (a slow block under load): advancing it must not drift past it either
+    late = 2_000_500 + RULES.max_sequencer_drift_ms + 30_000
+    plan = plan_next_block(parent, origin3, origin4, late, RULES)
+    assert plan is not None and plan.origin == origin4 and plan.timestamp_ms == 2_000_500 + RULES.max_sequencer_drift_ms
+    assert validate_placement(parent, plan.origin, plan.timestamp_ms, RULES) is True
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    origin_ts=st.integers(0, 10**7), parent_offset=st.integers(0, 5_000), gap=st.none() | st.integers(1, 60_000),
+    now=st.integers(0, 2 * 10**7),
+)
+def test_the_sequencer_only_plans_blocks_derivation_accepts(origin_ts: int, parent_offset: int, gap: int | None, now: int) -> None:
+    """Whatever the wall clock and however far the origin lags it, a planned block passes the placement rules."""
+    current = L1BlockData(3, b"\x01" * 32, origin_ts)
+    following = None if gap is None else L1BlockData(4, b"\x02" * 32, origin_ts + gap)
+    parent = BlockHeader(9, b"\x00" * 32, origin_ts + parent_offset, 3, b"\x00" * 32, b"\x00" * 32, b"\x00" * 32)
+    plan = plan_next_block(parent, current, following, now, RULES)
+    if plan is not None:
+        validate_placement(parent, plan.origin, plan.timestamp_ms, RULES)
+    elif following is not None:
+        assert following.timestamp_ms > max(now, parent.timestamp_ms + 1)  # only waits for L1 to be due
 
 
 def test_unsafe_blocks_equal_to_l1_are_promoted_without_reexecution(tmp_path: Path) -> None:

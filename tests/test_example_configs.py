@@ -14,7 +14,8 @@ from node.devnet.layout import DevnetLayout
 from node.devnet.params import DevnetSettings
 from node.executor import load_executor_config
 from prover.config import load_challenger_config
-from sequencer.config import load_sequencer_config
+from node.service import ConfigError
+from sequencer.config import load_sequencer_config, sequencer_config_from_dict
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "configs" / "devnet"
 LOADERS = {
@@ -52,3 +53,13 @@ def _dump(doc: dict) -> str:  # type: ignore[type-arg]
     from node.devnet.toml import dumps
 
     return dumps(doc)
+
+
+@pytest.mark.parametrize("value, message", [(0, "max_seal_txs"), (10**9, "max_seal_txs"), ("2000", "integer")])
+def test_sequencer_rejects_a_bad_max_seal_txs(value: object, message: str) -> None:
+    doc = tomllib.loads((EXAMPLES / "sequencer.toml").read_text())
+    doc["sequencer"]["max_seal_txs"] = value
+    with pytest.raises(ConfigError, match=message):
+        sequencer_config_from_dict(doc, EXAMPLES)
+    doc["sequencer"]["max_seal_txs"] = 500
+    assert sequencer_config_from_dict(doc, EXAMPLES).sequencer.max_seal_txs == 500

@@ -38,6 +38,9 @@ DEVS = [dev_account(i) for i in range(10)]
 CENSORED = DEVS[9]
 
 
+MAX_SEAL_TXS = 8  # the sequencer's per-block cap in this module's devnet
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -165,6 +168,7 @@ max_batch_bytes = 131072
         node("sequencer", cfg.seq_port)
         + rollup
         + f'\n[sequencer]\nl1_rpc = "{cfg.l1_url}"\nblock_time_ms = 200\ncensor = [{censored}]\nrecovery_workers = {recovery_workers}\n'
+        + f"max_seal_txs = {MAX_SEAL_TXS}\n"
     )
     (directory / "settler.toml").write_text(
         node("settler", cfg.settler_port)
@@ -243,6 +247,21 @@ async def test_transfers_get_receipts_within_a_second(devnet: tuple[DevnetConfig
         assert sync["status"] == 1 and sync["blockNumber"] >= receipt["blockNumber"]
         status = await rpc.call("rollup_mempoolStatus")
         assert status == {"pending": 0, "queued": 0, "capacity": 10_000}
+
+
+async def test_a_burst_is_sealed_in_blocks_of_at_most_max_seal_txs(devnet: tuple[DevnetConfigs, Service, Service]) -> None:
+    cfg, _, _ = devnet
+    sender, to = DEVS[7], DEVS[8]
+    async with RpcClient(cfg.seq_url) as rpc:
+        nonce = await rpc.call("rollup_getNonce", to_checksum_address(sender.address))
+        burst = 3 * MAX_SEAL_TXS + 5
+        hashes = await rpc.batch([("rollup_sendRawTransaction", [transfer_hex(sender, nonce + i, to.address)]) for i in range(burst)])
+        assert all(isinstance(h, str) for h in hashes), hashes
+        receipts = [await wait_receipt(rpc, h) for h in hashes]
+        blocks = sorted({r["blockNumber"] for r in receipts})
+        sizes = [len((await rpc.call("rollup_getBlockByNumber", b, False))["transactions"]) for b in blocks]
+        assert all(r["status"] == 1 for r in receipts)
+        assert len(blocks) >= 4 and max(sizes) <= MAX_SEAL_TXS, sizes
 
 
 async def test_mempool_rules_over_the_wire(devnet: tuple[DevnetConfigs, Service, Service]) -> None:
