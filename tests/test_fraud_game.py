@@ -356,6 +356,17 @@ def test_real_chains_faulty_claim_and_honest_defender(chains: tuple[ChainParty, 
     assert play_chains(honest, honest, 5).defender_won
 
 
+def test_real_chains_a_header_committing_to_the_invalid_root_cannot_be_opened(chains: tuple[ChainParty, ChainParty]) -> None:
+    """Else a proposer could claim INVALID_ROOT as block 5's state and open it with one step too many: the
+    step past the block's end gives INVALID_ROOT, which would equal its claim."""
+    honest, _ = chains
+    block = honest.chain.store.get_block(5)
+    assert block is not None
+    lie = replace(block.header, state_root=Hash32(INVALID_ROOT))
+    with pytest.raises(InvalidMove, match="INVALID_ROOT"):
+        play_chains(honest, honest, 5, compute_output_root(5, lie.state_root, lie.hash()), lie, extra_steps=1)
+
+
 def test_real_chains_a_defender_opening_too_many_steps_loses_the_first_extra_one(chains: tuple[ChainParty, ChainParty]) -> None:
     honest, _ = chains
     count = len(honest.step_roots(5)) - 1

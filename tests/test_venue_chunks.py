@@ -12,7 +12,11 @@ step. Checked on a RocksDB-backed chain:
   roots, and each witness stays within the budget;
 - a wrong step count is provable: a chunk past the phase's end and a last
   chunk declared too early both give INVALID_ROOT, and a defender that
-  skips the last chunks loses the dispute game at the one-step proof.
+  skips the last chunks loses the dispute game at the one-step proof;
+- 250 accounts in one block: every chunk is provable within the L1's
+  witness limits (the scan's memory is per-account marks, not one value);
+- a crowd of accounts that fire but stay healthy is walked chunk by chunk
+  within the budget.
 """
 
 from __future__ import annotations
@@ -38,52 +42,59 @@ from node.state.view import DictState, Overlay
 from node.stf.end_of_block import END_OF_BLOCK_KEY, Chunk, EndOfBlockOverrun, EndOfBlockStateError, apply_end_of_block_chunk
 from node.store.chain import ChainStore
 from node.venue.keys import SCAN_CURSOR_KEY
-from node.venue.liquidation import KEY_BUDGET, process_chunk
+from node.venue.liquidation import KEY_BUDGET, process_chunk, process_end_of_block
 from node.venue.positions import process_trade
 from node.venue.markets import genesis_writes
 from node.venue.payloads import ORDER_IOC, ORDER_POST_ONLY, SIDE_BUY, SIDE_SELL, OracleUpdate, PlaceOrder
-from node.venue.records import ScanCursor, get_market_state, get_position, get_scan_cursor, set_scan_cursor
+from node.venue.records import ScanCursor, decode_venue_account, get_market_state, get_position, get_scan_cursor, set_scan_cursor
 from node.venue.reindex import process_reindex_account
 from tests.test_venue_onestep import RICH, Signer
 from tests.test_venue_support import CONFIG, FEE, FUND, MARKETS, ORACLE_KEY, START_MS, E, Venue, new_venue
 
-VICTIMS = [PrivateKey((5_000 + i).to_bytes(32, "big")) for i in range(40)]
+VICTIMS = [PrivateKey((5_000 + i).to_bytes(32, "big")) for i in range(250)]
 E_KEY = PrivateKey((204).to_bytes(32, "big"))
 CRASH_BLOCK = 2
+PER_BLOCK = 60  # CONFIG.max_block_txs is 64
 
 
-def build_chain(path: Path) -> Chain:
+def build_chain(path: Path, n_victims: int) -> tuple[Chain, int]:
+    """n victims long 1 lot each on their initial margin, then a -7 % oracle update: (chain, its block)."""
     assert E_KEY.address == E
-    alloc = {ORACLE_KEY.address: 10_000, E: RICH, FUND: 1_000_000, **{v.address: 100 + FEE for v in VICTIMS}}
+    victims = VICTIMS[:n_victims]
+    alloc = {ORACLE_KEY.address: 10_000, E: RICH, FUND: 1_000_000, **{v.address: 100 + FEE for v in victims}}
     chain = Chain(ChainStore(path), CONFIG)
     chain.init_genesis(alloc, extra_writes=genesis_writes(MARKETS, ORACLE_KEY.address, FUND))
     tx = Signer()
-    block1 = [
-        tx(ORACLE_KEY, OracleUpdate(0, 1000, START_MS + 500)),
-        tx(E_KEY, PlaceOrder(0, SIDE_SELL, len(VICTIMS), 1000, ORDER_POST_ONLY)),
-        *(tx(v, PlaceOrder(0, SIDE_BUY, 1, 1000, ORDER_IOC)) for v in VICTIMS),  # long 1 on the initial margin
-    ]
-    _, build = chain.seal_block(block1, START_MS + 1_000, (1, bytes([1]) * 32))
-    assert not build.rejected, [str(r.error) for r in build.rejected]
-    # block 2: -7 %: every victim is under maintenance; no bids, so the insurance fund takes each over
-    _, build = chain.seal_block([tx(ORACLE_KEY, OracleUpdate(0, 930, START_MS + 1_500))], START_MS + 2_000, (1, bytes([1]) * 32))
+    ts = START_MS + 1_000
+    setup = [tx(ORACLE_KEY, OracleUpdate(0, 1000, START_MS + 500)), tx(E_KEY, PlaceOrder(0, SIDE_SELL, n_victims, 1000, ORDER_POST_ONLY))]
+    opens = [tx(v, PlaceOrder(0, SIDE_BUY, 1, 1000, ORDER_IOC)) for v in victims]  # long 1 on the initial margin
+    batches = [setup + opens[:PER_BLOCK]] + [opens[i:i + PER_BLOCK] for i in range(PER_BLOCK, len(opens), PER_BLOCK)]
+    for batch in batches:
+        _, build = chain.seal_block(batch, ts, (1, bytes([1]) * 32))
+        assert not build.rejected, [str(r.error) for r in build.rejected]
+        ts += 100
+    # -7 %: every victim is under maintenance; no bids, so the insurance fund takes each over
+    _, build = chain.seal_block([tx(ORACLE_KEY, OracleUpdate(0, 930, ts))], ts + 100, (1, bytes([1]) * 32))
     assert not build.rejected
-    chain.seal_block([], START_MS + 3_000, (1, bytes([1]) * 32))  # block 3: nothing left to do
-    return chain
+    crash_block = chain.head().number
+    chain.seal_block([], ts + 1_000, (1, bytes([1]) * 32))  # the next block: nothing left to do
+    return chain, crash_block
 
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
-    chain = build_chain(tmp_path_factory.mktemp("venue-chunks"))
+    chain, crash_block = build_chain(tmp_path_factory.mktemp("venue-chunks"), 40)
+    assert crash_block == CRASH_BLOCK
     yield chain
     chain.store.close()
 
 
 def test_every_victim_is_liquidated_in_the_price_update_block(chain: Chain) -> None:
     before, after = chain.store.state_at(CRASH_BLOCK - 1), chain.store.state_at(CRASH_BLOCK)
-    assert all(get_position(before, v.address, 0).size == 1 for v in VICTIMS)
-    assert all(get_position(after, v.address, 0).size == 0 for v in VICTIMS)
-    assert get_position(after, FUND, 0).size == len(VICTIMS)  # the fund took every long over
+    victims = VICTIMS[:40]
+    assert all(get_position(before, v.address, 0).size == 1 for v in victims)
+    assert all(get_position(after, v.address, 0).size == 0 for v in victims)
+    assert get_position(after, FUND, 0).size == len(victims)  # the fund took every long over
     assert not get_market_state(after, 0).pending
     assert after.get(END_OF_BLOCK_KEY) is None and after.get(SCAN_CURSOR_KEY) is None
     # the next block has nothing left: one chunk, which changes nothing but funding marks
@@ -110,7 +121,25 @@ def test_each_chunk_over_its_witness_gives_the_chains_roots(chain: Chain) -> Non
             assert traced.step.last == (k == len(roots) - 2)
             assert len(witness.entries) <= KEY_BUDGET + 16  # the budget, plus the last account's own keys
             sizes.append(len(witness.encode()))
-    print(f"\n{len(VICTIMS)} liquidations in {chunks} end-of-block chunks; witness bytes per chunk {sizes}")
+    print(f"\n40 liquidations in {chunks} end-of-block chunks; witness bytes per chunk {sizes}")
+
+
+def test_a_crash_of_250_accounts_is_liquidated_in_one_block_and_every_chunk_is_provable(tmp_path: Path) -> None:
+    chain, crash_block = build_chain(tmp_path / "big", 250)
+    try:
+        after = chain.store.state_at(crash_block)
+        assert all(get_position(after, v.address, 0).size == 0 for v in VICTIMS)
+        roots = compute_intermediate_roots(chain.store, CONFIG, crash_block)
+        largest = 0
+        for traced in iter_block_trace(chain.store, CONFIG, crash_block, with_witness=True):
+            assert traced.witness is not None
+            witness = Witness.decode(traced.witness.encode())  # within the L1's witness limits
+            k = traced.step.index
+            assert execute_step(roots[k], traced.step, witness, CONFIG) == roots[k + 1], k
+            largest = max(largest, len(witness.entries))
+        assert len(roots) - 2 > 15 and largest <= KEY_BUDGET + 16
+    finally:
+        chain.store.close()
 
 
 def test_a_wrong_chunk_count_gives_the_invalid_root(chain: Chain) -> None:
@@ -166,11 +195,12 @@ def test_a_defender_skipping_the_last_chunks_loses_the_game(chain: Chain) -> Non
 # -- the chunk driver, the last allowed chunk, the cursor codec (over a DictState venue) --
 
 
-def crashed_venue(n_risky: int) -> tuple[Venue, list[Address]]:
-    """n accounts long 1 lot at 1000 on their initial margin against one whale, then the mark at 930."""
+def crashed_venue(n_risky: int, balance: int = 100, price: int = 930) -> tuple[Venue, list[Address]]:
+    """n accounts long 1 lot at 1000 with `balance` (100: the initial margin) against one whale, then the
+    mark at `price` (930 takes the 100s under maintenance; 940 makes 107s fire yet stay healthy)."""
     risky = [Address(i.to_bytes(4, "big") + b"\x66" * 16) for i in range(n_risky)]
     whale = Address(b"\x55" * 20)
-    venue = new_venue({**{a: 100 for a in risky}, whale: 10**9, FUND: 10**9}, prices={0: 1000, 1: 2000})
+    venue = new_venue({**{a: balance for a in risky}, whale: 10**9, FUND: 10**9}, prices={0: 1000, 1: 2000})
     overlay = Overlay(venue.state)
     state = get_market_state(overlay, 0)
     for account in risky:
@@ -180,7 +210,7 @@ def crashed_venue(n_risky: int) -> tuple[Venue, list[Address]]:
         process_reindex_account(overlay, account)
     venue.state.apply(overlay.writes)
     venue.end_block()
-    venue.set_price(0, 930)
+    venue.set_price(0, price)
     return venue, risky
 
 
@@ -214,26 +244,43 @@ def test_the_driver_runs_chunks_until_the_phase_closes() -> None:
         apply_end_of_block_chunk(Overlay(venue.state), CONFIG, venue.ctx, len(closed))
 
 
-addresses = st.binary(min_size=20, max_size=20).map(Address)
+def test_a_crowd_of_healthy_accounts_is_walked_within_the_budget() -> None:
+    """Accounts whose trigger bucket fires but that stay healthy: each chunk walks on from where the last
+    one stopped, so no chunk touches much more than the budget."""
+    venue, crowd = crashed_venue(300, balance=107, price=940)
+    overlay = Overlay(venue.state)
+    runs = process_end_of_block(overlay, CONFIG, venue.ctx)
+    venue.state.apply(overlay.writes)
+    assert all(venue.position(a)[0] == 1 for a in crowd)  # none was liquidatable
+    assert sum(r.checks for r in runs) == len(crowd)  # each evaluated once
+    assert len(runs) > 3 and max(r.touched for r in runs) <= KEY_BUDGET + 8, [r.touched for r in runs]
 
 
-@given(st.frozensets(addresses, max_size=20), st.dictionaries(addresses, st.integers(1, 255), max_size=20),
-       st.frozensets(st.integers(0, 0xFFFF), max_size=5))
+@given(st.frozensets(st.integers(0, 0xFFFF), max_size=5), st.none() | st.tuples(
+    st.integers(0, 0xFFFF), st.integers(0, 1), st.integers(0, 2**64 - 1), st.binary(min_size=20, max_size=20).map(Address)))
 @settings(max_examples=100, deadline=None)
-def test_scan_cursor_round_trips(healthy: frozenset[Address], rounds: dict[Address, int], deferred: frozenset[int]) -> None:
-    cursor = ScanCursor(healthy, tuple(sorted(rounds.items())), tuple(sorted(deferred)))
+def test_scan_cursor_round_trips(deferred: frozenset[int], walk: tuple[int, int, int, Address] | None) -> None:
+    cursor = ScanCursor(tuple(sorted(deferred)), walk)
     overlay = Overlay(DictState())
     set_scan_cursor(overlay, cursor)
     assert get_scan_cursor(overlay) == cursor
 
 
 @pytest.mark.parametrize("fields, message", [
-    ([b"\x02" * 20 + b"\x01" * 20, b"", []], "sorted"),
-    ([b"\x01" * 19, b"", []], "multiple of 20"),
-    ([b"", b"\x01" * 20 + b"\x00", []], "at least 1"),
-    ([b"", b"", [2, 1]], "sorted"),
-    ([b"", b""], "scan cursor"),
+    ([[2, 1], []], "sorted"),
+    ([[], [1, 0, 5]], "walk"),
+    ([[], [1, 2, 5, b"\x01" * 20]], "side"),
+    ([[], [1, 0, 5, b"\x01" * 19]], "20 bytes"),
+    ([[]], "scan cursor"),
 ])
 def test_scan_cursor_decoding_is_strict(fields: list[object], message: str) -> None:
     with pytest.raises(DecodeError, match=message):
         get_scan_cursor(DictState({SCAN_CURSOR_KEY: pack(fields)}))
+
+
+@pytest.mark.parametrize("marks, message", [([0, 1, 1], "block number"), ([5, 256, 0], "scan_rounds"), ([5, 1, 2], "scan_done")])
+def test_scan_marks_decoding_is_strict(marks: list[int], message: str) -> None:
+    raw = pack([b"", b"", [0], [], marks])
+    with pytest.raises(DecodeError, match=message):
+        decode_venue_account(raw)
+    assert decode_venue_account(pack([b"", b"", [0], [], [5, 2, 1]])).scan_rounds == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from node.state.view import Overlay
 from node.venue.closeout import Closeout
 from node.venue.keys import SIDE_BID
-from node.venue.liquidation import ScanRun, process_liquidations
+from node.venue.liquidation import ScanRun, is_done, process_liquidations
 from node.venue.margin import compute_equity, get_account_snapshot, is_liquidatable
 from node.venue.payloads import ORDER_IOC, SIDE_BUY, SIDE_SELL, PlaceOrder
 from node.venue.records import get_market_state, get_trigger_entry
@@ -27,7 +27,7 @@ def long_a(balance_a: int, fund: int, lots: int = 10, shorts: tuple[tuple[int, i
 
 def scan(venue: Venue) -> ScanRun:
     overlay = Overlay(venue.state)
-    run = process_liquidations(overlay, CONFIG)
+    run = process_liquidations(overlay, CONFIG, venue.number)
     venue.state.apply(overlay.writes)
     return run
 
@@ -136,7 +136,7 @@ def test_a_healthy_account_whose_trigger_fired_is_only_re_indexed() -> None:
     venue.set_price(0, 850)
     venue.set_price(0, price)
     run = scan(venue)
-    assert run.closeouts == [] and A in run.healthy and venue.position(A) == (10, 10_000)
+    assert run.closeouts == [] and is_done(venue.state, A, venue.number) and venue.position(A) == (10, 10_000)
     moved = get_trigger_entry(venue.state, 0, A)
     assert moved is not None and moved.trigger < entry.trigger
     state = get_market_state(venue.state, 0)

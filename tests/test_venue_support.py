@@ -21,7 +21,7 @@ from node.venue.codec import decode_record, decode_sint
 from node.venue.keys import NS_ACCOUNT, NS_POSITION, POOL_ADDRESS
 from node.venue.markets import MarketParams, genesis_writes
 from node.venue.payloads import OracleUpdate
-from node.venue.records import get_market_state, get_position, get_venue_account
+from node.venue.records import decode_venue_account, get_market_state, get_position, get_venue_account
 
 CHAIN_ID = 901
 FEE = 1
@@ -143,7 +143,7 @@ def compute_books(state: DictState) -> tuple[int, int]:
             if key[1:] == POOL_ADDRESS:
                 pool = balance
         elif key[0] == NS_ACCOUNT:
-            claims += decode_sint(decode_record(value, 4, "venue account")[0], "pnl")
+            claims += decode_venue_account(value).pnl
         elif key[0] == NS_POSITION:
             fields = decode_record(value, 5, "position")
             size, cost, index = (decode_sint(fields[i], "f") for i in range(3))

@@ -37,7 +37,7 @@ from enum import Enum
 from typing import Union
 
 from node.block import BlockHeader
-from node.fraud.steps import MAX_STEPS_PER_BLOCK, STEP_END_OF_BLOCK, STEP_TRANSACTION, StepInput
+from node.fraud.steps import INVALID_ROOT, MAX_STEPS_PER_BLOCK, STEP_END_OF_BLOCK, STEP_TRANSACTION, StepInput
 from node.output import compute_output_root
 
 
@@ -295,6 +295,9 @@ def validate_opening(game: Game, move: OpenOutputs) -> None:
         raise InvalidMove(f"the header does not open the disputed output at block {game.hi}")
     if not 1 <= move.step_count <= MAX_STEPS_PER_BLOCK:
         raise InvalidMove(f"step count {move.step_count} is outside [1, {MAX_STEPS_PER_BLOCK}]")
+    if INVALID_ROOT in (move.lo_state_root, header.state_root):
+        # No state has it: it is only the result of a step past a block's own steps (node.fraud.steps).
+        raise InvalidMove("a state root cannot be INVALID_ROOT")
 
 
 def process_step_proof(game: Game, move: ProveStep) -> Game:

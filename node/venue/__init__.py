@@ -3,7 +3,7 @@
 `import node.venue` activates it: it registers the payload kinds 16-19
 (node.venue.payloads), their state-transition handlers, and the end-of-block
 hook "venue.liquidations" (funding, then the liquidation engine), which
-block building, block execution and the one-step end-of-block step all run.
+block building, block execution and the fraud proofs' end-of-block chunks all run.
 
 Modules (one job each):
 

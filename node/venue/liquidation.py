@@ -23,21 +23,29 @@ Chunks. Every account that crossed is liquidated in the block that moved
 the price: the scan is not cut short, it is split. One call of the hook is
 one end-of-block chunk, one fraud-proof step: it counts the distinct keys it
 has read or written (funding included: exactly the step witness's entries)
-and starts no new account once KEY_BUDGET is reached (one account's
-processing is itself bounded, node.venue.closeout). The scan's memory (the
-accounts found healthy, liquidation rounds per account, markets deferred to
-the next block) is then saved under SCAN_CURSOR_KEY and the next chunk of
-the same block resumes from it; the chunk that completes the scan deletes
-it. Measured over 40,059 keys of state: ten liquidations taken over by the
-fund touch ~110 keys, ~210 KB of witness, so a chunk covers ~9 accounts.
+and stops once KEY_BUDGET is reached, after at least one account (one
+account's processing is itself bounded, node.venue.closeout). What the scan
+remembers within the block lives in state, in bounded pieces:
+
+- per account, in its venue record: the block it was last evaluated in,
+  whether it is done for that block (found healthy, or out of rounds) and how
+  many liquidation calls it had (node.venue.records, scan marks; marks of an
+  older block mean nothing, so nothing needs cleaning up);
+- in SCAN_CURSOR_KEY, only between two chunks: the markets deferred to the
+  next block, and where a walk over already evaluated accounts stopped, so
+  the next chunk goes on from there instead of walking them again.
+
+A bucket's evaluated accounts sit behind the unevaluated ones (a re-indexed
+account goes to the tail), so finding the next one is O(1) until a bucket
+holds only evaluated accounts; that last walk is charged to the budget and
+resumable. Measured: 40 liquidations taken over by the fund take 4 chunks of
+40-91 KB of witness each.
 
 What is still deferred to the next block (its market left `pending`):
 - an account still under maintenance after MAX_ROUNDS_PER_ACCOUNT
   liquidation calls in this block (each closes at least one lot);
 - everything left when the block reaches its last allowed chunk
-  (node.stf.end_of_block.MAX_END_OF_BLOCK_CHUNKS), or when the cursor would
-  track more than MAX_TRACKED_ACCOUNTS accounts (it is part of each chunk's
-  witness, so it is bounded).
+  (node.stf.end_of_block.MAX_END_OF_BLOCK_CHUNKS).
 """
 
 from __future__ import annotations
@@ -55,7 +63,15 @@ from node.venue.funding import process_funding
 from node.venue.keys import SIDE_ASK, SIDE_BID
 from node.venue.margin import get_account_snapshot, get_market_view, is_liquidatable
 from node.venue.markets import VenueConfig, get_venue_config
-from node.venue.records import ScanCursor, get_scan_cursor, get_trigger_entry, set_market_state, set_scan_cursor
+from node.venue.records import (
+    ScanCursor,
+    get_scan_cursor,
+    get_trigger_entry,
+    get_venue_account,
+    set_market_state,
+    set_scan_cursor,
+    set_venue_account,
+)
 from node.venue.reindex import process_reindex_account
 from node.venue.triggers import (
     compute_coordinates,
@@ -69,9 +85,6 @@ from node.venue.triggers import (
 KEY_BUDGET = 96
 MAX_PASSES_PER_CHUNK = 16  # a guard: passes re-scan only markets a liquidation made pending again
 MAX_ROUNDS_PER_ACCOUNT = 4  # liquidation calls per account per block (each closes at least one lot)
-MAX_TRACKED_ACCOUNTS = 8192  # healthy + liquidated accounts the cursor remembers (~170 KB of witness)
-# A crowded bucket: an account re-indexed healthy but still firing (its trigger is in the coordinate's
-# own bucket) goes to the bucket's tail (node.venue.triggers), so successive blocks rotate through it.
 
 
 class KeyRecorder:
@@ -100,11 +113,12 @@ class ScanRun:
 
     recorder: KeyRecorder
     overlay: Overlay
+    block: int  # marks of this block count; older ones mean nothing
     budget: int = field(default_factory=lambda: KEY_BUDGET)
     checks: int = 0
-    healthy: set[Address] = field(default_factory=set)  # evaluated: skip for the rest of the block
-    rounds: dict[Address, int] = field(default_factory=dict)
+    examined: int = 0  # accounts looked at in this chunk (walked past or evaluated)
     deferred: set[int] = field(default_factory=set)  # markets to leave pending for the next block
+    walk: tuple[int, int, int, Address] | None = None  # (market, side, bucket, member): resume a walk there
     closeouts: list[Closeout] = field(default_factory=list)
     complete: bool = False  # the block's scan is done (possibly with deferrals)
 
@@ -115,11 +129,8 @@ class ScanRun:
 
     @property
     def exhausted(self) -> bool:
-        return self.touched >= self.budget
-
-    @property
-    def tracked(self) -> int:
-        return len(self.healthy) + len(self.rounds)
+        """The budget is spent, and this chunk made progress (so every chunk examines an account)."""
+        return self.examined > 0 and self.touched >= self.budget
 
 
 def run_end_of_block_chunk(block_overlay: Overlay, config: ChainConfig, ctx: BlockContext, chunk: Chunk) -> bool:
@@ -129,18 +140,18 @@ def run_end_of_block_chunk(block_overlay: Overlay, config: ChainConfig, ctx: Blo
 
 def process_chunk(block_overlay: Overlay, config: ChainConfig, ctx: BlockContext, chunk: Chunk, funding: bool = True) -> ScanRun:
     """Funding (first chunk only), then the scan until it completes or the chunk's key budget runs out."""
-    run = new_scan_run(block_overlay)
+    run = new_scan_run(block_overlay, ctx.number)
     if chunk.resume:
         process_restore_cursor(run)
     elif funding:
         process_funding(run.overlay, ctx)
     run.complete = process_scan(run, config)
-    if not run.complete and (chunk.final or run.tracked > MAX_TRACKED_ACCOUNTS):
+    if not run.complete and chunk.final:
         run.complete = True  # what is left continues in the next block: the stopped market is pending
     if run.complete:
         process_finish_scan(run, resumed=chunk.resume)
     else:
-        set_scan_cursor(run.overlay, ScanCursor(frozenset(run.healthy), tuple(sorted(run.rounds.items())), tuple(sorted(run.deferred))))
+        set_scan_cursor(run.overlay, ScanCursor(tuple(sorted(run.deferred)), run.walk))
     run.overlay.merge_into(block_overlay)
     return run
 
@@ -150,9 +161,9 @@ def process_end_of_block(block_overlay: Overlay, config: ChainConfig, ctx: Block
     return process_all_chunks(block_overlay, config, ctx, funding=True)
 
 
-def process_liquidations(block_overlay: Overlay, config: ChainConfig) -> ScanRun:
-    """The liquidation scan alone (no funding), as one chunk; for tests."""
-    return process_chunk(block_overlay, config, BlockContext(0, 0, 0), Chunk(resume=False, final=False), funding=False)
+def process_liquidations(block_overlay: Overlay, config: ChainConfig, block: int = 1) -> ScanRun:
+    """The liquidation scan alone (no funding), as one chunk of block `block`; for tests."""
+    return process_chunk(block_overlay, config, BlockContext(block, 0, 0), Chunk(resume=False, final=False), funding=False)
 
 
 def process_all_chunks(block_overlay: Overlay, config: ChainConfig, ctx: BlockContext, funding: bool) -> list[ScanRun]:
@@ -162,18 +173,17 @@ def process_all_chunks(block_overlay: Overlay, config: ChainConfig, ctx: BlockCo
     return runs
 
 
-def new_scan_run(block_overlay: Overlay) -> ScanRun:
+def new_scan_run(block_overlay: Overlay, block: int) -> ScanRun:
     recorder = KeyRecorder(block_overlay)
-    return ScanRun(recorder, Overlay(recorder))
+    return ScanRun(recorder, Overlay(recorder), block)
 
 
 def process_restore_cursor(run: ScanRun) -> None:
     cursor = get_scan_cursor(run.overlay)
     if cursor is None:
         raise StateInvariantViolated("an end-of-block chunk resumes the liquidation scan, but no scan cursor is stored")
-    run.healthy = set(cursor.healthy)
-    run.rounds = dict(cursor.rounds)
     run.deferred = set(cursor.deferred)
+    run.walk = cursor.walk
 
 
 def process_finish_scan(run: ScanRun, resumed: bool) -> None:
@@ -189,6 +199,10 @@ def process_scan(run: ScanRun, config: ChainConfig) -> bool:
     venue = get_venue_config(overlay)
     if venue is None:
         return True
+    if run.walk is not None:  # first finish the walk the previous chunk stopped in (its market is pending)
+        if process_market_scan(overlay, config, venue, run.walk[0], run) is ScanOutcome.STOPPED:
+            return False
+        run.walk = None
     for _ in range(MAX_PASSES_PER_CHUNK):
         scanned = False
         for market_id in venue.market_ids:
@@ -213,8 +227,13 @@ def process_market_scan(
     if (x_long, x_short) == (state.scanned_long, state.scanned_short) and not state.pending:
         return ScanOutcome.IDLE
     set_market_state(overlay, market_id, replace(state, scanned_long=x_long, scanned_short=x_short, pending=False))
-    complete = process_side_scan(overlay, config, venue, market_id, SIDE_BID, x_long, run)
-    complete = complete and process_side_scan(overlay, config, venue, market_id, SIDE_ASK, x_short, run)
+    walk, run.walk = (run.walk if run.walk is not None and run.walk[0] == market_id else None), None
+    complete = True
+    if walk is None or walk[1] == SIDE_BID:  # a walk stopped on the asks: the bids were done
+        complete = process_side_scan(overlay, config, venue, market_id, SIDE_BID, x_long, run, walk)
+    if complete:
+        resume = walk if walk is not None and walk[1] == SIDE_ASK else None
+        complete = process_side_scan(overlay, config, venue, market_id, SIDE_ASK, x_short, run, resume)
     if not complete:
         process_mark_pending(overlay, market_id)
         return ScanOutcome.STOPPED
@@ -222,44 +241,88 @@ def process_market_scan(
 
 
 def process_side_scan(
-    overlay: Overlay, config: ChainConfig, venue: VenueConfig, market_id: int, side: int, x: int, run: ScanRun
+    overlay: Overlay, config: ChainConfig, venue: VenueConfig, market_id: int, side: int, x: int, run: ScanRun,
+    walk: tuple[int, int, int, Address] | None = None,
 ) -> bool:
-    """Evaluate every account in the side's firing buckets; False if a budget ran out first."""
-    bucket = get_first_bucket(overlay, market_id, side)
+    """Evaluate every account in the side's firing buckets (from `walk` if given); False once the budget
+    ran out first."""
+    bucket = walk[2] if walk is not None else get_first_bucket(overlay, market_id, side)
+    start = walk[3] if walk is not None else None
     while bucket is not None and is_bucket_firing(side, bucket, x):
-        member = get_first_unchecked(overlay, market_id, side, bucket, run.healthy)
+        stopped, member = find_unchecked(overlay, market_id, side, bucket, start, run)
+        start = None
+        if stopped:
+            return False
         if member is None:
             bucket = get_next_bucket(overlay, market_id, side, bucket)
             continue
-        if run.exhausted or not process_check_account(overlay, config, venue, member, run):
+        if run.exhausted:
+            run.walk = (market_id, side, bucket, member)  # nothing changed since it was found
+            return False
+        if not process_check_account(overlay, config, venue, member, run):
             return False
     return True
 
 
-def get_first_unchecked(overlay: Overlay, market_id: int, side: int, bucket: int, healthy: set[Address]) -> Address | None:
-    member = get_bucket_head(overlay, market_id, side, bucket)
-    while member is not None and member in healthy:
+def find_unchecked(
+    overlay: Overlay, market_id: int, side: int, bucket: int, start: Address | None, run: ScanRun
+) -> tuple[bool, Address | None]:
+    """(stopped, member): the first member of the bucket (from `start`, else its head) not done in this
+    block, or None; stopped when the budget ran out on the way (the position is saved in `run.walk`)."""
+    member = start if start is not None else get_bucket_head(overlay, market_id, side, bucket)
+    while member is not None:
+        if not is_done(overlay, member, run.block):
+            return False, member
+        if run.exhausted:
+            run.walk = (market_id, side, bucket, member)
+            return True, None
+        run.examined += 1
         entry = get_trigger_entry(overlay, market_id, member)
         member = None if entry is None else entry.next
-    return member
+    return False, None
+
+
+def is_done(reader: StateReader, address: Address, block: int) -> bool:
+    account = get_venue_account(reader, address)
+    return account.scan_block == block and account.scan_done
+
+
+def get_rounds(reader: StateReader, address: Address, block: int) -> int:
+    account = get_venue_account(reader, address)
+    return account.scan_rounds if account.scan_block == block else 0
+
+
+def process_mark(overlay: Overlay, address: Address, block: int, rounds: int, done: bool) -> None:
+    account = get_venue_account(overlay, address)
+    set_venue_account(overlay, address, replace(account, scan_block=block, scan_rounds=rounds, scan_done=done))
+
+
+def process_unmark(overlay: Overlay, address: Address, block: int) -> None:
+    """A liquidation traded with it: evaluate it again (its rounds stay)."""
+    account = get_venue_account(overlay, address)
+    if account.scan_block == block and account.scan_done:
+        set_venue_account(overlay, address, replace(account, scan_done=False))
 
 
 def process_check_account(overlay: Overlay, config: ChainConfig, venue: VenueConfig, address: Address, run: ScanRun) -> bool:
     """Evaluate one account whose trigger fired (liquidate or re-index it); False once the budget is spent."""
     run.checks += 1
+    run.examined += 1
     if not is_liquidatable(get_account_snapshot(overlay, address)):
         process_reindex_account(overlay, address)
-        run.healthy.add(address)
+        process_mark(overlay, address, run.block, get_rounds(overlay, address, run.block), True)
         return not run.exhausted
+    rounds = get_rounds(overlay, address, run.block) + 1
     closeout = process_liquidate_account(overlay, config, venue, address)
     run.closeouts.append(closeout)
-    run.healthy.difference_update(closeout.touched)
-    run.rounds[address] = run.rounds.get(address, 0) + 1
-    if run.rounds[address] >= MAX_ROUNDS_PER_ACCOUNT:
-        run.healthy.add(address)  # continued next block: its triggers still fire, its market is left pending
-        run.deferred.add(get_largest_market(overlay, address))
-    elif not is_liquidatable(get_account_snapshot(overlay, address)):
-        run.healthy.add(address)
+    for other in sorted(closeout.touched):
+        if other != address:
+            process_unmark(overlay, other, run.block)
+    if rounds >= MAX_ROUNDS_PER_ACCOUNT:
+        run.deferred.add(get_largest_market(overlay, address))  # continued next block: its triggers still fire
+        process_mark(overlay, address, run.block, rounds, True)
+    else:
+        process_mark(overlay, address, run.block, rounds, not is_liquidatable(get_account_snapshot(overlay, address)))
     return not run.exhausted
 
 

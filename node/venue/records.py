@@ -7,14 +7,14 @@ root does not depend on history.
 
     MarketState    [oracle_price, oracle_ms, funding_index*, funding_epoch, order_seq,
                     scanned_long*, scanned_short*, pending]
-    VenueAccount   [pnl*, floor*, [market ids], [order ids]]
+    VenueAccount   [pnl*, floor*, [market ids], [order ids]] (+ [scan_block, scan_rounds, scan_done]
+                   while a liquidation scan has marked it: node.venue.liquidation)
     Position       [size*, cost*, funding_index*, bid_lots, ask_lots]
     Order          [owner, side, price, lots, client_id, prev_id, next_id]
     Level          [head_id, tail_id, lots, count]
     TriggerEntry   [size*, trigger*, bucket, prev_address | b"", next_address | b""]
     Bucket         [head_address, tail_address]
-    ScanCursor     [healthy: 20-byte addresses concatenated, rounds: (address, count byte)
-                    concatenated, [deferred market ids]]   (addresses sorted)
+    ScanCursor     [[deferred market ids], [] | [market id, side, bucket, address]]
                                                    (* = signed, zigzag bytes)
 Meanings: node.venue.ledger (pnl, floor), node.venue.positions (size, cost:
 the entry cost basis, entry price = cost / size), node.venue.book (orders,
@@ -33,10 +33,11 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
-from node.crypto import ADDRESS_LEN, Address
-from node.encoding import DecodeError, expect_bytes, expect_list, pack, unpack
+from node.crypto import Address
+from node.encoding import DecodeError, expect_int, expect_list, pack, unpack
 from node.state.view import Overlay, StateReader
 from node.venue.codec import (
+    MAX_RECORD_BYTES,
     decode_record,
     decode_sint,
     encode_optional_address,
@@ -78,6 +79,13 @@ class VenueAccount:
     floor: int = 0  # native balance the liquidation triggers rely on (node.venue.margin)
     markets: tuple[int, ...] = ()  # markets holding a position record
     orders: tuple[int, ...] = ()  # resting order ids
+    # The liquidation scan's marks, meaningful only in block `scan_block` (node.venue.liquidation):
+    scan_block: int = 0
+    scan_rounds: int = 0  # liquidation calls on this account in that block
+    scan_done: bool = False  # evaluated in that block: skip it until a liquidation trades with it
+
+    def without_scan_marks(self) -> "VenueAccount":
+        return replace(self, scan_block=0, scan_rounds=0, scan_done=False) if self.scan_block else self
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,12 +139,11 @@ class Bucket:
 class ScanCursor:
     """A liquidation scan between two end-of-block chunks of one block (node.venue.liquidation)."""
 
-    healthy: frozenset[Address] = frozenset()
-    rounds: tuple[tuple[Address, int], ...] = ()  # sorted by address, counts in [1, 255]
     deferred: tuple[int, ...] = ()  # markets to mark pending when the scan completes
+    walk: tuple[int, int, int, Address] | None = None  # (market, side, bucket, member) a walk stopped at
 
 
-MAX_SCAN_CURSOR_BYTES = 1 << 20
+MAX_SCAN_ROUNDS = 255
 DECODE_CACHE_SIZE = 1 << 15
 EMPTY_MARKET_STATE = MarketState()
 EMPTY_ACCOUNT = VenueAccount()
@@ -189,16 +196,30 @@ def get_venue_account(reader: StateReader, address: bytes) -> VenueAccount:
 
 @lru_cache(maxsize=DECODE_CACHE_SIZE)
 def decode_venue_account(raw: bytes) -> VenueAccount:
-    v = decode_record(raw, 4, "venue account")
-    return VenueAccount(decode_sint(v[0], "pnl"), decode_sint(v[1], "floor"),
-                        expect_int_list(v[2], "markets", MARKET_ID_MAX), expect_int_list(v[3], "orders"))
+    v = expect_list(unpack(raw, MAX_RECORD_BYTES), None, "venue account")
+    if len(v) not in (4, 5):
+        raise DecodeError(f"venue account must have 4 or 5 fields, got {len(v)}")
+    account = VenueAccount(decode_sint(v[0], "pnl"), decode_sint(v[1], "floor"),
+                           expect_int_list(v[2], "markets", MARKET_ID_MAX), expect_int_list(v[3], "orders"))
+    if len(v) == 4:
+        return account
+    marks = expect_list(v[4], 3, "scan marks")
+    block = expect_uint64(marks[0], "scan_block")
+    if block == 0 or account == EMPTY_ACCOUNT:
+        raise DecodeError("scan marks need a block number and an account that holds something")
+    return replace(account, scan_block=block, scan_rounds=expect_int(marks[1], "scan_rounds", MAX_SCAN_ROUNDS),
+                   scan_done=expect_flag(marks[2], "scan_done"))
 
 
 def set_venue_account(overlay: Overlay, address: bytes, account: VenueAccount) -> None:
+    """Store an account; one that holds nothing (scan marks aside) is deleted, marks with it."""
     if not account.markets and account.floor != 0:
         account = replace(account, floor=0)  # the floor only guards positions
-    fields = [encode_sint(account.pnl), encode_sint(account.floor), list(account.markets), list(account.orders)]
-    _store(overlay, account_record_key(address), None if account == EMPTY_ACCOUNT else account, fields)
+    fields: list[Any] = [encode_sint(account.pnl), encode_sint(account.floor), list(account.markets), list(account.orders)]
+    if account.scan_block:
+        fields.append([account.scan_block, account.scan_rounds, int(account.scan_done)])
+    empty = account.without_scan_marks() == EMPTY_ACCOUNT
+    _store(overlay, account_record_key(address), None if empty else account, fields)
 
 
 # -- positions --
@@ -314,32 +335,23 @@ def get_scan_cursor(reader: StateReader) -> ScanCursor | None:
     raw = reader.get(SCAN_CURSOR_KEY)
     if raw is None:
         return None
-    v = expect_list(unpack(raw, MAX_SCAN_CURSOR_BYTES), 3, "scan cursor")
-    healthy = split_addresses(expect_bytes(v[0], "healthy accounts"), ADDRESS_LEN, "healthy accounts")
-    rounds_raw = split_addresses(expect_bytes(v[1], "liquidation rounds"), ADDRESS_LEN + 1, "liquidation rounds")
-    rounds = tuple((Address(item[:ADDRESS_LEN]), item[ADDRESS_LEN]) for item in rounds_raw)
-    if any(count == 0 for _, count in rounds):
-        raise DecodeError("a liquidation round count must be at least 1")
-    return ScanCursor(frozenset(Address(a) for a in healthy), rounds, expect_int_list(v[2], "deferred markets", MARKET_ID_MAX))
+    v = decode_record(raw, 2, "scan cursor")
+    deferred = expect_int_list(v[0], "deferred markets", MARKET_ID_MAX)
+    walk = expect_list(v[1], None, "scan walk")
+    if not walk:
+        return ScanCursor(deferred)
+    if len(walk) != 4:
+        raise DecodeError("a scan walk is [market id, side, bucket, address]")
+    return ScanCursor(deferred, (expect_int(walk[0], "walk market", MARKET_ID_MAX), expect_int_side(walk[1]),
+                                 expect_uint64(walk[2], "walk bucket"), expect_address(walk[3], "walk member")))
 
 
 def set_scan_cursor(overlay: Overlay, cursor: ScanCursor | None) -> None:
     if cursor is None:
         overlay.delete(SCAN_CURSOR_KEY)
         return
-    healthy = b"".join(sorted(bytes(a) for a in cursor.healthy))
-    rounds = b"".join(bytes(a) + bytes([count]) for a, count in sorted(cursor.rounds))
-    overlay.set(SCAN_CURSOR_KEY, pack([healthy, rounds, sorted(cursor.deferred)]))
-
-
-def split_addresses(raw: bytes, width: int, what: str) -> list[bytes]:
-    """Fixed-width items of a concatenation, strictly ascending (so one set has one encoding)."""
-    if len(raw) % width:
-        raise DecodeError(f"{what} must be a multiple of {width} bytes")
-    items = [raw[i:i + width] for i in range(0, len(raw), width)]
-    if any(items[i][:ADDRESS_LEN] >= items[i + 1][:ADDRESS_LEN] for i in range(len(items) - 1)):
-        raise DecodeError(f"{what} must be sorted and unique")
-    return items
+    walk = [] if cursor.walk is None else [cursor.walk[0], cursor.walk[1], cursor.walk[2], bytes(cursor.walk[3])]
+    overlay.set(SCAN_CURSOR_KEY, pack([sorted(cursor.deferred), walk]))
 
 
 def expect_int_side(value: Any) -> int:
