@@ -717,7 +717,9 @@ def crash(rpc: Rpc, signer: Signer, follower: Follower, traders: list[PrivateKey
     half = len(raws) // 2
     send_all(rpc, raws[:half])
     market = rpc.call("rollup_getMarkets")[BTC]
-    update = signer.sign(oracle, OracleUpdate(BTC, crash_price, max(int(time.time() * 1000), (market["oracleTimestamp"] or 0) + 1)))
+    head_ms = rpc.call("rollup_getBlockByNumber", "latest", False)["timestamp"]  # the L2 clock may lag under load
+    stamp = max(min(int(time.time() * 1000), head_ms + 5_000), (market["oracleTimestamp"] or 0) + 1)
+    update = signer.sign(oracle, OracleUpdate(BTC, crash_price, stamp))
     send_all(rpc, [update])
     send_all(rpc, raws[half:])
     follower.wait_for([update[0]], 60)

@@ -317,3 +317,26 @@ def test_wait_level_is_validated(capsys: pytest.CaptureFixture[str]) -> None:
         main(["send", "--to", "dev1", "--amount", "1", "--wait", "soonish"])
     assert exc.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_oracle_timestamps_stay_within_reach_of_a_lagging_l2_clock() -> None:
+    """`rollup oracle set/path` stamp the wall clock, capped at the L2 head + ORACLE_FEED_AHEAD_MS (a block
+    refuses updates more than ORACLE_MAX_AHEAD_MS ahead of it), and always after the market's last update."""
+    import time
+
+    from node.cli.venue import ORACLE_FEED_AHEAD_MS, _oracle_ms
+    from node.venue.oracle import ORACLE_MAX_AHEAD_MS
+
+    class Head:
+        def __init__(self, timestamp: int) -> None:
+            self.timestamp = timestamp
+
+        def call(self, method: str, *params: object) -> object:
+            assert (method, params) == ("rollup_getBlockByNumber", ("latest", False))
+            return {"timestamp": self.timestamp}
+
+    now = int(time.time() * 1000)
+    lagging = now - 60_000
+    assert _oracle_ms(Head(lagging), 0) == lagging + ORACLE_FEED_AHEAD_MS < lagging + ORACLE_MAX_AHEAD_MS  # type: ignore[arg-type]
+    assert now <= _oracle_ms(Head(now), 0) <= int(time.time() * 1000)  # type: ignore[arg-type]
+    assert _oracle_ms(Head(lagging), lagging + 9_999_999) == lagging + 10_000_000  # type: ignore[arg-type]

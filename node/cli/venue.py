@@ -23,6 +23,7 @@ from node.devnet.inputs import parse_address_arg
 from node.devnet.params import VENUE_ORACLE_KEY
 from node.devnet.waiting import Deadline
 from node.rpc.client import SyncRpcClient
+from node.venue.oracle import ORACLE_MAX_AHEAD_MS
 from node.venue.payloads import (
     ORDER_GTC,
     ORDER_IOC,
@@ -37,6 +38,7 @@ from node.venue.payloads import (
 
 ORDER_TYPES = {"limit": ORDER_GTC, "ioc": ORDER_IOC, "post-only": ORDER_POST_ONLY}
 MARKET_SLIPPAGE_BPS = 1000  # an order without --price: IOC at the oracle price +/- 10 %
+ORACLE_FEED_AHEAD_MS = ORACLE_MAX_AHEAD_MS // 2  # oracle timestamps at most this far past the L2 head
 
 
 def register(subparsers: Any) -> None:
@@ -166,17 +168,25 @@ def cmd_cancel_all(args: argparse.Namespace) -> int:
 
 
 def cmd_oracle_set(args: argparse.Namespace) -> int:
-    market = _market(_client(args), args.market)
+    client = _client(args)
+    market = _market(client, args.market)
     price = _uint(args.price, "--price")
     if price == 0:
         raise InputError("--price must be at least 1")
-    payload = OracleUpdate(market["id"], price, _oracle_ms(market))
+    payload = OracleUpdate(market["id"], price, _oracle_ms(client, int(market.get("oracleTimestamp") or 0)))
     return _send(args, payload, {"market": market["symbol"], "price": price, "timestampMs": payload.timestamp_ms},
                  f"oracle update sent ({market['symbol']} = {price})")
 
 
-def _oracle_ms(market: dict[str, Any]) -> int:
-    return max(int(time.time() * 1000), int(market.get("oracleTimestamp") or 0) + 1)
+def _oracle_ms(client: SyncRpcClient, last_ms: int) -> int:
+    """The wall clock, but never more than ORACLE_FEED_AHEAD_MS past the L2 head (a chain whose clock lags,
+    its L1 origin behind under load, would refuse updates over ORACLE_MAX_AHEAD_MS ahead of a block); after
+    the market's last update."""
+    head = client.call("rollup_getBlockByNumber", "latest", False)
+    now = int(time.time() * 1000)
+    if isinstance(head, dict) and isinstance(head.get("timestamp"), int):
+        now = min(now, head["timestamp"] + ORACLE_FEED_AHEAD_MS)
+    return max(now, last_ms + 1)
 
 
 def cmd_oracle_path(args: argparse.Namespace) -> int:
@@ -203,7 +213,7 @@ def cmd_oracle_path(args: argparse.Namespace) -> int:
     sent = []
     last_ms = int(market.get("oracleTimestamp") or 0)
     for index, price in enumerate(prices):
-        last_ms = max(int(time.time() * 1000), last_ms + 1)
+        last_ms = _oracle_ms(client, last_ms)
         tx = w._sign_l2(args, endpoints, key, OracleUpdate(market["id"], price, last_ms), fee,
                         None if index == 0 else sent[-1]["nonce"] + 1)
         sent.append({"price": price, "hash": w._submit_l2(endpoints, tx), "nonce": tx.nonce, "timestampMs": last_ms})
