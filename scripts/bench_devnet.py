@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -34,7 +33,9 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from node.crypto import PrivateKey, keccak256, to_checksum_address  # noqa: E402
+from node.devnet.procfs import cpu_seconds  # noqa: E402
 from node.keys.hd import dev_account  # noqa: E402
+from node.rpc.metrics import parse_exposition  # noqa: E402
 from node.tx import Transfer, sign_tx  # noqa: E402
 
 BATCH = 100
@@ -79,14 +80,6 @@ def start_devnet(executors: int) -> tuple[Path, bool]:
 def stop_devnet(directory: Path) -> None:
     subprocess.run([sys.executable, "-m", "node.cli.main", "devnet", "down", "--dir", str(directory)], check=False, stdout=subprocess.DEVNULL)
     shutil.rmtree(directory, ignore_errors=True)
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 async def fund_senders(seq: Rpc, chain_id: int, n: int, fee: int) -> list[PrivateKey]:
@@ -293,15 +286,7 @@ async def scrape(session: aiohttp.ClientSession, info: dict[str, Any]) -> dict[s
                 text = await r.text()
         except aiohttp.ClientError:
             continue
-        values: dict[str, float] = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                key, _, value = line.rpartition(" ")
-                try:
-                    values[key] = float(value)
-                except ValueError:
-                    pass
-        out[name] = values
+        out[name] = parse_exposition(text)
     return out
 
 

@@ -93,7 +93,9 @@ from node.crypto import PrivateKey, keccak256, to_checksum_address  # noqa: E402
 from node.devnet import params as p  # noqa: E402
 from node.devnet.endpoints import resolve_endpoints  # noqa: E402
 from node.devnet.ports import find_free_base_port  # noqa: E402
+from node.devnet.procfs import cpu_seconds  # noqa: E402
 from node.keys.hd import dev_account  # noqa: E402
+from node.rpc.metrics import parse_exposition  # noqa: E402
 from node.tx import Transfer, sign_tx  # noqa: E402
 from node.venue.payloads import ORDER_GTC, ORDER_IOC, OracleUpdate, PlaceOrder  # noqa: E402
 
@@ -437,14 +439,6 @@ def error_kind(error: dict[str, Any]) -> str:
     return f"{error.get('code')} {re.sub(r'[0-9]+', 'N', message)}"
 
 
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
 def host_cpu() -> tuple[float, float, float]:
     """(busy, iowait, total) jiffies of the whole machine, from /proc/stat."""
     try:
@@ -460,18 +454,9 @@ def scrape(url: str) -> dict[str, float]:
     """A node's /metrics as {series: value}; {} if it cannot be read."""
     try:
         with urllib.request.urlopen(urllib.parse.urljoin(url, "/metrics"), timeout=10) as reply:
-            text = reply.read().decode()
+            return parse_exposition(reply.read().decode())
     except OSError:
         return {}
-    values: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            key, _, value = line.rpartition(" ")
-            try:
-                values[key] = float(value)
-            except ValueError:
-                pass
-    return values
 
 
 def wait_drained(rpc: Rpc, follower: Follower, hashes: list[str], timeout_s: float) -> None:

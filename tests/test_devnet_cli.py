@@ -28,7 +28,7 @@ from node.devnet.errors import PortInUseError
 from node.devnet.layout import DevnetLayout
 from node.devnet.params import DevnetSettings, insurance_fund_address
 from node.devnet.ports import check_ports_free, find_free_base_port, port_is_free
-from node.devnet.procfs import is_our_process, is_running
+from node.devnet.procfs import cpu_seconds, is_our_process, is_running
 from node.devnet.toml import dumps
 from node.keys.hd import dev_account
 from node.crypto import to_checksum_address
@@ -173,6 +173,15 @@ def test_procfs_liveness_and_ownership(tmp_path: Path) -> None:
     wait_for(lambda: not is_running(child.pid), 5, "the killed child to be a zombie or gone")  # not yet reaped
     child.wait()
     assert not is_our_process(child.pid, marker)
+
+
+def test_procfs_cpu_seconds_grow_with_work_and_are_zero_for_a_gone_pid() -> None:
+    before = cpu_seconds(os.getpid())
+    deadline = time.process_time() + 0.1
+    while time.process_time() < deadline:
+        pass
+    assert cpu_seconds(os.getpid()) >= before + 0.05
+    assert cpu_seconds(2**22 + 12345) == 0.0  # above pid_max: never a process
 
 
 def test_up_refuses_a_taken_port_without_starting_anything(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ from node.rpc.errors import (
     error_from_json,
     rpc_error_from,
 )
-from node.rpc.metrics import Metrics, MetricsError
+from node.rpc.metrics import Metrics, MetricsError, parse_exposition
 from node.rpc.server import PortInUse, RpcServer, UnknownTopic
 from node.stf.errors import NonceTooLow
 
@@ -770,6 +770,17 @@ def test_metrics_render() -> None:
     assert "# TYPE f_fn gauge" in lines and not any(line.startswith("f_fn ") for line in lines)
     helps = [line.split()[2] for line in lines if line.startswith("# HELP")]
     assert helps == sorted(helps)
+
+
+def test_parse_exposition_reads_back_what_render_writes() -> None:
+    m = Metrics()
+    m.counter("b_total", "A counter").inc(3, method="x")
+    m.gauge("a_gauge", "A gauge").set(6)
+    m.histogram("c_seconds", "A histogram", buckets=[0.1]).observe(0.05)
+    values = parse_exposition(m.render() + "garbage line without a number x\n")
+    assert values["a_gauge"] == 6 and values['b_total{method="x"}'] == 3
+    assert values['c_seconds_bucket{le="0.1"}'] == 1 and values["c_seconds_count"] == 1
+    assert not any(key.startswith("#") or key.startswith("garbage") for key in values)
 
 
 def test_metrics_registration_rules() -> None:

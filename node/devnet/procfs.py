@@ -1,4 +1,4 @@
-"""What /proc says about a pid: is it running (not a zombie), is it one of ours."""
+"""What /proc says about a pid: is it running (not a zombie), is it one of ours, how much CPU it used."""
 
 from __future__ import annotations
 
@@ -53,6 +53,15 @@ def start_time(pid: int) -> int | None:
         return int(fields[19])  # fields after comm start at field 3
     except (IndexError, ValueError):
         return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds `pid` has used (fields 14 and 15 of /proc/pid/stat); 0.0 if gone."""
+    try:
+        fields = (PROC / str(pid) / "stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def is_our_process(pid: int, config_path: str) -> bool:

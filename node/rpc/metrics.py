@@ -270,3 +270,17 @@ class Metrics:
             lines.extend(metric.header())
             lines.extend(metric.samples())
         return "\n".join(lines) + "\n" if lines else ""
+
+
+def parse_exposition(text: str) -> dict[str, float]:
+    """A Prometheus text exposition (what /metrics serves) as {series with labels: value}; comments and
+    unparsable lines are skipped. For benchmarks and tests reading a node's metrics."""
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            try:
+                values[key] = float(value)
+            except ValueError:
+                pass
+    return values
