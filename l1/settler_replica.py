@@ -17,7 +17,7 @@ from node.chain import Chain
 from node.crypto import parse_hex
 from node.rollup_config import RollupConfig
 from node.rpc.client import RpcClient
-from node.stf.execute import recover_transaction
+from node.stf.execute import recover_in_block
 from node.store.chain import ChainStore
 
 log = logging.getLogger("settler.replica")
@@ -66,5 +66,5 @@ class BlockReplica:
                 break
             for raw in raws:
                 block = decode_block(parse_hex(raw, None, "block"))
-                self.chain.import_block(block, [recover_transaction(tx) for tx in block.transactions])
+                self.chain.import_block(block, [recover_in_block(tx) for tx in block.transactions])
         return self.head()

@@ -22,8 +22,6 @@ from node.stf import (
     BlockContext,
     ChainConfig,
     InvalidBlock,
-    InvalidTransactionInBlock,
-    TooManyTransactions,
     build_block_transactions,
     execute_block,
 )
@@ -73,12 +71,17 @@ class PreparedBlock:
 
 
 def encode_receipt(receipt: Receipt) -> bytes:
-    return pack([receipt.tx_hash, receipt.index, receipt.status, receipt.kind, encode_uint(receipt.fee), receipt.block_number])
+    fields = [receipt.tx_hash, receipt.index, receipt.status, receipt.kind, encode_uint(receipt.fee), receipt.block_number]
+    if receipt.error is not None:
+        fields.append(receipt.error)
+    return pack(fields)
 
 
 def decode_receipt(raw: bytes) -> Receipt:
-    tx_hash, index, status, kind, fee, block_number = unpack(raw)
-    return Receipt(Hash32(tx_hash), index, status, kind, decode_uint(fee), block_number)
+    fields = unpack(raw)
+    tx_hash, index, status, kind, fee, block_number = fields[:6]
+    error = fields[6] if len(fields) > 6 else None
+    return Receipt(Hash32(tx_hash), index, status, kind, decode_uint(fee), block_number, error)
 
 
 def receipt_to_json(receipt: Receipt) -> dict[str, Any]:
@@ -89,6 +92,7 @@ def receipt_to_json(receipt: Receipt) -> dict[str, Any]:
         "status": receipt.status,
         "kind": receipt.kind,
         "fee": str(receipt.fee),
+        **({} if receipt.error is None else {"error": receipt.error}),
     }
 
 
@@ -151,25 +155,45 @@ class Chain:
         l1_origin: tuple[int, bytes],
         deposits: Sequence[DepositTx | RecoveredTx] = (),
         forced: Sequence[RecoveredTx] = (),
-        strict: bool = False,
     ) -> "PreparedBlock":
-        """Execute the next block and compute its root, without writing anything.
+        """Build the next block (the sequencer) and compute its root, without writing anything.
 
-        The block is: `deposits`, the valid ones of `forced`, then `candidates`.
-        With `strict` (derivation), every candidate must be valid and fit, else
-        the InvalidBlock is raised; otherwise invalid candidates are left out.
+        The block is: `deposits`, every one of `forced` (an invalid one is
+        included and skipped), then the valid `candidates` that fit.
         """
         parent = self.head()
-        number = parent.number + 1
-        ctx = BlockContext(number, timestamp_ms, l1_origin[0])
+        ctx = BlockContext(parent.number + 1, timestamp_ms, l1_origin[0])
         reader = self.store.latest_state()
         build = build_block_transactions(reader, self.config, ctx, candidates, deposits, forced)
-        if strict:
-            validate_all_included(build, self.config.max_block_txs)
-        update = self.store.compute_state_update(number, build.execution.writes, reader)
+        return self._prepare(parent, ctx, l1_origin, build, reader)
+
+    def prepare_derived_block(
+        self,
+        system: Sequence[RecoveredTx],
+        user: Sequence[RecoveredTx],
+        timestamp_ms: int,
+        l1_origin: tuple[int, bytes],
+    ) -> "PreparedBlock":
+        """Execute exactly the block derivation made (`system` then `user`), skipping invalid transactions.
+
+        Raises TooManyTransactions if the block holds more than max_block_txs
+        (derivation checks that from L1 data first, node.shape).
+        """
+        parent = self.head()
+        ctx = BlockContext(parent.number + 1, timestamp_ms, l1_origin[0])
+        reader = self.store.latest_state()
+        rtxs = tuple(system) + tuple(user)
+        execution = execute_block(reader, self.config, ctx, rtxs)
+        build = BlockBuild(rtxs, tuple(user), (), (), execution, system_count=len(system))
+        return self._prepare(parent, ctx, l1_origin, build, reader)
+
+    def _prepare(
+        self, parent: Head, ctx: BlockContext, l1_origin: tuple[int, bytes], build: BlockBuild, reader: Any
+    ) -> "PreparedBlock":
+        update = self.store.compute_state_update(ctx.number, build.execution.writes, reader)
         tx_hashes = [rtx.hash for rtx in build.transactions]
         header = BlockHeader(
-            number, Hash32(parent.hash), timestamp_ms, l1_origin[0], Hash32(l1_origin[1]),
+            ctx.number, Hash32(parent.hash), ctx.timestamp_ms, l1_origin[0], Hash32(l1_origin[1]),
             compute_tx_root(tx_hashes), Hash32(update.root_hash),
         )
         block = Block(header, tuple(rtx.raw for rtx in build.transactions))
@@ -223,13 +247,3 @@ class Chain:
             extra_puts=extra_puts, system_count=deposits,
         )
         return SealedBlock(block, receipts, head)
-
-
-def validate_all_included(build: BlockBuild, max_block_txs: int) -> None:
-    """Derivation: a batch block whose user transactions do not all apply is invalid."""
-    if build.rejected:
-        first = build.rejected[0]
-        index = build.system_count + len(build.included)
-        raise InvalidTransactionInBlock(index, first.error)
-    if build.deferred:
-        raise TooManyTransactions(build.system_count + len(build.included) + len(build.deferred), max_block_txs)

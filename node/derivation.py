@@ -17,22 +17,26 @@ import logging
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from node.batch import BatchBlock, BatchError, decode_batch
+from node.batch import BatchError, decode_batch
 from node.block import BlockHeader
-from node.chain import Chain, ChainError, SealedBlock
+from node.chain import Chain, SealedBlock
 from node.safe_chain import Derived, SafeChain
-from node.stf import BlockBuild, InvalidBlock, InvalidTransaction
-from node.stf.execute import recover_transaction
+from node.shape import (
+    BlockShape,
+    OriginInfo,
+    PlacementError,
+    RollupRules,
+    ShapeHead,
+    derive_batch,
+    derive_expired_epochs,
+    validate_placement,
+)
+from node.stf import BlockBuild
+from node.stf.blocks import as_recovered_deposit
+from node.stf.execute import recover_in_block
 from node.tx import DepositTx, RecoveredTx
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class RollupRules:
-    chain_id: int
-    max_sequencer_drift_ms: int = 10_000
-    sequencing_window: int = 20  # L1 blocks
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +51,6 @@ class L1BlockData:
     batches: tuple[bytes, ...] = ()
 
 
-class PlacementError(InvalidBlock):
-    """A block breaks the origin, timestamp or window rules."""
-
-    rpc_code = -32045
-
-
 @dataclass(frozen=True, slots=True)
 class BlockPlan:
     origin: L1BlockData
@@ -61,23 +59,6 @@ class BlockPlan:
 
 
 # -- rules shared by sequencer and derivation --------------------------------------------
-
-
-def validate_placement(
-    parent: BlockHeader, origin: L1BlockData, timestamp_ms: int, rules: RollupRules, posted_in: int | None = None
-) -> bool:
-    """Check rules 1, 2 and 4 for a block on `parent`; return whether it opens a new epoch."""
-    if origin.number not in (parent.l1_origin_number, parent.l1_origin_number + 1):
-        raise PlacementError(f"l1 origin {origin.number} must be {parent.l1_origin_number} or the next L1 block")
-    if timestamp_ms <= parent.timestamp_ms:
-        raise PlacementError(f"timestamp {timestamp_ms} is not after the parent's {parent.timestamp_ms}")
-    if timestamp_ms < origin.timestamp_ms:
-        raise PlacementError(f"timestamp {timestamp_ms} is before its l1 origin's {origin.timestamp_ms}")
-    if timestamp_ms > origin.timestamp_ms + rules.max_sequencer_drift_ms:
-        raise PlacementError(f"timestamp {timestamp_ms} drifts more than {rules.max_sequencer_drift_ms} ms past its l1 origin")
-    if posted_in is not None and posted_in > origin.number + rules.sequencing_window:
-        raise PlacementError(f"batch for epoch {origin.number} posted in L1 block {posted_in}, after the sequencing window")
-    return origin.number == parent.l1_origin_number + 1
 
 
 def plan_next_block(
@@ -105,14 +86,22 @@ def plan_next_block(
 
 
 def system_transactions(origin: L1BlockData) -> tuple[tuple[DepositTx, ...], list[RecoveredTx]]:
-    """An epoch's first-block prefix: deposits, and the forced transactions that decode and recover."""
-    forced: list[RecoveredTx] = []
-    for raw in origin.forced_txs:
-        try:
-            forced.append(recover_transaction(raw))
-        except InvalidTransaction as exc:
-            log.info("forced transaction in L1 block %d left out: %s", origin.number, exc)
-    return origin.deposits, forced
+    """An epoch's first-block prefix: every deposit, then every forced transaction (in log order).
+
+    A forced transaction invalid at its point (it does not even decode, its
+    signature does not recover, or state refuses it) is still in the block
+    and skipped when executed: the block's content depends on L1 data only.
+    """
+    return origin.deposits, [recover_in_block(raw) for raw in origin.forced_txs]
+
+
+def system_rtxs(origin: L1BlockData) -> list[RecoveredTx]:
+    deposits, forced = system_transactions(origin)
+    return [as_recovered_deposit(d) for d in deposits] + forced
+
+
+def origin_info(data: L1BlockData) -> OriginInfo:
+    return OriginInfo(data.number, data.timestamp_ms, len(data.deposits) + len(data.forced_txs))
 
 
 def seal_planned(chain: Chain, plan: BlockPlan, candidates: Sequence[RecoveredTx]) -> tuple[SealedBlock, BlockBuild]:
@@ -173,37 +162,30 @@ class Deriver:
         except BatchError as exc:
             result.dropped.append(f"batch in L1 block {posted_in} is malformed: {exc}")
             return
-        for block in blocks:
-            head = self._head_header()
-            if block.number <= head.number:
-                continue  # already derived (a re-posted or re-processed batch)
-            if block.number != head.number + 1:
-                result.dropped.append(f"batch in L1 block {posted_in} skips to L2 block {block.number} (safe head {head.number})")
-                return
-            try:
-                result.add(self._derive_batch_block(head, block, posted_in))
-            except (InvalidBlock, InvalidTransaction, ChainError) as exc:
-                result.dropped.append(f"L2 block {block.number} from L1 block {posted_in} is invalid: {exc}")
-                return
-
-    def _derive_batch_block(self, parent: BlockHeader, block: BatchBlock, posted_in: int) -> Derived:
-        origin = self._origin(block.l1_origin_number)
-        first = validate_placement(parent, origin, block.timestamp_ms, self.rules, posted_in)
-        user_txs = [recover_transaction(raw) for raw in block.transactions]
-        deposits, forced = system_transactions(origin) if first else ((), [])
-        return self.safe.append_derived(user_txs, block.timestamp_ms, (origin.number, origin.hash), deposits, forced)
+        outcome = derive_batch(self._shape_head(), blocks, posted_in, self._origin_info, self.rules)
+        for shape, block in outcome.accepted:
+            user = [recover_in_block(raw) for raw in block.transactions]
+            result.add(self._append(shape, user))
+        if outcome.dropped is not None:
+            result.dropped.append(f"batch in L1 block {posted_in}: {outcome.dropped}")
 
     def _fill_expired_epochs(self, l1_number: int, result: DerivationResult) -> None:
-        while True:
-            head = self._head_header()
-            epoch = head.l1_origin_number + 1
-            if epoch + self.rules.sequencing_window > l1_number or epoch not in self._l1:
-                return
-            origin = self._l1[epoch]
-            timestamp = max(origin.timestamp_ms, head.timestamp_ms + 1)
-            deposits, forced = system_transactions(origin)
-            result.add(self.safe.append_derived([], timestamp, (origin.number, origin.hash), deposits, forced, strict=False))
-            log.warning("sequencing window of L1 block %d expired: derived default L2 block %d", epoch, head.number + 1)
+        for shape in derive_expired_epochs(self._shape_head(), l1_number, self._origin_info, self.rules):
+            result.add(self._append(shape, []))
+            log.warning("sequencing window of L1 block %d expired: derived default L2 block %d", shape.l1_origin_number, shape.number)
+
+    def _append(self, shape: BlockShape, user: list[RecoveredTx]) -> Derived:
+        origin = self._origin(shape.l1_origin_number)
+        system = system_rtxs(origin) if shape.opens_epoch else []
+        return self.safe.append_derived(system, user, shape.timestamp_ms, (origin.number, origin.hash))
+
+    def _origin_info(self, number: int) -> OriginInfo | None:
+        data = self._l1.get(number)
+        return None if data is None else origin_info(data)
+
+    def _shape_head(self) -> ShapeHead:
+        header = self._head_header()
+        return ShapeHead(header.number, header.timestamp_ms, header.l1_origin_number)
 
     def _origin(self, number: int) -> L1BlockData:
         data = self._l1.get(number)
@@ -228,6 +210,8 @@ __all__ = [
     "RollupRules",
     "plan_next_block",
     "seal_planned",
+    "origin_info",
+    "system_rtxs",
     "system_transactions",
     "validate_placement",
 ]

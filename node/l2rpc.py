@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from node.block import Block
 from node.chain import Chain, decode_receipt, receipt_to_json
-from node.crypto import keccak256, to_checksum_address
+from node.crypto import CryptoError, keccak256, to_checksum_address
 from node.encoding import DecodeError
 from node.output import compute_output_root
 from node.rpc.errors import InvalidParams, LimitExceeded, ResourceNotFound
@@ -25,6 +25,7 @@ from node.smt.versioned import MissingVersionError
 from node.state.schema import account_key, decode_account
 from node.state.view import StateReader
 from node.store.chain import Head
+from node.stf.execute import INVALID_KIND_NAME
 from node.tx import DepositTx, SignedTx, decode_tx
 from node.venue.rpc import register_venue_read_methods
 
@@ -256,11 +257,14 @@ def block_json(block: Block, full: bool, system_count: int = 0) -> dict[str, Any
 
 
 def tx_json(raw: bytes) -> dict[str, Any]:
+    """A block's transaction as JSON; bytes that are no valid transaction (a forced or batched one that
+    the block carries and execution skipped) are shown as kind "invalid" with the reason."""
+    base: dict[str, Any] = {"hash": _hex(_tx_hash(raw)), "raw": _hex(raw)}
     try:
         tx = decode_tx(raw)
-    except DecodeError as exc:
-        raise InvalidParams(f"stored transaction does not decode: {exc}") from None
-    base: dict[str, Any] = {"hash": _hex(_tx_hash(raw)), "raw": _hex(raw)}
+        sender = tx.recover_sender() if isinstance(tx, SignedTx) else None
+    except (DecodeError, CryptoError) as exc:
+        return {**base, "kind": INVALID_KIND_NAME, "invalidReason": str(exc)}
     if isinstance(tx, DepositTx):
         return {
             **base,
@@ -276,7 +280,7 @@ def tx_json(raw: bytes) -> dict[str, Any]:
     return {
         **base,
         "kind": tx.payload.NAME,
-        "from": to_checksum_address(tx.recover_sender()),
+        "from": to_checksum_address(sender),
         "chainId": tx.chain_id,
         "nonce": tx.nonce,
         "fee": str(tx.fee),

@@ -47,16 +47,18 @@ class NodeSection:
 def load_rollup_config(doc: Mapping[str, Any]) -> RollupConfig:
     section = _section(doc, "rollup")
     chain_id = _int(section, "rollup.chain_id", section.get("chain_id"), 1, 2**64 - 1)
+    max_block_txs = _int(section, "rollup.max_block_txs", section.get("max_block_txs", 10_000), 1, MAX_BLOCK_TXS)
     return RollupConfig(
         chain_id=chain_id,
         l1_chain_id=_int(section, "rollup.l1_chain_id", section.get("l1_chain_id"), 1, 2**64 - 1),
         fee_recipient=_address("rollup.fee_recipient", section.get("fee_recipient")),
         min_fee=_int(section, "rollup.min_fee", section.get("min_fee", 0), 0, UINT256_MAX),
-        max_block_txs=_int(section, "rollup.max_block_txs", section.get("max_block_txs", 10_000), 1, MAX_BLOCK_TXS),
+        max_block_txs=max_block_txs,
         rules=RollupRules(
             chain_id=chain_id,
             max_sequencer_drift_ms=_int(section, "rollup.max_sequencer_drift_ms", section.get("max_sequencer_drift_ms", 10_000), 1, 10**9),
             sequencing_window=_int(section, "rollup.sequencing_window", section.get("sequencing_window", 20), 1, 10**6),
+            max_block_txs=max_block_txs,
         ),
         genesis_alloc=_alloc(section.get("genesis", {})),
         venue_genesis=load_venue_genesis(doc),

@@ -24,7 +24,7 @@ from node.block import BlockHeader
 from node.chain import Chain, ChainError, SealedBlock, decode_receipt
 from node.encoding import pack, unpack
 from node.store.chain import Head
-from node.tx import DepositTx, RecoveredTx
+from node.tx import RecoveredTx
 
 log = logging.getLogger(__name__)
 
@@ -65,54 +65,46 @@ class SafeChain:
 
     def append_derived(
         self,
-        user_txs: Sequence[RecoveredTx],
+        system: Sequence[RecoveredTx],
+        user: Sequence[RecoveredTx],
         timestamp_ms: int,
         origin: tuple[int, bytes],
-        deposits: Sequence[DepositTx] = (),
-        forced: Sequence[RecoveredTx] = (),
-        strict: bool = True,
     ) -> Derived:
-        """Make the block derivation produced the next safe block."""
+        """Make the block derivation produced (`system` then `user` transactions) the next safe block."""
         number = self._safe.number + 1
+        raws = tuple(r.raw for r in system) + tuple(r.raw for r in user)
         reorged_from = None
         if self.unsafe_head().number >= number:
-            existing = self._matching_unsafe(number, user_txs, timestamp_ms, origin, deposits, forced)
+            existing = self._matching_unsafe(number, raws, timestamp_ms, origin)
             if existing is not None:
                 return Derived(existing, promoted=True, reorged_from=None)
             reorged_from = self.unsafe_head().number
             self.chain.store.rewind_to(self._safe.number)
             self.reorgs += 1
             log.warning("L1 disagrees with unsafe block %d: reorged unsafe blocks %d..%d", number, number, reorged_from)
-        prepared = self.chain.prepare_block(user_txs, timestamp_ms, origin, deposits, forced, strict=strict)
+        prepared = self.chain.prepare_derived_block(system, user, timestamp_ms, origin)
         head = Head(number, prepared.block.hash(), prepared.block.header.state_root)
         sealed = self.chain.commit(prepared, extra_puts={SAFE_KEY: _encode_head(head)})
         self._safe = head
         return Derived(sealed, promoted=False, reorged_from=reorged_from)
 
     def _matching_unsafe(
-        self,
-        number: int,
-        user_txs: Sequence[RecoveredTx],
-        timestamp_ms: int,
-        origin: tuple[int, bytes],
-        deposits: Sequence[DepositTx],
-        forced: Sequence[RecoveredTx],
+        self, number: int, raws: tuple[bytes, ...], timestamp_ms: int, origin: tuple[int, bytes]
     ) -> SealedBlock | None:
-        """The unsafe block at `number` if executing derivation's inputs would give exactly it.
+        """The unsafe block at `number` if it is exactly the derived block: same parent, placement and transactions.
 
-        With forced transactions the included subset depends on execution, so
-        that (rare) case is never promoted: it is re-executed instead.
+        A block's execution is a function of its parent state, context and
+        transactions, so an equal block needs no re-execution.
         """
         block = self.chain.store.get_block(number)
-        if block is None or forced:
+        if block is None:
             return None
         header = block.header
-        expected = tuple(d.encode() for d in deposits) + tuple(r.raw for r in user_txs)
         same = (
             header.parent_hash == self._safe.hash
             and header.timestamp_ms == timestamp_ms
             and (header.l1_origin_number, header.l1_origin_hash) == (origin[0], bytes(origin[1]))
-            and block.transactions == expected
+            and block.transactions == raws
         )
         if not same:
             return None

@@ -160,7 +160,20 @@ class DepositTx:
         return Hash32(keccak256(self.encode()))
 
 
-Transaction = Union[SignedTx, DepositTx]
+@dataclass(frozen=True, slots=True)
+class UnrecoverableTx:
+    """Bytes in a block that are no valid transaction: they do not decode, or the signature does not recover.
+
+    A block may carry them, because what goes into a block is decided by L1
+    data alone (a batch's transactions, every forced transaction), never by
+    state. Executing one is a no-op that fails with `error`
+    (docs/protocol.md section 4: skipped transactions).
+    """
+
+    error: Exception
+
+
+Transaction = Union[SignedTx, DepositTx, UnrecoverableTx]
 
 
 def compute_signing_hash(unsigned_fields: list[Any]) -> Hash32:
@@ -245,6 +258,7 @@ __all__ = [
     "Transfer",
     "UINT256_MAX",
     "UnknownKindError",
+    "UnrecoverableTx",
     "Withdrawal",
     "decode_signed_tx",
     "decode_tx",

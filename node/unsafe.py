@@ -23,7 +23,7 @@ from node.encoding import pack, unpack
 from node.gossip import SignedBlock
 from node.safe_chain import SafeChain
 from node.stf import InvalidBlock, InvalidTransaction
-from node.stf.execute import recover_transaction
+from node.stf.execute import recover_in_block
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class UnsafeFollower:
                 result.invalid = f"block {signed.block.number} does not extend our unsafe head {head.number}"
                 continue
             try:
-                rtxs = [recover_transaction(raw) for raw in signed.block.transactions]
+                rtxs = [recover_in_block(raw) for raw in signed.block.transactions]
                 key = SIGNATURE_PREFIX + signed.block.number.to_bytes(8, "big")
                 self.chain.import_block(signed.block, rtxs, extra_puts={key: signed.signature})
             except (InvalidBlock, InvalidTransaction, NotNextBlock, ChainError) as exc:

@@ -11,11 +11,12 @@ from hypothesis import strategies as st
 
 from node.batch import BatchBlock, encode_batch
 from node.block import BlockHeader
-from node.chain import Chain
+from node.chain import Chain, decode_receipt
 from node.crypto import PrivateKey, keccak256
 from node.derivation import Deriver, L1BlockData, PlacementError, RollupRules, plan_next_block, seal_planned, validate_placement
 from node.state.schema import account_key, get_account
 from node.stf import ChainConfig
+from node.stf.errors import InsufficientBalance, NonceTooLow
 from node.stf.execute import recover_transaction
 from node.store.chain import ChainStore
 from node.tx import DepositTx, Transfer, sign_tx
@@ -93,19 +94,21 @@ def test_derived_chain_equals_sequencer_chain(tmp_path: Path) -> None:
     forced_raw = sign_tx(BOB, CHAIN_ID, 0, FEE, Transfer(CAROL.address, 7)).encode()
     seq.nonces[BOB.address] = 1
     posted_upto = 0
-    for l1_number in range(1, 8):
+    for l1_number in range(1, 9):
+        # L1 block n carries the batch of every block sealed so far (their origins are earlier L1 blocks)
         extra = {"deposits": (deposit,), "forced_txs": (forced_raw,)} if l1_number == 1 else {}
+        head = seq.chain.head().number
+        batches = (batch_of(seq.chain, range(posted_upto + 1, head + 1)),) if head > posted_upto else ()
+        posted_upto = head
         seq.l1[l1_number] = l1_block(l1_number, **extra)
+        replica.process_l1_block(replace(seq.l1[l1_number], batches=batches))
+        assert replica.chain.head() == seq.chain.head()
         for _ in range(4):
             seq.seal([seq.transfer(ALICE, BOB.address, 1), seq.transfer(BOB, ALICE.address, 2)])
-        head = seq.chain.head().number
-        batch = batch_of(seq.chain, range(posted_upto + 1, head + 1))
-        posted_upto = head
-        replica.process_l1_block(replace(seq.l1[l1_number], batches=(batch,)))
-        assert replica.chain.head() == seq.chain.head()
     carol = get_account(replica.chain.store.latest_state(), CAROL.address)
     assert carol.balance == 5 * 10**18 + 7  # the deposit and the forced transfer
-    for n in range(seq.chain.head().number + 1):
+    assert posted_upto > 20
+    for n in range(posted_upto + 1):
         assert replica.chain.store.get_block(n) == seq.chain.store.get_block(n)
 
 
@@ -125,7 +128,9 @@ def test_sequencer_silence_yields_default_blocks_with_deposits_and_forced_txs(tm
     assert value is not None
 
 
-def test_invalid_forced_transaction_is_left_out_not_fatal(tmp_path: Path) -> None:
+def test_invalid_forced_transactions_are_included_and_skipped(tmp_path: Path) -> None:
+    """A block's content is decided by L1 data alone: every forced transaction is in its epoch's first
+    block; one that is unfunded or does not even decode is skipped (status 0, no effect)."""
     replica = new_deriver(tmp_path / "replica")
     broke = PrivateKey(bytes([9]) * 32)
     bad = sign_tx(broke, CHAIN_ID, 0, FEE, Transfer(CAROL.address, 1)).encode()  # no funds
@@ -133,7 +138,46 @@ def test_invalid_forced_transaction_is_left_out_not_fatal(tmp_path: Path) -> Non
     for n in range(2, 2 + RULES.sequencing_window):
         replica.process_l1_block(l1_block(n))
     block = replica.chain.store.get_block(1)
-    assert block is not None and block.transactions == ()
+    assert block is not None and block.transactions == (bad, b"\x00garbage")
+    receipts = [decode_receipt(r) for r in replica.chain.store.get_receipts(1)]
+    assert [(r.status, r.fee, r.kind) for r in receipts] == [(0, 0, "transfer"), (0, 0, "invalid")]
+    assert receipts[0].error == InsufficientBalance.rpc_code and receipts[1].error is not None
+    state = replica.chain.store.latest_state()
+    assert get_account(state, CAROL.address).balance == 0 and get_account(state, broke.address).nonce == 0
+
+
+def test_invalid_user_transaction_in_a_batch_is_skipped_not_the_block(tmp_path: Path) -> None:
+    seq = Sequencer(new_chain(tmp_path / "seq"))
+    replica = new_deriver(tmp_path / "replica")
+    seq.l1[1] = l1_block(1)
+    seq.seal([seq.transfer(ALICE, BOB.address, 1)])
+    block = seq.chain.store.get_block(1)
+    assert block is not None
+    replayed = block.transactions[0]  # nonce 0 again: invalid at its point
+    batch = encode_batch(
+        [
+            BatchBlock(1, block.header.timestamp_ms, block.header.l1_origin_number, block.transactions),
+            BatchBlock(2, block.header.timestamp_ms + 1, block.header.l1_origin_number, (replayed,)),
+        ],
+        CHAIN_ID,
+    )
+    replica.process_l1_block(seq.l1[1])
+    result = replica.process_l1_block(l1_block(2, batches=(batch,)))
+    assert result.dropped == [] and [s.head.number for s in result.derived] == [1, 2]
+    receipts = [decode_receipt(r) for r in replica.chain.store.get_receipts(2)]
+    assert [(r.status, r.error) for r in receipts] == [(0, NonceTooLow.rpc_code)]
+    assert replica.chain.head().state_root == replica.chain.store.get_block(1).header.state_root  # type: ignore[union-attr]
+
+
+def test_a_batch_cannot_name_the_l1_block_it_is_posted_in_as_origin(tmp_path: Path) -> None:
+    seq = Sequencer(new_chain(tmp_path / "seq"))
+    replica = new_deriver(tmp_path / "replica")
+    seq.l1[1] = l1_block(1)
+    seq.now = seq.l1[1].timestamp_ms
+    seq.seal([seq.transfer(ALICE, BOB.address, 1)])
+    assert seq.chain.store.get_block(1).header.l1_origin_number == 1  # type: ignore[union-attr]
+    result = replica.process_l1_block(replace(seq.l1[1], batches=(batch_of(seq.chain, range(1, 2)),)))
+    assert result.derived == [] and "not an earlier block" in result.dropped[0]
 
 
 def test_invalid_and_late_batches_are_dropped(tmp_path: Path) -> None:
@@ -143,11 +187,12 @@ def test_invalid_and_late_batches_are_dropped(tmp_path: Path) -> None:
     for _ in range(3):
         seq.seal([seq.transfer(ALICE, BOB.address, 1)])
     good = batch_of(seq.chain, range(1, 4))
-    result = replica.process_l1_block(replace(seq.l1[1], batches=(b"\x93garbage", good[:-5], good)))
+    replica.process_l1_block(seq.l1[1])
+    result = replica.process_l1_block(l1_block(2, batches=(b"\x93garbage", good[:-5], good)))
     assert len(result.dropped) == 2 and len(result.derived) == 3
     assert replica.chain.head() == seq.chain.head()
     # the same blocks posted again are skipped, not re-applied
-    result = replica.process_l1_block(l1_block(2, batches=(good,)))
+    result = replica.process_l1_block(l1_block(3, batches=(good,)))
     assert result.derived == [] and result.dropped == []
 
 
@@ -224,7 +269,8 @@ def test_unsafe_blocks_equal_to_l1_are_promoted_without_reexecution(tmp_path: Pa
         assert block is not None
         replica.chain.import_block(block, [recover_transaction(raw) for raw in block.transactions])
     assert replica.safe.safe_head().number == 0 and replica.chain.head() == seq.chain.head()
-    result = replica.process_l1_block(replace(seq.l1[1], batches=(batch_of(seq.chain, range(1, 5)),)))
+    replica.process_l1_block(seq.l1[1])
+    result = replica.process_l1_block(l1_block(2, batches=(batch_of(seq.chain, range(1, 5)),)))
     assert result.promoted == 4 and result.reorgs == []
     assert replica.safe.safe_head() == seq.chain.head()
 
@@ -243,7 +289,8 @@ def test_l1_wins_over_a_different_unsafe_block(tmp_path: Path) -> None:
         block = gossiped.chain.store.get_block(n)
         assert block is not None
         replica.chain.import_block(block, [recover_transaction(raw) for raw in block.transactions])
-    result = replica.process_l1_block(replace(honest.l1[1], batches=(batch_of(honest.chain, range(1, 3)),)))
+    replica.process_l1_block(honest.l1[1])
+    result = replica.process_l1_block(l1_block(2, batches=(batch_of(honest.chain, range(1, 3)),)))
     assert result.reorgs == [(1, 3)]
     assert replica.chain.head() == honest.chain.head() == replica.safe.safe_head()
     assert get_account(replica.chain.store.latest_state(), BOB.address).balance == 10**20 + 11

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from node.chain import Chain
+from node.chain import Chain, decode_receipt
 from node.fraud.onestep import compute_step_result, execute_step
 from node.fraud.partial_tree import MissingWitness, WitnessEntry, WitnessError
 from node.fraud.steps import STEP_END_OF_BLOCK, STEP_TRANSACTION, StepInput, StepOutcome
@@ -18,6 +18,7 @@ from node.smt.hashing import hash_key
 from node.state.schema import SUPPLY_KEY, account_key
 from node.state.view import Overlay
 from node.stf import ChainConfig, recover_transaction
+from node.stf.errors import NonceTooHigh
 from node.tx import DepositTx, Transfer, Withdrawal, sign_tx
 from tests.test_fraud_support import CONFIG, FRESH, KEYS, L1_RECIPIENT, build_kinds_chain, new_chain, rtx_of
 
@@ -61,7 +62,8 @@ def test_every_step_over_its_witness_gives_the_chains_roots(chain: Chain) -> Non
             assert witness == traced.witness
             result = compute_step_result(roots[k], traced.step, witness, CONFIG)
             assert result.post_root == roots[k + 1], (number, k)
-            assert result.outcome is StepOutcome.APPLIED
+            skipped = (number, k) == (1, 4)  # the forced transaction with a nonce too high
+            assert result.outcome is (StepOutcome.SKIPPED_INVALID if skipped else StepOutcome.APPLIED)
             kinds.add(_kind_of(traced.step))
     assert kinds == {"deposit", "transfer", "self_transfer", "withdrawal", "end_of_block"}
     # an empty block: its only step is one end-of-block chunk, a no-op here
@@ -79,18 +81,18 @@ def test_step_proof_for_one_step_matches_the_full_replay(chain: Chain) -> None:
         assert execute_step(proof.pre_root, proof.step, proof.witness, CONFIG) == roots[k + 1]
 
 
-def test_forced_transaction_that_fails_is_left_out_and_an_invalid_tx_step_is_a_no_op(chain: Chain) -> None:
+def test_forced_transaction_that_fails_is_skipped_and_an_invalid_tx_step_is_a_no_op(chain: Chain) -> None:
     store = chain.store
     block = store.get_block(1)
-    assert block is not None and store.get_system_count(1) == 4  # 3 deposits + the valid forced tx
-    # the rejected forced transaction (nonce too high) run as a step: state untouched
-    bad = rtx_of(KEYS[1], 99, Transfer(FRESH[2], 5))
-    for raw in (bad.raw, b"\x93\x01\x02", sign_tx(KEYS[0], 1, 0, 3, Transfer(FRESH[0], 1)).encode()):
+    assert block is not None and store.get_system_count(1) == 5  # 3 deposits + both forced txs
+    skipped = [decode_receipt(r) for r in store.get_receipts(1)][4]
+    assert (skipped.status, skipped.error) == (0, NonceTooHigh.rpc_code)  # the forced tx with a nonce too high
+    # that transaction, garbage and a wrong-chain transaction, each run as a step: state untouched
+    for raw in (block.transactions[4], b"\x93\x01\x02", sign_tx(KEYS[0], 1, 0, 3, Transfer(FRESH[0], 1)).encode()):
         step = StepInput(2, 2_000, 1, 0, STEP_TRANSACTION, raw)
         pre_root, witness = _witness_at(chain, 1, step)
         result = compute_step_result(pre_root, step, witness, CONFIG)
         assert result.outcome is StepOutcome.SKIPPED_INVALID and result.post_root == pre_root
-    assert bad.raw not in block.transactions
 
 
 def _witness_at(chain: Chain, number: int, step: StepInput, config: ChainConfig = CONFIG) -> tuple[bytes, Witness]:
@@ -106,7 +108,7 @@ def _witness_at(chain: Chain, number: int, step: StepInput, config: ChainConfig 
 
 def test_tampered_witnesses_are_rejected(chain: Chain) -> None:
     store = chain.store
-    proof = compute_step_proof(store, CONFIG, 1, 4)  # the first user transfer
+    proof = compute_step_proof(store, CONFIG, 1, 5)  # the first user transfer
     entries = proof.witness.entries
     assert len(entries) >= 3
     present = next(i for i, e in enumerate(entries) if e.value is not None)

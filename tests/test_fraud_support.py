@@ -44,7 +44,8 @@ class Nonces:
 
 
 def seal_kinds_block(chain: Chain, number: int, nonces: Nonces) -> None:
-    """A first-of-epoch block: deposits (one of 0), a valid and an invalid forced tx, then user txs of every kind."""
+    """A first-of-epoch block: deposits (one of 0), a valid and an invalid forced tx (included, skipped), then user
+    txs of every kind."""
     k0, k1, k2, k3 = KEYS
     deposits = [
         DepositTx(number, 0, L1_SENDER, k0.address, 500),
@@ -53,7 +54,7 @@ def seal_kinds_block(chain: Chain, number: int, nonces: Nonces) -> None:
     ]
     forced = [
         rtx_of(k1, nonces.next(k1), Transfer(FRESH[2], 5)),
-        rtx_of(k1, nonces.values[k1.address] + 5, Transfer(FRESH[2], 5)),  # nonce too high: left out
+        rtx_of(k1, nonces.values[k1.address] + 5, Transfer(FRESH[2], 5)),  # nonce too high: included, skipped
     ]
     candidates = [
         rtx_of(k0, nonces.next(k0), Transfer(k2.address, 1_234)),
@@ -62,8 +63,8 @@ def seal_kinds_block(chain: Chain, number: int, nonces: Nonces) -> None:
         rtx_of(k0, nonces.next(k0), Transfer(FRESH[2], 3)),
     ]
     sealed, build = chain.seal_block(candidates, 1_000 * number, (number, bytes([number]) * 32), deposits, forced)
-    assert len(build.forced_rejected) == 1 and not build.rejected
-    assert build.system_count == 4 and len(sealed.block.transactions) == 8
+    assert len(build.system_skipped) == 1 and not build.rejected
+    assert build.system_count == 5 and len(sealed.block.transactions) == 9
 
 
 def seal_plain_block(chain: Chain, number: int, nonces: Nonces, n_txs: int = 3) -> None:

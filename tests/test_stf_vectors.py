@@ -391,15 +391,15 @@ def test_deposit_after_signed_transaction() -> None:
     assert info.value.rpc_code == -32040
 
 
-def test_invalid_transaction_in_block_names_index_and_cause() -> None:
+def test_invalid_transaction_in_block_is_skipped_with_its_error_code() -> None:
     block = [transfer(ALICE_KEY, 0, BOB, 1), transfer(ALICE_KEY, 2, BOB, 1)]
     state = make_state({ALICE: (1000, 0)})
-    snapshot = dict(state.items)
-    with pytest.raises(InvalidTransactionInBlock) as info:
-        execute_block(state, CONFIG, CTX, block)
-    assert (info.value.index, type(info.value.cause)) == (1, NonceTooHigh)
-    assert info.value.rpc_code == -32041
-    assert state.items == snapshot
+    alone = execute_block(state, CONFIG, CTX, block[:1])
+    both = execute_block(state, CONFIG, CTX, block)
+    assert both.writes == alone.writes  # the skipped one changes nothing, not even a fee
+    skipped = both.receipts[1]
+    assert (skipped.index, skipped.status, skipped.fee, skipped.error) == (1, 0, 0, NonceTooHigh.rpc_code)
+    assert both.receipts[0].status == 1
 
 
 def test_tx_root_mismatch() -> None:
@@ -444,11 +444,12 @@ def test_build_keeps_valid_rejects_invalid_and_defers_overflow() -> None:
     assert replay == build.execution
 
 
-def test_build_raises_when_a_deposit_cannot_apply() -> None:
+def test_build_skips_a_deposit_that_cannot_apply() -> None:
     state = make_state({ALICE: (UINT256_MAX, 0)})
-    with pytest.raises(InvalidTransactionInBlock) as info:
-        build_block_transactions(state, CONFIG, CTX, [], [DepositTx(2, 0, L1_USER, BOB, 1)])
-    assert type(info.value.cause) is AmountOverflow
+    build = build_block_transactions(state, CONFIG, CTX, [], [DepositTx(2, 0, L1_USER, BOB, 1)])
+    assert build.system_count == 1 and len(build.transactions) == 1
+    assert [type(s.error) for s in build.system_skipped] == [AmountOverflow]
+    assert build.execution.receipts[0].error == AmountOverflow.rpc_code
 
 
 # -- extension: a new kind registers a handler --

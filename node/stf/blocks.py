@@ -1,10 +1,15 @@
 """Whole blocks: executing a sealed block, and building one from candidates.
 
 A block is its deposits (derived from L1, in L1 order) followed by signed
-transactions. Executing a block validates it as a whole: a block with an
-invalid transaction is invalid, there is no partial block. Building a block
-(the sequencer) is the forgiving variant: invalid candidates are set aside
-with their error and the rest is included.
+transactions. What a block holds is decided by L1 data alone (a batch's
+transactions; every deposit and forced transaction of an epoch's origin), so
+executing a block never rejects it for a transaction's validity: a
+transaction invalid at its point is *skipped* (status-0 receipt with its
+error code, no effect), exactly as the fraud-proof step runs it
+(node.fraud.steps). Only the block's structure can make it invalid (too many
+transactions, deposits not first, a wrong transaction root). Building a
+block (the sequencer) chooses its candidates: invalid ones are set aside
+with their error and left out; system transactions are all included.
 
 Neither computes a state root: `BlockExecution.writes` is the batch the
 caller's tree applies (None = delete). A key may appear with its unchanged
@@ -22,13 +27,12 @@ from node.stf.config import BlockContext, ChainConfig
 from node.stf.errors import (
     DepositsNotFirst,
     InvalidTransaction,
-    InvalidTransactionInBlock,
     MalformedTransaction,
     TooManyTransactions,
     TxRootMismatch,
 )
 from node.stf.end_of_block import apply_end_of_block
-from node.stf.execute import Receipt, apply_transaction
+from node.stf.execute import Receipt, apply_transaction, skip_transaction
 from node.tx import DepositTx, RecoveredTx
 
 
@@ -53,8 +57,8 @@ class BlockBuild:
     rejected: tuple[Rejection, ...]
     deferred: tuple[RecoveredTx, ...]  # not tried: the block was full
     execution: BlockExecution
-    system_count: int = 0  # deposits + included forced transactions at the head of the block
-    forced_rejected: tuple[Rejection, ...] = ()  # forced transactions left out as invalid
+    system_count: int = 0  # deposits + forced transactions at the head of the block
+    system_skipped: tuple[Rejection, ...] = ()  # system transactions included but skipped as invalid
 
 
 # -- executing a sealed block --
@@ -66,7 +70,7 @@ def execute_block(
     block: BlockHeader | BlockContext,
     rtxs: Sequence[RecoveredTx],
 ) -> BlockExecution:
-    """Apply a block's transactions over `reader`; raise InvalidBlock if any rule fails.
+    """Apply a block's transactions over `reader`, skipping invalid ones; raise InvalidBlock if its structure is wrong.
 
     Given a header, its tx_root is checked against the transactions too.
     """
@@ -108,10 +112,11 @@ def validate_tx_root(header: BlockHeader, rtxs: Sequence[RecoveredTx]) -> None:
 def apply_block_transaction(
     overlay: Overlay, config: ChainConfig, ctx: BlockContext, rtx: RecoveredTx, index: int
 ) -> Receipt:
+    """Apply a block's transaction; one invalid at this point is skipped (status 0, state untouched)."""
     try:
         return apply_transaction(overlay, config, ctx, rtx, index)
     except InvalidTransaction as exc:
-        raise InvalidTransactionInBlock(index, exc) from exc
+        return skip_transaction(ctx, rtx, index, exc)
 
 
 # -- building a block (sequencer) --
@@ -125,27 +130,25 @@ def build_block_transactions(
     deposits: Sequence[DepositTx | RecoveredTx] = (),
     forced: Sequence[RecoveredTx] = (),
 ) -> BlockBuild:
-    """Apply `deposits` (all must apply), then each `forced` transaction that is
-    valid at that point (forced inclusion from L1; invalid ones are left out),
-    then as many `candidates` as fit, in order.
+    """Apply `deposits`, then every `forced` transaction (forced inclusion from
+    L1; one invalid at its point is included and skipped), then as many
+    `candidates` as fit, in order.
 
-    Invalid candidates are rejected with their error, not raised; candidates
+    Invalid candidates are rejected with their error and left out; candidates
     past `config.max_block_txs` are deferred untried. A deposit among the
     candidates is rejected: only derivation puts deposits in a block.
     """
-    deposit_rtxs = tuple(_as_recovered_deposit(d) for d in deposits)
-    validate_transaction_count(config, len(deposit_rtxs) + len(forced))
+    system = [as_recovered_deposit(d) for d in deposits] + list(forced)
+    validate_transaction_count(config, len(system))
     overlay = Overlay(reader)
-    receipts = [apply_block_transaction(overlay, config, ctx, rtx, i) for i, rtx in enumerate(deposit_rtxs)]
-    system: list[RecoveredTx] = list(deposit_rtxs)
-    forced_rejected: list[Rejection] = []
-    for rtx in forced:
-        outcome = _try_candidate(overlay, config, ctx, rtx, len(receipts))
-        if isinstance(outcome, Rejection):
-            forced_rejected.append(outcome)
-        else:
-            receipts.append(outcome)
-            system.append(rtx)
+    receipts: list[Receipt] = []
+    system_skipped: list[Rejection] = []
+    for rtx in system:
+        try:
+            receipts.append(apply_transaction(overlay, config, ctx, rtx, len(receipts)))
+        except InvalidTransaction as exc:
+            receipts.append(skip_transaction(ctx, rtx, len(receipts), exc))
+            system_skipped.append(Rejection(rtx, exc))
     included: list[RecoveredTx] = []
     rejected: list[Rejection] = []
     capacity = config.max_block_txs - len(system)
@@ -168,7 +171,7 @@ def build_block_transactions(
         deferred=tuple(candidates[tried:]),
         execution=BlockExecution(dict(overlay.writes), tuple(receipts)),
         system_count=len(system),
-        forced_rejected=tuple(forced_rejected),
+        system_skipped=tuple(system_skipped),
     )
 
 
@@ -183,7 +186,7 @@ def _try_candidate(
         return Rejection(rtx, exc)
 
 
-def _as_recovered_deposit(deposit: DepositTx | RecoveredTx) -> RecoveredTx:
+def as_recovered_deposit(deposit: DepositTx | RecoveredTx) -> RecoveredTx:
     if isinstance(deposit, RecoveredTx):
         if not isinstance(deposit.tx, DepositTx):
             raise ValueError("build_block_transactions: `deposits` must hold deposits only")

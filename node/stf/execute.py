@@ -15,20 +15,24 @@ A signed transaction, in order:
 A deposit mints its amount to `to` (no nonce, no fee).
 
 Every transaction runs in a child overlay merged into the caller's only on
-success, so an invalid transaction leaves state untouched.
+success, so an invalid transaction leaves state untouched. Inside a block an
+invalid transaction is *skipped*: a status-0 receipt carrying its error code
+(`skip_transaction`), no fee, no effect. What a block holds is decided by L1
+data alone; validity is decided here, by state.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from node.crypto import CryptoError, Hash32
+from node.crypto import ZERO_ADDRESS, CryptoError, Hash32, keccak256
 from node.encoding import UINT64_MAX, DecodeError
 from node.state.schema import Account, get_account, set_account
 from node.state.view import Overlay, StateReader
 from node.stf.config import BlockContext, ChainConfig
 from node.stf.errors import (
     BadSignature,
+    InvalidTransaction,
     FeeTooLow,
     MalformedTransaction,
     NonceOverflow,
@@ -40,20 +44,23 @@ from node.stf.errors import (
 from node.stf.handlers import get_handler
 from node.stf.kinds import apply_deposit, validate_deposit
 from node.stf.ledger import process_credit, validate_balance
-from node.tx import DepositTx, RecoveredTx, SignedTx, UnknownKindError, recover
+from node.tx import DepositTx, RecoveredTx, SignedTx, UnknownKindError, UnrecoverableTx, recover
 
+STATUS_SKIPPED = 0
 STATUS_SUCCESS = 1
 DEPOSIT_KIND_NAME = "deposit"
+INVALID_KIND_NAME = "invalid"
 
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
     tx_hash: Hash32
     index: int
-    status: int
+    status: int  # STATUS_SUCCESS, or STATUS_SKIPPED: invalid at that point, no effect
     kind: str
     fee: int
     block_number: int
+    error: int | None = None  # a skipped transaction's error code (node.stf.errors)
 
 
 def recover_transaction(raw: bytes) -> RecoveredTx:
@@ -68,6 +75,14 @@ def recover_transaction(raw: bytes) -> RecoveredTx:
         raise BadSignature(str(exc)) from None
 
 
+def recover_in_block(raw: bytes) -> RecoveredTx:
+    """A block's transaction as execution takes it: recovered, or an UnrecoverableTx that will be skipped."""
+    try:
+        return recover_transaction(raw)
+    except InvalidTransaction as exc:
+        return RecoveredTx(UnrecoverableTx(exc), Hash32(keccak256(raw)), ZERO_ADDRESS, raw)
+
+
 # -- validation (read-only) --
 
 
@@ -77,6 +92,8 @@ def validate_transaction(reader: StateReader, config: ChainConfig, rtx: Recovere
     if isinstance(tx, DepositTx):
         validate_deposit(reader, tx)
         return
+    if isinstance(tx, UnrecoverableTx):
+        raise tx.error if isinstance(tx.error, InvalidTransaction) else MalformedTransaction(str(tx.error))
     signed = expect_signed(tx)
     handler = get_handler(type(signed.payload))
     validate_chain_id(config, signed)
@@ -145,6 +162,15 @@ def process_fee_and_nonce(overlay: Overlay, config: ChainConfig, sender: bytes, 
     process_credit(overlay, config.fee_recipient, fee)
 
 
+def skip_transaction(ctx: BlockContext, rtx: RecoveredTx, index: int, error: InvalidTransaction) -> Receipt:
+    """The receipt of a block's transaction that was invalid at its point: no effect, no fee."""
+    return Receipt(rtx.hash, index, STATUS_SKIPPED, compute_kind_name(rtx), 0, ctx.number, error.rpc_code)
+
+
 def compute_kind_name(rtx: RecoveredTx) -> str:
     tx = rtx.tx
-    return DEPOSIT_KIND_NAME if isinstance(tx, DepositTx) else str(tx.payload.NAME)
+    if isinstance(tx, DepositTx):
+        return DEPOSIT_KIND_NAME
+    if isinstance(tx, UnrecoverableTx):
+        return INVALID_KIND_NAME
+    return str(tx.payload.NAME)
