@@ -13,7 +13,12 @@
     await server.stop()
 
 Routes:
-    POST /         JSON-RPC 2.0 (single and batch requests)
+    POST /         JSON-RPC 2.0 (single and batch requests). Every JSON-RPC
+                   answer, error or not, is HTTP 200 (204 when there is
+                   nothing to answer: notifications only); a body over
+                   max_body_bytes is 413 and a body that cannot be decoded
+                   (bad Content-Encoding) is 400, both with a JSON-RPC error
+                   body; another HTTP method is 405
     GET  /ws       JSON-RPC over WebSocket + rollup_subscribe / rollup_unsubscribe
     GET  /health   200 {"status": "ok", "name": ...} or 503
     GET  /metrics  Prometheus text format
@@ -34,6 +39,7 @@ import inspect
 import ipaddress
 import json
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -74,6 +80,8 @@ MAX_SUBSCRIPTIONS_PER_CLIENT = 64
 UNKNOWN_METHOD_LABEL = "<unknown>"
 INVALID_REQUEST_LABEL = "<invalid>"
 _JSON_HEADERS = {"Content-Type": "application/json"}
+_INTERNAL_ERROR_REPLY = '{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}'
+_module_log = logging.getLogger("node.rpc.server")
 
 
 class ListenError(OSError):
@@ -82,6 +90,14 @@ class ListenError(OSError):
 
 class PortInUse(ListenError):
     """The requested host:port is already bound by another socket."""
+
+
+class _BodyTooLarge(Exception):
+    """The HTTP body is longer than max_body_bytes."""
+
+
+class _UnreadableBody(Exception):
+    """The HTTP body could not be read: a bad Content-Encoding, or the connection was lost."""
 
 
 class UnknownTopic(ValueError):
@@ -136,13 +152,44 @@ def _dumps(obj: Any) -> str:
 
 
 def _error_response(request_id: Any, error: RpcError) -> str:
-    return _dumps({"jsonrpc": "2.0", "id": request_id, "error": error.to_json()})
+    """The response text for `error`; never raises.
+
+    `request_id` must already be a valid id (see _id_problem). Error `data`
+    that cannot be written as JSON (bytes, NaN, ...) is left out rather
+    than turning the reply into an HTTP 500.
+    """
+    try:
+        return _dumps({"jsonrpc": "2.0", "id": request_id, "error": error.to_json()})
+    except (TypeError, ValueError, RecursionError):
+        _module_log.warning(
+            "rpc error %d carries data of type %s that is not JSON-serialisable; sent without it",
+            error.code, type(error.data).__name__,
+        )
+    bare = {"code": error.code, "message": error.message}
+    try:
+        return _dumps({"jsonrpc": "2.0", "id": request_id, "error": bare})
+    except (TypeError, ValueError, RecursionError):
+        return _INTERNAL_ERROR_REPLY
+
+
+def _id_problem(value: Any) -> str | None:
+    """Why `value` cannot be a JSON-RPC id, or None if it can.
+
+    An id is a string, an integer, a finite number or null. Booleans are
+    not numbers here, and a float that overflowed to infinity (`1e999`)
+    could not be echoed back as JSON.
+    """
+    if value is None or isinstance(value, str):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else '"id" must be a finite number'
+    return '"id" must be a string, number or null'
 
 
 def _valid_id(value: Any) -> bool:
-    if value is None or isinstance(value, str):
-        return True
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return _id_problem(value) is None
 
 
 def _short(text: str, limit: int = 64) -> str:
@@ -162,8 +209,9 @@ def _validate(entry: Any) -> _Call:
     method = entry.get("method")
     if not isinstance(method, str):
         raise _BadEntry(InvalidRequest('invalid request: "method" must be a string'), echo_id)
-    if not _valid_id(request_id):
-        raise _BadEntry(InvalidRequest('invalid request: "id" must be a string, number or null'), None)
+    id_problem = _id_problem(request_id)
+    if id_problem is not None:
+        raise _BadEntry(InvalidRequest(f"invalid request: {id_problem}"), None)
     params = entry.get("params")
     if params is None:
         params = []
@@ -278,6 +326,20 @@ class RpcServer:
         return await self._handle_payload(payload, None)
 
     async def _handle_payload(self, payload: bytes | str, client: _WsClient | None) -> str | None:
+        """The reply to one HTTP body or WebSocket message; never raises.
+
+        A bug that escapes the per-entry handling is logged with its
+        traceback and answered with -32603, so a client never sees an HTTP
+        500 and a WebSocket connection is never dropped for it.
+        """
+        try:
+            return await self._answer_payload(payload, client)
+        except Exception:
+            self._log.error("rpc[%s] unexpected error answering a request", self.name, exc_info=True)
+            self._count(INVALID_REQUEST_LABEL, InternalError.CODE)
+            return _INTERNAL_ERROR_REPLY
+
+    async def _answer_payload(self, payload: bytes | str, client: _WsClient | None) -> str | None:
         try:
             document = _loads(payload)
         except ParseError as exc:
@@ -344,6 +406,21 @@ class RpcServer:
             self._m_duration.observe(seconds, method=label)
 
     async def _invoke(self, call: _Call, client: _WsClient | None) -> Any:
+        """The call's result; any failure becomes an RpcError."""
+        try:
+            return await self._call_handler(call, client)
+        except RpcError:
+            raise
+        except Exception as exc:
+            if rpc_code_of(exc) is not None:
+                raise rpc_error_from(exc) from exc
+            self._log.error(
+                "rpc[%s] method %s raised %s", self.name, _short(call.method), type(exc).__name__,
+                exc_info=True,
+            )
+            raise InternalError() from exc
+
+    async def _call_handler(self, call: _Call, client: _WsClient | None) -> Any:
         handler = self._handlers.get(call.method)
         if handler is None:
             return self._invoke_builtin(call, client)
@@ -351,21 +428,10 @@ class RpcServer:
             raise InvalidParams(
                 f"method {call.method} takes positional params (a JSON array), got an object"
             )
-        try:
-            result = handler(call.params)
-            if inspect.isawaitable(result):
-                result = await result
-            return result
-        except RpcError:
-            raise
-        except Exception as exc:
-            if rpc_code_of(exc) is not None:
-                raise rpc_error_from(exc) from exc
-            self._log.error(
-                "rpc[%s] method %s raised %s", self.name, call.method, type(exc).__name__,
-                exc_info=True,
-            )
-            raise InternalError() from exc
+        result = handler(call.params)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
 
     def _invoke_builtin(self, call: _Call, client: _WsClient | None) -> Any:
         if call.method in WS_ONLY_METHODS:
@@ -384,7 +450,8 @@ class RpcServer:
         (topic,) = positional(params, 1, 0, SUBSCRIBE)
         if not isinstance(topic, str) or topic not in self._topics:
             available = ", ".join(sorted(self._topics)) or "none"
-            raise InvalidParams(f"unknown subscription topic {topic!r}; available: {available}")
+            shown = repr(_short(topic)) if isinstance(topic, str) else f"of type {type(topic).__name__}"
+            raise InvalidParams(f"unknown subscription topic {shown}; available: {available}")
         if len(client.subscriptions) >= MAX_SUBSCRIPTIONS_PER_CLIENT:
             raise LimitExceeded(
                 f"a connection may hold at most {MAX_SUBSCRIPTIONS_PER_CLIENT} subscriptions"
@@ -559,30 +626,42 @@ class RpcServer:
                 status=405, text="405: send JSON-RPC 2.0 requests with POST\n",
                 headers={"Allow": "POST"},
             )
-        length = request.content_length
-        body = None if length is not None and length > self.max_body_bytes else await self._read_body(request)
-        if body is None:
-            return self._too_large()
+        try:
+            body = await self._read_body(request)
+        except _BodyTooLarge:
+            error: RpcError = InvalidRequest(f"request body exceeds {self.max_body_bytes} bytes")
+            return self._http_error(413, error)
+        except _UnreadableBody as exc:
+            request.content.feed_eof()  # abandon the broken stream: aiohttp must not linger reading it
+            return self._http_error(400, ParseError(f"parse error: {exc}"))
         reply = await self._handle_payload(body, None)
         if reply is None:
             return web.Response(status=204)
         return web.Response(body=reply.encode(), headers=_JSON_HEADERS)
 
-    async def _read_body(self, request: web.Request) -> bytes | None:
+    async def _read_body(self, request: web.Request) -> bytes:
+        """The whole body; raises _BodyTooLarge or _UnreadableBody."""
+        length = request.content_length
+        if length is not None and length > self.max_body_bytes:
+            raise _BodyTooLarge()
         chunks: list[bytes] = []
         total = 0
-        while chunk := await request.content.readany():
-            total += len(chunk)
-            if total > self.max_body_bytes:
-                return None
-            chunks.append(chunk)
+        try:
+            while chunk := await request.content.readany():
+                total += len(chunk)
+                if total > self.max_body_bytes:
+                    raise _BodyTooLarge()
+                chunks.append(chunk)
+        except (web.RequestPayloadError, ConnectionError) as exc:
+            reason = type(exc.__cause__ or exc).__name__  # e.g. ContentEncodingError
+            raise _UnreadableBody(f"request body could not be read ({reason})") from exc
         return b"".join(chunks)
 
-    def _too_large(self) -> web.Response:
-        self._count(INVALID_REQUEST_LABEL, InvalidRequest.CODE)
-        error = InvalidRequest(f"request body exceeds {self.max_body_bytes} bytes")
+    def _http_error(self, status: int, error: RpcError) -> web.Response:
+        """A 4xx whose body is a JSON-RPC error; the connection is closed after it."""
+        self._count(INVALID_REQUEST_LABEL, error.code)
         response = web.Response(
-            status=413, body=_error_response(None, error).encode(), headers=_JSON_HEADERS
+            status=status, body=_error_response(None, error).encode(), headers=_JSON_HEADERS
         )
         response.force_close()  # the rest of the body is never read
         return response
