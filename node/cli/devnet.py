@@ -1,10 +1,12 @@
-"""`rollup devnet up|down|status`: a local multi-process devnet in one command.
+"""`rollup devnet up|down|status|kill|restart`: a local multi-process devnet in one command.
 
 `up` writes one config per process into DIR (default .devnet), starts the
 L1, the sequencer, the settler and N executors, waits until every executor
 has a safe L2 block, prints the endpoints and the public dev accounts, and
 then supervises them (Ctrl-C stops everything) or, with --detach, returns.
-Running `up` again on the same DIR resumes the saved chain; --reset wipes it.
+Running `up` again on the same DIR resumes the saved chain; --reset wipes it;
+on a detached devnet with some processes down, it restarts only those.
+`kill ROLE` and `restart ROLE` act on one process of a detached devnet.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Callable
 from node.cli.common import CliError, add_json_flag, emit
 from node.devnet.banner import render_banner
 from node.devnet.control import down, status
+from node.devnet.roles import DEFAULT_RESTART_TIMEOUT_S, SIGNALS, kill_role, restart_role
 from node.devnet.errors import DevnetError, StartupError
 from node.devnet.layout import DevnetLayout
 from node.devnet.params import (
@@ -46,6 +49,8 @@ def register(subparsers: Any) -> None:
     _register_up(sub)
     _register_down(sub)
     _register_status(sub)
+    _register_kill(sub)
+    _register_restart(sub)
 
 
 def _dir_arg(parser: argparse.ArgumentParser) -> None:
@@ -99,6 +104,27 @@ def _register_status(sub: Any) -> None:
     _dir_arg(parser)
     add_json_flag(parser)
     parser.set_defaults(func=_handler(cmd_status))
+
+
+def _register_kill(sub: Any) -> None:
+    parser = sub.add_parser("kill", help="send a signal to one process of a detached devnet (a crash, by default)")
+    parser.add_argument("role", metavar="ROLE", help="a process name from `devnet status` (l1, sequencer, settler, "
+                                                     "executor-N, challenger), or a role with one process")
+    parser.add_argument("--signal", choices=sorted(SIGNALS), default="KILL",
+                        help="KILL (default: the process and its group, no clean-up) or TERM (a clean stop)")
+    _dir_arg(parser)
+    add_json_flag(parser)
+    parser.set_defaults(func=_handler(cmd_kill))
+
+
+def _register_restart(sub: Any) -> None:
+    parser = sub.add_parser("restart", help="start one process again in place (same config, ports, data; log appended)")
+    parser.add_argument("role", metavar="ROLE", help="a process name from `devnet status`, or a role with one process")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_RESTART_TIMEOUT_S, metavar="S",
+                        help=f"give up (and stop it again) if not healthy after S seconds (default {DEFAULT_RESTART_TIMEOUT_S:.0f})")
+    _dir_arg(parser)
+    add_json_flag(parser)
+    parser.set_defaults(func=_handler(cmd_restart))
 
 
 def _positive_int(text: str) -> int:
@@ -161,6 +187,20 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_kill(args: argparse.Namespace) -> int:
+    result = kill_role(DevnetLayout.at(args.dir), args.role, SIGNALS[args.signal])
+    emit(args, result.to_json(), f"{result.name:<12} pid {result.pid}: {result.result} ({result.signal})")
+    return 1 if result.result == "still running" else 0
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    if args.timeout <= 0:
+        raise CliError("--timeout must be positive")
+    result = restart_role(DevnetLayout.at(args.dir), args.role, _progress, args.timeout)
+    emit(args, result.to_json(), f"{result.name:<12} pid {result.pid}: healthy after {result.seconds:.1f} s")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     result = status(DevnetLayout.at(args.dir))
     emit(args, result, _status_text(result))
@@ -177,4 +217,7 @@ def _status_text(result: dict[str, Any]) -> str:
             f"{heads[0]:>7} {heads[1]:>7} {heads[2]:>7} {heads[3]:>6} {heads[4]:>5}"
             + (f"  error: {entry['error']}" if "error" in entry else "")
         )
+    if result["down"] and result["status"] == "running":
+        lines.append(f"down: {', '.join(result['down'])} (restart one with `rollup devnet restart NAME --dir {result['dir']}`, "
+                     f"or all with `rollup devnet up --dir {result['dir']}`)")
     return "\n".join(lines)

@@ -49,12 +49,13 @@ def child_command(spec: ProcessSpec) -> list[str]:
     return [sys.executable, "-m", "node.cli.main", spec.role, "--config", str(spec.config)]
 
 
-def start_child(spec: ProcessSpec, detach: bool) -> Child:
+def start_child(spec: ProcessSpec, detach: bool, why: str = "rollup devnet up") -> Child:
+    """Start `spec`'s process, its output appended to its log after a line naming `why` (the command)."""
     spec.log.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with spec.log.open("ab") as log:
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        log.write(f"\n=== {stamp} rollup devnet up: starting {spec.name} ===\n".encode())
+        log.write(f"\n=== {stamp} {why}: starting {spec.name} ===\n".encode())
         log.flush()
         if detach:
             popen = subprocess.Popen(
@@ -94,17 +95,18 @@ def stop_children(children: Sequence[Child], timeout_s: float = STOP_TIMEOUT_S,
             _reap(child)
             continue
         report(f"stopping {child.spec.name} (pid {child.pid})")
-        _signal(child, signal.SIGTERM, group=False)
-        if not _wait_gone(child, timeout_s):
+        signal_child(child, signal.SIGTERM, group=False)
+        if not wait_gone(child, timeout_s):
             report(f"{child.spec.name} (pid {child.pid}) did not stop within {timeout_s:.0f} s: SIGKILL")
-            _signal(child, signal.SIGKILL, group=True)
-            _wait_gone(child, KILL_TIMEOUT_S)
+            signal_child(child, signal.SIGKILL, group=True)
+            wait_gone(child, KILL_TIMEOUT_S)
             killed.append(child.spec.name)
         _reap(child)
     return killed
 
 
-def _signal(child: Child, sig: signal.Signals, group: bool) -> None:
+def signal_child(child: Child, sig: signal.Signals, group: bool) -> None:
+    """Send `sig` to the child (its whole process group with `group`, when it leads one) while it is ours."""
     if not child.alive():  # re-checks ownership for pids that are not our children
         return
     try:
@@ -116,7 +118,8 @@ def _signal(child: Child, sig: signal.Signals, group: bool) -> None:
         pass
 
 
-def _wait_gone(child: Child, timeout_s: float) -> bool:
+def wait_gone(child: Child, timeout_s: float) -> bool:
+    """True once the child has exited (within `timeout_s`)."""
     if child.popen is not None:
         try:
             child.popen.wait(timeout=timeout_s)

@@ -1,8 +1,7 @@
 """`devnet down` and `devnet status`: act on the processes recorded in devnet.json.
 
-A recorded pid is only signalled while /proc/<pid>/cmdline still holds its
-config path (the supervisor: while its start time matches), so a reused pid
-is never touched.
+A recorded pid is only signalled while it is still ours (node.devnet.liveness),
+so a reused pid is never touched.
 """
 
 from __future__ import annotations
@@ -14,9 +13,10 @@ from typing import Any, Callable
 
 from node.devnet.children import STOP_TIMEOUT_S, Child, stop_children
 from node.devnet.layout import ROLE_L1, DevnetLayout, ProcessSpec
-from node.devnet.procfs import is_our_process, is_running, is_same_process
+from node.devnet.liveness import is_alive, live_supervisor
+from node.devnet.procfs import is_running
 from node.devnet.readiness import health
-from node.devnet.state import read_state, recorded_processes, write_state
+from node.devnet.state import read_state, recorded_processes, update_state
 from node.rpc.client import RpcTransportError, SyncRpcClient
 from node.rpc.errors import RpcError
 
@@ -30,7 +30,7 @@ def down(layout: DevnetLayout, report: Report, timeout_s: float = STOP_TIMEOUT_S
     """Stop every recorded process; returns {dir, processes: [{name, pid, result}]}."""
     doc = read_state(layout)
     recorded = recorded_processes(doc)
-    before = {spec.name: pid is not None and is_our_process(pid, str(spec.config)) for spec, pid in recorded}
+    before = {spec.name: is_alive(spec, pid) for spec, pid in recorded}
     _stop_supervisor(doc, recorded, report)
     children = [Child(spec, pid) for spec, pid in recorded if pid is not None]
     killed = set(stop_children(children, timeout_s, report))
@@ -42,22 +42,17 @@ def down(layout: DevnetLayout, report: Report, timeout_s: float = STOP_TIMEOUT_S
             result = "killed"
         else:
             result = "stopped"
-        if pid is not None and is_our_process(pid, str(spec.config)):
+        if is_alive(spec, pid):
             result = "still running"
         results.append({"name": spec.name, "pid": pid, "result": result})
-    doc["status"] = "stopped"
-    doc["supervisor"] = None
-    write_state(layout, doc)
+    update_state(layout, lambda current: current.update(status="stopped", supervisor=None))
     return {"dir": str(layout.root), "processes": results}
 
 
 def _stop_supervisor(doc: dict[str, Any], recorded: list[tuple[ProcessSpec, int | None]], report: Report) -> None:
     """A foreground `devnet up` stops its children in order itself: ask it, then wait for them."""
-    supervisor = doc.get("supervisor")
-    if not isinstance(supervisor, dict) or not isinstance(supervisor.get("pid"), int):
-        return
-    pid = supervisor["pid"]
-    if pid == os.getpid() or not is_same_process(pid, supervisor.get("start_time")):
+    pid = live_supervisor(doc)
+    if pid is None or pid == os.getpid():
         return
     report(f"asking the foreground `devnet up` (pid {pid}) to stop the devnet")
     try:
@@ -66,9 +61,7 @@ def _stop_supervisor(doc: dict[str, Any], recorded: list[tuple[ProcessSpec, int 
         return
     deadline = time.monotonic() + SUPERVISOR_GRACE_S
     while time.monotonic() < deadline:
-        if not is_running(pid) and not any(
-            p is not None and is_our_process(p, str(spec.config)) for spec, p in recorded
-        ):
+        if not is_running(pid) and not any(is_alive(spec, p) for spec, p in recorded):
             return
         time.sleep(0.1)
 
@@ -81,12 +74,13 @@ def status(layout: DevnetLayout) -> dict[str, Any]:
         "dir": str(layout.root),
         "status": doc.get("status"),
         "all_alive": all(entry["alive"] for entry in processes),
+        "down": [entry["name"] for entry in processes if not entry["alive"]],
         "processes": processes,
     }
 
 
 def _process_status(spec: ProcessSpec, pid: int | None) -> dict[str, Any]:
-    alive = pid is not None and is_our_process(pid, str(spec.config))
+    alive = is_alive(spec, pid)
     entry: dict[str, Any] = {"name": spec.name, "role": spec.role, "pid": pid, "alive": alive, "rpc": spec.rpc}
     report = health(spec, STATUS_TIMEOUT_S) if alive else None
     entry["health"] = "ok" if report is not None else ("unreachable" if alive else "down")

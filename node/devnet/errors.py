@@ -15,6 +15,14 @@ class DevnetRunningError(DevnetError):
     """The devnet directory's processes are still running."""
 
 
+class UnknownRoleError(DevnetError):
+    """The named role is not one of the devnet's processes."""
+
+
+class SupervisedError(DevnetError):
+    """A foreground `devnet up` supervises the devnet: it stops everything when one process dies."""
+
+
 class NoDevnetError(DevnetError):
     """There is no devnet.json in the directory."""
 

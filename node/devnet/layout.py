@@ -1,6 +1,7 @@
 """Where a devnet's files live and which processes it has.
 
     DIR/devnet.json          endpoints, accounts and pids (see node.devnet.state)
+    DIR/devnet.lock          held while a command rewrites devnet.json
     DIR/config/<name>.toml   one config per process
     DIR/data/<name>/         each process's database
     DIR/logs/<name>.log      each process's stdout and stderr
@@ -14,7 +15,8 @@ from pathlib import Path
 from node.devnet.params import RPC_HOST, DevnetSettings, port_plan
 
 STATE_FILE = "devnet.json"
-OWN_ENTRIES = frozenset({STATE_FILE, STATE_FILE + ".tmp", "config", "data", "logs"})
+LOCK_FILE = "devnet.lock"
+OWN_ENTRIES = frozenset({STATE_FILE, STATE_FILE + ".tmp", LOCK_FILE, "config", "data", "logs"})
 
 ROLE_L1 = "l1"
 ROLE_SEQUENCER = "sequencer"

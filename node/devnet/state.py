@@ -23,15 +23,18 @@
       "processes": [{"name", "role", "pid", "config", "log", "data_dir", "port", "rpc"}, ...]
     }
 
-Written atomically (temp file + rename) every time it changes.
+Written atomically (temp file + rename) every time it changes; a read-modify-write (a restarted
+role's pid, `down`'s status) holds DIR/devnet.lock (flock) so two commands cannot lose each other's change.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from node.crypto import to_checksum_address
 from node.devnet import params as p
@@ -43,6 +46,7 @@ from node.devnet.layout import (
     ROLE_L1,
     ROLE_SEQUENCER,
     ROLE_SETTLER,
+    LOCK_FILE,
     DevnetLayout,
     ProcessSpec,
 )
@@ -171,3 +175,36 @@ def recorded_processes(doc: dict[str, Any]) -> list[tuple[ProcessSpec, int | Non
         pid = record.get("pid")
         result.append((spec_from_json(record), pid if isinstance(pid, int) else None))
     return result
+
+
+@contextmanager
+def state_lock(layout: DevnetLayout) -> Iterator[None]:
+    """Held around a read-modify-write of devnet.json (an exclusive flock on DIR/devnet.lock)."""
+    layout.root.mkdir(parents=True, exist_ok=True)
+    with (layout.root / LOCK_FILE).open("a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def update_state(layout: DevnetLayout, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Read devnet.json, apply `change` to it and write it back, all under the lock; returns it."""
+    with state_lock(layout):
+        doc = read_state(layout)
+        change(doc)
+        write_state(layout, doc)
+    return doc
+
+
+def record_pid(layout: DevnetLayout, name: str, pid: int | None) -> dict[str, Any]:
+    """Set one process's pid in devnet.json."""
+
+    def change(doc: dict[str, Any]) -> None:
+        records = [r for r in doc["processes"] if isinstance(r, dict) and r.get("name") == name]
+        if not records:
+            raise DevnetError(f"devnet.json has no process named {name!r}")
+        records[0]["pid"] = pid
+
+    return update_state(layout, change)

@@ -6,6 +6,7 @@ Then every executor must have derived L2 block 1 (a batch went through L1), and 
 seeded (oracle prices, a resting book, a few positions: node.devnet.venue_seed).
 Any failure or timeout stops what was started (reverse order) and raises
 StartupError carrying the failing process's log tail.
+On a devnet whose processes are partly running, `up` restarts only the dead ones (node.devnet.revive).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from typing import Any, Callable
 from node.devnet.children import Child, start_child, stop_children
 from node.devnet.configs import p2p_ports, write_configs
 from node.devnet.errors import DevnetError, DevnetRunningError, StartupError
-from node.devnet.inputs import checksum, parse_address_arg
 from node.devnet.layout import (
     ROLE_CHALLENGER,
     ROLE_EXECUTOR,
@@ -33,10 +33,13 @@ from node.devnet.layout import (
 from node.devnet.logs import format_tail
 from node.devnet.params import DevnetSettings
 from node.devnet.ports import check_ports_free
-from node.devnet.procfs import is_our_process, is_same_process, start_time
+from node.devnet.liveness import live_supervisor, split_processes
+from node.devnet.procfs import start_time
 from node.devnet.readiness import Interrupted, wait_first_safe_block, wait_healthy
+from node.devnet.revive import partly_running, revive
+from node.devnet.settings import resolve_settings
 from node.devnet.signals import StopRequest
-from node.devnet.state import build_state, read_state, recorded_processes, saved_settings, write_state
+from node.devnet.state import build_state, read_state, saved_settings, write_state
 
 DEFAULT_TIMEOUT_S = 60.0
 SUPERVISE_POLL_S = 0.2
@@ -64,49 +67,9 @@ class UpOptions:
 
 def running_pids(doc: dict[str, Any]) -> list[tuple[str, int]]:
     """The recorded processes (and supervisor) of a devnet.json that are still running."""
-    alive = [(spec.name, pid) for spec, pid in recorded_processes(doc)
-             if pid is not None and is_our_process(pid, str(spec.config))]
-    supervisor = doc.get("supervisor")
-    if isinstance(supervisor, dict) and isinstance(supervisor.get("pid"), int):
-        if is_same_process(supervisor["pid"], supervisor.get("start_time")):
-            alive.append(("supervisor", supervisor["pid"]))
-    return alive
-
-
-def resolve_settings(options: UpOptions, saved: dict[str, Any]) -> DevnetSettings:
-    """Command-line values win, then the values saved by the previous run, then the defaults."""
-    defaults = DevnetSettings()
-    censor_specs = options.censor if options.censor is not None else tuple(saved.get("censor") or ())
-    try:
-        censor = tuple(sorted({checksum(parse_address_arg(spec, "--censor address")) for spec in censor_specs}))
-        return DevnetSettings(
-            base_port=_pick(options.base_port, saved.get("base_port"), defaults.base_port),
-            executors=_pick(options.executors, saved.get("executors"), defaults.executors),
-            block_time_ms=_pick(options.block_time_ms, saved.get("block_time_ms"), defaults.block_time_ms),
-            censor=censor,
-            l1_block_time_ms=_pick(options.l1_block_time_ms, saved.get("l1_block_time_ms"), defaults.l1_block_time_ms),
-            challenge_window=_pick(options.challenge_window, saved.get("challenge_window"), defaults.challenge_window),
-            game_clock=_pick(options.game_clock, saved.get("game_clock"), defaults.game_clock),
-            faulty_proposer=options.faulty_proposer if options.faulty_proposer is not None else _saved_int(saved, "faulty_proposer"),
-            fault_mode=options.fault_mode or str(saved.get("fault_mode") or defaults.fault_mode),
-            faulty_challenger=(options.faulty_challenger if options.faulty_challenger is not None
-                               else saved.get("faulty_challenger") is True),
-        )
-    except ValueError as exc:
-        raise DevnetError(str(exc)) from None
-
-
-def _saved_int(saved: dict[str, Any], key: str) -> int | None:
-    value = saved.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _pick(given: int | None, saved: Any, default: int) -> int:
-    if given is not None:
-        return given
-    if isinstance(saved, int) and not isinstance(saved, bool):
-        return saved
-    return default
+    alive = [(spec.name, pid) for spec, pid in split_processes(doc)[0]]
+    supervisor = live_supervisor(doc)
+    return alive + ([("supervisor", supervisor)] if supervisor is not None else [])
 
 
 def prepare(options: UpOptions, report: Report) -> tuple[DevnetLayout, DevnetSettings, list[ProcessSpec]]:
@@ -236,6 +199,17 @@ def run_up(options: UpOptions, on_ready: Callable[[dict[str, Any], float], None]
     """The whole `devnet up`: returns the exit code (foreground: when the devnet stops)."""
     began = time.monotonic()
     with StopRequest() as stop:
+        layout = DevnetLayout.at(options.directory)
+        partial = partly_running(layout)
+        if partial is not None:
+            try:
+                state = revive(layout, partial, options, options.reset, options.detach, options.timeout_s,
+                               lambda: stop.requested, report)
+            except Interrupted:
+                report(f"{stop.signal_name}: restart interrupted")
+                return 130
+            on_ready(state, time.monotonic() - began)
+            return 0
         layout, settings, specs = prepare(options, report)
         devnet = Devnet(layout, settings, specs, options.detach, report)
         try:
