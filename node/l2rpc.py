@@ -169,6 +169,9 @@ class _Reader:
         tx_hash = hash32(positional(params, 1, 0, "rollup_getTransactionReceipt")[0], "hash")
         location = self.chain.store.get_tx_location(tx_hash)
         if location is None:
+            explain = getattr(self.node, "explain_missing_transaction", None)
+            if explain is not None:
+                explain(tx_hash)  # the sequencer raises for a transaction a heal dropped (sequencer.dropped)
             return None
         number, index = location
         receipt = decode_receipt(self.chain.store.get_receipts(number)[index])

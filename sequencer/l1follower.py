@@ -1,9 +1,13 @@
-"""Follows the L1 devnet for the sequencer: origins to build on, and safe/finalized heads.
+"""Follows the L1 devnet for the sequencer: origins to build on, derivation of its safe head, finality.
 
 Every poll it reads the L1 head and fetches the L1 blocks it has not seen,
-in order. Each block (without its batch payloads) is kept while the
-sequencer may still need it as an L1 origin; its batches go to the
-SafetyTracker. Output proposals are re-read every few polls.
+in order, starting where the consumer (sequencer.healing.ChainHealer) needs:
+- each block (without its batch payloads) is kept while the sequencer may
+  still build on it, i.e. from the safe head's origin on (a heal can move
+  the head back to any block above the safe head, never below);
+- each block, batches included, goes to the consumer, which derives the
+  safe chain from it and heals when L1 replaced blocks of ours.
+Output proposals are re-read every few polls for the finalized head.
 """
 
 from __future__ import annotations
@@ -11,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from typing import Protocol
 
 from node.derivation import L1BlockData
 from node.l1view import L1DataError, L1View
 from node.rpc.client import RpcTransportError
 from node.rpc.errors import RpcError
 from node.service import sleep_or_stop
-from sequencer.safety import SafetyTracker, parse_output
+from sequencer.safety import FinalityTracker, parse_output
 
 log = logging.getLogger(__name__)
 
@@ -26,16 +31,28 @@ OUTPUTS_EVERY_POLLS = 5
 MAX_OUTPUTS_PER_CALL = 256
 
 
+class L1Consumer(Protocol):
+    def needed_from(self) -> int:
+        """The lowest L1 block the sequencer may still build on."""
+        ...
+
+    async def take_l1_block(self, data: L1BlockData) -> object:
+        """One L1 block, batches included (L1 blocks in order)."""
+        ...
+
+
 class L1Follower:
-    def __init__(self, view: L1View, safety: SafetyTracker, poll_s: float = 0.2) -> None:
+    def __init__(
+        self, view: L1View, consumer: L1Consumer, finality: FinalityTracker, start: int = 0, poll_s: float = 0.2
+    ) -> None:
         self.view = view
-        self.safety = safety
+        self.consumer = consumer
+        self.finality = finality
         self.poll_s = poll_s
         self.head = -1  # newest L1 block seen
         self.changed = asyncio.Event()  # set whenever a new L1 block arrives
         self._blocks: dict[int, L1BlockData] = {}
-        self._next = 0  # next L1 block to fetch
-        self._keep_from = 0
+        self._next = start  # next L1 block to fetch
         self._polls = 0
         self._down_since: float | None = None
 
@@ -43,12 +60,6 @@ class L1Follower:
 
     def get(self, number: int) -> L1BlockData | None:
         return self._blocks.get(number)
-
-    def keep_from(self, number: int) -> None:
-        """The sequencer's origin moved to `number`: older L1 blocks are no longer needed."""
-        self._keep_from = max(self._keep_from, number)
-        for old in [n for n in self._blocks if n < self._keep_from]:
-            del self._blocks[old]
 
     # -- polling --
 
@@ -73,28 +84,32 @@ class L1Follower:
             if not fetched:
                 break
             for data in fetched:
-                self._ingest(data)
+                await self._ingest(data)
+        self._forget_before(self.consumer.needed_from())
         self._polls += 1
         if self._polls % OUTPUTS_EVERY_POLLS == 0:
             await self._poll_outputs()
 
-    def _ingest(self, data: L1BlockData) -> None:
+    async def _ingest(self, data: L1BlockData) -> None:
         if data.number != self._next:
             raise L1DataError(f"L1 returned block {data.number} where {self._next} was expected")
-        self.safety.observe_l1_block(data)
-        if data.number >= self._keep_from:
-            self._blocks[data.number] = dataclasses.replace(data, batches=())
+        self._blocks[data.number] = dataclasses.replace(data, batches=())
         self._next = data.number + 1
         self.head = data.number
         self.changed.set()
+        await self.consumer.take_l1_block(data)
+
+    def _forget_before(self, number: int) -> None:
+        for old in [n for n in self._blocks if n < number]:
+            del self._blocks[old]
 
     async def _poll_outputs(self) -> None:
-        raw = await self.view.outputs(self.safety.next_output_index, MAX_OUTPUTS_PER_CALL)
+        raw = await self.view.outputs(self.finality.next_output_index, MAX_OUTPUTS_PER_CALL)
         try:
             claims = [parse_output(item) for item in raw]
         except (KeyError, TypeError, ValueError) as exc:
             raise L1DataError(f"malformed l1_getOutputs entry: {exc}") from None
-        self.safety.observe_outputs(claims)
+        self.finality.observe_outputs(claims)
 
     def _note_down(self, exc: Exception) -> None:
         loop_time = asyncio.get_running_loop().time()

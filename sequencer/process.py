@@ -3,7 +3,10 @@
 Start-up, in dependency order (stopped in reverse):
   1. the chain store under [node] data_dir, with genesis anchored to L1
      block 0 (fetched from the L1, retried until the L1 answers);
-  2. the L1 follower (origins, safe and finalized heads) and the block loop;
+  2. derivation over its own store (sequencer.healing: the safe head; a
+     heal onto the L1-derived chain when L1 replaced blocks of ours, an
+     interrupted heal finished first), the L1 follower feeding it (origins,
+     finalized head) and the block loop;
   3. the JSON-RPC server, last: read methods (node.l2rpc), the sequencer's
      own (sequencer.rpc), /metrics and the "newHeads" WebSocket topic.
 """
@@ -34,12 +37,14 @@ from node.service import BackgroundTasks, ConfigError, run_service, setup_loggin
 from node.store.chain import ChainStore, Head
 from node.venue import priority_of
 from sequencer.config import SequencerConfig, load_sequencer_config
+from sequencer.dropped import TransactionDropped
+from sequencer.healing import ChainHealer, HealReport
 from sequencer.intake import Recoverer
 from sequencer.l1follower import L1Follower
 from sequencer.mempool import Mempool
 from sequencer.producer import BlockProducer, BlockReport
 from sequencer.rpc import ReceiptWaiters, SequencerMethods
-from sequencer.safety import SafetyTracker
+from sequencer.safety import FinalityTracker
 
 log = logging.getLogger("sequencer")
 
@@ -48,20 +53,24 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 SEAL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
-class ChainBlocks:
-    """The chain as the SafetyTracker reads it."""
+MAX_HEAL_HEADS = 256  # newHeads messages for the blocks a heal replaced, at most
 
-    def __init__(self, chain: Chain) -> None:
+
+class ChainBlocks:
+    """The chain as the FinalityTracker reads it."""
+
+    def __init__(self, chain: Chain, healer: ChainHealer) -> None:
         self.chain = chain
+        self.healer = healer
 
     def head_number(self) -> int:
         return self.chain.head().number
 
+    def safe_number(self) -> int:
+        return self.healer.safe_head().number
+
     def block(self, number: int) -> Block | None:
         return self.chain.store.get_block(number)
-
-    def system_count(self, number: int) -> int:
-        return self.chain.system_count(number)
 
 
 class SequencerNode:
@@ -80,9 +89,9 @@ class SequencerNode:
 
     def heads(self) -> Heads:
         unsafe = self.chain.head()
-        safe = min(self.follower.safety.safe, unsafe.number)
-        finalized = min(self.follower.safety.finalized, safe)  # as derivation: a finalized block is a safe one
-        return Heads(unsafe, self._head_at(safe), self._head_at(finalized))
+        safe = self.healer.safe_head()
+        finalized = min(self.finality.finalized, safe.number)  # as derivation: a finalized block is a safe one
+        return Heads(unsafe, safe, self._head_at(finalized))
 
     def p2p_status(self) -> dict[str, Any]:
         if self.network is None:
@@ -91,6 +100,12 @@ class SequencerNode:
 
     def l1_head(self) -> int:
         return self.follower.head
+
+    def explain_missing_transaction(self, tx_hash: bytes) -> None:
+        """rollup_getTransactionReceipt without a receipt: raise for a transaction a heal dropped."""
+        dropped = self.healer.dropped_transaction(tx_hash)
+        if dropped is not None:
+            raise TransactionDropped(dropped)
 
     def _head_at(self, number: int) -> Head:
         block = self.chain.store.get_block(number)
@@ -120,6 +135,7 @@ class SequencerNode:
         self.view = view = L1View(cfg.sequencer.l1_rpc)
         await self._init_genesis(await self._fetch_l1_genesis(view))
         self._build_parts(view)
+        await self.healer.resume()
         await self._start_network()
         await self.follower.poll_once_logged()
         self.tasks.spawn("l1-follower", self.follower.run(self.stop))
@@ -159,24 +175,27 @@ class SequencerNode:
 
     def _build_parts(self, view: L1View) -> None:
         cfg = self.config
-        self.follower = L1Follower(view, SafetyTracker(cfg.rollup.rules, ChainBlocks(self.chain)))
-        self.follower.keep_from(self._parent_origin())
+        chain_lock = asyncio.Lock()  # block production and healing never overlap
         self.mempool = Mempool(cfg.sequencer.mempool, priority=priority_of)
         self.recoverer = recoverer = Recoverer(cfg.sequencer.recovery_workers)
         self.waiters = ReceiptWaiters()
+        self.methods = SequencerMethods(
+            self.chain, self.mempool, recoverer, self.waiters, on_admitted=lambda rtx: self.producer.notify_arrival()
+        )
+        self.healer = ChainHealer(
+            self.chain, cfg.rollup.rules, chain_lock, resubmit=lambda raw: self.methods.admit("0x" + raw.hex()),
+            is_pooled=self.mempool.__contains__, on_healed=self._on_healed,
+        )
+        self.finality = FinalityTracker(ChainBlocks(self.chain, self.healer))
+        self.follower = L1Follower(view, self.healer, self.finality, start=self.healer.first_l1_block())
         self.producer = BlockProducer(
             self.chain, cfg.rollup.rules, self.follower, self.mempool, cfg.sequencer.block_time_ms,
             self._on_sealed, censor=frozenset(cfg.sequencer.censor),
             min_block_time_ms=cfg.sequencer.min_block_time_ms, max_seal_txs=cfg.sequencer.max_seal_txs,
+            lock=chain_lock, safe_number=lambda: self.healer.safe_head().number,
         )
-        self.methods = SequencerMethods(
-            self.chain, self.mempool, recoverer, self.waiters, on_admitted=lambda rtx: self.producer.notify_arrival()
-        )
+        self.server.add_topic("newHeads")  # a heal at start-up publishes before the RPC is registered
         self._init_metrics()
-
-    def _parent_origin(self) -> int:
-        block = self.chain.store.get_block(self.chain.head().number)
-        return 0 if block is None else block.header.l1_origin_number
 
     def _register_rpc(self) -> None:
         register_read_methods(self.server, self)
@@ -190,6 +209,9 @@ class SequencerNode:
         self.m_txs = m.counter("l2_txs_total", "Transactions sealed into L2 blocks (system ones included)")
         self.m_rejected = m.counter("l2_txs_rejected_total", "Mempool transactions left out of a block as invalid")
         self.m_seal = m.histogram("block_seal_seconds", "Time to build, execute and commit one L2 block", SEAL_BUCKETS)
+        self.m_reorgs = m.counter("l2_reorgs_total", "Heals: our blocks replaced because L1 derived others")
+        self.m_requeued = m.counter("l2_reorg_requeued_txs_total", "Transactions of replaced blocks admitted again")
+        self.m_reorg_dropped = m.counter("l2_reorg_dropped_txs_total", "Transactions of replaced blocks no longer valid")
         m.gauge_fn("mempool_size", "Transactions in the mempool", lambda: len(self.mempool))
         m.gauge_fn("l2_safe_head", "Newest of our blocks found in batches on L1", lambda: self.heads().safe.number)
         m.gauge_fn("l2_finalized_head", "Newest of our blocks under a finalized output", lambda: self.heads().finalized.number)
@@ -243,19 +265,38 @@ class SequencerNode:
     def _on_sealed(self, report: BlockReport) -> None:
         self.waiters.resolve(report)
         block = report.sealed.block
+        build = report.build
+        self.healer.note_sealed([r.hash for r in build.transactions], [(r.rtx.hash, str(r.error)) for r in build.rejected])
         if self.network is not None:
             self.gossip_queue.put_nowait(block)
-        self.server.publish("newHeads", {
-            "number": block.number,
-            "hash": "0x" + report.sealed.head.hash.hex(),
-            "stateRoot": "0x" + block.header.state_root.hex(),
-            "timestamp": block.header.timestamp_ms,
-            "txCount": len(block.transactions),
-        })
+        self._publish_head(block, report.sealed.head.hash)
         self.m_unsafe.set(block.number)
         self.m_txs.inc(len(block.transactions))
         self.m_rejected.inc(len(report.build.rejected))
         self.m_seal.observe(report.seconds)
+
+    def _publish_head(self, block: Block, block_hash: bytes, reorg: bool = False) -> None:
+        self.server.publish("newHeads", {
+            "number": block.number,
+            "hash": "0x" + block_hash.hex(),
+            "stateRoot": "0x" + block.header.state_root.hex(),
+            "timestamp": block.header.timestamp_ms,
+            "txCount": len(block.transactions),
+            **({"reorg": True} if reorg else {}),
+        })
+
+    def _on_healed(self, report: HealReport) -> None:
+        """The chain now ends in L1-derived blocks: tell subscribers, count it, seal on top at once."""
+        first = max(report.first_replaced, report.head.number - MAX_HEAL_HEADS + 1)
+        for number in range(first, report.head.number + 1):
+            block = self.chain.store.get_block(number)
+            if block is not None:
+                self._publish_head(block, block.hash(), reorg=number == first)
+        self.m_reorgs.inc()
+        self.m_requeued.inc(report.requeued)
+        self.m_reorg_dropped.inc(len(report.dropped))
+        self.m_unsafe.set(report.head.number)
+        self.producer.notify_arrival()
 
     async def _shutdown(self) -> None:
         self.stop.set()

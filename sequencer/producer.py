@@ -14,6 +14,19 @@ One block:
 
 A block that takes longer than the block time is followed at once by the
 next; the schedule never tries to catch up on missed slots.
+
+Next to derivation (sequencer.healing), which may rewind the chain:
+- a block is built and committed under the lock derivation heals under, so
+  production pauses during a heal and resumes on the healed head;
+- catch-up: a block whose origin's sequencing window closes within
+  `catch_up_margin` L1 blocks could hardly be posted in time, so it is sealed
+  as the default block derivation would make for that epoch (its system
+  transactions only, timestamp max(origin, parent + 1)): whether its batch
+  lands in time or not, L1 derives exactly it. After a heal onto default
+  blocks this advances the origin one epoch per block, without user
+  transactions a late batch would lose again;
+- no more than `max_unsafe_blocks` blocks above the safe head (the store can
+  only rewind that far): sealing waits for batches to reach L1.
 """
 
 from __future__ import annotations
@@ -23,16 +36,15 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Protocol
 
 from node.block import BlockHeader
 from node.chain import Chain, ChainError, PreparedBlock, SealedBlock
-from node.derivation import BlockPlan, RollupRules, plan_next_block, system_transactions
+from node.derivation import BlockPlan, L1BlockData, RollupRules, plan_next_block, system_transactions
 from node.service import sleep_or_stop
 from node.state.schema import get_account
 from node.stf import BlockBuild
 from node.tx import RecoveredTx
-from sequencer.l1follower import L1Follower
 from sequencer.mempool import Mempool
 
 log = logging.getLogger(__name__)
@@ -43,9 +55,18 @@ class BlockReport:
     sealed: SealedBlock
     build: BlockBuild
     seconds: float
+    catch_up: bool = False  # a default block sealed to catch the origin up (no user transactions)
 
 
 OnSealed = Callable[[BlockReport], None]
+
+
+class L1Origins(Protocol):
+    """The L1 blocks the sequencer can build on (sequencer.l1follower.L1Follower)."""
+
+    head: int  # the newest L1 block seen
+
+    def get(self, number: int) -> L1BlockData | None: ...
 
 
 def wall_clock_ms() -> int:
@@ -57,7 +78,7 @@ class BlockProducer:
         self,
         chain: Chain,
         rules: RollupRules,
-        follower: L1Follower,
+        follower: L1Origins,
         mempool: Mempool,
         block_time_ms: int,
         on_sealed: OnSealed,
@@ -65,6 +86,9 @@ class BlockProducer:
         clock_ms: Callable[[], int] = wall_clock_ms,
         min_block_time_ms: int | None = None,
         max_seal_txs: int | None = None,
+        lock: asyncio.Lock | None = None,
+        safe_number: Callable[[], int] = lambda: 0,
+        max_unsafe_blocks: int | None = None,
     ) -> None:
         self.chain = chain
         self.rules = rules
@@ -81,13 +105,20 @@ class BlockProducer:
         self.clock_ms = clock_ms
         self._waiting_reason: str | None = None
         self._inflight: asyncio.Future[PreparedBlock] | None = None
+        self.lock = lock or asyncio.Lock()  # shared with derivation: no block is built while the chain heals
+        self.safe_number = safe_number
+        self.max_unsafe_blocks = max_unsafe_blocks or chain.store.history_window
+        self.catch_up_margin = max(1, rules.sequencing_window // 2)
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             started = loop.time()
             self.arrivals.clear()  # what arrives from now on waits for the next block
-            await self.produce_one()
+            async with self.lock:
+                report = await self.produce_one()
+            if report is not None and report.catch_up:
+                continue  # catching up after a heal: the next default block at once
             if await self.wait_for_next_slot(started, stop):
                 return
 
@@ -117,12 +148,14 @@ class BlockProducer:
         return stop.is_set()
 
     async def produce_one(self) -> BlockReport | None:
+        """Build, execute and commit the next block (hold `lock`); None when no block can be made yet."""
         parent = self.parent_header()
-        plan = self.plan(parent)
-        if plan is None:
+        planned = self.plan(parent)
+        if planned is None:
             return None
+        plan, catch_up = planned
         started = time.perf_counter()
-        candidates = self.take_candidates(plan)
+        candidates = [] if catch_up else self.take_candidates(plan)
         deposits, forced = system_transactions(plan.origin) if plan.first_in_epoch else ((), [])
         origin = (plan.origin.number, plan.origin.hash)
         self._inflight = asyncio.ensure_future(
@@ -130,8 +163,7 @@ class BlockProducer:
         )
         prepared = await asyncio.shield(self._inflight)
         sealed = self.chain.commit(prepared)
-        report = BlockReport(sealed, prepared.build, time.perf_counter() - started)
-        self.follower.keep_from(plan.origin.number)
+        report = BlockReport(sealed, prepared.build, time.perf_counter() - started, catch_up)
         self.tidy_mempool(prepared.build)
         self.log_block(report, plan)
         self.on_sealed(report)
@@ -152,7 +184,12 @@ class BlockProducer:
             raise ChainError("the head block is missing from the store")
         return block.header
 
-    def plan(self, parent: BlockHeader) -> BlockPlan | None:
+    def plan(self, parent: BlockHeader) -> tuple[BlockPlan, bool] | None:
+        """The next block's origin and timestamp, and whether it is a catch-up (default) block."""
+        depth = parent.number - self.safe_number()
+        if depth >= self.max_unsafe_blocks:
+            self.note_waiting(f"{depth} blocks above the safe head, as many as the store can rewind; waiting for batches on L1")
+            return None
         current = self.follower.get(parent.l1_origin_number)
         if current is None:
             self.note_waiting(f"L1 block {parent.l1_origin_number} (the current origin) is not fetched yet")
@@ -164,8 +201,19 @@ class BlockProducer:
                 f"sequencer drift exhausted on origin {current.number}; waiting for L1 block {current.number + 1}"
             )
             return None
+        if self.window_closing(plan.origin.number):
+            if not plan.first_in_epoch:
+                self.note_waiting(f"the sequencing window of origin {plan.origin.number} closes; waiting for L1 block {plan.origin.number + 1}")
+                return None
+            plan = BlockPlan(plan.origin, max(plan.origin.timestamp_ms, parent.timestamp_ms + 1), True)
+            self.note_producing()
+            return plan, True
         self.note_producing()
-        return plan
+        return plan, False
+
+    def window_closing(self, origin: int) -> bool:
+        """Whether a batch with a block of epoch `origin` would have to land within `catch_up_margin` L1 blocks."""
+        return origin + self.rules.sequencing_window < self.follower.head + 1 + self.catch_up_margin
 
     def take_candidates(self, plan: BlockPlan) -> list[RecoveredTx]:
         room = len(plan.origin.deposits) + len(plan.origin.forced_txs) if plan.first_in_epoch else 0
@@ -189,11 +237,12 @@ class BlockProducer:
 
     def log_block(self, report: BlockReport, plan: BlockPlan) -> None:
         build = report.build
-        level = logging.INFO if build.transactions or build.rejected else logging.DEBUG
+        level = logging.INFO if build.transactions or build.rejected or report.catch_up else logging.DEBUG
         log.log(
             level,
             "sealed L2 block %d (origin %d%s) with %d txs (%d system, %d rejected, %d deferred) in %.1f ms",
-            report.sealed.head.number, plan.origin.number, ", new epoch" if plan.first_in_epoch else "",
+            report.sealed.head.number, plan.origin.number,
+            ", catch-up default block" if report.catch_up else ", new epoch" if plan.first_in_epoch else "",
             len(build.transactions), build.system_count, len(build.rejected), len(build.deferred),
             report.seconds * 1000,
         )

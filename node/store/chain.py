@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 from node.block import Block, decode_block
 from node.encoding import pack, unpack
@@ -33,6 +33,8 @@ from node.smt.nodes import NODE_PREFIX, ROOT_PREFIX, STALE_PREFIX, decode_stale_
 from node.smt.proof import Proof
 from node.smt.versioned import DEFAULT_CACHE_NODES, TreeUpdate, VersionedTree
 from node.store.kv import KVStore
+
+RewindHook = Callable[[int, int], None]  # (target, head): called before a rewind writes anything
 
 HEAD_KEY = b"Mhead"
 PRUNED_KEY = b"Mpruned_below"
@@ -99,6 +101,7 @@ class ChainStore:
         self.kv = KVStore(path, sync=sync)
         self.tree = VersionedTree(self.kv, cache_nodes)
         self.history_window = history_window
+        self.before_rewind: RewindHook | None = None  # the sequencer records what a rewind drops (sequencer.healing)
         self._head = self._load_head()
 
     # -- heads and reads --------------------------------------------------------
@@ -236,6 +239,8 @@ class ChainStore:
         target = self.get_block(number)
         if target is None:
             raise ValueError(f"cannot rewind to {number}: block missing")
+        if self.before_rewind is not None:
+            self.before_rewind(number, head.number)  # the blocks above `number` are still readable here
         puts: dict[bytes, bytes] = {}
         deletes: list[bytes] = []
         restored: dict[bytes, bytes | None] = {}
