@@ -2,169 +2,115 @@
 
     python -m l1.settler_main --config FILE
 
-Each round:
-  1. fetch the blocks after `posted_upto` from the sequencer
-     (rollup_getBatchBlocks), pack the longest prefix that fits in
-     max_batch_bytes into one batch, post it (post_batch) and wait for its
-     L1 receipt; only a receipt with status 1 advances `posted_upto`;
-  2. for every multiple k of output_interval with proposed_upto < k <= posted_upto,
-     fetch rollup_outputAtBlock(k) and propose it (propose_output, with the bond).
+It decides from what the L1 holds, never from local guesses. Each round:
+  1. follow its transactions in flight (l1.settler_txs): the landed ones
+     are taken in (a refused one holds its block back with a backoff), a
+     stale one is replaced with the same nonce, a lost one is forgotten;
+  2. read L1: walk the inbox to the newest L2 block derivable from L1
+     batches (l1.settler_inbox), and re-read the output proposals still
+     open plus the new ones (l1.settler_outputs);
+  3. batches: when no batch is in flight, post the sequencer's blocks from
+     the one after the derivable head (the longest prefix within
+     max_batch_bytes);
+  4. outputs: propose the next multiples of output_interval above its own
+     newest non-defeated proposal, up to the derivable head (and the
+     sequencer's safe head, so the root is of the L1-derived chain), at most
+     MAX_PROPOSALS_IN_FLIGHT at once.
+The decisions are l1.settler_plan's pure functions.
+
+Every transaction is recorded in `<data_dir>/settler_state.json` before it
+is sent (l1.settler_journal), so a settler killed with its batch or proposal
+in the L1 mempool waits for it after a restart instead of sending it again.
+
+Each duty (batches, outputs) has a ProblemTracker: a refusal held back, a
+transaction replaced and still pending, an L1 or sequencer that does not
+answer are problems; once one has lasted `stuck_after_rounds` rounds,
+/health and settler_status say "stuck" (HTTP 503) with the reason, and the
+metric settler_stuck{duty} is 1.
 
 Test mode `faulty_from_block` (l1.settler_faulty): the first output due at
 or after that block gets a wrong root, later ones wait, the settler defends
 the wrong output in its dispute game, and after a defeat proposes the
-correct root for that block again. Correct outputs under dispute are
-defended by the challenger process (defender moves may come from anyone).
-
-Both cursors live in `<data_dir>/settler_state.json`, rewritten atomically
-after each L1 receipt. A crash between a receipt and the write only means the
-batch (or output) is posted again on restart: derivation skips blocks it
-already has, and proposals resume from the highest live proposal on L1.
+correct root for that block again (its own newest non-defeated proposal is
+then the one before). Correct outputs under dispute are defended by the
+challenger process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any, Sequence
+import time
+from dataclasses import dataclass
+from typing import Any
 
-from node.batch import BatchBlock, encode_batch
+from node.batch import BatchBlock
 from node.crypto import Hash32, parse_hex, to_checksum_address
 from node.rpc.client import RpcClient, RpcTransportError
 from node.rpc.errors import RpcError
 from node.rpc.server import RpcServer
-from node.service import BackgroundTasks, ProblemTracker, sleep_or_stop
-from l1.client import L1Client, L1ResponseError, L1TxReceipt, ReceiptTimeout
+from node.service import BackgroundTasks, ProblemTracker, register_problem_metrics, sleep_or_stop
+from l1.client import L1Client, L1ResponseError, L1TxReceipt, OutputProposal
 from l1.settler_config import SettlerConfig
 from l1.settler_faulty import FaultyProposer
+from l1.settler_inbox import InboxError, InboxWalker, open_inbox, sync_inbox
+from l1.settler_journal import STATE_FILE, SettlerRecord, in_flight_to_json, load_record, save_record
+from l1.settler_outputs import OUTPUTS_PAGE, OutputsLedger, sync_outputs
+from l1.settler_pack import SequencerDataError, SettlerError, pack_batch, parse_batch_block, validate_contiguous
+from l1.settler_plan import (
+    BatchIntent,
+    Hold,
+    InFlight,
+    Intent,
+    OutputFacts,
+    OutputIntent,
+    Propose,
+    Refusal,
+    Role,
+    TxFate,
+    plan_batch,
+    plan_outputs,
+    record_refusal,
+)
+from l1.settler_txs import Outgoing, Resolution, TxBook, TxRefused
 from l1.tx import PostBatch, ProposeOutput
 
 log = logging.getLogger("settler")
 
-STATE_FILE = "settler_state.json"
 FETCH_BLOCKS = 256
-BLOCK_OVERHEAD_BYTES = 16  # a batch block's header fields, in raw-byte terms
-FILL_TARGET = 0.97  # aim a little under the limit so the first sized attempt usually fits
-OUTPUTS_PAGE = 256
-RECEIPT_TIMEOUT_S = 30.0
 RETRY_S = 1.0
 MAX_PROPOSALS_IN_FLIGHT = 16
-LIVE_STATUSES = frozenset({"pending", "finalized", "disputed"})
+STALE_AFTER_L1_BLOCKS = 5  # a transaction pending this many L1 block times is replaced
+MIN_STALE_S = 5.0
+BATCHES, OUTPUTS = "batches", "outputs"
+NOT_DERIVED = "not_derived"
+OUT_OF_ORDER_CODE = -32062  # L1s before issue 10: a proposal must be above every live proposal's L2 block
 
-
-class SettlerError(Exception):
-    """The settler cannot make progress without an operator (config or data problem)."""
-
-
-class BlockTooLarge(SettlerError):
-    def __init__(self, number: int, size: int, limit: int) -> None:
-        super().__init__(
-            f"L2 block {number} alone encodes to {size} batch bytes, above max_batch_bytes {limit}; "
-            "raise the L1's max_batch_bytes or lower the rollup's max_block_txs"
-        )
-
-
-class L1Rejected(Exception):
-    """An L1 transaction of the settler was included with status 0."""
-
-
-# -- the persisted cursors -----------------------------------------------------------------
+ROUND_ERRORS = (RpcTransportError, RpcError, L1ResponseError, InboxError, SequencerDataError, TxRefused)
 
 
 @dataclass(frozen=True, slots=True)
-class Cursor:
-    posted_upto: int = 0  # newest L2 block in a batch with an L1 receipt (genesis is never posted)
-    proposed_upto: int = 0  # newest L2 block with an output proposal on L1
+class DutyOutcome:
+    progressed: bool = False
+    problem: str | None = None
 
 
-def load_cursor(path: Path) -> Cursor:
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        return Cursor()
-    except (OSError, ValueError) as exc:
-        raise SettlerError(f"settler state {path} is unreadable: {exc}") from None
-    try:
-        return Cursor(int(doc["posted_upto"]), int(doc["proposed_upto"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SettlerError(f"settler state {path} is malformed: {exc}") from None
+@dataclass(frozen=True, slots=True)
+class LandedBatch:
+    """A batch with a status-1 receipt, until the inbox walk has passed its L1 block."""
+
+    intent: BatchIntent
+    l1_block: int
 
 
-def save_cursor(path: Path, cursor: Cursor) -> None:
-    """Write the cursor atomically: a crash leaves the old or the new file, never a torn one."""
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w") as f:
-        json.dump({"posted_upto": cursor.posted_upto, "proposed_upto": cursor.proposed_upto}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+def describe_failure(exc: BaseException) -> str:
+    if isinstance(exc, RpcError):
+        return f"{exc.message} (code {exc.code})"
+    return str(exc) or type(exc).__name__
 
 
-# -- packing (pure) ----------------------------------------------------------------------------
-
-
-def parse_batch_block(item: Any) -> BatchBlock:
-    """One entry of rollup_getBatchBlocks."""
-    try:
-        return BatchBlock(
-            number=int(item["number"]),
-            timestamp_ms=int(item["timestamp"]),
-            l1_origin_number=int(item["l1Origin"]),
-            transactions=tuple(parse_hex(raw, None, "transaction") for raw in item["transactions"]),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise L1ResponseError(f"malformed rollup_getBatchBlocks entry: {exc}") from None
-
-
-def validate_contiguous(blocks: Sequence[BatchBlock], first: int) -> None:
-    for offset, block in enumerate(blocks):
-        if block.number != first + offset:
-            raise L1ResponseError(f"sequencer returned block {block.number} where {first + offset} was expected")
-
-
-def pack_batch(blocks: Sequence[BatchBlock], chain_id: int, max_bytes: int) -> tuple[bytes, int]:
-    """A batch of a prefix of `blocks` that encodes within `max_bytes`, and its length.
-
-    Encoding is the expensive part (~6 us per transaction), so instead of a
-    binary search the prefix is sized from the encoded-to-raw ratio of the
-    first attempt and trimmed until it fits: one to three encodings.
-    """
-    data = encode_batch(blocks, chain_id)
-    if len(data) <= max_bytes:
-        return data, len(blocks)
-    weights = [BLOCK_OVERHEAD_BYTES + sum(len(tx) for tx in b.transactions) for b in blocks]
-    count = _prefix_within(weights, max_bytes * FILL_TARGET * sum(weights) / len(data))
-    while count >= 1:
-        data = encode_batch(blocks[:count], chain_id)
-        if len(data) <= max_bytes:
-            return data, count
-        count = min(count - 1, int(count * max_bytes * FILL_TARGET / len(data)))
-    raise BlockTooLarge(blocks[0].number, len(encode_batch(blocks[:1], chain_id)), max_bytes)
-
-
-def _prefix_within(weights: Sequence[int], budget: float) -> int:
-    total = 0
-    for count, weight in enumerate(weights):
-        total += weight
-        if total > budget:
-            return count
-    return len(weights)
-
-
-def next_output_block(proposed_upto: int, interval: int) -> int:
-    return (proposed_upto // interval + 1) * interval
-
-
-# -- the process ------------------------------------------------------------------------------
+def describe_refusal(receipt: L1TxReceipt) -> str:
+    return f"{receipt.error} (code {receipt.error_code})" if receipt.error_code is not None else str(receipt.error)
 
 
 class Settler:
@@ -177,22 +123,37 @@ class Settler:
         self.l1 = L1Client(self.section.l1_rpc)
         self.sequencer = RpcClient(self.section.sequencer_rpc)
         self.state_path = config.node.data_dir / STATE_FILE
-        self.cursor = Cursor()
+        self.walker = InboxWalker(config.rollup.rules)
+        self.ledger = OutputsLedger(self.section.proposer_key.address)
+        self.book: TxBook | None = None
         self.max_batch_bytes = self.section.max_batch_bytes
         self.bond = 0
-        self.problems = ProblemTracker("settler", log)
+        self.stale_after_s = MIN_STALE_S
+        self.refusals: dict[str, Refusal | None] = {BATCHES: None, OUTPUTS: None}
+        self.landed_batches: list[LandedBatch] = []
+        self.l1_orders_proposals = False  # learned from a -32062 refusal: the L1 takes proposals in L2 block order only
+        self._saved_inbox_at = -1
+        self.trackers = {
+            duty: ProblemTracker(f"settler {duty}", log, self.section.stuck_after_rounds) for duty in (BATCHES, OUTPUTS)
+        }
         self.faulty = FaultyProposer(config, self.l1, self.sequencer) if self.section.faulty_from_block is not None else None
         self._init_metrics()
 
     def _init_metrics(self) -> None:
         m = self.server.metrics
-        self.m_posted = m.gauge("settler_posted_upto", "Newest L2 block posted to L1 in a batch")
-        self.m_proposed = m.gauge("settler_proposed_upto", "Newest L2 block with an output proposal on L1")
+        m.gauge_fn("settler_posted_upto", "Newest L2 block derivable from the batches on L1", lambda: self.walker.head_number)
+        m.gauge_fn("settler_proposed_upto", "Newest L2 block with a non-defeated output proposal of ours on L1",
+                   self.ledger.own_newest_live)
+        m.gauge_fn("settler_in_flight", "Our L1 transactions sent and not yet in a block",
+                   lambda: [({"role": r.value}, len(self.book.of(r)) if self.book else 0) for r in Role])
         self.m_batches = m.counter("settler_batches_total", "Batches posted (L1 receipt status 1)")
         self.m_batch_bytes = m.counter("settler_batch_bytes_total", "Batch data bytes posted to L1")
         self.m_txs = m.counter("settler_txs_posted_total", "L2 user transactions posted in batches")
         self.m_bytes_per_tx = m.gauge("settler_l1_bytes_per_tx", "Batch bytes per posted L2 transaction (since start)")
         self.m_outputs = m.counter("settler_outputs_total", "Output roots proposed (L1 receipt status 1)")
+        self.m_refusals = m.counter("settler_refusals_total", "Batches or outputs refused by the L1 (status 0) or not derived")
+        self.m_lost = m.counter("settler_lost_txs_total", "Transactions of ours the L1 mempool no longer had (decided again)")
+        register_problem_metrics(m, "settler", self.trackers)
 
     # -- lifecycle --
 
@@ -209,50 +170,54 @@ class Settler:
 
     async def _start(self) -> None:
         self.config.node.data_dir.mkdir(parents=True, exist_ok=True)
-        self.cursor = load_cursor(self.state_path)
-        await self._load_l1_params()
-        await self._resume_proposals()
+        record = load_record(self.state_path)
+        min_fee, chain_id = await self._load_l1_params()
+        keys = {Role.BATCHER: self.section.batcher_key, Role.PROPOSER: self.section.proposer_key}
+        self.book = TxBook(self.l1, keys, chain_id, min_fee, self._persist, record.in_flight)
+        await self._open_l1_view(record)
         if self.faulty is not None:
             await self.faulty.open()
-        self._set_cursor_metrics()
         self.tasks.spawn("settle-loop", self.run())
         self.server.register("settler_status", self.status)
         await self.server.start(self.config.node.rpc_host, self.config.node.rpc_port)
-        log.info(
-            "settler up: posted_upto %d, proposed_upto %d, batcher %s, proposer %s, max batch %d bytes, "
-            "output every %d blocks, bond %d, RPC %s",
-            self.cursor.posted_upto, self.cursor.proposed_upto,
-            to_checksum_address(self.section.batcher_key.address), to_checksum_address(self.section.proposer_key.address),
-            self.max_batch_bytes, self.section.output_interval, self.bond, self.server.url,
-        )
+        self._log_start(record)
 
-    async def _load_l1_params(self) -> None:
+    async def _load_l1_params(self) -> tuple[int, int]:
         while True:
             try:
                 info = await self.l1.config()
                 break
             except (RpcTransportError, RpcError, L1ResponseError) as exc:
-                self.problems.note(f"waiting for the L1 at {self.section.l1_rpc}: {exc}")
+                self._note_all(f"waiting for the L1 at {self.section.l1_rpc}: {describe_failure(exc)}")
                 await asyncio.sleep(RETRY_S)
         if info.batcher != self.section.batcher_key.address:
-            log.warning("batcher key %s is not the L1's batcher %s: batches will be rejected",
+            log.warning("batcher key %s is not the L1's batcher %s: batches will be refused",
                         to_checksum_address(self.section.batcher_key.address), to_checksum_address(info.batcher))
         self.max_batch_bytes = min(self.section.max_batch_bytes, info.max_batch_bytes)
         self.bond = info.proposer_bond if self.section.bond is None else self.section.bond
+        self.stale_after_s = max(MIN_STALE_S, STALE_AFTER_L1_BLOCKS * info.block_time_ms / 1000)
+        return info.min_fee, info.chain_id
 
-    async def _resume_proposals(self) -> None:
-        highest, index = 0, 0
+    async def _open_l1_view(self, record: SettlerRecord) -> None:
         while True:
-            page = await self.l1.get_outputs(index, OUTPUTS_PAGE)
-            for output in page:
-                if output.status in LIVE_STATUSES:
-                    highest = max(highest, output.l2_block_number)
-            if len(page) < OUTPUTS_PAGE:
-                break
-            index += OUTPUTS_PAGE
-        if highest > self.cursor.proposed_upto:
-            log.info("L1 already holds an output proposal for L2 block %d: resuming after it", highest)
-            self.cursor = replace(self.cursor, proposed_upto=highest)
+            try:
+                await open_inbox(self.l1, self.walker, record.inbox)
+                await sync_outputs(self.l1, self.ledger)
+                return
+            except (RpcTransportError, RpcError, L1ResponseError, InboxError) as exc:
+                self._note_all(f"reading the L1 at {self.section.l1_rpc}: {describe_failure(exc)}")
+                await asyncio.sleep(RETRY_S)
+
+    def _log_start(self, record: SettlerRecord) -> None:
+        for entry in record.in_flight:
+            log.info("in flight before the restart: %s; waiting for it before deciding again", entry.describe())
+        log.info(
+            "settler up: L2 blocks derivable from L1 up to %d, our newest live output at L2 block %d (%s), "
+            "batcher %s, proposer %s, max batch %d bytes, output every %d blocks, bond %d, RPC %s",
+            self.walker.head_number, self.ledger.own_newest_live(), self.ledger.own_counts() or "none",
+            to_checksum_address(self.section.batcher_key.address), to_checksum_address(self.section.proposer_key.address),
+            self.max_batch_bytes, self.section.output_interval, self.bond, self.server.url,
+        )
 
     async def _shutdown(self) -> None:
         self.stop.set()
@@ -262,125 +227,268 @@ class Settler:
         await self.l1.close()
         if self.faulty is not None:
             self.faulty.close()
-        log.info("settler stopped at posted_upto %d, proposed_upto %d", self.cursor.posted_upto, self.cursor.proposed_upto)
+        log.info("settler stopped: L2 blocks derivable from L1 up to %d, our newest live output at L2 block %d",
+                 self.walker.head_number, self.ledger.own_newest_live())
+
+    def _require_book(self) -> TxBook:
+        if self.book is None:
+            raise SettlerError("the settler has not started")
+        return self.book
+
+    def _persist(self) -> None:
+        book = self._require_book()
+        save_record(self.state_path, SettlerRecord(tuple(book.entries), self.walker.checkpoint()))
+        self._saved_inbox_at = self.walker.last_l1
 
     # -- the loop --
 
     async def run(self) -> None:
         while not self.stop.is_set():
-            progressed = False
-            try:
-                progressed = await self.post_next_batch()
-                progressed = await self.propose_due_outputs() or progressed
-                if self.faulty is not None:
-                    await self.play_faulty()
-                self.problems.clear()
-            except (RpcTransportError, RpcError, L1ResponseError, ReceiptTimeout, L1Rejected) as exc:
-                self.problems.note(str(exc))
-                if await sleep_or_stop(RETRY_S, self.stop):
-                    return
+            progressed = await self.run_round()
             if not progressed and await sleep_or_stop(self.section.poll_ms / 1000, self.stop):
                 return
 
-    async def post_next_batch(self) -> bool:
-        first = self.cursor.posted_upto + 1
-        blocks = [parse_batch_block(item) for item in await self.sequencer.call("rollup_getBatchBlocks", first, FETCH_BLOCKS)]
-        if not blocks:
+    async def run_round(self) -> bool:
+        """One round: follow our transactions, read L1, then each duty. Returns whether anything moved."""
+        now = time.time()
+        try:
+            resolutions = await self._require_book().reconcile(now, self.stale_after_s, self.rebuild)
+        except ROUND_ERRORS as exc:
+            self._note_all(f"cannot follow our L1 transactions: {describe_failure(exc)}")
             return False
+        self.take_resolutions(resolutions, now)
+        try:
+            await self.read_l1(now)
+        except ROUND_ERRORS as exc:
+            self._note_all(f"cannot read the L1 at {self.section.l1_rpc}: {describe_failure(exc)}")
+            return False
+        landed = any(r.fate is TxFate.LANDED for r in resolutions)
+        batches = await self._run_duty(BATCHES, self.post_next_batch)
+        outputs = await self._run_duty(OUTPUTS, self.propose_due_outputs)
+        return landed or batches or outputs
+
+    async def _run_duty(self, duty: str, step: Any) -> bool:
+        tracker = self.trackers[duty]
+        try:
+            outcome: DutyOutcome = await step()
+        except ROUND_ERRORS as exc:
+            tracker.note(f"{duty}: {describe_failure(exc)}")
+            return False
+        if outcome.problem is not None:
+            tracker.note(outcome.problem)
+        else:
+            tracker.clear()
+        return outcome.progressed
+
+    def _note_all(self, problem: str) -> None:
+        for tracker in self.trackers.values():
+            tracker.note(problem)
+
+    async def read_l1(self, now: float) -> None:
+        """The L1 facts of this round: the inbox walked to the head, the open and new output proposals."""
+        head = await self.l1.block_number()
+        await sync_inbox(self.l1, self.walker, head)
+        await sync_outputs(self.l1, self.ledger)
+        self.check_batches_derived(now)
+        if self.walker.last_l1 != self._saved_inbox_at:
+            self._persist()
+
+    # -- what became of our transactions --
+
+    def take_resolutions(self, resolutions: list[Resolution], now: float) -> None:
+        for resolution in resolutions:
+            if resolution.fate is TxFate.LOST:
+                self.m_lost.inc()
+                log.warning("%s is no longer in flight: %s; deciding again from L1", resolution.entry.describe(), resolution.note)
+            elif resolution.receipt is not None:
+                self.take_receipt(resolution.entry, resolution.receipt, now)
+
+    def take_receipt(self, entry: InFlight, receipt: L1TxReceipt, now: float) -> None:
+        intent = entry.intent
+        if receipt.status != 1:
+            self.take_refusal(intent, receipt, now)
+            return
+        if isinstance(intent, BatchIntent):
+            self.landed_batches.append(LandedBatch(intent, receipt.block_number))
+            self._count_batch(intent)
+            log.log(logging.INFO if intent.txs else logging.DEBUG,
+                    "posted L2 blocks %d..%d (%d txs) in L1 block %d: %d bytes%s", intent.first, intent.last, intent.txs,
+                    receipt.block_number, intent.size, f", {intent.size / intent.txs:.1f} bytes/tx" if intent.txs else "")
+        else:
+            self._clear_refusal(OUTPUTS, intent.block, intent.describe())
+            self.m_outputs.inc()
+            log.info("proposed output root 0x%s for L2 block %d in L1 block %d",
+                     intent.root.hex()[:16], intent.block, receipt.block_number)
+
+    def _clear_refusal(self, duty: str, block: int, what: str) -> None:
+        """A refused block went through (an output landed, a batch's blocks became derivable)."""
+        refusal = self.refusals[duty]
+        if refusal is not None and refusal.block <= block:
+            log.info("the %s went through after %d refusal(s) of L2 block %d", what, refusal.attempts, refusal.block)
+            self.refusals[duty] = None
+
+    def take_refusal(self, intent: Intent, receipt: L1TxReceipt, now: float) -> None:
+        duty, block = (BATCHES, intent.first) if isinstance(intent, BatchIntent) else (OUTPUTS, intent.block)
+        reason = f"the L1 refused the {intent.describe()} in L1 block {receipt.block_number}: {describe_refusal(receipt)}"
+        self.refusals[duty] = record_refusal(self.refusals[duty], block, reason, now)
+        self.m_refusals.inc(duty=duty, code=str(receipt.error_code))
+        log.warning("%s; re-reading L1 before choosing again", reason)
+        if receipt.error_code == OUT_OF_ORDER_CODE and not self.l1_orders_proposals:
+            self.l1_orders_proposals = True
+            log.warning("the L1 takes proposals only above every live proposal: from now on the next output is "
+                        "planned above the newest live proposal, whoever made it")
+
+    def check_batches_derived(self, now: float) -> None:
+        """A landed batch whose first missing block the inbox walk did not take is a refusal too."""
+        for landed in [b for b in self.landed_batches if b.l1_block <= self.walker.last_l1]:
+            self.landed_batches.remove(landed)
+            head = self.walker.head_number
+            if head >= landed.intent.last:
+                self._clear_refusal(BATCHES, head, landed.intent.describe())
+                continue
+            drop = self.walker.last_drop
+            why = drop.reason if drop is not None and drop.l1_block == landed.l1_block else "no reason recorded by the inbox walk"
+            reason = (f"the {landed.intent.describe()} landed in L1 block {landed.l1_block} but derivation does not take "
+                      f"L2 block {head + 1}: {why}")
+            self.refusals[BATCHES] = record_refusal(self.refusals[BATCHES], head + 1, reason, now)
+            self.m_refusals.inc(duty=BATCHES, code=NOT_DERIVED)
+            log.warning("%s", reason)
+
+    async def rebuild(self, intent: Intent) -> Outgoing:
+        """The payload of an intent, again (to replace a stale transaction with the same nonce)."""
+        if isinstance(intent, OutputIntent):
+            return Outgoing(intent, ProposeOutput(intent.block, intent.root), self.bond)
+        blocks = await self.fetch_blocks(intent.first, intent.last - intent.first + 1)
+        if not blocks:
+            raise SequencerDataError(f"the sequencer no longer serves L2 block {intent.first}")
+        return self.batch_outgoing(blocks)
+
+    # -- batches --
+
+    async def post_next_batch(self) -> DutyOutcome:
+        book = self._require_book()
+        plan = plan_batch(self.walker.head_number, book.of(Role.BATCHER), self.refusals[BATCHES], time.time())
+        if isinstance(plan, Hold):
+            return DutyOutcome(problem=self._hold_problem(plan, book.of(Role.BATCHER)))
+        blocks = await self.fetch_blocks(plan, FETCH_BLOCKS)
+        if not blocks:
+            return DutyOutcome()
+        (entry,) = await book.send([self.batch_outgoing(blocks)])
+        log.debug("sent %s", entry.describe())
+        return DutyOutcome(progressed=True, problem=self._retry_problem(BATCHES, plan))
+
+    async def fetch_blocks(self, first: int, count: int) -> list[BatchBlock]:
+        items = await self.sequencer.call("rollup_getBatchBlocks", first, count)
+        blocks = [parse_batch_block(item) for item in items]
         validate_contiguous(blocks, first)
+        return blocks
+
+    def batch_outgoing(self, blocks: list[BatchBlock]) -> Outgoing:
         data, count = pack_batch(blocks, self.config.rollup.chain_id, self.max_batch_bytes)
         posted = blocks[:count]
-        receipt = await self._send_and_wait(self.section.batcher_key, PostBatch(data), 0, f"batch of L2 blocks {first}..{posted[-1].number}")
-        txs = sum(len(b.transactions) for b in posted)
-        self._advance(replace(self.cursor, posted_upto=posted[-1].number))
-        self._count_batch(len(data), txs)
-        log.log(
-            logging.INFO if txs else logging.DEBUG,
-            "posted L2 blocks %d..%d (%d txs) in L1 block %d: %d bytes%s",
-            first, posted[-1].number, txs, receipt.block_number, len(data),
-            f", {len(data) / txs:.1f} bytes/tx" if txs else "",
+        intent = BatchIntent(posted[0].number, posted[-1].number, len(data), sum(len(b.transactions) for b in posted))
+        return Outgoing(intent, PostBatch(data), 0)
+
+    def _retry_problem(self, duty: str, block: int) -> str | None:
+        """Sending a refused block again is no progress yet: the refusal stays the duty's problem until it lands."""
+        refusal = self.refusals[duty]
+        if refusal is None or refusal.block != block:
+            return None
+        return f"retrying after: {refusal.reason} (attempt {refusal.attempts + 1})"
+
+    def _hold_problem(self, hold: Hold, in_flight: list[InFlight]) -> str | None:
+        """A hold is a problem if the plan says so, or while a transaction we had to replace is still pending."""
+        if hold.problem:
+            return hold.reason
+        replaced = [e for e in in_flight if len(e.hashes) > 1]
+        if replaced:
+            return f"{replaced[0].describe()} is still pending in the L1 mempool after {len(replaced[0].hashes) - 1} replacement(s)"
+        return None
+
+    # -- outputs --
+
+    async def propose_due_outputs(self) -> DutyOutcome:
+        book = self._require_book()
+        if self.faulty is not None and self.faulty.needs_attention:
+            await self.play_faulty()
+        in_flight = book.of(Role.PROPOSER)
+        facts = await self.output_facts()
+        plan = plan_outputs(facts, self.section.output_interval, in_flight, self.refusals[OUTPUTS], time.time(),
+                            MAX_PROPOSALS_IN_FLIGHT)
+        if isinstance(plan, Hold):
+            return DutyOutcome(problem=self._hold_problem(plan, in_flight))
+        blocks = self._limit_faulty(plan)
+        if not blocks:
+            return DutyOutcome()
+        outgoing = [await self.output_outgoing(k, facts.own_newest_live) for k in blocks]
+        for entry in await book.send(outgoing):
+            log.debug("sent %s", entry.describe())
+        return DutyOutcome(progressed=True, problem=self._retry_problem(OUTPUTS, blocks[0]))
+
+    async def output_facts(self) -> OutputFacts:
+        status = await self.sequencer.call("rollup_syncStatus")
+        try:
+            sequencer_safe = int(status["safe"]["number"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SequencerDataError(f"malformed rollup_syncStatus: {exc}") from None
+        floor = self.ledger.newest_live() if self.l1_orders_proposals else None
+        return OutputFacts(
+            own_newest_live=self.ledger.own_newest_live(),
+            proposable_head=min(self.walker.head_number, sequencer_safe),
+            ordering_floor=None if floor is None else floor.l2_block_number,
+            floor_holder=None if floor is None else to_checksum_address(floor.proposer),
         )
-        return True
 
-    async def propose_due_outputs(self) -> bool:
-        """Propose the due outputs, up to MAX_PROPOSALS_IN_FLIGHT sent before waiting for receipts."""
-        due = self.due_outputs()
-        if not due:
-            return False
-        sent = [(k, await self._send_proposal(k)) for k in due]
-        for k, (tx_hash, root) in sent:
-            receipt = await self._wait_accepted(tx_hash, f"output for L2 block {k}")
-            self._advance(replace(self.cursor, proposed_upto=k))
-            self.m_outputs.inc()
-            log.info("proposed output root 0x%s for L2 block %d in L1 block %d", root.hex()[:16], k, receipt.block_number)
-        return True
+    def _limit_faulty(self, plan: Propose) -> list[int]:
+        return self.faulty.limit_due(list(plan.blocks)) if self.faulty is not None else list(plan.blocks)
 
-    def due_outputs(self) -> list[int]:
-        interval = self.section.output_interval
-        first = next_output_block(self.cursor.proposed_upto, interval)
-        last = min(self.cursor.posted_upto, first + (MAX_PROPOSALS_IN_FLIGHT - 1) * interval)
-        due = list(range(first, last + 1, interval))
-        return self.faulty.limit_due(due) if self.faulty is not None else due
+    async def output_outgoing(self, k: int, own_newest_live: int) -> Outgoing:
+        if self.faulty is not None and self.faulty.wants_fault(k):
+            root = await self.faulty.wrong_root(k, own_newest_live)
+        else:
+            output = await self.sequencer.call("rollup_outputAtBlock", k)
+            try:
+                root = Hash32(parse_hex(output["outputRoot"], 32, "outputRoot"))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise SequencerDataError(f"malformed rollup_outputAtBlock({k}): {exc}") from None
+        intent = OutputIntent(k, root)
+        return Outgoing(intent, ProposeOutput(k, root), self.bond)
 
     async def play_faulty(self) -> None:
-        """Test mode: defend the wrong output; after its defeat, propose that block again."""
-        if self.faulty is None or not self.faulty.needs_attention:
+        """Test mode: defend the wrong output (a defeat makes the plan propose that block again, honestly)."""
+        if self.faulty is None:
             return
-        outputs, index = [], 0
+        outputs: list[OutputProposal] = []
         while True:
-            page = await self.l1.get_outputs(index, OUTPUTS_PAGE)
+            page = await self.l1.get_outputs(len(outputs), OUTPUTS_PAGE)
             outputs.extend(page)
             if len(page) < OUTPUTS_PAGE:
                 break
-            index += OUTPUTS_PAGE
-        again = await self.faulty.play(self.section.proposer_key, outputs)
-        if again is not None and self.cursor.proposed_upto >= again:
-            self._advance(replace(self.cursor, proposed_upto=again - self.section.output_interval))
+        await self.faulty.play(self.section.proposer_key, outputs)
 
-    async def _send_proposal(self, k: int) -> tuple[Hash32, Hash32]:
-        if self.faulty is not None and self.faulty.wants_fault(k):
-            root = await self.faulty.wrong_root(k, self.cursor.proposed_upto)
-            tx_hash = await self.l1.send_tx(self.section.proposer_key, ProposeOutput(k, root), value=self.bond)
-            return tx_hash, root
-        output = await self.sequencer.call("rollup_outputAtBlock", k)
-        root = Hash32(parse_hex(output["outputRoot"], 32, "outputRoot"))
-        tx_hash = await self.l1.send_tx(self.section.proposer_key, ProposeOutput(k, root), value=self.bond)
-        return tx_hash, root
+    # -- reports --
 
-    async def _send_and_wait(self, key: Any, payload: Any, value: int, what: str) -> L1TxReceipt:
-        tx_hash = await self.l1.send_tx(key, payload, value=value)
-        return await self._wait_accepted(tx_hash, what)
-
-    async def _wait_accepted(self, tx_hash: Hash32, what: str) -> L1TxReceipt:
-        receipt = await self.l1.wait_receipt(tx_hash, RECEIPT_TIMEOUT_S)
-        if receipt.status != 1:
-            raise L1Rejected(f"L1 rejected the {what} (tx 0x{tx_hash.hex()}): {receipt.error} (code {receipt.error_code})")
-        return receipt
-
-    # -- bookkeeping --
-
-    def _advance(self, cursor: Cursor) -> None:
-        save_cursor(self.state_path, cursor)
-        self.cursor = cursor
-        self._set_cursor_metrics()
-
-    def _set_cursor_metrics(self) -> None:
-        self.m_posted.set(self.cursor.posted_upto)
-        self.m_proposed.set(self.cursor.proposed_upto)
-
-    def _count_batch(self, size: int, txs: int) -> None:
+    def _count_batch(self, intent: BatchIntent) -> None:
         self.m_batches.inc()
-        self.m_batch_bytes.inc(size)
-        self.m_txs.inc(txs)
+        self.m_batch_bytes.inc(intent.size)
+        self.m_txs.inc(intent.txs)
         total_txs = self.m_txs.value()
         if total_txs:
             self.m_bytes_per_tx.set(self.m_batch_bytes.value() / total_txs)
 
     def status(self, params: list[Any]) -> dict[str, Any]:
         txs = self.m_txs.value()
+        book = self.book
         return {
-            "postedUpto": self.cursor.posted_upto,
-            "proposedUpto": self.cursor.proposed_upto,
+            "postedUpto": self.walker.head_number,
+            "proposedUpto": self.ledger.own_newest_live(),
+            "l1Walked": self.walker.last_l1,
+            "ownOutputs": self.ledger.own_counts(),
+            "inFlight": [{"role": e.role.value, **in_flight_to_json(e)} for e in (book.entries if book else [])],
+            "refusals": {duty: None if r is None else {"block": r.block, "reason": r.reason, "attempts": r.attempts}
+                         for duty, r in self.refusals.items()},
+            "l1OrdersProposals": self.l1_orders_proposals,
+            "health": self._health(),
             "batches": int(self.m_batches.value()),
             "batchBytes": int(self.m_batch_bytes.value()),
             "txsPosted": int(txs),
@@ -388,7 +496,15 @@ class Settler:
         }
 
     def _health(self) -> dict[str, Any]:
-        report: dict[str, Any] = {"status": "ok", "postedUpto": self.cursor.posted_upto, "proposedUpto": self.cursor.proposed_upto}
-        if self.problems.problem is not None:
-            report["problem"] = self.problems.problem
+        duties = {duty: tracker.report() for duty, tracker in self.trackers.items()}
+        stuck = [duty for duty, tracker in self.trackers.items() if tracker.stuck]
+        report: dict[str, Any] = {
+            "status": "stuck" if stuck else "ok",
+            "postedUpto": self.walker.head_number,
+            "proposedUpto": self.ledger.own_newest_live(),
+            "duties": duties,
+        }
+        shown = stuck or [duty for duty, tracker in self.trackers.items() if tracker.problem is not None]
+        if shown:
+            report["problem"] = f"{shown[0]}: {self.trackers[shown[0]].problem}"
         return report

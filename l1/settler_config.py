@@ -1,7 +1,7 @@
 """The settler's config file: `[node]`, `[rollup]` and `[settler]`.
 
     [node]
-    data_dir = "data/settler"      # holds settler_state.json (the posted/proposed cursors)
+    data_dir = "data/settler"      # holds settler_state.json (transactions in flight, an inbox checkpoint)
     rpc_host = "127.0.0.1"
     rpc_port = 9600                # /health, /metrics and settler_status
     log_level = "INFO"
@@ -18,6 +18,7 @@
     output_interval = 10           # propose an output root every this many L2 blocks
     max_batch_bytes = 1048576      # capped at the L1's maxBatchBytes at start-up
     poll_ms = 250
+    stuck_after_rounds = 20        # /health says "stuck" once a duty (batches, outputs) has had a problem this many rounds
     bond = "1000000000000000000"   # optional; default: the L1's proposerBond
     faulty_from_block = 25         # test mode, optional: the first output at or after this L2 block is wrong
     faulty_mode = "tx_post_state"  # or "garbage" (a random root); see l1.settler_fault
@@ -34,7 +35,7 @@ from typing import Any, Mapping
 from node.crypto import PrivateKey
 from node.config_fields import read_key_password, read_optional_amount, read_signing_key, read_url
 from node.rollup_config import NodeSection, RollupConfig, load_node_section, load_rollup_config
-from node.service import ConfigError, load_toml
+from node.service import DEFAULT_STUCK_AFTER_ROUNDS, ConfigError, load_toml
 
 DEFAULT_OUTPUT_INTERVAL = 10
 DEFAULT_MAX_BATCH_BYTES = 1024 * 1024
@@ -51,6 +52,7 @@ _KEYS = frozenset(
         "output_interval",
         "max_batch_bytes",
         "poll_ms",
+        "stuck_after_rounds",
         "bond",
         "faulty_from_block",
         "faulty_mode",
@@ -69,6 +71,7 @@ class SettlerSection:
     max_batch_bytes: int
     poll_ms: int
     bond: int | None  # None: the L1's proposerBond
+    stuck_after_rounds: int = DEFAULT_STUCK_AFTER_ROUNDS
     faulty_from_block: int | None = None  # test mode: the first output at or after this block is wrong
     faulty_mode: str = FAULT_MODES[0]
 
@@ -108,6 +111,7 @@ def load_settler_section(doc: Mapping[str, Any]) -> SettlerSection:
         max_batch_bytes=_int(section, "max_batch_bytes", DEFAULT_MAX_BATCH_BYTES, 1024, 64 * 1024 * 1024),
         poll_ms=_int(section, "poll_ms", DEFAULT_POLL_MS, 10, 60_000),
         bond=_optional_amount(section, "bond"),
+        stuck_after_rounds=_int(section, "stuck_after_rounds", DEFAULT_STUCK_AFTER_ROUNDS, 1, 10**6),
         faulty_from_block=_optional_int(section, "faulty_from_block", 1, 2**63),
         faulty_mode=_choice(section, "faulty_mode", FAULT_MODES),
     )

@@ -11,6 +11,7 @@ from typing import Sequence
 from node.rpc.server import ListenError
 from node.service import ConfigError, run_service, setup_logging
 from l1.settler import Settler, SettlerError
+from l1.settler_journal import JournalError
 from l1.settler_config import load_settler_config
 
 log = logging.getLogger("settler")
@@ -27,7 +28,7 @@ def main(config_path: str | Path) -> int:
     setup_logging("settler", config.node.log_level)
     try:
         return run_service(lambda: Settler(config), failed=lambda settler: settler.tasks.failed)
-    except (ListenError, SettlerError) as exc:
+    except (ListenError, SettlerError, JournalError) as exc:
         log.error("%s", exc)
         return 1
 

@@ -15,9 +15,10 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 import tomllib
 from pathlib import Path
-from typing import Any, AsyncContextManager, Callable, Coroutine
+from typing import Any, AsyncContextManager, Callable, Coroutine, Mapping, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -131,23 +132,80 @@ async def sleep_or_stop(seconds: float, stop: asyncio.Event) -> bool:
 
 
 
-class ProblemTracker:
-    """A retrying loop's current problem: logged once when it appears or changes, once when it clears.
+DEFAULT_STUCK_AFTER_ROUNDS = 20
 
-    Health reports show `problem`; a loop that fails every second does not flood the log.
+
+class ProblemTracker:
+    """A retrying loop's current problem, how long it has lasted, and whether that means stuck.
+
+    The loop calls `note(problem)` once per round that did not go through and
+    `clear()` once per round that did (or had nothing to do). The problem is
+    logged once when it appears or changes (a loop failing every second does
+    not flood the log) and once when it clears. After `stuck_after_rounds`
+    consecutive problem rounds (whatever their text: a loop that fails in a
+    new way each round is no less stuck) the tracker reports `stuck` and logs
+    an error once; health endpoints show `report()` and turn from "ok".
     """
 
-    def __init__(self, who: str, logger: logging.Logger) -> None:
+    def __init__(
+        self, who: str, logger: logging.Logger, stuck_after_rounds: int = DEFAULT_STUCK_AFTER_ROUNDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if stuck_after_rounds < 1:
+            raise ValueError(f"stuck_after_rounds must be >= 1 (got {stuck_after_rounds})")
         self.who = who
         self.log = logger
+        self.stuck_after_rounds = stuck_after_rounds
+        self.clock = clock
         self.problem: str | None = None
+        self.rounds = 0  # consecutive rounds with a problem
+        self.since: float | None = None  # when the current run of problem rounds began (clock time)
 
     def note(self, problem: str) -> None:
+        """One more round with `problem` (call it at most once per round)."""
+        if self.since is None:
+            self.since = self.clock()
+        self.rounds += 1
         if problem != self.problem:
             self.log.warning("%s (retrying)", problem)
             self.problem = problem
+        if self.rounds == self.stuck_after_rounds:
+            self.log.error("%s is STUCK: no progress for %d rounds (%.0f s); latest problem: %s",
+                           self.who, self.rounds, self.clock() - self.since, problem)
 
     def clear(self) -> None:
+        """A round that went through: the problem, if any, is over."""
         if self.problem is not None:
-            self.log.info("%s is making progress again", self.who)
-            self.problem = None
+            self.log.info("%s is making progress again after %d problem rounds", self.who, self.rounds)
+        self.problem = None
+        self.rounds = 0
+        self.since = None
+
+    @property
+    def stuck(self) -> bool:
+        return self.rounds >= self.stuck_after_rounds
+
+    @property
+    def status(self) -> str:
+        return "stuck" if self.stuck else "ok"
+
+    def report(self) -> dict[str, Any]:
+        """The health view: status ("ok" / "stuck"), and the problem with its duration while there is one."""
+        report: dict[str, Any] = {"status": self.status}
+        if self.problem is not None:
+            report["problem"] = self.problem
+            report["problemRounds"] = self.rounds
+            report["problemSince"] = self.since
+        return report
+
+
+class GaugeRegistry(Protocol):
+    def gauge_fn(self, name: str, help: str, fn: Callable[[], Any]) -> None: ...
+
+
+def register_problem_metrics(metrics: GaugeRegistry, role: str, trackers: Mapping[str, ProblemTracker]) -> None:
+    """Gauges `<role>_stuck{duty}` (1 while stuck) and `<role>_problem_rounds{duty}` over named trackers."""
+    metrics.gauge_fn(f"{role}_stuck", f"1 while a {role} duty has had a problem for its stuck threshold of rounds",
+                     lambda: [({"duty": duty}, int(t.stuck)) for duty, t in trackers.items()])
+    metrics.gauge_fn(f"{role}_problem_rounds", f"consecutive rounds a {role} duty has had a problem",
+                     lambda: [({"duty": duty}, t.rounds) for duty, t in trackers.items()])
