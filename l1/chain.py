@@ -32,14 +32,17 @@ from l1.contracts import (
 )
 from l1.errors import ChainConfigMismatch, L1ChainError, TimestampNotIncreasing
 from l1.events import BatchPosted, Event, L1Receipt
+from l1.l2_blocks import L2BlockRecord, get_l2_block, get_l2_head
 from l1.l2_genesis import compute_l2_genesis_output_root
+from node.shape import ShapeHead
 from l1.mempool import Mempool
 from l1.dispute_state import (
     GameRecord,
     WithdrawalClaim,
+    OutputDispute,
     get_game,
-    get_output_game_id,
     get_withdrawal_claim,
+    load_output_dispute,
     list_games,
     list_withdrawal_claims,
 )
@@ -223,9 +226,16 @@ class L1Chain:
     def get_output(self, index: int) -> OutputProposal | None:
         return get_output(self.kv, index)
 
-    def get_output_game_id(self, index: int) -> int | None:
-        """The latest dispute game over output `index`, if it was ever disputed."""
-        return get_output_game_id(self.kv, index)
+    def get_output_dispute(self, index: int) -> OutputDispute | None:
+        """Output `index`'s dispute (parties and games), if it was ever disputed."""
+        return load_output_dispute(self.kv, index)
+
+    def get_l2_head(self) -> ShapeHead:
+        """The newest L2 block derived from this L1's inbox (l1.l2_blocks)."""
+        return get_l2_head(self.kv)
+
+    def get_l2_block(self, number: int) -> L2BlockRecord | None:
+        return get_l2_block(self.kv, number)
 
     def get_game(self, game_id: int) -> GameRecord | None:
         return get_game(self.kv, game_id)

@@ -103,6 +103,14 @@ class DerivationBlock:
 
 
 @dataclass(frozen=True, slots=True)
+class DisputeParty:
+    address: Address
+    bond: int
+    wins: int
+    beaten_by: int | None  # slot on the other side of the first party that beat it
+
+
+@dataclass(frozen=True, slots=True)
 class OutputProposal:
     index: int
     l2_block_number: int
@@ -112,7 +120,14 @@ class OutputProposal:
     proposed_at: int
     finalizes_at: int
     status: str  # pending / disputed / finalized / defeated
-    game_id: int | None = None  # the latest dispute game over this output, once disputed
+    challengers: tuple[DisputeParty, ...] = ()  # once disputed
+    defenders: tuple[DisputeParty, ...] = ()  # defender 0 is the proposer
+    game_ids: tuple[int, ...] = ()
+    open_games: int = 0
+
+    def plays(self, address: bytes) -> bool:
+        """Whether `address` is a party of this output's dispute (either side)."""
+        return any(p.address == address for p in self.challengers + self.defenders)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,8 +310,23 @@ def parse_output(obj: Any) -> OutputProposal:
         proposed_at=_int(obj, "proposedAt"),
         finalizes_at=_int(obj, "finalizesAt"),
         status=str(_field(obj, "status")),
-        game_id=_optional_int(obj, "gameId"),
+        **_parse_dispute(obj.get("dispute") if isinstance(obj, dict) else None),
     )
+
+
+def _parse_dispute(obj: Any) -> dict[str, Any]:
+    if obj is None:
+        return {}
+    return {
+        "challengers": tuple(_parse_party(p) for p in _list(_field(obj, "challengers"), "challengers")),
+        "defenders": tuple(_parse_party(p) for p in _list(_field(obj, "defenders"), "defenders")),
+        "game_ids": tuple(_int({"game id": g}, "game id") for g in _list(_field(obj, "games"), "games")),
+        "open_games": _int(obj, "openGames"),
+    }
+
+
+def _parse_party(obj: Any) -> DisputeParty:
+    return DisputeParty(_address(obj, "address"), _amount(obj, "bond"), _int(obj, "wins"), _optional_int(obj, "beatenBy"))
 
 
 def parse_chain_info(obj: Any) -> L1ChainInfo:
@@ -450,6 +480,10 @@ class L1Client:
     async def get_outputs(self, from_index: int, count: int) -> list[OutputProposal]:
         reply = await self.rpc.call("l1_getOutputs", from_index, count)
         return [parse_output(o) for o in _list(reply, "outputs")]
+
+    async def get_l2_head(self) -> int:
+        """The newest L2 block the L1's inbox derives: outputs may only name blocks up to it."""
+        return _int(await self.rpc.call("l1_getL2Head"), "number")
 
     async def get_games(self, from_id: int, count: int) -> list[GameInfo]:
         """Dispute games from id `from_id`, at most `count` (<= 256)."""

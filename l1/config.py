@@ -11,6 +11,8 @@
     block_time_ms = 1000
     min_fee = "1000000000000"     # wei, burned per transaction (amounts: int or decimal string)
     batcher = "dev1"              # an address (EIP-55 if mixed case) or a dev account name dev0..dev9
+    proposer = "dev2"             # optional: the permissioned proposer (default: none, anyone may propose)
+    proposer_fallback_blocks = 300  # optional: with no output finalized for this many L1 blocks, anyone may propose
     proposer_bond = "1000000000000000000"
     challenge_window = 20         # L1 blocks
     max_batch_bytes = 131072
@@ -28,6 +30,9 @@
     fee_recipient = "0x..."       #   must equal [rollup] fee_recipient of the L2 processes
     min_fee = "1"                 #   must equal [rollup] min_fee
     max_block_txs = 10000         #   optional, must equal [rollup] max_block_txs
+    sequencing_window = 20        #   optional, must equal [rollup] sequencing_window
+    max_sequencer_drift_ms = 10000  # optional, must equal [rollup] max_sequencer_drift_ms
+                                  #   with them the L1 tracks which L2 blocks its inbox derives (l1.l2_blocks)
     [l1.rollup.genesis]           #   optional: a copy of [rollup] genesis (L2 address = balance); the L1
                                   #   then computes the L2 genesis output root from its own block 0
                                   #   (l1.l2_genesis) unless l2_genesis_output_root is given
@@ -47,6 +52,7 @@ from node.crypto import Address, CryptoError, Hash32, parse_address, parse_hex, 
 from node.encoding import UINT64_MAX, UINT256_MAX
 from node.keys.hd import DEV_ACCOUNT_COUNT, dev_accounts
 from node.service import ConfigError, load_toml
+from node.shape import RollupRules
 from node.stf.config import ChainConfig
 from l1.tx import MAX_BATCH_DATA_BYTES
 from node.rollup_config import load_venue_genesis
@@ -73,6 +79,8 @@ _L1_KEYS = frozenset(
         "block_time_ms",
         "min_fee",
         "batcher",
+        "proposer",
+        "proposer_fallback_blocks",
         "proposer_bond",
         "challenge_window",
         "max_batch_bytes",
@@ -85,9 +93,14 @@ _L1_KEYS = frozenset(
         "rollup",
     }
 )
-_ROLLUP_KEYS = frozenset({"chain_id", "fee_recipient", "min_fee", "max_block_txs", "genesis", "venue"})
+_ROLLUP_KEYS = frozenset(
+    {"chain_id", "fee_recipient", "min_fee", "max_block_txs", "sequencing_window", "max_sequencer_drift_ms", "genesis", "venue"}
+)
 DEFAULT_GAME_CLOCK_BLOCKS = 20
+DEFAULT_PROPOSER_FALLBACK_BLOCKS = 300
 DEFAULT_L2_MAX_BLOCK_TXS = 10_000  # node.rollup_config's default for [rollup] max_block_txs
+DEFAULT_L2_SEQUENCING_WINDOW = 20  # node.rollup_config's defaults
+DEFAULT_L2_MAX_SEQUENCER_DRIFT_MS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +110,14 @@ class DisputeParams:
     `rollup` is the L2's ChainConfig, which the one-step verifier runs the
     state transition with; None disables disputes. `genesis_output_root` is
     the output root of L2 block 0; None refuses disputes that would start there.
+    `rules` are the L2's derivation rules: with them the L1 tracks the L2
+    blocks its inbox derives (l1.l2_blocks) and refuses outputs for others.
     """
 
     game_clock_blocks: int = DEFAULT_GAME_CLOCK_BLOCKS
     genesis_output_root: Hash32 | None = None
     rollup: ChainConfig | None = None
+    rules: RollupRules | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +131,8 @@ class L1ChainParams:
     challenge_window: int
     max_batch_bytes: int
     disputes: DisputeParams = DisputeParams()
+    proposer: Address | None = None  # None: proposals are permissionless (bonded)
+    proposer_fallback_blocks: int = DEFAULT_PROPOSER_FALLBACK_BLOCKS
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +209,10 @@ def _chain_params(l1: Mapping[str, Any], source: str) -> L1ChainParams:
         challenge_window=_int(l1, "l1", "challenge_window", DEFAULT_CHALLENGE_WINDOW, 0, UINT64_MAX, source),
         max_batch_bytes=_int(l1, "l1", "max_batch_bytes", DEFAULT_MAX_BATCH_BYTES, 1, MAX_BATCH_DATA_BYTES, source),
         disputes=_dispute_params(l1, source),
+        proposer=None if l1.get("proposer") is None else _account(l1["proposer"], "[l1] proposer", source),
+        proposer_fallback_blocks=_int(
+            l1, "l1", "proposer_fallback_blocks", DEFAULT_PROPOSER_FALLBACK_BLOCKS, 1, UINT64_MAX, source
+        ),
     )
 
 
@@ -200,6 +222,21 @@ def _dispute_params(l1: Mapping[str, Any], source: str) -> DisputeParams:
         game_clock_blocks=_int(l1, "l1", "game_clock_blocks", DEFAULT_GAME_CLOCK_BLOCKS, 1, 1_000_000, source),
         genesis_output_root=None if root is None else _hash32(root, "[l1] l2_genesis_output_root", source),
         rollup=_rollup(l1.get("rollup"), source),
+        rules=_rollup_rules(l1.get("rollup"), source),
+    )
+
+
+def _rollup_rules(table: Any, source: str) -> RollupRules | None:
+    """The L2's derivation rules from [l1.rollup] (validated by _rollup first)."""
+    if not isinstance(table, Mapping):
+        return None
+    return RollupRules(
+        chain_id=_int(table, "l1.rollup", "chain_id", 0, 0, UINT64_MAX, source),
+        max_sequencer_drift_ms=_int(
+            table, "l1.rollup", "max_sequencer_drift_ms", DEFAULT_L2_MAX_SEQUENCER_DRIFT_MS, 1, 10**9, source
+        ),
+        sequencing_window=_int(table, "l1.rollup", "sequencing_window", DEFAULT_L2_SEQUENCING_WINDOW, 1, 10**6, source),
+        max_block_txs=_int(table, "l1.rollup", "max_block_txs", DEFAULT_L2_MAX_BLOCK_TXS, 1, MAX_BLOCK_TXS, source),
     )
 
 

@@ -4,8 +4,10 @@ No clock and no I/O: the block number and timestamp arrive as arguments and
 all writes go to an `Overlay` the caller commits.
 
 A block, in order:
-  1. `process_finalizations`: every pending proposal whose
-     proposed_at + challenge_window <= number is finalized and its bond returned.
+  1. `process_block_start`: the L2 default blocks of the epochs whose
+     sequencing window closed with the previous L1 block (l1.l2_blocks), then
+     `process_finalizations`: every pending proposal whose window passed is
+     settled (finalized, or defeated if a challenger beat every defender).
   2. each transaction: `validate_l1_transaction` (chain id, fee >= min_fee,
      nonce == account nonce, balance >= fee + value). If that fails the
      transaction is not included (an InvalidTransaction from node.stf.errors).
@@ -13,11 +15,15 @@ A block, in order:
      runs in a child overlay. A KindRuleError (l1.errors) discards the kind's
      effects and gives a status-0 receipt; success merges them and gives status 1.
 
-Kinds: transfer (value -> to), post_batch (batcher only, data <= max_batch_bytes),
-deposit (value locked in the portal), force_tx (event only), propose_output
-(value >= proposer_bond is the bond; L2 block above every live proposal's).
-Kinds 6-9 (disputes) are in l1.disputes, 10-11 (withdrawals) in l1.withdrawals;
-both register their rules with `register_kind_rule`, imported at the end here.
+Kinds: transfer (value -> to), post_batch (batcher only, data <=
+max_batch_bytes; its L2 blocks are derived at once, l1.l2_blocks), deposit
+(value locked in the portal), force_tx (event only; never a deposit
+encoding), propose_output (the permissioned proposer, or anyone once no
+output has finalized for proposer_fallback_blocks; value >= proposer_bond is
+the bond; the L2 block must already be derived from this L1's inbox).
+Kinds 6-9 and 12 (disputes) are in l1.disputes, 10-11 (withdrawals) in
+l1.withdrawals; both register their rules with `register_kind_rule`,
+imported at the end here.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from typing import Callable, Iterable
 
 from node.crypto import CryptoError
 from node.encoding import UINT64_MAX, DecodeError
+from node.tx import DepositTx, decode_tx
 from node.state.schema import Account
 from node.state.view import Overlay, StateReader
 from node.stf.errors import (
@@ -42,7 +49,19 @@ from node.stf.errors import (
     WrongChainId,
 )
 from l1.config import L1ChainParams
-from l1.errors import BatchTooLarge, BondTooLow, KindRuleError, NotBatcher, ProposalOutOfOrder, TransactionTooLarge
+from l1.errors import (
+    BatchTooLarge,
+    BondTooLow,
+    ForcedDeposit,
+    KindRuleError,
+    L2BlockNotDerived,
+    NotBatcher,
+    NotProposer,
+    TransactionTooLarge,
+)
+from l1.l2_blocks import get_l2_head, process_expired_epochs, process_posted_batch
+from l1.ledger import process_credit, process_debit, process_lock_bond
+from l1.settlement import settle_output
 from l1.events import (
     STATUS_FAILED,
     STATUS_SUCCESS,
@@ -50,7 +69,6 @@ from l1.events import (
     DepositLocked,
     Event,
     L1Receipt,
-    OutputFinalized,
     OutputProposed,
     TxForced,
 )
@@ -59,18 +77,15 @@ from l1.state import (
     OutputStatus,
     append_output,
     get_account,
-    get_bonds_locked,
     get_fees_burned,
     get_finalization_cursor,
-    get_latest_live_output,
+    get_last_finalization,
     get_output,
     get_output_count,
     get_portal_balance,
     set_account,
-    set_bonds_locked,
     set_fees_burned,
     set_finalization_cursor,
-    set_output,
     set_portal_balance,
 )
 from l1.tx import (
@@ -208,18 +223,6 @@ def process_kind_rule(
 # -- the kinds' rules --
 
 
-def process_debit(overlay: Overlay, address: bytes, amount: int) -> None:
-    account = get_account(overlay, address)
-    if account.balance < amount:
-        raise InsufficientBalance(address, account.balance, amount)
-    set_account(overlay, address, Account(account.balance - amount, account.nonce))
-
-
-def process_credit(overlay: Overlay, address: bytes, amount: int) -> None:
-    account = get_account(overlay, address)
-    set_account(overlay, address, Account(account.balance + amount, account.nonce))
-
-
 def apply_transfer(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int) -> list[Event]:
     payload: L1Transfer = rtx.tx.payload
     process_debit(overlay, rtx.sender, rtx.tx.value)
@@ -233,6 +236,8 @@ def apply_post_batch(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, r
         raise NotBatcher(rtx.sender, params.batcher)
     if len(payload.data) > params.max_batch_bytes:
         raise BatchTooLarge(len(payload.data), params.max_batch_bytes)
+    if params.disputes.rules is not None:
+        process_posted_batch(overlay, params.disputes.rules, env.number, log, payload.data)
     return [BatchPosted(log, rtx.hash, rtx.sender, payload.data)]
 
 
@@ -245,15 +250,26 @@ def apply_deposit(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx:
 
 def apply_force_tx(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int) -> list[Event]:
     payload: ForceTx = rtx.tx.payload
+    validate_not_a_deposit(payload.l2_tx)
     return [TxForced(log, rtx.hash, rtx.sender, payload.l2_tx)]
+
+
+def validate_not_a_deposit(l2_tx: bytes) -> None:
+    """A forced transaction is included in its epoch's first block whatever it is (skipped if invalid), right
+    after the deposits: one that decoded as a deposit would mint L2 funds the portal never locked."""
+    try:
+        decoded = decode_tx(l2_tx)
+    except DecodeError:
+        return  # garbage: included and skipped
+    if isinstance(decoded, DepositTx):
+        raise ForcedDeposit()
 
 
 def apply_propose_output(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int) -> list[Event]:
     payload: ProposeOutput = rtx.tx.payload
     bond = rtx.tx.value
-    validate_proposal(overlay, params, payload, bond)
-    process_debit(overlay, rtx.sender, bond)
-    set_bonds_locked(overlay, get_bonds_locked(overlay) + bond)
+    validate_proposal(overlay, params, env, rtx.sender, payload, bond)
+    process_lock_bond(overlay, rtx.sender, bond)
     proposal = OutputProposal(
         index=get_output_count(overlay),
         l2_block_number=payload.l2_block_number,
@@ -267,12 +283,24 @@ def apply_propose_output(overlay: Overlay, params: L1ChainParams, env: L1BlockEn
     return [OutputProposed(log, rtx.hash, proposal.index, proposal.l2_block_number, proposal.output_root, rtx.sender, bond)]
 
 
-def validate_proposal(reader: StateReader, params: L1ChainParams, payload: ProposeOutput, bond: int) -> None:
+def validate_proposal(reader: StateReader, params: L1ChainParams, env: L1BlockEnv, sender: bytes, payload: ProposeOutput, bond: int) -> None:
+    validate_proposer(reader, params, env, sender)
     if bond < params.proposer_bond:
         raise BondTooLow(bond, params.proposer_bond)
-    latest = get_latest_live_output(reader)
-    if latest is not None and payload.l2_block_number <= latest.l2_block_number:
-        raise ProposalOutOfOrder(payload.l2_block_number, latest.l2_block_number)
+    if params.disputes.rules is not None:
+        head = get_l2_head(reader)
+        if payload.l2_block_number > head.number:
+            raise L2BlockNotDerived(payload.l2_block_number, head.number)
+
+
+def validate_proposer(reader: StateReader, params: L1ChainParams, env: L1BlockEnv, sender: bytes) -> None:
+    """Only the permissioned proposer proposes, unless no output has finalized for proposer_fallback_blocks
+    (then anyone may, with a bond: the rollup's liveness never depends on one key)."""
+    if params.proposer is None or sender == params.proposer:
+        return
+    opens_at = get_last_finalization(reader) + params.proposer_fallback_blocks
+    if env.number < opens_at:
+        raise NotProposer(sender, params.proposer, opens_at)
 
 
 _KIND_RULES: dict[type, KindRule] = {
@@ -298,15 +326,24 @@ def get_kind_rule(payload_cls: type) -> KindRule:
         raise UnknownKind(f"no L1 contract for {payload_cls.__name__}") from None
 
 
-# -- block start: finalization --
+# -- block start: L2 default blocks, then settlements --
+
+
+def process_block_start(overlay: Overlay, params: L1ChainParams, number: int) -> list[Event]:
+    """What happens at the start of L1 block `number`, before its transactions."""
+    if params.disputes.rules is not None and number > 0:
+        process_expired_epochs(overlay, params.disputes.rules, number - 1)
+    return process_finalizations(overlay, params, number)
 
 
 def process_finalizations(overlay: Overlay, params: L1ChainParams, number: int, first_log_index: int = 0) -> list[Event]:
-    """Finalize every pending proposal with proposed_at + challenge_window <= number; return the events.
+    """Settle every pending proposal with proposed_at + challenge_window <= number; return the events.
 
     Proposals are stored in L1-block order, so a cursor walks them once: it
-    stops at the first whose window has not passed. Proposals no longer
-    pending when their window passes (disputed, defeated) are stepped over.
+    stops at the first whose window has not passed. A proposal still disputed
+    then (a game running) is settled when its last game ends (l1.disputes);
+    one no longer disputed is settled here (finalized, or defeated if a
+    challenger beat every defender: l1.settlement).
     """
     cursor = get_finalization_cursor(overlay)
     count = get_output_count(overlay)
@@ -316,32 +353,11 @@ def process_finalizations(overlay: Overlay, params: L1ChainParams, number: int, 
         if proposal is None or proposal.finalizes_at(params.challenge_window) > number:
             break
         if proposal.status == OutputStatus.PENDING:
-            events.append(process_finalization(overlay, proposal, first_log_index + len(events)))
+            events.extend(settle_output(overlay, number, proposal, first_log_index + len(events)))
         cursor += 1
     if cursor != get_finalization_cursor(overlay):
         set_finalization_cursor(overlay, cursor)
     return events
-
-
-def process_finalization(overlay: Overlay, proposal: OutputProposal, log_index: int) -> OutputFinalized:
-    set_output(overlay, _with_status(proposal, OutputStatus.FINALIZED))
-    set_bonds_locked(overlay, get_bonds_locked(overlay) - proposal.bond)
-    process_credit(overlay, proposal.proposer, proposal.bond)
-    return OutputFinalized(
-        log_index, None, proposal.index, proposal.l2_block_number, proposal.output_root, proposal.proposer, proposal.bond
-    )
-
-
-def _with_status(proposal: OutputProposal, status: OutputStatus) -> OutputProposal:
-    return OutputProposal(
-        proposal.index,
-        proposal.l2_block_number,
-        proposal.output_root,
-        proposal.proposer,
-        proposal.bond,
-        proposal.proposed_at,
-        status,
-    )
 
 
 # -- a whole block --
@@ -350,9 +366,9 @@ def _with_status(proposal: OutputProposal, status: OutputStatus) -> OutputPropos
 def execute_l1_block(
     reader: StateReader, params: L1ChainParams, env: L1BlockEnv, candidates: Iterable[RecoveredL1Tx]
 ) -> L1BlockExecution:
-    """Finalize due proposals, then apply the candidates in order; invalid ones are dropped, not included."""
+    """The block start (L2 default blocks, settlements), then the candidates in order; invalid ones are dropped."""
     overlay = Overlay(reader)
-    events: list[Event] = process_finalizations(overlay, params, env.number)
+    events: list[Event] = process_block_start(overlay, params, env.number)
     included: list[RecoveredL1Tx] = []
     receipts: list[L1Receipt] = []
     dropped: list[Dropped] = []

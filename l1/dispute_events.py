@@ -4,9 +4,10 @@ JSON (every event also has `type`, `log_index`, `transactionHash`):
 
 | type                 | fields                                                                        |
 |----------------------|-------------------------------------------------------------------------------|
-| output_disputed      | gameId, outputIndex, challenger, bond, startBlock, endBlock                   |
+| output_disputed      | gameId, outputIndex, challenger, bond, startBlock, endBlock (one per game started: a new challenger against each defender, a new defender against each challenger) |
 | game_move            | gameId, move (claim/respond/open_outputs/prove_step), side, from, phase, lo, hi |
-| game_resolved        | gameId, outputIndex, status, winner, payout, outputStatus, reason            |
+| game_resolved        | gameId, outputIndex, status, winner, payout (0: bonds settle with the output), outputStatus, reason |
+| output_defeated      | index, l2BlockNumber, outputRoot, challenger (the one that beat every defender) |
 | withdrawal_proven    | withdrawalId, outputIndex, recipient, amount                                  |
 | withdrawal_finalized | withdrawalId, outputIndex, recipient, amount                                  |
 """
@@ -193,4 +194,36 @@ class WithdrawalFinalized(_WithdrawalEvent):
     NAME: ClassVar[str] = "withdrawal_finalized"
 
 
-__all__ = ["GameMoved", "GameResolved", "OutputDisputed", "WithdrawalFinalized", "WithdrawalProven"]
+@register_event
+@dataclass(frozen=True, slots=True)
+class OutputDefeated:
+    TYPE: ClassVar[int] = 11
+    NAME: ClassVar[str] = "output_defeated"
+    log_index: int
+    tx_hash: Hash32 | None
+    index: int
+    l2_block_number: int
+    output_root: Hash32
+    challenger: Address
+
+    def fields(self) -> list[Any]:
+        return [self.index, self.l2_block_number, self.output_root, self.challenger]
+
+    def json_fields(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "l2BlockNumber": self.l2_block_number,
+            "outputRoot": _hex(self.output_root),
+            "challenger": to_checksum_address(self.challenger),
+        }
+
+    @classmethod
+    def from_stored(cls, log_index: int, tx_hash: Hash32 | None, rest: list[Any]) -> "OutputDefeated":
+        expect_list(rest, 4, "output_defeated event")
+        return cls(
+            log_index, tx_hash, expect_int(rest[0], "index"), expect_int(rest[1], "l2_block_number"),
+            Hash32(expect_bytes(rest[2], "output_root", 32)), _addr(rest[3], "challenger"),
+        )
+
+
+__all__ = ["GameMoved", "GameResolved", "OutputDefeated", "OutputDisputed", "WithdrawalFinalized", "WithdrawalProven"]

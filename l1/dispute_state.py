@@ -3,8 +3,11 @@
 | key                       | value                                                               |
 |---------------------------|---------------------------------------------------------------------|
 | S g count                 | msgpack int: number of games                                        |
-| S g i game_id(8)          | msgpack [output_index, challenger, defender, challenger_bond, defender_bond, created_at, resolved_at or nil, game] |
-| S o g output_index(8)     | msgpack int: the output's latest game                               |
+| S g i game_id(8)          | msgpack [output_index, challenger, defender, challenger_bond, defender_bond, created_at, resolved_at or nil, game, challenger_slot, defender_slot] |
+| S o n output_index(8)     | msgpack [challengers, defenders, games, open_games]: counts of the output's dispute |
+| S o p output_index(8) side(1) slot(4) | msgpack [address, bond_bytes, wins, beaten_by or nil]: a party (side 0 defender, 1 challenger) |
+| S o a output_index(8) address(20)     | msgpack [side, slot]: who already plays in this output's dispute |
+| S o g output_index(8) j(4)            | msgpack int: the output's j-th game |
 | S w count                 | msgpack int: number of withdrawals ever proven                      |
 | S w i seq(8)              | withdrawal_id (the order of first proof, for listing)               |
 | S w d withdrawal_id(32)   | msgpack [seq, status, output_index, l2_sender, recipient, amount_bytes, l2_block_number, proven_at, finalized_at or nil] |
@@ -13,13 +16,17 @@
 clock_blocks, phase, status, lo, hi, lo_claim, hi_claim, mid_claim or nil,
 turn, turn_started_at, defender_used, challenger_used, header or nil,
 step_count, moves] with phase / status / turn as small ints (tables below).
-Bonds locked in games are counted in `S bonds` like proposal bonds, so the
-conservation rule of l1.state still holds.
+Bonds locked in disputes are counted in `S bonds` like proposal bonds, so
+the conservation rule of l1.state still holds.
+
+A disputed output's parties: defender slot 0 is its proposer (bond: the
+proposal's); every other party joined with its own bond. Each challenger
+plays one game against each defender, with fixed players (l1.disputes).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import Any
 
@@ -34,6 +41,10 @@ from l1.state import OutputProposal, get_output
 GAME_COUNT_KEY = b"Sgcount"
 GAME_PREFIX = b"Sgi"
 OUTPUT_GAME_PREFIX = b"Sog"
+DISPUTE_COUNTS_PREFIX = b"Son"
+PARTY_PREFIX = b"Sop"
+PARTY_INDEX_PREFIX = b"Soa"
+MAX_PARTY_BYTES = 128
 WITHDRAWAL_COUNT_KEY = b"Swcount"
 WITHDRAWAL_SEQ_PREFIX = b"Swi"
 WITHDRAWAL_PREFIX = b"Swd"
@@ -122,13 +133,15 @@ class GameRecord:
 
     game_id: int
     output_index: int
-    challenger: Address
-    defender: Address  # the proposer: bonds and winnings are its, whoever sends defender moves
-    challenger_bond: int
+    challenger: Address  # the only address that may make challenger moves
+    defender: Address  # the only address that may make defender moves
+    challenger_bond: int  # the players' bonds (each bonded once per output, whatever its number of games)
     defender_bond: int
-    created_at: int  # L1 block of the dispute
+    created_at: int  # L1 block the game started in
     resolved_at: int | None
     game: Game
+    challenger_slot: int = 0
+    defender_slot: int = 0
 
     @property
     def in_progress(self) -> bool:
@@ -138,11 +151,12 @@ class GameRecord:
         return [
             self.output_index, self.challenger, self.defender, encode_uint(self.challenger_bond),
             encode_uint(self.defender_bond), self.created_at, self.resolved_at, game_to_fields(self.game),
+            self.challenger_slot, self.defender_slot,
         ]
 
     @classmethod
     def from_fields(cls, game_id: int, value: Any) -> "GameRecord":
-        f = expect_list(value, 8, "game record")
+        f = expect_list(value, 10, "game record")
         return cls(
             game_id=game_id,
             output_index=expect_int(f[0], "output_index"),
@@ -153,6 +167,8 @@ class GameRecord:
             created_at=expect_int(f[5], "created_at"),
             resolved_at=None if f[6] is None else expect_int(f[6], "resolved_at"),
             game=game_from_fields(f[7]),
+            challenger_slot=expect_int(f[8], "challenger_slot"),
+            defender_slot=expect_int(f[9], "defender_slot"),
         )
 
 
@@ -176,19 +192,148 @@ def set_game(overlay: Overlay, record: GameRecord) -> None:
 
 
 def append_game(overlay: Overlay, record: GameRecord) -> None:
-    """Store `record` at the next game id (its `game_id` must be get_game_count()) and link its output."""
+    """Store `record` at the next game id (its `game_id` must be get_game_count()) and list it under its output."""
     count = get_game_count(overlay)
     if record.game_id != count:
         raise ValueError(f"new game must have id {count}, got {record.game_id}")
     set_game(overlay, record)
     overlay.set(GAME_COUNT_KEY, pack(count + 1))
-    overlay.set(OUTPUT_GAME_PREFIX + _num(record.output_index), pack(record.game_id))
+    counts = get_dispute_counts(overlay, record.output_index)
+    overlay.set(OUTPUT_GAME_PREFIX + _num(record.output_index) + _slot(counts.games), pack(record.game_id))
+    set_dispute_counts(overlay, record.output_index, replace(counts, games=counts.games + 1, open_games=counts.open_games + 1))
 
 
-def get_output_game_id(reader: StateReader, output_index: int) -> int | None:
-    """The latest game over output `output_index`, if it was ever disputed."""
-    raw = reader.get(OUTPUT_GAME_PREFIX + _num(output_index))
-    return None if raw is None else expect_int(unpack(raw, 16), "output game id")
+def get_output_game_ids(reader: StateReader, output_index: int) -> list[int]:
+    """The games over output `output_index`, in the order they started."""
+    counts = get_dispute_counts(reader, output_index)
+    prefix = OUTPUT_GAME_PREFIX + _num(output_index)
+    ids = []
+    for j in range(counts.games):
+        raw = reader.get(prefix + _slot(j))
+        if raw is not None:
+            ids.append(expect_int(unpack(raw, 16), "output game id"))
+    return ids
+
+
+# -- the parties of a disputed output --
+
+
+class PartySide(IntEnum):
+    DEFENDER = 0
+    CHALLENGER = 1
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """A bonded player of one output's dispute, and how its games went so far."""
+
+    address: Address
+    bond: int
+    wins: int = 0
+    beaten_by: int | None = None  # slot (on the other side) of the first opponent that beat it
+
+    def to_fields(self) -> list[Any]:
+        return [self.address, encode_uint(self.bond), self.wins, self.beaten_by]
+
+    @classmethod
+    def from_fields(cls, value: Any) -> "Party":
+        f = expect_list(value, 4, "dispute party")
+        return cls(
+            _addr(f[0], "party address"), decode_uint(f[1], "party bond"), expect_int(f[2], "wins"),
+            None if f[3] is None else expect_int(f[3], "beaten_by"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeCounts:
+    challengers: int = 0
+    defenders: int = 0
+    games: int = 0
+    open_games: int = 0
+
+
+def _slot(n: int) -> bytes:
+    return n.to_bytes(4, "big")
+
+
+def get_dispute_counts(reader: StateReader, output_index: int) -> DisputeCounts:
+    raw = reader.get(DISPUTE_COUNTS_PREFIX + _num(output_index))
+    if raw is None:
+        return DisputeCounts()
+    f = expect_list(unpack(raw, 64), 4, "dispute counts")
+    return DisputeCounts(*(expect_int(v, "dispute count") for v in f))
+
+
+def set_dispute_counts(overlay: Overlay, output_index: int, counts: DisputeCounts) -> None:
+    overlay.set(
+        DISPUTE_COUNTS_PREFIX + _num(output_index),
+        pack([counts.challengers, counts.defenders, counts.games, counts.open_games]),
+    )
+
+
+def get_party(reader: StateReader, output_index: int, side: PartySide, slot: int) -> Party | None:
+    raw = reader.get(PARTY_PREFIX + _num(output_index) + bytes((int(side),)) + _slot(slot))
+    return None if raw is None else Party.from_fields(unpack(raw, MAX_PARTY_BYTES))
+
+
+def set_party(overlay: Overlay, output_index: int, side: PartySide, slot: int, party: Party) -> None:
+    overlay.set(PARTY_PREFIX + _num(output_index) + bytes((int(side),)) + _slot(slot), pack(party.to_fields()))
+
+
+def list_parties(reader: StateReader, output_index: int, side: PartySide) -> list[Party]:
+    counts = get_dispute_counts(reader, output_index)
+    n = counts.defenders if side is PartySide.DEFENDER else counts.challengers
+    parties = [get_party(reader, output_index, side, slot) for slot in range(n)]
+    return [p for p in parties if p is not None]
+
+
+def find_party(reader: StateReader, output_index: int, address: bytes) -> tuple[PartySide, int] | None:
+    """(side, slot) of `address` in this output's dispute, if it plays in it."""
+    raw = reader.get(PARTY_INDEX_PREFIX + _num(output_index) + bytes(address))
+    if raw is None:
+        return None
+    f = expect_list(unpack(raw, 32), 2, "party index")
+    return PartySide(expect_int(f[0], "side", 1)), expect_int(f[1], "slot")
+
+
+@dataclass(frozen=True, slots=True)
+class OutputDispute:
+    """Everything about one output's dispute: its parties (by slot) and its games."""
+
+    challengers: tuple[Party, ...]
+    defenders: tuple[Party, ...]
+    game_ids: tuple[int, ...]
+    open_games: int
+
+
+def load_output_dispute(reader: StateReader, output_index: int) -> OutputDispute | None:
+    """The output's dispute, or None if it was never disputed."""
+    counts = get_dispute_counts(reader, output_index)
+    if counts.defenders == 0:
+        return None
+    return OutputDispute(
+        tuple(list_parties(reader, output_index, PartySide.CHALLENGER)),
+        tuple(list_parties(reader, output_index, PartySide.DEFENDER)),
+        tuple(get_output_game_ids(reader, output_index)),
+        counts.open_games,
+    )
+
+
+def add_party(overlay: Overlay, output_index: int, side: PartySide, party: Party) -> int:
+    """Append `party` on `side`; return its slot."""
+    counts = get_dispute_counts(overlay, output_index)
+    if side is PartySide.DEFENDER:
+        slot, counts = counts.defenders, replace(counts, defenders=counts.defenders + 1)
+    else:
+        slot, counts = counts.challengers, replace(counts, challengers=counts.challengers + 1)
+    set_party(overlay, output_index, side, slot, party)
+    overlay.set(PARTY_INDEX_PREFIX + _num(output_index) + bytes(party.address), pack([int(side), slot]))
+    set_dispute_counts(overlay, output_index, counts)
+    return slot
 
 
 def list_games(reader: StateReader, from_id: int, count: int) -> list[GameRecord]:
@@ -287,12 +432,24 @@ __all__ = [
     "GameRecord",
     "WithdrawalClaim",
     "WithdrawalStatus",
+    "DisputeCounts",
+    "OutputDispute",
+    "load_output_dispute",
+    "Party",
+    "PartySide",
+    "add_party",
     "append_game",
+    "find_party",
+    "get_dispute_counts",
+    "get_output_game_ids",
+    "get_party",
+    "list_parties",
+    "set_dispute_counts",
+    "set_party",
     "game_from_fields",
     "game_to_fields",
     "get_game",
     "get_game_count",
-    "get_output_game_id",
     "get_withdrawal_claim",
     "get_withdrawal_count",
     "list_games",

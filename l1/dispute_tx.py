@@ -1,4 +1,4 @@
-"""L1 transaction payloads of the fraud-proof contracts: disputes (kinds 6-9) and withdrawals (10, 11).
+"""L1 transaction payloads of the fraud-proof contracts: disputes (kinds 6-9, 12) and withdrawals (10, 11).
 
 Each is a frozen dataclass registered with `l1.tx.register_l1_payload`, so it
 signs and encodes like kinds 1-5: `sign_l1_tx(key, chain_id, nonce, fee, value, payload)`.
@@ -7,27 +7,21 @@ signs and encodes like kinds 1-5: `sign_l1_tx(key, chain_id, nonce, fee, value, 
 |------|--------------------|--------------|-------------------------------------------------------------------------|
 | 6    | DisputeOutput      | counter-bond | output_index                                                            |
 | 7    | GameMove           | 0            | game_id, move                                                           |
-| 8    | ProveStepTx        | 0            | game_id, witness (node.fraud.witness encoding), step_ref                |
+| 8    | ProveStepTx        | 0            | game_id, witness (node.fraud.witness encoding)                          |
 | 9    | ResolveGame        | 0            | game_id                                                                 |
 | 10   | ProveWithdrawal    | 0            | output_index, withdrawal_id(32), record, state_root(32), block_hash(32), proof |
 | 11   | FinalizeWithdrawal | 0            | withdrawal_id(32)                                                       |
+| 12   | DefendOutput       | bond         | output_index                                                            |
 
 Nested fields are msgpack arrays inside the transaction array:
 
     move     = [0, side, root(32)]                                            Claim
              | [1, side, agree(bool)]                                         Respond
-             | [2, side, lo_state_root(32), lo_block_hash(32), header, step_count, step_ref, parent]  OpenOutputs
+             | [2, side, lo_state_root(32), lo_block_hash(32), header, step_count]    OpenOutputs
                side: 0 defender, 1 challenger; header = node.block.BlockHeader.to_fields()
-               step_ref: where block hi's transactions are in the inbox (as for prove_step);
-               parent: block lo's header (hash lo_block_hash, state root lo_state_root).
-               The L1 rebuilds block hi from them and rejects a header that is not
-               derivable (UnderivableOpening); see l1.disputes.validate_derivable.
-    step_ref = [batch | nil, system | nil]
-               batch  = [l1_block_number, log_index]  the `batch` event holding the block's user txs
-                        (nil: the block has no user transactions, e.g. a default block)
-               system = [forced_log_index, ...]      present iff the block opens its epoch: the L1 then
-                        takes every deposit of the origin L1 block itself, plus these forced_tx
-                        events of that block (the ones derivation included), strictly increasing
+               The opened header must be the L2 block the L1 derived from its own
+               inbox at that height (l1.l2_blocks), else UnderivableOpening; the
+               one-step proof rebuilds its transactions from there too.
     record   = [l2_sender(20), l1_recipient(20), amount_bytes, l2_block_number]   (node.state.schema)
     proof    = node.smt.proof.Proof.encode() of withdrawal_key(withdrawal_id) under state_root
 
@@ -57,12 +51,13 @@ KIND_RESOLVE_GAME = 9
 KIND_PROVE_WITHDRAWAL = 10
 KIND_FINALIZE_WITHDRAWAL = 11
 
+KIND_DEFEND_OUTPUT = 12
+
 MOVE_CLAIM = 0
 MOVE_RESPOND = 1
 MOVE_OPEN_OUTPUTS = 2
 SIDE_CODES = {Side.DEFENDER: 0, Side.CHALLENGER: 1}
 SIDES_BY_CODE = {code: side for side, code in SIDE_CODES.items()}
-MAX_FORCED_REFS = 4096
 
 GameMoveKind = Union[Claim, Respond, OpenOutputs]
 
@@ -80,28 +75,21 @@ def _bool(value: Any, what: str) -> bool:
 # -- moves --
 
 
-def encode_move(move: GameMoveKind, step_ref: "StepRef | None" = None, parent: BlockHeader | None = None) -> list[Any]:
+def encode_move(move: GameMoveKind) -> list[Any]:
     side = SIDE_CODES[move.side]
     if isinstance(move, Claim):
         return [MOVE_CLAIM, side, bytes(move.root)]
     if isinstance(move, Respond):
         return [MOVE_RESPOND, side, bool(move.agree)]
     if isinstance(move, OpenOutputs):
-        if step_ref is None or parent is None:
-            raise ValueError("an open_outputs move needs the step_ref of block hi and the header of block lo")
         return [
             MOVE_OPEN_OUTPUTS, side, bytes(move.lo_state_root), bytes(move.lo_block_hash),
-            move.hi_header.to_fields(), move.step_count, step_ref.to_fields(), parent.to_fields(),
+            move.hi_header.to_fields(), move.step_count,
         ]
     raise TypeError(f"{type(move).__name__} is not a game_move (a one-step proof is kind {KIND_PROVE_STEP})")
 
 
 def decode_move(value: Any) -> GameMoveKind:
-    return decode_move_parts(value)[0]
-
-
-def decode_move_parts(value: Any) -> tuple[GameMoveKind, "StepRef | None", BlockHeader | None]:
-    """(move, step_ref, parent header); the last two only for open_outputs."""
     fields = expect_list(value, None, "move")
     if len(fields) < 2:
         raise DecodeError("move must be [tag, side, ...]")
@@ -109,53 +97,18 @@ def decode_move_parts(value: Any) -> tuple[GameMoveKind, "StepRef | None", Block
     side = SIDES_BY_CODE[expect_int(fields[1], "move side", 1)]
     if tag == MOVE_CLAIM:
         expect_list(fields, 3, "claim move")
-        return Claim(side, _hash(fields[2], "claim root")), None, None
+        return Claim(side, _hash(fields[2], "claim root"))
     if tag == MOVE_RESPOND:
         expect_list(fields, 3, "respond move")
-        return Respond(side, _bool(fields[2], "agree")), None, None
-    expect_list(fields, 8, "open_outputs move")
-    move = OpenOutputs(
+        return Respond(side, _bool(fields[2], "agree"))
+    expect_list(fields, 6, "open_outputs move")
+    return OpenOutputs(
         side,
         _hash(fields[2], "lo_state_root"),
         _hash(fields[3], "lo_block_hash"),
         BlockHeader.from_fields(fields[4]),
         expect_int(fields[5], "step_count"),
     )
-    return move, StepRef.from_fields(fields[6]), BlockHeader.from_fields(fields[7])
-
-
-# -- the one-step proof's reference into the inbox --
-
-
-@dataclass(frozen=True, slots=True)
-class StepRef:
-    """Where the L1 finds the opened block's transactions in its own history (see the module doc)."""
-
-    batch: tuple[int, int] | None  # (L1 block number, log index) of the batch event, or None
-    system: tuple[int, ...] | None  # forced_tx log indices included; None: the block does not open its epoch
-
-    def to_fields(self) -> list[Any]:
-        return [
-            None if self.batch is None else list(self.batch),
-            None if self.system is None else list(self.system),
-        ]
-
-    @classmethod
-    def from_fields(cls, value: Any) -> "StepRef":
-        fields = expect_list(value, 2, "step_ref")
-        batch = None
-        if fields[0] is not None:
-            pair = expect_list(fields[0], 2, "step_ref batch")
-            batch = (expect_int(pair[0], "batch L1 block"), expect_int(pair[1], "batch log index"))
-        system = None
-        if fields[1] is not None:
-            raw = expect_list(fields[1], None, "step_ref forced log indices")
-            if len(raw) > MAX_FORCED_REFS:
-                raise DecodeError(f"step_ref lists {len(raw)} forced transactions, limit is {MAX_FORCED_REFS}")
-            system = tuple(expect_int(i, "forced log index") for i in raw)
-            if any(b <= a for a, b in zip(system, system[1:])):
-                raise DecodeError("step_ref forced log indices must be strictly increasing")
-        return cls(batch, system)
 
 
 # -- payloads --
@@ -182,54 +135,66 @@ class DisputeOutput:
 
 @register_l1_payload
 @dataclass(frozen=True, slots=True)
-class GameMove:
-    """A bisection move (Claim, Respond, OpenOutputs) in game `game_id`.
+class DefendOutput:
+    """Join the defence of a disputed output; `value` is the bond (>= proposer_bond). The sender then plays
+    the defender's side, and only it, in one game against each of the output's challengers."""
 
-    An OpenOutputs move also carries `step_ref` (where block hi's transactions
-    are in the inbox) and `parent` (block lo's header): the L1 checks that the
-    opened header is derivable before it accepts the opening.
-    """
+    KIND: ClassVar[int] = KIND_DEFEND_OUTPUT
+    NAME: ClassVar[str] = "defend_output"
+    TAKES_VALUE: ClassVar[bool] = True
+    output_index: int
+
+    def to_fields(self) -> list[Any]:
+        return [self.output_index]
+
+    @classmethod
+    def from_fields(cls, fields: list[Any]) -> "DefendOutput":
+        expect_list(fields, 1, "defend_output payload")
+        return cls(expect_int(fields[0], "output_index"))
+
+
+@register_l1_payload
+@dataclass(frozen=True, slots=True)
+class GameMove:
+    """A bisection move (Claim, Respond, OpenOutputs) in game `game_id`, by that game's player for the side."""
 
     KIND: ClassVar[int] = KIND_GAME_MOVE
     NAME: ClassVar[str] = "game_move"
     TAKES_VALUE: ClassVar[bool] = False
     game_id: int
     move: GameMoveKind
-    step_ref: StepRef | None = None
-    parent: BlockHeader | None = None
 
     def to_fields(self) -> list[Any]:
-        return [self.game_id, encode_move(self.move, self.step_ref, self.parent)]
+        return [self.game_id, encode_move(self.move)]
 
     @classmethod
     def from_fields(cls, fields: list[Any]) -> "GameMove":
         expect_list(fields, 2, "game_move payload")
-        move, step_ref, parent = decode_move_parts(fields[1])
-        return cls(expect_int(fields[0], "game_id"), move, step_ref, parent)
+        return cls(expect_int(fields[0], "game_id"), decode_move(fields[1]))
 
 
 @register_l1_payload
 @dataclass(frozen=True, slots=True)
 class ProveStepTx:
-    """The one-step proof of game `game_id`: the witness, and where the step's input is in the inbox."""
+    """The one-step proof of game `game_id`: the witness of the step's pre-state (anyone may send it).
+
+    The step's input is not sent: the L1 rebuilds the opened block from its own inbox."""
 
     KIND: ClassVar[int] = KIND_PROVE_STEP
     NAME: ClassVar[str] = "prove_step"
     TAKES_VALUE: ClassVar[bool] = False
     game_id: int
     witness: bytes
-    step_ref: StepRef
 
     def to_fields(self) -> list[Any]:
-        return [self.game_id, self.witness, self.step_ref.to_fields()]
+        return [self.game_id, self.witness]
 
     @classmethod
     def from_fields(cls, fields: list[Any]) -> "ProveStepTx":
-        expect_list(fields, 3, "prove_step payload")
+        expect_list(fields, 2, "prove_step payload")
         return cls(
             expect_int(fields[0], "game_id"),
             expect_bytes(fields[1], "witness", max_length=MAX_WITNESS_BYTES),
-            StepRef.from_fields(fields[2]),
         )
 
 
@@ -320,10 +285,12 @@ class FinalizeWithdrawal:
 
 
 __all__ = [
+    "DefendOutput",
     "DisputeOutput",
     "FinalizeWithdrawal",
     "GameMove",
     "GameMoveKind",
+    "KIND_DEFEND_OUTPUT",
     "KIND_DISPUTE_OUTPUT",
     "KIND_FINALIZE_WITHDRAWAL",
     "KIND_GAME_MOVE",
@@ -333,9 +300,7 @@ __all__ = [
     "ProveStepTx",
     "ProveWithdrawal",
     "ResolveGame",
-    "StepRef",
     "decode_move",
-    "decode_move_parts",
     "encode_move",
     "record_from_fields",
     "record_to_fields",

@@ -1,31 +1,41 @@
-"""The dispute contracts (kinds 6-9): pure rules over the L1 state, registered with l1.contracts.
+"""The dispute contracts (kinds 6-9, 12): pure rules over the L1 state, registered with l1.contracts.
 
-dispute_output (6): only a `pending` proposal inside its challenge window, with
-  a counter-bond >= proposer_bond. The game starts from the last *agreed*
-  output: the newest `finalized` proposal before the disputed one, or L2
-  genesis (block 0, `l2_genesis_output_root`). A pending predecessor is not
-  agreed: a game anchored on it could be lost by an honest challenger when
-  the predecessor is itself wrong and later defeated. The proposal becomes
-  `disputed` (it cannot finalize while the game runs); the game id is sequential.
-game_move (7): Claim / Respond / OpenOutputs through node.fraud.game.apply_move at
-  the current L1 block (the clock of the side on turn is charged). Defender
-  moves may come from any address (permissionless defense); challenger moves
-  only from the challenger. An opened header must also name an existing block
-  of this L1, by its hash, as its origin, and be derivable from the inbox:
-  the opening carries block hi's step_ref and block lo's header, the L1
-  rebuilds hi's transactions (l1.inbox) and checks tx root, timestamp, origin,
-  epoch opening and step count (validate_derivable); else UnderivableOpening.
-prove_step (8): in the one-step phase, anyone. The L1 rebuilds the opened
-  block's transactions from its inbox (l1.inbox), takes step `lo`, runs it over
-  the witness from the agreed root `lo_claim` (node.fraud.onestep.execute_step)
-  and settles the game on the post-root. If the inbox shows the opened
-  header's step count was false, the challenger wins at once.
-resolve_game (9): anyone, once the clock of the side on turn has run out.
+Who may do what (docs/protocol.md section 8, threat model):
 
-Resolution: the loser's bond goes to the winner now. Challenger wins: the
-proposal is `defeated` (out of the chain of live outputs, so a correct one
-can be proposed for its block). Defender wins: it is `pending` again and
-finalizes at its original deadline, or now if that has passed.
+- A dispute is a set of two-player games with fixed players. Nobody can move
+  for another player: a game's challenger moves come only from its
+  challenger, its defender moves only from its defender. So no one can wreck
+  an honest party's line of play by moving first on its side.
+- dispute_output (6): anyone, with a counter-bond >= proposer_bond, while the
+  output's challenge window is open and it is not settled. The sender becomes
+  a challenger of the output and starts one game against each of its
+  defenders (the proposer is defender 0, with the proposal's bond).
+- defend_output (12): anyone, with a bond >= proposer_bond, while the output
+  is disputed and not settled (its window open, or a game of it running).
+  The sender becomes a defender and starts one game against each challenger.
+  So an honest party can always defend an honest output, even when its
+  proposer is offline.
+- An address plays on one side of an output only, once.
+- Each game starts from the last *agreed* output: the newest `finalized`
+  proposal below the disputed block, or L2 genesis. A pending predecessor is
+  not agreed (it could itself be wrong and later defeated).
+- game_move (7): Claim / Respond / OpenOutputs through node.fraud.game at the
+  current L1 block (the clock of the side on turn is charged). An opened
+  header must be the L2 block this L1 derived at that height from its own
+  inbox (l1.inbox.rebuild_block: timestamp, origin, transactions) with a
+  step count in range, else UnderivableOpening: nothing about derivation is
+  trusted.
+- prove_step (8): in the one-step phase, anyone: the result is objective.
+  The L1 rebuilds the opened block from its inbox, takes step `lo`, runs it
+  over the witness from the agreed root and settles the game on the
+  post-root. If the rebuilt block shows the opened step count was false, the
+  challenger wins at once.
+- resolve_game (9): anyone, once the clock of the side on turn has run out.
+
+A game's end moves no bond: it records who beat whom (l1.dispute_state
+parties). When the output's window has passed and none of its games runs,
+it is settled (l1.settlement): defeated iff one challenger beat every
+defender, else finalized; bonds go accordingly.
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, TypeVar
 
-from node.block import Block, BlockHeader
+from node.block import Block
 from node.fraud import game as fg
 from node.fraud.onestep import StepExecutionError, execute_step
 from node.fraud.partial_tree import WitnessError
@@ -42,8 +52,9 @@ from node.fraud.witness import Witness
 from node.state.view import Overlay, StateReader
 from node.stf.config import ChainConfig
 from l1.config import L1ChainParams
-from l1.contracts import L1BlockEnv, process_credit, process_debit, process_finalization, register_kind_rule
+from l1.contracts import L1BlockEnv, register_kind_rule
 from l1.dispute_errors import (
+    AlreadyAParty,
     ClockExpired,
     ClockNotExpired,
     DisputesDisabled,
@@ -52,7 +63,8 @@ from l1.dispute_errors import (
     IllegalMove,
     InvalidWitness,
     NoAgreedOutput,
-    NotChallenger,
+    NotDisputed,
+    NotThePlayer,
     NotYourTurn,
     OutputNotDisputable,
     StepInputMismatch,
@@ -60,12 +72,29 @@ from l1.dispute_errors import (
     UnprovableStep,
 )
 from l1.dispute_events import GameMoved, GameResolved, OutputDisputed
-from l1.dispute_state import GameRecord, append_game, get_game, get_game_count, load_output, set_game
-from l1.dispute_tx import DisputeOutput, GameMove, ProveStepTx, ResolveGame, StepRef
+from l1.dispute_state import (
+    GameRecord,
+    Party,
+    PartySide,
+    add_party,
+    append_game,
+    find_party,
+    get_dispute_counts,
+    get_game,
+    get_game_count,
+    get_party,
+    load_output,
+    set_dispute_counts,
+    set_game,
+    set_party,
+)
+from l1.dispute_tx import DefendOutput, DisputeOutput, GameMove, ProveStepTx, ResolveGame
 from l1.errors import BondTooLow, KindRuleError
 from l1.events import Event
-from l1.inbox import read_l1_block, rebuild_block
-from l1.state import OutputProposal, OutputStatus, get_bonds_locked, get_output, set_bonds_locked, set_output
+from l1.inbox import rebuild_block
+from l1.ledger import process_lock_bond
+from l1.settlement import settle_output
+from l1.state import OutputProposal, OutputStatus, get_output, set_output
 from l1.tx import RecoveredL1Tx
 
 T = TypeVar("T")
@@ -78,6 +107,7 @@ _GAME_ERRORS: tuple[tuple[type[fg.GameError], type[KindRuleError]], ...] = (
     (fg.ClockNotExpired, ClockNotExpired),
     (fg.InvalidMove, IllegalMove),
 )
+SETTLED = (OutputStatus.FINALIZED, OutputStatus.DEFEATED)
 
 
 def run_game_rule(rule: Callable[[], T]) -> T:
@@ -117,52 +147,118 @@ def find_anchor(reader: StateReader, params: L1ChainParams, proposal: OutputProp
     return 0, genesis
 
 
-# -- dispute_output (6) --
+def require_rollup(params: L1ChainParams) -> ChainConfig:
+    rollup = params.disputes.rollup
+    if rollup is None:
+        raise DisputesDisabled("disputes are disabled: the L1 has no [l1.rollup] config to verify a step with")
+    return rollup
+
+
+# -- joining a dispute: dispute_output (6) and defend_output (12) --
 
 
 def apply_dispute_output(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int) -> list[Event]:
     payload: DisputeOutput = rtx.tx.payload
-    if params.disputes.rollup is None:
-        raise DisputesDisabled("disputes are disabled: the L1 has no [l1.rollup] config to verify a step with")
+    require_rollup(params)
     proposal = load_output(overlay, payload.output_index)
     validate_disputable(params, env, proposal)
-    bond = rtx.tx.value
-    if bond < params.proposer_bond:
-        raise BondTooLow(bond, params.proposer_bond)
-    start_block, start_root = find_anchor(overlay, params, proposal)
-    process_debit(overlay, rtx.sender, bond)
-    set_bonds_locked(overlay, get_bonds_locked(overlay) + bond)
-    set_output(overlay, replace(proposal, status=OutputStatus.DISPUTED))
-    record = GameRecord(
-        game_id=get_game_count(overlay),
-        output_index=proposal.index,
-        challenger=rtx.sender,
-        defender=proposal.proposer,
-        challenger_bond=bond,
-        defender_bond=proposal.bond,
-        created_at=env.number,
-        resolved_at=None,
-        game=start_game(params, env, start_block, start_root, proposal),
-    )
-    append_game(overlay, record)
-    events: list[Event] = [
-        OutputDisputed(log, rtx.hash, record.game_id, proposal.index, rtx.sender, bond, start_block, proposal.l2_block_number)
-    ]
-    if not record.in_progress:  # a block-0 proposal that is not the genesis output: nothing to play
-        events.extend(process_resolution(overlay, params, env, rtx, record, record.game, "genesis", log + 1))
-    return events
+    validate_new_party(overlay, proposal, rtx.sender)
+    validate_bond(params, rtx.tx.value)
+    anchor = find_anchor(overlay, params, proposal)
+    ensure_proposer_defends(overlay, proposal)
+    process_lock_bond(overlay, rtx.sender, rtx.tx.value)
+    slot = add_party(overlay, proposal.index, PartySide.CHALLENGER, Party(rtx.sender, rtx.tx.value))
+    defenders = get_dispute_counts(overlay, proposal.index).defenders
+    return process_start_games(overlay, params, env, rtx, proposal, anchor, [(slot, d) for d in range(defenders)], log)
+
+
+def apply_defend_output(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int) -> list[Event]:
+    payload: DefendOutput = rtx.tx.payload
+    require_rollup(params)
+    proposal = load_output(overlay, payload.output_index)
+    validate_defendable(overlay, params, env, proposal)
+    validate_new_party(overlay, proposal, rtx.sender)
+    validate_bond(params, rtx.tx.value)
+    anchor = find_anchor(overlay, params, proposal)
+    process_lock_bond(overlay, rtx.sender, rtx.tx.value)
+    slot = add_party(overlay, proposal.index, PartySide.DEFENDER, Party(rtx.sender, rtx.tx.value))
+    challengers = get_dispute_counts(overlay, proposal.index).challengers
+    return process_start_games(overlay, params, env, rtx, proposal, anchor, [(c, slot) for c in range(challengers)], log)
 
 
 def validate_disputable(params: L1ChainParams, env: L1BlockEnv, proposal: OutputProposal) -> None:
-    if proposal.status != OutputStatus.PENDING:
-        raise OutputNotDisputable(f"output {proposal.index} is {proposal.status.label}, only a pending one can be disputed")
+    if proposal.status in SETTLED:
+        raise OutputNotDisputable(f"output {proposal.index} is {proposal.status.label}")
     deadline = proposal.finalizes_at(params.challenge_window)
     if env.number >= deadline:
         raise OutputNotDisputable(f"output {proposal.index}'s challenge window closed at L1 block {deadline}")
 
 
-def start_game(params: L1ChainParams, env: L1BlockEnv, start_block: int, start_root: bytes, proposal: OutputProposal) -> fg.Game:
+def validate_defendable(reader: StateReader, params: L1ChainParams, env: L1BlockEnv, proposal: OutputProposal) -> None:
+    if proposal.status in SETTLED:
+        raise OutputNotDisputable(f"output {proposal.index} is {proposal.status.label}")
+    counts = get_dispute_counts(reader, proposal.index)
+    if counts.challengers == 0:
+        raise NotDisputed(f"output {proposal.index} has no challenger to defend it against")
+    deadline = proposal.finalizes_at(params.challenge_window)
+    if env.number >= deadline and counts.open_games == 0:
+        raise OutputNotDisputable(f"output {proposal.index}'s window closed at L1 block {deadline} and no game of it runs")
+
+
+def validate_new_party(reader: StateReader, proposal: OutputProposal, sender: bytes) -> None:
+    if sender == proposal.proposer or find_party(reader, proposal.index, sender) is not None:
+        raise AlreadyAParty(f"this address already plays in output {proposal.index}'s dispute (one side, once)")
+
+
+def validate_bond(params: L1ChainParams, bond: int) -> None:
+    if bond < params.proposer_bond:
+        raise BondTooLow(bond, params.proposer_bond)
+
+
+def ensure_proposer_defends(overlay: Overlay, proposal: OutputProposal) -> None:
+    """The proposer is defender 0 of its output's dispute, bonded with the proposal's bond."""
+    if get_dispute_counts(overlay, proposal.index).defenders == 0:
+        add_party(overlay, proposal.index, PartySide.DEFENDER, Party(proposal.proposer, proposal.bond))
+
+
+def process_start_games(
+    overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, proposal: OutputProposal,
+    anchor: tuple[int, bytes], pairs: list[tuple[int, int]], log: int,
+) -> list[Event]:
+    """One game per (challenger slot, defender slot) pair; the output is disputed while any runs."""
+    events: list[Event] = []
+    set_output(overlay, replace(proposal, status=OutputStatus.DISPUTED))
+    for c_slot, d_slot in pairs:
+        challenger = get_party(overlay, proposal.index, PartySide.CHALLENGER, c_slot)
+        defender = get_party(overlay, proposal.index, PartySide.DEFENDER, d_slot)
+        if challenger is None or defender is None:
+            raise ValueError(f"output {proposal.index} has no party at challenger {c_slot} / defender {d_slot}")
+        record = GameRecord(
+            game_id=get_game_count(overlay),
+            output_index=proposal.index,
+            challenger=challenger.address,
+            defender=defender.address,
+            challenger_bond=challenger.bond,
+            defender_bond=defender.bond,
+            created_at=env.number,
+            resolved_at=None,
+            game=start_game(params, env, anchor, proposal),
+            challenger_slot=c_slot,
+            defender_slot=d_slot,
+        )
+        append_game(overlay, record)
+        events.append(OutputDisputed(
+            log + len(events), rtx.hash, record.game_id, proposal.index, challenger.address, challenger.bond,
+            anchor[0], proposal.l2_block_number,
+        ))
+        if not record.in_progress:  # a block-0 proposal that is not the genesis output: nothing to play
+            events.extend(process_game_end(overlay, params, env, rtx, record, record.game, "genesis", log + len(events)))
+    return events
+
+
+def start_game(params: L1ChainParams, env: L1BlockEnv, anchor: tuple[int, bytes], proposal: OutputProposal) -> fg.Game:
     clock = params.disputes.game_clock_blocks
+    start_block, start_root = anchor
     if proposal.l2_block_number > start_block:
         return run_game_rule(
             lambda: fg.new_game(start_block, start_root, proposal.l2_block_number, proposal.output_root, clock, env.number)
@@ -183,87 +279,28 @@ def apply_game_move(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rt
     payload: GameMove = rtx.tx.payload
     record = load_live_game(overlay, payload.game_id)
     move = payload.move
-    if move.side is fg.Side.CHALLENGER and rtx.sender != record.challenger:
-        raise NotChallenger(f"only game {record.game_id}'s challenger may make challenger moves")
+    validate_player(record, move.side, rtx.sender)
     game = run_game_rule(lambda: fg.apply_move(record.game, move, env.number))
     if isinstance(move, fg.OpenOutputs):
-        validate_origin(overlay, move.hi_header)
-        validate_derivable(overlay, params, move, payload.step_ref, payload.parent)
+        validate_derived_opening(overlay, params, move)
     set_game(overlay, replace(record, game=game))
     return [moved_event(log, rtx, record.game_id, move, game)]
 
 
-def validate_origin(reader: StateReader, header: BlockHeader) -> None:
-    """An opened header must name a block of this L1 as its origin: no derivable L2 block names another."""
-    try:
-        origin = read_l1_block(reader, header.l1_origin_number, "the opened header's L1 origin")
-    except StepInputMismatch as exc:
-        raise IllegalMove(str(exc)) from None
-    if origin.hash() != header.l1_origin_hash:
-        raise IllegalMove(
-            f"the opened header names L1 block {header.l1_origin_number} with hash 0x{header.l1_origin_hash.hex()}, "
-            f"this L1's block has 0x{origin.hash().hex()}"
-        )
+def validate_player(record: GameRecord, side: fg.Side, sender: bytes) -> None:
+    player = record.challenger if side is fg.Side.CHALLENGER else record.defender
+    if sender != player:
+        raise NotThePlayer(f"only game {record.game_id}'s {side.value} may make {side.value} moves in it")
 
 
-def validate_derivable(
-    reader: StateReader, params: L1ChainParams, move: fg.OpenOutputs, ref: StepRef | None, parent: BlockHeader | None
-) -> None:
-    """The opened header of block hi must be the block derivation makes from this L1's inbox, else UnderivableOpening.
-
-    With block lo's header (`parent`, it must open lo_state_root / lo_block_hash)
-    the L1 knows whether hi opens an epoch and its earliest timestamp. It then
-    rebuilds hi's transactions from `ref` (l1.inbox.rebuild_block: origin hash,
-    the origin's deposits and listed forced txs when hi opens its epoch, the
-    batch's block hi with the header's timestamp and origin; tx root equal) and
-    checks the placement rules and the opened step count. Without a batch the
-    header must be the default block of its epoch: it opens the epoch, holds
-    only the origin's deposits and forced txs and has timestamp
-    max(origin timestamp, parent timestamp + 1).
-    """
-    header = move.hi_header
-    if ref is None or parent is None:
-        raise UnderivableOpening("an opening must carry the step_ref of block hi and the header of block lo")
-    rollup = params.disputes.rollup
-    if rollup is None:
-        raise DisputesDisabled("the L1 has no [l1.rollup] config to rebuild the opened block with")
-    if parent.hash() != move.lo_block_hash or parent.state_root != move.lo_state_root or parent.number != header.number - 1:
-        raise UnderivableOpening(f"the parent header is not block {header.number - 1} with the opened hash and state root")
-    opens_epoch = header.l1_origin_number == parent.l1_origin_number + 1
-    if not opens_epoch and header.l1_origin_number != parent.l1_origin_number:
-        raise UnderivableOpening(
-            f"block {header.number}'s origin {header.l1_origin_number} is neither its parent's origin "
-            f"{parent.l1_origin_number} nor the next L1 block"
-        )
-    if opens_epoch != (ref.system is not None):
-        raise UnderivableOpening(
-            f"block {header.number} {'opens' if opens_epoch else 'does not open'} its epoch: "
-            f"the step_ref must {'list' if opens_epoch else 'not list'} its system transactions"
-        )
-    try:
-        block = rebuild_block(reader, rollup.chain_id, header, ref)
-        origin = read_l1_block(reader, header.l1_origin_number, "the opened header's L1 origin")
-    except StepInputMismatch as exc:
-        raise UnderivableOpening(f"the opened header is not derivable from the inbox: {exc}") from None
-    origin_ts = origin.header.timestamp_ms
-    if header.timestamp_ms <= parent.timestamp_ms or header.timestamp_ms < origin_ts:
-        raise UnderivableOpening(
-            f"block {header.number}'s timestamp {header.timestamp_ms} is not after its parent's {parent.timestamp_ms} "
-            f"or is before its origin's {origin_ts}"
-        )
-    if ref.batch is None:
-        if not opens_epoch:
-            raise UnderivableOpening(f"without a batch block {header.number} must be a default block, which opens its epoch")
-        default_ts = max(origin_ts, parent.timestamp_ms + 1)
-        if header.timestamp_ms != default_ts:
-            raise UnderivableOpening(
-                f"without a batch block {header.number} must be its epoch's default block with timestamp {default_ts}, "
-                f"the opened header has {header.timestamp_ms}"
-            )
+def validate_derived_opening(reader: StateReader, params: L1ChainParams, move: fg.OpenOutputs) -> None:
+    """The opened header must be the L2 block this L1 derived at that height, with a step count in range."""
+    rollup = require_rollup(params)
+    block = rebuild_block(reader, rollup.chain_id, move.hi_header)
     try:
         validate_step_count(block, move.step_count)  # within range; the exact count is settled by the steps
     except StepError as exc:
-        raise UnderivableOpening(f"block {header.number} rebuilt from the inbox: {exc}") from None
+        raise UnderivableOpening(f"block {move.hi_header.number} rebuilt from the inbox: {exc}") from None
 
 
 def moved_event(log: int, rtx: RecoveredL1Tx, game_id: int, move: fg.Move, game: fg.Game) -> GameMoved:
@@ -276,9 +313,7 @@ def moved_event(log: int, rtx: RecoveredL1Tx, game_id: int, move: fg.Move, game:
 def apply_prove_step(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int) -> list[Event]:
     payload: ProveStepTx = rtx.tx.payload
     record = load_live_game(overlay, payload.game_id)
-    rollup = params.disputes.rollup
-    if rollup is None:
-        raise DisputesDisabled("the L1 has no [l1.rollup] config to run the step with")
+    rollup = require_rollup(params)
     game = record.game
     side = fg.Side.CHALLENGER if rtx.sender == record.challenger else fg.Side.DEFENDER
     placeholder = fg.ProveStep(side, bytes(32))
@@ -286,17 +321,17 @@ def apply_prove_step(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, r
     header = game.disputed_header
     if game.phase is not fg.Phase.ONE_STEP or header is None:
         raise IllegalMove(f"game {record.game_id} is in phase {game.phase.value}, not waiting for a one-step proof")
-    block = rebuild_block(overlay, rollup.chain_id, header, payload.step_ref)
+    block = rebuild_block(overlay, rollup.chain_id, header)
     if not is_valid_step_count(block, game.step_count):
         # The header's tx root binds the transaction count: the defender's opening was false.
         over = replace(fg.charge_clock(game, env.number), phase=fg.Phase.OVER, status=fg.Status.CHALLENGER_WON)
         moved = moved_event(log, rtx, record.game_id, placeholder, over)
-        return [moved, *process_resolution(overlay, params, env, rtx, record, over, "bad_step_count", log + 1)]
+        return [moved, *process_game_end(overlay, params, env, rtx, record, over, "bad_step_count", log + 1)]
     post_root = compute_post_root(game, block_step(game, block), payload.witness, rollup)
     move = fg.ProveStep(side, post_root)
     resolved = run_game_rule(lambda: fg.apply_move(game, move, env.number))
     moved = moved_event(log, rtx, record.game_id, move, resolved)
-    return [moved, *process_resolution(overlay, params, env, rtx, record, resolved, "one_step", log + 1)]
+    return [moved, *process_game_end(overlay, params, env, rtx, record, resolved, "one_step", log + 1)]
 
 
 def is_valid_step_count(block: Block, step_count: int) -> bool:
@@ -333,58 +368,63 @@ def apply_resolve_game(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv,
     payload: ResolveGame = rtx.tx.payload
     record = load_live_game(overlay, payload.game_id)
     game = run_game_rule(lambda: fg.resolve_timeout(record.game, env.number))
-    return process_resolution(overlay, params, env, rtx, record, game, "timeout", log)
+    return process_game_end(overlay, params, env, rtx, record, game, "timeout", log)
 
 
-# -- resolution --
+# -- a game's end --
 
 
-def process_resolution(
+def process_game_end(
     overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx,
     record: GameRecord, game: fg.Game, reason: str, log: int,
 ) -> list[Event]:
-    """Pay the loser's bond to the winner and settle the output; return the events from `log` on."""
+    """Record who beat whom; settle the output if its window has passed and this was its last running game."""
     set_game(overlay, replace(record, game=game, resolved_at=env.number))
+    record_result(overlay, record, game.challenger_won)
+    counts = get_dispute_counts(overlay, record.output_index)
+    set_dispute_counts(overlay, record.output_index, replace(counts, open_games=counts.open_games - 1))
     proposal = load_output(overlay, record.output_index)
     events: list[Event] = []
-    if game.challenger_won:
-        winner, payout = record.challenger, record.defender_bond
-        release_bonds(overlay, record.challenger_bond + record.defender_bond)
-        process_credit(overlay, winner, record.challenger_bond + record.defender_bond)
-        set_output(overlay, replace(proposal, status=OutputStatus.DEFEATED))
-        output_status = OutputStatus.DEFEATED
-    else:
-        winner, payout = record.defender, record.challenger_bond
-        release_bonds(overlay, record.challenger_bond)
-        process_credit(overlay, winner, record.challenger_bond)
+    if counts.open_games - 1 == 0:
         if env.number >= proposal.finalizes_at(params.challenge_window):
-            finalized = process_finalization(overlay, proposal, log + 1)
-            events.append(replace(finalized, tx_hash=rtx.hash))
-            output_status = OutputStatus.FINALIZED
+            events = settle_output(overlay, env.number, proposal, log + 1, rtx.hash)
         else:
-            set_output(overlay, replace(proposal, status=OutputStatus.PENDING))
-            output_status = OutputStatus.PENDING
+            set_output(overlay, replace(proposal, status=OutputStatus.PENDING))  # disputable and defendable again
+    winner = record.challenger if game.challenger_won else record.defender
+    output_status = load_output(overlay, record.output_index).status
     resolved = GameResolved(
-        log, rtx.hash, record.game_id, record.output_index, game.status.value, winner, payout, output_status.label, reason
+        log, rtx.hash, record.game_id, record.output_index, game.status.value, winner, 0, output_status.label, reason
     )
     return [resolved, *events]
 
 
-def release_bonds(overlay: Overlay, amount: int) -> None:
-    set_bonds_locked(overlay, get_bonds_locked(overlay) - amount)
+def record_result(overlay: Overlay, record: GameRecord, challenger_won: bool) -> None:
+    """Count the winner's win; the loser remembers the first opponent that beat it (its bond's taker)."""
+    sides = (PartySide.CHALLENGER, PartySide.DEFENDER) if challenger_won else (PartySide.DEFENDER, PartySide.CHALLENGER)
+    slots = {PartySide.CHALLENGER: record.challenger_slot, PartySide.DEFENDER: record.defender_slot}
+    winner_side, loser_side = sides
+    winner = get_party(overlay, record.output_index, winner_side, slots[winner_side])
+    loser = get_party(overlay, record.output_index, loser_side, slots[loser_side])
+    if winner is None or loser is None:
+        raise ValueError(f"game {record.game_id} names a party its output does not have")
+    set_party(overlay, record.output_index, winner_side, slots[winner_side], replace(winner, wins=winner.wins + 1))
+    if loser.beaten_by is None:
+        set_party(overlay, record.output_index, loser_side, slots[loser_side], replace(loser, beaten_by=slots[winner_side]))
 
 
 register_kind_rule(DisputeOutput, apply_dispute_output)
 register_kind_rule(GameMove, apply_game_move)
 register_kind_rule(ProveStepTx, apply_prove_step)
 register_kind_rule(ResolveGame, apply_resolve_game)
+register_kind_rule(DefendOutput, apply_defend_output)
 
 __all__ = [
+    "apply_defend_output",
     "apply_dispute_output",
     "apply_game_move",
     "apply_prove_step",
     "apply_resolve_game",
     "find_anchor",
-    "process_resolution",
+    "process_game_end",
     "run_game_rule",
 ]

@@ -4,12 +4,15 @@ Transaction rejections shared with L2 (bad signature, wrong chain id, nonce,
 fee, balance, malformed, unknown kind) reuse `node.stf.errors`. This module
 adds:
 
-    KindRuleError                -32060..-32087  the kind's rule failed: status-0 receipt
+    KindRuleError                -32060..-32093  the kind's rule failed: status-0 receipt
     ├── NotBatcher               -32060
     ├── BondTooLow               -32061  (also a dispute's counter-bond below proposer_bond)
-    ├── ProposalOutOfOrder       -32062
+    │                            -32062  retired (proposal out of order: proposals need no order now)
     ├── BatchTooLarge            -32063
-    └── (disputes, withdrawals)  -32064..-32087, in l1.dispute_errors
+    ├── NotProposer              -32088  only the permissioned proposer, until the fallback opens
+    ├── L2BlockNotDerived        -32089  an output for an L2 block this L1's inbox has not derived
+    ├── ForcedDeposit            -32093  a forced transaction that encodes a deposit
+    └── (disputes, withdrawals)  -32064..-32087, -32090..-32092, in l1.dispute_errors
     MempoolError                 -32020..-32025  l1_sendRawTransaction refused it (not included)
     ├── MempoolFull              -32020
     ├── SenderQueueFull          -32021
@@ -58,23 +61,41 @@ class BondTooLow(KindRuleError):
         super().__init__(f"bond too low: proposal carries {bond}, the proposer bond is {required}")
 
 
-class ProposalOutOfOrder(KindRuleError):
-    rpc_code = -32062
-
-    def __init__(self, l2_block_number: int, latest: int) -> None:
-        self.l2_block_number, self.latest = l2_block_number, latest
-        super().__init__(
-            f"proposal out of order: L2 block {l2_block_number} is not above the latest "
-            f"live proposal's L2 block {latest}"
-        )
-
-
 class BatchTooLarge(KindRuleError):
     rpc_code = -32063
 
     def __init__(self, size: int, limit: int) -> None:
         self.size, self.limit = size, limit
         super().__init__(f"batch too large: {size} bytes, limit is {limit}")
+
+
+class NotProposer(KindRuleError):
+    rpc_code = -32088
+
+    def __init__(self, sender: bytes, proposer: bytes, opens_at: int) -> None:
+        self.sender, self.proposer, self.opens_at = sender, proposer, opens_at
+        super().__init__(
+            f"not the proposer: {to_checksum_address(sender)} may not propose outputs, the proposer is "
+            f"{to_checksum_address(proposer)}; anyone may from L1 block {opens_at} if no output finalizes before"
+        )
+
+
+class L2BlockNotDerived(KindRuleError):
+    rpc_code = -32089
+
+    def __init__(self, l2_block_number: int, l2_head: int) -> None:
+        self.l2_block_number, self.l2_head = l2_block_number, l2_head
+        super().__init__(
+            f"L2 block {l2_block_number} is not derived from this L1's inbox yet (derived head: {l2_head}): "
+            "an output can only name a block that exists"
+        )
+
+
+class ForcedDeposit(KindRuleError):
+    rpc_code = -32093
+
+    def __init__(self) -> None:
+        super().__init__("a forced transaction may not be a deposit: deposits come only from the portal")
 
 
 # -- mempool --

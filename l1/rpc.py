@@ -17,11 +17,14 @@ from node.crypto import to_checksum_address
 from node.rpc.errors import LimitExceeded
 from node.rpc.params import address, block_tag, hash32, hex_bytes, positional, uint
 from node.rpc.server import RpcServer
+from node.shape import RollupRules
 from node.stf.config import ChainConfig
 from l1.chain import IncludedReceipt, L1Chain
 from l1.dispute_rpc import DisputeRpc
 from l1.config import L1ChainParams, L1Config
 from l1.events import BatchPosted, DepositLocked, TxForced, event_to_json
+from l1.dispute_state import OutputDispute, Party
+from l1.l2_blocks import L2BlockRecord
 from l1.state import OutputProposal
 from l1.store import L1StoredBlock
 
@@ -83,8 +86,20 @@ def derivation_to_json(block: L1StoredBlock) -> dict[str, Any]:
     }
 
 
-def output_to_json(proposal: OutputProposal, challenge_window: int, game_id: int | None = None) -> dict[str, Any]:
-    """`gameId` (the output's latest dispute game) is present only once the output has been disputed."""
+def party_to_json(party: Party) -> dict[str, Any]:
+    return {
+        "address": to_checksum_address(party.address),
+        "bond": str(party.bond),
+        "wins": party.wins,
+        "beatenBy": party.beaten_by,
+    }
+
+
+def output_to_json(proposal: OutputProposal, challenge_window: int, dispute: OutputDispute | None = None) -> dict[str, Any]:
+    """`dispute` (its parties by slot, its games) is present only once the output has been disputed.
+
+    Defender 0 is the proposer. `beatenBy` is the slot, on the other side, of the first party that beat it
+    (who takes its bond if its side loses)."""
     result: dict[str, Any] = {
         "index": proposal.index,
         "l2BlockNumber": proposal.l2_block_number,
@@ -95,9 +110,26 @@ def output_to_json(proposal: OutputProposal, challenge_window: int, game_id: int
         "finalizesAt": proposal.finalizes_at(challenge_window),
         "status": proposal.status.label,
     }
-    if game_id is not None:
-        result["gameId"] = game_id
+    if dispute is not None:
+        result["dispute"] = {
+            "challengers": [party_to_json(p) for p in dispute.challengers],
+            "defenders": [party_to_json(p) for p in dispute.defenders],
+            "games": list(dispute.game_ids),
+            "openGames": dispute.open_games,
+        }
     return result
+
+
+def l2_block_to_json(record: L2BlockRecord) -> dict[str, Any]:
+    return {
+        "number": record.number,
+        "timestamp": record.timestamp_ms,
+        "l1OriginNumber": record.l1_origin_number,
+        "opensEpoch": record.opens_epoch,
+        "batch": None if record.batch is None else {
+            "l1Block": record.batch[0], "logIndex": record.batch[1], "position": record.batch[2],
+        },
+    }
 
 
 def config_to_json(config: L1Config, params: L1ChainParams | None = None) -> dict[str, Any]:
@@ -107,18 +139,21 @@ def config_to_json(config: L1Config, params: L1ChainParams | None = None) -> dic
         "chainId": params.chain_id,
         "blockTimeMs": config.block_time_ms,
         "batcher": to_checksum_address(params.batcher),
+        "proposer": None if params.proposer is None else to_checksum_address(params.proposer),
+        "proposerFallbackBlocks": params.proposer_fallback_blocks,
         "proposerBond": str(params.proposer_bond),
         "challengeWindow": params.challenge_window,
         "minFee": str(params.min_fee),
         "maxBatchBytes": params.max_batch_bytes,
         "gameClockBlocks": params.disputes.game_clock_blocks,
         "l2GenesisOutputRoot": None if params.disputes.genesis_output_root is None else _hex(params.disputes.genesis_output_root),
-        "rollup": rollup_to_json(params.disputes.rollup),
+        "rollup": rollup_to_json(params.disputes.rollup, params.disputes.rules),
     }
 
 
-def rollup_to_json(rollup: ChainConfig | None) -> dict[str, Any] | None:
-    """The L2 ChainConfig the one-step verifier runs; null when disputes are disabled."""
+def rollup_to_json(rollup: ChainConfig | None, rules: RollupRules | None = None) -> dict[str, Any] | None:
+    """The L2 ChainConfig the one-step verifier runs and the derivation rules the L1 follows; null when
+    disputes are disabled."""
     if rollup is None:
         return None
     return {
@@ -126,6 +161,8 @@ def rollup_to_json(rollup: ChainConfig | None) -> dict[str, Any] | None:
         "feeRecipient": to_checksum_address(rollup.fee_recipient),
         "minFee": str(rollup.min_fee),
         "maxBlockTxs": rollup.max_block_txs,
+        "sequencingWindow": None if rules is None else rules.sequencing_window,
+        "maxSequencerDriftMs": None if rules is None else rules.max_sequencer_drift_ms,
     }
 
 
@@ -151,6 +188,8 @@ class L1Rpc:
             "l1_getTransactionReceipt",
             "l1_getDerivationData",
             "l1_getOutputs",
+            "l1_getL2Head",
+            "l1_getL2Block",
             "l1_config",
         ):
             server.register(name, getattr(self, name))
@@ -209,7 +248,19 @@ class L1Rpc:
         first_index = uint(first, "from_index", maximum=UINT64_MAX)
         n = _count(count, MAX_OUTPUTS)
         window = self.config.params.challenge_window
-        return [output_to_json(p, window, self.chain.get_output_game_id(p.index)) for p in self.chain.get_outputs(first_index, n)]
+        return [output_to_json(p, window, self.chain.get_output_dispute(p.index)) for p in self.chain.get_outputs(first_index, n)]
+
+    def l1_getL2Head(self, params: list[Any]) -> dict[str, Any]:
+        """The newest L2 block this L1's inbox derives (outputs may only name blocks up to it)."""
+        positional(params, 0, 0, "l1_getL2Head")
+        head = self.chain.get_l2_head()
+        return {"number": head.number, "timestamp": head.timestamp_ms, "l1OriginNumber": head.l1_origin_number}
+
+    def l1_getL2Block(self, params: list[Any]) -> dict[str, Any] | None:
+        """L2 block `number` as this L1 derived it from its inbox, or null if it is not derived (yet)."""
+        (number,) = positional(params, 1, 0, "l1_getL2Block")
+        record = self.chain.get_l2_block(uint(number, "number", maximum=UINT64_MAX))
+        return None if record is None else l2_block_to_json(record)
 
     def l1_config(self, params: list[Any]) -> dict[str, Any]:
         positional(params, 0, 0, "l1_config")

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from node.crypto import Hash32, PrivateKey, parse_hex
-from node.fraud.game import Claim, OpenOutputs
+from node.fraud.game import Claim
 from node.rpc.client import RpcClient
 from l1.client import GameInfo, L1Client, OutputProposal
 from l1.dispute_tx import GameMove, ResolveGame
@@ -173,10 +173,11 @@ class FaultyProposer:
             self._settle("finalized")
             self._done = True
             return None
-        if output.status == "disputed" and output.game_id is not None:
-            game = await self.l1.get_game(output.game_id)
-            if game is not None:
-                await self._defend(key, game)
+        if output.status == "disputed":
+            for game_id in output.game_ids:  # one game per challenger; we play the defender in ours
+                game = await self.l1.get_game(game_id)
+                if game is not None and game.in_progress and game.defender == key.address:
+                    await self._defend(key, game)
         return None
 
     def _settle(self, outcome: str) -> None:
@@ -202,12 +203,6 @@ class FaultyProposer:
         self._last_phase = phase
         if decision == RESOLVE:
             payload: ResolveGame | GameMove = ResolveGame(game.game_id)
-        elif isinstance(decision, OpenOutputs):
-            try:
-                payload = await self._opening_payload(game, decision)
-            except FaultStateError as exc:
-                log.warning("FAULTY PROPOSER: game %d: cannot open yet: %s", game.game_id, exc)
-                return
         else:
             payload = GameMove(game.game_id, decision)  # type: ignore[arg-type]
         what = "resolve" if decision == RESOLVE else (
@@ -216,18 +211,3 @@ class FaultyProposer:
         receipt = await self.l1.wait_receipt(tx_hash, RECEIPT_TIMEOUT_S)
         log.info("FAULTY PROPOSER: game %d (phase %s, lo %d hi %d): %s -> status %d%s", game.game_id, game.phase,
                  game.lo, game.hi, what, receipt.status, f" ({receipt.error})" if receipt.error else "")
-
-    async def _opening_payload(self, game: GameInfo, move: OpenOutputs) -> GameMove:
-        """The opening with what the L1 checks it against: block hi's StepRef and block lo's header (ours)."""
-        from prover.step_ref import StepRefError, find_step_ref  # the challenger's inbox lookup (prover imports l1)
-
-        assert self.trace is not None
-        store = self.replica.require_store()
-        block, parent = store.get_block(game.hi), store.get_block(game.lo)
-        if block is None or parent is None:
-            raise FaultStateError(f"block {game.hi} or {game.lo} is not in the settler's replica")
-        try:
-            step_ref = await find_step_ref(self.l1.rpc, block, parent.header.l1_origin_number, self.rules)
-        except StepRefError as exc:
-            raise FaultStateError(str(exc)) from None
-        return GameMove(game.game_id, move, step_ref, self.trace.header(game.lo))

@@ -14,6 +14,7 @@ same atomic batch as the block itself.
 | S burned                     | fees burned so far                                     |
 | S o count                    | msgpack int: number of output proposals                |
 | S o cursor                   | msgpack int: first proposal not yet past its window    |
+| S o lastfin                  | msgpack int: L1 block of the latest output finalization (0: none yet) |
 | S o index(8)                 | msgpack [l2_block_number, output_root, proposer, bond_bytes, proposed_at, status] |
 
 Zero amounts and empty accounts are stored as absence. Conservation: the sum
@@ -38,6 +39,7 @@ BONDS_KEY = b"Sbonds"
 BURNED_KEY = b"Sburned"
 OUTPUT_COUNT_KEY = b"Socount"
 OUTPUT_CURSOR_KEY = b"Socursor"
+LAST_FINALIZATION_KEY = b"Solastfin"
 OUTPUT_PREFIX = b"Soi"
 MAX_OUTPUT_BYTES = 160
 
@@ -45,8 +47,8 @@ MAX_OUTPUT_BYTES = 160
 class OutputStatus(IntEnum):
     PENDING = 0
     FINALIZED = 1
-    DISPUTED = 2  # reserved for the fraud-proof contracts
-    DEFEATED = 3  # reserved for the fraud-proof contracts
+    DISPUTED = 2  # a game over it is in progress
+    DEFEATED = 3  # a challenger beat every defender
 
     @property
     def label(self) -> str:
@@ -205,17 +207,13 @@ def append_output(overlay: Overlay, proposal: OutputProposal) -> None:
     overlay.set(OUTPUT_COUNT_KEY, pack(count + 1))
 
 
-def get_latest_live_output(reader: StateReader) -> OutputProposal | None:
-    """The newest proposal that is not defeated: it has the highest L2 block number of all live ones.
+def get_last_finalization(reader: StateReader) -> int:
+    """The L1 block in which an output last finalized (0 before any): the proposer fallback counts from it."""
+    return _get_counter(reader, LAST_FINALIZATION_KEY)
 
-    Live proposals are accepted only above every earlier live one, so their L2
-    block numbers increase with their index and the newest live one is the maximum.
-    """
-    for index in range(get_output_count(reader) - 1, -1, -1):
-        proposal = get_output(reader, index)
-        if proposal is not None and proposal.status != OutputStatus.DEFEATED:
-            return proposal
-    return None
+
+def set_last_finalization(overlay: Overlay, l1_block: int) -> None:
+    overlay.set(LAST_FINALIZATION_KEY, pack(l1_block))
 
 
 def list_outputs(reader: StateReader, from_index: int, count: int) -> list[OutputProposal]:

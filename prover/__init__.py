@@ -8,8 +8,7 @@ Modules, pure ones first:
     oracle.py           TraceOracle: our output roots, intermediate roots r(n, k), openings, step proofs
     strategy.py         decide(game, side, player) -> claim / respond / open / prove / resolve / wait
     players.py          HonestPlayer (our chain), ContrarianPlayer (the faulty dispute_all challenger)
-    verdicts.py         judge outputs, whether to dispute, the L1's anchor rule, which side we play
-    step_ref.py         where the L1 finds a block's transactions in its inbox (the one-step proof's StepRef)
+    verdicts.py         judge outputs, whether to dispute or defend, the L1's anchor rule, which side we play
     withdrawal_proof.py rollup_getWithdrawalProof over our derived chain
     follower.py         ChainStore + Chain + Deriver fed by an L1View (no sequencer, no gossip)
     l1_disputes.py      L1 reads and signed dispute transactions (l1.client, l1.dispute_tx)

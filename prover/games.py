@@ -27,7 +27,7 @@ class GameView:
     game_id: int
     output_index: int
     challenger: bytes
-    defender: bytes | None  # the proposer whose output is disputed
+    defender: bytes  # the only address that may make the defender's moves
     status: Status
     phase: Phase
     lo: int
@@ -71,7 +71,16 @@ class OutputView:
     proposed_at: int
     finalizes_at: int
     status: str  # pending / disputed / finalized / defeated
-    game_id: int | None
+    challengers: tuple[bytes, ...] = ()  # the parties of its dispute, by slot
+    defenders: tuple[bytes, ...] = ()  # defender 0 is the proposer
+    open_games: int = 0
+
+    @property
+    def disputed(self) -> bool:
+        return bool(self.challengers)
+
+    def plays(self, address: bytes) -> bool:
+        return address in self.challengers or address in self.defenders
 
 
 # -- from the L1 client's typed replies --
@@ -119,5 +128,7 @@ def output_view(proposal: OutputProposal) -> OutputView:
         proposed_at=proposal.proposed_at,
         finalizes_at=proposal.finalizes_at,
         status=proposal.status,
-        game_id=proposal.game_id,
+        challengers=tuple(bytes(p.address) for p in proposal.challengers),
+        defenders=tuple(bytes(p.address) for p in proposal.defenders),
+        open_games=proposal.open_games,
     )

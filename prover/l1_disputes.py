@@ -3,24 +3,21 @@
 Reads are the L1 JSON-RPC (`l1_getOutputs`, `l1_getGames`, `l1_blockNumber`,
 receipts), parsed into prover.games views. Writes are l1.dispute_tx
 payloads signed with the challenger's key through l1.client.L1Client (one
-nonce sequence per key): dispute_output with the counter-bond, game_move,
-prove_step (with the StepRef telling the L1 where the step's transactions
-are in its inbox) and resolve_game.
+nonce sequence per key): dispute_output with the counter-bond, defend_output
+with the bond, game_move, prove_step (the L1 rebuilds the step's input from
+its own inbox) and resolve_game.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from node.block import Block
 from node.crypto import PrivateKey
-from node.derivation import RollupRules
 from node.fraud.game import Claim, OpenOutputs, Respond, Side
 from node.rpc.client import RpcClient
 from l1.client import L1Client
-from l1.dispute_tx import DisputeOutput, GameMove, ProveStepTx, ResolveGame, StepRef
+from l1.dispute_tx import DefendOutput, DisputeOutput, GameMove, ProveStepTx, ResolveGame
 from prover.games import GameView, OutputView, game_view, output_view
-from prover.step_ref import find_step_ref
 from prover.strategy import Action, PostClaim, PostOpening, PostResponse, ProveOneStep, Resolve
 
 PAGE = 256
@@ -103,27 +100,22 @@ class L1Disputes:
     async def dispute(self, output: OutputView) -> bytes:
         return bytes(await self.client.send_tx(self.key, DisputeOutput(output.index), value=self.bond))
 
-    async def send_action(self, game: GameView, side: Side, action: Action, step_ref: StepRef | None = None) -> bytes:
-        return bytes(await self.client.send_tx(self.key, self.payload(game, side, action, step_ref)))
+    async def defend(self, output: OutputView) -> bytes:
+        return bytes(await self.client.send_tx(self.key, DefendOutput(output.index), value=self.bond))
 
-    def payload(self, game: GameView, side: Side, action: Action, step_ref: StepRef | None) -> Any:
+    async def send_action(self, game: GameView, side: Side, action: Action) -> bytes:
+        return bytes(await self.client.send_tx(self.key, self.payload(game, side, action)))
+
+    def payload(self, game: GameView, side: Side, action: Action) -> Any:
         if isinstance(action, PostClaim):
             return GameMove(game.game_id, Claim(side, action.root))
         if isinstance(action, PostResponse):
             return GameMove(game.game_id, Respond(side, action.agree))
         if isinstance(action, PostOpening):
             o = action.opening
-            if step_ref is None or o.lo_header is None:
-                raise UnsupportedAction("an opening needs block hi's StepRef and block lo's header")
-            move = OpenOutputs(side, o.lo_state_root, o.lo_block_hash, o.hi_header, o.step_count)
-            return GameMove(game.game_id, move, step_ref, o.lo_header)
+            return GameMove(game.game_id, OpenOutputs(side, o.lo_state_root, o.lo_block_hash, o.hi_header, o.step_count))
         if isinstance(action, ProveOneStep):
-            if step_ref is None:
-                raise UnsupportedAction("a one-step proof needs the step's StepRef")
-            return ProveStepTx(game.game_id, action.result.witness, step_ref)
+            return ProveStepTx(game.game_id, action.result.witness)
         if isinstance(action, Resolve):
             return ResolveGame(game.game_id)
         raise UnsupportedAction(f"no L1 transaction for {type(action).__name__}")
-
-    async def step_ref(self, block: Block, parent_origin: int, rules: RollupRules) -> StepRef:
-        return await find_step_ref(self.rpc, block, parent_origin, rules)

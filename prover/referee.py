@@ -16,19 +16,24 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from node.block import Block
 from node.crypto import to_checksum_address
 from node.derivation import RollupRules
 from node.fraud.game import Side, Status
 from node.fraud.trace import TraceError
-from l1.dispute_tx import StepRef
 from prover.config import Mode
 from prover.games import GameView, OutputView
 from prover.oracle import TraceOracle
 from prover.players import ContrarianPlayer, HonestPlayer
-from prover.step_ref import StepRefError
 from prover.strategy import Action, PostClaim, PostOpening, PostResponse, ProveOneStep, Resolve, Wait, decide
-from prover.verdicts import Verdict, choose_side, find_anchor, is_window_open, judge_output, should_dispute
+from prover.verdicts import (
+    Verdict,
+    choose_side,
+    find_anchor,
+    is_window_open,
+    judge_output,
+    should_defend,
+    should_dispute,
+)
 
 log = logging.getLogger("challenger")
 
@@ -49,9 +54,9 @@ class DisputeContracts(Protocol):
 
     async def dispute(self, output: OutputView) -> bytes: ...
 
-    async def send_action(self, game: GameView, side: Side, action: Action, step_ref: StepRef | None = None) -> bytes: ...
+    async def defend(self, output: OutputView) -> bytes: ...
 
-    async def step_ref(self, block: Block, parent_origin: int, rules: RollupRules) -> StepRef: ...
+    async def send_action(self, game: GameView, side: Side, action: Action) -> bytes: ...
 
     async def receipt(self, tx_hash: bytes) -> dict[str, Any] | None: ...
 
@@ -68,6 +73,7 @@ class Inflight:
 @dataclass
 class RefereeStats:
     disputes: int = 0
+    defences: int = 0
     moves: int = 0
     proofs: int = 0
     resolves: int = 0
@@ -79,7 +85,7 @@ class RefereeStats:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "disputes": self.disputes, "moves": self.moves, "proofs": self.proofs, "resolves": self.resolves,
+            "disputes": self.disputes, "defences": self.defences, "moves": self.moves, "proofs": self.proofs, "resolves": self.resolves,
             "won": self.won, "lost": self.lost, "witnessBytes": self.witness_bytes,
             "gameBlocks": {str(k): v for k, v in self.game_blocks.items()},
             "gameMoves": {str(k): v for k, v in self.game_moves.items()},
@@ -110,7 +116,7 @@ class Referee:
         await self._collect_receipts()
         head = await self.contracts.head()
         outputs = {o.index: o for o in await self.contracts.outputs()}
-        await self._dispute_outputs(list(outputs.values()), head)
+        await self._join_disputes(list(outputs.values()), head)
         games = await self.contracts.games()
         for game in games:
             await self._play(game, outputs.get(game.output_index))
@@ -120,24 +126,39 @@ class Referee:
 
     # -- outputs --
 
-    async def _dispute_outputs(self, outputs: list[OutputView], head: int) -> None:
+    async def _join_disputes(self, outputs: list[OutputView], head: int) -> None:
+        """Dispute every unsettled output our chain contradicts; defend every correct one under dispute."""
         for output in outputs:
             key = f"output:{output.index}"
-            if output.status != "pending" or key in self.inflight or self._retry_at.get(key, 0.0) > time.monotonic():
+            if output.status not in ("pending", "disputed") or key in self.inflight or self._retry_at.get(key, 0.0) > time.monotonic():
                 continue
             verdict = self.verdict(output)
-            if not should_dispute(output, verdict, self.mode, self.me):
-                continue
-            if not is_window_open(output, head) or not self._can_anchor(output, outputs):
-                continue
-            log.warning(
-                "disputing output %d (L2 block %d, root 0x%s, proposer %s): %s",
-                output.index, output.l2_block_number, output.output_root.hex()[:16], to_checksum_address(output.proposer),
-                "it differs from our chain" if verdict is Verdict.WRONG else f"mode {self.mode.value} (our verdict: {verdict.value})",
-            )
-            tx_hash = await self.contracts.dispute(output)
-            self.inflight[f"output:{output.index}"] = Inflight(tx_hash, f"dispute of output {output.index}", time.monotonic())
-            self.stats.disputes += 1
+            if should_dispute(output, verdict, self.mode, self.me):
+                if is_window_open(output, head) and self._can_anchor(output, outputs):
+                    await self._dispute(output, verdict)
+            elif self.defend and should_defend(output, verdict, self.mode, self.me):
+                if is_window_open(output, head) or output.open_games > 0:
+                    await self._defend(output)
+
+    async def _dispute(self, output: OutputView, verdict: Verdict) -> None:
+        log.warning(
+            "disputing output %d (L2 block %d, root 0x%s, proposer %s): %s",
+            output.index, output.l2_block_number, output.output_root.hex()[:16], to_checksum_address(output.proposer),
+            "it differs from our chain" if verdict is Verdict.WRONG else f"mode {self.mode.value} (our verdict: {verdict.value})",
+        )
+        tx_hash = await self.contracts.dispute(output)
+        self.inflight[f"output:{output.index}"] = Inflight(tx_hash, f"dispute of output {output.index}", time.monotonic())
+        self.stats.disputes += 1
+
+    async def _defend(self, output: OutputView) -> None:
+        log.warning(
+            "defending output %d (L2 block %d, root 0x%s, proposer %s): it matches our chain and %d challenger(s) "
+            "dispute it", output.index, output.l2_block_number, output.output_root.hex()[:16],
+            to_checksum_address(output.proposer), len(output.challengers),
+        )
+        tx_hash = await self.contracts.defend(output)
+        self.inflight[f"output:{output.index}"] = Inflight(tx_hash, f"defence of output {output.index}", time.monotonic())
+        self.stats.defences += 1
 
     def verdict(self, output: OutputView) -> Verdict:
         """Our verdict on an output (cached once decided: an output's block and root never change)."""
@@ -178,8 +199,7 @@ class Referee:
     async def _play(self, game: GameView, output: OutputView | None) -> None:
         if game.game_id in self.finished:
             return
-        verdict = self.verdict(output) if output is not None else Verdict.UNKNOWN
-        side = choose_side(game, verdict, self.me, self.mode, self.defend)
+        side = choose_side(game, self.me)
         if not game.in_progress:
             self._record_end(game, side)
             return
@@ -196,22 +216,9 @@ class Referee:
             return
         self._waits.pop(game.game_id, None)
         log.info("game %d (%s, phase %s, lo %d hi %d): %s", game.game_id, side.value, game.phase.value, game.lo, game.hi, describe(action))
-        try:
-            step_ref = await self._step_ref(action) if isinstance(action, (ProveOneStep, PostOpening)) else None
-        except (TraceError, StepRefError) as exc:
-            self._note_wait(game, f"cannot locate the step's transactions on L1 yet: {exc}", logging.WARNING)
-            return
-        tx_hash = await self.contracts.send_action(game, side, action, step_ref)
+        tx_hash = await self.contracts.send_action(game, side, action)
         self.inflight[f"game:{game.game_id}"] = Inflight(tx_hash, f"{describe(action)} in game {game.game_id}", time.monotonic())
         self._count(action)
-
-    async def _step_ref(self, action: "ProveOneStep | PostOpening") -> StepRef:
-        """Where block n's transactions are on L1: sent with the one-step proof and with the opening of n."""
-        number = action.result.block_number if isinstance(action, ProveOneStep) else action.opening.hi_header.number
-        block, parent = self.oracle.store.get_block(number), self.oracle.store.get_block(number - 1)
-        if block is None or parent is None:
-            raise TraceError(f"block {number} or its parent is missing from our store")
-        return await self.contracts.step_ref(block, parent.header.l1_origin_number, self.rules)
 
     def _note_wait(self, game: GameView, reason: str, level: int = logging.DEBUG) -> None:
         if self._waits.get(game.game_id) != reason:

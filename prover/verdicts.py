@@ -2,8 +2,13 @@
 
     judge_output(output, oracle)                 -> CORRECT | WRONG | UNKNOWN (not derived yet)
     should_dispute(output, verdict, mode, me)    -> bool
+    should_defend(output, verdict, mode, me)     -> bool
     find_anchor(output, outputs, genesis_root)   -> (L2 block, root) the L1 would start the game from, or None
-    choose_side(game, verdict, me, ...)          -> Side | None
+    choose_side(game, me)                        -> Side | None: the side we are the player of, if any
+
+Games have fixed players (l1.disputes): we move only in the games where we
+are the challenger (we disputed) or the defender (we proposed, or joined the
+defence of a correct output under dispute).
 
 The anchor rule mirrors the L1's (l1.disputes.find_anchor): the newest
 finalized proposal before the disputed one, else L2 genesis if the L1 knows
@@ -22,7 +27,7 @@ from prover.config import Mode
 from prover.games import GameView, OutputView
 from prover.oracle import TraceOracle
 
-DISPUTABLE_STATUS = "pending"
+OPEN_STATUSES = frozenset({"pending", "disputed"})
 FINALIZED_STATUS = "finalized"
 
 
@@ -40,14 +45,23 @@ def judge_output(output: OutputView, oracle: TraceOracle) -> Verdict:
 
 
 def should_dispute(output: OutputView, verdict: Verdict, mode: Mode, me: bytes) -> bool:
-    """Honest: dispute a pending output our chain contradicts, even one that survived an earlier game (a
-    wrong output defended against a bad challenger is pending again). dispute_all: every pending output of
-    others, once (a defended output is pending again and carries its game id)."""
-    if output.status != DISPUTABLE_STATUS:
+    """Honest: dispute an unsettled output our chain contradicts, unless we already play in its dispute (a
+    wrong output may already be disputed by others, who may be puppets of its proposer: we join). dispute_all
+    (the faulty challenger of the test suite): every unsettled output of others, once."""
+    if output.status not in OPEN_STATUSES or output.plays(me):
         return False
     if mode is Mode.DISPUTE_ALL:
-        return output.proposer != me and output.game_id is None
+        return output.proposer != me
     return verdict is Verdict.WRONG
+
+
+def should_defend(output: OutputView, verdict: Verdict, mode: Mode, me: bytes) -> bool:
+    """Honest: join the defence of a correct output that someone disputes, unless we already play in it (its
+    proposer may be offline, and nobody else can move for it)."""
+    return (
+        mode is Mode.HONEST and verdict is Verdict.CORRECT and output.status in OPEN_STATUSES
+        and output.disputed and not output.plays(me)
+    )
 
 
 def find_anchor(output: OutputView, outputs: Iterable[OutputView], genesis_root: bytes | None) -> tuple[int, bytes] | None:
@@ -65,10 +79,10 @@ def is_window_open(output: OutputView, head: int) -> bool:
     return output.finalizes_at == 0 or head < output.finalizes_at
 
 
-def choose_side(game: GameView, verdict: Verdict, me: bytes, mode: Mode, defend: bool) -> Side | None:
-    """The side we play in `game`: ours if we disputed; the defender's if the output is correct and we defend."""
+def choose_side(game: GameView, me: bytes) -> Side | None:
+    """The side we are the player of in `game`, if any (nobody else may move for it)."""
     if game.challenger == me:
         return Side.CHALLENGER
-    if defend and mode is Mode.HONEST and verdict is Verdict.CORRECT:
+    if game.defender == me:
         return Side.DEFENDER
     return None

@@ -17,7 +17,7 @@ from node.keys.hd import dev_account
 from node.service import ConfigError
 from prover.config import Mode, challenger_config_from_dict, load_challenger_config
 from prover.games import GameView, OutputView
-from prover.verdicts import Verdict, choose_side, find_anchor, is_window_open, should_dispute
+from prover.verdicts import Verdict, choose_side, find_anchor, is_window_open, should_defend, should_dispute
 
 ROLLUP = {
     "chain_id": 901, "l1_chain_id": 900, "fee_recipient": to_checksum_address(dev_account(7).address),
@@ -118,23 +118,35 @@ def test_settings_reject_bad_dispute_values() -> None:
 ME, OTHER = b"\x01" * 20, b"\x02" * 20
 
 
-def output(index: int, block: int, status: str = "pending", root: bytes = b"\xaa" * 32, game: int | None = None,
-           proposer: bytes = OTHER) -> OutputView:
-    return OutputView(index, block, root, proposer, 10, 5 * index, 5 * index + 40, status, game)
+def output(index: int, block: int, status: str = "pending", root: bytes = b"\xaa" * 32,
+           challengers: tuple[bytes, ...] = (), proposer: bytes = OTHER, defenders: tuple[bytes, ...] = ()) -> OutputView:
+    return OutputView(index, block, root, proposer, 10, 5 * index, 5 * index + 40, status, challengers,
+                      defenders or ((proposer,) if challengers else ()))
 
 
 def test_should_dispute_rules() -> None:
-    pending, disputed = output(1, 20), output(2, 30, status="disputed", game=0)
+    pending, disputed = output(1, 20), output(2, 30, status="disputed", challengers=(b"\x07" * 20,))
     assert should_dispute(pending, Verdict.WRONG, Mode.HONEST, ME)
     assert not should_dispute(pending, Verdict.CORRECT, Mode.HONEST, ME)
     assert not should_dispute(pending, Verdict.UNKNOWN, Mode.HONEST, ME)
-    assert not should_dispute(disputed, Verdict.WRONG, Mode.HONEST, ME)
-    # a wrong output that survived a game against another (bad) challenger is pending again: dispute it
-    assert should_dispute(output(5, 60, game=2), Verdict.WRONG, Mode.HONEST, ME)
+    # a wrong output disputed by someone else (maybe its proposer's puppet): we join as a challenger
+    assert should_dispute(disputed, Verdict.WRONG, Mode.HONEST, ME)
+    assert not should_dispute(output(2, 30, challengers=(ME,)), Verdict.WRONG, Mode.HONEST, ME)  # once
+    assert not should_dispute(output(2, 30, status="finalized"), Verdict.WRONG, Mode.HONEST, ME)
     assert should_dispute(pending, Verdict.CORRECT, Mode.DISPUTE_ALL, ME)
     assert not should_dispute(output(3, 40, proposer=ME), Verdict.CORRECT, Mode.DISPUTE_ALL, ME)
-    # a defended output is pending again but carries its game: never disputed twice
-    assert not should_dispute(output(4, 50, game=3), Verdict.CORRECT, Mode.DISPUTE_ALL, ME)
+    assert not should_dispute(output(4, 50, challengers=(ME,)), Verdict.CORRECT, Mode.DISPUTE_ALL, ME)
+
+
+def test_should_defend_rules() -> None:
+    attacked = output(1, 20, "disputed", challengers=(b"\x07" * 20,))
+    assert should_defend(attacked, Verdict.CORRECT, Mode.HONEST, ME)
+    assert not should_defend(attacked, Verdict.WRONG, Mode.HONEST, ME)
+    assert not should_defend(attacked, Verdict.UNKNOWN, Mode.HONEST, ME)
+    assert not should_defend(output(1, 20), Verdict.CORRECT, Mode.HONEST, ME)  # nobody disputes it
+    assert not should_defend(replace(attacked, defenders=(OTHER, ME)), Verdict.CORRECT, Mode.HONEST, ME)  # once
+    assert not should_defend(replace(attacked, status="finalized"), Verdict.CORRECT, Mode.HONEST, ME)
+    assert not should_defend(attacked, Verdict.CORRECT, Mode.DISPUTE_ALL, ME)
 
 
 def test_anchor_is_the_newest_finalized_output_before() -> None:
@@ -153,10 +165,8 @@ def test_choose_side() -> None:
         remaining={Side.DEFENDER: 5, Side.CHALLENGER: 5}, now=1, block_number=None, step_count=0, start_block=10,
         end_block=20, moves=0, created_at=1, resolved_at=None, bonds={}, raw={},
     )
-    assert choose_side(game, Verdict.WRONG, ME, Mode.HONEST, True) is Side.CHALLENGER
-    assert choose_side(game, Verdict.CORRECT, OTHER, Mode.HONEST, True) is Side.DEFENDER
-    assert choose_side(game, Verdict.CORRECT, OTHER, Mode.HONEST, False) is None
-    assert choose_side(game, Verdict.WRONG, OTHER, Mode.HONEST, True) is None
-    assert choose_side(game, Verdict.CORRECT, OTHER, Mode.DISPUTE_ALL, True) is None
+    assert choose_side(game, ME) is Side.CHALLENGER
+    assert choose_side(game, OTHER) is Side.DEFENDER
+    assert choose_side(game, b"\x03" * 20) is None  # fixed players: we move only where we are one
     assert not game.has_run_out(Side.DEFENDER)
     assert replace(game, remaining={Side.DEFENDER: 0, Side.CHALLENGER: 0}).has_run_out(Side.DEFENDER)

@@ -218,12 +218,13 @@ class FakeContracts:
         self.sent.append(("dispute", output.index))
         return bytes([len(self.sent)]) * 32
 
-    async def send_action(self, game: GameView, side: Side, action: Any, step_ref: Any = None) -> bytes:
-        self.sent.append((type(action).__name__, side))
+    async def defend(self, output: Any) -> bytes:
+        self.sent.append(("defend", output.index))
         return bytes([len(self.sent)]) * 32
 
-    async def step_ref(self, block: Any, parent_origin: int, rules: Any) -> Any:
-        return None
+    async def send_action(self, game: GameView, side: Side, action: Any) -> bytes:
+        self.sent.append((type(action).__name__, side))
+        return bytes([len(self.sent)]) * 32
 
     async def receipt(self, tx_hash: bytes) -> dict[str, Any] | None:
         return self.receipts.get(tx_hash)
@@ -243,8 +244,8 @@ def test_referee_disputes_wrong_outputs_once_anchored_and_answers_its_games(chai
     oracle = TraceOracle(chain.store, CONFIG)
     me, proposer = b"\x01" * 20, b"\x09" * 20
 
-    def output(index: int, block: int, status: str, root: bytes) -> OutputView:
-        return OutputView(index, block, root, proposer, 10, index, index + 40, status, None)
+    def output(index: int, block: int, status: str, root: bytes, challengers: tuple[bytes, ...] = ()) -> OutputView:
+        return OutputView(index, block, root, proposer, 10, index, index + 40, status, challengers, (proposer,))
 
     good2, wrong6 = oracle.output_root(2), b"\xee" * 32
     fake = FakeContracts([output(0, 2, "pending", good2), output(1, 6, "pending", wrong6)], [])
@@ -261,10 +262,17 @@ def test_referee_disputes_wrong_outputs_once_anchored_and_answers_its_games(chai
     fake._games = [replace(view_of(game, 30), challenger=me)]
     asyncio.run(referee.play_round())
     assert fake.sent[-1] == ("PostResponse", C)
-    # A dispute of a correct output by someone else: we defend it.
-    fake._outputs.append(output(2, 5, "disputed", oracle.output_root(5)))
+    # A dispute of a correct output by someone else: we join its defence (nobody else may move for its proposer)...
+    attacker = b"\x07" * 20
+    fake._outputs.append(output(2, 5, "disputed", oracle.output_root(5), challengers=(attacker,)))
     other = new_game(2, good2, 5, oracle.output_root(5), CLOCK, 30)
-    fake._games = [replace(view_of(other, 30, game_id=2), output_index=2, challenger=b"\x07" * 20)]
+    theirs = replace(view_of(other, 30, game_id=2), output_index=2, challenger=attacker, defender=proposer)
+    fake._games = [theirs]
     asyncio.run(referee.play_round())
-    assert fake.sent[-1] == ("PostClaim", D)
-    assert referee.stats.disputes == 1 and referee.stats.moves == 2
+    assert fake.sent[-1] == ("defend", 2)
+    # ... and play the defender in our own game against that challenger, never in the proposer's
+    fake._outputs[-1] = replace(fake._outputs[-1], defenders=(proposer, me))
+    fake._games = [theirs, replace(theirs, game_id=3, defender=me)]
+    asyncio.run(referee.play_round())
+    assert fake.sent[-1] == ("PostClaim", D) and len(fake.sent) == 4
+    assert referee.stats.disputes == 1 and referee.stats.defences == 1 and referee.stats.moves == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -22,9 +23,10 @@ from node.stf.errors import (
 )
 from l1.config import L1ChainParams
 from l1.contracts import L1BlockEnv, L1BlockExecution, compute_genesis_writes, execute_l1_block, recover_l1_transaction
-from l1.errors import TransactionTooLarge
+from l1.errors import ForcedDeposit, NotProposer, TransactionTooLarge
 from l1.events import STATUS_FAILED, STATUS_SUCCESS, BatchPosted, DepositLocked, OutputFinalized, OutputProposed, TxForced
 from l1.state import (
+    get_last_finalization,
     OutputStatus,
     get_account,
     get_balance,
@@ -34,6 +36,7 @@ from l1.state import (
     get_output_count,
     get_portal_balance,
 )
+from node.tx import DepositTx
 from l1.tx import MAX_L1_TX_BYTES, Deposit, ForceTx, L1Transfer, PostBatch, ProposeOutput, RecoveredL1Tx, sign_l1_tx
 
 ALICE = dev_account(0)
@@ -54,7 +57,8 @@ ROOT = keccak256(b"output")
 class Chain:
     """A tiny test harness: state plus the next block number."""
 
-    def __init__(self) -> None:
+    def __init__(self, params: L1ChainParams = PARAMS) -> None:
+        self.params = params
         self.state = DictState()
         self.state.apply(compute_genesis_writes([(k.address, START) for k in KEYS]))
         self.number = 1
@@ -68,7 +72,7 @@ class Chain:
         return recover_l1_transaction(sign_l1_tx(key, chain_id, nonce, fee, value, payload).encode())
 
     def block(self, *txs: RecoveredL1Tx) -> L1BlockExecution:
-        execution = execute_l1_block(self.state, PARAMS, L1BlockEnv(self.number, 1000 * self.number), txs)
+        execution = execute_l1_block(self.state, self.params, L1BlockEnv(self.number, 1000 * self.number), txs)
         self.state.apply(execution.writes)
         self.number += 1
         return execution
@@ -157,16 +161,38 @@ def test_kind_rule_failures_give_status_0(chain: Chain, make, code: int) -> None
     assert get_bonds_locked(chain.state) == 0 and get_output_count(chain.state) == 0
 
 
-def test_proposal_out_of_order(chain: Chain) -> None:
-    chain.block(chain.tx(PROPOSER, ProposeOutput(10, ROOT), BOND))
-    execution = chain.block(chain.tx(PROPOSER, ProposeOutput(10, ROOT), BOND), chain.tx(PROPOSER, ProposeOutput(9, ROOT), BOND))
-    assert [(r.status, r.error_code) for r in execution.receipts] == [(STATUS_FAILED, -32062), (STATUS_FAILED, -32062)]
-    assert get_output_count(chain.state) == 1 and get_bonds_locked(chain.state) == BOND
-    execution = chain.block(chain.tx(PROPOSER, ProposeOutput(11, ROOT), BOND))
-    assert execution.receipts[0].status == STATUS_SUCCESS and get_output_count(chain.state) == 2
+def test_proposals_need_no_order(chain: Chain) -> None:
+    """Each proposal is judged on its own: the same block again, or an earlier one, is accepted."""
+    execution = chain.block(
+        chain.tx(PROPOSER, ProposeOutput(10, ROOT), BOND), chain.tx(PROPOSER, ProposeOutput(10, ROOT), BOND),
+        chain.tx(PROPOSER, ProposeOutput(9, ROOT), BOND),
+    )
+    assert [r.status for r in execution.receipts] == [STATUS_SUCCESS] * 3
+    assert get_output_count(chain.state) == 3 and get_bonds_locked(chain.state) == 3 * BOND
 
 
-# -- not included: state untouched --
+def test_only_the_proposer_proposes_until_no_output_finalized_for_the_fallback_blocks() -> None:
+    chain = Chain(replace(PARAMS, proposer=PROPOSER.address, proposer_fallback_blocks=8))
+    refused = chain.block(chain.tx(BOB, ProposeOutput(1, ROOT), BOND))
+    assert (refused.receipts[0].status, refused.receipts[0].error_code) == (STATUS_FAILED, NotProposer.rpc_code)
+    assert "anyone may from L1 block 8" in (refused.receipts[0].error or "")
+    assert chain.block(chain.tx(PROPOSER, ProposeOutput(1, ROOT), BOND)).receipts[0].status == STATUS_SUCCESS
+    while chain.number < 2 + WINDOW:  # the proposer's output finalizes at 2 + WINDOW: the fallback restarts there
+        chain.block()
+    chain.block()
+    assert get_last_finalization(chain.state) == 2 + WINDOW
+    while chain.number < 2 + WINDOW + 8:
+        assert chain.block(chain.tx(BOB, ProposeOutput(2, ROOT), BOND)).receipts[0].error_code == NotProposer.rpc_code
+    # no output finalized for 8 L1 blocks: anyone may propose (bonded; the dispute game guards it)
+    assert chain.block(chain.tx(BOB, ProposeOutput(2, ROOT), BOND)).receipts[0].status == STATUS_SUCCESS
+
+
+def test_a_forced_transaction_may_not_encode_a_deposit(chain: Chain) -> None:
+    """Forced transactions are included right after an epoch's deposits: a deposit encoding would mint L2 funds."""
+    fake = DepositTx(1, 0, BOB.address, BOB.address, 10**30).encode()
+    execution = chain.block(chain.tx(BOB, ForceTx(fake)), chain.tx(BOB, ForceTx(b"\x01garbage")))
+    assert [(r.status, r.error_code) for r in execution.receipts] == [(STATUS_FAILED, ForcedDeposit.rpc_code), (STATUS_SUCCESS, None)]
+    assert [type(e) for e in execution.events] == [TxForced]
 
 
 @pytest.mark.parametrize(

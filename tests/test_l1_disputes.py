@@ -32,16 +32,16 @@ from l1.dispute_errors import (
     IllegalMove,
     InvalidWitness,
     NoAgreedOutput,
-    NotChallenger,
+    NotThePlayer,
+    AlreadyAParty,
     NotYourTurn,
     OutputNotDisputable,
     OutputNotFound,
-    StepInputMismatch,
     UnderivableOpening,
 )
-from l1.dispute_tx import DisputeOutput, GameMove, ProveStepTx, ResolveGame, StepRef
+from l1.dispute_tx import DefendOutput, DisputeOutput, GameMove, ProveStepTx, ResolveGame
 from l1.config import DisputeParams, l1_config_from_dict
-from l1.errors import BondTooLow, ProposalOutOfOrder
+from l1.errors import BondTooLow, L2BlockNotDerived
 from l1.l2_genesis import compute_l2_genesis_output_root
 from l1.state import OutputStatus, get_balance, get_output
 from l1.tx import ProposeOutput
@@ -134,17 +134,20 @@ def test_wrong_output_defeated_by_bisection_and_one_step_proof(world: World) -> 
     record = world.game(game_id)
     assert record.game.challenger_won
     assert record.game.disputed_header is not None and record.game.disputed_header.number == 5
-    assert status_of(world, index) is OutputStatus.DEFEATED
     FIGURES["wrong output: L1 txs (dispute + moves + proof)"] = stats.txs + 1
     FIGURES["wrong output: witness bytes of the one-step proof"] = stats.witness_bytes
     FIGURES["wrong output: L1 blocks dispute -> resolution"] = world.l1.head.number - disputed_at
+    # a correct output for block 6 is accepted at once (proposals need no order)
+    again = world.propose(6)
+    assert again == index + 1 and status_of(world, again) is OutputStatus.PENDING
+    # the output is settled when its window passes: defeated, the challenger beat its only defender
+    assert status_of(world, index) is OutputStatus.PENDING
+    world.mine_until(get_output(world.l1.kv, index).finalizes_at(WINDOW))  # type: ignore[union-attr]
+    assert status_of(world, index) is OutputStatus.DEFEATED
     # the challenger gets both bonds (its fees aside); bonds are conserved
     challenger_txs = 1 + count_senders(world, game_id)[1] + 1  # dispute, responses, proof
     assert get_balance(world.l1.kv, CHALLENGER.address) == challenger_before + BOND - challenger_txs
     assert world.total_supply() == supply
-    # the defeated root is out of the chain of live outputs: a correct one for block 6 is accepted
-    again = world.propose(6)
-    assert again == index + 1 and status_of(world, again) is OutputStatus.PENDING
 
 
 def test_defender_win_after_the_deadline_finalizes_at_resolution(tmp_path: Path) -> None:
@@ -202,15 +205,14 @@ def fake_block_one(world: World, tmp_path: Path, shift_ms: int) -> Chain:
 
 
 @pytest.mark.parametrize(
-    "shift_ms, ref_kind, needle",
+    "shift_ms, needle",
     [
-        (0, "batch", "commits to"),  # the batch's user txs are left out: tx root differs
-        (7, "batch", "has timestamp"),  # and the timestamp is shifted: the batch's differs
-        (0, "default", "default block"),  # claims to be a default block (no batch) at a non-default timestamp
+        (0, "commits to"),  # the batch's user txs are left out: tx root differs
+        (7, "derived with timestamp"),  # and the timestamp is shifted
     ],
 )
-def test_opening_a_non_derivable_header_rejected_then_defender_loses_on_time(
-    world: World, tmp_path: Path, shift_ms: int, ref_kind: str, needle: str
+def test_opening_a_header_the_l1_did_not_derive_rejected_then_defender_loses_on_time(
+    world: World, tmp_path: Path, shift_ms: int, needle: str
 ) -> None:
     fake = fake_block_one(world, tmp_path, shift_ms)
     try:
@@ -222,42 +224,37 @@ def test_opening_a_non_derivable_header_rejected_then_defender_loses_on_time(
         game_id = dispute(world, fake_index)
         record = world.game(game_id)
         assert record.game.phase is Phase.OPENING
-        fake_view = View(fake)
-        opening = fake_view.opening(record)  # self-consistent: opens the proposed output root
-        good_ref = world.step_ref(1)
-        ref = good_ref if ref_kind == "batch" else StepRef(None, good_ref.system)
-        move = GameMove(game_id, opening, ref, fake_view.block(0).header)
+        move = View(fake).open_move(world, record)  # self-consistent: opens the proposed output root
         message = expect_failure(world, PROPOSER, move, UnderivableOpening)
         assert needle in message, message
         assert world.game(game_id).game.phase is Phase.OPENING
         world.mine_until(record.created_at + CLOCK)
         expect_failure(world, PROPOSER, move, ClockExpired)
         assert world.run(HELPER, ResolveGame(game_id)).receipt.status == 1
-        assert world.game(game_id).game.challenger_won and status_of(world, fake_index) is OutputStatus.DEFEATED
+        assert world.game(game_id).game.challenger_won
+        world.mine_until(get_output(world.l1.kv, fake_index).finalizes_at(WINDOW))  # type: ignore[union-attr]
+        assert status_of(world, fake_index) is OutputStatus.DEFEATED
     finally:
         fake.store.close()
 
 
-def test_opening_with_a_parent_or_epoch_that_does_not_fit_rejected(world: World) -> None:
-    index = world.propose(4)
-    game_id = dispute(world, index)
-    honest = View(world.honest)
-    while world.game(game_id).game.phase is not Phase.OPENING:  # agree down to block 4 (opens epoch 2)
-        record = world.game(game_id)
-        game = record.game
-        if game.mid_claim is None:
-            world.run(PROPOSER, GameMove(game_id, Claim(Side.DEFENDER, honest.root_at(record, game.mid))))
-        else:
-            world.run(CHALLENGER, GameMove(game_id, Respond(Side.CHALLENGER, True)))
-    record = world.game(game_id)
-    assert record.game.hi == 4
-    good = honest.open_move(world, record)
-    assert good.step_ref is not None and good.step_ref.system is not None
-    no_system = replace(good, step_ref=StepRef(good.step_ref.batch, None))
-    assert "opens" in expect_failure(world, PROPOSER, no_system, UnderivableOpening)
-    wrong_parent = replace(good, parent=honest.block(2).header)
-    assert "parent header" in expect_failure(world, PROPOSER, wrong_parent, UnderivableOpening)
-    assert world.run(PROPOSER, good).receipt.status == 1
+def test_opening_a_default_block_where_the_l1_derived_a_batch_block_rejected(world: World, tmp_path: Path) -> None:
+    """A default block is what derivation makes only once its epoch's sequencing window closed with no batch:
+    claiming one where the L1 derived the sequencer's block (the window still open) is refused."""
+    real = View(world.honest).block(1)
+    origin = world.l1.get_block(real.header.l1_origin_number)
+    assert origin is not None and real.header.timestamp_ms != origin.header.timestamp_ms
+    default = Chain(ChainStore(tmp_path / "default"), CONFIG)
+    try:
+        default.init_genesis(ALLOC, timestamp_ms=L1_START_MS, l1_origin=(0, world.l1.get_block(0).hash()))  # type: ignore[union-attr]
+        deposits, forced = system_transactions(l1_block_data(origin))
+        default.seal_block([], origin.header.timestamp_ms, (origin.number, origin.hash()), deposits, forced)
+        receipt = world.run(PROPOSER, ProposeOutput(1, get_block_output(default.store, 1).output_root), BOND)
+        game_id = dispute(world, int(receipt.events[0].index))
+        message = expect_failure(world, PROPOSER, View(default).open_move(world, world.game(game_id)), UnderivableOpening)
+        assert "derived with timestamp" in message
+    finally:
+        default.store.close()
 
 
 # -- rejected moves --
@@ -284,7 +281,6 @@ def test_tampered_witness_rejected(world: World) -> None:
     game_id = reach_one_step(world)
     record = world.game(game_id)
     good = View(world.honest).step_witness(record)
-    ref = world.step_ref(5)
     witness = Witness.decode(good)
     entry = next(e for e in witness.entries if e.value is not None)
     tampered_value = bytes(entry.value[:-1]) + bytes([entry.value[-1] ^ 1])  # type: ignore[index]
@@ -292,30 +288,10 @@ def test_tampered_witness_rejected(world: World) -> None:
     tampered = Witness(entries, witness.openings).encode()
     dropped = Witness(witness.entries[1:], witness.openings).encode()
     for bad in (tampered, dropped, good[:-1], b"\x00"):
-        expect_failure(world, CHALLENGER, ProveStepTx(game_id, bad, ref), InvalidWitness)
+        expect_failure(world, CHALLENGER, ProveStepTx(game_id, bad), InvalidWitness)
     assert world.game(game_id).game.in_progress
-    assert world.run(CHALLENGER, ProveStepTx(game_id, good, ref)).receipt.status == 1
+    assert world.run(CHALLENGER, ProveStepTx(game_id, good)).receipt.status == 1
     assert world.game(game_id).game.challenger_won
-
-
-def test_step_input_not_in_inbox_rejected(world: World) -> None:
-    game_id = reach_one_step(world)
-    record = world.game(game_id)
-    witness = View(world.honest).step_witness(record)
-    good = world.step_ref(5)
-    assert good.batch is not None
-    l1_block, log_index = good.batch
-    wrong_refs = [
-        StepRef(world.step_ref(1).batch, None),  # the batch of blocks 1-3: no block 5 in it
-        StepRef((l1_block, log_index + 1), None),  # no batch event there
-        StepRef((l1_block - 1, 0), None),  # another L1 block's event
-        StepRef((world.l1.head.number + 5, 0), None),  # an L1 block that does not exist
-        StepRef(None, None),  # "no user transactions": the header's tx root disagrees
-        StepRef(good.batch, (99,)),  # a forced transaction its origin block does not have
-    ]
-    for ref in wrong_refs:
-        expect_failure(world, CHALLENGER, ProveStepTx(game_id, witness, ref), StepInputMismatch)
-    assert world.run(CHALLENGER, ProveStepTx(game_id, witness, good)).receipt.status == 1
 
 
 def test_moves_after_the_clock_ran_out_rejected_then_timeout(world: World) -> None:
@@ -329,8 +305,10 @@ def test_moves_after_the_clock_ran_out_rejected_then_timeout(world: World) -> No
     expect_failure(world, PROPOSER, GameMove(game_id, Claim(Side.DEFENDER, root)), ClockExpired)  # included at +CLOCK+1
     resolved = world.run(HELPER, ResolveGame(game_id))
     assert resolved.receipt.status == 1
-    assert world.game(game_id).game.challenger_won and status_of(world, index) is OutputStatus.DEFEATED
+    assert world.game(game_id).game.challenger_won and status_of(world, index) is OutputStatus.PENDING
     FIGURES["timeout (defender silent): L1 blocks dispute -> resolution"] = resolved.block_number - record.created_at
+    world.mine_until(get_output(world.l1.kv, index).finalizes_at(WINDOW))  # type: ignore[union-attr]
+    assert status_of(world, index) is OutputStatus.DEFEATED  # the challenger beat the only defender
     expect_failure(world, PROPOSER, GameMove(game_id, Claim(Side.DEFENDER, root)), GameAlreadyOver)
     expect_failure(world, HELPER, ResolveGame(game_id), GameAlreadyOver)
     assert world.total_supply() == supply
@@ -340,7 +318,7 @@ def test_challenger_silent_loses_on_time(world: World) -> None:
     index = world.propose(6)
     game_id = dispute(world, index)
     record = world.game(game_id)
-    world.run(HELPER, GameMove(game_id, Claim(Side.DEFENDER, View(world.honest).root_at(record, record.game.mid))))
+    world.run(PROPOSER, GameMove(game_id, Claim(Side.DEFENDER, View(world.honest).root_at(record, record.game.mid))))
     world.mine_until(world.game(game_id).game.turn_started_at + CLOCK + 1)
     expect_failure(world, CHALLENGER, GameMove(game_id, Respond(Side.CHALLENGER, False)), ClockExpired)
     assert world.run(HELPER, ResolveGame(game_id)).receipt.status == 1
@@ -355,15 +333,17 @@ def test_wrong_side_and_illegal_moves_rejected(world: World) -> None:
     expect_failure(world, CHALLENGER, GameMove(game_id, Respond(Side.CHALLENGER, False)), NotYourTurn)
     expect_failure(world, CHALLENGER, GameMove(game_id, Claim(Side.CHALLENGER, root)), NotYourTurn)
     bogus = OpenOutputs(Side.DEFENDER, root, root, View(world.honest).block(6).header, 2)
-    expect_failure(world, PROPOSER, GameMove(game_id, bogus, world.step_ref(6), View(world.honest).block(5).header), IllegalMove)
-    expect_failure(world, HELPER, ProveStepTx(game_id, b"", world.step_ref(6)), IllegalMove)
-    # permissionless defense: anyone may send the defender's claim
-    assert world.run(HELPER, GameMove(game_id, Claim(Side.DEFENDER, root))).receipt.status == 1
+    expect_failure(world, PROPOSER, GameMove(game_id, bogus), IllegalMove)
+    expect_failure(world, HELPER, ProveStepTx(game_id, b""), IllegalMove)
+    # fixed players: nobody but the game's defender may move for it, nor but its challenger for the other side
+    expect_failure(world, HELPER, GameMove(game_id, Claim(Side.DEFENDER, root)), NotThePlayer)
+    expect_failure(world, CHALLENGER, GameMove(game_id, Claim(Side.DEFENDER, root)), NotThePlayer)
+    assert world.run(PROPOSER, GameMove(game_id, Claim(Side.DEFENDER, root))).receipt.status == 1
     expect_failure(world, PROPOSER, GameMove(game_id, Claim(Side.DEFENDER, root)), NotYourTurn)
-    expect_failure(world, HELPER, GameMove(game_id, Respond(Side.CHALLENGER, True)), NotChallenger)
+    expect_failure(world, HELPER, GameMove(game_id, Respond(Side.CHALLENGER, True)), NotThePlayer)
+    expect_failure(world, PROPOSER, GameMove(game_id, Respond(Side.CHALLENGER, True)), NotThePlayer)
     assert world.run(CHALLENGER, GameMove(game_id, Respond(Side.CHALLENGER, True))).receipt.status == 1
     expect_failure(world, CHALLENGER, GameMove(game_id + 7, Respond(Side.CHALLENGER, True)), GameNotFound)
-    # winnings belong to the proposer whoever defended
     assert world.game(game_id).defender == PROPOSER.address
 
 
@@ -376,10 +356,15 @@ def test_dispute_rules(world: World) -> None:
     expect_failure(world, CHALLENGER, DisputeOutput(index), BondTooLow, BOND - 1)
     game_id = dispute(world, index, bond=BOND + 5)
     assert world.game(game_id).challenger_bond == BOND + 5
-    expect_failure(world, HELPER, DisputeOutput(index), OutputNotDisputable, BOND)  # already disputed
-    # a disputed output holds its place: proposals must still go above it
-    receipt = world.run(PROPOSER, ProposeOutput(3, b"\x01" * 32), BOND)
-    assert receipt.receipt.error_code == ProposalOutOfOrder.rpc_code
+    expect_failure(world, CHALLENGER, DisputeOutput(index), AlreadyAParty, BOND)  # one side, once
+    expect_failure(world, PROPOSER, DisputeOutput(index), AlreadyAParty, BOND)  # its own output
+    expect_failure(world, CHALLENGER, DefendOutput(index), AlreadyAParty, BOND)  # not both sides
+    # another proposal for the same block, or an earlier one, needs no order: each is judged on its own
+    assert world.run(PROPOSER, ProposeOutput(3, b"\x01" * 32), BOND).receipt.status == 1
+    assert world.run(PROPOSER, ProposeOutput(2, b"\x01" * 32), BOND).receipt.status == 1
+    # but only for a block the L1 derived: block 7 does not exist yet
+    receipt = world.run(PROPOSER, ProposeOutput(7, b"\x01" * 32), BOND)
+    assert receipt.receipt.error_code == L2BlockNotDerived.rpc_code
     later = world.propose(6)
     world.mine_until(get_output(world.l1.kv, later).finalizes_at(WINDOW))  # type: ignore[union-attr]
     assert status_of(world, later) is OutputStatus.FINALIZED
@@ -426,7 +411,9 @@ def test_block_zero_proposal_settled_against_the_genesis_root(tmp_path: Path) ->
         assert w.run(PROPOSER, ProposeOutput(0, b"\x02" * 32), BOND).receipt.status == 1
         before = get_balance(w.l1.kv, CHALLENGER.address)
         game_id = dispute(w, 0)
-        assert w.game(game_id).game.challenger_won and status_of(w, 0) is OutputStatus.DEFEATED
+        assert w.game(game_id).game.challenger_won
+        w.mine_until(get_output(w.l1.kv, 0).finalizes_at(WINDOW))  # type: ignore[union-attr]
+        assert status_of(w, 0) is OutputStatus.DEFEATED
         assert get_balance(w.l1.kv, CHALLENGER.address) == before + BOND - 1
         assert w.run(PROPOSER, ProposeOutput(0, w.genesis_root), BOND).receipt.status == 1
         expect_failure(w, CHALLENGER, DisputeOutput(1), OutputNotDisputable, BOND)
@@ -438,14 +425,15 @@ def test_opening_a_header_with_a_foreign_l1_origin_rejected(world: World, tmp_pa
     fake = Chain(ChainStore(tmp_path / "fake"), CONFIG)
     try:
         fake.init_genesis(ALLOC, timestamp_ms=10_000, l1_origin=(0, world.l1.get_block(0).hash()))  # type: ignore[union-attr]
-        fake.seal_block([], 11_000, (1, b"\xee" * 32))
+        real = View(world.honest).block(1).header
+        fake.seal_block([], real.timestamp_ms, (1, b"\xee" * 32))
         root = get_block_output(fake.store, 1).output_root
         receipt = world.run(PROPOSER, ProposeOutput(1, root), BOND)
         game_id = dispute(world, int(receipt.events[0].index))
         record = world.game(game_id)
         opening = View(fake).opening(record)
-        message = expect_failure(world, PROPOSER, GameMove(game_id, opening, world.step_ref(1), View(fake).block(0).header), IllegalMove)
-        assert "names L1 block 1 with hash 0xeeee" in message
+        message = expect_failure(world, PROPOSER, GameMove(game_id, opening), UnderivableOpening)
+        assert "is not L1 block 1's" in message
         assert world.game(game_id).game.phase is Phase.OPENING
     finally:
         fake.store.close()
@@ -473,7 +461,8 @@ def test_dispute_config_keys() -> None:
         ({"game_clock_blocks": 0}, "game_clock_blocks"),
         ({"l2_genesis_output_root": "0x12"}, "l2_genesis_output_root"),
         ({"rollup": {"chain_id": 901}}, "fee_recipient is required"),
-        ({"rollup": {**rollup, "sequencing_window": 3}}, "unknown key"),
+        ({"rollup": {**rollup, "sequencing_windows": 3}}, "unknown key"),
+        ({"rollup": {**rollup, "sequencing_window": 0}}, "sequencing_window"),
         ({"rollup": {**rollup, "genesis": {"nope": 1}}}, "l1.rollup.genesis"),
     ):
         with pytest.raises(ConfigError, match=message):

@@ -28,6 +28,7 @@ from node.fraud.steps import INVALID_ROOT
 from node.fraud.trace import compute_intermediate_roots, compute_step_proof, get_block_output
 from node.keys.hd import dev_account
 from node.output import compute_output_root
+from node.shape import RollupRules
 from node.stf import ChainConfig
 from node.store.chain import ChainStore
 from node.store.kv import KVStore
@@ -35,7 +36,7 @@ from node.tx import DepositTx, RecoveredTx, Transfer, Withdrawal
 from l1.chain import IncludedReceipt, L1Chain
 from l1.config import DisputeParams, L1ChainParams
 from l1.dispute_state import GameRecord, get_game
-from l1.dispute_tx import DisputeOutput, GameMove, ProveStepTx, StepRef
+from l1.dispute_tx import DefendOutput, DisputeOutput, GameMove, ProveStepTx
 from l1.events import BatchPosted, DepositLocked, TxForced
 from l1.state import OutputStatus, get_balance, get_bonds_locked, get_fees_burned, get_output, get_portal_balance
 from l1.tx import Deposit, ForceTx, PostBatch, ProposeOutput, sign_l1_tx
@@ -53,18 +54,20 @@ DEPOSIT = 50_000
 WITHDRAW_AMOUNT = 999
 
 
-def l1_params(genesis_root: bytes | None, rollup: ChainConfig | None = CONFIG, window: int = WINDOW) -> L1ChainParams:
+RULES = RollupRules(CONFIG.chain_id, max_block_txs=CONFIG.max_block_txs)
+
+
+def l1_params(
+    genesis_root: bytes | None, rollup: ChainConfig | None = CONFIG, window: int = WINDOW, fallback: int = 10_000
+) -> L1ChainParams:
+    """The test L1: PROPOSER is the permissioned proposer (anyone may after `fallback` blocks without a
+    finalization), and the L1 follows the L2 blocks its inbox derives."""
     return L1ChainParams(
         chain_id=900, min_fee=FEE, batcher=BATCHER.address, proposer_bond=BOND, challenge_window=window,
-        max_batch_bytes=131_072, disputes=DisputeParams(CLOCK, None if genesis_root is None else Hash32(genesis_root), rollup),
+        max_batch_bytes=131_072,
+        disputes=DisputeParams(CLOCK, None if genesis_root is None else Hash32(genesis_root), rollup, RULES),
+        proposer=PROPOSER.address, proposer_fallback_blocks=fallback,
     )
-
-
-@dataclass
-class L2BlockInfo:
-    number: int
-    batch: tuple[int, int] | None = None  # (L1 block, log index) of the batch holding it
-    system: tuple[int, ...] | None = None  # forced log indices, when first in its epoch
 
 
 @dataclass
@@ -76,16 +79,17 @@ class Stats:
 
 class World:
     def __init__(self, tmp: Path, faulty_block: int | None = None, window: int = WINDOW, genesis_root: bool = True,
-                 rollup: ChainConfig | None = CONFIG) -> None:
-        self.l1 = L1Chain(KVStore(tmp / "l1"), l1_params(None, rollup, window), tuple((k.address, L1_BALANCE) for k in L1_KEYS))
+                 rollup: ChainConfig | None = CONFIG, fallback: int = 10_000) -> None:
+        self.l1 = L1Chain(
+            KVStore(tmp / "l1"), l1_params(None, rollup, window, fallback), tuple((k.address, L1_BALANCE) for k in L1_KEYS)
+        )
         self.l1.ensure_genesis(L1_START_MS)
         self.honest = self._new_l2(tmp / "honest")
         self.faulty = self._new_l2(tmp / "faulty") if faulty_block is not None else None
         self.faulty_block = faulty_block
         root = get_block_output(self.honest.store, 0).output_root
         self.genesis_root = root
-        self.l1.params = l1_params(root if genesis_root else None, rollup, window)
-        self.blocks: dict[int, L2BlockInfo] = {}
+        self.l1.params = l1_params(root if genesis_root else None, rollup, window, fallback)
         self.pending_batch: list[BatchBlock] = []
         self.l2_nonces: dict[bytes, int] = {}
         self.withdrawal_ids: list[bytes] = []
@@ -153,25 +157,17 @@ class World:
             faulty = self.faulty if number != self.faulty_block else Chain(self.faulty.store, WRONG_CONFIG)
             f_sealed, _ = faulty.seal_block(candidates, timestamp, (origin.number, origin.hash), deposits, forced)
             assert f_sealed.block.transactions == sealed.block.transactions
-        block = sealed.block
-        system_txs = set(block.transactions[: build.system_count])
-        forced_logs = tuple(e.log_index for e in origin_block.events if isinstance(e, TxForced) and e.l2_tx in system_txs)
-        self.blocks[number] = L2BlockInfo(number, None, forced_logs if first_in_epoch else None)
-        user = block.transactions[build.system_count:]
+        user = sealed.block.transactions[build.system_count:]
         self.pending_batch.append(BatchBlock(number, timestamp, origin.number, tuple(user)))
 
     def post_batch(self) -> None:
         data = encode_batch(self.pending_batch, CONFIG.chain_id)
         receipt = self.run(BATCHER, PostBatch(data))
         assert receipt.receipt.status == 1, receipt.receipt.error
-        (event,) = [e for e in receipt.events if isinstance(e, BatchPosted)]
-        for entry in self.pending_batch:
-            self.blocks[entry.number].batch = (receipt.block_number, event.log_index)
+        assert any(isinstance(e, BatchPosted) for e in receipt.events)
+        derived = self.l1.get_l2_head().number
+        assert derived == self.pending_batch[-1].number, f"the L1 derived up to L2 block {derived} only"
         self.pending_batch = []
-
-    def step_ref(self, number: int) -> StepRef:
-        info = self.blocks[number]
-        return StepRef(info.batch, info.system)
 
     def build_scenario(self) -> None:
         """Six L2 blocks over two epochs, every system transaction kind, a withdrawal; batches on L1.
@@ -263,10 +259,8 @@ class View:
         return OpenOutputs(side, lo.state_root, lo.block_hash, hi.header, len(self.step_roots(game.hi)) - 1 + self.extra_steps)
 
     def open_move(self, world: "World", record: GameRecord, opening: OpenOutputs | None = None) -> GameMove:
-        """The opening as a game_move: with block hi's StepRef and block lo's header, as the L1 requires."""
-        opening = opening if opening is not None else self.opening(record)
-        game = record.game
-        return GameMove(record.game_id, opening, world.step_ref(game.hi), self.block(game.lo).header)
+        """The opening as a game_move (the L1 checks the header against the block it derived at that height)."""
+        return GameMove(record.game_id, opening if opening is not None else self.opening(record))
 
     def step_witness(self, record: GameRecord) -> bytes:
         game = record.game
@@ -279,7 +273,7 @@ class View:
 
 def play(
     world: World, game_id: int, defender: View, challenger: View | None, prover: PrivateKey,
-    defender_key: PrivateKey = PROPOSER, stats: Stats | None = None,
+    defender_key: PrivateKey = PROPOSER, stats: Stats | None = None, challenger_key: PrivateKey = CHALLENGER,
 ) -> Stats:
     """Play game `game_id` to its end, one move per L1 block; `challenger` None disagrees with everything."""
     stats = stats or Stats()
@@ -292,15 +286,14 @@ def play(
             key, payload = defender_key, GameMove(game_id, Claim(Side.DEFENDER, defender.root_at(record, game.mid)))
         elif game.phase in (Phase.BLOCKS, Phase.STEPS):
             agree = challenger is not None and challenger.root_at(record, game.mid) == game.mid_claim
-            key, payload = CHALLENGER, GameMove(game_id, Respond(Side.CHALLENGER, agree))
+            key, payload = challenger_key, GameMove(game_id, Respond(Side.CHALLENGER, agree))
         elif game.phase is Phase.OPENING:
             key, payload = defender_key, defender.open_move(world, record)
         else:
             honest = View(world.honest)
             witness = honest.step_witness(record)
             stats.witness_bytes.append(len(witness))
-            assert game.disputed_header is not None
-            key, payload = prover, ProveStepTx(game_id, witness, world.step_ref(game.disputed_header.number))
+            key, payload = prover, ProveStepTx(game_id, witness)
         receipt = world.run(key, payload)
         stats.txs += 1
         stats.blocks += 1
@@ -308,9 +301,17 @@ def play(
 
 
 def dispute(world: World, index: int, key: PrivateKey = CHALLENGER, bond: int = BOND) -> int:
+    """Dispute output `index`; return the id of the (first) game this starts."""
     receipt = world.run(key, DisputeOutput(index), bond)
     assert receipt.receipt.status == 1, receipt.receipt.error
     return int(receipt.events[0].game_id)
+
+
+def defend(world: World, index: int, key: PrivateKey, bond: int = BOND) -> list[int]:
+    """Join the defence of output `index`; return the ids of the games this starts (one per challenger)."""
+    receipt = world.run(key, DefendOutput(index), bond)
+    assert receipt.receipt.status == 1, receipt.receipt.error
+    return [int(e.game_id) for e in receipt.events if type(e).__name__ == "OutputDisputed"]
 
 
 def expect_failure(world: World, key: PrivateKey, payload: Any, error: type, value: int = 0) -> str:
@@ -334,5 +335,5 @@ def output_root_of(view: View, number: int) -> bytes:
 
 __all__ = [
     "BOND", "CHALLENGER", "CLOCK", "HELPER", "PROPOSER", "Stats", "USER", "View", "WINDOW", "World",
-    "dispute", "expect_failure", "l1_params", "play", "replace", "status_of",
+    "defend", "dispute", "expect_failure", "l1_params", "play", "replace", "status_of",
 ]

@@ -98,8 +98,8 @@ def test_withdrawal_proven_against_a_defeated_output_is_never_paid(tmp_path: Pat
         game_id = int(receipt.events[0].game_id)
         expect_failure(world, USER, FinalizeWithdrawal(payload.withdrawal_id), OutputNotFinalized)  # disputed
         play(world, game_id, View.faulty(world), View(world.honest), prover=CHALLENGER)
-        assert status_of(world, bad) is OutputStatus.DEFEATED
         world.mine_until(world.l1.head.number + WINDOW + 1)  # long past the bad output's deadline
+        assert status_of(world, bad) is OutputStatus.DEFEATED
         expect_failure(world, USER, FinalizeWithdrawal(payload.withdrawal_id), OutputDefeated)
         expect_failure(world, USER, payload, OutputDefeated)
         assert get_balance(world.l1.kv, L1_RECIPIENT) == 0

@@ -1,7 +1,7 @@
 """Fraud-proof commands: disputes, outputs, withdrawals on L1, and a withdrawal's whole journey.
 
     rollup disputes [--json]             dispute games: status, phase, range, turn, clocks, bonds, moves
-    rollup outputs [--json]              output proposals: index, L2 block, root, status, game
+    rollup outputs [--json]              output proposals: index, L2 block, status, parties (challengers/defenders), games
     rollup withdrawals [--json]          withdrawals proven on L1 and whether they are paid
     rollup complete-withdrawal ID        wait for a finalized output covering the L2 withdrawal ID,
                                          prove it on L1, finalize it (the recipient is paid)
@@ -144,11 +144,14 @@ def cmd_disputes(args: argparse.Namespace) -> int:
 
 def cmd_outputs(args: argparse.Namespace) -> int:
     outputs = _pages(_l1(args), "l1_getOutputs")
-    lines = [f"{'INDEX':>5} {'L2 BLOCK':>8} {'STATUS':<10} {'GAME':>4} {'PROPOSED':>8} {'FINALIZES':>9}  ROOT"]
+    lines = [f"{'INDEX':>5} {'L2 BLOCK':>8} {'STATUS':<10} {'C/D':>5} {'GAMES':>9} {'PROPOSED':>8} {'FINALIZES':>9}  ROOT / PROPOSER"]
     for o in outputs:
-        game = o.get("gameId")
-        lines.append(f"{o['index']:>5} {o['l2BlockNumber']:>8} {o['status']:<10} {'-' if game is None else game:>4} "
-                     f"{o['proposedAt']:>8} {o['finalizesAt']:>9}  {o['outputRoot']}")
+        dispute = o.get("dispute") or {}
+        parties = f"{len(dispute.get('challengers', []))}/{len(dispute.get('defenders', []))}" if dispute else "-"
+        games = dispute.get("games") or []
+        span = "-" if not games else (str(games[0]) if len(games) == 1 else f"{games[0]}..{games[-1]}")
+        lines.append(f"{o['index']:>5} {o['l2BlockNumber']:>8} {o['status']:<10} {parties:>5} {span:>9} "
+                     f"{o['proposedAt']:>8} {o['finalizesAt']:>9}  {o['outputRoot']} {o['proposer']}")
     if not outputs:
         lines.append("(no output proposals)")
     emit(args, outputs, "\n".join(lines))

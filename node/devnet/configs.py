@@ -62,6 +62,7 @@ def l1_config(spec: ProcessSpec, settings: p.DevnetSettings | None = None) -> di
             "block_time_ms": settings.l1_block_time_ms,
             "min_fee": str(p.L1_MIN_FEE),
             "batcher": p.BATCHER_KEY,
+            "proposer": p.PROPOSER_KEY,
             "proposer_bond": str(p.PROPOSER_BOND),
             "challenge_window": settings.challenge_window,
             "max_batch_bytes": p.L1_MAX_BATCH_BYTES,
@@ -70,7 +71,8 @@ def l1_config(spec: ProcessSpec, settings: p.DevnetSettings | None = None) -> di
             # the L2's chain config, which the one-step verifier runs the state transition with, and its
             # genesis allocation, from which the L1 computes the L2 genesis output root at startup
             # (so even the first output can be disputed)
-            "rollup": {**{key: rollup[key] for key in ("chain_id", "fee_recipient", "min_fee", "genesis")},
+            "rollup": {**{key: rollup[key] for key in (
+                           "chain_id", "fee_recipient", "min_fee", "genesis", "sequencing_window", "max_sequencer_drift_ms")},
                        "venue": venue_section()},
         },
     }
