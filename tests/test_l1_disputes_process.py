@@ -1,7 +1,8 @@
 """Disputes and withdrawals against a real `python -m l1` process: the new RPC methods and a bad input per kind.
 
 A small L2 chain is built in-process (its genesis output root goes into the
-L1's config); its honest output of block 1 is proposed and a withdrawal in
+L1's config) and posted as a batch, so the L1 derives its blocks; its honest
+output of block 1 is proposed and a withdrawal in
 it is proven and paid; a bogus output of block 2 is disputed, the defender
 stays silent and anyone resolves the game on time.
 """
@@ -17,6 +18,7 @@ from typing import AsyncIterator, Iterator
 
 import pytest
 
+from node.batch import BatchBlock, encode_batch
 from node.chain import Chain
 from node.crypto import Hash32
 from node.fraud.game import Claim, Side
@@ -34,8 +36,9 @@ from l1.dispute_errors import (
     OutputNotFound,
     WithdrawalNotProven,
 )
-from l1.dispute_tx import DisputeOutput, FinalizeWithdrawal, GameMove, ProveStepTx, ProveWithdrawal, ResolveGame, StepRef
-from l1.tx import Deposit, ProposeOutput
+from l1.dispute_tx import DisputeOutput, FinalizeWithdrawal, GameMove, ProveStepTx, ProveWithdrawal, ResolveGame
+from l1.errors import L2BlockNotDerived
+from l1.tx import Deposit, PostBatch, ProposeOutput
 from tests.test_fraud_support import ALLOC, CONFIG, KEYS, L1_RECIPIENT, rtx_of
 from tests.test_l1_process import free_port
 
@@ -48,14 +51,20 @@ USER, BATCHER, PROPOSER, CHALLENGER, HELPER = (dev_account(i) for i in range(5))
 
 
 class L2:
-    """An honest L2 chain on the L1's genesis block, a withdrawal in block 1 and an empty block 2."""
+    """An honest L2 chain on the L1's genesis block, a withdrawal in block 1 and an empty block 2 (origin L1 block 0)."""
 
     def __init__(self, path: Path, l1_genesis_timestamp_ms: int, l1_genesis_hash: bytes) -> None:
         self.chain = Chain(ChainStore(path), CONFIG)
         self.chain.init_genesis(ALLOC, l1_genesis_timestamp_ms, (0, l1_genesis_hash))
         self.withdrawal = rtx_of(KEYS[2], 0, Withdrawal(L1_RECIPIENT, 321))
-        self.chain.seal_block([self.withdrawal], 1_000, (0, bytes(32)))
-        self.chain.seal_block([], 2_000, (0, bytes(32)))
+        self.chain.seal_block([self.withdrawal], l1_genesis_timestamp_ms + 1, (0, l1_genesis_hash))
+        self.chain.seal_block([], l1_genesis_timestamp_ms + 2, (0, l1_genesis_hash))
+
+    def batch(self) -> bytes:
+        blocks = [self.chain.store.get_block(n) for n in (1, 2)]
+        return encode_batch(
+            [BatchBlock(b.number, b.header.timestamp_ms, 0, b.transactions) for b in blocks if b is not None], CONFIG.chain_id
+        )
 
     def output(self, number: int) -> bytes:
         return get_block_output(self.chain.store, number).output_root
@@ -95,6 +104,8 @@ game_clock_blocks = {CLOCK}
 chain_id = {CONFIG.chain_id}
 fee_recipient = "0x{CONFIG.fee_recipient.hex()}"
 min_fee = "{CONFIG.min_fee}"
+max_block_txs = {CONFIG.max_block_txs}
+sequencing_window = 100000
 
 [l1.rollup.genesis]
 {alloc}
@@ -156,10 +167,9 @@ async def test_config_rpc_and_bad_input_per_kind(l1: L1Client, l2: L2) -> None:
     assert (info.game_clock_blocks, info.l2_genesis_output_root, info.rollup_chain_id) == (CLOCK, l2.output(0), CONFIG.chain_id)
     assert await l1.get_game(0) is None and await l1.get_games(0, 10) == []
     assert await l1.get_withdrawal(b"\x05" * 32) is None and await l1.get_withdrawals(0, 10) == []
-    ref = StepRef(None, None)
     await expect_code(l1, CHALLENGER, DisputeOutput(99), OutputNotFound, BOND)
     await expect_code(l1, PROPOSER, GameMove(42, Claim(Side.DEFENDER, b"\x01" * 32)), GameNotFound)
-    await expect_code(l1, HELPER, ProveStepTx(42, b"", ref), GameNotFound)
+    await expect_code(l1, HELPER, ProveStepTx(42, b""), GameNotFound)
     await expect_code(l1, HELPER, ResolveGame(42), GameNotFound)
     await expect_code(l1, HELPER, FinalizeWithdrawal(Hash32(b"\x05" * 32)), WithdrawalNotProven)
     await expect_code(l1, HELPER, l2.prove_payload(99), OutputNotFound)
@@ -173,6 +183,9 @@ async def test_config_rpc_and_bad_input_per_kind(l1: L1Client, l2: L2) -> None:
 
 async def test_dispute_timeout_and_withdrawal_over_rpc(l1: L1Client, l2: L2) -> None:
     assert (await run(l1, USER, Deposit(KEYS[2].address), 10_000)).status == 1
+    await expect_code(l1, PROPOSER, ProposeOutput(1, l2.output(1)), L2BlockNotDerived, BOND)  # no batch yet
+    assert (await run(l1, BATCHER, PostBatch(l2.batch()))).status == 1
+    assert (await l1.rpc.call("l1_getL2Head"))["number"] == 2 == await l1.get_l2_head()
     honest = await run(l1, PROPOSER, ProposeOutput(1, l2.output(1)), BOND)
     honest_index = honest.events[0].fields["index"]
     bogus = await run(l1, PROPOSER, ProposeOutput(2, b"\x0b" * 32), BOND)
@@ -188,8 +201,9 @@ async def test_dispute_timeout_and_withdrawal_over_rpc(l1: L1Client, l2: L2) -> 
     assert disputed.status == 1, disputed.error
     game_id = disputed.events[0].fields["gameId"]
     outputs = await l1.get_outputs(0, 10)
-    assert (outputs[bogus_index].status, outputs[bogus_index].game_id) == ("disputed", game_id)
-    assert outputs[honest_index].game_id is None
+    assert (outputs[bogus_index].status, outputs[bogus_index].game_ids) == ("disputed", (game_id,))
+    assert [p.address for p in outputs[bogus_index].defenders] == [PROPOSER.address]
+    assert outputs[honest_index].game_ids == () and outputs[honest_index].challengers == ()
     game = await l1.get_game(game_id)
     assert game is not None and game.in_progress and game.phase == "blocks" and game.turn == "defender"
     assert (game.start_block, game.end_block, game.output_index, game.defender, game.challenger) == (0, 2, bogus_index, PROPOSER.address, CHALLENGER.address)
@@ -204,7 +218,10 @@ async def test_dispute_timeout_and_withdrawal_over_rpc(l1: L1Client, l2: L2) -> 
     assert game is not None and (game.status, game.phase, game.winner) == ("challenger_won", "over", CHALLENGER.address)
     assert game.resolved_at == resolved.block_number and game.clocks_now["defender"] < 0
     assert [g.game_id for g in await l1.get_games(0, 10)] == [game_id]
-    assert (await l1.get_outputs(bogus_index, 1))[0].status == "defeated"
+    while (await l1.get_outputs(bogus_index, 1))[0].status != "defeated":  # settled when its window passes
+        await asyncio.sleep(0.05)
+    (settled,) = await l1.get_outputs(bogus_index, 1)
+    assert settled.challengers[0].wins == 1 and settled.defenders[0].beaten_by == 0
     # the honest output finalizes, then the withdrawal is paid once
     while (await l1.get_outputs(honest_index, 1))[0].status != "finalized":
         await asyncio.sleep(0.05)
