@@ -200,7 +200,7 @@ def test_faulty_proposer_is_defeated_by_a_one_step_proof(make_devnet: Callable[.
         assert game["phase"] == "over" and game["blockNumber"] is not None
         assert game["lo"] < game["stepCount"] - 1, "the proof should be on a transaction, not the end-of-block step"
         assert game["resolvedAt"] < defeated["finalizesAt"]
-        assert defeated["l2BlockNumber"] >= 100 and defeated["gameId"] == game["gameId"]
+        assert defeated["l2BlockNumber"] >= 100 and defeated["dispute"]["games"] == [game["gameId"]]
         # Its bond is the challenger's (minus a few L1 fees).
         assert l1_balance(doc, honest["address"]) > before + BOND - 10**16
         stats = wait_for(lambda: (s := SyncRpcClient(honest["rpc"]).call("challenger_status")["stats"])["won"] and s, 10,
@@ -240,14 +240,17 @@ def test_faulty_challenger_loses_its_bond(make_devnet: Callable[..., Devnet]) ->
         with TransferLoad(doc["sequencer"]["rpc"]):
             lost = wait_for(lambda: next((g for g in games(doc) if g["status"] == "defender_won"), None), 60,
                             "the faulty challenger to lose a game")
-        assert lost["challenger"] == faulty["address"] and lost["winner"] == doc["roles"]["proposer"]
+        # the proposer defends its output and the honest challenger joins the defence: each plays its own game
+        defenders = {doc["roles"]["proposer"], challenger(doc, "honest")["address"]}
+        assert lost["challenger"] == faulty["address"] and lost["winner"] in defenders
         assert all(g["status"] != "challenger_won" for g in games(doc))
-        assert l1_balance(doc, faulty["address"]) < GENESIS - BOND + 10**16  # its bond is gone
         final = wait_for(
             lambda: next((o for o in outputs(doc) if o["index"] == lost["outputIndex"] and o["status"] == "finalized"), None),
             60, "the disputed output to finalize",
         )
-        assert final["gameId"] == lost["gameId"]
+        assert lost["gameId"] in final["dispute"]["games"]
+        assert {d["address"] for d in final["dispute"]["defenders"]} <= defenders
+        assert l1_balance(doc, faulty["address"]) < GENESIS - BOND + 10**16  # its bond is gone
         stats = wait_for(lambda: (s := SyncRpcClient(challenger(doc, "honest")["rpc"]).call("challenger_status")["stats"])["won"]
                          and s, 10, "the honest challenger to record its win")
         assert stats["lost"] == 0

@@ -271,6 +271,28 @@ class View:
         return proof.witness.encode()
 
 
+def next_move(
+    world: World, game_id: int, defender: View, challenger: View | None, prover: PrivateKey,
+    defender_key: PrivateKey = PROPOSER, challenger_key: PrivateKey = CHALLENGER, stats: Stats | None = None,
+) -> tuple[PrivateKey, Any] | None:
+    """The next move of game `game_id` between two views (None: the game is over); `challenger` None disagrees."""
+    record = world.game(game_id)
+    game = record.game
+    if not game.in_progress:
+        return None
+    if game.phase in (Phase.BLOCKS, Phase.STEPS) and game.mid_claim is None:
+        return defender_key, GameMove(game_id, Claim(Side.DEFENDER, defender.root_at(record, game.mid)))
+    if game.phase in (Phase.BLOCKS, Phase.STEPS):
+        agree = challenger is not None and challenger.root_at(record, game.mid) == game.mid_claim
+        return challenger_key, GameMove(game_id, Respond(Side.CHALLENGER, agree))
+    if game.phase is Phase.OPENING:
+        return defender_key, defender.open_move(world, record)
+    witness = View(world.honest).step_witness(record)
+    if stats is not None:
+        stats.witness_bytes.append(len(witness))
+    return prover, ProveStepTx(game_id, witness)
+
+
 def play(
     world: World, game_id: int, defender: View, challenger: View | None, prover: PrivateKey,
     defender_key: PrivateKey = PROPOSER, stats: Stats | None = None, challenger_key: PrivateKey = CHALLENGER,
@@ -278,26 +300,29 @@ def play(
     """Play game `game_id` to its end, one move per L1 block; `challenger` None disagrees with everything."""
     stats = stats or Stats()
     while True:
-        record = world.game(game_id)
-        game = record.game
-        if not game.in_progress:
+        move = next_move(world, game_id, defender, challenger, prover, defender_key, challenger_key, stats)
+        if move is None:
             return stats
-        if game.phase in (Phase.BLOCKS, Phase.STEPS) and game.mid_claim is None:
-            key, payload = defender_key, GameMove(game_id, Claim(Side.DEFENDER, defender.root_at(record, game.mid)))
-        elif game.phase in (Phase.BLOCKS, Phase.STEPS):
-            agree = challenger is not None and challenger.root_at(record, game.mid) == game.mid_claim
-            key, payload = challenger_key, GameMove(game_id, Respond(Side.CHALLENGER, agree))
-        elif game.phase is Phase.OPENING:
-            key, payload = defender_key, defender.open_move(world, record)
-        else:
-            honest = View(world.honest)
-            witness = honest.step_witness(record)
-            stats.witness_bytes.append(len(witness))
-            key, payload = prover, ProveStepTx(game_id, witness)
+        key, payload = move
         receipt = world.run(key, payload)
         stats.txs += 1
         stats.blocks += 1
         assert receipt.receipt.status == 1, (type(payload).__name__, receipt.receipt.error)
+
+
+def play_together(world: World, games: list[tuple[int, View, View | None, PrivateKey, PrivateKey]], prover: PrivateKey) -> None:
+    """Play several games at once, every game's next move in the same L1 block (clocks run for all of them).
+
+    Each entry: (game id, defender view, challenger view or None, defender key, challenger key)."""
+    while True:
+        moves = [next_move(world, g, d, c, prover, dk, ck) for g, d, c, dk, ck in games]
+        sent = [(world.send(key, payload), type(payload).__name__) for key, payload in filter(None, moves)]
+        if not sent:
+            return
+        world.mine()
+        for tx_hash, name in sent:
+            included = world.l1.get_receipt(tx_hash)
+            assert included is not None and included.receipt.status == 1, (name, included and included.receipt.error)
 
 
 def dispute(world: World, index: int, key: PrivateKey = CHALLENGER, bond: int = BOND) -> int:
@@ -335,5 +360,5 @@ def output_root_of(view: View, number: int) -> bytes:
 
 __all__ = [
     "BOND", "CHALLENGER", "CLOCK", "HELPER", "PROPOSER", "Stats", "USER", "View", "WINDOW", "World",
-    "defend", "dispute", "expect_failure", "l1_params", "play", "replace", "status_of",
+    "defend", "dispute", "expect_failure", "l1_params", "next_move", "play", "play_together", "replace", "status_of",
 ]
