@@ -14,7 +14,8 @@ It decides from what the L1 holds, never from local guesses. Each round:
      max_batch_bytes);
   4. outputs: propose the next multiples of output_interval above its own
      newest non-defeated proposal, up to the derivable head (and the
-     sequencer's safe head, so the root is of the L1-derived chain), at most
+     sequencer's safe head, so the root is of the L1-derived chain; and the
+     L1's own L2 head where the L1 tracks one, l1_getL2Head), at most
      MAX_PROPOSALS_IN_FLIGHT at once.
 The decisions are l1.settler_plan's pure functions.
 
@@ -68,8 +69,10 @@ from l1.settler_plan import (
     Refusal,
     Role,
     TxFate,
+    compute_next_output,
     plan_batch,
     plan_outputs,
+    prune_refusal,
     record_refusal,
 )
 from l1.settler_txs import Outgoing, Resolution, TxBook, TxRefused
@@ -132,6 +135,7 @@ class Settler:
         self.refusals: dict[str, Refusal | None] = {BATCHES: None, OUTPUTS: None}
         self.landed_batches: list[LandedBatch] = []
         self.l1_orders_proposals = False  # learned from a -32062 refusal: the L1 takes proposals in L2 block order only
+        self.l1_tracks_l2 = False  # the L1 derives L2 blocks from its inbox itself (l1_getL2Head) and refuses others
         self._saved_inbox_at = -1
         self.trackers = {
             duty: ProblemTracker(f"settler {duty}", log, self.section.stuck_after_rounds) for duty in (BATCHES, OUTPUTS)
@@ -186,6 +190,7 @@ class Settler:
         while True:
             try:
                 info = await self.l1.config()
+                raw = await self.l1.rpc.call("l1_config")
                 break
             except (RpcTransportError, RpcError, L1ResponseError) as exc:
                 self._note_all(f"waiting for the L1 at {self.section.l1_rpc}: {describe_failure(exc)}")
@@ -193,10 +198,21 @@ class Settler:
         if info.batcher != self.section.batcher_key.address:
             log.warning("batcher key %s is not the L1's batcher %s: batches will be refused",
                         to_checksum_address(self.section.batcher_key.address), to_checksum_address(info.batcher))
+        self._check_l1_proposer(raw)
+        rollup = raw.get("rollup") if isinstance(raw, dict) else None
+        self.l1_tracks_l2 = isinstance(rollup, dict) and rollup.get("sequencingWindow") is not None
         self.max_batch_bytes = min(self.section.max_batch_bytes, info.max_batch_bytes)
         self.bond = info.proposer_bond if self.section.bond is None else self.section.bond
         self.stale_after_s = max(MIN_STALE_S, STALE_AFTER_L1_BLOCKS * info.block_time_ms / 1000)
         return info.min_fee, info.chain_id
+
+    def _check_l1_proposer(self, raw: Any) -> None:
+        """L1s since issue 10 may name the only proposer (until their fallback opens): warn if it is not us."""
+        proposer = raw.get("proposer") if isinstance(raw, dict) else None
+        ours = to_checksum_address(self.section.proposer_key.address)
+        if isinstance(proposer, str) and proposer.lower() != ours.lower():
+            log.warning("proposer key %s is not the L1's proposer %s: proposals will be refused until the L1's "
+                        "permissionless fallback opens", ours, proposer)
 
     async def _open_l1_view(self, record: SettlerRecord) -> None:
         while True:
@@ -367,6 +383,7 @@ class Settler:
 
     async def post_next_batch(self) -> DutyOutcome:
         book = self._require_book()
+        self.refusals[BATCHES] = prune_refusal(self.refusals[BATCHES], self.walker.head_number + 1)
         plan = plan_batch(self.walker.head_number, book.of(Role.BATCHER), self.refusals[BATCHES], time.time())
         if isinstance(plan, Hold):
             return DutyOutcome(problem=self._hold_problem(plan, book.of(Role.BATCHER)))
@@ -394,7 +411,7 @@ class Settler:
         refusal = self.refusals[duty]
         if refusal is None or refusal.block != block:
             return None
-        return f"retrying after: {refusal.reason} (attempt {refusal.attempts + 1})"
+        return f"{refusal.reason}; retry {refusal.attempts + 1} in flight"
 
     def _hold_problem(self, hold: Hold, in_flight: list[InFlight]) -> str | None:
         """A hold is a problem if the plan says so, or while a transaction we had to replace is still pending."""
@@ -413,6 +430,8 @@ class Settler:
             await self.play_faulty()
         in_flight = book.of(Role.PROPOSER)
         facts = await self.output_facts()
+        settled_next = compute_next_output(facts, self.section.output_interval, [])  # from L1 facts alone
+        self.refusals[OUTPUTS] = prune_refusal(self.refusals[OUTPUTS], settled_next)
         plan = plan_outputs(facts, self.section.output_interval, in_flight, self.refusals[OUTPUTS], time.time(),
                             MAX_PROPOSALS_IN_FLIGHT)
         if isinstance(plan, Hold):
@@ -431,10 +450,13 @@ class Settler:
             sequencer_safe = int(status["safe"]["number"])
         except (KeyError, TypeError, ValueError) as exc:
             raise SequencerDataError(f"malformed rollup_syncStatus: {exc}") from None
+        proposable = min(self.walker.head_number, sequencer_safe)
+        if self.l1_tracks_l2:
+            proposable = min(proposable, await self.l1.get_l2_head())
         floor = self.ledger.newest_live() if self.l1_orders_proposals else None
         return OutputFacts(
             own_newest_live=self.ledger.own_newest_live(),
-            proposable_head=min(self.walker.head_number, sequencer_safe),
+            proposable_head=proposable,
             ordering_floor=None if floor is None else floor.l2_block_number,
             floor_holder=None if floor is None else to_checksum_address(floor.proposer),
         )

@@ -23,8 +23,8 @@ The rules:
   (-32062), the base is also above every live proposal, whoever made it.
 - A refused batch or output (a kind-rule error, or a batch derivation did
   not take) holds that block back with an exponential backoff; the plan
-  then only tries it again when the backoff has passed, and drops the hold
-  as soon as L1 facts make it choose another block.
+  then tries it again, alone, when the backoff has passed, and the hold is
+  dropped as soon as L1 facts make the plan start after that block.
 """
 
 from __future__ import annotations
@@ -149,16 +149,28 @@ def compute_backoff_s(attempts: int) -> float:
 
 
 def record_refusal(previous: Refusal | None, block: int, reason: str, now: float) -> Refusal:
-    """A refusal of `block`; repeated refusals of the same block back off exponentially."""
+    """A refusal of `block`; repeated refusals of the same block back off exponentially.
+
+    The plan always tries the lowest block first, so the refusal of a later
+    block (sent in the same burst) does not replace that of an earlier one.
+    """
+    if previous is not None and previous.block < block:
+        return previous
     attempts = previous.attempts + 1 if previous is not None and previous.block == block else 1
     return Refusal(block, reason, attempts, now + compute_backoff_s(attempts))
+
+
+def prune_refusal(refusal: Refusal | None, first: int) -> Refusal | None:
+    """Drop a refusal once L1 facts make the plan start after its block (it landed, or the base moved past it)."""
+    return None if refusal is None or refusal.block < first else refusal
 
 
 def check_held_back(refusal: Refusal | None, block: int, now: float) -> "Hold | None":
     """A problem Hold while `block` was refused and its backoff has not passed, else None."""
     if refusal is None or refusal.block != block or now >= refusal.retry_at:
         return None
-    return Hold(f"{refusal.reason}; trying again in {refusal.retry_at - now:.0f} s (attempt {refusal.attempts})", True)
+    return Hold(f"{refusal.reason}; retrying with backoff (attempt {refusal.attempts + 1} "
+                f"in {compute_backoff_s(refusal.attempts):.0f} s)", True)
 
 
 # -- plans ---------------------------------------------------------------------------------
@@ -200,22 +212,45 @@ class OutputFacts:
     floor_holder: str | None = None  # who holds that floor, for the operator
 
 
+def compute_own_base(facts: OutputFacts, in_flight: Sequence[InFlight]) -> int:
+    """Our newest proposal: live on L1, or in flight."""
+    return max([facts.own_newest_live] + [e.intent.block for e in in_flight if isinstance(e.intent, OutputIntent)])
+
+
+def compute_next_output(facts: OutputFacts, interval: int, in_flight: Sequence[InFlight]) -> int:
+    """The L2 block of the next output to propose."""
+    return next_output_block(max(compute_own_base(facts, in_flight), facts.ordering_floor or 0), interval)
+
+
 def plan_outputs(
     facts: OutputFacts, interval: int, in_flight: Sequence[InFlight], refusal: Refusal | None, now: float, limit: int
 ) -> Propose | Hold:
-    """The L2 blocks to propose outputs for now (in order, at most `limit` in flight), or why none."""
-    own_base = max([facts.own_newest_live] + [e.intent.block for e in in_flight if isinstance(e.intent, OutputIntent)])
-    base = max(own_base, facts.ordering_floor or 0)
-    first = next_output_block(base, interval)
+    """The L2 blocks to propose outputs for now (in order, at most `limit` in flight), or why none.
+
+    After a refusal of the first block, the retry (once its backoff passed) is that one proposal alone.
+    """
+    probe = _probe_in_flight(refusal, in_flight)
+    if probe is not None:
+        return probe
+    first = compute_next_output(facts, interval, in_flight)
     if first > facts.proposable_head:
-        return _hold_nothing_due(facts, own_base, first, interval)
+        return _hold_nothing_due(facts, compute_own_base(facts, in_flight), first, interval)
     room = limit - len(in_flight)
     if room <= 0:
         return Hold(f"{len(in_flight)} proposals in flight, the most at once")
     held = check_held_back(refusal, first, now)
     if held is not None:
         return held
+    if refusal is not None and refusal.block == first:
+        room = 1
     return Propose(tuple(range(first, facts.proposable_head + 1, interval))[:room])
+
+
+def _probe_in_flight(refusal: Refusal | None, in_flight: Sequence[InFlight]) -> Hold | None:
+    """While the retry of a refused block is in flight, nothing else goes out: it decides whether the L1 takes ours."""
+    if refusal is None or not any(isinstance(e.intent, OutputIntent) and e.intent.block == refusal.block for e in in_flight):
+        return None
+    return Hold(f"{refusal.reason}; retry {refusal.attempts + 1} in flight", True)
 
 
 def _hold_nothing_due(facts: OutputFacts, own_base: int, first: int, interval: int) -> Hold:

@@ -27,6 +27,7 @@ from l1.settler_plan import (
     next_output_block,
     plan_batch,
     plan_outputs,
+    prune_refusal,
     record_refusal,
 )
 
@@ -90,10 +91,31 @@ def test_replaced_entry_keeps_every_hash_to_follow() -> None:
 def test_refusals_back_off_exponentially_per_block_up_to_a_cap() -> None:
     first = record_refusal(None, 12, "refused", NOW)
     second = record_refusal(first, 12, "refused", NOW)
-    other = record_refusal(second, 16, "refused", NOW)
-    assert (first.attempts, second.attempts, other.attempts) == (1, 2, 1)
+    lower = record_refusal(second, 8, "refused", NOW)
+    assert (first.attempts, second.attempts, lower.attempts, lower.block) == (1, 2, 1, 8)
     assert first.retry_at == NOW + compute_backoff_s(1) < second.retry_at == NOW + compute_backoff_s(2)
     assert compute_backoff_s(50) == BACKOFF_MAX_S
+
+
+def test_a_later_block_refused_in_the_same_burst_does_not_replace_the_first() -> None:
+    # proposals 4, 8, 12 sent together, all refused (not the proposer): the plan retries 4 first, so 4 is held
+    refusal = None
+    for block in (4, 8, 12):
+        refusal = record_refusal(refusal, block, f"refused {block}", NOW)
+    assert refusal is not None and refusal.block == 4 and refusal.attempts == 1
+    hold = plan_outputs(facts(own=0, head=13), INTERVAL, [], refusal, NOW + 0.1, LIMIT)
+    assert isinstance(hold, Hold) and hold.problem
+    assert plan_outputs(facts(own=0, head=13), INTERVAL, [], refusal, refusal.retry_at, LIMIT) == Propose((4,))
+    # while that retry is in flight nothing else goes out (8 and 12 would only be refused too)
+    probing = plan_outputs(facts(own=0, head=13), INTERVAL, [output(4)], refusal, refusal.retry_at, LIMIT)
+    assert isinstance(probing, Hold) and probing.problem and "retry 2 in flight" in probing.reason
+
+
+def test_a_refusal_is_dropped_once_the_plan_starts_after_its_block() -> None:
+    refusal = record_refusal(None, 12, "refused", NOW)
+    assert prune_refusal(refusal, 12) is refusal
+    assert prune_refusal(refusal, 16) is None  # 12 landed, or the base moved above it
+    assert prune_refusal(None, 4) is None
 
 
 # -- batches --
@@ -169,7 +191,9 @@ def test_refused_output_is_not_retried_until_its_backoff_passed() -> None:
     refusal = record_refusal(None, 12, "the L1 refused the output for L2 block 12: not the proposer (code -32088)", NOW)
     hold = plan_outputs(facts(own=8, head=21), INTERVAL, [], refusal, NOW + 0.2, LIMIT)
     assert isinstance(hold, Hold) and hold.problem and "-32088" in hold.reason
-    assert plan_outputs(facts(own=8, head=21), INTERVAL, [], refusal, refusal.retry_at, LIMIT) == Propose((12, 16, 20))
+    # once the backoff passed, one proposal probes the L1; the rest follow once it lands
+    assert plan_outputs(facts(own=8, head=21), INTERVAL, [], refusal, refusal.retry_at, LIMIT) == Propose((12,))
+    assert plan_outputs(facts(own=12, head=21), INTERVAL, [], None, NOW, LIMIT) == Propose((16, 20))
 
 
 def test_ordering_floor_of_a_huge_foreign_proposal_blocks_and_is_a_problem() -> None:
