@@ -192,3 +192,18 @@ def key_of(address: bytes) -> PrivateKey:
 def count_txs(world: World, key: PrivateKey) -> int:
     """L1 transactions `key` had included so far (each paid a fee of 1)."""
     return world.l1.get_pending_nonce(key.address)
+
+
+def test_wrong_outputs_for_past_duplicate_or_odd_blocks_are_defeated_too(world: World) -> None:
+    """Whatever block a wrong output names (below a finalized one, the same block again, any number), it is
+    disputed and defeated like any other: its game starts from the newest finalized output below it."""
+    good = world.propose(6)
+    assert settle(world, good) is OutputStatus.FINALIZED
+    faulty, honest = View.faulty(world), View(world.honest)
+    wrong = [world.propose(number, faulty=True) for number in (6, 5)]  # the same block again; an earlier one
+    games = [dispute(world, index) for index in wrong]
+    play_together(world, [(g, faulty, honest, PROPOSER, CHALLENGER) for g in games], CHALLENGER)
+    assert all(world.game(g).game.challenger_won for g in games)
+    assert [world.game(g).game.start_block for g in games] == [0, 0]  # block 6's finalized output is not below them
+    assert [settle(world, index) for index in wrong] == [OutputStatus.DEFEATED, OutputStatus.DEFEATED]
+    assert status_of(world, good) is OutputStatus.FINALIZED
