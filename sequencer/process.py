@@ -38,7 +38,7 @@ from node.store.chain import ChainStore, Head
 from node.venue import priority_of
 from sequencer.config import SequencerConfig, load_sequencer_config
 from sequencer.dropped import TransactionDropped
-from sequencer.healing import ChainHealer, HealReport
+from sequencer.healing import ChainHealer, HealReport, RequeueRound
 from sequencer.intake import Recoverer
 from sequencer.l1follower import L1Follower
 from sequencer.mempool import Mempool
@@ -140,6 +140,7 @@ class SequencerNode:
         await self.follower.poll_once_logged()
         self.tasks.spawn("l1-follower", self.follower.run(self.stop))
         self.tasks.spawn("block-loop", self.producer.run(self.stop))
+        self.tasks.spawn("requeue", self.healer.run(self.stop))
         self._register_rpc()
         await self.server.start(cfg.node.rpc_host, cfg.node.rpc_port)
         head = self.chain.head()
@@ -184,7 +185,7 @@ class SequencerNode:
         )
         self.healer = ChainHealer(
             self.chain, cfg.rollup.rules, chain_lock, resubmit=lambda raw: self.methods.admit("0x" + raw.hex()),
-            is_pooled=self.mempool.__contains__, on_healed=self._on_healed,
+            is_pooled=self.mempool.__contains__, on_healed=self._on_healed, on_round=self._on_requeue_round,
         )
         self.finality = FinalityTracker(ChainBlocks(self.chain, self.healer))
         self.follower = L1Follower(view, self.healer, self.finality, start=self.healer.first_l1_block())
@@ -212,6 +213,7 @@ class SequencerNode:
         self.m_reorgs = m.counter("l2_reorgs_total", "Heals: our blocks replaced because L1 derived others")
         self.m_requeued = m.counter("l2_reorg_requeued_txs_total", "Transactions of replaced blocks admitted again")
         self.m_reorg_dropped = m.counter("l2_reorg_dropped_txs_total", "Transactions of replaced blocks no longer valid")
+        m.gauge_fn("l2_reorg_requeue_backlog", "Transactions of replaced blocks waiting for mempool room", lambda: len(self.healer.backlog))
         m.gauge_fn("mempool_size", "Transactions in the mempool", lambda: len(self.mempool))
         m.gauge_fn("l2_safe_head", "Newest of our blocks found in batches on L1", lambda: self.heads().safe.number)
         m.gauge_fn("l2_finalized_head", "Newest of our blocks under a finalized output", lambda: self.heads().finalized.number)
@@ -293,10 +295,14 @@ class SequencerNode:
             if block is not None:
                 self._publish_head(block, block.hash(), reorg=number == first)
         self.m_reorgs.inc()
-        self.m_requeued.inc(report.requeued)
-        self.m_reorg_dropped.inc(len(report.dropped))
         self.m_unsafe.set(report.head.number)
         self.producer.notify_arrival()
+
+    def _on_requeue_round(self, outcome: RequeueRound) -> None:
+        self.m_requeued.inc(outcome.requeued)
+        self.m_reorg_dropped.inc(len(outcome.dropped))
+        if outcome.requeued:
+            self.producer.notify_arrival()
 
     async def _shutdown(self) -> None:
         self.stop.set()

@@ -26,8 +26,8 @@ from node.stf.execute import recover_transaction
 from node.store.chain import ChainStore
 from node.tx import RecoveredTx, Transfer, sign_tx
 from sequencer.dropped import TRANSACTION_DROPPED, TransactionDropped
-from sequencer.healing import HEAL_RECORD_KEY, ChainHealer, HealReport
-from sequencer.mempool import Mempool
+from sequencer.healing import REQUEUE_KEY, ChainHealer, HealReport
+from sequencer.mempool import Mempool, SenderQueueFull
 from sequencer.producer import BlockProducer, BlockReport
 
 CHAIN_ID = 901
@@ -74,15 +74,33 @@ class Admissions:
         return any(r.hash == tx_hash for r in self.pool)
 
 
+class CappedAdmissions(Admissions):
+    """Admission with a per-sender cap on pooled transactions (as the mempool's, for new submissions)."""
+
+    def __init__(self, chain: Chain, cap: int) -> None:
+        super().__init__(chain)
+        self.cap = cap
+        self.admitted: list[bytes] = []
+
+    async def resubmit(self, raw: bytes) -> RecoveredTx:
+        rtx = recover_transaction(raw)
+        if sum(r.sender == rtx.sender for r in self.pool) >= self.cap:
+            raise SenderQueueFull(rtx.sender, self.cap)
+        admitted = await super().resubmit(raw)
+        self.admitted.append(raw)
+        return admitted
+
+
 class Node:
     """A sequencer's chain with its healer; L1 blocks arrive through `l1()`, blocks are sealed with `seal()`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, admissions: type[Admissions] = Admissions, **healer_options) -> None:  # type: ignore[no-untyped-def]
         self.chain = new_chain(path)
-        self.admissions = Admissions(self.chain)
+        self.admissions = admissions(self.chain) if admissions is Admissions else admissions(self.chain, 3)  # type: ignore[call-arg]
         self.heals: list[HealReport] = []
         self.healer = ChainHealer(
-            self.chain, RULES, asyncio.Lock(), self.admissions.resubmit, self.admissions.is_pooled, self.heals.append
+            self.chain, RULES, asyncio.Lock(), self.admissions.resubmit, self.admissions.is_pooled, self.heals.append,
+            **healer_options,
         )
         self.l1_blocks: dict[int, L1BlockData] = {0: l1_block(0)}
         self.now = 1_000_000
@@ -138,9 +156,9 @@ def header(chain: Chain) -> BlockHeader:
     return block.header
 
 
-async def node_with_safe_prefix(tmp_path: Path) -> Node:
+async def node_with_safe_prefix(tmp_path: Path, **options) -> Node:  # type: ignore[no-untyped-def]
     """Blocks 1..4 sealed on origins 0/1 with a transfer each; blocks 1..2 posted in L1 block 2 (safe)."""
-    node = Node(tmp_path / "seq")
+    node = Node(tmp_path / "seq", **options)
     await node.start()
     await node.l1(1)
     for _ in range(4):
@@ -199,7 +217,7 @@ async def test_an_outage_past_the_window_heals_onto_default_blocks_and_requeues_
     assert node.chain.head() == node.healer.safe_head() == report.head
     for raw in replaced:  # no receipt from a replaced block is served any more
         assert node.chain.store.get_tx_location(keccak256(raw)) is None
-    assert node.chain.store.kv.get(HEAL_RECORD_KEY) is None
+    assert node.chain.store.kv.get(REQUEUE_KEY) is None
     # re-included on the healed head: the new receipts are served
     node.seal(*node.admissions.pool)
     for raw in replaced:
@@ -250,17 +268,63 @@ async def test_an_interrupted_heal_is_finished_after_a_restart(tmp_path: Path) -
     node = await node_with_safe_prefix(tmp_path)
     replaced = node.user_txs(3, 4)
     node.chain.store.rewind_to(2)  # the rewind happened, then the process died before re-queueing
-    assert node.chain.store.kv.get(HEAL_RECORD_KEY) is not None
+    assert node.chain.store.kv.get(REQUEUE_KEY) is not None
     node.chain.store.close()
     chain = Chain(ChainStore(tmp_path / "seq"), CONFIG)
     admissions = Admissions(chain)
-    reports: list[HealReport] = []
-    healer = ChainHealer(chain, RULES, asyncio.Lock(), admissions.resubmit, admissions.is_pooled, reports.append)
-    report = await healer.resume()
-    assert report is not None and reports == [report]
+    healer = ChainHealer(chain, RULES, asyncio.Lock(), admissions.resubmit, admissions.is_pooled)
+    outcome = await healer.resume()
+    assert outcome is not None and (outcome.requeued, outcome.waiting, outcome.dropped) == (len(replaced), 0, ())
     assert [r.raw for r in admissions.pool] == replaced
-    assert chain.store.kv.get(HEAL_RECORD_KEY) is None
+    assert chain.store.kv.get(REQUEUE_KEY) is None
     assert await healer.resume() is None
+
+
+async def test_transactions_refused_for_room_wait_and_go_in_after_each_block(tmp_path: Path) -> None:
+    node = await node_with_safe_prefix(tmp_path, admissions=CappedAdmissions)  # at most 3 pooled per sender
+    for _ in range(4):
+        node.seal(node.tx(ALICE), node.tx(ALICE), node.tx(BOB))
+    replaced = node.user_txs(3, node.chain.head().number)  # ALICE 10, BOB 6
+    report = await node.l1(3, batches=(node.batch(3, 3, timestamp_shift=1),))
+    assert report is not None and report.kept == 2 and report.dropped == ()
+    assert (report.requeued, report.waiting) == (6, len(replaced) - 2 - 6)
+    assert node.chain.store.kv.get(REQUEUE_KEY) is not None  # the waiting ones survive a crash
+    stop = asyncio.Event()
+    retries = asyncio.create_task(node.healer.run(stop))
+    try:
+        while node.healer.backlog:
+            sealed = list(node.admissions.pool)
+            node.admissions.pool.clear()
+            node.seal(*sealed)  # the producer takes them; the healer offers the next ones
+            node.healer.note_sealed([r.hash for r in sealed], [])
+            for _ in range(100):
+                await asyncio.sleep(0.01)
+                if node.admissions.pool or not node.healer.backlog:
+                    break
+        node.seal(*node.admissions.pool)
+    finally:
+        stop.set()
+        await retries
+    assert sorted(node.admissions.admitted) == sorted(replaced[2:])  # every one
+    for key in (ALICE, BOB):  # each sender's in nonce order
+        mine = [r for r in map(recover_transaction, node.admissions.admitted) if r.sender == key.address]
+        assert [r.tx.nonce for r in mine] == sorted(r.tx.nonce for r in mine)  # type: ignore[union-attr]
+    for raw in replaced:
+        assert node.chain.store.get_tx_location(keccak256(raw)) is not None
+    assert node.chain.store.kv.get(REQUEUE_KEY) is None
+
+
+async def test_a_transaction_refused_for_longer_than_the_patience_is_dropped(tmp_path: Path) -> None:
+    now = [0.0]
+    node = await node_with_safe_prefix(tmp_path, admissions=CappedAdmissions, patience_s=30, clock=lambda: now[0])
+    node.admissions.cap = 0  # the mempool never has room
+    report = await node.l1(3, batches=(node.batch(3, 3, timestamp_shift=1),))
+    assert report is not None and report.waiting == 2 and report.dropped == ()
+    now[0] = 31.0
+    outcome = await node.healer._requeue_round()
+    assert outcome.waiting == 0 and len(outcome.dropped) == 2
+    assert all("not admitted again within 30 s" in d.reason for d in outcome.dropped)
+    assert node.healer.dropped_transaction(outcome.dropped[0].tx_hash) is not None
 
 
 async def test_a_requeued_transaction_the_builder_refuses_becomes_dropped(tmp_path: Path) -> None:
@@ -357,4 +421,58 @@ async def test_the_rewind_hook_sees_the_blocks_before_they_go(tmp_path: Path, bl
         node.seal(node.tx(ALICE))
     expected = node.user_txs(3, node.chain.head().number)
     node.chain.store.rewind_to(2)
-    assert [tx for b in node.healer.journal.pending() for tx in b.user_txs] == expected
+    assert [item.raw for item in node.healer.backlog] == expected
+    assert node.chain.store.kv.get(REQUEUE_KEY) is not None
+
+
+# -- executors that held the replaced blocks as unsafe ones ---------------------------------------
+
+
+async def test_an_executor_holding_the_old_blocks_converges_on_the_healed_chain(tmp_path: Path) -> None:
+    """Gossip of the healed chain first meets the old blocks (equivocation evidence, nothing applied); the
+    executor's own derivation then reorgs it, and range sync of the new blocks makes it follow again."""
+    from node.derivation import Deriver
+    from node.gossip import sign_block
+    from node.unsafe import UnsafeFollower
+
+    key = PrivateKey(bytes([42]) * 32)
+    node = await node_with_safe_prefix(tmp_path)
+    replica = Deriver(new_chain(tmp_path / "executor"), RULES)
+    executor = UnsafeFollower(replica.chain, replica.safe)
+
+    def gossip(number: int):  # type: ignore[no-untyped-def]
+        block = node.chain.store.get_block(number)
+        assert block is not None
+        return sign_block(key, CHAIN_ID, block)
+
+    for number in range(1, 5):
+        assert executor.accept(gossip(number)).applied == [number]
+    for number in range(3):
+        replica.process_l1_block(node.l1_blocks[number])
+    assert replica.safe.safe_head() == node.healer.safe_head()
+    safe_origin = node.chain.store.get_block(2).header.l1_origin_number  # type: ignore[union-attr]
+    report = None
+    for number in range(3, safe_origin + 1 + WINDOW + 1):  # the settler is down
+        node.seal(node.tx(ALICE))
+        head = node.chain.head().number
+        assert executor.accept(gossip(head)).applied == [head]
+        report = await node.l1(number)
+        if report is not None:
+            break
+        replica.process_l1_block(node.l1_blocks[number])
+    assert report is not None
+    old_head = executor.chain.head().number
+    node.now = max(node.now, node.l1_blocks[max(node.l1_blocks)].timestamp_ms)
+    first_new = node.seal(*node.admissions.pool)
+    second_new = node.seal()
+    assert first_new <= old_head  # the healed chain's blocks sit at heights the executor holds
+    result = executor.accept(gossip(first_new))
+    assert result.equivocation == first_new and result.applied == [] and executor.evidence() == [first_new]
+    derived = replica.process_l1_block(node.l1_blocks[max(node.l1_blocks)])
+    assert derived.reorgs == [(report.first_replaced, old_head)]
+    assert replica.chain.head() == node.healer.safe_head()
+    result = executor.accept(gossip(second_new))
+    assert result.applied == [] and result.gap == (first_new, second_new - 1)
+    for number in range(first_new, second_new):  # range sync from the sequencer
+        executor.accept(gossip(number))
+    assert executor.chain.head() == node.chain.head()
