@@ -9,7 +9,7 @@ Parts, started in dependency order and stopped in reverse:
 - Heads: safe = newest derived block; unsafe = safe until gossip arrives
   (libp2p issue); finalized = newest block covered by a finalized output
   proposal whose root equals ours (a mismatch is logged as critical).
-- `rollup_sendRawTransaction` is forwarded to the sequencer.
+- `rollup_sendRawTransaction` and `rollup_getTransactionStatus` are forwarded to the sequencer.
 
 Run: `rollup executor --config FILE` (or `python -m node.executor --config FILE`).
 """
@@ -39,7 +39,7 @@ from node.output import compute_output_root
 from node.rollup_config import NodeSection, RollupConfig, load_node_section, load_rollup_config
 from node.rpc.client import RpcClient, RpcTransportError
 from node.rpc.errors import Unavailable
-from node.rpc.params import hex_bytes, positional
+from node.rpc.params import hash32, hex_bytes, positional
 from node.rpc.server import RpcServer
 from node.service import BackgroundTasks, ConfigError, load_toml, run_service, setup_logging
 from node.store.chain import ChainStore, Head
@@ -114,6 +114,7 @@ class Executor:
         self.tasks.spawn("finality", self._finality_loop())
         register_read_methods(self.server, self)
         self.server.register("rollup_sendRawTransaction", self._forward_transaction)
+        self.server.register("rollup_getTransactionStatus", self._forward_status)
         self.server.add_topic("newHeads")
         port = await self.server.start(self.config.node.rpc_host, self.config.node.rpc_port)
         log.info("executor serving JSON-RPC on %s (port %d), safe head %d", self.server.url, port, self.deriver.safe.safe_head().number)
@@ -288,10 +289,18 @@ class Executor:
     async def _forward_transaction(self, params: list[Any]) -> str:
         raw_hex = positional(params, 1, 0, "rollup_sendRawTransaction")[0]
         hex_bytes(raw_hex, "transaction", max_length=MAX_TX_BYTES)
+        return str(await self._forward("rollup_sendRawTransaction", raw_hex))
+
+    async def _forward_status(self, params: list[Any]) -> Any:
+        tx_hash = positional(params, 1, 0, "rollup_getTransactionStatus")[0]
+        hash32(tx_hash, "hash")
+        return await self._forward("rollup_getTransactionStatus", tx_hash)
+
+    async def _forward(self, method: str, *params: Any) -> Any:
         if self.sequencer is None:
             raise Unavailable("this executor has no sequencer to forward transactions to")
         try:
-            return str(await self.sequencer.call("rollup_sendRawTransaction", raw_hex))
+            return await self.sequencer.call(method, *params)
         except RpcTransportError as exc:
             raise Unavailable(f"the sequencer is unreachable: {exc}") from None
 

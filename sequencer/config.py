@@ -15,9 +15,17 @@
     min_block_time_ms = 10        # with transactions waiting, seal after this (eager sealing)
     max_seal_txs = 2000           # at most this many transactions per sealed block (<= rollup.max_block_txs):
                                   # under load, blocks stay short to seal, so receipts and the L1 origin keep up
-    mempool_max_txs = 10000
-    mempool_max_per_sender = 64
+    mempool_max_txs = 10000        # pending + queued
+    mempool_max_queued = 2500      # of which queued (future-nonce) at most; default max_txs / 4
+    mempool_max_per_sender = 64    # pending transactions per sender
+    mempool_max_queued_per_sender = 16
     mempool_max_nonce_gap = 64
+    mempool_price_bump_percent = 10     # a replacement pays at least this much more
+    mempool_queued_lifetime_ms = 60000  # a queued transaction is dropped after this
+    mempool_journal = true         # <data_dir>/mempool.journal: accepted transactions survive a crash
+    mempool_journal_fsync = false  # sync each group commit (power-cut safe); false matches the chain store
+    mempool_rejournal_ms = 60000   # rewrite the journal to the pool's content this often
+    mempool_dropped_history = 100000  # dropped transactions whose reason rollup_getTransactionStatus reports
     censor = ["0x..."]            # test mode: mempool txs from these senders are never selected
     recovery_workers = 0          # sender recovery processes for incoming txs; 0 = in-process
     key = "dev0"                  # optional, reserved: blocks are not signed yet
@@ -37,7 +45,16 @@ from node.blocknet import P2PSection, load_p2p_section
 from node.config_fields import read_url
 from node.rollup_config import NodeSection, RollupConfig, load_node_section, load_rollup_config
 from node.service import ConfigError, load_toml
-from sequencer.mempool import DEFAULT_MAX_NONCE_GAP, DEFAULT_MAX_PER_SENDER, DEFAULT_MAX_TXS, MempoolLimits
+from sequencer.journal import DEFAULT_DROPPED_HISTORY, DEFAULT_ROTATE_MS, JournalSettings
+from sequencer.mempool import (
+    DEFAULT_MAX_NONCE_GAP,
+    DEFAULT_MAX_PENDING_PER_SENDER,
+    DEFAULT_MAX_QUEUED_PER_SENDER,
+    DEFAULT_MAX_TXS,
+    DEFAULT_PRICE_BUMP_PERCENT,
+    DEFAULT_QUEUED_LIFETIME_MS,
+    MempoolLimits,
+)
 
 DEFAULT_BLOCK_TIME_MS = 200
 DEFAULT_MIN_BLOCK_TIME_MS = 10  # eager sealing: with transactions waiting, a block after 10 ms
@@ -51,8 +68,16 @@ _KEYS = frozenset(
         "min_block_time_ms",
         "max_seal_txs",
         "mempool_max_txs",
+        "mempool_max_queued",
         "mempool_max_per_sender",
+        "mempool_max_queued_per_sender",
         "mempool_max_nonce_gap",
+        "mempool_price_bump_percent",
+        "mempool_queued_lifetime_ms",
+        "mempool_journal",
+        "mempool_journal_fsync",
+        "mempool_rejournal_ms",
+        "mempool_dropped_history",
         "censor",
         "recovery_workers",
         "key",
@@ -72,6 +97,7 @@ class SequencerSection:
     recovery_workers: int
     key: str | None  # signs gossiped blocks (required with [p2p])
     faulty_gossip_block: int | None = None  # test mode: gossip a different (valid) block at this height
+    journal: JournalSettings = JournalSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,15 +141,31 @@ def load_sequencer_section(doc: Mapping[str, Any]) -> SequencerSection:
         block_time_ms=_int(section, "block_time_ms", DEFAULT_BLOCK_TIME_MS, 10, 60_000),
         min_block_time_ms=_int(section, "min_block_time_ms", DEFAULT_MIN_BLOCK_TIME_MS, 1, 60_000),
         max_seal_txs=_int(section, "max_seal_txs", DEFAULT_MAX_SEAL_TXS, 1, MAX_BLOCK_TXS),
-        mempool=MempoolLimits(
-            max_txs=_int(section, "mempool_max_txs", DEFAULT_MAX_TXS, 1, 10_000_000),
-            max_per_sender=_int(section, "mempool_max_per_sender", DEFAULT_MAX_PER_SENDER, 1, 100_000),
-            max_nonce_gap=_int(section, "mempool_max_nonce_gap", DEFAULT_MAX_NONCE_GAP, 0, 100_000),
-        ),
+        mempool=_mempool_limits(section),
         censor=_addresses(section.get("censor", [])),
         recovery_workers=_int(section, "recovery_workers", 0, 0, MAX_RECOVERY_WORKERS),
         key=_optional_str(section, "key"),
         faulty_gossip_block=_int(section, "faulty_gossip_block", 0, 0, 2**63) or None,
+        journal=JournalSettings(
+            enabled=_bool(section, "mempool_journal", True),
+            fsync=_bool(section, "mempool_journal_fsync", False),
+            rotate_ms=_int(section, "mempool_rejournal_ms", DEFAULT_ROTATE_MS, 1_000, 86_400_000),
+            dropped_history=_int(section, "mempool_dropped_history", DEFAULT_DROPPED_HISTORY, 0, 10_000_000),
+        ),
+    )
+
+
+def _mempool_limits(section: Mapping[str, Any]) -> MempoolLimits:
+    max_txs = _int(section, "mempool_max_txs", DEFAULT_MAX_TXS, 1, 10_000_000)
+    queued = section.get("mempool_max_queued")
+    return MempoolLimits(
+        max_txs=max_txs,
+        max_queued=None if queued is None else _int(section, "mempool_max_queued", 0, 0, max_txs),
+        max_pending_per_sender=_int(section, "mempool_max_per_sender", DEFAULT_MAX_PENDING_PER_SENDER, 1, 100_000),
+        max_queued_per_sender=_int(section, "mempool_max_queued_per_sender", DEFAULT_MAX_QUEUED_PER_SENDER, 0, 100_000),
+        max_nonce_gap=_int(section, "mempool_max_nonce_gap", DEFAULT_MAX_NONCE_GAP, 0, 100_000),
+        price_bump_percent=_int(section, "mempool_price_bump_percent", DEFAULT_PRICE_BUMP_PERCENT, 0, 1_000),
+        queued_lifetime_ms=_int(section, "mempool_queued_lifetime_ms", DEFAULT_QUEUED_LIFETIME_MS, 1_000, 86_400_000),
     )
 
 
@@ -136,6 +178,13 @@ def _int(section: Mapping[str, Any], key: str, default: int, low: int, high: int
         raise ConfigError(f"sequencer.{key} must be an integer (got {value!r})")
     if not low <= value <= high:
         raise ConfigError(f"sequencer.{key} = {value} is outside [{low}, {high}]")
+    return value
+
+
+def _bool(section: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = section.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"sequencer.{key} must be true or false (got {value!r})")
     return value
 
 

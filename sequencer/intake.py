@@ -2,12 +2,14 @@
 
     raw = parse_raw_transaction(param, max_tx_bytes)      # -32602 / -32025
     rtx = await recoverer.recover(raw)                    # -32018 / -32010 / -32017
-    state_nonce = validate_submission(reader, config, rtx)  # -32011 / -32015 / -32012 / -32014 ...
-    mempool.add(rtx, state_nonce)                         # -32020..-32025
+    account = validate_submission(reader, config, rtx)    # -32011 / -32015 / -32012 / -32014 ...
+    mempool.add(rtx, account, now_ms)                     # -32020..-32026, -32014
 
 The next-nonce transaction is validated exactly as the block builder would
 apply it on the current state; a future nonce gets the checks that do not
-depend on the nonce (chain id, fee, the kind's own rules).
+depend on the nonce (chain id, fee, the kind's own rules). Whether the
+sender can pay for it together with its other pooled transactions is the
+mempool's check, on the account returned here.
 
 `Recoverer` recovers senders in this process (`workers=0`) or gathers the
 submissions arriving within a few milliseconds and recovers them together in
@@ -23,13 +25,13 @@ from typing import Any
 
 from node.recovery import SenderRecovery, recover_senders, start_recovery_pool
 from node.rpc.errors import InvalidParams
-from node.state.schema import get_account
+from node.state.schema import Account, get_account
 from node.state.view import StateReader
 from node.stf import ChainConfig, MalformedTransaction, NonceTooLow, validate_transaction
 from node.stf.execute import expect_signed, recover_transaction, validate_chain_id, validate_fee
 from node.stf.handlers import get_handler
 from node.tx import RecoveredTx
-from sequencer.mempool import TransactionTooLarge
+from sequencer.mempool_errors import TransactionTooLarge
 
 _HEX = re.compile(r"0x[0-9a-fA-F]*")
 GATHER_S = 0.002
@@ -49,19 +51,19 @@ def parse_raw_transaction(value: Any, max_tx_bytes: int) -> bytes:
     return bytes.fromhex(value[2:])
 
 
-def validate_submission(reader: StateReader, config: ChainConfig, rtx: RecoveredTx) -> int:
-    """Raise the InvalidTransaction that keeps `rtx` out of the mempool; return the sender's state nonce."""
+def validate_submission(reader: StateReader, config: ChainConfig, rtx: RecoveredTx) -> Account:
+    """Raise the InvalidTransaction that keeps `rtx` out of the mempool; return the sender's account."""
     tx = expect_signed(rtx.tx)
     validate_chain_id(config, tx)
     validate_fee(config, tx)
-    state_nonce = get_account(reader, rtx.sender).nonce
-    if tx.nonce < state_nonce:
-        raise NonceTooLow(rtx.sender, state_nonce, tx.nonce)
-    if tx.nonce == state_nonce:
+    account = get_account(reader, rtx.sender)
+    if tx.nonce < account.nonce:
+        raise NonceTooLow(rtx.sender, account.nonce, tx.nonce)
+    if tx.nonce == account.nonce:
         validate_transaction(reader, config, rtx)
     else:
         get_handler(type(tx.payload)).check(reader, config, rtx)
-    return state_nonce
+    return account
 
 
 class Recoverer:

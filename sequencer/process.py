@@ -40,11 +40,13 @@ from sequencer.config import SequencerConfig, load_sequencer_config
 from sequencer.dropped import TransactionDropped
 from sequencer.healing import ChainHealer, HealReport, RequeueRound
 from sequencer.intake import Recoverer
+from sequencer.journal import Journal, JournalRecord, open_journal
 from sequencer.l1follower import L1Follower
 from sequencer.mempool import Mempool
 from sequencer.producer import BlockProducer, BlockReport
 from sequencer.rpc import ReceiptWaiters, SequencerMethods
 from sequencer.safety import FinalityTracker
+from sequencer.txpool import TxPool
 
 log = logging.getLogger("sequencer")
 
@@ -84,6 +86,7 @@ class SequencerNode:
         self.view: L1View | None = None
         self.recoverer: Recoverer | None = None
         self.network: BlockNetwork | None = None
+        self.txpool: TxPool
 
     # -- what node.l2rpc reads --
 
@@ -134,13 +137,16 @@ class SequencerNode:
         self.chain = Chain(self.store, cfg.rollup.chain_config())
         self.view = view = L1View(cfg.sequencer.l1_rpc)
         await self._init_genesis(await self._fetch_l1_genesis(view))
-        self._build_parts(view)
+        journal, records = self._open_journal()
+        self._build_parts(view, journal)
+        await self._restore_mempool(self.txpool, records)
         await self.healer.resume()
         await self._start_network()
         await self.follower.poll_once_logged()
         self.tasks.spawn("l1-follower", self.follower.run(self.stop))
         self.tasks.spawn("block-loop", self.producer.run(self.stop))
         self.tasks.spawn("requeue", self.healer.run(self.stop))
+        self.tasks.spawn("mempool-upkeep", self.txpool.run(self.stop))
         self._register_rpc()
         await self.server.start(cfg.node.rpc_host, cfg.node.rpc_port)
         head = self.chain.head()
@@ -174,14 +180,31 @@ class SequencerNode:
             ) from None
         log.info("chain store at %s: head %d (genesis on L1 block 0x%s)", self.config.node.data_dir, head.number, l1_genesis.hash.hex()[:16])
 
-    def _build_parts(self, view: L1View) -> None:
+    def _open_journal(self) -> tuple[Journal | None, list[JournalRecord]]:
+        if not self.config.sequencer.journal.enabled:
+            return None, []
+        return open_journal(self.config.node.data_dir, self.config.sequencer.journal.fsync)
+
+    async def _restore_mempool(self, txpool: TxPool, records: list[JournalRecord]) -> None:
+        if txpool.journal is not None:
+            txpool.journal.start()
+        report = await txpool.restore(records)
+        if records:
+            log.info(
+                "mempool journal replayed: %d transaction(s) back in the pool, %d already included, %d no longer valid",
+                report.restored, report.included, report.invalid,
+            )
+
+    def _build_parts(self, view: L1View, journal: Journal | None = None) -> None:
         cfg = self.config
         chain_lock = asyncio.Lock()  # block production and healing never overlap
         self.mempool = Mempool(cfg.sequencer.mempool, priority=priority_of)
         self.recoverer = recoverer = Recoverer(cfg.sequencer.recovery_workers)
         self.waiters = ReceiptWaiters()
-        self.methods = SequencerMethods(
-            self.chain, self.mempool, recoverer, self.waiters, on_admitted=lambda rtx: self.producer.notify_arrival()
+        settings = cfg.sequencer.journal
+        self.txpool = TxPool(
+            self.chain, self.mempool, journal, rotate_ms=settings.rotate_ms, dropped_history=settings.dropped_history,
+            on_drop=self.waiters.dropped,
         )
         self.healer = ChainHealer(
             self.chain, cfg.rollup.rules, chain_lock, resubmit=lambda raw: self.methods.admit("0x" + raw.hex()),
@@ -194,6 +217,9 @@ class SequencerNode:
             self._on_sealed, censor=frozenset(cfg.sequencer.censor),
             min_block_time_ms=cfg.sequencer.min_block_time_ms, max_seal_txs=cfg.sequencer.max_seal_txs,
             lock=chain_lock, safe_number=lambda: self.healer.safe_head().number,
+        )
+        self.methods = SequencerMethods(
+            self.chain, self.txpool, recoverer, self.waiters, on_admitted=lambda rtx: self.producer.notify_arrival()
         )
         self.server.add_topic("newHeads")  # a heal at start-up publishes before the RPC is registered
         self._init_metrics()
@@ -215,6 +241,7 @@ class SequencerNode:
         self.m_reorg_dropped = m.counter("l2_reorg_dropped_txs_total", "Transactions of replaced blocks no longer valid")
         m.gauge_fn("l2_reorg_requeue_backlog", "Transactions of replaced blocks waiting for mempool room", lambda: len(self.healer.backlog))
         m.gauge_fn("mempool_size", "Transactions in the mempool", lambda: len(self.mempool))
+        m.gauge_fn("mempool_queued", "Queued (future-nonce) transactions in the mempool", lambda: self.mempool.status().queued)
         m.gauge_fn("l2_safe_head", "Newest of our blocks found in batches on L1", lambda: self.heads().safe.number)
         m.gauge_fn("l2_finalized_head", "Newest of our blocks under a finalized output", lambda: self.heads().finalized.number)
         m.gauge_fn("l1_head", "Newest L1 block seen", lambda: self.follower.head)
@@ -265,6 +292,7 @@ class SequencerNode:
         return messages
 
     def _on_sealed(self, report: BlockReport) -> None:
+        self.txpool.on_block(report)
         self.waiters.resolve(report)
         block = report.sealed.block
         build = report.build
@@ -312,6 +340,9 @@ class SequencerNode:
         if producer is not None:
             await producer.drain()
         await self.tasks.cancel_all()
+        txpool = getattr(self, "txpool", None)
+        if txpool is not None:
+            await txpool.close()
         if self.network is not None:
             with contextlib.suppress(Exception):
                 await self.network.__aexit__(None, None, None)

@@ -1,14 +1,20 @@
 """The sequencer's own JSON-RPC methods (the read methods come from node.l2rpc).
 
     rollup_sendRawTransaction(hex) -> tx hash
-        Checked and put in the mempool; the hash is returned at once. The
+        Checked and put in the mempool; the hash is returned once the
+        admission is in the mempool journal (it survives a crash). The
         receipt (soft confirmation) follows once the block holding it is
         sealed, usually within one block time.
     rollup_sendRawTransactionSync(hex, timeout_ms?) -> receipt
         The same, then waits for the receipt (default 5 s, at most 60 s);
-        -32006 if it is not sealed in time, or the error that kept it out of
-        the block.
-    rollup_mempoolStatus() -> {pending, queued, capacity}
+        -32006 if it is not sealed in time or is dropped from the mempool,
+        or the error that kept it out of the block.
+    rollup_mempoolStatus() -> {pending, queued, capacity, queuedCapacity}
+    rollup_getTransactionStatus(hash) -> {status, blockNumber?, reason?, detail?}
+        status: "included" (with blockNumber), "pending", "queued",
+        "dropped" (left the mempool without being included; reason is one of
+        replaced, evicted, expired, unpayable, stale, rejected, invalid, and
+        detail says more) or "unknown".
 """
 
 from __future__ import annotations
@@ -18,14 +24,14 @@ from typing import Any, Callable
 
 from node.chain import Chain, receipt_to_json
 from node.rpc.errors import Unavailable
-from node.rpc.params import positional, uint
+from node.rpc.params import hash32, positional, uint
 from node.rpc.server import RpcServer
-from node.state.schema import get_account
 from node.stf.blocks import Rejection
 from node.tx import RecoveredTx
-from sequencer.intake import Recoverer, parse_raw_transaction, validate_submission
-from sequencer.mempool import Mempool
+from sequencer.intake import Recoverer, parse_raw_transaction
+from sequencer.journal import JournalError
 from sequencer.producer import BlockReport
+from sequencer.txpool import DroppedTx, TxPool
 
 DEFAULT_WAIT_MS = 5_000
 MAX_WAIT_MS = 60_000
@@ -38,16 +44,23 @@ class ReceiptWaiters:
         self._waiting: dict[bytes, list[asyncio.Future[dict[str, Any]]]] = {}
 
     async def wait(self, tx_hash: bytes, timeout_s: float) -> dict[str, Any]:
+        return await self.wait_for(tx_hash, self.expect(tx_hash), timeout_s)
+
+    def expect(self, tx_hash: bytes) -> asyncio.Future[dict[str, Any]]:
+        """Start waiting before the transaction can be sealed (admission awaits the journal)."""
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(tx_hash, []).append(future)
+        return future
+
+    async def wait_for(self, tx_hash: bytes, future: asyncio.Future[dict[str, Any]], timeout_s: float) -> dict[str, Any]:
         try:
             return await asyncio.wait_for(future, timeout_s)
         except asyncio.TimeoutError:
             raise Unavailable(f"transaction 0x{tx_hash.hex()} was not sealed within {timeout_s:.1f} s") from None
         finally:
-            self._forget(tx_hash, future)
+            self.forget(tx_hash, future)
 
-    def _forget(self, tx_hash: bytes, future: asyncio.Future[dict[str, Any]]) -> None:
+    def forget(self, tx_hash: bytes, future: asyncio.Future[dict[str, Any]]) -> None:
         futures = self._waiting.get(tx_hash)
         if futures is not None and future in futures:
             futures.remove(future)
@@ -70,14 +83,23 @@ class ReceiptWaiters:
             if not future.done():
                 future.set_exception(rejection.error)
 
+    def dropped(self, tx_hash: bytes, dropped: DroppedTx) -> None:
+        """The transaction left the mempool: its waiters learn why now rather than at their timeout."""
+        if dropped.reason == "rejected":
+            return  # `resolve` answers these with the block builder's own error
+        for future in self._waiting.pop(tx_hash, []):
+            if not future.done():
+                future.set_exception(Unavailable(f"transaction 0x{tx_hash.hex()} was dropped: {dropped.reason} ({dropped.detail})"))
+
 
 class SequencerMethods:
     def __init__(
-        self, chain: Chain, mempool: Mempool, recoverer: Recoverer, waiters: ReceiptWaiters,
+        self, chain: Chain, txpool: TxPool, recoverer: Recoverer, waiters: ReceiptWaiters,
         on_admitted: Callable[[RecoveredTx], None] = lambda rtx: None,
     ) -> None:
         self.chain = chain
-        self.mempool = mempool
+        self.txpool = txpool
+        self.mempool = txpool.mempool
         self.recoverer = recoverer
         self.waiters = waiters
         self.on_admitted = on_admitted
@@ -86,6 +108,7 @@ class SequencerMethods:
         server.register("rollup_sendRawTransaction", self.send_raw_transaction)
         server.register("rollup_sendRawTransactionSync", self.send_raw_transaction_sync)
         server.register("rollup_mempoolStatus", self.mempool_status)
+        server.register("rollup_getTransactionStatus", self.get_transaction_status)
 
     async def send_raw_transaction(self, params: list[Any]) -> str:
         (value,) = positional(params, 1, 0, "rollup_sendRawTransaction")
@@ -95,19 +118,36 @@ class SequencerMethods:
     async def send_raw_transaction_sync(self, params: list[Any]) -> dict[str, Any]:
         args = positional(params, 1, 1, "rollup_sendRawTransactionSync")
         timeout = uint(args[1], "timeout_ms", maximum=MAX_WAIT_MS) if len(args) > 1 else DEFAULT_WAIT_MS
-        rtx = await self.admit(args[0])
-        return await self.waiters.wait(rtx.hash, timeout / 1000)
+        rtx = await self.recover(args[0])
+        future = self.waiters.expect(rtx.hash)
+        try:
+            await self.admit_recovered(rtx)
+        except BaseException:
+            self.waiters.forget(rtx.hash, future)
+            raise
+        return await self.waiters.wait_for(rtx.hash, future, timeout / 1000)
 
     async def admit(self, value: Any) -> RecoveredTx:
-        raw = parse_raw_transaction(value, self.mempool.limits.max_tx_bytes)
-        rtx = await self.recoverer.recover(raw)
-        state_nonce = validate_submission(self.chain.store.latest_state(), self.chain.config, rtx)
-        self.mempool.add(rtx, state_nonce)
-        self.on_admitted(rtx)
+        rtx = await self.recover(value)
+        await self.admit_recovered(rtx)
         return rtx
+
+    async def recover(self, value: Any) -> RecoveredTx:
+        return await self.recoverer.recover(parse_raw_transaction(value, self.mempool.limits.max_tx_bytes))
+
+    async def admit_recovered(self, rtx: RecoveredTx) -> None:
+        try:
+            await self.txpool.admit(rtx)
+        except JournalError as exc:
+            raise Unavailable(f"transaction not accepted: {exc}") from None
+        self.on_admitted(rtx)
 
     def mempool_status(self, params: list[Any]) -> dict[str, int]:
         positional(params, 0, 0, "rollup_mempoolStatus")
-        reader = self.chain.store.latest_state()
-        status = self.mempool.status(lambda sender: get_account(reader, sender).nonce)
-        return {"pending": status.pending, "queued": status.queued, "capacity": status.capacity}
+        status = self.mempool.status()
+        return {"pending": status.pending, "queued": status.queued, "capacity": status.capacity,
+                "queuedCapacity": status.queued_capacity}
+
+    def get_transaction_status(self, params: list[Any]) -> dict[str, Any]:
+        tx_hash = hash32(positional(params, 1, 0, "rollup_getTransactionStatus")[0], "hash")
+        return self.txpool.status_of(tx_hash).to_json()

@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from node.crypto import Address, Hash32, PrivateKey, keccak256
-from node.stf.errors import NonceTooLow
+from node.state.schema import Account
+from node.stf.errors import InsufficientBalance, NonceTooLow
 from node.stf.execute import recover_transaction
 from node.tx import RecoveredTx, SignedTx, Transfer, sign_tx
 from sequencer.mempool import (
@@ -16,6 +17,7 @@ from sequencer.mempool import (
     MempoolFull,
     MempoolLimits,
     NonceGapTooLarge,
+    Overdraft,
     ReplacementUnderpriced,
     SenderQueueFull,
     TransactionTooLarge,
@@ -37,6 +39,13 @@ def nonces_of(state: dict[bytes, int]):  # type: ignore[no-untyped-def]
     return lambda sender: state.get(sender, 0)
 
 
+RICH = 10**30
+
+
+def acct(nonce: int = 0, balance: int = RICH) -> Account:
+    return Account(balance, nonce)
+
+
 A, B, C = SENDERS[:3]
 ZERO = nonces_of({})
 
@@ -48,7 +57,7 @@ def test_real_signed_transaction_is_admitted_and_taken() -> None:
     key = PrivateKey(bytes([7]) * 32)
     rtx = recover_transaction(sign_tx(key, CHAIN_ID, 0, 10, Transfer(TO, 5)).encode())
     pool = Mempool()
-    pool.add(rtx, 0)
+    pool.add(rtx, acct(0))
     assert pool.take(10, ZERO) == [rtx]
     assert rtx.hash in pool
 
@@ -56,62 +65,63 @@ def test_real_signed_transaction_is_admitted_and_taken() -> None:
 def test_duplicate_is_already_known() -> None:
     pool = Mempool()
     tx = fake_tx(A, 0, 10)
-    pool.add(tx, 0)
+    pool.add(tx, acct(0))
     with pytest.raises(AlreadyKnown) as info:
-        pool.add(tx, 0)
+        pool.add(tx, acct(0))
     assert info.value.rpc_code == -32023
 
 
-def test_replacement_needs_strictly_higher_fee() -> None:
+def test_replacement_needs_a_ten_percent_fee_bump() -> None:
     pool = Mempool()
-    pool.add(fake_tx(A, 0, 10), 0)
-    with pytest.raises(ReplacementUnderpriced) as info:
-        pool.add(fake_tx(A, 0, 10, tag=1), 0)
-    assert info.value.rpc_code == -32022
-    assert "replacement fee too low: have 10, need > 10" in str(info.value)
-    better = fake_tx(A, 0, 11, tag=2)
-    admission = pool.add(better, 0)
-    assert admission.replaced is not None and admission.replaced.tx.fee == 10  # type: ignore[union-attr]
+    pool.add(fake_tx(A, 0, 100), acct(0))
+    for offered in (100, 109):
+        with pytest.raises(ReplacementUnderpriced) as info:
+            pool.add(fake_tx(A, 0, offered, tag=offered), acct(0))
+        assert info.value.rpc_code == -32022
+        assert "replacement fee too low: have 100, need >= 110" in str(info.value)
+    better = fake_tx(A, 0, 110, tag=2)
+    admission = pool.add(better, acct(0))
+    assert admission.replaced is not None and admission.replaced.tx.fee == 100  # type: ignore[union-attr]
     assert pool.take(5, ZERO) == [better]
     assert len(pool) == 1
 
 
 def test_nonce_below_state_is_too_low() -> None:
     with pytest.raises(NonceTooLow) as info:
-        Mempool().add(fake_tx(A, 2, 10), 3)
+        Mempool().add(fake_tx(A, 2, 10), acct(3))
     assert info.value.rpc_code == -32012
 
 
 def test_nonce_gap_is_bounded() -> None:
     pool = Mempool(MempoolLimits(max_nonce_gap=4))
-    pool.add(fake_tx(A, 4, 10), 0)  # exactly max_nonce_gap ahead: held back
+    pool.add(fake_tx(A, 4, 10), acct(0))  # exactly max_nonce_gap ahead: held back
     with pytest.raises(NonceGapTooLarge) as info:
-        pool.add(fake_tx(A, 5, 10), 0)
+        pool.add(fake_tx(A, 5, 10), acct(0))
     assert info.value.rpc_code == -32024
     assert pool.take(10, ZERO) == []
-    assert pool.status(ZERO).queued == 1
+    assert pool.status().queued == 1
 
 
 def test_sender_cap() -> None:
-    pool = Mempool(MempoolLimits(max_per_sender=2))
-    pool.add(fake_tx(A, 0, 10), 0)
-    pool.add(fake_tx(A, 1, 10), 0)
+    pool = Mempool(MempoolLimits(max_pending_per_sender=2))
+    pool.add(fake_tx(A, 0, 10), acct(0))
+    pool.add(fake_tx(A, 1, 10), acct(0))
     with pytest.raises(SenderQueueFull) as info:
-        pool.add(fake_tx(A, 2, 10), 0)
+        pool.add(fake_tx(A, 2, 10), acct(0))
     assert info.value.rpc_code == -32021
-    pool.add(fake_tx(A, 1, 20), 0)  # a replacement does not count against the cap
+    pool.add(fake_tx(A, 1, 20), acct(0))  # a replacement does not count against the cap
 
 
 def test_full_pool_evicts_the_cheapest_tail_only_for_a_better_fee() -> None:
     pool = Mempool(MempoolLimits(max_txs=3))
-    pool.add(fake_tx(A, 0, 5), 0)
-    pool.add(fake_tx(A, 1, 50), 0)  # A's tail: evictable at fee 50
+    pool.add(fake_tx(A, 0, 5), acct(0))
+    pool.add(fake_tx(A, 1, 50), acct(0))  # A's tail: evictable at fee 50
     cheap_tail = fake_tx(B, 0, 20)
-    pool.add(cheap_tail, 0)
+    pool.add(cheap_tail, acct(0))
     with pytest.raises(MempoolFull) as info:
-        pool.add(fake_tx(C, 0, 20), 0)
+        pool.add(fake_tx(C, 0, 20), acct(0))
     assert info.value.rpc_code == -32020
-    admission = pool.add(fake_tx(C, 0, 21), 0)
+    admission = pool.add(fake_tx(C, 0, 21), acct(0))
     assert admission.evicted == cheap_tail
     assert len(pool) == 3
     # A's nonce 0 (fee 5) is never evicted ahead of its tail: no gap opens
@@ -124,23 +134,23 @@ def test_a_full_pool_admits_a_higher_priority_transaction_at_any_fee() -> None:
     pool = Mempool(MempoolLimits(max_txs=3), priority=lambda rtx: 0 if rtx.sender == oracle else 1)
     orders = [fake_tx(A, 0, 30), fake_tx(B, 0, 10), fake_tx(C, 0, 20)]
     for rtx in orders:
-        pool.add(rtx, 0)
+        pool.add(rtx, acct(0))
     with pytest.raises(MempoolFull):
-        pool.add(fake_tx(SENDERS[3], 0, 10), 0)  # an ordinary one needs a better fee than the cheapest
+        pool.add(fake_tx(SENDERS[3], 0, 10), acct(0))  # an ordinary one needs a better fee than the cheapest
     update = fake_tx(oracle, 0, 1)
-    assert pool.add(update, 0).evicted == orders[1]  # the lowest fee of the lowest priority goes
+    assert pool.add(update, acct(0)).evicted == orders[1]  # the lowest fee of the lowest priority goes
     assert pool.take(10, ZERO)[0] == update
     # an oracle update never evicts another one: only lower priorities make room
     full_of_updates = Mempool(MempoolLimits(max_txs=1), priority=lambda rtx: 0)
-    full_of_updates.add(fake_tx(A, 0, 5), 0)
+    full_of_updates.add(fake_tx(A, 0, 5), acct(0))
     with pytest.raises(MempoolFull):
-        full_of_updates.add(fake_tx(B, 0, 5), 0)
+        full_of_updates.add(fake_tx(B, 0, 5), acct(0))
 
 
 def test_too_large() -> None:
     pool = Mempool(MempoolLimits(max_tx_bytes=50))
     with pytest.raises(TransactionTooLarge) as info:
-        pool.add(fake_tx(A, 0, 10), 0)
+        pool.add(fake_tx(A, 0, 10), acct(0))
     assert info.value.rpc_code == -32025
 
 
@@ -152,7 +162,7 @@ def test_take_orders_by_fee_but_keeps_nonce_order() -> None:
     a0, a1 = fake_tx(A, 0, 1), fake_tx(A, 1, 100)
     b0 = fake_tx(B, 0, 50)
     for tx in (a1, a0, b0):
-        pool.add(tx, 0)
+        pool.add(tx, acct(0))
     assert pool.take(10, ZERO) == [b0, a0, a1]
     assert pool.take(2, ZERO) == [b0, a0]
 
@@ -160,7 +170,7 @@ def test_take_orders_by_fee_but_keeps_nonce_order() -> None:
 def test_gap_holds_back_until_filled_and_state_nonce_moves() -> None:
     pool = Mempool()
     a2 = fake_tx(A, 2, 10)
-    pool.add(a2, 0)
+    pool.add(a2, acct(0))
     assert pool.take(10, ZERO) == []
     assert pool.take(10, nonces_of({A: 2})) == [a2]
 
@@ -168,8 +178,8 @@ def test_gap_holds_back_until_filled_and_state_nonce_moves() -> None:
 def test_exclude_hook_skips_censored_senders() -> None:
     pool = Mempool()
     a0, b0 = fake_tx(A, 0, 10), fake_tx(B, 0, 10)
-    pool.add(a0, 0)
-    pool.add(b0, 0)
+    pool.add(a0, acct(0))
+    pool.add(b0, acct(0))
     assert pool.take(10, ZERO, exclude=lambda s: s == A) == [b0]
 
 
@@ -177,13 +187,13 @@ def test_after_a_block_included_and_stale_are_removed() -> None:
     pool = Mempool()
     a0, a1, b0 = fake_tx(A, 0, 10), fake_tx(A, 1, 10), fake_tx(B, 0, 10)
     for tx in (a0, a1, b0):
-        pool.add(tx, 0)
+        pool.add(tx, acct(0))
     assert pool.remove_included([a0]) == 1
     dropped = pool.drop_stale(nonces_of({A: 1, B: 1}))  # b0 went in some other way (e.g. forced)
     assert dropped == [b0]
     assert pool.take(10, nonces_of({A: 1, B: 1})) == [a1]
-    status = pool.status(nonces_of({A: 1, B: 1}))
-    assert (status.pending, status.queued, status.capacity) == (1, 0, 10_000)
+    status = pool.status()
+    assert (status.pending, status.queued, status.capacity, status.queued_capacity) == (1, 0, 10_000, 2_500)
 
 
 # -- properties --
@@ -203,17 +213,17 @@ def test_selection_never_reorders_or_skips_nonces_and_respects_caps(
 ) -> None:
     state = dict(zip(SENDERS, base))
     nonce_of = nonces_of(state)
-    pool = Mempool(MempoolLimits(max_txs=max_txs, max_per_sender=per_sender, max_nonce_gap=gap))
+    pool = Mempool(MempoolLimits(max_txs=max_txs, max_pending_per_sender=per_sender, max_queued_per_sender=per_sender, max_nonce_gap=gap))
     for i, (sender, nonce, fee) in enumerate(ops):
         try:
-            pool.add(fake_tx(sender, nonce, fee, tag=i), nonce_of(sender))
-        except (NonceTooLow, AlreadyKnown, ReplacementUnderpriced, SenderQueueFull, MempoolFull, NonceGapTooLarge):
+            pool.add(fake_tx(sender, nonce, fee, tag=i), acct(nonce_of(sender)))
+        except (NonceTooLow, AlreadyKnown, ReplacementUnderpriced, SenderQueueFull, MempoolFull, NonceGapTooLarge, Overdraft, InsufficientBalance):
             pass
         assert len(pool) <= max_txs
     pooled = [pool.get(h) for h in pool._by_hash]  # noqa: SLF001 - property check on internals
     for sender in SENDERS:
         mine = [t for t in pooled if t is not None and t.sender == sender]
-        assert len(mine) <= per_sender
+        assert len(mine) <= 2 * per_sender
         assert all(0 <= t.tx.nonce - nonce_of(sender) <= gap for t in mine)  # type: ignore[union-attr]
 
     chosen = pool.take(take, nonce_of)
@@ -223,7 +233,7 @@ def test_selection_never_reorders_or_skips_nonces_and_respects_caps(
         assert tx.tx.nonce == expected_next.get(tx.sender, 0)  # type: ignore[union-attr]
         expected_next[tx.sender] = tx.tx.nonce + 1  # type: ignore[union-attr]
     if len(chosen) < take:  # everything executable was taken
-        assert pool.status(nonce_of).pending == len(chosen)
+        assert pool.status().pending == len(chosen)
 
 
 @settings(max_examples=100, deadline=None)
@@ -234,7 +244,7 @@ def test_first_pick_is_the_best_executable_fee(fees) -> None:  # type: ignore[no
     for i, (sender, fee) in enumerate(fees):
         nonce = next_nonce.get(sender, 0)
         next_nonce[sender] = nonce + 1
-        pool.add(fake_tx(sender, nonce, fee, tag=i), 0)
+        pool.add(fake_tx(sender, nonce, fee, tag=i), acct(0))
     heads = [t for t in (pool.take(1, lambda s: 0, exclude=lambda s, x=x: s != x) for x in SENDERS[:3]) if t]
     best = max(h[0].tx.fee for h in heads)  # type: ignore[union-attr]
     assert pool.take(1, ZERO)[0].tx.fee == best  # type: ignore[union-attr]

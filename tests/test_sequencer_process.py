@@ -246,7 +246,7 @@ async def test_transfers_get_receipts_within_a_second(devnet: tuple[DevnetConfig
         sync = await rpc.call("rollup_sendRawTransactionSync", transfer_hex(alice, nonce + 10, bob.address, 1))
         assert sync["status"] == 1 and sync["blockNumber"] >= receipt["blockNumber"]
         status = await rpc.call("rollup_mempoolStatus")
-        assert status == {"pending": 0, "queued": 0, "capacity": 10_000}
+        assert status == {"pending": 0, "queued": 0, "capacity": 10_000, "queuedCapacity": 2_500}
 
 
 async def test_a_burst_is_sealed_in_blocks_of_at_most_max_seal_txs(devnet: tuple[DevnetConfigs, Service, Service]) -> None:
@@ -277,8 +277,9 @@ async def test_mempool_rules_over_the_wire(devnet: tuple[DevnetConfigs, Service,
         assert (await rpc.call("rollup_mempoolStatus"))["queued"] == 1
         await expect_code(rpc, -32023, send, queued)  # already known
         message = await expect_code(rpc, -32022, send, transfer_hex(carol, nonce + 3, dave.address, 2, fee=5000))
-        assert "replacement fee too low: have 5000, need > 5000" in message
-        await rpc.call(send, transfer_hex(carol, nonce + 3, dave.address, 2, fee=5001))  # outbids: replaces
+        assert "replacement fee too low: have 5000, need >= 5500" in message
+        await expect_code(rpc, -32022, send, transfer_hex(carol, nonce + 3, dave.address, 2, fee=5499))  # under 10 %
+        await rpc.call(send, transfer_hex(carol, nonce + 3, dave.address, 2, fee=5500))  # a 10 % bump: replaces
         await expect_code(rpc, -32024, send, transfer_hex(carol, nonce + 1000, dave.address))  # gap too large
         await expect_code(rpc, -32011, send, transfer_hex(carol, nonce + 1, dave.address, chain_id=902))
         await expect_code(rpc, -32015, send, transfer_hex(carol, nonce + 1, dave.address, fee=MIN_FEE - 1))

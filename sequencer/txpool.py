@@ -1,0 +1,299 @@
+"""The mempool as the sequencer runs it: admission on the head state, the journal, drop history, upkeep.
+
+    await admit(rtx)      validate on the head state, add to the pool, journal the add and whatever it
+                          pushed out, return once that is durable: only then may the hash be returned
+    on_block(report)      after each sealed block: rejected transactions are recorded as dropped, the
+                          senders whose accounts the block changed lose stale and unpayable transactions,
+                          queued caps are enforced
+    await run(stop)       every second: expire queued transactions, rotate the journal when due
+    await restore(recs)   at start: replay the journal into the pool (included and now-invalid ones are
+                          not re-added: the latter are recorded as dropped), then rotate it
+    status_of(hash)       included (block number) / pending / queued / dropped (reason) / unknown; a
+                          transaction of a block L1 replaced that could not be re-queued (sequencer.healing,
+                          sequencer.dropped) is dropped with reason "reorged"
+
+Nothing accepted disappears silently: a transaction leaves the pool by
+inclusion (the chain store records it) or as a drop with its reason, kept in
+memory (the newest `dropped_history`) and in the journal, so the status
+survives a restart too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+from node.chain import Chain
+from node.crypto import Hash32, keccak256
+from node.encoding import DecodeError
+from node.service import sleep_or_stop
+from node.state.schema import EMPTY_ACCOUNT, Account, address_of_account_key, decode_account, get_account, is_account_key
+from node.stf import StfError
+from node.tx import RecoveredTx, decode_signed_tx
+from sequencer.dropped import DroppedTxs
+from sequencer.intake import validate_submission
+from sequencer.journal import DEFAULT_DROPPED_HISTORY, Journal, JournalAdd, JournalDrop, JournalError, JournalRecord
+from sequencer.mempool import DropReason, Mempool
+from sequencer.mempool_errors import MempoolError
+from sequencer.producer import BlockReport
+
+log = logging.getLogger(__name__)
+
+TICK_S = 1.0
+ROTATE_MIN_BYTES = 16 * 1024 * 1024  # and 4x the last snapshot: rotate early when the file grows past both
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class DroppedTx:
+    reason: str
+    detail: str
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TxStatus:
+    status: str  # "included" | "pending" | "queued" | "dropped" | "unknown"
+    block_number: int | None = None
+    reason: str | None = None
+    detail: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status}
+        if self.block_number is not None:
+            out["blockNumber"] = self.block_number
+        if self.reason is not None:
+            out["reason"] = self.reason
+            out["detail"] = self.detail
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreReport:
+    restored: int
+    included: int
+    invalid: int
+    dropped_known: int
+
+
+class DropHistory:
+    """The newest `capacity` dropped transactions and why, by hash."""
+
+    def __init__(self, capacity: int = DEFAULT_DROPPED_HISTORY) -> None:
+        self.capacity = capacity
+        self._items: collections.OrderedDict[bytes, DroppedTx] = collections.OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def record(self, tx_hash: bytes, dropped: DroppedTx) -> None:
+        self._items.pop(tx_hash, None)
+        self._items[tx_hash] = dropped
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def forget(self, tx_hash: bytes) -> None:
+        self._items.pop(tx_hash, None)
+
+    def get(self, tx_hash: bytes) -> DroppedTx | None:
+        return self._items.get(tx_hash)
+
+    def items(self) -> Iterator[tuple[bytes, DroppedTx]]:
+        return iter(list(self._items.items()))
+
+
+def accounts_written(writes: Mapping[bytes, bytes | None]) -> dict[bytes, Account]:
+    """The accounts a block changed, from its state writes (a deleted account is the empty one)."""
+    return {
+        address_of_account_key(key): EMPTY_ACCOUNT if value is None else decode_account(value)
+        for key, value in writes.items()
+        if is_account_key(key)
+    }
+
+
+OnDrop = Callable[[bytes, DroppedTx], None]
+
+
+class TxPool:
+    def __init__(
+        self,
+        chain: Chain,
+        mempool: Mempool,
+        journal: Journal | None = None,
+        *,
+        rotate_ms: int = 60_000,
+        dropped_history: int = DEFAULT_DROPPED_HISTORY,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+        on_drop: OnDrop = lambda tx_hash, dropped: None,
+    ) -> None:
+        self.chain = chain
+        self.mempool = mempool
+        self.journal = journal
+        self.history = DropHistory(dropped_history)
+        self.rotate_ms = rotate_ms
+        self.clock_ms = clock_ms
+        self.on_drop = on_drop
+        self._last_head: int | None = None
+        self._last_rotation_ms = clock_ms()
+        self._snapshot_bytes = 0
+
+    # -- admission --
+
+    async def admit(self, rtx: RecoveredTx) -> None:
+        """Admit `rtx` or raise why not; return once its admission is durable (journaled)."""
+        account = validate_submission(self.chain.store.latest_state(), self.chain.config, rtx)
+        now = self.clock_ms()
+        self.mempool.add(rtx, account, now)
+        self.history.forget(rtx.hash)  # a resubmission of a dropped transaction
+        drops = self._record_drops(now)
+        if self.journal is None:
+            return
+        try:
+            await self.journal.append([JournalAdd(rtx.raw, rtx.sender, now), *drops])
+        except JournalError:
+            self.mempool.remove_hashes([rtx.hash])  # not durable, so not accepted
+            raise
+
+    # -- upkeep --
+
+    def on_block(self, report: BlockReport) -> None:
+        """Call right after a block is sealed (the producer has removed its included and rejected transactions)."""
+        now = self.clock_ms()
+        drops: list[JournalRecord] = []
+        for rejection in report.build.rejected:
+            drops.append(self._record(rejection.rtx.hash, DroppedTx(DropReason.REJECTED, str(rejection.error), now)))
+        number = report.sealed.head.number
+        if self._last_head is not None and number == self._last_head + 1:
+            self.mempool.sync_accounts(accounts_written(report.build.execution.writes))
+        else:
+            self.resync_all()  # the head jumped (a reorg, or the first block): read every sender's account
+        self._last_head = number
+        self.mempool.enforce_caps()
+        drops.extend(self._record_drops(now))
+        if self.journal is not None and drops:
+            self.journal.append_nowait(drops)
+
+    def resync_all(self) -> None:
+        """Re-read every pooled sender's account at the head (after a reorg or a restart)."""
+        reader = self.chain.store.latest_state()
+        self.mempool.sync_accounts({sender: get_account(reader, sender) for sender in self.mempool.senders()})
+
+    def tick(self) -> None:
+        now = self.clock_ms()
+        self.mempool.expire(now)
+        drops = self._record_drops(now)
+        if self.journal is not None and drops:
+            self.journal.append_nowait(drops)
+
+    def rotation_due(self) -> bool:
+        if self.journal is None:
+            return False
+        if self.clock_ms() - self._last_rotation_ms >= self.rotate_ms:
+            return True
+        return self.journal.size > max(ROTATE_MIN_BYTES, 4 * self._snapshot_bytes)
+
+    async def rotate(self) -> None:
+        if self.journal is None:
+            return
+        self._last_rotation_ms = self.clock_ms()
+        try:
+            self._snapshot_bytes = await self.journal.rotate(self.snapshot)
+        except JournalError as exc:
+            log.warning("%s", exc)
+
+    def snapshot(self) -> list[JournalRecord]:
+        """The journal's content as of now: what was dropped (still remembered), then the pool in arrival order."""
+        records: list[JournalRecord] = [
+            JournalDrop(tx_hash, d.reason, d.detail, d.at_ms) for tx_hash, d in self.history.items()
+        ]
+        records.extend(JournalAdd(e.rtx.raw, e.rtx.sender, e.added_ms) for e in self.mempool.entries())
+        return records
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not await sleep_or_stop(TICK_S, stop):
+            self.tick()
+            if self.rotation_due():
+                await self.rotate()
+
+    async def close(self) -> None:
+        if self.journal is not None:
+            await self.journal.close()
+
+    # -- restart --
+
+    async def restore(self, records: Iterable[JournalRecord]) -> RestoreReport:
+        """Replay journal records into the (empty) pool, then rotate the journal to its content."""
+        live: dict[bytes, JournalAdd] = {}
+        for record in records:
+            if isinstance(record, JournalAdd):
+                tx_hash = keccak256(record.raw)
+                live.pop(tx_hash, None)
+                live[tx_hash] = record
+                self.history.forget(tx_hash)
+            else:
+                live.pop(record.tx_hash, None)
+                self.history.record(record.tx_hash, DroppedTx(record.reason, record.detail, record.at_ms))
+        report = self._replay(live)
+        self.tick()  # what expired while the sequencer was down
+        await self.rotate()
+        return report
+
+    def _replay(self, live: Mapping[bytes, JournalAdd]) -> RestoreReport:
+        store, reader = self.chain.store, self.chain.store.latest_state()
+        restored = included = invalid = 0
+        for tx_hash, add in live.items():
+            if store.get_tx_location(tx_hash) is not None:
+                included += 1
+                continue
+            try:
+                rtx = RecoveredTx(decode_signed_tx(add.raw), Hash32(tx_hash), add.sender, add.raw)  # type: ignore[arg-type]
+                self.mempool.add(rtx, validate_submission(reader, self.chain.config, rtx), add.added_ms)
+                restored += 1
+            except (StfError, MempoolError, DecodeError) as exc:
+                self._record(tx_hash, DroppedTx(DropReason.INVALID, f"no longer valid after a restart: {exc}", self.clock_ms()))
+                invalid += 1
+        self._record_drops(self.clock_ms())
+        return RestoreReport(restored, included, invalid, len(self.history))
+
+    # -- status --
+
+    def status_of(self, tx_hash: bytes) -> TxStatus:
+        location = self.chain.store.get_tx_location(tx_hash)
+        if location is not None:
+            return TxStatus("included", block_number=location[0])
+        pending = self.mempool.is_pending(tx_hash)
+        if pending is not None:
+            return TxStatus("pending" if pending else "queued")
+        healed_away = DroppedTxs(self.chain.store.kv).get(tx_hash)
+        if healed_away is not None:
+            detail = f"block {healed_away.was_in_block} that held it was replaced by the L1-derived chain: {healed_away.reason}"
+            return TxStatus("dropped", reason=DropReason.REORGED, detail=detail)
+        dropped = self.history.get(tx_hash)
+        if dropped is not None:
+            return TxStatus("dropped", reason=dropped.reason, detail=dropped.detail)
+        return TxStatus("unknown")
+
+    # -- drops --
+
+    def _record_drops(self, now: int) -> list[JournalRecord]:
+        records: list[JournalRecord] = []
+        for drop in self.mempool.take_drops():
+            if drop.reason is DropReason.STALE and self.chain.store.get_tx_location(drop.rtx.hash) is not None:
+                continue  # the same transaction came in another way (forced through L1): included, not dropped
+            records.append(self._record(drop.rtx.hash, DroppedTx(drop.reason, drop.detail, now)))
+        return records
+
+    def _record(self, tx_hash: bytes, dropped: DroppedTx) -> JournalDrop:
+        self.history.record(tx_hash, dropped)
+        self.on_drop(tx_hash, dropped)
+        return JournalDrop(tx_hash, dropped.reason, dropped.detail, dropped.at_ms)
+
+
+__all__ = ["DropHistory", "DroppedTx", "RestoreReport", "TxPool", "TxStatus", "accounts_written", "wall_clock_ms"]
