@@ -51,7 +51,7 @@ from node.rpc.client import RpcClient, RpcTransportError
 from node.rpc.errors import RpcError
 from node.rpc.server import RpcServer
 from node.service import BackgroundTasks, ProblemTracker, register_problem_metrics, sleep_or_stop
-from l1.client import L1Client, L1ResponseError, L1TxReceipt, OutputProposal
+from l1.client import L1Client, L1ResponseError, OutputProposal
 from l1.settler_config import SettlerConfig
 from l1.settler_faulty import FaultyProposer
 from l1.settler_inbox import InboxError, InboxWalker, open_inbox, sync_inbox
@@ -66,16 +66,14 @@ from l1.settler_plan import (
     OutputFacts,
     OutputIntent,
     Propose,
-    Refusal,
     Role,
     TxFate,
     compute_next_output,
     plan_batch,
     plan_outputs,
-    prune_refusal,
-    record_refusal,
 )
-from l1.settler_txs import Outgoing, Resolution, TxBook, TxRefused
+from l1.settler_outcomes import BATCHES, OUTPUTS, Outcomes
+from l1.settler_txs import Outgoing, TxBook, TxRefused
 from l1.tx import PostBatch, ProposeOutput
 
 log = logging.getLogger("settler")
@@ -85,9 +83,6 @@ RETRY_S = 1.0
 MAX_PROPOSALS_IN_FLIGHT = 16
 STALE_AFTER_L1_BLOCKS = 5  # a transaction pending this many L1 block times is replaced
 MIN_STALE_S = 5.0
-BATCHES, OUTPUTS = "batches", "outputs"
-NOT_DERIVED = "not_derived"
-OUT_OF_ORDER_CODE = -32062  # L1s before issue 10: a proposal must be above every live proposal's L2 block
 
 ROUND_ERRORS = (RpcTransportError, RpcError, L1ResponseError, InboxError, SequencerDataError, TxRefused)
 
@@ -98,22 +93,10 @@ class DutyOutcome:
     problem: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class LandedBatch:
-    """A batch with a status-1 receipt, until the inbox walk has passed its L1 block."""
-
-    intent: BatchIntent
-    l1_block: int
-
-
 def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, RpcError):
         return f"{exc.message} (code {exc.code})"
     return str(exc) or type(exc).__name__
-
-
-def describe_refusal(receipt: L1TxReceipt) -> str:
-    return f"{receipt.error} (code {receipt.error_code})" if receipt.error_code is not None else str(receipt.error)
 
 
 class Settler:
@@ -132,9 +115,7 @@ class Settler:
         self.max_batch_bytes = self.section.max_batch_bytes
         self.bond = 0
         self.stale_after_s = MIN_STALE_S
-        self.refusals: dict[str, Refusal | None] = {BATCHES: None, OUTPUTS: None}
-        self.landed_batches: list[LandedBatch] = []
-        self.l1_orders_proposals = False  # learned from a -32062 refusal: the L1 takes proposals in L2 block order only
+        self.outcomes = Outcomes(self.server.metrics)
         self.l1_tracks_l2 = False  # the L1 derives L2 blocks from its inbox itself (l1_getL2Head) and refuses others
         self._saved_inbox_at = -1
         self.trackers = {
@@ -150,13 +131,6 @@ class Settler:
                    self.ledger.own_newest_live)
         m.gauge_fn("settler_in_flight", "Our L1 transactions sent and not yet in a block",
                    lambda: [({"role": r.value}, len(self.book.of(r)) if self.book else 0) for r in Role])
-        self.m_batches = m.counter("settler_batches_total", "Batches posted (L1 receipt status 1)")
-        self.m_batch_bytes = m.counter("settler_batch_bytes_total", "Batch data bytes posted to L1")
-        self.m_txs = m.counter("settler_txs_posted_total", "L2 user transactions posted in batches")
-        self.m_bytes_per_tx = m.gauge("settler_l1_bytes_per_tx", "Batch bytes per posted L2 transaction (since start)")
-        self.m_outputs = m.counter("settler_outputs_total", "Output roots proposed (L1 receipt status 1)")
-        self.m_refusals = m.counter("settler_refusals_total", "Batches or outputs refused by the L1 (status 0) or not derived")
-        self.m_lost = m.counter("settler_lost_txs_total", "Transactions of ours the L1 mempool no longer had (decided again)")
         register_problem_metrics(m, "settler", self.trackers)
 
     # -- lifecycle --
@@ -272,7 +246,7 @@ class Settler:
         except ROUND_ERRORS as exc:
             self._note_all(f"cannot follow our L1 transactions: {describe_failure(exc)}")
             return False
-        self.take_resolutions(resolutions, now)
+        self.outcomes.take(resolutions, now)
         try:
             await self.read_l1(now)
         except ROUND_ERRORS as exc:
@@ -305,70 +279,9 @@ class Settler:
         head = await self.l1.block_number()
         await sync_inbox(self.l1, self.walker, head)
         await sync_outputs(self.l1, self.ledger)
-        self.check_batches_derived(now)
+        self.outcomes.check_batches_derived(self.walker, now)
         if self.walker.last_l1 != self._saved_inbox_at:
             self._persist()
-
-    # -- what became of our transactions --
-
-    def take_resolutions(self, resolutions: list[Resolution], now: float) -> None:
-        for resolution in resolutions:
-            if resolution.fate is TxFate.LOST:
-                self.m_lost.inc()
-                log.warning("%s is no longer in flight: %s; deciding again from L1", resolution.entry.describe(), resolution.note)
-            elif resolution.receipt is not None:
-                self.take_receipt(resolution.entry, resolution.receipt, now)
-
-    def take_receipt(self, entry: InFlight, receipt: L1TxReceipt, now: float) -> None:
-        intent = entry.intent
-        if receipt.status != 1:
-            self.take_refusal(intent, receipt, now)
-            return
-        if isinstance(intent, BatchIntent):
-            self.landed_batches.append(LandedBatch(intent, receipt.block_number))
-            self._count_batch(intent)
-            log.log(logging.INFO if intent.txs else logging.DEBUG,
-                    "posted L2 blocks %d..%d (%d txs) in L1 block %d: %d bytes%s", intent.first, intent.last, intent.txs,
-                    receipt.block_number, intent.size, f", {intent.size / intent.txs:.1f} bytes/tx" if intent.txs else "")
-        else:
-            self._clear_refusal(OUTPUTS, intent.block, intent.describe())
-            self.m_outputs.inc()
-            log.info("proposed output root 0x%s for L2 block %d in L1 block %d",
-                     intent.root.hex()[:16], intent.block, receipt.block_number)
-
-    def _clear_refusal(self, duty: str, block: int, what: str) -> None:
-        """A refused block went through (an output landed, a batch's blocks became derivable)."""
-        refusal = self.refusals[duty]
-        if refusal is not None and refusal.block <= block:
-            log.info("the %s went through after %d refusal(s) of L2 block %d", what, refusal.attempts, refusal.block)
-            self.refusals[duty] = None
-
-    def take_refusal(self, intent: Intent, receipt: L1TxReceipt, now: float) -> None:
-        duty, block = (BATCHES, intent.first) if isinstance(intent, BatchIntent) else (OUTPUTS, intent.block)
-        reason = f"the L1 refused the {intent.describe()} in L1 block {receipt.block_number}: {describe_refusal(receipt)}"
-        self.refusals[duty] = record_refusal(self.refusals[duty], block, reason, now)
-        self.m_refusals.inc(duty=duty, code=str(receipt.error_code))
-        log.warning("%s; re-reading L1 before choosing again", reason)
-        if receipt.error_code == OUT_OF_ORDER_CODE and not self.l1_orders_proposals:
-            self.l1_orders_proposals = True
-            log.warning("the L1 takes proposals only above every live proposal: from now on the next output is "
-                        "planned above the newest live proposal, whoever made it")
-
-    def check_batches_derived(self, now: float) -> None:
-        """A landed batch whose first missing block the inbox walk did not take is a refusal too."""
-        for landed in [b for b in self.landed_batches if b.l1_block <= self.walker.last_l1]:
-            self.landed_batches.remove(landed)
-            head = self.walker.head_number
-            if head >= landed.intent.last:
-                self._clear_refusal(BATCHES, head, landed.intent.describe())
-                continue
-            drop = self.walker.last_drop
-            why = drop.reason if drop is not None and drop.l1_block == landed.l1_block else "no reason recorded by the inbox walk"
-            reason = (f"the {landed.intent.describe()} landed in L1 block {landed.l1_block} but derivation does not take "
-                      f"L2 block {head + 1}: {why}")
-            self.refusals[BATCHES] = record_refusal(self.refusals[BATCHES], head + 1, reason, now)
-            self.m_refusals.inc(duty=BATCHES, code=NOT_DERIVED)
-            log.warning("%s", reason)
 
     async def rebuild(self, intent: Intent) -> Outgoing:
         """The payload of an intent, again (to replace a stale transaction with the same nonce)."""
@@ -383,8 +296,8 @@ class Settler:
 
     async def post_next_batch(self) -> DutyOutcome:
         book = self._require_book()
-        self.refusals[BATCHES] = prune_refusal(self.refusals[BATCHES], self.walker.head_number + 1)
-        plan = plan_batch(self.walker.head_number, book.of(Role.BATCHER), self.refusals[BATCHES], time.time())
+        refusal = self.outcomes.prune(BATCHES, self.walker.head_number + 1)
+        plan = plan_batch(self.walker.head_number, book.of(Role.BATCHER), refusal, time.time())
         if isinstance(plan, Hold):
             return DutyOutcome(problem=self._hold_problem(plan, book.of(Role.BATCHER)))
         blocks = await self.fetch_blocks(plan, FETCH_BLOCKS)
@@ -392,7 +305,7 @@ class Settler:
             return DutyOutcome()
         (entry,) = await book.send([self.batch_outgoing(blocks)])
         log.debug("sent %s", entry.describe())
-        return DutyOutcome(progressed=True, problem=self._retry_problem(BATCHES, plan))
+        return DutyOutcome(progressed=True, problem=self.outcomes.retry_problem(BATCHES, plan))
 
     async def fetch_blocks(self, first: int, count: int) -> list[BatchBlock]:
         items = await self.sequencer.call("rollup_getBatchBlocks", first, count)
@@ -405,13 +318,6 @@ class Settler:
         posted = blocks[:count]
         intent = BatchIntent(posted[0].number, posted[-1].number, len(data), sum(len(b.transactions) for b in posted))
         return Outgoing(intent, PostBatch(data), 0)
-
-    def _retry_problem(self, duty: str, block: int) -> str | None:
-        """Sending a refused block again is no progress yet: the refusal stays the duty's problem until it lands."""
-        refusal = self.refusals[duty]
-        if refusal is None or refusal.block != block:
-            return None
-        return f"{refusal.reason}; retry {refusal.attempts + 1} in flight"
 
     def _hold_problem(self, hold: Hold, in_flight: list[InFlight]) -> str | None:
         """A hold is a problem if the plan says so, or while a transaction we had to replace is still pending."""
@@ -430,10 +336,8 @@ class Settler:
             await self.play_faulty()
         in_flight = book.of(Role.PROPOSER)
         facts = await self.output_facts()
-        settled_next = compute_next_output(facts, self.section.output_interval, [])  # from L1 facts alone
-        self.refusals[OUTPUTS] = prune_refusal(self.refusals[OUTPUTS], settled_next)
-        plan = plan_outputs(facts, self.section.output_interval, in_flight, self.refusals[OUTPUTS], time.time(),
-                            MAX_PROPOSALS_IN_FLIGHT)
+        refusal = self.outcomes.prune(OUTPUTS, compute_next_output(facts, self.section.output_interval, []))  # L1 facts
+        plan = plan_outputs(facts, self.section.output_interval, in_flight, refusal, time.time(), MAX_PROPOSALS_IN_FLIGHT)
         if isinstance(plan, Hold):
             return DutyOutcome(problem=self._hold_problem(plan, in_flight))
         blocks = self._limit_faulty(plan)
@@ -442,7 +346,7 @@ class Settler:
         outgoing = [await self.output_outgoing(k, facts.own_newest_live) for k in blocks]
         for entry in await book.send(outgoing):
             log.debug("sent %s", entry.describe())
-        return DutyOutcome(progressed=True, problem=self._retry_problem(OUTPUTS, blocks[0]))
+        return DutyOutcome(progressed=True, problem=self.outcomes.retry_problem(OUTPUTS, blocks[0]))
 
     async def output_facts(self) -> OutputFacts:
         status = await self.sequencer.call("rollup_syncStatus")
@@ -453,7 +357,7 @@ class Settler:
         proposable = min(self.walker.head_number, sequencer_safe)
         if self.l1_tracks_l2:
             proposable = min(proposable, await self.l1.get_l2_head())
-        floor = self.ledger.newest_live() if self.l1_orders_proposals else None
+        floor = self.ledger.newest_live() if self.outcomes.l1_orders_proposals else None
         return OutputFacts(
             own_newest_live=self.ledger.own_newest_live(),
             proposable_head=proposable,
@@ -490,16 +394,7 @@ class Settler:
 
     # -- reports --
 
-    def _count_batch(self, intent: BatchIntent) -> None:
-        self.m_batches.inc()
-        self.m_batch_bytes.inc(intent.size)
-        self.m_txs.inc(intent.txs)
-        total_txs = self.m_txs.value()
-        if total_txs:
-            self.m_bytes_per_tx.set(self.m_batch_bytes.value() / total_txs)
-
     def status(self, params: list[Any]) -> dict[str, Any]:
-        txs = self.m_txs.value()
         book = self.book
         return {
             "postedUpto": self.walker.head_number,
@@ -507,14 +402,8 @@ class Settler:
             "l1Walked": self.walker.last_l1,
             "ownOutputs": self.ledger.own_counts(),
             "inFlight": [{"role": e.role.value, **in_flight_to_json(e)} for e in (book.entries if book else [])],
-            "refusals": {duty: None if r is None else {"block": r.block, "reason": r.reason, "attempts": r.attempts}
-                         for duty, r in self.refusals.items()},
-            "l1OrdersProposals": self.l1_orders_proposals,
+            **self.outcomes.report(),
             "health": self._health(),
-            "batches": int(self.m_batches.value()),
-            "batchBytes": int(self.m_batch_bytes.value()),
-            "txsPosted": int(txs),
-            "l1BytesPerTx": self.m_batch_bytes.value() / txs if txs else None,
         }
 
     def _health(self) -> dict[str, Any]:

@@ -83,6 +83,16 @@ class InboxWalker:
         self.origins: dict[int, OriginInfo] = {}
         self.last_drop: Drop | None = None
         self.default_blocks = 0
+        self.unreported_defaults: list[tuple[int, int]] = []  # (L2 block, its epoch) since the last log line
+
+    def report_defaults(self) -> None:
+        """One log line for the default blocks walked since the last one."""
+        if not self.unreported_defaults:
+            return
+        (first, first_epoch), (last, last_epoch) = self.unreported_defaults[0], self.unreported_defaults[-1]
+        log.warning("the sequencing windows of L1 blocks %d..%d closed without a batch: L2 blocks %d..%d are default blocks",
+                    first_epoch, last_epoch, first, last)
+        self.unreported_defaults.clear()
 
     @property
     def head_number(self) -> int:
@@ -119,8 +129,7 @@ class InboxWalker:
         for shape in derive_expired_epochs(head, block.number, self.origins.get, self.rules):
             head = shape.head
             self.default_blocks += 1
-            log.warning("sequencing window of L1 block %d closed without a batch: L2 block %d is a default block",
-                        shape.l1_origin_number, shape.number)
+            self.unreported_defaults.append((shape.number, shape.l1_origin_number))
         self.head = head
         self.last_l1, self.last_hash = block.number, block.hash
         self._forget_origins_before(head.l1_origin_number)
@@ -185,4 +194,5 @@ async def sync_inbox(l1: L1Client, walker: InboxWalker, l1_head: int) -> int:
         for block in await fetch_l1_blocks(l1, first, min(l1_head, first + FETCH_L1_BLOCKS - 1)):
             walker.process_l1_block(block)
             walked += 1
+    walker.report_defaults()
     return walked

@@ -21,7 +21,8 @@ from node.rpc.metrics import Metrics, parse_exposition
 from node.service import ProblemTracker, register_problem_metrics
 from node.shape import ShapeHead
 from l1.client import L1TxReceipt, OutputProposal
-from l1.settler import BATCHES, OUTPUTS, DutyOutcome, LandedBatch, Settler
+from l1.settler import DutyOutcome, Settler
+from l1.settler_outcomes import BATCHES, OUTPUTS, LandedBatch
 from l1.settler_config import settler_config_from_dict
 from l1.settler_plan import BatchIntent, Hold, InFlight, OutputFacts, OutputIntent, plan_outputs
 
@@ -105,16 +106,16 @@ def output_entry(block: int) -> InFlight:
 
 
 async def test_an_out_of_order_refusal_makes_the_settler_plan_above_the_blocking_proposal(settler: Settler) -> None:
-    settler.take_receipt(output_entry(8), receipt(40, 0, -32062, "proposal out of order"), NOW)
-    assert settler.l1_orders_proposals
-    refusal = settler.refusals[OUTPUTS]
+    settler.outcomes.take_receipt(output_entry(8), receipt(40, 0, -32062, "proposal out of order"), NOW)
+    assert settler.outcomes.l1_orders_proposals
+    refusal = settler.outcomes.refusals[OUTPUTS]
     assert refusal is not None and refusal.block == 8 and "-32062" in refusal.reason
     settler.ledger.apply([OutputProposal(0, 4, ROOT, dev_account(2).address, 1000, 1, 6, "finalized"),
                           OutputProposal(1, 10**9, ROOT, Address(ATTACKER), 1000, 30, 35, "pending")])
     floor = settler.ledger.newest_live()
     assert floor is not None and floor.l2_block_number == 10**9
     facts = OutputFacts(settler.ledger.own_newest_live(), 40, floor.l2_block_number, to_checksum_address(floor.proposer))
-    hold = plan_outputs(facts, 4, [], settler.refusals[OUTPUTS], NOW + 100, 16)
+    hold = plan_outputs(facts, 4, [], settler.outcomes.refusals[OUTPUTS], NOW + 100, 16)
     assert isinstance(hold, Hold) and hold.problem and to_checksum_address(ATTACKER) in hold.reason
 
 
@@ -149,16 +150,16 @@ async def test_a_failing_duty_call_is_a_problem_round(settler: Settler) -> None:
 async def test_a_landed_batch_derivation_did_not_take_is_held_back(settler: Settler) -> None:
     settler.walker.head = ShapeHead(4, 0, 0)
     settler.walker.last_l1 = 12
-    settler.landed_batches = [LandedBatch(BatchIntent(5, 9), 12), LandedBatch(BatchIntent(10, 12), 13)]
-    settler.check_batches_derived(NOW)
-    refusal = settler.refusals[BATCHES]
+    settler.outcomes.landed_batches = [LandedBatch(BatchIntent(5, 9), 12), LandedBatch(BatchIntent(10, 12), 13)]
+    settler.outcomes.check_batches_derived(settler.walker, NOW)
+    refusal = settler.outcomes.refusals[BATCHES]
     assert refusal is not None and refusal.block == 5 and "derivation does not take L2 block 5" in refusal.reason
-    assert settler.landed_batches == [LandedBatch(BatchIntent(10, 12), 13)]  # its L1 block is not walked yet
+    assert settler.outcomes.landed_batches == [LandedBatch(BatchIntent(10, 12), 13)]  # its L1 block is not walked yet
 
 
 async def test_a_batch_that_landed_and_derived_is_no_refusal(settler: Settler) -> None:
     settler.walker.head = ShapeHead(9, 0, 0)
     settler.walker.last_l1 = 12
-    settler.landed_batches = [LandedBatch(BatchIntent(5, 9), 12)]
-    settler.check_batches_derived(NOW)
-    assert settler.refusals[BATCHES] is None and settler.landed_batches == []
+    settler.outcomes.landed_batches = [LandedBatch(BatchIntent(5, 9), 12)]
+    settler.outcomes.check_batches_derived(settler.walker, NOW)
+    assert settler.outcomes.refusals[BATCHES] is None and settler.outcomes.landed_batches == []
