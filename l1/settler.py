@@ -204,7 +204,8 @@ class Settler:
         log.info(
             "settler up: L2 blocks derivable from L1 up to %d, our newest live output at L2 block %d (%s), "
             "batcher %s, proposer %s, max batch %d bytes, output every %d blocks, bond %d, RPC %s",
-            self.walker.head_number, self.ledger.own_newest_live(), self.ledger.own_counts() or "none",
+            self.walker.head_number, self.ledger.own_newest_live(),
+            ", ".join(f"{n} {status}" for status, n in sorted(self.ledger.own_counts().items())) or "none",
             to_checksum_address(self.section.batcher_key.address), to_checksum_address(self.section.proposer_key.address),
             self.max_batch_bytes, self.section.output_interval, self.bond, self.server.url,
         )
@@ -403,6 +404,7 @@ class Settler:
             "ownOutputs": self.ledger.own_counts(),
             "inFlight": [{"role": e.role.value, **in_flight_to_json(e)} for e in (book.entries if book else [])],
             **self.outcomes.report(),
+            "l1TracksL2": self.l1_tracks_l2,
             "health": self._health(),
         }
 

@@ -49,11 +49,26 @@ STUCK_AFTER = 5
 # -- configs and processes --
 
 
-def configure(directory: Path, *, l1_block_ms: int, output_interval: int, l1_extra: str = "", challenge_window: int = 5) -> DevnetConfigs:
+# [l1.rollup] as devnet_configs' [rollup]: the L1 then derives the L2 blocks of its inbox and refuses outputs for others
+L1_ROLLUP = f"""
+[l1.rollup]
+chain_id = {L2_CHAIN_ID}
+fee_recipient = "0x000000000000000000000000000000000000fee1"
+min_fee = "1000"
+max_block_txs = 2000
+sequencing_window = 50
+max_sequencer_drift_ms = 10000
+"""
+
+
+def configure(
+    directory: Path, *, l1_block_ms: int, output_interval: int, l1_extra: str = "", l1_tables: str = "",
+    challenge_window: int = 5,
+) -> DevnetConfigs:
     cfg = devnet_configs(directory, challenge_window=challenge_window, output_interval=output_interval)
     l1_toml = directory / "l1.toml"
     text = re.sub(r"(\[l1\]\n(?:.*\n)*?)block_time_ms = \d+", rf"\g<1>block_time_ms = {l1_block_ms}", l1_toml.read_text(), count=1)
-    l1_toml.write_text(text.replace("[l1]\n", f"[l1]\n{l1_extra}", 1))
+    l1_toml.write_text(text.replace("[l1]\n", f"[l1]\n{l1_extra}", 1) + l1_tables)
     with (directory / "settler.toml").open("a") as f:
         f.write(f"stuck_after_rounds = {STUCK_AFTER}\n")
     return cfg
@@ -201,11 +216,19 @@ async def test_killed_with_its_proposal_then_its_batch_in_the_l1_mempool_it_resu
     assert "waiting for it before deciding again" in log and "-32062" not in log
 
 
+@pytest.mark.parametrize(
+    "l1_rules",
+    [
+        pytest.param({}, id="permissionless"),
+        pytest.param({"l1_extra": f'proposer = "{to_checksum_address(PROPOSER.address)}"\n', "l1_tables": L1_ROLLUP},
+                     id="permissioned-and-derived"),
+    ],
+)
 async def test_an_attacker_output_for_a_far_l2_block_stops_honest_proposals_only_where_the_l1_orders_them(
-    tmp_path: Path, processes: list[Service]
+    tmp_path: Path, processes: list[Service], l1_rules: dict[str, str]
 ) -> None:
     interval = 4
-    cfg = configure(tmp_path, l1_block_ms=200, output_interval=interval)
+    cfg = configure(tmp_path, l1_block_ms=200, output_interval=interval, **l1_rules)
     _, _, settler = start_all(cfg, processes)
     async with L1Client(cfg.l1_url) as l1_client, RpcClient(cfg.settler_url) as settler_rpc:
         l1 = l1_client.rpc
@@ -237,6 +260,7 @@ async def test_an_attacker_output_for_a_far_l2_block_stops_honest_proposals_only
             assert posted > before["postedUpto"], "batches must go on while proposals are blocked"
         else:
             # the attacker was refused (not the proposer, block not derived) or proposals coexist: nothing stops us
+            assert attack.status == (0 if l1_rules else 1), attack
             code, health = get_health(cfg.settler_url)
             assert code == 200 and health["status"] == "ok", health
             assert await refused_receipts(l1, (PROPOSER.address,)) == []

@@ -25,6 +25,7 @@ from l1.settler import DutyOutcome, Settler
 from l1.settler_outcomes import BATCHES, OUTPUTS, LandedBatch
 from l1.settler_config import settler_config_from_dict
 from l1.settler_plan import BatchIntent, Hold, InFlight, OutputFacts, OutputIntent, plan_outputs
+from l1.settler_txs import TxBook
 
 ROOT = Hash32(keccak256(b"root"))
 ATTACKER = dev_account(7).address
@@ -163,3 +164,12 @@ async def test_a_batch_that_landed_and_derived_is_no_refusal(settler: Settler) -
     settler.outcomes.landed_batches = [LandedBatch(BatchIntent(5, 9), 12)]
     settler.outcomes.check_batches_derived(settler.walker, NOW)
     assert settler.outcomes.refusals[BATCHES] is None and settler.outcomes.landed_batches == []
+
+
+async def test_an_unreachable_l1_makes_every_duty_stuck(settler: Settler) -> None:
+    settler.book = TxBook(settler.l1, {}, 900, 1, lambda: None)  # nothing in flight; the L1 URL refuses connections
+    for _ in range(STUCK_AFTER):
+        assert await settler.run_round() is False
+    health = settler._health()
+    assert health["status"] == "stuck" and health["problem"].startswith("batches: cannot read the L1 at http://127.0.0.1:9/")
+    assert all(report["status"] == "stuck" for report in health["duties"].values())
