@@ -8,16 +8,20 @@ batch that derivation did not take as a refusal too.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 from typing import AsyncIterator
 
 import pytest
 
 from node.crypto import Address, Hash32, keccak256, to_checksum_address
 from node.keys.hd import dev_account
+from node.devnet.readiness import health_state
 from node.rpc.client import RpcTransportError
 from node.rpc.metrics import Metrics, parse_exposition
+from node.rpc.server import RpcServer
 from node.service import ProblemTracker, register_problem_metrics
 from node.shape import ShapeHead
 from l1.client import L1TxReceipt, OutputProposal
@@ -173,3 +177,17 @@ async def test_an_unreachable_l1_makes_every_duty_stuck(settler: Settler) -> Non
     health = settler._health()
     assert health["status"] == "stuck" and health["problem"].startswith("batches: cannot read the L1 at http://127.0.0.1:9/")
     assert all(report["status"] == "stuck" for report in health["duties"].values())
+
+
+async def test_devnet_status_shows_a_stuck_settler_as_stuck_not_unreachable() -> None:
+    report = {"status": "stuck", "problem": "outputs: refused"}
+    server = RpcServer("settler", health=lambda: report)
+    await server.start("127.0.0.1", 0)
+    try:
+        spec = SimpleNamespace(rpc=server.url)
+        assert await asyncio.to_thread(health_state, spec) == "stuck"  # type: ignore[arg-type]
+        report["status"] = "ok"
+        assert await asyncio.to_thread(health_state, spec) == "ok"  # type: ignore[arg-type]
+    finally:
+        await server.stop()
+    assert await asyncio.to_thread(health_state, spec) is None  # type: ignore[arg-type]

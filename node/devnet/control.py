@@ -15,7 +15,7 @@ from node.devnet.children import STOP_TIMEOUT_S, Child, stop_children
 from node.devnet.layout import ROLE_L1, DevnetLayout, ProcessSpec
 from node.devnet.liveness import is_alive, live_supervisor
 from node.devnet.procfs import is_running
-from node.devnet.readiness import health
+from node.devnet.readiness import health_state
 from node.devnet.state import read_state, recorded_processes, update_state
 from node.rpc.client import RpcTransportError, SyncRpcClient
 from node.rpc.errors import RpcError
@@ -82,8 +82,8 @@ def status(layout: DevnetLayout) -> dict[str, Any]:
 def _process_status(spec: ProcessSpec, pid: int | None) -> dict[str, Any]:
     alive = is_alive(spec, pid)
     entry: dict[str, Any] = {"name": spec.name, "role": spec.role, "pid": pid, "alive": alive, "rpc": spec.rpc}
-    report = health(spec, STATUS_TIMEOUT_S) if alive else None
-    entry["health"] = "ok" if report is not None else ("unreachable" if alive else "down")
+    state = health_state(spec, STATUS_TIMEOUT_S) if alive else None
+    entry["health"] = state if state is not None else ("unreachable" if alive else "down")
     if not alive:
         return entry
     client = SyncRpcClient(spec.rpc, timeout=STATUS_TIMEOUT_S)

@@ -34,6 +34,22 @@ def health(spec: ProcessSpec, timeout_s: float = PROBE_TIMEOUT_S) -> dict[str, A
     return body if isinstance(body, dict) else {}
 
 
+def health_state(spec: ProcessSpec, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
+    """The /health status: "ok", or what a 503 reports (e.g. a settler's "stuck"); None if it does not answer."""
+    try:
+        with urllib.request.urlopen(spec.rpc + "health", timeout=timeout_s) as response:
+            body = json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        with exc:
+            try:
+                body = json.loads(exc.read() or b"{}")
+            except ValueError:
+                return f"http {exc.code}"
+    except (OSError, ValueError):
+        return None
+    return str(body.get("status", "ok")) if isinstance(body, dict) else "ok"
+
+
 def rpc_answers(spec: ProcessSpec, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
     """True when the process answers JSON-RPC (with the right chain id where it has one)."""
     client = SyncRpcClient(spec.rpc, timeout=timeout_s)
