@@ -194,12 +194,14 @@ def test_the_sequencer_heals_after_a_settler_outage_longer_than_the_window(devne
         l1_at_heal = int(l1.call("l1_blockNumber"))
         time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - stopped_at)))
         os.kill(settler, signal.SIGCONT)
-        outage = time.monotonic() - stopped_at
+        resumed_at = time.monotonic()
+        outage = resumed_at - stopped_at
         time.sleep(3)  # transfers keep flowing while the settler catches up
     head = int(seq.call("rollup_syncStatus")["unsafe"]["number"])
     wait_for(lambda: safe_number(seq) >= head, 40, f"the sequencer's blocks up to {head} to be safe again")
+    caught_up = time.monotonic() - resumed_at
     for executor in devnet.executors:
-        wait_for(lambda: safe_number(executor) >= head, 30, f"executors to derive up to {head}")
+        wait_for(lambda node=executor: safe_number(node) >= head, 30, f"executors to derive up to {head}")  # type: ignore[misc]
 
     # the sequencer's chain is the L1-derived chain at every safe height, and executors agree on it
     for number in range(1, head + 1):
@@ -245,6 +247,6 @@ def test_the_sequencer_heals_after_a_settler_outage_longer_than_the_window(devne
         f"outage {outage:.1f} s from L1 block {l1_at_stop} (safe head {safe_at_stop}); first heal {healed_after:.1f} s "
         f"after the stop; {heals:.0f} heal(s), {requeued:.0f} transactions re-queued, sealing paused "
         f"max {max(pauses, default=0):.0f} ms; receipts: {kept} kept, {replaced} replaced, {dropped} dropped, "
-        f"{len(senders.failures)} sends without a receipt; head {head}"
+        f"{len(senders.failures)} sends without a receipt; safe up to head {head} {caught_up:.1f} s after the settler resumed"
     )
     assert requeued > 0
