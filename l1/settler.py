@@ -93,6 +93,24 @@ class DutyOutcome:
     problem: str | None = None
 
 
+class Waits:
+    """How long each duty has been in the same normal wait (a Hold's wait_key)."""
+
+    def __init__(self) -> None:
+        self._since: dict[str, tuple[str, float]] = {}
+
+    def observe(self, duty: str, key: str | None, now: float) -> float:
+        """Seconds the duty has waited on `key` (0 for a new wait or none)."""
+        if key is None:
+            self._since.pop(duty, None)
+            return 0.0
+        current = self._since.get(duty)
+        if current is None or current[0] != key:
+            self._since[duty] = (key, now)
+            return 0.0
+        return now - current[1]
+
+
 def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, RpcError):
         return f"{exc.message} (code {exc.code})"
@@ -116,6 +134,7 @@ class Settler:
         self.bond = 0
         self.stale_after_s = MIN_STALE_S
         self.outcomes = Outcomes(self.server.metrics)
+        self._waits = Waits()
         self.l1_tracks_l2 = False  # the L1 derives L2 blocks from its inbox itself (l1_getL2Head) and refuses others
         self._saved_inbox_at = -1
         self.trackers = {
@@ -300,7 +319,7 @@ class Settler:
         refusal = self.outcomes.prune(BATCHES, self.walker.head_number + 1)
         plan = plan_batch(self.walker.head_number, book.of(Role.BATCHER), refusal, time.time())
         if isinstance(plan, Hold):
-            return DutyOutcome(problem=self._hold_problem(plan, book.of(Role.BATCHER)))
+            return DutyOutcome(problem=self._hold_problem(BATCHES, plan, book.of(Role.BATCHER)))
         blocks = await self.fetch_blocks(plan, FETCH_BLOCKS)
         if not blocks:
             return DutyOutcome()
@@ -320,10 +339,14 @@ class Settler:
         intent = BatchIntent(posted[0].number, posted[-1].number, len(data), sum(len(b.transactions) for b in posted))
         return Outgoing(intent, PostBatch(data), 0)
 
-    def _hold_problem(self, hold: Hold, in_flight: list[InFlight]) -> str | None:
-        """A hold is a problem if the plan says so, or while a transaction we had to replace is still pending."""
+    def _hold_problem(self, duty: str, hold: Hold, in_flight: list[InFlight]) -> str | None:
+        """A hold is a problem if the plan says so, if the same wait has lasted longer than a transaction may
+        stay pending, or while a transaction we had to replace is still pending."""
         if hold.problem:
             return hold.reason
+        waited_s = self._waits.observe(duty, hold.wait_key, time.time())
+        if waited_s > self.stale_after_s:
+            return f"{hold.reason} (for {waited_s:.0f} s)"
         replaced = [e for e in in_flight if len(e.hashes) > 1]
         if replaced:
             return f"{replaced[0].describe()} is still pending in the L1 mempool after {len(replaced[0].hashes) - 1} replacement(s)"
@@ -340,7 +363,7 @@ class Settler:
         refusal = self.outcomes.prune(OUTPUTS, compute_next_output(facts, self.section.output_interval, []))  # L1 facts
         plan = plan_outputs(facts, self.section.output_interval, in_flight, refusal, time.time(), MAX_PROPOSALS_IN_FLIGHT)
         if isinstance(plan, Hold):
-            return DutyOutcome(problem=self._hold_problem(plan, in_flight))
+            return DutyOutcome(problem=self._hold_problem(OUTPUTS, plan, in_flight))
         blocks = self._limit_faulty(plan)
         if not blocks:
             return DutyOutcome()
@@ -362,6 +385,7 @@ class Settler:
         return OutputFacts(
             own_newest_live=self.ledger.own_newest_live(),
             proposable_head=proposable,
+            derivable_head=self.walker.head_number,
             ordering_floor=None if floor is None else floor.l2_block_number,
             floor_holder=None if floor is None else to_checksum_address(floor.proposer),
         )

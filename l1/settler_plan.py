@@ -178,10 +178,16 @@ def check_held_back(refusal: Refusal | None, block: int, now: float) -> "Hold | 
 
 @dataclass(frozen=True, slots=True)
 class Hold:
-    """Nothing to send this round. `problem`: a condition the health report should count."""
+    """Nothing to send this round.
+
+    `problem`: a condition the health report counts at once. `wait_key`: a
+    normal wait (e.g. for the sequencer to derive the L1 block we just read)
+    that becomes a problem only if the same wait lasts too long.
+    """
 
     reason: str
     problem: bool = False
+    wait_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +198,7 @@ class Propose:
 def plan_batch(derivable_head: int, in_flight: Sequence[InFlight], refusal: Refusal | None, now: float) -> int | Hold:
     """The first L2 block of the next batch, or why none goes out now."""
     if in_flight:
-        return Hold(f"waiting for {in_flight[0].describe()} to land")
+        return Hold(f"waiting for {in_flight[0].describe()} to land", wait_key=f"landing:{in_flight[0].tx_hash.hex()}")
     first = derivable_head + 1
     return check_held_back(refusal, first, now) or first
 
@@ -207,9 +213,10 @@ class OutputFacts:
     """What the output plan reads of L1 (and of the sequencer's L1-derived chain)."""
 
     own_newest_live: int  # our newest non-defeated proposal's L2 block (0: none)
-    proposable_head: int  # newest L2 block derivable from L1 batches (and derived by the sequencer)
+    proposable_head: int  # newest L2 block derivable from L1 batches and derived by the sequencer (and the L1)
     ordering_floor: int | None = None  # when the L1 orders proposals: the newest live proposal's block, anyone's
     floor_holder: str | None = None  # who holds that floor, for the operator
+    derivable_head: int | None = None  # the inbox's derivable head alone, when the others lag it
 
 
 def compute_own_base(facts: OutputFacts, in_flight: Sequence[InFlight]) -> int:
@@ -262,4 +269,8 @@ def _hold_nothing_due(facts: OutputFacts, own_base: int, first: int, interval: i
             f"L2 block {own_base}; next at L2 block {first} once derivable (derivable head {facts.proposable_head})",
             True,
         )
+    if facts.derivable_head is not None and first <= facts.derivable_head:
+        return Hold(f"L2 block {first} is derivable from L1 (up to {facts.derivable_head}) but the sequencer's safe "
+                    f"head (or the L1's own L2 head) is only at {facts.proposable_head}: waiting to propose it",
+                    wait_key=f"derived:{first}")
     return Hold(f"next output at L2 block {first}; derivable head {facts.proposable_head}")

@@ -25,7 +25,7 @@ from node.rpc.server import RpcServer
 from node.service import ProblemTracker, register_problem_metrics
 from node.shape import ShapeHead
 from l1.client import L1TxReceipt, OutputProposal
-from l1.settler import DutyOutcome, Settler
+from l1.settler import DutyOutcome, Settler, Waits
 from l1.settler_outcomes import BATCHES, OUTPUTS, LandedBatch
 from l1.settler_config import settler_config_from_dict
 from l1.settler_plan import BatchIntent, Hold, InFlight, OutputFacts, OutputIntent, plan_outputs
@@ -191,3 +191,13 @@ async def test_devnet_status_shows_a_stuck_settler_as_stuck_not_unreachable() ->
     finally:
         await server.stop()
     assert await asyncio.to_thread(health_state, spec) is None  # type: ignore[arg-type]
+
+
+def test_a_normal_wait_becomes_a_problem_only_if_the_same_wait_lasts() -> None:
+    waits = Waits()
+    assert waits.observe("outputs", "derived:12", NOW) == 0.0
+    assert waits.observe("outputs", "derived:12", NOW + 3) == 3.0
+    assert waits.observe("outputs", "derived:16", NOW + 4) == 0.0  # another block: a new wait
+    assert waits.observe("batches", "landing:ab", NOW + 4) == 0.0  # per duty
+    assert waits.observe("outputs", None, NOW + 5) == 0.0
+    assert waits.observe("outputs", "derived:16", NOW + 6) == 0.0

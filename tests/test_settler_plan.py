@@ -168,6 +168,16 @@ def test_outputs_only_for_derivable_blocks() -> None:
     assert isinstance(hold, Hold) and not hold.problem and "12" in hold.reason
 
 
+def test_a_sequencer_lagging_the_l1_derivable_head_is_a_wait_that_holds_outputs_back() -> None:
+    lagging = OutputFacts(own_newest_live=8, proposable_head=10, derivable_head=30)
+    hold = plan_outputs(lagging, INTERVAL, [], None, NOW, LIMIT)
+    # a normal wait (the sequencer derives the L1 block a moment after us): a problem only if it lasts
+    assert isinstance(hold, Hold) and not hold.problem and hold.wait_key == "derived:12" and "safe head" in hold.reason
+    caught_up = OutputFacts(own_newest_live=8, proposable_head=11, derivable_head=11)
+    hold = plan_outputs(caught_up, INTERVAL, [], None, NOW, LIMIT)
+    assert isinstance(hold, Hold) and not hold.problem
+
+
 def test_restart_with_a_proposal_in_the_mempool_does_not_propose_it_again() -> None:
     # Issue 10: killed after sending the proposal for 12. L1 holds our 8; 12 is in flight (journal).
     assert plan_outputs(facts(own=8, head=21), INTERVAL, [output(12)], None, NOW, LIMIT) == Propose((16, 20))
