@@ -10,13 +10,15 @@ Inclusion is not journaled: the chain store's transaction index records it.
 A frame that is short or fails its checksum ends the journal (a write cut
 by a crash): `open_journal` cuts the file there and returns the records before it.
 
-Durability (group commit): `append` puts records in a buffer and waits; one
-writer task writes everything buffered in one `write`, so the submissions of
-one event-loop turn share a system call, and with `fsync` one disk sync,
-done in a worker thread while the next group gathers. Without `fsync` a group
-is in the OS page cache when `append` returns: it survives `kill -9` of the
-process, as the chain store's RocksDB writes do (`sync=False`), not a power
-cut. `fsync = true` survives that too, at the cost of one sync per group.
+Durability. Without `fsync` (the default) `append` writes through: the
+records are in the OS page cache when it returns, which survives `kill -9` of
+the process, as the chain store's RocksDB writes do (`sync=False`), not a
+power cut; one small `write` costs less than a trip through the writer task
+(scripts/bench_mempool.py). With `fsync` it is a group commit: `append`
+buffers and waits, one writer task writes and syncs everything buffered in a
+worker thread while the next group gathers, so concurrent submissions share
+one disk sync and throughput does not collapse to one transaction per sync.
+While a rotation writes the new file, appends wait for it in both modes.
 
 Rotation (`rotate`): the caller's current records (the pool's content and the
 drops it still reports) go to `mempool.journal.new`, which is synced and
@@ -147,6 +149,7 @@ class Journal:
         self._waiters: list[asyncio.Future[None]] = []
         self._rotation: tuple[Callable[[], Iterable[JournalRecord]], asyncio.Future[int]] | None = None
         self._wake = asyncio.Event()
+        self._rotating = False  # a rotation is writing the new file: appends wait for it
         self._writer: asyncio.Task[None] | None = None
         self._failed: BaseException | None = None
         self.groups = 0  # writes made (one per group): append count / groups = the batching achieved
@@ -159,8 +162,11 @@ class Journal:
         """Return once `records` are written (and synced, with fsync); raise JournalError if they cannot be."""
         if self._failed is not None:
             raise JournalError(f"the mempool journal failed earlier: {self._failed}")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._buffer.extend(encode_record(r) for r in records)
+        if not self.fsync and not self._rotating:
+            self._write_now()  # write-through: one system call costs less than waiting for the writer task
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(future)
         self._wake.set()
         await future
@@ -211,18 +217,35 @@ class Journal:
                     await self._write_group()
 
     async def _write_group(self) -> None:
+        if not self.fsync:
+            with contextlib.suppress(JournalError):  # the waiters got it
+                self._write_now()
+            return
         data = b"".join(self._buffer)
         waiters = self._waiters
         self._buffer, self._waiters = [], []
         try:
-            if self.fsync:
-                await asyncio.to_thread(_write_all, self._fd, data, True)
-            else:
-                _write_all(self._fd, data, False)
+            await asyncio.to_thread(_write_all, self._fd, data, True)
         except OSError as exc:
             self._recover_from(exc)
             _fail(waiters, JournalError(f"the mempool journal could not be written: {exc}"))
             return
+        self.size += len(data)
+        self.groups += 1
+        _succeed(waiters)
+
+    def _write_now(self) -> None:
+        """Write everything buffered on the event loop (no fsync: a page-cache write); raise JournalError."""
+        data = b"".join(self._buffer)
+        waiters = self._waiters
+        self._buffer, self._waiters = [], []
+        try:
+            _write_all(self._fd, data, False)
+        except OSError as exc:
+            self._recover_from(exc)
+            error = JournalError(f"the mempool journal could not be written: {exc}")
+            _fail(waiters, error)
+            raise error from None
         self.size += len(data)
         self.groups += 1
         _succeed(waiters)
@@ -243,6 +266,7 @@ class Journal:
         superseded, waiters = self._buffer, self._waiters
         self._buffer, self._waiters = [], []
         fresh = self.path.with_name(self.path.name + ".new")
+        self._rotating = True
         try:
             fd = await asyncio.to_thread(_write_new_file, fresh, self.path, data)
         except OSError as exc:
@@ -250,9 +274,11 @@ class Journal:
             with contextlib.suppress(OSError):
                 fresh.unlink()
             self._buffer, self._waiters = superseded + self._buffer, waiters + self._waiters
+            self._rotating = False
             if not future.done():
                 future.set_exception(JournalError(f"rotation failed: {exc}"))
             return
+        self._rotating = False
         os.close(self._fd)
         self._fd = fd
         self.size = len(data)
