@@ -43,7 +43,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from node.batch import BatchBlock
 from node.crypto import Hash32, parse_hex, to_checksum_address
@@ -277,12 +277,13 @@ class Settler:
         outputs = await self._run_duty(OUTPUTS, self.propose_due_outputs)
         return landed or batches or outputs
 
-    async def _run_duty(self, duty: str, step: Any) -> bool:
+    async def _run_duty(self, duty: str, step: Callable[[], Awaitable[DutyOutcome]]) -> bool:
+        """Run one duty's step; its outcome (or failure) is one round of its ProblemTracker."""
         tracker = self.trackers[duty]
         try:
-            outcome: DutyOutcome = await step()
+            outcome = await step()
         except ROUND_ERRORS as exc:
-            tracker.note(f"{duty}: {describe_failure(exc)}")
+            tracker.note(describe_failure(exc))
             return False
         if outcome.problem is not None:
             tracker.note(outcome.problem)
