@@ -85,6 +85,7 @@ class JournalDrop:
 
 
 JournalRecord = JournalAdd | JournalDrop
+Frame = bytes  # a record already encoded by encode_record (callers that keep frames skip re-encoding)
 
 
 # -- encoding -------------------------------------------------------------------------------
@@ -96,6 +97,10 @@ def encode_record(record: JournalRecord) -> bytes:
     else:
         payload = pack([TAG_DROP, record.tx_hash, record.reason, record.detail[:MAX_DETAIL_CHARS], record.at_ms])
     return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def as_frame(item: JournalRecord | Frame) -> Frame:
+    return item if isinstance(item, bytes) else encode_record(item)
 
 
 def decode_payload(payload: bytes) -> JournalRecord:
@@ -147,7 +152,7 @@ class Journal:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._buffer: list[bytes] = []
         self._waiters: list[asyncio.Future[None]] = []
-        self._rotation: tuple[Callable[[], Iterable[JournalRecord]], asyncio.Future[int]] | None = None
+        self._rotation: tuple[Callable[[], Iterable[JournalRecord | Frame]], asyncio.Future[int]] | None = None
         self._wake = asyncio.Event()
         self._rotating = False  # a rotation is writing the new file: appends wait for it
         self._writer: asyncio.Task[None] | None = None
@@ -158,11 +163,11 @@ class Journal:
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._run(), name="mempool-journal")
 
-    async def append(self, records: Sequence[JournalRecord]) -> None:
+    async def append(self, records: Sequence[JournalRecord | Frame]) -> None:
         """Return once `records` are written (and synced, with fsync); raise JournalError if they cannot be."""
         if self._failed is not None:
             raise JournalError(f"the mempool journal failed earlier: {self._failed}")
-        self._buffer.extend(encode_record(r) for r in records)
+        self._buffer.extend(as_frame(r) for r in records)
         if not self.fsync and not self._rotating:
             self._write_now()  # write-through: one system call costs less than waiting for the writer task
             return
@@ -171,14 +176,14 @@ class Journal:
         self._wake.set()
         await future
 
-    def append_nowait(self, records: Iterable[JournalRecord]) -> None:
+    def append_nowait(self, records: Iterable[JournalRecord | Frame]) -> None:
         """Buffer `records` for the next group (drops: a crash before they are written is harmless,
         replaying the journal finds the same transactions gone)."""
         if self._failed is None:
-            self._buffer.extend(encode_record(r) for r in records)
+            self._buffer.extend(as_frame(r) for r in records)
             self._wake.set()
 
-    async def rotate(self, snapshot: Callable[[], Iterable[JournalRecord]]) -> int:
+    async def rotate(self, snapshot: Callable[[], Iterable[JournalRecord | Frame]]) -> int:
         """Replace the file with `snapshot()`'s records, taken once everything buffered before is written;
         return the new size in bytes."""
         if self._rotation is not None:
@@ -259,10 +264,10 @@ class Journal:
             self._failed = cut
             log.error("mempool journal %s: cannot cut the partial write (%s); refusing transactions", self.path, cut)
 
-    async def _rotate_now(self, snapshot: Callable[[], Iterable[JournalRecord]], future: asyncio.Future[int]) -> None:
+    async def _rotate_now(self, snapshot: Callable[[], Iterable[JournalRecord | Frame]], future: asyncio.Future[int]) -> None:
         """The snapshot covers everything buffered (the pool changed before its records were appended),
         so the buffer is replaced by it; its waiters are answered once the new file is in place."""
-        data = b"".join(encode_record(r) for r in snapshot())
+        data = b"".join(as_frame(r) for r in snapshot())
         superseded, waiters = self._buffer, self._waiters
         self._buffer, self._waiters = [], []
         fresh = self.path.with_name(self.path.name + ".new")
@@ -342,6 +347,7 @@ __all__ = [
     "DEFAULT_DROPPED_HISTORY",
     "DEFAULT_ROTATE_MS",
     "JOURNAL_NAME",
+    "Frame",
     "JournalSettings",
     "Journal",
     "JournalAdd",
@@ -349,6 +355,7 @@ __all__ = [
     "JournalError",
     "JournalRecord",
     "decode_records",
+    "as_frame",
     "encode_record",
     "open_journal",
 ]

@@ -25,7 +25,7 @@ import collections
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from node.chain import Chain
 from node.crypto import Hash32, keccak256
@@ -36,7 +36,16 @@ from node.stf import StfError
 from node.tx import RecoveredTx, decode_signed_tx
 from sequencer.dropped import DroppedTxs
 from sequencer.intake import validate_submission
-from sequencer.journal import DEFAULT_DROPPED_HISTORY, Journal, JournalAdd, JournalDrop, JournalError, JournalRecord
+from sequencer.journal import (
+    DEFAULT_DROPPED_HISTORY,
+    Frame,
+    Journal,
+    JournalAdd,
+    JournalDrop,
+    JournalError,
+    JournalRecord,
+    encode_record,
+)
 from sequencer.mempool import DropReason, Mempool
 from sequencer.mempool_errors import MempoolError
 from sequencer.producer import BlockReport
@@ -84,29 +93,33 @@ class RestoreReport:
 
 
 class DropHistory:
-    """The newest `capacity` dropped transactions and why, by hash."""
+    """The newest `capacity` dropped transactions and why, by hash, each with its journal frame
+    (so rewriting the journal does not encode them again)."""
 
     def __init__(self, capacity: int = DEFAULT_DROPPED_HISTORY) -> None:
         self.capacity = capacity
-        self._items: collections.OrderedDict[bytes, DroppedTx] = collections.OrderedDict()
+        self._items: collections.OrderedDict[bytes, tuple[DroppedTx, Frame]] = collections.OrderedDict()
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def record(self, tx_hash: bytes, dropped: DroppedTx) -> None:
+    def record(self, tx_hash: bytes, dropped: DroppedTx) -> Frame:
+        frame = encode_record(JournalDrop(tx_hash, dropped.reason, dropped.detail, dropped.at_ms))
         self._items.pop(tx_hash, None)
-        self._items[tx_hash] = dropped
+        self._items[tx_hash] = (dropped, frame)
         while len(self._items) > self.capacity:
             self._items.popitem(last=False)
+        return frame
 
     def forget(self, tx_hash: bytes) -> None:
         self._items.pop(tx_hash, None)
 
     def get(self, tx_hash: bytes) -> DroppedTx | None:
-        return self._items.get(tx_hash)
+        item = self._items.get(tx_hash)
+        return None if item is None else item[0]
 
-    def items(self) -> Iterator[tuple[bytes, DroppedTx]]:
-        return iter(list(self._items.items()))
+    def frames(self) -> list[Frame]:
+        return [frame for _, frame in self._items.values()]
 
 
 def accounts_written(writes: Mapping[bytes, bytes | None]) -> dict[bytes, Account]:
@@ -140,7 +153,7 @@ class TxPool:
         self.rotate_ms = rotate_ms
         self.clock_ms = clock_ms
         self.on_drop = on_drop
-        self._last_head: int | None = None
+        self._last_head: bytes | None = None  # hash of the newest block on_block saw
         self._last_rotation_ms = clock_ms()
         self._snapshot_bytes = 0
 
@@ -166,15 +179,14 @@ class TxPool:
     def on_block(self, report: BlockReport) -> None:
         """Call right after a block is sealed (the producer has removed its included and rejected transactions)."""
         now = self.clock_ms()
-        drops: list[JournalRecord] = []
+        drops: list[JournalRecord | Frame] = []
         for rejection in report.build.rejected:
             drops.append(self._record(rejection.rtx.hash, DroppedTx(DropReason.REJECTED, str(rejection.error), now)))
-        number = report.sealed.head.number
-        if self._last_head is not None and number == self._last_head + 1:
+        if report.sealed.block.header.parent_hash == self._last_head:
             self.mempool.sync_accounts(accounts_written(report.build.execution.writes))
         else:
-            self.resync_all()  # the head jumped (a reorg, or the first block): read every sender's account
-        self._last_head = number
+            self.resync_all()  # not on the last block we saw (a heal replaced it, or the first block): re-read all
+        self._last_head = report.sealed.head.hash
         self.mempool.enforce_caps()
         drops.extend(self._record_drops(now))
         if self.journal is not None and drops:
@@ -208,11 +220,9 @@ class TxPool:
         except JournalError as exc:
             log.warning("%s", exc)
 
-    def snapshot(self) -> list[JournalRecord]:
+    def snapshot(self) -> list[JournalRecord | Frame]:
         """The journal's content as of now: what was dropped (still remembered), then the pool in arrival order."""
-        records: list[JournalRecord] = [
-            JournalDrop(tx_hash, d.reason, d.detail, d.at_ms) for tx_hash, d in self.history.items()
-        ]
+        records: list[JournalRecord | Frame] = list(self.history.frames())
         records.extend(JournalAdd(e.rtx.raw, e.rtx.sender, e.added_ms) for e in self.mempool.entries())
         return records
 
@@ -282,18 +292,18 @@ class TxPool:
 
     # -- drops --
 
-    def _record_drops(self, now: int) -> list[JournalRecord]:
-        records: list[JournalRecord] = []
+    def _record_drops(self, now: int) -> list[JournalRecord | Frame]:
+        records: list[JournalRecord | Frame] = []
         for drop in self.mempool.take_drops():
             if drop.reason is DropReason.STALE and self.chain.store.get_tx_location(drop.rtx.hash) is not None:
                 continue  # the same transaction came in another way (forced through L1): included, not dropped
             records.append(self._record(drop.rtx.hash, DroppedTx(drop.reason, drop.detail, now)))
         return records
 
-    def _record(self, tx_hash: bytes, dropped: DroppedTx) -> JournalDrop:
-        self.history.record(tx_hash, dropped)
+    def _record(self, tx_hash: bytes, dropped: DroppedTx) -> Frame:
+        frame = self.history.record(tx_hash, dropped)
         self.on_drop(tx_hash, dropped)
-        return JournalDrop(tx_hash, dropped.reason, dropped.detail, dropped.at_ms)
+        return frame
 
 
 __all__ = ["DropHistory", "DroppedTx", "RestoreReport", "TxPool", "TxStatus", "accounts_written", "wall_clock_ms"]

@@ -444,3 +444,31 @@ def test_random_operations_keep_the_pool_sound(limits: MempoolLimits, balances: 
         in_pool = {e.rtx.hash for e in pool.entries()}
         assert accepted == in_pool | included | dropped  # nothing accepted disappears silently
         assert not (in_pool & dropped) and not (in_pool & included)
+
+
+# -- config ---------------------------------------------------------------------------------
+
+
+def test_mempool_config_keys_defaults_and_errors() -> None:
+    from node.service import ConfigError
+    from sequencer.config import load_sequencer_section
+
+    section = load_sequencer_section({"sequencer": {"l1_rpc": "http://127.0.0.1:8545/"}})
+    assert section.mempool == MempoolLimits()
+    assert section.mempool.queued_capacity == 2_500
+    assert section.journal.enabled and not section.journal.fsync and section.journal.rotate_ms == 60_000
+    custom = load_sequencer_section({"sequencer": {
+        "l1_rpc": "http://127.0.0.1:8545/", "mempool_max_txs": 100, "mempool_max_queued": 10, "mempool_max_per_sender": 5,
+        "mempool_max_queued_per_sender": 2, "mempool_price_bump_percent": 25, "mempool_queued_lifetime_ms": 5_000,
+        "mempool_journal": False, "mempool_journal_fsync": True, "mempool_rejournal_ms": 2_000, "mempool_dropped_history": 7,
+    }})
+    assert custom.mempool == MempoolLimits(
+        max_txs=100, max_queued=10, max_pending_per_sender=5, max_queued_per_sender=2, price_bump_percent=25,
+        queued_lifetime_ms=5_000,
+    )
+    assert (custom.journal.enabled, custom.journal.fsync, custom.journal.rotate_ms, custom.journal.dropped_history) == (
+        False, True, 2_000, 7)
+    for key, value in [("mempool_max_queued", 101), ("mempool_journal", "yes"), ("mempool_price_bump_percent", -1),
+                       ("mempool_queued_lifetime_ms", 10)]:
+        with pytest.raises(ConfigError, match=key):
+            load_sequencer_section({"sequencer": {"l1_rpc": "http://127.0.0.1:8545/", "mempool_max_txs": 100, key: value}})
