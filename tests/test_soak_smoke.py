@@ -1,0 +1,124 @@
+"""A short chaos soak (scripts/soak.py) on a real devnet, its final JSON line checked one check per test.
+
+About 45 s: 60 transfers/s from 8 senders for 24 s, one kill -9 of the sequencer (restarted through
+`node.devnet.roles`), and a settler outage longer than the sequencing window (L1 blocks of 250 ms,
+so the 20-block window is 5 s). The soak runs once for the module; its devnet is brought down by
+the script and again by the fixture's teardown.
+
+Two checks may fail today for reasons other engineers are fixing; their tests xfail only when every
+missing transaction has that cause (any other cause fails them):
+  - the mempool's durability: transactions acknowledged but still in the mempool when the sequencer
+    is killed are lost with it;
+  - the sequencer's reorg after a settler outage (issue 10 item 3): when L1 derivation replaces its
+    blocks, it re-queues their transactions through the mempool's per-sender caps, which drop some.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.test_devnet_cli import teardown_devnet
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "soak.py"
+RATE, SECONDS = 60, 24
+MEMPOOL_DURABILITY = ("the mempool's durability: transactions acknowledged into the mempool are lost when the "
+                      "sequencer is killed")
+REORG_AFTER_OUTAGE = ("the sequencer's reorg after a settler outage (issue 10 item 3): transactions of the "
+                      "replaced blocks are re-queued through the mempool's per-sender caps, which drop some")
+CAUSES = {
+    "in the mempool when the sequencer was killed": MEMPOOL_DURABILITY,
+    "receipted; its block was reorged out": REORG_AFTER_OUTAGE,
+}
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(scope="module")
+def soak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    directory = tmp_path_factory.mktemp("soak") / "net"
+    try:
+        run = subprocess.run(
+            [sys.executable, str(SCRIPT), "--dir", str(directory), "--rate", str(RATE), "--senders", "8",
+             "--seconds", str(SECONDS), "--kill-every", "12", "--roles", "sequencer", "--l1-block-time-ms", "250",
+             "--seed", "7", "--drain-seconds", "90"],
+            capture_output=True, text=True, timeout=270, stdin=subprocess.DEVNULL,
+        )
+        lines = run.stdout.strip().splitlines()
+        assert lines, f"no output (exit {run.returncode}); stderr:\n{run.stderr}"
+        result: dict[str, Any] = json.loads(lines[-1])
+        assert "checks" in result, f"the soak could not run: {result}\nstderr:\n{run.stderr}"
+        assert run.returncode == (0 if result["ok"] else 1), run.stderr
+        assert result["ok"] == all(result["checks"].values())
+        result["_stderr"] = run.stderr
+        yield result
+    finally:
+        teardown_devnet(directory)
+
+
+def known_causes(causes: dict[str, int]) -> list[str]:
+    """The issues that explain every missing transaction, or [] when one has another cause."""
+    if not causes or not set(causes) <= set(CAUSES):
+        return []
+    return sorted({CAUSES[cause] for cause in causes})
+
+
+def test_the_soak_ran_its_plan(soak: dict[str, Any]) -> None:
+    assert soak["kills"] == {"sequencer": 1}
+    outage = soak["settler_outage"]
+    assert soak["sequencing_window_s"] == 5.0  # 20 L1 blocks of 250 ms, read from the configs
+    assert outage["role"] == "settler" and outage["down_s"] > soak["sequencing_window_s"]
+    assert soak["seconds"] >= SECONDS and soak["offered"] >= 0.9 * RATE * SECONDS
+    assert soak["acknowledged"] >= 0.7 * RATE * SECONDS, soak["_stderr"]
+    assert soak["safe_height"] > 0 and soak["longest_recovery_s"] is not None
+    for name, ok in soak["checks"].items():
+        assert f"{'PASS' if ok else 'FAIL'} {name}" in soak["_stderr"]
+
+
+def test_roots_agree(soak: dict[str, Any]) -> None:
+    details = soak["details"]["roots_agree"]
+    assert soak["checks"]["roots_agree"], details
+    assert details["nodes"] == ["sequencer", "executor-0", "executor-1", "challenger"]
+    assert soak["safe_height"] in details["heights"] and len(details["heights"]) >= 5
+
+
+def test_balances_conserved(soak: dict[str, Any]) -> None:
+    details = soak["details"]["balances_conserved"]
+    assert soak["checks"]["balances_conserved"], details
+    # every acknowledged transfer included at H is counted; one admitted whose reply a kill cut off is too
+    assert details["difference"] == "0" and details["transfers_included"] >= soak["included"]
+
+
+def test_no_honest_output_defeated(soak: dict[str, Any]) -> None:
+    details = soak["details"]["no_honest_output_defeated"]
+    assert soak["checks"]["no_honest_output_defeated"], details
+    assert details["proposed"] >= 1 and details["mismatched"] == 0
+
+
+def test_roles_recovered(soak: dict[str, Any]) -> None:
+    assert soak["checks"]["roles_recovered"], soak["details"]["roles_recovered"]
+    assert {r["role"] for r in soak["recoveries"]} == {"sequencer", "settler"}
+
+
+def test_acknowledged_accounted(soak: dict[str, Any]) -> None:
+    details = soak["details"]["acknowledged_accounted"]
+    if not soak["checks"]["acknowledged_accounted"]:
+        issues = known_causes(details["lost_causes"])
+        assert issues, f"transactions lost for an unknown cause: {details}"
+        pytest.xfail(f"{details['lost']} acknowledged transactions lost: " + "; ".join(issues))
+    assert details["lost"] == 0 and details["included"] + details["dropped"] + details["included_skipped"] \
+        == details["acknowledged"]
+
+
+def test_receipted_not_lost(soak: dict[str, Any]) -> None:
+    details = soak["details"]["receipted_not_lost"]
+    if not soak["checks"]["receipted_not_lost"]:
+        issues = known_causes(details["causes"])
+        assert issues, f"receipted transactions missing for an unknown cause: {details}"
+        pytest.xfail(f"{details['receipted_not_included']} receipted transactions not included: " + "; ".join(issues))
+    assert details["receipted_not_included"] == 0
