@@ -127,6 +127,8 @@ def test_bad_requests_get_json_rpc_errors_and_the_executor_keeps_serving(devnet:
         ("rollup_noSuchMethod", [], -32601),
         ("rollup_sendRawTransaction", ["0xzz"], -32602),
         ("rollup_sendRawTransaction", ["0x" + "00" * 10], -32006),  # no sequencer configured to forward to
+        ("rollup_getTransactionStatus", ["0x1234"], -32602),
+        ("rollup_getTransactionStatus", ["0x" + "00" * 32], -32006),  # forwarded to the sequencer: none here
     ]
     for method, params, code in cases:
         with pytest.raises(RpcFailure) as info:

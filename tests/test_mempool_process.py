@@ -50,6 +50,7 @@ class Devnet:
     directory: Path
     l1: Service
     seq: Service
+    executor: Service
 
     @property
     def url(self) -> str:
@@ -57,7 +58,7 @@ class Devnet:
 
 
 def write_devnet(directory: Path, sequencer: dict[str, Any], genesis: dict[bytes, int]) -> Devnet:
-    l1_port, seq_port = free_port(), free_port()
+    l1_port, seq_port, executor_port = free_port(), free_port(), free_port()
     l1_url, seq_url = f"http://127.0.0.1:{l1_port}/", f"http://127.0.0.1:{seq_port}/"
 
     def node(name: str, port: int) -> str:
@@ -70,15 +71,21 @@ def write_devnet(directory: Path, sequencer: dict[str, Any], genesis: dict[bytes
         + "challenge_window = 5\nmax_batch_bytes = 131072\n"
     )
     seq_lines = "\n".join(f"{k} = {v}" for k, v in {"l1_rpc": f'"{l1_url}"', **sequencer}.items())
-    (directory / "sequencer.toml").write_text(
-        node("sequencer", seq_port)
-        + f'\n[rollup]\nchain_id = {L2_CHAIN_ID}\nl1_chain_id = 900\nfee_recipient = "0x000000000000000000000000000000000000fee1"\n'
+    rollup = (
+        f'\n[rollup]\nchain_id = {L2_CHAIN_ID}\nl1_chain_id = 900\nfee_recipient = "0x000000000000000000000000000000000000fee1"\n'
         + f'min_fee = "{MIN_FEE}"\nmax_block_txs = 2000\nmax_sequencer_drift_ms = 10000\nsequencing_window = 100000\n'
-        + f"\n[rollup.genesis]\n{alloc}\n\n[sequencer]\n{seq_lines}\n"
+        + f"\n[rollup.genesis]\n{alloc}\n"
+    )
+    (directory / "sequencer.toml").write_text(node("sequencer", seq_port) + rollup + f"\n[sequencer]\n{seq_lines}\n")
+    (directory / "executor.toml").write_text(
+        node("executor", executor_port) + rollup + f'\n[executor]\nl1_rpc = "{l1_url}"\nsequencer_rpc = "{seq_url}"\n'
     )
     l1 = Service("l1", "l1", directory, directory / "l1.toml", l1_url, "l1_blockNumber")
     seq = Service("sequencer", "sequencer", directory, directory / "sequencer.toml", seq_url, "rollup_chainId")
-    return Devnet(directory, l1, seq)
+    executor = Service(
+        "executor", "node.executor", directory, directory / "executor.toml", f"http://127.0.0.1:{executor_port}/", "rollup_chainId"
+    )
+    return Devnet(directory, l1, seq, executor)
 
 
 @pytest.fixture
@@ -96,6 +103,7 @@ def devnet_factory(tmp_path: Path) -> Iterator[Any]:
         yield start
     finally:
         for net in started:
+            net.executor.stop()
             net.seq.stop()
             net.l1.stop()
 
@@ -221,3 +229,6 @@ async def test_kill_9_after_a_burst_loses_no_accepted_transaction(devnet_factory
             if a["status"] == "included":
                 receipt = await rpc.call("rollup_getTransactionReceipt", h)
                 assert receipt is not None and receipt["blockNumber"] == a["blockNumber"]
+    net.executor.start()  # an executor forwards the status query to the sequencer
+    async with RpcClient(net.executor.url) as executor:
+        assert [await executor.call("rollup_getTransactionStatus", h) for h in accepted[-12:]] == answers[-12:]
