@@ -66,7 +66,8 @@ class Challenger:
         self.server = RpcServer("challenger", health=self._health)
         self.referee: Referee | None = None
         self._finalized: Head | None = None
-        self.problems = ProblemTracker("challenger", log)
+        self.derivation_problems = ProblemTracker("challenger derivation", log)
+        self.referee_problems = ProblemTracker("challenger referee", log)
 
     @property
     def chain(self) -> Any:  # for node.l2rpc's read methods
@@ -117,8 +118,9 @@ class Challenger:
         while True:
             try:
                 progressed = bool(await self.follower.sync_step())
+                self.derivation_problems.clear()
             except RpcTransportError as exc:
-                self.problems.note(f"L1 unreachable for derivation: {exc}")
+                self.derivation_problems.note(f"L1 unreachable for derivation: {exc}")
                 progressed = False
             if not progressed:
                 await asyncio.sleep(self.section.poll_ms / 1000)
@@ -128,9 +130,9 @@ class Challenger:
             try:
                 await referee.play_round()
                 self._update_finalized(referee)
-                self.problems.clear()
+                self.referee_problems.clear()
             except (RpcTransportError, RpcError, GameDataError, L1ResponseError) as exc:
-                self.problems.note(f"referee round failed: {exc}")
+                self.referee_problems.note(f"referee round failed: {exc}")
                 await asyncio.sleep(RETRY_S)
             await asyncio.sleep(self.section.poll_ms / 1000)
 
@@ -178,10 +180,13 @@ class Challenger:
         }
 
     def _health(self) -> dict[str, Any]:
-        report: dict[str, Any] = {"status": "ok", "mode": self.section.mode.value, "safeHead": self.follower.safe_head().number}
-        if self.problems.problem is not None:
-            report["problem"] = self.problems.problem
-        return report
+        """"ok", or "stuck" (HTTP 503) once derivation or the referee has failed for stuck_after_rounds rounds."""
+        duties = {"derivation": self.derivation_problems.report(), "referee": self.referee_problems.report()}
+        stuck = any(d["status"] != "ok" for d in duties.values())
+        return {
+            "status": "stuck" if stuck else "ok", "mode": self.section.mode.value,
+            "safeHead": self.follower.safe_head().number, "duties": duties,
+        }
 
     def _init_metrics(self, referee: Referee) -> None:
         m = self.server.metrics
