@@ -20,7 +20,6 @@ from node.store.chain import ChainStore
 from node.tx import RecoveredTx, Transfer, sign_tx
 from sequencer.journal import (
     JOURNAL_NAME,
-    Journal,
     JournalAdd,
     JournalDrop,
     JournalError,
