@@ -38,6 +38,7 @@ import multiprocessing
 import os
 import random
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -163,6 +164,7 @@ class Soak:
                 for k, r in zip(self.accounts.senders, self.accounts.recipients)]
         began = time.monotonic()
         signed = pool.map(sign_transfers, jobs)
+        pool.close()
         progress(f"signed {per_sender * len(jobs):,} transfers in {time.monotonic() - began:.1f} s")
         return [NonceStream(job, txs) for job, txs in zip(jobs, signed)]
 
@@ -199,7 +201,9 @@ class Soak:
             stop_tracker.set()
             tracker.join()
         checks = self.check(settled.height, chaos)
-        return {**self.figures(load_s, settled.height, chaos, checks), "stranded_in_mempool": settled.stranded}
+        gap, gap_at = longest_gap([r.at for r in list(self.ledger.receipts.values())], t0, t0 + load_s)
+        return {**self.figures(load_s, settled.height, chaos, checks), "stranded_in_mempool": settled.stranded,
+                "longest_receipt_gap_s": gap, "longest_receipt_gap_at_s": gap_at}
 
     def _watch_load(self, t0: float, seconds: float) -> None:
         next_report = t0 + PROGRESS_EVERY_S
@@ -272,6 +276,13 @@ class Soak:
         }
 
 
+def longest_gap(times: list[float], start: float, end: float) -> tuple[float, float]:
+    """The longest stretch of [start, end] without one of `times`: (its seconds, where it began after `start`)."""
+    points = [start, *sorted(t for t in times if start < t < end), end]
+    gap, at = max((b - a, a) for a, b in zip(points, points[1:]))
+    return round(gap, 2), round(at - start, 1)
+
+
 def print_summary(result: dict[str, Any]) -> None:
     kills = ", ".join(f"{role} {n}" for role, n in result["kills"].items()) or "none"
     outage = result["settler_outage"]
@@ -292,7 +303,8 @@ def print_summary(result: dict[str, Any]) -> None:
         f"rejections {result['rejections'] or '-'}",
         f"  recovery: longest {result['longest_recovery_s']} s ({result['longest_recovery_role']}), "
         f"median {result['median_recovery_s']} s; receipt after ack p50 {result['receipt_after_ack_p50_s']} s, "
-        f"p99 {result['receipt_after_ack_p99_s']} s",
+        f"p99 {result['receipt_after_ack_p99_s']} s; longest stretch without a new receipt "
+        f"{result['longest_receipt_gap_s']} s (from {result['longest_receipt_gap_at_s']} s)",
         f"  common safe height {result['safe_height']}",
     ]
     for name, ok in result["checks"].items():
@@ -304,9 +316,9 @@ def print_summary(result: dict[str, Any]) -> None:
 def main() -> int:
     args = parse_args()
     seed = args.seed if args.seed is not None else random.randrange(2**32)
-    pool = multiprocessing.get_context("fork").Pool(os.cpu_count() or 1)  # forks before any thread of ours
+    # forks before any thread of ours; the workers leave Ctrl-C to this process
+    pool = multiprocessing.get_context("fork").Pool(os.cpu_count() or 1, signal.signal, (signal.SIGINT, signal.SIG_IGN))
     directory = args.dir.expanduser().resolve() if args.dir else Path(tempfile.mkdtemp(prefix="soak-"))
-    result: dict[str, Any] | None = None
     try:
         start_devnet(args, directory)
         result = Soak(args, directory, seed).run(pool)
@@ -314,10 +326,13 @@ def main() -> int:
         progress(f"soak could not run: {exc} (devnet logs in {directory}/logs)")
         print(json.dumps({"ok": False, "error": str(exc), "seed": seed}))
         return 2
+    except KeyboardInterrupt:
+        progress(f"interrupted (devnet logs in {directory}/logs)")
+        return 130
     finally:
-        pool.terminate()
         if not args.keep and (directory / "devnet.json").exists():
             down(DevnetLayout.at(directory), lambda line: None)
+        pool.terminate()
     print_summary(result)
     if not result["ok"] or args.dir:
         progress(f"devnet logs in {directory}/logs")

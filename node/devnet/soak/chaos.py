@@ -178,7 +178,7 @@ class Chaos(threading.Thread):
                 continue
             for item in list(pending):  # a role this one needs (the L1 before the settler, say) comes back first
                 _, other, killed = item
-                if killed is not None and self._starts_before(other, event):
+                if killed is not None and not other.outage and self._starts_before(other, event):
                     pending.remove(item)
                     self._restart(other, killed)
             self._restart(event, recovery)
