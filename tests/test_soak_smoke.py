@@ -122,3 +122,24 @@ def test_receipted_not_lost(soak: dict[str, Any]) -> None:
         assert issues, f"receipted transactions missing for an unknown cause: {details}"
         pytest.xfail(f"{details['receipted_not_included']} receipted transactions not included: " + "; ".join(issues))
     assert details["receipted_not_included"] == 0
+
+
+def test_bad_arguments_are_refused_before_anything_starts(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, str(SCRIPT), "--dir", str(tmp_path / "net"), "--rate", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "--rate, --seconds and --kill-every must be positive" in run.stderr
+    assert not (tmp_path / "net").exists()
+
+
+def test_an_outage_within_the_sequencing_window_is_refused(tmp_path: Path) -> None:
+    directory = tmp_path / "net"
+    try:
+        run = subprocess.run([sys.executable, str(SCRIPT), "--dir", str(directory), "--seconds", "20",
+                              "--outage-seconds", "4", "--l1-block-time-ms", "250"],
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 2, run.stderr
+        result = json.loads(run.stdout.strip().splitlines()[-1])
+        assert result["ok"] is False and "must exceed the sequencing window (5 s)" in result["error"]
+        assert json.loads((directory / "devnet.json").read_text())["status"] == "stopped"
+    finally:
+        teardown_devnet(directory)

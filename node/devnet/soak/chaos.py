@@ -149,7 +149,8 @@ class Heads:
 
 
 class Chaos(threading.Thread):
-    """Runs a plan against the devnet in `directory`; `recoveries` and `kills` fill in as it goes."""
+    """Runs a plan against the devnet in `directory` (until it is done or `stop` is set); `recoveries` fills in
+    as it goes, one per kill, and `outage_heads` with the sequencer's head when the outage began and ended."""
 
     def __init__(self, directory: Path, plan: list[ChaosEvent], t0: float, stop: threading.Event, report: Report) -> None:
         super().__init__(daemon=True, name="chaos")
@@ -158,8 +159,7 @@ class Chaos(threading.Thread):
         self.heads = Heads(self.layout)
         self.recoveries: list[Recovery] = []
         self.watchers: list[threading.Thread] = []
-        self.outage_heads: dict[str, int] = {}  # the sequencer's head when the outage began and ended
-        self.lock = threading.Lock()
+        self.outage_heads: dict[str, int] = {}
 
     def kill_times(self, role: str) -> list[float]:
         """time.monotonic() of each kill of the processes with `role`."""
@@ -197,8 +197,7 @@ class Chaos(threading.Thread):
         result = kill_role(self.layout, event.role, signal.SIGKILL)
         self.report(f"[{recovery.killed_at:6.1f} s] kill -9 {event.role} (pid {result.pid}): {result.result}"
                     + (f"; down for {event.down_s:.0f} s (settler outage)" if event.outage else ""))
-        with self.lock:
-            self.recoveries.append(recovery)
+        self.recoveries.append(recovery)
         return recovery
 
     def _restart(self, event: ChaosEvent, recovery: Recovery) -> None:

@@ -199,12 +199,12 @@ class SenderThread(threading.Thread):
         else:
             self.stream.cursor = retry_from if retry_from is not None else txs[-1][0] + 1
 
-    def _restart_stream(self, counter: str = "resyncs") -> None:
+    def _restart_stream(self) -> None:
         nonce = self._state_nonce()
         if nonce is None:
             return  # keep the cursor: the next tick tries again
         self.stream.restart_at(nonce)
-        self.ledger.count(counter)
+        self.ledger.count("resyncs")
 
     def _state_nonce(self) -> int | None:
         try:
@@ -241,12 +241,6 @@ class ReceiptTracker(threading.Thread):
     def run(self) -> None:
         while not self.stop.wait(RECEIPT_POLL_S):
             self.poll_once()
-
-    def waiting(self, young_only: bool = True) -> int:
-        """Acknowledged hashes without a receipt (only those acknowledged in the last RECEIPT_SLOW_AFTER_S)."""
-        now = time.monotonic()
-        acks = self.ledger.acks
-        return sum(1 for h in list(self.pending) if not young_only or now - acks[h].at < RECEIPT_SLOW_AFTER_S)
 
     def poll_once(self) -> None:
         while True:
