@@ -32,7 +32,8 @@ from l1.contracts import (
 )
 from l1.errors import ChainConfigMismatch, L1ChainError, TimestampNotIncreasing
 from l1.events import BatchPosted, Event, L1Receipt
-from l1.l2_blocks import L2BlockRecord, get_l2_block, get_l2_head
+from l1.l2_blocks import L2BlockRecord, backfill_l2_blocks, get_l2_block, get_l2_head
+from node.state.view import Overlay
 from l1.l2_genesis import compute_l2_genesis_output_root
 from node.shape import ShapeHead
 from l1.mempool import Mempool
@@ -237,6 +238,18 @@ class L1Chain:
     def get_l2_block(self, number: int) -> L2BlockRecord | None:
         return get_l2_block(self.kv, number)
 
+    def backfill_l2_blocks(self) -> None:
+        """A chain written before the L1 followed its inbox: derive its L2 blocks from its history, once."""
+        rules = self.params.disputes.rules
+        if rules is None:
+            return
+        overlay = Overlay(self.kv)
+        derived = backfill_l2_blocks(overlay, rules, self.head.number)
+        if overlay.writes:
+            self.kv.write({k: v for k, v in overlay.writes.items() if v is not None})
+            if derived:
+                log.info("derived L2 blocks 1..%d from this L1's history (it had not tracked them)", get_l2_head(self.kv).number)
+
     def get_game(self, game_id: int) -> GameRecord | None:
         return get_game(self.kv, game_id)
 
@@ -257,6 +270,7 @@ def open_l1_chain(config: L1Config, genesis_timestamp_ms: int) -> L1Chain:
         chain = L1Chain(kv, config.params, config.genesis, config.mempool, config.max_block_txs)
         chain.ensure_genesis(genesis_timestamp_ms)
         chain.params = resolve_l2_genesis_root(chain, config.l2_genesis_alloc, config.l2_genesis_extra)
+        chain.backfill_l2_blocks()
     except BaseException:
         kv.close()
         raise

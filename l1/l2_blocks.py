@@ -38,7 +38,7 @@ from node.batch import BatchError, decode_batch
 from node.encoding import expect_int, expect_list, pack, unpack
 from node.shape import BlockShape, OriginInfo, RollupRules, ShapeHead, derive_batch, derive_expired_epochs
 from node.state.view import Overlay, StateReader
-from l1.events import DepositLocked, TxForced
+from l1.events import BatchPosted, DepositLocked, TxForced
 from l1.store import L1StoredBlock, read_block
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,23 @@ def process_expired_epochs(overlay: Overlay, rules: RollupRules, closed_l1_block
     return records
 
 
+def backfill_l2_blocks(overlay: Overlay, rules: RollupRules, l1_head: int) -> int:
+    """Derive the L2 blocks of L1 blocks 1..l1_head if this store has never tracked them (a chain written
+    before the L1 followed its inbox); return how many were derived. A no-op once tracking has started."""
+    if overlay.get(L2_HEAD_KEY) is not None or l1_head == 0:
+        return 0
+    derived = 0
+    for number in range(1, l1_head + 1):
+        derived += len(process_expired_epochs(overlay, rules, number - 1))
+        block = read_block(overlay, number)
+        for event in block.events if block is not None else ():
+            if isinstance(event, BatchPosted):
+                derived += len(process_posted_batch(overlay, rules, number, event.log_index, event.data))
+    if derived == 0:
+        overlay.set(L2_HEAD_KEY, pack([0, get_l2_head(overlay).timestamp_ms, 0]))  # tracked from now on
+    return derived
+
+
 def _record(shape: BlockShape, batch: tuple[int, int, int | None] | None) -> L2BlockRecord:
     ref = None if batch is None or batch[2] is None else (batch[0], batch[1], batch[2])
     return L2BlockRecord(shape.number, shape.timestamp_ms, shape.l1_origin_number, shape.opens_epoch, ref)
@@ -168,6 +185,7 @@ class _OriginCache:
 
 __all__ = [
     "L2BlockRecord",
+    "backfill_l2_blocks",
     "count_system_transactions",
     "get_l2_block",
     "get_l2_head",
