@@ -5,7 +5,7 @@ Pure and state-free. Two users hold the same rules:
 
 - nodes' derivation (node.derivation.Deriver) walks L1 blocks, takes the
   shapes this module accepts and executes them;
-- the L1 (l1.l2_blocks) tracks the shapes of the blocks its own inbox
+- the L1 (l1.contracts.l2_blocks) tracks the shapes of the blocks its own inbox
   derives, so it refuses an output for a block that does not exist and can
   check an opened block against the one derivation makes.
 

@@ -8,8 +8,9 @@ Parts, started in dependency order and stopped in reverse:
   comes from the sequencer, the settler or the executors.
 - Referee (prover.referee), every poll_ms: every output proposal is judged
   against our own output root at its block; a wrong one is disputed with
-  the counter-bond (mode "dispute_all": every output of others is, the
-  faulty challenger of the test suite). In every game we play, our next
+  the counter-bond; a correct one under dispute is defended with our own
+  bond (prover.conduct; the test suite's faulty challenger injects another
+  conduct, l1.faults.challenger). In every game we play, our next
   move is decided from the game as the L1 shows it (prover.strategy) and
   answered from our chain (prover.oracle: output roots, intermediate
   roots, one-step witnesses), and a game whose side on turn ran out of
@@ -28,22 +29,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
-from typing import Any
+from typing import Any, Callable
 
 from node.crypto import to_checksum_address
 from node.l1view import L1View
 from node.l2rpc import Heads, register_read_methods
 from node.rpc.client import RpcTransportError
 from node.rpc.errors import RpcError
-from node.rpc.server import ListenError, RpcServer
-from node.service import BackgroundTasks, ConfigError, ProblemTracker, run_service, setup_logging
+from node.rpc.server import RpcServer
+from node.service import BackgroundTasks, ProblemTracker
 from node.store.chain import Head
-from l1.client import L1ResponseError
-from prover.config import ChallengerConfig, load_challenger_config
+from l1.contracts.client import L1ResponseError
+from prover.config import ChallengerConfig
 from node.follower import ChainFollower
 from prover.games import GameDataError
 from prover.l1_disputes import L1Disputes
+from prover.conduct import Conduct, HonestConduct
 from prover.oracle import TraceOracle
 from prover.referee import Referee
 from prover.verdicts import Verdict
@@ -55,7 +56,10 @@ RETRY_S = 1.0
 
 
 class Challenger:
-    def __init__(self, config: ChallengerConfig) -> None:
+    def __init__(self, config: ChallengerConfig, conduct: Callable[[TraceOracle], Conduct] | None = None) -> None:
+        """`conduct`: how to behave (default: honest); the test suite's faulty challenger injects its own."""
+        self.make_conduct = conduct
+        self.conduct: Conduct | None = None
         self.config = config
         self.section = config.challenger
         self.me = self.section.key.address
@@ -68,6 +72,10 @@ class Challenger:
         self._finalized: Head | None = None
         self.derivation_problems = ProblemTracker("challenger derivation", log)
         self.referee_problems = ProblemTracker("challenger referee", log)
+
+    @property
+    def conduct_name(self) -> str:
+        return self.conduct.name if self.conduct is not None else "starting"
 
     @property
     def chain(self) -> Any:  # for node.l2rpc's read methods
@@ -90,7 +98,9 @@ class Challenger:
         await self.follower.open()
         await self.disputes.load_params()
         oracle = TraceOracle(self.follower.require_store(), self.config.rollup.chain_config())
-        referee = Referee(self.disputes, oracle, self.config.rollup.rules, self.me, self.section.mode, self.section.defend)
+        conduct = self.make_conduct(oracle) if self.make_conduct is not None else HonestConduct(oracle, self.section.defend)
+        self.conduct = conduct
+        referee = Referee(self.disputes, oracle, self.me, conduct)
         self.referee = referee
         self._init_metrics(referee)
         self.tasks.spawn("derivation", self._derivation_loop())
@@ -101,7 +111,7 @@ class Challenger:
         await self.server.start(self.config.node.rpc_host, self.config.node.rpc_port)
         log.info(
             "challenger up: mode %s, key %s, bond %d, game clock %d L1 blocks, safe head %d, L1 cursor %d, RPC %s",
-            self.section.mode.value, to_checksum_address(self.me), self.disputes.bond, self.disputes.clock_blocks,
+            self.conduct_name, to_checksum_address(self.me), self.disputes.bond, self.disputes.clock_blocks,
             self.follower.safe_head().number, self.follower.cursor(), self.server.url,
         )
 
@@ -168,7 +178,7 @@ class Challenger:
     def status(self, params: list[Any]) -> dict[str, Any]:
         referee = self.referee
         return {
-            "mode": self.section.mode.value,
+            "mode": self.conduct_name,
             "address": to_checksum_address(self.me),
             "safeHead": self.follower.safe_head().number,
             "l1Cursor": self.follower.cursor(),
@@ -184,7 +194,7 @@ class Challenger:
         duties = {"derivation": self.derivation_problems.report(), "referee": self.referee_problems.report()}
         stuck = any(d["status"] != "ok" for d in duties.values())
         return {
-            "status": "stuck" if stuck else "ok", "mode": self.section.mode.value,
+            "status": "stuck" if stuck else "ok", "mode": self.conduct_name,
             "safeHead": self.follower.safe_head().number, "duties": duties,
         }
 
@@ -197,26 +207,3 @@ class Challenger:
         m.gauge_fn("challenger_proofs", "one-step proofs sent", lambda: referee.stats.proofs)
         m.gauge_fn("challenger_games_won", "games won", lambda: referee.stats.won)
         m.gauge_fn("challenger_games_lost", "games lost", lambda: referee.stats.lost)
-
-
-def main(config_path: str) -> int:
-    try:
-        config = load_challenger_config(config_path)
-    except ConfigError as exc:
-        setup_logging("challenger")
-        log.error("%s", exc)
-        return 2
-    setup_logging("challenger", config.node.log_level)
-    try:
-        return run_service(lambda: Challenger(config), lambda service: service.tasks.failed)
-    except ListenError as exc:
-        log.error("%s", exc)
-        return 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m prover.challenger")
-    parser.add_argument("--config", required=True)
-    sys.exit(main(parser.parse_args().config))

@@ -15,7 +15,6 @@
     key_password_env = "CHALLENGER_KEY_PASSWORD"   # optional
     bond = "1000000000000000000"   # optional counter-bond; default: the L1's proposerBond
     poll_ms = 250
-    mode = "honest"                # or "dispute_all": the faulty challenger (disputes every output)
     history_window = 100000        # L2 blocks of state kept for traces (>= the challenge window's worth)
     defend = true                  # play the defender side of games against correct outputs
 
@@ -25,7 +24,6 @@ Every bad value raises ConfigError naming the key.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -38,12 +36,7 @@ DEFAULT_POLL_MS = 250
 DEFAULT_HISTORY_WINDOW = 100_000
 UINT256_MAX = 2**256 - 1
 
-_KEYS = frozenset({"l1_rpc", "key", "key_password_env", "bond", "poll_ms", "mode", "history_window", "defend"})
-
-
-class Mode(Enum):
-    HONEST = "honest"
-    DISPUTE_ALL = "dispute_all"
+_KEYS = frozenset({"l1_rpc", "key", "key_password_env", "bond", "poll_ms", "history_window", "defend"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +45,6 @@ class ChallengerSection:
     key: PrivateKey
     bond: int | None  # None: the L1's proposer bond
     poll_ms: int
-    mode: Mode
     history_window: int
     defend: bool
 
@@ -84,7 +76,6 @@ def load_challenger_section(doc: Mapping[str, Any]) -> ChallengerSection:
         key=_key(section, "key", _password(section)),
         bond=_optional_amount(section, "bond"),
         poll_ms=_int(section, "poll_ms", DEFAULT_POLL_MS, 10, 60_000),
-        mode=_mode(section),
         history_window=_int(section, "history_window", DEFAULT_HISTORY_WINDOW, 64, 10**9),
         defend=_bool(section, "defend", True),
     )
@@ -106,12 +97,6 @@ def _bool(section: Mapping[str, Any], key: str, default: bool) -> bool:
     return value
 
 
-def _mode(section: Mapping[str, Any]) -> Mode:
-    value = section.get("mode", Mode.HONEST.value)
-    try:
-        return Mode(value)
-    except ValueError:
-        raise ConfigError(f"challenger.mode must be \"honest\" or \"dispute_all\" (got {value!r})") from None
 
 
 def _url(section: Mapping[str, Any], key: str) -> str:

@@ -1,4 +1,4 @@
-"""The challenger's views of dispute games and output proposals, built from l1.client's typed replies.
+"""The challenger's views of dispute games and output proposals, built from l1.contracts.client's typed replies.
 
     game_view(GameInfo)         -> GameView    (enums of node.fraud.game, clocks by Side)
     output_view(OutputProposal) -> OutputView
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from node.fraud.game import Phase, Side, Status
-from l1.client import GameInfo, OutputProposal
+from l1.contracts.client import GameInfo, OutputProposal
 
 
 class GameDataError(ValueError):
@@ -87,7 +87,7 @@ class OutputView:
 
 
 def game_view(info: GameInfo) -> GameView:
-    """A game from l1.client (l1_getGame): clocks as the L1 computed them at its head (`clocksAt`)."""
+    """A game from l1.contracts.client (l1_getGame): clocks as the L1 computed them at its head (`clocksAt`)."""
     try:
         return GameView(
             game_id=info.game_id,

@@ -1,8 +1,8 @@
 """The challenger's access to the L1's proposal and dispute contracts (reads and signed transactions).
 
 Reads are the L1 JSON-RPC (`l1_getOutputs`, `l1_getGames`, `l1_blockNumber`,
-receipts), parsed into prover.games views. Writes are l1.dispute_tx
-payloads signed with the challenger's key through l1.client.L1Client (one
+receipts), parsed into prover.games views. Writes are l1.contracts.payloads
+payloads signed with the challenger's key through l1.contracts.client.L1Client (one
 nonce sequence per key): dispute_output with the counter-bond, defend_output
 with the bond, game_move, prove_step (the L1 rebuilds the step's input from
 its own inbox) and resolve_game.
@@ -15,8 +15,8 @@ from typing import Any
 from node.crypto import PrivateKey
 from node.fraud.game import Claim, OpenOutputs, Respond, Side
 from node.rpc.client import RpcClient
-from l1.client import L1Client
-from l1.dispute_tx import DefendOutput, DisputeOutput, GameMove, ProveStepTx, ResolveGame
+from l1.contracts.client import L1Client
+from l1.contracts.payloads import DefendOutput, DisputeOutput, GameMove, ProveStepTx, ResolveGame
 from prover.games import GameView, OutputView, game_view, output_view
 from prover.strategy import Action, PostClaim, PostOpening, PostResponse, ProveOneStep, Resolve
 

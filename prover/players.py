@@ -2,14 +2,13 @@
 
 - HonestPlayer: our own derived chain (TraceOracle). Used for both sides:
   as challenger of a wrong output and as defender of a correct one.
-- ContrarianPlayer: the faulty challenger of `mode = "dispute_all"`. It
-  agrees with every block claim (so the game narrows to the disputed
-  output's own block, where the recent transactions are), disagrees with
-  every step claim and never proves a step: an honest defender ends the
-  game with a one-step proof of that block's first step, which it wins.
+- Player: what the strategy asks of either (the test suite's contrarian
+  player is l1.faults.challenger's).
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 from node.fraud.game import Phase
 from node.fraud.trace import TraceError
@@ -20,6 +19,16 @@ from prover.strategy import StepResult
 
 class GameDataMissing(TraceError):
     """The game does not say which L2 block its step phase is about."""
+
+
+class Player(Protocol):
+    def claim(self, game: GameView) -> bytes: ...
+
+    def agrees(self, game: GameView) -> bool: ...
+
+    def opening(self, game: GameView) -> Opening | None: ...
+
+    def step_result(self, game: GameView) -> StepResult | None: ...
 
 
 class HonestPlayer:
@@ -44,22 +53,6 @@ class HonestPlayer:
         number = require_block(game)
         proof = self.oracle.step_proof(number, game.lo, game.step_count or None)
         return StepResult(number, game.lo, proof.pre_root, proof.post_root, proof.witness.encode())
-
-
-class ContrarianPlayer:
-    """Agrees with block claims, disagrees with step claims; has no trace of its own."""
-
-    def claim(self, game: GameView) -> bytes:
-        raise TraceError("the contrarian player never defends")
-
-    def agrees(self, game: GameView) -> bool:
-        return game.phase is Phase.BLOCKS
-
-    def opening(self, game: GameView) -> Opening | None:
-        return None
-
-    def step_result(self, game: GameView) -> StepResult | None:
-        return None
 
 
 def require_block(game: GameView) -> int:

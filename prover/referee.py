@@ -17,23 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from node.crypto import to_checksum_address
-from node.derivation import RollupRules
 from node.fraud.game import Side, Status
 from node.fraud.trace import TraceError
-from prover.config import Mode
 from prover.games import GameView, OutputView
 from prover.oracle import TraceOracle
-from prover.players import ContrarianPlayer, HonestPlayer
+from prover.conduct import Conduct
 from prover.strategy import Action, PostClaim, PostOpening, PostResponse, ProveOneStep, Resolve, Wait, decide
-from prover.verdicts import (
-    Verdict,
-    choose_side,
-    find_anchor,
-    is_window_open,
-    judge_output,
-    should_defend,
-    should_dispute,
-)
+from prover.verdicts import Verdict, choose_side, find_anchor, is_window_open, judge_output
 
 log = logging.getLogger("challenger")
 
@@ -93,17 +83,11 @@ class RefereeStats:
 
 
 class Referee:
-    def __init__(
-        self, contracts: DisputeContracts, oracle: TraceOracle, rules: RollupRules, me: bytes, mode: Mode, defend: bool
-    ) -> None:
+    def __init__(self, contracts: DisputeContracts, oracle: TraceOracle, me: bytes, conduct: Conduct) -> None:
         self.contracts = contracts
-        self.rules = rules
         self.oracle = oracle
         self.me = me
-        self.mode = mode
-        self.defend = defend and mode is Mode.HONEST
-        self.honest = HonestPlayer(oracle)
-        self.contrarian = ContrarianPlayer()
+        self.conduct = conduct
         self.inflight: dict[str, Inflight] = {}  # "output:<i>" / "game:<id>" -> the transaction we wait for
         self.finished: set[int] = set()
         self.stats = RefereeStats()
@@ -133,10 +117,10 @@ class Referee:
             if output.status not in ("pending", "disputed") or key in self.inflight or self._retry_at.get(key, 0.0) > time.monotonic():
                 continue
             verdict = self.verdict(output)
-            if should_dispute(output, verdict, self.mode, self.me):
+            if self.conduct.disputes(output, verdict, self.me):
                 if is_window_open(output, head) and self._can_anchor(output, outputs):
                     await self._dispute(output, verdict)
-            elif self.defend and should_defend(output, verdict, self.mode, self.me):
+            elif self.conduct.defends(output, verdict, self.me):
                 if is_window_open(output, head) or output.open_games > 0:
                     await self._defend(output)
 
@@ -144,7 +128,7 @@ class Referee:
         log.warning(
             "disputing output %d (L2 block %d, root 0x%s, proposer %s): %s",
             output.index, output.l2_block_number, output.output_root.hex()[:16], to_checksum_address(output.proposer),
-            "it differs from our chain" if verdict is Verdict.WRONG else f"mode {self.mode.value} (our verdict: {verdict.value})",
+            "it differs from our chain" if verdict is Verdict.WRONG else f"conduct {self.conduct.name} (our verdict: {verdict.value})",
         )
         tx_hash = await self.contracts.dispute(output)
         self.inflight[f"output:{output.index}"] = Inflight(tx_hash, f"dispute of output {output.index}", time.monotonic())
@@ -182,7 +166,7 @@ class Referee:
                             "disputing once the previous one finalizes")
             return False
         block, root = anchor
-        if self.mode is Mode.HONEST and self.oracle.has_block(block) and self.oracle.output_root(block) != root:
+        if self.conduct.honest and self.oracle.has_block(block) and self.oracle.output_root(block) != root:
             self._note_once(f"bad-anchor:{output.index}", logging.CRITICAL,
                             f"the finalized output at L2 block {block} differs from our chain: a game over output "
                             f"{output.index} would start from a wrong agreed root; not disputing")
@@ -205,7 +189,7 @@ class Referee:
             return
         if side is None or f"game:{game.game_id}" in self.inflight:
             return
-        player = self.contrarian if side is Side.CHALLENGER and self.mode is Mode.DISPUTE_ALL else self.honest
+        player = self.conduct.player(side)
         try:
             action = decide(game, side, player)
         except TraceError as exc:

@@ -1,16 +1,16 @@
 """Judging output proposals against our own chain, and choosing our side in a game (pure).
 
     judge_output(output, oracle)                 -> CORRECT | WRONG | UNKNOWN (not derived yet)
-    should_dispute(output, verdict, mode, me)    -> bool
-    should_defend(output, verdict, mode, me)     -> bool
+    should_dispute(output, verdict, me)          -> bool  (the honest rule)
+    should_defend(output, verdict, me)           -> bool
     find_anchor(output, outputs, genesis_root)   -> (L2 block, root) the L1 would start the game from, or None
     choose_side(game, me)                        -> Side | None: the side we are the player of, if any
 
-Games have fixed players (l1.disputes): we move only in the games where we
+Games have fixed players (l1.contracts.disputes): we move only in the games where we
 are the challenger (we disputed) or the defender (we proposed, or joined the
 defence of a correct output under dispute).
 
-The anchor rule mirrors the L1's (l1.disputes.find_anchor): the newest
+The anchor rule mirrors the L1's (l1.contracts.disputes.find_anchor): the newest
 finalized proposal before the disputed one, else L2 genesis if the L1 knows
 its output root. Without one the L1 refuses the dispute, so we wait for the
 earlier output to finalize (it always does before the disputed one's
@@ -23,7 +23,6 @@ from enum import Enum
 from typing import Iterable
 
 from node.fraud.game import Side
-from prover.config import Mode
 from prover.games import GameView, OutputView
 from prover.oracle import TraceOracle
 
@@ -44,24 +43,16 @@ def judge_output(output: OutputView, oracle: TraceOracle) -> Verdict:
     return Verdict.CORRECT if ours == output.output_root else Verdict.WRONG
 
 
-def should_dispute(output: OutputView, verdict: Verdict, mode: Mode, me: bytes) -> bool:
-    """Honest: dispute an unsettled output our chain contradicts, unless we already play in its dispute (a
-    wrong output may already be disputed by others, who may be puppets of its proposer: we join). dispute_all
-    (the faulty challenger of the test suite): every unsettled output of others, once."""
-    if output.status not in OPEN_STATUSES or output.plays(me):
-        return False
-    if mode is Mode.DISPUTE_ALL:
-        return output.proposer != me
-    return verdict is Verdict.WRONG
+def should_dispute(output: OutputView, verdict: Verdict, me: bytes) -> bool:
+    """Dispute an unsettled output our chain contradicts, unless we already play in its dispute (a wrong output
+    may already be disputed by others, who may be puppets of its proposer: we join)."""
+    return output.status in OPEN_STATUSES and not output.plays(me) and verdict is Verdict.WRONG
 
 
-def should_defend(output: OutputView, verdict: Verdict, mode: Mode, me: bytes) -> bool:
-    """Honest: join the defence of a correct output that someone disputes, unless we already play in it (its
-    proposer may be offline, and nobody else can move for it)."""
-    return (
-        mode is Mode.HONEST and verdict is Verdict.CORRECT and output.status in OPEN_STATUSES
-        and output.disputed and not output.plays(me)
-    )
+def should_defend(output: OutputView, verdict: Verdict, me: bytes) -> bool:
+    """Join the defence of a correct output that someone disputes, unless we already play in it (its proposer
+    may be offline, and nobody else can move for it)."""
+    return verdict is Verdict.CORRECT and output.status in OPEN_STATUSES and output.disputed and not output.plays(me)
 
 
 def find_anchor(output: OutputView, outputs: Iterable[OutputView], genesis_root: bytes | None) -> tuple[int, bytes] | None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from pathlib import Path
 from types import TracebackType
 from dataclasses import replace
 from typing import Any
@@ -32,11 +31,11 @@ from node.l1view import L1DataError, L1View
 from node.l2rpc import Heads, register_read_methods
 from node.rpc.client import RpcTransportError
 from node.rpc.errors import RpcError
-from node.rpc.server import ListenError, RpcServer
-from node.service import BackgroundTasks, ConfigError, run_service, setup_logging
+from node.rpc.server import RpcServer
+from node.service import BackgroundTasks, ConfigError
 from node.store.chain import ChainStore, Head
 from node.venue import priority_of
-from sequencer.config import SequencerConfig, load_sequencer_config
+from sequencer.config import SequencerConfig
 from sequencer.dropped import TransactionDropped
 from sequencer.healing import ChainHealer, HealReport, RequeueRound
 from sequencer.intake import Recoverer
@@ -354,18 +353,3 @@ class SequencerNode:
             self.store.close()
             self.store = None
         log.info("sequencer stopped")
-
-
-def main(config_path: str | Path) -> int:
-    try:
-        config = load_sequencer_config(config_path)
-    except ConfigError as exc:
-        setup_logging("sequencer")
-        log.error("%s", exc)
-        return 2
-    setup_logging("sequencer", config.node.log_level)
-    try:
-        return run_service(lambda: SequencerNode(config), failed=lambda node: node.tasks.failed)
-    except ListenError as exc:
-        log.error("%s", exc)
-        return 1

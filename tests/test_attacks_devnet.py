@@ -30,10 +30,11 @@ from node.rpc.client import SyncRpcClient
 from node.smt.hashing import hash_key
 from node.smt.reference import MemoryTree
 from node.state.schema import WithdrawalRecord, encode_withdrawal, withdrawal_key
-from l1.dispute_errors import NotThePlayer, OutputDefeated, OutputNotFinalized
-from l1.dispute_tx import DisputeOutput, FinalizeWithdrawal, GameMove, ProveWithdrawal, ResolveGame
-from l1.errors import L2BlockNotDerived, NotProposer
-from l1.tx import ProposeOutput, sign_l1_tx
+from l1.contracts.errors import NotThePlayer, OutputDefeated, OutputNotFinalized
+from l1.contracts.payloads import DisputeOutput, FinalizeWithdrawal, GameMove, ProveWithdrawal, ResolveGame
+from l1.contracts.errors import L2BlockNotDerived, NotProposer
+from l1.chain.tx import sign_l1_tx
+from l1.contracts.payloads import ProposeOutput
 from tests.test_fraud_devnet import BOND, Devnet, challenger, cli, l1_balance, make_devnet, outputs, wait_for  # noqa: F401
 
 ATTACKER = dev_account(0)

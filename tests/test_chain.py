@@ -43,7 +43,6 @@ from node.stf import (
     FeeTooLow,
     InsufficientBalance,
     InvalidBlock,
-    InvalidTransactionInBlock,
     MalformedTransaction,
     NonceTooHigh,
     NonceTooLow,

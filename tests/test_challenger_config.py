@@ -15,7 +15,7 @@ from node.devnet.state import build_state
 from node.fraud.game import Phase, Side, Status
 from node.keys.hd import dev_account
 from node.service import ConfigError
-from prover.config import Mode, challenger_config_from_dict, load_challenger_config
+from prover.config import challenger_config_from_dict, load_challenger_config
 from prover.games import GameView, OutputView
 from prover.verdicts import Verdict, choose_side, find_anchor, is_window_open, should_defend, should_dispute
 
@@ -33,20 +33,20 @@ def doc(**challenger: object) -> dict[str, object]:
     }
 
 
-def test_config_defaults_and_modes(tmp_path: Path) -> None:
+def test_config_defaults(tmp_path: Path) -> None:
     config = challenger_config_from_dict(doc(), tmp_path)
     section = config.challenger
     assert section.key.address == dev_account(6).address
-    assert section.mode is Mode.HONEST and section.defend and section.bond is None
+    assert section.defend and section.bond is None
     assert config.node.data_dir == tmp_path / "data"
-    faulty = challenger_config_from_dict(doc(mode="dispute_all", bond="5", poll_ms=50), tmp_path).challenger
-    assert faulty.mode is Mode.DISPUTE_ALL and faulty.bond == 5 and faulty.poll_ms == 50
+    other = challenger_config_from_dict(doc(bond="5", poll_ms=50, defend=False), tmp_path).challenger
+    assert other.bond == 5 and other.poll_ms == 50 and not other.defend
 
 
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"mode": "evil"}, "challenger.mode"),
+        ({"mode": "dispute_all"}, "unknown key"),  # test-only conduct: l1.faults.challenger, not a config key
         ({"key": ""}, "challenger.key"),
         ({"l1_rpc": "ftp://x"}, "challenger.l1_rpc"),
         ({"poll_ms": 1}, "challenger.poll_ms"),
@@ -61,8 +61,10 @@ def test_config_errors_name_the_key(values: dict[str, object], message: str) -> 
 
 
 def test_devnet_writes_loadable_dispute_configs(tmp_path: Path) -> None:
-    from l1.config import load_l1_config
-    from l1.settler_config import load_settler_config
+    from l1.chain.config import load_l1_config
+    from l1.faults.settler import load_faulty_settler_config
+    from l1.faults.trace import FaultMode
+    from l1.settler.config import load_settler_config
 
     layout = DevnetLayout.at(tmp_path / "net")
     settings = DevnetSettings(base_port=30000, executors=1, l1_block_time_ms=250, challenge_window=40, game_clock=12,
@@ -74,8 +76,9 @@ def test_devnet_writes_loadable_dispute_configs(tmp_path: Path) -> None:
 
     honest = load_challenger_config(by_name["challenger"].config)
     faulty = load_challenger_config(by_name["dispute-all"].config)
-    assert honest.challenger.mode is Mode.HONEST and honest.challenger.key.address == dev_account(6).address
-    assert faulty.challenger.mode is Mode.DISPUTE_ALL and faulty.challenger.key.address == dev_account(5).address
+    assert honest.challenger.key.address == dev_account(6).address and by_name["challenger"].entry_module == "prover"
+    assert faulty.challenger.key.address == dev_account(5).address
+    assert by_name["dispute-all"].entry_module == "l1.faults.challenger"  # the test-only conduct runs apart
     assert honest.challenger.l1_rpc == "http://127.0.0.1:30000/"
 
     l1 = load_l1_config(by_name["l1"].config)
@@ -83,9 +86,10 @@ def test_devnet_writes_loadable_dispute_configs(tmp_path: Path) -> None:
     assert l1.params.disputes.game_clock_blocks == 12
     assert l1.params.disputes.rollup == honest.rollup.chain_config()
 
-    settler = load_settler_config(by_name["settler"].config)
-    assert settler.settler.faulty_from_block == 35 and settler.settler.faulty_mode == "garbage"
-    assert settler.rollup == honest.rollup
+    settler = load_faulty_settler_config(by_name["settler"].config)
+    assert (settler.from_block, settler.mode) == (35, FaultMode.GARBAGE) and by_name["settler"].entry_module == "l1.faults.settler"
+    assert settler.settler.rollup == honest.rollup
+    assert load_settler_config(by_name["settler"].config).settler.proposer_key  # production ignores [faults]
 
     state = build_state(layout, settings, specs, {}, "running", True, None)
     assert [(c["name"], c["mode"]) for c in state["challengers"]] == [("challenger", "honest"), ("dispute-all", "dispute_all")]
@@ -93,15 +97,17 @@ def test_devnet_writes_loadable_dispute_configs(tmp_path: Path) -> None:
 
 
 def test_honest_devnet_has_one_challenger_and_no_fault(tmp_path: Path) -> None:
-    from l1.settler_config import load_settler_config
+    from l1.faults.settler import load_faulty_settler_config
 
     layout = DevnetLayout.at(tmp_path / "net")
     settings = DevnetSettings(base_port=30000, executors=2)
     specs = layout.processes(settings)
     write_configs(specs, settings)
     assert [s.name for s in specs if s.role == "challenger"] == ["challenger"]
-    settler = load_settler_config(next(s for s in specs if s.name == "settler").config)
-    assert settler.settler.faulty_from_block is None
+    spec = next(s for s in specs if s.name == "settler")
+    assert spec.entry_module == "l1.settler"
+    with pytest.raises(ConfigError, match="faults"):
+        load_faulty_settler_config(spec.config)
 
 
 def test_settings_reject_bad_dispute_values() -> None:
@@ -126,27 +132,23 @@ def output(index: int, block: int, status: str = "pending", root: bytes = b"\xaa
 
 def test_should_dispute_rules() -> None:
     pending, disputed = output(1, 20), output(2, 30, status="disputed", challengers=(b"\x07" * 20,))
-    assert should_dispute(pending, Verdict.WRONG, Mode.HONEST, ME)
-    assert not should_dispute(pending, Verdict.CORRECT, Mode.HONEST, ME)
-    assert not should_dispute(pending, Verdict.UNKNOWN, Mode.HONEST, ME)
+    assert should_dispute(pending, Verdict.WRONG, ME)
+    assert not should_dispute(pending, Verdict.CORRECT, ME)
+    assert not should_dispute(pending, Verdict.UNKNOWN, ME)
     # a wrong output disputed by someone else (maybe its proposer's puppet): we join as a challenger
-    assert should_dispute(disputed, Verdict.WRONG, Mode.HONEST, ME)
-    assert not should_dispute(output(2, 30, challengers=(ME,)), Verdict.WRONG, Mode.HONEST, ME)  # once
-    assert not should_dispute(output(2, 30, status="finalized"), Verdict.WRONG, Mode.HONEST, ME)
-    assert should_dispute(pending, Verdict.CORRECT, Mode.DISPUTE_ALL, ME)
-    assert not should_dispute(output(3, 40, proposer=ME), Verdict.CORRECT, Mode.DISPUTE_ALL, ME)
-    assert not should_dispute(output(4, 50, challengers=(ME,)), Verdict.CORRECT, Mode.DISPUTE_ALL, ME)
+    assert should_dispute(disputed, Verdict.WRONG, ME)
+    assert not should_dispute(output(2, 30, challengers=(ME,)), Verdict.WRONG, ME)  # once
+    assert not should_dispute(output(2, 30, status="finalized"), Verdict.WRONG, ME)
 
 
 def test_should_defend_rules() -> None:
     attacked = output(1, 20, "disputed", challengers=(b"\x07" * 20,))
-    assert should_defend(attacked, Verdict.CORRECT, Mode.HONEST, ME)
-    assert not should_defend(attacked, Verdict.WRONG, Mode.HONEST, ME)
-    assert not should_defend(attacked, Verdict.UNKNOWN, Mode.HONEST, ME)
-    assert not should_defend(output(1, 20), Verdict.CORRECT, Mode.HONEST, ME)  # nobody disputes it
-    assert not should_defend(replace(attacked, defenders=(OTHER, ME)), Verdict.CORRECT, Mode.HONEST, ME)  # once
-    assert not should_defend(replace(attacked, status="finalized"), Verdict.CORRECT, Mode.HONEST, ME)
-    assert not should_defend(attacked, Verdict.CORRECT, Mode.DISPUTE_ALL, ME)
+    assert should_defend(attacked, Verdict.CORRECT, ME)
+    assert not should_defend(attacked, Verdict.WRONG, ME)
+    assert not should_defend(attacked, Verdict.UNKNOWN, ME)
+    assert not should_defend(output(1, 20), Verdict.CORRECT, ME)  # nobody disputes it
+    assert not should_defend(replace(attacked, defenders=(OTHER, ME)), Verdict.CORRECT, ME)  # once
+    assert not should_defend(replace(attacked, status="finalized"), Verdict.CORRECT, ME)
 
 
 def test_anchor_is_the_newest_finalized_output_before() -> None:

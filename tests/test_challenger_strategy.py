@@ -1,6 +1,6 @@
 """The challenger's decisions, played out on the reference game (node.fraud.game) over real chains.
 
-An honest chain and a faulty proposer's wrong history (l1.settler_fault) of
+An honest chain and a faulty proposer's wrong history (l1.faults.trace) of
 the same blocks; the challenger's strategy (prover.strategy) and players
 (prover.players) drive node.fraud.game to the end, the one-step proof being
 run by node.fraud.onestep exactly as the L1 does.
@@ -32,10 +32,11 @@ from node.fraud.onestep import execute_step
 from node.fraud.steps import get_block_step
 from node.fraud.trace import get_block_output
 from node.fraud.witness import Witness
-from l1.settler_fault import FaultMode, compute_faulty_trace, find_fault_point
+from l1.faults.trace import FaultMode, compute_faulty_trace, find_fault_point
 from prover.games import GameView
 from prover.oracle import Opening, TraceOracle
-from prover.players import ContrarianPlayer, HonestPlayer
+from l1.faults.challenger import ContrarianPlayer
+from prover.players import HonestPlayer
 from prover.strategy import (
     PostClaim,
     PostOpening,
@@ -236,8 +237,7 @@ class FakeContracts:
 def test_referee_disputes_wrong_outputs_once_anchored_and_answers_its_games(chain: Chain) -> None:
     import asyncio
 
-    from node.derivation import RollupRules
-    from prover.config import Mode
+    from prover.conduct import HonestConduct
     from prover.games import OutputView
     from prover.referee import Referee
 
@@ -249,7 +249,7 @@ def test_referee_disputes_wrong_outputs_once_anchored_and_answers_its_games(chai
 
     good2, wrong6 = oracle.output_root(2), b"\xee" * 32
     fake = FakeContracts([output(0, 2, "pending", good2), output(1, 6, "pending", wrong6)], [])
-    referee = Referee(fake, oracle, RollupRules(chain_id=CONFIG.chain_id), me, Mode.HONEST, True)
+    referee = Referee(fake, oracle, me, HonestConduct(oracle))
     asyncio.run(referee.play_round())
     assert fake.sent == []  # no finalized output before it: the L1 would refuse the dispute
     fake._outputs[0] = output(0, 2, "finalized", good2)

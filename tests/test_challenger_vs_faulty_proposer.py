@@ -1,10 +1,10 @@
 """The honest challenger against the faulty proposer's defence, through the L1's own JSON of the game.
 
 Each turn the game (node.fraud.game, as the L1 stores it) is rendered by
-l1.dispute_rpc.game_to_json and parsed by l1.client.parse_game, exactly what
+l1.contracts.rpc.game_to_json and parsed by l1.contracts.client.parse_game, exactly what
 both processes read over JSON-RPC; the challenger decides with
 prover.strategy on prover.games.game_view, the settler with
-l1.settler_defender.decide_defense on the GameInfo. Moves land one L1 block
+l1.faults.defence.decide_defense on the GameInfo. Moves land one L1 block
 after the state they were decided on, as on the devnet.
 """
 
@@ -22,11 +22,11 @@ from node.fraud.onestep import execute_step
 from node.fraud.steps import get_block_step
 from node.fraud.trace import get_block_output
 from node.fraud.witness import Witness
-from l1.client import GameInfo, parse_game
-from l1.dispute_rpc import game_to_json
-from l1.dispute_state import GameRecord
-from l1.settler_defender import RESOLVE, decide_defense
-from l1.settler_fault import FaultMode, FaultyTrace, compute_faulty_trace, find_fault_point
+from l1.contracts.client import GameInfo, parse_game
+from l1.contracts.rpc import game_to_json
+from l1.contracts.dispute_state import GameRecord
+from l1.faults.defence import RESOLVE, decide_defense
+from l1.faults.trace import FaultMode, FaultyTrace, compute_faulty_trace, find_fault_point
 from prover.games import game_view
 from prover.oracle import TraceOracle
 from prover.players import HonestPlayer
@@ -136,9 +136,9 @@ def test_challenger_out_of_time_lets_the_defender_resolve(chain: Chain) -> None:
 def test_faulty_settler_holds_later_outputs_until_its_wrong_one_is_decided(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from l1.client import L1Client
-    from l1.settler_config import settler_config_from_dict
-    from l1.settler_faulty import FaultState, FaultyProposer, load_fault_state, save_fault_state
+    from l1.contracts.client import L1Client
+    from l1.settler.config import settler_config_from_dict
+    from l1.faults.proposer import FaultState, FaultyProposer, load_fault_state, save_fault_state
     from node.crypto import to_checksum_address
     from node.rpc.client import RpcClient
 
@@ -146,9 +146,11 @@ def test_faulty_settler_holds_later_outputs_until_its_wrong_one_is_decided(tmp_p
         "node": {"data_dir": str(tmp_path)},
         "rollup": {"chain_id": 901, "l1_chain_id": 900, "fee_recipient": to_checksum_address(CONFIG.fee_recipient)},
         "settler": {"l1_rpc": "http://127.0.0.1:1/", "sequencer_rpc": "http://127.0.0.1:1/", "batcher_key": "dev8",
-                    "proposer_key": "dev9", "faulty_from_block": 25},
+                    "proposer_key": "dev9"},
     }
-    faulty = FaultyProposer(settler_config_from_dict(doc), L1Client("http://127.0.0.1:1/"), RpcClient("http://127.0.0.1:1/"))
+    faulty = FaultyProposer(
+        settler_config_from_dict(doc), 25, FaultMode.TX_POST_STATE, L1Client("http://127.0.0.1:1/"), RpcClient("http://127.0.0.1:1/")
+    )
     assert faulty.limit_due([10, 20, 30, 40]) == [10, 20, 30]
     assert not faulty.wants_fault(20) and faulty.wants_fault(30)
     faulty.state = FaultState(30, 25, "0x" + "ab" * 32, False, 21)

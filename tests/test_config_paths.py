@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from l1.config import load_l1_config
-from l1.settler_config import load_settler_config
-from node.executor import load_executor_config
+from l1.chain.config import load_l1_config
+from l1.settler.config import load_settler_config
+from node.executor.process import load_executor_config
 from node.service import ConfigError
 from sequencer.config import load_sequencer_config
 from tests.support.processes import write_toml

@@ -88,9 +88,9 @@ def wait_for(predicate: Any, timeout: float, what: str) -> Any:
 
 
 def test_generated_configs_load_with_the_real_loaders(tmp_path: Path) -> None:
-    from l1.config import load_l1_config
-    from l1.settler_config import load_settler_config
-    from node.executor import load_executor_config
+    from l1.chain.config import load_l1_config
+    from l1.settler.config import load_settler_config
+    from node.executor.process import load_executor_config
     from sequencer.config import load_sequencer_config
 
     layout = DevnetLayout.at(tmp_path / "net")

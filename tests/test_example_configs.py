@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from l1.config import load_l1_config
-from l1.settler_config import load_settler_config
+from l1.chain.config import load_l1_config
+from l1.settler.config import load_settler_config
 from node.devnet.configs import config_documents
 from node.devnet.layout import DevnetLayout
 from node.devnet.params import DevnetSettings
-from node.executor import load_executor_config
+from node.executor.process import load_executor_config
 from prover.config import load_challenger_config
 from node.service import ConfigError
 from sequencer.config import load_sequencer_config, sequencer_config_from_dict

@@ -13,7 +13,8 @@ from typing import Iterator
 
 import pytest
 
-from l1.tx import Deposit, ForceTx, sign_l1_tx
+from l1.chain.tx import sign_l1_tx
+from l1.contracts.payloads import Deposit, ForceTx
 from node.crypto import PrivateKey, keccak256, to_checksum_address
 from node.keys.hd import dev_account
 from node.tx import Transfer, sign_tx
@@ -59,7 +60,7 @@ def executor_config(tmp: Path, port: int, l1_url: str) -> Path:
 @pytest.fixture
 def devnet(tmp_path: Path) -> Iterator[tuple[Process, Process]]:
     l1_port, ex_port = free_port(), free_port()
-    l1 = Process("l1", ["-m", "l1", "--config", str(l1_config(tmp_path, l1_port))], tmp_path / "l1.log", f"http://127.0.0.1:{l1_port}")
+    l1 = Process("l1", ["-m", "l1.chain", "--config", str(l1_config(tmp_path, l1_port))], tmp_path / "l1.log", f"http://127.0.0.1:{l1_port}")
     cfg = executor_config(tmp_path, ex_port, l1.url)
     executor = Process("executor", ["-m", "node.executor", "--config", str(cfg)], tmp_path / "executor.log", f"http://127.0.0.1:{ex_port}")
     try:

@@ -210,7 +210,7 @@ def test_faulty_proposer_is_defeated_by_a_one_step_proof(make_devnet: Callable[.
         again = wait_for(
             lambda: next((o for o in outputs(doc) if o["l2BlockNumber"] == defeated["l2BlockNumber"]
                           and o["status"] == "finalized"), None),
-            60, "a correct output for the defeated block to finalize",
+            120, "a correct output for the defeated block to finalize",
         )
         assert again["outputRoot"] != defeated["outputRoot"]
         # A withdrawal from the honest chain is paid on L1.

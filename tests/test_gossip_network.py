@@ -42,7 +42,7 @@ class Net:
             "sequencing_window": 20, "max_sequencer_drift_ms": 10_000,
         }
         self.genesis = {to_checksum_address(dev_account(i).address): 10**22 for i in range(4)}
-        self.l1 = self._process("l1", "l1", {"l1": {"chain_id": L1_CHAIN_ID, "block_time_ms": 300, "batcher": "dev8", "challenge_window": 20, "max_batch_bytes": 1_000_000}})
+        self.l1 = self._process("l1", "l1.chain", {"l1": {"chain_id": L1_CHAIN_ID, "block_time_ms": 300, "batcher": "dev8", "challenge_window": 20, "max_batch_bytes": 1_000_000}})
         seq_section = {
             "l1_rpc": self.l1.url, "block_time_ms": 100, "min_block_time_ms": 100, "key": "0x" + SEQUENCER_KEY.secret.hex(),
             "mempool_max_per_sender": 10_000, "mempool_max_nonce_gap": 10_000,  # one sender can fill big blocks
@@ -53,7 +53,7 @@ class Net:
             "rollup": self.rollup, "rollup.genesis": self.genesis, "sequencer": seq_section,
             "p2p": {"listen_port": self.seq_p2p, "seed": SEQUENCER_SEED},
         })
-        self.settler = self._process("settler", "l1.settler_main", {
+        self.settler = self._process("settler", "l1.settler", {
             "rollup": self.rollup, "rollup.genesis": self.genesis,
             "settler": {"l1_rpc": self.l1.url, "sequencer_rpc": self.sequencer.url, "batcher_key": "dev8", "proposer_key": "dev9", "poll_ms": 100},
         })

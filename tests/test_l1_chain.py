@@ -12,9 +12,10 @@ from node.encoding import pack
 from node.keys.hd import dev_account
 from node.store.kv import KVStore
 from node.stf.errors import FeeTooLow, InsufficientBalance, NonceTooLow, WrongChainId
-from l1.chain import L1Chain
-from l1.config import L1ChainParams, MempoolLimits
-from l1.errors import (
+from l1.chain.producer import L1Chain
+from l1.chain.config import MempoolLimits
+from l1.contracts.params import L1ChainParams
+from l1.chain.errors import (
     AlreadyKnown,
     ChainConfigMismatch,
     MempoolFull,
@@ -22,9 +23,13 @@ from l1.errors import (
     ReplacementFeeTooLow,
     TimestampNotIncreasing,
 )
-from l1.events import STATUS_SUCCESS, BatchPosted, DepositLocked
-from l1.store import ZERO_HASH, read_block
-from l1.tx import Deposit, L1Transfer, PostBatch, ProposeOutput, sign_l1_tx
+from l1.chain.events import STATUS_SUCCESS
+from l1.contracts.events import EVENTS, BatchPosted, DepositLocked
+from l1.chain.store import ZERO_HASH, read_block
+from l1.chain.tx import sign_l1_tx
+from l1.contracts.payloads import Deposit, L1Transfer, PostBatch, ProposeOutput
+from l1.contracts.reads import RollupReads
+from l1.contracts.runtime import ROLLUP
 
 ALICE, BATCHER, PROPOSER, BOB = (dev_account(i) for i in range(4))
 FEE = 10
@@ -40,7 +45,7 @@ def raw(key: PrivateKey, nonce: int, payload: object, value: int = 0, fee: int =
 
 
 def open_chain(path: Path, genesis: tuple = GENESIS, max_block_txs: int = 100) -> L1Chain:
-    chain = L1Chain(KVStore(path), PARAMS, genesis, LIMITS, max_block_txs)
+    chain = L1Chain(KVStore(path), PARAMS, genesis, ROLLUP, LIMITS, max_block_txs)
     chain.ensure_genesis(T0)
     return chain
 
@@ -151,13 +156,12 @@ def test_events_and_outputs_are_readable(chain: L1Chain) -> None:
     chain.submit(raw(BATCHER, 0, PostBatch(b"batch-data")))
     chain.submit(raw(PROPOSER, 0, ProposeOutput(4, keccak256(b"r")), 1000))
     produced = chain.produce_block(T0 + 1)
-    assert produced.batch_bytes == len(b"batch-data")
-    assert isinstance(produced.block.events[0], BatchPosted)
-    (output,) = chain.get_outputs(0, 10)
+    assert isinstance(produced.block.events[0], BatchPosted) and produced.block.events[0].data == b"batch-data"
+    (output,) = RollupReads(chain.kv).get_outputs(0, 10)
     assert output.l2_block_number == 4 and output.finalizes_at(PARAMS.challenge_window) == 4
     for i in range(2, 5):
         chain.produce_block(T0 + i)
-    assert chain.get_outputs(0, 10)[0].status.label == "finalized"
+    assert RollupReads(chain.kv).get_outputs(0, 10)[0].status.label == "finalized"
     assert chain.get_balance(PROPOSER.address) == START - FEE
 
 
@@ -173,14 +177,14 @@ def test_restart_resumes_and_mempool_is_not_persisted(tmp_path: Path) -> None:
     assert reopened.head == head
     assert reopened.get_balance(BOB.address) == START + 5
     assert reopened.get_pending_nonce(ALICE.address) == 1
-    assert read_block(reopened.kv, 1) == reopened.get_block(1)
+    assert read_block(reopened.kv, 1, EVENTS) == reopened.get_block(1)
     assert reopened.produce_block(T0 + 2).block.number == 2
     reopened.kv.close()
 
 
 def test_reopen_with_other_genesis_is_refused(tmp_path: Path) -> None:
     open_chain(tmp_path / "db").kv.close()
-    other = L1Chain(KVStore(tmp_path / "db"), PARAMS, GENESIS[:1], LIMITS, 100)
+    other = L1Chain(KVStore(tmp_path / "db"), PARAMS, GENESIS[:1], ROLLUP, LIMITS, 100)
     with pytest.raises(ChainConfigMismatch):
         other.ensure_genesis(T0)
     other.kv.close()

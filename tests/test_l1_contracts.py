@@ -21,23 +21,26 @@ from node.stf.errors import (
     UnknownKind,
     WrongChainId,
 )
-from l1.config import L1ChainParams
-from l1.contracts import L1BlockEnv, L1BlockExecution, compute_genesis_writes, execute_l1_block, recover_l1_transaction
-from l1.errors import ForcedDeposit, NotProposer, TransactionTooLarge
-from l1.events import STATUS_FAILED, STATUS_SUCCESS, BatchPosted, DepositLocked, OutputFinalized, OutputProposed, TxForced
-from l1.state import (
+from l1.contracts.params import L1ChainParams
+from l1.chain.execution import L1BlockExecution, compute_genesis_writes, execute_l1_block, recover_l1_transaction
+from l1.chain.runtime import L1BlockEnv
+from l1.contracts.runtime import ROLLUP
+from l1.chain.errors import TransactionTooLarge
+from l1.contracts.errors import ForcedDeposit, NotProposer
+from l1.chain.events import STATUS_FAILED, STATUS_SUCCESS
+from l1.contracts.events import BatchPosted, DepositLocked, OutputFinalized, OutputProposed, TxForced
+from l1.contracts.state import (
     get_last_finalization,
     OutputStatus,
-    get_account,
-    get_balance,
     get_bonds_locked,
-    get_fees_burned,
     get_output,
     get_output_count,
     get_portal_balance,
 )
+from l1.chain.accounts import get_account, get_balance, get_fees_burned
 from node.tx import DepositTx
-from l1.tx import MAX_L1_TX_BYTES, Deposit, ForceTx, L1Transfer, PostBatch, ProposeOutput, RecoveredL1Tx, sign_l1_tx
+from l1.chain.tx import MAX_L1_TX_BYTES, RecoveredL1Tx, sign_l1_tx
+from l1.contracts.payloads import PAYLOADS, Deposit, ForceTx, L1Transfer, PostBatch, ProposeOutput
 
 ALICE = dev_account(0)
 BATCHER = dev_account(1)
@@ -69,10 +72,10 @@ class Chain:
         if nonce is None:
             nonce = self.nonces.get(key.address, 0)
             self.nonces[key.address] = nonce + 1
-        return recover_l1_transaction(sign_l1_tx(key, chain_id, nonce, fee, value, payload).encode())
+        return recover_l1_transaction(sign_l1_tx(key, chain_id, nonce, fee, value, payload).encode(), PAYLOADS)
 
     def block(self, *txs: RecoveredL1Tx) -> L1BlockExecution:
-        execution = execute_l1_block(self.state, self.params, L1BlockEnv(self.number, 1000 * self.number), txs)
+        execution = execute_l1_block(self.state, self.params, L1BlockEnv(self.number, 1000 * self.number), txs, ROLLUP)
         self.state.apply(execution.writes)
         self.number += 1
         return execution
@@ -234,15 +237,15 @@ def test_recover_rejects_bad_signature_malformed_unknown_and_oversize() -> None:
     bad_sig = list(fields)
     bad_sig[-1] = bytes(64) + b"\x00"
     with pytest.raises(BadSignature):
-        recover_l1_transaction(pack(bad_sig))
+        recover_l1_transaction(pack(bad_sig), PAYLOADS)
     with pytest.raises(MalformedTransaction):
-        recover_l1_transaction(b"\xc1")
+        recover_l1_transaction(b"\xc1", PAYLOADS)
     unknown = list(fields)
     unknown[0] = 99  # kinds 1-11 are taken
     with pytest.raises(UnknownKind):
-        recover_l1_transaction(pack(unknown))
+        recover_l1_transaction(pack(unknown), PAYLOADS)
     with pytest.raises(TransactionTooLarge):
-        recover_l1_transaction(b"\x00" * (MAX_L1_TX_BYTES + 1))
+        recover_l1_transaction(b"\x00" * (MAX_L1_TX_BYTES + 1), PAYLOADS)
 
 
 # -- finalization --

@@ -24,13 +24,14 @@ import pytest
 from node.crypto import PrivateKey
 from node.fraud.game import Claim, Side
 from node.keys.hd import dev_account
-from l1.dispute_errors import AlreadyAParty, NotDisputed, NotThePlayer, OutputNotDisputable
-from l1.dispute_events import OutputDisputed
-from l1.dispute_state import PartySide, get_dispute_counts, get_party
-from l1.dispute_tx import DefendOutput, DisputeOutput, GameMove, ResolveGame
-from l1.errors import L2BlockNotDerived, NotProposer
-from l1.state import OutputStatus, get_balance, get_output
-from l1.tx import L1Transfer, ProposeOutput
+from l1.contracts.errors import AlreadyAParty, NotDisputed, NotThePlayer, OutputNotDisputable
+from l1.contracts.events import OutputDisputed
+from l1.contracts.dispute_state import PartySide, get_dispute_counts, get_party
+from l1.contracts.payloads import DefendOutput, DisputeOutput, GameMove, ResolveGame
+from l1.contracts.errors import L2BlockNotDerived, NotProposer
+from l1.contracts.state import OutputStatus, get_output
+from l1.chain.accounts import get_balance
+from l1.contracts.payloads import L1Transfer, ProposeOutput
 from tests.test_l1_disputes_support import (
     BOND,
     CHALLENGER,

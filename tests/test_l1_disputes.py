@@ -23,7 +23,7 @@ from node.stf.end_of_block import MAX_END_OF_BLOCK_CHUNKS
 from node.store.chain import ChainStore
 from node.fraud.witness import Witness
 from node.fraud.partial_tree import WitnessEntry
-from l1.dispute_errors import (
+from l1.contracts.errors import (
     ClockExpired,
     ClockNotExpired,
     DisputesDisabled,
@@ -39,12 +39,14 @@ from l1.dispute_errors import (
     OutputNotFound,
     UnderivableOpening,
 )
-from l1.dispute_tx import DefendOutput, DisputeOutput, GameMove, ProveStepTx, ResolveGame
-from l1.config import DisputeParams, l1_config_from_dict
-from l1.errors import BondTooLow, L2BlockNotDerived
-from l1.l2_genesis import compute_l2_genesis_output_root
-from l1.state import OutputStatus, get_balance, get_output
-from l1.tx import ProposeOutput
+from l1.contracts.payloads import DefendOutput, DisputeOutput, GameMove, ProveStepTx, ResolveGame
+from l1.chain.config import l1_config_from_dict
+from l1.contracts.params import DisputeParams
+from l1.contracts.errors import BondTooLow, L2BlockNotDerived
+from l1.contracts.l2_genesis import compute_l2_genesis_output_root
+from l1.contracts.state import OutputStatus, get_output
+from l1.chain.accounts import get_balance
+from l1.contracts.payloads import ProposeOutput
 from tests.test_fraud_support import ALLOC, CONFIG
 from tests.test_l1_disputes_support import (
     BOND,

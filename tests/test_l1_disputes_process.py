@@ -29,16 +29,16 @@ from node.rpc.errors import RpcError
 from node.state.schema import get_withdrawal, withdrawal_key
 from node.store.chain import ChainStore
 from node.tx import Withdrawal
-from l1.client import L1Client, L1TxReceipt
-from l1.dispute_errors import (
+from l1.contracts.client import L1Client, L1TxReceipt
+from l1.contracts.errors import (
     GameNotFound,
     OutputMismatch,
     OutputNotFound,
     WithdrawalNotProven,
 )
-from l1.dispute_tx import DisputeOutput, FinalizeWithdrawal, GameMove, ProveStepTx, ProveWithdrawal, ResolveGame
-from l1.errors import L2BlockNotDerived
-from l1.tx import Deposit, PostBatch, ProposeOutput
+from l1.contracts.payloads import DisputeOutput, FinalizeWithdrawal, GameMove, ProveStepTx, ProveWithdrawal, ResolveGame
+from l1.contracts.errors import L2BlockNotDerived
+from l1.contracts.payloads import Deposit, PostBatch, ProposeOutput
 from tests.test_fraud_support import ALLOC, CONFIG, KEYS, L1_RECIPIENT, rtx_of
 from tests.test_l1_process import free_port
 
@@ -128,7 +128,7 @@ def node_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     config = write_config(directory, port)
     log = (directory / "l1.log").open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "l1", "--config", str(config)], cwd=ROOT, stdout=log, stderr=log)
+    proc = subprocess.Popen([sys.executable, "-m", "l1.chain", "--config", str(config)], cwd=ROOT, stdout=log, stderr=log)
     log.close()
     url = f"http://127.0.0.1:{port}/"
     try:

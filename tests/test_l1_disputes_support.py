@@ -33,13 +33,17 @@ from node.stf import ChainConfig
 from node.store.chain import ChainStore
 from node.store.kv import KVStore
 from node.tx import DepositTx, RecoveredTx, Transfer, Withdrawal
-from l1.chain import IncludedReceipt, L1Chain
-from l1.config import DisputeParams, L1ChainParams
-from l1.dispute_state import GameRecord, get_game
-from l1.dispute_tx import DefendOutput, DisputeOutput, GameMove, ProveStepTx
-from l1.events import BatchPosted, DepositLocked, TxForced
-from l1.state import OutputStatus, get_balance, get_bonds_locked, get_fees_burned, get_output, get_portal_balance
-from l1.tx import Deposit, ForceTx, PostBatch, ProposeOutput, sign_l1_tx
+from l1.chain.producer import IncludedReceipt, L1Chain
+from l1.contracts.l2_blocks import get_l2_head
+from l1.contracts.runtime import ROLLUP
+from l1.contracts.params import DisputeParams, L1ChainParams
+from l1.contracts.dispute_state import GameRecord, get_game
+from l1.contracts.payloads import DefendOutput, DisputeOutput, GameMove, ProveStepTx
+from l1.contracts.events import BatchPosted, DepositLocked, TxForced
+from l1.contracts.state import OutputStatus, get_bonds_locked, get_output, get_portal_balance
+from l1.chain.accounts import get_balance, get_fees_burned
+from l1.chain.tx import sign_l1_tx
+from l1.contracts.payloads import Deposit, ForceTx, PostBatch, ProposeOutput
 from tests.test_fraud_support import ALLOC, CONFIG, KEYS, L1_RECIPIENT, WRONG_CONFIG, rtx_of
 
 USER, BATCHER, PROPOSER, CHALLENGER, HELPER = (dev_account(i) for i in range(5))
@@ -81,7 +85,8 @@ class World:
     def __init__(self, tmp: Path, faulty_block: int | None = None, window: int = WINDOW, genesis_root: bool = True,
                  rollup: ChainConfig | None = CONFIG, fallback: int = 10_000) -> None:
         self.l1 = L1Chain(
-            KVStore(tmp / "l1"), l1_params(None, rollup, window, fallback), tuple((k.address, L1_BALANCE) for k in L1_KEYS)
+            KVStore(tmp / "l1"), l1_params(None, rollup, window, fallback), tuple((k.address, L1_BALANCE) for k in L1_KEYS),
+            ROLLUP,
         )
         self.l1.ensure_genesis(L1_START_MS)
         self.honest = self._new_l2(tmp / "honest")
@@ -165,7 +170,7 @@ class World:
         receipt = self.run(BATCHER, PostBatch(data))
         assert receipt.receipt.status == 1, receipt.receipt.error
         assert any(isinstance(e, BatchPosted) for e in receipt.events)
-        derived = self.l1.get_l2_head().number
+        derived = get_l2_head(self.l1.kv).number
         assert derived == self.pending_batch[-1].number, f"the L1 derived up to L2 block {derived} only"
         self.pending_batch = []
 

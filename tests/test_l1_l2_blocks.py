@@ -1,4 +1,4 @@
-"""The L1 derives the same L2 blocks as the nodes do, from its own inbox (l1/l2_blocks.py, node/shape.py).
+"""The L1 derives the same L2 blocks as the nodes do, from its own inbox (l1/contracts/l2_blocks.py, node/shape.py).
 
 A real L2 chain's batches sit in a real L1 chain (tests.test_l1_disputes_support.World), plus a malformed
 batch, a batch naming a later origin than allowed and epochs left empty past the sequencing window. A node's
@@ -17,10 +17,12 @@ from node.chain import Chain
 from node.crypto import keccak256
 from node.derivation import Deriver
 from node.store.chain import ChainStore
-from l1.inbox import rebuild_transactions
-from l1.l2_blocks import L2_BLOCK_PREFIX, L2_HEAD_KEY, get_l2_block, get_l2_head
-from l1.store import read_block
-from l1.tx import PostBatch
+from l1.contracts.inbox import rebuild_transactions
+from l1.contracts.l2_blocks import L2_BLOCK_PREFIX, L2_HEAD_KEY, get_l2_block, get_l2_head
+from l1.chain.store import read_block
+from l1.contracts.startup import backfill
+from l1.contracts.events import EVENTS
+from l1.contracts.payloads import PostBatch
 from tests.test_fraud_support import ALLOC, CONFIG
 from tests.test_l1_disputes_support import BATCHER, L1_START_MS, RULES, World, l1_block_data
 
@@ -44,7 +46,7 @@ def derive_like_a_node(world: World, tmp_path: Path) -> Chain:
     chain.init_genesis(ALLOC, timestamp_ms=L1_START_MS, l1_origin=(0, world.l1.get_block(0).hash()))  # type: ignore[union-attr]
     deriver = Deriver(chain, RULES)
     for number in range(0, world.l1.head.number):
-        block = read_block(world.l1.kv, number)
+        block = read_block(world.l1.kv, number, EVENTS)
         assert block is not None
         data = l1_block_data(block)
         batches = tuple(e.data for e in block.events if type(e).__name__ == "BatchPosted")
@@ -62,7 +64,7 @@ def test_the_l1_derives_the_blocks_the_nodes_derive(tmp_path: Path) -> None:
             record, block = get_l2_block(world.l1.kv, number), node.store.get_block(number)
             assert record is not None and block is not None
             assert (record.timestamp_ms, record.l1_origin_number) == (block.header.timestamp_ms, block.header.l1_origin_number)
-            origin = read_block(world.l1.kv, record.l1_origin_number)
+            origin = read_block(world.l1.kv, record.l1_origin_number, EVENTS)
             assert origin is not None and origin.hash() == block.header.l1_origin_hash
             txs = rebuild_transactions(world.l1.kv, CONFIG.chain_id, record, origin)
             assert compute_tx_root([keccak256(t) for t in txs]) == block.header.tx_root
@@ -80,10 +82,10 @@ def test_a_store_written_before_the_l1_followed_its_inbox_is_backfilled(tmp_path
         old_keys = [L2_HEAD_KEY] + [L2_BLOCK_PREFIX + n.to_bytes(8, "big") for n in range(1, head.number + 1)]
         world.l1.kv.write({}, old_keys)  # as if the L1 had never tracked its L2 blocks
         assert get_l2_head(world.l1.kv).number == 0
-        world.l1.backfill_l2_blocks()
+        backfill(world.l1, world.l1.params)
         assert get_l2_head(world.l1.kv) == head
         assert [get_l2_block(world.l1.kv, n) for n in range(1, head.number + 1)] == live
-        world.l1.backfill_l2_blocks()  # once only
+        backfill(world.l1, world.l1.params)  # once only
         assert get_l2_head(world.l1.kv) == head
     finally:
         world.close()

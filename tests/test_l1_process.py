@@ -25,9 +25,10 @@ from node.rpc.client import RpcClient, SyncRpcClient
 from node.rpc.errors import RpcError
 from node.service import ConfigError
 from node.tx import Transfer, sign_tx
-from l1.client import L1Client
-from l1.config import l1_config_from_dict
-from l1.tx import Deposit, ForceTx, L1Transfer, PostBatch, ProposeOutput, sign_l1_tx
+from l1.contracts.client import L1Client
+from l1.chain.config import l1_config_from_dict
+from l1.chain.tx import sign_l1_tx
+from l1.contracts.payloads import Deposit, ForceTx, L1Transfer, PostBatch, ProposeOutput
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK_TIME_MS = 200
@@ -79,7 +80,7 @@ class L1Node:
     def start(self) -> "L1Node":
         log = (self.directory / "l1.log").open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "l1", "--config", str(self.config)], cwd=ROOT, stdout=log, stderr=log
+            [sys.executable, "-m", "l1.chain", "--config", str(self.config)], cwd=ROOT, stdout=log, stderr=log
         )
         log.close()
         self.wait_ready()
@@ -151,7 +152,7 @@ def test_config_defaults_and_precise_errors(tmp_path: Path) -> None:
 
 def test_bad_config_file_exits_2(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "l1", "--config", str(tmp_path / "missing.toml")], cwd=ROOT, capture_output=True, timeout=30
+        [sys.executable, "-m", "l1.chain", "--config", str(tmp_path / "missing.toml")], cwd=ROOT, capture_output=True, timeout=30
     )
     assert result.returncode == 2
     assert b"does not exist" in result.stderr

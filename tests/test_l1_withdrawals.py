@@ -9,7 +9,7 @@ from node.crypto import Hash32
 from node.fraud.trace import get_block_output
 from node.smt.proof import Proof
 from node.state.schema import get_withdrawal, withdrawal_key
-from l1.dispute_errors import (
+from l1.contracts.errors import (
     InvalidWithdrawalProof,
     OutputDefeated,
     OutputMismatch,
@@ -19,9 +19,10 @@ from l1.dispute_errors import (
     WithdrawalAlreadyProven,
     WithdrawalNotProven,
 )
-from l1.dispute_state import WithdrawalStatus, get_withdrawal_claim, list_withdrawal_claims
-from l1.dispute_tx import DisputeOutput, FinalizeWithdrawal, ProveWithdrawal
-from l1.state import OutputStatus, get_balance, get_output, get_portal_balance
+from l1.contracts.dispute_state import WithdrawalStatus, get_withdrawal_claim, list_withdrawal_claims
+from l1.contracts.payloads import DisputeOutput, FinalizeWithdrawal, ProveWithdrawal
+from l1.contracts.state import OutputStatus, get_output, get_portal_balance
+from l1.chain.accounts import get_balance
 from tests.test_fraud_support import L1_RECIPIENT
 from tests.test_l1_disputes_support import (
     BOND,

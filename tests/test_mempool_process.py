@@ -80,7 +80,7 @@ def write_devnet(directory: Path, sequencer: dict[str, Any], genesis: dict[bytes
     (directory / "executor.toml").write_text(
         node("executor", executor_port) + rollup + f'\n[executor]\nl1_rpc = "{l1_url}"\nsequencer_rpc = "{seq_url}"\n'
     )
-    l1 = Service("l1", "l1", directory, directory / "l1.toml", l1_url, "l1_blockNumber")
+    l1 = Service("l1", "l1.chain", directory, directory / "l1.toml", l1_url, "l1_blockNumber")
     seq = Service("sequencer", "sequencer", directory, directory / "sequencer.toml", seq_url, "rollup_chainId")
     executor = Service(
         "executor", "node.executor", directory, directory / "executor.toml", f"http://127.0.0.1:{executor_port}/", "rollup_chainId"

@@ -31,7 +31,7 @@ def l1(tmp_path: Path) -> Iterator[Process]:
             "l1": {"chain_id": L1_CHAIN_ID, "block_time_ms": 200},
         },
     )
-    args = ["-m", "l1", "--config", str(config)]
+    args = ["-m", "l1.chain", "--config", str(config)]
     process = Process("l1", args, tmp_path / "l1.log", f"http://127.0.0.1:{port}")
     try:
         yield process.start().wait_healthy()

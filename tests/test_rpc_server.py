@@ -21,7 +21,6 @@ from node.rpc import params as P
 from node.rpc.errors import (
     InternalError,
     InvalidParams,
-    InvalidRequest,
     LimitExceeded,
     MethodNotFound,
     ResourceNotFound,

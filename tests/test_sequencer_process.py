@@ -27,8 +27,8 @@ from node.keys.hd import dev_account
 from node.rpc.client import RpcClient, SyncRpcClient
 from node.rpc.errors import RpcError
 from node.tx import Transfer, sign_tx
-from l1.client import L1Client
-from l1.tx import Deposit, ForceTx
+from l1.contracts.client import L1Client
+from l1.contracts.payloads import Deposit, ForceTx
 
 ROOT = Path(__file__).resolve().parents[1]
 L2_CHAIN_ID = 901
@@ -118,13 +118,13 @@ class DevnetConfigs:
         return f"http://127.0.0.1:{self.settler_port}/"
 
     def l1(self) -> Service:
-        return Service("l1", "l1", self.directory, self.directory / "l1.toml", self.l1_url, "l1_blockNumber")
+        return Service("l1", "l1.chain", self.directory, self.directory / "l1.toml", self.l1_url, "l1_blockNumber")
 
     def sequencer(self) -> Service:
         return Service("sequencer", "sequencer", self.directory, self.directory / "sequencer.toml", self.seq_url, "rollup_chainId")
 
     def settler(self) -> Service:
-        return Service("settler", "l1.settler_main", self.directory, self.directory / "settler.toml", self.settler_url, "settler_status")
+        return Service("settler", "l1.settler", self.directory, self.directory / "settler.toml", self.settler_url, "settler_status")
 
 
 def devnet_configs(

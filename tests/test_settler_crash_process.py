@@ -35,8 +35,8 @@ from node.crypto import Hash32, keccak256, parse_hex, to_checksum_address
 from node.keys.hd import dev_account
 from node.rpc.client import RpcClient
 from node.rpc.metrics import parse_exposition
-from l1.client import L1Client
-from l1.tx import ProposeOutput
+from l1.contracts.client import L1Client
+from l1.contracts.payloads import ProposeOutput
 from tests.test_sequencer_process import L2_CHAIN_ID, DevnetConfigs, Service, devnet_configs
 
 pytestmark = pytest.mark.slow

@@ -24,12 +24,12 @@ from node.rpc.metrics import Metrics, parse_exposition
 from node.rpc.server import RpcServer
 from node.service import ProblemTracker, register_problem_metrics
 from node.shape import ShapeHead
-from l1.client import L1TxReceipt, OutputProposal
-from l1.settler import DutyOutcome, Settler, Waits
-from l1.settler_outcomes import BATCHES, OUTPUTS, LandedBatch
-from l1.settler_config import settler_config_from_dict
-from l1.settler_plan import BatchIntent, Hold, InFlight, OutputFacts, OutputIntent, plan_outputs
-from l1.settler_txs import TxBook
+from l1.contracts.client import L1TxReceipt, OutputProposal
+from l1.settler.process import DutyOutcome, Settler, Waits
+from l1.settler.outcomes import BATCHES, OUTPUTS, LandedBatch
+from l1.settler.config import settler_config_from_dict
+from l1.settler.plan import BatchIntent, Hold, InFlight, OutputFacts, OutputIntent, plan_outputs
+from l1.settler.txs import TxBook
 
 ROOT = Hash32(keccak256(b"root"))
 ATTACKER = dev_account(7).address

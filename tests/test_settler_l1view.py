@@ -10,9 +10,9 @@ from __future__ import annotations
 from node.batch import BatchBlock, encode_batch
 from node.crypto import Address, Hash32, keccak256
 from node.shape import RollupRules, ShapeHead
-from l1.client import BatchEvent, DerivationBlock, DepositEvent, OutputProposal
-from l1.settler_inbox import InboxCheckpoint, InboxWalker
-from l1.settler_outputs import OutputsLedger
+from l1.contracts.client import BatchEvent, DerivationBlock, DepositEvent, OutputProposal
+from l1.settler.inbox import InboxCheckpoint, InboxWalker
+from l1.settler.outputs import OutputsLedger
 
 CHAIN_ID = 901
 WINDOW = 4

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from node.crypto import Hash32, keccak256
-from l1.settler_plan import (
+from l1.settler.plan import (
     BACKOFF_MAX_S,
     BatchIntent,
     Hold,
@@ -186,7 +186,7 @@ def test_restart_with_a_proposal_in_the_mempool_does_not_propose_it_again() -> N
 
 
 def test_a_defeated_own_proposal_is_proposed_again() -> None:
-    # own_newest_live skips defeated proposals (l1.settler_outputs): 12 defeated, 8 live
+    # own_newest_live skips defeated proposals (l1.settler.outputs): 12 defeated, 8 live
     assert plan_outputs(facts(own=8, head=13), INTERVAL, [], None, NOW, LIMIT) == Propose((12,))
 
 

@@ -21,7 +21,7 @@ from node.batch import BatchBlock, decode_batch
 from node.crypto import PrivateKey, parse_hex, to_checksum_address
 from node.output import compute_output_root
 from node.rpc.client import RpcClient
-from l1.settler_pack import pack_batch
+from l1.settler.pack import pack_batch
 from tests.test_sequencer_process import DEVS, L2_CHAIN_ID, MAX_SEAL_TXS, DevnetConfigs, Service, devnet_configs, transfer_hex
 
 OUTPUT_INTERVAL = 4

@@ -1,4 +1,4 @@
-"""The settler's transactions in flight (l1.settler_txs) and the file that records them (l1.settler_journal).
+"""The settler's transactions in flight (l1.settler.txs) and the file that records them (l1.settler.journal).
 
 A small in-memory L1 (confirmed nonces, a mempool keyed by sender and nonce
 with replace-by-fee, receipts) stands in for the devnet's, so each crash
@@ -17,11 +17,12 @@ import pytest
 from node.crypto import Address, Hash32, keccak256, to_checksum_address
 from node.keys.hd import dev_account
 from node.rpc.errors import RpcError
-from l1.settler_inbox import InboxCheckpoint
-from l1.settler_journal import JournalError, SettlerRecord, load_record, save_record
-from l1.settler_plan import BatchIntent, InFlight, Intent, OutputIntent, Role, TxFate
-from l1.settler_txs import Outgoing, TxBook, TxRefused
-from l1.tx import PostBatch, ProposeOutput, recover_l1_tx
+from l1.settler.inbox import InboxCheckpoint
+from l1.settler.journal import JournalError, SettlerRecord, load_record, save_record
+from l1.settler.plan import BatchIntent, InFlight, Intent, OutputIntent, Role, TxFate
+from l1.settler.txs import Outgoing, TxBook, TxRefused
+from l1.chain.tx import recover_l1_tx
+from l1.contracts.payloads import PAYLOADS, PostBatch, ProposeOutput
 from node.shape import ShapeHead
 
 CHAIN_ID = 900
@@ -52,7 +53,7 @@ class FakeL1:
         return nonce
 
     async def send_raw_transaction(self, raw: bytes) -> Hash32:
-        rtx = recover_l1_tx(raw)
+        rtx = recover_l1_tx(raw, PAYLOADS)
         self.seen_before_send.append(any(rtx.hash in e.hashes for e in self.journal))
         if self.refuse_code is not None:
             raise RpcError(self.refuse_code, "refused by the test")

@@ -21,10 +21,11 @@ from node.fraud.game import Claim, Side
 from node.smt.hashing import hash_key
 from node.smt.reference import MemoryTree
 from node.venue.payloads import ORDER_IOC, SIDE_BUY, SIDE_SELL, PlaceOrder
-from l1.dispute_tx import DefendOutput, DisputeOutput, GameMove, ResolveGame
-from l1.events import BatchPosted, DepositLocked, OutputProposed, TxForced
-from l1.store import build_block
-from l1.tx import Deposit, ForceTx, L1Transfer, PostBatch, ProposeOutput, sign_l1_tx
+from l1.contracts.payloads import DefendOutput, DisputeOutput, GameMove, ResolveGame
+from l1.contracts.events import BatchPosted, DepositLocked, OutputProposed, TxForced
+from l1.chain.store import build_block
+from l1.chain.tx import sign_l1_tx
+from l1.contracts.payloads import Deposit, ForceTx, L1Transfer, PostBatch, ProposeOutput
 from tests.test_fraud_support import CONFIG, build_kinds_chain
 from tests.test_venue_support import KEYS, A, B, C, D, FUND, new_venue
 

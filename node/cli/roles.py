@@ -1,4 +1,8 @@
-"""`rollup <role> --config FILE`: run one process of the devnet in the foreground."""
+"""`rollup <role> --config FILE`: run one process of the devnet in the foreground (node.lifecycle).
+
+Each role is a package started the same way by `python -m <package>`
+(node.roles is the one table of them).
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,20 @@ import argparse
 import importlib
 from typing import Any
 
-ROLES = {
-    "l1": ("l1.process", "the L1 devnet chain with the rollup's settlement contracts"),
-    "sequencer": ("sequencer.process", "the sequencer: orders, executes and seals L2 blocks"),
-    "settler": ("l1.settler_main", "the settler: posts batches and output roots to L1"),
-    "executor": ("node.executor", "an executor (replica): derives the L2 chain from L1"),
-    "challenger": ("prover.challenger", "the challenger: re-derives from L1 and disputes wrong output roots"),
-}
+from node.roles import ROLE_DESCRIPTIONS, ROLE_PACKAGES
 
 
 def register(subparsers: Any) -> None:
-    for role, (module, help_text) in ROLES.items():
-        parser = subparsers.add_parser(role, help=f"run {help_text}")
+    for role, package in ROLE_PACKAGES.items():
+        parser = subparsers.add_parser(role, help=f"run {ROLE_DESCRIPTIONS[role]}")
         parser.add_argument("--config", required=True, help="the process's TOML config file")
-        parser.set_defaults(func=_runner(module))
+        parser.set_defaults(func=_runner(package))
 
 
-def _runner(module: str) -> Any:
+def _runner(package: str) -> Any:
     def run(args: argparse.Namespace) -> int:
-        return int(importlib.import_module(module).main(args.config))
+        from node.lifecycle import run_role
+
+        return run_role(importlib.import_module(f"{package}.role").ROLE, args.config)
 
     return run

@@ -215,7 +215,7 @@ def _submit_l2(endpoints: Endpoints, tx: SignedTx) -> str:
 
 
 def _submit_l1(l1_rpc: str, key: PrivateKey, payload: Any, value: int, fee: int | None) -> str:
-    from l1.tx import sign_l1_tx  # the L1 codec, only needed by --via-l1 and deposit
+    from l1.chain.tx import sign_l1_tx  # the L1 codec, only needed by --via-l1 and deposit
 
     client = SyncRpcClient(l1_rpc)
     chain_id = int(client.call("l1_chainId"))
@@ -272,7 +272,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         "via": "l1" if args.via_l1 else "sequencer",
     }
     if args.via_l1:
-        from l1.tx import ForceTx
+        from l1.contracts.payloads import ForceTx
 
         l1_rpc = endpoints.require_l1()
         endpoints.require_l2()
@@ -331,7 +331,7 @@ def _finish_tx(args: argparse.Namespace, endpoints: Endpoints, data: dict[str, A
 
 
 def cmd_deposit(args: argparse.Namespace) -> int:
-    from l1.tx import Deposit
+    from l1.contracts.payloads import Deposit
 
     amount = parse_amount(args.amount, "--amount")
     recipient = parse_address_arg(args.to, "--to") if args.to is not None else None

@@ -1,6 +1,7 @@
 """Start the devnet's processes as children and stop them (SIGTERM, then SIGKILL).
 
-A child runs `python -m node.cli.main <role> --config FILE` with stdout and
+A child runs `python -m <its role's package> --config FILE` (node.lifecycle;
+the test-only fault modes run their own packages, l1.faults) with stdout and
 stderr appended to its log file. It always leads its own process group, so a
 Ctrl-C in the terminal reaches only `devnet up`, which then stops the children
 in reverse dependency order. Foreground children also get SIGTERM if the CLI
@@ -46,7 +47,7 @@ class Child:
 
 
 def child_command(spec: ProcessSpec) -> list[str]:
-    return [sys.executable, "-m", "node.cli.main", spec.role, "--config", str(spec.config)]
+    return [sys.executable, "-m", spec.entry_module, "--config", str(spec.config)]
 
 
 def start_child(spec: ProcessSpec, detach: bool, why: str = "rollup devnet up") -> Child:

@@ -125,10 +125,10 @@ def settler_config(spec: ProcessSpec, l1: ProcessSpec, sequencer: ProcessSpec,
         "proposer_key": p.PROPOSER_KEY,
         "output_interval": p.OUTPUT_INTERVAL,
     }
-    if settings is not None and settings.faulty_proposer is not None:
-        section["faulty_from_block"] = settings.faulty_proposer
-        section["faulty_mode"] = settings.fault_mode
-    return {"node": node_section(spec), "rollup": rollup_section(), "venue": venue_section(), "settler": section}
+    doc = {"node": node_section(spec), "rollup": rollup_section(), "venue": venue_section(), "settler": section}
+    if settings is not None and settings.faulty_proposer is not None:  # run by l1.faults.settler (test only)
+        doc["faults"] = {"proposer_from_block": settings.faulty_proposer, "proposer_mode": settings.fault_mode}
+    return doc
 
 
 def challenger_config(spec: ProcessSpec, l1: ProcessSpec, settings: p.DevnetSettings) -> dict[str, Any]:
@@ -140,7 +140,6 @@ def challenger_config(spec: ProcessSpec, l1: ProcessSpec, settings: p.DevnetSett
         "challenger": {
             "l1_rpc": l1.rpc,
             "key": p.FAULTY_CHALLENGER_KEY if faulty else p.CHALLENGER_KEY,
-            "mode": "dispute_all" if faulty else "honest",
             "poll_ms": max(50, min(250, settings.l1_block_time_ms // 4)),
         },
     }

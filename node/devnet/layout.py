@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from node.devnet.params import RPC_HOST, DevnetSettings, port_plan
+from node.roles import FAULTY_CHALLENGER_MODULE, FAULTY_SETTLER_MODULE, ROLE_PACKAGES
 
 STATE_FILE = "devnet.json"
 LOCK_FILE = "devnet.lock"
@@ -37,6 +38,11 @@ class ProcessSpec:
     config: Path
     log: Path
     data_dir: Path
+    module: str = ""  # the package `python -m` runs; "" means the role's own (node.roles.ROLE_PACKAGES)
+
+    @property
+    def entry_module(self) -> str:
+        return self.module or ROLE_PACKAGES[self.role]
 
     @property
     def rpc(self) -> str:
@@ -76,7 +82,7 @@ class DevnetLayout:
     def data_root(self) -> Path:
         return self.root / "data"
 
-    def spec(self, name: str, role: str, port: int) -> ProcessSpec:
+    def spec(self, name: str, role: str, port: int, module: str = "") -> ProcessSpec:
         return ProcessSpec(
             name=name,
             role=role,
@@ -84,6 +90,7 @@ class DevnetLayout:
             config=self.config_dir / f"{name}.toml",
             log=self.logs_dir / f"{name}.log",
             data_dir=self.data_root / name,
+            module=module,
         )
 
     def processes(self, settings: DevnetSettings) -> list[ProcessSpec]:
@@ -92,11 +99,11 @@ class DevnetLayout:
         specs = [
             self.spec("l1", ROLE_L1, ports.l1),
             self.spec("sequencer", ROLE_SEQUENCER, ports.sequencer),
-            self.spec("settler", ROLE_SETTLER, ports.settler),
+            self.spec("settler", ROLE_SETTLER, ports.settler, FAULTY_SETTLER_MODULE if settings.faulty_proposer else ""),
         ]
         specs += [self.spec(f"executor-{i}", ROLE_EXECUTOR, port) for i, port in enumerate(ports.executors)]
-        names = (HONEST_CHALLENGER, FAULTY_CHALLENGER)
-        specs += [self.spec(names[i], ROLE_CHALLENGER, port) for i, port in enumerate(ports.challengers)]
+        challengers = ((HONEST_CHALLENGER, ""), (FAULTY_CHALLENGER, FAULTY_CHALLENGER_MODULE))
+        specs += [self.spec(*challengers[i][:1], ROLE_CHALLENGER, port, challengers[i][1]) for i, port in enumerate(ports.challengers)]
         return specs
 
     def is_ours_to_wipe(self) -> bool:

@@ -64,8 +64,8 @@ def accounts_json() -> list[dict[str, str]]:
 
 def process_json(spec: ProcessSpec, pid: int | None) -> dict[str, Any]:
     return {
-        "name": spec.name, "role": spec.role, "pid": pid, "config": str(spec.config), "log": str(spec.log),
-        "data_dir": str(spec.data_dir), "port": spec.port, "rpc": spec.rpc,
+        "name": spec.name, "role": spec.role, "module": spec.entry_module, "pid": pid, "config": str(spec.config),
+        "log": str(spec.log), "data_dir": str(spec.data_dir), "port": spec.port, "rpc": spec.rpc,
     }
 
 
@@ -74,6 +74,7 @@ def spec_from_json(record: dict[str, Any]) -> ProcessSpec:
         return ProcessSpec(
             name=str(record["name"]), role=str(record["role"]), port=int(record["port"]),
             config=Path(record["config"]), log=Path(record["log"]), data_dir=Path(record["data_dir"]),
+            module=str(record.get("module") or ""),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise DevnetError(f"devnet.json has a malformed process entry ({exc}): {record!r}") from None

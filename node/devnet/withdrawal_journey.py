@@ -115,7 +115,7 @@ def list_outputs(l1: SyncRpcClient) -> list[dict[str, Any]]:
 
 
 def prove_payload(output: dict[str, Any], withdrawal_id: str, proof: dict[str, Any]) -> Any:
-    from l1.dispute_tx import ProveWithdrawal  # the L1 codec, only needed here
+    from l1.contracts.payloads import ProveWithdrawal  # the L1 codec, only needed here
 
     record = proof["record"]
     return ProveWithdrawal(
@@ -132,13 +132,13 @@ def prove_payload(output: dict[str, Any], withdrawal_id: str, proof: dict[str, A
 
 
 def finalize_payload(withdrawal_id: str) -> Any:
-    from l1.dispute_tx import FinalizeWithdrawal
+    from l1.contracts.payloads import FinalizeWithdrawal
 
     return FinalizeWithdrawal(parse_hex(withdrawal_id, 32, "withdrawal id"))  # type: ignore[arg-type]
 
 
 def send_l1(l1: SyncRpcClient, key: PrivateKey, payload: Any, deadline: Deadline, progress: Progress) -> dict[str, Any]:
-    from l1.tx import sign_l1_tx
+    from l1.chain.tx import sign_l1_tx
 
     info = l1.call("l1_config")
     nonce = int(l1.call("l1_getNonce", to_checksum_address(key.address)))

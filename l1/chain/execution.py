@@ -1,0 +1,201 @@
+"""Executing an L1 block, purely: (state, params, block, txs, runtime) -> writes, receipts, events.
+
+No clock and no I/O: the block number and timestamp arrive as arguments and
+all writes go to an `Overlay` the caller commits. What the transactions do is
+the contracts' business, handed in as a `Runtime` (l1.chain.runtime; the
+rollup's is l1.contracts.runtime.ROLLUP): the chain itself knows the envelope,
+accounts, fees and nonces.
+
+A block, in order:
+  1. the runtime's block start (the rollup's: L2 default blocks, settlements);
+  2. each transaction: `validate_l1_transaction` (chain id, fee >= min_fee,
+     nonce == account nonce, balance >= fee + value). If that fails the
+     transaction is not included (an InvalidTransaction from node.stf.errors).
+     Otherwise the fee is burned and the nonce bumped; then the kind's rule
+     runs in a child overlay. A KindRuleError (l1.chain.errors) discards the
+     kind's effects and gives a status-0 receipt; success merges them and
+     gives status 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from node.crypto import CryptoError
+from node.encoding import UINT64_MAX, DecodeError
+from node.state.schema import Account
+from node.state.view import Overlay, StateReader
+from node.stf.errors import (
+    BadSignature,
+    FeeTooLow,
+    InsufficientBalance,
+    InvalidTransaction,
+    MalformedTransaction,
+    NonceOverflow,
+    NonceTooHigh,
+    NonceTooLow,
+    UnknownKind,
+    WrongChainId,
+)
+from l1.chain.accounts import get_account, get_fees_burned, set_account, set_fees_burned
+from l1.chain.errors import KindRuleError, TransactionTooLarge
+from l1.chain.events import STATUS_FAILED, STATUS_SUCCESS, Event, L1Receipt
+from l1.chain.runtime import ChainParams, L1BlockEnv, Runtime
+from l1.chain.tx import MAX_L1_TX_BYTES, PayloadTable, RecoveredL1Tx, UnknownL1KindError, recover_l1_tx
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """A transaction offered to a block but not included, and why."""
+
+    rtx: RecoveredL1Tx
+    error: InvalidTransaction
+
+
+@dataclass(frozen=True, slots=True)
+class L1BlockExecution:
+    writes: dict[bytes, bytes | None]
+    included: tuple[RecoveredL1Tx, ...]
+    receipts: tuple[L1Receipt, ...]
+    events: tuple[Event, ...]
+    dropped: tuple[Dropped, ...]
+
+
+# -- decoding --
+
+
+def recover_l1_transaction(raw: bytes, payloads: PayloadTable) -> RecoveredL1Tx:
+    """Decode an L1 transaction of a kind in `payloads` and recover its sender, raising node.stf.errors types."""
+    if len(raw) > MAX_L1_TX_BYTES:
+        raise TransactionTooLarge(len(raw), MAX_L1_TX_BYTES)
+    try:
+        return recover_l1_tx(raw, payloads)
+    except UnknownL1KindError as exc:
+        raise UnknownKind(str(exc)) from None
+    except DecodeError as exc:
+        raise MalformedTransaction(str(exc)) from None
+    except CryptoError as exc:
+        raise BadSignature(str(exc)) from None
+
+
+# -- validation (read-only) --
+
+
+def validate_l1_transaction(reader: StateReader, params: ChainParams, rtx: RecoveredL1Tx) -> None:
+    """Raise the InvalidTransaction that keeps `rtx` out of a block on `reader`, if any."""
+    validate_chain_id(params, rtx)
+    validate_fee(params, rtx)
+    account = get_account(reader, rtx.sender)
+    validate_nonce(rtx, account)
+    validate_balance(rtx, account)
+
+
+def validate_chain_id(params: ChainParams, rtx: RecoveredL1Tx) -> None:
+    if rtx.tx.chain_id != params.chain_id:
+        raise WrongChainId(params.chain_id, rtx.tx.chain_id)
+
+
+def validate_fee(params: ChainParams, rtx: RecoveredL1Tx) -> None:
+    if rtx.tx.fee < params.min_fee:
+        raise FeeTooLow(params.min_fee, rtx.tx.fee)
+
+
+def validate_nonce(rtx: RecoveredL1Tx, account: Account) -> None:
+    if rtx.tx.nonce < account.nonce:
+        raise NonceTooLow(rtx.sender, account.nonce, rtx.tx.nonce)
+    if rtx.tx.nonce > account.nonce:
+        raise NonceTooHigh(rtx.sender, account.nonce, rtx.tx.nonce)
+    if account.nonce == UINT64_MAX:
+        raise NonceOverflow(rtx.sender, account.nonce)
+
+
+def validate_balance(rtx: RecoveredL1Tx, account: Account) -> None:
+    required = rtx.tx.fee + rtx.tx.value
+    if account.balance < required:
+        raise InsufficientBalance(rtx.sender, account.balance, required)
+
+
+# -- one transaction --
+
+
+def apply_l1_transaction(
+    overlay: Overlay, params: ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, index: int, first_log_index: int,
+    runtime: Runtime,
+) -> tuple[L1Receipt, list[Event]]:
+    """Apply one transaction; on InvalidTransaction `overlay` is untouched (not included)."""
+    validate_l1_transaction(overlay, params, rtx)
+    scratch = overlay.child()
+    process_fee_and_nonce(scratch, rtx)
+    receipt, events = process_kind_rule(scratch, params, env, rtx, index, first_log_index, runtime)
+    scratch.merge_into(overlay)
+    return receipt, events
+
+
+def process_fee_and_nonce(overlay: Overlay, rtx: RecoveredL1Tx) -> None:
+    account = get_account(overlay, rtx.sender)
+    set_account(overlay, rtx.sender, Account(account.balance - rtx.tx.fee, account.nonce + 1))
+    set_fees_burned(overlay, get_fees_burned(overlay) + rtx.tx.fee)
+
+
+def process_kind_rule(
+    overlay: Overlay, params: ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, index: int, first_log_index: int,
+    runtime: Runtime,
+) -> tuple[L1Receipt, list[Event]]:
+    """Run the kind's rule in a child overlay: merged on success, discarded on KindRuleError."""
+    payload = rtx.tx.payload
+    rule = runtime.rule_for(type(payload))
+    attempt = overlay.child()
+    try:
+        events = rule(attempt, params, env, rtx, first_log_index)
+    except KindRuleError as exc:
+        receipt = L1Receipt(rtx.hash, index, rtx.sender, payload.NAME, STATUS_FAILED, exc.rpc_code, str(exc), ())
+        return receipt, []
+    attempt.merge_into(overlay)
+    log_indices = tuple(event.log_index for event in events)
+    return L1Receipt(rtx.hash, index, rtx.sender, payload.NAME, STATUS_SUCCESS, None, None, log_indices), events
+
+
+# -- a whole block --
+
+
+def execute_l1_block(
+    reader: StateReader, params: ChainParams, env: L1BlockEnv, candidates: Iterable[RecoveredL1Tx], runtime: Runtime
+) -> L1BlockExecution:
+    """The runtime's block start, then the candidates in order; invalid ones are dropped, not included."""
+    overlay = Overlay(reader)
+    events: list[Event] = runtime.block_start(overlay, params, env.number)
+    included: list[RecoveredL1Tx] = []
+    receipts: list[L1Receipt] = []
+    dropped: list[Dropped] = []
+    for rtx in candidates:
+        try:
+            receipt, tx_events = apply_l1_transaction(overlay, params, env, rtx, len(included), len(events), runtime)
+        except InvalidTransaction as exc:
+            dropped.append(Dropped(rtx, exc))
+            continue
+        included.append(rtx)
+        receipts.append(receipt)
+        events.extend(tx_events)
+    return L1BlockExecution(overlay.writes, tuple(included), tuple(receipts), tuple(events), tuple(dropped))
+
+
+def compute_genesis_writes(alloc: Iterable[tuple[bytes, int]]) -> dict[bytes, bytes | None]:
+    """The state writes of the genesis allocation (address -> balance)."""
+    overlay = Overlay(_EmptyState())
+    for address, balance in alloc:
+        account = get_account(overlay, address)
+        set_account(overlay, address, Account(account.balance + balance, account.nonce))
+    return overlay.writes
+
+
+class _EmptyState:
+    def get(self, key: bytes) -> bytes | None:
+        return None
+
+
+__all__ = [
+    "Dropped", "L1BlockExecution", "apply_l1_transaction", "compute_genesis_writes", "execute_l1_block",
+    "recover_l1_transaction", "validate_balance", "validate_chain_id", "validate_fee", "validate_l1_transaction",
+    "validate_nonce",
+]

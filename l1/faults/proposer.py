@@ -1,0 +1,210 @@
+"""The settler's faulty-proposer test mode: one wrong output, its dishonest defence, then the right root.
+
+    [faults] proposer_from_block = N, proposer_mode = "tx_post_state" | "garbage"   (python -m l1.faults.settler)
+
+1. The first output due at or after L2 block N is proposed with a wrong
+   root (l1.faults.trace computes it over a replica of the sequencer's
+   blocks, l1.faults.replica). Later outputs are held back meanwhile, so a
+   correct root for that block can still be proposed after a defeat.
+2. While the wrong output is disputed, the settler plays the defender with
+   moves consistent with its wrong history (l1.faults.defence).
+3. Defeated: the settler proposes the correct root for that block again and
+   goes on honestly. Finalized unchallenged: it goes on (the fraud stands).
+
+State (`settler_fault.json`: target block, fault range, the wrong root) is
+written before the wrong proposal is sent, so a restarted settler picks up
+the same game; the replica is on disk and the wrong history is recomputed
+from it (the garbage root is stored).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from node.crypto import Hash32, PrivateKey, parse_hex
+from node.fraud.game import Claim
+from node.rpc.client import RpcClient
+from l1.contracts.client import GameInfo, L1Client, OutputProposal
+from l1.contracts.payloads import GameMove, ResolveGame
+from l1.settler.config import SettlerConfig
+from l1.faults.defence import RESOLVE, decide_defense
+from l1.faults.trace import FaultMode, FaultyTrace, compute_faulty_trace
+from l1.faults.replica import BlockReplica
+
+log = logging.getLogger("settler.faulty")
+
+STATE_FILE = "settler_fault.json"
+RECEIPT_TIMEOUT_S = 15.0
+LIVE = frozenset({"pending", "disputed", "finalized"})
+
+
+class FaultStateError(Exception):
+    """settler_fault.json is unreadable."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaultState:
+    target: int  # the L2 block of the wrong proposal
+    first: int  # the fault lies in blocks first..target (else earliest..first-1)
+    wrong_root: str  # 0x hex
+    garbage: bool
+    earliest: int | None = None  # the block after the previous proposal
+    settled: str | None = None  # None while open; "defeated" / "finalized" once decided
+
+
+def load_fault_state(path: Path) -> FaultState | None:
+    try:
+        return FaultState(**json.loads(path.read_text()))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError) as exc:
+        raise FaultStateError(f"{path} is unreadable: {exc}") from None
+
+
+def save_fault_state(path: Path, state: FaultState) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(state)))
+    os.replace(tmp, path)
+
+
+class FaultyProposer:
+    def __init__(self, config: SettlerConfig, from_block: int, mode: FaultMode, l1: L1Client, sequencer: RpcClient) -> None:
+        self.from_block = from_block
+        self.mode = mode
+        self.chain_config = config.rollup.chain_config()
+        self.rules = config.rollup.rules
+        self.l1 = l1
+        self.sequencer = sequencer
+        self.replica = BlockReplica(config.node.data_dir, config.rollup)
+        self.state_path = config.node.data_dir / STATE_FILE
+        self.state: FaultState | None = None
+        self.trace: FaultyTrace | None = None
+        self._last_phase = ""
+        self._done = False
+
+    async def open(self) -> None:
+        genesis = await self.l1.get_block(0)
+        if genesis is None:
+            raise FaultStateError("the L1 has no genesis block yet")
+        self.replica.open(genesis.timestamp_ms, genesis.hash)
+        self.state = load_fault_state(self.state_path)
+        if self.state is not None and self.state.settled is None:
+            await self._rebuild_trace(self.state)
+        log.warning("FAULTY PROPOSER mode %s: the first output at or after L2 block %d gets a wrong root%s",
+                    self.mode.value, self.from_block,
+                    "" if self.state is None else f" (already proposed for block {self.state.target}, {self.state.settled or 'open'})")
+
+    def close(self) -> None:
+        self.replica.close()
+
+    # -- proposing --
+
+    @property
+    def needs_attention(self) -> bool:
+        """A wrong output exists and its game, or the correct re-proposal after a defeat, is not done."""
+        return self.state is not None and not self._done
+
+    def wants_fault(self, block: int) -> bool:
+        """This block's proposal is the wrong one (or is again, if a crash lost the first attempt)."""
+        if self.state is None:
+            return block >= self.from_block
+        return self.state.settled is None and block == self.state.target
+
+    def limit_due(self, due: list[int]) -> list[int]:
+        """Propose nothing past the wrong output while it is open (or about to be proposed)."""
+        if self.state is not None and self.state.settled is None:
+            return [k for k in due if k == self.state.target]  # only if a crash lost the wrong proposal
+        if self.state is None:
+            cut = [k for k in due if k >= self.from_block]
+            if cut:
+                return [k for k in due if k <= cut[0]]
+        return due
+
+    async def wrong_root(self, block: int, proposed_upto: int) -> Hash32:
+        if self.state is not None and self.state.target == block and self.trace is not None:
+            return Hash32(parse_hex(self.state.wrong_root, 32, "wrong root"))
+        first = max(self.from_block, proposed_upto + 1)
+        await self.replica.catch_up(self.sequencer, block)
+        trace = compute_faulty_trace(self.replica.require_store(), self.chain_config, self.mode, first, block, proposed_upto + 1)
+        root = trace.output_root(block)
+        self.trace = trace
+        self.state = FaultState(block, first, "0x" + root.hex(), trace.garbage_root is not None, proposed_upto + 1)
+        save_fault_state(self.state_path, self.state)
+        where = (f"step {trace.point.step} of L2 block {trace.point.block} credits 0x{trace.point.credited.hex()} 1 wei too much"
+                 if trace.point is not None else "a random root")
+        log.warning("FAULTY PROPOSER: proposing wrong output root %s for L2 block %d (%s)", self.state.wrong_root[:18], block, where)
+        return Hash32(root)
+
+    async def _rebuild_trace(self, state: FaultState) -> None:
+        await self.replica.catch_up(self.sequencer, state.target)
+        trace = compute_faulty_trace(
+            self.replica.require_store(), self.chain_config, self.mode, state.first, state.target, state.earliest
+        )
+        if state.garbage:
+            trace.garbage_root = parse_hex(state.wrong_root, 32, "wrong root")
+        if "0x" + trace.output_root(state.target).hex() != state.wrong_root:
+            raise FaultStateError("the recomputed wrong history does not give the proposed root (replica changed?)")
+        self.trace = trace
+
+    # -- defending --
+
+    async def play(self, key: PrivateKey, outputs: list[OutputProposal]) -> int | None:
+        """One round of defence; returns the L2 block to propose again (honestly) after a defeat."""
+        state = self.state
+        if state is None:
+            return None
+        ours = [o for o in outputs if o.l2_block_number == state.target and "0x" + o.output_root.hex() == state.wrong_root]
+        if not ours:
+            return None
+        output = max(ours, key=lambda o: o.index)
+        if output.status == "defeated":
+            self._settle("defeated")
+            live = any(o.l2_block_number >= state.target and o.status in LIVE for o in outputs)
+            self._done = live
+            return None if live else state.target
+        if output.status == "finalized":
+            self._settle("finalized")
+            self._done = True
+            return None
+        if output.status == "disputed":
+            for game_id in output.game_ids:  # one game per challenger; we play the defender in ours
+                game = await self.l1.get_game(game_id)
+                if game is not None and game.in_progress and game.defender == key.address:
+                    await self._defend(key, game)
+        return None
+
+    def _settle(self, outcome: str) -> None:
+        if self.state is not None and self.state.settled is None:
+            self.state = replace(self.state, settled=outcome)
+            save_fault_state(self.state_path, self.state)
+            if outcome == "defeated":
+                log.warning("FAULTY PROPOSER: the wrong output for L2 block %d was defeated; proposing the correct root",
+                            self.state.target)
+            else:
+                log.critical("FAULTY PROPOSER: the wrong output for L2 block %d FINALIZED unchallenged", self.state.target)
+
+    async def _defend(self, key: PrivateKey, game: GameInfo) -> None:
+        if self.trace is None:
+            return
+        phase = f"{game.phase}:{game.lo}:{game.hi}:{game.turn}"
+        decision = decide_defense(game, self.trace)
+        if decision is None:
+            if phase != self._last_phase and game.turn == "defender" and game.phase == "opening":
+                log.warning("FAULTY PROPOSER: cannot open the garbage output of game %d: losing on time", game.game_id)
+            self._last_phase = phase
+            return
+        self._last_phase = phase
+        if decision == RESOLVE:
+            payload: ResolveGame | GameMove = ResolveGame(game.game_id)
+        else:
+            payload = GameMove(game.game_id, decision)  # type: ignore[arg-type]
+        what = "resolve" if decision == RESOLVE else (
+            f"claim 0x{decision.root.hex()[:16]}" if isinstance(decision, Claim) else "open outputs")  # type: ignore[union-attr]
+        tx_hash = await self.l1.send_tx(key, payload)
+        receipt = await self.l1.wait_receipt(tx_hash, RECEIPT_TIMEOUT_S)
+        log.info("FAULTY PROPOSER: game %d (phase %s, lo %d hi %d): %s -> status %d%s", game.game_id, game.phase,
+                 game.lo, game.hi, what, receipt.status, f" ({receipt.error})" if receipt.error else "")

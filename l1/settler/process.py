@@ -1,0 +1,452 @@
+"""The settler: posts the sequencer's L2 blocks to L1 as batches, and proposes output roots.
+
+    python -m l1.settler.main --config FILE
+
+It decides from what the L1 holds, never from local guesses. Each round:
+  1. follow its transactions in flight (l1.settler.txs): the landed ones
+     are taken in (a refused one holds its block back with a backoff), a
+     stale one is replaced with the same nonce, a lost one is forgotten;
+  2. read L1: walk the inbox to the newest L2 block derivable from L1
+     batches (l1.settler.inbox), and re-read the output proposals still
+     open plus the new ones (l1.settler.outputs);
+  3. batches: when no batch is in flight, post the sequencer's blocks from
+     the one after the derivable head (the longest prefix within
+     max_batch_bytes);
+  4. outputs: propose the next multiples of output_interval above its own
+     newest non-defeated proposal, up to the derivable head (and the
+     sequencer's safe head, so the root is of the L1-derived chain; and the
+     L1's own L2 head where the L1 tracks one, l1_getL2Head), at most
+     MAX_PROPOSALS_IN_FLIGHT at once.
+The decisions are l1.settler.plan's pure functions.
+
+Every transaction is recorded in `<data_dir>/settler_state.json` before it
+is sent (l1.settler.journal), so a settler killed with its batch or proposal
+in the L1 mempool waits for it after a restart instead of sending it again.
+
+Each duty (batches, outputs) has a ProblemTracker: a refusal held back, a
+transaction replaced and still pending, an L1 or sequencer that does not
+answer are problems; once one has lasted `stuck_after_rounds` rounds,
+/health and settler_status say "stuck" (HTTP 503) with the reason, and the
+metric settler_stuck{duty} is 1.
+
+A test-only proposal policy may be injected (l1.faults.settler runs the
+faulty proposer of l1.faults.proposer this way; production never imports
+it): the first output due at
+or after that block gets a wrong root, later ones wait, the settler defends
+the wrong output in its dispute game, and after a defeat proposes the
+correct root for that block again (its own newest non-defeated proposal is
+then the one before). Correct outputs under dispute are defended by the
+challenger process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from node.batch import BatchBlock
+from node.crypto import Hash32, parse_hex, to_checksum_address
+from node.rpc.client import RpcClient, RpcTransportError
+from node.rpc.errors import RpcError
+from node.rpc.server import RpcServer
+from node.service import BackgroundTasks, ProblemTracker, register_problem_metrics, sleep_or_stop
+from l1.contracts.client import L1Client, L1ResponseError, OutputProposal
+from l1.settler.config import SettlerConfig
+from l1.settler.policy import ProposalPolicy, ProposalPolicyFactory
+from l1.settler.inbox import InboxError, InboxWalker, open_inbox, sync_inbox
+from l1.settler.journal import STATE_FILE, SettlerRecord, in_flight_to_json, load_record, save_record
+from l1.settler.outputs import OUTPUTS_PAGE, OutputsLedger, sync_outputs
+from l1.settler.pack import SequencerDataError, SettlerError, pack_batch, parse_batch_block, validate_contiguous
+from l1.settler.plan import (
+    BatchIntent,
+    Hold,
+    InFlight,
+    Intent,
+    OutputFacts,
+    OutputIntent,
+    Propose,
+    Role,
+    TxFate,
+    compute_next_output,
+    plan_batch,
+    plan_outputs,
+)
+from l1.settler.outcomes import BATCHES, OUTPUTS, Outcomes
+from l1.settler.txs import Outgoing, TxBook, TxRefused
+from l1.contracts.payloads import PostBatch, ProposeOutput
+
+log = logging.getLogger("settler")
+
+FETCH_BLOCKS = 256
+RETRY_S = 1.0
+MAX_PROPOSALS_IN_FLIGHT = 16
+STALE_AFTER_L1_BLOCKS = 5  # a transaction pending this many L1 block times is replaced
+MIN_STALE_S = 5.0
+
+ROUND_ERRORS = (RpcTransportError, RpcError, L1ResponseError, InboxError, SequencerDataError, TxRefused)
+
+
+@dataclass(frozen=True, slots=True)
+class DutyOutcome:
+    progressed: bool = False
+    problem: str | None = None
+
+
+class Waits:
+    """How long each duty has been in the same normal wait (a Hold's wait_key)."""
+
+    def __init__(self) -> None:
+        self._since: dict[str, tuple[str, float]] = {}
+
+    def observe(self, duty: str, key: str | None, now: float) -> float:
+        """Seconds the duty has waited on `key` (0 for a new wait or none)."""
+        if key is None:
+            self._since.pop(duty, None)
+            return 0.0
+        current = self._since.get(duty)
+        if current is None or current[0] != key:
+            self._since[duty] = (key, now)
+            return 0.0
+        return now - current[1]
+
+
+def describe_failure(exc: BaseException) -> str:
+    if isinstance(exc, RpcError):
+        return f"{exc.message} (code {exc.code})"
+    return str(exc) or type(exc).__name__
+
+
+class Settler:
+    def __init__(self, config: SettlerConfig, proposal_policy: ProposalPolicyFactory | None = None) -> None:
+        self.config = config
+        self.section = config.settler
+        self.stop = asyncio.Event()
+        self.tasks = BackgroundTasks()
+        self.server = RpcServer("settler", health=self._health)
+        self.l1 = L1Client(self.section.l1_rpc)
+        self.sequencer = RpcClient(self.section.sequencer_rpc)
+        self.state_path = config.node.data_dir / STATE_FILE
+        self.walker = InboxWalker(config.rollup.rules)
+        self.ledger = OutputsLedger(self.section.proposer_key.address)
+        self.book: TxBook | None = None
+        self.max_batch_bytes = self.section.max_batch_bytes
+        self.bond = 0
+        self.stale_after_s = MIN_STALE_S
+        self.outcomes = Outcomes(self.server.metrics)
+        self._waits = Waits()
+        self.l1_tracks_l2 = False  # the L1 derives L2 blocks from its inbox itself (l1_getL2Head) and refuses others
+        self._saved_inbox_at = -1
+        self.trackers = {
+            duty: ProblemTracker(f"settler {duty}", log, self.section.stuck_after_rounds) for duty in (BATCHES, OUTPUTS)
+        }
+        self.faulty: ProposalPolicy | None = (
+            None if proposal_policy is None else proposal_policy(config, self.l1, self.sequencer)
+        )
+        self._init_metrics()
+
+    def _init_metrics(self) -> None:
+        m = self.server.metrics
+        m.gauge_fn("settler_posted_upto", "Newest L2 block derivable from the batches on L1", lambda: self.walker.head_number)
+        m.gauge_fn("settler_proposed_upto", "Newest L2 block with a non-defeated output proposal of ours on L1",
+                   self.ledger.own_newest_live)
+        m.gauge_fn("settler_in_flight", "Our L1 transactions sent and not yet in a block",
+                   lambda: [({"role": r.value}, len(self.book.of(r)) if self.book else 0) for r in Role])
+        register_problem_metrics(m, "settler", self.trackers)
+
+    # -- lifecycle --
+
+    async def __aenter__(self) -> "Settler":
+        try:
+            await self._start()
+        except BaseException:
+            await self._shutdown()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._shutdown()
+
+    async def _start(self) -> None:
+        self.config.node.data_dir.mkdir(parents=True, exist_ok=True)
+        record = load_record(self.state_path)
+        min_fee, chain_id = await self._load_l1_params()
+        keys = {Role.BATCHER: self.section.batcher_key, Role.PROPOSER: self.section.proposer_key}
+        self.book = TxBook(self.l1, keys, chain_id, min_fee, self._persist, record.in_flight)
+        await self._open_l1_view(record)
+        if self.faulty is not None:
+            await self.faulty.open()
+        self.tasks.spawn("settle-loop", self.run())
+        self.server.register("settler_status", self.status)
+        await self.server.start(self.config.node.rpc_host, self.config.node.rpc_port)
+        self._log_start(record)
+
+    async def _load_l1_params(self) -> tuple[int, int]:
+        while True:
+            try:
+                info = await self.l1.config()
+                raw = await self.l1.rpc.call("l1_config")
+                break
+            except (RpcTransportError, RpcError, L1ResponseError) as exc:
+                self._note_all(f"waiting for the L1 at {self.section.l1_rpc}: {describe_failure(exc)}")
+                await asyncio.sleep(RETRY_S)
+        if info.batcher != self.section.batcher_key.address:
+            log.warning("batcher key %s is not the L1's batcher %s: batches will be refused",
+                        to_checksum_address(self.section.batcher_key.address), to_checksum_address(info.batcher))
+        self._check_l1_proposer(raw)
+        rollup = raw.get("rollup") if isinstance(raw, dict) else None
+        self.l1_tracks_l2 = isinstance(rollup, dict) and rollup.get("sequencingWindow") is not None
+        self.max_batch_bytes = min(self.section.max_batch_bytes, info.max_batch_bytes)
+        self.bond = info.proposer_bond if self.section.bond is None else self.section.bond
+        self.stale_after_s = max(MIN_STALE_S, STALE_AFTER_L1_BLOCKS * info.block_time_ms / 1000)
+        return info.min_fee, info.chain_id
+
+    def _check_l1_proposer(self, raw: Any) -> None:
+        """L1s since issue 10 may name the only proposer (until their fallback opens): warn if it is not us."""
+        proposer = raw.get("proposer") if isinstance(raw, dict) else None
+        ours = to_checksum_address(self.section.proposer_key.address)
+        if isinstance(proposer, str) and proposer.lower() != ours.lower():
+            log.warning("proposer key %s is not the L1's proposer %s: proposals will be refused until the L1's "
+                        "permissionless fallback opens", ours, proposer)
+
+    async def _open_l1_view(self, record: SettlerRecord) -> None:
+        while True:
+            try:
+                await open_inbox(self.l1, self.walker, record.inbox)
+                await sync_outputs(self.l1, self.ledger)
+                return
+            except (RpcTransportError, RpcError, L1ResponseError, InboxError) as exc:
+                self._note_all(f"reading the L1 at {self.section.l1_rpc}: {describe_failure(exc)}")
+                await asyncio.sleep(RETRY_S)
+
+    def _log_start(self, record: SettlerRecord) -> None:
+        for entry in record.in_flight:
+            log.info("in flight before the restart: %s; waiting for it before deciding again", entry.describe())
+        log.info(
+            "settler up: L2 blocks derivable from L1 up to %d, our newest live output at L2 block %d (%s), "
+            "batcher %s, proposer %s, max batch %d bytes, output every %d blocks, bond %d, RPC %s",
+            self.walker.head_number, self.ledger.own_newest_live(),
+            ", ".join(f"{n} {status}" for status, n in sorted(self.ledger.own_counts().items())) or "none",
+            to_checksum_address(self.section.batcher_key.address), to_checksum_address(self.section.proposer_key.address),
+            self.max_batch_bytes, self.section.output_interval, self.bond, self.server.url,
+        )
+
+    async def _shutdown(self) -> None:
+        self.stop.set()
+        await self.server.stop()
+        await self.tasks.cancel_all()
+        await self.sequencer.close()
+        await self.l1.close()
+        if self.faulty is not None:
+            self.faulty.close()
+        log.info("settler stopped: L2 blocks derivable from L1 up to %d, our newest live output at L2 block %d",
+                 self.walker.head_number, self.ledger.own_newest_live())
+
+    def _require_book(self) -> TxBook:
+        if self.book is None:
+            raise SettlerError("the settler has not started")
+        return self.book
+
+    def _persist(self) -> None:
+        book = self._require_book()
+        save_record(self.state_path, SettlerRecord(tuple(book.entries), self.walker.checkpoint()))
+        self._saved_inbox_at = self.walker.last_l1
+
+    # -- the loop --
+
+    async def run(self) -> None:
+        while not self.stop.is_set():
+            progressed = await self.run_round()
+            if not progressed and await sleep_or_stop(self.section.poll_ms / 1000, self.stop):
+                return
+
+    async def run_round(self) -> bool:
+        """One round: follow our transactions, read L1, then each duty. Returns whether anything moved."""
+        now = time.time()
+        try:
+            resolutions = await self._require_book().reconcile(now, self.stale_after_s, self.rebuild)
+        except ROUND_ERRORS as exc:
+            self._note_all(f"cannot follow our L1 transactions: {describe_failure(exc)}")
+            return False
+        self.outcomes.take(resolutions, now)
+        try:
+            await self.read_l1(now)
+        except ROUND_ERRORS as exc:
+            self._note_all(f"cannot read the L1 at {self.section.l1_rpc}: {describe_failure(exc)}")
+            return False
+        landed = any(r.fate is TxFate.LANDED for r in resolutions)
+        batches = await self._run_duty(BATCHES, self.post_next_batch)
+        outputs = await self._run_duty(OUTPUTS, self.propose_due_outputs)
+        return landed or batches or outputs
+
+    async def _run_duty(self, duty: str, step: Callable[[], Awaitable[DutyOutcome]]) -> bool:
+        """Run one duty's step; its outcome (or failure) is one round of its ProblemTracker."""
+        tracker = self.trackers[duty]
+        try:
+            outcome = await step()
+        except ROUND_ERRORS as exc:
+            tracker.note(describe_failure(exc))
+            return False
+        if outcome.problem is not None:
+            tracker.note(outcome.problem)
+        else:
+            tracker.clear()
+        return outcome.progressed
+
+    def _note_all(self, problem: str) -> None:
+        for tracker in self.trackers.values():
+            tracker.note(problem)
+
+    async def read_l1(self, now: float) -> None:
+        """The L1 facts of this round: the inbox walked to the head, the open and new output proposals."""
+        head = await self.l1.block_number()
+        await sync_inbox(self.l1, self.walker, head)
+        await sync_outputs(self.l1, self.ledger)
+        self.outcomes.check_batches_derived(self.walker, now)
+        if self.walker.last_l1 != self._saved_inbox_at:
+            self._persist()
+
+    async def rebuild(self, intent: Intent) -> Outgoing:
+        """The payload of an intent, again (to replace a stale transaction with the same nonce)."""
+        if isinstance(intent, OutputIntent):
+            return Outgoing(intent, ProposeOutput(intent.block, intent.root), self.bond)
+        blocks = await self.fetch_blocks(intent.first, intent.last - intent.first + 1)
+        if not blocks:
+            raise SequencerDataError(f"the sequencer no longer serves L2 block {intent.first}")
+        return self.batch_outgoing(blocks)
+
+    # -- batches --
+
+    async def post_next_batch(self) -> DutyOutcome:
+        book = self._require_book()
+        refusal = self.outcomes.prune(BATCHES, self.walker.head_number + 1)
+        plan = plan_batch(self.walker.head_number, book.of(Role.BATCHER), refusal, time.time())
+        if isinstance(plan, Hold):
+            return DutyOutcome(problem=self._hold_problem(BATCHES, plan, book.of(Role.BATCHER)))
+        blocks = await self.fetch_blocks(plan, FETCH_BLOCKS)
+        if not blocks:
+            return DutyOutcome()
+        (entry,) = await book.send([self.batch_outgoing(blocks)])
+        log.debug("sent %s", entry.describe())
+        return DutyOutcome(progressed=True, problem=self.outcomes.retry_problem(BATCHES, plan))
+
+    async def fetch_blocks(self, first: int, count: int) -> list[BatchBlock]:
+        items = await self.sequencer.call("rollup_getBatchBlocks", first, count)
+        blocks = [parse_batch_block(item) for item in items]
+        validate_contiguous(blocks, first)
+        return blocks
+
+    def batch_outgoing(self, blocks: list[BatchBlock]) -> Outgoing:
+        data, count = pack_batch(blocks, self.config.rollup.chain_id, self.max_batch_bytes)
+        posted = blocks[:count]
+        intent = BatchIntent(posted[0].number, posted[-1].number, len(data), sum(len(b.transactions) for b in posted))
+        return Outgoing(intent, PostBatch(data), 0)
+
+    def _hold_problem(self, duty: str, hold: Hold, in_flight: list[InFlight]) -> str | None:
+        """A hold is a problem if the plan says so, if the same wait has lasted longer than a transaction may
+        stay pending, or while a transaction we had to replace is still pending."""
+        if hold.problem:
+            return hold.reason
+        waited_s = self._waits.observe(duty, hold.wait_key, time.time())
+        if waited_s > self.stale_after_s:
+            return f"{hold.reason} (for {waited_s:.0f} s)"
+        replaced = [e for e in in_flight if len(e.hashes) > 1]
+        if replaced:
+            return f"{replaced[0].describe()} is still pending in the L1 mempool after {len(replaced[0].hashes) - 1} replacement(s)"
+        return None
+
+    # -- outputs --
+
+    async def propose_due_outputs(self) -> DutyOutcome:
+        book = self._require_book()
+        if self.faulty is not None and self.faulty.needs_attention:
+            await self.play_faulty()
+        in_flight = book.of(Role.PROPOSER)
+        facts = await self.output_facts()
+        refusal = self.outcomes.prune(OUTPUTS, compute_next_output(facts, self.section.output_interval, []))  # L1 facts
+        plan = plan_outputs(facts, self.section.output_interval, in_flight, refusal, time.time(), MAX_PROPOSALS_IN_FLIGHT)
+        if isinstance(plan, Hold):
+            return DutyOutcome(problem=self._hold_problem(OUTPUTS, plan, in_flight))
+        blocks = self._limit_faulty(plan)
+        if not blocks:
+            return DutyOutcome()
+        outgoing = [await self.output_outgoing(k, facts.own_newest_live) for k in blocks]
+        for entry in await book.send(outgoing):
+            log.debug("sent %s", entry.describe())
+        return DutyOutcome(progressed=True, problem=self.outcomes.retry_problem(OUTPUTS, blocks[0]))
+
+    async def output_facts(self) -> OutputFacts:
+        status = await self.sequencer.call("rollup_syncStatus")
+        try:
+            sequencer_safe = int(status["safe"]["number"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SequencerDataError(f"malformed rollup_syncStatus: {exc}") from None
+        proposable = min(self.walker.head_number, sequencer_safe)
+        if self.l1_tracks_l2:
+            proposable = min(proposable, await self.l1.get_l2_head())
+        floor = self.ledger.newest_live() if self.outcomes.l1_orders_proposals else None
+        return OutputFacts(
+            own_newest_live=self.ledger.own_newest_live(),
+            proposable_head=proposable,
+            derivable_head=self.walker.head_number,
+            ordering_floor=None if floor is None else floor.l2_block_number,
+            floor_holder=None if floor is None else to_checksum_address(floor.proposer),
+        )
+
+    def _limit_faulty(self, plan: Propose) -> list[int]:
+        return self.faulty.limit_due(list(plan.blocks)) if self.faulty is not None else list(plan.blocks)
+
+    async def output_outgoing(self, k: int, own_newest_live: int) -> Outgoing:
+        if self.faulty is not None and self.faulty.wants_fault(k):
+            root = await self.faulty.wrong_root(k, own_newest_live)
+        else:
+            output = await self.sequencer.call("rollup_outputAtBlock", k)
+            try:
+                root = Hash32(parse_hex(output["outputRoot"], 32, "outputRoot"))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise SequencerDataError(f"malformed rollup_outputAtBlock({k}): {exc}") from None
+        intent = OutputIntent(k, root)
+        return Outgoing(intent, ProposeOutput(k, root), self.bond)
+
+    async def play_faulty(self) -> None:
+        """Test mode: defend the wrong output (a defeat makes the plan propose that block again, honestly)."""
+        if self.faulty is None:
+            return
+        outputs: list[OutputProposal] = []
+        while True:
+            page = await self.l1.get_outputs(len(outputs), OUTPUTS_PAGE)
+            outputs.extend(page)
+            if len(page) < OUTPUTS_PAGE:
+                break
+        await self.faulty.play(self.section.proposer_key, outputs)
+
+    # -- reports --
+
+    def status(self, params: list[Any]) -> dict[str, Any]:
+        book = self.book
+        return {
+            "postedUpto": self.walker.head_number,
+            "proposedUpto": self.ledger.own_newest_live(),
+            "l1Walked": self.walker.last_l1,
+            "ownOutputs": self.ledger.own_counts(),
+            "inFlight": [{"role": e.role.value, **in_flight_to_json(e)} for e in (book.entries if book else [])],
+            **self.outcomes.report(),
+            "l1TracksL2": self.l1_tracks_l2,
+            "health": self._health(),
+        }
+
+    def _health(self) -> dict[str, Any]:
+        duties = {duty: tracker.report() for duty, tracker in self.trackers.items()}
+        stuck = [duty for duty, tracker in self.trackers.items() if tracker.stuck]
+        report: dict[str, Any] = {
+            "status": "stuck" if stuck else "ok",
+            "postedUpto": self.walker.head_number,
+            "proposedUpto": self.ledger.own_newest_live(),
+            "duties": duties,
+        }
+        shown = stuck or [duty for duty, tracker in self.trackers.items() if tracker.problem is not None]
+        if shown:
+            report["problem"] = f"{shown[0]}: {self.trackers[shown[0]].problem}"
+        return report

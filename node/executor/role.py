@@ -1,0 +1,9 @@
+"""The executor role: `python -m node.executor --config FILE` or `rollup executor --config FILE` (node.lifecycle)."""
+
+from __future__ import annotations
+
+from node.lifecycle import Role
+from node.executor.process import load_executor_config
+from node.executor.process import Executor
+
+ROLE = Role("executor", "run an executor (replica): follows gossip, derives the L2 chain from L1, serves reads", load_executor_config, Executor, "node.executor")
