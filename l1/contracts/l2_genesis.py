@@ -11,7 +11,7 @@ runs cannot hold the root. Given `[l1.rollup] genesis` (a copy of the L2's
     header     = [0, ZERO_HASH, l1_genesis.timestamp_ms, 0, l1_genesis.hash, ZERO_HASH, state_root]
     root       = compute_output_root(0, state_root, header.hash())
 
-tests/test_l1_disputes.py checks it equals what Chain.init_genesis builds.
+tests/l1/test_l1_disputes.py checks it equals what Chain.init_genesis builds.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Every block is committed in one atomic write batch holding the block, its
 receipts, its transaction index entries, the state tree's new nodes and flat
 values, the pruning of state older than the history window, and the head
 pointer. A process killed at any moment reopens at exactly the last
-committed block (tests/test_crash_safety.py).
+committed block (tests/processes/test_crash_safety.py).
 
 Keys (one-letter namespaces; N/R/S/V belong to the state tree, node.smt.nodes):
     B number(8)      -> block encoding

@@ -17,7 +17,7 @@ the PnL pool (a native account at keys.POOL_ADDRESS):
   losers' realized losses: the pool holds exactly what losers have paid and
   winners have not yet taken).
 
-Conservation (checked by tests/test_venue_properties.py):
+Conservation (checked by tests/venue/test_venue_properties.py):
 
     pool balance == sum(pnl) + sum over positions (size * funding_index - cost)
 
