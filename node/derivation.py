@@ -164,17 +164,17 @@ class Deriver:
             return
         outcome = derive_batch(self._shape_head(), blocks, posted_in, self._origin_info, self.rules)
         for shape, block in outcome.accepted:
-            user = [recover_in_block(raw) for raw in block.transactions]
-            result.add(self._append(shape, user))
+            result.add(self._append(shape, block.transactions))
         if outcome.dropped is not None:
             result.dropped.append(f"batch in L1 block {posted_in}: {outcome.dropped}")
 
     def _fill_expired_epochs(self, l1_number: int, result: DerivationResult) -> None:
         for shape in derive_expired_epochs(self._shape_head(), l1_number, self._origin_info, self.rules):
-            result.add(self._append(shape, []))
+            result.add(self._append(shape, ()))
             log.warning("sequencing window of L1 block %d expired: derived default L2 block %d", shape.l1_origin_number, shape.number)
 
-    def _append(self, shape: BlockShape, user: list[RecoveredTx]) -> Derived:
+    def _append(self, shape: BlockShape, user: Sequence[bytes]) -> Derived:
+        """Append the block; user transactions are recovered only if it must be executed (not already unsafe)."""
         origin = self._origin(shape.l1_origin_number)
         system = system_rtxs(origin) if shape.opens_epoch else []
         return self.safe.append_derived(system, user, shape.timestamp_ms, (origin.number, origin.hash))

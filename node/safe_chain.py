@@ -18,17 +18,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from node.block import BlockHeader
 from node.chain import Chain, ChainError, SealedBlock, decode_receipt
 from node.encoding import pack, unpack
 from node.store.chain import Head
+from node.stf.execute import recover_in_block
 from node.tx import RecoveredTx
 
 log = logging.getLogger(__name__)
 
 SAFE_KEY = b"Msafe"
+
+
+def recover_all_in_block(raws: Sequence[bytes]) -> list[RecoveredTx]:
+    return [recover_in_block(raw) for raw in raws]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +71,19 @@ class SafeChain:
     def append_derived(
         self,
         system: Sequence[RecoveredTx],
-        user: Sequence[RecoveredTx],
+        user: Sequence[bytes],
         timestamp_ms: int,
         origin: tuple[int, bytes],
+        recover: Callable[[Sequence[bytes]], list[RecoveredTx]] = recover_all_in_block,
     ) -> Derived:
-        """Make the block derivation produced (`system` then `user` transactions) the next safe block."""
+        """Make the block derivation produced (`system` then the raw `user` transactions) the next safe block.
+
+        An unsafe block that is exactly it becomes safe as it is: nothing is
+        decoded or executed again. Otherwise the user transactions are
+        recovered (`recover`, e.g. on a process pool) and the block executed.
+        """
         number = self._safe.number + 1
-        raws = tuple(r.raw for r in system) + tuple(r.raw for r in user)
+        raws = tuple(r.raw for r in system) + tuple(user)
         reorged_from = None
         if self.unsafe_head().number >= number:
             existing = self._matching_unsafe(number, raws, timestamp_ms, origin)
@@ -82,7 +93,7 @@ class SafeChain:
             self.chain.store.rewind_to(self._safe.number)
             self.reorgs += 1
             log.warning("L1 disagrees with unsafe block %d: reorged unsafe blocks %d..%d", number, number, reorged_from)
-        prepared = self.chain.prepare_derived_block(system, user, timestamp_ms, origin)
+        prepared = self.chain.prepare_derived_block(system, recover(user), timestamp_ms, origin)
         head = Head(number, prepared.block.hash(), prepared.block.header.state_root)
         sealed = self.chain.commit(prepared, extra_puts={SAFE_KEY: _encode_head(head)})
         self._safe = head
