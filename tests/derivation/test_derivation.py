@@ -270,9 +270,21 @@ def test_unsafe_blocks_equal_to_l1_are_promoted_without_reexecution(tmp_path: Pa
         replica.chain.import_block(block, [recover_transaction(raw) for raw in block.transactions])
     assert replica.safe.safe_head().number == 0 and replica.chain.head() == seq.chain.head()
     replica.process_l1_block(seq.l1[1])
+    recovered = []
+    real_append = replica.safe.append_derived
+
+    def counting_append(*args, **kwargs):  # type: ignore[no-untyped-def]
+        def recover(raws):  # type: ignore[no-untyped-def]
+            recovered.extend(raws)
+            return [recover_transaction(r) for r in raws]
+
+        return real_append(*args, recover=recover, **kwargs)
+
+    replica.safe.append_derived = counting_append  # type: ignore[method-assign]
     result = replica.process_l1_block(l1_block(2, batches=(batch_of(seq.chain, range(1, 5)),)))
     assert result.promoted == 4 and result.reorgs == []
     assert replica.safe.safe_head() == seq.chain.head()
+    assert recovered == []  # promoted from the raw bytes: no sender recovered again
 
 
 def test_l1_wins_over_a_different_unsafe_block(tmp_path: Path) -> None:
