@@ -1,10 +1,52 @@
-"""Helpers shared by CLI command modules: errors and output."""
+"""Helpers shared by the CLI's command modules: errors and output, passwords, common flags, signing and sending.
+
+Every command module (keys, wallet, fraud, venue, devnet, roles) imports
+what it shares from here and from no other command module, so node/cli has
+no import cycle; this module imports no command module.
+
+    CliError, emit, add_json_flag               a user-facing failure, --json or text output
+    read_password, keystore_password            --password-file, $ROLLUP_PASSWORD, or a prompt
+    net_parser, key_parser, wait_parser         --dir/--rpc/--l1-rpc/--json, --key..., --wait/--timeout
+    add_command, guarded                        a subcommand whose input/key/devnet/RPC failures are CliErrors
+    get_endpoints, load_key, l2_fee             the devnet's endpoints, the signing key, the fee to pay
+    sign_l2, submit_l2, finish_tx               sign an L2 payload, send it, report it (and wait for --wait)
+    wait_l2, receipt_lines, kv_lines, progress  waiting and the text forms of receipts and records
+    finish_withdrawal, run_journey, proof_rpc   a withdrawal's L1 side (prove, finalize, paid)
+"""
 
 from __future__ import annotations
 
+import argparse
+import functools
+import getpass
 import json
+import os
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+from node.crypto import CryptoError, PrivateKey, to_checksum_address
+from node.devnet.endpoints import Endpoints, load_devnet_json, resolve_endpoints
+from node.devnet.errors import DevnetError, InputError
+from node.devnet.inputs import parse_amount
+from node.devnet.params import L2_MIN_FEE
+from node.devnet.waiting import LEVELS, Deadline, wait_confirmed
+from node.devnet.withdrawal_journey import complete_withdrawal
+from node.keys.hd import HDError
+from node.keys.keystore import KeystoreError
+from node.keys.resolve import KeyResolutionError, PasswordRequiredError, default_keys_dir, resolve_key
+from node.rpc.client import RpcTransportError, SyncRpcClient
+from node.rpc.errors import RpcError
+from node.tx import SignedTx, sign_tx
+
+Handler = Callable[[argparse.Namespace], int]
+
+DEFAULT_DIR = ".devnet"
+DEFAULT_KEY = "dev0"
+DEFAULT_WAIT_TIMEOUT_S = 120.0
+PASSWORD_ENV = "ROLLUP_PASSWORD"
+MAX_PASSWORD_FILE_BYTES = 64 * 1024
 
 
 class CliError(Exception):
@@ -13,6 +55,9 @@ class CliError(Exception):
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+# ---------------------------------------------------------------- output
 
 
 def add_json_flag(parser: Any) -> None:
@@ -26,3 +71,259 @@ def emit(args: Any, data: Any, human: str) -> None:
         sys.stdout.write("\n")
     else:
         print(human)
+
+
+def progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def kv_lines(pairs: list[tuple[str, Any]]) -> str:
+    width = max(len(key) for key, _ in pairs) + 1
+    return "\n".join(f"{key + ':':<{width}} {value}" for key, value in pairs if value is not None)
+
+
+# ---------------------------------------------------------------- passwords
+
+
+def keystore_password(args: argparse.Namespace, prompt: str) -> str:
+    """The password to unlock an existing keystore."""
+    return read_password(args, prompt, confirm=False)
+
+
+def read_password(args: argparse.Namespace, prompt: str, confirm: bool) -> str:
+    """--password-file's first line, else $ROLLUP_PASSWORD, else a prompt (only on a terminal)."""
+    password_file: Path | None = getattr(args, "password_file", None)
+    if password_file is not None:
+        return _password_from_file(password_file)
+    from_env = os.environ.get(PASSWORD_ENV, "")
+    if from_env:
+        return from_env
+    if not stdin_is_tty():
+        raise CliError(
+            f"a password is needed but stdin is not a terminal: use --password-file FILE or set {PASSWORD_ENV}"
+        )
+    return _prompt_password(prompt, confirm)
+
+
+def _prompt_password(prompt: str, confirm: bool) -> str:
+    try:
+        password = getpass.getpass(prompt)
+        if confirm and getpass.getpass("Repeat password: ") != password:
+            raise CliError("passwords do not match")
+    except EOFError:
+        raise CliError("no password entered") from None
+    return password
+
+
+def _password_from_file(path: Path) -> str:
+    try:
+        with path.expanduser().open("rb") as fh:
+            raw = fh.read(MAX_PASSWORD_FILE_BYTES + 1)
+    except OSError as exc:
+        raise CliError(f"cannot read password file {path}: {exc.strerror}") from None
+    if len(raw) > MAX_PASSWORD_FILE_BYTES:
+        raise CliError(f"password file {path} is larger than {MAX_PASSWORD_FILE_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CliError(f"password file {path} is not valid UTF-8") from None
+    lines = text.splitlines()
+    return lines[0] if lines else ""
+
+
+def stdin_is_tty() -> bool:
+    stdin = sys.stdin
+    return stdin is not None and stdin.isatty()
+
+
+# ---------------------------------------------------------------- common flags and commands
+
+
+def net_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR), help=f"devnet directory (default {DEFAULT_DIR})")
+    parser.add_argument("--rpc", metavar="URL", help="L2 node JSON-RPC URL (default: the devnet's sequencer)")
+    parser.add_argument("--l1-rpc", metavar="URL", help="L1 JSON-RPC URL (default: the devnet's L1)")
+    add_json_flag(parser)
+    return parser
+
+
+def key_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--key", default=DEFAULT_KEY,
+                        help="signing key: dev0..dev9, a 0x private key, a stored key name or a keystore file (default dev0)")
+    parser.add_argument("--keys-dir", type=Path, help="keys directory (default: $ROLLUP_KEYS_DIR or ~/.rollup/keys)")
+    parser.add_argument("--password-file", type=Path, metavar="FILE",
+                        help="keystore password from the first line of FILE (else $ROLLUP_PASSWORD, else a prompt)")
+    return parser
+
+
+def wait_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--wait", nargs="?", const="unsafe", choices=LEVELS, metavar="LEVEL",
+                        help="wait until the transaction is unsafe (included, the default), safe or finalized")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_WAIT_TIMEOUT_S, metavar="S",
+                        help=f"how long --wait waits (default {DEFAULT_WAIT_TIMEOUT_S:.0f} s)")
+    return parser
+
+
+def add_command(subparsers: Any, name: str, parents: list[argparse.ArgumentParser], help_text: str,
+                command: Handler, arguments: Callable[[argparse.ArgumentParser], None]) -> None:
+    """A subcommand over net_parser()'s flags, run through guarded()."""
+    parser = subparsers.add_parser(name, parents=parents, help=help_text, description=help_text)
+    arguments(parser)
+    parser.set_defaults(func=guarded(command))
+
+
+def guarded(command: Handler) -> Handler:
+    """Turn input, key, devnet and RPC failures into one-line CliErrors."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except (InputError, DevnetError, KeyResolutionError, KeystoreError, CryptoError, HDError) as exc:
+            raise CliError(str(exc)) from None
+        except RpcTransportError as exc:
+            hint = "" if args.rpc or args.l1_rpc else f" (is the devnet running? see `rollup devnet status --dir {args.dir}`)"
+            raise CliError(f"cannot reach the node: {exc}{hint}") from None
+        except RpcError as exc:
+            raise CliError(f"the node answered with an error: {exc.message} (code {exc.code})") from None
+
+    return run
+
+
+# ---------------------------------------------------------------- endpoints, keys, fees
+
+
+def get_endpoints(args: argparse.Namespace) -> Endpoints:
+    return resolve_endpoints(args.dir, args.rpc, args.l1_rpc)
+
+
+def load_key(args: argparse.Namespace) -> PrivateKey:
+    """--key (with --keys-dir), asking for a keystore's password only when it needs one."""
+    keys_dir = args.keys_dir.expanduser() if args.keys_dir is not None else default_keys_dir()
+    try:
+        return resolve_key(args.key, None, keys_dir)
+    except PasswordRequiredError:
+        return resolve_key(args.key, keystore_password(args, f"Password for {args.key}: "), keys_dir)
+
+
+def optional_amount(text: str | None, what: str, allow_zero: bool = True) -> int | None:
+    return None if text is None else parse_amount(text, what, allow_zero=allow_zero)
+
+
+def l2_fee(args: argparse.Namespace, endpoints: Endpoints) -> int:
+    """--fee, else the devnet's L2 minimum fee."""
+    given = optional_amount(args.fee, "--fee")
+    if given is not None:
+        return given
+    return endpoints.l2_min_fee if endpoints.l2_min_fee is not None else L2_MIN_FEE
+
+
+# ---------------------------------------------------------------- L2 transactions
+
+
+def sign_l2(args: argparse.Namespace, endpoints: Endpoints, key: PrivateKey, payload: Any,
+            fee: int, nonce: int | None) -> SignedTx:
+    """Sign `payload` for the L2's chain id, at the sender's latest nonce unless given."""
+    client = SyncRpcClient(endpoints.require_l2().rpc)
+    chain_id = int(client.call("rollup_chainId"))
+    if nonce is None:
+        nonce = int(client.call("rollup_getNonce", to_checksum_address(key.address), "latest"))
+    return sign_tx(key, chain_id, nonce, fee, payload)
+
+
+def submit_l2(endpoints: Endpoints, tx: SignedTx) -> str:
+    node = endpoints.require_l2()
+    try:
+        return str(SyncRpcClient(node.rpc).call("rollup_sendRawTransaction", "0x" + tx.encode().hex()))
+    except RpcError as exc:
+        raise CliError(f"{node.name} rejected the transaction: {exc.message} (code {exc.code})") from None
+
+
+def wait_l2(args: argparse.Namespace, endpoints: Endpoints, tx_hash: str, deadline: Deadline) -> dict[str, Any]:
+    receipts = wait_confirmed(endpoints.require_l2(), endpoints.confirmers, tx_hash, args.wait, deadline, progress)
+    return {name: receipt for name, receipt in receipts.items()}
+
+
+def receipt_lines(receipts: dict[str, dict[str, Any]], level: str) -> list[str]:
+    """The first entry is the node the transaction went to (included), the others confirmed `level`."""
+    lines = []
+    for index, (name, receipt) in enumerate(receipts.items()):
+        state = "ok" if int(receipt.get("status", 0)) == 1 else "FAILED (status 0)"
+        what = "included" if index == 0 and level != "unsafe" else level
+        lines.append(f"{what} on {name} in block {receipt['blockNumber']}: {state}")
+    return lines
+
+
+def _failed(receipts: dict[str, dict[str, Any]]) -> bool:
+    return any(int(receipt.get("status", 0)) != 1 for receipt in receipts.values())
+
+
+def finish_tx(args: argparse.Namespace, endpoints: Endpoints, data: dict[str, Any], deadline: Deadline,
+              verb: str) -> int:
+    """Report a sent transaction, after waiting for --wait; exit 1 if a receipt has status 0."""
+    lines = [f"{verb}: {data['hash']}"]
+    if "l1TxHash" in data:
+        lines.append(f"L1 force_tx: {data['l1TxHash']}")
+    lines.append(f"from {data['from']} nonce {data['nonce']} fee {data['fee']}")
+    failed = False
+    if args.wait:
+        receipts = wait_l2(args, endpoints, data["hash"], deadline)
+        data["wait"] = args.wait
+        data["receipts"] = receipts
+        lines += receipt_lines(receipts, args.wait)
+        failed = _failed(receipts)
+    if "note" in data:
+        lines.append(f"note: {data['note']}")
+    emit(args, data, "\n".join(lines))
+    if failed:
+        print("error: the transaction was included but failed (receipt status 0)", file=sys.stderr)
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------- a withdrawal's L1 side
+
+
+def proof_rpc(directory: Path, given: str | None) -> str:
+    """--proof-rpc, else the devnet's honest challenger (it derives from L1 only and serves the proofs)."""
+    if given:
+        return given
+    doc = load_devnet_json(directory) or {}
+    for challenger in doc.get("challengers") or []:
+        if challenger.get("mode") == "honest" and challenger.get("rpc"):
+            return str(challenger["rpc"])
+    raise DevnetError(f"no honest challenger in {directory}/devnet.json to get withdrawal proofs from: pass --proof-rpc")
+
+
+def run_journey(args: argparse.Namespace, endpoints: Endpoints, key: PrivateKey, withdrawal_id: str,
+                deadline: Deadline, report: Callable[[str], None]) -> dict[str, Any]:
+    """Wait for a finalized output covering the withdrawal, prove and finalize it on L1."""
+    return complete_withdrawal(endpoints.require_l1(), proof_rpc(args.dir, getattr(args, "proof_rpc", None)),
+                               key, withdrawal_id, deadline, report)
+
+
+def finish_withdrawal(args: argparse.Namespace, endpoints: Endpoints, key: PrivateKey, data: dict[str, Any],
+                      deadline: Deadline) -> int:
+    """The `rollup withdraw --wait finalized` path: after the L2 transaction, the whole L1 side."""
+    progress(f"withdrawal sent: {data['hash']} ({data['amount']} wei to {data['l1Recipient']} on L1)")
+    journey = run_journey(args, endpoints, key, str(data["withdrawalId"]), deadline, progress)
+    data = {**{k: v for k, v in data.items() if k != "note"}, "wait": "finalized", "journey": journey}
+    emit(args, data, f"withdrawal {data['hash']}\n" + journey_text(journey))
+    return 0
+
+
+def journey_text(data: dict[str, Any]) -> str:
+    lines = [
+        f"L2 block:        {data['l2Block']}",
+        f"output:          {data['outputIndex']} (L2 block {data['outputL2Block']}, finalized)",
+    ]
+    if "provenInL1Block" in data:
+        lines.append(f"proven:          L1 block {data['provenInL1Block']} ({data['proveTx']})")
+    lines.append(f"finalized:       L1 block {data.get('finalizedInL1Block')}" +
+                 (f" ({data['finalizeTx']})" if "finalizeTx" in data else ""))
+    lines.append(f"paid:            {data['amount']} wei to {data['recipient']}")
+    if "l1BalanceAfter" in data:
+        lines.append(f"L1 balance:      {data['l1BalanceBefore']} -> {data['l1BalanceAfter']}")
+    return "\n".join(lines)

@@ -7,7 +7,7 @@
                                          prove it on L1, finalize it (the recipient is paid)
 
 `rollup withdraw ... --wait finalized` (node.cli.wallet) does the same after
-sending the L2 transaction through `finish_withdrawal` here. Proofs come from
+sending the L2 transaction, through node.cli.common's `finish_withdrawal`. Proofs come from
 a node serving `rollup_getWithdrawalProof` over an L1-derived chain: the
 devnet's honest challenger, or --proof-rpc URL.
 """
@@ -17,25 +17,31 @@ from __future__ import annotations
 import argparse
 import functools
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from node.cli.common import CliError, add_json_flag, emit
-from node.crypto import CryptoError, PrivateKey
-from node.devnet.endpoints import Endpoints, load_devnet_json, resolve_endpoints
+from node.cli.common import (
+    DEFAULT_DIR,
+    CliError,
+    Handler,
+    add_json_flag,
+    emit,
+    journey_text,
+    load_key,
+    progress,
+    run_journey,
+)
+from node.crypto import CryptoError
+from node.devnet.endpoints import Endpoints, resolve_endpoints
 from node.devnet.errors import DevnetError, InputError
 from node.devnet.inputs import parse_tx_hash
 from node.devnet.waiting import Deadline
-from node.devnet.withdrawal_journey import complete_withdrawal
 from node.keys.keystore import KeystoreError
 from node.keys.resolve import KeyResolutionError
 from node.rpc.client import RpcTransportError, SyncRpcClient
 from node.rpc.errors import RpcError
 
-DEFAULT_DIR = ".devnet"
 PAGE = 256
 DEFAULT_JOURNEY_TIMEOUT_S = 600.0
-
-Handler = Callable[[argparse.Namespace], int]
 
 
 def register(subparsers: Any) -> None:
@@ -94,17 +100,6 @@ def _l1_endpoints(args: argparse.Namespace) -> Endpoints:
 
 def _l1(args: argparse.Namespace) -> SyncRpcClient:
     return SyncRpcClient(_l1_endpoints(args).require_l1())
-
-
-def proof_rpc(directory: Path, given: str | None) -> str:
-    """--proof-rpc, else the devnet's honest challenger (it derives from L1 only and serves the proofs)."""
-    if given:
-        return given
-    doc = load_devnet_json(directory) or {}
-    for challenger in doc.get("challengers") or []:
-        if challenger.get("mode") == "honest" and challenger.get("rpc"):
-            return str(challenger["rpc"])
-    raise DevnetError(f"no honest challenger in {directory}/devnet.json to get withdrawal proofs from: pass --proof-rpc")
 
 
 def _pages(client: SyncRpcClient, method: str) -> list[dict[str, Any]]:
@@ -182,44 +177,9 @@ def _short(amount: Any) -> str:
 
 
 def cmd_complete_withdrawal(args: argparse.Namespace) -> int:
-    from node.cli.wallet import _load_key, _progress
-
     withdrawal_id = parse_tx_hash(args.withdrawal_id)
-    key = _load_key(args)
+    key = load_key(args)
     endpoints = _l1_endpoints(args)
-    data = run_journey(args, endpoints, key, withdrawal_id, Deadline(args.timeout), _progress)
-    emit(args, data, _journey_text(data))
+    data = run_journey(args, endpoints, key, withdrawal_id, Deadline(args.timeout), progress)
+    emit(args, data, journey_text(data))
     return 0
-
-
-def run_journey(args: argparse.Namespace, endpoints: Endpoints, key: PrivateKey, withdrawal_id: str,
-                deadline: Deadline, progress: Callable[[str], None]) -> dict[str, Any]:
-    return complete_withdrawal(endpoints.require_l1(), proof_rpc(args.dir, getattr(args, "proof_rpc", None)),
-                               key, withdrawal_id, deadline, progress)
-
-
-def finish_withdrawal(args: argparse.Namespace, endpoints: Endpoints, key: PrivateKey, data: dict[str, Any],
-                      deadline: Deadline) -> int:
-    """The `rollup withdraw --wait finalized` path: after the L2 transaction, the whole L1 side."""
-    from node.cli.wallet import _progress
-
-    _progress(f"withdrawal sent: {data['hash']} ({data['amount']} wei to {data['l1Recipient']} on L1)")
-    journey = run_journey(args, endpoints, key, str(data["withdrawalId"]), deadline, _progress)
-    data = {**{k: v for k, v in data.items() if k != "note"}, "wait": "finalized", "journey": journey}
-    emit(args, data, f"withdrawal {data['hash']}\n" + _journey_text(journey))
-    return 0
-
-
-def _journey_text(data: dict[str, Any]) -> str:
-    lines = [
-        f"L2 block:        {data['l2Block']}",
-        f"output:          {data['outputIndex']} (L2 block {data['outputL2Block']}, finalized)",
-    ]
-    if "provenInL1Block" in data:
-        lines.append(f"proven:          L1 block {data['provenInL1Block']} ({data['proveTx']})")
-    lines.append(f"finalized:       L1 block {data.get('finalizedInL1Block')}" +
-                 (f" ({data['finalizeTx']})" if "finalizeTx" in data else ""))
-    lines.append(f"paid:            {data['amount']} wei to {data['recipient']}")
-    if "l1BalanceAfter" in data:
-        lines.append(f"L1 balance:      {data['l1BalanceBefore']} -> {data['l1BalanceAfter']}")
-    return "\n".join(lines)

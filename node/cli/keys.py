@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import argparse
 import functools
-import getpass
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from node.cli.common import CliError, add_json_flag, emit
+from node.cli.common import PASSWORD_ENV, CliError, add_json_flag, emit, keystore_password, read_password
 from node.crypto import CryptoError, PrivateKey, to_checksum_address
 from node.keys.hd import DEV_ACCOUNT_COUNT, HDError, dev_account, dev_accounts
 from node.keys.keystore import (
@@ -46,8 +44,6 @@ from node.keys.resolve import (
     validate_key_name,
 )
 
-PASSWORD_ENV = "ROLLUP_PASSWORD"
-MAX_PASSWORD_FILE_BYTES = 64 * 1024
 DEV_WARNING = "public dev key: known to everyone, never use it for real funds"
 DEV_LIST_HEADER = "Public dev accounts (well-known keys, never use them for real funds):"
 PRIVATE_KEY_WARNING = "warning: printing a plaintext private key; anyone who sees it controls the account"
@@ -208,7 +204,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         emit(args, {"name": entry.name, "address": entry.checksum_address, "file": str(path)},
              f"wrote keystore of {entry.name!r} to {path}")
     elif args.private_key:
-        key = load_keystore_file(entry.path, _password(args, f"Password for {entry.name}: "))
+        key = load_keystore_file(entry.path, keystore_password(args, f"Password for {entry.name}: "))
         _emit_private_key(args, entry.name, key)
     else:
         doc = read_keystore_file(entry.path)
@@ -270,7 +266,7 @@ def _parse_private_key(text: str) -> PrivateKey:
 def _verified_keystore(args: argparse.Namespace) -> tuple[PrivateKey, dict[str, Any]]:
     """Read and decrypt the --keystore file; the copy gets an 'address' field if it lacked one."""
     doc = read_keystore_file(args.keystore)
-    key = decrypt_keystore(doc, _password(args, f"Password for {args.keystore}: "))
+    key = decrypt_keystore(doc, keystore_password(args, f"Password for {args.keystore}: "))
     return key, {**doc, "address": key.address.hex()}
 
 
@@ -327,59 +323,9 @@ def _info_json(info: KeyInfo) -> dict[str, Any]:
 # ---------------------------------------------------------------- passwords
 
 
-def _password(args: argparse.Namespace, prompt: str) -> str:
-    """The password to unlock an existing keystore."""
-    return _read_password(args, prompt, confirm=False)
-
-
 def _new_password(args: argparse.Namespace) -> str:
     """The password for a new keystore: confirmed when typed, never empty."""
-    password = _read_password(args, "New password: ", confirm=True)
+    password = read_password(args, "New password: ", confirm=True)
     if not password:
         raise CliError("password must not be empty")
     return password
-
-
-def _read_password(args: argparse.Namespace, prompt: str, confirm: bool) -> str:
-    password_file: Path | None = getattr(args, "password_file", None)
-    if password_file is not None:
-        return _password_from_file(password_file)
-    from_env = os.environ.get(PASSWORD_ENV, "")
-    if from_env:
-        return from_env
-    if not _stdin_is_tty():
-        raise CliError(
-            f"a password is needed but stdin is not a terminal: use --password-file FILE or set {PASSWORD_ENV}"
-        )
-    return _prompt_password(prompt, confirm)
-
-
-def _prompt_password(prompt: str, confirm: bool) -> str:
-    try:
-        password = getpass.getpass(prompt)
-        if confirm and getpass.getpass("Repeat password: ") != password:
-            raise CliError("passwords do not match")
-    except EOFError:
-        raise CliError("no password entered") from None
-    return password
-
-
-def _password_from_file(path: Path) -> str:
-    try:
-        with path.expanduser().open("rb") as fh:
-            raw = fh.read(MAX_PASSWORD_FILE_BYTES + 1)
-    except OSError as exc:
-        raise CliError(f"cannot read password file {path}: {exc.strerror}") from None
-    if len(raw) > MAX_PASSWORD_FILE_BYTES:
-        raise CliError(f"password file {path} is larger than {MAX_PASSWORD_FILE_BYTES} bytes")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise CliError(f"password file {path} is not valid UTF-8") from None
-    lines = text.splitlines()
-    return lines[0] if lines else ""
-
-
-def _stdin_is_tty() -> bool:
-    stdin = sys.stdin
-    return stdin is not None and stdin.isatty()

@@ -1,8 +1,9 @@
 """Venue commands against a devnet: markets, order, cancel, cancel-all, book, positions, oracle, insurance.
 
-Endpoints, keys, signing, fees and `--wait` are node.cli.wallet's: orders go
-to the sequencer; `--wait` (default level unsafe) polls until included and
-fails the command when the receipt's status is 0. Markets are named by
+Endpoints, keys, signing, fees and `--wait` are node.cli.common's, as for
+the wallet commands: orders go to the sequencer; `--wait` (default level
+unsafe) polls until included and fails the command when the receipt's
+status is 0. Markets are named by
 symbol (BTC-PERP, any case) or id; sizes are whole lots, prices units per lot
 (see `rollup markets`). The oracle commands sign with the oracle key (default
 dev4, the devnet's).
@@ -15,11 +16,25 @@ import time
 from pathlib import Path
 from typing import Any
 
-from node.cli import wallet as w
-from node.cli.common import CliError, emit
+from node.cli.common import (
+    CliError,
+    add_command,
+    emit,
+    finish_tx,
+    get_endpoints,
+    key_parser,
+    kv_lines,
+    l2_fee,
+    load_key,
+    net_parser,
+    progress,
+    sign_l2,
+    submit_l2,
+    wait_parser,
+)
 from node.crypto import to_checksum_address
 from node.devnet.errors import InputError
-from node.devnet.inputs import parse_address_arg
+from node.devnet.inputs import parse_address_arg, parse_amount, parse_block_tag
 from node.devnet.params import VENUE_ORACLE_KEY
 from node.devnet.waiting import Deadline
 from node.rpc.client import SyncRpcClient
@@ -42,25 +57,25 @@ ORACLE_FEED_AHEAD_MS = ORACLE_MAX_AHEAD_MS // 2  # oracle timestamps at most thi
 
 
 def register(subparsers: Any) -> None:
-    net, key, wait = w._net_parser(), w._key_parser(), w._wait_parser()
+    net, key, wait = net_parser(), key_parser(), wait_parser()
     key.add_argument("--fee", help="fee in wei (default: the devnet's min fee)")
-    oracle_key = w._key_parser()
+    oracle_key = key_parser()
     oracle_key.add_argument("--fee", help="fee in wei (default: the devnet's min fee)")
     oracle_key.set_defaults(key=VENUE_ORACLE_KEY)
-    w._add(subparsers, "markets", [net], "the venue's markets, oracle prices and best bid/ask", cmd_markets, lambda p: None)
-    w._add(subparsers, "order", [net, key, wait], "place an order", cmd_order, _order_args)
-    w._add(subparsers, "cancel", [net, key, wait], "cancel a resting order", cmd_cancel,
+    add_command(subparsers, "markets", [net], "the venue's markets, oracle prices and best bid/ask", cmd_markets, lambda p: None)
+    add_command(subparsers, "order", [net, key, wait], "place an order", cmd_order, _order_args)
+    add_command(subparsers, "cancel", [net, key, wait], "cancel a resting order", cmd_cancel,
            lambda p: p.add_argument("order_id", metavar="ID", help="order id (see `rollup positions` / rollup_getOrders)"))
-    w._add(subparsers, "cancel-all", [net, key, wait], "cancel all of the key's orders in a market", cmd_cancel_all,
+    add_command(subparsers, "cancel-all", [net, key, wait], "cancel all of the key's orders in a market", cmd_cancel_all,
            lambda p: p.add_argument("--market", required=True, metavar="M", help="market symbol or id"))
-    w._add(subparsers, "book", [net], "a market's order book", cmd_book, _book_args)
-    w._add(subparsers, "positions", [net], "an account's positions and resting orders", cmd_positions, _positions_args)
-    w._add(subparsers, "insurance", [net], "the insurance fund", cmd_insurance, lambda p: None)
+    add_command(subparsers, "book", [net], "a market's order book", cmd_book, _book_args)
+    add_command(subparsers, "positions", [net], "an account's positions and resting orders", cmd_positions, _positions_args)
+    add_command(subparsers, "insurance", [net], "the insurance fund", cmd_insurance, lambda p: None)
     oracle = subparsers.add_parser("oracle", help="oracle price updates (signed by the oracle key, default dev4)")
     sub = oracle.add_subparsers(dest="oracle_command", metavar="COMMAND")
     sub.required = True
-    w._add(sub, "set", [net, oracle_key, wait], "set a market's oracle price", cmd_oracle_set, _oracle_set_args)
-    w._add(sub, "path", [net, oracle_key], "play a scripted price path (one price per line)", cmd_oracle_path, _oracle_path_args)
+    add_command(sub, "set", [net, oracle_key, wait], "set a market's oracle price", cmd_oracle_set, _oracle_set_args)
+    add_command(sub, "path", [net, oracle_key], "play a scripted price path (one price per line)", cmd_oracle_path, _oracle_path_args)
 
 
 def _order_args(parser: argparse.ArgumentParser) -> None:
@@ -99,11 +114,11 @@ def _oracle_path_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _client(args: argparse.Namespace) -> SyncRpcClient:
-    return SyncRpcClient(w._endpoints(args).require_l2().rpc)
+    return SyncRpcClient(get_endpoints(args).require_l2().rpc)
 
 
 def _uint(text: str, what: str, maximum: int = 2**64 - 1) -> int:
-    value = w.parse_amount(text, what, allow_zero=True)
+    value = parse_amount(text, what, allow_zero=True)
     if value > maximum:
         raise InputError(f"{what} {text} is larger than {maximum}")
     return value
@@ -120,13 +135,13 @@ def _market(client: SyncRpcClient, text: str) -> dict[str, Any]:
 
 
 def _send(args: argparse.Namespace, payload: Any, data: dict[str, Any], verb: str) -> int:
-    endpoints = w._endpoints(args)
-    key = w._load_key(args)
+    endpoints = get_endpoints(args)
+    key = load_key(args)
     deadline = Deadline(args.timeout)
-    tx = w._sign_l2(args, endpoints, key, payload, w._l2_fee(args, endpoints), None)
-    tx_hash = w._submit_l2(endpoints, tx)
+    tx = sign_l2(args, endpoints, key, payload, l2_fee(args, endpoints), None)
+    tx_hash = submit_l2(endpoints, tx)
     data = {"hash": tx_hash, "from": to_checksum_address(key.address), "nonce": tx.nonce, "fee": str(tx.fee), **data}
-    return w._finish_tx(args, endpoints, data, deadline, verb)
+    return finish_tx(args, endpoints, data, deadline, verb)
 
 
 # ---------------------------------------------------------------- transactions
@@ -205,19 +220,19 @@ def cmd_oracle_path(args: argparse.Namespace) -> int:
         raise InputError(f"{args.file} holds no prices")
     if args.interval < 0:
         raise InputError("--interval must be >= 0")
-    endpoints = w._endpoints(args)
+    endpoints = get_endpoints(args)
     client = SyncRpcClient(endpoints.require_l2().rpc)
     market = _market(client, args.market)
-    key = w._load_key(args)
-    fee = w._l2_fee(args, endpoints)
+    key = load_key(args)
+    fee = l2_fee(args, endpoints)
     sent = []
     last_ms = int(market.get("oracleTimestamp") or 0)
     for index, price in enumerate(prices):
         last_ms = _oracle_ms(client, last_ms)
-        tx = w._sign_l2(args, endpoints, key, OracleUpdate(market["id"], price, last_ms), fee,
+        tx = sign_l2(args, endpoints, key, OracleUpdate(market["id"], price, last_ms), fee,
                         None if index == 0 else sent[-1]["nonce"] + 1)
-        sent.append({"price": price, "hash": w._submit_l2(endpoints, tx), "nonce": tx.nonce, "timestampMs": last_ms})
-        w._progress(f"{market['symbol']} = {price} ({sent[-1]['hash']})")
+        sent.append({"price": price, "hash": submit_l2(endpoints, tx), "nonce": tx.nonce, "timestampMs": last_ms})
+        progress(f"{market['symbol']} = {price} ({sent[-1]['hash']})")
         if index + 1 < len(prices):
             time.sleep(args.interval)
     emit(args, {"market": market["symbol"], "updates": sent}, f"sent {len(sent)} oracle updates to {market['symbol']}")
@@ -246,7 +261,7 @@ def cmd_book(args: argparse.Namespace) -> int:
         raise InputError("--depth must be in [1, 500]")
     client = _client(args)
     book = client.call("rollup_getBook", args.market if not args.market.isdigit() else int(args.market), args.depth,
-                       w.parse_block_tag(args.block))
+                       parse_block_tag(args.block))
     lines = [f"{book['symbol']} at block {book['blockNumber']} (oracle {_num(book['oraclePrice'])})",
              f"{'PRICE':>16} {'SIZE':>10} {'ORDERS':>6}"]
     lines += [f"{a['price']:>16} {a['size']:>10} {a['orders']:>6}  ask" for a in reversed(book["asks"])]
@@ -258,7 +273,7 @@ def cmd_book(args: argparse.Namespace) -> int:
 
 def cmd_positions(args: argparse.Namespace) -> int:
     address = to_checksum_address(parse_address_arg(args.address, "address"))
-    tag = w.parse_block_tag(args.block)
+    tag = parse_block_tag(args.block)
     client = _client(args)
     positions = client.call("rollup_getPositions", address, tag)
     orders = client.call("rollup_getOrders", address, tag)
@@ -275,7 +290,7 @@ def cmd_positions(args: argparse.Namespace) -> int:
 
 def cmd_insurance(args: argparse.Namespace) -> int:
     fund = _client(args).call("rollup_getInsurance")
-    emit(args, fund, w._kv_lines([("address", fund["address"]), ("balance", fund["balance"]), ("pnl", fund["pnl"]),
+    emit(args, fund, kv_lines([("address", fund["address"]), ("balance", fund["balance"]), ("pnl", fund["pnl"]),
                                   ("equity", fund["equity"]), ("available", fund["available"]),
                                   ("positions", len(fund["positions"])), ("oracle", fund["oracle"])]))
     return 0

@@ -15,87 +15,59 @@ a 0x private key, a stored key name or a keystore file (see `rollup keys`).
 from __future__ import annotations
 
 import argparse
-import functools
-import sys
-from pathlib import Path
 from typing import Any, Callable
 
-from node.cli.common import CliError, add_json_flag, emit
-from node.cli.keys import _password as keystore_password
-from node.crypto import CryptoError, PrivateKey, to_checksum_address
-from node.devnet.endpoints import Endpoints, Node, resolve_endpoints
-from node.devnet.errors import DevnetError, InputError
+from node.cli.common import (
+    CliError,
+    add_command,
+    emit,
+    finish_tx,
+    finish_withdrawal,
+    get_endpoints,
+    key_parser,
+    kv_lines,
+    l2_fee,
+    load_key,
+    net_parser,
+    optional_amount,
+    progress,
+    receipt_lines,
+    sign_l2,
+    submit_l2,
+    wait_l2,
+    wait_parser,
+)
+from node.crypto import PrivateKey, to_checksum_address
+from node.devnet.endpoints import Node
+from node.devnet.errors import InputError
 from node.devnet.inputs import parse_address_arg, parse_amount, parse_block_tag, parse_tx_hash
 from node.devnet.params import L1_MIN_FEE, L2_MIN_FEE
 from node.devnet.proofcheck import check_account_proof
-from node.devnet.waiting import LEVELS, Deadline, wait_confirmed, wait_l1_receipt
-from node.keys.hd import HDError
-from node.keys.keystore import KeystoreError
-from node.keys.resolve import KeyResolutionError, PasswordRequiredError, default_keys_dir, resolve_key
+from node.devnet.waiting import Deadline, wait_l1_receipt
 from node.rpc.client import RpcTransportError, SyncRpcClient
 from node.rpc.errors import RpcError
-from node.tx import DepositTx, SignedTx, Transfer, Withdrawal, sign_tx
+from node.tx import DepositTx, Transfer, Withdrawal
 
-DEFAULT_DIR = ".devnet"
-DEFAULT_KEY = "dev0"
-DEFAULT_WAIT_TIMEOUT_S = 120.0
 WITHDRAWAL_NOTE = (
     "the withdrawal is recorded in L2 state; it is paid on L1 once an output covering it is finalized: "
     "use --wait finalized for the whole journey, or `rollup complete-withdrawal ID` later"
 )
-
-Handler = Callable[[argparse.Namespace], int]
 
 
 # ---------------------------------------------------------------- registration
 
 
 def register(subparsers: Any) -> None:
-    net, key, wait = _net_parser(), _key_parser(), _wait_parser()
-    _add(subparsers, "send", [net, key, wait], "sign and send an L2 transfer", cmd_send, _send_args)
-    _add(subparsers, "balance", [net], "an account's L2 (or --l1) balance", cmd_balance, _account_args)
-    _add(subparsers, "nonce", [net], "an account's L2 (or --l1) nonce", cmd_nonce, _account_args)
-    _add(subparsers, "tx", [net], "an L2 transaction and its receipt", cmd_tx, _tx_args)
-    _add(subparsers, "block", [net], "an L2 block", cmd_block, _block_args)
-    _add(subparsers, "proof", [net], "fetch an account proof and verify it locally", cmd_proof, _proof_args)
-    _add(subparsers, "deposit", [net, key, wait], "deposit from L1 to L2 through the portal", cmd_deposit, _deposit_args)
-    _add(subparsers, "withdraw", [net, key, wait], "withdraw from L2 to L1 (--wait finalized: through to the L1 payout)", cmd_withdraw, _withdraw_args)
-    _add(subparsers, "status", [net], "sync status of every L2 node and the L1 head", cmd_status, lambda p: None)
-
-
-def _add(subparsers: Any, name: str, parents: list[argparse.ArgumentParser], help_text: str,
-         command: Handler, arguments: Callable[[argparse.ArgumentParser], None]) -> None:
-    parser = subparsers.add_parser(name, parents=parents, help=help_text, description=help_text)
-    arguments(parser)
-    parser.set_defaults(func=_handler(command))
-
-
-def _net_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR), help=f"devnet directory (default {DEFAULT_DIR})")
-    parser.add_argument("--rpc", metavar="URL", help="L2 node JSON-RPC URL (default: the devnet's sequencer)")
-    parser.add_argument("--l1-rpc", metavar="URL", help="L1 JSON-RPC URL (default: the devnet's L1)")
-    add_json_flag(parser)
-    return parser
-
-
-def _key_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--key", default=DEFAULT_KEY,
-                        help="signing key: dev0..dev9, a 0x private key, a stored key name or a keystore file (default dev0)")
-    parser.add_argument("--keys-dir", type=Path, help="keys directory (default: $ROLLUP_KEYS_DIR or ~/.rollup/keys)")
-    parser.add_argument("--password-file", type=Path, metavar="FILE",
-                        help="keystore password from the first line of FILE (else $ROLLUP_PASSWORD, else a prompt)")
-    return parser
-
-
-def _wait_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--wait", nargs="?", const="unsafe", choices=LEVELS, metavar="LEVEL",
-                        help="wait until the transaction is unsafe (included, the default), safe or finalized")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_WAIT_TIMEOUT_S, metavar="S",
-                        help=f"how long --wait waits (default {DEFAULT_WAIT_TIMEOUT_S:.0f} s)")
-    return parser
+    net, key, wait = net_parser(), key_parser(), wait_parser()
+    add_command(subparsers, "send", [net, key, wait], "sign and send an L2 transfer", cmd_send, _send_args)
+    add_command(subparsers, "balance", [net], "an account's L2 (or --l1) balance", cmd_balance, _account_args)
+    add_command(subparsers, "nonce", [net], "an account's L2 (or --l1) nonce", cmd_nonce, _account_args)
+    add_command(subparsers, "tx", [net], "an L2 transaction and its receipt", cmd_tx, _tx_args)
+    add_command(subparsers, "block", [net], "an L2 block", cmd_block, _block_args)
+    add_command(subparsers, "proof", [net], "fetch an account proof and verify it locally", cmd_proof, _proof_args)
+    add_command(subparsers, "deposit", [net, key, wait], "deposit from L1 to L2 through the portal", cmd_deposit, _deposit_args)
+    add_command(subparsers, "withdraw", [net, key, wait], "withdraw from L2 to L1 (--wait finalized: through to the L1 payout)", cmd_withdraw, _withdraw_args)
+    add_command(subparsers, "status", [net], "sync status of every L2 node and the L1 head", cmd_status, lambda p: None)
 
 
 def _send_args(parser: argparse.ArgumentParser) -> None:
@@ -140,45 +112,7 @@ def _withdraw_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nonce", help="nonce (default: the sender's nonce at the latest block)")
 
 
-def _handler(command: Handler) -> Handler:
-    """Turn input, key, devnet and RPC failures into one-line CliErrors."""
-
-    @functools.wraps(command)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return command(args)
-        except (InputError, DevnetError, KeyResolutionError, KeystoreError, CryptoError, HDError) as exc:
-            raise CliError(str(exc)) from None
-        except RpcTransportError as exc:
-            hint = "" if args.rpc or args.l1_rpc else f" (is the devnet running? see `rollup devnet status --dir {args.dir}`)"
-            raise CliError(f"cannot reach the node: {exc}{hint}") from None
-        except RpcError as exc:
-            raise CliError(f"the node answered with an error: {exc.message} (code {exc.code})") from None
-
-    return run
-
-
-# ---------------------------------------------------------------- shared helpers
-
-
-def _progress(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-def _endpoints(args: argparse.Namespace) -> Endpoints:
-    return resolve_endpoints(args.dir, args.rpc, args.l1_rpc)
-
-
-def _load_key(args: argparse.Namespace) -> PrivateKey:
-    keys_dir = args.keys_dir.expanduser() if args.keys_dir is not None else default_keys_dir()
-    try:
-        return resolve_key(args.key, None, keys_dir)
-    except PasswordRequiredError:
-        return resolve_key(args.key, keystore_password(args, f"Password for {args.key}: "), keys_dir)
-
-
-def _optional_amount(text: str | None, what: str, allow_zero: bool = True) -> int | None:
-    return None if text is None else parse_amount(text, what, allow_zero=allow_zero)
+# ---------------------------------------------------------------- helpers
 
 
 def _optional_nonce(text: str | None) -> int | None:
@@ -188,30 +122,6 @@ def _optional_nonce(text: str | None) -> int | None:
     if value >= 2**64:
         raise InputError(f"--nonce {text} is larger than 2^64-1")
     return value
-
-
-def _l2_fee(args: argparse.Namespace, endpoints: Endpoints) -> int:
-    given = _optional_amount(args.fee, "--fee")
-    if given is not None:
-        return given
-    return endpoints.l2_min_fee if endpoints.l2_min_fee is not None else L2_MIN_FEE
-
-
-def _sign_l2(args: argparse.Namespace, endpoints: Endpoints, key: PrivateKey, payload: Any,
-             fee: int, nonce: int | None) -> SignedTx:
-    client = SyncRpcClient(endpoints.require_l2().rpc)
-    chain_id = int(client.call("rollup_chainId"))
-    if nonce is None:
-        nonce = int(client.call("rollup_getNonce", to_checksum_address(key.address), "latest"))
-    return sign_tx(key, chain_id, nonce, fee, payload)
-
-
-def _submit_l2(endpoints: Endpoints, tx: SignedTx) -> str:
-    node = endpoints.require_l2()
-    try:
-        return str(SyncRpcClient(node.rpc).call("rollup_sendRawTransaction", "0x" + tx.encode().hex()))
-    except RpcError as exc:
-        raise CliError(f"{node.name} rejected the transaction: {exc.message} (code {exc.code})") from None
 
 
 def _submit_l1(l1_rpc: str, key: PrivateKey, payload: Any, value: int, fee: int | None) -> str:
@@ -229,42 +139,18 @@ def _submit_l1(l1_rpc: str, key: PrivateKey, payload: Any, value: int, fee: int 
         raise CliError(f"the L1 rejected the transaction: {exc.message} (code {exc.code})") from None
 
 
-def _wait_l2(args: argparse.Namespace, endpoints: Endpoints, tx_hash: str, deadline: Deadline) -> dict[str, Any]:
-    receipts = wait_confirmed(endpoints.require_l2(), endpoints.confirmers, tx_hash, args.wait, deadline, _progress)
-    return {name: receipt for name, receipt in receipts.items()}
-
-
-def _receipt_lines(receipts: dict[str, dict[str, Any]], level: str) -> list[str]:
-    """The first entry is the node the transaction went to (included), the others confirmed `level`."""
-    lines = []
-    for index, (name, receipt) in enumerate(receipts.items()):
-        state = "ok" if int(receipt.get("status", 0)) == 1 else "FAILED (status 0)"
-        what = "included" if index == 0 and level != "unsafe" else level
-        lines.append(f"{what} on {name} in block {receipt['blockNumber']}: {state}")
-    return lines
-
-
-def _failed(receipts: dict[str, dict[str, Any]]) -> bool:
-    return any(int(receipt.get("status", 0)) != 1 for receipt in receipts.values())
-
-
-def _kv_lines(pairs: list[tuple[str, Any]]) -> str:
-    width = max(len(key) for key, _ in pairs) + 1
-    return "\n".join(f"{key + ':':<{width}} {value}" for key, value in pairs if value is not None)
-
-
 # ---------------------------------------------------------------- transactions
 
 
 def cmd_send(args: argparse.Namespace) -> int:
     to = parse_address_arg(args.to, "--to")
     amount = parse_amount(args.amount, "--amount")
-    _optional_amount(args.fee, "--fee")
+    optional_amount(args.fee, "--fee")
     nonce = _optional_nonce(args.nonce)
-    key = _load_key(args)
-    endpoints = _endpoints(args)
+    key = load_key(args)
+    endpoints = get_endpoints(args)
     deadline = Deadline(args.timeout)
-    tx = _sign_l2(args, endpoints, key, Transfer(to, amount), _l2_fee(args, endpoints), nonce)
+    tx = sign_l2(args, endpoints, key, Transfer(to, amount), l2_fee(args, endpoints), nonce)
     tx_hash = "0x" + tx.hash().hex()
     data: dict[str, Any] = {
         "hash": tx_hash, "from": to_checksum_address(key.address), "to": to_checksum_address(to),
@@ -278,56 +164,33 @@ def cmd_send(args: argparse.Namespace) -> int:
         endpoints.require_l2()
         data["l1TxHash"] = _submit_l1(l1_rpc, key, ForceTx(tx.encode()), 0, None)
         if args.wait:
-            data["l1Receipt"] = wait_l1_receipt(l1_rpc, data["l1TxHash"], deadline, _progress)
+            data["l1Receipt"] = wait_l1_receipt(l1_rpc, data["l1TxHash"], deadline, progress)
     else:
-        returned = _submit_l2(endpoints, tx)
+        returned = submit_l2(endpoints, tx)
         if returned.lower() != tx_hash:
             raise CliError(f"the node returned hash {returned}, expected {tx_hash}")
-    return _finish_tx(args, endpoints, data, deadline, "sent" if not args.via_l1 else "forced through L1")
+    return finish_tx(args, endpoints, data, deadline, "sent" if not args.via_l1 else "forced through L1")
 
 
 def cmd_withdraw(args: argparse.Namespace) -> int:
     amount = parse_amount(args.amount, "--amount")
     recipient = parse_address_arg(args.to, "--to") if args.to is not None else None
-    _optional_amount(args.fee, "--fee")
+    optional_amount(args.fee, "--fee")
     nonce = _optional_nonce(args.nonce)
-    key = _load_key(args)
-    endpoints = _endpoints(args)
+    key = load_key(args)
+    endpoints = get_endpoints(args)
     deadline = Deadline(args.timeout)
     l1_recipient = recipient if recipient is not None else key.address
-    tx = _sign_l2(args, endpoints, key, Withdrawal(l1_recipient, amount), _l2_fee(args, endpoints), nonce)
-    tx_hash = _submit_l2(endpoints, tx)
+    tx = sign_l2(args, endpoints, key, Withdrawal(l1_recipient, amount), l2_fee(args, endpoints), nonce)
+    tx_hash = submit_l2(endpoints, tx)
     data: dict[str, Any] = {
         "hash": tx_hash, "from": to_checksum_address(key.address), "l1Recipient": to_checksum_address(l1_recipient),
         "amount": str(amount), "fee": str(tx.fee), "nonce": tx.nonce, "chainId": tx.chain_id,
         "withdrawalId": tx_hash, "note": WITHDRAWAL_NOTE,
     }
     if args.wait == "finalized":  # the whole journey: finalized output, prove and finalize on L1, paid
-        from node.cli.fraud import finish_withdrawal  # fraud imports this module
-
         return finish_withdrawal(args, endpoints, key, data, deadline)
-    return _finish_tx(args, endpoints, data, deadline, "withdrawal sent")
-
-
-def _finish_tx(args: argparse.Namespace, endpoints: Endpoints, data: dict[str, Any], deadline: Deadline,
-               verb: str) -> int:
-    lines = [f"{verb}: {data['hash']}"]
-    if "l1TxHash" in data:
-        lines.append(f"L1 force_tx: {data['l1TxHash']}")
-    lines.append(f"from {data['from']} nonce {data['nonce']} fee {data['fee']}")
-    failed = False
-    if args.wait:
-        receipts = _wait_l2(args, endpoints, data["hash"], deadline)
-        data["wait"] = args.wait
-        data["receipts"] = receipts
-        lines += _receipt_lines(receipts, args.wait)
-        failed = _failed(receipts)
-    if "note" in data:
-        lines.append(f"note: {data['note']}")
-    emit(args, data, "\n".join(lines))
-    if failed:
-        print("error: the transaction was included but failed (receipt status 0)", file=sys.stderr)
-    return 1 if failed else 0
+    return finish_tx(args, endpoints, data, deadline, "withdrawal sent")
 
 
 def cmd_deposit(args: argparse.Namespace) -> int:
@@ -335,9 +198,9 @@ def cmd_deposit(args: argparse.Namespace) -> int:
 
     amount = parse_amount(args.amount, "--amount")
     recipient = parse_address_arg(args.to, "--to") if args.to is not None else None
-    fee = _optional_amount(args.fee, "--fee")
-    key = _load_key(args)
-    endpoints = _endpoints(args)
+    fee = optional_amount(args.fee, "--fee")
+    key = load_key(args)
+    endpoints = get_endpoints(args)
     l1_rpc = endpoints.require_l1()
     if args.wait:
         endpoints.require_l2()
@@ -350,17 +213,17 @@ def cmd_deposit(args: argparse.Namespace) -> int:
     }
     lines = [f"deposit sent on L1: {l1_hash}", f"{amount} wei from {data['from']} to {data['to']} on L2"]
     if args.wait:
-        l1_receipt = wait_l1_receipt(l1_rpc, l1_hash, deadline, _progress)
+        l1_receipt = wait_l1_receipt(l1_rpc, l1_hash, deadline, progress)
         l2_hash = _deposit_l2_hash(l1_receipt, key.address, to, amount)
         data["l1Block"] = l1_receipt["blockNumber"]
         data["l2TxHash"] = l2_hash
         lines.append(f"in L1 block {l1_receipt['blockNumber']}; L2 deposit transaction {l2_hash}")
-        receipts = _wait_l2(args, endpoints, l2_hash, deadline)
+        receipts = wait_l2(args, endpoints, l2_hash, deadline)
         data["wait"] = args.wait
         data["receipts"] = receipts
         data["l2Balance"] = str(SyncRpcClient(endpoints.require_l2().rpc).call(
             "rollup_getBalance", to_checksum_address(to), "latest"))
-        lines += _receipt_lines(receipts, args.wait)
+        lines += receipt_lines(receipts, args.wait)
         lines.append(f"L2 balance of {data['to']}: {data['l2Balance']}")
     emit(args, data, "\n".join(lines))
     return 0
@@ -395,7 +258,7 @@ def _account_read(args: argparse.Namespace, field: str, l2_method: str, l1_metho
                   convert: Callable[[Any], Any]) -> int:
     address = to_checksum_address(parse_address_arg(args.address, "address"))
     tag = parse_block_tag(args.block)
-    endpoints = _endpoints(args)
+    endpoints = get_endpoints(args)
     if args.l1:
         if tag != "latest":
             raise InputError("--block is only supported on L2 (the L1 answers at its head)")
@@ -409,7 +272,7 @@ def _account_read(args: argparse.Namespace, field: str, l2_method: str, l1_metho
 
 def cmd_tx(args: argparse.Namespace) -> int:
     tx_hash = parse_tx_hash(args.hash)
-    client = SyncRpcClient(_endpoints(args).require_l2().rpc)
+    client = SyncRpcClient(get_endpoints(args).require_l2().rpc)
     tx = client.call("rollup_getTransactionByHash", tx_hash)
     receipt = client.call("rollup_getTransactionReceipt", tx_hash)
     if tx is None and receipt is None:
@@ -419,18 +282,18 @@ def cmd_tx(args: argparse.Namespace) -> int:
     if receipt is not None:
         pairs += [("status", receipt.get("status")), ("blockHash", receipt.get("blockHash")),
                   ("paidFee", receipt.get("fee"))]
-    emit(args, data, _kv_lines(pairs))
+    emit(args, data, kv_lines(pairs))
     return 0
 
 
 def cmd_block(args: argparse.Namespace) -> int:
     tag = parse_block_tag(args.block)
-    block = SyncRpcClient(_endpoints(args).require_l2().rpc).call("rollup_getBlockByNumber", tag, bool(args.full))
+    block = SyncRpcClient(get_endpoints(args).require_l2().rpc).call("rollup_getBlockByNumber", tag, bool(args.full))
     if block is None:
         raise CliError(f"block {args.block} not found")
     pairs = [(key, value) for key, value in block.items() if key not in ("transactions", "l1Origin")]
     pairs.append(("l1Origin", f"{block['l1Origin']['number']} ({block['l1Origin']['hash']})"))
-    text = _kv_lines(pairs) + f"\ntransactions: {len(block['transactions'])}"
+    text = kv_lines(pairs) + f"\ntransactions: {len(block['transactions'])}"
     for tx in block["transactions"]:
         if isinstance(tx, dict):
             detail = {k: v for k, v in tx.items() if k not in ("raw", "hash")}
@@ -444,7 +307,7 @@ def cmd_block(args: argparse.Namespace) -> int:
 def cmd_proof(args: argparse.Namespace) -> int:
     address = parse_address_arg(args.address, "address")
     tag = parse_block_tag(args.block)
-    client = SyncRpcClient(_endpoints(args).require_l2().rpc)
+    client = SyncRpcClient(get_endpoints(args).require_l2().rpc)
     reply = client.call("rollup_getProof", to_checksum_address(address), tag)
     block = client.call("rollup_getBlockByNumber", int(reply["blockNumber"]), False)
     if block is None:
@@ -456,7 +319,7 @@ def cmd_proof(args: argparse.Namespace) -> int:
         "verified": check.verified, "detail": check.reason,
     }
     verdict = "verified" if check.verified else "FAILED"
-    emit(args, data, _kv_lines([
+    emit(args, data, kv_lines([
         ("address", data["address"]), ("block", data["blockNumber"]), ("stateRoot", data["stateRoot"]),
         ("balance", data["balance"]), ("nonce", data["nonce"]), ("proof", f"{verdict}: {check.reason}"),
     ]))
@@ -464,7 +327,7 @@ def cmd_proof(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    endpoints = _endpoints(args)
+    endpoints = get_endpoints(args)
     nodes: list[dict[str, Any]] = []
     for node in endpoints.all_l2_nodes():
         nodes.append(_node_status(node))

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from node.cli import keys as cli_keys
+from node.cli import common as cli_common
 from node.cli.main import main
 from node.crypto import PrivateKey, to_checksum_address
 from node.keys.hd import dev_account
@@ -149,7 +149,7 @@ def _fake_tty(monkeypatch: pytest.MonkeyPatch, answers: list[str]) -> list[str]:
         prompts.append(prompt)
         return next(replies)
 
-    monkeypatch.setattr(cli_keys, "_stdin_is_tty", lambda: True)
+    monkeypatch.setattr(cli_common, "stdin_is_tty", lambda: True)  # password prompts live in node.cli.common
     monkeypatch.setattr(getpass, "getpass", fake_getpass)
     return prompts
 
