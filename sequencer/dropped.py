@@ -16,7 +16,7 @@ chain's transaction index does not hold the hash.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, ClassVar, Iterable
 
 from node.encoding import pack, unpack
 from node.rpc.errors import RpcError
@@ -46,9 +46,11 @@ class DroppedTx:
 class TransactionDropped(RpcError):
     """The transaction was in a block that L1 replaced, and is no longer valid on the healed chain."""
 
+    CODE: ClassVar[int] = TRANSACTION_DROPPED
+
     def __init__(self, dropped: DroppedTx) -> None:
         super().__init__(
-            TRANSACTION_DROPPED,
+            self.CODE,
             f"transaction 0x{dropped.tx_hash.hex()} was dropped: block {dropped.was_in_block} that held it "
             f"was replaced by the L1-derived chain and it is no longer valid ({dropped.reason})",
             dropped.to_json(),

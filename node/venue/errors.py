@@ -1,28 +1,33 @@
-"""Typed errors of the venue's transactions, each with its own JSON-RPC code (-32070..-32099).
+"""Typed errors of the venue's transactions, each with its own JSON-RPC code (-31070..-31099).
+
+The venue's block lies outside JSON-RPC's reserved -32768..-32000, so no
+venue code shares a number with another process's code (node.error_codes).
+Until issue 11 these were -32070..-32090 (same last two digits), which the
+L1's dispute receipts also use.
 
     InvalidTransaction (node.stf.errors)
-    └── VenueError                 -32070  base class (never raised itself)
-        ├── UnknownMarket          -32071  no market with that id
-        ├── InvalidSide            -32072  side is not 0 (buy) or 1 (sell)
-        ├── InvalidOrderType       -32073  type is not 0 (GTC), 1 (IOC) or 2 (post-only)
-        ├── InvalidSize            -32074  size is 0 or above the limit
-        ├── InvalidPrice           -32075  price is 0, above the limit or off the tick
-        ├── InvalidFlag            -32076  reduce_only is not 0 or 1
-        ├── ReduceOnlyRejected     -32077  reduce-only with a resting type, or with nothing to reduce
-        ├── PostOnlyWouldCross     -32078  a post-only order would take liquidity
-        ├── InsufficientMargin     -32079  the order leaves the account below its margin requirement
-        ├── UnknownOrder           -32080  no resting order with that id
-        ├── NotOrderOwner          -32081  the order belongs to another account
-        ├── TooManyOpenOrders      -32082  the account's resting-order limit is reached
-        ├── TooManyMarkets         -32083  the account's market limit is reached
-        ├── NotOracle              -32084  an oracle update not signed by the designated oracle key
-        ├── StaleOraclePrice       -32085  the update's timestamp is not newer than the stored one
-        ├── OracleTimestampInFuture -32086 the update's timestamp is ahead of the block's by too much
-        ├── OraclePriceOutOfBand   -32087  the price moves more than the market's band from the last one
-        ├── OraclePriceNotSet      -32088  the market has no oracle price yet: no trading
-        ├── WithdrawalBreaksMargin -32089  a transfer/withdrawal would break initial margin or the
+    └── VenueError                 -31070  base class (never raised itself)
+        ├── UnknownMarket          -31071  no market with that id
+        ├── InvalidSide            -31072  side is not 0 (buy) or 1 (sell)
+        ├── InvalidOrderType       -31073  type is not 0 (GTC), 1 (IOC) or 2 (post-only)
+        ├── InvalidSize            -31074  size is 0 or above the limit
+        ├── InvalidPrice           -31075  price is 0, above the limit or off the tick
+        ├── InvalidFlag            -31076  reduce_only is not 0 or 1
+        ├── ReduceOnlyRejected     -31077  reduce-only with a resting type, or with nothing to reduce
+        ├── PostOnlyWouldCross     -31078  a post-only order would take liquidity
+        ├── InsufficientMargin     -31079  the order leaves the account below its margin requirement
+        ├── UnknownOrder           -31080  no resting order with that id
+        ├── NotOrderOwner          -31081  the order belongs to another account
+        ├── TooManyOpenOrders      -31082  the account's resting-order limit is reached
+        ├── TooManyMarkets         -31083  the account's market limit is reached
+        ├── NotOracle              -31084  an oracle update not signed by the designated oracle key
+        ├── StaleOraclePrice       -31085  the update's timestamp is not newer than the stored one
+        ├── OracleTimestampInFuture -31086 the update's timestamp is ahead of the block's by too much
+        ├── OraclePriceOutOfBand   -31087  the price moves more than the market's band from the last one
+        ├── OraclePriceNotSet      -31088  the market has no oracle price yet: no trading
+        ├── WithdrawalBreaksMargin -31089  a transfer/withdrawal would break initial margin or the
         │                                  liquidation reserve (see node.venue.margin)
-        └── VenueNotConfigured     -32090  the state holds no venue (genesis without markets)
+        └── VenueNotConfigured     -31090  the state holds no venue (genesis without markets)
 
 Every error pickles (StfError's __reduce__) and its message names the values.
 """
@@ -34,11 +39,11 @@ from node.stf.errors import InvalidTransaction
 
 
 class VenueError(InvalidTransaction):
-    rpc_code = -32070
+    rpc_code = -31070
 
 
 class UnknownMarket(VenueError):
-    rpc_code = -32071
+    rpc_code = -31071
 
     def __init__(self, market_id: int) -> None:
         self.market_id = market_id
@@ -46,7 +51,7 @@ class UnknownMarket(VenueError):
 
 
 class InvalidSide(VenueError):
-    rpc_code = -32072
+    rpc_code = -31072
 
     def __init__(self, side: int) -> None:
         self.side = side
@@ -54,7 +59,7 @@ class InvalidSide(VenueError):
 
 
 class InvalidOrderType(VenueError):
-    rpc_code = -32073
+    rpc_code = -31073
 
     def __init__(self, order_type: int) -> None:
         self.order_type = order_type
@@ -62,7 +67,7 @@ class InvalidOrderType(VenueError):
 
 
 class InvalidSize(VenueError):
-    rpc_code = -32074
+    rpc_code = -31074
 
     def __init__(self, size: int, limit: int) -> None:
         self.size, self.limit = size, limit
@@ -70,7 +75,7 @@ class InvalidSize(VenueError):
 
 
 class InvalidPrice(VenueError):
-    rpc_code = -32075
+    rpc_code = -31075
 
     def __init__(self, price: int, reason: str) -> None:
         self.price = price
@@ -78,7 +83,7 @@ class InvalidPrice(VenueError):
 
 
 class InvalidFlag(VenueError):
-    rpc_code = -32076
+    rpc_code = -31076
 
     def __init__(self, name: str, value: int) -> None:
         self.name, self.value = name, value
@@ -86,14 +91,14 @@ class InvalidFlag(VenueError):
 
 
 class ReduceOnlyRejected(VenueError):
-    rpc_code = -32077
+    rpc_code = -31077
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"reduce-only order rejected: {reason}")
 
 
 class PostOnlyWouldCross(VenueError):
-    rpc_code = -32078
+    rpc_code = -31078
 
     def __init__(self, price: int, best: int) -> None:
         self.price, self.best = price, best
@@ -101,7 +106,7 @@ class PostOnlyWouldCross(VenueError):
 
 
 class InsufficientMargin(VenueError):
-    rpc_code = -32079
+    rpc_code = -31079
 
     def __init__(self, address: bytes, equity: int, required: int, kind: str) -> None:
         self.address, self.equity, self.required, self.kind = address, equity, required, kind
@@ -112,7 +117,7 @@ class InsufficientMargin(VenueError):
 
 
 class UnknownOrder(VenueError):
-    rpc_code = -32080
+    rpc_code = -31080
 
     def __init__(self, order_id: int) -> None:
         self.order_id = order_id
@@ -120,7 +125,7 @@ class UnknownOrder(VenueError):
 
 
 class NotOrderOwner(VenueError):
-    rpc_code = -32081
+    rpc_code = -31081
 
     def __init__(self, order_id: int, owner: bytes) -> None:
         self.order_id, self.owner = order_id, owner
@@ -128,7 +133,7 @@ class NotOrderOwner(VenueError):
 
 
 class TooManyOpenOrders(VenueError):
-    rpc_code = -32082
+    rpc_code = -31082
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -136,7 +141,7 @@ class TooManyOpenOrders(VenueError):
 
 
 class TooManyMarkets(VenueError):
-    rpc_code = -32083
+    rpc_code = -31083
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -144,7 +149,7 @@ class TooManyMarkets(VenueError):
 
 
 class NotOracle(VenueError):
-    rpc_code = -32084
+    rpc_code = -31084
 
     def __init__(self, sender: bytes) -> None:
         self.sender = sender
@@ -152,7 +157,7 @@ class NotOracle(VenueError):
 
 
 class StaleOraclePrice(VenueError):
-    rpc_code = -32085
+    rpc_code = -31085
 
     def __init__(self, stored_ms: int, got_ms: int) -> None:
         self.stored_ms, self.got_ms = stored_ms, got_ms
@@ -160,7 +165,7 @@ class StaleOraclePrice(VenueError):
 
 
 class OracleTimestampInFuture(VenueError):
-    rpc_code = -32086
+    rpc_code = -31086
 
     def __init__(self, block_ms: int, got_ms: int, allowance_ms: int) -> None:
         self.block_ms, self.got_ms = block_ms, got_ms
@@ -168,7 +173,7 @@ class OracleTimestampInFuture(VenueError):
 
 
 class OraclePriceOutOfBand(VenueError):
-    rpc_code = -32087
+    rpc_code = -31087
 
     def __init__(self, last: int, price: int, band_bps: int) -> None:
         self.last, self.price, self.band_bps = last, price, band_bps
@@ -176,7 +181,7 @@ class OraclePriceOutOfBand(VenueError):
 
 
 class OraclePriceNotSet(VenueError):
-    rpc_code = -32088
+    rpc_code = -31088
 
     def __init__(self, market_id: int) -> None:
         self.market_id = market_id
@@ -184,7 +189,7 @@ class OraclePriceNotSet(VenueError):
 
 
 class WithdrawalBreaksMargin(VenueError):
-    rpc_code = -32089
+    rpc_code = -31089
 
     def __init__(self, address: bytes, amount: int, reason: str) -> None:
         self.address, self.amount = address, amount
@@ -192,7 +197,7 @@ class WithdrawalBreaksMargin(VenueError):
 
 
 class VenueNotConfigured(VenueError):
-    rpc_code = -32090
+    rpc_code = -31090
 
     def __init__(self) -> None:
         super().__init__("the venue is not configured in this chain's genesis")

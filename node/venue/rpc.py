@@ -17,7 +17,7 @@ or positions); `liquidationPrice` is the last mark of that position's market
 (other marks unchanged) at which the account is not yet liquidatable: one
 tick of 1 unit further and it is (null when no such positive price exists). Bad input answers -32602 (InvalidParams).
 A chain without a venue answers [] for markets / positions / orders and
--32090 for a book or the insurance fund.
+-31090 (VenueNotConfigured) for a book or the insurance fund.
 """
 
 from __future__ import annotations

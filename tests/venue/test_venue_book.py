@@ -147,7 +147,7 @@ def test_post_only_is_rejected_when_it_would_cross_and_rests_otherwise() -> None
     for price in (1010, 1015):
         with pytest.raises(PostOnlyWouldCross) as info:
             venue.send(KEYS[4], PlaceOrder(0, SIDE_BUY, 1, price, ORDER_POST_ONLY))
-        assert info.value.rpc_code == -32078 and info.value.best == 1010
+        assert info.value.rpc_code == -31078 and info.value.best == 1010
     with pytest.raises(PostOnlyWouldCross):
         venue.send(KEYS[4], PlaceOrder(0, SIDE_SELL, 1, 990, ORDER_POST_ONLY))
     venue.send(KEYS[4], PlaceOrder(0, SIDE_BUY, 1, 1005, ORDER_POST_ONLY))
@@ -160,7 +160,7 @@ def test_reduce_only_can_only_reduce() -> None:
         venue.send(KEYS[4], PlaceOrder(0, SIDE_SELL, 1, 990, ORDER_IOC, reduce_only=1))
     with pytest.raises(ReduceOnlyRejected) as info:  # reduce-only must be IOC
         venue.send(KEYS[4], PlaceOrder(0, SIDE_SELL, 1, 990, ORDER_GTC, reduce_only=1))
-    assert info.value.rpc_code == -32077
+    assert info.value.rpc_code == -31077
     venue.send(KEYS[4], PlaceOrder(0, SIDE_BUY, 3, 1010, ORDER_IOC))
     assert venue.position(E) == (3, 3030)
     with pytest.raises(ReduceOnlyRejected):  # a buy would grow the long
@@ -200,7 +200,7 @@ def test_open_order_limit() -> None:
         venue.send(KEYS[4], PlaceOrder(0, SIDE_BUY, 1, 900 - i))
     with pytest.raises(TooManyOpenOrders) as info:
         venue.send(KEYS[4], PlaceOrder(0, SIDE_BUY, 1, 800))
-    assert info.value.rpc_code == -32082
+    assert info.value.rpc_code == -31082
     venue.send(KEYS[4], PlaceOrder(0, SIDE_SELL, 1, 2000, ORDER_IOC))  # nothing rests: allowed
 
 

@@ -50,7 +50,7 @@ def all_venue_errors() -> list[type[VenueError]]:
 def test_rpc_codes_are_distinct_and_in_the_venue_range() -> None:
     codes = [cls.rpc_code for cls in all_venue_errors()]
     assert len(codes) == len(set(codes)) == 21
-    assert all(-32099 <= code <= -32070 for code in codes)
+    assert all(-31099 <= code <= -31070 for code in codes)
     core = {cls.rpc_code for cls in StfError.__subclasses__()} | {-32010, -32018, -32041}
     assert not core & set(codes)
 
@@ -72,31 +72,31 @@ GOOD = PlaceOrder(0, SIDE_BUY, 1, 1000)
 
 # (payload, sender key index (-1: the oracle key), error, rpc code, raised by the read-only check too)
 CASES: list[tuple[str, Any, int, type[VenueError], int, bool]] = [
-    ("market", replace(GOOD, market_id=7), 0, UnknownMarket, -32071, True),
-    ("market beyond u16", replace(GOOD, market_id=70_000), 0, UnknownMarket, -32071, True),
-    ("side", replace(GOOD, side=2), 0, InvalidSide, -32072, True),
-    ("order type", replace(GOOD, order_type=3), 0, InvalidOrderType, -32073, True),
-    ("size zero", replace(GOOD, size=0), 0, InvalidSize, -32074, True),
-    ("size too large", replace(GOOD, size=MAX_ORDER_LOTS + 1), 0, InvalidSize, -32074, True),
-    ("price zero", replace(GOOD, price=0), 0, InvalidPrice, -32075, True),
-    ("price too high", replace(GOOD, price=MAX_PRICE + 1), 0, InvalidPrice, -32075, True),
-    ("reduce-only flag", replace(GOOD, reduce_only=2), 0, InvalidFlag, -32076, True),
-    ("reduce-only GTC", replace(GOOD, reduce_only=1), 0, ReduceOnlyRejected, -32077, True),
-    ("reduce-only nothing", replace(GOOD, reduce_only=1, order_type=ORDER_IOC), 0, ReduceOnlyRejected, -32077, False),
-    ("post-only cross", PlaceOrder(0, SIDE_BUY, 1, 1010, ORDER_POST_ONLY), 0, PostOnlyWouldCross, -32078, False),
-    ("margin", PlaceOrder(0, SIDE_BUY, 10_001, 900), 0, InsufficientMargin, -32079, False),
-    ("oracle not set", PlaceOrder(1, SIDE_BUY, 1, 1000), 0, OraclePriceNotSet, -32088, True),
-    ("cancel unknown order", CancelOrder(compute_order_id(0, 99)), 0, UnknownOrder, -32080, True),
-    ("cancel someone else's", CancelOrder(compute_order_id(0, 1)), 0, NotOrderOwner, -32081, True),
-    ("cancel all unknown market", CancelAll(9), 0, UnknownMarket, -32071, True),
-    ("oracle from a trader", OracleUpdate(0, 1000, START_MS + 10), 0, NotOracle, -32084, True),
-    ("oracle market", OracleUpdate(5, 1000, START_MS + 10), -1, UnknownMarket, -32071, True),
-    ("oracle price zero", OracleUpdate(0, 0, START_MS + 10), -1, InvalidPrice, -32075, True),
-    ("oracle price too high", OracleUpdate(0, MAX_PRICE + 1, START_MS + 10), -1, InvalidPrice, -32075, True),
-    ("oracle stale", OracleUpdate(0, 1000, START_MS + 1), -1, StaleOraclePrice, -32085, True),
-    ("oracle future", OracleUpdate(0, 1000, START_MS + ORACLE_MAX_AHEAD_MS + 1), -1, OracleTimestampInFuture, -32086, False),
-    ("oracle band up", OracleUpdate(0, 1201, START_MS + 10), -1, OraclePriceOutOfBand, -32087, True),
-    ("oracle band down", OracleUpdate(0, 799, START_MS + 10), -1, OraclePriceOutOfBand, -32087, True),
+    ("market", replace(GOOD, market_id=7), 0, UnknownMarket, -31071, True),
+    ("market beyond u16", replace(GOOD, market_id=70_000), 0, UnknownMarket, -31071, True),
+    ("side", replace(GOOD, side=2), 0, InvalidSide, -31072, True),
+    ("order type", replace(GOOD, order_type=3), 0, InvalidOrderType, -31073, True),
+    ("size zero", replace(GOOD, size=0), 0, InvalidSize, -31074, True),
+    ("size too large", replace(GOOD, size=MAX_ORDER_LOTS + 1), 0, InvalidSize, -31074, True),
+    ("price zero", replace(GOOD, price=0), 0, InvalidPrice, -31075, True),
+    ("price too high", replace(GOOD, price=MAX_PRICE + 1), 0, InvalidPrice, -31075, True),
+    ("reduce-only flag", replace(GOOD, reduce_only=2), 0, InvalidFlag, -31076, True),
+    ("reduce-only GTC", replace(GOOD, reduce_only=1), 0, ReduceOnlyRejected, -31077, True),
+    ("reduce-only nothing", replace(GOOD, reduce_only=1, order_type=ORDER_IOC), 0, ReduceOnlyRejected, -31077, False),
+    ("post-only cross", PlaceOrder(0, SIDE_BUY, 1, 1010, ORDER_POST_ONLY), 0, PostOnlyWouldCross, -31078, False),
+    ("margin", PlaceOrder(0, SIDE_BUY, 10_001, 900), 0, InsufficientMargin, -31079, False),
+    ("oracle not set", PlaceOrder(1, SIDE_BUY, 1, 1000), 0, OraclePriceNotSet, -31088, True),
+    ("cancel unknown order", CancelOrder(compute_order_id(0, 99)), 0, UnknownOrder, -31080, True),
+    ("cancel someone else's", CancelOrder(compute_order_id(0, 1)), 0, NotOrderOwner, -31081, True),
+    ("cancel all unknown market", CancelAll(9), 0, UnknownMarket, -31071, True),
+    ("oracle from a trader", OracleUpdate(0, 1000, START_MS + 10), 0, NotOracle, -31084, True),
+    ("oracle market", OracleUpdate(5, 1000, START_MS + 10), -1, UnknownMarket, -31071, True),
+    ("oracle price zero", OracleUpdate(0, 0, START_MS + 10), -1, InvalidPrice, -31075, True),
+    ("oracle price too high", OracleUpdate(0, MAX_PRICE + 1, START_MS + 10), -1, InvalidPrice, -31075, True),
+    ("oracle stale", OracleUpdate(0, 1000, START_MS + 1), -1, StaleOraclePrice, -31085, True),
+    ("oracle future", OracleUpdate(0, 1000, START_MS + ORACLE_MAX_AHEAD_MS + 1), -1, OracleTimestampInFuture, -31086, False),
+    ("oracle band up", OracleUpdate(0, 1201, START_MS + 10), -1, OraclePriceOutOfBand, -31087, True),
+    ("oracle band down", OracleUpdate(0, 799, START_MS + 10), -1, OraclePriceOutOfBand, -31087, True),
 ]
 
 
@@ -127,7 +127,7 @@ def test_off_tick_price(venue: Venue) -> None:
     venue.send(ORACLE_KEY, OracleUpdate(1, 2000, START_MS + 10))
     with pytest.raises(InvalidPrice) as info:
         venue.send(KEYS[0], PlaceOrder(1, SIDE_BUY, 1, 2001))  # ETH's tick is 5
-    assert info.value.rpc_code == -32075 and "tick" in str(info.value)
+    assert info.value.rpc_code == -31075 and "tick" in str(info.value)
 
 
 def test_market_limit_per_account() -> None:
@@ -139,7 +139,7 @@ def test_market_limit_per_account() -> None:
         venue.send(KEYS[0], PlaceOrder(i, SIDE_BUY, 1, 1000, ORDER_IOC))
     with pytest.raises(TooManyMarkets) as info:
         venue.send(KEYS[0], PlaceOrder(MAX_MARKETS, SIDE_BUY, 1, 1000, ORDER_IOC))
-    assert info.value.rpc_code == -32083
+    assert info.value.rpc_code == -31083
 
 
 def test_state_without_a_venue() -> None:
@@ -147,7 +147,7 @@ def test_state_without_a_venue() -> None:
     rtx = recover_transaction(sign_tx(KEYS[0], CHAIN_ID, 0, FEE, GOOD).encode())
     with pytest.raises(VenueNotConfigured) as info:
         validate_transaction(state, CONFIG, rtx)
-    assert info.value.rpc_code == -32090
+    assert info.value.rpc_code == -31090
 
 
 def _signed_raw(kind: int, fields: list[Any]) -> bytes:

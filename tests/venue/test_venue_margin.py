@@ -62,7 +62,7 @@ def test_withdrawals_keep_initial_margin() -> None:
     validate_withdrawable(venue.state, A, 1300)
     with pytest.raises(WithdrawalBreaksMargin) as info:
         validate_withdrawable(venue.state, A, 1301)
-    assert info.value.rpc_code == -32089 and "initial margin" in str(info.value)
+    assert info.value.rpc_code == -31089 and "initial margin" in str(info.value)
     validate_withdrawable(venue.state, C, 10**30)  # the venue never touched C: nothing to check
 
 
@@ -150,6 +150,6 @@ def test_transfers_and_withdrawals_are_margin_checked_by_the_state_transition() 
     for payload in (Transfer(C, 1300), Withdrawal(C, 1300)):  # 1300 + the fee of 1 > 1300 free
         with pytest.raises(InvalidTransaction) as info:
             venue.send(KEYS[0], payload, fee=1)
-        assert isinstance(info.value, WithdrawalBreaksMargin) and info.value.rpc_code == -32089
+        assert isinstance(info.value, WithdrawalBreaksMargin) and info.value.rpc_code == -31089
         assert venue.state.items == before  # rejected without a trace
     venue.send(KEYS[0], Transfer(C, 1299), fee=1)  # exactly the free collateral
