@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
 import re
@@ -22,7 +23,8 @@ from node.stf.errors import NonceTooLow
 from node.venue.errors import VenueError
 
 PACKAGES = ("node", "l1", "sequencer", "prover")
-PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
+ROOT = Path(__file__).resolve().parents[2]
+PROTOCOL = ROOT / "docs" / "protocol.md"
 
 
 def import_code_base() -> None:
@@ -89,6 +91,29 @@ def test_the_table_lists_only_classes_that_exist_and_define_their_code() -> None
     for entry in ENTRIES:
         for cls in entry.classes:
             assert cls in classes and defines_code(cls), cls
+
+
+def code_literals(path: Path) -> list[tuple[int, int]]:
+    """(code, line) of every negative integer literal in -32768..-31000 in a source file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
+            value = node.operand.value
+            if isinstance(value, int) and not isinstance(value, bool) and 31000 <= value <= 32768:
+                found.append((-value, node.lineno))
+    return found
+
+
+def test_every_code_written_in_the_code_base_is_in_the_table() -> None:
+    """Constants and comparisons too (the settler's retired -32062, the soak's refusal codes, a raw RpcError)."""
+    unknown = [
+        f"{path.relative_to(ROOT)}:{line}: {code}"
+        for name in PACKAGES
+        for path in sorted((ROOT / name).rglob("*.py"))
+        for code, line in code_literals(path)
+        if code not in ERROR_CODES
+    ]
+    assert not unknown, unknown
 
 
 def test_a_code_given_twice_is_refused() -> None:
