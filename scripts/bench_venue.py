@@ -97,7 +97,8 @@ from node.devnet.procfs import cpu_seconds  # noqa: E402
 from node.keys.hd import dev_account  # noqa: E402
 from node.rpc.metrics import parse_exposition  # noqa: E402
 from node.tx import Transfer, sign_tx  # noqa: E402
-from node.venue.payloads import ORDER_GTC, ORDER_IOC, OracleUpdate, PlaceOrder  # noqa: E402
+from node.venue.payloads import OracleUpdate, OrderType, PlaceOrder  # noqa: E402
+from node.venue.side import Side  # noqa: E402
 
 BATCH = 100  # the RPC server's cap on a JSON-RPC batch (README "batches up to 100"; node/rpc/server.py max_batch)
 MAX_LAG_BLOCKS = 200  # how far past the price update the crash scan looks
@@ -294,10 +295,10 @@ def flood_orders(signer: Signer, traders: list[PrivateKey], count: int, price: i
     while len(raws) < count:
         for j in range(n_pairs):
             a, b = traders[2 * j], traders[2 * j + 1]
-            a_side, b_side = (1, 0) if round_ % 2 == 0 else (0, 1)
+            a_side, b_side = (Side.SELL, Side.BUY) if round_ % 2 == 0 else (Side.BUY, Side.SELL)
             pairs.append((len(raws), len(raws) + 1))
-            raws.append(signer.sign(a, PlaceOrder(BTC, a_side, 1, price, ORDER_GTC)))
-            raws.append(signer.sign(b, PlaceOrder(BTC, b_side, 1, price, ORDER_GTC)))
+            raws.append(signer.sign(a, PlaceOrder(BTC, a_side, 1, price, OrderType.GTC)))
+            raws.append(signer.sign(b, PlaceOrder(BTC, b_side, 1, price, OrderType.GTC)))
         round_ += 1
     return raws, pairs
 
@@ -322,7 +323,7 @@ def _sign_orders(job: tuple[bytes, int, int, list[tuple[int, int]]]) -> list[tup
     key = PrivateKey(secret)
     out = []
     for side, price in orders:
-        raw = sign_tx(key, chain_id, nonce, FEE, PlaceOrder(BTC, side, 1, price, ORDER_GTC)).encode()
+        raw = sign_tx(key, chain_id, nonce, FEE, PlaceOrder(BTC, side, 1, price, OrderType.GTC)).encode()
         out.append(("0x" + keccak256(raw).hex(), "0x" + raw.hex()))
         nonce += 1
     return out
@@ -342,7 +343,7 @@ def presign_orders(rpc: Rpc, chain_id: int, pool: Any, traders: list[PrivateKey]
     layout: list[tuple[int, int]] = []  # offered order -> (trader, its k-th order)
     round_ = 0
     while len(layout) < count:
-        a_side, b_side = (1, 0) if round_ % 2 == 0 else (0, 1)
+        a_side, b_side = (Side.SELL, Side.BUY) if round_ % 2 == 0 else (Side.BUY, Side.SELL)
         for j in range(n_pairs):
             if len(layout) >= count:
                 break
@@ -687,11 +688,11 @@ def crash(rpc: Rpc, signer: Signer, follower: Follower, traders: list[PrivateKey
     lots = 10
     maker, bidder, oracle = dev_account(1), dev_account(2), dev_account(p.VENUE_ORACLE_INDEX)
     crash_price = -(-price * 9 // (10 * tick)) * tick  # the lowest tick within the 10 % oracle band
-    setup = [signer.sign(maker, PlaceOrder(BTC, 1, lots * len(victims), price, ORDER_GTC)),
-             signer.sign(bidder, PlaceOrder(BTC, 0, lots * len(victims), (price * 89 // 100) // tick * tick, ORDER_GTC))]
+    setup = [signer.sign(maker, PlaceOrder(BTC, Side.SELL, lots * len(victims), price, OrderType.GTC)),
+             signer.sign(bidder, PlaceOrder(BTC, Side.BUY, lots * len(victims), (price * 89 // 100) // tick * tick, OrderType.GTC))]
     send_all(rpc, setup)
     follower.wait_for([h for h, _ in setup], 30)
-    opens = [signer.sign(v, PlaceOrder(BTC, 0, lots, price, ORDER_IOC)) for v in victims]
+    opens = [signer.sign(v, PlaceOrder(BTC, Side.BUY, lots, price, OrderType.IOC)) for v in victims]
     send_all(rpc, opens)
     follower.wait_for([h for h, _ in opens], 60)
     warn_failed(rpc, setup + opens, "setup/open")

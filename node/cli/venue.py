@@ -39,19 +39,10 @@ from node.devnet.params import VENUE_ORACLE_KEY
 from node.devnet.waiting import Deadline
 from node.rpc.client import SyncRpcClient
 from node.venue.oracle import ORACLE_MAX_AHEAD_MS
-from node.venue.payloads import (
-    ORDER_GTC,
-    ORDER_IOC,
-    ORDER_POST_ONLY,
-    SIDE_BUY,
-    SIDE_SELL,
-    CancelAll,
-    CancelOrder,
-    OracleUpdate,
-    PlaceOrder,
-)
+from node.venue.payloads import CancelAll, CancelOrder, OracleUpdate, OrderType, PlaceOrder
+from node.venue.side import Side
 
-ORDER_TYPES = {"limit": ORDER_GTC, "ioc": ORDER_IOC, "post-only": ORDER_POST_ONLY}
+ORDER_TYPES = {"limit": OrderType.GTC, "ioc": OrderType.IOC, "post-only": OrderType.POST_ONLY}
 MARKET_SLIPPAGE_BPS = 1000  # an order without --price: IOC at the oracle price +/- 10 %
 ORACLE_FEED_AHEAD_MS = ORACLE_MAX_AHEAD_MS // 2  # oracle timestamps at most this far past the L2 head
 
@@ -165,8 +156,8 @@ def cmd_order(args: argparse.Namespace) -> int:
         bound = oracle * (10_000 + (MARKET_SLIPPAGE_BPS if args.side == "buy" else -MARKET_SLIPPAGE_BPS)) // 10_000
         price = max(tick, bound // tick * tick)
         kind = "ioc"
-    payload = PlaceOrder(market["id"], SIDE_BUY if args.side == "buy" else SIDE_SELL, size, price, ORDER_TYPES[kind],
-                         int(args.reduce_only), _uint(args.client_id, "--client-id"))
+    payload = PlaceOrder(market["id"], Side.from_label(args.side), size, price, ORDER_TYPES[kind],
+                         bool(args.reduce_only), _uint(args.client_id, "--client-id"))
     data = {"market": market["symbol"], "side": args.side, "size": size, "price": price, "type": kind,
             "reduceOnly": bool(args.reduce_only)}
     return _send(args, payload, data, f"order sent ({args.side} {size} {market['symbol']} @ {price}, {kind})")

@@ -21,7 +21,8 @@ from node.devnet import params as p
 from node.keys.hd import dev_account
 from node.rpc.client import SyncRpcClient
 from node.tx import sign_tx
-from node.venue.payloads import ORDER_GTC, ORDER_IOC, SIDE_BUY, SIDE_SELL, OracleUpdate, PlaceOrder
+from node.venue.payloads import OracleUpdate, OrderType, PlaceOrder
+from node.venue.side import Side
 
 SEED_TIMEOUT_S = 10.0
 LEVELS = 3  # price levels per side per market
@@ -102,15 +103,15 @@ def seed_venue(rpc: str, report: Callable[[str], None] = lambda line: None) -> d
     for market in p.VENUE_MARKETS:
         m, tick, price = market["id"], market["tick_size"], p.VENUE_START_PRICES[market["id"]]
         for level in range(1, LEVELS + 1):
-            resting.append(sender.send(makers[level % 2], PlaceOrder(m, SIDE_BUY, 5 * level, price - level * tick, ORDER_GTC)))
-            resting.append(sender.send(makers[2 + level % 2], PlaceOrder(m, SIDE_SELL, 5 * level, price + level * tick, ORDER_GTC)))
+            resting.append(sender.send(makers[level % 2], PlaceOrder(m, Side.BUY, 5 * level, price - level * tick, OrderType.GTC)))
+            resting.append(sender.send(makers[2 + level % 2], PlaceOrder(m, Side.SELL, 5 * level, price + level * tick, OrderType.GTC)))
     sender.wait(resting)
     crossing: list[str] = []
     for market in p.VENUE_MARKETS:
         m, tick, price = market["id"], market["tick_size"], p.VENUE_START_PRICES[market["id"]]
         # dev0 lifts 2 lots of the best ask (dev3's); dev2 hits 2 lots of the best bid (dev1's)
-        crossing.append(sender.send(makers[0], PlaceOrder(m, SIDE_BUY, 2, price + tick, ORDER_IOC)))
-        crossing.append(sender.send(makers[2], PlaceOrder(m, SIDE_SELL, 2, price - tick, ORDER_IOC)))
+        crossing.append(sender.send(makers[0], PlaceOrder(m, Side.BUY, 2, price + tick, OrderType.IOC)))
+        crossing.append(sender.send(makers[2], PlaceOrder(m, Side.SELL, 2, price - tick, OrderType.IOC)))
     sender.wait(crossing)
     elapsed = time.monotonic() - began
     report(f"venue: seeded {len(p.VENUE_MARKETS)} markets ({len(resting)} resting orders, {len(crossing)} fills) "

@@ -5,7 +5,8 @@
     apply_transaction(overlay, config, ctx, rtx, index=0) -> Receipt
     execute_block(reader, config, header_or_ctx, rtxs) -> BlockExecution   raises InvalidBlock
     build_block_transactions(reader, config, ctx, candidates, deposits=()) -> BlockBuild
-    register_handler(payload_cls, fn, *, check=None, cost=None)  new transaction kinds
+    register_handlers([TxHandler(payload_cls, apply, check, cost), ...])   new transaction kinds,
+                            each handler's functions typed by its payload class (Signed[P])
 """
 
 from node.stf.blocks import (
@@ -44,7 +45,7 @@ from node.stf.execute import (
     recover_transaction,
     validate_transaction,
 )
-from node.stf.handlers import TxHandler, get_handler, register_handler
+from node.stf.handlers import Signed, TxHandler, get_handler, register_handler, register_handlers
 
 __all__ = [
     "AmountOverflow",
@@ -66,6 +67,7 @@ __all__ = [
     "Receipt",
     "Rejection",
     "STATUS_SUCCESS",
+    "Signed",
     "StateInvariantViolated",
     "StfError",
     "TooManyTransactions",
@@ -80,5 +82,6 @@ __all__ = [
     "get_handler",
     "recover_transaction",
     "register_handler",
+    "register_handlers",
     "validate_transaction",
 ]

@@ -9,42 +9,41 @@ skip, so they never fail on their amount.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar
 
 from node.state.schema import WithdrawalRecord, set_withdrawal
 from node.state.view import Overlay, StateReader
 from node.stf.config import BlockContext, ChainConfig
 from node.stf.debit_checks import validate_debit
 from node.stf.errors import ZeroAmount
-from node.stf.handlers import register_handler
+from node.stf.handlers import Signed, TxHandler, register_handlers
 from node.stf.ledger import process_burn, process_credit, process_debit, process_mint, validate_mint_fits
-from node.tx import DepositTx, RecoveredTx, Transfer, Withdrawal
+from node.tx import DepositTx, Transfer, Withdrawal
+
+AmountPayload = TypeVar("AmountPayload", Transfer, Withdrawal)
 
 
-def compute_amount_cost(payload: Any) -> int:
-    return int(payload.amount)
+def compute_amount_cost(payload: Transfer | Withdrawal) -> int:
+    return payload.amount
 
 
-def validate_positive_amount(reader: StateReader, config: ChainConfig, rtx: RecoveredTx) -> None:
+def validate_positive_amount(reader: StateReader, config: ChainConfig, tx: Signed[AmountPayload]) -> None:
     """A transfer or withdrawal moves a positive amount, and the registered debit checks allow it."""
-    payload = rtx.tx.payload  # type: ignore[union-attr]
-    if payload.amount == 0:
-        raise ZeroAmount(payload.NAME)
-    validate_debit(reader, rtx.sender, payload.amount + rtx.tx.fee)  # type: ignore[union-attr]
+    if tx.payload.amount == 0:
+        raise ZeroAmount(tx.payload.NAME)
+    validate_debit(reader, tx.sender, tx.payload.amount + tx.fee)
 
 
-def apply_transfer(overlay: Overlay, config: ChainConfig, ctx: BlockContext, rtx: RecoveredTx) -> None:
-    payload: Transfer = rtx.tx.payload  # type: ignore[union-attr]
-    process_debit(overlay, rtx.sender, payload.amount)
-    process_credit(overlay, payload.to, payload.amount)
+def apply_transfer(overlay: Overlay, config: ChainConfig, ctx: BlockContext, tx: Signed[Transfer]) -> None:
+    process_debit(overlay, tx.sender, tx.payload.amount)
+    process_credit(overlay, tx.payload.to, tx.payload.amount)
 
 
-def apply_withdrawal(overlay: Overlay, config: ChainConfig, ctx: BlockContext, rtx: RecoveredTx) -> None:
-    payload: Withdrawal = rtx.tx.payload  # type: ignore[union-attr]
-    process_debit(overlay, rtx.sender, payload.amount)
-    process_burn(overlay, payload.amount)
-    record = WithdrawalRecord(rtx.sender, payload.l1_recipient, payload.amount, ctx.number)
-    set_withdrawal(overlay, rtx.hash, record)
+def apply_withdrawal(overlay: Overlay, config: ChainConfig, ctx: BlockContext, tx: Signed[Withdrawal]) -> None:
+    process_debit(overlay, tx.sender, tx.payload.amount)
+    process_burn(overlay, tx.payload.amount)
+    record = WithdrawalRecord(tx.sender, tx.payload.l1_recipient, tx.payload.amount, ctx.number)
+    set_withdrawal(overlay, tx.hash, record)
 
 
 def validate_deposit(reader: StateReader, deposit: DepositTx) -> None:
@@ -57,5 +56,9 @@ def apply_deposit(overlay: Overlay, deposit: DepositTx) -> None:
     process_credit(overlay, deposit.to, deposit.amount)
 
 
-register_handler(Transfer, apply_transfer, check=validate_positive_amount, cost=compute_amount_cost)
-register_handler(Withdrawal, apply_withdrawal, check=validate_positive_amount, cost=compute_amount_cost)
+CORE_HANDLERS: tuple[TxHandler[Transfer] | TxHandler[Withdrawal], ...] = (
+    TxHandler(Transfer, apply_transfer, validate_positive_amount, compute_amount_cost),
+    TxHandler(Withdrawal, apply_withdrawal, validate_positive_amount, compute_amount_cost),
+)
+
+register_handlers(CORE_HANDLERS)

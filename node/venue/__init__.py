@@ -1,17 +1,20 @@
 """The venue: perpetual futures with an order book, cross margin, an oracle, funding and liquidations.
 
 `import node.venue` activates it: it registers the payload kinds 16-19
-(node.venue.payloads), their state-transition handlers, and the end-of-block
-hook "venue.liquidations" (funding, then the liquidation engine), which
-block building, block execution and the fraud proofs' end-of-block chunks all run.
+(node.venue.payloads), the table of their state-transition handlers
+(HANDLERS, one per payload class, each typed by its class), and the
+end-of-block hook "venue.liquidations" (funding, then the liquidation
+engine), which block building, block execution and the fraud proofs'
+end-of-block chunks all run.
 
 Modules (one job each):
 
+    side         Side: buy / sell, bids / asks, longs / shorts
     markets      MarketParams, units, TOML loading, genesis writes
     keys         key layout under the state root
     records      stored records and their codecs
     trie         ordered integer keys as a bitmap trie (book levels, trigger buckets)
-    payloads     transaction kinds and wire fields
+    payloads     transaction kinds, wire fields, OrderType
     ledger       PnL claims, the PnL pool, settlement into native balances
     positions    trades on positions, realized PnL, lazy funding
     margin       equity, requirements, validate_withdrawable
@@ -40,9 +43,11 @@ Integration points for the rest of the node:
 
 from __future__ import annotations
 
+from typing import Any
+
 from node.stf.debit_checks import register_debit_check
 from node.stf.end_of_block import register_end_of_block_hook
-from node.stf.handlers import register_handler
+from node.stf.handlers import TxHandler, register_handlers
 from node.venue.errors import VenueError
 from node.venue.liquidation import run_end_of_block_chunk
 from node.venue.margin import validate_withdrawable
@@ -51,22 +56,28 @@ from node.venue.oracle import apply_oracle_update, validate_oracle_update
 from node.venue.orders import (
     apply_cancel_all,
     apply_cancel_order,
+    apply_miscoded_place_order,
     apply_place_order,
     validate_cancel_all,
     validate_cancel_order,
+    validate_miscoded_place_order,
     validate_place_order,
 )
-from node.venue.payloads import CancelAll, CancelOrder, OracleUpdate, PlaceOrder
+from node.venue.payloads import CancelAll, CancelOrder, MiscodedPlaceOrder, OracleUpdate, OrderType, PlaceOrder
 from node.venue.priority import priority_of
+from node.venue.side import Side
 
 END_OF_BLOCK_HOOK = "venue.liquidations"
 
-register_handler(PlaceOrder, apply_place_order, check=validate_place_order)
-register_handler(CancelOrder, apply_cancel_order, check=validate_cancel_order)
-register_handler(CancelAll, apply_cancel_all, check=validate_cancel_all)
-register_handler(OracleUpdate, apply_oracle_update, check=validate_oracle_update)
+HANDLERS: tuple[TxHandler[Any], ...] = (
+    TxHandler(PlaceOrder, apply_place_order, validate_place_order),
+    TxHandler(MiscodedPlaceOrder, apply_miscoded_place_order, validate_miscoded_place_order),
+    TxHandler(CancelOrder, apply_cancel_order, validate_cancel_order),
+    TxHandler(CancelAll, apply_cancel_all, validate_cancel_all),
+    TxHandler(OracleUpdate, apply_oracle_update, validate_oracle_update),
+)
 
-
+register_handlers(HANDLERS)
 register_end_of_block_hook(END_OF_BLOCK_HOOK, run_end_of_block_chunk)  # funding, then the liquidation scan
 register_debit_check("venue.margin", validate_withdrawable)
 
@@ -74,10 +85,14 @@ __all__ = [
     "CancelAll",
     "CancelOrder",
     "END_OF_BLOCK_HOOK",
+    "HANDLERS",
     "MarketConfigError",
     "MarketParams",
+    "MiscodedPlaceOrder",
     "OracleUpdate",
+    "OrderType",
     "PlaceOrder",
+    "Side",
     "VenueError",
     "genesis_writes",
     "load_markets",

@@ -27,24 +27,23 @@ from dataclasses import dataclass
 from node.crypto import Address
 from node.state.view import Overlay, StateReader
 from node.stf.errors import StateInvariantViolated
-from node.venue.keys import SIDE_ASK, SIDE_BID
 from node.venue.margin import MarketView, compute_equity, compute_health_x, get_account_snapshot
 from node.venue.markets import BPS
-from node.venue.payloads import SIDE_BUY
 from node.venue.positions import process_trade
 from node.venue.records import get_position
 from node.venue.reindex import compute_fill_health_delta, process_trigger_after_fill
+from node.venue.side import Side
 from node.venue.triggers import get_bucket_head, get_first_bucket
 
 MAX_ADL_STEPS = 4
 
 
-def compute_backstop_price(view: MarketView, side: int, lots: int, equity: int) -> int:
+def compute_backstop_price(view: MarketView, side: Side, lots: int, equity: int) -> int:
     """The price at which closing `lots` (a `side` order) leaves `equity` >= 0 where possible."""
     if equity >= 0:
         return view.mark
     shift = -(-(-equity) // lots)
-    return view.mark + shift if side != SIDE_BUY else max(1, view.mark - shift)
+    return view.mark + shift if side == Side.SELL else max(1, view.mark - shift)
 
 
 def compute_fund_available(reader: StateReader, fund: bytes) -> int:
@@ -80,39 +79,47 @@ class BackstopResult:
     touched: frozenset[Address]  # accounts whose positions changed (re-indexed)
 
 
+@dataclass(frozen=True, slots=True)
+class Deleveraging:
+    lots: int  # closed against counterparties
+    touched: frozenset[Address]  # the counterparties
+
+
 def process_backstop(
-    overlay: Overlay, view: MarketView, fund: Address, address: Address, side: int, lots: int
+    overlay: Overlay, view: MarketView, fund: Address, address: Address, side: Side, lots: int
 ) -> BackstopResult:
     """Close `lots` of the account's position (a `side` order) off the book."""
     equity = compute_equity(get_account_snapshot(overlay, address))
     price = compute_backstop_price(view, side, lots, equity)
-    taker_delta = lots if side == SIDE_BUY else -lots
+    taker_delta = side.signed(lots)
     if address != fund and is_fund_able(overlay, fund, view, -taker_delta, price):
         process_position_transfer(overlay, view, address, fund, taker_delta, price)
         return BackstopResult(lots, price, True, frozenset({fund}))
-    closed, touched = process_auto_deleverage(overlay, view, address, side, lots, price)
-    return BackstopResult(closed, price, False, touched)
+    deleveraging = process_auto_deleverage(overlay, view, address, side, lots, price)
+    return BackstopResult(deleveraging.lots, price, False, deleveraging.touched)
 
 
 def process_auto_deleverage(
-    overlay: Overlay, view: MarketView, address: Address, side: int, lots: int, price: int
-) -> tuple[int, frozenset[Address]]:
-    """Close up to `lots` against the other side's ranked positions at `price`."""
+    overlay: Overlay, view: MarketView, address: Address, side: Side, lots: int, price: int
+) -> Deleveraging:
+    """Close up to `lots` at `price` against the ranked positions of the other side of the market.
+
+    Those are on the liquidation index's `side` half (a sell closes a long against the shorts, index side
+    SELL): a position opened by `side` orders takes the other side of the trade, which shrinks it."""
     market_id = view.params.market_id
-    other = SIDE_ASK if side != SIDE_BUY else SIDE_BID  # a sell closes a long against shorts
     remaining, touched = lots, set()
     for _ in range(MAX_ADL_STEPS):
         if remaining == 0:
             break
-        bucket = get_first_bucket(overlay, market_id, other)
-        counterparty = None if bucket is None else get_bucket_head(overlay, market_id, other, bucket)
+        bucket = get_first_bucket(overlay, market_id, side)
+        counterparty = None if bucket is None else get_bucket_head(overlay, market_id, side, bucket)
         if counterparty is None or counterparty == address:
             raise StateInvariantViolated(f"market {market_id} has no position to deleverage against")
         size = get_position(overlay, counterparty, market_id).size
         take = min(remaining, abs(size))
         if take == 0:
             raise StateInvariantViolated(f"the liquidation index of market {market_id} lists an empty position")
-        process_position_transfer(overlay, view, address, counterparty, take if side == SIDE_BUY else -take, price)
+        process_position_transfer(overlay, view, address, counterparty, side.signed(take), price)
         touched.add(counterparty)
         remaining -= take
-    return lots - remaining, frozenset(touched)
+    return Deleveraging(lots - remaining, frozenset(touched))

@@ -20,37 +20,68 @@ all and liquidation) and counted in the owner's position as resting lots
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import NamedTuple
 
 from node.state.view import Overlay, StateReader
 from node.stf.errors import StateInvariantViolated
-from node.venue.keys import PRICE_KEY_WIDTH, SIDE_BID, TAG_TRIE, book_scope, get_order_market
+from node.venue.keys import PRICE_KEY_WIDTH, TAG_TRIE, book_scope, get_order_market
 from node.venue.markets import MarketParams
 from node.venue.positions import process_resting_lots
-from node.venue.records import Level, Order, get_level, get_order, get_venue_account, set_level, set_order, set_venue_account
+from node.venue.records import (
+    Level,
+    Order,
+    get_level,
+    get_order,
+    get_venue_account,
+    set_level,
+    set_order,
+    set_venue_account,
+)
+from node.venue.side import Side
 from node.venue.trie import BitmapTrie
 
 
-def get_level_trie(market_id: int, side: int) -> BitmapTrie:
+class BookLevel(NamedTuple):
+    """One price level of a book side as clients read it (rollup_getBook)."""
+
+    price: int
+    lots: int  # resting at that price
+    orders: int  # how many orders rest there
+
+
+def get_level_trie(market_id: int, side: Side) -> BitmapTrie:
     return BitmapTrie(book_scope(market_id, side) + bytes([TAG_TRIE]), PRICE_KEY_WIDTH)
 
 
-def get_best_price(reader: StateReader, params: MarketParams, side: int) -> int | None:
+def get_best_price(reader: StateReader, params: MarketParams, side: Side) -> int | None:
     """The best price resting on `side`: the highest bid or the lowest ask."""
     trie = get_level_trie(params.market_id, side)
-    key = trie.get_max(reader) if side == SIDE_BID else trie.get_min(reader)
+    key = trie.get_max(reader) if side == Side.BUY else trie.get_min(reader)
     return None if key is None else key * params.tick_size
 
 
-def get_next_price(reader: StateReader, params: MarketParams, side: int, price: int) -> int | None:
+def get_next_price(reader: StateReader, params: MarketParams, side: Side, price: int) -> int | None:
     """The next worse price after `price` on `side`."""
     trie = get_level_trie(params.market_id, side)
     key = price // params.tick_size
-    found = trie.get_at_or_below(reader, key - 1) if side == SIDE_BID else trie.get_at_or_above(reader, key + 1)
+    found = trie.get_at_or_below(reader, key - 1) if side == Side.BUY else trie.get_at_or_above(reader, key + 1)
     return None if found is None else found * params.tick_size
 
 
-def get_level_at(reader: StateReader, params: MarketParams, side: int, price: int) -> Level | None:
+def get_level_at(reader: StateReader, params: MarketParams, side: Side, price: int) -> Level | None:
     return get_level(reader, params.market_id, side, price // params.tick_size)
+
+
+def get_book_levels(reader: StateReader, params: MarketParams, side: Side, depth: int) -> list[BookLevel]:
+    """Up to `depth` levels of `side`, best first."""
+    levels: list[BookLevel] = []
+    price = get_best_price(reader, params, side)
+    while price is not None and len(levels) < depth:
+        level = get_level_at(reader, params, side, price)
+        if level is not None:
+            levels.append(BookLevel(price, level.lots, level.count))
+        price = get_next_price(reader, params, side, price)
+    return levels
 
 
 def get_required_order(reader: StateReader, order_id: int) -> Order:

@@ -47,9 +47,10 @@ from node.venue.ledger import process_claim_transfer, process_settle
 from node.venue.margin import AccountSnapshot, MarketView, compute_equity, compute_health_x, get_account_snapshot
 from node.venue.markets import BPS, MAX_PRICE, VenueConfig, get_market
 from node.venue.matching import compute_fee, process_match
-from node.venue.payloads import SIDE_BUY, SIDE_SELL
+from node.venue.positions import MarketPosition
 from node.venue.records import get_venue_account
 from node.venue.reindex import process_reindex_account
+from node.venue.side import Side
 
 MAX_CHUNKS = 2
 MAX_LIQUIDATION_MATCH_STEPS = 4
@@ -75,6 +76,18 @@ class Closeout:
     touched: frozenset[Address]  # other accounts whose positions changed
 
 
+@dataclass(frozen=True, slots=True)
+class ChunkOutcome:
+    chunk: ClosedChunk
+    touched: frozenset[Address]  # the chunk's counterparties: makers, the fund or deleveraged accounts
+
+
+@dataclass(frozen=True, slots=True)
+class DeficitCover:
+    cover: int  # paid by the insurance fund
+    bad_debt: int  # left as the account's negative claim
+
+
 def compute_close_lots(health_x: int, view: MarketView, size: int) -> int:
     per_lot = view.mark * (view.params.maintenance_margin_bps - view.params.liquidation_fee_bps)
     if per_lot <= 0:
@@ -82,10 +95,10 @@ def compute_close_lots(health_x: int, view: MarketView, size: int) -> int:
     return min(abs(size), -(-(-health_x) // per_lot))
 
 
-def compute_limit_price(view: MarketView, side: int, lots: int, equity: int, fund_budget: int) -> int | None:
+def compute_limit_price(view: MarketView, side: Side, lots: int, equity: int, fund_budget: int) -> int | None:
     """The worst price a liquidation order of `lots` may trade at; None if no price on the tick qualifies."""
     mark, tick, band = view.mark, view.params.tick_size, view.mark * view.params.oracle_band_bps // BPS
-    if side == SIDE_SELL:
+    if side == Side.SELL:
         limit = max(mark - band, mark - equity // lots - fund_budget // lots)
         limit = max(tick, -(-limit // tick) * tick)
         return limit if limit <= MAX_PRICE else None
@@ -94,9 +107,10 @@ def compute_limit_price(view: MarketView, side: int, lots: int, equity: int, fun
     return limit if limit >= tick else None
 
 
-def get_largest_position(s: AccountSnapshot) -> tuple[int, int]:
-    """(market id, size) of the open position with the largest notional at the mark; ties: lower id."""
-    return min(((m, p.size) for m, p in s.open_positions()), key=lambda mp: (-abs(mp[1]) * s.markets[mp[0]].mark, mp[0]))
+def get_largest_position(s: AccountSnapshot) -> MarketPosition:
+    """The open position with the largest notional at the mark; ties: the lower market id."""
+    return min(s.open_positions(), key=lambda held: (-abs(held.position.size) * s.markets[held.market_id].mark,
+                                                     held.market_id))
 
 
 def process_liquidate_account(overlay: Overlay, config: ChainConfig, venue: VenueConfig, address: Address) -> Closeout:
@@ -109,21 +123,22 @@ def process_liquidate_account(overlay: Overlay, config: ChainConfig, venue: Venu
         health = compute_health_x(s)
         if health >= 0 or not s.open_positions():
             break
-        market_id, size = get_largest_position(s)
+        market_id, position = get_largest_position(s)
         view = s.markets[market_id]
-        lots = abs(size) if market_id in tried else compute_close_lots(health, view, size)
+        lots = abs(position.size) if market_id in tried else compute_close_lots(health, view, position.size)
         tried.add(market_id)
-        chunk, chunk_touched = process_close_chunk(overlay, config, venue, s, view, size, lots)
-        chunks.append(chunk)
-        touched |= chunk_touched
-    cover, bad_debt = process_cover_deficit(overlay, venue, address)
+        outcome = process_close_chunk(overlay, config, venue, s, view, position.size, lots)
+        chunks.append(outcome.chunk)
+        touched |= outcome.touched
+    deficit = process_cover_deficit(overlay, venue, address)
     for account in (address, venue.insurance_fund, *sorted(touched)):
         process_settle(overlay, account)
     process_reindex_account(overlay, address)
-    if cover:  # paying a cover lowers the fund's health; fees only raise it, trades moved its trigger already
+    if deficit.cover:  # paying a cover lowers the fund's health; fees only raise it, trades moved its trigger already
         process_reindex_account(overlay, venue.insurance_fund)
     touched.discard(address)
-    return Closeout(address, cancelled, tuple(chunks), cover, bad_debt, frozenset(touched | {venue.insurance_fund}))
+    return Closeout(address, cancelled, tuple(chunks), deficit.cover, deficit.bad_debt,
+                    frozenset(touched | {venue.insurance_fund}))
 
 
 def process_cancel_every_order(overlay: Overlay, address: Address) -> tuple[int, ...]:
@@ -135,9 +150,10 @@ def process_cancel_every_order(overlay: Overlay, address: Address) -> tuple[int,
 
 def process_close_chunk(
     overlay: Overlay, config: ChainConfig, venue: VenueConfig, s: AccountSnapshot, view: MarketView, size: int, lots: int
-) -> tuple[ClosedChunk, frozenset[Address]]:
+) -> ChunkOutcome:
+    """Close `lots` of the position of `size`: on the book within the limit price, the rest off it."""
     address, fund = s.address, venue.insurance_fund
-    side = SIDE_SELL if size > 0 else SIDE_BUY
+    side = Side.of_position(size).opposite
     budget = 0 if address == fund else compute_fund_available(overlay, fund)
     limit = compute_limit_price(view, side, lots, compute_equity(s), budget)
     book_lots, notional, touched = 0, 0, set()
@@ -154,15 +170,16 @@ def process_close_chunk(
             notional += result.lots * result.price
     fee = min(compute_fee(notional, view.params.liquidation_fee_bps), max(0, compute_equity(get_account_snapshot(overlay, address))))
     process_claim_transfer(overlay, address, fund, fee)
-    return ClosedChunk(view.params.market_id, lots, book_lots, backstop_lots, by_fund, fee), frozenset(touched)
+    chunk = ClosedChunk(view.params.market_id, lots, book_lots, backstop_lots, by_fund, fee)
+    return ChunkOutcome(chunk, frozenset(touched))
 
 
-def process_cover_deficit(overlay: Overlay, venue: VenueConfig, address: Address) -> tuple[int, int]:
-    """(covered by the fund, bad debt left) once the account holds no position."""
+def process_cover_deficit(overlay: Overlay, venue: VenueConfig, address: Address) -> DeficitCover:
+    """Cover a negative equity from the fund as far as it can, once the account holds no position."""
     s = get_account_snapshot(overlay, address)
     deficit = -compute_equity(s)
     if s.open_positions() or deficit <= 0:
-        return 0, 0
+        return DeficitCover(0, 0)
     cover = 0 if address == venue.insurance_fund else min(deficit, compute_fund_available(overlay, venue.insurance_fund))
     process_claim_transfer(overlay, venue.insurance_fund, address, cover)
-    return cover, deficit - cover
+    return DeficitCover(cover, deficit - cover)

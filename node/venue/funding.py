@@ -23,9 +23,9 @@ from dataclasses import replace
 from node.state.view import Overlay, StateReader
 from node.stf.config import BlockContext
 from node.venue.book import get_best_price
-from node.venue.keys import SIDE_ASK, SIDE_BID
 from node.venue.markets import BPS, MarketParams, get_market, get_venue_config
 from node.venue.records import MarketState, get_market_state, set_market_state
+from node.venue.side import Side
 
 
 def compute_funding_step(params: MarketParams, state: MarketState, best_bid: int | None, best_ask: int | None) -> int:
@@ -37,7 +37,8 @@ def compute_funding_step(params: MarketParams, state: MarketState, best_bid: int
 
 
 def get_funding_step(reader: StateReader, params: MarketParams, state: MarketState) -> int:
-    return compute_funding_step(params, state, get_best_price(reader, params, SIDE_BID), get_best_price(reader, params, SIDE_ASK))
+    best_bid, best_ask = get_best_price(reader, params, Side.BUY), get_best_price(reader, params, Side.SELL)
+    return compute_funding_step(params, state, best_bid, best_ask)
 
 
 def process_market_funding(overlay: Overlay, market_id: int, timestamp_ms: int) -> int:

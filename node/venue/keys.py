@@ -15,11 +15,12 @@
 | 0x17 mid(2) 0x02 address(20)                          | trigger entry: side, exact trigger, bucket, FIFO links |
 | 0x18                                                  | scan cursor, only between two end-of-block chunks of a block |
 
-`mid` is the market id (big-endian u16); `side` is 0 for bids / longs and 1
-for asks / shorts. A book level's `price_key` is price // tick_size
-(big-endian, 6 bytes). A trigger `bucket` is the quantized liquidation
-coordinate (node.venue.triggers). Order ids are (market id << 48) | seq, so
-an order's key also names its market.
+`mid` is the market id (big-endian u16); `side` is the Side code
+(node.venue.side): 0 BUY for bids and longs, 1 SELL for asks and shorts. A
+book level's `price_key` is price // tick_size (big-endian, 6 bytes). A
+trigger `bucket` is the quantized liquidation coordinate
+(node.venue.triggers). Order ids are (market id << 48) | seq, so an order's
+key also names its market.
 
 The PnL pool, which pays realized profit and receives realized loss, is a
 plain native account at POOL_ADDRESS: keccak256("rollup-devnet venue pnl
@@ -29,6 +30,7 @@ pool")[12:], an address nobody holds a key for.
 from __future__ import annotations
 
 from node.crypto import ADDRESS_LEN, Address, keccak256
+from node.venue.side import Side
 
 NS_CONFIG = 0x10
 NS_MARKET = 0x11
@@ -43,9 +45,6 @@ NS_SCAN = 0x18
 TAG_BUCKET = 0x00
 TAG_TRIE = 0x01
 TAG_ENTRY = 0x02
-
-SIDE_BID = 0  # buy orders; long positions
-SIDE_ASK = 1  # sell orders; short positions
 
 MARKET_ID_MAX = 0xFFFF
 ORDER_SEQ_BITS = 48
@@ -78,19 +77,19 @@ def market_state_key(market_id: int) -> bytes:
     return bytes([NS_MARKET_STATE]) + _mid(market_id)
 
 
-def book_scope(market_id: int, side: int) -> bytes:
+def book_scope(market_id: int, side: Side) -> bytes:
     return bytes([NS_BOOK]) + _mid(market_id) + bytes([side])
 
 
-def trigger_scope(market_id: int, side: int) -> bytes:
+def trigger_scope(market_id: int, side: Side) -> bytes:
     return bytes([NS_TRIGGER]) + _mid(market_id) + bytes([side])
 
 
-def level_key(market_id: int, side: int, price_key: int) -> bytes:
+def level_key(market_id: int, side: Side, price_key: int) -> bytes:
     return book_scope(market_id, side) + bytes([TAG_BUCKET]) + price_key.to_bytes(PRICE_KEY_WIDTH, "big")
 
 
-def bucket_key(market_id: int, side: int, bucket: int) -> bytes:
+def bucket_key(market_id: int, side: Side, bucket: int) -> bytes:
     return trigger_scope(market_id, side) + bytes([TAG_BUCKET]) + bucket.to_bytes(BUCKET_KEY_WIDTH, "big")
 
 

@@ -60,6 +60,8 @@ def process_settle(overlay: Overlay, address: bytes) -> int:
     account = get_venue_account(overlay, address)
     if account.pnl == 0:
         return 0
+    payer: bytes
+    payee: bytes
     if account.pnl < 0:
         moved = -min(get_account(overlay, address).balance, -account.pnl)
         payer, payee = address, POOL_ADDRESS

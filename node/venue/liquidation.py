@@ -60,11 +60,11 @@ from node.stf.end_of_block import Chunk
 from node.stf.errors import StateInvariantViolated
 from node.venue.closeout import Closeout, process_liquidate_account
 from node.venue.funding import process_funding
-from node.venue.keys import SIDE_ASK, SIDE_BID
 from node.venue.margin import get_account_snapshot, get_market_view, is_liquidatable
 from node.venue.markets import VenueConfig, get_venue_config
 from node.venue.records import (
     ScanCursor,
+    ScanWalk,
     get_scan_cursor,
     get_trigger_entry,
     get_venue_account,
@@ -73,6 +73,7 @@ from node.venue.records import (
     set_venue_account,
 )
 from node.venue.reindex import process_reindex_account
+from node.venue.side import Side
 from node.venue.triggers import (
     compute_coordinates,
     get_bucket_head,
@@ -85,6 +86,7 @@ from node.venue.triggers import (
 KEY_BUDGET = 96
 MAX_PASSES_PER_CHUNK = 16  # a guard: passes re-scan only markets a liquidation made pending again
 MAX_ROUNDS_PER_ACCOUNT = 4  # liquidation calls per account per block (each closes at least one lot)
+SCAN_SIDES = (Side.BUY, Side.SELL)  # a market's scan: the longs' index, then the shorts'
 
 
 class KeyRecorder:
@@ -107,6 +109,14 @@ class ScanOutcome(Enum):
     STOPPED = "stopped"  # the chunk's key budget ran out first: the market is left pending
 
 
+@dataclass(frozen=True, slots=True)
+class BucketSearch:
+    """What a walk along a bucket found: the next member to evaluate, or that the budget ran out first."""
+
+    member: Address | None  # None: the bucket holds no member left to evaluate (or the walk stopped)
+    stopped: bool = False  # the budget ran out on the way (the position is saved in the run's walk)
+
+
 @dataclass
 class ScanRun:
     """One chunk of a block's scan: the keys it touched, and what it did."""
@@ -118,7 +128,7 @@ class ScanRun:
     checks: int = 0
     examined: int = 0  # accounts looked at in this chunk (walked past or evaluated)
     deferred: set[int] = field(default_factory=set)  # markets to leave pending for the next block
-    walk: tuple[int, int, int, Address] | None = None  # (market, side, bucket, member): resume a walk there
+    walk: ScanWalk | None = None  # resume a walk there
     closeouts: list[Closeout] = field(default_factory=list)
     complete: bool = False  # the block's scan is done (possibly with deferrals)
 
@@ -200,7 +210,7 @@ def process_scan(run: ScanRun, config: ChainConfig) -> bool:
     if venue is None:
         return True
     if run.walk is not None:  # first finish the walk the previous chunk stopped in (its market is pending)
-        if process_market_scan(overlay, config, venue, run.walk[0], run) is ScanOutcome.STOPPED:
+        if process_market_scan(overlay, config, venue, run.walk.market_id, run) is ScanOutcome.STOPPED:
             return False
         run.walk = None
     for _ in range(MAX_PASSES_PER_CHUNK):
@@ -222,64 +232,67 @@ def process_market_scan(
     view = get_market_view(overlay, market_id)
     if view.mark == 0:
         return ScanOutcome.IDLE
-    x_long, x_short = compute_coordinates(view.params, view.state)
+    coordinates = compute_coordinates(view.params, view.state)
     state = view.state
-    if (x_long, x_short) == (state.scanned_long, state.scanned_short) and not state.pending:
+    if coordinates == (state.scanned_long, state.scanned_short) and not state.pending:
         return ScanOutcome.IDLE
-    set_market_state(overlay, market_id, replace(state, scanned_long=x_long, scanned_short=x_short, pending=False))
-    walk, run.walk = (run.walk if run.walk is not None and run.walk[0] == market_id else None), None
-    complete = True
-    if walk is None or walk[1] == SIDE_BID:  # a walk stopped on the asks: the bids were done
-        complete = process_side_scan(overlay, config, venue, market_id, SIDE_BID, x_long, run, walk)
-    if complete:
-        resume = walk if walk is not None and walk[1] == SIDE_ASK else None
-        complete = process_side_scan(overlay, config, venue, market_id, SIDE_ASK, x_short, run, resume)
-    if not complete:
-        process_mark_pending(overlay, market_id)
-        return ScanOutcome.STOPPED
+    set_market_state(overlay, market_id,
+                     replace(state, scanned_long=coordinates.long, scanned_short=coordinates.short, pending=False))
+    walk, run.walk = (run.walk if run.walk is not None and run.walk.market_id == market_id else None), None
+    for side in get_sides_to_scan(walk):
+        resume = walk if walk is not None and walk.side == side else None
+        if not process_side_scan(overlay, config, venue, market_id, side, coordinates.of_side(side), run, resume):
+            process_mark_pending(overlay, market_id)
+            return ScanOutcome.STOPPED
     return ScanOutcome.DONE
 
 
+def get_sides_to_scan(walk: ScanWalk | None) -> tuple[Side, ...]:
+    """Both sides in scan order, or those from the walk's side on (a walk stopped on the shorts: the longs
+    were done)."""
+    return SCAN_SIDES if walk is None else SCAN_SIDES[SCAN_SIDES.index(walk.side):]
+
+
 def process_side_scan(
-    overlay: Overlay, config: ChainConfig, venue: VenueConfig, market_id: int, side: int, x: int, run: ScanRun,
-    walk: tuple[int, int, int, Address] | None = None,
+    overlay: Overlay, config: ChainConfig, venue: VenueConfig, market_id: int, side: Side, x: int, run: ScanRun,
+    walk: ScanWalk | None = None,
 ) -> bool:
     """Evaluate every account in the side's firing buckets (from `walk` if given); False once the budget
     ran out first."""
-    bucket = walk[2] if walk is not None else get_first_bucket(overlay, market_id, side)
-    start = walk[3] if walk is not None else None
+    bucket = walk.bucket if walk is not None else get_first_bucket(overlay, market_id, side)
+    start = walk.member if walk is not None else None
     while bucket is not None and is_bucket_firing(side, bucket, x):
-        stopped, member = find_unchecked(overlay, market_id, side, bucket, start, run)
+        found = find_unchecked(overlay, market_id, side, bucket, start, run)
         start = None
-        if stopped:
+        if found.stopped:
             return False
-        if member is None:
+        if found.member is None:
             bucket = get_next_bucket(overlay, market_id, side, bucket)
             continue
         if run.exhausted:
-            run.walk = (market_id, side, bucket, member)  # nothing changed since it was found
+            run.walk = ScanWalk(market_id, side, bucket, found.member)  # nothing changed since it was found
             return False
-        if not process_check_account(overlay, config, venue, member, run):
+        if not process_check_account(overlay, config, venue, found.member, run):
             return False
     return True
 
 
 def find_unchecked(
-    overlay: Overlay, market_id: int, side: int, bucket: int, start: Address | None, run: ScanRun
-) -> tuple[bool, Address | None]:
-    """(stopped, member): the first member of the bucket (from `start`, else its head) not done in this
-    block, or None; stopped when the budget ran out on the way (the position is saved in `run.walk`)."""
+    overlay: Overlay, market_id: int, side: Side, bucket: int, start: Address | None, run: ScanRun
+) -> BucketSearch:
+    """The first member of the bucket (from `start`, else its head) not done in this block, if any; stopped
+    when the budget ran out on the way (the position is saved in `run.walk`)."""
     member = start if start is not None else get_bucket_head(overlay, market_id, side, bucket)
     while member is not None:
         if not is_done(overlay, member, run.block):
-            return False, member
+            return BucketSearch(member)
         if run.exhausted:
-            run.walk = (market_id, side, bucket, member)
-            return True, None
+            run.walk = ScanWalk(market_id, side, bucket, member)
+            return BucketSearch(None, stopped=True)
         run.examined += 1
         entry = get_trigger_entry(overlay, market_id, member)
         member = None if entry is None else entry.next
-    return False, None
+    return BucketSearch(None)
 
 
 def is_done(reader: StateReader, address: Address, block: int) -> bool:

@@ -34,16 +34,15 @@ that are at risk, not every open account.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 from node.crypto import Address
 from node.state.schema import get_account
 from node.state.view import StateReader
 from node.venue.errors import InsufficientMargin, WithdrawalBreaksMargin
 from node.venue.markets import BPS, MarketParams, get_market
-from node.venue.positions import compute_unrealized, get_positions
+from node.venue.positions import MarketPosition, compute_unrealized, get_positions
 from node.venue.records import EMPTY_ACCOUNT, MarketState, Position, VenueAccount, get_market_state, get_venue_account
-
 
 ALLOWANCE_BPS = 5_000
 
@@ -63,11 +62,22 @@ class AccountSnapshot:
     address: Address
     balance: int
     account: VenueAccount
-    positions: tuple[tuple[int, Position], ...]
+    positions: tuple[MarketPosition, ...]  # one per market the account holds a position record in
     markets: Mapping[int, MarketView]
 
-    def open_positions(self) -> tuple[tuple[int, Position], ...]:
-        return tuple((m, p) for m, p in self.positions if p.size != 0)
+    def open_positions(self) -> tuple[MarketPosition, ...]:
+        return tuple(held for held in self.positions if held.position.size != 0)
+
+    def get_position(self, market_id: int) -> Position | None:
+        return next((held.position for held in self.positions if held.market_id == market_id), None)
+
+
+class Reserve(NamedTuple):
+    """What indexing an account sets aside (see the module doc): the balance its triggers rely on, and
+    BPS x equity - MMx once the withdrawal allowance is gone."""
+
+    floor: int
+    health_x: int
 
 
 def get_market_view(reader: StateReader, market_id: int) -> MarketView:
@@ -111,11 +121,9 @@ def compute_free_collateral(s: AccountSnapshot) -> int:
     return max(0, (BPS * compute_equity(s) - compute_initial_x(s)) // BPS)
 
 
-def compute_reserve(s: AccountSnapshot) -> tuple[int, int]:
-    """(floor, reserved health x): the balance the triggers rely on, and BPS x equity - MMx once
-    the withdrawal allowance is gone."""
+def compute_reserve(s: AccountSnapshot) -> Reserve:
     allowance = min(s.balance, compute_free_collateral(s) * ALLOWANCE_BPS // BPS)
-    return s.balance - allowance, BPS * (compute_equity(s) - allowance) - compute_maintenance_x(s)
+    return Reserve(s.balance - allowance, BPS * (compute_equity(s) - allowance) - compute_maintenance_x(s))
 
 
 def validate_initial_margin(s: AccountSnapshot) -> None:

@@ -39,11 +39,10 @@ them from state only, so every executor and the L1 verifier agree.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import re
 from dataclasses import dataclass, fields
-from typing import Any, Mapping, Sequence
+from functools import lru_cache
+from typing import Any, Mapping, NamedTuple, Sequence
 
 from node.crypto import ADDRESS_LEN, Address, CryptoError, parse_address
 from node.encoding import UINT64_MAX, DecodeError, expect_bytes, expect_int, expect_list, pack
@@ -81,10 +80,24 @@ class MarketParams:
     def __post_init__(self) -> None:
         problem = compute_params_problem({f.name: getattr(self, f.name) for f in fields(self)})
         if problem is not None:
-            raise MarketConfigError(f"market {self.market_id}: {problem[0]}: {problem[1]}")
+            raise MarketConfigError(f"market {self.market_id}: {problem.field}: {problem.reason}")
 
     def to_fields(self) -> list[Any]:
         return [self.market_id, self.symbol.encode("ascii"), *(getattr(self, f) for f in INT_FIELDS[1:])]
+
+
+class ParamsProblem(NamedTuple):
+    """The first rule a market's parameters break: the field and why."""
+
+    field: str
+    reason: str
+
+
+class VenueAddresses(NamedTuple):
+    """The [venue] table's keys: whose oracle updates count, and the insurance fund's account."""
+
+    oracle: Address
+    insurance_fund: Address
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +121,12 @@ class _Values:
         return self.values[name]
 
 
-def compute_params_problem(values: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(field, reason) of the first rule the market field values break, or None."""
+def compute_params_problem(values: Mapping[str, Any]) -> ParamsProblem | None:
+    """The first rule the market field values break, or None."""
     for name in INT_FIELDS:
         value = values[name]
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= UINT64_MAX:
-            return name, "must be an integer in [0, 2^64)"
+            return ParamsProblem(name, "must be an integer in [0, 2^64)")
     p = _Values(values)
     checks: list[tuple[bool, str, str]] = [
         (p.market_id <= MARKET_ID_MAX, "id", f"must be at most {MARKET_ID_MAX}"),
@@ -133,7 +146,7 @@ def compute_params_problem(values: Mapping[str, Any]) -> tuple[str, str] | None:
     ]
     for ok, name, reason in checks:
         if not ok:
-            return name, reason
+            return ParamsProblem(name, reason)
     return None
 
 
@@ -153,12 +166,12 @@ def load_markets(doc: Mapping[str, Any]) -> tuple[MarketParams, ...]:
     return markets
 
 
-def load_venue_addresses(doc: Mapping[str, Any]) -> tuple[Address, Address]:
-    """(oracle, insurance_fund) from the [venue] table."""
+def load_venue_addresses(doc: Mapping[str, Any]) -> VenueAddresses:
+    """The oracle and insurance fund addresses from the [venue] table."""
     venue = doc.get("venue")
     if not isinstance(venue, Mapping):
         raise MarketConfigError("venue: missing [venue] table")
-    return _parse_address(venue, "oracle"), _parse_address(venue, "insurance_fund")
+    return VenueAddresses(_parse_address(venue, "oracle"), _parse_address(venue, "insurance_fund"))
 
 
 def _parse_address(table: Mapping[str, Any], name: str) -> Address:
@@ -190,8 +203,8 @@ def _parse_market(entry: Any, where: str) -> MarketParams:
         values["market_id" if name == "id" else name] = value
     problem = compute_params_problem(values)
     if problem is not None:
-        field_name = "id" if problem[0] == "market_id" else problem[0]
-        raise MarketConfigError(f"{where}.{field_name}: {problem[1]}")
+        field_name = "id" if problem.field == "market_id" else problem.field
+        raise MarketConfigError(f"{where}.{field_name}: {problem.reason}")
     return MarketParams(**values)
 
 

@@ -27,13 +27,20 @@ from node.crypto import Address
 from node.state.view import Overlay
 from node.stf.config import ChainConfig
 from node.stf.errors import StateInvariantViolated
-from node.venue.book import get_best_price, get_level_at, get_next_price, get_required_order, process_fill_resting, process_remove_order
-from node.venue.keys import SIDE_BID
+from node.venue.book import (
+    get_best_price,
+    get_level_at,
+    get_next_price,
+    get_required_order,
+    process_fill_resting,
+    process_remove_order,
+)
 from node.venue.ledger import process_claim_transfer, process_settle
 from node.venue.margin import MarketView
 from node.venue.markets import BPS
 from node.venue.positions import process_trade
 from node.venue.reindex import compute_fill_health_delta, process_trigger_after_fill
+from node.venue.side import Side
 
 MAX_MATCH_STEPS = 8
 
@@ -46,6 +53,12 @@ class Fill:
     lots: int
     maker_fee: int
     taker_fee: int
+
+
+@dataclass(frozen=True, slots=True)
+class FillOutcome:
+    fill: Fill
+    maker_fires: bool  # the maker's liquidation trigger fires after the fill
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +78,9 @@ def compute_fee(notional: int, bps: int) -> int:
     return -(-notional * bps // BPS)
 
 
-def is_crossing(side: int, limit: int, resting_price: int) -> bool:
+def is_crossing(side: Side, limit: int, resting_price: int) -> bool:
     """Does a `side` order with `limit` trade against a resting order at `resting_price`?"""
-    return resting_price <= limit if side == SIDE_BID else resting_price >= limit
+    return resting_price <= limit if side == Side.BUY else resting_price >= limit
 
 
 def process_match(
@@ -75,14 +88,14 @@ def process_match(
     config: ChainConfig,
     view: MarketView,
     taker: Address,
-    side: int,
+    side: Side,
     lots: int,
     limit: int,
     taker_fee_bps: int,
     max_steps: int = MAX_MATCH_STEPS,
 ) -> MatchResult:
     params = view.params
-    opposite = 1 - side
+    opposite = side.opposite
     remaining, steps = lots, 0
     fills: list[Fill] = []
     cancels: list[int] = []
@@ -100,11 +113,11 @@ def process_match(
             cancels.append(order_id)
         else:
             lots_now = min(remaining, order.lots)
-            fill, fires = process_fill(overlay, config, view, taker, order_id, lots_now, taker_fee_bps)
-            fills.append(fill)
+            outcome = process_fill(overlay, config, view, taker, order_id, lots_now, taker_fee_bps)
+            fills.append(outcome.fill)
             remaining -= lots_now
-            if fires:
-                firing.add(fill.maker)
+            if outcome.maker_fires:
+                firing.add(outcome.fill.maker)
         if get_level_at(overlay, params, opposite, price) is None:
             price = get_next_price(overlay, params, opposite, price)
     stopped = remaining > 0 and price is not None and is_crossing(side, limit, price)
@@ -113,13 +126,13 @@ def process_match(
 
 def process_fill(
     overlay: Overlay, config: ChainConfig, view: MarketView, taker: Address, order_id: int, lots: int, taker_fee_bps: int
-) -> tuple[Fill, bool]:
-    """Trade `lots` against resting order `order_id` at its price; return the fill and whether the maker's trigger fires."""
+) -> FillOutcome:
+    """Trade `lots` against resting order `order_id` at its price."""
     params, market_id = view.params, view.params.market_id
     order = process_fill_resting(overlay, params, order_id, lots)
     notional = lots * order.price
     maker_fee, taker_fee = compute_fee(notional, params.maker_fee_bps), compute_fee(notional, taker_fee_bps)
-    maker_delta = lots if order.side == SIDE_BID else -lots
+    maker_delta = order.side.signed(lots)
     maker = process_trade(overlay, order.owner, market_id, view.state, maker_delta, order.price)
     process_claim_transfer(overlay, order.owner, config.fee_recipient, maker_fee)
     process_trade(overlay, taker, market_id, view.state, -maker_delta, order.price)
@@ -127,4 +140,4 @@ def process_fill(
     process_settle(overlay, order.owner)
     health_delta = compute_fill_health_delta(view, maker.before.size, maker.after.size, order.price, maker_fee)
     fires = process_trigger_after_fill(overlay, order.owner, market_id, view, maker.after.size, health_delta, maker.closed_trigger)
-    return Fill(order_id, order.owner, order.price, lots, maker_fee, taker_fee), fires
+    return FillOutcome(Fill(order_id, order.owner, order.price, lots, maker_fee, taker_fee), fires)

@@ -23,7 +23,7 @@ from dataclasses import replace
 
 from node.state.view import Overlay, StateReader
 from node.stf.config import BlockContext, ChainConfig
-from node.tx import RecoveredTx
+from node.stf.handlers import Signed
 from node.venue.errors import InvalidPrice, NotOracle, OraclePriceOutOfBand, OracleTimestampInFuture, StaleOraclePrice
 from node.venue.markets import BPS, MAX_PRICE, MarketParams, get_market, get_required_venue_config
 from node.venue.orders import process_finish_sender
@@ -33,11 +33,11 @@ from node.venue.records import MarketState, get_market_state, set_market_state
 ORACLE_MAX_AHEAD_MS = 10_000
 
 
-def validate_oracle_update(reader: StateReader, config: ChainConfig, rtx: RecoveredTx) -> None:
-    update: OracleUpdate = rtx.tx.payload  # type: ignore[union-attr]
+def validate_oracle_update(reader: StateReader, config: ChainConfig, tx: Signed[OracleUpdate]) -> None:
+    update = tx.payload
     venue = get_required_venue_config(reader)
-    if rtx.sender != venue.oracle:
-        raise NotOracle(rtx.sender)
+    if tx.sender != venue.oracle:
+        raise NotOracle(tx.sender)
     params = get_market(reader, update.market_id)
     if not 1 <= update.price <= MAX_PRICE:
         raise InvalidPrice(update.price, f"must be in [1, {MAX_PRICE}]")
@@ -53,10 +53,10 @@ def validate_band(params: MarketParams, state: MarketState, price: int) -> None:
         raise OraclePriceOutOfBand(last, price, params.oracle_band_bps)
 
 
-def apply_oracle_update(overlay: Overlay, config: ChainConfig, ctx: BlockContext, rtx: RecoveredTx) -> None:
-    update: OracleUpdate = rtx.tx.payload  # type: ignore[union-attr]
+def apply_oracle_update(overlay: Overlay, config: ChainConfig, ctx: BlockContext, tx: Signed[OracleUpdate]) -> None:
+    update = tx.payload
     if update.timestamp_ms > ctx.timestamp_ms + ORACLE_MAX_AHEAD_MS:
         raise OracleTimestampInFuture(ctx.timestamp_ms, update.timestamp_ms, ORACLE_MAX_AHEAD_MS)
     state = get_market_state(overlay, update.market_id)
     set_market_state(overlay, update.market_id, replace(state, oracle_price=update.price, oracle_ms=update.timestamp_ms))
-    process_finish_sender(overlay, config, rtx.sender)
+    process_finish_sender(overlay, config, tx.sender)

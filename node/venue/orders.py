@@ -4,7 +4,10 @@ Place order, in order (each rejection leaves state untouched):
 
 1. static checks (`validate_place_order`, also run by the mempool): market,
    side, type, flags, size 1..MAX_ORDER_LOTS, price 1..MAX_PRICE on the
-   tick, reduce-only only as IOC, the market has an oracle price;
+   tick, reduce-only only as IOC, the market has an oracle price. A side,
+   type or flag code that names nothing arrives as a MiscodedPlaceOrder
+   (node.venue.payloads), rejected after the market checks by
+   `validate_miscoded_place_order`;
 2. reduce-only: the account must hold a position on the other side; the size
    is clipped to it, so the order can only reduce;
 3. post-only: rejected if it would cross the best opposite price;
@@ -32,7 +35,7 @@ from dataclasses import dataclass, replace
 from node.crypto import Address
 from node.state.view import Overlay, StateReader
 from node.stf.config import BlockContext, ChainConfig
-from node.tx import RecoveredTx
+from node.stf.handlers import Signed
 from node.venue.book import get_account_orders_in, get_best_price, process_remove_order, process_rest_order
 from node.venue.errors import (
     InvalidFlag,
@@ -47,16 +50,26 @@ from node.venue.errors import (
     TooManyMarkets,
     TooManyOpenOrders,
     UnknownOrder,
+    VenueError,
 )
 from node.venue.keys import compute_order_id, get_order_market
 from node.venue.ledger import process_settle
 from node.venue.margin import MarketView, get_account_snapshot, validate_initial_margin, validate_maintenance_margin
 from node.venue.markets import MAX_PRICE, MarketParams, get_market, get_required_venue_config
 from node.venue.matching import MatchResult, is_crossing, process_match
-from node.venue.payloads import ORDER_GTC, ORDER_IOC, ORDER_POST_ONLY, SIDE_BUY, SIDE_SELL, CancelAll, CancelOrder, PlaceOrder
-from node.venue.records import Order, get_market_state, get_order, get_position, get_venue_account, set_market_state
+from node.venue.payloads import (
+    CancelAll,
+    CancelOrder,
+    MiscodedPlaceOrder,
+    OrderType,
+    PlaceOrder,
+    is_known_order_type,
+    is_known_side,
+)
 from node.venue.positions import process_funding_settlement
+from node.venue.records import Order, get_market_state, get_order, get_position, get_venue_account, set_market_state
 from node.venue.reindex import process_reindex_account
+from node.venue.side import Side
 
 MAX_ORDER_LOTS = 1 << 40
 MAX_OPEN_ORDERS = 8
@@ -74,48 +87,63 @@ class OrderOutcome:
 # -- checks (read-only) --
 
 
-def validate_place_order(reader: StateReader, config: ChainConfig, rtx: RecoveredTx) -> None:
-    order: PlaceOrder = rtx.tx.payload  # type: ignore[union-attr]
+def validate_place_order(reader: StateReader, config: ChainConfig, tx: Signed[PlaceOrder]) -> None:
+    order = tx.payload
     get_required_venue_config(reader)
     params = get_market(reader, order.market_id)
-    if order.side not in (SIDE_BUY, SIDE_SELL):
-        raise InvalidSide(order.side)
-    if order.order_type not in (ORDER_GTC, ORDER_IOC, ORDER_POST_ONLY):
-        raise InvalidOrderType(order.order_type)
-    if order.reduce_only not in (0, 1):
-        raise InvalidFlag("reduce_only", order.reduce_only)
     if not 1 <= order.size <= MAX_ORDER_LOTS:
         raise InvalidSize(order.size, MAX_ORDER_LOTS)
     if not 1 <= order.price <= MAX_PRICE:
         raise InvalidPrice(order.price, f"must be in [1, {MAX_PRICE}]")
     if order.price % params.tick_size:
         raise InvalidPrice(order.price, f"not a multiple of the tick size {params.tick_size}")
-    if order.reduce_only and order.order_type != ORDER_IOC:
+    if order.reduce_only and order.order_type is not OrderType.IOC:
         raise ReduceOnlyRejected("a reduce-only order must be IOC (it never rests)")
     if get_market_state(reader, order.market_id).oracle_price == 0:
         raise OraclePriceNotSet(order.market_id)
 
 
-def validate_cancel_order(reader: StateReader, config: ChainConfig, rtx: RecoveredTx) -> None:
-    cancel: CancelOrder = rtx.tx.payload  # type: ignore[union-attr]
-    order = get_order(reader, cancel.order_id)
-    if order is None:
-        raise UnknownOrder(cancel.order_id)
-    if order.owner != rtx.sender:
-        raise NotOrderOwner(cancel.order_id, order.owner)
-
-
-def validate_cancel_all(reader: StateReader, config: ChainConfig, rtx: RecoveredTx) -> None:
-    cancel: CancelAll = rtx.tx.payload  # type: ignore[union-attr]
+def validate_miscoded_place_order(reader: StateReader, config: ChainConfig, tx: Signed[MiscodedPlaceOrder]) -> None:
+    """Always raises: the venue and market errors first, as for any order, then the bad code's."""
     get_required_venue_config(reader)
-    get_market(reader, cancel.market_id)
+    get_market(reader, tx.payload.market_id)
+    raise compute_code_error(tx.payload)
+
+
+def compute_code_error(order: MiscodedPlaceOrder) -> VenueError:
+    """The error of its first code that names nothing: the side, else the order type, else reduce-only."""
+    if not is_known_side(order.side):
+        return InvalidSide(order.side)
+    if not is_known_order_type(order.order_type):
+        return InvalidOrderType(order.order_type)
+    return InvalidFlag("reduce_only", order.reduce_only)  # a MiscodedPlaceOrder has at least one bad code
+
+
+def validate_cancel_order(reader: StateReader, config: ChainConfig, tx: Signed[CancelOrder]) -> None:
+    order = get_order(reader, tx.payload.order_id)
+    if order is None:
+        raise UnknownOrder(tx.payload.order_id)
+    if order.owner != tx.sender:
+        raise NotOrderOwner(tx.payload.order_id, order.owner)
+
+
+def validate_cancel_all(reader: StateReader, config: ChainConfig, tx: Signed[CancelAll]) -> None:
+    get_required_venue_config(reader)
+    get_market(reader, tx.payload.market_id)
 
 
 # -- application --
 
 
-def apply_place_order(overlay: Overlay, config: ChainConfig, ctx: BlockContext, rtx: RecoveredTx) -> None:
-    process_place_order(overlay, config, rtx.sender, rtx.tx.payload)  # type: ignore[union-attr]
+def apply_place_order(overlay: Overlay, config: ChainConfig, ctx: BlockContext, tx: Signed[PlaceOrder]) -> None:
+    process_place_order(overlay, config, tx.sender, tx.payload)
+
+
+def apply_miscoded_place_order(
+    overlay: Overlay, config: ChainConfig, ctx: BlockContext, tx: Signed[MiscodedPlaceOrder]
+) -> None:
+    """Changes nothing: raises the error its validation raises (the core validates before applying)."""
+    validate_miscoded_place_order(overlay, config, tx)
 
 
 def process_place_order(overlay: Overlay, config: ChainConfig, sender: Address, order: PlaceOrder) -> OrderOutcome:
@@ -128,7 +156,7 @@ def process_place_order(overlay: Overlay, config: ChainConfig, sender: Address, 
     order_id = compute_order_id(order.market_id, state.order_seq)
     view = MarketView(params, state)
     match = process_match(overlay, config, view, sender, order.side, lots, order.price, params.taker_fee_bps)
-    rested = lots - match.filled if order.order_type != ORDER_IOC and not match.stopped else 0
+    rested = lots - match.filled if order.order_type.rests and not match.stopped else 0
     if rested:
         if len(get_venue_account(overlay, sender).orders) >= MAX_OPEN_ORDERS:
             raise TooManyOpenOrders(MAX_OPEN_ORDERS)
@@ -146,29 +174,28 @@ def compute_order_lots(reader: StateReader, sender: bytes, order: PlaceOrder) ->
     if not order.reduce_only:
         return order.size
     size = get_position(reader, sender, order.market_id).size
-    if size == 0 or (size > 0) == (order.side == SIDE_BUY):
+    if size == 0 or Side.of_position(size) == order.side:
         raise ReduceOnlyRejected("the account holds no position on the other side")
     return min(order.size, abs(size))
 
 
 def validate_post_only(reader: StateReader, order: PlaceOrder, params: MarketParams) -> None:
-    if order.order_type != ORDER_POST_ONLY:
+    if order.order_type is not OrderType.POST_ONLY:
         return
-    best = get_best_price(reader, params, 1 - order.side)
+    best = get_best_price(reader, params, order.side.opposite)
     if best is not None and is_crossing(order.side, order.price, best):
         raise PostOnlyWouldCross(order.price, best)
 
 
-def apply_cancel_order(overlay: Overlay, config: ChainConfig, ctx: BlockContext, rtx: RecoveredTx) -> None:
-    cancel: CancelOrder = rtx.tx.payload  # type: ignore[union-attr]
-    process_remove_order(overlay, get_market(overlay, get_order_market(cancel.order_id)), cancel.order_id)
-    process_finish_sender(overlay, config, rtx.sender)
+def apply_cancel_order(overlay: Overlay, config: ChainConfig, ctx: BlockContext, tx: Signed[CancelOrder]) -> None:
+    order_id = tx.payload.order_id
+    process_remove_order(overlay, get_market(overlay, get_order_market(order_id)), order_id)
+    process_finish_sender(overlay, config, tx.sender)
 
 
-def apply_cancel_all(overlay: Overlay, config: ChainConfig, ctx: BlockContext, rtx: RecoveredTx) -> None:
-    cancel: CancelAll = rtx.tx.payload  # type: ignore[union-attr]
-    process_cancel_all(overlay, rtx.sender, cancel.market_id)
-    process_finish_sender(overlay, config, rtx.sender)
+def apply_cancel_all(overlay: Overlay, config: ChainConfig, ctx: BlockContext, tx: Signed[CancelAll]) -> None:
+    process_cancel_all(overlay, tx.sender, tx.payload.market_id)
+    process_finish_sender(overlay, config, tx.sender)
 
 
 def process_cancel_all(overlay: Overlay, address: bytes, market_id: int) -> tuple[int, ...]:

@@ -25,13 +25,29 @@ Unrealized PnL at mark price m is size x m - cost - size x (F - f).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from node.state.view import Overlay, StateReader
 from node.stf.errors import StateInvariantViolated
-from node.venue.keys import SIDE_BID
 from node.venue.ledger import process_pnl
 from node.venue.records import MarketState, Position, TriggerEntry, get_position, set_position
+from node.venue.side import Side
 from node.venue.triggers import process_unlink
+
+
+class MarketPosition(NamedTuple):
+    """An account's position in one market."""
+
+    market_id: int
+    position: Position
+
+
+class TradeResult(NamedTuple):
+    """A position's size and cost after a trade, and the PnL the trade realized."""
+
+    size: int
+    cost: int
+    realized: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,15 +62,15 @@ def compute_sign(value: int) -> int:
     return (value > 0) - (value < 0)
 
 
-def compute_trade(size: int, cost: int, delta: int, price: int) -> tuple[int, int, int]:
-    """(new size, new cost, realized PnL) of trading `delta` lots at `price`."""
+def compute_trade(size: int, cost: int, delta: int, price: int) -> TradeResult:
+    """The position (size, cost) after trading `delta` lots at `price`, and the realized PnL."""
     if size == 0 or compute_sign(size) == compute_sign(delta):
-        return size + delta, cost + delta * price, 0
+        return TradeResult(size + delta, cost + delta * price, 0)
     closed = min(abs(delta), abs(size))
     share = cost * closed // abs(size)
     realized = compute_sign(size) * closed * price - share
     rest = delta + compute_sign(size) * closed  # the lots that open the other side
-    return size + delta, cost - share + rest * price, realized
+    return TradeResult(size + delta, cost - share + rest * price, realized)
 
 
 def compute_funding_owed(position: Position, funding_index: int) -> int:
@@ -81,18 +97,18 @@ def process_trade(
 ) -> TradeOutcome:
     """Settle funding, then trade `delta` lots (buy > 0) at `price`; realized PnL goes to the claim."""
     before = process_funding_settlement(overlay, address, market_id, state)
-    size, cost, realized = compute_trade(before.size, before.cost, delta, price)
-    after = replace(before, size=size, cost=cost, funding_index=state.funding_index)
+    trade = compute_trade(before.size, before.cost, delta, price)
+    after = replace(before, size=trade.size, cost=trade.cost, funding_index=state.funding_index)
     set_position(overlay, address, market_id, after)
-    process_pnl(overlay, address, realized)
-    closed = process_unlink(overlay, market_id, address) if size == 0 else None
-    return TradeOutcome(before, get_position(overlay, address, market_id), realized, closed)
+    process_pnl(overlay, address, trade.realized)
+    closed = process_unlink(overlay, market_id, address) if trade.size == 0 else None
+    return TradeOutcome(before, get_position(overlay, address, market_id), trade.realized, closed)
 
 
-def process_resting_lots(overlay: Overlay, address: bytes, market_id: int, side: int, delta: int) -> None:
+def process_resting_lots(overlay: Overlay, address: bytes, market_id: int, side: Side, delta: int) -> None:
     """Add `delta` (may be negative) to the lots the account rests on `side` of the market's book."""
     position = get_position(overlay, address, market_id)
-    if side == SIDE_BID:
+    if side == Side.BUY:
         position = replace(position, bid_lots=position.bid_lots + delta)
     else:
         position = replace(position, ask_lots=position.ask_lots + delta)
@@ -101,5 +117,5 @@ def process_resting_lots(overlay: Overlay, address: bytes, market_id: int, side:
     set_position(overlay, address, market_id, position)
 
 
-def get_positions(reader: StateReader, address: bytes, market_ids: tuple[int, ...]) -> tuple[tuple[int, Position], ...]:
-    return tuple((market_id, get_position(reader, address, market_id)) for market_id in market_ids)
+def get_positions(reader: StateReader, address: bytes, market_ids: tuple[int, ...]) -> tuple[MarketPosition, ...]:
+    return tuple(MarketPosition(market_id, get_position(reader, address, market_id)) for market_id in market_ids)

@@ -59,6 +59,7 @@ from node.venue.keys import (
     position_key,
     trigger_entry_key,
 )
+from node.venue.side import Side
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +85,7 @@ class VenueAccount:
     scan_rounds: int = 0  # liquidation calls on this account in that block
     scan_done: bool = False  # evaluated in that block: skip it until a liquidation trades with it
 
-    def without_scan_marks(self) -> "VenueAccount":
+    def without_scan_marks(self) -> VenueAccount:
         return replace(self, scan_block=0, scan_rounds=0, scan_done=False) if self.scan_block else self
 
 
@@ -100,7 +101,7 @@ class Position:
 @dataclass(frozen=True, slots=True)
 class Order:
     owner: Address
-    side: int
+    side: Side
     price: int
     lots: int  # remaining
     client_id: int
@@ -125,8 +126,9 @@ class TriggerEntry:
     next: Address | None = None
 
     @property
-    def side(self) -> int:
-        return 0 if self.size > 0 else 1
+    def side(self) -> Side:
+        """The half of the liquidation index it is in: BUY for a long, SELL for a short."""
+        return Side.of_position(self.size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,14 +138,25 @@ class Bucket:
 
 
 @dataclass(frozen=True, slots=True)
+class ScanWalk:
+    """Where a walk over a firing bucket of the liquidation index stopped: the member to go on from."""
+
+    market_id: int
+    side: Side
+    bucket: int
+    member: Address
+
+
+@dataclass(frozen=True, slots=True)
 class ScanCursor:
     """A liquidation scan between two end-of-block chunks of one block (node.venue.liquidation)."""
 
     deferred: tuple[int, ...] = ()  # markets to mark pending when the scan completes
-    walk: tuple[int, int, int, Address] | None = None  # (market, side, bucket, member) a walk stopped at
+    walk: ScanWalk | None = None  # the walk the chunk stopped in
 
 
 MAX_SCAN_ROUNDS = 255
+SIDE_CODE_MAX = max(Side)
 DECODE_CACHE_SIZE = 1 << 15
 EMPTY_MARKET_STATE = MarketState()
 EMPTY_ACCOUNT = VenueAccount()
@@ -263,18 +276,18 @@ def get_order(reader: StateReader, order_id: int) -> Order | None:
 @lru_cache(maxsize=DECODE_CACHE_SIZE)
 def decode_order(raw: bytes) -> Order:
     v = decode_record(raw, 7, "order")
-    return Order(expect_address(v[0], "owner"), expect_int_side(v[1]), expect_uint64(v[2], "price"),
+    return Order(expect_address(v[0], "owner"), expect_side(v[1], "side"), expect_uint64(v[2], "price"),
                  expect_uint64(v[3], "lots"), expect_uint64(v[4], "client_id"), expect_uint64(v[5], "prev_id"),
                  expect_uint64(v[6], "next_id"))
 
 
 def set_order(overlay: Overlay, order_id: int, order: Order | None) -> None:
-    fields = None if order is None else [bytes(order.owner), order.side, order.price, order.lots, order.client_id,
-                                          order.prev_id, order.next_id]
+    fields = None if order is None else [bytes(order.owner), int(order.side), order.price, order.lots,
+                                          order.client_id, order.prev_id, order.next_id]
     _store(overlay, order_key(order_id), order, fields)
 
 
-def get_level(reader: StateReader, market_id: int, side: int, price_key: int) -> Level | None:
+def get_level(reader: StateReader, market_id: int, side: Side, price_key: int) -> Level | None:
     raw = reader.get(level_key(market_id, side, price_key))
     return None if raw is None else decode_level(raw)
 
@@ -286,7 +299,7 @@ def decode_level(raw: bytes) -> Level:
                  expect_uint64(v[3], "count"))
 
 
-def set_level(overlay: Overlay, market_id: int, side: int, price_key: int, level: Level | None) -> None:
+def set_level(overlay: Overlay, market_id: int, side: Side, price_key: int, level: Level | None) -> None:
     fields = None if level is None else [level.head_id, level.tail_id, level.lots, level.count]
     _store(overlay, level_key(market_id, side, price_key), level, fields)
 
@@ -312,7 +325,7 @@ def set_trigger_entry(overlay: Overlay, market_id: int, address: bytes, entry: T
     _store(overlay, trigger_entry_key(market_id, address), entry, fields)
 
 
-def get_bucket(reader: StateReader, market_id: int, side: int, bucket: int) -> Bucket | None:
+def get_bucket(reader: StateReader, market_id: int, side: Side, bucket: int) -> Bucket | None:
     raw = reader.get(bucket_key(market_id, side, bucket))
     return None if raw is None else decode_bucket(raw)
 
@@ -323,7 +336,7 @@ def decode_bucket(raw: bytes) -> Bucket:
     return Bucket(expect_address(v[0], "head"), expect_address(v[1], "tail"))
 
 
-def set_bucket(overlay: Overlay, market_id: int, side: int, bucket: int, value: Bucket | None) -> None:
+def set_bucket(overlay: Overlay, market_id: int, side: Side, bucket: int, value: Bucket | None) -> None:
     fields = None if value is None else [bytes(value.head), bytes(value.tail)]
     _store(overlay, bucket_key(market_id, side, bucket), value, fields)
 
@@ -337,22 +350,28 @@ def get_scan_cursor(reader: StateReader) -> ScanCursor | None:
         return None
     v = decode_record(raw, 2, "scan cursor")
     deferred = expect_int_list(v[0], "deferred markets", MARKET_ID_MAX)
-    walk = expect_list(v[1], None, "scan walk")
+    return ScanCursor(deferred, decode_walk(expect_list(v[1], None, "scan walk")))
+
+
+def decode_walk(walk: list[Any]) -> ScanWalk | None:
     if not walk:
-        return ScanCursor(deferred)
+        return None
     if len(walk) != 4:
         raise DecodeError("a scan walk is [market id, side, bucket, address]")
-    return ScanCursor(deferred, (expect_int(walk[0], "walk market", MARKET_ID_MAX), expect_int_side(walk[1]),
-                                 expect_uint64(walk[2], "walk bucket"), expect_address(walk[3], "walk member")))
+    return ScanWalk(expect_int(walk[0], "walk market", MARKET_ID_MAX), expect_side(walk[1], "side"),
+                    expect_uint64(walk[2], "walk bucket"), expect_address(walk[3], "walk member"))
 
 
 def set_scan_cursor(overlay: Overlay, cursor: ScanCursor | None) -> None:
     if cursor is None:
         overlay.delete(SCAN_CURSOR_KEY)
         return
-    walk = [] if cursor.walk is None else [cursor.walk[0], cursor.walk[1], cursor.walk[2], bytes(cursor.walk[3])]
-    overlay.set(SCAN_CURSOR_KEY, pack([sorted(cursor.deferred), walk]))
+    overlay.set(SCAN_CURSOR_KEY, pack([sorted(cursor.deferred), encode_walk(cursor.walk)]))
 
 
-def expect_int_side(value: Any) -> int:
-    return int(expect_flag(value, "side"))
+def encode_walk(walk: ScanWalk | None) -> list[Any]:
+    return [] if walk is None else [walk.market_id, int(walk.side), walk.bucket, bytes(walk.member)]
+
+
+def expect_side(value: Any, what: str) -> Side:
+    return Side(expect_int(value, what, SIDE_CODE_MAX))

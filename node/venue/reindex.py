@@ -31,10 +31,10 @@ from node.venue.triggers import compute_remaining_slack, compute_side_coordinate
 def process_reindex_account(overlay: Overlay, address: bytes) -> bool:
     """Recompute the account's reserve floor and every trigger; return whether any fires now."""
     s = get_account_snapshot(overlay, address)
-    floor, reserved = compute_reserve(s)
+    reserve = compute_reserve(s)
     account = get_venue_account(overlay, address)
-    if account.floor != floor:
-        set_venue_account(overlay, address, replace(account, floor=floor))
+    if account.floor != reserve.floor:
+        set_venue_account(overlay, address, replace(account, floor=reserve.floor))
     notional = {m: abs(p.size) * s.markets[m].mark for m, p in s.positions}
     total = sum(notional.values())
     firing = False
@@ -43,7 +43,7 @@ def process_reindex_account(overlay: Overlay, address: bytes) -> bool:
         if position.size == 0:
             process_place_trigger(overlay, market_id, address, 0, 0, 0)
             continue
-        slack = reserved * notional[market_id] // total if total else reserved
+        slack = reserve.health_x * notional[market_id] // total if total else reserve.health_x
         x = compute_side_coordinate(view.params, view.state, position.size)
         firing |= process_place_trigger(overlay, market_id, address, position.size, x, slack)
     return firing

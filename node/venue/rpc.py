@@ -22,7 +22,7 @@ A chain without a venue answers [] for markets / positions / orders and
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from node.crypto import to_checksum_address
 from node.rpc.errors import InvalidParams
@@ -30,10 +30,9 @@ from node.rpc.params import address, block_tag, positional, uint
 from node.state.schema import get_account
 from node.state.view import StateReader
 from node.venue.backstop import compute_fund_available
-from node.venue.book import get_best_price, get_level_at, get_next_price
+from node.venue.book import get_best_price, get_book_levels
 from node.venue.errors import VenueNotConfigured
-from node.venue.keys import MARKET_ID_MAX, POOL_ADDRESS, SIDE_ASK, SIDE_BID, get_order_market
-from node.venue.markets import BPS, MarketParams, get_market, get_venue_config
+from node.venue.keys import MARKET_ID_MAX, POOL_ADDRESS, get_order_market
 from node.venue.margin import (
     AccountSnapshot,
     compute_equity,
@@ -41,8 +40,10 @@ from node.venue.margin import (
     compute_maintenance_x,
     get_account_snapshot,
 )
+from node.venue.markets import BPS, MarketParams, get_market, get_venue_config
 from node.venue.positions import compute_unrealized
 from node.venue.records import get_market_state, get_order
+from node.venue.side import Side
 
 MAX_DEPTH = 500
 DEFAULT_DEPTH = 20
@@ -101,20 +102,14 @@ def market_json(params: MarketParams, reader: StateReader) -> dict[str, Any]:
         "oraclePrice": state.oracle_price or None,
         "oracleTimestamp": state.oracle_ms or None,
         "fundingIndex": str(state.funding_index),
-        "bestBid": get_best_price(reader, params, SIDE_BID),
-        "bestAsk": get_best_price(reader, params, SIDE_ASK),
+        "bestBid": get_best_price(reader, params, Side.BUY),
+        "bestAsk": get_best_price(reader, params, Side.SELL),
     }
 
 
-def book_side(reader: StateReader, params: MarketParams, side: int, depth: int) -> list[dict[str, int]]:
-    levels: list[dict[str, int]] = []
-    price = get_best_price(reader, params, side)
-    while price is not None and len(levels) < depth:
-        level = get_level_at(reader, params, side, price)
-        if level is not None:
-            levels.append({"price": price, "size": level.lots, "orders": level.count})
-        price = get_next_price(reader, params, side, price)
-    return levels
+def book_side(reader: StateReader, params: MarketParams, side: Side, depth: int) -> list[dict[str, int]]:
+    return [{"price": level.price, "size": level.lots, "orders": level.orders}
+            for level in get_book_levels(reader, params, side, depth)]
 
 
 def compute_margin_ratio(s: AccountSnapshot) -> float | None:
@@ -131,7 +126,7 @@ def compute_liquidation_price(s: AccountSnapshot, market_id: int) -> int | None:
 
     Health is linear in the mark m: h(m) = h0 + (BPS x size - |size| x mm_bps) x (m - m0).
     """
-    position = dict(s.positions).get(market_id)
+    position = s.get_position(market_id)
     if position is None or position.size == 0:
         return None
     view = s.markets[market_id]
@@ -168,14 +163,20 @@ def position_rows(reader: StateReader, s: AccountSnapshot) -> list[dict[str, Any
     return rows
 
 
+class BlockState(NamedTuple):
+    number: int
+    reader: StateReader
+
+
 class VenueMethods:
     def __init__(self, source: StateSource) -> None:
         self.source = source
 
-    def _state(self, args: list[Any], index: int) -> tuple[int, StateReader]:
+    def _state(self, args: list[Any], index: int) -> BlockState:
+        """The state after the block named by args[index] (latest when absent)."""
         tag = block_tag(args[index], "block") if len(args) > index else "latest"
         number = self.source.resolve(tag)
-        return number, self.source.state(number)
+        return BlockState(number, self.source.state(number))
 
     def getMarkets(self, params: list[Any]) -> list[dict[str, Any]]:
         args = positional(params, 0, 1, "rollup_getMarkets")
@@ -199,8 +200,8 @@ class VenueMethods:
             "symbol": market.symbol,
             "blockNumber": number,
             "oraclePrice": get_market_state(reader, market.market_id).oracle_price or None,
-            "bids": book_side(reader, market, SIDE_BID, depth),
-            "asks": book_side(reader, market, SIDE_ASK, depth),
+            "bids": book_side(reader, market, Side.BUY, depth),
+            "asks": book_side(reader, market, Side.SELL, depth),
         }
 
     def getPositions(self, params: list[Any]) -> list[dict[str, Any]]:
@@ -229,7 +230,7 @@ class VenueMethods:
                 symbols[market_id] = get_market(reader, market_id).symbol
             rows.append({
                 "id": order_id, "market": market_id, "symbol": symbols[market_id],
-                "side": "buy" if order.side == SIDE_BID else "sell", "price": order.price, "size": order.lots,
+                "side": order.side.label, "price": order.price, "size": order.lots,
                 "clientOrderId": order.client_id,
             })
         return rows

@@ -37,11 +37,12 @@ and its cost grows with the accounts that fire, not with open accounts.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import NamedTuple
 
 from node.crypto import Address
 from node.state.view import Overlay, StateReader
 from node.stf.errors import StateInvariantViolated
-from node.venue.keys import BUCKET_KEY_WIDTH, SIDE_ASK, SIDE_BID, TAG_TRIE, trigger_scope
+from node.venue.keys import BUCKET_KEY_WIDTH, TAG_TRIE, trigger_scope
 from node.venue.markets import BPS, MarketParams
 from node.venue.records import (
     Bucket,
@@ -54,6 +55,7 @@ from node.venue.records import (
     set_market_state,
     set_trigger_entry,
 )
+from node.venue.side import Side
 from node.venue.trie import BitmapTrie
 
 MANTISSA_BITS = 12
@@ -61,18 +63,35 @@ BUCKET_CENTER = 1 << (8 * BUCKET_KEY_WIDTH - 1)
 BUCKET_MAX = (1 << (8 * BUCKET_KEY_WIDTH)) - 1
 
 
+class Coordinates(NamedTuple):
+    """A market's liquidation coordinates: X_long and X_short."""
+
+    long: int
+    short: int
+
+    def of_side(self, side: Side) -> int:
+        """The coordinate of the index side `side` (BUY: the longs, SELL: the shorts)."""
+        return self.long if side == Side.BUY else self.short
+
+
+class TriggerPlacement(NamedTuple):
+    """Where a position's entry goes: its exact trigger T and the bucket it is linked into."""
+
+    trigger: int
+    bucket: int
+
+
 # -- arithmetic --
 
 
-def compute_coordinates(params: MarketParams, state: MarketState) -> tuple[int, int]:
-    """(X_long, X_short) of the market at its current oracle price and funding index."""
+def compute_coordinates(params: MarketParams, state: MarketState) -> Coordinates:
+    """The market's coordinates at its current oracle price and funding index."""
     p, mmf = state.oracle_price, params.maintenance_margin_bps
-    return p * (BPS - mmf) - BPS * state.funding_index, p * (BPS + mmf) - BPS * state.funding_index
+    return Coordinates(p * (BPS - mmf) - BPS * state.funding_index, p * (BPS + mmf) - BPS * state.funding_index)
 
 
 def compute_side_coordinate(params: MarketParams, state: MarketState, size: int) -> int:
-    x_long, x_short = compute_coordinates(params, state)
-    return x_long if size > 0 else x_short
+    return compute_coordinates(params, state).of_side(Side.of_position(size))
 
 
 def compute_bucket(x: int) -> int:
@@ -92,13 +111,13 @@ def _quantize_magnitude(v: int) -> int:
     return (bits << MANTISSA_BITS) | (top & ((1 << MANTISSA_BITS) - 1))
 
 
-def compute_trigger(size: int, x: int, slack: int) -> tuple[int, int]:
-    """(T, bucket) for a position of `size` != 0 holding `slack` at coordinate `x` (rounded to fire early)."""
+def compute_trigger(size: int, x: int, slack: int) -> TriggerPlacement:
+    """The placement of a position of `size` != 0 holding `slack` at coordinate `x` (rounded to fire early)."""
     if size > 0:
         trigger = x - slack // size
-        return trigger, compute_bucket(trigger) + 1
+        return TriggerPlacement(trigger, compute_bucket(trigger) + 1)
     trigger = x + slack // -size
-    return trigger, compute_bucket(trigger) - 1
+    return TriggerPlacement(trigger, compute_bucket(trigger) - 1)
 
 
 def is_firing(size: int, bucket: int, x: int) -> bool:
@@ -109,11 +128,7 @@ def compute_remaining_slack(entry: TriggerEntry, x: int) -> int:
     return entry.size * (x - entry.trigger)
 
 
-def index_side(size: int) -> int:
-    return SIDE_BID if size > 0 else SIDE_ASK
-
-
-def get_trie(market_id: int, side: int) -> BitmapTrie:
+def get_trie(market_id: int, side: Side) -> BitmapTrie:
     return BitmapTrie(trigger_scope(market_id, side) + bytes([TAG_TRIE]), BUCKET_KEY_WIDTH)
 
 
@@ -149,7 +164,7 @@ def process_unlink(overlay: Overlay, market_id: int, address: bytes) -> TriggerE
 
 def process_link(overlay: Overlay, market_id: int, address: bytes, size: int, trigger: int, bucket: int) -> None:
     """Append the position's entry at the tail of `bucket` on its side."""
-    side = index_side(size)
+    side = Side.of_position(size)
     current = get_bucket(overlay, market_id, side, bucket)
     if current is None:
         get_trie(market_id, side).process_insert(overlay, bucket)
@@ -167,14 +182,14 @@ def process_place_trigger(overlay: Overlay, market_id: int, address: bytes, size
     if size == 0:
         process_unlink(overlay, market_id, address)
         return False
-    trigger, bucket = compute_trigger(size, x, slack)
-    firing = is_firing(size, bucket, x)
+    placement = compute_trigger(size, x, slack)
+    firing = is_firing(size, placement.bucket, x)
     entry = get_trigger_entry(overlay, market_id, address)
-    if entry is not None and entry.bucket == bucket and entry.side == index_side(size) and not firing:
-        set_trigger_entry(overlay, market_id, address, replace(entry, size=size, trigger=trigger))
+    if entry is not None and entry.bucket == placement.bucket and entry.side == Side.of_position(size) and not firing:
+        set_trigger_entry(overlay, market_id, address, replace(entry, size=size, trigger=placement.trigger))
     else:  # a firing entry goes to the tail, so the scan's FIFO order rotates through a crowded bucket
         process_unlink(overlay, market_id, address)
-        process_link(overlay, market_id, address, size, trigger, bucket)
+        process_link(overlay, market_id, address, size, placement.trigger, placement.bucket)
     if firing:
         process_mark_pending(overlay, market_id)
     return firing
@@ -189,22 +204,22 @@ def process_mark_pending(overlay: Overlay, market_id: int) -> None:
 # -- reading the index in order (the scan and auto-deleveraging) --
 
 
-def get_first_bucket(reader: StateReader, market_id: int, side: int) -> int | None:
+def get_first_bucket(reader: StateReader, market_id: int, side: Side) -> int | None:
     """The bucket nearest to firing on `side`: the highest for longs, the lowest for shorts."""
     trie = get_trie(market_id, side)
-    return trie.get_max(reader) if side == SIDE_BID else trie.get_min(reader)
+    return trie.get_max(reader) if side == Side.BUY else trie.get_min(reader)
 
 
-def get_next_bucket(reader: StateReader, market_id: int, side: int, bucket: int) -> int | None:
+def get_next_bucket(reader: StateReader, market_id: int, side: Side, bucket: int) -> int | None:
     trie = get_trie(market_id, side)
-    return trie.get_at_or_below(reader, bucket - 1) if side == SIDE_BID else trie.get_at_or_above(reader, bucket + 1)
+    return trie.get_at_or_below(reader, bucket - 1) if side == Side.BUY else trie.get_at_or_above(reader, bucket + 1)
 
 
-def is_bucket_firing(side: int, bucket: int, x: int) -> bool:
-    return is_firing(1 if side == SIDE_BID else -1, bucket, x)
+def is_bucket_firing(side: Side, bucket: int, x: int) -> bool:
+    return is_firing(side.sign, bucket, x)
 
 
-def get_bucket_head(reader: StateReader, market_id: int, side: int, bucket: int) -> Address | None:
+def get_bucket_head(reader: StateReader, market_id: int, side: Side, bucket: int) -> Address | None:
     value = get_bucket(reader, market_id, side, bucket)
     return None if value is None else value.head
 

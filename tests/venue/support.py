@@ -22,6 +22,7 @@ from node.venue.keys import NS_ACCOUNT, NS_POSITION, POOL_ADDRESS
 from node.venue.markets import MarketParams, genesis_writes
 from node.venue.payloads import OracleUpdate
 from node.venue.records import decode_venue_account, get_market_state, get_position, get_venue_account
+from node.venue.side import Side
 
 CHAIN_ID = 901
 FEE = 1
@@ -160,7 +161,7 @@ def compute_open_interest(state: DictState, market_id: int) -> int:
     return total
 
 
-def get_book(state: DictState, market_id: int, side: int) -> list[tuple[int, list[tuple[bytes, int]]]]:
+def get_book(state: DictState, market_id: int, side: Side) -> list[tuple[int, list[tuple[bytes, int]]]]:
     """The side's levels from the best: [(price, [(owner, lots), ...in FIFO order]), ...]."""
     from node.venue.book import get_best_price, get_level_at, get_next_price
     from node.venue.markets import get_market

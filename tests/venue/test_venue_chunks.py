@@ -39,17 +39,32 @@ from node.fraud.trace import compute_intermediate_roots, compute_step_proof, get
 from node.fraud.witness import Witness
 from node.output import compute_output_root
 from node.state.view import DictState, Overlay
-from node.stf.end_of_block import END_OF_BLOCK_KEY, Chunk, EndOfBlockOverrun, EndOfBlockStateError, apply_end_of_block_chunk
+from node.stf.end_of_block import (
+    END_OF_BLOCK_KEY,
+    Chunk,
+    EndOfBlockOverrun,
+    EndOfBlockStateError,
+    apply_end_of_block_chunk,
+)
 from node.store.chain import ChainStore
 from node.venue.keys import SCAN_CURSOR_KEY
 from node.venue.liquidation import KEY_BUDGET, process_chunk, process_end_of_block
-from node.venue.positions import process_trade
 from node.venue.markets import genesis_writes
-from node.venue.payloads import ORDER_IOC, ORDER_POST_ONLY, SIDE_BUY, SIDE_SELL, OracleUpdate, PlaceOrder
-from node.venue.records import ScanCursor, decode_venue_account, get_market_state, get_position, get_scan_cursor, set_scan_cursor
+from node.venue.payloads import OracleUpdate, OrderType, PlaceOrder
+from node.venue.positions import process_trade
+from node.venue.records import (
+    ScanCursor,
+    ScanWalk,
+    decode_venue_account,
+    get_market_state,
+    get_position,
+    get_scan_cursor,
+    set_scan_cursor,
+)
 from node.venue.reindex import process_reindex_account
-from tests.venue.test_venue_onestep import RICH, Signer
+from node.venue.side import Side as VenueSide
 from tests.venue.support import CONFIG, FEE, FUND, MARKETS, ORACLE_KEY, START_MS, E, Venue, new_venue
+from tests.venue.test_venue_onestep import RICH, Signer
 
 VICTIMS = [PrivateKey((5_000 + i).to_bytes(32, "big")) for i in range(250)]
 E_KEY = PrivateKey((204).to_bytes(32, "big"))
@@ -66,8 +81,8 @@ def build_chain(path: Path, n_victims: int) -> tuple[Chain, int]:
     chain.init_genesis(alloc, extra_writes=genesis_writes(MARKETS, ORACLE_KEY.address, FUND))
     tx = Signer()
     ts = START_MS + 1_000
-    setup = [tx(ORACLE_KEY, OracleUpdate(0, 1000, START_MS + 500)), tx(E_KEY, PlaceOrder(0, SIDE_SELL, n_victims, 1000, ORDER_POST_ONLY))]
-    opens = [tx(v, PlaceOrder(0, SIDE_BUY, 1, 1000, ORDER_IOC)) for v in victims]  # long 1 on the initial margin
+    setup = [tx(ORACLE_KEY, OracleUpdate(0, 1000, START_MS + 500)), tx(E_KEY, PlaceOrder(0, VenueSide.SELL, n_victims, 1000, OrderType.POST_ONLY))]
+    opens = [tx(v, PlaceOrder(0, VenueSide.BUY, 1, 1000, OrderType.IOC)) for v in victims]  # long 1 on the initial margin
     batches = [setup + opens[:PER_BLOCK]] + [opens[i:i + PER_BLOCK] for i in range(PER_BLOCK, len(opens), PER_BLOCK)]
     for batch in batches:
         _, build = chain.seal_block(batch, ts, (1, bytes([1]) * 32))
@@ -256,10 +271,11 @@ def test_a_crowd_of_healthy_accounts_is_walked_within_the_budget() -> None:
     assert len(runs) > 3 and max(r.touched for r in runs) <= KEY_BUDGET + 8, [r.touched for r in runs]
 
 
-@given(st.frozensets(st.integers(0, 0xFFFF), max_size=5), st.none() | st.tuples(
-    st.integers(0, 0xFFFF), st.integers(0, 1), st.integers(0, 2**64 - 1), st.binary(min_size=20, max_size=20).map(Address)))
+@given(st.frozensets(st.integers(0, 0xFFFF), max_size=5), st.none() | st.builds(
+    ScanWalk, st.integers(0, 0xFFFF), st.sampled_from(VenueSide), st.integers(0, 2**64 - 1),
+    st.binary(min_size=20, max_size=20).map(Address)))
 @settings(max_examples=100, deadline=None)
-def test_scan_cursor_round_trips(deferred: frozenset[int], walk: tuple[int, int, int, Address] | None) -> None:
+def test_scan_cursor_round_trips(deferred: frozenset[int], walk: ScanWalk | None) -> None:
     cursor = ScanCursor(tuple(sorted(deferred)), walk)
     overlay = Overlay(DictState())
     set_scan_cursor(overlay, cursor)

@@ -10,7 +10,14 @@ import pytest
 
 from node.encoding import UINT64_MAX, pack
 from node.state.view import DictState, Overlay
-from node.stf import InvalidTransaction, MalformedTransaction, StfError, apply_transaction, recover_transaction, validate_transaction
+from node.stf import (
+    InvalidTransaction,
+    MalformedTransaction,
+    StfError,
+    apply_transaction,
+    recover_transaction,
+    validate_transaction,
+)
 from node.stf.execute import process_fee_and_nonce
 from node.tx import compute_signing_hash, sign_tx
 from node.venue import errors
@@ -39,7 +46,8 @@ from node.venue.keys import compute_order_id
 from node.venue.markets import MAX_PRICE
 from node.venue.oracle import ORACLE_MAX_AHEAD_MS
 from node.venue.orders import MAX_MARKETS, MAX_ORDER_LOTS, process_place_order
-from node.venue.payloads import ORDER_IOC, ORDER_POST_ONLY, SIDE_BUY, SIDE_SELL, CancelAll, CancelOrder, OracleUpdate, PlaceOrder
+from node.venue.payloads import CancelAll, CancelOrder, MiscodedPlaceOrder, OracleUpdate, OrderType, PlaceOrder
+from node.venue.side import Side
 from tests.venue.support import BTC, CHAIN_ID, CONFIG, FEE, KEYS, ORACLE_KEY, START_MS, A, B, C, Venue, new_venue
 
 
@@ -64,28 +72,28 @@ def test_errors_pickle_with_their_fields() -> None:
 @pytest.fixture
 def venue() -> Venue:
     venue = new_venue({A: 1_000_000, B: 1_000_000}, prices={0: 1000})
-    venue.send(KEYS[1], PlaceOrder(0, SIDE_SELL, 5, 1010))  # B's resting ask, order (0, 1)
+    venue.send(KEYS[1], PlaceOrder(0, Side.SELL, 5, 1010))  # B's resting ask, order (0, 1)
     return venue
 
 
-GOOD = PlaceOrder(0, SIDE_BUY, 1, 1000)
+GOOD = PlaceOrder(0, Side.BUY, 1, 1000)
 
 # (payload, sender key index (-1: the oracle key), error, rpc code, raised by the read-only check too)
 CASES: list[tuple[str, Any, int, type[VenueError], int, bool]] = [
     ("market", replace(GOOD, market_id=7), 0, UnknownMarket, -31071, True),
     ("market beyond u16", replace(GOOD, market_id=70_000), 0, UnknownMarket, -31071, True),
-    ("side", replace(GOOD, side=2), 0, InvalidSide, -31072, True),
-    ("order type", replace(GOOD, order_type=3), 0, InvalidOrderType, -31073, True),
+    ("side", MiscodedPlaceOrder(0, 2, 1, 1000), 0, InvalidSide, -31072, True),
+    ("order type", MiscodedPlaceOrder(0, 0, 1, 1000, order_type=3), 0, InvalidOrderType, -31073, True),
     ("size zero", replace(GOOD, size=0), 0, InvalidSize, -31074, True),
     ("size too large", replace(GOOD, size=MAX_ORDER_LOTS + 1), 0, InvalidSize, -31074, True),
     ("price zero", replace(GOOD, price=0), 0, InvalidPrice, -31075, True),
     ("price too high", replace(GOOD, price=MAX_PRICE + 1), 0, InvalidPrice, -31075, True),
-    ("reduce-only flag", replace(GOOD, reduce_only=2), 0, InvalidFlag, -31076, True),
-    ("reduce-only GTC", replace(GOOD, reduce_only=1), 0, ReduceOnlyRejected, -31077, True),
-    ("reduce-only nothing", replace(GOOD, reduce_only=1, order_type=ORDER_IOC), 0, ReduceOnlyRejected, -31077, False),
-    ("post-only cross", PlaceOrder(0, SIDE_BUY, 1, 1010, ORDER_POST_ONLY), 0, PostOnlyWouldCross, -31078, False),
-    ("margin", PlaceOrder(0, SIDE_BUY, 10_001, 900), 0, InsufficientMargin, -31079, False),
-    ("oracle not set", PlaceOrder(1, SIDE_BUY, 1, 1000), 0, OraclePriceNotSet, -31088, True),
+    ("reduce-only flag", MiscodedPlaceOrder(0, 0, 1, 1000, reduce_only=2), 0, InvalidFlag, -31076, True),
+    ("reduce-only GTC", replace(GOOD, reduce_only=True), 0, ReduceOnlyRejected, -31077, True),
+    ("reduce-only nothing", replace(GOOD, reduce_only=True, order_type=OrderType.IOC), 0, ReduceOnlyRejected, -31077, False),
+    ("post-only cross", PlaceOrder(0, Side.BUY, 1, 1010, OrderType.POST_ONLY), 0, PostOnlyWouldCross, -31078, False),
+    ("margin", PlaceOrder(0, Side.BUY, 10_001, 900), 0, InsufficientMargin, -31079, False),
+    ("oracle not set", PlaceOrder(1, Side.BUY, 1, 1000), 0, OraclePriceNotSet, -31088, True),
     ("cancel unknown order", CancelOrder(compute_order_id(0, 99)), 0, UnknownOrder, -31080, True),
     ("cancel someone else's", CancelOrder(compute_order_id(0, 1)), 0, NotOrderOwner, -31081, True),
     ("cancel all unknown market", CancelAll(9), 0, UnknownMarket, -31071, True),
@@ -120,13 +128,13 @@ def test_bad_input_is_rejected_with_its_code(
 def test_the_band_and_the_tick_are_inclusive(venue: Venue) -> None:
     venue.send(ORACLE_KEY, OracleUpdate(0, 1200, START_MS + 10))  # exactly +20 %
     venue.send(ORACLE_KEY, OracleUpdate(0, 960, START_MS + 11))  # exactly -20 %
-    venue.send(KEYS[0], PlaceOrder(0, SIDE_BUY, 1, MAX_PRICE // BTC.tick_size * BTC.tick_size, ORDER_IOC))
+    venue.send(KEYS[0], PlaceOrder(0, Side.BUY, 1, MAX_PRICE // BTC.tick_size * BTC.tick_size, OrderType.IOC))
 
 
 def test_off_tick_price(venue: Venue) -> None:
     venue.send(ORACLE_KEY, OracleUpdate(1, 2000, START_MS + 10))
     with pytest.raises(InvalidPrice) as info:
-        venue.send(KEYS[0], PlaceOrder(1, SIDE_BUY, 1, 2001))  # ETH's tick is 5
+        venue.send(KEYS[0], PlaceOrder(1, Side.BUY, 1, 2001))  # ETH's tick is 5
     assert info.value.rpc_code == -31075 and "tick" in str(info.value)
 
 
@@ -134,11 +142,11 @@ def test_market_limit_per_account() -> None:
     markets = tuple(replace(BTC, market_id=i, symbol=f"M{i}") for i in range(MAX_MARKETS + 1))
     venue = new_venue({A: 10**9, B: 10**9, C: 10**9}, markets=markets, prices={i: 1000 for i in range(MAX_MARKETS + 1)})
     for i in range(MAX_MARKETS + 1):
-        venue.send(KEYS[1 + i % 2], PlaceOrder(i, SIDE_SELL, 1, 1000))
+        venue.send(KEYS[1 + i % 2], PlaceOrder(i, Side.SELL, 1, 1000))
     for i in range(MAX_MARKETS):
-        venue.send(KEYS[0], PlaceOrder(i, SIDE_BUY, 1, 1000, ORDER_IOC))
+        venue.send(KEYS[0], PlaceOrder(i, Side.BUY, 1, 1000, OrderType.IOC))
     with pytest.raises(TooManyMarkets) as info:
-        venue.send(KEYS[0], PlaceOrder(MAX_MARKETS, SIDE_BUY, 1, 1000, ORDER_IOC))
+        venue.send(KEYS[0], PlaceOrder(MAX_MARKETS, Side.BUY, 1, 1000, OrderType.IOC))
     assert info.value.rpc_code == -31083
 
 
@@ -181,10 +189,10 @@ def test_insufficient_margin_names_the_requirement(venue: Venue) -> None:
     # 999_999 of collateral (after the fee) carries 9_999 lots at mark 1000 with 10 % initial margin
     def run(overlay: Overlay) -> None:
         process_fee_and_nonce(overlay, CONFIG, A, FEE)
-        process_place_order(overlay, CONFIG, A, PlaceOrder(0, SIDE_BUY, 9_999, 900))
+        process_place_order(overlay, CONFIG, A, PlaceOrder(0, Side.BUY, 9_999, 900))
 
     venue.run(run)
     with pytest.raises(InsufficientMargin) as info:  # one lot more needs 1_000_000
-        venue.run(lambda overlay: process_place_order(overlay, CONFIG, A, PlaceOrder(0, SIDE_BUY, 1, 900)))
+        venue.run(lambda overlay: process_place_order(overlay, CONFIG, A, PlaceOrder(0, Side.BUY, 1, 900)))
     assert info.value.kind == "initial" and info.value.required == 1_000_000 and info.value.equity == 999_999
     assert isinstance(info.value, InvalidTransaction)

@@ -4,13 +4,28 @@ from __future__ import annotations
 
 from node.state.view import Overlay
 from node.venue.closeout import Closeout
-from node.venue.keys import SIDE_BID
 from node.venue.liquidation import ScanRun, is_done, process_liquidations
 from node.venue.margin import compute_equity, get_account_snapshot, is_liquidatable
-from node.venue.payloads import ORDER_IOC, SIDE_BUY, SIDE_SELL, PlaceOrder
+from node.venue.payloads import OrderType, PlaceOrder
 from node.venue.records import get_market_state, get_trigger_entry
+from node.venue.side import Side
 from node.venue.triggers import compute_coordinates, get_first_bucket
-from tests.venue.support import BTC, CONFIG, FEE, FUND, KEYS, A, B, C, D, Venue, compute_books, compute_open_interest, get_book, new_venue
+from tests.venue.support import (
+    BTC,
+    CONFIG,
+    FEE,
+    FUND,
+    KEYS,
+    A,
+    B,
+    C,
+    D,
+    Venue,
+    compute_books,
+    compute_open_interest,
+    get_book,
+    new_venue,
+)
 
 RICH = 10_000_000
 
@@ -19,8 +34,8 @@ def long_a(balance_a: int, fund: int, lots: int = 10, shorts: tuple[tuple[int, i
     """A long `lots` at 1000 bought from the `shorts` (key index, lots); A pays one fee."""
     venue = new_venue({A: balance_a, B: RICH, C: RICH, D: RICH, FUND: fund}, prices={0: 1000})
     for index, size in shorts:
-        venue.send(KEYS[index], PlaceOrder(0, SIDE_SELL, size, 1000))
-    venue.send(KEYS[0], PlaceOrder(0, SIDE_BUY, lots, 1000, ORDER_IOC))
+        venue.send(KEYS[index], PlaceOrder(0, Side.SELL, size, 1000))
+    venue.send(KEYS[0], PlaceOrder(0, Side.BUY, lots, 1000, OrderType.IOC))
     assert venue.position(A) == (lots, lots * 1000)
     return venue
 
@@ -44,7 +59,7 @@ def assert_consistent(venue: Venue) -> None:
 
 def test_partial_liquidation_closes_the_smallest_size_that_restores_maintenance() -> None:
     venue = long_a(1200 + FEE, fund=0)
-    venue.send(KEYS[2], PlaceOrder(0, SIDE_BUY, 5, 920))
+    venue.send(KEYS[2], PlaceOrder(0, Side.BUY, 5, 920))
     venue.set_price(0, 920)  # equity 400 < maintenance 460
     assert is_liquidatable(get_account_snapshot(venue.state, A))
     closeout = only_closeout(scan(venue))
@@ -54,13 +69,13 @@ def test_partial_liquidation_closes_the_smallest_size_that_restores_maintenance(
     assert compute_equity(get_account_snapshot(venue.state, A)) == 400 - 19  # 381 >= 8 x 920 x 5 % = 368
     assert not is_liquidatable(get_account_snapshot(venue.state, A))
     assert venue.balance(FUND) == 19
-    assert get_book(venue.state, 0, SIDE_BID) == [(920, [(C, 3)])]
+    assert get_book(venue.state, 0, Side.BUY) == [(920, [(C, 3)])]
     assert_consistent(venue)
 
 
 def test_a_close_below_the_mark_that_falls_short_is_followed_by_a_full_close() -> None:
     venue = long_a(1200 + FEE, fund=50_000)
-    venue.send(KEYS[2], PlaceOrder(0, SIDE_BUY, 10, 900))
+    venue.send(KEYS[2], PlaceOrder(0, Side.BUY, 10, 900))
     venue.set_price(0, 920)
     venue.end_block()  # the hook, as block execution runs it
     assert venue.position(A) == (0, 0) and venue.position(C) == (10, 9000)
@@ -83,7 +98,7 @@ def test_the_fund_takes_over_what_the_book_cannot() -> None:
 
 def test_the_fund_covers_a_deficit_made_by_the_book() -> None:
     venue = long_a(1200 + FEE, fund=5_000)
-    venue.send(KEYS[3], PlaceOrder(0, SIDE_BUY, 10, 790))
+    venue.send(KEYS[3], PlaceOrder(0, Side.BUY, 10, 790))
     venue.set_price(0, 800)  # equity 1200 - 2000 = -800: bankrupt at the mark
     closeout = only_closeout(scan(venue))
     # the limit widens the bankruptcy price 880 by the fund's 5000 / 10 lots: the bids at 790 fill
@@ -96,7 +111,7 @@ def test_the_fund_covers_a_deficit_made_by_the_book() -> None:
 
 def test_a_depleted_fund_leads_to_auto_deleveraging_at_the_bankruptcy_price() -> None:
     venue = long_a(1200 + FEE, fund=300)
-    venue.send(KEYS[3], PlaceOrder(0, SIDE_BUY, 10, 790))
+    venue.send(KEYS[3], PlaceOrder(0, Side.BUY, 10, 790))
     venue.set_price(0, 800)
     closeout = only_closeout(scan(venue))
     # the fund could cover 300 / 10 = 30 per lot below 880: the bids at 790 are out of reach
@@ -107,16 +122,16 @@ def test_a_depleted_fund_leads_to_auto_deleveraging_at_the_bankruptcy_price() ->
     assert venue.balance(A) + venue.pnl(A) == 0
     assert venue.balance(B) + venue.pnl(B) == RICH + 10 * (1000 - 880) - FEE
     assert venue.balance(FUND) == 300
-    assert get_book(venue.state, 0, SIDE_BID) == [(790, [(D, 10)])]
+    assert get_book(venue.state, 0, Side.BUY) == [(790, [(D, 10)])]
     assert_consistent(venue)
 
 
 def test_auto_deleveraging_ranks_the_nearest_trigger_first() -> None:
     venue = new_venue({A: 1200 + FEE, B: 2_000, C: RICH, D: RICH, FUND: 0}, prices={0: 1000})
-    venue.send(KEYS[1], PlaceOrder(0, SIDE_SELL, 5, 1000))  # B: a leveraged short
-    venue.send(KEYS[2], PlaceOrder(0, SIDE_SELL, 10, 1000))  # C: a well-funded short
-    venue.send(KEYS[0], PlaceOrder(0, SIDE_BUY, 10, 1000, ORDER_IOC))  # A long 10: 5 from B, 5 from C
-    venue.send(KEYS[3], PlaceOrder(0, SIDE_BUY, 5, 1000, ORDER_IOC))  # D long 5 from C
+    venue.send(KEYS[1], PlaceOrder(0, Side.SELL, 5, 1000))  # B: a leveraged short
+    venue.send(KEYS[2], PlaceOrder(0, Side.SELL, 10, 1000))  # C: a well-funded short
+    venue.send(KEYS[0], PlaceOrder(0, Side.BUY, 10, 1000, OrderType.IOC))  # A long 10: 5 from B, 5 from C
+    venue.send(KEYS[3], PlaceOrder(0, Side.BUY, 5, 1000, OrderType.IOC))  # D long 5 from C
     t_b, t_c = (get_trigger_entry(venue.state, 0, x).trigger for x in (B, C))  # type: ignore[union-attr]
     assert t_b < t_c  # shorts fire when the coordinate rises: B's trigger is nearer
     venue.set_price(0, 800)
@@ -147,12 +162,12 @@ def test_a_healthy_account_whose_trigger_fired_is_only_re_indexed() -> None:
 
 def test_an_account_pushed_under_by_its_own_maker_fill_is_liquidated_at_block_end() -> None:
     venue = new_venue({A: 1000 + 2 * FEE, B: RICH, C: RICH, FUND: 50_000}, prices={0: 1000})
-    venue.send(KEYS[0], PlaceOrder(0, SIDE_BUY, 10, 1000))  # A's bid rests at 1000 (initial margin exactly)
+    venue.send(KEYS[0], PlaceOrder(0, Side.BUY, 10, 1000))  # A's bid rests at 1000 (initial margin exactly)
     venue.set_price(0, 820)
-    venue.send(KEYS[1], PlaceOrder(0, SIDE_SELL, 10, 1000, ORDER_IOC))  # B hits it: A is long 10 at 1000, mark 820
+    venue.send(KEYS[1], PlaceOrder(0, Side.SELL, 10, 1000, OrderType.IOC))  # B hits it: A is long 10 at 1000, mark 820
     assert is_liquidatable(get_account_snapshot(venue.state, A))
     assert get_market_state(venue.state, 0).pending
     venue.end_block()
     assert venue.position(A)[0] < 10 and not get_market_state(venue.state, 0).pending
-    assert get_first_bucket(venue.state, 0, SIDE_BID) is not None
+    assert get_first_bucket(venue.state, 0, Side.BUY) is not None
     assert_consistent(venue)

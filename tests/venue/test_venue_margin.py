@@ -7,9 +7,17 @@ import pytest
 from node.state.view import Overlay
 from node.venue.errors import InsufficientMargin, WithdrawalBreaksMargin
 from node.venue.funding import process_funding
-from node.venue.margin import compute_equity, compute_health_x, compute_initial_x, get_account_snapshot, is_liquidatable, validate_withdrawable
-from node.venue.payloads import ORDER_IOC, SIDE_BUY, SIDE_SELL, CancelAll, PlaceOrder
+from node.venue.margin import (
+    compute_equity,
+    compute_health_x,
+    compute_initial_x,
+    get_account_snapshot,
+    is_liquidatable,
+    validate_withdrawable,
+)
+from node.venue.payloads import CancelAll, OrderType, PlaceOrder
 from node.venue.records import get_market_state, get_venue_account
+from node.venue.side import Side
 from tests.venue.support import FEE, KEYS, A, B, C, D, Venue, compute_books, new_venue
 
 RICH = 10_000_000
@@ -18,8 +26,8 @@ RICH = 10_000_000
 def open_long(balance_a: int, lots: int = 10, price: int = 1000) -> Venue:
     """A long `lots` at `price` against B's resting ask; A pays one fee."""
     venue = new_venue({A: balance_a, B: RICH, C: RICH, D: RICH}, prices={0: price})
-    venue.send(KEYS[1], PlaceOrder(0, SIDE_SELL, lots, price))
-    venue.send(KEYS[0], PlaceOrder(0, SIDE_BUY, lots, price, ORDER_IOC))
+    venue.send(KEYS[1], PlaceOrder(0, Side.SELL, lots, price))
+    venue.send(KEYS[0], PlaceOrder(0, Side.BUY, lots, price, OrderType.IOC))
     return venue
 
 
@@ -35,10 +43,10 @@ def test_resting_orders_count_in_initial_margin_at_their_worst_case() -> None:
     venue = open_long(RICH)
     snapshot = get_account_snapshot(venue.state, A)
     assert compute_initial_x(snapshot) == 10 * 1000 * 1000
-    venue.send(KEYS[0], PlaceOrder(0, SIDE_SELL, 4, 1100))  # a sell reduces the worst case until it flips
+    venue.send(KEYS[0], PlaceOrder(0, Side.SELL, 4, 1100))  # a sell reduces the worst case until it flips
     assert compute_initial_x(get_account_snapshot(venue.state, A)) == 10 * 1000 * 1000
-    venue.send(KEYS[0], PlaceOrder(0, SIDE_SELL, 12, 1100))  # 16 lots of asks: worst case short 6
-    venue.send(KEYS[0], PlaceOrder(0, SIDE_BUY, 5, 900))  # 5 lots of bids: worst case long 15
+    venue.send(KEYS[0], PlaceOrder(0, Side.SELL, 12, 1100))  # 16 lots of asks: worst case short 6
+    venue.send(KEYS[0], PlaceOrder(0, Side.BUY, 5, 900))  # 5 lots of bids: worst case long 15
     assert compute_initial_x(get_account_snapshot(venue.state, A)) == 15 * 1000 * 1000
 
 
@@ -91,12 +99,12 @@ def funded_venue(bid: int | None, ask: int | None) -> Venue:
     venue = new_venue({A: RICH, B: RICH, C: RICH, D: RICH}, prices={0: 1000})
     venue.end_block(advance_ms=0)  # the first block sets the epoch (an empty book: no funding)
     assert get_market_state(venue.state, 0).funding_index == 0
-    venue.send(KEYS[1], PlaceOrder(0, SIDE_SELL, 10, 1000))
-    venue.send(KEYS[0], PlaceOrder(0, SIDE_BUY, 10, 1000, ORDER_IOC))
+    venue.send(KEYS[1], PlaceOrder(0, Side.SELL, 10, 1000))
+    venue.send(KEYS[0], PlaceOrder(0, Side.BUY, 10, 1000, OrderType.IOC))
     if bid is not None:
-        venue.send(KEYS[2], PlaceOrder(0, SIDE_BUY, 1, bid))
+        venue.send(KEYS[2], PlaceOrder(0, Side.BUY, 1, bid))
     if ask is not None:
-        venue.send(KEYS[3], PlaceOrder(0, SIDE_SELL, 1, ask))
+        venue.send(KEYS[3], PlaceOrder(0, Side.SELL, 1, ask))
     return venue
 
 

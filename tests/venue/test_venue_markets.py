@@ -16,10 +16,19 @@ from node.stf import recover_transaction
 from node.tx import Transfer, decode_tx, sign_tx
 from node.venue.codec import decode_sint, encode_sint
 from node.venue.keys import CONFIG_KEY, POOL_ADDRESS, market_key
-from node.venue.markets import MarketConfigError, decode_market, genesis_writes, get_market, get_venue_config, load_markets, load_venue_addresses
-from node.venue.payloads import CancelAll, CancelOrder, OracleUpdate, PlaceOrder
+from node.venue.markets import (
+    MarketConfigError,
+    decode_market,
+    genesis_writes,
+    get_market,
+    get_venue_config,
+    load_markets,
+    load_venue_addresses,
+)
+from node.venue.payloads import CancelAll, CancelOrder, MiscodedPlaceOrder, OracleUpdate, OrderType, PlaceOrder
 from node.venue.priority import PRIORITY_CANCEL, PRIORITY_DEFAULT, PRIORITY_ORACLE, priority_of
 from node.venue.records import Position, VenueAccount, get_position, get_venue_account, set_position, set_venue_account
+from node.venue.side import Side
 from node.venue.trie import BitmapTrie
 from node.venue.triggers import compute_bucket
 from tests.venue.support import BTC, CHAIN_ID, ETH, FUND, KEYS, MARKETS, ORACLE_KEY, A
@@ -162,7 +171,8 @@ def test_empty_records_are_absent() -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    [PlaceOrder(1, 1, 7, 2005, 2, 0, 2**64 - 1), CancelOrder(2**48 + 5), CancelAll(1), OracleUpdate(0, 12345, 1_700_000_000_000)],
+    [PlaceOrder(1, Side.SELL, 7, 2005, OrderType.POST_ONLY, False, 2**64 - 1), CancelOrder(2**48 + 5), CancelAll(1),
+     OracleUpdate(0, 12345, 1_700_000_000_000), MiscodedPlaceOrder(1, 2, 7, 2005, 3, 2, 5)],
 )
 def test_payloads_round_trip_on_the_wire(payload: Any) -> None:
     signed = sign_tx(KEYS[0], CHAIN_ID, 3, 1, payload)
@@ -175,7 +185,7 @@ def test_priority_puts_oracle_updates_first_then_cancels() -> None:
     def rtx(payload: Any, key: Any = KEYS[0]) -> Any:
         return recover_transaction(sign_tx(key, CHAIN_ID, 0, 1, payload).encode())
 
-    txs = [rtx(PlaceOrder(0, 0, 1, 1000)), rtx(Transfer(A, 5)), rtx(CancelAll(0)), rtx(OracleUpdate(0, 1, 2), ORACLE_KEY), rtx(CancelOrder(1))]
+    txs = [rtx(PlaceOrder(0, Side.BUY, 1, 1000)), rtx(Transfer(A, 5)), rtx(CancelAll(0)), rtx(OracleUpdate(0, 1, 2), ORACLE_KEY), rtx(CancelOrder(1))]
     assert [priority_of(t) for t in txs] == [PRIORITY_DEFAULT, PRIORITY_DEFAULT, PRIORITY_CANCEL, PRIORITY_ORACLE, PRIORITY_CANCEL]
     ordered = sorted(txs, key=priority_of)  # stable: equal priorities keep their order
     assert isinstance(ordered[0].tx.payload, OracleUpdate) and ordered[-2:] == txs[:2]

@@ -8,6 +8,7 @@ Witness bytes per step are printed (pytest -s) for the figures the lead collects
 from __future__ import annotations
 
 from pathlib import Path
+
 import pytest
 
 from node.chain import Chain
@@ -19,12 +20,13 @@ from node.fraud.witness import Witness
 from node.stf import recover_transaction
 from node.store.chain import ChainStore
 from node.tx import RecoveredTx, sign_tx
+from node.venue.keys import compute_order_id
 from node.venue.markets import genesis_writes
 from node.venue.matching import MAX_MATCH_STEPS
-from node.venue.payloads import ORDER_IOC, ORDER_POST_ONLY, SIDE_BUY, SIDE_SELL, CancelAll, CancelOrder, OracleUpdate, PlaceOrder
-from node.venue.keys import compute_order_id
+from node.venue.payloads import CancelAll, CancelOrder, OracleUpdate, OrderType, PlaceOrder
 from node.venue.records import get_position
-from tests.venue.support import CHAIN_ID, CONFIG, FEE, FUND, KEYS, MARKETS, ORACLE_KEY, START_MS, A, B, C, D, E, F_
+from node.venue.side import Side
+from tests.venue.support import CHAIN_ID, CONFIG, F_, FEE, FUND, KEYS, MARKETS, ORACLE_KEY, START_MS, A, B, C, D, E
 
 RICH = 10_000_000
 ALLOC = {ORACLE_KEY.address: 10_000, A: 500 + 2 * FEE, B: RICH, C: RICH, D: RICH, E: RICH, F_: RICH, FUND: 1_000_000}
@@ -48,11 +50,11 @@ def build_chain(path: Path) -> Chain:
     makers = [key[B], key[C], key[D]]
     block1 = [
         tx(ORACLE_KEY, OracleUpdate(0, 1000, START_MS + 500)),
-        tx(key[E], PlaceOrder(0, SIDE_SELL, 5, 1000, ORDER_POST_ONLY)),
-        tx(key[A], PlaceOrder(0, SIDE_BUY, 5, 1000, ORDER_IOC)),  # A: long 5 at 1000 on its initial margin
-        *(tx(makers[i % 3], PlaceOrder(0, SIDE_SELL, 1, 1001 + i)) for i in range(MAX_MATCH_STEPS + 2)),
-        tx(key[F_], PlaceOrder(0, SIDE_BUY, MAX_MATCH_STEPS + 2, 1020)),  # sweeps MAX_MATCH_STEPS levels
-        tx(key[C], PlaceOrder(0, SIDE_BUY, 3, 930)),
+        tx(key[E], PlaceOrder(0, Side.SELL, 5, 1000, OrderType.POST_ONLY)),
+        tx(key[A], PlaceOrder(0, Side.BUY, 5, 1000, OrderType.IOC)),  # A: long 5 at 1000 on its initial margin
+        *(tx(makers[i % 3], PlaceOrder(0, Side.SELL, 1, 1001 + i)) for i in range(MAX_MATCH_STEPS + 2)),
+        tx(key[F_], PlaceOrder(0, Side.BUY, MAX_MATCH_STEPS + 2, 1020)),  # sweeps MAX_MATCH_STEPS levels
+        tx(key[C], PlaceOrder(0, Side.BUY, 3, 930)),
         tx(key[D], CancelOrder(compute_order_id(0, 11))),  # seq 11: D's ask at 1009, which the sweep left
         tx(key[B], CancelAll(0)),
     ]

@@ -25,22 +25,33 @@ from hypothesis import strategies as st
 from node.stf import InvalidTransaction
 from node.tx import Transfer
 from node.venue.errors import WithdrawalBreaksMargin
-from node.venue.keys import NS_POSITION, NS_TRIGGER, SIDE_ASK, SIDE_BID, TAG_ENTRY, compute_order_id
+from node.venue.keys import NS_POSITION, NS_TRIGGER, TAG_ENTRY, compute_order_id
 from node.venue.margin import get_account_snapshot, get_market_view, is_liquidatable, validate_withdrawable
-from node.venue.payloads import CancelAll, CancelOrder, PlaceOrder
-from node.venue.records import get_bucket, get_position, get_trigger_entry, get_venue_account, get_market_state
+from node.venue.payloads import CancelAll, CancelOrder, OrderType, PlaceOrder
+from node.venue.records import get_bucket, get_market_state, get_position, get_trigger_entry, get_venue_account
+from node.venue.side import Side
 from node.venue.triggers import compute_side_coordinate, get_first_bucket, get_next_bucket, is_firing
-from tests.venue.support import FEE, FUND, KEYS, MARKETS, Venue, compute_books, compute_open_interest, get_book, new_venue
+from tests.venue.support import (
+    FEE,
+    FUND,
+    KEYS,
+    MARKETS,
+    Venue,
+    compute_books,
+    compute_open_interest,
+    get_book,
+    new_venue,
+)
 
 TRADERS = KEYS[:5]
 PRICES = {0: 1000, 1: 2000}
 
 place_op = st.tuples(
-    st.just("place"), st.integers(0, 4), st.integers(0, 1), st.integers(0, 1), st.integers(1, 12),
-    st.integers(-15, 15), st.integers(0, 2), st.sampled_from([False] * 5 + [True]),
+    st.just("place"), st.integers(0, 4), st.integers(0, 1), st.sampled_from(Side), st.integers(1, 12),
+    st.integers(-15, 15), st.sampled_from(OrderType), st.sampled_from([False] * 5 + [True]),
 )
 trade_op = st.tuples(
-    st.just("trade"), st.integers(0, 4), st.integers(0, 4), st.integers(0, 1), st.integers(0, 1), st.integers(1, 12),
+    st.just("trade"), st.integers(0, 4), st.integers(0, 4), st.integers(0, 1), st.sampled_from(Side), st.integers(1, 12),
     st.integers(-15, 15),
 )
 cancel_op = st.tuples(st.just("cancel"), st.integers(0, 4), st.integers(0, 1), st.integers(1, 30))
@@ -62,7 +73,7 @@ def apply_op(venue: Venue, op: tuple) -> None:  # type: ignore[type-arg]
             _, who, market, side, size, offset, order_type, reduce_only = op
             tick = MARKETS[market].tick_size
             price = max(tick, (venue.oracle(market) + offset * tick) // tick * tick)
-            venue.send(TRADERS[who], PlaceOrder(market, side, size, price, 1 if reduce_only else order_type, int(reduce_only)))
+            venue.send(TRADERS[who], PlaceOrder(market, side, size, price, OrderType.IOC if reduce_only else order_type, reduce_only))
         elif kind == "trade":  # a maker rests, a taker crosses it at once
             _, maker, taker, market, side, size, offset = op
             tick = MARKETS[market].tick_size
@@ -70,7 +81,7 @@ def apply_op(venue: Venue, op: tuple) -> None:  # type: ignore[type-arg]
             try:
                 venue.send(TRADERS[maker], PlaceOrder(market, side, size, price))
             finally:
-                venue.send(TRADERS[taker], PlaceOrder(market, 1 - side, size, price, 1))
+                venue.send(TRADERS[taker], PlaceOrder(market, side.opposite, size, price, OrderType.IOC))
         elif kind == "cancel":
             _, who, market, seq = op
             venue.send(TRADERS[who], CancelOrder(compute_order_id(market, seq)))
@@ -103,7 +114,7 @@ def check_index(venue: Venue) -> None:
     positions = {k: v for k, v in state.items.items() if k[0] == NS_POSITION}
     linked: set[bytes] = set()
     for market_id in PRICES:
-        for side in (SIDE_BID, SIDE_ASK):
+        for side in (Side.BUY, Side.SELL):
             bucket = get_first_bucket(state, market_id, side)
             while bucket is not None:
                 value = get_bucket(state, market_id, side, bucket)
@@ -125,13 +136,13 @@ def check_index(venue: Venue) -> None:
 def check_book(venue: Venue) -> None:
     for market_id in PRICES:
         resting: dict[tuple[bytes, int], int] = {}
-        for side in (SIDE_BID, SIDE_ASK):
+        for side in (Side.BUY, Side.SELL):
             for _, orders in get_book(venue.state, market_id, side):
                 for owner, lots in orders:
                     resting[(owner, side)] = resting.get((owner, side), 0) + lots
         for address in holders(venue):
             position = get_position(venue.state, address, market_id)
-            assert (position.bid_lots, position.ask_lots) == (resting.get((address, SIDE_BID), 0), resting.get((address, SIDE_ASK), 0))
+            assert (position.bid_lots, position.ask_lots) == (resting.get((address, Side.BUY), 0), resting.get((address, Side.SELL), 0))
 
 
 def check_soundness(venue: Venue) -> None:

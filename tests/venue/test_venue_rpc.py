@@ -13,9 +13,10 @@ from node.rpc.errors import InvalidParams
 from node.rpc.server import RpcServer
 from node.state.view import DictState
 from node.venue.errors import VenueNotConfigured
-from node.venue.payloads import ORDER_IOC, PlaceOrder
+from node.venue.payloads import OrderType, PlaceOrder
 from node.venue.rpc import VenueMethods, register_venue_read_methods
-from tests.venue.support import A, B, C, FUND, KEYS, new_venue
+from node.venue.side import Side
+from tests.venue.support import FUND, KEYS, A, B, C, new_venue
 
 
 class Source:
@@ -32,10 +33,10 @@ class Source:
 @pytest.fixture()
 def venue() -> Any:
     v = new_venue({A: 10**12, B: 10**12, C: 10**12}, prices={0: 50_000, 1: 2_000})
-    v.send(KEYS[0], PlaceOrder(0, 0, 5, 49_990))  # A bids
-    v.send(KEYS[0], PlaceOrder(0, 0, 3, 49_980))
-    v.send(KEYS[1], PlaceOrder(0, 1, 4, 50_010))  # B asks
-    v.send(KEYS[2], PlaceOrder(0, 0, 1, 50_010, ORDER_IOC))  # C lifts 1 of B's ask
+    v.send(KEYS[0], PlaceOrder(0, Side.BUY, 5, 49_990))  # A bids
+    v.send(KEYS[0], PlaceOrder(0, Side.BUY, 3, 49_980))
+    v.send(KEYS[1], PlaceOrder(0, Side.SELL, 4, 50_010))  # B asks
+    v.send(KEYS[2], PlaceOrder(0, Side.BUY, 1, 50_010, OrderType.IOC))  # C lifts 1 of B's ask
     return v
 
 
@@ -77,8 +78,8 @@ def test_positions_orders_insurance(venue: Any) -> None:
 
 def test_liquidation_price_is_the_boundary() -> None:
     v = new_venue({A: 10**6, B: 10**6}, prices={0: 50_000})
-    v.send(KEYS[1], PlaceOrder(0, 1, 100, 50_000))
-    v.send(KEYS[0], PlaceOrder(0, 0, 100, 50_000, ORDER_IOC))  # A: long 100 at 50,000 (5x) with ~10^6
+    v.send(KEYS[1], PlaceOrder(0, Side.SELL, 100, 50_000))
+    v.send(KEYS[0], PlaceOrder(0, Side.BUY, 100, 50_000, OrderType.IOC))  # A: long 100 at 50,000 (5x) with ~10^6
     methods = VenueMethods(Source(v.state))
     (pos,) = methods.getPositions([to_checksum_address(A)])
     liq = pos["liquidationPrice"]
