@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=("check", "fill"))
     parser.add_argument("files", nargs="*", type=Path, help="vector files (default: all of tests/stf/vectors)")
     parser.add_argument("--accept", action="store_true", help="fill: overwrite stated values the replay contradicts")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     files = args.files or iter_vector_files()
     failed = False
     for path in files:

@@ -211,12 +211,11 @@ def test_error_codes_in_the_vectors_are_the_error_classes_codes() -> None:
 
 
 def test_every_error_class_has_a_vector() -> None:
+    """Every error the state transition (core and venue) can raise is stated by some vector."""
     stated = {error["name"] for doc in VECTOR_DOCS for error in iter_stated_errors(doc["blocks"])}
-    never_raised_by_execution = {"InvalidTransactionInBlock"}  # a wrapper for callers that reject a whole block
-    concrete = {
-        name for name, cls in ERROR_CLASSES.items()
-        if name not in ABSTRACT_ERRORS | never_raised_by_execution and cls.__module__ in ("node.stf.errors", "node.venue.errors")
-    }
+    not_raised_by_execution = {"InvalidTransactionInBlock"}  # a wrapper for callers that reject a whole block
+    concrete = set(ERROR_CLASSES) - ABSTRACT_ERRORS - not_raised_by_execution
+    assert len(concrete) > 30
     assert concrete - stated == set()
 
 

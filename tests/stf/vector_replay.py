@@ -173,7 +173,11 @@ def run_steps(state: DictState, config: ChainConfig, ctx: BlockContext, replay: 
         replay.steps.append(StepRoot(index, None, False, outcome, tree.update(hash_writes(result.writes))))
     for chunk in range(MAX_END_OF_BLOCK_CHUNKS):
         scratch = overlay.child()
-        closed = apply_end_of_block_chunk(scratch, config, ctx, chunk)
+        try:
+            closed = apply_end_of_block_chunk(scratch, config, ctx, chunk)
+        except StfError as exc:  # the state breaks an invariant of the end-of-block phase: stated as the last step
+            replay.steps.append(StepRoot(len(replay.body) + chunk, chunk, True, None, None, exc))
+            return
         scratch.merge_into(overlay)
         root = tree.update(hash_writes(scratch.writes))
         replay.steps.append(StepRoot(len(replay.body) + chunk, chunk, closed, StepOutcome.APPLIED, root))
@@ -274,6 +278,8 @@ def block_error_json(replay: BlockReplay) -> dict[str, Any]:
     failing = [i for i, tx in enumerate(replay.txs) if tx.receipt is None]
     if failing:
         out.update(transaction=failing[0], stage=replay.txs[failing[0]].stage)
+    elif replay.steps and replay.steps[-1].error is not None:
+        out["step"] = replay.steps[-1].index
     return out
 
 
