@@ -72,16 +72,16 @@ def _uints(fields: list[Any], names: tuple[str, ...], what: str) -> list[int]:
     return [expect_uint64(value, name) for value, name in zip(fields, names)]
 
 
-SIDE_CODES = frozenset(int(side) for side in Side)
-ORDER_TYPE_CODES = frozenset(int(order_type) for order_type in OrderType)
+SIDE_BY_CODE = {int(side): side for side in Side}
+ORDER_TYPE_BY_CODE = {int(order_type): order_type for order_type in OrderType}
 
 
 def is_known_side(code: int) -> bool:
-    return code in SIDE_CODES
+    return code in SIDE_BY_CODE
 
 
 def is_known_order_type(code: int) -> bool:
-    return code in ORDER_TYPE_CODES
+    return code in ORDER_TYPE_BY_CODE
 
 
 def is_known_flag(code: int) -> bool:
@@ -109,6 +109,8 @@ class PlaceOrder:
     def __post_init__(self) -> None:
         """Coded fields given as their integer codes become their types. A code that names nothing is a
         ValueError: such an order is a MiscodedPlaceOrder (`from_codes` picks the class)."""
+        if type(self.side) is Side and type(self.order_type) is OrderType and type(self.reduce_only) is bool:
+            return  # typed already (every decoded order)
         if not has_known_codes(self.side, self.order_type, self.reduce_only):
             raise ValueError(f"side {self.side!r}, order type {self.order_type!r} or reduce-only "
                              f"{self.reduce_only!r} names nothing: use PlaceOrder.from_codes (a MiscodedPlaceOrder)")
@@ -131,9 +133,10 @@ class PlaceOrder:
     ) -> PlaceOrder | MiscodedPlaceOrder:
         """The place_order the integer codes stand for: a PlaceOrder, or a MiscodedPlaceOrder when a code
         names nothing."""
-        if not has_known_codes(side, order_type, reduce_only):
+        typed_side, typed_order_type = SIDE_BY_CODE.get(side), ORDER_TYPE_BY_CODE.get(order_type)
+        if typed_side is None or typed_order_type is None or not is_known_flag(reduce_only):
             return MiscodedPlaceOrder(market_id, side, size, price, order_type, int(reduce_only), client_order_id)
-        return cls(market_id, Side(side), size, price, OrderType(order_type), reduce_only == 1, client_order_id)
+        return cls(market_id, typed_side, size, price, typed_order_type, reduce_only == 1, client_order_id)
 
 
 @dataclass(frozen=True, slots=True)
