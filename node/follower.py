@@ -1,6 +1,7 @@
 """An L2 chain derived from L1 data alone: the store, genesis and derivation loop of a node.
 
-It composes ChainStore, Chain and a Deriver fed by an L1View. The executor
+It composes ChainStore, Chain and a Deriver fed by an `L1Source` (the L1
+client, l1.contracts.client.L1Client, is one). The executor
 uses it (and adds gossip for its unsafe head); the challenger uses it as is,
 so every block in its store is what L1 data decides, whatever the sequencer
 or the proposer say.
@@ -16,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Protocol
 
 from node.chain import Chain
 from node.derivation import DerivationResult, Deriver, L1BlockData
-from node.l1view import L1View
 from node.rollup_config import RollupConfig
 from node.rpc.client import RpcTransportError
 from node.store.chain import ChainStore, Head
@@ -30,8 +31,20 @@ CURSOR_KEY = b"Mderivation_l1_cursor"  # the last L1 block processed
 L1_FETCH = 32
 
 
+class L1Source(Protocol):
+    """What derivation reads from the L1: its head and the data of its blocks."""
+
+    url: str
+
+    async def block_number(self) -> int: ...
+
+    async def get_block_data(self, first: int, count: int) -> list[L1BlockData]:
+        """L1 blocks first..first+count-1 that exist, in order."""
+        ...
+
+
 class ChainFollower:
-    def __init__(self, data_dir: Path, rollup: RollupConfig, l1: L1View, history_window: int) -> None:
+    def __init__(self, data_dir: Path, rollup: RollupConfig, l1: L1Source, history_window: int) -> None:
         self.data_dir = data_dir
         self.rollup = rollup
         self.l1 = l1
@@ -49,7 +62,7 @@ class ChainFollower:
         self.chain.init_genesis(self.rollup.genesis_alloc, genesis.timestamp_ms, (0, genesis.hash), self.rollup.venue_genesis)
         self.deriver = Deriver(self.chain, self.rollup.rules)
         first, cursor = self.deriver.needed_origins(), self.cursor()
-        for data in await self.l1.block_range(first, cursor - first + 1):
+        for data in await self.l1.get_block_data(first, cursor - first + 1):
             self.deriver.add_l1_block(data)
 
     def close(self) -> None:
@@ -61,9 +74,9 @@ class ChainFollower:
         delay = 0.1
         while True:
             try:
-                data = await self.l1.block_data(number)
-                if data is not None:
-                    return data
+                blocks = await self.l1.get_block_data(number, 1)
+                if blocks:
+                    return blocks[0]
             except RpcTransportError as exc:
                 log.info("waiting for the L1 at %s: %s", self.l1.url, exc)
             await asyncio.sleep(delay)
@@ -87,12 +100,12 @@ class ChainFollower:
 
     async def sync_step(self) -> list[DerivationResult]:
         """Derive from the next L1 blocks (at most L1_FETCH); an empty list when caught up."""
-        self.l1_head = await self.l1.head()
+        self.l1_head = await self.l1.block_number()
         cursor = self.cursor()
         if self.l1_head <= cursor:
             return []
         results = []
-        for data in await self.l1.block_range(cursor + 1, min(L1_FETCH, self.l1_head - cursor)):
+        for data in await self.l1.get_block_data(cursor + 1, min(L1_FETCH, self.l1_head - cursor)):
             result = self.deriver.process_l1_block(data)
             self.store.kv.write({CURSOR_KEY: data.number.to_bytes(8, "big")})  # type: ignore[union-attr]
             self._report(data.number, result)

@@ -4,8 +4,10 @@ Parts, started in dependency order and stopped in reverse:
   chain follower (its own store, derived from L1) -> L1 dispute contracts
   -> derivation loop -> referee loop -> JSON-RPC.
 
-- Derivation: node's Deriver fed by an L1View (node.follower); nothing
-  comes from the sequencer, the settler or the executors.
+- Derivation: node's Deriver fed by the L1 client (node.follower over
+  l1.contracts.client.L1Client, the one the dispute contracts are read and
+  written through); nothing comes from the sequencer, the settler or the
+  executors.
 - Referee (prover.referee), every poll_ms: every output proposal is judged
   against our own output root at its block; a wrong one is disputed with
   the counter-bond; a correct one under dispute is defended with our own
@@ -32,17 +34,15 @@ import logging
 from typing import Any, Callable
 
 from node.crypto import to_checksum_address
-from node.l1view import L1View
 from node.l2rpc import Heads, register_read_methods
 from node.rpc.client import RpcTransportError
 from node.rpc.errors import RpcError
 from node.rpc.server import RpcServer
 from node.service import BackgroundTasks, ProblemTracker
 from node.store.chain import Head
-from l1.contracts.client import L1ResponseError
+from l1.contracts.client import L1Client, L1ResponseError
 from prover.config import ChallengerConfig
 from node.follower import ChainFollower
-from prover.games import GameDataError
 from prover.l1_disputes import L1Disputes
 from prover.conduct import Conduct, HonestConduct
 from prover.oracle import TraceOracle
@@ -64,9 +64,9 @@ class Challenger:
         self.section = config.challenger
         self.me = self.section.key.address
         self.tasks = BackgroundTasks()
-        self.l1 = L1View(self.section.l1_rpc)
+        self.l1 = L1Client(self.section.l1_rpc)
         self.follower = ChainFollower(config.node.data_dir, config.rollup, self.l1, self.section.history_window)
-        self.disputes = L1Disputes(self.section.l1_rpc, self.section.key, self.section.bond)
+        self.disputes = L1Disputes(self.l1, self.section.key, self.section.bond)
         self.server = RpcServer("challenger", health=self._health)
         self.referee: Referee | None = None
         self._finalized: Head | None = None
@@ -118,7 +118,6 @@ class Challenger:
     async def _shutdown(self) -> None:
         await self.server.stop()
         await self.tasks.cancel_all()
-        await self.disputes.close()
         await self.l1.close()
         self.follower.close()
 
@@ -141,7 +140,7 @@ class Challenger:
                 await referee.play_round()
                 self._update_finalized(referee)
                 self.referee_problems.clear()
-            except (RpcTransportError, RpcError, GameDataError, L1ResponseError) as exc:
+            except (RpcTransportError, RpcError, L1ResponseError) as exc:
                 self.referee_problems.note(f"referee round failed: {exc}")
                 await asyncio.sleep(RETRY_S)
             await asyncio.sleep(self.section.poll_ms / 1000)

@@ -1,7 +1,11 @@
-"""The challenger's views of dispute games and output proposals, built from l1.contracts.client's typed replies.
+"""The challenger's views of dispute games and output proposals, built from the L1 client's records.
 
-    game_view(GameInfo)         -> GameView    (enums of node.fraud.game, clocks by Side)
-    output_view(OutputProposal) -> OutputView
+    game_view(GameInfo)         -> GameView    (clocks left by Side at the L1 head, one block ahead)
+    output_view(OutputReport)   -> OutputView  (the parties as addresses)
+
+GameInfo and OutputReport (l1.contracts.reports) are what the L1 renders,
+parsed through the same schemas; a reply that does not parse never gets here
+(l1.contracts.client.L1ResponseError).
 
 A GameView carries the clocks as L1 blocks left to each side at L1 block
 `now` (the L1 head when it answered, the running turn charged). A move is
@@ -15,11 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from node.fraud.game import Phase, Side, Status
-from l1.contracts.client import GameInfo, OutputProposal
-
-
-class GameDataError(ValueError):
-    """The L1 answered with a game or output that does not have the documented shape."""
+from l1.contracts.reports import GameInfo, OutputReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,48 +87,45 @@ class OutputView:
 
 
 def game_view(info: GameInfo) -> GameView:
-    """A game from l1.contracts.client (l1_getGame): clocks as the L1 computed them at its head (`clocksAt`)."""
-    try:
-        return GameView(
-            game_id=info.game_id,
-            output_index=info.output_index,
-            challenger=bytes(info.challenger),
-            defender=bytes(info.defender),
-            status=Status(info.status),
-            phase=Phase(info.phase),
-            lo=info.lo,
-            hi=info.hi,
-            lo_claim=bytes(info.lo_claim),
-            hi_claim=bytes(info.hi_claim),
-            mid_claim=None if info.mid_claim is None else bytes(info.mid_claim),
-            turn=Side(info.turn),
-            remaining={Side(side): left for side, left in info.clocks_now.items()},
-            now=info.clocks_at,
-            block_number=info.block_number,
-            step_count=info.step_count,
-            start_block=info.start_block,
-            end_block=info.end_block,
-            moves=info.moves,
-            created_at=info.created_at,
-            resolved_at=info.resolved_at,
-            bonds=dict(info.bonds),
-            raw=info.raw,
-        )
-    except ValueError as exc:
-        raise GameDataError(f"game {info.game_id} has a field this challenger does not know: {exc}") from None
+    """A game from the L1 client (l1_getGame): clocks as the L1 computed them at its head (`clocksAt`)."""
+    return GameView(
+        game_id=info.game_id,
+        output_index=info.output_index,
+        challenger=bytes(info.challenger),
+        defender=bytes(info.defender),
+        status=info.status,
+        phase=info.phase,
+        lo=info.lo,
+        hi=info.hi,
+        lo_claim=bytes(info.lo_claim),
+        hi_claim=bytes(info.hi_claim),
+        mid_claim=None if info.mid_claim is None else bytes(info.mid_claim),
+        turn=info.turn,
+        remaining=dict(info.clocks_now),
+        now=info.clocks_at,
+        block_number=info.block_number,
+        step_count=info.step_count,
+        start_block=info.start_block,
+        end_block=info.end_block,
+        moves=info.moves,
+        created_at=info.created_at,
+        resolved_at=info.resolved_at,
+        bonds={side.value: bond for side, bond in info.bonds.items()},
+        raw=info.raw,
+    )
 
 
-def output_view(proposal: OutputProposal) -> OutputView:
+def output_view(report: OutputReport) -> OutputView:
     return OutputView(
-        index=proposal.index,
-        l2_block_number=proposal.l2_block_number,
-        output_root=bytes(proposal.output_root),
-        proposer=bytes(proposal.proposer),
-        bond=proposal.bond,
-        proposed_at=proposal.proposed_at,
-        finalizes_at=proposal.finalizes_at,
-        status=proposal.status,
-        challengers=tuple(bytes(p.address) for p in proposal.challengers),
-        defenders=tuple(bytes(p.address) for p in proposal.defenders),
-        open_games=proposal.open_games,
+        index=report.index,
+        l2_block_number=report.l2_block_number,
+        output_root=bytes(report.output_root),
+        proposer=bytes(report.proposer),
+        bond=report.bond,
+        proposed_at=report.proposed_at,
+        finalizes_at=report.finalizes_at,
+        status=report.status,
+        challengers=tuple(bytes(p.address) for p in report.challengers),
+        defenders=tuple(bytes(p.address) for p in report.defenders),
+        open_games=report.open_games,
     )

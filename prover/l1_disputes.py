@@ -1,9 +1,10 @@
 """The challenger's access to the L1's proposal and dispute contracts (reads and signed transactions).
 
-Reads are the L1 JSON-RPC (`l1_getOutputs`, `l1_getGames`, `l1_blockNumber`,
-receipts), parsed into prover.games views. Writes are l1.contracts.payloads
-payloads signed with the challenger's key through l1.contracts.client.L1Client (one
-nonce sequence per key): dispute_output with the counter-bond, defend_output
+Reads and writes go through the one L1 client (l1.contracts.client.L1Client,
+shared with the challenger's derivation): outputs and games as the
+contracts' records, turned into prover.games views, and receipts. Writes are
+l1.contracts.payloads payloads signed with the challenger's key (one nonce
+sequence per key): dispute_output with the counter-bond, defend_output
 with the bond, game_move, prove_step (the L1 rebuilds the step's input from
 its own inbox) and resolve_game.
 """
@@ -14,8 +15,7 @@ from typing import Any
 
 from node.crypto import PrivateKey
 from node.fraud.game import Claim, OpenOutputs, Respond, Side
-from node.rpc.client import RpcClient
-from l1.contracts.client import L1Client
+from l1.contracts.client import L1Client, L1TxReceipt
 from l1.contracts.payloads import DefendOutput, DisputeOutput, GameMove, ProveStepTx, ResolveGame
 from prover.games import GameView, OutputView, game_view, output_view
 from prover.strategy import Action, PostClaim, PostOpening, PostResponse, ProveOneStep, Resolve
@@ -29,9 +29,8 @@ class UnsupportedAction(TypeError):
 
 
 class L1Disputes:
-    def __init__(self, url: str, key: PrivateKey, bond: int | None) -> None:
-        self.client = L1Client(url)
-        self.rpc: RpcClient = self.client.rpc
+    def __init__(self, client: L1Client, key: PrivateKey, bond: int | None) -> None:
+        self.client = client
         self.key = key
         self.bond = bond or 0
         self._bond_given = bond
@@ -42,9 +41,6 @@ class L1Disputes:
         self._final: list[OutputView] = []  # outputs 0.._first_live_output-1, all finalized or defeated
         self._first_live_output = 0
         self._first_open_game = 0
-
-    async def close(self) -> None:
-        await self.client.close()
 
     async def load_params(self) -> None:
         info = await self.client.config()
@@ -91,9 +87,8 @@ class L1Disputes:
         """Games below `game_id` are over and recorded: later rounds need not read them again."""
         self._first_open_game = max(self._first_open_game, game_id)
 
-    async def receipt(self, tx_hash: bytes) -> dict[str, Any] | None:
-        reply = await self.rpc.call("l1_getTransactionReceipt", "0x" + bytes(tx_hash).hex())
-        return dict(reply) if reply is not None else None
+    async def receipt(self, tx_hash: bytes) -> L1TxReceipt | None:
+        return await self.client.get_receipt(tx_hash)
 
     # -- writes --
 

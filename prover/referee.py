@@ -24,6 +24,8 @@ from prover.oracle import TraceOracle
 from prover.conduct import Conduct
 from prover.strategy import Action, PostClaim, PostOpening, PostResponse, ProveOneStep, Resolve, Wait, decide
 from prover.verdicts import Verdict, choose_side, find_anchor, is_window_open, judge_output
+from l1.chain.events import STATUS_SUCCESS
+from l1.chain.reports import L1TxReceipt
 
 log = logging.getLogger("challenger")
 
@@ -48,7 +50,7 @@ class DisputeContracts(Protocol):
 
     async def send_action(self, game: GameView, side: Side, action: Action) -> bytes: ...
 
-    async def receipt(self, tx_hash: bytes) -> dict[str, Any] | None: ...
+    async def receipt(self, tx_hash: bytes) -> L1TxReceipt | None: ...
 
     def forget_games_before(self, game_id: int) -> None: ...
 
@@ -253,8 +255,8 @@ class Referee:
                     del self.inflight[key]
                 continue
             del self.inflight[key]
-            if int(receipt.get("status", 0)) != 1:
-                log.warning("the L1 rejected the %s: %s", entry.what, receipt.get("error"))
+            if receipt.status != STATUS_SUCCESS:
+                log.warning("the L1 rejected the %s: %s", entry.what, receipt.error)
                 self._retry_at[key] = time.monotonic() + DISPUTE_RETRY_S
 
 

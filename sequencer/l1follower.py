@@ -18,11 +18,11 @@ import logging
 from typing import Protocol
 
 from node.derivation import L1BlockData
-from node.l1view import L1DataError, L1View
 from node.rpc.client import RpcTransportError
 from node.rpc.errors import RpcError
 from node.service import sleep_or_stop
-from sequencer.safety import FinalityTracker, parse_output
+from sequencer.safety import FinalityTracker
+from l1.contracts.client import L1Client, L1ResponseError
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class L1Consumer(Protocol):
 
 class L1Follower:
     def __init__(
-        self, view: L1View, consumer: L1Consumer, finality: FinalityTracker, start: int = 0, poll_s: float = 0.2
+        self, view: L1Client, consumer: L1Consumer, finality: FinalityTracker, start: int = 0, poll_s: float = 0.2
     ) -> None:
         self.view = view
         self.consumer = consumer
@@ -73,14 +73,14 @@ class L1Follower:
         try:
             await self.poll_once()
             self._note_up()
-        except (RpcTransportError, RpcError, L1DataError) as exc:
+        except (RpcTransportError, RpcError, L1ResponseError) as exc:
             self._note_down(exc)
 
     async def poll_once(self) -> None:
-        head = await self.view.head()
+        head = await self.view.block_number()
         while self._next <= head:
             count = min(FETCH_CHUNK, head - self._next + 1)
-            fetched = await self.view.block_range(self._next, count)
+            fetched = await self.view.get_block_data(self._next, count)
             if not fetched:
                 break
             for data in fetched:
@@ -92,7 +92,7 @@ class L1Follower:
 
     async def _ingest(self, data: L1BlockData) -> None:
         if data.number != self._next:
-            raise L1DataError(f"L1 returned block {data.number} where {self._next} was expected")
+            raise L1ResponseError(f"L1 returned block {data.number} where {self._next} was expected")
         self._blocks[data.number] = dataclasses.replace(data, batches=())
         self._next = data.number + 1
         self.head = data.number
@@ -104,12 +104,7 @@ class L1Follower:
             del self._blocks[old]
 
     async def _poll_outputs(self) -> None:
-        raw = await self.view.outputs(self.finality.next_output_index, MAX_OUTPUTS_PER_CALL)
-        try:
-            claims = [parse_output(item) for item in raw]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise L1DataError(f"malformed l1_getOutputs entry: {exc}") from None
-        self.finality.observe_outputs(claims)
+        self.finality.observe_outputs(await self.view.get_outputs(self.finality.next_output_index, MAX_OUTPUTS_PER_CALL))
 
     def _note_down(self, exc: Exception) -> None:
         loop_time = asyncio.get_running_loop().time()

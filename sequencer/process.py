@@ -27,7 +27,6 @@ from node.gossip import MAX_RANGE_RESPONSE_BYTES, sign_block
 from node.keys.resolve import resolve_key
 from node.chain import Chain, GenesisMismatch
 from node.derivation import L1BlockData
-from node.l1view import L1DataError, L1View
 from node.l2rpc import Heads, register_read_methods
 from node.rpc.client import RpcTransportError
 from node.rpc.errors import RpcError
@@ -46,6 +45,7 @@ from sequencer.producer import BlockProducer, BlockReport
 from sequencer.rpc import ReceiptWaiters, SequencerMethods
 from sequencer.safety import FinalityTracker
 from sequencer.txpool import TxPool
+from l1.contracts.client import L1Client, L1ResponseError
 
 log = logging.getLogger("sequencer")
 
@@ -82,7 +82,7 @@ class SequencerNode:
         self.server = RpcServer("sequencer", max_body_bytes=MAX_BODY_BYTES)
         self.chain: Chain
         self.store: ChainStore | None = None
-        self.view: L1View | None = None
+        self.view: L1Client | None = None
         self.recoverer: Recoverer | None = None
         self.network: BlockNetwork | None = None
         self.txpool: TxPool
@@ -134,7 +134,7 @@ class SequencerNode:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.store = ChainStore(data_dir / "chain")
         self.chain = Chain(self.store, cfg.rollup.chain_config())
-        self.view = view = L1View(cfg.sequencer.l1_rpc)
+        self.view = view = L1Client(cfg.sequencer.l1_rpc)
         await self._init_genesis(await self._fetch_l1_genesis(view))
         journal, records = self._open_journal()
         self._build_parts(view, journal)
@@ -155,14 +155,14 @@ class SequencerNode:
             f", censoring {len(cfg.sequencer.censor)} sender(s)" if cfg.sequencer.censor else "",
         )
 
-    async def _fetch_l1_genesis(self, view: L1View) -> L1BlockData:
+    async def _fetch_l1_genesis(self, view: L1Client) -> L1BlockData:
         announced = False
         while True:
             try:
-                block = await view.block_data(0)
-                if block is not None:
-                    return block
-            except (RpcTransportError, RpcError, L1DataError) as exc:
+                blocks = await view.get_block_data(0, 1)
+                if blocks:
+                    return blocks[0]
+            except (RpcTransportError, RpcError, L1ResponseError) as exc:
                 if not announced:
                     log.warning("waiting for the L1 at %s: %s", view.url, exc)
                     announced = True
@@ -194,7 +194,7 @@ class SequencerNode:
                 report.restored, report.included, report.invalid,
             )
 
-    def _build_parts(self, view: L1View, journal: Journal | None = None) -> None:
+    def _build_parts(self, view: L1Client, journal: Journal | None = None) -> None:
         cfg = self.config
         chain_lock = asyncio.Lock()  # block production and healing never overlap
         self.mempool = Mempool(cfg.sequencer.mempool, priority=priority_of)

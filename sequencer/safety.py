@@ -1,6 +1,7 @@
 """The sequencer's finalized head, from the output proposals on L1.
 
-Pure and synchronous: output proposals are handed in, the sequencer's blocks
+Pure and synchronous: output proposals are handed in (as the L1 client
+returns them, l1.contracts.reports.OutputReport), the sequencer's blocks
 are read through a `BlockSource`. The finalized head is the newest finalized
 output proposal whose root equals the output root of our block at that
 number (a mismatch is logged as critical). The safe head is derivation's
@@ -10,16 +11,16 @@ number (a mismatch is logged as critical). The safe head is derivation's
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any, Mapping, Protocol
+from typing import Protocol
 
 from node.block import Block
-from node.crypto import parse_hex
 from node.output import compute_output_root
+from l1.contracts.reports import OutputReport
+from l1.contracts.state import OutputStatus
 
 log = logging.getLogger(__name__)
 
-FINAL_STATUSES = frozenset({"finalized", "defeated"})
+FINAL_STATUSES = frozenset({OutputStatus.FINALIZED, OutputStatus.DEFEATED})
 
 
 class BlockSource(Protocol):
@@ -30,23 +31,6 @@ class BlockSource(Protocol):
     def block(self, number: int) -> Block | None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class OutputClaim:
-    index: int
-    l2_block_number: int
-    output_root: bytes
-    status: str
-
-
-def parse_output(item: Mapping[str, Any]) -> OutputClaim:
-    return OutputClaim(
-        index=int(item["index"]),
-        l2_block_number=int(item["l2BlockNumber"]),
-        output_root=parse_hex(str(item["outputRoot"]), 32, "output root"),
-        status=str(item["status"]),
-    )
-
-
 class FinalityTracker:
     def __init__(self, blocks: BlockSource) -> None:
         self.blocks = blocks
@@ -55,7 +39,7 @@ class FinalityTracker:
 
     # -- finalized head: output proposals on L1 --
 
-    def observe_outputs(self, outputs: list[OutputClaim]) -> int:
+    def observe_outputs(self, outputs: list[OutputReport]) -> int:
         """Take output proposals from `next_output_index` on, in index order; return the finalized head.
 
         A finalized output above our safe head waits (our block there may
@@ -65,10 +49,10 @@ class FinalityTracker:
         for claim in sorted(outputs, key=lambda c: c.index):
             if claim.index < self.next_output_index:
                 continue
-            if claim.status == "finalized" and claim.l2_block_number > self.blocks.safe_number():
+            if claim.status is OutputStatus.FINALIZED and claim.l2_block_number > self.blocks.safe_number():
                 settled_prefix = False
                 continue
-            if claim.status == "finalized":
+            if claim.status is OutputStatus.FINALIZED:
                 self._observe_finalized(claim)
             if settled_prefix and claim.status in FINAL_STATUSES:
                 self.next_output_index = claim.index + 1
@@ -76,7 +60,7 @@ class FinalityTracker:
                 settled_prefix = False
         return self.finalized
 
-    def _observe_finalized(self, claim: OutputClaim) -> None:
+    def _observe_finalized(self, claim: OutputReport) -> None:
         ours = self.blocks.block(claim.l2_block_number) if claim.l2_block_number <= self.blocks.head_number() else None
         if ours is None:
             log.warning("finalized output %d is for L2 block %d, which this sequencer does not have", claim.index, claim.l2_block_number)

@@ -9,8 +9,10 @@ events in transaction order. A receipt names its events by log index; the
 block stores the events once.
 
 Which event types exist is the contracts' business: an `EventTable` (built
-once, l1.contracts.events.EVENTS) maps each type code to its class, which
-knows its fields, its JSON form and how to read itself back (`from_stored`).
+once, l1.contracts.events.EVENTS) maps each type code and each name to its
+class. Every event class is a node.records @record deriving from
+`ChainEvent`, whose schema starts with `log_index` and `tx_hash`: the one
+schema gives its msgpack fields, its JSON object and its parsing from JSON.
 
 JSON (l1_getBlockByNumber, l1_getTransactionReceipt): every event is an
 object with `type`, `log_index`, `transactionHash` (null for block-start
@@ -20,113 +22,175 @@ addresses EIP-55.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping, Protocol
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar
 
-from node.crypto import ADDRESS_LEN, Address, Hash32
-from node.encoding import DecodeError, expect_bytes, expect_int, expect_list
+from node.crypto import Address, Hash32
+from node.encoding import DecodeError, expect_int, expect_list
+from node.records import (
+    ADDRESS,
+    HASH,
+    TEXT,
+    UINT,
+    Codec,
+    UInt,
+    JsonFieldError,
+    Nullable,
+    RecordSchemaError,
+    TupleOf,
+    field,
+    from_json,
+    from_wire,
+    record,
+    schema_of,
+    to_json,
+    to_wire,
+)
 
 STATUS_FAILED = 0
 STATUS_SUCCESS = 1
 
+TX_HASH = Nullable(HASH, wire_none=b"")  # an event's transaction: b"" / null for block-start events
 
-class Event(Protocol):
-    """What the chain needs of an event: its type, position, transaction and fields."""
 
+class ChainEvent:
+    """Base of every contract event: TYPE (its code in msgpack) and NAME (its JSON `type`).
+
+    A subclass is a @record whose first fields are `log_index` and `tx_hash`."""
+
+    __slots__ = ()
     TYPE: ClassVar[int]
     NAME: ClassVar[str]
     log_index: int
     tx_hash: Hash32 | None
 
-    def fields(self) -> list[Any]: ...
-
-    def json_fields(self) -> dict[str, Any]: ...
-
-
-EventTable = Mapping[int, Any]  # type code -> event class (with a classmethod from_stored(log_index, tx_hash, rest))
+    @property
+    def type(self) -> str:
+        """The event's name, as JSON's `type` field carries it."""
+        return self.NAME
 
 
-def event_table(*classes: Any) -> dict[int, Any]:
-    """The table of event classes by type code; each code once."""
-    table: dict[int, Any] = {}
-    for cls in classes:
-        if cls.TYPE in table:
-            raise ValueError(f"event type {cls.TYPE} is used by {table[cls.TYPE].__name__} and {cls.__name__}")
-        table[cls.TYPE] = cls
-    return table
+Event = ChainEvent
 
 
-def encode_event(event: Any) -> list[Any]:
-    return [event.TYPE, event.log_index, event.tx_hash or b"", *event.fields()]
+class EventTable:
+    """The event classes of a runtime, by type code and by name; each code and name once."""
+
+    def __init__(self, classes: Iterable[type[ChainEvent]]) -> None:
+        self.by_type: dict[int, type[ChainEvent]] = {}
+        self.by_name: dict[str, type[ChainEvent]] = {}
+        for cls in classes:
+            if cls.TYPE in self.by_type or cls.NAME in self.by_name:
+                raise ValueError(f"event type {cls.TYPE} or name {cls.NAME!r} of {cls.__name__} is already used")
+            self.by_type[cls.TYPE] = cls
+            self.by_name[cls.NAME] = cls
+            names = [f.name for f in schema_of(cls).fields[:2]]
+            if names != ["log_index", "tx_hash"]:
+                raise ValueError(f"event {cls.__name__} must start with log_index and tx_hash, not {names}")
+
+    def __iter__(self) -> Iterator[type[ChainEvent]]:
+        return iter(self.by_type.values())
+
+    def __len__(self) -> int:
+        return len(self.by_type)
 
 
-def decode_event(value: Any, events: EventTable) -> Any:
+def event_table(*classes: type[ChainEvent]) -> EventTable:
+    return EventTable(classes)
+
+
+def encode_event(event: ChainEvent) -> list[Any]:
+    return [event.TYPE, *to_wire(event)]
+
+
+def decode_event(value: Any, events: EventTable) -> ChainEvent:
     fields = expect_list(value, None, "event")
     if len(fields) < 3:
         raise DecodeError("event has too few fields")
     type_code = expect_int(fields[0], "event type")
-    log_index = expect_int(fields[1], "log_index")
-    raw_hash = expect_bytes(fields[2], "event tx hash")
-    cls = events.get(type_code)
+    cls = events.by_type.get(type_code)
     if cls is None:
         raise DecodeError(f"unknown event type {type_code}")
-    return cls.from_stored(log_index, Hash32(raw_hash) if raw_hash else None, fields[3:])
+    return from_wire(cls, fields[1:])
 
 
-def event_to_json(event: Any) -> dict[str, Any]:
-    return {
-        "type": event.NAME,
-        "log_index": event.log_index,
-        "transactionHash": None if event.tx_hash is None else "0x" + bytes(event.tx_hash).hex(),
-        **event.json_fields(),
-    }
+def event_to_json(event: ChainEvent) -> dict[str, Any]:
+    return {"type": event.NAME, **to_json(event)}
 
 
-def _addr(value: Any, what: str) -> Address:
-    return Address(expect_bytes(value, what, ADDRESS_LEN))
+def event_from_json(obj: Any, events: EventTable) -> ChainEvent:
+    """An event from its JSON object (JsonFieldError if its type is unknown or a field does not parse)."""
+    name = obj.get("type") if isinstance(obj, dict) else None
+    cls = events.by_name.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise JsonFieldError(f"event of unknown type {name!r}")
+    return from_json(cls, obj)
 
 
-@dataclass(frozen=True, slots=True)
+class EventCodec(Codec[ChainEvent]):
+    """An event inside another record: [type, log_index, tx_hash, *fields] / its JSON object (type by name).
+
+    Any event encodes; decoding needs the table of event classes (`events`)."""
+
+    def __init__(self, events: EventTable | None) -> None:
+        self.events = events
+
+    def _table(self) -> EventTable:
+        if self.events is None:
+            raise RecordSchemaError("events decode through an EventTable: use EventCodec(table)")
+        return self.events
+
+    def to_wire(self, value: ChainEvent) -> list[Any]:
+        return encode_event(value)
+
+    def from_wire(self, raw: Any, what: str) -> ChainEvent:
+        return decode_event(raw, self._table())
+
+    def to_json(self, value: ChainEvent) -> dict[str, Any]:
+        return event_to_json(value)
+
+    def from_json(self, raw: Any, what: str) -> ChainEvent:
+        return event_from_json(raw, self._table())
+
+
+class ErrorCode(Codec["int | None"]):
+    """A receipt's error code: negative (JSON-RPC codes), stored negated because msgpack ints here are unsigned; 0: none."""
+
+    def to_wire(self, value: int | None) -> int:
+        return -(value or 0)
+
+    def from_wire(self, raw: Any, what: str) -> int | None:
+        code = expect_int(raw, what)
+        return -code if code else None
+
+    def to_json(self, value: int | None) -> int | None:
+        return value
+
+    def from_json(self, raw: Any, what: str) -> int | None:
+        if raw is None:
+            return None
+        if isinstance(raw, bool) or not isinstance(raw, int) or raw >= 0:
+            raise JsonFieldError(f"field {what!r} must be a negative integer or null, got {raw!r}")
+        return raw
+
+
+@record
 class L1Receipt:
-    """The outcome of one included L1 transaction. `error_code`/`error` are set iff status is 0."""
+    """The outcome of one included L1 transaction. `error_code`/`error` are set iff status is 0.
 
-    tx_hash: Hash32
-    index: int
-    sender: Address
-    kind: str
-    status: int
-    error_code: int | None
-    error: str | None
-    log_indices: tuple[int, ...]
+    Its JSON form is part of l1.chain.reports.L1TxReceipt (which lists the events themselves)."""
 
-    def to_fields(self) -> list[Any]:
-        return [
-            self.tx_hash,
-            self.index,
-            self.sender,
-            self.kind.encode(),
-            self.status,
-            -(self.error_code or 0),  # codes are negative; msgpack ints here are unsigned
-            (self.error or "").encode(),
-            list(self.log_indices),
-        ]
-
-    @classmethod
-    def from_fields(cls, value: Any) -> "L1Receipt":
-        fields = expect_list(value, 8, "receipt")
-        error_code = expect_int(fields[5], "error_code")
-        error = expect_bytes(fields[6], "error").decode()
-        return cls(
-            tx_hash=Hash32(expect_bytes(fields[0], "tx_hash", 32)),
-            index=expect_int(fields[1], "index"),
-            sender=_addr(fields[2], "sender"),
-            kind=expect_bytes(fields[3], "kind").decode(),
-            status=expect_int(fields[4], "status", maximum=1),
-            error_code=-error_code if error_code else None,
-            error=error or None,
-            log_indices=tuple(expect_int(i, "log index") for i in expect_list(fields[7], None, "log indices")),
-        )
+    tx_hash: Hash32 = field(HASH, "transactionHash")
+    index: int = field(UINT, "transactionIndex")
+    sender: Address = field(ADDRESS, "from")
+    kind: str = field(TEXT, "kind")
+    status: int = field(UInt(maximum=STATUS_SUCCESS), "status")
+    error_code: int | None = field(ErrorCode(), "errorCode")
+    error: str | None = field(Nullable(TEXT, wire_none=b""), "error")
+    log_indices: tuple[int, ...] = field(TupleOf(UINT))  # JSON lists the events instead
 
 
-__all__ = ["STATUS_FAILED", "STATUS_SUCCESS", "Event", "EventTable", "L1Receipt", "decode_event", "encode_event",
-           "event_table", "event_to_json"]
+__all__ = [
+    "STATUS_FAILED", "STATUS_SUCCESS", "TX_HASH", "ChainEvent", "ErrorCode", "Event", "EventCodec", "EventTable",
+    "L1Receipt", "decode_event", "encode_event", "event_from_json", "event_table", "event_to_json",
+]

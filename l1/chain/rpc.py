@@ -5,62 +5,42 @@ derives, derivation data, the config) are l1.contracts.rpc's; the L1
 process registers both.
 
 Handlers are thin: validate params (node.rpc.params), call the chain, render
-JSON. Amounts are decimal strings, bytes 0x-hex, addresses EIP-55, numbers
+JSON through the schemas of l1.chain.reports (L1Block, L1TxReceipt), which the
+client parses with. Amounts are decimal strings, bytes 0x-hex, addresses EIP-55, numbers
 and timestamps JSON integers. Transaction rejections keep their own codes
 (node.stf.errors, l1.chain.errors) through their `rpc_code`.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from node.crypto import to_checksum_address
+from node.records import to_hex, to_json
 from node.rpc.errors import LimitExceeded
 from node.rpc.params import address, block_tag, hash32, hex_bytes, positional, uint
 from node.rpc.server import RpcServer
 from l1.chain.config import L1Config
-from l1.chain.events import event_to_json
 from l1.chain.producer import IncludedReceipt, L1Chain
+from l1.chain.reports import L1Block, L1TxReceipt
 from l1.chain.store import L1StoredBlock
 
 UINT64_MAX = 2**64 - 1
-
-
-def _hex(data: bytes) -> str:
-    return "0x" + data.hex()
 
 
 # -- JSON renderings --
 
 
 def block_to_json(block: L1StoredBlock, with_events: bool = True) -> dict[str, Any]:
-    header = block.header
-    result: dict[str, Any] = {
-        "number": header.number,
-        "hash": _hex(block.hash()),
-        "parentHash": _hex(header.parent_hash),
-        "timestamp": header.timestamp_ms,
-        "transactions": [_hex(h) for h in block.tx_hashes()],
-    }
+    """A block as l1_getBlockByNumber answers it; without `events` for the newHeads subscription."""
+    report = L1Block.of(block)
     if with_events:
-        result["events"] = [event_to_json(e) for e in block.events]
-    return result
+        return to_json(report)
+    return {key: value for key, value in to_json(replace(report, events=())).items() if key != "events"}
 
 
 def receipt_to_json(included: IncludedReceipt) -> dict[str, Any]:
-    receipt = included.receipt
-    return {
-        "transactionHash": _hex(receipt.tx_hash),
-        "blockNumber": included.block_number,
-        "blockHash": _hex(included.block_hash),
-        "transactionIndex": receipt.index,
-        "from": to_checksum_address(receipt.sender),
-        "kind": receipt.kind,
-        "status": receipt.status,
-        "error": receipt.error,
-        "errorCode": receipt.error_code,
-        "events": [event_to_json(e) for e in included.events],
-    }
+    return to_json(L1TxReceipt.of(included))
 
 
 # -- handlers --
@@ -121,7 +101,7 @@ class L1Rpc:
 
     def l1_sendRawTransaction(self, params: list[Any]) -> str:
         (raw,) = positional(params, 1, 0, "l1_sendRawTransaction")
-        return _hex(self.chain.submit(hex_bytes(raw, "transaction")))
+        return to_hex(self.chain.submit(hex_bytes(raw, "transaction")))
 
     def l1_getTransactionReceipt(self, params: list[Any]) -> dict[str, Any] | None:
         (tx_hash,) = positional(params, 1, 0, "l1_getTransactionReceipt")

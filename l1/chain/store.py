@@ -28,6 +28,7 @@ from typing import Any, Iterable, Protocol
 from node.block import compute_tx_root
 from node.crypto import Hash32, keccak256
 from node.encoding import expect_bytes, expect_int, expect_list, pack, unpack
+from node.records import from_wire, to_wire
 from l1.chain.events import Event, EventTable, L1Receipt, decode_event, encode_event
 
 BLOCK_PREFIX = b"Bb"
@@ -135,7 +136,7 @@ def commit_block_puts(block: L1StoredBlock, receipts: Iterable[L1Receipt]) -> di
     number, block_hash = block.number, block.hash()
     puts = {
         BLOCK_PREFIX + _num(number): block.encode(),
-        RECEIPTS_PREFIX + _num(number): pack([r.to_fields() for r in receipts]),
+        RECEIPTS_PREFIX + _num(number): pack([to_wire(r) for r in receipts]),
         HASH_INDEX_PREFIX + block_hash: _num(number),
         HEAD_KEY: pack([number, block_hash, block.header.timestamp_ms]),
     }
@@ -170,7 +171,7 @@ def read_receipts(kv: KVReader, number: int) -> list[L1Receipt]:
     raw = kv.get(RECEIPTS_PREFIX + _num(number))
     if raw is None:
         return []
-    return [L1Receipt.from_fields(r) for r in expect_list(unpack(raw, MAX_STORED_BLOCK_BYTES), None, "receipts")]
+    return [from_wire(L1Receipt, r) for r in expect_list(unpack(raw, MAX_STORED_BLOCK_BYTES), None, "receipts")]
 
 
 def read_tx_location(kv: KVReader, tx_hash: bytes) -> tuple[int, int] | None:

@@ -12,6 +12,9 @@
 | S w i seq(8)              | withdrawal_id (the order of first proof, for listing)               |
 | S w d withdrawal_id(32)   | msgpack [seq, status, output_index, l2_sender, recipient, amount_bytes, l2_block_number, proven_at, finalized_at or nil] |
 
+Each value is a node.records @record (GameRecord, Party, DisputeCounts,
+WithdrawalClaim; the game through its Schema, GAME): the fields declared
+once give the stored array, with the id or index held in the key.
 `game` is node.fraud.game.Game as msgpack [start_block, end_block,
 clock_blocks, phase, status, lo, hi, lo_claim, hi_claim, mid_claim or nil,
 turn, turn_started_at, defender_used, challenger_used, header or nil,
@@ -26,13 +29,32 @@ plays one game against each defender, with fixed players (l1.contracts.disputes)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from enum import IntEnum
+from dataclasses import replace
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from node.block import BlockHeader
-from node.crypto import ADDRESS_LEN, Address, Hash32
-from node.encoding import decode_uint, encode_uint, expect_bytes, expect_int, expect_list, pack, unpack
+from node.crypto import Address, Hash32
+from node.encoding import expect_int, expect_list, pack, unpack
+from node.records import (
+    ADDRESS,
+    AMOUNT,
+    HASH,
+    UINT,
+    Codec,
+    Coded,
+    Field,
+    JsonFieldError,
+    Nested,
+    Nullable,
+    Schema,
+    TupleOf,
+    field,
+    from_wire,
+    record,
+    to_hex,
+    to_wire,
+)
 from node.fraud.game import Game, Phase, Side, Status
 from node.state.view import Overlay, StateReader
 from l1.contracts.errors import OutputNotFound
@@ -54,28 +76,10 @@ MAX_WITHDRAWAL_BYTES = 256
 PHASE_CODES = {Phase.BLOCKS: 0, Phase.OPENING: 1, Phase.STEPS: 2, Phase.ONE_STEP: 3, Phase.OVER: 4}
 STATUS_CODES = {Status.IN_PROGRESS: 0, Status.CHALLENGER_WON: 1, Status.DEFENDER_WON: 2}
 SIDE_CODES = {Side.DEFENDER: 0, Side.CHALLENGER: 1}
-_PHASES = {v: k for k, v in PHASE_CODES.items()}
-_STATUSES = {v: k for k, v in STATUS_CODES.items()}
-_SIDES = {v: k for k, v in SIDE_CODES.items()}
 
 
 def _num(n: int) -> bytes:
     return n.to_bytes(8, "big")
-
-
-def _addr(value: Any, what: str) -> Address:
-    return Address(expect_bytes(value, what, ADDRESS_LEN))
-
-
-def _root(value: Any, what: str) -> bytes:
-    return expect_bytes(value, what, 32)
-
-
-def _code(table: dict[int, Any], value: Any, what: str) -> Any:
-    code = expect_int(value, what, 0xFF)
-    if code not in table:
-        raise ValueError(f"stored {what} {code} is unknown")
-    return table[code]
 
 
 def load_output(reader: StateReader, index: int) -> OutputProposal:
@@ -94,82 +98,77 @@ def _get_counter(reader: StateReader, key: bytes) -> int:
 # -- games --
 
 
-def game_to_fields(game: Game) -> list[Any]:
-    return [
-        game.start_block, game.end_block, game.clock_blocks, PHASE_CODES[game.phase], STATUS_CODES[game.status],
-        game.lo, game.hi, game.lo_claim, game.hi_claim, game.mid_claim, SIDE_CODES[game.turn],
-        game.turn_started_at, game.defender_used, game.challenger_used,
-        None if game.disputed_header is None else game.disputed_header.to_fields(),
-        game.step_count, game.moves,
-    ]
+HEADER = Schema(BlockHeader, [  # node.block.BlockHeader: its own field order; JSON as in the game object
+    Field("number", UINT, "number"),
+    Field("parent_hash", HASH, "parentHash"),
+    Field("timestamp_ms", UINT, "timestamp"),
+    Field("l1_origin_number", UINT, "l1OriginNumber"),
+    Field("l1_origin_hash", HASH, "l1OriginHash"),
+    Field("tx_root", HASH, "txRoot"),
+    Field("state_root", HASH, "stateRoot"),
+])
 
 
-def game_from_fields(value: Any) -> Game:
-    f = expect_list(value, 17, "game")
-    return Game(
-        start_block=expect_int(f[0], "start_block"),
-        end_block=expect_int(f[1], "end_block"),
-        clock_blocks=expect_int(f[2], "clock_blocks"),
-        phase=_code(_PHASES, f[3], "phase"),
-        status=_code(_STATUSES, f[4], "status"),
-        lo=expect_int(f[5], "lo"),
-        hi=expect_int(f[6], "hi"),
-        lo_claim=_root(f[7], "lo_claim"),
-        hi_claim=_root(f[8], "hi_claim"),
-        mid_claim=None if f[9] is None else _root(f[9], "mid_claim"),
-        turn=_code(_SIDES, f[10], "turn"),
-        turn_started_at=expect_int(f[11], "turn_started_at"),
-        defender_used=expect_int(f[12], "defender_used"),
-        challenger_used=expect_int(f[13], "challenger_used"),
-        disputed_header=None if f[14] is None else BlockHeader.from_fields(f[14]),
-        step_count=expect_int(f[15], "step_count"),
-        moves=expect_int(f[16], "moves"),
-    )
+class HeaderCodec(Codec[BlockHeader]):
+    """An L2 block header: its own msgpack fields; in JSON also its `hash` (checked when parsed)."""
+
+    def to_wire(self, value: BlockHeader) -> list[Any]:
+        return HEADER.to_wire(value)
+
+    def from_wire(self, raw: Any, what: str) -> BlockHeader:
+        return HEADER.from_wire(raw)
+
+    def to_json(self, value: BlockHeader) -> dict[str, Any]:
+        return {"number": value.number, "hash": to_hex(value.hash()), **HEADER.to_json(value)}
+
+    def from_json(self, raw: Any, what: str) -> BlockHeader:
+        header = HEADER.from_json(raw)
+        if raw.get("hash") != to_hex(header.hash()):
+            raise JsonFieldError(f"field {what!r}: hash {raw.get('hash')!r} is not the header's hash")
+        return header
 
 
-@dataclass(frozen=True, slots=True)
+BLOCK_HEADER = HeaderCodec()
+GAME = Schema(Game, [  # node.fraud.game.Game, stored inside its GameRecord (its JSON view: l1.contracts.reports.GameInfo)
+    Field("start_block", UINT),
+    Field("end_block", UINT),
+    Field("clock_blocks", UINT),
+    Field("phase", Coded(PHASE_CODES)),
+    Field("status", Coded(STATUS_CODES)),
+    Field("lo", UINT),
+    Field("hi", UINT),
+    Field("lo_claim", HASH),
+    Field("hi_claim", HASH),
+    Field("mid_claim", Nullable(HASH)),
+    Field("turn", Coded(SIDE_CODES)),
+    Field("turn_started_at", UINT),
+    Field("defender_used", UINT),
+    Field("challenger_used", UINT),
+    Field("disputed_header", Nullable(BLOCK_HEADER)),
+    Field("step_count", UINT),
+    Field("moves", UINT),
+])
+
+
+@record
 class GameRecord:
-    """A dispute game on L1: who plays, the bonds at stake and the game itself."""
+    """A dispute game on L1: who plays, the bonds at stake and the game itself (stored: the id is in its key)."""
 
-    game_id: int
-    output_index: int
-    challenger: Address  # the only address that may make challenger moves
-    defender: Address  # the only address that may make defender moves
-    challenger_bond: int  # the players' bonds (each bonded once per output, whatever its number of games)
-    defender_bond: int
-    created_at: int  # L1 block the game started in
-    resolved_at: int | None
-    game: Game
-    challenger_slot: int = 0
-    defender_slot: int = 0
+    game_id: int = field(UINT, wire=False)
+    output_index: int = field(UINT)
+    challenger: Address = field(ADDRESS)  # the only address that may make challenger moves
+    defender: Address = field(ADDRESS)  # the only address that may make defender moves
+    challenger_bond: int = field(AMOUNT)  # the players' bonds (each bonded once per output, whatever its number of games)
+    defender_bond: int = field(AMOUNT)
+    created_at: int = field(UINT)  # L1 block the game started in
+    resolved_at: int | None = field(Nullable(UINT))
+    game: Game = field(Nested(GAME))
+    challenger_slot: int = field(UINT, default=0)
+    defender_slot: int = field(UINT, default=0)
 
     @property
     def in_progress(self) -> bool:
         return self.game.in_progress
-
-    def to_fields(self) -> list[Any]:
-        return [
-            self.output_index, self.challenger, self.defender, encode_uint(self.challenger_bond),
-            encode_uint(self.defender_bond), self.created_at, self.resolved_at, game_to_fields(self.game),
-            self.challenger_slot, self.defender_slot,
-        ]
-
-    @classmethod
-    def from_fields(cls, game_id: int, value: Any) -> "GameRecord":
-        f = expect_list(value, 10, "game record")
-        return cls(
-            game_id=game_id,
-            output_index=expect_int(f[0], "output_index"),
-            challenger=_addr(f[1], "challenger"),
-            defender=_addr(f[2], "defender"),
-            challenger_bond=decode_uint(f[3], "challenger_bond"),
-            defender_bond=decode_uint(f[4], "defender_bond"),
-            created_at=expect_int(f[5], "created_at"),
-            resolved_at=None if f[6] is None else expect_int(f[6], "resolved_at"),
-            game=game_from_fields(f[7]),
-            challenger_slot=expect_int(f[8], "challenger_slot"),
-            defender_slot=expect_int(f[9], "defender_slot"),
-        )
 
 
 def game_key(game_id: int) -> bytes:
@@ -184,11 +183,11 @@ def get_game(reader: StateReader, game_id: int) -> GameRecord | None:
     if not 0 <= game_id < 2**64:
         return None
     raw = reader.get(game_key(game_id))
-    return None if raw is None else GameRecord.from_fields(game_id, unpack(raw, MAX_GAME_BYTES))
+    return None if raw is None else from_wire(GameRecord, unpack(raw, MAX_GAME_BYTES), game_id=game_id)
 
 
 def set_game(overlay: Overlay, record: GameRecord) -> None:
-    overlay.set(game_key(record.game_id), pack(record.to_fields()))
+    overlay.set(game_key(record.game_id), pack(to_wire(record)))
 
 
 def append_game(overlay: Overlay, record: GameRecord) -> None:
@@ -227,33 +226,22 @@ class PartySide(IntEnum):
         return self.name.lower()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Party:
-    """A bonded player of one output's dispute, and how its games went so far."""
+    """A bonded player of one output's dispute, and how its games went so far (stored and in l1_getOutputs)."""
 
-    address: Address
-    bond: int
-    wins: int = 0
-    beaten_by: int | None = None  # slot (on the other side) of the first opponent that beat it
-
-    def to_fields(self) -> list[Any]:
-        return [self.address, encode_uint(self.bond), self.wins, self.beaten_by]
-
-    @classmethod
-    def from_fields(cls, value: Any) -> "Party":
-        f = expect_list(value, 4, "dispute party")
-        return cls(
-            _addr(f[0], "party address"), decode_uint(f[1], "party bond"), expect_int(f[2], "wins"),
-            None if f[3] is None else expect_int(f[3], "beaten_by"),
-        )
+    address: Address = field(ADDRESS, "address")
+    bond: int = field(AMOUNT, "bond")
+    wins: int = field(UINT, "wins", default=0)
+    beaten_by: int | None = field(Nullable(UINT), "beatenBy", default=None)  # slot (other side) of the first that beat it
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DisputeCounts:
-    challengers: int = 0
-    defenders: int = 0
-    games: int = 0
-    open_games: int = 0
+    challengers: int = field(UINT, default=0)
+    defenders: int = field(UINT, default=0)
+    games: int = field(UINT, default=0)
+    open_games: int = field(UINT, default=0)
 
 
 def _slot(n: int) -> bytes:
@@ -262,26 +250,20 @@ def _slot(n: int) -> bytes:
 
 def get_dispute_counts(reader: StateReader, output_index: int) -> DisputeCounts:
     raw = reader.get(DISPUTE_COUNTS_PREFIX + _num(output_index))
-    if raw is None:
-        return DisputeCounts()
-    f = expect_list(unpack(raw, 64), 4, "dispute counts")
-    return DisputeCounts(*(expect_int(v, "dispute count") for v in f))
+    return DisputeCounts() if raw is None else from_wire(DisputeCounts, unpack(raw, 64))
 
 
 def set_dispute_counts(overlay: Overlay, output_index: int, counts: DisputeCounts) -> None:
-    overlay.set(
-        DISPUTE_COUNTS_PREFIX + _num(output_index),
-        pack([counts.challengers, counts.defenders, counts.games, counts.open_games]),
-    )
+    overlay.set(DISPUTE_COUNTS_PREFIX + _num(output_index), pack(to_wire(counts)))
 
 
 def get_party(reader: StateReader, output_index: int, side: PartySide, slot: int) -> Party | None:
     raw = reader.get(PARTY_PREFIX + _num(output_index) + bytes((int(side),)) + _slot(slot))
-    return None if raw is None else Party.from_fields(unpack(raw, MAX_PARTY_BYTES))
+    return None if raw is None else from_wire(Party, unpack(raw, MAX_PARTY_BYTES))
 
 
 def set_party(overlay: Overlay, output_index: int, side: PartySide, slot: int, party: Party) -> None:
-    overlay.set(PARTY_PREFIX + _num(output_index) + bytes((int(side),)) + _slot(slot), pack(party.to_fields()))
+    overlay.set(PARTY_PREFIX + _num(output_index) + bytes((int(side),)) + _slot(slot), pack(to_wire(party)))
 
 
 def list_parties(reader: StateReader, output_index: int, side: PartySide) -> list[Party]:
@@ -300,14 +282,15 @@ def find_party(reader: StateReader, output_index: int, address: bytes) -> tuple[
     return PartySide(expect_int(f[0], "side", 1)), expect_int(f[1], "slot")
 
 
-@dataclass(frozen=True, slots=True)
+@record(wire=False)
 class OutputDispute:
-    """Everything about one output's dispute: its parties (by slot) and its games."""
+    """Everything about one output's dispute: its parties (by slot) and its games (gathered from several keys;
+    JSON: the `dispute` object of l1_getOutputs)."""
 
-    challengers: tuple[Party, ...]
-    defenders: tuple[Party, ...]
-    game_ids: tuple[int, ...]
-    open_games: int
+    challengers: tuple[Party, ...] = field(TupleOf(Nested(Party)), "challengers")
+    defenders: tuple[Party, ...] = field(TupleOf(Nested(Party)), "defenders")  # defender 0 is the proposer
+    game_ids: tuple[int, ...] = field(TupleOf(UINT), "games")
+    open_games: int = field(UINT, "openGames")
 
 
 def load_output_dispute(reader: StateReader, output_index: int) -> OutputDispute | None:
@@ -344,51 +327,33 @@ def list_games(reader: StateReader, from_id: int, count: int) -> list[GameRecord
 # -- withdrawals --
 
 
-class WithdrawalStatus(IntEnum):
-    PROVEN = 0
-    FINALIZED = 1
+class WithdrawalStatus(StrEnum):
+    PROVEN = "proven"
+    FINALIZED = "finalized"
 
     @property
     def label(self) -> str:
-        return self.name.lower()
+        return self.value
 
 
-@dataclass(frozen=True, slots=True)
+WITHDRAWAL_STATUS_CODES = {WithdrawalStatus.PROVEN: 0, WithdrawalStatus.FINALIZED: 1}
+
+
+@record
 class WithdrawalClaim:
-    """An L2 withdrawal as the L1 portal knows it: proven against an output, then paid once."""
+    """An L2 withdrawal as the L1 portal knows it: proven against an output, then paid once (stored: the id is
+    in its key; its JSON view, without `seq` and with its output's status: l1.contracts.reports.WithdrawalInfo)."""
 
-    withdrawal_id: Hash32
-    seq: int
-    status: WithdrawalStatus
-    output_index: int
-    l2_sender: Address
-    recipient: Address
-    amount: int
-    l2_block_number: int
-    proven_at: int
-    finalized_at: int | None
-
-    def to_fields(self) -> list[Any]:
-        return [
-            self.seq, int(self.status), self.output_index, self.l2_sender, self.recipient,
-            encode_uint(self.amount), self.l2_block_number, self.proven_at, self.finalized_at,
-        ]
-
-    @classmethod
-    def from_fields(cls, withdrawal_id: bytes, value: Any) -> "WithdrawalClaim":
-        f = expect_list(value, 9, "withdrawal")
-        return cls(
-            withdrawal_id=Hash32(withdrawal_id),
-            seq=expect_int(f[0], "seq"),
-            status=WithdrawalStatus(expect_int(f[1], "status", max(WithdrawalStatus))),
-            output_index=expect_int(f[2], "output_index"),
-            l2_sender=_addr(f[3], "l2_sender"),
-            recipient=_addr(f[4], "recipient"),
-            amount=decode_uint(f[5], "amount"),
-            l2_block_number=expect_int(f[6], "l2_block_number"),
-            proven_at=expect_int(f[7], "proven_at"),
-            finalized_at=None if f[8] is None else expect_int(f[8], "finalized_at"),
-        )
+    withdrawal_id: Hash32 = field(HASH, wire=False)
+    seq: int = field(UINT)
+    status: WithdrawalStatus = field(Coded(WITHDRAWAL_STATUS_CODES))
+    output_index: int = field(UINT)
+    l2_sender: Address = field(ADDRESS)
+    recipient: Address = field(ADDRESS)
+    amount: int = field(AMOUNT)
+    l2_block_number: int = field(UINT)
+    proven_at: int = field(UINT)
+    finalized_at: int | None = field(Nullable(UINT))
 
 
 def withdrawal_claim_key(withdrawal_id: bytes) -> bytes:
@@ -403,7 +368,7 @@ def get_withdrawal_count(reader: StateReader) -> int:
 
 def get_withdrawal_claim(reader: StateReader, withdrawal_id: bytes) -> WithdrawalClaim | None:
     raw = reader.get(withdrawal_claim_key(withdrawal_id))
-    return None if raw is None else WithdrawalClaim.from_fields(withdrawal_id, unpack(raw, MAX_WITHDRAWAL_BYTES))
+    return None if raw is None else from_wire(WithdrawalClaim, unpack(raw, MAX_WITHDRAWAL_BYTES), withdrawal_id=Hash32(withdrawal_id))
 
 
 def set_withdrawal_claim(overlay: Overlay, claim: WithdrawalClaim) -> None:
@@ -414,7 +379,7 @@ def set_withdrawal_claim(overlay: Overlay, claim: WithdrawalClaim) -> None:
         overlay.set(WITHDRAWAL_COUNT_KEY, pack(count + 1))
     elif claim.seq > count:
         raise ValueError(f"withdrawal seq {claim.seq} is beyond the next one, {count}")
-    overlay.set(withdrawal_claim_key(claim.withdrawal_id), pack(claim.to_fields()))
+    overlay.set(withdrawal_claim_key(claim.withdrawal_id), pack(to_wire(claim)))
 
 
 def list_withdrawal_claims(reader: StateReader, from_seq: int, count: int) -> list[WithdrawalClaim]:
@@ -446,8 +411,9 @@ __all__ = [
     "list_parties",
     "set_dispute_counts",
     "set_party",
-    "game_from_fields",
-    "game_to_fields",
+    "BLOCK_HEADER",
+    "GAME",
+    "HEADER",
     "get_game",
     "get_game_count",
     "get_withdrawal_claim",

@@ -89,7 +89,7 @@ def collect_system_transactions(origin: L1StoredBlock) -> list[bytes]:
 def collect_user_transactions(reader: StateReader, chain_id: int, record: L2BlockRecord) -> list[bytes]:
     if record.batch is None:
         return []
-    l1_number, log_index, position = record.batch
+    l1_number, log_index, position = record.batch.l1_block, record.batch.log_index, record.batch.position
     block = read_l1_block(reader, l1_number, "the derived block's batch")
     data = next((e.data for e in block.events if isinstance(e, BatchPosted) and e.log_index == log_index), None)
     if data is None:

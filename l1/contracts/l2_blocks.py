@@ -26,16 +26,20 @@ decoded once (zlib + msgpack, no signature recovery).
 | S l b number(8)   | msgpack [timestamp_ms, l1_origin_number, opens_epoch, [l1_block, log_index, position] or nil] |
 
 L2 block 0 (genesis) is implicit: timestamp of L1 block 0, origin 0.
+
+The record (L2BlockRecord, its BatchRef) and the head (L2_HEAD, over
+node.shape.ShapeHead) are node.records schemas: the same fields give the
+stored arrays (the number is in the key) and the JSON of l1_getL2Block and
+l1_getL2Head.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
 
 from node.batch import BatchError, decode_batch
-from node.encoding import expect_int, expect_list, pack, unpack
+from node.encoding import pack, unpack
+from node.records import BOOL, UINT, Field, Nested, Nullable, Schema, field, from_wire, record, to_wire
 from node.shape import BlockShape, OriginInfo, RollupRules, ShapeHead, derive_batch, derive_expired_epochs
 from node.state.view import Overlay, StateReader
 from l1.contracts.events import EVENTS, BatchPosted, DepositLocked, TxForced
@@ -48,27 +52,31 @@ L2_BLOCK_PREFIX = b"Slb"
 MAX_RECORD_BYTES = 96
 
 
-@dataclass(frozen=True, slots=True)
+@record
+class BatchRef:
+    """Where a derived block's user transactions are: a batch event and the block's position in that batch."""
+
+    l1_block: int = field(UINT, "l1Block")
+    log_index: int = field(UINT, "logIndex")
+    position: int = field(UINT, "position")
+
+
+@record
 class L2BlockRecord:
     """An L2 block as the L1 derived it: placement and where its user transactions are."""
 
-    number: int
-    timestamp_ms: int
-    l1_origin_number: int
-    opens_epoch: bool
-    batch: tuple[int, int, int] | None  # (L1 block, log index, position in the batch); None: a default block
+    number: int = field(UINT, "number", wire=False)  # in its key
+    timestamp_ms: int = field(UINT, "timestamp")
+    l1_origin_number: int = field(UINT, "l1OriginNumber")
+    opens_epoch: bool = field(BOOL, "opensEpoch")
+    batch: BatchRef | None = field(Nullable(Nested(BatchRef)), "batch")  # None: a default block
 
-    def to_fields(self) -> list[Any]:
-        return [self.timestamp_ms, self.l1_origin_number, self.opens_epoch, None if self.batch is None else list(self.batch)]
 
-    @classmethod
-    def from_fields(cls, number: int, value: Any) -> "L2BlockRecord":
-        f = expect_list(value, 4, "L2 block record")
-        batch = None
-        if f[3] is not None:
-            b = expect_list(f[3], 3, "L2 block record batch")
-            batch = (expect_int(b[0], "batch L1 block"), expect_int(b[1], "batch log index"), expect_int(b[2], "position"))
-        return cls(number, expect_int(f[0], "timestamp_ms"), expect_int(f[1], "l1_origin_number"), f[2] is True, batch)
+L2_HEAD = Schema(ShapeHead, [  # stored at S l head; the JSON of l1_getL2Head
+    Field("number", UINT, "number"),
+    Field("timestamp_ms", UINT, "timestamp"),
+    Field("l1_origin_number", UINT, "l1OriginNumber"),
+])
 
 
 # -- reading --
@@ -82,8 +90,7 @@ def get_l2_head(reader: StateReader) -> ShapeHead:
         if genesis is None:
             raise LookupError("the L1 has no block 0, so no L2 genesis either")
         return ShapeHead(0, genesis.timestamp_ms, 0)
-    f = expect_list(unpack(raw, MAX_RECORD_BYTES), 3, "L2 head")
-    return ShapeHead(expect_int(f[0], "number"), expect_int(f[1], "timestamp_ms"), expect_int(f[2], "l1_origin_number"))
+    return L2_HEAD.from_wire(unpack(raw, MAX_RECORD_BYTES))
 
 
 def get_l2_block(reader: StateReader, number: int) -> L2BlockRecord | None:
@@ -94,7 +101,7 @@ def get_l2_block(reader: StateReader, number: int) -> L2BlockRecord | None:
     if not 0 < number < 2**64:
         return None
     raw = reader.get(L2_BLOCK_PREFIX + number.to_bytes(8, "big"))
-    return None if raw is None else L2BlockRecord.from_fields(number, unpack(raw, MAX_RECORD_BYTES))
+    return None if raw is None else from_wire(L2BlockRecord, unpack(raw, MAX_RECORD_BYTES), number=number)
 
 
 # -- following the inbox --
@@ -145,21 +152,21 @@ def backfill_l2_blocks(overlay: Overlay, rules: RollupRules, l1_head: int) -> in
             if isinstance(event, BatchPosted):
                 derived += len(process_posted_batch(overlay, rules, number, event.log_index, event.data))
     if derived == 0:
-        overlay.set(L2_HEAD_KEY, pack([0, get_l2_head(overlay).timestamp_ms, 0]))  # tracked from now on
+        overlay.set(L2_HEAD_KEY, pack(L2_HEAD.to_wire(ShapeHead(0, get_l2_head(overlay).timestamp_ms, 0))))  # tracked from now on
     return derived
 
 
 def _record(shape: BlockShape, batch: tuple[int, int, int | None] | None) -> L2BlockRecord:
-    ref = None if batch is None or batch[2] is None else (batch[0], batch[1], batch[2])
+    ref = None if batch is None or batch[2] is None else BatchRef(batch[0], batch[1], batch[2])
     return L2BlockRecord(shape.number, shape.timestamp_ms, shape.l1_origin_number, shape.opens_epoch, ref)
 
 
 def _append(overlay: Overlay, records: list[L2BlockRecord]) -> None:
     for record in records:
-        overlay.set(L2_BLOCK_PREFIX + record.number.to_bytes(8, "big"), pack(record.to_fields()))
+        overlay.set(L2_BLOCK_PREFIX + record.number.to_bytes(8, "big"), pack(to_wire(record)))
     if records:
         last = records[-1]
-        overlay.set(L2_HEAD_KEY, pack([last.number, last.timestamp_ms, last.l1_origin_number]))
+        overlay.set(L2_HEAD_KEY, pack(L2_HEAD.to_wire(ShapeHead(last.number, last.timestamp_ms, last.l1_origin_number))))
 
 
 def count_system_transactions(block: L1StoredBlock) -> int:
@@ -184,6 +191,8 @@ class _OriginCache:
 
 
 __all__ = [
+    "L2_HEAD",
+    "BatchRef",
     "L2BlockRecord",
     "backfill_l2_blocks",
     "count_system_transactions",

@@ -15,18 +15,22 @@ same atomic batch as the block itself.
 | S o lastfin                  | msgpack int: L1 block of the latest output finalization (0: none yet) |
 | S o index(8)                 | msgpack [l2_block_number, output_root, proposer, bond_bytes, proposed_at, status] |
 
+An OutputProposal is a node.records @record: the same fields give its
+stored array (the index is in its key; status as its code 0-3) and its JSON
+in l1_getOutputs (l1.contracts.reports.OutputReport adds `finalizesAt` and
+the dispute).
+
 Zero amounts and empty accounts are stored as absence. Conservation: the sum
 of balances + portal + bonds + burned equals the genesis supply forever.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import IntEnum
-from typing import Any
+from enum import StrEnum
 
-from node.crypto import ADDRESS_LEN, Address, Hash32
-from node.encoding import decode_uint, encode_uint, expect_bytes, expect_int, expect_list, pack, unpack
+from node.crypto import Address, Hash32
+from node.encoding import expect_int, pack, unpack
+from node.records import ADDRESS, AMOUNT, HASH, UINT, Coded, field, from_wire, record, to_wire
 from node.state.view import Overlay, StateReader
 from l1.chain.accounts import get_amount, set_amount
 
@@ -40,52 +44,34 @@ OUTPUT_PREFIX = b"Soi"
 MAX_OUTPUT_BYTES = 160
 
 
-class OutputStatus(IntEnum):
-    PENDING = 0
-    FINALIZED = 1
-    DISPUTED = 2  # a game over it is in progress
-    DEFEATED = 3  # a challenger beat every defender
+class OutputStatus(StrEnum):
+    """An output's status: its JSON text is its value, its stored code is OUTPUT_STATUS_CODES'."""
+
+    PENDING = "pending"
+    FINALIZED = "finalized"
+    DISPUTED = "disputed"  # a game over it is in progress
+    DEFEATED = "defeated"  # a challenger beat every defender
 
     @property
     def label(self) -> str:
-        return self.name.lower()
+        return self.value
 
 
-@dataclass(frozen=True, slots=True)
+OUTPUT_STATUS_CODES = {OutputStatus.PENDING: 0, OutputStatus.FINALIZED: 1, OutputStatus.DISPUTED: 2, OutputStatus.DEFEATED: 3}
+
+
+@record
 class OutputProposal:
-    index: int
-    l2_block_number: int
-    output_root: Hash32
-    proposer: Address
-    bond: int
-    proposed_at: int  # L1 block number
-    status: OutputStatus
+    index: int = field(UINT, "index", wire=False)  # in its key
+    l2_block_number: int = field(UINT, "l2BlockNumber")
+    output_root: Hash32 = field(HASH, "outputRoot")
+    proposer: Address = field(ADDRESS, "proposer")
+    bond: int = field(AMOUNT, "bond")
+    proposed_at: int = field(UINT, "proposedAt")  # L1 block number
+    status: OutputStatus = field(Coded(OUTPUT_STATUS_CODES), "status")
 
     def finalizes_at(self, challenge_window: int) -> int:
         return self.proposed_at + challenge_window
-
-    def to_fields(self) -> list[Any]:
-        return [
-            self.l2_block_number,
-            self.output_root,
-            self.proposer,
-            encode_uint(self.bond),
-            self.proposed_at,
-            int(self.status),
-        ]
-
-    @classmethod
-    def from_fields(cls, index: int, fields: Any) -> "OutputProposal":
-        expect_list(fields, 6, "output proposal")
-        return cls(
-            index=index,
-            l2_block_number=expect_int(fields[0], "l2_block_number"),
-            output_root=Hash32(expect_bytes(fields[1], "output_root", 32)),
-            proposer=Address(expect_bytes(fields[2], "proposer", ADDRESS_LEN)),
-            bond=decode_uint(fields[3], "bond"),
-            proposed_at=expect_int(fields[4], "proposed_at"),
-            status=OutputStatus(expect_int(fields[5], "status", maximum=max(OutputStatus))),
-        )
 
 
 # -- keys --
@@ -131,11 +117,11 @@ def set_finalization_cursor(overlay: Overlay, index: int) -> None:
 
 def get_output(reader: StateReader, index: int) -> OutputProposal | None:
     raw = reader.get(output_key(index))
-    return None if raw is None else OutputProposal.from_fields(index, unpack(raw, MAX_OUTPUT_BYTES))
+    return None if raw is None else from_wire(OutputProposal, unpack(raw, MAX_OUTPUT_BYTES), index=index)
 
 
 def set_output(overlay: Overlay, proposal: OutputProposal) -> None:
-    overlay.set(output_key(proposal.index), pack(proposal.to_fields()))
+    overlay.set(output_key(proposal.index), pack(to_wire(proposal)))
 
 
 def append_output(overlay: Overlay, proposal: OutputProposal) -> None:

@@ -2,7 +2,7 @@
 
     decide_defense(game, trace) -> Claim | OpenOutputs | RESOLVE | None
 
-Pure, over the game as l1_getGame shows it (l1.contracts.client.GameInfo). The
+Pure, over the game as l1_getGame shows it (l1.contracts.reports.GameInfo, with node.fraud.game enums). The
 defender claims roots from the FaultyTrace (honest before the fault, wrong
 after it), opens the disputed block with its wrong header when the block
 range is one block, and never submits a one-step proof (the objective

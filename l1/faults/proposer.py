@@ -28,7 +28,7 @@ from pathlib import Path
 from node.crypto import Hash32, PrivateKey, parse_hex
 from node.fraud.game import Claim
 from node.rpc.client import RpcClient
-from l1.contracts.client import GameInfo, L1Client, OutputProposal
+from l1.contracts.client import GameInfo, L1Client, OutputReport
 from l1.contracts.payloads import GameMove, ResolveGame
 from l1.settler.config import SettlerConfig
 from l1.faults.defence import RESOLVE, decide_defense
@@ -152,7 +152,7 @@ class FaultyProposer:
 
     # -- defending --
 
-    async def play(self, key: PrivateKey, outputs: list[OutputProposal]) -> int | None:
+    async def play(self, key: PrivateKey, outputs: list[OutputReport]) -> int | None:
         """One round of defence; returns the L2 block to propose again (honestly) after a defeat."""
         state = self.state
         if state is None:

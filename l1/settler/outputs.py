@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from node.crypto import Address
-from l1.contracts.client import L1Client, OutputProposal
+from l1.contracts.client import L1Client, OutputReport
 
 OUTPUTS_PAGE = 256  # l1_getOutputs' limit
 OPEN_STATUSES = frozenset({"pending", "disputed"})
@@ -30,21 +30,21 @@ DEFEATED = "defeated"
 class OutputsLedger:
     def __init__(self, proposer: Address) -> None:
         self.proposer = proposer
-        self.own: dict[int, OutputProposal] = {}  # index -> latest view
-        self.open: dict[int, OutputProposal] = {}  # anyone's pending or disputed proposals
-        self.newest_finalized: OutputProposal | None = None  # anyone's, by L2 block
+        self.own: dict[int, OutputReport] = {}  # index -> latest view
+        self.open: dict[int, OutputReport] = {}  # anyone's pending or disputed proposals
+        self.newest_finalized: OutputReport | None = None  # anyone's, by L2 block
         self.next_index = 0  # the first index never read
 
     def rescan_from(self) -> int:
         """Where the next read starts: the oldest open proposal, else the first unread one."""
         return min(self.open, default=self.next_index)
 
-    def apply(self, outputs: Iterable[OutputProposal]) -> None:
+    def apply(self, outputs: Iterable[OutputReport]) -> None:
         """Take in proposals read from L1 (a contiguous range of indexes, in order)."""
         for output in outputs:
             self._apply_one(output)
 
-    def _apply_one(self, output: OutputProposal) -> None:
+    def _apply_one(self, output: OutputReport) -> None:
         self.next_index = max(self.next_index, output.index + 1)
         if output.proposer == self.proposer:
             self.own[output.index] = output
@@ -61,7 +61,7 @@ class OutputsLedger:
         """Our newest non-defeated proposal's L2 block (0: none)."""
         return max((o.l2_block_number for o in self.own.values() if o.status != DEFEATED), default=0)
 
-    def newest_live(self) -> OutputProposal | None:
+    def newest_live(self) -> OutputReport | None:
         """The live (non-defeated) proposal of anyone with the highest L2 block."""
         live = [*self.open.values(), *([self.newest_finalized] if self.newest_finalized is not None else [])]
         return max(live, key=lambda o: (o.l2_block_number, o.index), default=None)

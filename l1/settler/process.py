@@ -53,7 +53,7 @@ from node.rpc.client import RpcClient, RpcTransportError
 from node.rpc.errors import RpcError
 from node.rpc.server import RpcServer
 from node.service import BackgroundTasks, ProblemTracker, register_problem_metrics, sleep_or_stop
-from l1.contracts.client import L1Client, L1ResponseError, OutputProposal
+from l1.contracts.client import L1Client, L1ResponseError, OutputReport
 from l1.settler.config import SettlerConfig
 from l1.settler.policy import ProposalPolicy, ProposalPolicyFactory
 from l1.settler.inbox import InboxError, InboxWalker, open_inbox, sync_inbox
@@ -414,7 +414,7 @@ class Settler:
         """Test mode: defend the wrong output (a defeat makes the plan propose that block again, honestly)."""
         if self.faulty is None:
             return
-        outputs: list[OutputProposal] = []
+        outputs: list[OutputReport] = []
         while True:
             page = await self.l1.get_outputs(len(outputs), OUTPUTS_PAGE)
             outputs.extend(page)

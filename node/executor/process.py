@@ -31,7 +31,6 @@ from node.p2p import P2PError
 from node.unsafe import Accepted, UnsafeFollower
 from node.derivation import DerivationResult
 from node.follower import ChainFollower
-from node.l1view import L1View
 from node.l2rpc import Heads, head_json, register_read_methods
 from node.output import compute_output_root
 from node.rollup_config import NodeSection, RollupConfig, load_node_section, load_rollup_config
@@ -42,6 +41,8 @@ from node.rpc.server import RpcServer
 from node.service import BackgroundTasks, ConfigError, load_toml
 from node.store.chain import ChainStore, Head
 from node.tx import MAX_TX_BYTES
+from l1.contracts.client import L1Client, OutputReport
+from l1.contracts.state import OutputStatus
 
 log = logging.getLogger("executor")
 
@@ -89,7 +90,7 @@ class Executor:
         self.tasks = BackgroundTasks()
         self.store: ChainStore | None = None
         self.chain: Chain = None  # type: ignore[assignment]  # set in __aenter__
-        self.l1 = L1View(config.l1_rpc)
+        self.l1 = L1Client(config.l1_rpc)
         self.sequencer = RpcClient(config.sequencer_rpc) if config.sequencer_rpc else None
         self.server = RpcServer("executor")
         self._l1_head = 0
@@ -250,12 +251,12 @@ class Executor:
             await asyncio.sleep(max(0.25, self.config.poll_ms / 1000))
 
     async def _update_finalized(self) -> None:
-        outputs = await self.l1.outputs(0, 256) if self._outputs_seen == 0 else await self.l1.outputs(max(0, self._outputs_seen - 64), 256)
+        outputs: list[OutputReport] = await self.l1.get_outputs(max(0, self._outputs_seen - 64), 256)
         safe = self.deriver.safe.safe_head()
-        for proposal in outputs:
-            self._outputs_seen = max(self._outputs_seen, int(proposal["index"]) + 1)
-            number = int(proposal["l2BlockNumber"])
-            if proposal.get("status") != "finalized" or number > safe.number:
+        for output in outputs:
+            self._outputs_seen = max(self._outputs_seen, output.index + 1)
+            number = output.l2_block_number
+            if output.status is not OutputStatus.FINALIZED or number > safe.number:
                 continue
             if self._finalized is not None and number <= self._finalized.number:
                 continue
@@ -263,7 +264,7 @@ class Executor:
             if block is None:
                 continue
             ours = compute_output_root(number, block.header.state_root, block.hash())
-            if "0x" + ours.hex() != str(proposal["outputRoot"]).lower():
+            if ours != output.output_root:
                 log.critical("finalized output root for L2 block %d differs from ours: fraud went unchallenged", number)
                 self.m_output_mismatch.inc()
                 continue

@@ -33,7 +33,7 @@ out cannot move any more, and `resolve_timeout` makes it lose.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from enum import Enum
+from enum import StrEnum
 from typing import Union
 
 from node.block import BlockHeader
@@ -65,18 +65,18 @@ class GameOver(GameError):
     pass
 
 
-class Side(Enum):
+class Side(StrEnum):
     DEFENDER = "defender"
     CHALLENGER = "challenger"
 
 
-class Status(Enum):
+class Status(StrEnum):
     IN_PROGRESS = "in_progress"
     CHALLENGER_WON = "challenger_won"
     DEFENDER_WON = "defender_won"
 
 
-class Phase(Enum):
+class Phase(StrEnum):
     BLOCKS = "blocks"
     OPENING = "opening"
     STEPS = "steps"

@@ -187,9 +187,9 @@ async def test_dispute_timeout_and_withdrawal_over_rpc(l1: L1Client, l2: L2) -> 
     assert (await run(l1, BATCHER, PostBatch(l2.batch()))).status == 1
     assert (await l1.rpc.call("l1_getL2Head"))["number"] == 2 == await l1.get_l2_head()
     honest = await run(l1, PROPOSER, ProposeOutput(1, l2.output(1)), BOND)
-    honest_index = honest.events[0].fields["index"]
+    honest_index = honest.events[0].index  # type: ignore[attr-defined]
     bogus = await run(l1, PROPOSER, ProposeOutput(2, b"\x0b" * 32), BOND)
-    bogus_index = bogus.events[0].fields["index"]
+    bogus_index = bogus.events[0].index  # type: ignore[attr-defined]
     # withdrawals: a bad opening of the output, then the real proof
     bad = l2.prove_payload(honest_index)
     await expect_code(l1, HELPER, ProveWithdrawal(bad.output_index, bad.withdrawal_id, bad.record, bad.state_root, Hash32(b"\x01" * 32), bad.proof), OutputMismatch)
@@ -199,7 +199,7 @@ async def test_dispute_timeout_and_withdrawal_over_rpc(l1: L1Client, l2: L2) -> 
     # the dispute: the defender stays silent and loses on time
     disputed = await run(l1, CHALLENGER, DisputeOutput(bogus_index), BOND)
     assert disputed.status == 1, disputed.error
-    game_id = disputed.events[0].fields["gameId"]
+    game_id = disputed.events[0].game_id  # type: ignore[attr-defined]
     outputs = await l1.get_outputs(0, 10)
     assert (outputs[bogus_index].status, outputs[bogus_index].game_ids) == ("disputed", (game_id,))
     assert [p.address for p in outputs[bogus_index].defenders] == [PROPOSER.address]

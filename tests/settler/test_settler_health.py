@@ -24,7 +24,8 @@ from node.rpc.metrics import Metrics, parse_exposition
 from node.rpc.server import RpcServer
 from node.service import ProblemTracker, register_problem_metrics
 from node.shape import ShapeHead
-from l1.contracts.client import L1TxReceipt, OutputProposal
+from l1.contracts.client import L1TxReceipt, OutputReport
+from l1.contracts.state import OutputProposal, OutputStatus
 from l1.settler.process import DutyOutcome, Settler, Waits
 from l1.settler.outcomes import BATCHES, OUTPUTS, LandedBatch
 from l1.settler.config import settler_config_from_dict
@@ -115,8 +116,8 @@ async def test_an_out_of_order_refusal_makes_the_settler_plan_above_the_blocking
     assert settler.outcomes.l1_orders_proposals
     refusal = settler.outcomes.refusals[OUTPUTS]
     assert refusal is not None and refusal.block == 8 and "-32062" in refusal.reason
-    settler.ledger.apply([OutputProposal(0, 4, ROOT, dev_account(2).address, 1000, 1, 6, "finalized"),
-                          OutputProposal(1, 10**9, ROOT, Address(ATTACKER), 1000, 30, 35, "pending")])
+    settler.ledger.apply([OutputReport(OutputProposal(0, 4, ROOT, dev_account(2).address, 1000, 1, OutputStatus.FINALIZED), 6, None),
+                          OutputReport(OutputProposal(1, 10**9, ROOT, Address(ATTACKER), 1000, 30, OutputStatus.PENDING), 35, None)])
     floor = settler.ledger.newest_live()
     assert floor is not None and floor.l2_block_number == 10**9
     facts = OutputFacts(settler.ledger.own_newest_live(), 40, floor.l2_block_number, to_checksum_address(floor.proposer))

@@ -10,7 +10,8 @@ from __future__ import annotations
 from node.batch import BatchBlock, encode_batch
 from node.crypto import Address, Hash32, keccak256
 from node.shape import RollupRules, ShapeHead
-from l1.contracts.client import BatchEvent, DerivationBlock, DepositEvent, OutputProposal
+from l1.contracts.client import BatchEvent, DerivationBlock, DepositEvent, OutputReport
+from l1.contracts.state import OutputProposal, OutputStatus
 from l1.settler.inbox import InboxCheckpoint, InboxWalker
 from l1.settler.outputs import OutputsLedger
 
@@ -93,8 +94,8 @@ def test_a_checkpoint_restores_the_walk_where_it_was() -> None:
 # -- the output proposals --
 
 
-def proposal(index: int, block: int, status: str = "pending", proposer: Address = US) -> OutputProposal:
-    return OutputProposal(index, block, ROOT, proposer, 1000, 10 + index, 15 + index, status)
+def proposal(index: int, block: int, status: str = "pending", proposer: Address = US) -> OutputReport:
+    return OutputReport(OutputProposal(index, block, ROOT, proposer, 1000, 10 + index, OutputStatus(status)), 15 + index, None)
 
 
 def test_own_newest_live_ignores_defeated_and_foreign_proposals() -> None:
