@@ -298,8 +298,8 @@ def payload_json(payload: Any) -> dict[str, Any]:
         key = _camel(f.name)
         if isinstance(value, bytes):
             out[key] = to_checksum_address(value) if len(value) == 20 else _hex(value)
-        elif isinstance(value, int) and not isinstance(value, bool):
-            out[key] = str(value)
+        elif isinstance(value, int):  # a flag (bool) or a code (IntEnum) too: its wire integer, as a string
+            out[key] = str(int(value))
         else:
             out[key] = value
     return out

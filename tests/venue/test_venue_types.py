@@ -121,3 +121,13 @@ def test_records_store_the_side_code() -> None:
     assert overlay.writes[order_key(5)] == pack([bytes(owner), 1, 1000, 3, 0, 0, 0])
     assert get_order(overlay, 5) == Order(owner, Side.SELL, 1000, 3, 0) and get_order(overlay, 5).side is Side.SELL  # type: ignore[union-attr]
     assert level_key(0, Side.SELL, 7) == level_key(0, 1, 7)  # type: ignore[arg-type]
+
+
+def test_the_json_form_of_an_order_is_its_wire_codes() -> None:
+    """rollup_getTransactionByHash shows a place_order as before the types: every field its integer as a string."""
+    from node.l2rpc import payload_json
+
+    expected = {"marketId": "0", "side": "1", "size": "5", "price": "1000", "orderType": "1", "reduceOnly": "1",
+                "clientOrderId": "7"}
+    assert payload_json(PlaceOrder(0, Side.SELL, 5, 1000, OrderType.IOC, True, 7)) == expected
+    assert payload_json(MiscodedPlaceOrder(0, 1, 5, 1000, 1, 2, 7)) == {**expected, "reduceOnly": "2"}
