@@ -7,9 +7,11 @@
     compute_sections(replay) -> dict
         the JSON a vector file states about that replay: pre root, receipts, steps, state roots, errors, post;
     replay_onestep(doc) -> list[StepCheck]
-        the L1's one-step verifier: each step a vector states is run by node.fraud.onestep.compute_step_result
-        (what the L1's execute_step returns) from the pre-root the file states, over a witness built from the
-        pre-state (node.fraud.witness) and sent through its wire form, as the L1 receives it.
+        the L1's one-step verifier: each step a vector states is built from the block as the L1 builds it
+        (node.fraud.steps.get_block_step) and run by node.fraud.onestep.execute_step (what
+        l1/contracts/disputes.py calls) from the pre-root the file states, over a witness built from the
+        pre-state (node.fraud.witness) and sent through its wire form, as the L1 receives it; its post-root
+        and outcome (compute_step_result) must be the file's.
 
 The first replayer computes everything from the readable inputs; the second only checks the roots the
 file states, so the two implementations agree through the data.
@@ -22,7 +24,7 @@ from typing import Any
 
 from node.block import Block, compute_tx_root
 from node.crypto import keccak256
-from node.fraud import StepOutcome, UnreachablePreState, Witness, build_witness, compute_step_result
+from node.fraud import StepOutcome, UnreachablePreState, Witness, build_witness, compute_step_result, execute_step
 from node.fraud.steps import STEP_END_OF_BLOCK, StepInput, get_block_step, process_step
 from node.fraud.witness import RecordingState
 from node.smt.hashing import hash_key
@@ -348,8 +350,9 @@ def replay_onestep(doc: dict[str, Any]) -> list[StepCheck]:
             if "error" in step_doc:
                 checks.append(StepCheck(where + " error", step_doc["error"], run_unprovable(pre_root, wire_step, wire_witness, vector.config)))
                 return checks
-            result = compute_step_result(pre_root, wire_step, wire_witness, vector.config)
-            checks.append(StepCheck(where, f"{step_doc['outcome']} {step_doc['post_root']}", f"{result.outcome.value} {show_bytes(result.post_root)}"))
+            post_root = execute_step(pre_root, wire_step, wire_witness, vector.config)  # what the L1 runs
+            outcome = compute_step_result(pre_root, wire_step, wire_witness, vector.config).outcome
+            checks.append(StepCheck(where, f"{step_doc['outcome']} {step_doc['post_root']}", f"{outcome.value} {show_bytes(post_root)}"))
             state.apply(writes)
             pre_root = parse_bytes(step_doc["post_root"])
         if "state_root" in block_doc:
