@@ -8,10 +8,10 @@ A code means one thing whichever process answers it. The numbers live on
 the typed exception classes (`rpc_code` on domain errors, `CODE` on
 `node.rpc.errors` classes); this table reads them from the classes and adds
 each code's meaning and where a client meets it. A code carried by two
-classes (the sequencer's and the L1's mempool refusals, a base class and its
-first subclass) has one entry naming both. tests/rpc/test_error_codes.py checks
-that every error class of node/, l1/, sequencer/ and prover/ is listed under
-its code and that docs/protocol.md section 6 lists every code.
+classes (a base class and its first subclass) has one entry naming both.
+tests/rpc/test_error_codes.py checks that every error class of node/, l1/,
+sequencer/ and prover/ is listed under its code and that docs/protocol.md
+section 6 lists every code.
 
 Blocks: -32768..-32000 JSON-RPC's own (-32700, -32600..-32603) and the
 server-defined -32000..-32099 (rpc, state transition, mempool, block, L1
@@ -31,11 +31,11 @@ from dataclasses import dataclass
 
 from l1.chain import errors as l1_chain
 from l1.contracts import errors as l1_rules
-from node import chain, shape
+from node import chain, mempool_errors, shape
 from node.rpc import errors as rpc
 from node.stf import errors as stf
 from node.venue import errors as venue
-from sequencer import dropped, mempool_errors
+from sequencer import dropped
 
 
 class Surface(enum.Enum):
@@ -130,19 +130,17 @@ ENTRIES: tuple[ErrorCode, ...] = (
     _entry(_S.SUBMISSION, "the bytes do not decode as a transaction", stf.MalformedTransaction),
     _entry(_S.SUBMISSION, "a transfer, withdrawal or deposit of zero", stf.ZeroAmount),
     _entry(_S.SUBMISSION, "the account has used every nonce", stf.NonceOverflow),
-    # -- mempool refusals (sequencer.mempool_errors; the L1's in l1.chain.errors) --
+    # -- mempool refusals (node.mempool_errors: the sequencer's and the L1's) --
     _entry(_S.MEMPOOL, "mempool full: the newcomer outbids nothing evictable (also the mempool errors' base class)",
-           l1_chain.MempoolError, l1_chain.MempoolFull, mempool_errors.MempoolError, mempool_errors.MempoolFull),
+           mempool_errors.MempoolError, mempool_errors.MempoolFull),
     _entry(_S.MEMPOOL, "the sender's pending or queued cap is reached",
-           l1_chain.SenderQueueFull, mempool_errors.SenderQueueFull),
+           mempool_errors.SenderQueueFull),
     _entry(_S.MEMPOOL, "same sender and nonce as a pooled transaction without the required fee bump",
-           l1_chain.ReplacementFeeTooLow, mempool_errors.ReplacementUnderpriced),
+           mempool_errors.ReplacementUnderpriced),
     _entry(_S.MEMPOOL, "this exact transaction is pooled (or, on L1, included)",
-           l1_chain.AlreadyKnown, mempool_errors.AlreadyKnown),
-    _entry(_S.MEMPOOL, "the nonce is too far ahead of the account's", l1_chain.NonceGapTooLarge,
-           mempool_errors.NonceGapTooLarge),
-    _entry(_S.MEMPOOL, "the transaction is above the size limit", l1_chain.TransactionTooLarge,
-           mempool_errors.TransactionTooLarge),
+           mempool_errors.AlreadyKnown),
+    _entry(_S.MEMPOOL, "the nonce is too far ahead of the account's", mempool_errors.NonceGapTooLarge),
+    _entry(_S.MEMPOOL, "the transaction is above the size limit", mempool_errors.TransactionTooLarge),
     _entry(_S.MEMPOOL, "overdraft: each is affordable, but the sender's pooled transactions and this one together "
            "cost more than its balance (one that alone costs more gets -32014)", mempool_errors.Overdraft),
     # -- block rejections (node.stf.errors, node.chain, node.shape) --

@@ -1,14 +1,15 @@
-"""Transactions: signed user transactions with pluggable payload kinds, and deposits.
+"""L2 transactions: signed user transactions with pluggable payload kinds, and deposits.
 
 Wire format (canonical msgpack, see `node.encoding`):
 
     signed tx  = [kind, chain_id, nonce, fee, *payload_fields, signature(65)]
     deposit    = [KIND_DEPOSIT, l1_block, log_index, l1_sender(20), to(20), amount]
 
-The signature is a recoverable secp256k1 signature over
+A signed transaction is the shared envelope (node.envelope) with the L2's
+format: no value field, signed over
 keccak256(TX_SIGNING_DOMAIN || pack([kind, chain_id, nonce, fee, *payload_fields])).
-The sender is recovered from it, never sent. The transaction hash is the
-keccak-256 of the whole canonical encoding.
+The sender is recovered from the signature, never sent. The transaction hash
+is the keccak-256 of the whole canonical encoding.
 
 A payload kind is a frozen dataclass registered with `register_payload`; the
 venue adds its order kinds that way without touching this module.
@@ -17,19 +18,19 @@ venue adds its order kinds that way without touching this module.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, Union
+from typing import Any, ClassVar, Union
 
-from node.crypto import ADDRESS_LEN, SIGNATURE_LEN, Address, CryptoError, Hash32, PrivateKey, keccak256, recover_address
-from node.encoding import (
-    DecodeError,
-    UINT256_MAX,
-    decode_uint,
-    encode_uint,
-    expect_bytes,
-    expect_int,
-    expect_list,
-    pack,
-    unpack,
+from node.crypto import ADDRESS_LEN, Address, CryptoError, Hash32, PrivateKey, keccak256
+from node.encoding import DecodeError, UINT256_MAX, decode_uint, encode_uint, expect_bytes, expect_int, expect_list, pack
+from node.envelope import (
+    EnvelopeFormat,
+    Payload,
+    Recovered,
+    SignedEnvelope,
+    UnknownKindError,
+    add_payload,
+    lookup_payload,
+    unpack_envelope,
 )
 
 TX_SIGNING_DOMAIN = b"\x19rollup-devnet transaction v1\x00"
@@ -38,38 +39,19 @@ KIND_DEPOSIT = 0
 KIND_TRANSFER = 1
 KIND_WITHDRAWAL = 2
 
+L2_FORMAT = EnvelopeFormat(TX_SIGNING_DOMAIN, carries_value=False, noun="transaction", signed_noun="signed transaction")
 
-class Payload(Protocol):
-    KIND: ClassVar[int]
-    NAME: ClassVar[str]
-
-    def to_fields(self) -> list[Any]: ...
-
-    @classmethod
-    def from_fields(cls, fields: list[Any]) -> "Payload": ...
-
-
-_PAYLOAD_TYPES: dict[int, type] = {}
+_PAYLOAD_TYPES: dict[int, Any] = {}  # the L2's payload table, filled by register_payload
 
 
 def register_payload(cls: type) -> type:
-    """Class decorator: make a payload kind decodable. Kinds are unique small ints."""
-    kind = cls.KIND  # type: ignore[attr-defined]
-    if kind == KIND_DEPOSIT or kind in _PAYLOAD_TYPES:
-        raise ValueError(f"transaction kind {kind} is already taken")
-    _PAYLOAD_TYPES[kind] = cls
+    """Class decorator: make a payload kind decodable. Kinds are unique small ints (0 is the deposit's)."""
+    add_payload(_PAYLOAD_TYPES, cls, reserved=frozenset({KIND_DEPOSIT}))
     return cls
 
 
-def payload_type(kind: int) -> type:
-    try:
-        return _PAYLOAD_TYPES[kind]
-    except KeyError:
-        raise UnknownKindError(f"unknown transaction kind {kind}") from None
-
-
-class UnknownKindError(DecodeError):
-    """The kind byte names no registered transaction kind."""
+def payload_type(kind: int) -> Any:
+    return lookup_payload(L2_FORMAT, _PAYLOAD_TYPES, kind)
 
 
 def _amount(value: Any, what: str = "amount") -> int:
@@ -113,32 +95,10 @@ class Withdrawal:
 
 
 @dataclass(frozen=True, slots=True)
-class SignedTx:
-    chain_id: int
-    nonce: int
-    fee: int
-    payload: Any  # a registered Payload
-    signature: bytes
+class SignedTx(SignedEnvelope):
+    """A signed L2 transaction: SignedTx(chain_id, nonce, fee, payload, signature); no value field."""
 
-    @property
-    def kind(self) -> int:
-        return self.payload.KIND
-
-    def unsigned_fields(self) -> list[Any]:
-        return [self.payload.KIND, self.chain_id, self.nonce, encode_uint(self.fee), *self.payload.to_fields()]
-
-    def signing_hash(self) -> Hash32:
-        return compute_signing_hash(self.unsigned_fields())
-
-    def encode(self) -> bytes:
-        return pack([*self.unsigned_fields(), self.signature])
-
-    def hash(self) -> Hash32:
-        return Hash32(keccak256(self.encode()))
-
-    def recover_sender(self) -> Address:
-        """The signer's address; raises CryptoError for a bad signature."""
-        return recover_address(self.signing_hash(), self.signature)
+    FORMAT: ClassVar[EnvelopeFormat] = L2_FORMAT
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,24 +136,25 @@ class UnrecoverableTx:
 Transaction = Union[SignedTx, DepositTx, UnrecoverableTx]
 
 
+@dataclass(frozen=True, slots=True)
+class RecoveredTx(Recovered[Transaction]):
+    """A decoded L2 transaction with its hash and (for signed ones) its recovered sender."""
+
+
 def compute_signing_hash(unsigned_fields: list[Any]) -> Hash32:
-    return Hash32(keccak256(TX_SIGNING_DOMAIN + pack(unsigned_fields)))
+    return L2_FORMAT.compute_signing_hash(unsigned_fields)
 
 
 def sign_tx(key: PrivateKey, chain_id: int, nonce: int, fee: int, payload: Any) -> SignedTx:
-    unsigned = SignedTx(chain_id, nonce, fee, payload, b"")
-    return SignedTx(chain_id, nonce, fee, payload, key.sign_hash(unsigned.signing_hash()))
+    return SignedTx.sign(key, chain_id, nonce, fee, payload)
 
 
 def decode_tx(raw: bytes, max_size: int = MAX_TX_BYTES) -> Transaction:
     """Decode one canonical transaction encoding (signed or deposit)."""
-    fields = unpack(raw, max_size)
-    if not isinstance(fields, list) or not fields:
-        raise DecodeError("transaction must be a non-empty array")
-    kind = expect_int(fields[0], "kind")
-    if kind == KIND_DEPOSIT:
+    fields = unpack_envelope(raw, max_size, L2_FORMAT.noun)
+    if expect_int(fields[0], "kind") == KIND_DEPOSIT:
         return _decode_deposit(fields)
-    return _decode_signed(kind, fields)
+    return SignedTx.from_fields(fields, _PAYLOAD_TYPES)
 
 
 def decode_signed_tx(raw: bytes, max_size: int = MAX_TX_BYTES) -> SignedTx:
@@ -202,18 +163,6 @@ def decode_signed_tx(raw: bytes, max_size: int = MAX_TX_BYTES) -> SignedTx:
     if not isinstance(tx, SignedTx):
         raise DecodeError("deposits are system transactions and cannot be submitted")
     return tx
-
-
-def _decode_signed(kind: int, fields: list[Any]) -> SignedTx:
-    cls = payload_type(kind)
-    if len(fields) < 5:
-        raise DecodeError("signed transaction has too few fields")
-    chain_id = expect_int(fields[1], "chain_id")
-    nonce = expect_int(fields[2], "nonce")
-    fee = _amount(fields[3], "fee")
-    signature = expect_bytes(fields[-1], "signature", SIGNATURE_LEN)
-    payload = cls.from_fields(fields[4:-1])
-    return SignedTx(chain_id, nonce, fee, payload, signature)
 
 
 def _decode_deposit(fields: list[Any]) -> DepositTx:
@@ -227,20 +176,10 @@ def _decode_deposit(fields: list[Any]) -> DepositTx:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class RecoveredTx:
-    """A decoded transaction with its hash and (for signed ones) its recovered sender."""
-
-    tx: Transaction
-    hash: Hash32
-    sender: Address
-    raw: bytes
-
-
 def recover(raw: bytes, max_size: int = MAX_TX_BYTES) -> RecoveredTx:
     """Decode and recover the sender; raises DecodeError or CryptoError."""
     tx = decode_tx(raw, max_size)
-    sender = tx.recover_sender() if isinstance(tx, SignedTx) else tx.l1_sender
+    sender = tx.recover_sender() if isinstance(tx, SignedTx) else tx.l1_sender  # type: ignore[union-attr]
     return RecoveredTx(tx, Hash32(keccak256(raw)), sender, raw)
 
 
@@ -251,17 +190,22 @@ __all__ = [
     "KIND_DEPOSIT",
     "KIND_TRANSFER",
     "KIND_WITHDRAWAL",
+    "L2_FORMAT",
     "MAX_TX_BYTES",
+    "Payload",
     "RecoveredTx",
     "SignedTx",
+    "TX_SIGNING_DOMAIN",
     "Transaction",
     "Transfer",
     "UINT256_MAX",
     "UnknownKindError",
     "UnrecoverableTx",
     "Withdrawal",
+    "compute_signing_hash",
     "decode_signed_tx",
     "decode_tx",
+    "payload_type",
     "recover",
     "register_payload",
     "sign_tx",

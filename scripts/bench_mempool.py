@@ -37,7 +37,7 @@ from node.tx import Transfer, sign_tx  # noqa: E402
 from sequencer.intake import Recoverer, validate_submission  # noqa: E402
 from sequencer.journal import open_journal  # noqa: E402
 from sequencer.mempool import Mempool, MempoolLimits  # noqa: E402
-from sequencer.mempool_errors import MempoolError  # noqa: E402
+from node.mempool_errors import MempoolError  # noqa: E402
 from sequencer.rpc import ReceiptWaiters, SequencerMethods  # noqa: E402
 from sequencer.txpool import TxPool  # noqa: E402
 

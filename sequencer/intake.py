@@ -23,6 +23,7 @@ import concurrent.futures
 import re
 from typing import Any
 
+from node.mempool_errors import TransactionTooLarge
 from node.recovery import SenderRecovery, recover_senders, start_recovery_pool
 from node.rpc.errors import InvalidParams
 from node.state.schema import Account, get_account
@@ -31,7 +32,6 @@ from node.stf import ChainConfig, MalformedTransaction, NonceTooLow, validate_tr
 from node.stf.execute import expect_signed, recover_transaction, validate_chain_id, validate_fee
 from node.stf.handlers import get_handler
 from node.tx import RecoveredTx
-from sequencer.mempool_errors import TransactionTooLarge
 
 _HEX = re.compile(r"0x[0-9a-fA-F]*")
 GATHER_S = 0.002

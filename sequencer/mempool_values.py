@@ -1,21 +1,20 @@
-"""The mempool's values: its limits, its entries, what `add` did and why a transaction was dropped.
+"""The sequencer's mempool values: its limits, its status, its priority lane and what a transaction costs.
 
 Frozen dataclasses and pure helpers; the pool itself is sequencer.mempool.
+Entries, drops and admissions are the mempool core's (node.mempool).
 """
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import Callable
 
+from node.mempool import PoolRules
+from node.mempool_errors import Wording
 from node.stf import get_handler
 from node.tx import MAX_TX_BYTES, RecoveredTx, SignedTx
 
-StateNonceOf = Callable[[bytes], int]
-Exclude = Callable[[bytes], bool]
 Priority = Callable[[RecoveredTx], int]
-CostOf = Callable[[SignedTx], int]
 
 DEFAULT_MAX_TXS = 10_000
 DEFAULT_QUEUED_SHARE = 4  # without an explicit cap, queued transactions hold at most 1/4 of the pool
@@ -51,49 +50,16 @@ class MempoolLimits:
     def queued_capacity(self) -> int:
         return max(1, self.max_txs // DEFAULT_QUEUED_SHARE) if self.max_queued is None else self.max_queued
 
+    @property
+    def pool_rules(self) -> PoolRules:
+        """The core's share of these limits (the per-sender cap there is the pending one)."""
+        return PoolRules(
+            self.max_txs, self.max_pending_per_sender, self.max_nonce_gap, self.price_bump_percent, Wording.SEQUENCER
+        )
+
     def compute_replacement_fee(self, fee: int) -> int:
         """The lowest fee that replaces a transaction paying `fee`: a bump of price_bump_percent, and more."""
-        return max(fee + 1, -(-fee * (100 + self.price_bump_percent) // 100))
-
-
-@dataclass(frozen=True, slots=True)
-class PoolEntry:
-    rtx: RecoveredTx
-    nonce: int
-    fee: int
-    cost: int  # fee + the kind's cost: what the sender must hold for it
-    priority: int  # lower goes first
-    seq: int  # arrival order: breaks ties first-come first-served
-    added_ms: int
-
-
-class DropReason(enum.StrEnum):
-    """Why a transaction left the pool without being taken into a block (rollup_getTransactionStatus)."""
-
-    REPLACED = "replaced"  # the same (sender, nonce) with a higher fee
-    EVICTED = "evicted"  # made room for a better-ranked one, or trimmed to a cap
-    EXPIRED = "expired"  # queued longer than queued_lifetime_ms
-    UNPAYABLE = "unpayable"  # the sender's balance at the head no longer covers it
-    STALE = "stale"  # its nonce was used by another transaction
-    REJECTED = "rejected"  # the block builder found it invalid (sequencer.txpool)
-    INVALID = "invalid"  # no longer valid when the journal was replayed (sequencer.txpool)
-    REORGED = "reorged"  # its block was replaced by the L1-derived chain and it could not be re-queued (sequencer.healing)
-
-
-@dataclass(frozen=True, slots=True)
-class Drop:
-    rtx: RecoveredTx
-    reason: DropReason
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class Admission:
-    """What `add` did: the entry added, and what it pushed out (if anything)."""
-
-    entry: PoolEntry
-    replaced: RecoveredTx | None = None
-    evicted: RecoveredTx | None = None
+        return self.pool_rules.compute_replacement_fee(fee)
 
 
 @dataclass(frozen=True, slots=True)

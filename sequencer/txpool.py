@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable, Mapping
 from node.chain import Chain
 from node.crypto import Hash32, keccak256
 from node.encoding import DecodeError
+from node.mempool_errors import MempoolError
 from node.service import sleep_or_stop
 from node.state.schema import EMPTY_ACCOUNT, Account, address_of_account_key, decode_account, get_account, is_account_key
 from node.stf import StfError
@@ -47,7 +48,6 @@ from sequencer.journal import (
     encode_record,
 )
 from sequencer.mempool import DropReason, Mempool
-from sequencer.mempool_errors import MempoolError
 from sequencer.producer import BlockReport
 
 log = logging.getLogger(__name__)

@@ -1,42 +1,32 @@
 """The L1 chain's accounts and burned fees, in its state (plain keys under `S`, next to the blocks).
 
-| key                  | value                                                    |
-|----------------------|----------------------------------------------------------|
-| S a address(20)      | msgpack [balance_bytes, nonce] (node.state.schema codec) |
-| S burned             | fees burned so far                                       |
+| key                  | value                                                          |
+|----------------------|----------------------------------------------------------------|
+| S a address(20)      | the account record: balance(32) nonce(8) (node.state.schema)   |
+| S burned             | fees burned so far                                             |
 
+The records and the ledger that moves value over them are the L2's, written
+once (node.state.schema.AccountStore, node.stf.ledger.Ledger): L1_ACCOUNTS
+keeps them under `Sa`, L1_LEDGER credits, debits and takes fees and nonces.
 Empty accounts and zero amounts are stored as absence. The contracts keep
 their own state under other `S` keys (l1.contracts.state).
 """
 
 from __future__ import annotations
 
-from node.crypto import ADDRESS_LEN
 from node.encoding import decode_uint, encode_uint
-from node.state.schema import EMPTY_ACCOUNT, Account, decode_account, encode_account
+from node.state.schema import AccountStore
 from node.state.view import Overlay, StateReader
+from node.stf.ledger import Ledger
 
 ACCOUNT_PREFIX = b"Sa"
 BURNED_KEY = b"Sburned"
 
-
-def account_key(address: bytes) -> bytes:
-    if len(address) != ADDRESS_LEN:
-        raise ValueError(f"address must be {ADDRESS_LEN} bytes, got {len(address)}")
-    return ACCOUNT_PREFIX + bytes(address)
-
-
-def get_account(reader: StateReader, address: bytes) -> Account:
-    raw = reader.get(account_key(address))
-    return EMPTY_ACCOUNT if raw is None else decode_account(raw)
-
-
-def set_account(overlay: Overlay, address: bytes, account: Account) -> None:
-    key = account_key(address)
-    if account.is_empty():
-        overlay.delete(key)
-    else:
-        overlay.set(key, encode_account(account))
+L1_ACCOUNTS = AccountStore(ACCOUNT_PREFIX)
+L1_LEDGER = Ledger(L1_ACCOUNTS)
+account_key = L1_ACCOUNTS.key
+get_account = L1_ACCOUNTS.get
+set_account = L1_ACCOUNTS.set
 
 
 def get_balance(reader: StateReader, address: bytes) -> int:
@@ -69,6 +59,6 @@ def set_fees_burned(overlay: Overlay, amount: int) -> None:
 
 
 __all__ = [
-    "ACCOUNT_PREFIX", "BURNED_KEY", "account_key", "get_account", "get_amount", "get_balance", "get_fees_burned",
-    "get_nonce", "set_account", "set_amount", "set_fees_burned",
+    "ACCOUNT_PREFIX", "BURNED_KEY", "L1_ACCOUNTS", "L1_LEDGER", "account_key", "get_account", "get_amount", "get_balance",
+    "get_fees_burned", "get_nonce", "set_account", "set_amount", "set_fees_burned",
 ]

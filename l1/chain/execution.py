@@ -8,10 +8,11 @@ accounts, fees and nonces.
 
 A block, in order:
   1. the runtime's block start (the rollup's: L2 default blocks, settlements);
-  2. each transaction: `validate_l1_transaction` (chain id, fee >= min_fee,
-     nonce == account nonce, balance >= fee + value). If that fails the
-     transaction is not included (an InvalidTransaction from node.stf.errors).
-     Otherwise the fee is burned and the nonce bumped; then the kind's rule
+  2. each transaction: `validate_l1_transaction`, the account ledger's checks
+     shared with L2 (node.stf.ledger: chain id, fee >= min_fee, nonce ==
+     account nonce, balance >= fee + value). If that fails the transaction is
+     not included (an InvalidTransaction from node.stf.errors). Otherwise the
+     ledger takes the fee (burned) and bumps the nonce; then the kind's rule
      runs in a child overlay. A KindRuleError (l1.chain.errors) discards the
      kind's effects and gives a status-0 receipt; success merges them and
      gives status 1.
@@ -23,26 +24,16 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from node.crypto import CryptoError
-from node.encoding import UINT64_MAX, DecodeError
-from node.state.schema import Account
+from node.encoding import DecodeError
+from node.mempool_errors import TransactionTooLarge
 from node.state.view import Overlay, StateReader
-from node.stf.errors import (
-    BadSignature,
-    FeeTooLow,
-    InsufficientBalance,
-    InvalidTransaction,
-    MalformedTransaction,
-    NonceOverflow,
-    NonceTooHigh,
-    NonceTooLow,
-    UnknownKind,
-    WrongChainId,
-)
-from l1.chain.accounts import get_account, get_fees_burned, set_account, set_fees_burned
-from l1.chain.errors import KindRuleError, TransactionTooLarge
+from node.stf.errors import BadSignature, InvalidTransaction, MalformedTransaction, UnknownKind
+from node.stf.ledger import compute_envelope_cost, validate_balance, validate_chain_id, validate_fee, validate_nonce
+from l1.chain.accounts import L1_LEDGER, get_account, get_fees_burned, set_fees_burned
+from l1.chain.errors import KindRuleError
 from l1.chain.events import STATUS_FAILED, STATUS_SUCCESS, Event, L1Receipt
 from l1.chain.runtime import ChainParams, L1BlockEnv, Runtime
-from l1.chain.tx import MAX_L1_TX_BYTES, PayloadTable, RecoveredL1Tx, UnknownL1KindError, recover_l1_tx
+from l1.chain.tx import MAX_L1_TX_BYTES, PayloadTable, RecoveredL1Tx, UnknownKindError, recover_l1_tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +62,7 @@ def recover_l1_transaction(raw: bytes, payloads: PayloadTable) -> RecoveredL1Tx:
         raise TransactionTooLarge(len(raw), MAX_L1_TX_BYTES)
     try:
         return recover_l1_tx(raw, payloads)
-    except UnknownL1KindError as exc:
+    except UnknownKindError as exc:
         raise UnknownKind(str(exc)) from None
     except DecodeError as exc:
         raise MalformedTransaction(str(exc)) from None
@@ -83,37 +74,13 @@ def recover_l1_transaction(raw: bytes, payloads: PayloadTable) -> RecoveredL1Tx:
 
 
 def validate_l1_transaction(reader: StateReader, params: ChainParams, rtx: RecoveredL1Tx) -> None:
-    """Raise the InvalidTransaction that keeps `rtx` out of a block on `reader`, if any."""
-    validate_chain_id(params, rtx)
-    validate_fee(params, rtx)
+    """Raise the InvalidTransaction that keeps `rtx` out of a block on `reader`, if any (the ledger's checks)."""
+    tx = rtx.tx
+    validate_chain_id(params, tx)
+    validate_fee(params, tx)
     account = get_account(reader, rtx.sender)
-    validate_nonce(rtx, account)
-    validate_balance(rtx, account)
-
-
-def validate_chain_id(params: ChainParams, rtx: RecoveredL1Tx) -> None:
-    if rtx.tx.chain_id != params.chain_id:
-        raise WrongChainId(params.chain_id, rtx.tx.chain_id)
-
-
-def validate_fee(params: ChainParams, rtx: RecoveredL1Tx) -> None:
-    if rtx.tx.fee < params.min_fee:
-        raise FeeTooLow(params.min_fee, rtx.tx.fee)
-
-
-def validate_nonce(rtx: RecoveredL1Tx, account: Account) -> None:
-    if rtx.tx.nonce < account.nonce:
-        raise NonceTooLow(rtx.sender, account.nonce, rtx.tx.nonce)
-    if rtx.tx.nonce > account.nonce:
-        raise NonceTooHigh(rtx.sender, account.nonce, rtx.tx.nonce)
-    if account.nonce == UINT64_MAX:
-        raise NonceOverflow(rtx.sender, account.nonce)
-
-
-def validate_balance(rtx: RecoveredL1Tx, account: Account) -> None:
-    required = rtx.tx.fee + rtx.tx.value
-    if account.balance < required:
-        raise InsufficientBalance(rtx.sender, account.balance, required)
+    validate_nonce(rtx.sender, account, tx)
+    validate_balance(rtx.sender, account, compute_envelope_cost(tx))
 
 
 # -- one transaction --
@@ -133,8 +100,8 @@ def apply_l1_transaction(
 
 
 def process_fee_and_nonce(overlay: Overlay, rtx: RecoveredL1Tx) -> None:
-    account = get_account(overlay, rtx.sender)
-    set_account(overlay, rtx.sender, Account(account.balance - rtx.tx.fee, account.nonce + 1))
+    """The ledger's fee-and-nonce step; the fee is burned."""
+    L1_LEDGER.process_fee_and_nonce(overlay, rtx.sender, rtx.tx.fee)
     set_fees_burned(overlay, get_fees_burned(overlay) + rtx.tx.fee)
 
 
@@ -184,8 +151,7 @@ def compute_genesis_writes(alloc: Iterable[tuple[bytes, int]]) -> dict[bytes, by
     """The state writes of the genesis allocation (address -> balance)."""
     overlay = Overlay(_EmptyState())
     for address, balance in alloc:
-        account = get_account(overlay, address)
-        set_account(overlay, address, Account(account.balance + balance, account.nonce))
+        L1_LEDGER.process_credit(overlay, address, balance)
     return overlay.writes
 
 
@@ -196,6 +162,5 @@ class _EmptyState:
 
 __all__ = [
     "Dropped", "L1BlockExecution", "apply_l1_transaction", "compute_genesis_writes", "execute_l1_block",
-    "recover_l1_transaction", "validate_balance", "validate_chain_id", "validate_fee", "validate_l1_transaction",
-    "validate_nonce",
+    "recover_l1_transaction", "validate_l1_transaction",
 ]

@@ -17,22 +17,16 @@ from pathlib import Path
 
 from node.crypto import Address, Hash32, to_checksum_address
 from node.encoding import UINT64_MAX
+from node.state.schema import Account
 from node.store.kv import KVStore
 from node.stf.errors import NonceOverflow, NonceTooLow
+from node.stf.ledger import compute_envelope_cost, validate_balance, validate_chain_id, validate_fee
 from l1.chain.accounts import get_account, get_balance, get_nonce
 from l1.chain.config import L1Config, MempoolLimits
 from l1.chain.errors import ChainConfigMismatch, L1ChainError, TimestampNotIncreasing
 from l1.chain.events import Event, L1Receipt
-from l1.chain.execution import (
-    Dropped,
-    compute_genesis_writes,
-    execute_l1_block,
-    recover_l1_transaction,
-    validate_balance,
-    validate_chain_id,
-    validate_fee,
-)
-from l1.chain.mempool import Mempool
+from l1.chain.execution import Dropped, compute_genesis_writes, execute_l1_block, recover_l1_transaction
+from l1.chain.mempool import open_l1_mempool
 from l1.chain.runtime import ChainParams, L1BlockEnv, Runtime
 from l1.chain.store import (
     GENESIS_KEY,
@@ -78,7 +72,7 @@ class L1Chain:
         self.runtime = runtime
         self.genesis = genesis
         self.max_block_txs = max_block_txs
-        self.mempool = Mempool(mempool_limits)
+        self.mempool = open_l1_mempool(mempool_limits)
         self._head: L1Head | None = read_head(kv)
 
     # -- lifecycle --
@@ -115,27 +109,27 @@ class L1Chain:
     def submit(self, raw: bytes) -> Hash32:
         """Validate a raw L1 transaction and add it to the mempool; raise a typed error with an rpc_code."""
         rtx = recover_l1_transaction(raw, self.runtime.payloads)
-        account_nonce = self.validate_admission(rtx)
-        replaced = self.mempool.add(rtx, account_nonce)
+        account = self.validate_admission(rtx)
+        replaced = self.mempool.add(rtx, account).replaced
         if replaced is not None:
             log.info("replaced pending L1 tx 0x%s with 0x%s (higher fee)", replaced.hash.hex(), rtx.hash.hex())
         return rtx.hash
 
-    def validate_admission(self, rtx: RecoveredL1Tx) -> int:
-        """Block-independent checks against the head state; return the sender's account nonce.
+    def validate_admission(self, rtx: RecoveredL1Tx) -> Account:
+        """Block-independent checks against the head state (the ledger's); return the sender's account.
 
         Unlike block validation, a nonce above the account nonce is admitted
         (the mempool holds it until the gap fills, within its window).
         """
-        validate_chain_id(self.params, rtx)
-        validate_fee(self.params, rtx)
+        validate_chain_id(self.params, rtx.tx)
+        validate_fee(self.params, rtx.tx)
         account = get_account(self.kv, rtx.sender)
         if rtx.tx.nonce < account.nonce:
             raise NonceTooLow(rtx.sender, account.nonce, rtx.tx.nonce)
         if account.nonce == UINT64_MAX:
             raise NonceOverflow(rtx.sender, account.nonce)
-        validate_balance(rtx, account)
-        return account.nonce
+        validate_balance(rtx.sender, account, compute_envelope_cost(rtx.tx))
+        return account
 
     # -- production --
 
@@ -145,7 +139,7 @@ class L1Chain:
         if timestamp_ms <= parent.timestamp_ms:
             raise TimestampNotIncreasing(parent.timestamp_ms, timestamp_ms)
         env = L1BlockEnv(parent.number + 1, timestamp_ms)
-        candidates = self.mempool.select(self.nonce_of, self.max_block_txs)
+        candidates = self.mempool.take(self.max_block_txs, self.nonce_of)
         execution = execute_l1_block(self.kv, self.params, env, candidates, self.runtime)
         block = build_block(parent, timestamp_ms, (rtx.raw for rtx in execution.included), execution.events)
         self.commit(block, execution.receipts, execution.writes)
@@ -163,7 +157,8 @@ class L1Chain:
         for item in dropped:
             log.warning("dropped L1 tx 0x%s from %s: %s", item.rtx.hash.hex(), to_checksum_address(item.rtx.sender), item.error)
         self.mempool.remove_hashes([rtx.hash for rtx in included] + [d.rtx.hash for d in dropped])
-        self.mempool.prune_stale([rtx.sender for rtx in included], self.nonce_of)
+        self.mempool.drop_stale(self.nonce_of, {rtx.sender for rtx in included})
+        self.mempool.take_drops()  # replaced and stale ones: logged when replaced, stale ones are no news
 
     def nonce_of(self, address: Address) -> int:
         return get_nonce(self.kv, address)

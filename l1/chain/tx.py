@@ -1,4 +1,4 @@
-"""L1 transactions: the codec, signing and sender recovery (docs/protocol.md section 1).
+"""L1 transactions: the shared envelope (node.envelope) with the L1's format (docs/protocol.md section 1).
 
 Wire format (canonical msgpack, see `node.encoding`):
 
@@ -10,6 +10,8 @@ keccak256(L1_TX_SIGNING_DOMAIN || pack([kind, chain_id, nonce, fee, value, *payl
 The domain differs from the L2 one, so a signed L2 transaction is never a
 valid L1 transaction and the other way round. The sender is recovered from
 the signature, never sent; the hash is keccak-256 of the whole encoding.
+Signing, encoding, decoding and recovery are the envelope's, written once
+for both chains; this module fixes the L1's format and its size bounds.
 
 The kinds and their payloads are the contracts' business: decoding takes a
 `PayloadTable` (kind -> payload class), built once in l1.contracts.payloads
@@ -25,18 +27,10 @@ business and give status-0 receipts (`l1.contracts`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping, Protocol
+from typing import Any, ClassVar, Protocol
 
-from node.crypto import SIGNATURE_LEN, Address, Hash32, PrivateKey, keccak256, recover_address
-from node.encoding import (
-    DecodeError,
-    decode_uint,
-    encode_uint,
-    expect_bytes,
-    expect_int,
-    pack,
-    unpack,
-)
+from node.crypto import Hash32, PrivateKey, keccak256
+from node.envelope import EnvelopeFormat, PayloadTable, Recovered, SignedEnvelope, UnknownKindError, payload_table
 
 L1_TX_SIGNING_DOMAIN = b"\x19rollup-devnet L1 transaction v1\x00"
 MAX_BATCH_DATA_BYTES = 1_000_000  # the codec's bound; the chain's max_batch_bytes is at most this
@@ -44,10 +38,7 @@ MAX_FORCED_TX_BYTES = 4096  # an encoded signed L2 transaction (node.tx.MAX_TX_B
 MAX_L1_TX_BYTES = MAX_BATCH_DATA_BYTES + 1024  # largest batch plus the envelope
 HASH_LEN = 32
 
-
-
-class UnknownL1KindError(DecodeError):
-    """The kind names no registered L1 transaction kind."""
+L1_FORMAT = EnvelopeFormat(L1_TX_SIGNING_DOMAIN, carries_value=True, noun="L1 transaction", signed_noun="L1 transaction")
 
 
 class L1Payload(Protocol):
@@ -61,105 +52,26 @@ class L1Payload(Protocol):
     def from_fields(cls, fields: list[Any]) -> "L1Payload": ...
 
 
-PayloadTable = Mapping[int, Any]  # kind -> payload class (KIND, NAME, TAKES_VALUE, to_fields, from_fields)
+@dataclass(frozen=True, slots=True)
+class L1Tx(SignedEnvelope):
+    """A signed L1 transaction: L1Tx(chain_id, nonce, fee, payload, signature, value)."""
 
-
-def payload_table(*classes: Any) -> dict[int, Any]:
-    """The table of payload classes by kind; each kind once, kinds >= 1."""
-    table: dict[int, Any] = {}
-    for cls in classes:
-        if cls.KIND <= 0 or cls.KIND in table:
-            raise ValueError(f"L1 transaction kind {cls.KIND} of {cls.__name__} is invalid or already taken")
-        table[cls.KIND] = cls
-    return table
-
-
-def l1_payload_type(payloads: PayloadTable, kind: int) -> Any:
-    try:
-        return payloads[kind]
-    except KeyError:
-        raise UnknownL1KindError(f"unknown L1 transaction kind {kind}") from None
+    FORMAT: ClassVar[EnvelopeFormat] = L1_FORMAT
 
 
 @dataclass(frozen=True, slots=True)
-class L1Tx:
-    chain_id: int
-    nonce: int
-    fee: int
-    value: int
-    payload: Any  # a registered L1Payload
-    signature: bytes
-
-    @property
-    def kind(self) -> int:
-        return int(self.payload.KIND)
-
-    def unsigned_fields(self) -> list[Any]:
-        return [
-            self.payload.KIND,
-            self.chain_id,
-            self.nonce,
-            encode_uint(self.fee),
-            encode_uint(self.value),
-            *self.payload.to_fields(),
-        ]
-
-    def signing_hash(self) -> Hash32:
-        return compute_l1_signing_hash(self.unsigned_fields())
-
-    def encode(self) -> bytes:
-        return pack([*self.unsigned_fields(), self.signature])
-
-    def hash(self) -> Hash32:
-        return Hash32(keccak256(self.encode()))
-
-    def recover_sender(self) -> Address:
-        """The signer's address; raises CryptoError for a bad signature."""
-        return recover_address(self.signing_hash(), self.signature)
-
-
-@dataclass(frozen=True, slots=True)
-class RecoveredL1Tx:
+class RecoveredL1Tx(Recovered[L1Tx]):
     """A decoded L1 transaction with its hash, recovered sender and raw bytes."""
-
-    tx: L1Tx
-    hash: Hash32
-    sender: Address
-    raw: bytes
-
-
-def compute_l1_signing_hash(unsigned_fields: list[Any]) -> Hash32:
-    return Hash32(keccak256(L1_TX_SIGNING_DOMAIN + pack(unsigned_fields)))
 
 
 def sign_l1_tx(key: PrivateKey, chain_id: int, nonce: int, fee: int, value: int, payload: Any) -> L1Tx:
     """Sign an L1 transaction; raises DecodeError if it could never decode (e.g. value on a no-value kind)."""
-    unsigned = L1Tx(chain_id, nonce, fee, value, payload, b"")
-    validate_value_allowed(payload, value)
-    return L1Tx(chain_id, nonce, fee, value, payload, key.sign_hash(unsigned.signing_hash()))
-
-
-def validate_value_allowed(payload: Any, value: int) -> None:
-    if value != 0 and not payload.TAKES_VALUE:
-        raise DecodeError(f"a {payload.NAME} transaction must have value 0, got {value}")
+    return L1Tx.sign(key, chain_id, nonce, fee, payload, value)
 
 
 def decode_l1_tx(raw: bytes, payloads: PayloadTable, max_size: int = MAX_L1_TX_BYTES) -> L1Tx:
-    """Decode one canonical L1 transaction of a kind in `payloads`; raises DecodeError (UnknownL1KindError)."""
-    fields = unpack(raw, max_size)
-    if not isinstance(fields, list) or not fields:
-        raise DecodeError("L1 transaction must be a non-empty array")
-    cls = l1_payload_type(payloads, expect_int(fields[0], "kind"))
-    if len(fields) < 6:
-        raise DecodeError("L1 transaction has too few fields")
-    chain_id = expect_int(fields[1], "chain_id")
-    nonce = expect_int(fields[2], "nonce")
-    fee = decode_uint(fields[3], "fee")
-    value = decode_uint(fields[4], "value")
-    signature = expect_bytes(fields[-1], "signature", SIGNATURE_LEN)
-    payload = cls.from_fields(fields[5:-1])
-    validate_value_allowed(payload, value)
-    return L1Tx(chain_id, nonce, fee, value, payload, signature)
+    """Decode one canonical L1 transaction of a kind in `payloads`; raises DecodeError (UnknownKindError)."""
+    return L1Tx.decode(raw, payloads, max_size)
 
 
 def recover_l1_tx(raw: bytes, payloads: PayloadTable, max_size: int = MAX_L1_TX_BYTES) -> RecoveredL1Tx:
@@ -172,15 +84,15 @@ __all__ = [
     "HASH_LEN",
     "L1Payload",
     "L1Tx",
+    "L1_FORMAT",
     "L1_TX_SIGNING_DOMAIN",
     "MAX_BATCH_DATA_BYTES",
     "MAX_FORCED_TX_BYTES",
     "MAX_L1_TX_BYTES",
     "PayloadTable",
     "RecoveredL1Tx",
-    "UnknownL1KindError",
+    "UnknownKindError",
     "decode_l1_tx",
-    "l1_payload_type",
     "payload_table",
     "recover_l1_tx",
     "sign_l1_tx",

@@ -1,4 +1,4 @@
-"""Moving L1 value inside the contracts: credit, debit, and bonds locked or released.
+"""Moving L1 value inside the contracts: credit, debit (the chain's ledger, l1.chain.accounts.L1_LEDGER), and bonds.
 
 Every function writes into an `Overlay`; the conservation rule of l1.contracts.state
 (balances + portal + bonds + burned == genesis supply) holds after each
@@ -7,23 +7,12 @@ contract as long as value only moves through here.
 
 from __future__ import annotations
 
-from node.state.schema import Account
 from node.state.view import Overlay
-from node.stf.errors import InsufficientBalance
+from l1.chain.accounts import L1_LEDGER
 from l1.contracts.state import get_bonds_locked, set_bonds_locked
-from l1.chain.accounts import get_account, set_account
 
-
-def process_debit(overlay: Overlay, address: bytes, amount: int) -> None:
-    account = get_account(overlay, address)
-    if account.balance < amount:
-        raise InsufficientBalance(address, account.balance, amount)
-    set_account(overlay, address, Account(account.balance - amount, account.nonce))
-
-
-def process_credit(overlay: Overlay, address: bytes, amount: int) -> None:
-    account = get_account(overlay, address)
-    set_account(overlay, address, Account(account.balance + amount, account.nonce))
+process_credit = L1_LEDGER.process_credit
+process_debit = L1_LEDGER.process_debit  # InsufficientBalance below zero
 
 
 def process_lock_bond(overlay: Overlay, address: bytes, amount: int) -> None:

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from node.crypto import Hash32, PrivateKey, to_checksum_address
+from node.mempool_errors import AlreadyKnown, ReplacementUnderpriced
 from node.rpc.errors import RpcError
 from node.stf.errors import NonceTooLow
 from l1.contracts.client import L1Client, L1TxReceipt, parse_receipt
-from l1.chain.errors import AlreadyKnown, ReplacementFeeTooLow
 from l1.settler.plan import InFlight, Intent, Role, TxFate, classify_inflight, compute_next_nonce, compute_replacement_fee
 from l1.chain.tx import sign_l1_tx
 
@@ -108,7 +108,7 @@ class TxBook:
             except RpcError as exc:
                 if exc.code == AlreadyKnown.rpc_code:
                     return entry
-                if exc.code != ReplacementFeeTooLow.rpc_code:
+                if exc.code != ReplacementUnderpriced.rpc_code:
                     raise TxRefused(f"the L1 refused {entry.describe()}: {exc.message} (code {exc.code})") from None
             fee = compute_replacement_fee(entry.fee, self.min_fee)
             fresh, raw = self._sign(item, entry.nonce, fee, entry.sent_at)
@@ -180,7 +180,7 @@ class TxBook:
         except RpcError as exc:
             if exc.code == NonceTooLow.rpc_code:
                 return await self._check_nonce_taken(replacement)
-            if exc.code not in (AlreadyKnown.rpc_code, ReplacementFeeTooLow.rpc_code):
+            if exc.code not in (AlreadyKnown.rpc_code, ReplacementUnderpriced.rpc_code):
                 log.warning("the L1 refused the replacement of %s: %s (code %d)", entry.describe(), exc.message, exc.code)
         return None
 

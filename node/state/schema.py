@@ -87,26 +87,10 @@ class WithdrawalRecord:
 # -- keys --
 
 
-def account_key(address: bytes) -> bytes:
-    if len(address) != ADDRESS_LEN:
-        raise ValueError(f"address must be {ADDRESS_LEN} bytes, got {len(address)}")
-    return ACCOUNT_PREFIX + address
-
-
 def withdrawal_key(withdrawal_id: bytes) -> bytes:
     if len(withdrawal_id) != WITHDRAWAL_ID_LEN:
         raise ValueError(f"withdrawal id must be {WITHDRAWAL_ID_LEN} bytes, got {len(withdrawal_id)}")
     return WITHDRAWAL_PREFIX + withdrawal_id
-
-
-def is_account_key(key: bytes) -> bool:
-    return len(key) == 1 + ADDRESS_LEN and key[0] == NS_ACCOUNT
-
-
-def address_of_account_key(key: bytes) -> Address:
-    if not is_account_key(key):
-        raise ValueError("not an account key")
-    return Address(key[1:])
 
 
 # -- codecs --
@@ -179,19 +163,50 @@ def _checked_uint64(value: int, what: str) -> int:
 # -- reads and writes --
 
 
-def get_account(reader: StateReader, address: bytes) -> Account:
-    """The account at `address`; a missing key is the empty account."""
-    raw = reader.get(account_key(address))
-    return EMPTY_ACCOUNT if raw is None else decode_account(raw)
+@dataclass(frozen=True, slots=True)
+class AccountStore:
+    """Account records under one key prefix: prefix || address(20) -> the 40-byte value, absent when empty.
+
+    The L2's are under 0x01 (ACCOUNTS; `get_account` and friends below are
+    its methods); the L1 chain keeps the same records under its own prefix
+    (l1.chain.accounts). Moving value and nonces is node.stf.ledger's.
+    """
+
+    prefix: bytes
+
+    def key(self, address: bytes) -> bytes:
+        if len(address) != ADDRESS_LEN:
+            raise ValueError(f"address must be {ADDRESS_LEN} bytes, got {len(address)}")
+        return self.prefix + address
+
+    def is_key(self, key: bytes) -> bool:
+        return len(key) == len(self.prefix) + ADDRESS_LEN and key.startswith(self.prefix)
+
+    def address_of(self, key: bytes) -> Address:
+        if not self.is_key(key):
+            raise ValueError("not an account key")
+        return Address(key[len(self.prefix) :])
+
+    def get(self, reader: StateReader, address: bytes) -> Account:
+        """The account at `address`; a missing key is the empty account."""
+        raw = reader.get(self.key(address))
+        return EMPTY_ACCOUNT if raw is None else decode_account(raw)
+
+    def set(self, overlay: Overlay, address: bytes, account: Account) -> None:
+        """Store `account`; the empty account (balance 0, nonce 0) is a deletion."""
+        key = self.key(address)
+        if account.is_empty():
+            overlay.delete(key)
+        else:
+            overlay.set(key, encode_account(account))
 
 
-def set_account(overlay: Overlay, address: bytes, account: Account) -> None:
-    """Store `account`; the empty account (balance 0, nonce 0) is a deletion."""
-    key = account_key(address)
-    if account.is_empty():
-        overlay.delete(key)
-    else:
-        overlay.set(key, encode_account(account))
+ACCOUNTS = AccountStore(ACCOUNT_PREFIX)
+account_key = ACCOUNTS.key
+is_account_key = ACCOUNTS.is_key
+address_of_account_key = ACCOUNTS.address_of
+get_account = ACCOUNTS.get
+set_account = ACCOUNTS.set
 
 
 def get_supply(reader: StateReader) -> int:

@@ -12,7 +12,9 @@ A signed transaction, in order:
   5. the kind's own checks, e.g. amount > 0 (ZeroAmount)
   6. balance >= fee + the kind's cost (InsufficientBalance)
   7. fee moves to the fee recipient, nonce += 1, then the kind's effects.
-A deposit mints its amount to `to` (no nonce, no fee).
+A deposit mints its amount to `to` (no nonce, no fee). Steps 2-4, 6 and the
+fee-and-nonce part of 7 are the account ledger's (node.stf.ledger), which the
+L1 chain runs too.
 
 Every transaction runs in a child overlay merged into the caller's only on
 success, so an invalid transaction leaves state untouched. Inside a block an
@@ -26,24 +28,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from node.crypto import ZERO_ADDRESS, CryptoError, Hash32, keccak256
-from node.encoding import UINT64_MAX, DecodeError
-from node.state.schema import Account, get_account, set_account
+from node.encoding import DecodeError
+from node.state.schema import get_account
 from node.state.view import Overlay, StateReader
 from node.stf.config import BlockContext, ChainConfig
-from node.stf.errors import (
-    BadSignature,
-    InvalidTransaction,
-    FeeTooLow,
-    MalformedTransaction,
-    NonceOverflow,
-    NonceTooHigh,
-    NonceTooLow,
-    UnknownKind,
-    WrongChainId,
-)
+from node.stf.errors import BadSignature, InvalidTransaction, MalformedTransaction, UnknownKind
 from node.stf.handlers import get_handler
 from node.stf.kinds import apply_deposit, validate_deposit
-from node.stf.ledger import process_credit, validate_balance
+from node.stf.ledger import (
+    L2_LEDGER,
+    process_credit,
+    validate_balance,
+    validate_chain_id,
+    validate_fee,
+    validate_nonce,
+)
 from node.tx import DepositTx, RecoveredTx, SignedTx, UnknownKindError, UnrecoverableTx, recover
 
 STATUS_SKIPPED = 0
@@ -110,25 +109,6 @@ def expect_signed(tx: object) -> SignedTx:
     return tx
 
 
-def validate_chain_id(config: ChainConfig, tx: SignedTx) -> None:
-    if tx.chain_id != config.chain_id:
-        raise WrongChainId(config.chain_id, tx.chain_id)
-
-
-def validate_fee(config: ChainConfig, tx: SignedTx) -> None:
-    if tx.fee < config.min_fee:
-        raise FeeTooLow(config.min_fee, tx.fee)
-
-
-def validate_nonce(sender: bytes, account: Account, tx: SignedTx) -> None:
-    if tx.nonce < account.nonce:
-        raise NonceTooLow(sender, account.nonce, tx.nonce)
-    if tx.nonce > account.nonce:
-        raise NonceTooHigh(sender, account.nonce, tx.nonce)
-    if account.nonce == UINT64_MAX:
-        raise NonceOverflow(sender, account.nonce)
-
-
 # -- application --
 
 
@@ -156,9 +136,7 @@ def process_transaction(overlay: Overlay, config: ChainConfig, ctx: BlockContext
 
 def process_fee_and_nonce(overlay: Overlay, config: ChainConfig, sender: bytes, fee: int) -> None:
     """Debit the fee and bump the nonce in one account write, then pay the fee recipient."""
-    account = get_account(overlay, sender)
-    validate_balance(sender, account, fee)
-    set_account(overlay, sender, Account(account.balance - fee, account.nonce + 1))
+    L2_LEDGER.process_fee_and_nonce(overlay, sender, fee)
     process_credit(overlay, config.fee_recipient, fee)
 
 

@@ -7,22 +7,16 @@ from typing import Iterator
 
 import pytest
 
-from node.crypto import PrivateKey, keccak256
+from node.crypto import PrivateKey, keccak256, to_checksum_address
 from node.encoding import pack
 from node.keys.hd import dev_account
+from node.mempool_errors import AlreadyKnown, MempoolFull, NonceGapTooLarge, ReplacementUnderpriced
 from node.store.kv import KVStore
 from node.stf.errors import FeeTooLow, InsufficientBalance, NonceTooLow, WrongChainId
 from l1.chain.producer import L1Chain
 from l1.chain.config import MempoolLimits
 from l1.contracts.params import L1ChainParams
-from l1.chain.errors import (
-    AlreadyKnown,
-    ChainConfigMismatch,
-    MempoolFull,
-    NonceGapTooLarge,
-    ReplacementFeeTooLow,
-    TimestampNotIncreasing,
-)
+from l1.chain.errors import ChainConfigMismatch, TimestampNotIncreasing
 from l1.chain.events import STATUS_SUCCESS
 from l1.contracts.events import EVENTS, BatchPosted, DepositLocked
 from l1.chain.store import ZERO_HASH, read_block
@@ -118,7 +112,7 @@ def test_nonce_gap_is_held_until_filled(chain: L1Chain) -> None:
 
 def test_replacement_needs_a_higher_fee(chain: L1Chain) -> None:
     chain.submit(raw(ALICE, 0, L1Transfer(BOB.address), 1, fee=20))
-    with pytest.raises(ReplacementFeeTooLow):
+    with pytest.raises(ReplacementUnderpriced):
         chain.submit(raw(ALICE, 0, L1Transfer(BOB.address), 2, fee=20))
     better = chain.submit(raw(ALICE, 0, L1Transfer(BOB.address), 3, fee=21))
     produced = chain.produce_block(T0 + 1)
@@ -137,6 +131,36 @@ def test_mempool_caps(chain: L1Chain) -> None:
         chain.submit(raw(PROPOSER, nonce, L1Transfer(ALICE.address), 1))
     with pytest.raises(MempoolFull):
         chain.submit(raw(BATCHER, 0, PostBatch(b"x")))
+
+
+def test_refusals_keep_the_l1_words(chain: L1Chain) -> None:
+    """The mempool core and its error classes are the sequencer's; the L1's messages on the wire are its own."""
+    alice = to_checksum_address(ALICE.address)
+    first = raw(ALICE, 0, L1Transfer(BOB.address), 1, fee=20)
+    tx_hash = chain.submit(first)
+    with pytest.raises(AlreadyKnown) as known:
+        chain.submit(first)
+    assert str(known.value) == f"already known: transaction 0x{tx_hash.hex()} is pending or included"
+    with pytest.raises(ReplacementUnderpriced) as underpriced:
+        chain.submit(raw(ALICE, 0, L1Transfer(BOB.address), 2, fee=20))
+    assert str(underpriced.value) == (
+        "replacement fee too low: the pending transaction with nonce 0 pays 20, "
+        "a replacement must pay more than that, this one pays 20"
+    )
+    with pytest.raises(NonceGapTooLarge) as gap:
+        chain.submit(raw(ALICE, LIMITS.max_per_sender, L1Transfer(BOB.address), 1))
+    assert str(gap.value) == (
+        f"nonce gap too large: {alice} has nonce 0, transaction has {LIMITS.max_per_sender}, "
+        f"at most {LIMITS.max_per_sender} ahead are held"
+    )
+    for sender in (BOB, PROPOSER):
+        for nonce in range(LIMITS.max_per_sender):
+            chain.submit(raw(sender, nonce, L1Transfer(ALICE.address), 1))
+    for nonce in range(1, LIMITS.max_txs - 2 * LIMITS.max_per_sender):
+        chain.submit(raw(ALICE, nonce, L1Transfer(BOB.address), 1))
+    with pytest.raises(MempoolFull) as full:
+        chain.submit(raw(BATCHER, 0, PostBatch(b"x")))
+    assert (full.value.rpc_code, str(full.value)) == (-32020, f"mempool full: {LIMITS.max_txs} transactions pending")
 
 
 def test_block_tx_cap_and_arrival_order(tmp_path: Path) -> None:

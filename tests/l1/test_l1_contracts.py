@@ -25,7 +25,7 @@ from l1.contracts.params import L1ChainParams
 from l1.chain.execution import L1BlockExecution, compute_genesis_writes, execute_l1_block, recover_l1_transaction
 from l1.chain.runtime import L1BlockEnv
 from l1.contracts.runtime import ROLLUP
-from l1.chain.errors import TransactionTooLarge
+from node.mempool_errors import TransactionTooLarge
 from l1.contracts.errors import ForcedDeposit, NotProposer
 from l1.chain.events import STATUS_FAILED, STATUS_SUCCESS
 from l1.contracts.events import BatchPosted, DepositLocked, OutputFinalized, OutputProposed, TxForced

@@ -7,12 +7,14 @@ import pytest
 from node.crypto import CryptoError, keccak256
 from node.encoding import DecodeError, encode_uint, pack, unpack
 from node.keys.hd import dev_account
-from node.tx import Transfer, sign_tx
+from node.envelope import SignedEnvelope
+from node.tx import TX_SIGNING_DOMAIN, SignedTx, Transfer, decode_tx, sign_tx
 from l1.chain.tx import (
     L1_TX_SIGNING_DOMAIN,
+    L1Tx,
     MAX_FORCED_TX_BYTES,
     MAX_L1_TX_BYTES,
-    UnknownL1KindError,
+    UnknownKindError,
     decode_l1_tx,
     recover_l1_tx,
     sign_l1_tx,
@@ -94,7 +96,7 @@ def test_malformed_fields_rejected(mutate, message: str) -> None:  # type: ignor
 def test_unknown_kind_rejected() -> None:
     fields = _fields()
     fields[0] = 99  # kinds 1-11 are taken (6-11: l1.contracts.payloads)
-    with pytest.raises(UnknownL1KindError):
+    with pytest.raises(UnknownKindError):
         decode_l1_tx(pack(fields), PAYLOADS)
 
 
@@ -134,3 +136,21 @@ def test_output_root_must_be_32_bytes() -> None:
     fields[6] = b"\x01" * 31
     with pytest.raises(DecodeError, match="output_root"):
         decode_l1_tx(pack(fields), PAYLOADS)
+
+
+def test_both_chains_sign_one_envelope() -> None:
+    """L1Tx and SignedTx are the same envelope with two formats: a value field and a domain."""
+    l1 = sign_l1_tx(KEY, CHAIN, 4, 9, 0, L1Transfer(OTHER.address))
+    l2 = sign_tx(KEY, CHAIN, 4, 9, Transfer(OTHER.address, 5))
+    assert isinstance(l1, SignedEnvelope) and isinstance(l2, SignedEnvelope)
+    assert not isinstance(l1, SignedTx) and not isinstance(l2, L1Tx)
+    assert l1.unsigned_fields()[:5] == [1, CHAIN, 4, encode_uint(9), encode_uint(0)]
+    assert l2.unsigned_fields()[:4] == [1, CHAIN, 4, encode_uint(9)] and len(l2.unsigned_fields()) == 6
+    assert l2.signing_hash() == keccak256(TX_SIGNING_DOMAIN + pack(l2.unsigned_fields()))
+    assert l1.recover_sender() == l2.recover_sender() == KEY.address
+    assert decode_tx(l2.encode()) == l2
+
+
+def test_an_l2_transaction_carries_no_value() -> None:
+    with pytest.raises(ValueError, match="carries no value"):
+        SignedTx(CHAIN, 0, 1, Transfer(OTHER.address, 5), b"\x00" * 65, 7)

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from node.crypto import Address, Hash32, PrivateKey, keccak256
+from node.mempool import DropReason, NoncePool, PoolRules
 from node.state.schema import Account
 from node.stf.errors import InsufficientBalance, NonceTooLow
 from node.stf.execute import recover_transaction
@@ -194,6 +195,28 @@ def test_after_a_block_included_and_stale_are_removed() -> None:
     assert pool.take(10, nonces_of({A: 1, B: 1})) == [a1]
     status = pool.status()
     assert (status.pending, status.queued, status.capacity, status.queued_capacity) == (1, 0, 10_000, 2_500)
+
+
+# -- the core both chains run --
+
+
+def test_the_core_alone_takes_by_arrival_with_a_strict_fee_bump() -> None:
+    """NoncePool without the sequencer's rules (the L1's pool): arrival order, no payability, the same refusals."""
+    core: NoncePool[RecoveredTx] = NoncePool(PoolRules(max_txs=3, max_per_sender=2, max_nonce_gap=1))
+    a0, b0, a1 = fake_tx(A, 0, 1), fake_tx(B, 0, 50), fake_tx(A, 1, 100)
+    for tx in (a0, b0, a1):
+        core.add(tx, acct(0, balance=0))  # the core keeps no balances
+    assert core.take(10, ZERO) == [a0, b0, a1]
+    with pytest.raises(ReplacementUnderpriced) as info:
+        core.add(fake_tx(B, 0, 50, tag=1), acct(0))
+    assert "have 50, need >= 51 (a 0% bump)" in str(info.value)
+    assert core.add(fake_tx(B, 0, 51, tag=1), acct(0)).replaced == b0
+    with pytest.raises(NonceGapTooLarge):
+        core.add(fake_tx(C, 2, 10), acct(0))
+    with pytest.raises(MempoolFull):
+        core.add(fake_tx(C, 0, 10**6), acct(0))  # no eviction in the core
+    assert [(d.rtx, d.reason) for d in core.take_drops()] == [(b0, DropReason.REPLACED)]
+    assert isinstance(Mempool(), NoncePool)
 
 
 # -- properties --
