@@ -112,7 +112,7 @@ def canonical_readable(readable: dict[str, Any], raw: bytes) -> dict[str, Any]:
     canonical = render_tx(raw)
     if "from" in readable and "from" not in canonical:  # a bad signature recovers no sender
         canonical = {"type": canonical["type"], "from": readable["from"], **{k: v for k, v in canonical.items() if k != "type"}}
-    ordered = {k: canonical[k] for k in ("type", "from") if k in canonical}
+    ordered: dict[str, Any] = {k: canonical[k] for k in ("type", "from") if k in canonical}
     ordered.update({k: readable[k] for k in KEPT_TX_FIELDS[:1] if k in readable})
     ordered.update({k: v for k, v in canonical.items() if k not in ordered})
     ordered.update({k: readable[k] for k in KEPT_TX_FIELDS[1:] if k in readable})

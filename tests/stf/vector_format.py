@@ -30,7 +30,7 @@ from typing import Any, Iterator
 
 import node.venue  # noqa: F401  the venue's kinds and end-of-block hook are part of the chain's rules
 from node.block import ZERO_HASH, BlockHeader
-from node.crypto import Address, Hash32, PrivateKey, keccak256, parse_address, to_checksum_address
+from node.crypto import Address, Hash32, PrivateKey, parse_address, to_checksum_address
 from node.smt.hashing import hash_key
 from node.smt.reference import MemoryTree
 from node.state.schema import (
@@ -58,7 +58,6 @@ VECTOR_DIR = Path(__file__).resolve().parent / "vectors"
 AMOUNT_NAMES = frozenset({"balance", "supply", "amount", "fee", "min_fee"})
 JSON_SAFE_INT = 1 << 53
 PAYLOAD_TYPES: dict[str, type] = {cls.NAME: cls for cls in (Transfer, Withdrawal, PlaceOrder, CancelOrder, CancelAll, OracleUpdate)}
-ENVELOPE_FIELDS = ("type", "from", "secret_key", "chain_id", "nonce", "fee", "signature")
 DEPOSIT_FIELDS = ("l1_block", "log_index", "l1_sender", "to", "amount")
 
 
@@ -78,10 +77,6 @@ def read_vector_file(path: Path) -> dict[str, Any]:
     if not isinstance(doc, dict) or not isinstance(doc.get("vectors"), list):
         raise VectorFormatError(f"{path.name}: a vector file is an object with a `vectors` list")
     return doc
-
-
-def write_vector_file(path: Path, doc: dict[str, Any]) -> None:
-    path.write_text(dump_json(doc))
 
 
 JSON_WIDTH = 120
@@ -411,6 +406,8 @@ def render_tx(raw: bytes) -> dict[str, Any]:
     tx = decode_tx(raw)
     if isinstance(tx, DepositTx):
         return {"type": "deposit", **{name: show_value(getattr(tx, name), name) for name in DEPOSIT_FIELDS}}
+    if not isinstance(tx, SignedTx):
+        raise ValueError(f"{type(tx).__name__} has no readable form")
     out: dict[str, Any] = {"type": tx.payload.NAME}
     try:
         out["from"] = show_addr(recover_transaction(raw).sender)
@@ -421,10 +418,6 @@ def render_tx(raw: bytes) -> dict[str, Any]:
     return out
 
 
-def compute_tx_hash(raw: bytes) -> bytes:
-    return keccak256(raw)
-
-
 __all__ = [
     "BlockInput",
     "BuildInput",
@@ -433,7 +426,6 @@ __all__ = [
     "Vector",
     "VectorFormatError",
     "compute_state_root",
-    "compute_tx_hash",
     "dump_json",
     "encode_readable_tx",
     "iter_vector_files",
@@ -450,5 +442,4 @@ __all__ = [
     "show_bytes",
     "show_int",
     "show_value",
-    "write_vector_file",
 ]
