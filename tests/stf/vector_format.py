@@ -26,7 +26,8 @@ import json
 from dataclasses import dataclass, fields, is_dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import node.venue  # noqa: F401  the venue's kinds and end-of-block hook are part of the chain's rules
 from node.block import ZERO_HASH, BlockHeader
@@ -419,10 +420,10 @@ def render_tx(raw: bytes) -> dict[str, Any]:
 
 
 __all__ = [
-    "BlockInput",
-    "BuildInput",
     "PAYLOAD_TYPES",
     "VECTOR_DIR",
+    "BlockInput",
+    "BuildInput",
     "Vector",
     "VectorFormatError",
     "compute_state_root",
