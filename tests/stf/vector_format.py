@@ -23,11 +23,11 @@ state come from a vector's earlier blocks.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, fields, is_dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
 
 import node.venue  # noqa: F401  the venue's kinds and end-of-block hook are part of the chain's rules
 from node.block import ZERO_HASH, BlockHeader
