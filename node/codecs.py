@@ -13,7 +13,7 @@
 | Coded(codes)       | an Enum member     | its small int code (the table)   | its value (a string)       |
 | Nullable(c)        | value or None      | c's form, or nil (or a chosen empty value such as b"") | c's form or null |
 | TupleOf(c)         | tuple              | array                            | array                      |
-| Nested(record)     | a record           | its array                        | its object                 |
+| Nested(record)     | a record (node.records) | its array                   | its object                 |
 
 Decoders take the field's name for their errors: node.encoding.DecodeError
 from msgpack, JsonFieldError from JSON. A codec for a value that exists only
@@ -26,7 +26,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from node.crypto import ADDRESS_LEN, Address, CryptoError, Hash32, parse_address, parse_hex, to_checksum_address
 from node.encoding import (
@@ -40,11 +40,7 @@ from node.encoding import (
     expect_list,
 )
 
-if TYPE_CHECKING:
-    from node.records import Schema
-
 T = TypeVar("T")
-R = TypeVar("R")
 E = TypeVar("E", bound=Enum)
 
 _MAX_DECIMAL_DIGITS = 78  # 2^256 - 1 has 78 digits
@@ -326,31 +322,6 @@ class TupleOf(Codec["tuple[T, ...]"], Generic[T]):
         return tuple(self.inner.from_json(v, what) for v in raw)
 
 
-class Nested(Codec[R]):
-    """A record inside a record: its msgpack array, its JSON object (`schema`: a @record class or a Schema)."""
-
-    def __init__(self, schema: Schema[R] | type[R]) -> None:
-        self._schema = schema
-
-    @property
-    def schema(self) -> Schema[R]:
-        from node.records import Schema, schema_of  # the schemas are built from these codecs
-
-        return self._schema if isinstance(self._schema, Schema) else schema_of(self._schema)
-
-    def to_wire(self, value: R) -> list[Any]:
-        return self.schema.to_wire(value)
-
-    def from_wire(self, raw: Any, what: str) -> R:
-        return self.schema.from_wire(raw)
-
-    def to_json(self, value: R) -> dict[str, Any]:
-        return self.schema.to_json(value)
-
-    def from_json(self, raw: Any, what: str) -> R:
-        return self.schema.from_json(raw)
-
-
 class JsonOnly(Codec[T]):
     """Base of codecs for values that have a JSON form only (parts of RPC reports)."""
 
@@ -374,5 +345,5 @@ BOOL = BoolCodec()
 __all__ = [
     "ADDRESS", "AMOUNT", "BOOL", "BYTES", "HASH", "INT", "TEXT", "UINT",
     "AddressCodec", "Amount", "BoolCodec", "Bytes", "Codec", "Coded", "HashCodec", "JsonFieldError", "JsonOnly",
-    "Nested", "Nullable", "RecordSchemaError", "SignedInt", "Text", "TupleOf", "UInt", "to_hex",
+    "Nullable", "RecordSchemaError", "SignedInt", "Text", "TupleOf", "UInt", "to_hex",
 ]

@@ -47,7 +47,6 @@ from node.codecs import (  # re-exported: a record module imports its codecs fro
     Coded,
     JsonFieldError,
     JsonOnly,
-    Nested,
     Nullable,
     RecordSchemaError,
     Text,
@@ -174,6 +173,29 @@ class Schema(Generic[R]):
                 raise JsonFieldError(f"{self.cls.__name__} lacks field {'.'.join(f.json_path)!r}: {str(obj)[:200]}")
             kwargs[f.name] = f.codec.from_json(raw, ".".join(f.json_path))
         return self.cls(**kwargs, **held)
+
+
+class Nested(Codec[R]):
+    """A record inside a record: its msgpack array, its JSON object (`schema`: a @record class or a Schema)."""
+
+    def __init__(self, schema: Schema[R] | type[R]) -> None:
+        self._schema = schema
+
+    @property
+    def schema(self) -> Schema[R]:
+        return self._schema if isinstance(self._schema, Schema) else schema_of(self._schema)
+
+    def to_wire(self, value: R) -> list[Any]:
+        return self.schema.to_wire(value)
+
+    def from_wire(self, raw: Any, what: str) -> R:
+        return self.schema.from_wire(raw)
+
+    def to_json(self, value: R) -> dict[str, Any]:
+        return self.schema.to_json(value)
+
+    def from_json(self, raw: Any, what: str) -> R:
+        return self.schema.from_json(raw)
 
 
 def _lookup(obj: dict[str, Any], path: tuple[str, ...]) -> tuple[bool, Any]:

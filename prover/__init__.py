@@ -4,14 +4,14 @@
 
 Modules, pure ones first:
     config.py           [challenger] l1_rpc, key, bond, poll_ms, mode (honest | dispute_all), history_window, defend
-    games.py            GameView / OutputView from l1.contracts.client's typed replies (clocks by side, one block ahead)
+    games.py            GameView / OutputView from the L1 client's records (clocks by side, one block ahead)
     oracle.py           TraceOracle: our output roots, intermediate roots r(n, k), openings, step proofs
     strategy.py         decide(game, side, player) -> claim / respond / open / prove / resolve / wait
     players.py          HonestPlayer (our chain), ContrarianPlayer (the faulty dispute_all challenger)
     verdicts.py         judge outputs, whether to dispute or defend, the L1's anchor rule, which side we play
     withdrawal_proof.py rollup_getWithdrawalProof over our derived chain
-    follower.py         ChainStore + Chain + Deriver fed by an L1View (no sequencer, no gossip)
-    l1_disputes.py      L1 reads and signed dispute transactions (l1.contracts.client, l1.contracts.payloads)
+    (node.follower)     ChainStore + Chain + Deriver fed by the L1 client (no sequencer, no gossip)
+    l1_disputes.py      L1 reads and signed dispute transactions (the same L1Client, l1.contracts.payloads)
     referee.py          one round: judge, dispute, act in every game we play, collect receipts
     challenger.py       the process: lifecycle, loops, JSON-RPC (L2 reads, challenger_status, proofs)
 """

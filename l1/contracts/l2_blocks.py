@@ -133,9 +133,9 @@ def process_expired_epochs(overlay: Overlay, rules: RollupRules, closed_l1_block
     origins = _OriginCache(overlay)
     records = [_record(shape, None) for shape in derive_expired_epochs(head, closed_l1_block, origins.info, rules)]
     _append(overlay, records)
-    for record in records:
+    for default in records:
         log.warning("sequencing window of L1 block %d closed: L2 block %d is its default block",
-                    record.l1_origin_number, record.number)
+                    default.l1_origin_number, default.number)
     return records
 
 
@@ -162,8 +162,8 @@ def _record(shape: BlockShape, batch: tuple[int, int, int | None] | None) -> L2B
 
 
 def _append(overlay: Overlay, records: list[L2BlockRecord]) -> None:
-    for record in records:
-        overlay.set(L2_BLOCK_PREFIX + record.number.to_bytes(8, "big"), pack(to_wire(record)))
+    for derived in records:
+        overlay.set(L2_BLOCK_PREFIX + derived.number.to_bytes(8, "big"), pack(to_wire(derived)))
     if records:
         last = records[-1]
         overlay.set(L2_HEAD_KEY, pack(L2_HEAD.to_wire(ShapeHead(last.number, last.timestamp_ms, last.l1_origin_number))))

@@ -36,6 +36,7 @@ from l1.chain.config import L1Config
 from l1.chain.producer import L1Chain
 from l1.contracts.dispute_state import GameRecord, WithdrawalClaim
 from l1.contracts.l2_blocks import L2_HEAD
+from l1.contracts.params import L1ChainParams
 from l1.contracts.reads import RollupReads
 from l1.contracts.reports import DerivationBlock, GameInfo, L1ChainInfo, OutputReport, WithdrawalInfo
 
@@ -102,7 +103,10 @@ class RollupRpc:
 
     def l1_config(self, params: list[Any]) -> dict[str, Any]:
         positional(params, 0, 0, "l1_config")
-        return to_json(L1ChainInfo.of(self.config, self.chain.params))
+        chain_params = self.chain.params  # the chain's own: the L2 genesis output root may be computed at start-up
+        if not isinstance(chain_params, L1ChainParams):
+            raise TypeError(f"the rollup's reads need the contracts' parameters, not {type(chain_params).__name__}")
+        return to_json(L1ChainInfo.of(self.config, chain_params))
 
 
 class DisputeRpc:

@@ -6,6 +6,10 @@
     rollup complete-withdrawal ID        wait for a finalized output covering the L2 withdrawal ID,
                                          prove it on L1, finalize it (the recipient is paid)
 
+The reads go through the one L1 client (l1.contracts.client.L1Client): the
+tables are printed from its records, and --json prints each record through
+the schema it was parsed with, i.e. the L1's own JSON.
+
 `rollup withdraw ... --wait finalized` (node.cli.wallet) does the same after
 sending the L2 transaction, through node.cli.common's `finish_withdrawal`. Proofs come from
 a node serving `rollup_getWithdrawalProof` over an L1-derived chain: the
@@ -15,9 +19,11 @@ devnet's honest challenger, or --proof-rpc URL.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from node.cli.common import (
     DEFAULT_DIR,
@@ -30,15 +36,19 @@ from node.cli.common import (
     progress,
     run_journey,
 )
-from node.crypto import CryptoError
+from node.crypto import CryptoError, to_checksum_address
 from node.devnet.endpoints import Endpoints, resolve_endpoints
 from node.devnet.errors import DevnetError, InputError
 from node.devnet.inputs import parse_tx_hash
 from node.devnet.waiting import Deadline
 from node.keys.keystore import KeystoreError
 from node.keys.resolve import KeyResolutionError
-from node.rpc.client import RpcTransportError, SyncRpcClient
+from node.fraud.game import Side, Status
+from node.records import to_hex, to_json
+from node.rpc.client import RpcTransportError
 from node.rpc.errors import RpcError
+
+R = TypeVar("R")
 
 PAGE = 256
 DEFAULT_JOURNEY_TIMEOUT_S = 600.0
@@ -98,71 +108,80 @@ def _l1_endpoints(args: argparse.Namespace) -> Endpoints:
     return resolve_endpoints(args.dir, "http://l2-not-used/", args.l1_rpc)
 
 
-def _l1(args: argparse.Namespace) -> SyncRpcClient:
-    return SyncRpcClient(_l1_endpoints(args).require_l1())
+def _read_all(args: argparse.Namespace, read: Callable[[Any, int, int], Awaitable[list[R]]]) -> list[R]:
+    """Every item of a paged L1 read (`read(client, first, count)`, e.g. L1Client.get_games)."""
+    from l1.contracts.client import L1Client, L1ResponseError  # the L1's client, only needed by these reads
 
+    async def pages() -> list[R]:
+        async with L1Client(_l1_endpoints(args).require_l1()) as l1:
+            items: list[R] = []
+            while True:
+                page = await read(l1, len(items), PAGE)
+                items.extend(page)
+                if len(page) < PAGE:
+                    return items
 
-def _pages(client: SyncRpcClient, method: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    index = 0
-    while True:
-        page = client.call(method, index, PAGE)
-        items.extend(page)
-        if len(page) < PAGE:
-            return items
-        index += PAGE
+    try:
+        return asyncio.run(pages())
+    except L1ResponseError as exc:
+        raise CliError(f"the L1 answered with something unexpected: {exc}") from None
 
 
 # ---------------------------------------------------------------- reads
 
 
 def cmd_disputes(args: argparse.Namespace) -> int:
-    games = _pages(_l1(args), "l1_getGames")
+    from l1.contracts.client import L1Client
+
+    games = _read_all(args, L1Client.get_games)
     lines = [f"{'GAME':>4} {'OUTPUT':>6} {'L2 RANGE':>11} {'STATUS':<14} {'PHASE':<8} {'LO..HI':>11} {'TURN':<10} "
              f"{'CLOCK C/D':>9} {'BONDS C/D (wei)':>23} {'MOVES':>5} {'L1 BLOCKS':>11}"]
     for g in games:
-        clocks = g.get("clocksNow") or g.get("clocks") or {}
-        bonds = g.get("bonds") or {}
-        span = f"{g['createdAt']}..{g['resolvedAt']}" if g.get("resolvedAt") is not None else f"{g['createdAt']}.."
-        turn = g["turn"] if g["status"] == "in_progress" else "-"
+        clocks, bonds = g.clocks_now, g.bonds
+        span = f"{g.created_at}..{g.resolved_at}" if g.resolved_at is not None else f"{g.created_at}.."
+        turn = g.turn if g.status is Status.IN_PROGRESS else "-"
         lines.append(
-            f"{g['gameId']:>4} {g['outputIndex']:>6} {str(g['startBlock']) + '..' + str(g['endBlock']):>11} "
-            f"{g['status']:<14} {g['phase']:<8} {str(g['lo']) + '..' + str(g['hi']):>11} {turn:<10} "
-            f"{str(clocks.get('challenger')) + '/' + str(clocks.get('defender')):>9} "
-            f"{_short(bonds.get('challenger')) + '/' + _short(bonds.get('defender')):>23} {g['moves']:>5} {span:>11}"
+            f"{g.game_id:>4} {g.output_index:>6} {str(g.start_block) + '..' + str(g.end_block):>11} "
+            f"{g.status:<14} {g.phase:<8} {str(g.lo) + '..' + str(g.hi):>11} {turn:<10} "
+            f"{str(clocks[Side.CHALLENGER]) + '/' + str(clocks[Side.DEFENDER]):>9} "
+            f"{_short(bonds[Side.CHALLENGER]) + '/' + _short(bonds[Side.DEFENDER]):>23} {g.moves:>5} {span:>11}"
         )
     if not games:
         lines.append("(no dispute games)")
-    emit(args, games, "\n".join(lines))
+    emit(args, [to_json(g) for g in games], "\n".join(lines))
     return 0
 
 
 def cmd_outputs(args: argparse.Namespace) -> int:
-    outputs = _pages(_l1(args), "l1_getOutputs")
+    from l1.contracts.client import L1Client
+
+    outputs = _read_all(args, L1Client.get_outputs)
     lines = [f"{'INDEX':>5} {'L2 BLOCK':>8} {'STATUS':<10} {'C/D':>5} {'GAMES':>9} {'PROPOSED':>8} {'FINALIZES':>9}  ROOT / PROPOSER"]
     for o in outputs:
-        dispute = o.get("dispute") or {}
-        parties = f"{len(dispute.get('challengers', []))}/{len(dispute.get('defenders', []))}" if dispute else "-"
-        games = dispute.get("games") or []
+        parties = f"{len(o.challengers)}/{len(o.defenders)}" if o.dispute is not None else "-"
+        games = o.game_ids
         span = "-" if not games else (str(games[0]) if len(games) == 1 else f"{games[0]}..{games[-1]}")
-        lines.append(f"{o['index']:>5} {o['l2BlockNumber']:>8} {o['status']:<10} {parties:>5} {span:>9} "
-                     f"{o['proposedAt']:>8} {o['finalizesAt']:>9}  {o['outputRoot']} {o['proposer']}")
+        lines.append(f"{o.index:>5} {o.l2_block_number:>8} {o.status:<10} {parties:>5} {span:>9} "
+                     f"{o.proposed_at:>8} {o.finalizes_at:>9}  {to_hex(o.output_root)} {to_checksum_address(o.proposer)}")
     if not outputs:
         lines.append("(no output proposals)")
-    emit(args, outputs, "\n".join(lines))
+    emit(args, [to_json(o) for o in outputs], "\n".join(lines))
     return 0
 
 
 def cmd_withdrawals(args: argparse.Namespace) -> int:
-    items = _pages(_l1(args), "l1_getWithdrawals")
+    from l1.contracts.client import L1Client
+
+    items = _read_all(args, L1Client.get_withdrawals)
     lines = [f"{'STATUS':<10} {'OUTPUT':>6} {'L2 BLOCK':>8} {'PROVEN':>6} {'PAID':>6} {'AMOUNT (wei)':>24}  RECIPIENT / ID"]
     for w in items:
-        paid = w.get("finalizedAt")
-        lines.append(f"{w['status']:<10} {w['outputIndex']:>6} {w['l2BlockNumber']:>8} {w['provenAt']:>6} "
-                     f"{'-' if paid is None else paid:>6} {w['amount']:>24}  {w['recipient']} {w['withdrawalId']}")
+        paid = w.finalized_at
+        lines.append(f"{w.status:<10} {w.output_index:>6} {w.l2_block_number:>8} {w.proven_at:>6} "
+                     f"{'-' if paid is None else paid:>6} {w.amount:>24}  {to_checksum_address(w.recipient)} "
+                     f"{to_hex(w.withdrawal_id)}")
     if not items:
         lines.append("(no withdrawals proven on L1)")
-    emit(args, items, "\n".join(lines))
+    emit(args, [to_json(w) for w in items], "\n".join(lines))
     return 0
 
 

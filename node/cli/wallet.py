@@ -15,6 +15,7 @@ a 0x private key, a stored key name or a keystore file (see `rollup keys`).
 from __future__ import annotations
 
 import argparse
+import asyncio
 from typing import Any, Callable
 
 from node.cli.common import (
@@ -41,11 +42,12 @@ from node.crypto import PrivateKey, to_checksum_address
 from node.devnet.endpoints import Node
 from node.devnet.errors import InputError
 from node.devnet.inputs import parse_address_arg, parse_amount, parse_block_tag, parse_tx_hash
-from node.devnet.params import L1_MIN_FEE, L2_MIN_FEE
+from node.devnet.params import L2_MIN_FEE
 from node.devnet.proofcheck import check_account_proof
 from node.devnet.waiting import Deadline, wait_l1_receipt
 from node.rpc.client import RpcTransportError, SyncRpcClient
 from node.rpc.errors import RpcError
+from node.records import to_hex
 from node.tx import DepositTx, Transfer, Withdrawal
 
 WITHDRAWAL_NOTE = (
@@ -125,18 +127,19 @@ def _optional_nonce(text: str | None) -> int | None:
 
 
 def _submit_l1(l1_rpc: str, key: PrivateKey, payload: Any, value: int, fee: int | None) -> str:
-    from l1.chain.tx import sign_l1_tx  # the L1 codec, only needed by --via-l1 and deposit
+    """Sign and send an L1 transaction through the L1 client (the L1's min fee unless `fee`); its hash."""
+    from l1.contracts.client import L1Client, L1ResponseError  # the L1's client, only needed by --via-l1 and deposit
 
-    client = SyncRpcClient(l1_rpc)
-    chain_id = int(client.call("l1_chainId"))
-    if fee is None:
-        fee = int(client.call("l1_config").get("minFee", L1_MIN_FEE))
-    nonce = int(client.call("l1_getNonce", to_checksum_address(key.address)))
-    tx = sign_l1_tx(key, chain_id, nonce, fee, value, payload)
+    async def send() -> str:
+        async with L1Client(l1_rpc) as l1:
+            return to_hex(await l1.send_tx(key, payload, value, fee))
+
     try:
-        return str(client.call("l1_sendRawTransaction", "0x" + tx.encode().hex()))
+        return asyncio.run(send())
     except RpcError as exc:
         raise CliError(f"the L1 rejected the transaction: {exc.message} (code {exc.code})") from None
+    except L1ResponseError as exc:
+        raise CliError(f"the L1 answered with something unexpected: {exc}") from None
 
 
 # ---------------------------------------------------------------- transactions
@@ -231,16 +234,19 @@ def cmd_deposit(args: argparse.Namespace) -> int:
 
 def _deposit_l2_hash(l1_receipt: dict[str, Any], sender: bytes, to: bytes, amount: int) -> str:
     """The hash of the L2 system transaction derivation makes from this deposit's L1 event."""
-    for event in l1_receipt.get("events") or []:
-        if event.get("type") == "deposit":
-            deposit = DepositTx(
-                l1_block=int(l1_receipt["blockNumber"]), log_index=int(event["log_index"]),
-                l1_sender=parse_address_arg(str(event["from"])), to=parse_address_arg(str(event["to"])),
-                amount=int(event["amount"]),
-            )
+    from l1.contracts.client import L1ResponseError, parse_receipt
+    from l1.contracts.events import DepositLocked
+
+    try:
+        receipt = parse_receipt(l1_receipt)
+    except L1ResponseError as exc:
+        raise CliError(f"the L1 receipt of {l1_receipt.get('transactionHash')} does not parse: {exc}") from None
+    for event in receipt.events:
+        if isinstance(event, DepositLocked):
+            deposit = DepositTx(receipt.block_number, event.log_index, event.sender, event.l2_to, event.amount)
             if deposit.to == to and deposit.amount == amount and deposit.l1_sender == sender:
-                return "0x" + deposit.hash().hex()
-    raise CliError(f"the L1 receipt of {l1_receipt.get('transactionHash')} has no matching deposit event")
+                return to_hex(deposit.hash())
+    raise CliError(f"the L1 receipt of {to_hex(receipt.tx_hash)} has no matching deposit event")
 
 
 # ---------------------------------------------------------------- reads

@@ -23,7 +23,6 @@ from node.codecs import (
     Bytes,
     Coded,
     HashCodec,
-    Nested,
     Nullable,
     SignedInt,
     Text,
@@ -33,7 +32,7 @@ from node.codecs import (
 from node.crypto import Address, Hash32
 from node.encoding import UINT256_MAX, pack, unpack
 from node.fraud.game import Side
-from node.records import Codec, Schema, schema_of
+from node.records import Codec, Nested, Schema, schema_of
 from l1.chain import reports as chain_reports
 from l1.chain.events import ErrorCode, EventCodec, L1Receipt, decode_event, encode_event, event_from_json, event_to_json
 from l1.chain.reports import L1Block, L1TxReceipt, block_schema, receipt_schema
