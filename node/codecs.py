@@ -17,7 +17,8 @@
 
 Decoders take the field's name for their errors: node.encoding.DecodeError
 from msgpack, JsonFieldError from JSON. A codec for a value that exists only
-in JSON (a part of an RPC report) derives from JsonOnly. `to_hex` is the one
+in JSON (a part of an RPC report) derives from JsonOnly, one that exists only
+in msgpack (a part of a transaction payload) from WireOnly. `to_hex` is the one
 0x-hex helper.
 """
 
@@ -332,6 +333,16 @@ class JsonOnly(Codec[T]):
         raise RecordSchemaError(f"{type(self).__name__} has no msgpack form")
 
 
+class WireOnly(Codec[T]):
+    """Base of codecs for values that have a msgpack form only (parts of L1 transaction payloads)."""
+
+    def to_json(self, value: T) -> Any:
+        raise RecordSchemaError(f"{type(self).__name__} has no JSON form")
+
+    def from_json(self, raw: Any, what: str) -> T:
+        raise RecordSchemaError(f"{type(self).__name__} has no JSON form")
+
+
 UINT = UInt()
 INT = SignedInt()
 AMOUNT = Amount()
@@ -345,5 +356,5 @@ BOOL = BoolCodec()
 __all__ = [
     "ADDRESS", "AMOUNT", "BOOL", "BYTES", "HASH", "INT", "TEXT", "UINT",
     "AddressCodec", "Amount", "BoolCodec", "Bytes", "Codec", "Coded", "HashCodec", "JsonFieldError", "JsonOnly",
-    "Nullable", "RecordSchemaError", "SignedInt", "Text", "TupleOf", "UInt", "to_hex",
+    "Nullable", "RecordSchemaError", "SignedInt", "Text", "TupleOf", "UInt", "WireOnly", "to_hex",
 ]

@@ -52,6 +52,7 @@ from node.codecs import (  # re-exported: a record module imports its codecs fro
     Text,
     TupleOf,
     UInt,
+    WireOnly,
     to_hex,
 )
 from node.encoding import expect_list
@@ -267,6 +268,6 @@ def from_json(cls: type[R], obj: Any, **held: Any) -> R:
 __all__ = [
     "ADDRESS", "AMOUNT", "BOOL", "BYTES", "HASH", "INLINE", "INT", "TEXT", "UINT",
     "Bytes", "Codec", "Coded", "Field", "JsonFieldError", "JsonOnly", "Nested", "Nullable", "RecordSchemaError",
-    "Schema", "Text", "TupleOf", "UInt",
+    "Schema", "Text", "TupleOf", "UInt", "WireOnly",
     "field", "from_json", "from_wire", "record", "schema_of", "to_hex", "to_json", "to_wire",
 ]

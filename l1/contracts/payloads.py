@@ -1,7 +1,8 @@
 """The payloads of every L1 transaction kind, and their table (PAYLOADS): the one place every kind is listed.
 
-Each is a frozen dataclass with KIND, NAME, TAKES_VALUE, to_fields and
-from_fields; it signs and encodes in the chain's envelope (l1.chain.tx):
+Each is a node.records @record with KIND, NAME and TAKES_VALUE: its fields,
+declared once, are its msgpack fields in the chain's envelope (l1.chain.tx;
+`to_fields`/`from_fields` come from RecordPayload):
 `sign_l1_tx(key, chain_id, nonce, fee, value, payload)`.
 
 | kind | payload            | value        | fields                                                                  |
@@ -38,17 +39,18 @@ so a bad one is an included status-0 transaction with its own error code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
 from node.block import BlockHeader
-from node.crypto import ADDRESS_LEN, Address, Hash32
-from node.encoding import DecodeError, decode_uint, encode_uint, expect_bytes, expect_int, expect_list
+from node.crypto import Address, Hash32
+from node.encoding import DecodeError, expect_int, expect_list
 from node.fraud.game import Claim, OpenOutputs, Respond, Side
 from node.fraud.witness import MAX_WITNESS_BYTES
+from node.records import ADDRESS, AMOUNT, BOOL, HASH, UINT, Bytes, Field, Nested, Schema, WireOnly, field, from_wire, record, to_wire
 from node.smt.proof import MAX_PROOF_BYTES
-from node.state.schema import WITHDRAWAL_ID_LEN, WithdrawalRecord
-from l1.chain.tx import HASH_LEN, MAX_BATCH_DATA_BYTES, MAX_FORCED_TX_BYTES, payload_table
+from node.state.schema import WithdrawalRecord
+from l1.chain.tx import MAX_BATCH_DATA_BYTES, MAX_FORCED_TX_BYTES, payload_table
+from l1.contracts.dispute_state import HEADER
 
 KIND_TRANSFER = 1
 KIND_POST_BATCH = 2
@@ -73,29 +75,19 @@ SIDES_BY_CODE = {code: side for side, code in SIDE_CODES.items()}
 GameMoveKind = Union[Claim, Respond, OpenOutputs]
 
 
-def _hash(value: Any, what: str) -> Hash32:
-    return Hash32(expect_bytes(value, what, HASH_LEN))
-
-
-def _bool(value: Any, what: str) -> bool:
-    if not isinstance(value, bool):
-        raise DecodeError(f"{what} must be a boolean")
-    return value
-
-
 # -- moves --
 
 
 def encode_move(move: GameMoveKind) -> list[Any]:
     side = SIDE_CODES[move.side]
     if isinstance(move, Claim):
-        return [MOVE_CLAIM, side, bytes(move.root)]
+        return [MOVE_CLAIM, side, HASH.to_wire(Hash32(move.root))]
     if isinstance(move, Respond):
-        return [MOVE_RESPOND, side, bool(move.agree)]
+        return [MOVE_RESPOND, side, BOOL.to_wire(move.agree)]
     if isinstance(move, OpenOutputs):
         return [
-            MOVE_OPEN_OUTPUTS, side, bytes(move.lo_state_root), bytes(move.lo_block_hash),
-            move.hi_header.to_fields(), move.step_count,
+            MOVE_OPEN_OUTPUTS, side, HASH.to_wire(Hash32(move.lo_state_root)), HASH.to_wire(Hash32(move.lo_block_hash)),
+            HEADER.to_wire(move.hi_header), move.step_count,
         ]
     raise TypeError(f"{type(move).__name__} is not a game_move (a one-step proof is kind {KIND_PROVE_STEP})")
 
@@ -108,181 +100,150 @@ def decode_move(value: Any) -> GameMoveKind:
     side = SIDES_BY_CODE[expect_int(fields[1], "move side", 1)]
     if tag == MOVE_CLAIM:
         expect_list(fields, 3, "claim move")
-        return Claim(side, _hash(fields[2], "claim root"))
+        return Claim(side, HASH.from_wire(fields[2], "claim root"))
     if tag == MOVE_RESPOND:
         expect_list(fields, 3, "respond move")
-        return Respond(side, _bool(fields[2], "agree"))
+        return Respond(side, BOOL.from_wire(fields[2], "agree"))
     expect_list(fields, 6, "open_outputs move")
     return OpenOutputs(
         side,
-        _hash(fields[2], "lo_state_root"),
-        _hash(fields[3], "lo_block_hash"),
-        BlockHeader.from_fields(fields[4]),
+        HASH.from_wire(fields[2], "lo_state_root"),
+        HASH.from_wire(fields[3], "lo_block_hash"),
+        HEADER.from_wire(fields[4]),
         expect_int(fields[5], "step_count"),
     )
+
+
+class MoveCodec(WireOnly[GameMoveKind]):
+    """A game move: a tagged msgpack array (the module docstring)."""
+
+    def to_wire(self, value: GameMoveKind) -> list[Any]:
+        return encode_move(value)
+
+    def from_wire(self, raw: Any, what: str) -> GameMoveKind:
+        return decode_move(raw)
+
+
+WITHDRAWAL_RECORD = Schema(WithdrawalRecord, [  # node.state.schema.WithdrawalRecord, as a prove_withdrawal carries it
+    Field("l2_sender", ADDRESS),
+    Field("l1_recipient", ADDRESS),
+    Field("amount", AMOUNT),
+    Field("l2_block_number", UINT),
+])
+
+
+def record_to_fields(value: WithdrawalRecord) -> list[Any]:
+    return WITHDRAWAL_RECORD.to_wire(value)
+
+
+def record_from_fields(value: Any) -> WithdrawalRecord:
+    return WITHDRAWAL_RECORD.from_wire(value)
 
 
 # -- payloads --
 
 
-def _address(value: Any, what: str) -> Address:
-    return Address(expect_bytes(value, what, ADDRESS_LEN))
+class RecordPayload:
+    """Base of every payload: a @record whose fields are its msgpack fields (l1.chain.tx.L1Payload)."""
+
+    __slots__ = ()
+    KIND: ClassVar[int]
+    NAME: ClassVar[str]
+    TAKES_VALUE: ClassVar[bool]
+
+    def to_fields(self) -> list[Any]:
+        return to_wire(self)
+
+    @classmethod
+    def from_fields(cls, fields: list[Any]) -> Any:
+        return from_wire(cls, fields)
 
 
-@dataclass(frozen=True, slots=True)
-class L1Transfer:
+@record
+class L1Transfer(RecordPayload):
     """Move `value` from the sender to `to`."""
 
     KIND: ClassVar[int] = KIND_TRANSFER
     NAME: ClassVar[str] = "transfer"
     TAKES_VALUE: ClassVar[bool] = True
-    to: Address
-
-    def to_fields(self) -> list[Any]:
-        return [self.to]
-
-    @classmethod
-    def from_fields(cls, fields: list[Any]) -> "L1Transfer":
-        expect_list(fields, 1, "transfer payload")
-        return cls(_address(fields[0], "to"))
+    to: Address = field(ADDRESS)
 
 
-@dataclass(frozen=True, slots=True)
-class PostBatch:
+@record
+class PostBatch(RecordPayload):
     """The batcher posts L2 batch data to the inbox (value must be 0)."""
 
     KIND: ClassVar[int] = KIND_POST_BATCH
     NAME: ClassVar[str] = "post_batch"
     TAKES_VALUE: ClassVar[bool] = False
-    data: bytes
-
-    def to_fields(self) -> list[Any]:
-        return [self.data]
-
-    @classmethod
-    def from_fields(cls, fields: list[Any]) -> "PostBatch":
-        expect_list(fields, 1, "post_batch payload")
-        return cls(expect_bytes(fields[0], "data", max_length=MAX_BATCH_DATA_BYTES))
+    data: bytes = field(Bytes(MAX_BATCH_DATA_BYTES))
 
 
-@dataclass(frozen=True, slots=True)
-class Deposit:
+@record
+class Deposit(RecordPayload):
     """Lock `value` in the portal, to be minted to `l2_to` on L2."""
 
     KIND: ClassVar[int] = KIND_DEPOSIT
     NAME: ClassVar[str] = "deposit"
     TAKES_VALUE: ClassVar[bool] = True
-    l2_to: Address
-
-    def to_fields(self) -> list[Any]:
-        return [self.l2_to]
-
-    @classmethod
-    def from_fields(cls, fields: list[Any]) -> "Deposit":
-        expect_list(fields, 1, "deposit payload")
-        return cls(_address(fields[0], "l2_to"))
+    l2_to: Address = field(ADDRESS)
 
 
-@dataclass(frozen=True, slots=True)
-class ForceTx:
+@record
+class ForceTx(RecordPayload):
     """Force an encoded signed L2 transaction into L2 (value must be 0)."""
 
     KIND: ClassVar[int] = KIND_FORCE_TX
     NAME: ClassVar[str] = "force_tx"
     TAKES_VALUE: ClassVar[bool] = False
-    l2_tx: bytes
-
-    def to_fields(self) -> list[Any]:
-        return [self.l2_tx]
-
-    @classmethod
-    def from_fields(cls, fields: list[Any]) -> "ForceTx":
-        expect_list(fields, 1, "force_tx payload")
-        return cls(expect_bytes(fields[0], "l2_tx", max_length=MAX_FORCED_TX_BYTES))
+    l2_tx: bytes = field(Bytes(MAX_FORCED_TX_BYTES))
 
 
-@dataclass(frozen=True, slots=True)
-class ProposeOutput:
+@record
+class ProposeOutput(RecordPayload):
     """Propose an L2 output root; `value` is the bond."""
 
     KIND: ClassVar[int] = KIND_PROPOSE_OUTPUT
     NAME: ClassVar[str] = "propose_output"
     TAKES_VALUE: ClassVar[bool] = True
-    l2_block_number: int
-    output_root: Hash32
-
-    def to_fields(self) -> list[Any]:
-        return [self.l2_block_number, self.output_root]
-
-    @classmethod
-    def from_fields(cls, fields: list[Any]) -> "ProposeOutput":
-        expect_list(fields, 2, "propose_output payload")
-        return cls(
-            expect_int(fields[0], "l2_block_number"),
-            Hash32(expect_bytes(fields[1], "output_root", HASH_LEN)),
-        )
+    l2_block_number: int = field(UINT)
+    output_root: Hash32 = field(HASH)
 
 
-
-
-@dataclass(frozen=True, slots=True)
-class DisputeOutput:
+@record
+class DisputeOutput(RecordPayload):
     """Dispute a pending output proposal; `value` is the counter-bond (>= proposer_bond)."""
 
     KIND: ClassVar[int] = KIND_DISPUTE_OUTPUT
     NAME: ClassVar[str] = "dispute_output"
     TAKES_VALUE: ClassVar[bool] = True
-    output_index: int
-
-    def to_fields(self) -> list[Any]:
-        return [self.output_index]
-
-    @classmethod
-    def from_fields(cls, fields: list[Any]) -> "DisputeOutput":
-        expect_list(fields, 1, "dispute_output payload")
-        return cls(expect_int(fields[0], "output_index"))
+    output_index: int = field(UINT)
 
 
-@dataclass(frozen=True, slots=True)
-class DefendOutput:
+@record
+class DefendOutput(RecordPayload):
     """Join the defence of a disputed output; `value` is the bond (>= proposer_bond). The sender then plays
     the defender's side, and only it, in one game against each of the output's challengers."""
 
     KIND: ClassVar[int] = KIND_DEFEND_OUTPUT
     NAME: ClassVar[str] = "defend_output"
     TAKES_VALUE: ClassVar[bool] = True
-    output_index: int
-
-    def to_fields(self) -> list[Any]:
-        return [self.output_index]
-
-    @classmethod
-    def from_fields(cls, fields: list[Any]) -> "DefendOutput":
-        expect_list(fields, 1, "defend_output payload")
-        return cls(expect_int(fields[0], "output_index"))
+    output_index: int = field(UINT)
 
 
-@dataclass(frozen=True, slots=True)
-class GameMove:
+@record
+class GameMove(RecordPayload):
     """A bisection move (Claim, Respond, OpenOutputs) in game `game_id`, by that game's player for the side."""
 
     KIND: ClassVar[int] = KIND_GAME_MOVE
     NAME: ClassVar[str] = "game_move"
     TAKES_VALUE: ClassVar[bool] = False
-    game_id: int
-    move: GameMoveKind
-
-    def to_fields(self) -> list[Any]:
-        return [self.game_id, encode_move(self.move)]
-
-    @classmethod
-    def from_fields(cls, fields: list[Any]) -> "GameMove":
-        expect_list(fields, 2, "game_move payload")
-        return cls(expect_int(fields[0], "game_id"), decode_move(fields[1]))
+    game_id: int = field(UINT)
+    move: GameMoveKind = field(MoveCodec())
 
 
-@dataclass(frozen=True, slots=True)
-class ProveStepTx:
+@record
+class ProveStepTx(RecordPayload):
     """The one-step proof of game `game_id`: the witness of the step's pre-state (anyone may send it).
 
     The step's input is not sent: the L1 rebuilds the opened block from its own inbox."""
@@ -290,102 +251,43 @@ class ProveStepTx:
     KIND: ClassVar[int] = KIND_PROVE_STEP
     NAME: ClassVar[str] = "prove_step"
     TAKES_VALUE: ClassVar[bool] = False
-    game_id: int
-    witness: bytes
-
-    def to_fields(self) -> list[Any]:
-        return [self.game_id, self.witness]
-
-    @classmethod
-    def from_fields(cls, fields: list[Any]) -> "ProveStepTx":
-        expect_list(fields, 2, "prove_step payload")
-        return cls(
-            expect_int(fields[0], "game_id"),
-            expect_bytes(fields[1], "witness", max_length=MAX_WITNESS_BYTES),
-        )
+    game_id: int = field(UINT)
+    witness: bytes = field(Bytes(MAX_WITNESS_BYTES))
 
 
-@dataclass(frozen=True, slots=True)
-class ResolveGame:
+@record
+class ResolveGame(RecordPayload):
     """End game `game_id` against the side on turn whose clock has run out (anyone may send it)."""
 
     KIND: ClassVar[int] = KIND_RESOLVE_GAME
     NAME: ClassVar[str] = "resolve_game"
     TAKES_VALUE: ClassVar[bool] = False
-    game_id: int
-
-    def to_fields(self) -> list[Any]:
-        return [self.game_id]
-
-    @classmethod
-    def from_fields(cls, fields: list[Any]) -> "ResolveGame":
-        expect_list(fields, 1, "resolve_game payload")
-        return cls(expect_int(fields[0], "game_id"))
+    game_id: int = field(UINT)
 
 
-def record_to_fields(record: WithdrawalRecord) -> list[Any]:
-    return [record.l2_sender, record.l1_recipient, encode_uint(record.amount), record.l2_block_number]
-
-
-def record_from_fields(value: Any) -> WithdrawalRecord:
-    fields = expect_list(value, 4, "withdrawal record")
-    return WithdrawalRecord(
-        l2_sender=Address(expect_bytes(fields[0], "l2_sender", ADDRESS_LEN)),
-        l1_recipient=Address(expect_bytes(fields[1], "l1_recipient", ADDRESS_LEN)),
-        amount=decode_uint(fields[2], "amount"),
-        l2_block_number=expect_int(fields[3], "l2_block_number"),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class ProveWithdrawal:
+@record
+class ProveWithdrawal(RecordPayload):
     """Prove an L2 withdrawal record against output proposal `output_index` (anyone may send it)."""
 
     KIND: ClassVar[int] = KIND_PROVE_WITHDRAWAL
     NAME: ClassVar[str] = "prove_withdrawal"
     TAKES_VALUE: ClassVar[bool] = False
-    output_index: int
-    withdrawal_id: Hash32
-    record: WithdrawalRecord
-    state_root: Hash32
-    block_hash: Hash32
-    proof: bytes
-
-    def to_fields(self) -> list[Any]:
-        return [
-            self.output_index, self.withdrawal_id, record_to_fields(self.record),
-            self.state_root, self.block_hash, self.proof,
-        ]
-
-    @classmethod
-    def from_fields(cls, fields: list[Any]) -> "ProveWithdrawal":
-        expect_list(fields, 6, "prove_withdrawal payload")
-        return cls(
-            expect_int(fields[0], "output_index"),
-            Hash32(expect_bytes(fields[1], "withdrawal_id", WITHDRAWAL_ID_LEN)),
-            record_from_fields(fields[2]),
-            _hash(fields[3], "state_root"),
-            _hash(fields[4], "block_hash"),
-            expect_bytes(fields[5], "proof", max_length=MAX_PROOF_BYTES),
-        )
+    output_index: int = field(UINT)
+    withdrawal_id: Hash32 = field(HASH)
+    record: WithdrawalRecord = field(Nested(WITHDRAWAL_RECORD))
+    state_root: Hash32 = field(HASH)
+    block_hash: Hash32 = field(HASH)
+    proof: bytes = field(Bytes(MAX_PROOF_BYTES))
 
 
-@dataclass(frozen=True, slots=True)
-class FinalizeWithdrawal:
+@record
+class FinalizeWithdrawal(RecordPayload):
     """Pay a proven withdrawal whose output is finalized (anyone may send it; the recipient is paid)."""
 
     KIND: ClassVar[int] = KIND_FINALIZE_WITHDRAWAL
     NAME: ClassVar[str] = "finalize_withdrawal"
     TAKES_VALUE: ClassVar[bool] = False
-    withdrawal_id: Hash32
-
-    def to_fields(self) -> list[Any]:
-        return [self.withdrawal_id]
-
-    @classmethod
-    def from_fields(cls, fields: list[Any]) -> "FinalizeWithdrawal":
-        expect_list(fields, 1, "finalize_withdrawal payload")
-        return cls(Hash32(expect_bytes(fields[0], "withdrawal_id", WITHDRAWAL_ID_LEN)))
+    withdrawal_id: Hash32 = field(HASH)
 
 
 PAYLOADS = payload_table(
@@ -395,6 +297,9 @@ PAYLOADS = payload_table(
 
 __all__ = [
     "PAYLOADS",
+    "WITHDRAWAL_RECORD",
+    "MoveCodec",
+    "RecordPayload",
     "L1Transfer",
     "PostBatch",
     "Deposit",

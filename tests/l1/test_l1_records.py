@@ -1,5 +1,6 @@
 """Every L1 record round-trips msgpack <-> record <-> JSON through its one schema (node.records), and the JSON
-objects keep the fields the JSON-RPC has always answered with.
+objects keep the fields the JSON-RPC has always answered with. Records with one form (a transaction payload,
+an RPC report) round-trip through it.
 
 Strategies are built from the schemas themselves (one per codec), so a field
 added to a record is generated, encoded and parsed without touching this file;
@@ -31,12 +32,12 @@ from node.codecs import (
 )
 from node.crypto import Address, Hash32
 from node.encoding import UINT256_MAX, pack, unpack
-from node.fraud.game import Side
+from node.fraud.game import Claim, OpenOutputs, Respond, Side
 from node.records import Codec, Nested, Schema, schema_of
 from l1.chain import reports as chain_reports
 from l1.chain.events import ErrorCode, EventCodec, L1Receipt, decode_event, encode_event, event_from_json, event_to_json
 from l1.chain.reports import L1Block, L1TxReceipt, block_schema, receipt_schema
-from l1.contracts import dispute_state, events, l2_blocks, reports, state
+from l1.contracts import dispute_state, events, l2_blocks, payloads, reports, state
 from l1.contracts.dispute_state import GAME, HEADER, HeaderCodec
 from l1.contracts.events import EVENTS
 from l1.contracts.reports import GameInfo, SideValues
@@ -80,7 +81,17 @@ def strategy_for(codec: Codec[Any]) -> st.SearchStrategy[Any]:
         return st.fixed_dictionaries({Side.CHALLENGER: inner, Side.DEFENDER: inner})
     if isinstance(codec, HeaderCodec):
         return record_strategy(HEADER)
+    if isinstance(codec, payloads.MoveCodec):
+        sides, roots = st.sampled_from(list(Side)), strategy_for(HASH_CODEC)
+        return st.one_of(
+            st.builds(Claim, sides, roots),
+            st.builds(Respond, sides, st.booleans()),
+            st.builds(OpenOutputs, sides, roots, roots, record_strategy(HEADER), st.integers(0, 2**32)),
+        )
     raise AssertionError(f"no strategy for {codec!r}")
+
+
+HASH_CODEC = HashCodec()
 
 
 def record_strategy(schema: Schema[Any]) -> st.SearchStrategy[Any]:
@@ -89,12 +100,13 @@ def record_strategy(schema: Schema[Any]) -> st.SearchStrategy[Any]:
 
 # -- the records --
 
-WIRE_RECORDS: list[Schema[Any]] = [
-    schema_of(cls) for cls in (
-        L1Receipt, state.OutputProposal, dispute_state.GameRecord, dispute_state.Party, dispute_state.DisputeCounts,
-        dispute_state.WithdrawalClaim, l2_blocks.L2BlockRecord, l2_blocks.BatchRef,
-    )
-] + [GAME, HEADER, l2_blocks.L2_HEAD]
+WIRE_CLASSES: tuple[type, ...] = (
+    L1Receipt, state.OutputProposal, dispute_state.GameRecord, dispute_state.Party, dispute_state.DisputeCounts,
+    dispute_state.WithdrawalClaim, l2_blocks.L2BlockRecord, l2_blocks.BatchRef, *payloads.PAYLOADS.values(),
+)
+WIRE_RECORDS: list[Schema[Any]] = [schema_of(cls) for cls in WIRE_CLASSES] + [
+    GAME, HEADER, l2_blocks.L2_HEAD, payloads.WITHDRAWAL_RECORD,
+]
 
 JSON_RECORDS: list[Schema[Any]] = [
     schema_of(cls) for cls in (
