@@ -12,6 +12,7 @@ differ, with the count hashed in at the top.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -46,7 +47,7 @@ class BlockHeader:
         ]
 
     @classmethod
-    def from_fields(cls, fields: Any) -> "BlockHeader":
+    def from_fields(cls, fields: Any) -> BlockHeader:
         expect_list(fields, 7, "block header")
         return cls(
             number=expect_int(fields[0], "number"),
@@ -84,7 +85,7 @@ class Block:
         return [decode_tx(raw) for raw in self.transactions]
 
     @classmethod
-    def from_fields(cls, fields: Any) -> "Block":
+    def from_fields(cls, fields: Any) -> Block:
         expect_list(fields, 2, "block")
         header = BlockHeader.from_fields(fields[0])
         txs = expect_list(fields[1], None, "block transactions")
@@ -97,7 +98,7 @@ def decode_block(raw: bytes, max_size: int = MAX_BLOCK_BYTES) -> Block:
     return Block.from_fields(unpack(raw, max_size))
 
 
-def compute_tx_root(tx_hashes: list[bytes]) -> Hash32:
+def compute_tx_root(tx_hashes: Sequence[bytes]) -> Hash32:
     """Binary sha256 Merkle root of transaction hashes, bound to their count; empty -> ZERO_HASH.
 
     An odd node is paired with ZERO_HASH (never with a copy of itself), and the

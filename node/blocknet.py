@@ -17,24 +17,25 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any
 
 from node.crypto import Address, CryptoError, parse_address
+from node.encoding import DecodeError
 from node.gossip import (
     RANGE_SYNC_PROTOCOL,
     GossipRejected,
     GossipRules,
     SignedBlock,
     block_topic,
-    decode_signed_block,
     decode_range_request,
     decode_range_response,
+    decode_signed_block,
     encode_range_request,
     encode_range_response,
     validate_gossip,
 )
-from node.encoding import DecodeError
 from node.p2p import P2PConfig, P2PError, P2PNode, RequestRejected, derive_seed, parse_multiaddr
 from node.service import ConfigError
 
@@ -95,7 +96,7 @@ class BlockNetwork:
         self.node = P2PNode(P2PConfig(seed=section.seed, listen_port=section.listen_port, bootstrap=section.bootstrap))
         self.rejected: dict[str, int] = {}
 
-    async def __aenter__(self) -> "BlockNetwork":
+    async def __aenter__(self) -> BlockNetwork:
         await self.node.__aenter__()
         self.node.register_handler(RANGE_SYNC_PROTOCOL, self._serve)
         self.node.set_validator(self.topic, self._validate)

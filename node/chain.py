@@ -8,15 +8,17 @@ sequencer seals with it; executors and the challenger import with it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
+import node.venue  # noqa: F401  the venue's transaction kinds and end-of-block hook are part of the chain's rules
 from node.block import ZERO_HASH, Block, BlockHeader, compute_tx_root
 from node.crypto import Hash32
 from node.encoding import decode_uint, encode_uint, pack, unpack
-from node.smt.hashing import hash_key
 from node.genesis import compute_genesis_writes
-import node.venue  # noqa: F401  the venue's transaction kinds and end-of-block hook are part of the chain's rules
+from node.smt.hashing import hash_key
+from node.smt.versioned import TreeUpdate
 from node.stf import (
     BlockBuild,
     BlockContext,
@@ -26,7 +28,6 @@ from node.stf import (
     execute_block,
 )
 from node.stf.execute import Receipt
-from node.smt.versioned import TreeUpdate
 from node.store.chain import ChainStore, Head
 from node.tx import DepositTx, RecoveredTx
 
@@ -71,7 +72,14 @@ class PreparedBlock:
 
 
 def encode_receipt(receipt: Receipt) -> bytes:
-    fields = [receipt.tx_hash, receipt.index, receipt.status, receipt.kind, encode_uint(receipt.fee), receipt.block_number]
+    fields = [
+        receipt.tx_hash,
+        receipt.index,
+        receipt.status,
+        receipt.kind,
+        encode_uint(receipt.fee),
+        receipt.block_number,
+    ]
     if receipt.error is not None:
         fields.append(receipt.error)
     return pack(fields)
@@ -127,11 +135,17 @@ class Chain:
         return self.store.commit_block(block, [], [], update)
 
     def _genesis_block(
-        self, alloc: Mapping[bytes, int], timestamp_ms: int, l1_origin: tuple[int, bytes], extra_writes: Mapping[bytes, bytes]
+        self,
+        alloc: Mapping[bytes, int],
+        timestamp_ms: int,
+        l1_origin: tuple[int, bytes],
+        extra_writes: Mapping[bytes, bytes],
     ) -> tuple[Block, Any]:
         writes = compute_genesis_writes(alloc, extra_writes)
         update = self.store.tree.compute_update(None, 0, {hash_key(k): v for k, v in writes.items()})
-        header = BlockHeader(0, ZERO_HASH, timestamp_ms, l1_origin[0], Hash32(l1_origin[1]), ZERO_HASH, Hash32(update.root_hash))
+        header = BlockHeader(
+            0, ZERO_HASH, timestamp_ms, l1_origin[0], Hash32(l1_origin[1]), ZERO_HASH, Hash32(update.root_hash)
+        )
         return Block(header, ()), update
 
     # -- sealing (sequencer) --------------------------------------------------------
@@ -155,7 +169,7 @@ class Chain:
         l1_origin: tuple[int, bytes],
         deposits: Sequence[DepositTx | RecoveredTx] = (),
         forced: Sequence[RecoveredTx] = (),
-    ) -> "PreparedBlock":
+    ) -> PreparedBlock:
         """Build the next block (the sequencer) and compute its root, without writing anything.
 
         The block is: `deposits`, every one of `forced` (an invalid one is
@@ -173,7 +187,7 @@ class Chain:
         user: Sequence[RecoveredTx],
         timestamp_ms: int,
         l1_origin: tuple[int, bytes],
-    ) -> "PreparedBlock":
+    ) -> PreparedBlock:
         """Execute exactly the block derivation made (`system` then `user`), skipping invalid transactions.
 
         Raises TooManyTransactions if the block holds more than max_block_txs
@@ -189,12 +203,17 @@ class Chain:
 
     def _prepare(
         self, parent: Head, ctx: BlockContext, l1_origin: tuple[int, bytes], build: BlockBuild, reader: Any
-    ) -> "PreparedBlock":
+    ) -> PreparedBlock:
         update = self.store.compute_state_update(ctx.number, build.execution.writes, reader)
         tx_hashes = [rtx.hash for rtx in build.transactions]
         header = BlockHeader(
-            ctx.number, Hash32(parent.hash), ctx.timestamp_ms, l1_origin[0], Hash32(l1_origin[1]),
-            compute_tx_root(tx_hashes), Hash32(update.root_hash),
+            ctx.number,
+            Hash32(parent.hash),
+            ctx.timestamp_ms,
+            l1_origin[0],
+            Hash32(l1_origin[1]),
+            compute_tx_root(tx_hashes),
+            Hash32(update.root_hash),
         )
         block = Block(header, tuple(rtx.raw for rtx in build.transactions))
         return PreparedBlock(block, build, update, tuple(tx_hashes))
@@ -203,15 +222,19 @@ class Chain:
         """How many of block `number`'s transactions came from L1 (deposits, forced)."""
         return self.store.get_system_count(number)
 
-    def commit(self, prepared: "PreparedBlock", extra_puts: Mapping[bytes, bytes] | None = None) -> SealedBlock:
+    def commit(self, prepared: PreparedBlock, extra_puts: Mapping[bytes, bytes] | None = None) -> SealedBlock:
         """Write a prepared block atomically; acknowledge its transactions only after this.
 
         `extra_puts` ride in the same write batch (e.g. a derivation cursor).
         """
         receipts = prepared.build.execution.receipts
         head = self.store.commit_block(
-            prepared.block, [encode_receipt(r) for r in receipts], list(prepared.tx_hashes), prepared.update,
-            extra_puts=extra_puts, system_count=prepared.build.system_count,
+            prepared.block,
+            [encode_receipt(r) for r in receipts],
+            list(prepared.tx_hashes),
+            prepared.update,
+            extra_puts=extra_puts,
+            system_count=prepared.build.system_count,
         )
         return SealedBlock(prepared.block, receipts, head)
 
@@ -243,7 +266,11 @@ class Chain:
         # Leading deposits are the block's known system part; forced transactions cannot be told apart here.
         deposits = next((i for i, r in enumerate(rtxs) if not isinstance(r.tx, DepositTx)), len(rtxs))
         head = self.store.commit_block(
-            block, [encode_receipt(r) for r in receipts], [r.hash for r in rtxs], update,
-            extra_puts=extra_puts, system_count=deposits,
+            block,
+            [encode_receipt(r) for r in receipts],
+            [r.hash for r in rtxs],
+            update,
+            extra_puts=extra_puts,
+            system_count=deposits,
         )
         return SealedBlock(block, receipts, head)

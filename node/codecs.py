@@ -52,7 +52,7 @@ class JsonFieldError(ValueError):
 
 
 class RecordSchemaError(TypeError):
-    """A schema or codec used wrongly: a field without a codec, a schema that misses a field, msgpack of a JSON-only value."""
+    """A schema or codec used wrongly: a field without a codec, a schema missing a field, msgpack of JSON-only data."""
 
 
 # -- the one hex helper --
@@ -354,7 +354,29 @@ BOOL = BoolCodec()
 
 
 __all__ = [
-    "ADDRESS", "AMOUNT", "BOOL", "BYTES", "HASH", "INT", "TEXT", "UINT",
-    "AddressCodec", "Amount", "BoolCodec", "Bytes", "Codec", "Coded", "HashCodec", "JsonFieldError", "JsonOnly",
-    "Nullable", "RecordSchemaError", "SignedInt", "Text", "TupleOf", "UInt", "WireOnly", "to_hex",
+    "ADDRESS",
+    "AMOUNT",
+    "BOOL",
+    "BYTES",
+    "HASH",
+    "INT",
+    "TEXT",
+    "UINT",
+    "AddressCodec",
+    "Amount",
+    "BoolCodec",
+    "Bytes",
+    "Codec",
+    "Coded",
+    "HashCodec",
+    "JsonFieldError",
+    "JsonOnly",
+    "Nullable",
+    "RecordSchemaError",
+    "SignedInt",
+    "Text",
+    "TupleOf",
+    "UInt",
+    "WireOnly",
+    "to_hex",
 ]

@@ -73,16 +73,14 @@ class PrivateKey:
     def __init__(self, secret: bytes) -> None:
         validate_private_key(secret)
         self._key = coincurve.PrivateKey(secret)
-        self.address: Address = address_from_public_key(
-            self._key.public_key.format(compressed=False)
-        )
+        self.address: Address = address_from_public_key(self._key.public_key.format(compressed=False))
 
     @classmethod
-    def generate(cls) -> "PrivateKey":
+    def generate(cls) -> PrivateKey:
         return cls(coincurve.PrivateKey().secret)
 
     @classmethod
-    def from_hex(cls, text: str) -> "PrivateKey":
+    def from_hex(cls, text: str) -> PrivateKey:
         return cls(parse_hex(text, PRIVATE_KEY_LEN, "private key"))
 
     @property

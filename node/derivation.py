@@ -14,8 +14,8 @@ over; the Deriver asks for the L1 blocks it needs with `needed_origins()`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from node.batch import BatchError, decode_batch
 from node.block import BlockHeader
@@ -171,7 +171,11 @@ class Deriver:
     def _fill_expired_epochs(self, l1_number: int, result: DerivationResult) -> None:
         for shape in derive_expired_epochs(self._shape_head(), l1_number, self._origin_info, self.rules):
             result.add(self._append(shape, ()))
-            log.warning("sequencing window of L1 block %d expired: derived default L2 block %d", shape.l1_origin_number, shape.number)
+            log.warning(
+                "sequencing window of L1 block %d expired: derived default L2 block %d",
+                shape.l1_origin_number,
+                shape.number,
+            )
 
     def _append(self, shape: BlockShape, user: Sequence[bytes]) -> Derived:
         """Append the block; user transactions are recovered only if it must be executed (not already unsafe)."""

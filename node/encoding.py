@@ -23,7 +23,8 @@ class DecodeError(ValueError):
 
 
 def pack(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)
+    packed: bytes = msgpack.packb(value, use_bin_type=True)
+    return packed
 
 
 def unpack(data: bytes, max_size: int | None = None) -> Any:
@@ -33,9 +34,7 @@ def unpack(data: bytes, max_size: int | None = None) -> Any:
     if max_size is not None and len(data) > max_size:
         raise DecodeError(f"encoding is {len(data)} bytes, limit is {max_size}")
     try:
-        value = msgpack.unpackb(
-            data, raw=False, use_list=True, strict_map_key=True
-        )
+        value = msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True)
     except msgpack.ExtraData:
         raise DecodeError("trailing bytes after the encoded value") from None
     except Exception as exc:  # msgpack raises several unrelated types
@@ -91,4 +90,3 @@ def expect_bytes(value: Any, what: str, length: int | None = None, max_length: i
     if max_length is not None and len(value) > max_length:
         raise DecodeError(f"{what} is {len(value)} bytes, limit is {max_length}")
     return value
-

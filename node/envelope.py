@@ -25,8 +25,9 @@ big-endian byte strings).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Mapping, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 from node.crypto import SIGNATURE_LEN, Address, Hash32, PrivateKey, keccak256, recover_address
 from node.encoding import DecodeError, decode_uint, encode_uint, expect_bytes, expect_int, pack, unpack
@@ -39,7 +40,7 @@ class Payload(Protocol):
     def to_fields(self) -> list[Any]: ...
 
     @classmethod
-    def from_fields(cls, fields: list[Any]) -> "Payload": ...
+    def from_fields(cls, fields: list[Any]) -> Payload: ...
 
 
 PayloadTable = Mapping[int, Any]  # kind -> payload class

@@ -100,20 +100,36 @@ def _codeless(code: int, name: str, meaning: str, surface: Surface) -> ErrorCode
 _S = Surface
 ENTRIES: tuple[ErrorCode, ...] = (
     # -- JSON-RPC 2.0 (node.rpc.errors) --
-    _entry(_S.RPC, "the body is not valid JSON (or NaN/Infinity, nested too deeply, an unreadable encoding)", rpc.ParseError),
-    _entry(_S.RPC, "not a JSON-RPC 2.0 request (bad jsonrpc, method, id or params; empty or oversized batch or body)",
-           rpc.InvalidRequest),
+    _entry(
+        _S.RPC,
+        "the body is not valid JSON (or NaN/Infinity, nested too deeply, an unreadable encoding)",
+        rpc.ParseError,
+    ),
+    _entry(
+        _S.RPC,
+        "not a JSON-RPC 2.0 request (bad jsonrpc, method, id or params; empty or oversized batch or body)",
+        rpc.InvalidRequest,
+    ),
     _entry(_S.RPC, "no such method (or a WebSocket-only method over HTTP)", rpc.MethodNotFound),
     _entry(_S.RPC, "a parameter is missing, extra or malformed", rpc.InvalidParams),
     _entry(_S.RPC, "the server failed; details are in its log, never in the answer", rpc.InternalError),
     # -- server-defined (node.rpc.errors, sequencer.dropped) --
-    _entry(_S.RPC, "not found: a block not there yet, state outside the history window, a withdrawal not in state",
-           rpc.ResourceNotFound),
+    _entry(
+        _S.RPC,
+        "not found: a block not there yet, state outside the history window, a withdrawal not in state",
+        rpc.ResourceNotFound,
+    ),
     _entry(_S.RPC, "a limit is exceeded (a range's count, subscriptions per connection)", rpc.LimitExceeded),
-    _entry(_S.RPC, "unavailable: no sequencer to forward to (or it is unreachable), a sync send not sealed in time "
-           "or dropped", rpc.Unavailable),
-    _entry(_S.SEQUENCER, "the transaction was in a block L1 replaced and is no longer valid on the healed chain",
-           dropped.TransactionDropped),
+    _entry(
+        _S.RPC,
+        "unavailable: no sequencer to forward to (or it is unreachable), a sync send not sealed in time or dropped",
+        rpc.Unavailable,
+    ),
+    _entry(
+        _S.SEQUENCER,
+        "the transaction was in a block L1 replaced and is no longer valid on the healed chain",
+        dropped.TransactionDropped,
+    ),
     # -- the state transition (node.stf.errors): classes --
     _entry(_S.BLOCK, "base class of the state transition's errors (never raised itself)", stf.StfError),
     _entry(_S.SUBMISSION, "base class of invalid transactions (never raised itself)", stf.InvalidTransaction),
@@ -131,36 +147,55 @@ ENTRIES: tuple[ErrorCode, ...] = (
     _entry(_S.SUBMISSION, "a transfer, withdrawal or deposit of zero", stf.ZeroAmount),
     _entry(_S.SUBMISSION, "the account has used every nonce", stf.NonceOverflow),
     # -- mempool refusals (node.mempool_errors: the sequencer's and the L1's) --
-    _entry(_S.MEMPOOL, "mempool full: the newcomer outbids nothing evictable (also the mempool errors' base class)",
-           mempool_errors.MempoolError, mempool_errors.MempoolFull),
-    _entry(_S.MEMPOOL, "the sender's pending or queued cap is reached",
-           mempool_errors.SenderQueueFull),
-    _entry(_S.MEMPOOL, "same sender and nonce as a pooled transaction without the required fee bump",
-           mempool_errors.ReplacementUnderpriced),
-    _entry(_S.MEMPOOL, "this exact transaction is pooled (or, on L1, included)",
-           mempool_errors.AlreadyKnown),
+    _entry(
+        _S.MEMPOOL,
+        "mempool full: the newcomer outbids nothing evictable (also the mempool errors' base class)",
+        mempool_errors.MempoolError,
+        mempool_errors.MempoolFull,
+    ),
+    _entry(_S.MEMPOOL, "the sender's pending or queued cap is reached", mempool_errors.SenderQueueFull),
+    _entry(
+        _S.MEMPOOL,
+        "same sender and nonce as a pooled transaction without the required fee bump",
+        mempool_errors.ReplacementUnderpriced,
+    ),
+    _entry(_S.MEMPOOL, "this exact transaction is pooled (or, on L1, included)", mempool_errors.AlreadyKnown),
     _entry(_S.MEMPOOL, "the nonce is too far ahead of the account's", mempool_errors.NonceGapTooLarge),
     _entry(_S.MEMPOOL, "the transaction is above the size limit", mempool_errors.TransactionTooLarge),
-    _entry(_S.MEMPOOL, "overdraft: each is affordable, but the sender's pooled transactions and this one together "
-           "cost more than its balance (one that alone costs more gets -32014)", mempool_errors.Overdraft),
+    _entry(
+        _S.MEMPOOL,
+        "overdraft: each is affordable, but the sender's pooled transactions and this one together "
+        "cost more than its balance (one that alone costs more gets -32014)",
+        mempool_errors.Overdraft,
+    ),
     # -- block rejections (node.stf.errors, node.chain, node.shape) --
     _entry(_S.BLOCK, "a deposit follows a signed transaction", stf.DepositsNotFirst),
-    _entry(_S.BLOCK, "a transaction of the block is invalid (carries its index and cause)", stf.InvalidTransactionInBlock),
+    _entry(
+        _S.BLOCK, "a transaction of the block is invalid (carries its index and cause)", stf.InvalidTransactionInBlock
+    ),
     _entry(_S.BLOCK, "the header's transactions root does not match its transactions", stf.TxRootMismatch),
     _entry(_S.BLOCK, "more transactions than a block may hold", stf.TooManyTransactions),
     _entry(_S.BLOCK, "executing the block gives another state root than it claims", chain.StateRootMismatch),
     _entry(_S.BLOCK, "the block breaks the origin, timestamp, window or size rules", shape.PlacementError),
     _entry(_S.BLOCK, "stored state breaks an invariant: stop, do not retry", stf.StateInvariantViolated),
     # -- L1 kind rules (l1.contracts.errors) --
-    _entry(_S.L1_RECEIPT, "not the batcher (also the kind rules' base class)", l1_chain.KindRuleError, l1_rules.NotBatcher),
+    _entry(
+        _S.L1_RECEIPT, "not the batcher (also the kind rules' base class)", l1_chain.KindRuleError, l1_rules.NotBatcher
+    ),
     _entry(_S.L1_RECEIPT, "the bond (or counter-bond) is below the proposer bond", l1_rules.BondTooLow),
-    _codeless(-32062, "ProposalOutOfOrder",
-              "retired, no longer produced: a proposal not above every live proposal (L1s before issue 10)",
-              _S.L1_RECEIPT),
+    _codeless(
+        -32062,
+        "ProposalOutOfOrder",
+        "retired, no longer produced: a proposal not above every live proposal (L1s before issue 10)",
+        _S.L1_RECEIPT,
+    ),
     _entry(_S.L1_RECEIPT, "the batch is above the size limit", l1_rules.BatchTooLarge),
     _entry(_S.L1_RECEIPT, "no output proposal with that index", l1_rules.OutputNotFound),
-    _entry(_S.L1_RECEIPT, "the output is settled or its window closed (a defence: and no game of it runs)",
-           l1_rules.OutputNotDisputable),
+    _entry(
+        _S.L1_RECEIPT,
+        "the output is settled or its window closed (a defence: and no game of it runs)",
+        l1_rules.OutputNotDisputable,
+    ),
     _entry(_S.L1_RECEIPT, "no agreed output to start a game from (no l2_genesis_output_root)", l1_rules.NoAgreedOutput),
     _entry(_S.L1_RECEIPT, "disputes are disabled: the L1 has no [l1.rollup] config", l1_rules.DisputesDisabled),
     _entry(_S.L1_RECEIPT, "no dispute game with that id", l1_rules.GameNotFound),
@@ -171,14 +206,20 @@ ENTRIES: tuple[ErrorCode, ...] = (
     _entry(_S.L1_RECEIPT, "resolve_game while the side on turn still has time", l1_rules.ClockNotExpired),
     _entry(_S.L1_RECEIPT, "the game's rules refuse the move (phase, opening, root shape)", l1_rules.IllegalMove),
     _entry(_S.L1_RECEIPT, "the step the L1 rebuilds is not the one the game disputes", l1_rules.StepInputMismatch),
-    _entry(_S.L1_RECEIPT, "the witness is malformed, incomplete or does not verify against the pre-root",
-           l1_rules.InvalidWitness),
+    _entry(
+        _S.L1_RECEIPT,
+        "the witness is malformed, incomplete or does not verify against the pre-root",
+        l1_rules.InvalidWitness,
+    ),
     _entry(_S.L1_RECEIPT, "the proven pre-state cannot be run by the state transition", l1_rules.UnprovableStep),
     _entry(_S.L1_RECEIPT, "the opened header is not the L2 block the L1 derived", l1_rules.UnderivableOpening),
     _entry(_S.L1_RECEIPT, "state root and block hash do not open the output root", l1_rules.OutputMismatch),
     _entry(_S.L1_RECEIPT, "the withdrawal record is not proven under the state root", l1_rules.InvalidWithdrawalProof),
-    _entry(_S.L1_RECEIPT, "the withdrawal is proven against an output that is not defeated",
-           l1_rules.WithdrawalAlreadyProven),
+    _entry(
+        _S.L1_RECEIPT,
+        "the withdrawal is proven against an output that is not defeated",
+        l1_rules.WithdrawalAlreadyProven,
+    ),
     _entry(_S.L1_RECEIPT, "the withdrawal is not proven", l1_rules.WithdrawalNotProven),
     _entry(_S.L1_RECEIPT, "the withdrawal's output is pending or disputed", l1_rules.OutputNotFinalized),
     _entry(_S.L1_RECEIPT, "the withdrawal is paid already", l1_rules.WithdrawalAlreadyFinalized),
@@ -209,8 +250,11 @@ ENTRIES: tuple[ErrorCode, ...] = (
     _entry(_S.VENUE, "the oracle timestamp is too far ahead of the block's", venue.OracleTimestampInFuture),
     _entry(_S.VENUE, "the oracle price moves more than the market's band", venue.OraclePriceOutOfBand),
     _entry(_S.VENUE, "the market has no oracle price yet: no trading", venue.OraclePriceNotSet),
-    _entry(_S.VENUE, "a transfer or withdrawal would break initial margin or the liquidation reserve",
-           venue.WithdrawalBreaksMargin),
+    _entry(
+        _S.VENUE,
+        "a transfer or withdrawal would break initial margin or the liquidation reserve",
+        venue.WithdrawalBreaksMargin,
+    ),
     _entry(_S.VENUE, "the chain has no venue (genesis without markets)", venue.VenueNotConfigured),
 )
 
@@ -239,7 +283,9 @@ def render_markdown() -> str:
     for surface in Surface:
         entries = [entry for entry in ERROR_CODES.values() if entry.surface is surface]
         rows = [f"| {e.code} | {e.describe_classes()} | {e.meaning} |" for e in entries]
-        parts.append("\n".join([f"{surface.value}:", "", "| code | class (module) | meaning |", "|---|---|---|", *rows]))
+        parts.append(
+            "\n".join([f"{surface.value}:", "", "| code | class (module) | meaning |", "|---|---|---|", *rows])
+        )
     return "\n\n".join(parts)
 
 

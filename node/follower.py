@@ -59,7 +59,9 @@ class ChainFollower:
         self.store = ChainStore(self.data_dir / "chain", history_window=self.history_window)
         self.chain = Chain(self.store, self.rollup.chain_config())
         genesis = await self._wait_for_l1_block(0)
-        self.chain.init_genesis(self.rollup.genesis_alloc, genesis.timestamp_ms, (0, genesis.hash), self.rollup.venue_genesis)
+        self.chain.init_genesis(
+            self.rollup.genesis_alloc, genesis.timestamp_ms, (0, genesis.hash), self.rollup.venue_genesis
+        )
         self.deriver = Deriver(self.chain, self.rollup.rules)
         first, cursor = self.deriver.needed_origins(), self.cursor()
         for data in await self.l1.get_block_data(first, cursor - first + 1):
@@ -116,6 +118,10 @@ class ChainFollower:
         for reason in result.dropped:
             log.warning("derivation dropped data: %s", reason)
         if result.derived:
-            log.info("derived L2 blocks %d..%d from L1 block %d%s",
-                     result.derived[0].head.number, result.derived[-1].head.number, l1_number,
-                     f" ({result.promoted} already there as unsafe blocks)" if result.promoted else "")
+            log.info(
+                "derived L2 blocks %d..%d from L1 block %d%s",
+                result.derived[0].head.number,
+                result.derived[-1].head.number,
+                l1_number,
+                f" ({result.promoted} already there as unsafe blocks)" if result.promoted else "",
+            )

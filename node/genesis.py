@@ -7,7 +7,7 @@ call `compute_genesis_writes`.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from node.block import ZERO_HASH, BlockHeader
 from node.crypto import Hash32
@@ -23,7 +23,9 @@ class _EmptyState:
         return None
 
 
-def compute_genesis_writes(alloc: Mapping[bytes, int], extra_writes: Mapping[bytes, bytes]) -> dict[bytes, bytes | None]:
+def compute_genesis_writes(
+    alloc: Mapping[bytes, int], extra_writes: Mapping[bytes, bytes]
+) -> dict[bytes, bytes | None]:
     """Application state of L2 block 0: `extra_writes` (e.g. the venue), balances and the supply."""
     overlay = Overlay(_EmptyState())
     for key, value in sorted(extra_writes.items()):
@@ -35,7 +37,10 @@ def compute_genesis_writes(alloc: Mapping[bytes, int], extra_writes: Mapping[byt
 
 
 def compute_genesis_output_root(
-    alloc: Mapping[bytes, int], extra_writes: Mapping[bytes, bytes], l1_genesis_timestamp_ms: int, l1_genesis_hash: bytes
+    alloc: Mapping[bytes, int],
+    extra_writes: Mapping[bytes, bytes],
+    l1_genesis_timestamp_ms: int,
+    l1_genesis_hash: bytes,
 ) -> Hash32:
     writes = compute_genesis_writes(alloc, extra_writes)
     state_root = Hash32(MemoryTree({hash_key(k): v for k, v in writes.items() if v is not None}).root())

@@ -16,6 +16,7 @@ where each entry is a signed block message as above.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from node.block import MAX_BLOCK_BYTES, Block
 from node.crypto import Address, CryptoError, Hash32, PrivateKey, keccak256, recover_address
 from node.encoding import DecodeError, expect_bytes, expect_int, expect_list, pack, unpack
@@ -137,4 +138,3 @@ def decode_range_response(data: bytes) -> list[bytes]:
     if len(items) > MAX_RANGE_COUNT:
         raise DecodeError(f"range response has {len(items)} blocks, limit {MAX_RANGE_COUNT}")
     return [expect_bytes(item, "signed block", max_length=MAX_BLOCK_BYTES) for item in items]
-

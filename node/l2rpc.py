@@ -24,8 +24,8 @@ from node.smt.hashing import hash_key
 from node.smt.versioned import MissingVersionError
 from node.state.schema import account_key, decode_account
 from node.state.view import StateReader
-from node.store.chain import Head
 from node.stf.execute import INVALID_KIND_NAME
+from node.store.chain import Head
 from node.tx import DepositTx, SignedTx, decode_tx
 from node.venue.rpc import register_venue_read_methods
 
@@ -41,7 +41,8 @@ class Heads:
 
 
 class ReadableNode(Protocol):
-    chain: Chain
+    @property
+    def chain(self) -> Chain: ...
 
     def heads(self) -> Heads: ...
 
@@ -278,7 +279,7 @@ def tx_json(raw: bytes) -> dict[str, Any]:
             "to": to_checksum_address(tx.to),
             "amount": str(tx.amount),
         }
-    if not isinstance(tx, SignedTx):
+    if not isinstance(tx, SignedTx) or sender is None:
         raise InvalidParams("stored transaction has an unknown form")
     return {
         **base,

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncContextManager, Callable, Sequence
+from typing import Any
 
 from node.rpc.server import ListenError
 from node.service import ConfigError, run_service, setup_logging
@@ -36,7 +38,9 @@ class Role:
     name: str  # as in `rollup <name>` and in its log lines
     description: str
     load_config: Callable[[str | Path], Any]
-    make_service: Callable[[Any], AsyncContextManager[Any]]  # the process; it has `.tasks` (node.service.BackgroundTasks)
+    make_service: Callable[
+        [Any], AbstractAsyncContextManager[Any]
+    ]  # the process; it has `.tasks` (node.service.BackgroundTasks)
     module: str  # the package run by `python -m`
     startup_errors: tuple[type[BaseException], ...] = ()  # reported as one line, exit 1
 
@@ -55,9 +59,10 @@ def run_role(role: Role, config_path: str | Path) -> int:
         log.error("%s", exc)
         return EXIT_CONFIG
     setup_logging(role.name, role.log_level(config))
+    startup_errors: tuple[type[BaseException], ...] = (ListenError, *role.startup_errors)
     try:
         return run_service(lambda: role.make_service(config), failed=lambda service: service.tasks.failed)
-    except (ListenError, *role.startup_errors) as exc:
+    except startup_errors as exc:
         log.error("%s", exc)
         return EXIT_FAILED
 

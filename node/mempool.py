@@ -32,11 +32,19 @@ from __future__ import annotations
 import enum
 import heapq
 import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, Iterable, Iterator, Mapping, TypeVar
+from typing import Any, Generic, TypeVar
 
 from node.envelope import Recovered
-from node.mempool_errors import AlreadyKnown, MempoolFull, NonceGapTooLarge, ReplacementUnderpriced, SenderQueueFull, Wording
+from node.mempool_errors import (
+    AlreadyKnown,
+    MempoolFull,
+    NonceGapTooLarge,
+    ReplacementUnderpriced,
+    SenderQueueFull,
+    Wording,
+)
 from node.state.schema import Account
 from node.stf.errors import NonceTooLow
 from node.stf.ledger import compute_envelope_cost
@@ -45,7 +53,9 @@ StateNonceOf = Callable[[bytes], int]
 Exclude = Callable[[bytes], bool]
 CostOf = Callable[[Any], int]  # a signed transaction -> what its sender must hold for it
 Rank = tuple[int, ...]  # lower is taken first
-R = TypeVar("R", bound=Recovered[Any])  # the chain's recovered transaction (node.tx.RecoveredTx, l1.chain.tx.RecoveredL1Tx)
+R = TypeVar(
+    "R", bound=Recovered[Any]
+)  # the chain's recovered transaction (node.tx.RecoveredTx, l1.chain.tx.RecoveredL1Tx)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +97,9 @@ class DropReason(enum.StrEnum):
     STALE = "stale"  # its nonce was used by another transaction
     REJECTED = "rejected"  # the block builder found it invalid (sequencer.txpool)
     INVALID = "invalid"  # no longer valid when the journal was replayed (sequencer.txpool)
-    REORGED = "reorged"  # its block was replaced by the L1-derived chain and it could not be re-queued (sequencer.healing)
+    REORGED = (
+        "reorged"  # its block was replaced by the L1-derived chain and it could not be re-queued (sequencer.healing)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +241,9 @@ class NoncePool(Generic[R]):
         need = self.rules.compute_replacement_fee(current.fee)
         if fee < need:
             rules = self.rules
-            raise ReplacementUnderpriced(current.nonce, current.fee, need, fee, rules.price_bump_percent, wording=rules.wording)
+            raise ReplacementUnderpriced(
+                current.nonce, current.fee, need, fee, rules.price_bump_percent, wording=rules.wording
+            )
 
     def validate_sender_cap(self, sender: bytes, count: int, cap: int, what: str = "transactions") -> None:
         if count >= cap:
@@ -326,7 +340,9 @@ class NoncePool(Generic[R]):
     def _resync(self, sender: bytes, state: SenderQueue[R], account: Account) -> None:
         state.account = account
         for entry in [e for n, e in state.txs.items() if n < account.nonce]:
-            self._drop(state, entry, DropReason.STALE, f"nonce {entry.nonce} was used (account nonce is {account.nonce})")
+            self._drop(
+                state, entry, DropReason.STALE, f"nonce {entry.nonce} was used (account nonce is {account.nonce})"
+            )
         self._drop_unpayable(state)
         self._refresh(sender, state)
 

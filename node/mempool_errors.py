@@ -7,7 +7,7 @@
     ├── AlreadyKnown             -32023  this exact transaction is in the mempool
     ├── NonceGapTooLarge         -32024  the nonce is too far ahead of the account's
     ├── TransactionTooLarge      -32025  above the size limit
-    └── Overdraft                -32026  the sender's pooled transactions together cost more than its balance (sequencer)
+    └── Overdraft                -32026  the sender's pooled transactions cost more than its balance (sequencer)
 
 Both mempools raise these (the core, node.mempool; the L1 chain's pool,
 l1.chain.mempool; the sequencer's, sequencer.mempool). Their messages are on
@@ -54,21 +54,30 @@ class MempoolFull(MempoolError):
     rpc_code = -32020
 
     def __init__(
-        self, capacity: int, fee: int, cheapest: int | None, what: str = "transactions", *,
+        self,
+        capacity: int,
+        fee: int,
+        cheapest: int | None,
+        what: str = "transactions",
+        *,
         wording: Wording = Wording.SEQUENCER,
     ) -> None:
         self.capacity, self.fee, self.cheapest = capacity, fee, cheapest
         if wording is Wording.L1:
             super().__init__(f"mempool full: {capacity} {what} pending")
             return
-        floor = "nothing it outranks is evictable" if cheapest is None else f"need a fee > {cheapest} to evict the cheapest"
+        floor = (
+            "nothing it outranks is evictable" if cheapest is None else f"need a fee > {cheapest} to evict the cheapest"
+        )
         super().__init__(f"mempool full: {capacity} {what}; fee {fee} does not outbid ({floor})")
 
 
 class SenderQueueFull(MempoolError):
     rpc_code = -32021
 
-    def __init__(self, sender: bytes, cap: int, what: str = "transactions", *, wording: Wording = Wording.SEQUENCER) -> None:
+    def __init__(
+        self, sender: bytes, cap: int, what: str = "transactions", *, wording: Wording = Wording.SEQUENCER
+    ) -> None:
         self.sender, self.cap = sender, cap
         if wording is Wording.L1:
             super().__init__(f"sender queue full: {to_checksum_address(sender)} has {cap} {what} pending")

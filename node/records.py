@@ -90,8 +90,14 @@ class Field:
         return (self.json,) if isinstance(self.json, str) else tuple(self.json or ())
 
 
-def field(codec: Codec[Any], json: Any = None, *, wire: bool = True, omit_none: bool = False,
-          default: Any = dataclasses.MISSING) -> Any:
+def field(
+    codec: Codec[Any],
+    json: Any = None,
+    *,
+    wire: bool = True,
+    omit_none: bool = False,
+    default: Any = dataclasses.MISSING,
+) -> Any:
     """Declare a record field (see the module docstring); `default` as for dataclasses.field."""
     spec = {_METADATA_KEY: (codec, json, wire, omit_none)}
     return dataclasses.field(default=default, metadata=spec)
@@ -266,8 +272,35 @@ def from_json(cls: type[R], obj: Any, **held: Any) -> R:
 
 
 __all__ = [
-    "ADDRESS", "AMOUNT", "BOOL", "BYTES", "HASH", "INLINE", "INT", "TEXT", "UINT",
-    "Bytes", "Codec", "Coded", "Field", "JsonFieldError", "JsonOnly", "Nested", "Nullable", "RecordSchemaError",
-    "Schema", "Text", "TupleOf", "UInt", "WireOnly",
-    "field", "from_json", "from_wire", "record", "schema_of", "to_hex", "to_json", "to_wire",
+    "ADDRESS",
+    "AMOUNT",
+    "BOOL",
+    "BYTES",
+    "HASH",
+    "INLINE",
+    "INT",
+    "TEXT",
+    "UINT",
+    "Bytes",
+    "Codec",
+    "Coded",
+    "Field",
+    "JsonFieldError",
+    "JsonOnly",
+    "Nested",
+    "Nullable",
+    "RecordSchemaError",
+    "Schema",
+    "Text",
+    "TupleOf",
+    "UInt",
+    "WireOnly",
+    "field",
+    "from_json",
+    "from_wire",
+    "record",
+    "schema_of",
+    "to_hex",
+    "to_json",
+    "to_wire",
 ]

@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import threading
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from node.crypto import Address, keccak256
 from node.stf.execute import recover_transaction
@@ -49,7 +49,7 @@ class SenderRecovery:
             return [recover_transaction(raw) for raw in raws]
         return self.assemble(raws, self.recover_senders_async(raws).result_list())
 
-    def recover_senders_async(self, raws: Sequence[bytes]) -> "PendingSenders":
+    def recover_senders_async(self, raws: Sequence[bytes]) -> PendingSenders:
         """Start recovering in the pool; collect with `.result_list()` (pipelining)."""
         if self._pool is None:
             raise RuntimeError("recover_senders_async needs a pool (workers > 0)")
@@ -75,7 +75,7 @@ class SenderRecovery:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def __enter__(self) -> "SenderRecovery":
+    def __enter__(self) -> SenderRecovery:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -8,9 +8,10 @@ process's config.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from node.block import MAX_BLOCK_TXS
 from node.crypto import Address, CryptoError, parse_address
@@ -56,7 +57,9 @@ def load_rollup_config(doc: Mapping[str, Any]) -> RollupConfig:
         max_block_txs=max_block_txs,
         rules=RollupRules(
             chain_id=chain_id,
-            max_sequencer_drift_ms=_int(section, "rollup.max_sequencer_drift_ms", section.get("max_sequencer_drift_ms", 10_000), 1, 10**9),
+            max_sequencer_drift_ms=_int(
+                section, "rollup.max_sequencer_drift_ms", section.get("max_sequencer_drift_ms", 10_000), 1, 10**9
+            ),
             sequencing_window=_int(section, "rollup.sequencing_window", section.get("sequencing_window", 20), 1, 10**6),
             max_block_txs=max_block_txs,
         ),

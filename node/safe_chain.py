@@ -17,14 +17,14 @@ simply executed on top.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from node.block import BlockHeader
 from node.chain import Chain, ChainError, SealedBlock, decode_receipt
 from node.encoding import pack, unpack
-from node.store.chain import Head
 from node.stf.execute import recover_in_block
+from node.store.chain import Head
 from node.tx import RecoveredTx
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,10 @@ import signal
 import sys
 import time
 import tomllib
+from collections.abc import Callable, Coroutine, Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, AsyncContextManager, Callable, Coroutine, Mapping, Protocol
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +108,9 @@ async def wait_for_shutdown(extra: asyncio.Event | None = None) -> str:
             loop.remove_signal_handler(sig)
 
 
-def run_service(factory: Callable[[], AsyncContextManager[Any]], failed: Callable[[Any], asyncio.Event | None] | None = None) -> int:
+def run_service(
+    factory: Callable[[], AbstractAsyncContextManager[Any]], failed: Callable[[Any], asyncio.Event | None] | None = None
+) -> int:
     """Run the service made by `factory` until a signal; return a process exit code."""
 
     async def main() -> int:
@@ -131,7 +135,6 @@ async def sleep_or_stop(seconds: float, stop: asyncio.Event) -> bool:
     return False
 
 
-
 DEFAULT_STUCK_AFTER_ROUNDS = 20
 
 
@@ -148,7 +151,10 @@ class ProblemTracker:
     """
 
     def __init__(
-        self, who: str, logger: logging.Logger, stuck_after_rounds: int = DEFAULT_STUCK_AFTER_ROUNDS,
+        self,
+        who: str,
+        logger: logging.Logger,
+        stuck_after_rounds: int = DEFAULT_STUCK_AFTER_ROUNDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if stuck_after_rounds < 1:
@@ -170,8 +176,13 @@ class ProblemTracker:
             self.log.warning("%s (retrying)", problem)
             self.problem = problem
         if self.rounds == self.stuck_after_rounds:
-            self.log.error("%s is STUCK: no progress for %d rounds (%.0f s); latest problem: %s",
-                           self.who, self.rounds, self.clock() - self.since, problem)
+            self.log.error(
+                "%s is STUCK: no progress for %d rounds (%.0f s); latest problem: %s",
+                self.who,
+                self.rounds,
+                self.clock() - self.since,
+                problem,
+            )
 
     def clear(self) -> None:
         """A round that went through: the problem, if any, is over."""
@@ -205,7 +216,13 @@ class GaugeRegistry(Protocol):
 
 def register_problem_metrics(metrics: GaugeRegistry, role: str, trackers: Mapping[str, ProblemTracker]) -> None:
     """Gauges `<role>_stuck{duty}` (1 while stuck) and `<role>_problem_rounds{duty}` over named trackers."""
-    metrics.gauge_fn(f"{role}_stuck", f"1 while a {role} duty has had a problem for its stuck threshold of rounds",
-                     lambda: [({"duty": duty}, int(t.stuck)) for duty, t in trackers.items()])
-    metrics.gauge_fn(f"{role}_problem_rounds", f"consecutive rounds a {role} duty has had a problem",
-                     lambda: [({"duty": duty}, t.rounds) for duty, t in trackers.items()])
+    metrics.gauge_fn(
+        f"{role}_stuck",
+        f"1 while a {role} duty has had a problem for its stuck threshold of rounds",
+        lambda: [({"duty": duty}, int(t.stuck)) for duty, t in trackers.items()],
+    )
+    metrics.gauge_fn(
+        f"{role}_problem_rounds",
+        f"consecutive rounds a {role} duty has had a problem",
+        lambda: [({"duty": duty}, t.rounds) for duty, t in trackers.items()],
+    )

@@ -24,8 +24,9 @@ For each L1 block n, in order:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 from node.batch import BatchBlock
 from node.block import MAX_BLOCK_TXS
@@ -125,12 +126,18 @@ def validate_placement(
     if timestamp_ms < origin.timestamp_ms:
         raise PlacementError(f"timestamp {timestamp_ms} is before its l1 origin's {origin.timestamp_ms}")
     if timestamp_ms > origin.timestamp_ms + rules.max_sequencer_drift_ms:
-        raise PlacementError(f"timestamp {timestamp_ms} drifts more than {rules.max_sequencer_drift_ms} ms past its l1 origin")
+        raise PlacementError(
+            f"timestamp {timestamp_ms} drifts more than {rules.max_sequencer_drift_ms} ms past its l1 origin"
+        )
     if posted_in is not None:
         if origin.number >= posted_in:
-            raise PlacementError(f"batch posted in L1 block {posted_in} names l1 origin {origin.number}, not an earlier block")
+            raise PlacementError(
+                f"batch posted in L1 block {posted_in} names l1 origin {origin.number}, not an earlier block"
+            )
         if posted_in > origin.number + rules.sequencing_window:
-            raise PlacementError(f"batch for epoch {origin.number} posted in L1 block {posted_in}, after the sequencing window")
+            raise PlacementError(
+                f"batch for epoch {origin.number} posted in L1 block {posted_in}, after the sequencing window"
+            )
     return origin.number == parent.l1_origin_number + 1
 
 
@@ -170,7 +177,9 @@ def place_batch_block(
     return BlockShape(block.number, block.timestamp_ms, origin.number, opens, position)
 
 
-def derive_expired_epochs(head: ShapeHead, l1_number: int, origins: OriginLookup, rules: RollupRules) -> list[BlockShape]:
+def derive_expired_epochs(
+    head: ShapeHead, l1_number: int, origins: OriginLookup, rules: RollupRules
+) -> list[BlockShape]:
     """Default blocks for the epochs whose sequencing window closed with L1 block `l1_number`."""
     shapes: list[BlockShape] = []
     while True:

@@ -18,10 +18,19 @@ venue adds its order kinds that way without touching this module.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 from node.crypto import ADDRESS_LEN, Address, CryptoError, Hash32, PrivateKey, keccak256
-from node.encoding import DecodeError, UINT256_MAX, decode_uint, encode_uint, expect_bytes, expect_int, expect_list, pack
+from node.encoding import (
+    UINT256_MAX,
+    DecodeError,
+    decode_uint,
+    encode_uint,
+    expect_bytes,
+    expect_int,
+    expect_list,
+    pack,
+)
 from node.envelope import (
     EnvelopeFormat,
     Payload,
@@ -70,7 +79,7 @@ class Transfer:
         return [self.to, encode_uint(self.amount)]
 
     @classmethod
-    def from_fields(cls, fields: list[Any]) -> "Transfer":
+    def from_fields(cls, fields: list[Any]) -> Transfer:
         expect_list(fields, 2, "transfer payload")
         return cls(Address(expect_bytes(fields[0], "to", ADDRESS_LEN)), _amount(fields[1]))
 
@@ -89,7 +98,7 @@ class Withdrawal:
         return [self.l1_recipient, encode_uint(self.amount)]
 
     @classmethod
-    def from_fields(cls, fields: list[Any]) -> "Withdrawal":
+    def from_fields(cls, fields: list[Any]) -> Withdrawal:
         expect_list(fields, 2, "withdrawal payload")
         return cls(Address(expect_bytes(fields[0], "l1_recipient", ADDRESS_LEN)), _amount(fields[1]))
 
@@ -133,7 +142,7 @@ class UnrecoverableTx:
     error: Exception
 
 
-Transaction = Union[SignedTx, DepositTx, UnrecoverableTx]
+Transaction = SignedTx | DepositTx | UnrecoverableTx
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,20 +31,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
+from l1.contracts.client import L1Client, L1ResponseError
 from node.crypto import to_checksum_address
+from node.follower import ChainFollower
 from node.l2rpc import Heads, register_read_methods
 from node.rpc.client import RpcTransportError
 from node.rpc.errors import RpcError
 from node.rpc.server import RpcServer
 from node.service import BackgroundTasks, ProblemTracker
 from node.store.chain import Head
-from l1.contracts.client import L1Client, L1ResponseError
-from prover.config import ChallengerConfig
-from node.follower import ChainFollower
-from prover.l1_disputes import L1Disputes
 from prover.conduct import Conduct, HonestConduct
+from prover.config import ChallengerConfig
+from prover.l1_disputes import L1Disputes
 from prover.oracle import TraceOracle
 from prover.referee import Referee
 from prover.verdicts import Verdict
@@ -83,7 +84,7 @@ class Challenger:
 
     # -- lifecycle --
 
-    async def __aenter__(self) -> "Challenger":
+    async def __aenter__(self) -> Challenger:
         try:
             await self._start()
         except BaseException:
@@ -98,7 +99,9 @@ class Challenger:
         await self.follower.open()
         await self.disputes.load_params()
         oracle = TraceOracle(self.follower.require_store(), self.config.rollup.chain_config())
-        conduct = self.make_conduct(oracle) if self.make_conduct is not None else HonestConduct(oracle, self.section.defend)
+        conduct = (
+            self.make_conduct(oracle) if self.make_conduct is not None else HonestConduct(oracle, self.section.defend)
+        )
         self.conduct = conduct
         referee = Referee(self.disputes, oracle, self.me, conduct)
         self.referee = referee
@@ -111,8 +114,13 @@ class Challenger:
         await self.server.start(self.config.node.rpc_host, self.config.node.rpc_port)
         log.info(
             "challenger up: mode %s, key %s, bond %d, game clock %d L1 blocks, safe head %d, L1 cursor %d, RPC %s",
-            self.conduct_name, to_checksum_address(self.me), self.disputes.bond, self.disputes.clock_blocks,
-            self.follower.safe_head().number, self.follower.cursor(), self.server.url,
+            self.conduct_name,
+            to_checksum_address(self.me),
+            self.disputes.bond,
+            self.disputes.clock_blocks,
+            self.follower.safe_head().number,
+            self.follower.cursor(),
+            self.server.url,
         )
 
     async def _shutdown(self) -> None:
@@ -148,12 +156,19 @@ class Challenger:
     def _update_finalized(self, referee: Referee) -> None:
         """Finalized head: the newest block under a finalized output whose root is ours."""
         for output in self.disputes.last_outputs:
-            if output.status != "finalized" or self._finalized is not None and output.l2_block_number <= self._finalized.number:
+            if (
+                output.status != "finalized"
+                or self._finalized is not None
+                and output.l2_block_number <= self._finalized.number
+            ):
                 continue
             if referee.verdict(output) is not Verdict.CORRECT:
                 if referee.verdict(output) is Verdict.WRONG:
-                    log.critical("output %d for L2 block %d FINALIZED with a root that differs from our chain",
-                                 output.index, output.l2_block_number)
+                    log.critical(
+                        "output %d for L2 block %d FINALIZED with a root that differs from our chain",
+                        output.index,
+                        output.l2_block_number,
+                    )
                 continue
             block = self.follower.require_store().get_block(output.l2_block_number)
             if block is not None:
@@ -189,17 +204,23 @@ class Challenger:
         }
 
     def _health(self) -> dict[str, Any]:
-        """"ok", or "stuck" (HTTP 503) once derivation or the referee has failed for stuck_after_rounds rounds."""
+        """ "ok", or "stuck" (HTTP 503) once derivation or the referee has failed for stuck_after_rounds rounds."""
         duties = {"derivation": self.derivation_problems.report(), "referee": self.referee_problems.report()}
         stuck = any(d["status"] != "ok" for d in duties.values())
         return {
-            "status": "stuck" if stuck else "ok", "mode": self.conduct_name,
-            "safeHead": self.follower.safe_head().number, "duties": duties,
+            "status": "stuck" if stuck else "ok",
+            "mode": self.conduct_name,
+            "safeHead": self.follower.safe_head().number,
+            "duties": duties,
         }
 
     def _init_metrics(self, referee: Referee) -> None:
         m = self.server.metrics
-        m.gauge_fn("l2_safe_head", "newest L2 block derived from L1 by the challenger", lambda: self.follower.safe_head().number)
+        m.gauge_fn(
+            "l2_safe_head",
+            "newest L2 block derived from L1 by the challenger",
+            lambda: self.follower.safe_head().number,
+        )
         m.gauge_fn("derivation_l1_cursor", "last L1 block processed by derivation", self.follower.cursor)
         m.gauge_fn("challenger_disputes", "outputs disputed by this challenger", lambda: referee.stats.disputes)
         m.gauge_fn("challenger_moves", "game moves sent", lambda: referee.stats.moves)

@@ -23,12 +23,13 @@ Every bad value raises ConfigError naming the key.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from node.crypto import PrivateKey
 from node.config_fields import read_key_password, read_optional_amount, read_signing_key, read_url
+from node.crypto import PrivateKey
 from node.rollup_config import NodeSection, RollupConfig, load_node_section, load_rollup_config
 from node.service import ConfigError, load_toml
 
@@ -95,8 +96,6 @@ def _bool(section: Mapping[str, Any], key: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"challenger.{key} must be true or false (got {value!r})")
     return value
-
-
 
 
 def _url(section: Mapping[str, Any], key: str) -> str:

@@ -15,11 +15,12 @@ block less: `can_still_move` and `has_run_out` look one block ahead.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
-from node.fraud.game import Phase, Side, Status
 from l1.contracts.reports import GameInfo, OutputReport
+from node.fraud.game import Phase, Side, Status
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from node.crypto import PrivateKey
-from node.fraud.game import Claim, OpenOutputs, Respond, Side
 from l1.contracts.client import L1Client, L1TxReceipt
 from l1.contracts.payloads import DefendOutput, DisputeOutput, GameMove, ProveStepTx, ResolveGame
+from node.crypto import PrivateKey
+from node.fraud.game import Claim, OpenOutputs, Respond, Side
 from prover.games import GameView, OutputView, game_view, output_view
 from prover.strategy import Action, PostClaim, PostOpening, PostResponse, ProveOneStep, Resolve
 
@@ -108,7 +108,9 @@ class L1Disputes:
             return GameMove(game.game_id, Respond(side, action.agree))
         if isinstance(action, PostOpening):
             o = action.opening
-            return GameMove(game.game_id, OpenOutputs(side, o.lo_state_root, o.lo_block_hash, o.hi_header, o.step_count))
+            return GameMove(
+                game.game_id, OpenOutputs(side, o.lo_state_root, o.lo_block_hash, o.hi_header, o.step_count)
+            )
         if isinstance(action, ProveOneStep):
             return ProveStepTx(game.game_id, action.result.witness)
         if isinstance(action, Resolve):

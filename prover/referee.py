@@ -16,16 +16,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from l1.chain.events import STATUS_SUCCESS
+from l1.chain.reports import L1TxReceipt
 from node.crypto import to_checksum_address
 from node.fraud.game import Side, Status
 from node.fraud.trace import TraceError
+from prover.conduct import Conduct
 from prover.games import GameView, OutputView
 from prover.oracle import TraceOracle
-from prover.conduct import Conduct
 from prover.strategy import Action, PostClaim, PostOpening, PostResponse, ProveOneStep, Resolve, Wait, decide
 from prover.verdicts import Verdict, choose_side, find_anchor, is_window_open, judge_output
-from l1.chain.events import STATUS_SUCCESS
-from l1.chain.reports import L1TxReceipt
 
 log = logging.getLogger("challenger")
 
@@ -77,8 +77,14 @@ class RefereeStats:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "disputes": self.disputes, "defences": self.defences, "moves": self.moves, "proofs": self.proofs, "resolves": self.resolves,
-            "won": self.won, "lost": self.lost, "witnessBytes": self.witness_bytes,
+            "disputes": self.disputes,
+            "defences": self.defences,
+            "moves": self.moves,
+            "proofs": self.proofs,
+            "resolves": self.resolves,
+            "won": self.won,
+            "lost": self.lost,
+            "witnessBytes": self.witness_bytes,
             "gameBlocks": {str(k): v for k, v in self.game_blocks.items()},
             "gameMoves": {str(k): v for k, v in self.game_moves.items()},
         }
@@ -116,7 +122,11 @@ class Referee:
         """Dispute every unsettled output our chain contradicts; defend every correct one under dispute."""
         for output in outputs:
             key = f"output:{output.index}"
-            if output.status not in ("pending", "disputed") or key in self.inflight or self._retry_at.get(key, 0.0) > time.monotonic():
+            if (
+                output.status not in ("pending", "disputed")
+                or key in self.inflight
+                or self._retry_at.get(key, 0.0) > time.monotonic()
+            ):
                 continue
             verdict = self.verdict(output)
             if self.conduct.disputes(output, verdict, self.me):
@@ -129,21 +139,34 @@ class Referee:
     async def _dispute(self, output: OutputView, verdict: Verdict) -> None:
         log.warning(
             "disputing output %d (L2 block %d, root 0x%s, proposer %s): %s",
-            output.index, output.l2_block_number, output.output_root.hex()[:16], to_checksum_address(output.proposer),
-            "it differs from our chain" if verdict is Verdict.WRONG else f"conduct {self.conduct.name} (our verdict: {verdict.value})",
+            output.index,
+            output.l2_block_number,
+            output.output_root.hex()[:16],
+            to_checksum_address(output.proposer),
+            "it differs from our chain"
+            if verdict is Verdict.WRONG
+            else f"conduct {self.conduct.name} (our verdict: {verdict.value})",
         )
         tx_hash = await self.contracts.dispute(output)
-        self.inflight[f"output:{output.index}"] = Inflight(tx_hash, f"dispute of output {output.index}", time.monotonic())
+        self.inflight[f"output:{output.index}"] = Inflight(
+            tx_hash, f"dispute of output {output.index}", time.monotonic()
+        )
         self.stats.disputes += 1
 
     async def _defend(self, output: OutputView) -> None:
         log.warning(
             "defending output %d (L2 block %d, root 0x%s, proposer %s): it matches our chain and %d challenger(s) "
-            "dispute it", output.index, output.l2_block_number, output.output_root.hex()[:16],
-            to_checksum_address(output.proposer), len(output.challengers),
+            "dispute it",
+            output.index,
+            output.l2_block_number,
+            output.output_root.hex()[:16],
+            to_checksum_address(output.proposer),
+            len(output.challengers),
         )
         tx_hash = await self.contracts.defend(output)
-        self.inflight[f"output:{output.index}"] = Inflight(tx_hash, f"defence of output {output.index}", time.monotonic())
+        self.inflight[f"output:{output.index}"] = Inflight(
+            tx_hash, f"defence of output {output.index}", time.monotonic()
+        )
         self.stats.defences += 1
 
     def verdict(self, output: OutputView) -> Verdict:
@@ -154,24 +177,40 @@ class Referee:
         verdict = judge_output(output, self.oracle)
         self.verdicts[output.index] = verdict
         if verdict is Verdict.WRONG:
-            log.warning("output %d for L2 block %d (status %s) differs from our chain", output.index, output.l2_block_number, output.status)
+            log.warning(
+                "output %d for L2 block %d (status %s) differs from our chain",
+                output.index,
+                output.l2_block_number,
+                output.status,
+            )
         elif verdict is Verdict.CORRECT:
-            log.info("output %d for L2 block %d matches our chain (status %s)", output.index, output.l2_block_number, output.status)
+            log.info(
+                "output %d for L2 block %d matches our chain (status %s)",
+                output.index,
+                output.l2_block_number,
+                output.status,
+            )
         return verdict
 
     def _can_anchor(self, output: OutputView, outputs: list[OutputView]) -> bool:
         """Whether the L1 has an agreed output to start the game from (and, honest, whether it is ours)."""
         anchor = find_anchor(output, outputs, self.contracts.genesis_root)
         if anchor is None:
-            self._note_once(f"anchor:{output.index}", logging.INFO,
-                            f"output {output.index} is wrong but no finalized output precedes it yet: "
-                            "disputing once the previous one finalizes")
+            self._note_once(
+                f"anchor:{output.index}",
+                logging.INFO,
+                f"output {output.index} is wrong but no finalized output precedes it yet: "
+                "disputing once the previous one finalizes",
+            )
             return False
         block, root = anchor
         if self.conduct.honest and self.oracle.has_block(block) and self.oracle.output_root(block) != root:
-            self._note_once(f"bad-anchor:{output.index}", logging.CRITICAL,
-                            f"the finalized output at L2 block {block} differs from our chain: a game over output "
-                            f"{output.index} would start from a wrong agreed root; not disputing")
+            self._note_once(
+                f"bad-anchor:{output.index}",
+                logging.CRITICAL,
+                f"the finalized output at L2 block {block} differs from our chain: a game over output "
+                f"{output.index} would start from a wrong agreed root; not disputing",
+            )
             return False
         return True
 
@@ -201,9 +240,19 @@ class Referee:
             self._note_wait(game, action.reason)
             return
         self._waits.pop(game.game_id, None)
-        log.info("game %d (%s, phase %s, lo %d hi %d): %s", game.game_id, side.value, game.phase.value, game.lo, game.hi, describe(action))
+        log.info(
+            "game %d (%s, phase %s, lo %d hi %d): %s",
+            game.game_id,
+            side.value,
+            game.phase.value,
+            game.lo,
+            game.hi,
+            describe(action),
+        )
         tx_hash = await self.contracts.send_action(game, side, action)
-        self.inflight[f"game:{game.game_id}"] = Inflight(tx_hash, f"{describe(action)} in game {game.game_id}", time.monotonic())
+        self.inflight[f"game:{game.game_id}"] = Inflight(
+            tx_hash, f"{describe(action)} in game {game.game_id}", time.monotonic()
+        )
         self._count(action)
 
     def _note_wait(self, game: GameView, reason: str, level: int = logging.DEBUG) -> None:
@@ -236,7 +285,11 @@ class Referee:
         log.log(
             logging.INFO if won else logging.WARNING,
             "game %d over: %s; we played the %s and %s (%d moves, %s L1 blocks from dispute to resolution)",
-            game.game_id, game.status.value, side.value, "WON" if won else "LOST", game.moves,
+            game.game_id,
+            game.status.value,
+            side.value,
+            "WON" if won else "LOST",
+            game.moves,
             blocks if blocks is not None else "?",
         )
 

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from node.lifecycle import Role
-from prover.config import load_challenger_config
 from prover.challenger import Challenger
+from prover.config import load_challenger_config
 
-ROLE = Role("challenger", "run the challenger: re-derives from L1 and disputes wrong output roots", load_challenger_config, Challenger, "prover")
+ROLE = Role(
+    "challenger",
+    "run the challenger: re-derives from L1 and disputes wrong output roots",
+    load_challenger_config,
+    Challenger,
+    "prover",
+)

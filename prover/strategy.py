@@ -17,7 +17,7 @@ trace (ours, honest, or a deliberately wrong one for the test modes):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Union
+from typing import Protocol
 
 from node.fraud.game import Phase, Side
 from prover.games import GameView
@@ -34,7 +34,7 @@ class Player(Protocol):
     def opening(self, game: GameView) -> Opening | None:
         """lo's output opening and hi's header; None when we cannot open (we will lose on time)."""
 
-    def step_result(self, game: GameView) -> "StepResult | None":
+    def step_result(self, game: GameView) -> StepResult | None:
         """The one-step execution from the agreed lo claim; None when we cannot prove it."""
 
 
@@ -77,7 +77,7 @@ class Wait:
     reason: str
 
 
-Action = Union[PostClaim, PostResponse, PostOpening, ProveOneStep, Resolve, Wait]
+Action = PostClaim | PostResponse | PostOpening | ProveOneStep | Resolve | Wait
 
 
 def opponent(side: Side) -> Side:

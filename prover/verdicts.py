@@ -19,8 +19,8 @@ window closes, being older).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import Enum
-from typing import Iterable
 
 from node.fraud.game import Side
 from prover.games import GameView, OutputView
@@ -55,9 +55,12 @@ def should_defend(output: OutputView, verdict: Verdict, me: bytes) -> bool:
     return verdict is Verdict.CORRECT and output.status in OPEN_STATUSES and output.disputed and not output.plays(me)
 
 
-def find_anchor(output: OutputView, outputs: Iterable[OutputView], genesis_root: bytes | None) -> tuple[int, bytes] | None:
+def find_anchor(
+    output: OutputView, outputs: Iterable[OutputView], genesis_root: bytes | None
+) -> tuple[int, bytes] | None:
     earlier = [
-        o for o in outputs
+        o
+        for o in outputs
         if o.index < output.index and o.status == FINALIZED_STATUS and o.l2_block_number < output.l2_block_number
     ]
     if earlier:

@@ -48,7 +48,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=15.0)
     p.add_argument("--senders", type=int, default=200)
     p.add_argument("--executors", type=int, default=1, help="executors when starting a devnet")
-    p.add_argument("--drain-seconds", type=float, default=30.0, help="how long to wait for the last transfers to be safe")
+    p.add_argument(
+        "--drain-seconds", type=float, default=30.0, help="how long to wait for the last transfers to be safe"
+    )
     return p.parse_args()
 
 
@@ -57,7 +59,9 @@ class Rpc:
         self.session, self.url = session, url
 
     async def call(self, method: str, *params: Any) -> Any:
-        async with self.session.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}) as r:
+        async with self.session.post(
+            self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+        ) as r:
             reply = await r.json()
         if "error" in reply:
             raise RuntimeError(f"{method}: {reply['error']}")
@@ -72,13 +76,28 @@ class Rpc:
 
 def start_devnet(executors: int) -> tuple[Path, bool]:
     directory = Path(tempfile.mkdtemp(prefix="bench-devnet-"))
-    cmd = [sys.executable, "-m", "node.cli.main", "devnet", "up", "--dir", str(directory), "--detach", "--executors", str(executors)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "node.cli.main",
+        "devnet",
+        "up",
+        "--dir",
+        str(directory),
+        "--detach",
+        "--executors",
+        str(executors),
+    ]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return directory, True
 
 
 def stop_devnet(directory: Path) -> None:
-    subprocess.run([sys.executable, "-m", "node.cli.main", "devnet", "down", "--dir", str(directory)], check=False, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "node.cli.main", "devnet", "down", "--dir", str(directory)],
+        check=False,
+        stdout=subprocess.DEVNULL,
+    )
     shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -103,12 +122,16 @@ async def current_nonces(seq: Rpc, keys: list[PrivateKey]) -> list[int]:
     """Senders' next nonces (a devnet used by an earlier run has moved them)."""
     nonces: list[int] = []
     for i in range(0, len(keys), BATCH):
-        replies = await seq.batch([("rollup_getNonce", [to_checksum_address(k.address), "latest"]) for k in keys[i : i + BATCH]])
+        replies = await seq.batch(
+            [("rollup_getNonce", [to_checksum_address(k.address), "latest"]) for k in keys[i : i + BATCH]]
+        )
         nonces.extend(int(r["result"]) for r in replies)
     return nonces
 
 
-def presign(keys: list[PrivateKey], nonces: list[int], chain_id: int, total: int, fee: int) -> list[tuple[bytes, bytes]]:
+def presign(
+    keys: list[PrivateKey], nonces: list[int], chain_id: int, total: int, fee: int
+) -> list[tuple[bytes, bytes]]:
     out = []
     nonces = list(nonces)
     for i in range(total):
@@ -119,13 +142,15 @@ def presign(keys: list[PrivateKey], nonces: list[int], chain_id: int, total: int
     return out
 
 
-async def follow_blocks(ws_url: str, seq: Rpc, sealed_at: dict[str, float], block_of: dict[str, int], stop: asyncio.Event) -> None:
+async def follow_blocks(
+    ws_url: str, seq: Rpc, sealed_at: dict[str, float], block_of: dict[str, int], stop: asyncio.Event
+) -> None:
     async with aiohttp.ClientSession() as session, session.ws_connect(ws_url) as ws:
         await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "rollup_subscribe", "params": ["newHeads"]})
         while not stop.is_set():
             try:
                 msg = await asyncio.wait_for(ws.receive(), 0.5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             if msg.type != aiohttp.WSMsgType.TEXT:
                 break
@@ -147,7 +172,7 @@ async def follow_heads(ws_url: str, seen: dict[int, float], stop: asyncio.Event)
         while not stop.is_set():
             try:
                 msg = await asyncio.wait_for(ws.receive(), 0.5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             if msg.type != aiohttp.WSMsgType.TEXT:
                 break
@@ -190,7 +215,10 @@ async def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
             asyncio.create_task(follow_blocks(info["sequencer"]["ws"], seq, sealed_at, block_of, stop)),
             asyncio.create_task(follow_safe(executor, safe_at, stop)),
             asyncio.create_task(follow_heads(info["sequencer"]["ws"], sequencer_heads, stop)),
-            *(asyncio.create_task(follow_heads(e["ws"], heads, stop)) for e, heads in zip(info["executors"], executor_heads)),
+            *(
+                asyncio.create_task(follow_heads(e["ws"], heads, stop))
+                for e, heads in zip(info["executors"], executor_heads)
+            ),
         ]
         await asyncio.sleep(0.5)
         submitted: dict[str, float] = {}
@@ -215,11 +243,15 @@ async def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
             await asyncio.sleep(0.2)
         stop.set()
         await asyncio.gather(*followers, return_exceptions=True)
-        cpu = {name: cpu_seconds(p["pid"]) - cpu_before[name] for name, p in ((p["name"], p) for p in info["processes"])}
+        cpu = {
+            name: cpu_seconds(p["pid"]) - cpu_before[name] for name, p in ((p["name"], p) for p in info["processes"])
+        }
         metrics_after = await scrape(session, info)
         gossip_bytes = await block_bytes(seq, sorted(set(block_of.values())))
     soft = sorted((sealed_at[h] - t) * 1000 for h, t in submitted.items() if h in sealed_at)
-    safe = sorted((safe_at[block_of[h]] - t) * 1000 for h, t in submitted.items() if h in block_of and block_of[h] in safe_at)
+    safe = sorted(
+        (safe_at[block_of[h]] - t) * 1000 for h, t in submitted.items() if h in block_of and block_of[h] in safe_at
+    )
     soft_times = [sealed_at[h] for h in submitted if h in sealed_at]
     safe_times = [safe_at[block_of[h]] for h in submitted if h in block_of and block_of[h] in safe_at]
     wall = time.perf_counter() - start
@@ -248,9 +280,7 @@ async def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
 
 def gossip_delays(sequencer: dict[int, float], executors: list[dict[int, float]]) -> list[float]:
     """Per block and executor: from the sequencer announcing it sealed to the executor applying it (ms)."""
-    return sorted(
-        (heads[n] - sequencer[n]) * 1000 for heads in executors for n in heads if n in sequencer
-    )
+    return sorted((heads[n] - sequencer[n]) * 1000 for heads in executors for n in heads if n in sequencer)
 
 
 def percentile(values: list[float], pct: int) -> float | None:
@@ -290,7 +320,9 @@ async def scrape(session: aiohttp.ClientSession, info: dict[str, Any]) -> dict[s
     return out
 
 
-def metric_delta(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], proc: str, name: str) -> float:
+def metric_delta(
+    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], proc: str, name: str
+) -> float:
     return after.get(proc, {}).get(name, 0.0) - before.get(proc, {}).get(name, 0.0)
 
 

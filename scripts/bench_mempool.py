@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from node.chain import Chain  # noqa: E402
 from node.crypto import Address, PrivateKey  # noqa: E402
+from node.mempool_errors import MempoolError  # noqa: E402
 from node.rpc.errors import RpcError  # noqa: E402
 from node.stf import ChainConfig, StfError  # noqa: E402
 from node.stf.execute import recover_transaction  # noqa: E402
@@ -37,7 +38,6 @@ from node.tx import Transfer, sign_tx  # noqa: E402
 from sequencer.intake import Recoverer, validate_submission  # noqa: E402
 from sequencer.journal import open_journal  # noqa: E402
 from sequencer.mempool import Mempool, MempoolLimits  # noqa: E402
-from node.mempool_errors import MempoolError  # noqa: E402
 from sequencer.rpc import ReceiptWaiters, SequencerMethods  # noqa: E402
 from sequencer.txpool import TxPool  # noqa: E402
 
@@ -63,12 +63,13 @@ def workloads() -> dict[str, list[str]]:
         "spam": [signed_hex(k, n) for n in range(1, 65) for k in unfunded],
         "fill": [signed_hex(k, n) for k in junk[:200] for n in range(1, 11)]  # queued junk
         + [signed_hex(k, n) for k in junk[200:] for n in range(16)],  # pending junk
-        "full": [signed_hex(k, 10, fee=2 * FEE) for k in funded[:500]] + [signed_hex(key(3000 + i), 0, 2 * FEE) for i in range(300)],
+        "full": [signed_hex(k, 10, fee=2 * FEE) for k in funded[:500]]
+        + [signed_hex(key(3000 + i), 0, 2 * FEE) for i in range(300)],
     }
 
 
 def funded_alloc() -> dict[bytes, int]:
-    alloc = {key(i).address: 10**24 for i in range(200)}
+    alloc: dict[bytes, int] = {key(i).address: 10**24 for i in range(200)}
     alloc.update({key(2000 + i).address: 10**24 for i in range(700)})
     alloc.update({key(3000 + i).address: 10**24 for i in range(300)})
     return alloc
@@ -124,9 +125,17 @@ async def run(journal_mode: str, concurrency: int, txs: dict[str, list[str]]) ->
         results: dict[str, Any] = {}
         for name in ("honest", "spam", "fill", "full"):
             ok, refused, cpu_us, wall_us = await admit_all(methods, txs[name], concurrency)
-            results[name] = {"accepted": ok, "refused": refused, "cpu_us_per_tx": round(cpu_us, 1), "wall_us_per_tx": round(wall_us, 1)}
-            print(f"{journal_mode:5} c={concurrency:<3} {name:6} accepted {ok:5} refused {refused:5}  "
-                  f"cpu {cpu_us:6.1f} us/tx  wall {wall_us:6.1f} us/tx", flush=True)
+            results[name] = {
+                "accepted": ok,
+                "refused": refused,
+                "cpu_us_per_tx": round(cpu_us, 1),
+                "wall_us_per_tx": round(wall_us, 1),
+            }
+            print(
+                f"{journal_mode:5} c={concurrency:<3} {name:6} accepted {ok:5} refused {refused:5}  "
+                f"cpu {cpu_us:6.1f} us/tx  wall {wall_us:6.1f} us/tx",
+                flush=True,
+            )
         results["pool"] = {"size": len(pool), "queued": pool.status().queued}
         if journal is not None:
             results["journal_writes"] = journal.groups

@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from node.block import ZERO_HASH  # noqa: E402
 from node.chain import Chain  # noqa: E402
-from node.crypto import PrivateKey  # noqa: E402
+from node.crypto import Address, PrivateKey  # noqa: E402
 from node.recovery import SenderRecovery  # noqa: E402
-from node.stf import ChainConfig  # noqa: E402
+from node.stf import BlockBuild, ChainConfig  # noqa: E402
 from node.stf.execute import recover_transaction  # noqa: E402
 from node.store.chain import ChainStore  # noqa: E402
 from node.tx import Transfer, sign_tx  # noqa: E402
@@ -57,13 +57,20 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def make_accounts(n_accounts: int, n_senders: int) -> tuple[list[PrivateKey], list[bytes]]:
+def make_accounts(n_accounts: int, n_senders: int) -> tuple[list[PrivateKey], list[Address]]:
     keys = [PrivateKey(hashlib.sha256(b"bench-sender-%d" % i).digest()) for i in range(n_senders)]
-    others = [hashlib.sha256(b"bench-account-%d" % i).digest()[:20] for i in range(n_accounts - n_senders)]
+    others = [Address(hashlib.sha256(b"bench-account-%d" % i).digest()[:20]) for i in range(n_accounts - n_senders)]
     return keys, [k.address for k in keys] + others
 
 
-def make_blocks(keys: list[PrivateKey], addresses: list[bytes], n_blocks: int, per_block: int, nonces: dict[bytes, int], rng: random.Random) -> list[list[bytes]]:
+def make_blocks(
+    keys: list[PrivateKey],
+    addresses: list[Address],
+    n_blocks: int,
+    per_block: int,
+    nonces: dict[bytes, int],
+    rng: random.Random,
+) -> list[list[bytes]]:
     blocks = []
     for _ in range(n_blocks):
         raws = []
@@ -121,7 +128,7 @@ def next_time(clock: list[int]) -> int:
     return clock[0]
 
 
-def check_all_included(build, expected: int) -> None:  # type: ignore[no-untyped-def]
+def check_all_included(build: BlockBuild, expected: int) -> None:
     if len(build.included) != expected:
         raise SystemExit(f"benchmark bug: {len(build.rejected)} transfers rejected, e.g. {build.rejected[0].error}")
 
@@ -132,7 +139,7 @@ def main() -> None:
     rng = random.Random(7)
     print(f"deriving {args.senders} sender keys and {args.accounts} accounts...", file=sys.stderr)
     keys, addresses = make_accounts(args.accounts, args.senders)
-    config = ChainConfig(CHAIN_ID, fee_recipient=b"\xfe" * 20, min_fee=FEE)
+    config = ChainConfig(CHAIN_ID, fee_recipient=Address(b"\xfe" * 20), min_fee=FEE)
     store = ChainStore(workdir / "chain")
     chain = Chain(store, config)
     t = time.perf_counter()

@@ -129,7 +129,7 @@ class Rpc:
     def batch(self, calls: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for start in range(0, len(calls), BATCH):
-            chunk = calls[start:start + BATCH]
+            chunk = calls[start : start + BATCH]
             body = [{"jsonrpc": "2.0", "id": i, "method": m, "params": ps} for i, (m, ps) in enumerate(chunk)]
             out += sorted(self._post(body), key=lambda x: x["id"])
         return out
@@ -193,7 +193,10 @@ class Follower(threading.Thread):
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     raise aiohttp.ClientConnectionError(f"WebSocket closed ({msg.type.name})")
                 data = json.loads(msg.data)
-                if data.get("method") == "rollup_subscription" and data["params"]["result"].get("kind", "unsafe") == "unsafe":
+                if (
+                    data.get("method") == "rollup_subscription"
+                    and data["params"]["result"].get("kind", "unsafe") == "unsafe"
+                ):
                     head = data["params"]["result"]
                     arrived.setdefault(int(head["number"]), (time.monotonic(), int(head.get("txCount", 1))))
                     pushed.set()
@@ -209,15 +212,16 @@ class Follower(threading.Thread):
                         reader.result()  # raises why the WebSocket ended
                     try:
                         await asyncio.wait_for(pushed.wait(), 0.2)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         continue
                     pushed.clear()
                     await self._fetch_up_to(session, max(arrived, default=self.next - 1), arrived)
             finally:
                 reader.cancel()
 
-    async def _fetch_up_to(self, session: aiohttp.ClientSession, head: int | None,
-                           arrived: dict[int, tuple[float, int]]) -> None:
+    async def _fetch_up_to(
+        self, session: aiohttp.ClientSession, head: int | None, arrived: dict[int, tuple[float, int]]
+    ) -> None:
         """Blocks self.next..head (None: while there are any); each stamped with its push's arrival, or now."""
         while head is None or self.next <= head:
             number = self.next
@@ -246,7 +250,7 @@ def send_all(rpc: Rpc, raws: list[tuple[str, str]]) -> list[float]:
     """Send signed transactions in batches; returns each one's send time. Raises on a rejection."""
     sent: list[float] = []
     for start in range(0, len(raws), BATCH):
-        chunk = raws[start:start + BATCH]
+        chunk = raws[start : start + BATCH]
         now = time.monotonic()
         replies = rpc.batch([("rollup_sendRawTransaction", [raw]) for _, raw in chunk])
         bad = [r for r in replies if "error" in r]
@@ -262,8 +266,11 @@ def is_liquidatable(positions: list[dict[str, Any]]) -> bool:
 
 
 def warn_failed(rpc: Rpc, raws: list[tuple[str, str]], what: str) -> None:
-    failed = [r["result"] for r in rpc.batch([("rollup_getTransactionReceipt", [h]) for h, _ in raws])
-              if int(r["result"].get("status", 0)) != 1]
+    failed = [
+        r["result"]
+        for r in rpc.batch([("rollup_getTransactionReceipt", [h]) for h, _ in raws])
+        if int(r["result"].get("status", 0)) != 1
+    ]
     if failed:
         print(f"warning: {len(failed)} {what} transactions failed, first: {failed[0]}", file=sys.stderr)
 
@@ -286,7 +293,9 @@ def fund(rpc: Rpc, signer: Signer, follower: Follower, keys: list[PrivateKey], a
     follower.wait_for([h for h, _ in raws], 60)
 
 
-def flood_orders(signer: Signer, traders: list[PrivateKey], count: int, price: int) -> tuple[list[tuple[str, str]], list[tuple[int, int]]]:
+def flood_orders(
+    signer: Signer, traders: list[PrivateKey], count: int, price: int
+) -> tuple[list[tuple[str, str]], list[tuple[int, int]]]:
     """Crossing pairs: (A, B) alternate sell/buy 1 lot at `price`; returns raws and the pairs' indexes."""
     raws: list[tuple[str, str]] = []
     pairs: list[tuple[int, int]] = []
@@ -308,7 +317,10 @@ def flood_orders(signer: Signer, traders: list[PrivateKey], count: int, price: i
 
 @dataclass
 class OrderFlow:
-    """Signed orders in offered order; `pairs` index the crossing pairs, `by_trader` each account's orders in nonce order."""
+    """Signed orders in offered order.
+
+    `pairs` index the crossing pairs, `by_trader` each account's orders in nonce order.
+    """
 
     hashes: list[str]
     raws: list[str]
@@ -323,7 +335,7 @@ def _sign_orders(job: tuple[bytes, int, int, list[tuple[int, int]]]) -> list[tup
     key = PrivateKey(secret)
     out = []
     for side, price in orders:
-        raw = sign_tx(key, chain_id, nonce, FEE, PlaceOrder(BTC, side, 1, price, OrderType.GTC)).encode()
+        raw = sign_tx(key, chain_id, nonce, FEE, PlaceOrder(BTC, Side(side), 1, price, OrderType.GTC)).encode()
         out.append(("0x" + keccak256(raw).hex(), "0x" + raw.hex()))
         nonce += 1
     return out
@@ -360,9 +372,13 @@ def presign_orders(rpc: Rpc, chain_id: int, pool: Any, traders: list[PrivateKey]
     by_trader: list[list[int]] = [[] for _ in traders]
     for i, (t, _) in enumerate(layout):
         by_trader[t].append(i)
-    return OrderFlow(hashes=[signed[t][k][0] for t, k in layout], raws=[signed[t][k][1] for t, k in layout],
-                     pairs=[(i, i + 1) for i in range(0, count, 2)],
-                     by_trader=by_trader, start_nonces=start)
+    return OrderFlow(
+        hashes=[signed[t][k][0] for t, k in layout],
+        raws=[signed[t][k][1] for t, k in layout],
+        pairs=[(i, i + 1) for i in range(0, count, 2)],
+        by_trader=by_trader,
+        start_nonces=start,
+    )
 
 
 @dataclass
@@ -381,8 +397,12 @@ def plan_batches(flow: OrderFlow, rate: float, senders: int) -> list[list[SendBa
     plans: list[list[SendBatch]] = [[] for _ in range(senders)]
     for m, start in enumerate(range(0, len(flow.raws), BATCH)):
         chunk = list(range(start, min(len(flow.raws), start + BATCH)))
-        body = json.dumps([{"jsonrpc": "2.0", "id": i, "method": "rollup_sendRawTransaction", "params": [flow.raws[i]]}
-                           for i in chunk]).encode()
+        body = json.dumps(
+            [
+                {"jsonrpc": "2.0", "id": i, "method": "rollup_sendRawTransaction", "params": [flow.raws[i]]}
+                for i in chunk
+            ]
+        ).encode()
         plans[m % senders].append(SendBatch(m * BATCH / rate, chunk, body))
     return plans
 
@@ -390,8 +410,14 @@ def plan_batches(flow: OrderFlow, rate: float, senders: int) -> list[list[SendBa
 class Sender(threading.Thread):
     """Sends its batches on schedule over one keep-alive connection; records send times and each reply."""
 
-    def __init__(self, url: str, batches: list[SendBatch], t0: float, sent_at: list[float | None],
-                 errors: dict[int, dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        url: str,
+        batches: list[SendBatch],
+        t0: float,
+        sent_at: list[float | None],
+        errors: dict[int, dict[str, Any]],
+    ) -> None:
         super().__init__(daemon=True)
         parts = urllib.parse.urlsplit(url)
         self.host, self.port, self.path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/"
@@ -478,7 +504,9 @@ def wait_drained(rpc: Rpc, follower: Follower, hashes: list[str], timeout_s: flo
         time.sleep(0.1)
 
 
-def finish_stranded(rpc: Rpc, follower: Follower, flow: OrderFlow, traders: list[PrivateKey], timeout_s: float = 60) -> int:
+def finish_stranded(
+    rpc: Rpc, follower: Follower, flow: OrderFlow, traders: list[PrivateKey], timeout_s: float = 60
+) -> int:
     """Untimed clean-up: re-send each account's orders from its state nonce (60 at a time, under the mempool's
     per-sender cap and nonce gap) until all are in, so a rejection's stranded orders do not linger in the
     mempool for the next rate or the crash. Returns how many orders are still not in."""
@@ -488,10 +516,18 @@ def finish_stranded(rpc: Rpc, follower: Follower, flow: OrderFlow, traders: list
         left = sum(len(idx) - d for idx, d in zip(flow.by_trader, done))
         if left == 0 or time.monotonic() > deadline:
             return left
-        calls = [("rollup_sendRawTransaction", [flow.raws[i]]) for idx, d in zip(flow.by_trader, done) for i in idx[d:d + 60]]
+        calls = [
+            ("rollup_sendRawTransaction", [flow.raws[i]])
+            for idx, d in zip(flow.by_trader, done)
+            for i in idx[d : d + 60]
+        ]
         rpc.batch(calls)  # "already known" for those still queued: harmless
-        wait_drained(rpc, follower, [flow.hashes[i] for idx, d in zip(flow.by_trader, done) for i in idx[d:d + 60]],
-                     max(1.0, deadline - time.monotonic()))
+        wait_drained(
+            rpc,
+            follower,
+            [flow.hashes[i] for idx, d in zip(flow.by_trader, done) for i in idx[d : d + 60]],
+            max(1.0, deadline - time.monotonic()),
+        )
 
 
 def executor_lag(rpc: Rpc, executors: list[Rpc]) -> list[int | None]:
@@ -536,8 +572,10 @@ def check_executors(rpc: Rpc, executors: list[Rpc], timeout_s: float) -> tuple[f
                     pending.discard(i)
                 continue
             now = time.monotonic()
-            if any(h["number"] <= head["number"] and h["hash"] != our_hash(h["number"])
-                   for h in (status["unsafe"], status["safe"])):
+            if any(
+                h["number"] <= head["number"] and h["hash"] != our_hash(h["number"])
+                for h in (status["unsafe"], status["safe"])
+            ):
                 agree[i] = False
                 pending.discard(i)
                 continue
@@ -552,9 +590,20 @@ def check_executors(rpc: Rpc, executors: list[Rpc], timeout_s: float) -> tuple[f
     return unsafe_at - began, safe_at - began, agree
 
 
-def throughput(rpc: Rpc, follower: Follower, pool: Any, chain_id: int, traders: list[PrivateKey], rate: float,
-               count: int, price: int, senders: int, processes: dict[str, int], max_soft_p50_ms: float,
-               executors: list[Rpc] | None = None) -> dict[str, Any]:
+def throughput(
+    rpc: Rpc,
+    follower: Follower,
+    pool: Any,
+    chain_id: int,
+    traders: list[PrivateKey],
+    rate: float,
+    count: int,
+    price: int,
+    senders: int,
+    processes: dict[str, int],
+    max_soft_p50_ms: float,
+    executors: list[Rpc] | None = None,
+) -> dict[str, Any]:
     """One offered rate: pre-sign `count` orders, send them at `rate` from `senders` threads, follow them in."""
     t_sign = time.monotonic()
     flow = presign_orders(rpc, chain_id, pool, traders, count, price)
@@ -592,12 +641,17 @@ def throughput(rpc: Rpc, follower: Follower, pool: Any, chain_id: int, traders: 
     ncpu = os.cpu_count() or 1
     # figures
     incl_at = {i: follower.seen[flow.hashes[i]] for i in included}
-    soft = [(incl_at[i][1] - sent_at[i]) * 1000 for i in included if sent_at[i] is not None]
+    sent = {i: at for i, at in enumerate(sent_at) if at is not None}  # orders whose send completed
+    timed = [i for i in included if i in sent]
+    soft = [(incl_at[i][1] - sent[i]) * 1000 for i in timed]
     quarter = max(1, n // 4)  # soft latency of the first and the last quarter sent: growing = a backlog building
-    soft_first = [(incl_at[i][1] - sent_at[i]) * 1000 for i in included if i < quarter]
-    soft_last = [(incl_at[i][1] - sent_at[i]) * 1000 for i in included if i >= n - quarter]
-    fills = [(max(incl_at[a][1], incl_at[b][1]) - min(sent_at[a], sent_at[b])) * 1000
-             for a, b in flow.pairs if a in incl_at and b in incl_at]
+    soft_first = [(incl_at[i][1] - sent[i]) * 1000 for i in timed if i < quarter]
+    soft_last = [(incl_at[i][1] - sent[i]) * 1000 for i in timed if i >= n - quarter]
+    fills = [
+        (max(incl_at[a][1], incl_at[b][1]) - min(sent[a], sent[b])) * 1000
+        for a, b in flow.pairs
+        if a in incl_at and b in incl_at and a in sent and b in sent
+    ]
     blocks = Counter(block for block, _ in incl_at.values())
     late = sorted(x for t in threads for x in t.late)
     rtt = sorted(x for t in threads for x in t.rtt)
@@ -606,27 +660,39 @@ def throughput(rpc: Rpc, follower: Follower, pool: Any, chain_id: int, traders: 
     if included:
         sample = included[:: max(1, len(included) // 1000)]  # receipts of a sample: status 1 = the order was accepted
         receipts = rpc.batch([("rollup_getTransactionReceipt", [flow.hashes[i]]) for i in sample])
-        ok = round(sum(1 for r in receipts if r.get("result") and int(r["result"].get("status", 0)) == 1) / len(sample), 4)
+        ok = round(
+            sum(1 for r in receipts if r.get("result") and int(r["result"].get("status", 0)) == 1) / len(sample), 4
+        )
     d = lambda key: metrics_after.get(key, 0.0) - metrics_before.get(key, 0.0)  # noqa: E731
     send_key = 'rpc_request_duration_seconds_{}{{method="rollup_sendRawTransaction"}}'
     seals, seal_s, sealed_txs = d("block_seal_seconds_count"), d("block_seal_seconds_sum"), d("l2_txs_total")
     orders_per_s = len(included) / (last - first_send) if included and last > first_send else 0.0
     result: dict[str, Any] = {
-        "rate": rate, "orders": n, "sign_seconds": round(sign_s, 2),
+        "rate": rate,
+        "orders": n,
+        "sign_seconds": round(sign_s, 2),
         "offered_per_s": round(n / (max(t for t in sent_at if t is not None) - t0 + BATCH / rate), 1),
         "sender_late_p50_ms": round((percentile(late, 50) or 0) * 1000, 1),
         "sender_late_max_ms": round((late[-1] if late else 0) * 1000, 1),
         "batch_rtt_p50_ms": round((percentile(rtt, 50) or 0) * 1000, 1),
         "batch_rtt_p99_ms": round((percentile(rtt, 99) or 0) * 1000, 1),
-        "admitted": len(admitted), "rejected": len(errors), "errors": dict(kinds.most_common()),
-        "included": len(included), "included_pct": round(100 * len(included) / n, 2),
-        "stranded": len(admitted) - len(included), "status_ok_fraction": ok,
-        "seconds": round(last - first_send, 3), "orders_per_s": round(orders_per_s, 1),
-        "soft_p50_ms": round(percentile(soft, 50) or 0, 1), "soft_p99_ms": round(percentile(soft, 99) or 0, 1),
+        "admitted": len(admitted),
+        "rejected": len(errors),
+        "errors": dict(kinds.most_common()),
+        "included": len(included),
+        "included_pct": round(100 * len(included) / n, 2),
+        "stranded": len(admitted) - len(included),
+        "status_ok_fraction": ok,
+        "seconds": round(last - first_send, 3),
+        "orders_per_s": round(orders_per_s, 1),
+        "soft_p50_ms": round(percentile(soft, 50) or 0, 1),
+        "soft_p99_ms": round(percentile(soft, 99) or 0, 1),
         "soft_p50_first_quarter_ms": round(percentile(soft_first, 50) or 0, 1),
         "soft_p50_last_quarter_ms": round(percentile(soft_last, 50) or 0, 1),
-        "order_fill_p50_ms": round(percentile(fills, 50) or 0, 1), "order_fill_p99_ms": round(percentile(fills, 99) or 0, 1),
-        "blocks": len(blocks), "orders_per_block_mean": round(len(included) / len(blocks), 1) if blocks else 0,
+        "order_fill_p50_ms": round(percentile(fills, 50) or 0, 1),
+        "order_fill_p99_ms": round(percentile(fills, 99) or 0, 1),
+        "blocks": len(blocks),
+        "orders_per_block_mean": round(len(included) / len(blocks), 1) if blocks else 0,
         "orders_per_block_max": max(blocks.values(), default=0),
         "executor_lag_blocks": lag_at_end,  # when the window closes: blocks each executor is behind
         "cpu_percent": cpu,  # of one core, over the window
@@ -636,7 +702,8 @@ def throughput(rpc: Rpc, follower: Follower, pool: Any, chain_id: int, traders: 
         "other_load_cores": round(ncpu * busy / total - sum(cpu.values()) / 100, 2) if total else None,
         "sequencer": {
             "admit_us_per_tx": round(1e6 * d(send_key.format("sum")) / d(send_key.format("count")), 1)
-            if d(send_key.format("count")) else None,
+            if d(send_key.format("count"))
+            else None,
             "seal_ms_per_block": round(1000 * seal_s / seals, 1) if seals else None,
             "seal_us_per_tx": round(1e6 * seal_s / sealed_txs, 1) if sealed_txs else None,
             "sealing_share_pct": round(100 * seal_s / window, 1),
@@ -646,50 +713,85 @@ def throughput(rpc: Rpc, follower: Follower, pool: Any, chain_id: int, traders: 
     result["leftover_after_cleanup"] = finish_stranded(rpc, follower, flow, traders) if errors else 0
     unsafe_s, safe_s, agree = check_executors(rpc, executors or [], 120)  # and so rates do not overlap
     result.update(executor_catch_up_s=round(unsafe_s, 1), executor_safe_after_s=round(safe_s, 1), executors_agree=agree)
-    result["sustained"] = (len(included) >= SUSTAINED_FRACTION * n and orders_per_s >= SUSTAINED_FRACTION * rate
-                           and result["soft_p50_ms"] <= max_soft_p50_ms and all(a is True for a in agree))
+    result["sustained"] = (
+        len(included) >= SUSTAINED_FRACTION * n
+        and orders_per_s >= SUSTAINED_FRACTION * rate
+        and result["soft_p50_ms"] <= max_soft_p50_ms
+        and all(a is True for a in agree)
+    )
     return result
 
 
 def print_rate(r: dict[str, Any]) -> None:
     s = r["sequencer"]
-    print(f"rate {r['rate']:.0f}/s: offered {r['offered_per_s']}/s, {r['included']}/{r['orders']} included "
-          f"({r['included_pct']} %), {r['orders_per_s']} orders/s{' SUSTAINED' if r['sustained'] else ''}; "
-          f"soft p50 {r['soft_p50_ms']} p99 {r['soft_p99_ms']} ms (p50 first/last quarter {r['soft_p50_first_quarter_ms']}/"
-          f"{r['soft_p50_last_quarter_ms']}); fill p50 {r['order_fill_p50_ms']} p99 "
-          f"{r['order_fill_p99_ms']} ms; {r['blocks']} blocks, {r['orders_per_block_mean']} orders/block (max "
-          f"{r['orders_per_block_max']}); batch rtt p50 {r['batch_rtt_p50_ms']} ms, senders late p50 "
-          f"{r['sender_late_p50_ms']} max {r['sender_late_max_ms']} ms", file=sys.stderr)
-    print(f"    sequencer: admit {s['admit_us_per_tx']} us/tx ({s['admitting_share_pct']} % of the window), seal "
-          f"{s['seal_ms_per_block']} ms/block = {s['seal_us_per_tx']} us/tx ({s['sealing_share_pct']} % of the window); "
-          f"executors behind by {r['executor_lag_blocks']} blocks at the end (caught up {r['executor_catch_up_s']} s "
-          f"later, safe {r['executor_safe_after_s']} s later); cpu % of a core {r['cpu_percent']}; host busy {r['host_busy_pct']} % of "
-          f"{os.cpu_count()} cores (iowait {r['host_iowait_pct']} %; other load {r['other_load_cores']} cores)", file=sys.stderr)
+    print(
+        f"rate {r['rate']:.0f}/s: offered {r['offered_per_s']}/s, {r['included']}/{r['orders']} included "
+        f"({r['included_pct']} %), {r['orders_per_s']} orders/s{' SUSTAINED' if r['sustained'] else ''}; "
+        f"soft p50 {r['soft_p50_ms']} p99 {r['soft_p99_ms']} ms (p50 first/last quarter "
+        f"{r['soft_p50_first_quarter_ms']}/"
+        f"{r['soft_p50_last_quarter_ms']}); fill p50 {r['order_fill_p50_ms']} p99 "
+        f"{r['order_fill_p99_ms']} ms; {r['blocks']} blocks, {r['orders_per_block_mean']} orders/block (max "
+        f"{r['orders_per_block_max']}); batch rtt p50 {r['batch_rtt_p50_ms']} ms, senders late p50 "
+        f"{r['sender_late_p50_ms']} max {r['sender_late_max_ms']} ms",
+        file=sys.stderr,
+    )
+    print(
+        f"    sequencer: admit {s['admit_us_per_tx']} us/tx ({s['admitting_share_pct']} % of the window), seal "
+        f"{s['seal_ms_per_block']} ms/block = {s['seal_us_per_tx']} us/tx ({s['sealing_share_pct']} % of the window); "
+        f"executors behind by {r['executor_lag_blocks']} blocks at the end (caught up {r['executor_catch_up_s']} s "
+        f"later, safe {r['executor_safe_after_s']} s later); cpu % of a core {r['cpu_percent']}; host busy "
+        f"{r['host_busy_pct']} % of "
+        f"{os.cpu_count()} cores (iowait {r['host_iowait_pct']} %; other load {r['other_load_cores']} cores)",
+        file=sys.stderr,
+    )
     if any(a is False for a in r["executors_agree"]):
-        print(f"    WARNING: the executors' blocks at the sequencer's head are not the sequencer's ({r['executors_agree']}): "
-              f"the chain split (see the executors' logs: a sequencer block L1 derivation rejected?); every later "
-              f"figure runs on a split devnet", file=sys.stderr)
+        print(
+            "    WARNING: the executors' blocks at the sequencer's head are not the sequencer's "
+            f"({r['executors_agree']}): "
+            f"the chain split (see the executors' logs: a sequencer block L1 derivation rejected?); every later "
+            f"figure runs on a split devnet",
+            file=sys.stderr,
+        )
     elif not all(a is True for a in r["executors_agree"]):
-        print(f"    WARNING: an executor did not answer, or had no safe block at the sequencer's head within 120 s "
-              f"({r['executors_agree']})", file=sys.stderr)
+        print(
+            f"    WARNING: an executor did not answer, or had no safe block at the sequencer's head within 120 s "
+            f"({r['executors_agree']})",
+            file=sys.stderr,
+        )
     if r["errors"]:
-        print(f"    rejected {r['rejected']}: {r['errors']}; stranded behind them {r['stranded']}; "
-              f"left after clean-up {r['leftover_after_cleanup']}", file=sys.stderr)
+        print(
+            f"    rejected {r['rejected']}: {r['errors']}; stranded behind them {r['stranded']}; "
+            f"left after clean-up {r['leftover_after_cleanup']}",
+            file=sys.stderr,
+        )
 
 
 def fund_many(rpc: Rpc, signer: Signer, follower: Follower, keys: list[PrivateKey], amount: int) -> None:
     """fund() in rounds small enough for the mempool's per-sender cap."""
     for start in range(0, len(keys), FUND_CHUNK):
-        fund(rpc, signer, follower, keys[start:start + FUND_CHUNK], amount)
+        fund(rpc, signer, follower, keys[start : start + FUND_CHUNK], amount)
 
 
-def crash(rpc: Rpc, signer: Signer, follower: Follower, traders: list[PrivateKey], victims: list[PrivateKey],
-          price: int, tick: int, executors: list[Rpc], flood: int) -> dict[str, Any]:
+def crash(
+    rpc: Rpc,
+    signer: Signer,
+    follower: Follower,
+    traders: list[PrivateKey],
+    victims: list[PrivateKey],
+    price: int,
+    tick: int,
+    executors: list[Rpc],
+    flood: int,
+) -> dict[str, Any]:
     lots = 10
     maker, bidder, oracle = dev_account(1), dev_account(2), dev_account(p.VENUE_ORACLE_INDEX)
     crash_price = -(-price * 9 // (10 * tick)) * tick  # the lowest tick within the 10 % oracle band
-    setup = [signer.sign(maker, PlaceOrder(BTC, Side.SELL, lots * len(victims), price, OrderType.GTC)),
-             signer.sign(bidder, PlaceOrder(BTC, Side.BUY, lots * len(victims), (price * 89 // 100) // tick * tick, OrderType.GTC))]
+    setup = [
+        signer.sign(maker, PlaceOrder(BTC, Side.SELL, lots * len(victims), price, OrderType.GTC)),
+        signer.sign(
+            bidder, PlaceOrder(BTC, Side.BUY, lots * len(victims), (price * 89 // 100) // tick * tick, OrderType.GTC)
+        ),
+    ]
     send_all(rpc, setup)
     follower.wait_for([h for h, _ in setup], 30)
     opens = [signer.sign(v, PlaceOrder(BTC, Side.BUY, lots, price, OrderType.IOC)) for v in victims]
@@ -723,9 +825,17 @@ def crash(rpc: Rpc, signer: Signer, follower: Follower, traders: list[PrivateKey
         open_at[block] = len(remaining)
         block += 1
     last_block = block - 1
-    stuck = [{"address": a, "positions": rpc.call("rollup_getPositions", a, last_block),
-              "balance": rpc.call("rollup_getBalance", a, last_block)} for a in remaining[:3]]
-    closed = sum(1 for r in rpc.batch([("rollup_getPositions", [a, last_block]) for a in addresses]) if not r.get("result"))
+    stuck = [
+        {
+            "address": a,
+            "positions": rpc.call("rollup_getPositions", a, last_block),
+            "balance": rpc.call("rollup_getBalance", a, last_block),
+        }
+        for a in remaining[:3]
+    ]
+    closed = sum(
+        1 for r in rpc.batch([("rollup_getPositions", [a, last_block]) for a in addresses]) if not r.get("result")
+    )
     lag = None if remaining else last_block - update_block
     roots = {}
     deadline = time.monotonic() + 30
@@ -737,13 +847,18 @@ def crash(rpc: Rpc, signer: Signer, follower: Follower, traders: list[PrivateKey
                 break
             time.sleep(0.1)
     return {
-        "victims": len(victims), "opened": opened, "update_block": update_block,
+        "victims": len(victims),
+        "opened": opened,
+        "update_block": update_block,
         "update_status": int(receipt["status"]) if receipt else None,
-        "liquidated": len(victims) - len(remaining), "liquidation_block_lag": lag,
-        "open_after_blocks": {b: n for b, n in open_at.items() if open_at.get(b - 1) != n}, "roots": roots,
+        "liquidated": len(victims) - len(remaining),
+        "liquidation_block_lag": lag,
+        "open_after_blocks": {b: n for b, n in open_at.items() if open_at.get(b - 1) != n},
+        "roots": roots,
         "stuck": stuck,
         "roots_agree": len(set(roots.values())) == 1 and len(roots) == 1 + len(executors),
-        "flood_orders": len(raws), "fully_closed": closed,
+        "flood_orders": len(raws),
+        "fully_closed": closed,
     }
 
 
@@ -760,16 +875,28 @@ def main() -> None:
     ap.add_argument("--executors", type=int, default=2)
     ap.add_argument("--block-time-ms", type=int, help="L2 block time of a started devnet (default the devnet's 200)")
     ap.add_argument("--base-port", type=int, help="base port of a started devnet (default: a free range)")
-    ap.add_argument("--rates", type=parse_rates, default=parse_rates(DEFAULT_RATES),
-                    help=f"offered order rates to sweep, orders/s, comma-separated (default {DEFAULT_RATES})")
+    ap.add_argument(
+        "--rates",
+        type=parse_rates,
+        default=parse_rates(DEFAULT_RATES),
+        help=f"offered order rates to sweep, orders/s, comma-separated (default {DEFAULT_RATES})",
+    )
     ap.add_argument("--seconds", type=float, default=5.0, help="offered seconds per rate (orders = rate x seconds)")
     ap.add_argument("--orders", type=int, help="orders per rate instead of rate x --seconds")
-    ap.add_argument("--traders", type=int, default=200,
-                    help="fresh trader accounts (pairs) per rate (default 200: 100 pairs, ~20 orders/s each at 4,000/s, "
-                         "well under the mempool's 64 per sender)")
-    ap.add_argument("--senders", type=int, default=16,
-                    help="sender threads, each with its own keep-alive connection (default 16: enough to offer "
-                         "3,000/s while the sequencer takes ~0.4 s to answer a batch)")
+    ap.add_argument(
+        "--traders",
+        type=int,
+        default=200,
+        help="fresh trader accounts (pairs) per rate (default 200: 100 pairs, ~20 orders/s each at 4,000/s, "
+        "well under the mempool's 64 per sender)",
+    )
+    ap.add_argument(
+        "--senders",
+        type=int,
+        default=16,
+        help="sender threads, each with its own keep-alive connection (default 16: enough to offer "
+        "3,000/s while the sequencer takes ~0.4 s to answer a batch)",
+    )
     ap.add_argument("--max-soft-p50-ms", type=float, default=500.0, help="a sustained rate's soft p50 bound")
     ap.add_argument("--victims", type=int, default=100, help="leveraged accounts in the crash")
     ap.add_argument("--flood", type=int, default=1000, help="orders saturating the sequencer during the crash")
@@ -784,10 +911,25 @@ def main() -> None:
     directory = args.dir or Path(tempfile.mkdtemp(prefix="bench-venue-"))
     if started:
         base = args.base_port or find_free_base_port(args.executors, start=20000 + (os.getpid() % 2000) * 7)
-        subprocess.run([sys.executable, "-m", "node.cli.main", "devnet", "up", "--dir", str(directory), "--detach",
-                        "--executors", str(args.executors), "--base-port", str(base),
-                        *(["--block-time-ms", str(args.block_time_ms)] if args.block_time_ms else [])],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "node.cli.main",
+                "devnet",
+                "up",
+                "--dir",
+                str(directory),
+                "--detach",
+                "--executors",
+                str(args.executors),
+                "--base-port",
+                str(base),
+                *(["--block-time-ms", str(args.block_time_ms)] if args.block_time_ms else []),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     try:
         endpoints = resolve_endpoints(directory, None, None)
         rpc = Rpc(endpoints.require_l2().rpc)
@@ -809,13 +951,28 @@ def main() -> None:
         fund_many(rpc, signer, follower, traders, 10**20)
         # ~8x: 10 lots at the price, collateral an eighth of the notional, plus fees
         fund_many(rpc, signer, follower, victims, 10 * price // 8 + 2 * FEE)
-        print(f"funded {sum(map(len, rate_traders)) + len(traders) + len(victims)} accounts in "
-              f"{time.monotonic() - t_fund:.1f} s", file=sys.stderr)
+        print(
+            f"funded {sum(map(len, rate_traders)) + len(traders) + len(victims)} accounts in "
+            f"{time.monotonic() - t_fund:.1f} s",
+            file=sys.stderr,
+        )
         rates: list[dict[str, Any]] = []
         for k, rate in enumerate(args.rates):
             count = args.orders or int(rate * args.seconds)
-            result = throughput(rpc, follower, pool, signer.chain_id, rate_traders[k], rate, count, price,
-                                args.senders, processes, args.max_soft_p50_ms, executors)
+            result = throughput(
+                rpc,
+                follower,
+                pool,
+                signer.chain_id,
+                rate_traders[k],
+                rate,
+                count,
+                price,
+                args.senders,
+                processes,
+                args.max_soft_p50_ms,
+                executors,
+            )
             print_rate(result)
             rates.append(result)
         pool.close()
@@ -825,26 +982,44 @@ def main() -> None:
         sustained = [r for r in rates if r["sustained"]]
         best = max(sustained or rates, key=lambda r: r["orders_per_s"])
         summary: dict[str, Any] = {
-            "orders_per_s": best["orders_per_s"], "orders_per_s_sustained": bool(sustained),
-            "sustained_rate": best["rate"] if sustained else None, "target_orders_per_s": TARGET_ORDERS_PER_S,
-            "order_fill_p50_ms": best["order_fill_p50_ms"], "order_fill_p99_ms": best["order_fill_p99_ms"],
-            "soft_p50_ms": best["soft_p50_ms"], "soft_p99_ms": best["soft_p99_ms"],
-            "orders": best["orders"], "orders_included": best["included"], "seconds": best["seconds"],
+            "orders_per_s": best["orders_per_s"],
+            "orders_per_s_sustained": bool(sustained),
+            "sustained_rate": best["rate"] if sustained else None,
+            "target_orders_per_s": TARGET_ORDERS_PER_S,
+            "order_fill_p50_ms": best["order_fill_p50_ms"],
+            "order_fill_p99_ms": best["order_fill_p99_ms"],
+            "soft_p50_ms": best["soft_p50_ms"],
+            "soft_p99_ms": best["soft_p99_ms"],
+            "orders": best["orders"],
+            "orders_included": best["included"],
+            "seconds": best["seconds"],
         }
-        print(f"throughput: {'best sustained' if sustained else 'no rate sustained; best measured'} "
-              f"{best['orders_per_s']} orders/s (offered {best['rate']:.0f}/s; target {TARGET_ORDERS_PER_S}); fill p50 "
-              f"{best['order_fill_p50_ms']} ms p99 {best['order_fill_p99_ms']} ms", file=sys.stderr)
+        print(
+            f"throughput: {'best sustained' if sustained else 'no rate sustained; best measured'} "
+            f"{best['orders_per_s']} orders/s (offered {best['rate']:.0f}/s; target {TARGET_ORDERS_PER_S}); fill p50 "
+            f"{best['order_fill_p50_ms']} ms p99 {best['order_fill_p99_ms']} ms",
+            file=sys.stderr,
+        )
         if not args.no_crash:
             crashed = crash(rpc, signer, follower, traders, victims, price, tick, executors, args.flood)
-            print(f"crash: {crashed['liquidated']}/{crashed['victims']} liquidated ({crashed['opened']} opened); price "
-                  f"update in block {crashed['update_block']}; lag {crashed['liquidation_block_lag']} blocks; open after "
-                  f"each block {crashed['open_after_blocks']}; roots agree: {crashed['roots_agree']}", file=sys.stderr)
+            print(
+                f"crash: {crashed['liquidated']}/{crashed['victims']} liquidated ({crashed['opened']} opened); price "
+                f"update in block {crashed['update_block']}; lag {crashed['liquidation_block_lag']} blocks; open after "
+                f"each block {crashed['open_after_blocks']}; roots agree: {crashed['roots_agree']}",
+                file=sys.stderr,
+            )
             if not crashed["roots_agree"]:
                 keep = keep or started
-                print(f"state roots at the last scanned block (a node missing = not there within 30 s): {crashed['roots']}"
-                      f"{f'; devnet logs kept in {directory}/logs' if keep else ''}", file=sys.stderr)
+                print(
+                    "state roots at the last scanned block (a node missing = not there within 30 s): "
+                    f"{crashed['roots']}"
+                    f"{f'; devnet logs kept in {directory}/logs' if keep else ''}",
+                    file=sys.stderr,
+                )
             if crashed["stuck"]:
-                print(f"never liquidated (first {len(crashed['stuck'])}): {json.dumps(crashed['stuck'])}", file=sys.stderr)
+                print(
+                    f"never liquidated (first {len(crashed['stuck'])}): {json.dumps(crashed['stuck'])}", file=sys.stderr
+                )
             summary.update({k: v for k, v in crashed.items() if k not in ("roots", "open_after_blocks", "stuck")})
         else:
             summary["liquidation_block_lag"] = None
@@ -854,8 +1029,11 @@ def main() -> None:
     finally:
         pool.terminate()
         if started:
-            subprocess.run([sys.executable, "-m", "node.cli.main", "devnet", "down", "--dir", str(directory)],
-                           check=False, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [sys.executable, "-m", "node.cli.main", "devnet", "down", "--dir", str(directory)],
+                check=False,
+                stdout=subprocess.DEVNULL,
+            )
             if not keep:
                 shutil.rmtree(directory, ignore_errors=True)
 

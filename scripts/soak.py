@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent))
 
 from bench_venue import percentile  # noqa: E402
+
 from node.crypto import to_checksum_address  # noqa: E402
 from node.devnet import params as p  # noqa: E402
 from node.devnet.control import down  # noqa: E402
@@ -98,16 +99,26 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--senders", type=int, default=16, help="sender accounts, one thread each (default 16)")
     ap.add_argument("--seconds", type=float, default=300.0, help="seconds of load (default 300)")
     ap.add_argument("--kill-every", type=float, default=20.0, help="seconds between kills (default 20)")
-    ap.add_argument("--outage-seconds", type=float,
-                    help="the settler outage; must exceed the sequencing window (default: window + max(5 s, window/4))")
+    ap.add_argument(
+        "--outage-seconds",
+        type=float,
+        help="the settler outage; must exceed the sequencing window (default: window + max(5 s, window/4))",
+    )
     ap.add_argument("--seed", type=int, help="seeds the kill plan and the accounts (default: random, printed)")
     ap.add_argument("--roles", help="comma-separated processes to kill from (default: every one the devnet has)")
     ap.add_argument("--executors", type=int, default=2, help="executors of the devnet (default 2)")
-    ap.add_argument("--l1-block-time-ms", type=int,
-                    help=f"the devnet's L1 block time (default {p.L1_BLOCK_TIME_MS}); the sequencing window is "
-                         f"{p.SEQUENCING_WINDOW} L1 blocks")
-    ap.add_argument("--drain-seconds", type=float, default=180.0,
-                    help="how long to wait for the mempool to drain and the safe heads to catch up (default 180)")
+    ap.add_argument(
+        "--l1-block-time-ms",
+        type=int,
+        help=f"the devnet's L1 block time (default {p.L1_BLOCK_TIME_MS}); the sequencing window is "
+        f"{p.SEQUENCING_WINDOW} L1 blocks",
+    )
+    ap.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=180.0,
+        help="how long to wait for the mempool to drain and the safe heads to catch up (default 180)",
+    )
     ap.add_argument("--keep", action="store_true", help="leave the devnet running at the end")
     args = ap.parse_args()
     if args.rate <= 0 or args.seconds <= 0 or args.kill_every <= 0 or args.senders < 1:
@@ -122,8 +133,14 @@ def progress(line: str) -> None:
 def start_devnet(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
     """A fresh detached devnet in `directory` (node.devnet.up, as `rollup devnet up --detach --reset`)."""
     base = find_free_base_port(args.executors, start=20000 + (os.getpid() % 2000) * 7)
-    options = UpOptions(directory=directory, executors=args.executors, base_port=base,
-                        l1_block_time_ms=args.l1_block_time_ms, detach=True, reset=True)
+    options = UpOptions(
+        directory=directory,
+        executors=args.executors,
+        base_port=base,
+        l1_block_time_ms=args.l1_block_time_ms,
+        detach=True,
+        reset=True,
+    )
     ready: dict[str, Any] = {}
     code = run_up(options, lambda state, seconds: ready.update(state, _seconds=seconds), lambda line: None)
     if code != 0 or not ready:
@@ -143,8 +160,9 @@ class Soak:
         self.sequencer = next(s.rpc for s in specs if s.role == ROLE_SEQUENCER)
         self.executors = [s.rpc for s in specs if s.role == ROLE_EXECUTOR]
         self.l1 = next(s.rpc for s in specs if s.role == ROLE_L1)
-        self.l2_nodes = {s.name: s.rpc for s in specs if s.role in (ROLE_SEQUENCER, ROLE_EXECUTOR)
-                         or s.name == "challenger"}
+        self.l2_nodes = {
+            s.name: s.rpc for s in specs if s.role in (ROLE_SEQUENCER, ROLE_EXECUTOR) or s.name == "challenger"
+        }
         roles = [s.name for s in specs if s.role != ROLE_CHALLENGER or s.name == "challenger"]
         self.roles = args.roles.split(",") if args.roles else roles
         unknown = sorted(set(self.roles) - set(roles))
@@ -153,15 +171,18 @@ class Soak:
         self.window_s = sequencing_window_seconds(self.layout)
         self.outage_s = args.outage_seconds or self.window_s + max(5.0, self.window_s / 4)
         if self.outage_s <= self.window_s:
-            raise DevnetError(f"--outage-seconds {self.outage_s:.0f} must exceed the sequencing window "
-                              f"({self.window_s:.0f} s)")
+            raise DevnetError(
+                f"--outage-seconds {self.outage_s:.0f} must exceed the sequencing window ({self.window_s:.0f} s)"
+            )
         self.accounts = Accounts.derive(seed, args.senders)
         self.ledger = Ledger()
 
     def presign(self, pool: Any, chain_id: int) -> list[NonceStream]:
         per_sender = math.ceil(self.args.rate * self.args.seconds / self.args.senders * 1.05) + 64
-        jobs = [(k.secret, chain_id, FEE, bytes(r), 0, 0, per_sender)
-                for k, r in zip(self.accounts.senders, self.accounts.recipients)]
+        jobs = [
+            (k.secret, chain_id, FEE, bytes(r), 0, 0, per_sender)
+            for k, r in zip(self.accounts.senders, self.accounts.recipients)
+        ]
         began = time.monotonic()
         signed = pool.map(sign_transfers, jobs)
         pool.close()
@@ -175,14 +196,27 @@ class Soak:
         fund(client, chain_id, FEE, [dev_account(i) for i in FUNDERS], self.accounts.senders, FUNDING)
         streams = self.presign(pool, chain_id)
         plan = plan_chaos(random.Random(self.seed), self.roles, args.seconds, args.kill_every, self.outage_s)
-        progress(f"sequencing window {self.window_s:.1f} s, settler outage {self.outage_s:.1f} s; plan: "
-                 + ", ".join(f"{e.at:.0f}s {e.role}{' (outage)' if e.outage else ''}" for e in plan))
+        progress(
+            f"sequencing window {self.window_s:.1f} s, settler outage {self.outage_s:.1f} s; plan: "
+            + ", ".join(f"{e.at:.0f}s {e.role}{' (outage)' if e.outage else ''}" for e in plan)
+        )
         stop_load, stop_tracker, stop_chaos = threading.Event(), threading.Event(), threading.Event()
         t0 = time.monotonic() + 0.5
         rate = args.rate / args.senders
-        senders = [SenderThread(i, stream, to_checksum_address(key.address), self.sequencer, rate, i / args.senders,
-                                t0, self.ledger, stop_load)
-                   for i, (stream, key) in enumerate(zip(streams, self.accounts.senders))]
+        senders = [
+            SenderThread(
+                i,
+                stream,
+                to_checksum_address(key.address),
+                self.sequencer,
+                rate,
+                i / args.senders,
+                t0,
+                self.ledger,
+                stop_load,
+            )
+            for i, (stream, key) in enumerate(zip(streams, self.accounts.senders))
+        ]
         tracker = ReceiptTracker(self.sequencer, self.ledger, stop_tracker)
         chaos = Chaos(self.directory, plan, t0, stop_chaos, progress)
         for thread in [*senders, tracker, chaos]:
@@ -202,8 +236,12 @@ class Soak:
             tracker.join()
         checks = self.check(settled.height, chaos)
         gap, gap_at = longest_gap([r.at for r in list(self.ledger.receipts.values())], t0, t0 + load_s)
-        return {**self.figures(load_s, settled.height, chaos, checks), "stranded_in_mempool": settled.stranded,
-                "longest_receipt_gap_s": gap, "longest_receipt_gap_at_s": gap_at}
+        return {
+            **self.figures(load_s, settled.height, chaos, checks),
+            "stranded_in_mempool": settled.stranded,
+            "longest_receipt_gap_s": gap,
+            "longest_receipt_gap_at_s": gap_at,
+        }
 
     def _watch_load(self, t0: float, seconds: float) -> None:
         next_report = t0 + PROGRESS_EVERY_S
@@ -213,10 +251,12 @@ class Soak:
                 next_report += PROGRESS_EVERY_S
                 ledger = self.ledger
                 elapsed = time.monotonic() - t0
-                progress(f"[{elapsed:6.1f} s] offered {ledger.offered:,}, acknowledged {len(ledger.acks):,} "
-                         f"({len(ledger.acks) / elapsed:.0f}/s), receipted {len(ledger.receipts):,}, "
-                         f"rejected {sum(ledger.rejections.values()):,}, failed sends {ledger.failed_sends}, "
-                         f"stream restarts {ledger.resyncs}+{ledger.unstuck}")
+                progress(
+                    f"[{elapsed:6.1f} s] offered {ledger.offered:,}, acknowledged {len(ledger.acks):,} "
+                    f"({len(ledger.acks) / elapsed:.0f}/s), receipted {len(ledger.receipts):,}, "
+                    f"rejected {sum(ledger.rejections.values()):,}, failed sends {ledger.failed_sends}, "
+                    f"stream restarts {ledger.resyncs}+{ledger.unstuck}"
+                )
 
     def _restart_anything_down(self) -> None:
         _, dead = split_processes(read_state(self.layout))
@@ -232,8 +272,11 @@ class Soak:
             around.append((outage[0] + outage[1]) // 2)
         heights = sample_heights(random.Random(self.seed), height, around)
         proposer = to_checksum_address(dev_account(int(p.PROPOSER_KEY[3:])).address)
-        recovered = Check("roles_recovered", all(r.recovered_s is not None for r in chaos.recoveries),
-                          {"not_recovered": [r.to_json() for r in chaos.recoveries if r.recovered_s is None]})
+        recovered = Check(
+            "roles_recovered",
+            all(r.recovered_s is not None for r in chaos.recoveries),
+            {"not_recovered": [r.to_json() for r in chaos.recoveries if r.recovered_s is None]},
+        )
         return [
             *check_transactions(self.ledger, executor, self.sequencer, height, chaos.kill_times(ROLE_SEQUENCER)),
             check_roots(self.l2_nodes, heights),
@@ -253,14 +296,32 @@ class Soak:
         return {
             "ok": all(c.ok for c in checks),
             "checks": {c.name: c.ok for c in checks},
-            "seed": self.seed, "seconds": round(load_s, 1), "rate": args.rate, "senders": args.senders,
-            "offered": ledger.offered, "shed": ledger.shed, "failed_sends": ledger.failed_sends,
-            "stream_restarts": ledger.resyncs, "stuck_stream_restarts": ledger.unstuck,
+            "seed": self.seed,
+            "seconds": round(load_s, 1),
+            "rate": args.rate,
+            "senders": args.senders,
+            "offered": ledger.offered,
+            "shed": ledger.shed,
+            "failed_sends": ledger.failed_sends,
+            "stream_restarts": ledger.resyncs,
+            "stuck_stream_restarts": ledger.unstuck,
             "acknowledged_per_s": round(len(ledger.acks) / load_s, 1),
             "included_per_s": round(tx["included"] / load_s, 1),
-            **{k: tx[k] for k in ("acknowledged", "receipted_by_sequencer", "included", "included_skipped",
-                                  "dropped", "dropped_reasons", "lost", "lost_receipted", "lost_sequencer_says",
-                                  "receipted_not_included")},
+            **{
+                k: tx[k]
+                for k in (
+                    "acknowledged",
+                    "receipted_by_sequencer",
+                    "included",
+                    "included_skipped",
+                    "dropped",
+                    "dropped_reasons",
+                    "lost",
+                    "lost_receipted",
+                    "lost_sequencer_says",
+                    "receipted_not_included",
+                )
+            },
             "rejections": dict(ledger.rejections.most_common()),
             "receipt_after_ack_p50_s": round(percentile(soft, 50) or 0.0, 3),
             "receipt_after_ack_p99_s": round(percentile(soft, 99) or 0.0, 3),
@@ -269,7 +330,9 @@ class Soak:
             "settler_outage": outage.to_json() if outage else None,
             "longest_recovery_s": longest.recovered_s if longest else None,
             "longest_recovery_role": longest.role if longest else None,
-            "median_recovery_s": round(statistics.median(r.recovered_s or 0.0 for r in recovered), 2) if recovered else None,
+            "median_recovery_s": round(statistics.median(r.recovered_s or 0.0 for r in recovered), 2)
+            if recovered
+            else None,
             "safe_height": height,
             "recoveries": [r.to_json() for r in chaos.recoveries],
             "details": {c.name: c.figures for c in checks},

@@ -35,14 +35,15 @@ Every bad value raises ConfigError naming the key.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from node.block import MAX_BLOCK_TXS
-from node.crypto import Address, CryptoError, parse_address
 from node.blocknet import P2PSection, load_p2p_section
 from node.config_fields import read_url
+from node.crypto import Address, CryptoError, parse_address
 from node.rollup_config import NodeSection, RollupConfig, load_node_section, load_rollup_config
 from node.service import ConfigError, load_toml
 from sequencer.journal import DEFAULT_DROPPED_HISTORY, DEFAULT_ROTATE_MS, JournalSettings

@@ -15,8 +15,9 @@ chain's transaction index does not hold the hash.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterable
+from typing import Any, ClassVar
 
 from node.encoding import pack, unpack
 from node.rpc.errors import RpcError

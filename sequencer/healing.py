@@ -42,8 +42,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 from node.chain import Chain
 from node.crypto import keccak256
@@ -208,8 +208,12 @@ class ChainHealer:
         async with self.lock:
             outcome = await self._requeue_round()
         log.warning(
-            "re-queue backlog from before the restart: %d txs re-queued, %d already in the chain, %d waiting, %d dropped",
-            outcome.requeued, outcome.kept, outcome.waiting, len(outcome.dropped),
+            "re-queue backlog from before the restart: %d txs re-queued, %d already in the chain, %d waiting, "
+            "%d dropped",
+            outcome.requeued,
+            outcome.kept,
+            outcome.waiting,
+            len(outcome.dropped),
         )
         return outcome
 
@@ -240,7 +244,9 @@ class ChainHealer:
         gone = [(h, reason) for h, reason in rejected if h in self._requeued]
         self.dropped.record(DroppedTx(h, reason, self._requeued.pop(h), head) for h, reason in gone)
         for tx_hash, reason in gone:
-            log.warning("re-queued transaction 0x%s was refused by the block builder and is dropped: %s", tx_hash.hex(), reason)
+            log.warning(
+                "re-queued transaction 0x%s was refused by the block builder and is dropped: %s", tx_hash.hex(), reason
+            )
 
     # -- healing --
 
@@ -253,7 +259,11 @@ class ChainHealer:
             for raw in block.transactions[self.store.get_system_count(number) :]:
                 self.backlog.append(Replaced(raw, keccak256(raw), number))
         self._save_backlog()
-        first, last = (target + 1, head) if self._rewound is None else (min(self._rewound[0], target + 1), max(self._rewound[1], head))
+        first, last = (
+            (target + 1, head)
+            if self._rewound is None
+            else (min(self._rewound[0], target + 1), max(self._rewound[1], head))
+        )
         self._rewound = (first, last)
 
     async def _finish_heal(self, started: float) -> HealReport:
@@ -262,8 +272,14 @@ class ChainHealer:
         outcome = await self._requeue_round()
         self.heals += 1
         report = HealReport(
-            first_replaced=first, discarded_head=discarded, head=self.chain.head(), requeued=outcome.requeued,
-            kept=outcome.kept, waiting=outcome.waiting, dropped=outcome.dropped, seconds=self.clock() - started,
+            first_replaced=first,
+            discarded_head=discarded,
+            head=self.chain.head(),
+            requeued=outcome.requeued,
+            kept=outcome.kept,
+            waiting=outcome.waiting,
+            dropped=outcome.dropped,
+            seconds=self.clock() - started,
         )
         self._log_heal(report)
         return report
@@ -302,8 +318,13 @@ class ChainHealer:
         self.backlog = [item for item in self.backlog if id(item) not in done]  # a heal may have added more meanwhile
         self._save_backlog()
         self.dropped.record(dropped)
-        for item in dropped:
-            log.info("dropped transaction 0x%s (was in replaced block %d): %s", item.tx_hash.hex(), item.was_in_block, item.reason)
+        for drop in dropped:
+            log.info(
+                "dropped transaction 0x%s (was in replaced block %d): %s",
+                drop.tx_hash.hex(),
+                drop.was_in_block,
+                drop.reason,
+            )
         return RequeueRound(requeued, kept, len(self.backlog), tuple(dropped))
 
     async def _requeue(self, item: Replaced) -> DroppedTx | str | None:
@@ -337,8 +358,15 @@ class ChainHealer:
         log.warning(
             "healed onto the L1-derived chain: L2 blocks %d..%d replaced, head now %d (0x%s); %d txs re-queued, "
             "%d already in the derived blocks, %d waiting for mempool room, %d dropped; sealing paused %.0f ms",
-            report.first_replaced, report.discarded_head, report.head.number, report.head.hash.hex()[:16],
-            report.requeued, report.kept, report.waiting, len(report.dropped), report.seconds * 1000,
+            report.first_replaced,
+            report.discarded_head,
+            report.head.number,
+            report.head.hash.hex()[:16],
+            report.requeued,
+            report.kept,
+            report.waiting,
+            len(report.dropped),
+            report.seconds * 1000,
         )
 
     def _log_derivation(self, l1_number: int, result: DerivationResult) -> None:
@@ -348,7 +376,16 @@ class ChainHealer:
         if replaced:
             log.info(
                 "derived L2 blocks %d..%d from L1 block %d (%d of ours promoted to safe, %d replaced or new)",
-                result.derived[0].head.number, result.derived[-1].head.number, l1_number, result.promoted, replaced,
+                result.derived[0].head.number,
+                result.derived[-1].head.number,
+                l1_number,
+                result.promoted,
+                replaced,
             )
         elif result.derived:
-            log.debug("L1 block %d made L2 blocks %d..%d safe", l1_number, result.derived[0].head.number, result.derived[-1].head.number)
+            log.debug(
+                "L1 block %d made L2 blocks %d..%d safe",
+                l1_number,
+                result.derived[0].head.number,
+                result.derived[-1].head.number,
+            )

@@ -29,8 +29,9 @@ from node.rpc.errors import InvalidParams
 from node.state.schema import Account, get_account
 from node.state.view import StateReader
 from node.stf import ChainConfig, MalformedTransaction, NonceTooLow, validate_transaction
-from node.stf.execute import expect_signed, recover_transaction, validate_chain_id, validate_fee
+from node.stf.execute import expect_signed, recover_transaction
 from node.stf.handlers import get_handler
+from node.stf.ledger import validate_chain_id, validate_fee
 from node.tx import RecoveredTx
 
 _HEX = re.compile(r"0x[0-9a-fA-F]*")
@@ -101,7 +102,9 @@ class Recoverer:
         size = max(1, -(-len(raws) // self.workers))
         chunks = [raws[i : i + size] for i in range(0, len(raws), size)]
         try:
-            results = await asyncio.gather(*(asyncio.wrap_future(pool.submit(recover_senders, chunk)) for chunk in chunks))
+            results = await asyncio.gather(
+                *(asyncio.wrap_future(pool.submit(recover_senders, chunk)) for chunk in chunks)
+            )
         except Exception as exc:  # a broken pool: fail these submissions, keep serving
             _fail_all(waiting, exc)
             return

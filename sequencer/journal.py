@@ -33,9 +33,9 @@ import logging
 import os
 import struct
 import zlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from node.encoding import DecodeError, expect_bytes, expect_int, expect_list, pack, unpack
 
@@ -110,7 +110,9 @@ def decode_payload(payload: bytes) -> JournalRecord:
     tag = fields[0]
     if tag == TAG_ADD:
         expect_list(fields, 4, "journal add")
-        return JournalAdd(expect_bytes(fields[1], "raw"), expect_bytes(fields[2], "sender", 20), expect_int(fields[3], "added_ms"))
+        return JournalAdd(
+            expect_bytes(fields[1], "raw"), expect_bytes(fields[2], "sender", 20), expect_int(fields[3], "added_ms")
+        )
     if tag == TAG_DROP:
         expect_list(fields, 5, "journal drop")
         if not isinstance(fields[2], str) or not isinstance(fields[3], str):
@@ -264,7 +266,9 @@ class Journal:
             self._failed = cut
             log.error("mempool journal %s: cannot cut the partial write (%s); refusing transactions", self.path, cut)
 
-    async def _rotate_now(self, snapshot: Callable[[], Iterable[JournalRecord | Frame]], future: asyncio.Future[int]) -> None:
+    async def _rotate_now(
+        self, snapshot: Callable[[], Iterable[JournalRecord | Frame]], future: asyncio.Future[int]
+    ) -> None:
         """The snapshot covers everything buffered (the pool changed before its records were appended),
         so the buffer is replaced by it; its waiters are answered once the new file is in place."""
         data = b"".join(as_frame(r) for r in snapshot())

@@ -17,12 +17,12 @@ import dataclasses
 import logging
 from typing import Protocol
 
+from l1.contracts.client import L1Client, L1ResponseError
 from node.derivation import L1BlockData
 from node.rpc.client import RpcTransportError
 from node.rpc.errors import RpcError
 from node.service import sleep_or_stop
 from sequencer.safety import FinalityTracker
-from l1.contracts.client import L1Client, L1ResponseError
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,9 @@ class L1Follower:
             del self._blocks[old]
 
     async def _poll_outputs(self) -> None:
-        self.finality.observe_outputs(await self.view.get_outputs(self.finality.next_output_index, MAX_OUTPUTS_PER_CALL))
+        self.finality.observe_outputs(
+            await self.view.get_outputs(self.finality.next_output_index, MAX_OUTPUTS_PER_CALL)
+        )
 
     def _note_down(self, exc: Exception) -> None:
         loop_time = asyncio.get_running_loop().time()

@@ -87,7 +87,10 @@ def _outranks(priority: int, pending: bool, fee: int, victim: PoolEntry[Recovere
 
 class Mempool(NoncePool[RecoveredTx]):
     def __init__(
-        self, limits: MempoolLimits = MempoolLimits(), priority: Priority = no_priority, cost_of: CostOf = compute_tx_cost
+        self,
+        limits: MempoolLimits = MempoolLimits(),
+        priority: Priority = no_priority,
+        cost_of: CostOf = compute_tx_cost,
     ) -> None:
         super().__init__(limits.pool_rules, cost_of)
         self.limits = limits
@@ -119,7 +122,13 @@ class Mempool(NoncePool[RecoveredTx]):
         return self._add_new(sender, state, account, rtx, tx, cost, now_ms)
 
     def _replace(
-        self, sender: bytes, state: SenderQueue[RecoveredTx], rtx: RecoveredTx, tx: SignedTx, cost: int, current: PoolEntry[RecoveredTx],
+        self,
+        sender: bytes,
+        state: SenderQueue[RecoveredTx],
+        rtx: RecoveredTx,
+        tx: SignedTx,
+        cost: int,
+        current: PoolEntry[RecoveredTx],
         now_ms: int,
     ) -> Admission[RecoveredTx]:
         self.validate_replacement_fee(current, tx.fee)
@@ -131,11 +140,19 @@ class Mempool(NoncePool[RecoveredTx]):
         return Admission(entry, replaced=current.rtx)
 
     def _add_new(
-        self, sender: bytes, state: SenderQueue[RecoveredTx] | None, account: Account, rtx: RecoveredTx, tx: SignedTx, cost: int,
+        self,
+        sender: bytes,
+        state: SenderQueue[RecoveredTx] | None,
+        account: Account,
+        rtx: RecoveredTx,
+        tx: SignedTx,
+        cost: int,
         now_ms: int,
     ) -> Admission[RecoveredTx]:
         pending = tx.nonce == (account.nonce if state is None else state.next_pending_nonce())
-        self._validate_sender_caps(sender, 0 if state is None else state.run, 0 if state is None else state.queued, pending)
+        self._validate_sender_caps(
+            sender, 0 if state is None else state.run, 0 if state is None else state.queued, pending
+        )
         if state is not None and state.cost + cost > account.balance:
             raise Overdraft(sender, account.balance, state.cost, len(state.txs), cost)
         priority = self.priority(rtx)

@@ -6,8 +6,8 @@ Entries, drops and admissions are the mempool core's (node.mempool).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from node.mempool import PoolRules
 from node.mempool_errors import Wording

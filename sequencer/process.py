@@ -16,17 +16,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from types import TracebackType
 from dataclasses import replace
+from types import TracebackType
 from typing import Any
 
+from l1.contracts.client import L1Client, L1ResponseError
 from node.block import Block
 from node.blocknet import BlockNetwork
+from node.chain import Chain, GenesisMismatch
 from node.crypto import to_checksum_address
+from node.derivation import L1BlockData
 from node.gossip import MAX_RANGE_RESPONSE_BYTES, sign_block
 from node.keys.resolve import resolve_key
-from node.chain import Chain, GenesisMismatch
-from node.derivation import L1BlockData
 from node.l2rpc import Heads, register_read_methods
 from node.rpc.client import RpcTransportError
 from node.rpc.errors import RpcError
@@ -45,7 +46,6 @@ from sequencer.producer import BlockProducer, BlockReport
 from sequencer.rpc import ReceiptWaiters, SequencerMethods
 from sequencer.safety import FinalityTracker
 from sequencer.txpool import TxPool
-from l1.contracts.client import L1Client, L1ResponseError
 
 log = logging.getLogger("sequencer")
 
@@ -117,7 +117,7 @@ class SequencerNode:
 
     # -- lifecycle --
 
-    async def __aenter__(self) -> "SequencerNode":
+    async def __aenter__(self) -> SequencerNode:
         try:
             await self._start()
         except BaseException:
@@ -125,7 +125,9 @@ class SequencerNode:
             raise
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self._shutdown()
 
     async def _start(self) -> None:
@@ -151,7 +153,11 @@ class SequencerNode:
         head = self.chain.head()
         log.info(
             "sequencer for chain %d up: head %d (0x%s), block time %d ms, RPC %s%s",
-            cfg.rollup.chain_id, head.number, head.hash.hex()[:16], cfg.sequencer.block_time_ms, self.server.url,
+            cfg.rollup.chain_id,
+            head.number,
+            head.hash.hex()[:16],
+            cfg.sequencer.block_time_ms,
+            self.server.url,
             f", censoring {len(cfg.sequencer.censor)} sender(s)" if cfg.sequencer.censor else "",
         )
 
@@ -171,13 +177,20 @@ class SequencerNode:
     async def _init_genesis(self, l1_genesis: L1BlockData) -> None:
         alloc = self.config.rollup.genesis_alloc
         try:
-            head = self.chain.init_genesis(alloc, l1_genesis.timestamp_ms, (0, l1_genesis.hash), self.config.rollup.venue_genesis)
+            head = self.chain.init_genesis(
+                alloc, l1_genesis.timestamp_ms, (0, l1_genesis.hash), self.config.rollup.venue_genesis
+            )
         except GenesisMismatch:
             raise ConfigError(
                 f"{self.config.node.data_dir} holds an L2 chain with another genesis than this [rollup] section "
                 f"on L1 block 0 0x{l1_genesis.hash.hex()} (was the L1 reset?); use a fresh data_dir"
             ) from None
-        log.info("chain store at %s: head %d (genesis on L1 block 0x%s)", self.config.node.data_dir, head.number, l1_genesis.hash.hex()[:16])
+        log.info(
+            "chain store at %s: head %d (genesis on L1 block 0x%s)",
+            self.config.node.data_dir,
+            head.number,
+            l1_genesis.hash.hex()[:16],
+        )
 
     def _open_journal(self) -> tuple[Journal | None, list[JournalRecord]]:
         if not self.config.sequencer.journal.enabled:
@@ -191,7 +204,9 @@ class SequencerNode:
         if records:
             log.info(
                 "mempool journal replayed: %d transaction(s) back in the pool, %d already included, %d no longer valid",
-                report.restored, report.included, report.invalid,
+                report.restored,
+                report.included,
+                report.invalid,
             )
 
     def _build_parts(self, view: L1Client, journal: Journal | None = None) -> None:
@@ -202,20 +217,36 @@ class SequencerNode:
         self.waiters = ReceiptWaiters()
         settings = cfg.sequencer.journal
         self.txpool = TxPool(
-            self.chain, self.mempool, journal, rotate_ms=settings.rotate_ms, dropped_history=settings.dropped_history,
+            self.chain,
+            self.mempool,
+            journal,
+            rotate_ms=settings.rotate_ms,
+            dropped_history=settings.dropped_history,
             on_drop=self.waiters.dropped,
         )
         self.healer = ChainHealer(
-            self.chain, cfg.rollup.rules, chain_lock, resubmit=lambda raw: self.methods.admit("0x" + raw.hex()),
-            is_pooled=self.mempool.__contains__, on_healed=self._on_healed, on_round=self._on_requeue_round,
+            self.chain,
+            cfg.rollup.rules,
+            chain_lock,
+            resubmit=lambda raw: self.methods.admit("0x" + raw.hex()),
+            is_pooled=self.mempool.__contains__,
+            on_healed=self._on_healed,
+            on_round=self._on_requeue_round,
         )
         self.finality = FinalityTracker(ChainBlocks(self.chain, self.healer))
         self.follower = L1Follower(view, self.healer, self.finality, start=self.healer.first_l1_block())
         self.producer = BlockProducer(
-            self.chain, cfg.rollup.rules, self.follower, self.mempool, cfg.sequencer.block_time_ms,
-            self._on_sealed, censor=frozenset(cfg.sequencer.censor),
-            min_block_time_ms=cfg.sequencer.min_block_time_ms, max_seal_txs=cfg.sequencer.max_seal_txs,
-            lock=chain_lock, safe_number=lambda: self.healer.safe_head().number,
+            self.chain,
+            cfg.rollup.rules,
+            self.follower,
+            self.mempool,
+            cfg.sequencer.block_time_ms,
+            self._on_sealed,
+            censor=frozenset(cfg.sequencer.censor),
+            min_block_time_ms=cfg.sequencer.min_block_time_ms,
+            max_seal_txs=cfg.sequencer.max_seal_txs,
+            lock=chain_lock,
+            safe_number=lambda: self.healer.safe_head().number,
         )
         self.methods = SequencerMethods(
             self.chain, self.txpool, recoverer, self.waiters, on_admitted=lambda rtx: self.producer.notify_arrival()
@@ -237,12 +268,22 @@ class SequencerNode:
         self.m_seal = m.histogram("block_seal_seconds", "Time to build, execute and commit one L2 block", SEAL_BUCKETS)
         self.m_reorgs = m.counter("l2_reorgs_total", "Heals: our blocks replaced because L1 derived others")
         self.m_requeued = m.counter("l2_reorg_requeued_txs_total", "Transactions of replaced blocks admitted again")
-        self.m_reorg_dropped = m.counter("l2_reorg_dropped_txs_total", "Transactions of replaced blocks no longer valid")
-        m.gauge_fn("l2_reorg_requeue_backlog", "Transactions of replaced blocks waiting for mempool room", lambda: len(self.healer.backlog))
+        self.m_reorg_dropped = m.counter(
+            "l2_reorg_dropped_txs_total", "Transactions of replaced blocks no longer valid"
+        )
+        m.gauge_fn(
+            "l2_reorg_requeue_backlog",
+            "Transactions of replaced blocks waiting for mempool room",
+            lambda: len(self.healer.backlog),
+        )
         m.gauge_fn("mempool_size", "Transactions in the mempool", lambda: len(self.mempool))
-        m.gauge_fn("mempool_queued", "Queued (future-nonce) transactions in the mempool", lambda: self.mempool.status().queued)
+        m.gauge_fn(
+            "mempool_queued", "Queued (future-nonce) transactions in the mempool", lambda: self.mempool.status().queued
+        )
         m.gauge_fn("l2_safe_head", "Newest of our blocks found in batches on L1", lambda: self.heads().safe.number)
-        m.gauge_fn("l2_finalized_head", "Newest of our blocks under a finalized output", lambda: self.heads().finalized.number)
+        m.gauge_fn(
+            "l2_finalized_head", "Newest of our blocks under a finalized output", lambda: self.heads().finalized.number
+        )
         m.gauge_fn("l1_head", "Newest L1 block seen", lambda: self.follower.head)
         self.m_unsafe.set(self.chain.head().number)
 
@@ -260,14 +301,16 @@ class SequencerNode:
         self.gossip_queue: asyncio.Queue[Block] = asyncio.Queue()
         self.network = BlockNetwork(section, self.config.rollup.chain_id, self.signing_key.address, self._serve_range)
         await self.network.__aenter__()
-        self.tasks.spawn("gossip", self._gossip_loop())
-        log.info("gossiping blocks as %s (peer %s)", to_checksum_address(self.signing_key.address), self.network.peer_id)
+        self.tasks.spawn("gossip", self._gossip_loop(self.network))
+        log.info(
+            "gossiping blocks as %s (peer %s)", to_checksum_address(self.signing_key.address), self.network.peer_id
+        )
 
-    async def _gossip_loop(self) -> None:
+    async def _gossip_loop(self, network: BlockNetwork) -> None:
         """Publish sealed blocks one at a time, in order (publishing waits on slow peers)."""
         while True:
             block = await self.gossip_queue.get()
-            await self.network.publish(sign_block(self.signing_key, self.config.rollup.chain_id, self._as_gossiped(block)))
+            await network.publish(sign_block(self.signing_key, self.config.rollup.chain_id, self._as_gossiped(block)))
 
     def _as_gossiped(self, block: Block) -> Block:
         """Test mode `faulty_gossip_block`: a different, valid block at that height (L1 gets the real one)."""
@@ -295,7 +338,9 @@ class SequencerNode:
         self.waiters.resolve(report)
         block = report.sealed.block
         build = report.build
-        self.healer.note_sealed([r.hash for r in build.transactions], [(r.rtx.hash, str(r.error)) for r in build.rejected])
+        self.healer.note_sealed(
+            [r.hash for r in build.transactions], [(r.rtx.hash, str(r.error)) for r in build.rejected]
+        )
         if self.network is not None:
             self.gossip_queue.put_nowait(block)
         self._publish_head(block, report.sealed.head.hash)
@@ -305,14 +350,17 @@ class SequencerNode:
         self.m_seal.observe(report.seconds)
 
     def _publish_head(self, block: Block, block_hash: bytes, reorg: bool = False) -> None:
-        self.server.publish("newHeads", {
-            "number": block.number,
-            "hash": "0x" + block_hash.hex(),
-            "stateRoot": "0x" + block.header.state_root.hex(),
-            "timestamp": block.header.timestamp_ms,
-            "txCount": len(block.transactions),
-            **({"reorg": True} if reorg else {}),
-        })
+        self.server.publish(
+            "newHeads",
+            {
+                "number": block.number,
+                "hash": "0x" + block_hash.hex(),
+                "stateRoot": "0x" + block.header.state_root.hex(),
+                "timestamp": block.header.timestamp_ms,
+                "txCount": len(block.transactions),
+                **({"reorg": True} if reorg else {}),
+            },
+        )
 
     def _on_healed(self, report: HealReport) -> None:
         """The chain now ends in L1-derived blocks: tell subscribers, count it, seal on top at once."""

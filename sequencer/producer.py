@@ -35,8 +35,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable, Protocol
+from typing import Protocol
 
 from node.block import BlockHeader
 from node.chain import Chain, ChainError, PreparedBlock, SealedBlock
@@ -188,7 +189,9 @@ class BlockProducer:
         """The next block's origin and timestamp, and whether it is a catch-up (default) block."""
         depth = parent.number - self.safe_number()
         if depth >= self.max_unsafe_blocks:
-            self.note_waiting(f"{depth} blocks above the safe head, as many as the store can rewind; waiting for batches on L1")
+            self.note_waiting(
+                f"{depth} blocks above the safe head, as many as the store can rewind; waiting for batches on L1"
+            )
             return None
         current = self.follower.get(parent.l1_origin_number)
         if current is None:
@@ -203,7 +206,10 @@ class BlockProducer:
             return None
         if self.window_closing(plan.origin.number):
             if not plan.first_in_epoch:
-                self.note_waiting(f"the sequencing window of origin {plan.origin.number} closes; waiting for L1 block {plan.origin.number + 1}")
+                self.note_waiting(
+                    f"the sequencing window of origin {plan.origin.number} closes; waiting for L1 block "
+                    f"{plan.origin.number + 1}"
+                )
                 return None
             plan = BlockPlan(plan.origin, max(plan.origin.timestamp_ms, parent.timestamp_ms + 1), True)
             self.note_producing()
@@ -241,9 +247,13 @@ class BlockProducer:
         log.log(
             level,
             "sealed L2 block %d (origin %d%s) with %d txs (%d system, %d rejected, %d deferred) in %.1f ms",
-            report.sealed.head.number, plan.origin.number,
+            report.sealed.head.number,
+            plan.origin.number,
             ", catch-up default block" if report.catch_up else ", new epoch" if plan.first_in_epoch else "",
-            len(build.transactions), build.system_count, len(build.rejected), len(build.deferred),
+            len(build.transactions),
+            build.system_count,
+            len(build.rejected),
+            len(build.deferred),
             report.seconds * 1000,
         )
 

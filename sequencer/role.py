@@ -6,4 +6,10 @@ from node.lifecycle import Role
 from sequencer.config import load_sequencer_config
 from sequencer.process import SequencerNode
 
-ROLE = Role("sequencer", "run the sequencer: orders, executes and seals L2 blocks", load_sequencer_config, SequencerNode, "sequencer")
+ROLE = Role(
+    "sequencer",
+    "run the sequencer: orders, executes and seals L2 blocks",
+    load_sequencer_config,
+    SequencerNode,
+    "sequencer",
+)

@@ -1,26 +1,27 @@
 """The sequencer's own JSON-RPC methods (the read methods come from node.l2rpc).
 
-    rollup_sendRawTransaction(hex) -> tx hash
-        Checked and put in the mempool; the hash is returned once the
-        admission is in the mempool journal (it survives a crash). The
-        receipt (soft confirmation) follows once the block holding it is
-        sealed, usually within one block time.
-    rollup_sendRawTransactionSync(hex, timeout_ms?) -> receipt
-        The same, then waits for the receipt (default 5 s, at most 60 s);
-        -32006 if it is not sealed in time or is dropped from the mempool,
-        or the error that kept it out of the block.
-    rollup_mempoolStatus() -> {pending, queued, capacity, queuedCapacity}
-    rollup_getTransactionStatus(hash) -> {status, blockNumber?, reason?, detail?}
-        status: "included" (with blockNumber), "pending", "queued",
-        "dropped" (left the mempool without being included; reason is one of
-        replaced, evicted, expired, unpayable, stale, rejected, invalid, and
-        detail says more) or "unknown".
+rollup_sendRawTransaction(hex) -> tx hash
+    Checked and put in the mempool; the hash is returned once the
+    admission is in the mempool journal (it survives a crash). The
+    receipt (soft confirmation) follows once the block holding it is
+    sealed, usually within one block time.
+rollup_sendRawTransactionSync(hex, timeout_ms?) -> receipt
+    The same, then waits for the receipt (default 5 s, at most 60 s);
+    -32006 if it is not sealed in time or is dropped from the mempool,
+    or the error that kept it out of the block.
+rollup_mempoolStatus() -> {pending, queued, capacity, queuedCapacity}
+rollup_getTransactionStatus(hash) -> {status, blockNumber?, reason?, detail?}
+    status: "included" (with blockNumber), "pending", "queued",
+    "dropped" (left the mempool without being included; reason is one of
+    replaced, evicted, expired, unpayable, stale, rejected, invalid, and
+    detail says more) or "unknown".
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from node.chain import Chain, receipt_to_json
 from node.rpc.errors import Unavailable
@@ -52,10 +53,12 @@ class ReceiptWaiters:
         self._waiting.setdefault(tx_hash, []).append(future)
         return future
 
-    async def wait_for(self, tx_hash: bytes, future: asyncio.Future[dict[str, Any]], timeout_s: float) -> dict[str, Any]:
+    async def wait_for(
+        self, tx_hash: bytes, future: asyncio.Future[dict[str, Any]], timeout_s: float
+    ) -> dict[str, Any]:
         try:
             return await asyncio.wait_for(future, timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise Unavailable(f"transaction 0x{tx_hash.hex()} was not sealed within {timeout_s:.1f} s") from None
         finally:
             self.forget(tx_hash, future)
@@ -89,12 +92,18 @@ class ReceiptWaiters:
             return  # `resolve` answers these with the block builder's own error
         for future in self._waiting.pop(tx_hash, []):
             if not future.done():
-                future.set_exception(Unavailable(f"transaction 0x{tx_hash.hex()} was dropped: {dropped.reason} ({dropped.detail})"))
+                future.set_exception(
+                    Unavailable(f"transaction 0x{tx_hash.hex()} was dropped: {dropped.reason} ({dropped.detail})")
+                )
 
 
 class SequencerMethods:
     def __init__(
-        self, chain: Chain, txpool: TxPool, recoverer: Recoverer, waiters: ReceiptWaiters,
+        self,
+        chain: Chain,
+        txpool: TxPool,
+        recoverer: Recoverer,
+        waiters: ReceiptWaiters,
         on_admitted: Callable[[RecoveredTx], None] = lambda rtx: None,
     ) -> None:
         self.chain = chain
@@ -145,8 +154,12 @@ class SequencerMethods:
     def mempool_status(self, params: list[Any]) -> dict[str, int]:
         positional(params, 0, 0, "rollup_mempoolStatus")
         status = self.mempool.status()
-        return {"pending": status.pending, "queued": status.queued, "capacity": status.capacity,
-                "queuedCapacity": status.queued_capacity}
+        return {
+            "pending": status.pending,
+            "queued": status.queued,
+            "capacity": status.capacity,
+            "queuedCapacity": status.queued_capacity,
+        }
 
     def get_transaction_status(self, params: list[Any]) -> dict[str, Any]:
         tx_hash = hash32(positional(params, 1, 0, "rollup_getTransactionStatus")[0], "hash")

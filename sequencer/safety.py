@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from node.block import Block
-from node.output import compute_output_root
 from l1.contracts.reports import OutputReport
 from l1.contracts.state import OutputStatus
+from node.block import Block
+from node.output import compute_output_root
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +63,20 @@ class FinalityTracker:
     def _observe_finalized(self, claim: OutputReport) -> None:
         ours = self.blocks.block(claim.l2_block_number) if claim.l2_block_number <= self.blocks.head_number() else None
         if ours is None:
-            log.warning("finalized output %d is for L2 block %d, which this sequencer does not have", claim.index, claim.l2_block_number)
+            log.warning(
+                "finalized output %d is for L2 block %d, which this sequencer does not have",
+                claim.index,
+                claim.l2_block_number,
+            )
             return
         root = compute_output_root(claim.l2_block_number, ours.header.state_root, ours.hash())
         if root != claim.output_root:
             log.critical(
                 "finalized output %d for L2 block %d has root 0x%s but ours is 0x%s",
-                claim.index, claim.l2_block_number, claim.output_root.hex(), root.hex(),
+                claim.index,
+                claim.l2_block_number,
+                claim.output_root.hex(),
+                root.hex(),
             )
             return
         self.finalized = max(self.finalized, claim.l2_block_number)

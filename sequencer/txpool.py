@@ -24,15 +24,23 @@ import asyncio
 import collections
 import logging
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from node.chain import Chain
 from node.crypto import Hash32, keccak256
 from node.encoding import DecodeError
 from node.mempool_errors import MempoolError
 from node.service import sleep_or_stop
-from node.state.schema import EMPTY_ACCOUNT, Account, address_of_account_key, decode_account, get_account, is_account_key
+from node.state.schema import (
+    EMPTY_ACCOUNT,
+    Account,
+    address_of_account_key,
+    decode_account,
+    get_account,
+    is_account_key,
+)
 from node.stf import StfError
 from node.tx import RecoveredTx, decode_signed_tx
 from sequencer.dropped import DroppedTxs
@@ -267,7 +275,9 @@ class TxPool:
                 self.mempool.add(rtx, validate_submission(reader, self.chain.config, rtx), add.added_ms)
                 restored += 1
             except (StfError, MempoolError, DecodeError) as exc:
-                self._record(tx_hash, DroppedTx(DropReason.INVALID, f"no longer valid after a restart: {exc}", self.clock_ms()))
+                self._record(
+                    tx_hash, DroppedTx(DropReason.INVALID, f"no longer valid after a restart: {exc}", self.clock_ms())
+                )
                 invalid += 1
         self._record_drops(self.clock_ms())
         return RestoreReport(restored, included, invalid, len(self.history))
@@ -283,7 +293,10 @@ class TxPool:
             return TxStatus("pending" if pending else "queued")
         healed_away = DroppedTxs(self.chain.store.kv).get(tx_hash)
         if healed_away is not None:
-            detail = f"block {healed_away.was_in_block} that held it was replaced by the L1-derived chain: {healed_away.reason}"
+            detail = (
+                f"block {healed_away.was_in_block} that held it was replaced by the L1-derived chain: "
+                f"{healed_away.reason}"
+            )
             return TxStatus("dropped", reason=DropReason.REORGED, detail=detail)
         dropped = self.history.get(tx_hash)
         if dropped is not None:

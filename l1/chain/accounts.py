@@ -59,6 +59,17 @@ def set_fees_burned(overlay: Overlay, amount: int) -> None:
 
 
 __all__ = [
-    "ACCOUNT_PREFIX", "BURNED_KEY", "L1_ACCOUNTS", "L1_LEDGER", "account_key", "get_account", "get_amount", "get_balance",
-    "get_fees_burned", "get_nonce", "set_account", "set_amount", "set_fees_burned",
+    "ACCOUNT_PREFIX",
+    "BURNED_KEY",
+    "L1_ACCOUNTS",
+    "L1_LEDGER",
+    "account_key",
+    "get_account",
+    "get_amount",
+    "get_balance",
+    "get_fees_burned",
+    "get_nonce",
+    "set_account",
+    "set_amount",
+    "set_fees_burned",
 ]

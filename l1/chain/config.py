@@ -43,20 +43,26 @@ was expected. `L1ChainParams` is the part the contracts need.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
+from l1.chain.tx import MAX_BATCH_DATA_BYTES
+from l1.contracts.params import (
+    DEFAULT_GAME_CLOCK_BLOCKS,
+    DEFAULT_PROPOSER_FALLBACK_BLOCKS,
+    DisputeParams,
+    L1ChainParams,
+)
 from node.block import MAX_BLOCK_TXS
 from node.crypto import Address, CryptoError, Hash32, parse_address, parse_hex, to_checksum_address
 from node.encoding import UINT64_MAX, UINT256_MAX
 from node.keys.hd import DEV_ACCOUNT_COUNT, dev_accounts
+from node.rollup_config import load_venue_genesis
 from node.service import ConfigError, load_toml
 from node.shape import RollupRules
 from node.stf.config import ChainConfig
-from l1.contracts.params import DEFAULT_GAME_CLOCK_BLOCKS, DEFAULT_PROPOSER_FALLBACK_BLOCKS, DisputeParams, L1ChainParams
-from l1.chain.tx import MAX_BATCH_DATA_BYTES
-from node.rollup_config import load_venue_genesis
 
 DEFAULT_CHAIN_ID = 900
 DEFAULT_BLOCK_TIME_MS = 1000
@@ -95,7 +101,16 @@ _L1_KEYS = frozenset(
     }
 )
 _ROLLUP_KEYS = frozenset(
-    {"chain_id", "fee_recipient", "min_fee", "max_block_txs", "sequencing_window", "max_sequencer_drift_ms", "genesis", "venue"}
+    {
+        "chain_id",
+        "fee_recipient",
+        "min_fee",
+        "max_block_txs",
+        "sequencing_window",
+        "max_sequencer_drift_ms",
+        "genesis",
+        "venue",
+    }
 )
 DEFAULT_L2_MAX_BLOCK_TXS = 10_000  # node.rollup_config's default for [rollup] max_block_txs
 DEFAULT_L2_SEQUENCING_WINDOW = 20  # node.rollup_config's defaults
@@ -214,7 +229,9 @@ def _rollup(table: Any, source: str) -> ChainConfig | None:
         raise ConfigError(f"{source}: [l1.rollup] must be a table (chain_id, fee_recipient, min_fee, max_block_txs)")
     unknown = sorted(set(table) - _ROLLUP_KEYS)
     if unknown:
-        raise ConfigError(f"{source}: [l1.rollup] has unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_ROLLUP_KEYS))}")
+        raise ConfigError(
+            f"{source}: [l1.rollup] has unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_ROLLUP_KEYS))}"
+        )
     for key in ("chain_id", "fee_recipient"):
         if key not in table:
             raise ConfigError(f"{source}: [l1.rollup] {key} is required (copy it from the L2 processes' [rollup])")
@@ -246,7 +263,9 @@ def _section(data: Mapping[str, Any], name: str, source: str) -> Mapping[str, An
 def _reject_unknown_keys(table: Mapping[str, Any], section: str, source: str) -> None:
     unknown = sorted(set(table) - _L1_KEYS)
     if unknown:
-        raise ConfigError(f"{source}: [{section}] has unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_L1_KEYS))}")
+        raise ConfigError(
+            f"{source}: [{section}] has unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_L1_KEYS))}"
+        )
 
 
 def _int(table: Mapping[str, Any], section: str, key: str, default: int, low: int, high: int, source: str) -> int:
@@ -281,7 +300,9 @@ def _amount(value: Any, what: str, source: str) -> int:
 def _account(value: Any, what: str, source: str) -> Address:
     """An address (0x + 40 hex, EIP-55 if mixed case) or a dev account name dev0..dev9."""
     if not isinstance(value, str):
-        raise ConfigError(f"{source}: {what} must be an address string or dev0..dev{DEV_ACCOUNT_COUNT - 1}, got {value!r}")
+        raise ConfigError(
+            f"{source}: {what} must be an address string or dev0..dev{DEV_ACCOUNT_COUNT - 1}, got {value!r}"
+        )
     devs = {account.name: account.address for account in dev_accounts(DEV_ACCOUNT_COUNT)}
     if value.lower() in devs:
         return devs[value.lower()]

@@ -33,11 +33,11 @@ from node.records import (
     TEXT,
     UINT,
     Codec,
-    UInt,
     JsonFieldError,
     Nullable,
     RecordSchemaError,
     TupleOf,
+    UInt,
     field,
     from_json,
     from_wire,
@@ -154,7 +154,7 @@ class EventCodec(Codec[ChainEvent]):
 
 
 class ErrorCode(Codec["int | None"]):
-    """A receipt's error code: negative (JSON-RPC codes), stored negated because msgpack ints here are unsigned; 0: none."""
+    """A receipt's error code: negative (JSON-RPC codes), stored negated (msgpack ints here are unsigned); 0: none."""
 
     def to_wire(self, value: int | None) -> int:
         return -(value or 0)
@@ -191,6 +191,18 @@ class L1Receipt:
 
 
 __all__ = [
-    "STATUS_FAILED", "STATUS_SUCCESS", "TX_HASH", "ChainEvent", "ErrorCode", "Event", "EventCodec", "EventTable",
-    "L1Receipt", "decode_event", "encode_event", "event_from_json", "event_table", "event_to_json",
+    "STATUS_FAILED",
+    "STATUS_SUCCESS",
+    "TX_HASH",
+    "ChainEvent",
+    "ErrorCode",
+    "Event",
+    "EventCodec",
+    "EventTable",
+    "L1Receipt",
+    "decode_event",
+    "encode_event",
+    "event_from_json",
+    "event_table",
+    "event_to_json",
 ]

@@ -20,20 +20,20 @@ A block, in order:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
+from l1.chain.accounts import L1_LEDGER, get_account, get_fees_burned, set_fees_burned
+from l1.chain.errors import KindRuleError
+from l1.chain.events import STATUS_FAILED, STATUS_SUCCESS, Event, L1Receipt
+from l1.chain.runtime import ChainParams, L1BlockEnv, Runtime
+from l1.chain.tx import MAX_L1_TX_BYTES, PayloadTable, RecoveredL1Tx, UnknownKindError, recover_l1_tx
 from node.crypto import CryptoError
 from node.encoding import DecodeError
 from node.mempool_errors import TransactionTooLarge
 from node.state.view import Overlay, StateReader
 from node.stf.errors import BadSignature, InvalidTransaction, MalformedTransaction, UnknownKind
 from node.stf.ledger import compute_envelope_cost, validate_balance, validate_chain_id, validate_fee, validate_nonce
-from l1.chain.accounts import L1_LEDGER, get_account, get_fees_burned, set_fees_burned
-from l1.chain.errors import KindRuleError
-from l1.chain.events import STATUS_FAILED, STATUS_SUCCESS, Event, L1Receipt
-from l1.chain.runtime import ChainParams, L1BlockEnv, Runtime
-from l1.chain.tx import MAX_L1_TX_BYTES, PayloadTable, RecoveredL1Tx, UnknownKindError, recover_l1_tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +87,12 @@ def validate_l1_transaction(reader: StateReader, params: ChainParams, rtx: Recov
 
 
 def apply_l1_transaction(
-    overlay: Overlay, params: ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, index: int, first_log_index: int,
+    overlay: Overlay,
+    params: ChainParams,
+    env: L1BlockEnv,
+    rtx: RecoveredL1Tx,
+    index: int,
+    first_log_index: int,
     runtime: Runtime,
 ) -> tuple[L1Receipt, list[Event]]:
     """Apply one transaction; on InvalidTransaction `overlay` is untouched (not included)."""
@@ -106,7 +111,12 @@ def process_fee_and_nonce(overlay: Overlay, rtx: RecoveredL1Tx) -> None:
 
 
 def process_kind_rule(
-    overlay: Overlay, params: ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, index: int, first_log_index: int,
+    overlay: Overlay,
+    params: ChainParams,
+    env: L1BlockEnv,
+    rtx: RecoveredL1Tx,
+    index: int,
+    first_log_index: int,
     runtime: Runtime,
 ) -> tuple[L1Receipt, list[Event]]:
     """Run the kind's rule in a child overlay: merged on success, discarded on KindRuleError."""
@@ -161,6 +171,11 @@ class _EmptyState:
 
 
 __all__ = [
-    "Dropped", "L1BlockExecution", "apply_l1_transaction", "compute_genesis_writes", "execute_l1_block",
-    "recover_l1_transaction", "validate_l1_transaction",
+    "Dropped",
+    "L1BlockExecution",
+    "apply_l1_transaction",
+    "compute_genesis_writes",
+    "execute_l1_block",
+    "recover_l1_transaction",
+    "validate_l1_transaction",
 ]

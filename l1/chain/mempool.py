@@ -20,10 +20,10 @@ l1_sendRawTransaction but not yet in a block are lost if the process dies.
 
 from __future__ import annotations
 
-from node.mempool import NoncePool, PoolRules
-from node.mempool_errors import Wording
 from l1.chain.config import MempoolLimits
 from l1.chain.tx import RecoveredL1Tx
+from node.mempool import NoncePool, PoolRules
+from node.mempool_errors import Wording
 
 L1Mempool = NoncePool[RecoveredL1Tx]
 

@@ -19,21 +19,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from types import TracebackType
-from typing import Callable
 
-from node.crypto import to_checksum_address
-from node.rpc.server import RpcServer
-from node.service import BackgroundTasks, ConfigError, sleep_or_stop
-from l1.chain.producer import L1Chain, ProducedBlock, open_l1_chain
 from l1.chain.config import L1Config
 from l1.chain.errors import ChainConfigMismatch, L1ChainError
-from l1.contracts.events import GameMoved, GameResolved, OutputDisputed, WithdrawalFinalized, WithdrawalProven
-from l1.contracts.events import BatchPosted, DepositLocked, OutputFinalized, OutputProposed, TxForced
+from l1.chain.producer import L1Chain, ProducedBlock, open_l1_chain
 from l1.chain.rpc import L1Rpc, block_to_json
+from l1.contracts.events import (
+    BatchPosted,
+    DepositLocked,
+    GameMoved,
+    GameResolved,
+    OutputDisputed,
+    OutputFinalized,
+    OutputProposed,
+    TxForced,
+    WithdrawalFinalized,
+    WithdrawalProven,
+)
 from l1.contracts.rpc import RollupRpc
 from l1.contracts.runtime import ROLLUP
 from l1.contracts.startup import prepare_rollup
+from node.crypto import to_checksum_address
+from node.rpc.server import RpcServer
+from node.service import BackgroundTasks, ConfigError, sleep_or_stop
 
 log = logging.getLogger("l1")
 
@@ -65,9 +75,13 @@ class L1Process:
         self.m_batch_bytes = m.counter("l1_batch_bytes_total", "Bytes of L2 batch data posted to the L1 inbox")
         self.m_dropped = m.counter("l1_dropped_txs_total", "Mempool transactions dropped as invalid at block time")
         m.gauge_fn("l1_head", "Number of the newest L1 block", lambda: self.chain.head.number if self.chain else 0)
-        m.gauge_fn("l1_mempool_size", "Transactions waiting in the L1 mempool", lambda: len(self.chain.mempool) if self.chain else 0)
+        m.gauge_fn(
+            "l1_mempool_size",
+            "Transactions waiting in the L1 mempool",
+            lambda: len(self.chain.mempool) if self.chain else 0,
+        )
 
-    async def __aenter__(self) -> "L1Process":
+    async def __aenter__(self) -> L1Process:
         self.chain = self.open_chain()
         try:
             L1Rpc(self.chain, self.config).register(self.server)
@@ -80,12 +94,17 @@ class L1Process:
             raise
         log.info(
             "L1 devnet chain %d serving on %s: head %d, block time %d ms, batcher %s",
-            self.config.params.chain_id, self.server.url, self.chain.head.number,
-            self.config.block_time_ms, to_checksum_address(self.config.params.batcher),
+            self.config.params.chain_id,
+            self.server.url,
+            self.chain.head.number,
+            self.config.block_time_ms,
+            to_checksum_address(self.config.params.batcher),
         )
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.close()
 
     def open_chain(self) -> L1Chain:

@@ -14,13 +14,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-
-from node.crypto import Address, Hash32, to_checksum_address
-from node.encoding import UINT64_MAX
-from node.state.schema import Account
-from node.store.kv import KVStore
-from node.stf.errors import NonceOverflow, NonceTooLow
-from node.stf.ledger import compute_envelope_cost, validate_balance, validate_chain_id, validate_fee
 from l1.chain.accounts import get_account, get_balance, get_nonce
 from l1.chain.config import L1Config, MempoolLimits
 from l1.chain.errors import ChainConfigMismatch, L1ChainError, TimestampNotIncreasing
@@ -43,6 +36,12 @@ from l1.chain.store import (
     read_tx_location,
 )
 from l1.chain.tx import RecoveredL1Tx
+from node.crypto import Address, Hash32, to_checksum_address
+from node.encoding import UINT64_MAX
+from node.state.schema import Account
+from node.stf.errors import NonceOverflow, NonceTooLow
+from node.stf.ledger import compute_envelope_cost, validate_balance, validate_chain_id, validate_fee
+from node.store.kv import KVStore
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +64,15 @@ class IncludedReceipt:
 
 
 class L1Chain:
-    def __init__(self, kv: KVStore, params: ChainParams, genesis: tuple[tuple[Address, int], ...], runtime: Runtime,
-                 mempool_limits: MempoolLimits = MempoolLimits(), max_block_txs: int = 2000) -> None:
+    def __init__(
+        self,
+        kv: KVStore,
+        params: ChainParams,
+        genesis: tuple[tuple[Address, int], ...],
+        runtime: Runtime,
+        mempool_limits: MempoolLimits = MempoolLimits(),
+        max_block_txs: int = 2000,
+    ) -> None:
         self.kv = kv
         self.params = params
         self.runtime = runtime
@@ -95,7 +101,12 @@ class L1Chain:
         puts[GENESIS_KEY] = identity
         self.kv.write(puts)
         self._head = read_head(self.kv)
-        log.info("L1 genesis block 0x%s at %d ms with %d funded accounts", block.hash().hex(), timestamp_ms, len(self.genesis))
+        log.info(
+            "L1 genesis block 0x%s at %d ms with %d funded accounts",
+            block.hash().hex(),
+            timestamp_ms,
+            len(self.genesis),
+        )
         return True
 
     @property
@@ -146,7 +157,9 @@ class L1Chain:
         self.update_mempool(execution.included, execution.dropped)
         return ProducedBlock(block, execution.receipts, execution.dropped)
 
-    def commit(self, block: L1StoredBlock, receipts: tuple[L1Receipt, ...], state_writes: dict[bytes, bytes | None]) -> None:
+    def commit(
+        self, block: L1StoredBlock, receipts: tuple[L1Receipt, ...], state_writes: dict[bytes, bytes | None]
+    ) -> None:
         puts = {k: v for k, v in state_writes.items() if v is not None}
         deletes = [k for k, v in state_writes.items() if v is None]
         puts.update(commit_block_puts(block, receipts))
@@ -155,12 +168,14 @@ class L1Chain:
 
     def update_mempool(self, included: tuple[RecoveredL1Tx, ...], dropped: tuple[Dropped, ...]) -> None:
         for item in dropped:
-            log.warning("dropped L1 tx 0x%s from %s: %s", item.rtx.hash.hex(), to_checksum_address(item.rtx.sender), item.error)
+            log.warning(
+                "dropped L1 tx 0x%s from %s: %s", item.rtx.hash.hex(), to_checksum_address(item.rtx.sender), item.error
+            )
         self.mempool.remove_hashes([rtx.hash for rtx in included] + [d.rtx.hash for d in dropped])
         self.mempool.drop_stale(self.nonce_of, {rtx.sender for rtx in included})
         self.mempool.take_drops()  # replaced and stale ones: logged when replaced, stale ones are no news
 
-    def nonce_of(self, address: Address) -> int:
+    def nonce_of(self, address: bytes) -> int:
         return get_nonce(self.kv, address)
 
     # -- reads --
@@ -183,7 +198,11 @@ class L1Chain:
     def get_blocks(self, from_number: int, count: int) -> list[L1StoredBlock]:
         """Existing blocks from `from_number`, at most `count`."""
         last = min(self.head.number, from_number + count - 1)
-        return [b for b in (read_block(self.kv, n, self.runtime.events) for n in range(from_number, last + 1)) if b is not None]
+        return [
+            b
+            for b in (read_block(self.kv, n, self.runtime.events) for n in range(from_number, last + 1))
+            if b is not None
+        ]
 
     def get_receipt(self, tx_hash: bytes) -> IncludedReceipt | None:
         location = read_tx_location(self.kv, tx_hash)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from functools import cache
 
-from node.crypto import Address, Hash32
-from node.records import ADDRESS, HASH, TEXT, UINT, Nullable, Schema, TupleOf, UInt, field, record, schema_of
 from l1.chain.events import STATUS_SUCCESS, ChainEvent, ErrorCode, EventCodec, EventTable
 from l1.chain.producer import IncludedReceipt
 from l1.chain.store import L1StoredBlock
+from node.crypto import Address, Hash32
+from node.records import ADDRESS, HASH, TEXT, UINT, Nullable, Schema, TupleOf, UInt, field, record, schema_of
 
 EVENTS_ANY = TupleOf(EventCodec(None))  # renders any event; parsing needs a table (block_schema, receipt_schema)
 
@@ -32,8 +32,9 @@ class L1Block:
     @classmethod
     def of(cls, block: L1StoredBlock) -> L1Block:
         header = block.header
-        return cls(header.number, block.hash(), header.parent_hash, header.timestamp_ms, tuple(block.tx_hashes()),
-                   block.events)
+        return cls(
+            header.number, block.hash(), header.parent_hash, header.timestamp_ms, tuple(block.tx_hashes()), block.events
+        )
 
 
 @record(wire=False)
@@ -55,8 +56,18 @@ class L1TxReceipt:
     @classmethod
     def of(cls, included: IncludedReceipt) -> L1TxReceipt:
         r = included.receipt
-        return cls(r.tx_hash, included.block_number, included.block_hash, r.index, r.sender, r.kind, r.status,
-                   r.error, r.error_code, included.events)
+        return cls(
+            r.tx_hash,
+            included.block_number,
+            included.block_hash,
+            r.index,
+            r.sender,
+            r.kind,
+            r.status,
+            r.error,
+            r.error_code,
+            included.events,
+        )
 
 
 @cache

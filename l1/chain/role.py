@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from node.lifecycle import Role
 from l1.chain.config import load_l1_config
 from l1.chain.process import L1Process
+from node.lifecycle import Role
 
-ROLE = Role("l1", "run the L1 devnet chain with the rollup's settlement contracts", load_l1_config, L1Process, "l1.chain")
+ROLE = Role(
+    "l1", "run the L1 devnet chain with the rollup's settlement contracts", load_l1_config, L1Process, "l1.chain"
+)

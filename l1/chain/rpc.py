@@ -16,14 +16,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from node.records import to_hex, to_json
-from node.rpc.errors import LimitExceeded
-from node.rpc.params import address, block_tag, hash32, hex_bytes, positional, uint
-from node.rpc.server import RpcServer
 from l1.chain.config import L1Config
 from l1.chain.producer import IncludedReceipt, L1Chain
 from l1.chain.reports import L1Block, L1TxReceipt
 from l1.chain.store import L1StoredBlock
+from node.records import to_hex, to_json
+from node.rpc.errors import LimitExceeded
+from node.rpc.params import address, block_tag, hash32, hex_bytes, positional, uint
+from node.rpc.server import RpcServer
 
 UINT64_MAX = 2**64 - 1
 

@@ -11,13 +11,14 @@ l1.contracts.runtime.ROLLUP.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
-from node.state.view import Overlay
-from node.stf.errors import UnknownKind
 from l1.chain.events import EventTable
 from l1.chain.tx import PayloadTable, RecoveredL1Tx
+from node.state.view import Overlay
+from node.stf.errors import UnknownKind
 
 
 class ChainParams(Protocol):

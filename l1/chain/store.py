@@ -22,14 +22,15 @@ the block's state writes in one atomic `KVStore.write`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
+from l1.chain.events import Event, EventTable, L1Receipt, decode_event, encode_event
 from node.block import compute_tx_root
 from node.crypto import Hash32, keccak256
 from node.encoding import expect_bytes, expect_int, expect_list, pack, unpack
 from node.records import from_wire, to_wire
-from l1.chain.events import Event, EventTable, L1Receipt, decode_event, encode_event
 
 BLOCK_PREFIX = b"Bb"
 RECEIPTS_PREFIX = b"Bc"
@@ -57,7 +58,7 @@ class L1Header:
         return [self.number, self.parent_hash, self.timestamp_ms, self.tx_root, self.events_hash]
 
     @classmethod
-    def from_fields(cls, value: Any) -> "L1Header":
+    def from_fields(cls, value: Any) -> L1Header:
         fields = expect_list(value, 5, "L1 header")
         return cls(
             number=expect_int(fields[0], "number"),
@@ -91,7 +92,7 @@ class L1StoredBlock:
         return pack([self.header.to_fields(), list(self.transactions), [encode_event(e) for e in self.events]])
 
     @classmethod
-    def decode(cls, raw: bytes, table: EventTable) -> "L1StoredBlock":
+    def decode(cls, raw: bytes, table: EventTable) -> L1StoredBlock:
         fields = expect_list(unpack(raw, MAX_STORED_BLOCK_BYTES), 3, "L1 block")
         txs = expect_list(fields[1], None, "transactions")
         stored_events = expect_list(fields[2], None, "events")
@@ -109,7 +110,9 @@ class L1Head:
     timestamp_ms: int
 
 
-def build_block(parent: L1Head | None, timestamp_ms: int, txs: Iterable[bytes], events: Iterable[Event]) -> L1StoredBlock:
+def build_block(
+    parent: L1Head | None, timestamp_ms: int, txs: Iterable[bytes], events: Iterable[Event]
+) -> L1StoredBlock:
     """Seal a block: header over the transactions' root and the events' hash."""
     transactions = tuple(txs)
     event_list = tuple(events)
@@ -153,7 +156,9 @@ def read_head(kv: KVReader) -> L1Head | None:
     if raw is None:
         return None
     fields = expect_list(unpack(raw, 128), 3, "head")
-    return L1Head(expect_int(fields[0], "number"), Hash32(expect_bytes(fields[1], "hash", 32)), expect_int(fields[2], "timestamp"))
+    return L1Head(
+        expect_int(fields[0], "number"), Hash32(expect_bytes(fields[1], "hash", 32)), expect_int(fields[2], "timestamp")
+    )
 
 
 def read_block(kv: KVReader, number: int, events: EventTable) -> L1StoredBlock | None:

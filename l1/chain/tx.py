@@ -38,7 +38,9 @@ MAX_FORCED_TX_BYTES = 4096  # an encoded signed L2 transaction (node.tx.MAX_TX_B
 MAX_L1_TX_BYTES = MAX_BATCH_DATA_BYTES + 1024  # largest batch plus the envelope
 HASH_LEN = 32
 
-L1_FORMAT = EnvelopeFormat(L1_TX_SIGNING_DOMAIN, carries_value=True, noun="L1 transaction", signed_noun="L1 transaction")
+L1_FORMAT = EnvelopeFormat(
+    L1_TX_SIGNING_DOMAIN, carries_value=True, noun="L1 transaction", signed_noun="L1 transaction"
+)
 
 
 class L1Payload(Protocol):
@@ -49,7 +51,7 @@ class L1Payload(Protocol):
     def to_fields(self) -> list[Any]: ...
 
     @classmethod
-    def from_fields(cls, fields: list[Any]) -> "L1Payload": ...
+    def from_fields(cls, fields: list[Any]) -> L1Payload: ...
 
 
 @dataclass(frozen=True, slots=True)

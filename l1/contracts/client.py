@@ -28,10 +28,6 @@ import time
 from types import TracebackType
 from typing import Any, TypeVar
 
-from node.crypto import Hash32, PrivateKey
-from node.derivation import L1BlockData
-from node.records import AMOUNT, HASH, UINT, Codec, JsonFieldError, Schema, schema_of, to_hex
-from node.rpc.client import RpcClient
 from l1.chain.reports import L1Block, L1TxReceipt, block_schema, receipt_schema
 from l1.chain.tx import sign_l1_tx
 from l1.contracts.events import EVENTS
@@ -46,6 +42,10 @@ from l1.contracts.reports import (
     OutputReport,
     WithdrawalInfo,
 )
+from node.crypto import Hash32, PrivateKey
+from node.derivation import L1BlockData
+from node.records import AMOUNT, HASH, UINT, Codec, JsonFieldError, Schema, schema_of, to_hex
+from node.rpc.client import RpcClient
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -111,7 +111,9 @@ class L1Client:
     async def __aenter__(self) -> L1Client:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.close()
 
     async def close(self) -> None:
@@ -225,7 +227,22 @@ class L1Client:
 
 
 __all__ = [
-    "BatchEvent", "DepositEvent", "DerivationBlock", "ForcedTxEvent", "GameInfo", "L1Block", "L1ChainInfo", "L1Client",
-    "L1ResponseError", "L1TxReceipt", "OutputReport", "ReceiptTimeout", "WithdrawalInfo", "parse", "parse_game",
-    "parse_list", "parse_receipt", "parse_value",
+    "BatchEvent",
+    "DepositEvent",
+    "DerivationBlock",
+    "ForcedTxEvent",
+    "GameInfo",
+    "L1Block",
+    "L1ChainInfo",
+    "L1Client",
+    "L1ResponseError",
+    "L1TxReceipt",
+    "OutputReport",
+    "ReceiptTimeout",
+    "WithdrawalInfo",
+    "parse",
+    "parse_game",
+    "parse_list",
+    "parse_receipt",
+    "parse_value",
 ]

@@ -15,9 +15,6 @@ defender: l1.contracts.settlement).
 
 from __future__ import annotations
 
-from node.encoding import DecodeError
-from node.state.view import Overlay, StateReader
-from node.tx import DepositTx, decode_tx
 from l1.chain.events import Event
 from l1.chain.runtime import L1BlockEnv
 from l1.chain.tx import RecoveredL1Tx
@@ -40,16 +37,23 @@ from l1.contracts.state import (
     set_finalization_cursor,
     set_portal_balance,
 )
+from node.encoding import DecodeError
+from node.state.view import Overlay, StateReader
+from node.tx import DepositTx, decode_tx
 
 
-def apply_transfer(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int) -> list[Event]:
+def apply_transfer(
+    overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int
+) -> list[Event]:
     payload: L1Transfer = rtx.tx.payload
     process_debit(overlay, rtx.sender, rtx.tx.value)
     process_credit(overlay, payload.to, rtx.tx.value)
     return []
 
 
-def apply_post_batch(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int) -> list[Event]:
+def apply_post_batch(
+    overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int
+) -> list[Event]:
     payload: PostBatch = rtx.tx.payload
     if rtx.sender != params.batcher:
         raise NotBatcher(rtx.sender, params.batcher)
@@ -60,14 +64,18 @@ def apply_post_batch(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, r
     return [BatchPosted(log, rtx.hash, rtx.sender, payload.data)]
 
 
-def apply_deposit(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int) -> list[Event]:
+def apply_deposit(
+    overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int
+) -> list[Event]:
     payload: Deposit = rtx.tx.payload
     process_debit(overlay, rtx.sender, rtx.tx.value)
     set_portal_balance(overlay, get_portal_balance(overlay) + rtx.tx.value)
     return [DepositLocked(log, rtx.hash, rtx.sender, payload.l2_to, rtx.tx.value)]
 
 
-def apply_force_tx(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int) -> list[Event]:
+def apply_force_tx(
+    overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int
+) -> list[Event]:
     payload: ForceTx = rtx.tx.payload
     validate_not_a_deposit(payload.l2_tx)
     return [TxForced(log, rtx.hash, rtx.sender, payload.l2_tx)]
@@ -84,7 +92,9 @@ def validate_not_a_deposit(l2_tx: bytes) -> None:
         raise ForcedDeposit()
 
 
-def apply_propose_output(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int) -> list[Event]:
+def apply_propose_output(
+    overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int
+) -> list[Event]:
     payload: ProposeOutput = rtx.tx.payload
     bond = rtx.tx.value
     validate_proposal(overlay, params, env, rtx.sender, payload, bond)
@@ -99,10 +109,14 @@ def apply_propose_output(overlay: Overlay, params: L1ChainParams, env: L1BlockEn
         status=OutputStatus.PENDING,
     )
     append_output(overlay, proposal)
-    return [OutputProposed(log, rtx.hash, proposal.index, proposal.l2_block_number, proposal.output_root, rtx.sender, bond)]
+    return [
+        OutputProposed(log, rtx.hash, proposal.index, proposal.l2_block_number, proposal.output_root, rtx.sender, bond)
+    ]
 
 
-def validate_proposal(reader: StateReader, params: L1ChainParams, env: L1BlockEnv, sender: bytes, payload: ProposeOutput, bond: int) -> None:
+def validate_proposal(
+    reader: StateReader, params: L1ChainParams, env: L1BlockEnv, sender: bytes, payload: ProposeOutput, bond: int
+) -> None:
     validate_proposer(reader, params, env, sender)
     if bond < params.proposer_bond:
         raise BondTooLow(bond, params.proposer_bond)
@@ -132,7 +146,9 @@ def process_block_start(overlay: Overlay, params: L1ChainParams, number: int) ->
     return process_finalizations(overlay, params, number)
 
 
-def process_finalizations(overlay: Overlay, params: L1ChainParams, number: int, first_log_index: int = 0) -> list[Event]:
+def process_finalizations(
+    overlay: Overlay, params: L1ChainParams, number: int, first_log_index: int = 0
+) -> list[Event]:
     """Settle every pending proposal with proposed_at + challenge_window <= number; return the events.
 
     Proposals are stored in L1-block order, so a cursor walks them once: it
@@ -157,6 +173,14 @@ def process_finalizations(overlay: Overlay, params: L1ChainParams, number: int, 
 
 
 __all__ = [
-    "apply_deposit", "apply_force_tx", "apply_post_batch", "apply_propose_output", "apply_transfer",
-    "process_block_start", "process_finalizations", "validate_not_a_deposit", "validate_proposal", "validate_proposer",
+    "apply_deposit",
+    "apply_force_tx",
+    "apply_post_batch",
+    "apply_propose_output",
+    "apply_transfer",
+    "process_block_start",
+    "process_finalizations",
+    "validate_not_a_deposit",
+    "validate_proposal",
+    "validate_proposer",
 ]

@@ -33,9 +33,12 @@ from dataclasses import replace
 from enum import IntEnum, StrEnum
 from typing import Any
 
+from l1.contracts.errors import OutputNotFound
+from l1.contracts.state import OutputProposal, get_output
 from node.block import BlockHeader
 from node.crypto import Address, Hash32
 from node.encoding import expect_int, expect_list, pack, unpack
+from node.fraud.game import Game, Phase, Side, Status
 from node.records import (
     ADDRESS,
     AMOUNT,
@@ -55,10 +58,7 @@ from node.records import (
     to_hex,
     to_wire,
 )
-from node.fraud.game import Game, Phase, Side, Status
 from node.state.view import Overlay, StateReader
-from l1.contracts.errors import OutputNotFound
-from l1.contracts.state import OutputProposal, get_output
 
 GAME_COUNT_KEY = b"Sgcount"
 GAME_PREFIX = b"Sgi"
@@ -98,15 +98,18 @@ def _get_counter(reader: StateReader, key: bytes) -> int:
 # -- games --
 
 
-HEADER = Schema(BlockHeader, [  # node.block.BlockHeader: its own field order; JSON as in the game object
-    Field("number", UINT, "number"),
-    Field("parent_hash", HASH, "parentHash"),
-    Field("timestamp_ms", UINT, "timestamp"),
-    Field("l1_origin_number", UINT, "l1OriginNumber"),
-    Field("l1_origin_hash", HASH, "l1OriginHash"),
-    Field("tx_root", HASH, "txRoot"),
-    Field("state_root", HASH, "stateRoot"),
-])
+HEADER = Schema(
+    BlockHeader,
+    [  # node.block.BlockHeader: its own field order; JSON as in the game object
+        Field("number", UINT, "number"),
+        Field("parent_hash", HASH, "parentHash"),
+        Field("timestamp_ms", UINT, "timestamp"),
+        Field("l1_origin_number", UINT, "l1OriginNumber"),
+        Field("l1_origin_hash", HASH, "l1OriginHash"),
+        Field("tx_root", HASH, "txRoot"),
+        Field("state_root", HASH, "stateRoot"),
+    ],
+)
 
 
 class HeaderCodec(Codec[BlockHeader]):
@@ -129,25 +132,28 @@ class HeaderCodec(Codec[BlockHeader]):
 
 
 BLOCK_HEADER = HeaderCodec()
-GAME = Schema(Game, [  # node.fraud.game.Game, stored inside its GameRecord (its JSON view: l1.contracts.reports.GameInfo)
-    Field("start_block", UINT),
-    Field("end_block", UINT),
-    Field("clock_blocks", UINT),
-    Field("phase", Coded(PHASE_CODES)),
-    Field("status", Coded(STATUS_CODES)),
-    Field("lo", UINT),
-    Field("hi", UINT),
-    Field("lo_claim", HASH),
-    Field("hi_claim", HASH),
-    Field("mid_claim", Nullable(HASH)),
-    Field("turn", Coded(SIDE_CODES)),
-    Field("turn_started_at", UINT),
-    Field("defender_used", UINT),
-    Field("challenger_used", UINT),
-    Field("disputed_header", Nullable(BLOCK_HEADER)),
-    Field("step_count", UINT),
-    Field("moves", UINT),
-])
+GAME = Schema(
+    Game,
+    [  # node.fraud.game.Game, stored inside its GameRecord (its JSON view: l1.contracts.reports.GameInfo)
+        Field("start_block", UINT),
+        Field("end_block", UINT),
+        Field("clock_blocks", UINT),
+        Field("phase", Coded(PHASE_CODES)),
+        Field("status", Coded(STATUS_CODES)),
+        Field("lo", UINT),
+        Field("hi", UINT),
+        Field("lo_claim", HASH),
+        Field("hi_claim", HASH),
+        Field("mid_claim", Nullable(HASH)),
+        Field("turn", Coded(SIDE_CODES)),
+        Field("turn_started_at", UINT),
+        Field("defender_used", UINT),
+        Field("challenger_used", UINT),
+        Field("disputed_header", Nullable(BLOCK_HEADER)),
+        Field("step_count", UINT),
+        Field("moves", UINT),
+    ],
+)
 
 
 @record
@@ -158,7 +164,9 @@ class GameRecord:
     output_index: int = field(UINT)
     challenger: Address = field(ADDRESS)  # the only address that may make challenger moves
     defender: Address = field(ADDRESS)  # the only address that may make defender moves
-    challenger_bond: int = field(AMOUNT)  # the players' bonds (each bonded once per output, whatever its number of games)
+    challenger_bond: int = field(
+        AMOUNT
+    )  # the players' bonds (each bonded once per output, whatever its number of games)
     defender_bond: int = field(AMOUNT)
     created_at: int = field(UINT)  # L1 block the game started in
     resolved_at: int | None = field(Nullable(UINT))
@@ -199,7 +207,9 @@ def append_game(overlay: Overlay, record: GameRecord) -> None:
     overlay.set(GAME_COUNT_KEY, pack(count + 1))
     counts = get_dispute_counts(overlay, record.output_index)
     overlay.set(OUTPUT_GAME_PREFIX + _num(record.output_index) + _slot(counts.games), pack(record.game_id))
-    set_dispute_counts(overlay, record.output_index, replace(counts, games=counts.games + 1, open_games=counts.open_games + 1))
+    set_dispute_counts(
+        overlay, record.output_index, replace(counts, games=counts.games + 1, open_games=counts.open_games + 1)
+    )
 
 
 def get_output_game_ids(reader: StateReader, output_index: int) -> list[int]:
@@ -233,7 +243,9 @@ class Party:
     address: Address = field(ADDRESS, "address")
     bond: int = field(AMOUNT, "bond")
     wins: int = field(UINT, "wins", default=0)
-    beaten_by: int | None = field(Nullable(UINT), "beatenBy", default=None)  # slot (other side) of the first that beat it
+    beaten_by: int | None = field(
+        Nullable(UINT), "beatenBy", default=None
+    )  # slot (other side) of the first that beat it
 
 
 @record
@@ -368,7 +380,11 @@ def get_withdrawal_count(reader: StateReader) -> int:
 
 def get_withdrawal_claim(reader: StateReader, withdrawal_id: bytes) -> WithdrawalClaim | None:
     raw = reader.get(withdrawal_claim_key(withdrawal_id))
-    return None if raw is None else from_wire(WithdrawalClaim, unpack(raw, MAX_WITHDRAWAL_BYTES), withdrawal_id=Hash32(withdrawal_id))
+    return (
+        None
+        if raw is None
+        else from_wire(WithdrawalClaim, unpack(raw, MAX_WITHDRAWAL_BYTES), withdrawal_id=Hash32(withdrawal_id))
+    )
 
 
 def set_withdrawal_claim(overlay: Overlay, claim: WithdrawalClaim) -> None:

@@ -40,21 +40,33 @@ defender, else finalized; bonds go accordingly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable, TypeVar
+from typing import TypeVar
 
-from node.block import Block
-from node.fraud import game as fg
-from node.fraud.onestep import StepExecutionError, execute_step
-from node.fraud.partial_tree import WitnessError
-from node.fraud.steps import StepError, StepInput, get_block_step, validate_step_count
-from node.fraud.witness import Witness
-from node.state.view import Overlay, StateReader
-from node.stf.config import ChainConfig
-from l1.contracts.params import L1ChainParams
+from l1.chain.errors import KindRuleError
+from l1.chain.events import Event
 from l1.chain.runtime import L1BlockEnv
+from l1.chain.tx import RecoveredL1Tx
+from l1.contracts.dispute_state import (
+    GameRecord,
+    Party,
+    PartySide,
+    add_party,
+    append_game,
+    find_party,
+    get_dispute_counts,
+    get_game,
+    get_game_count,
+    get_party,
+    load_output,
+    set_dispute_counts,
+    set_game,
+    set_party,
+)
 from l1.contracts.errors import (
     AlreadyAParty,
+    BondTooLow,
     ClockExpired,
     ClockNotExpired,
     DisputesDisabled,
@@ -72,31 +84,20 @@ from l1.contracts.errors import (
     UnprovableStep,
 )
 from l1.contracts.events import GameMoved, GameResolved, OutputDisputed
-from l1.contracts.dispute_state import (
-    GameRecord,
-    Party,
-    PartySide,
-    add_party,
-    append_game,
-    find_party,
-    get_dispute_counts,
-    get_game,
-    get_game_count,
-    get_party,
-    load_output,
-    set_dispute_counts,
-    set_game,
-    set_party,
-)
-from l1.contracts.payloads import DefendOutput, DisputeOutput, GameMove, ProveStepTx, ResolveGame
-from l1.chain.errors import KindRuleError
-from l1.contracts.errors import BondTooLow
-from l1.chain.events import Event
 from l1.contracts.inbox import rebuild_block
 from l1.contracts.ledger import process_lock_bond
+from l1.contracts.params import L1ChainParams
+from l1.contracts.payloads import DefendOutput, DisputeOutput, GameMove, ProveStepTx, ResolveGame
 from l1.contracts.settlement import settle_output
 from l1.contracts.state import OutputProposal, OutputStatus, get_output, set_output
-from l1.chain.tx import RecoveredL1Tx
+from node.block import Block
+from node.fraud import game as fg
+from node.fraud.onestep import StepExecutionError, execute_step
+from node.fraud.partial_tree import WitnessError
+from node.fraud.steps import StepError, StepInput, get_block_step, validate_step_count
+from node.fraud.witness import Witness
+from node.state.view import Overlay, StateReader
+from node.stf.config import ChainConfig
 
 T = TypeVar("T")
 
@@ -138,12 +139,17 @@ def find_anchor(reader: StateReader, params: L1ChainParams, proposal: OutputProp
     """(L2 block, output root) of the last agreed output before `proposal`: a finalized one, else genesis."""
     for index in range(proposal.index - 1, -1, -1):
         earlier = get_output(reader, index)
-        if earlier is not None and earlier.status == OutputStatus.FINALIZED and earlier.l2_block_number < proposal.l2_block_number:
+        if (
+            earlier is not None
+            and earlier.status == OutputStatus.FINALIZED
+            and earlier.l2_block_number < proposal.l2_block_number
+        ):
             return earlier.l2_block_number, earlier.output_root
     genesis = params.disputes.genesis_output_root
     if genesis is None:
         raise NoAgreedOutput(
-            "no finalized output precedes this proposal and the L1 has no l2_genesis_output_root: nothing agreed to start from"
+            "no finalized output precedes this proposal and the L1 has no l2_genesis_output_root: nothing "
+            "agreed to start from"
         )
     return 0, genesis
 
@@ -158,7 +164,9 @@ def require_rollup(params: L1ChainParams) -> ChainConfig:
 # -- joining a dispute: dispute_output (6) and defend_output (12) --
 
 
-def apply_dispute_output(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int) -> list[Event]:
+def apply_dispute_output(
+    overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int
+) -> list[Event]:
     payload: DisputeOutput = rtx.tx.payload
     require_rollup(params)
     proposal = load_output(overlay, payload.output_index)
@@ -173,7 +181,9 @@ def apply_dispute_output(overlay: Overlay, params: L1ChainParams, env: L1BlockEn
     return process_start_games(overlay, params, env, rtx, proposal, anchor, [(slot, d) for d in range(defenders)], log)
 
 
-def apply_defend_output(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int) -> list[Event]:
+def apply_defend_output(
+    overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int
+) -> list[Event]:
     payload: DefendOutput = rtx.tx.payload
     require_rollup(params)
     proposal = load_output(overlay, payload.output_index)
@@ -184,7 +194,9 @@ def apply_defend_output(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv
     process_lock_bond(overlay, rtx.sender, rtx.tx.value)
     slot = add_party(overlay, proposal.index, PartySide.DEFENDER, Party(rtx.sender, rtx.tx.value))
     challengers = get_dispute_counts(overlay, proposal.index).challengers
-    return process_start_games(overlay, params, env, rtx, proposal, anchor, [(c, slot) for c in range(challengers)], log)
+    return process_start_games(
+        overlay, params, env, rtx, proposal, anchor, [(c, slot) for c in range(challengers)], log
+    )
 
 
 def validate_disputable(params: L1ChainParams, env: L1BlockEnv, proposal: OutputProposal) -> None:
@@ -203,7 +215,9 @@ def validate_defendable(reader: StateReader, params: L1ChainParams, env: L1Block
         raise NotDisputed(f"output {proposal.index} has no challenger to defend it against")
     deadline = proposal.finalizes_at(params.challenge_window)
     if env.number >= deadline and counts.open_games == 0:
-        raise OutputNotDisputable(f"output {proposal.index}'s window closed at L1 block {deadline} and no game of it runs")
+        raise OutputNotDisputable(
+            f"output {proposal.index}'s window closed at L1 block {deadline} and no game of it runs"
+        )
 
 
 def validate_new_party(reader: StateReader, proposal: OutputProposal, sender: bytes) -> None:
@@ -223,8 +237,14 @@ def ensure_proposer_defends(overlay: Overlay, proposal: OutputProposal) -> None:
 
 
 def process_start_games(
-    overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, proposal: OutputProposal,
-    anchor: tuple[int, bytes], pairs: list[tuple[int, int]], log: int,
+    overlay: Overlay,
+    params: L1ChainParams,
+    env: L1BlockEnv,
+    rtx: RecoveredL1Tx,
+    proposal: OutputProposal,
+    anchor: tuple[int, bytes],
+    pairs: list[tuple[int, int]],
+    log: int,
 ) -> list[Event]:
     """One game per (challenger slot, defender slot) pair; the output is disputed while any runs."""
     events: list[Event] = []
@@ -248,12 +268,22 @@ def process_start_games(
             defender_slot=d_slot,
         )
         append_game(overlay, record)
-        events.append(OutputDisputed(
-            log + len(events), rtx.hash, record.game_id, proposal.index, challenger.address, challenger.bond,
-            anchor[0], proposal.l2_block_number,
-        ))
+        events.append(
+            OutputDisputed(
+                log + len(events),
+                rtx.hash,
+                record.game_id,
+                proposal.index,
+                challenger.address,
+                challenger.bond,
+                anchor[0],
+                proposal.l2_block_number,
+            )
+        )
         if not record.in_progress:  # a block-0 proposal that is not the genesis output: nothing to play
-            events.extend(process_game_end(overlay, params, env, rtx, record, record.game, "genesis", log + len(events)))
+            events.extend(
+                process_game_end(overlay, params, env, rtx, record, record.game, "genesis", log + len(events))
+            )
     return events
 
 
@@ -262,21 +292,35 @@ def start_game(params: L1ChainParams, env: L1BlockEnv, anchor: tuple[int, bytes]
     start_block, start_root = anchor
     if proposal.l2_block_number > start_block:
         return run_game_rule(
-            lambda: fg.new_game(start_block, start_root, proposal.l2_block_number, proposal.output_root, clock, env.number)
+            lambda: fg.new_game(
+                start_block, start_root, proposal.l2_block_number, proposal.output_root, clock, env.number
+            )
         )
     # L2 block 0: the genesis output is known, so the proposal is settled by comparison.
     if proposal.output_root == start_root:
         raise OutputNotDisputable(f"output {proposal.index} is the genesis output")
     return fg.Game(
-        0, 0, clock, fg.Phase.OVER, fg.Status.CHALLENGER_WON, 0, 0, start_root, proposal.output_root,
-        None, fg.Side.CHALLENGER, env.number,
+        0,
+        0,
+        clock,
+        fg.Phase.OVER,
+        fg.Status.CHALLENGER_WON,
+        0,
+        0,
+        start_root,
+        proposal.output_root,
+        None,
+        fg.Side.CHALLENGER,
+        env.number,
     )
 
 
 # -- game_move (7) --
 
 
-def apply_game_move(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int) -> list[Event]:
+def apply_game_move(
+    overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int
+) -> list[Event]:
     payload: GameMove = rtx.tx.payload
     record = load_live_game(overlay, payload.game_id)
     move = payload.move
@@ -305,13 +349,17 @@ def validate_derived_opening(reader: StateReader, params: L1ChainParams, move: f
 
 
 def moved_event(log: int, rtx: RecoveredL1Tx, game_id: int, move: fg.Move, game: fg.Game) -> GameMoved:
-    return GameMoved(log, rtx.hash, game_id, MOVE_NAMES[type(move)], move.side.value, rtx.sender, game.phase.value, game.lo, game.hi)
+    return GameMoved(
+        log, rtx.hash, game_id, MOVE_NAMES[type(move)], move.side.value, rtx.sender, game.phase.value, game.lo, game.hi
+    )
 
 
 # -- prove_step (8) --
 
 
-def apply_prove_step(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int) -> list[Event]:
+def apply_prove_step(
+    overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int
+) -> list[Event]:
     payload: ProveStepTx = rtx.tx.payload
     record = load_live_game(overlay, payload.game_id)
     rollup = require_rollup(params)
@@ -359,13 +407,17 @@ def compute_post_root(game: fg.Game, step: StepInput, witness_bytes: bytes, roll
     except WitnessError as exc:  # malformed, incomplete (MissingWitness) or not under lo_claim
         raise InvalidWitness(f"the witness does not open the agreed pre-state: {exc}") from None
     except (StepExecutionError, StepError) as exc:
-        raise UnprovableStep(f"step {game.lo} of block {step.number} cannot run over the agreed pre-state: {exc}") from None
+        raise UnprovableStep(
+            f"step {game.lo} of block {step.number} cannot run over the agreed pre-state: {exc}"
+        ) from None
 
 
 # -- resolve_game (9) --
 
 
-def apply_resolve_game(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int) -> list[Event]:
+def apply_resolve_game(
+    overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int
+) -> list[Event]:
     payload: ResolveGame = rtx.tx.payload
     record = load_live_game(overlay, payload.game_id)
     game = run_game_rule(lambda: fg.resolve_timeout(record.game, env.number))
@@ -376,8 +428,14 @@ def apply_resolve_game(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv,
 
 
 def process_game_end(
-    overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx,
-    record: GameRecord, game: fg.Game, reason: str, log: int,
+    overlay: Overlay,
+    params: L1ChainParams,
+    env: L1BlockEnv,
+    rtx: RecoveredL1Tx,
+    record: GameRecord,
+    game: fg.Game,
+    reason: str,
+    log: int,
 ) -> list[Event]:
     """Record who beat whom; settle the output if its window has passed and this was its last running game."""
     set_game(overlay, replace(record, game=game, resolved_at=env.number))
@@ -410,8 +468,9 @@ def record_result(overlay: Overlay, record: GameRecord, challenger_won: bool) ->
         raise ValueError(f"game {record.game_id} names a party its output does not have")
     set_party(overlay, record.output_index, winner_side, slots[winner_side], replace(winner, wins=winner.wins + 1))
     if loser.beaten_by is None:
-        set_party(overlay, record.output_index, loser_side, slots[loser_side], replace(loser, beaten_by=slots[winner_side]))
-
+        set_party(
+            overlay, record.output_index, loser_side, slots[loser_side], replace(loser, beaten_by=slots[winner_side])
+        )
 
 
 __all__ = [

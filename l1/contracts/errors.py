@@ -1,38 +1,38 @@
 """Rule errors of the dispute and withdrawal contracts (kinds 6-12): status-0 receipts, each with its code.
 
-    KindRuleError (l1.chain.errors)
-    ├── OutputNotFound           -32064  no output proposal with that index
-    ├── OutputNotDisputable      -32065  the proposal is settled, or its challenge window has passed (a defence:
-    │                                    and none of its games is running)
-    ├── NoAgreedOutput           -32066  nothing agreed to start the game from (no l2_genesis_output_root)
-    ├── DisputesDisabled         -32067  the L1 has no [l1.rollup] config: it could not verify a step
-    ├── GameNotFound             -32068
-    ├── GameAlreadyOver          -32069
-    ├── NotYourTurn              -32070  the move's side is not the side on turn
-    ├── NotThePlayer             -32071  a move for a side from another address than that game's player for it
-    ├── ClockExpired             -32072  the mover's (side on turn) clock has run out: only resolve_game is left
-    ├── ClockNotExpired          -32073  resolve_game while the side on turn still has time
-    ├── IllegalMove              -32074  the game's rules refuse the move (phase, opening, root shape)
-    ├── StepInputMismatch        -32075  the step the L1 rebuilds is not the one the game disputes
-    ├── InvalidWitness           -32076  the witness is malformed, incomplete or does not verify against the pre-root
-    ├── UnprovableStep           -32077  the proven pre-state cannot be run by the state transition
-    ├── UnderivableOpening       -32078  the opened header is not the L2 block the L1 derived from its inbox
-    ├── OutputMismatch           -32080  state root and block hash do not open the output root
-    ├── InvalidWithdrawalProof   -32081  the record is not proven under the state root
-    ├── WithdrawalAlreadyProven  -32082  proven against an output that is not defeated
-    ├── WithdrawalNotProven      -32083
-    ├── OutputNotFinalized       -32084  the withdrawal's output is pending or disputed
-    ├── WithdrawalAlreadyFinalized -32085  paid already
-    ├── OutputDefeated           -32086  the output is defeated: prove again against a finalized one
-    ├── PortalInsufficient       -32087  the portal holds less than the withdrawal (cannot happen with honest outputs)
-    ├── AlreadyAParty            -32090  the address already plays in this output's dispute (either side)
-    └── NotDisputed              -32091  a defence of an output no challenger disputes
+KindRuleError (l1.chain.errors)
+├── OutputNotFound           -32064  no output proposal with that index
+├── OutputNotDisputable      -32065  the proposal is settled, or its challenge window has passed (a defence:
+│                                    and none of its games is running)
+├── NoAgreedOutput           -32066  nothing agreed to start the game from (no l2_genesis_output_root)
+├── DisputesDisabled         -32067  the L1 has no [l1.rollup] config: it could not verify a step
+├── GameNotFound             -32068
+├── GameAlreadyOver          -32069
+├── NotYourTurn              -32070  the move's side is not the side on turn
+├── NotThePlayer             -32071  a move for a side from another address than that game's player for it
+├── ClockExpired             -32072  the mover's (side on turn) clock has run out: only resolve_game is left
+├── ClockNotExpired          -32073  resolve_game while the side on turn still has time
+├── IllegalMove              -32074  the game's rules refuse the move (phase, opening, root shape)
+├── StepInputMismatch        -32075  the step the L1 rebuilds is not the one the game disputes
+├── InvalidWitness           -32076  the witness is malformed, incomplete or does not verify against the pre-root
+├── UnprovableStep           -32077  the proven pre-state cannot be run by the state transition
+├── UnderivableOpening       -32078  the opened header is not the L2 block the L1 derived from its inbox
+├── OutputMismatch           -32080  state root and block hash do not open the output root
+├── InvalidWithdrawalProof   -32081  the record is not proven under the state root
+├── WithdrawalAlreadyProven  -32082  proven against an output that is not defeated
+├── WithdrawalNotProven      -32083
+├── OutputNotFinalized       -32084  the withdrawal's output is pending or disputed
+├── WithdrawalAlreadyFinalized -32085  paid already
+├── OutputDefeated           -32086  the output is defeated: prove again against a finalized one
+├── PortalInsufficient       -32087  the portal holds less than the withdrawal (cannot happen with honest outputs)
+├── AlreadyAParty            -32090  the address already plays in this output's dispute (either side)
+└── NotDisputed              -32091  a defence of an output no challenger disputes
 """
 
 from __future__ import annotations
 
-from node.crypto import to_checksum_address
 from l1.chain.errors import KindRuleError
+from node.crypto import to_checksum_address
 
 
 class NotBatcher(KindRuleError):

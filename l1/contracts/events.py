@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from l1.chain.events import TX_HASH, ChainEvent, event_table
 from node.crypto import Address, Hash32
 from node.records import ADDRESS, AMOUNT, BYTES, HASH, UINT, Text, field, record
-from l1.chain.events import TX_HASH, ChainEvent, event_table
 
 LABEL = Text(max_length=256)  # move, side, phase, status, reason
 
@@ -171,11 +171,30 @@ class OutputDefeated(ChainEvent):
 
 
 EVENTS = event_table(
-    BatchPosted, DepositLocked, TxForced, OutputProposed, OutputFinalized,
-    OutputDisputed, GameMoved, GameResolved, WithdrawalProven, WithdrawalFinalized, OutputDefeated,
+    BatchPosted,
+    DepositLocked,
+    TxForced,
+    OutputProposed,
+    OutputFinalized,
+    OutputDisputed,
+    GameMoved,
+    GameResolved,
+    WithdrawalProven,
+    WithdrawalFinalized,
+    OutputDefeated,
 )
 
 __all__ = [
-    "EVENTS", "BatchPosted", "DepositLocked", "GameMoved", "GameResolved", "OutputDefeated", "OutputDisputed",
-    "OutputFinalized", "OutputProposed", "TxForced", "WithdrawalFinalized", "WithdrawalProven",
+    "EVENTS",
+    "BatchPosted",
+    "DepositLocked",
+    "GameMoved",
+    "GameResolved",
+    "OutputDefeated",
+    "OutputDisputed",
+    "OutputFinalized",
+    "OutputProposed",
+    "TxForced",
+    "WithdrawalFinalized",
+    "WithdrawalProven",
 ]

@@ -23,15 +23,15 @@ chain's committed history.
 
 from __future__ import annotations
 
+from l1.chain.store import L1StoredBlock, read_block
+from l1.contracts.errors import UnderivableOpening
+from l1.contracts.events import EVENTS, BatchPosted, DepositLocked, TxForced
+from l1.contracts.l2_blocks import L2BlockRecord, get_l2_block
 from node.batch import BatchError, decode_batch
 from node.block import MAX_BLOCK_TXS, Block, BlockHeader, compute_tx_root
 from node.crypto import keccak256
 from node.state.view import StateReader
 from node.tx import DepositTx
-from l1.contracts.errors import UnderivableOpening
-from l1.contracts.events import EVENTS, BatchPosted, DepositLocked, TxForced
-from l1.contracts.l2_blocks import L2BlockRecord, get_l2_block
-from l1.chain.store import L1StoredBlock, read_block
 
 
 def rebuild_block(reader: StateReader, chain_id: int, header: BlockHeader) -> Block:
@@ -61,11 +61,15 @@ def rebuild_block(reader: StateReader, chain_id: int, header: BlockHeader) -> Bl
     return Block(header, tuple(txs))
 
 
-def rebuild_transactions(reader: StateReader, chain_id: int, record: L2BlockRecord, origin: L1StoredBlock) -> list[bytes]:
+def rebuild_transactions(
+    reader: StateReader, chain_id: int, record: L2BlockRecord, origin: L1StoredBlock
+) -> list[bytes]:
     system = collect_system_transactions(origin) if record.opens_epoch else []
     txs = system + collect_user_transactions(reader, chain_id, record)
     if len(txs) > MAX_BLOCK_TXS:
-        raise UnderivableOpening(f"derived L2 block {record.number} holds {len(txs)} transactions, more than a block can")
+        raise UnderivableOpening(
+            f"derived L2 block {record.number} holds {len(txs)} transactions, more than a block can"
+        )
     return txs
 
 
@@ -99,8 +103,16 @@ def collect_user_transactions(reader: StateReader, chain_id: int, record: L2Bloc
     except BatchError as exc:
         raise UnderivableOpening(f"the batch at L1 block {l1_number} log {log_index} does not decode: {exc}") from None
     if position >= len(batch_blocks) or batch_blocks[position].number != record.number:
-        raise UnderivableOpening(f"the batch at L1 block {l1_number} log {log_index} does not hold L2 block {record.number}")
+        raise UnderivableOpening(
+            f"the batch at L1 block {l1_number} log {log_index} does not hold L2 block {record.number}"
+        )
     return list(batch_blocks[position].transactions)
 
 
-__all__ = ["collect_system_transactions", "collect_user_transactions", "read_l1_block", "rebuild_block", "rebuild_transactions"]
+__all__ = [
+    "collect_system_transactions",
+    "collect_user_transactions",
+    "read_l1_block",
+    "rebuild_block",
+    "rebuild_transactions",
+]

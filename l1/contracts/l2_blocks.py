@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import logging
 
+from l1.chain.store import L1StoredBlock, read_block
+from l1.contracts.events import EVENTS, BatchPosted, DepositLocked, TxForced
 from node.batch import BatchError, decode_batch
 from node.encoding import pack, unpack
 from node.records import BOOL, UINT, Field, Nested, Nullable, Schema, field, from_wire, record, to_wire
 from node.shape import BlockShape, OriginInfo, RollupRules, ShapeHead, derive_batch, derive_expired_epochs
 from node.state.view import Overlay, StateReader
-from l1.contracts.events import EVENTS, BatchPosted, DepositLocked, TxForced
-from l1.chain.store import L1StoredBlock, read_block
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +72,14 @@ class L2BlockRecord:
     batch: BatchRef | None = field(Nullable(Nested(BatchRef)), "batch")  # None: a default block
 
 
-L2_HEAD = Schema(ShapeHead, [  # stored at S l head; the JSON of l1_getL2Head
-    Field("number", UINT, "number"),
-    Field("timestamp_ms", UINT, "timestamp"),
-    Field("l1_origin_number", UINT, "l1OriginNumber"),
-])
+L2_HEAD = Schema(
+    ShapeHead,
+    [  # stored at S l head; the JSON of l1_getL2Head
+        Field("number", UINT, "number"),
+        Field("timestamp_ms", UINT, "timestamp"),
+        Field("l1_origin_number", UINT, "l1OriginNumber"),
+    ],
+)
 
 
 # -- reading --
@@ -134,8 +137,11 @@ def process_expired_epochs(overlay: Overlay, rules: RollupRules, closed_l1_block
     records = [_record(shape, None) for shape in derive_expired_epochs(head, closed_l1_block, origins.info, rules)]
     _append(overlay, records)
     for default in records:
-        log.warning("sequencing window of L1 block %d closed: L2 block %d is its default block",
-                    default.l1_origin_number, default.number)
+        log.warning(
+            "sequencing window of L1 block %d closed: L2 block %d is its default block",
+            default.l1_origin_number,
+            default.number,
+        )
     return records
 
 
@@ -152,7 +158,9 @@ def backfill_l2_blocks(overlay: Overlay, rules: RollupRules, l1_head: int) -> in
             if isinstance(event, BatchPosted):
                 derived += len(process_posted_batch(overlay, rules, number, event.log_index, event.data))
     if derived == 0:
-        overlay.set(L2_HEAD_KEY, pack(L2_HEAD.to_wire(ShapeHead(0, get_l2_head(overlay).timestamp_ms, 0))))  # tracked from now on
+        overlay.set(
+            L2_HEAD_KEY, pack(L2_HEAD.to_wire(ShapeHead(0, get_l2_head(overlay).timestamp_ms, 0)))
+        )  # tracked from now on
     return derived
 
 
@@ -166,7 +174,9 @@ def _append(overlay: Overlay, records: list[L2BlockRecord]) -> None:
         overlay.set(L2_BLOCK_PREFIX + derived.number.to_bytes(8, "big"), pack(to_wire(derived)))
     if records:
         last = records[-1]
-        overlay.set(L2_HEAD_KEY, pack(L2_HEAD.to_wire(ShapeHead(last.number, last.timestamp_ms, last.l1_origin_number))))
+        overlay.set(
+            L2_HEAD_KEY, pack(L2_HEAD.to_wire(ShapeHead(last.number, last.timestamp_ms, last.l1_origin_number)))
+        )
 
 
 def count_system_transactions(block: L1StoredBlock) -> int:
@@ -185,7 +195,9 @@ class _OriginCache:
         if number not in self._seen:
             block = read_block(self.reader, number, EVENTS) if number >= 0 else None
             self._seen[number] = (
-                None if block is None else OriginInfo(number, block.header.timestamp_ms, count_system_transactions(block))
+                None
+                if block is None
+                else OriginInfo(number, block.header.timestamp_ms, count_system_transactions(block))
             )
         return self._seen[number]
 

@@ -16,7 +16,7 @@ tests/l1/test_l1_disputes.py checks it equals what Chain.init_genesis builds.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from node.crypto import Hash32
 from node.genesis import compute_genesis_output_root

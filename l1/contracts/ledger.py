@@ -7,9 +7,9 @@ contract as long as value only moves through here.
 
 from __future__ import annotations
 
-from node.state.view import Overlay
 from l1.chain.accounts import L1_LEDGER
 from l1.contracts.state import get_bonds_locked, set_bonds_locked
+from node.state.view import Overlay
 
 process_credit = L1_LEDGER.process_credit
 process_debit = L1_LEDGER.process_debit  # InsufficientBalance below zero

@@ -39,18 +39,32 @@ so a bad one is an included status-0 transaction with its own error code.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
-from node.block import BlockHeader
+from l1.chain.tx import MAX_BATCH_DATA_BYTES, MAX_FORCED_TX_BYTES, payload_table
+from l1.contracts.dispute_state import HEADER
 from node.crypto import Address, Hash32
 from node.encoding import DecodeError, expect_int, expect_list
 from node.fraud.game import Claim, OpenOutputs, Respond, Side
 from node.fraud.witness import MAX_WITNESS_BYTES
-from node.records import ADDRESS, AMOUNT, BOOL, HASH, UINT, Bytes, Field, Nested, Schema, WireOnly, field, from_wire, record, to_wire
+from node.records import (
+    ADDRESS,
+    AMOUNT,
+    BOOL,
+    HASH,
+    UINT,
+    Bytes,
+    Field,
+    Nested,
+    Schema,
+    WireOnly,
+    field,
+    from_wire,
+    record,
+    to_wire,
+)
 from node.smt.proof import MAX_PROOF_BYTES
 from node.state.schema import WithdrawalRecord
-from l1.chain.tx import MAX_BATCH_DATA_BYTES, MAX_FORCED_TX_BYTES, payload_table
-from l1.contracts.dispute_state import HEADER
 
 KIND_TRANSFER = 1
 KIND_POST_BATCH = 2
@@ -72,7 +86,7 @@ MOVE_OPEN_OUTPUTS = 2
 SIDE_CODES = {Side.DEFENDER: 0, Side.CHALLENGER: 1}
 SIDES_BY_CODE = {code: side for side, code in SIDE_CODES.items()}
 
-GameMoveKind = Union[Claim, Respond, OpenOutputs]
+GameMoveKind = Claim | Respond | OpenOutputs
 
 
 # -- moves --
@@ -86,8 +100,12 @@ def encode_move(move: GameMoveKind) -> list[Any]:
         return [MOVE_RESPOND, side, BOOL.to_wire(move.agree)]
     if isinstance(move, OpenOutputs):
         return [
-            MOVE_OPEN_OUTPUTS, side, HASH.to_wire(Hash32(move.lo_state_root)), HASH.to_wire(Hash32(move.lo_block_hash)),
-            HEADER.to_wire(move.hi_header), move.step_count,
+            MOVE_OPEN_OUTPUTS,
+            side,
+            HASH.to_wire(Hash32(move.lo_state_root)),
+            HASH.to_wire(Hash32(move.lo_block_hash)),
+            HEADER.to_wire(move.hi_header),
+            move.step_count,
         ]
     raise TypeError(f"{type(move).__name__} is not a game_move (a one-step proof is kind {KIND_PROVE_STEP})")
 
@@ -124,12 +142,15 @@ class MoveCodec(WireOnly[GameMoveKind]):
         return decode_move(raw)
 
 
-WITHDRAWAL_RECORD = Schema(WithdrawalRecord, [  # node.state.schema.WithdrawalRecord, as a prove_withdrawal carries it
-    Field("l2_sender", ADDRESS),
-    Field("l1_recipient", ADDRESS),
-    Field("amount", AMOUNT),
-    Field("l2_block_number", UINT),
-])
+WITHDRAWAL_RECORD = Schema(
+    WithdrawalRecord,
+    [  # node.state.schema.WithdrawalRecord, as a prove_withdrawal carries it
+        Field("l2_sender", ADDRESS),
+        Field("l1_recipient", ADDRESS),
+        Field("amount", AMOUNT),
+        Field("l2_block_number", UINT),
+    ],
+)
 
 
 def record_to_fields(value: WithdrawalRecord) -> list[Any]:
@@ -291,8 +312,18 @@ class FinalizeWithdrawal(RecordPayload):
 
 
 PAYLOADS = payload_table(
-    L1Transfer, PostBatch, Deposit, ForceTx, ProposeOutput,
-    DisputeOutput, GameMove, ProveStepTx, ResolveGame, ProveWithdrawal, FinalizeWithdrawal, DefendOutput,
+    L1Transfer,
+    PostBatch,
+    Deposit,
+    ForceTx,
+    ProposeOutput,
+    DisputeOutput,
+    GameMove,
+    ProveStepTx,
+    ResolveGame,
+    ProveWithdrawal,
+    FinalizeWithdrawal,
+    DefendOutput,
 )
 
 __all__ = [

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from node.shape import ShapeHead
-from node.state.view import StateReader
 from l1.contracts.dispute_state import (
     GameRecord,
     OutputDispute,
@@ -16,6 +14,8 @@ from l1.contracts.dispute_state import (
 )
 from l1.contracts.l2_blocks import L2BlockRecord, get_l2_block, get_l2_head
 from l1.contracts.state import OutputProposal, get_output, list_outputs
+from node.shape import ShapeHead
+from node.state.view import StateReader
 
 
 class RollupReads:

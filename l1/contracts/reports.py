@@ -16,6 +16,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from l1.chain.config import L1Config
+from l1.chain.store import L1StoredBlock
+from l1.contracts.dispute_state import (
+    BLOCK_HEADER,
+    PHASE_CODES,
+    SIDE_CODES,
+    STATUS_CODES,
+    WITHDRAWAL_STATUS_CODES,
+    GameRecord,
+    OutputDispute,
+    Party,
+    WithdrawalClaim,
+    WithdrawalStatus,
+)
+from l1.contracts.events import BatchPosted, DepositLocked, TxForced
+from l1.contracts.params import L1ChainParams
+from l1.contracts.state import OUTPUT_STATUS_CODES, OutputProposal, OutputStatus
 from node.block import BlockHeader
 from node.crypto import Address, Hash32
 from node.derivation import L1BlockData
@@ -42,23 +59,6 @@ from node.records import (
 from node.shape import RollupRules
 from node.stf.config import ChainConfig
 from node.tx import DepositTx
-from l1.chain.config import L1Config
-from l1.chain.store import L1StoredBlock
-from l1.contracts.dispute_state import (
-    BLOCK_HEADER,
-    PHASE_CODES,
-    SIDE_CODES,
-    STATUS_CODES,
-    WITHDRAWAL_STATUS_CODES,
-    GameRecord,
-    OutputDispute,
-    Party,
-    WithdrawalClaim,
-    WithdrawalStatus,
-)
-from l1.contracts.events import BatchPosted, DepositLocked, TxForced
-from l1.contracts.params import L1ChainParams
-from l1.contracts.state import OUTPUT_STATUS_CODES, OutputProposal, OutputStatus
 
 # -- l1_getDerivationData --
 
@@ -104,8 +104,12 @@ class DerivationBlock:
     def of(cls, block: L1StoredBlock) -> DerivationBlock:
         events = block.events
         return cls(
-            block.number, block.hash(), block.header.timestamp_ms,
-            tuple(DepositEvent(e.log_index, e.sender, e.l2_to, e.amount) for e in events if isinstance(e, DepositLocked)),
+            block.number,
+            block.hash(),
+            block.header.timestamp_ms,
+            tuple(
+                DepositEvent(e.log_index, e.sender, e.l2_to, e.amount) for e in events if isinstance(e, DepositLocked)
+            ),
             tuple(ForcedTxEvent(e.log_index, e.l2_tx) for e in events if isinstance(e, TxForced)),
             tuple(BatchEvent(e.log_index, e.data) for e in events if isinstance(e, BatchPosted)),
         )
@@ -253,16 +257,38 @@ class GameInfo:
         header = game.disputed_header
         at_turn_start = {side: game.clock_blocks - _used(game, side) for side in Side}
         now = max(head, game.turn_started_at)
-        clocks_now = {side: get_remaining(game, side, now) for side in Side} if game.in_progress else dict(at_turn_start)
+        clocks_now = (
+            {side: get_remaining(game, side, now) for side in Side} if game.in_progress else dict(at_turn_start)
+        )
         winner = record.challenger if game.challenger_won else record.defender if game.defender_won else None
         return cls(
-            record.game_id, record.output_index, record.challenger, record.defender, game.status, game.phase,
-            game.start_block, game.end_block, game.lo, game.hi, Hash32(game.lo_claim), Hash32(game.hi_claim),
-            None if game.mid_claim is None else Hash32(game.mid_claim), game.turn, game.turn_started_at,
-            game.clock_blocks, at_turn_start, clocks_now, now,
-            {Side.CHALLENGER: record.challenger_bond, Side.DEFENDER: record.defender_bond}, game.moves,
-            record.created_at, record.resolved_at, None if header is None else header.number, game.step_count,
-            header, winner,
+            record.game_id,
+            record.output_index,
+            record.challenger,
+            record.defender,
+            game.status,
+            game.phase,
+            game.start_block,
+            game.end_block,
+            game.lo,
+            game.hi,
+            Hash32(game.lo_claim),
+            Hash32(game.hi_claim),
+            None if game.mid_claim is None else Hash32(game.mid_claim),
+            game.turn,
+            game.turn_started_at,
+            game.clock_blocks,
+            at_turn_start,
+            clocks_now,
+            now,
+            {Side.CHALLENGER: record.challenger_bond, Side.DEFENDER: record.defender_bond},
+            game.moves,
+            record.created_at,
+            record.resolved_at,
+            None if header is None else header.number,
+            game.step_count,
+            header,
+            winner,
         )
 
     @property
@@ -277,10 +303,23 @@ class GameInfo:
     def to_game(self) -> Game:
         """The node.fraud.game.Game the L1 stores for this game."""
         return Game(
-            self.start_block, self.end_block, self.clock_blocks, self.phase, self.status, self.lo, self.hi,
-            self.lo_claim, self.hi_claim, self.mid_claim, self.turn, self.turn_started_at,
-            self.clock_blocks - self.clocks[Side.DEFENDER], self.clock_blocks - self.clocks[Side.CHALLENGER],
-            self.disputed_header, self.step_count, self.moves,
+            self.start_block,
+            self.end_block,
+            self.clock_blocks,
+            self.phase,
+            self.status,
+            self.lo,
+            self.hi,
+            self.lo_claim,
+            self.hi_claim,
+            self.mid_claim,
+            self.turn,
+            self.turn_started_at,
+            self.clock_blocks - self.clocks[Side.DEFENDER],
+            self.clock_blocks - self.clocks[Side.CHALLENGER],
+            self.disputed_header,
+            self.step_count,
+            self.moves,
         )
 
 
@@ -308,8 +347,18 @@ class WithdrawalInfo:
 
     @classmethod
     def of(cls, claim: WithdrawalClaim, output_status: OutputStatus | None) -> WithdrawalInfo:
-        return cls(claim.withdrawal_id, claim.status, claim.output_index, output_status, claim.l2_sender,
-                   claim.recipient, claim.amount, claim.l2_block_number, claim.proven_at, claim.finalized_at)
+        return cls(
+            claim.withdrawal_id,
+            claim.status,
+            claim.output_index,
+            output_status,
+            claim.l2_sender,
+            claim.recipient,
+            claim.amount,
+            claim.l2_block_number,
+            claim.proven_at,
+            claim.finalized_at,
+        )
 
 
 # -- l1_config --
@@ -328,9 +377,14 @@ class RollupInfo:
 
     @classmethod
     def of(cls, rollup: ChainConfig, rules: RollupRules | None) -> RollupInfo:
-        return cls(rollup.chain_id, rollup.fee_recipient, rollup.min_fee, rollup.max_block_txs,
-                   None if rules is None else rules.sequencing_window,
-                   None if rules is None else rules.max_sequencer_drift_ms)
+        return cls(
+            rollup.chain_id,
+            rollup.fee_recipient,
+            rollup.min_fee,
+            rollup.max_block_txs,
+            None if rules is None else rules.sequencing_window,
+            None if rules is None else rules.max_sequencer_drift_ms,
+        )
 
 
 @record(wire=False)
@@ -352,9 +406,17 @@ class L1ChainInfo:
     def of(cls, config: L1Config, params: L1ChainParams) -> L1ChainInfo:
         disputes = params.disputes
         return cls(
-            params.chain_id, config.block_time_ms, params.batcher, params.proposer, params.proposer_fallback_blocks,
-            params.proposer_bond, params.challenge_window, params.min_fee, params.max_batch_bytes,
-            disputes.game_clock_blocks, disputes.genesis_output_root,
+            params.chain_id,
+            config.block_time_ms,
+            params.batcher,
+            params.proposer,
+            params.proposer_fallback_blocks,
+            params.proposer_bond,
+            params.challenge_window,
+            params.min_fee,
+            params.max_batch_bytes,
+            disputes.game_clock_blocks,
+            disputes.genesis_output_root,
             None if disputes.rollup is None else RollupInfo.of(disputes.rollup, disputes.rules),
         )
 
@@ -364,6 +426,16 @@ class L1ChainInfo:
 
 
 __all__ = [
-    "BONDS", "CLOCKS", "BatchEvent", "DepositEvent", "DerivationBlock", "ForcedTxEvent", "GameInfo", "L1ChainInfo",
-    "OutputReport", "RollupInfo", "SideValues", "WithdrawalInfo",
+    "BONDS",
+    "CLOCKS",
+    "BatchEvent",
+    "DepositEvent",
+    "DerivationBlock",
+    "ForcedTxEvent",
+    "GameInfo",
+    "L1ChainInfo",
+    "OutputReport",
+    "RollupInfo",
+    "SideValues",
+    "WithdrawalInfo",
 ]

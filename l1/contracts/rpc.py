@@ -28,10 +28,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from node.records import to_json
-from node.rpc.errors import LimitExceeded
-from node.rpc.params import hash32, positional, uint
-from node.rpc.server import RpcServer
 from l1.chain.config import L1Config
 from l1.chain.producer import L1Chain
 from l1.contracts.dispute_state import GameRecord, WithdrawalClaim
@@ -39,6 +35,10 @@ from l1.contracts.l2_blocks import L2_HEAD
 from l1.contracts.params import L1ChainParams
 from l1.contracts.reads import RollupReads
 from l1.contracts.reports import DerivationBlock, GameInfo, L1ChainInfo, OutputReport, WithdrawalInfo
+from node.records import to_json
+from node.rpc.errors import LimitExceeded
+from node.rpc.params import hash32, positional, uint
+from node.rpc.server import RpcServer
 
 MAX_DERIVATION_BLOCKS = 64
 MAX_OUTPUTS = 256

@@ -22,17 +22,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from node.state.view import Overlay
-from l1.contracts.events import OutputDefeated
-from l1.contracts.dispute_state import Party, PartySide, get_dispute_counts, list_parties
 from l1.chain.events import Event
-from l1.contracts.events import OutputFinalized
+from l1.contracts.dispute_state import Party, PartySide, get_dispute_counts, list_parties
+from l1.contracts.events import OutputDefeated, OutputFinalized
 from l1.contracts.ledger import process_pay_bond
 from l1.contracts.state import OutputProposal, OutputStatus, set_last_finalization, set_output
+from node.crypto import Hash32
+from node.state.view import Overlay
 
 
 def settle_output(
-    overlay: Overlay, number: int, proposal: OutputProposal, log_index: int, tx_hash: bytes | None = None
+    overlay: Overlay, number: int, proposal: OutputProposal, log_index: int, tx_hash: Hash32 | None = None
 ) -> list[Event]:
     """Finalize or defeat `proposal` (its window passed, no game running) and pay every bond; return the event."""
     if get_dispute_counts(overlay, proposal.index).defenders == 0:
@@ -48,7 +48,11 @@ def settle_output(
     set_output(overlay, replace(proposal, status=OutputStatus.DEFEATED))
     return [
         OutputDefeated(
-            log_index, tx_hash, proposal.index, proposal.l2_block_number, proposal.output_root,
+            log_index,
+            tx_hash,
+            proposal.index,
+            proposal.l2_block_number,
+            proposal.output_root,
             challengers[winner].address,
         )
     ]
@@ -68,11 +72,19 @@ def pay_bonds(overlay: Overlay, winners: list[Party], losers: list[Party]) -> No
         process_pay_bond(overlay, taker.address, party.bond)
 
 
-def finalize(overlay: Overlay, number: int, proposal: OutputProposal, log_index: int, tx_hash: bytes | None) -> OutputFinalized:
+def finalize(
+    overlay: Overlay, number: int, proposal: OutputProposal, log_index: int, tx_hash: Hash32 | None
+) -> OutputFinalized:
     set_output(overlay, replace(proposal, status=OutputStatus.FINALIZED))
     set_last_finalization(overlay, number)
     return OutputFinalized(
-        log_index, tx_hash, proposal.index, proposal.l2_block_number, proposal.output_root, proposal.proposer, proposal.bond
+        log_index,
+        tx_hash,
+        proposal.index,
+        proposal.l2_block_number,
+        proposal.output_root,
+        proposal.proposer,
+        proposal.bond,
     )
 
 

@@ -8,17 +8,17 @@ Run by the L1 process right after opening the chain, before the first block.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Mapping
 
-from node.crypto import Address
-from node.state.view import Overlay
 from l1.chain.config import L1Config
 from l1.chain.errors import L1ChainError
 from l1.chain.producer import L1Chain
 from l1.contracts.l2_blocks import backfill_l2_blocks, get_l2_head
 from l1.contracts.l2_genesis import compute_l2_genesis_output_root
 from l1.contracts.params import L1ChainParams
+from node.crypto import Address
+from node.state.view import Overlay
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,15 @@ def backfill(chain: L1Chain, params: L1ChainParams) -> None:
     if overlay.writes:
         chain.kv.write({k: v for k, v in overlay.writes.items() if v is not None})
         if derived:
-            log.info("derived L2 blocks 1..%d from this L1's history (it had not tracked them)", get_l2_head(chain.kv).number)
+            log.info(
+                "derived L2 blocks 1..%d from this L1's history (it had not tracked them)", get_l2_head(chain.kv).number
+            )
 
 
 def resolve_l2_genesis_root(
-    chain: L1Chain, params: L1ChainParams, l2_alloc: tuple[tuple[Address, int], ...] | None,
+    chain: L1Chain,
+    params: L1ChainParams,
+    l2_alloc: tuple[tuple[Address, int], ...] | None,
     l2_extra: Mapping[bytes, bytes] | None = None,
 ) -> L1ChainParams:
     """`params` with the L2 genesis output root computed from L1 block 0, if the config gives the L2 genesis

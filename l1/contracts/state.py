@@ -28,11 +28,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from l1.chain.accounts import get_amount, set_amount
 from node.crypto import Address, Hash32
 from node.encoding import expect_int, pack, unpack
 from node.records import ADDRESS, AMOUNT, HASH, UINT, Coded, field, from_wire, record, to_wire
 from node.state.view import Overlay, StateReader
-from l1.chain.accounts import get_amount, set_amount
 
 STATE_PREFIX = b"S"
 PORTAL_KEY = b"Sportal"
@@ -57,7 +57,12 @@ class OutputStatus(StrEnum):
         return self.value
 
 
-OUTPUT_STATUS_CODES = {OutputStatus.PENDING: 0, OutputStatus.FINALIZED: 1, OutputStatus.DISPUTED: 2, OutputStatus.DEFEATED: 3}
+OUTPUT_STATUS_CODES = {
+    OutputStatus.PENDING: 0,
+    OutputStatus.FINALIZED: 1,
+    OutputStatus.DISPUTED: 2,
+    OutputStatus.DEFEATED: 3,
+}
 
 
 @record

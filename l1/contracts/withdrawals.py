@@ -15,15 +15,17 @@ finalize_withdrawal (11), anyone: the withdrawal is proven and not paid, and its
 
 from __future__ import annotations
 
-from node.encoding import DecodeError
-from node.output import compute_output_root
-from node.smt.hashing import hash_key
-from node.smt.proof import Proof, ProofError, verify_proof
-from node.state.schema import encode_withdrawal, withdrawal_key
-from node.state.view import Overlay, StateReader
-from l1.contracts.params import L1ChainParams
+from l1.chain.events import Event
 from l1.chain.runtime import L1BlockEnv
-from l1.contracts.ledger import process_credit
+from l1.chain.tx import RecoveredL1Tx
+from l1.contracts.dispute_state import (
+    WithdrawalClaim,
+    WithdrawalStatus,
+    get_withdrawal_claim,
+    get_withdrawal_count,
+    load_output,
+    set_withdrawal_claim,
+)
 from l1.contracts.errors import (
     InvalidWithdrawalProof,
     OutputDefeated,
@@ -35,21 +37,21 @@ from l1.contracts.errors import (
     WithdrawalNotProven,
 )
 from l1.contracts.events import WithdrawalFinalized, WithdrawalProven
-from l1.contracts.dispute_state import (
-    WithdrawalClaim,
-    WithdrawalStatus,
-    get_withdrawal_claim,
-    get_withdrawal_count,
-    load_output,
-    set_withdrawal_claim,
-)
+from l1.contracts.ledger import process_credit
+from l1.contracts.params import L1ChainParams
 from l1.contracts.payloads import FinalizeWithdrawal, ProveWithdrawal
-from l1.chain.events import Event
 from l1.contracts.state import OutputStatus, get_portal_balance, set_portal_balance
-from l1.chain.tx import RecoveredL1Tx
+from node.encoding import DecodeError
+from node.output import compute_output_root
+from node.smt.hashing import hash_key
+from node.smt.proof import Proof, ProofError, verify_proof
+from node.state.schema import encode_withdrawal, withdrawal_key
+from node.state.view import Overlay, StateReader
 
 
-def apply_prove_withdrawal(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int) -> list[Event]:
+def apply_prove_withdrawal(
+    overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int
+) -> list[Event]:
     payload: ProveWithdrawal = rtx.tx.payload
     proposal = load_output(overlay, payload.output_index)
     if proposal.status == OutputStatus.DEFEATED:
@@ -60,8 +62,16 @@ def apply_prove_withdrawal(overlay: Overlay, params: L1ChainParams, env: L1Block
     seq = validate_reprovable(overlay, payload)
     record = payload.record
     claim = WithdrawalClaim(
-        payload.withdrawal_id, seq, WithdrawalStatus.PROVEN, proposal.index, record.l2_sender, record.l1_recipient,
-        record.amount, record.l2_block_number, env.number, None,
+        payload.withdrawal_id,
+        seq,
+        WithdrawalStatus.PROVEN,
+        proposal.index,
+        record.l2_sender,
+        record.l1_recipient,
+        record.amount,
+        record.l2_block_number,
+        env.number,
+        None,
     )
     set_withdrawal_claim(overlay, claim)
     return [WithdrawalProven(log, rtx.hash, claim.withdrawal_id, proposal.index, claim.recipient, claim.amount)]
@@ -73,7 +83,9 @@ def validate_inclusion(payload: ProveWithdrawal) -> None:
         value = encode_withdrawal(payload.record)
         verify_proof(payload.state_root, hash_key(withdrawal_key(payload.withdrawal_id)), value, proof)
     except (DecodeError, ProofError, ValueError) as exc:
-        raise InvalidWithdrawalProof(f"withdrawal 0x{payload.withdrawal_id.hex()} is not proven under the state root: {exc}") from None
+        raise InvalidWithdrawalProof(
+            f"withdrawal 0x{payload.withdrawal_id.hex()} is not proven under the state root: {exc}"
+        ) from None
 
 
 def validate_reprovable(reader: StateReader, payload: ProveWithdrawal) -> int:
@@ -92,16 +104,22 @@ def validate_reprovable(reader: StateReader, payload: ProveWithdrawal) -> int:
     return existing.seq
 
 
-def apply_finalize_withdrawal(overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int) -> list[Event]:
+def apply_finalize_withdrawal(
+    overlay: Overlay, params: L1ChainParams, env: L1BlockEnv, rtx: RecoveredL1Tx, log: int
+) -> list[Event]:
     payload: FinalizeWithdrawal = rtx.tx.payload
     claim = get_withdrawal_claim(overlay, payload.withdrawal_id)
     if claim is None:
         raise WithdrawalNotProven(f"withdrawal 0x{payload.withdrawal_id.hex()} is not proven")
     if claim.status == WithdrawalStatus.FINALIZED:
-        raise WithdrawalAlreadyFinalized(f"withdrawal 0x{payload.withdrawal_id.hex()} was paid in L1 block {claim.finalized_at}")
+        raise WithdrawalAlreadyFinalized(
+            f"withdrawal 0x{payload.withdrawal_id.hex()} was paid in L1 block {claim.finalized_at}"
+        )
     proposal = load_output(overlay, claim.output_index)
     if proposal.status == OutputStatus.DEFEATED:
-        raise OutputDefeated(f"output {proposal.index} that the withdrawal was proven against is defeated: prove it again")
+        raise OutputDefeated(
+            f"output {proposal.index} that the withdrawal was proven against is defeated: prove it again"
+        )
     if proposal.status != OutputStatus.FINALIZED:
         raise OutputNotFinalized(
             f"output {proposal.index} is {proposal.status.label}: it finalizes at L1 block "
@@ -113,12 +131,19 @@ def apply_finalize_withdrawal(overlay: Overlay, params: L1ChainParams, env: L1Bl
     set_portal_balance(overlay, portal - claim.amount)
     process_credit(overlay, claim.recipient, claim.amount)
     paid = WithdrawalClaim(
-        claim.withdrawal_id, claim.seq, WithdrawalStatus.FINALIZED, claim.output_index, claim.l2_sender,
-        claim.recipient, claim.amount, claim.l2_block_number, claim.proven_at, env.number,
+        claim.withdrawal_id,
+        claim.seq,
+        WithdrawalStatus.FINALIZED,
+        claim.output_index,
+        claim.l2_sender,
+        claim.recipient,
+        claim.amount,
+        claim.l2_block_number,
+        claim.proven_at,
+        env.number,
     )
     set_withdrawal_claim(overlay, paid)
     return [WithdrawalFinalized(log, rtx.hash, paid.withdrawal_id, paid.output_index, paid.recipient, paid.amount)]
-
 
 
 __all__ = ["apply_finalize_withdrawal", "apply_prove_withdrawal"]

@@ -65,8 +65,11 @@ def make_dispute_all_challenger(config: ChallengerConfig) -> Challenger:
 
 
 ROLE = Role(
-    "challenger", "run a challenger that disputes every output (test only)", load_challenger_config,
-    make_dispute_all_challenger, "l1.faults.challenger",
+    "challenger",
+    "run a challenger that disputes every output (test only)",
+    load_challenger_config,
+    make_dispute_all_challenger,
+    "l1.faults.challenger",
 )
 
 if __name__ == "__main__":

@@ -14,8 +14,6 @@ the next block at the earliest.
 
 from __future__ import annotations
 
-from typing import Union
-
 from l1.contracts.client import GameInfo
 from l1.faults.trace import FaultyTrace
 from node.fraud.game import Claim, OpenOutputs, Side
@@ -23,7 +21,7 @@ from node.fraud.game import Claim, OpenOutputs, Side
 RESOLVE = "resolve"
 DEFENDER = Side.DEFENDER.value
 
-Defense = Union[Claim, OpenOutputs, str, None]
+Defense = Claim | OpenOutputs | str | None
 
 
 def decide_defense(game: GameInfo, trace: FaultyTrace) -> Defense:

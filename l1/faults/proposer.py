@@ -25,15 +25,15 @@ import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from node.crypto import Hash32, PrivateKey, parse_hex
-from node.fraud.game import Claim
-from node.rpc.client import RpcClient
 from l1.contracts.client import GameInfo, L1Client, OutputReport
 from l1.contracts.payloads import GameMove, ResolveGame
-from l1.settler.config import SettlerConfig
-from l1.faults.defence import RESOLVE, decide_defense
-from l1.faults.trace import FaultMode, FaultyTrace, compute_faulty_trace
+from l1.faults.defence import decide_defense
 from l1.faults.replica import BlockReplica
+from l1.faults.trace import FaultMode, FaultyTrace, compute_faulty_trace
+from l1.settler.config import SettlerConfig
+from node.crypto import Hash32, PrivateKey, parse_hex
+from node.fraud.game import Claim, OpenOutputs
+from node.rpc.client import RpcClient
 
 log = logging.getLogger("settler.faulty")
 
@@ -72,7 +72,9 @@ def save_fault_state(path: Path, state: FaultState) -> None:
 
 
 class FaultyProposer:
-    def __init__(self, config: SettlerConfig, from_block: int, mode: FaultMode, l1: L1Client, sequencer: RpcClient) -> None:
+    def __init__(
+        self, config: SettlerConfig, from_block: int, mode: FaultMode, l1: L1Client, sequencer: RpcClient
+    ) -> None:
         self.from_block = from_block
         self.mode = mode
         self.chain_config = config.rollup.chain_config()
@@ -94,9 +96,14 @@ class FaultyProposer:
         self.state = load_fault_state(self.state_path)
         if self.state is not None and self.state.settled is None:
             await self._rebuild_trace(self.state)
-        log.warning("FAULTY PROPOSER mode %s: the first output at or after L2 block %d gets a wrong root%s",
-                    self.mode.value, self.from_block,
-                    "" if self.state is None else f" (already proposed for block {self.state.target}, {self.state.settled or 'open'})")
+        log.warning(
+            "FAULTY PROPOSER mode %s: the first output at or after L2 block %d gets a wrong root%s",
+            self.mode.value,
+            self.from_block,
+            ""
+            if self.state is None
+            else f" (already proposed for block {self.state.target}, {self.state.settled or 'open'})",
+        )
 
     def close(self) -> None:
         self.replica.close()
@@ -129,14 +136,25 @@ class FaultyProposer:
             return Hash32(parse_hex(self.state.wrong_root, 32, "wrong root"))
         first = max(self.from_block, proposed_upto + 1)
         await self.replica.catch_up(self.sequencer, block)
-        trace = compute_faulty_trace(self.replica.require_store(), self.chain_config, self.mode, first, block, proposed_upto + 1)
+        trace = compute_faulty_trace(
+            self.replica.require_store(), self.chain_config, self.mode, first, block, proposed_upto + 1
+        )
         root = trace.output_root(block)
         self.trace = trace
         self.state = FaultState(block, first, "0x" + root.hex(), trace.garbage_root is not None, proposed_upto + 1)
         save_fault_state(self.state_path, self.state)
-        where = (f"step {trace.point.step} of L2 block {trace.point.block} credits 0x{trace.point.credited.hex()} 1 wei too much"
-                 if trace.point is not None else "a random root")
-        log.warning("FAULTY PROPOSER: proposing wrong output root %s for L2 block %d (%s)", self.state.wrong_root[:18], block, where)
+        where = (
+            f"step {trace.point.step} of L2 block {trace.point.block} credits 0x{trace.point.credited.hex()} 1 "
+            "wei too much"
+            if trace.point is not None
+            else "a random root"
+        )
+        log.warning(
+            "FAULTY PROPOSER: proposing wrong output root %s for L2 block %d (%s)",
+            self.state.wrong_root[:18],
+            block,
+            where,
+        )
         return Hash32(root)
 
     async def _rebuild_trace(self, state: FaultState) -> None:
@@ -157,7 +175,9 @@ class FaultyProposer:
         state = self.state
         if state is None:
             return None
-        ours = [o for o in outputs if o.l2_block_number == state.target and "0x" + o.output_root.hex() == state.wrong_root]
+        ours = [
+            o for o in outputs if o.l2_block_number == state.target and "0x" + o.output_root.hex() == state.wrong_root
+        ]
         if not ours:
             return None
         output = max(ours, key=lambda o: o.index)
@@ -182,10 +202,14 @@ class FaultyProposer:
             self.state = replace(self.state, settled=outcome)
             save_fault_state(self.state_path, self.state)
             if outcome == "defeated":
-                log.warning("FAULTY PROPOSER: the wrong output for L2 block %d was defeated; proposing the correct root",
-                            self.state.target)
+                log.warning(
+                    "FAULTY PROPOSER: the wrong output for L2 block %d was defeated; proposing the correct root",
+                    self.state.target,
+                )
             else:
-                log.critical("FAULTY PROPOSER: the wrong output for L2 block %d FINALIZED unchallenged", self.state.target)
+                log.critical(
+                    "FAULTY PROPOSER: the wrong output for L2 block %d FINALIZED unchallenged", self.state.target
+                )
 
     async def _defend(self, key: PrivateKey, game: GameInfo) -> None:
         if self.trace is None:
@@ -198,13 +222,22 @@ class FaultyProposer:
             self._last_phase = phase
             return
         self._last_phase = phase
-        if decision == RESOLVE:
-            payload: ResolveGame | GameMove = ResolveGame(game.game_id)
-        else:
-            payload = GameMove(game.game_id, decision)  # type: ignore[arg-type]
-        what = "resolve" if decision == RESOLVE else (
-            f"claim 0x{decision.root.hex()[:16]}" if isinstance(decision, Claim) else "open outputs")  # type: ignore[union-attr]
+        payload: ResolveGame | GameMove
+        if isinstance(decision, Claim | OpenOutputs):
+            payload = GameMove(game.game_id, decision)
+            what = f"claim 0x{decision.root.hex()[:16]}" if isinstance(decision, Claim) else "open outputs"
+        else:  # RESOLVE
+            payload = ResolveGame(game.game_id)
+            what = "resolve"
         tx_hash = await self.l1.send_tx(key, payload)
         receipt = await self.l1.wait_receipt(tx_hash, RECEIPT_TIMEOUT_S)
-        log.info("FAULTY PROPOSER: game %d (phase %s, lo %d hi %d): %s -> status %d%s", game.game_id, game.phase,
-                 game.lo, game.hi, what, receipt.status, f" ({receipt.error})" if receipt.error else "")
+        log.info(
+            "FAULTY PROPOSER: game %d (phase %s, lo %d hi %d): %s -> status %d%s",
+            game.game_id,
+            game.phase,
+            game.lo,
+            game.hi,
+            what,
+            receipt.status,
+            f" ({receipt.error})" if receipt.error else "",
+        )

@@ -13,17 +13,18 @@ proposal policy: one wrong output, its dishonest defence, then the right root.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from node.lifecycle import Role, role_main
-from node.service import ConfigError, load_toml
 from l1.faults.proposer import FaultyProposer
 from l1.faults.trace import FaultMode
 from l1.settler.config import SettlerConfig, settler_config_from_dict
 from l1.settler.journal import JournalError
 from l1.settler.process import Settler, SettlerError
+from node.lifecycle import Role, role_main
+from node.service import ConfigError, load_toml
 
 FAULT_KEYS = frozenset({"proposer_from_block", "proposer_mode"})
 
@@ -65,8 +66,12 @@ def make_faulty_settler(config: FaultySettlerConfig) -> Settler:
 
 
 ROLE = Role(
-    "settler", "run the settler with a faulty proposer (test only)", load_faulty_settler_config, make_faulty_settler,
-    "l1.faults.settler", startup_errors=(SettlerError, JournalError),
+    "settler",
+    "run the settler with a faulty proposer (test only)",
+    load_faulty_settler_config,
+    make_faulty_settler,
+    "l1.faults.settler",
+    startup_errors=(SettlerError, JournalError),
 )
 
 if __name__ == "__main__":

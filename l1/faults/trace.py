@@ -35,7 +35,7 @@ from node.state.schema import Account, get_account, set_account
 from node.state.view import Overlay
 from node.stf.config import ChainConfig
 from node.store.chain import ChainStore
-from node.tx import DepositTx, Transfer, decode_tx
+from node.tx import DepositTx, SignedTx, Transfer, decode_tx
 
 
 class FaultMode(Enum):
@@ -115,7 +115,9 @@ def compute_faulty_trace(
     return trace
 
 
-def find_fault_point(store: ChainStore, config: ChainConfig, first: int, target: int, earliest: int | None = None) -> FaultPoint:
+def find_fault_point(
+    store: ChainStore, config: ChainConfig, first: int, target: int, earliest: int | None = None
+) -> FaultPoint:
     """The first step in blocks first..target that credits an L2 account, else one in earliest..first-1
     (blocks after the previous proposal), else target's end-of-block step (it mints to the fee recipient)."""
     ranges = [range(max(1, first), target + 1)]
@@ -141,7 +143,7 @@ def get_credited_account(step: StepInput) -> bytes | None:
         return None
     if isinstance(tx, DepositTx):
         return tx.to if tx.amount > 0 else None
-    if isinstance(tx.payload, Transfer):
+    if isinstance(tx, SignedTx) and isinstance(tx.payload, Transfer):
         return tx.payload.to
     return None
 

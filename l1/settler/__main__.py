@@ -2,7 +2,7 @@
 
 import sys
 
-from node.lifecycle import role_main
 from l1.settler.role import ROLE
+from node.lifecycle import role_main
 
 sys.exit(role_main(ROLE))

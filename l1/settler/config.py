@@ -18,7 +18,7 @@
     output_interval = 10           # propose an output root every this many L2 blocks
     max_batch_bytes = 1048576      # capped at the L1's maxBatchBytes at start-up
     poll_ms = 250
-    stuck_after_rounds = 20        # /health says "stuck" once a duty (batches, outputs) has had a problem this many rounds
+    stuck_after_rounds = 20        # /health says "stuck" once a duty (batches, outputs) failed this many rounds
     bond = "1000000000000000000"   # optional; default: the L1's proposerBond
 
 Every bad value raises ConfigError naming the key.
@@ -26,12 +26,13 @@ Every bad value raises ConfigError naming the key.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from node.crypto import PrivateKey
 from node.config_fields import read_key_password, read_optional_amount, read_signing_key, read_url
+from node.crypto import PrivateKey
 from node.rollup_config import NodeSection, RollupConfig, load_node_section, load_rollup_config
 from node.service import DEFAULT_STUCK_AFTER_ROUNDS, ConfigError, load_toml
 
@@ -118,10 +119,6 @@ def _int(section: Mapping[str, Any], key: str, default: int, low: int, high: int
     if not low <= value <= high:
         raise ConfigError(f"settler.{key} = {value} is outside [{low}, {high}]")
     return value
-
-
-
-
 
 
 def _url(section: Mapping[str, Any], key: str) -> str:

@@ -25,10 +25,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from l1.contracts.client import DerivationBlock, L1Client
 from node.batch import BatchBlock, BatchError, decode_batch
 from node.crypto import Hash32, parse_hex
 from node.shape import OriginInfo, RollupRules, ShapeHead, derive_batch, derive_expired_epochs
-from l1.contracts.client import DerivationBlock, L1Client
 
 log = logging.getLogger("settler.inbox")
 
@@ -53,10 +53,14 @@ class InboxCheckpoint:
         }
 
     @classmethod
-    def from_json(cls, doc: Any) -> "InboxCheckpoint":
+    def from_json(cls, doc: Any) -> InboxCheckpoint:
         try:
             number, timestamp, origin = (int(v) for v in doc["head"])
-            return cls(int(doc["l1Block"]), Hash32(parse_hex(doc["l1Hash"], 32, "l1Hash")), ShapeHead(number, timestamp, origin))
+            return cls(
+                int(doc["l1Block"]),
+                Hash32(parse_hex(doc["l1Hash"], 32, "l1Hash")),
+                ShapeHead(number, timestamp, origin),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise InboxError(f"malformed inbox checkpoint: {exc}") from None
 
@@ -90,8 +94,13 @@ class InboxWalker:
         if not self.unreported_defaults:
             return
         (first, first_epoch), (last, last_epoch) = self.unreported_defaults[0], self.unreported_defaults[-1]
-        log.warning("the sequencing windows of L1 blocks %d..%d closed without a batch: L2 blocks %d..%d are default blocks",
-                    first_epoch, last_epoch, first, last)
+        log.warning(
+            "the sequencing windows of L1 blocks %d..%d closed without a batch: L2 blocks %d..%d are default blocks",
+            first_epoch,
+            last_epoch,
+            first,
+            last,
+        )
         self.unreported_defaults.clear()
 
     @property
@@ -179,10 +188,17 @@ async def open_inbox(l1: L1Client, walker: InboxWalker, checkpoint: InboxCheckpo
         block = await l1.get_block(checkpoint.l1_block)
         if block is not None and block.hash == checkpoint.l1_hash:
             walker.restore(checkpoint, await fetch_l1_blocks(l1, checkpoint.head.l1_origin_number, checkpoint.l1_block))
-            log.info("inbox walk resumes after L1 block %d (derivable L2 head %d)", checkpoint.l1_block, checkpoint.head.number)
+            log.info(
+                "inbox walk resumes after L1 block %d (derivable L2 head %d)",
+                checkpoint.l1_block,
+                checkpoint.head.number,
+            )
             return
-        log.warning("the L1 no longer has block %d with hash 0x%s (a new L1?): walking its inbox from genesis",
-                    checkpoint.l1_block, checkpoint.l1_hash.hex()[:16])
+        log.warning(
+            "the L1 no longer has block %d with hash 0x%s (a new L1?): walking its inbox from genesis",
+            checkpoint.l1_block,
+            checkpoint.l1_hash.hex()[:16],
+        )
     walker.start_at_genesis((await fetch_l1_blocks(l1, 0, 0))[0])
 
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from node.crypto import Hash32, parse_hex
 from l1.settler.inbox import InboxCheckpoint, InboxError
 from l1.settler.plan import BatchIntent, InFlight, Intent, OutputIntent
+from node.crypto import Hash32, parse_hex
 
 log = logging.getLogger("settler")
 
@@ -96,8 +96,10 @@ def is_old_version(doc: Any) -> bool:
 
 def record_from_json(doc: Any) -> SettlerRecord:
     if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION:
-        raise JournalError(f"settler state has version {doc.get('version') if isinstance(doc, dict) else None!r}, "
-                           f"expected {STATE_VERSION}")
+        raise JournalError(
+            f"settler state has version {doc.get('version') if isinstance(doc, dict) else None!r}, "
+            f"expected {STATE_VERSION}"
+        )
     try:
         entries = tuple(in_flight_from_json(e) for e in doc["inFlight"])
         inbox = None if doc.get("inbox") is None else InboxCheckpoint.from_json(doc["inbox"])

@@ -21,11 +21,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from node.rpc.metrics import Metrics
 from l1.contracts.client import L1TxReceipt
 from l1.settler.inbox import InboxWalker
 from l1.settler.plan import BatchIntent, InFlight, Intent, Refusal, TxFate, prune_refusal, record_refusal
 from l1.settler.txs import Resolution
+from node.rpc.metrics import Metrics
 
 log = logging.getLogger("settler")
 
@@ -59,10 +59,16 @@ class Outcomes:
         self.m_batches = metrics.counter("settler_batches_total", "Batches posted (L1 receipt status 1)")
         self.m_batch_bytes = metrics.counter("settler_batch_bytes_total", "Batch data bytes posted to L1")
         self.m_txs = metrics.counter("settler_txs_posted_total", "L2 user transactions posted in batches")
-        self.m_bytes_per_tx = metrics.gauge("settler_l1_bytes_per_tx", "Batch bytes per posted L2 transaction (since start)")
+        self.m_bytes_per_tx = metrics.gauge(
+            "settler_l1_bytes_per_tx", "Batch bytes per posted L2 transaction (since start)"
+        )
         self.m_outputs = metrics.counter("settler_outputs_total", "Output roots proposed (L1 receipt status 1)")
-        self.m_refusals = metrics.counter("settler_refusals_total", "Batches or outputs refused by the L1 (status 0) or not derived")
-        self.m_lost = metrics.counter("settler_lost_txs_total", "Transactions of ours the L1 mempool no longer had (decided again)")
+        self.m_refusals = metrics.counter(
+            "settler_refusals_total", "Batches or outputs refused by the L1 (status 0) or not derived"
+        )
+        self.m_lost = metrics.counter(
+            "settler_lost_txs_total", "Transactions of ours the L1 mempool no longer had (decided again)"
+        )
 
     # -- landed and lost transactions --
 
@@ -70,7 +76,11 @@ class Outcomes:
         for resolution in resolutions:
             if resolution.fate is TxFate.LOST:
                 self.m_lost.inc()
-                log.warning("%s is no longer in flight: %s; deciding again from L1", resolution.entry.describe(), resolution.note)
+                log.warning(
+                    "%s is no longer in flight: %s; deciding again from L1",
+                    resolution.entry.describe(),
+                    resolution.note,
+                )
             elif resolution.receipt is not None:
                 self.take_receipt(resolution.entry, resolution.receipt, now)
 
@@ -81,25 +91,40 @@ class Outcomes:
         elif isinstance(intent, BatchIntent):
             self.landed_batches.append(LandedBatch(intent, receipt.block_number))
             self._count_batch(intent)
-            log.log(logging.INFO if intent.txs else logging.DEBUG,
-                    "posted L2 blocks %d..%d (%d txs) in L1 block %d: %d bytes%s", intent.first, intent.last, intent.txs,
-                    receipt.block_number, intent.size, f", {intent.size / intent.txs:.1f} bytes/tx" if intent.txs else "")
+            log.log(
+                logging.INFO if intent.txs else logging.DEBUG,
+                "posted L2 blocks %d..%d (%d txs) in L1 block %d: %d bytes%s",
+                intent.first,
+                intent.last,
+                intent.txs,
+                receipt.block_number,
+                intent.size,
+                f", {intent.size / intent.txs:.1f} bytes/tx" if intent.txs else "",
+            )
         else:
             self.clear_refusal(OUTPUTS, intent.block, intent.describe())
             self.m_outputs.inc()
-            log.info("proposed output root 0x%s for L2 block %d in L1 block %d",
-                     intent.root.hex()[:16], intent.block, receipt.block_number)
+            log.info(
+                "proposed output root 0x%s for L2 block %d in L1 block %d",
+                intent.root.hex()[:16],
+                intent.block,
+                receipt.block_number,
+            )
 
     def take_refusal(self, intent: Intent, receipt: L1TxReceipt, now: float) -> None:
         duty, block = duty_of(intent)
-        reason = f"the L1 refused the {intent.describe()} in L1 block {receipt.block_number}: {describe_refusal(receipt)}"
+        reason = (
+            f"the L1 refused the {intent.describe()} in L1 block {receipt.block_number}: {describe_refusal(receipt)}"
+        )
         self.refusals[duty] = record_refusal(self.refusals[duty], block, reason, now)
         self.m_refusals.inc(duty=duty, code=str(receipt.error_code))
         log.warning("%s; re-reading L1 before choosing again", reason)
         if receipt.error_code == OUT_OF_ORDER_CODE and not self.l1_orders_proposals:
             self.l1_orders_proposals = True
-            log.warning("the L1 takes proposals only above every live proposal: from now on the next output is "
-                        "planned above the newest live proposal, whoever made it")
+            log.warning(
+                "the L1 takes proposals only above every live proposal: from now on the next output is "
+                "planned above the newest live proposal, whoever made it"
+            )
 
     def _count_batch(self, intent: BatchIntent) -> None:
         self.m_batches.inc()
@@ -120,9 +145,15 @@ class Outcomes:
                 self.clear_refusal(BATCHES, head, landed.intent.describe())
                 continue
             drop = walker.last_drop
-            why = drop.reason if drop is not None and drop.l1_block == landed.l1_block else "no reason recorded by the inbox walk"
-            reason = (f"the {landed.intent.describe()} landed in L1 block {landed.l1_block} but derivation does not take "
-                      f"L2 block {head + 1}: {why}")
+            why = (
+                drop.reason
+                if drop is not None and drop.l1_block == landed.l1_block
+                else "no reason recorded by the inbox walk"
+            )
+            reason = (
+                f"the {landed.intent.describe()} landed in L1 block {landed.l1_block} but derivation does not take "
+                f"L2 block {head + 1}: {why}"
+            )
             self.refusals[BATCHES] = record_refusal(self.refusals[BATCHES], head + 1, reason, now)
             self.m_refusals.inc(duty=BATCHES, code=NOT_DERIVED)
             log.warning("%s", reason)
@@ -153,8 +184,10 @@ class Outcomes:
     def report(self) -> dict[str, Any]:
         txs = self.m_txs.value()
         return {
-            "refusals": {duty: None if r is None else {"block": r.block, "reason": r.reason, "attempts": r.attempts}
-                         for duty, r in self.refusals.items()},
+            "refusals": {
+                duty: None if r is None else {"block": r.block, "reason": r.reason, "attempts": r.attempts}
+                for duty, r in self.refusals.items()
+            },
             "l1OrdersProposals": self.l1_orders_proposals,
             "batches": int(self.m_batches.value()),
             "batchBytes": int(self.m_batch_bytes.value()),

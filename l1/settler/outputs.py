@@ -17,10 +17,10 @@ anyone's) and keeps just enough of the rest:
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
-from node.crypto import Address
 from l1.contracts.client import L1Client, OutputReport
+from node.crypto import Address
 
 OUTPUTS_PAGE = 256  # l1_getOutputs' limit
 OPEN_STATUSES = frozenset({"pending", "disputed"})

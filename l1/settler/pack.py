@@ -1,13 +1,14 @@
 """Packing the sequencer's L2 blocks into one batch for the L1 inbox (pure).
 
-    blocks = [parse_batch_block(item) for item in rollup_getBatchBlocks(first, n)]
-    validate_contiguous(blocks, first)
-    data, count = pack_batch(blocks, chain_id, max_bytes)   # the longest prefix that fits
+blocks = [parse_batch_block(item) for item in rollup_getBatchBlocks(first, n)]
+validate_contiguous(blocks, first)
+data, count = pack_batch(blocks, chain_id, max_bytes)   # the longest prefix that fits
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from node.batch import BatchBlock, encode_batch
 from node.crypto import CryptoError, parse_hex

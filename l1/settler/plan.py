@@ -29,9 +29,9 @@ The rules:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from enum import Enum
-from typing import Sequence, Union
+from enum import Enum, StrEnum
 
 from node.crypto import Hash32
 
@@ -39,7 +39,7 @@ BACKOFF_BASE_S = 1.0
 BACKOFF_MAX_S = 30.0
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     """Which of the settler's keys sends a transaction (each has its own nonce sequence)."""
 
     BATCHER = "batcher"
@@ -74,7 +74,7 @@ class OutputIntent:
         return f"output 0x{self.root.hex()[:16]} for L2 block {self.block}"
 
 
-Intent = Union[BatchIntent, OutputIntent]
+Intent = BatchIntent | OutputIntent
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +95,7 @@ class InFlight:
     def tx_hash(self) -> Hash32:
         return self.hashes[-1]
 
-    def replaced(self, fee: int, tx_hash: Hash32, now: float, intent: "Intent | None" = None) -> "InFlight":
+    def replaced(self, fee: int, tx_hash: Hash32, now: float, intent: Intent | None = None) -> InFlight:
         """The same nonce sent again: a higher fee, maybe a rebuilt intent (the hashes of both stay followed)."""
         return replace(self, fee=fee, hashes=(*self.hashes, tx_hash), sent_at=now, intent=intent or self.intent)
 
@@ -165,12 +165,15 @@ def prune_refusal(refusal: Refusal | None, first: int) -> Refusal | None:
     return None if refusal is None or refusal.block < first else refusal
 
 
-def check_held_back(refusal: Refusal | None, block: int, now: float) -> "Hold | None":
+def check_held_back(refusal: Refusal | None, block: int, now: float) -> Hold | None:
     """A problem Hold while `block` was refused and its backoff has not passed, else None."""
     if refusal is None or refusal.block != block or now >= refusal.retry_at:
         return None
-    return Hold(f"{refusal.reason}; retrying with backoff (attempt {refusal.attempts + 1} "
-                f"in {compute_backoff_s(refusal.attempts):.0f} s)", True)
+    return Hold(
+        f"{refusal.reason}; retrying with backoff (attempt {refusal.attempts + 1} "
+        f"in {compute_backoff_s(refusal.attempts):.0f} s)",
+        True,
+    )
 
 
 # -- plans ---------------------------------------------------------------------------------
@@ -255,7 +258,9 @@ def plan_outputs(
 
 def _probe_in_flight(refusal: Refusal | None, in_flight: Sequence[InFlight]) -> Hold | None:
     """While the retry of a refused block is in flight, nothing else goes out: it decides whether the L1 takes ours."""
-    if refusal is None or not any(isinstance(e.intent, OutputIntent) and e.intent.block == refusal.block for e in in_flight):
+    if refusal is None or not any(
+        isinstance(e.intent, OutputIntent) and e.intent.block == refusal.block for e in in_flight
+    ):
         return None
     return Hold(f"{refusal.reason}; retry {refusal.attempts + 1} in flight", True)
 
@@ -265,12 +270,15 @@ def _hold_nothing_due(facts: OutputFacts, own_base: int, first: int, interval: i
     if blocked and next_output_block(own_base, interval) <= facts.proposable_head:
         return Hold(
             f"proposals blocked: the L1 refuses proposals at or below the live proposal for L2 block "
-            f"{facts.ordering_floor} by {facts.floor_holder or 'another proposer'} (-32062, out of order); our newest is "
+            f"{facts.ordering_floor} by {facts.floor_holder or 'another proposer'} (-32062, out of order); our "
+            "newest is "
             f"L2 block {own_base}; next at L2 block {first} once derivable (derivable head {facts.proposable_head})",
             True,
         )
     if facts.derivable_head is not None and first <= facts.derivable_head:
-        return Hold(f"L2 block {first} is derivable from L1 (up to {facts.derivable_head}) but the sequencer's safe "
-                    f"head (or the L1's own L2 head) is only at {facts.proposable_head}: waiting to propose it",
-                    wait_key=f"derived:{first}")
+        return Hold(
+            f"L2 block {first} is derivable from L1 (up to {facts.derivable_head}) but the sequencer's safe "
+            f"head (or the L1's own L2 head) is only at {facts.proposable_head}: waiting to propose it",
+            wait_key=f"derived:{first}",
+        )
     return Hold(f"next output at L2 block {first}; derivable head {facts.proposable_head}")

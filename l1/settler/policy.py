@@ -7,7 +7,8 @@ and ask for a block to be proposed again (honestly) after a defeat.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from node.crypto import Hash32, PrivateKey
 

@@ -44,20 +44,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
-from node.batch import BatchBlock
-from node.crypto import Hash32, parse_hex, to_checksum_address
-from node.rpc.client import RpcClient, RpcTransportError
-from node.rpc.errors import RpcError
-from node.rpc.server import RpcServer
-from node.service import BackgroundTasks, ProblemTracker, register_problem_metrics, sleep_or_stop
 from l1.contracts.client import L1Client, L1ResponseError, OutputReport
+from l1.contracts.payloads import PostBatch, ProposeOutput
 from l1.settler.config import SettlerConfig
-from l1.settler.policy import ProposalPolicy, ProposalPolicyFactory
 from l1.settler.inbox import InboxError, InboxWalker, open_inbox, sync_inbox
 from l1.settler.journal import STATE_FILE, SettlerRecord, in_flight_to_json, load_record, save_record
+from l1.settler.outcomes import BATCHES, OUTPUTS, Outcomes
 from l1.settler.outputs import OUTPUTS_PAGE, OutputsLedger, sync_outputs
 from l1.settler.pack import SequencerDataError, SettlerError, pack_batch, parse_batch_block, validate_contiguous
 from l1.settler.plan import (
@@ -74,9 +70,14 @@ from l1.settler.plan import (
     plan_batch,
     plan_outputs,
 )
-from l1.settler.outcomes import BATCHES, OUTPUTS, Outcomes
+from l1.settler.policy import ProposalPolicy, ProposalPolicyFactory
 from l1.settler.txs import Outgoing, TxBook, TxRefused
-from l1.contracts.payloads import PostBatch, ProposeOutput
+from node.batch import BatchBlock
+from node.crypto import Hash32, parse_hex, to_checksum_address
+from node.rpc.client import RpcClient, RpcTransportError
+from node.rpc.errors import RpcError
+from node.rpc.server import RpcServer
+from node.service import BackgroundTasks, ProblemTracker, register_problem_metrics, sleep_or_stop
 
 log = logging.getLogger("settler")
 
@@ -149,16 +150,24 @@ class Settler:
 
     def _init_metrics(self) -> None:
         m = self.server.metrics
-        m.gauge_fn("settler_posted_upto", "Newest L2 block derivable from the batches on L1", lambda: self.walker.head_number)
-        m.gauge_fn("settler_proposed_upto", "Newest L2 block with a non-defeated output proposal of ours on L1",
-                   self.ledger.own_newest_live)
-        m.gauge_fn("settler_in_flight", "Our L1 transactions sent and not yet in a block",
-                   lambda: [({"role": r.value}, len(self.book.of(r)) if self.book else 0) for r in Role])
+        m.gauge_fn(
+            "settler_posted_upto", "Newest L2 block derivable from the batches on L1", lambda: self.walker.head_number
+        )
+        m.gauge_fn(
+            "settler_proposed_upto",
+            "Newest L2 block with a non-defeated output proposal of ours on L1",
+            self.ledger.own_newest_live,
+        )
+        m.gauge_fn(
+            "settler_in_flight",
+            "Our L1 transactions sent and not yet in a block",
+            lambda: [({"role": r.value}, len(self.book.of(r)) if self.book else 0) for r in Role],
+        )
         register_problem_metrics(m, "settler", self.trackers)
 
     # -- lifecycle --
 
-    async def __aenter__(self) -> "Settler":
+    async def __aenter__(self) -> Settler:
         try:
             await self._start()
         except BaseException:
@@ -193,8 +202,11 @@ class Settler:
                 self._note_all(f"waiting for the L1 at {self.section.l1_rpc}: {describe_failure(exc)}")
                 await asyncio.sleep(RETRY_S)
         if info.batcher != self.section.batcher_key.address:
-            log.warning("batcher key %s is not the L1's batcher %s: batches will be refused",
-                        to_checksum_address(self.section.batcher_key.address), to_checksum_address(info.batcher))
+            log.warning(
+                "batcher key %s is not the L1's batcher %s: batches will be refused",
+                to_checksum_address(self.section.batcher_key.address),
+                to_checksum_address(info.batcher),
+            )
         self._check_l1_proposer(raw)
         rollup = raw.get("rollup") if isinstance(raw, dict) else None
         self.l1_tracks_l2 = isinstance(rollup, dict) and rollup.get("sequencingWindow") is not None
@@ -208,8 +220,12 @@ class Settler:
         proposer = raw.get("proposer") if isinstance(raw, dict) else None
         ours = to_checksum_address(self.section.proposer_key.address)
         if isinstance(proposer, str) and proposer.lower() != ours.lower():
-            log.warning("proposer key %s is not the L1's proposer %s: proposals will be refused until the L1's "
-                        "permissionless fallback opens", ours, proposer)
+            log.warning(
+                "proposer key %s is not the L1's proposer %s: proposals will be refused until the L1's "
+                "permissionless fallback opens",
+                ours,
+                proposer,
+            )
 
     async def _open_l1_view(self, record: SettlerRecord) -> None:
         while True:
@@ -227,10 +243,15 @@ class Settler:
         log.info(
             "settler up: L2 blocks derivable from L1 up to %d, our newest live output at L2 block %d (%s), "
             "batcher %s, proposer %s, max batch %d bytes, output every %d blocks, bond %d, RPC %s",
-            self.walker.head_number, self.ledger.own_newest_live(),
+            self.walker.head_number,
+            self.ledger.own_newest_live(),
             ", ".join(f"{n} {status}" for status, n in sorted(self.ledger.own_counts().items())) or "none",
-            to_checksum_address(self.section.batcher_key.address), to_checksum_address(self.section.proposer_key.address),
-            self.max_batch_bytes, self.section.output_interval, self.bond, self.server.url,
+            to_checksum_address(self.section.batcher_key.address),
+            to_checksum_address(self.section.proposer_key.address),
+            self.max_batch_bytes,
+            self.section.output_interval,
+            self.bond,
+            self.server.url,
         )
 
     async def _shutdown(self) -> None:
@@ -241,8 +262,11 @@ class Settler:
         await self.l1.close()
         if self.faulty is not None:
             self.faulty.close()
-        log.info("settler stopped: L2 blocks derivable from L1 up to %d, our newest live output at L2 block %d",
-                 self.walker.head_number, self.ledger.own_newest_live())
+        log.info(
+            "settler stopped: L2 blocks derivable from L1 up to %d, our newest live output at L2 block %d",
+            self.walker.head_number,
+            self.ledger.own_newest_live(),
+        )
 
     def _require_book(self) -> TxBook:
         if self.book is None:
@@ -354,7 +378,8 @@ class Settler:
             return f"{hold.reason} (for {waited_s:.0f} s)"
         replaced = [e for e in in_flight if len(e.hashes) > 1]
         if replaced:
-            return f"{replaced[0].describe()} is still pending in the L1 mempool after {len(replaced[0].hashes) - 1} replacement(s)"
+            first = replaced[0]
+            return f"{first.describe()} is still pending in the L1 mempool after {len(first.hashes) - 1} replacement(s)"
         return None
 
     # -- outputs --
@@ -366,7 +391,9 @@ class Settler:
         in_flight = book.of(Role.PROPOSER)
         facts = await self.output_facts()
         refusal = self.outcomes.prune(OUTPUTS, compute_next_output(facts, self.section.output_interval, []))  # L1 facts
-        plan = plan_outputs(facts, self.section.output_interval, in_flight, refusal, time.time(), MAX_PROPOSALS_IN_FLIGHT)
+        plan = plan_outputs(
+            facts, self.section.output_interval, in_flight, refusal, time.time(), MAX_PROPOSALS_IN_FLIGHT
+        )
         if isinstance(plan, Hold):
             return DutyOutcome(problem=self._hold_problem(OUTPUTS, plan, in_flight))
         blocks = self._limit_faulty(plan)

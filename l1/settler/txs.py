@@ -18,16 +18,25 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
+from l1.chain.tx import sign_l1_tx
+from l1.contracts.client import L1Client, L1TxReceipt, parse_receipt
+from l1.settler.plan import (
+    InFlight,
+    Intent,
+    Role,
+    TxFate,
+    classify_inflight,
+    compute_next_nonce,
+    compute_replacement_fee,
+)
 from node.crypto import Hash32, PrivateKey, to_checksum_address
 from node.mempool_errors import AlreadyKnown, ReplacementUnderpriced
 from node.rpc.errors import RpcError
 from node.stf.errors import NonceTooLow
-from l1.contracts.client import L1Client, L1TxReceipt, parse_receipt
-from l1.settler.plan import InFlight, Intent, Role, TxFate, classify_inflight, compute_next_nonce, compute_replacement_fee
-from l1.chain.tx import sign_l1_tx
 
 log = logging.getLogger("settler.txs")
 
@@ -58,7 +67,12 @@ Rebuild = Callable[[Intent], Awaitable[Outgoing]]
 
 class TxBook:
     def __init__(
-        self, l1: L1Client, keys: Mapping[Role, PrivateKey], chain_id: int, min_fee: int, persist: Callable[[], None],
+        self,
+        l1: L1Client,
+        keys: Mapping[Role, PrivateKey],
+        chain_id: int,
+        min_fee: int,
+        persist: Callable[[], None],
         entries: Sequence[InFlight] = (),
     ) -> None:
         self.l1 = l1
@@ -113,9 +127,15 @@ class TxBook:
             fee = compute_replacement_fee(entry.fee, self.min_fee)
             fresh, raw = self._sign(item, entry.nonce, fee, entry.sent_at)
             entry = self._swap(entry, entry.replaced(fee, fresh.tx_hash, entry.sent_at, item.intent))
-            log.info("nonce %d of the %s holds an older transaction of ours: outbidding it with fee %d",
-                     entry.nonce, entry.role.value, fee)
-        raise TxRefused(f"the L1 keeps refusing {entry.describe()}: replacement fee too low after {MAX_FEE_BUMPS} bumps")
+            log.info(
+                "nonce %d of the %s holds an older transaction of ours: outbidding it with fee %d",
+                entry.nonce,
+                entry.role.value,
+                fee,
+            )
+        raise TxRefused(
+            f"the L1 keeps refusing {entry.describe()}: replacement fee too low after {MAX_FEE_BUMPS} bumps"
+        )
 
     def _swap(self, old: InFlight, new: InFlight) -> InFlight:
         self.entries[self.entries.index(old)] = new
@@ -149,8 +169,14 @@ class TxBook:
             if fate is TxFate.LANDED:
                 resolutions.append(Resolution(entry, fate, receipt))
             elif fate is TxFate.LOST:
-                resolutions.append(Resolution(entry, fate, note=f"the {role.value}'s next nonce is {pending_nonce}: not in the "
-                                                               "L1 mempool (never sent, or the L1 dropped it)"))
+                resolutions.append(
+                    Resolution(
+                        entry,
+                        fate,
+                        note=f"the {role.value}'s next nonce is {pending_nonce}: not in the "
+                        "L1 mempool (never sent, or the L1 dropped it)",
+                    )
+                )
             elif fate is TxFate.STALE:
                 lost = await self._replace(entry, now, rebuild)
                 if lost is not None:
@@ -173,15 +199,23 @@ class TxBook:
         fee = compute_replacement_fee(entry.fee, self.min_fee)
         fresh, raw = self._sign(item, entry.nonce, fee, now)
         replacement = self._swap(entry, entry.replaced(fee, fresh.tx_hash, now, item.intent))
-        log.warning("%s has been pending in the L1 mempool for %.0f s: replacing it (same nonce, fee %d -> %d, tx 0x%s)",
-                    entry.describe(), now - entry.sent_at, entry.fee, fee, fresh.tx_hash.hex()[:16])
+        log.warning(
+            "%s has been pending in the L1 mempool for %.0f s: replacing it (same nonce, fee %d -> %d, tx 0x%s)",
+            entry.describe(),
+            now - entry.sent_at,
+            entry.fee,
+            fee,
+            fresh.tx_hash.hex()[:16],
+        )
         try:
             await self.l1.send_raw_transaction(raw)
         except RpcError as exc:
             if exc.code == NonceTooLow.rpc_code:
                 return await self._check_nonce_taken(replacement)
             if exc.code not in (AlreadyKnown.rpc_code, ReplacementUnderpriced.rpc_code):
-                log.warning("the L1 refused the replacement of %s: %s (code %d)", entry.describe(), exc.message, exc.code)
+                log.warning(
+                    "the L1 refused the replacement of %s: %s (code %d)", entry.describe(), exc.message, exc.code
+                )
         return None
 
     async def _check_nonce_taken(self, entry: InFlight) -> Resolution | None:
@@ -190,10 +224,13 @@ class TxBook:
         if any(r is not None for r in receipts.values()):
             return None
         address = to_checksum_address(self.keys[entry.role].address)
-        return Resolution(entry, TxFate.LOST, note=f"nonce {entry.nonce} of {address} was used by a transaction the settler "
-                                                   "did not send (is its key used elsewhere?)")
+        return Resolution(
+            entry,
+            TxFate.LOST,
+            note=f"nonce {entry.nonce} of {address} was used by a transaction the settler "
+            "did not send (is its key used elsewhere?)",
+        )
 
 
 def describe_receipt_error(receipt: L1TxReceipt) -> str:
     return f"{receipt.error} (code {receipt.error_code})" if receipt.error_code is not None else str(receipt.error)
-

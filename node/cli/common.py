@@ -150,25 +150,49 @@ def net_parser() -> argparse.ArgumentParser:
 
 def key_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--key", default=DEFAULT_KEY,
-                        help="signing key: dev0..dev9, a 0x private key, a stored key name or a keystore file (default dev0)")
+    parser.add_argument(
+        "--key",
+        default=DEFAULT_KEY,
+        help="signing key: dev0..dev9, a 0x private key, a stored key name or a keystore file (default dev0)",
+    )
     parser.add_argument("--keys-dir", type=Path, help="keys directory (default: $ROLLUP_KEYS_DIR or ~/.rollup/keys)")
-    parser.add_argument("--password-file", type=Path, metavar="FILE",
-                        help="keystore password from the first line of FILE (else $ROLLUP_PASSWORD, else a prompt)")
+    parser.add_argument(
+        "--password-file",
+        type=Path,
+        metavar="FILE",
+        help="keystore password from the first line of FILE (else $ROLLUP_PASSWORD, else a prompt)",
+    )
     return parser
 
 
 def wait_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--wait", nargs="?", const="unsafe", choices=LEVELS, metavar="LEVEL",
-                        help="wait until the transaction is unsafe (included, the default), safe or finalized")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_WAIT_TIMEOUT_S, metavar="S",
-                        help=f"how long --wait waits (default {DEFAULT_WAIT_TIMEOUT_S:.0f} s)")
+    parser.add_argument(
+        "--wait",
+        nargs="?",
+        const="unsafe",
+        choices=LEVELS,
+        metavar="LEVEL",
+        help="wait until the transaction is unsafe (included, the default), safe or finalized",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_WAIT_TIMEOUT_S,
+        metavar="S",
+        help=f"how long --wait waits (default {DEFAULT_WAIT_TIMEOUT_S:.0f} s)",
+    )
     return parser
 
 
-def add_command(subparsers: Any, name: str, parents: list[argparse.ArgumentParser], help_text: str,
-                command: Handler, arguments: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_command(
+    subparsers: Any,
+    name: str,
+    parents: list[argparse.ArgumentParser],
+    help_text: str,
+    command: Handler,
+    arguments: Callable[[argparse.ArgumentParser], object],
+) -> None:
     """A subcommand over net_parser()'s flags, run through guarded()."""
     parser = subparsers.add_parser(name, parents=parents, help=help_text, description=help_text)
     arguments(parser)
@@ -185,7 +209,11 @@ def guarded(command: Handler) -> Handler:
         except (InputError, DevnetError, KeyResolutionError, KeystoreError, CryptoError, HDError) as exc:
             raise CliError(str(exc)) from None
         except RpcTransportError as exc:
-            hint = "" if args.rpc or args.l1_rpc else f" (is the devnet running? see `rollup devnet status --dir {args.dir}`)"
+            hint = (
+                ""
+                if args.rpc or args.l1_rpc
+                else f" (is the devnet running? see `rollup devnet status --dir {args.dir}`)"
+            )
             raise CliError(f"cannot reach the node: {exc}{hint}") from None
         except RpcError as exc:
             raise CliError(f"the node answered with an error: {exc.message} (code {exc.code})") from None
@@ -224,8 +252,9 @@ def l2_fee(args: argparse.Namespace, endpoints: Endpoints) -> int:
 # ---------------------------------------------------------------- L2 transactions
 
 
-def sign_l2(args: argparse.Namespace, endpoints: Endpoints, key: PrivateKey, payload: Any,
-            fee: int, nonce: int | None) -> SignedTx:
+def sign_l2(
+    args: argparse.Namespace, endpoints: Endpoints, key: PrivateKey, payload: Any, fee: int, nonce: int | None
+) -> SignedTx:
     """Sign `payload` for the L2's chain id, at the sender's latest nonce unless given."""
     client = SyncRpcClient(endpoints.require_l2().rpc)
     chain_id = int(client.call("rollup_chainId"))
@@ -261,8 +290,9 @@ def _failed(receipts: dict[str, dict[str, Any]]) -> bool:
     return any(int(receipt.get("status", 0)) != 1 for receipt in receipts.values())
 
 
-def finish_tx(args: argparse.Namespace, endpoints: Endpoints, data: dict[str, Any], deadline: Deadline,
-              verb: str) -> int:
+def finish_tx(
+    args: argparse.Namespace, endpoints: Endpoints, data: dict[str, Any], deadline: Deadline, verb: str
+) -> int:
     """Report a sent transaction, after waiting for --wait; exit 1 if a receipt has status 0."""
     lines = [f"{verb}: {data['hash']}"]
     if "l1TxHash" in data:
@@ -294,18 +324,33 @@ def proof_rpc(directory: Path, given: str | None) -> str:
     for challenger in doc.get("challengers") or []:
         if challenger.get("mode") == "honest" and challenger.get("rpc"):
             return str(challenger["rpc"])
-    raise DevnetError(f"no honest challenger in {directory}/devnet.json to get withdrawal proofs from: pass --proof-rpc")
+    raise DevnetError(
+        f"no honest challenger in {directory}/devnet.json to get withdrawal proofs from: pass --proof-rpc"
+    )
 
 
-def run_journey(args: argparse.Namespace, endpoints: Endpoints, key: PrivateKey, withdrawal_id: str,
-                deadline: Deadline, report: Callable[[str], None]) -> dict[str, Any]:
+def run_journey(
+    args: argparse.Namespace,
+    endpoints: Endpoints,
+    key: PrivateKey,
+    withdrawal_id: str,
+    deadline: Deadline,
+    report: Callable[[str], None],
+) -> dict[str, Any]:
     """Wait for a finalized output covering the withdrawal, prove and finalize it on L1."""
-    return complete_withdrawal(endpoints.require_l1(), proof_rpc(args.dir, getattr(args, "proof_rpc", None)),
-                               key, withdrawal_id, deadline, report)
+    return complete_withdrawal(
+        endpoints.require_l1(),
+        proof_rpc(args.dir, getattr(args, "proof_rpc", None)),
+        key,
+        withdrawal_id,
+        deadline,
+        report,
+    )
 
 
-def finish_withdrawal(args: argparse.Namespace, endpoints: Endpoints, key: PrivateKey, data: dict[str, Any],
-                      deadline: Deadline) -> int:
+def finish_withdrawal(
+    args: argparse.Namespace, endpoints: Endpoints, key: PrivateKey, data: dict[str, Any], deadline: Deadline
+) -> int:
     """The `rollup withdraw --wait finalized` path: after the L2 transaction, the whole L1 side."""
     progress(f"withdrawal sent: {data['hash']} ({data['amount']} wei to {data['l1Recipient']} on L1)")
     journey = run_journey(args, endpoints, key, str(data["withdrawalId"]), deadline, progress)
@@ -321,8 +366,10 @@ def journey_text(data: dict[str, Any]) -> str:
     ]
     if "provenInL1Block" in data:
         lines.append(f"proven:          L1 block {data['provenInL1Block']} ({data['proveTx']})")
-    lines.append(f"finalized:       L1 block {data.get('finalizedInL1Block')}" +
-                 (f" ({data['finalizeTx']})" if "finalizeTx" in data else ""))
+    lines.append(
+        f"finalized:       L1 block {data.get('finalizedInL1Block')}"
+        + (f" ({data['finalizeTx']})" if "finalizeTx" in data else "")
+    )
     lines.append(f"paid:            {data['amount']} wei to {data['recipient']}")
     if "l1BalanceAfter" in data:
         lines.append(f"L1 balance:      {data['l1BalanceBefore']} -> {data['l1BalanceAfter']}")

@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from node.cli.common import CliError, add_json_flag, emit
 from node.devnet.banner import render_banner
 from node.devnet.control import down, status
-from node.devnet.roles import DEFAULT_RESTART_TIMEOUT_S, SIGNALS, kill_role, restart_role
 from node.devnet.errors import DevnetError, StartupError
 from node.devnet.layout import DevnetLayout
 from node.devnet.params import (
@@ -32,6 +32,7 @@ from node.devnet.params import (
     L1_BLOCK_TIME_MS,
     MAX_EXECUTORS,
 )
+from node.devnet.roles import DEFAULT_RESTART_TIMEOUT_S, SIGNALS, kill_role, restart_role
 from node.devnet.up import DEFAULT_TIMEOUT_S, UpOptions, run_up
 
 DEFAULT_DIR = ".devnet"
@@ -41,8 +42,10 @@ Handler = Callable[[argparse.Namespace], int]
 
 def register(subparsers: Any) -> None:
     devnet = subparsers.add_parser(
-        "devnet", help="start, stop and inspect a local devnet",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "devnet",
+        help="start, stop and inspect a local devnet",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = devnet.add_subparsers(dest="devnet_command", metavar="SUBCOMMAND")
     sub.required = True
@@ -60,36 +63,74 @@ def _dir_arg(parser: argparse.ArgumentParser) -> None:
 def _register_up(sub: Any) -> None:
     parser = sub.add_parser("up", help="start the devnet (foreground unless --detach)")
     _dir_arg(parser)
-    parser.add_argument("--executors", type=_positive_int, metavar="N",
-                        help=f"number of executors, 1..{MAX_EXECUTORS} (default {DEFAULT_EXECUTORS})")
+    parser.add_argument(
+        "--executors",
+        type=_positive_int,
+        metavar="N",
+        help=f"number of executors, 1..{MAX_EXECUTORS} (default {DEFAULT_EXECUTORS})",
+    )
     parser.add_argument("--detach", action="store_true", help="return once ready; the processes keep running")
     parser.add_argument("--reset", action="store_true", help="wipe DIR first (a fresh chain)")
-    parser.add_argument("--base-port", type=_positive_int, metavar="P",
-                        help=f"L1 on P, sequencer P+1000, settler P+1100, executors P+1200+i (default {DEFAULT_BASE_PORT})")
-    parser.add_argument("--block-time-ms", type=_positive_int, metavar="MS",
-                        help=f"L2 block time (default {DEFAULT_L2_BLOCK_TIME_MS})")
-    parser.add_argument("--censor", nargs="+", metavar="ADDR",
-                        help="test mode: the sequencer ignores mempool transactions from these addresses (or devN)")
+    parser.add_argument(
+        "--base-port",
+        type=_positive_int,
+        metavar="P",
+        help=f"L1 on P, sequencer P+1000, settler P+1100, executors P+1200+i (default {DEFAULT_BASE_PORT})",
+    )
+    parser.add_argument(
+        "--block-time-ms", type=_positive_int, metavar="MS", help=f"L2 block time (default {DEFAULT_L2_BLOCK_TIME_MS})"
+    )
+    parser.add_argument(
+        "--censor",
+        nargs="+",
+        metavar="ADDR",
+        help="test mode: the sequencer ignores mempool transactions from these addresses (or devN)",
+    )
     _register_dispute_flags(parser)
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S",
-                        help=f"give up (and stop everything) if not ready after S seconds (default {DEFAULT_TIMEOUT_S:.0f})")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="S",
+        help=f"give up (and stop everything) if not ready after S seconds (default {DEFAULT_TIMEOUT_S:.0f})",
+    )
     add_json_flag(parser)
     parser.set_defaults(func=_handler(cmd_up))
 
 
 def _register_dispute_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--l1-block-time-ms", type=_positive_int, metavar="MS",
-                        help=f"L1 block time (default {L1_BLOCK_TIME_MS})")
-    parser.add_argument("--challenge-window", type=_positive_int, metavar="N",
-                        help=f"L1 blocks an output can be disputed in (default {CHALLENGE_WINDOW})")
-    parser.add_argument("--game-clock", type=_positive_int, metavar="N",
-                        help=f"L1 blocks on each side's clock in a dispute game (default {GAME_CLOCK_BLOCKS})")
-    parser.add_argument("--faulty-proposer", type=_positive_int, metavar="N",
-                        help="test mode: the settler proposes a wrong output root for the first output at or after L2 block N")
-    parser.add_argument("--fault-mode", choices=("tx", "garbage"),
-                        help="with --faulty-proposer: tx (one transaction's post-state is wrong, default) or garbage (a random root)")
-    parser.add_argument("--faulty-challenger", action="store_true", default=None,
-                        help="test mode: also start a challenger that disputes every output (it should lose its bonds)")
+    parser.add_argument(
+        "--l1-block-time-ms", type=_positive_int, metavar="MS", help=f"L1 block time (default {L1_BLOCK_TIME_MS})"
+    )
+    parser.add_argument(
+        "--challenge-window",
+        type=_positive_int,
+        metavar="N",
+        help=f"L1 blocks an output can be disputed in (default {CHALLENGE_WINDOW})",
+    )
+    parser.add_argument(
+        "--game-clock",
+        type=_positive_int,
+        metavar="N",
+        help=f"L1 blocks on each side's clock in a dispute game (default {GAME_CLOCK_BLOCKS})",
+    )
+    parser.add_argument(
+        "--faulty-proposer",
+        type=_positive_int,
+        metavar="N",
+        help="test mode: the settler proposes a wrong output root for the first output at or after L2 block N",
+    )
+    parser.add_argument(
+        "--fault-mode",
+        choices=("tx", "garbage"),
+        help="with --faulty-proposer: tx (one transaction's post-state is wrong, default) or garbage (a random root)",
+    )
+    parser.add_argument(
+        "--faulty-challenger",
+        action="store_true",
+        default=None,
+        help="test mode: also start a challenger that disputes every output (it should lose its bonds)",
+    )
 
 
 def _register_down(sub: Any) -> None:
@@ -108,10 +149,18 @@ def _register_status(sub: Any) -> None:
 
 def _register_kill(sub: Any) -> None:
     parser = sub.add_parser("kill", help="send a signal to one process of a detached devnet (a crash, by default)")
-    parser.add_argument("role", metavar="ROLE", help="a process name from `devnet status` (l1, sequencer, settler, "
-                                                     "executor-N, challenger), or a role with one process")
-    parser.add_argument("--signal", choices=sorted(SIGNALS), default="KILL",
-                        help="KILL (default: the process and its group, no clean-up) or TERM (a clean stop)")
+    parser.add_argument(
+        "role",
+        metavar="ROLE",
+        help="a process name from `devnet status` (l1, sequencer, settler, "
+        "executor-N, challenger), or a role with one process",
+    )
+    parser.add_argument(
+        "--signal",
+        choices=sorted(SIGNALS),
+        default="KILL",
+        help="KILL (default: the process and its group, no clean-up) or TERM (a clean stop)",
+    )
     _dir_arg(parser)
     add_json_flag(parser)
     parser.set_defaults(func=_handler(cmd_kill))
@@ -120,8 +169,13 @@ def _register_kill(sub: Any) -> None:
 def _register_restart(sub: Any) -> None:
     parser = sub.add_parser("restart", help="start one process again in place (same config, ports, data; log appended)")
     parser.add_argument("role", metavar="ROLE", help="a process name from `devnet status`, or a role with one process")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_RESTART_TIMEOUT_S, metavar="S",
-                        help=f"give up (and stop it again) if not healthy after S seconds (default {DEFAULT_RESTART_TIMEOUT_S:.0f})")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_RESTART_TIMEOUT_S,
+        metavar="S",
+        help=f"give up (and stop it again) if not healthy after S seconds (default {DEFAULT_RESTART_TIMEOUT_S:.0f})",
+    )
     _dir_arg(parser)
     add_json_flag(parser)
     parser.set_defaults(func=_handler(cmd_restart))
@@ -163,12 +217,20 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise CliError("--timeout must be positive")
     options = UpOptions(
-        directory=args.dir, executors=args.executors, base_port=args.base_port,
-        block_time_ms=args.block_time_ms, censor=tuple(args.censor) if args.censor is not None else None,
-        l1_block_time_ms=args.l1_block_time_ms, challenge_window=args.challenge_window, game_clock=args.game_clock,
-        faulty_proposer=args.faulty_proposer, faulty_challenger=args.faulty_challenger,
+        directory=args.dir,
+        executors=args.executors,
+        base_port=args.base_port,
+        block_time_ms=args.block_time_ms,
+        censor=tuple(args.censor) if args.censor is not None else None,
+        l1_block_time_ms=args.l1_block_time_ms,
+        challenge_window=args.challenge_window,
+        game_clock=args.game_clock,
+        faulty_proposer=args.faulty_proposer,
+        faulty_challenger=args.faulty_challenger,
         fault_mode={"tx": "tx_post_state", "garbage": "garbage", None: None}[args.fault_mode],
-        detach=args.detach, reset=args.reset, timeout_s=args.timeout,
+        detach=args.detach,
+        reset=args.reset,
+        timeout_s=args.timeout,
     )
 
     def on_ready(state: dict[str, Any], seconds: float) -> None:
@@ -208,8 +270,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _status_text(result: dict[str, Any]) -> str:
-    lines = [f"devnet {result['dir']} ({result['status']})",
-             f"{'NAME':<12} {'PID':>7} {'ALIVE':<5} {'HEALTH':<11} {'UNSAFE':>7} {'SAFE':>7} {'FINAL':>7} {'L1':>6} {'PEERS':>5}"]
+    lines = [
+        f"devnet {result['dir']} ({result['status']})",
+        f"{'NAME':<12} {'PID':>7} {'ALIVE':<5} {'HEALTH':<11} {'UNSAFE':>7} {'SAFE':>7} {'FINAL':>7} {'L1':>6} "
+        f"{'PEERS':>5}",
+    ]
     for entry in result["processes"]:
         heads = [str(entry.get(key, "-")) for key in ("unsafe", "safe", "finalized", "l1_head", "peers")]
         lines.append(
@@ -218,6 +283,8 @@ def _status_text(result: dict[str, Any]) -> str:
             + (f"  error: {entry['error']}" if "error" in entry else "")
         )
     if result["down"] and result["status"] == "running":
-        lines.append(f"down: {', '.join(result['down'])} (restart one with `rollup devnet restart NAME --dir {result['dir']}`, "
-                     f"or all with `rollup devnet up --dir {result['dir']}`)")
+        lines.append(
+            f"down: {', '.join(result['down'])} (restart one with `rollup devnet restart NAME --dir {result['dir']}`, "
+            f"or all with `rollup devnet up --dir {result['dir']}`)"
+        )
     return "\n".join(lines)

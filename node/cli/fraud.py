@@ -1,7 +1,7 @@
 """Fraud-proof commands: disputes, outputs, withdrawals on L1, and a withdrawal's whole journey.
 
     rollup disputes [--json]             dispute games: status, phase, range, turn, clocks, bonds, moves
-    rollup outputs [--json]              output proposals: index, L2 block, status, parties (challengers/defenders), games
+    rollup outputs [--json]              output proposals: index, L2 block, status, parties, games
     rollup withdrawals [--json]          withdrawals proven on L1 and whether they are paid
     rollup complete-withdrawal ID        wait for a finalized output covering the L2 withdrawal ID,
                                          prove it on L1, finalize it (the recipient is paid)
@@ -41,9 +41,9 @@ from node.devnet.endpoints import Endpoints, resolve_endpoints
 from node.devnet.errors import DevnetError, InputError
 from node.devnet.inputs import parse_tx_hash
 from node.devnet.waiting import Deadline
+from node.fraud.game import Side, Status
 from node.keys.keystore import KeystoreError
 from node.keys.resolve import KeyResolutionError
-from node.fraud.game import Side, Status
 from node.records import to_hex, to_json
 from node.rpc.client import RpcTransportError
 from node.rpc.errors import RpcError
@@ -59,22 +59,37 @@ def register(subparsers: Any) -> None:
     _add(subparsers, "disputes", [net], "dispute games on L1 (status, moves, clocks, bonds)", cmd_disputes)
     _add(subparsers, "outputs", [net], "output proposals on L1 (pending, disputed, finalized, defeated)", cmd_outputs)
     _add(subparsers, "withdrawals", [net], "withdrawals proven on L1 and their payout", cmd_withdrawals)
-    parser = _add(subparsers, "complete-withdrawal", [net], "prove and finalize an L2 withdrawal on L1 (waits for finality)",
-                  cmd_complete_withdrawal)
+    parser = _add(
+        subparsers,
+        "complete-withdrawal",
+        [net],
+        "prove and finalize an L2 withdrawal on L1 (waits for finality)",
+        cmd_complete_withdrawal,
+    )
     parser.add_argument("withdrawal_id", metavar="ID", help="the withdrawal id (the L2 withdrawal transaction's hash)")
-    parser.add_argument("--key", default="dev0", help="L1 key paying the fees (anyone may prove and finalize; default dev0)")
+    parser.add_argument(
+        "--key", default="dev0", help="L1 key paying the fees (anyone may prove and finalize; default dev0)"
+    )
     parser.add_argument("--keys-dir", type=Path, help="keys directory (default: $ROLLUP_KEYS_DIR or ~/.rollup/keys)")
     parser.add_argument("--password-file", type=Path, metavar="FILE", help="keystore password file")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_JOURNEY_TIMEOUT_S, metavar="S",
-                        help=f"give up after S seconds (default {DEFAULT_JOURNEY_TIMEOUT_S:.0f})")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_JOURNEY_TIMEOUT_S,
+        metavar="S",
+        help=f"give up after S seconds (default {DEFAULT_JOURNEY_TIMEOUT_S:.0f})",
+    )
 
 
 def _net_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR), help=f"devnet directory (default {DEFAULT_DIR})")
     parser.add_argument("--l1-rpc", metavar="URL", help="L1 JSON-RPC URL (default: the devnet's L1)")
-    parser.add_argument("--proof-rpc", metavar="URL",
-                        help="node serving rollup_getWithdrawalProof (default: the devnet's honest challenger)")
+    parser.add_argument(
+        "--proof-rpc",
+        metavar="URL",
+        help="node serving rollup_getWithdrawalProof (default: the devnet's honest challenger)",
+    )
     add_json_flag(parser)
     return parser
 
@@ -134,8 +149,10 @@ def cmd_disputes(args: argparse.Namespace) -> int:
     from l1.contracts.client import L1Client
 
     games = _read_all(args, L1Client.get_games)
-    lines = [f"{'GAME':>4} {'OUTPUT':>6} {'L2 RANGE':>11} {'STATUS':<14} {'PHASE':<8} {'LO..HI':>11} {'TURN':<10} "
-             f"{'CLOCK C/D':>9} {'BONDS C/D (wei)':>23} {'MOVES':>5} {'L1 BLOCKS':>11}"]
+    lines = [
+        f"{'GAME':>4} {'OUTPUT':>6} {'L2 RANGE':>11} {'STATUS':<14} {'PHASE':<8} {'LO..HI':>11} {'TURN':<10} "
+        f"{'CLOCK C/D':>9} {'BONDS C/D (wei)':>23} {'MOVES':>5} {'L1 BLOCKS':>11}"
+    ]
     for g in games:
         clocks, bonds = g.clocks_now, g.bonds
         span = f"{g.created_at}..{g.resolved_at}" if g.resolved_at is not None else f"{g.created_at}.."
@@ -156,13 +173,18 @@ def cmd_outputs(args: argparse.Namespace) -> int:
     from l1.contracts.client import L1Client
 
     outputs = _read_all(args, L1Client.get_outputs)
-    lines = [f"{'INDEX':>5} {'L2 BLOCK':>8} {'STATUS':<10} {'C/D':>5} {'GAMES':>9} {'PROPOSED':>8} {'FINALIZES':>9}  ROOT / PROPOSER"]
+    lines = [
+        f"{'INDEX':>5} {'L2 BLOCK':>8} {'STATUS':<10} {'C/D':>5} {'GAMES':>9} {'PROPOSED':>8} {'FINALIZES':>9}  "
+        "ROOT / PROPOSER"
+    ]
     for o in outputs:
         parties = f"{len(o.challengers)}/{len(o.defenders)}" if o.dispute is not None else "-"
         games = o.game_ids
         span = "-" if not games else (str(games[0]) if len(games) == 1 else f"{games[0]}..{games[-1]}")
-        lines.append(f"{o.index:>5} {o.l2_block_number:>8} {o.status:<10} {parties:>5} {span:>9} "
-                     f"{o.proposed_at:>8} {o.finalizes_at:>9}  {to_hex(o.output_root)} {to_checksum_address(o.proposer)}")
+        lines.append(
+            f"{o.index:>5} {o.l2_block_number:>8} {o.status:<10} {parties:>5} {span:>9} "
+            f"{o.proposed_at:>8} {o.finalizes_at:>9}  {to_hex(o.output_root)} {to_checksum_address(o.proposer)}"
+        )
     if not outputs:
         lines.append("(no output proposals)")
     emit(args, [to_json(o) for o in outputs], "\n".join(lines))
@@ -173,12 +195,16 @@ def cmd_withdrawals(args: argparse.Namespace) -> int:
     from l1.contracts.client import L1Client
 
     items = _read_all(args, L1Client.get_withdrawals)
-    lines = [f"{'STATUS':<10} {'OUTPUT':>6} {'L2 BLOCK':>8} {'PROVEN':>6} {'PAID':>6} {'AMOUNT (wei)':>24}  RECIPIENT / ID"]
+    lines = [
+        f"{'STATUS':<10} {'OUTPUT':>6} {'L2 BLOCK':>8} {'PROVEN':>6} {'PAID':>6} {'AMOUNT (wei)':>24}  RECIPIENT / ID"
+    ]
     for w in items:
         paid = w.finalized_at
-        lines.append(f"{w.status:<10} {w.output_index:>6} {w.l2_block_number:>8} {w.proven_at:>6} "
-                     f"{'-' if paid is None else paid:>6} {w.amount:>24}  {to_checksum_address(w.recipient)} "
-                     f"{to_hex(w.withdrawal_id)}")
+        lines.append(
+            f"{w.status:<10} {w.output_index:>6} {w.l2_block_number:>8} {w.proven_at:>6} "
+            f"{'-' if paid is None else paid:>6} {w.amount:>24}  {to_checksum_address(w.recipient)} "
+            f"{to_hex(w.withdrawal_id)}"
+        )
     if not items:
         lines.append("(no withdrawals proven on L1)")
     emit(args, [to_json(w) for w in items], "\n".join(lines))

@@ -16,8 +16,9 @@ import argparse
 import functools
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from node.cli.common import PASSWORD_ENV, CliError, add_json_flag, emit, keystore_password, read_password
 from node.crypto import CryptoError, PrivateKey, to_checksum_address
@@ -81,7 +82,9 @@ def _common_parser() -> argparse.ArgumentParser:
 def _password_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument(
-        "--password-file", type=Path, metavar="FILE",
+        "--password-file",
+        type=Path,
+        metavar="FILE",
         help=f"read the password from the first line of FILE (else ${PASSWORD_ENV}, else a prompt)",
     )
     return parser
@@ -103,7 +106,8 @@ def _register_import(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("import", parents=parents, help="store an existing private key or keystore file")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
-        "--private-key", metavar="HEX",
+        "--private-key",
+        metavar="HEX",
         help="0x-prefixed private key to encrypt and store (visible in shell history and ps)",
     )
     source.add_argument("--keystore", type=Path, metavar="FILE", help="v3 keystore file to verify and copy")
@@ -114,7 +118,8 @@ def _register_import(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 def _register_export(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
-        "export", parents=parents,
+        "export",
+        parents=parents,
         help="print a stored keystore, copy it to a file, or (explicitly) print its private key",
     )
     parser.add_argument("key", metavar="NAME_OR_ADDRESS")
@@ -132,7 +137,8 @@ def _register_show(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 def _add_light_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--light", action="store_true",
+        "--light",
+        action="store_true",
         help="cheap scrypt parameters (n=4096): fast but weak, for throwaway devnet keys",
     )
 
@@ -201,8 +207,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     entry = find_stored_key(args.key, _keys_dir(args))
     if args.keystore_out is not None:
         path = write_keystore_file(args.keystore_out, read_keystore_file(entry.path))
-        emit(args, {"name": entry.name, "address": entry.checksum_address, "file": str(path)},
-             f"wrote keystore of {entry.name!r} to {path}")
+        emit(
+            args,
+            {"name": entry.name, "address": entry.checksum_address, "file": str(path)},
+            f"wrote keystore of {entry.name!r} to {path}",
+        )
     elif args.private_key:
         key = load_keystore_file(entry.path, keystore_password(args, f"Password for {entry.name}: "))
         _emit_private_key(args, entry.name, key)

@@ -53,20 +53,43 @@ def register(subparsers: Any) -> None:
     oracle_key = key_parser()
     oracle_key.add_argument("--fee", help="fee in wei (default: the devnet's min fee)")
     oracle_key.set_defaults(key=VENUE_ORACLE_KEY)
-    add_command(subparsers, "markets", [net], "the venue's markets, oracle prices and best bid/ask", cmd_markets, lambda p: None)
+    add_command(
+        subparsers, "markets", [net], "the venue's markets, oracle prices and best bid/ask", cmd_markets, lambda p: None
+    )
     add_command(subparsers, "order", [net, key, wait], "place an order", cmd_order, _order_args)
-    add_command(subparsers, "cancel", [net, key, wait], "cancel a resting order", cmd_cancel,
-           lambda p: p.add_argument("order_id", metavar="ID", help="order id (see `rollup positions` / rollup_getOrders)"))
-    add_command(subparsers, "cancel-all", [net, key, wait], "cancel all of the key's orders in a market", cmd_cancel_all,
-           lambda p: p.add_argument("--market", required=True, metavar="M", help="market symbol or id"))
+    add_command(
+        subparsers,
+        "cancel",
+        [net, key, wait],
+        "cancel a resting order",
+        cmd_cancel,
+        lambda p: p.add_argument("order_id", metavar="ID", help="order id (see `rollup positions` / rollup_getOrders)"),
+    )
+    add_command(
+        subparsers,
+        "cancel-all",
+        [net, key, wait],
+        "cancel all of the key's orders in a market",
+        cmd_cancel_all,
+        lambda p: p.add_argument("--market", required=True, metavar="M", help="market symbol or id"),
+    )
     add_command(subparsers, "book", [net], "a market's order book", cmd_book, _book_args)
-    add_command(subparsers, "positions", [net], "an account's positions and resting orders", cmd_positions, _positions_args)
+    add_command(
+        subparsers, "positions", [net], "an account's positions and resting orders", cmd_positions, _positions_args
+    )
     add_command(subparsers, "insurance", [net], "the insurance fund", cmd_insurance, lambda p: None)
     oracle = subparsers.add_parser("oracle", help="oracle price updates (signed by the oracle key, default dev4)")
     sub = oracle.add_subparsers(dest="oracle_command", metavar="COMMAND")
     sub.required = True
     add_command(sub, "set", [net, oracle_key, wait], "set a market's oracle price", cmd_oracle_set, _oracle_set_args)
-    add_command(sub, "path", [net, oracle_key], "play a scripted price path (one price per line)", cmd_oracle_path, _oracle_path_args)
+    add_command(
+        sub,
+        "path",
+        [net, oracle_key],
+        "play a scripted price path (one price per line)",
+        cmd_oracle_path,
+        _oracle_path_args,
+    )
 
 
 def _order_args(parser: argparse.ArgumentParser) -> None:
@@ -74,7 +97,9 @@ def _order_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--side", required=True, choices=("buy", "sell"))
     parser.add_argument("--size", required=True, help="lots")
     parser.add_argument("--price", help="units per lot (default: IOC at the oracle price +/- 10%%)")
-    parser.add_argument("--type", choices=tuple(ORDER_TYPES), default=None, help="limit (default with --price), ioc, post-only")
+    parser.add_argument(
+        "--type", choices=tuple(ORDER_TYPES), default=None, help="limit (default with --price), ioc, post-only"
+    )
     parser.add_argument("--reduce-only", action="store_true")
     parser.add_argument("--client-id", default="0", help="client order id (default 0)")
 
@@ -98,7 +123,9 @@ def _oracle_set_args(parser: argparse.ArgumentParser) -> None:
 def _oracle_path_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--market", required=True, metavar="M")
     parser.add_argument("--file", required=True, type=Path, help="one price per line (# comments allowed)")
-    parser.add_argument("--interval", type=float, default=0.5, metavar="S", help="seconds between updates (default 0.5)")
+    parser.add_argument(
+        "--interval", type=float, default=0.5, metavar="S", help="seconds between updates (default 0.5)"
+    )
 
 
 # ---------------------------------------------------------------- helpers
@@ -149,17 +176,32 @@ def cmd_order(args: argparse.Namespace) -> int:
         kind = args.type or "limit"
     else:
         if args.type not in (None, "ioc"):
-            raise InputError("an order without --price is IOC at the oracle price +/- 10%: give --price for limit/post-only")
+            raise InputError(
+                "an order without --price is IOC at the oracle price +/- 10%: give --price for limit/post-only"
+            )
         if not market.get("oraclePrice"):
             raise CliError(f"{market['symbol']} has no oracle price yet: give --price")
         tick, oracle = market["tickSize"], market["oraclePrice"]
         bound = oracle * (10_000 + (MARKET_SLIPPAGE_BPS if args.side == "buy" else -MARKET_SLIPPAGE_BPS)) // 10_000
         price = max(tick, bound // tick * tick)
         kind = "ioc"
-    payload = PlaceOrder(market["id"], Side.from_label(args.side), size, price, ORDER_TYPES[kind],
-                         bool(args.reduce_only), _uint(args.client_id, "--client-id"))
-    data = {"market": market["symbol"], "side": args.side, "size": size, "price": price, "type": kind,
-            "reduceOnly": bool(args.reduce_only)}
+    payload = PlaceOrder(
+        market["id"],
+        Side.from_label(args.side),
+        size,
+        price,
+        ORDER_TYPES[kind],
+        bool(args.reduce_only),
+        _uint(args.client_id, "--client-id"),
+    )
+    data = {
+        "market": market["symbol"],
+        "side": args.side,
+        "size": size,
+        "price": price,
+        "type": kind,
+        "reduceOnly": bool(args.reduce_only),
+    }
     return _send(args, payload, data, f"order sent ({args.side} {size} {market['symbol']} @ {price}, {kind})")
 
 
@@ -180,8 +222,12 @@ def cmd_oracle_set(args: argparse.Namespace) -> int:
     if price == 0:
         raise InputError("--price must be at least 1")
     payload = OracleUpdate(market["id"], price, _oracle_ms(client, int(market.get("oracleTimestamp") or 0)))
-    return _send(args, payload, {"market": market["symbol"], "price": price, "timestampMs": payload.timestamp_ms},
-                 f"oracle update sent ({market['symbol']} = {price})")
+    return _send(
+        args,
+        payload,
+        {"market": market["symbol"], "price": price, "timestampMs": payload.timestamp_ms},
+        f"oracle update sent ({market['symbol']} = {price})",
+    )
 
 
 def _oracle_ms(client: SyncRpcClient, last_ms: int) -> int:
@@ -216,12 +262,18 @@ def cmd_oracle_path(args: argparse.Namespace) -> int:
     market = _market(client, args.market)
     key = load_key(args)
     fee = l2_fee(args, endpoints)
-    sent = []
+    sent: list[dict[str, Any]] = []
     last_ms = int(market.get("oracleTimestamp") or 0)
     for index, price in enumerate(prices):
         last_ms = _oracle_ms(client, last_ms)
-        tx = sign_l2(args, endpoints, key, OracleUpdate(market["id"], price, last_ms), fee,
-                        None if index == 0 else sent[-1]["nonce"] + 1)
+        tx = sign_l2(
+            args,
+            endpoints,
+            key,
+            OracleUpdate(market["id"], price, last_ms),
+            fee,
+            None if index == 0 else sent[-1]["nonce"] + 1,
+        )
         sent.append({"price": price, "hash": submit_l2(endpoints, tx), "nonce": tx.nonce, "timestampMs": last_ms})
         progress(f"{market['symbol']} = {price} ({sent[-1]['hash']})")
         if index + 1 < len(prices):
@@ -237,8 +289,10 @@ def cmd_markets(args: argparse.Namespace) -> int:
     markets = _client(args).call("rollup_getMarkets")
     lines = [f"{'ID':>3} {'SYMBOL':<10} {'ORACLE':>16} {'BID':>16} {'ASK':>16} {'TICK':>10} {'LEV':>4}"]
     for m in markets:
-        lines.append(f"{m['id']:>3} {m['symbol']:<10} {_num(m['oraclePrice']):>16} {_num(m['bestBid']):>16} "
-                     f"{_num(m['bestAsk']):>16} {m['tickSize']:>10} {m['maxLeverage']:>4}")
+        lines.append(
+            f"{m['id']:>3} {m['symbol']:<10} {_num(m['oraclePrice']):>16} {_num(m['bestBid']):>16} "
+            f"{_num(m['bestAsk']):>16} {m['tickSize']:>10} {m['maxLeverage']:>4}"
+        )
     emit(args, markets, "\n".join(lines) if markets else "no markets")
     return 0
 
@@ -251,10 +305,16 @@ def cmd_book(args: argparse.Namespace) -> int:
     if not 1 <= args.depth <= 500:
         raise InputError("--depth must be in [1, 500]")
     client = _client(args)
-    book = client.call("rollup_getBook", args.market if not args.market.isdigit() else int(args.market), args.depth,
-                       parse_block_tag(args.block))
-    lines = [f"{book['symbol']} at block {book['blockNumber']} (oracle {_num(book['oraclePrice'])})",
-             f"{'PRICE':>16} {'SIZE':>10} {'ORDERS':>6}"]
+    book = client.call(
+        "rollup_getBook",
+        args.market if not args.market.isdigit() else int(args.market),
+        args.depth,
+        parse_block_tag(args.block),
+    )
+    lines = [
+        f"{book['symbol']} at block {book['blockNumber']} (oracle {_num(book['oraclePrice'])})",
+        f"{'PRICE':>16} {'SIZE':>10} {'ORDERS':>6}",
+    ]
     lines += [f"{a['price']:>16} {a['size']:>10} {a['orders']:>6}  ask" for a in reversed(book["asks"])]
     lines.append("-" * 36)
     lines += [f"{b['price']:>16} {b['size']:>10} {b['orders']:>6}  bid" for b in book["bids"]]
@@ -271,8 +331,10 @@ def cmd_positions(args: argparse.Namespace) -> int:
     lines = [f"{address}: {len(positions)} position(s), {len(orders)} resting order(s)"]
     for p in positions:
         ratio = "-" if p["marginRatio"] is None else f"{p['marginRatio']:.4f}"
-        lines.append(f"  {p['symbol']:<10} size {p['size']:>8} entry {p['entryPrice']} mark {p['markPrice']} "
-                     f"uPnL {p['unrealizedPnl']} ratio {ratio} liq {_num(p['liquidationPrice'])}")
+        lines.append(
+            f"  {p['symbol']:<10} size {p['size']:>8} entry {p['entryPrice']} mark {p['markPrice']} "
+            f"uPnL {p['unrealizedPnl']} ratio {ratio} liq {_num(p['liquidationPrice'])}"
+        )
     for o in orders:
         lines.append(f"  order {o['id']} {o['symbol']} {o['side']} {o['size']} @ {o['price']}")
     emit(args, {"address": address, "positions": positions, "orders": orders}, "\n".join(lines))
@@ -281,7 +343,19 @@ def cmd_positions(args: argparse.Namespace) -> int:
 
 def cmd_insurance(args: argparse.Namespace) -> int:
     fund = _client(args).call("rollup_getInsurance")
-    emit(args, fund, kv_lines([("address", fund["address"]), ("balance", fund["balance"]), ("pnl", fund["pnl"]),
-                                  ("equity", fund["equity"]), ("available", fund["available"]),
-                                  ("positions", len(fund["positions"])), ("oracle", fund["oracle"])]))
+    emit(
+        args,
+        fund,
+        kv_lines(
+            [
+                ("address", fund["address"]),
+                ("balance", fund["balance"]),
+                ("pnl", fund["pnl"]),
+                ("equity", fund["equity"]),
+                ("available", fund["available"]),
+                ("positions", len(fund["positions"])),
+                ("oracle", fund["oracle"]),
+            ]
+        ),
+    )
     return 0

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from node.cli.common import (
     CliError,
@@ -45,9 +46,9 @@ from node.devnet.inputs import parse_address_arg, parse_amount, parse_block_tag,
 from node.devnet.params import L2_MIN_FEE
 from node.devnet.proofcheck import check_account_proof
 from node.devnet.waiting import Deadline, wait_l1_receipt
+from node.records import to_hex
 from node.rpc.client import RpcTransportError, SyncRpcClient
 from node.rpc.errors import RpcError
-from node.records import to_hex
 from node.tx import DepositTx, Transfer, Withdrawal
 
 WITHDRAWAL_NOTE = (
@@ -67,8 +68,17 @@ def register(subparsers: Any) -> None:
     add_command(subparsers, "tx", [net], "an L2 transaction and its receipt", cmd_tx, _tx_args)
     add_command(subparsers, "block", [net], "an L2 block", cmd_block, _block_args)
     add_command(subparsers, "proof", [net], "fetch an account proof and verify it locally", cmd_proof, _proof_args)
-    add_command(subparsers, "deposit", [net, key, wait], "deposit from L1 to L2 through the portal", cmd_deposit, _deposit_args)
-    add_command(subparsers, "withdraw", [net, key, wait], "withdraw from L2 to L1 (--wait finalized: through to the L1 payout)", cmd_withdraw, _withdraw_args)
+    add_command(
+        subparsers, "deposit", [net, key, wait], "deposit from L1 to L2 through the portal", cmd_deposit, _deposit_args
+    )
+    add_command(
+        subparsers,
+        "withdraw",
+        [net, key, wait],
+        "withdraw from L2 to L1 (--wait finalized: through to the L1 payout)",
+        cmd_withdraw,
+        _withdraw_args,
+    )
     add_command(subparsers, "status", [net], "sync status of every L2 node and the L1 head", cmd_status, lambda p: None)
 
 
@@ -77,8 +87,11 @@ def _send_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--amount", required=True, help="amount in wei (decimal or 0x hex)")
     parser.add_argument("--fee", help=f"fee in wei (default: the devnet's min fee, {L2_MIN_FEE})")
     parser.add_argument("--nonce", help="nonce (default: the sender's nonce at the latest block)")
-    parser.add_argument("--via-l1", action="store_true",
-                        help="force the transaction in through the L1 portal (force_tx) instead of the sequencer")
+    parser.add_argument(
+        "--via-l1",
+        action="store_true",
+        help="force the transaction in through the L1 portal (force_tx) instead of the sequencer",
+    )
 
 
 def _account_args(parser: argparse.ArgumentParser) -> None:
@@ -156,8 +169,13 @@ def cmd_send(args: argparse.Namespace) -> int:
     tx = sign_l2(args, endpoints, key, Transfer(to, amount), l2_fee(args, endpoints), nonce)
     tx_hash = "0x" + tx.hash().hex()
     data: dict[str, Any] = {
-        "hash": tx_hash, "from": to_checksum_address(key.address), "to": to_checksum_address(to),
-        "amount": str(amount), "fee": str(tx.fee), "nonce": tx.nonce, "chainId": tx.chain_id,
+        "hash": tx_hash,
+        "from": to_checksum_address(key.address),
+        "to": to_checksum_address(to),
+        "amount": str(amount),
+        "fee": str(tx.fee),
+        "nonce": tx.nonce,
+        "chainId": tx.chain_id,
         "via": "l1" if args.via_l1 else "sequencer",
     }
     if args.via_l1:
@@ -187,9 +205,15 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
     tx = sign_l2(args, endpoints, key, Withdrawal(l1_recipient, amount), l2_fee(args, endpoints), nonce)
     tx_hash = submit_l2(endpoints, tx)
     data: dict[str, Any] = {
-        "hash": tx_hash, "from": to_checksum_address(key.address), "l1Recipient": to_checksum_address(l1_recipient),
-        "amount": str(amount), "fee": str(tx.fee), "nonce": tx.nonce, "chainId": tx.chain_id,
-        "withdrawalId": tx_hash, "note": WITHDRAWAL_NOTE,
+        "hash": tx_hash,
+        "from": to_checksum_address(key.address),
+        "l1Recipient": to_checksum_address(l1_recipient),
+        "amount": str(amount),
+        "fee": str(tx.fee),
+        "nonce": tx.nonce,
+        "chainId": tx.chain_id,
+        "withdrawalId": tx_hash,
+        "note": WITHDRAWAL_NOTE,
     }
     if args.wait == "finalized":  # the whole journey: finalized output, prove and finalize on L1, paid
         return finish_withdrawal(args, endpoints, key, data, deadline)
@@ -211,7 +235,9 @@ def cmd_deposit(args: argparse.Namespace) -> int:
     to = recipient if recipient is not None else key.address
     l1_hash = _submit_l1(l1_rpc, key, Deposit(to), amount, fee)
     data: dict[str, Any] = {
-        "l1TxHash": l1_hash, "from": to_checksum_address(key.address), "to": to_checksum_address(to),
+        "l1TxHash": l1_hash,
+        "from": to_checksum_address(key.address),
+        "to": to_checksum_address(to),
         "amount": str(amount),
     }
     lines = [f"deposit sent on L1: {l1_hash}", f"{amount} wei from {data['from']} to {data['to']} on L2"]
@@ -224,8 +250,9 @@ def cmd_deposit(args: argparse.Namespace) -> int:
         receipts = wait_l2(args, endpoints, l2_hash, deadline)
         data["wait"] = args.wait
         data["receipts"] = receipts
-        data["l2Balance"] = str(SyncRpcClient(endpoints.require_l2().rpc).call(
-            "rollup_getBalance", to_checksum_address(to), "latest"))
+        data["l2Balance"] = str(
+            SyncRpcClient(endpoints.require_l2().rpc).call("rollup_getBalance", to_checksum_address(to), "latest")
+        )
         lines += receipt_lines(receipts, args.wait)
         lines.append(f"L2 balance of {data['to']}: {data['l2Balance']}")
     emit(args, data, "\n".join(lines))
@@ -260,8 +287,9 @@ def cmd_nonce(args: argparse.Namespace) -> int:
     return _account_read(args, "nonce", "rollup_getNonce", "l1_getNonce", int)
 
 
-def _account_read(args: argparse.Namespace, field: str, l2_method: str, l1_method: str,
-                  convert: Callable[[Any], Any]) -> int:
+def _account_read(
+    args: argparse.Namespace, field: str, l2_method: str, l1_method: str, convert: Callable[[Any], Any]
+) -> int:
     address = to_checksum_address(parse_address_arg(args.address, "address"))
     tag = parse_block_tag(args.block)
     endpoints = get_endpoints(args)
@@ -286,8 +314,11 @@ def cmd_tx(args: argparse.Namespace) -> int:
     data = {"transaction": tx, "receipt": receipt}
     pairs = [(key, value) for key, value in (tx or {}).items() if key != "raw"]
     if receipt is not None:
-        pairs += [("status", receipt.get("status")), ("blockHash", receipt.get("blockHash")),
-                  ("paidFee", receipt.get("fee"))]
+        pairs += [
+            ("status", receipt.get("status")),
+            ("blockHash", receipt.get("blockHash")),
+            ("paidFee", receipt.get("fee")),
+        ]
     emit(args, data, kv_lines(pairs))
     return 0
 
@@ -320,15 +351,29 @@ def cmd_proof(args: argparse.Namespace) -> int:
         raise CliError(f"block {reply['blockNumber']} of the proof is not available")
     check = check_account_proof(address, reply, str(block["stateRoot"]))
     data = {
-        "address": to_checksum_address(address), "blockNumber": reply["blockNumber"],
-        "stateRoot": block["stateRoot"], "balance": reply.get("balance"), "nonce": reply.get("nonce"),
-        "verified": check.verified, "detail": check.reason,
+        "address": to_checksum_address(address),
+        "blockNumber": reply["blockNumber"],
+        "stateRoot": block["stateRoot"],
+        "balance": reply.get("balance"),
+        "nonce": reply.get("nonce"),
+        "verified": check.verified,
+        "detail": check.reason,
     }
     verdict = "verified" if check.verified else "FAILED"
-    emit(args, data, kv_lines([
-        ("address", data["address"]), ("block", data["blockNumber"]), ("stateRoot", data["stateRoot"]),
-        ("balance", data["balance"]), ("nonce", data["nonce"]), ("proof", f"{verdict}: {check.reason}"),
-    ]))
+    emit(
+        args,
+        data,
+        kv_lines(
+            [
+                ("address", data["address"]),
+                ("block", data["blockNumber"]),
+                ("stateRoot", data["stateRoot"]),
+                ("balance", data["balance"]),
+                ("nonce", data["nonce"]),
+                ("proof", f"{verdict}: {check.reason}"),
+            ]
+        ),
+    )
     return 0 if check.verified else 1
 
 
@@ -351,8 +396,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         if "error" in entry:
             lines.append(f"{entry['name']:<12} unreachable: {entry['error']}")
         else:
-            lines.append(f"{entry['name']:<12} {entry['unsafe']:>7} {entry['safe']:>7} {entry['finalized']:>7} "
-                         f"{entry['l1Head']:>6}  {entry['rpc']}")
+            lines.append(
+                f"{entry['name']:<12} {entry['unsafe']:>7} {entry['safe']:>7} {entry['finalized']:>7} "
+                f"{entry['l1Head']:>6}  {entry['rpc']}"
+            )
     emit(args, data, "\n".join(lines))
     return 0 if all("error" not in entry for entry in nodes) else 1
 
@@ -361,9 +408,13 @@ def _node_status(node: Node) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": node.name, "rpc": node.rpc}
     try:
         sync = SyncRpcClient(node.rpc, timeout=3).call("rollup_syncStatus")
-        entry.update(unsafe=sync["unsafe"]["number"], safe=sync["safe"]["number"],
-                     finalized=sync["finalized"]["number"], l1Head=sync["l1Head"],
-                     safeStateRoot=sync["safe"]["stateRoot"])
+        entry.update(
+            unsafe=sync["unsafe"]["number"],
+            safe=sync["safe"]["number"],
+            finalized=sync["finalized"]["number"],
+            l1Head=sync["l1Head"],
+            safeStateRoot=sync["safe"]["stateRoot"],
+        )
     except (RpcError, RpcTransportError, KeyError, TypeError) as exc:
         entry["error"] = str(exc)
     return entry

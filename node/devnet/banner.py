@@ -55,8 +55,11 @@ def render_banner(state: dict[str, Any], seconds: float) -> str:
     if censor:
         lines += ["", "Censored by the sequencer (test mode): " + ", ".join(censor)]
     if settings.get("faulty_proposer") is not None:
-        lines += ["", f"FAULTY PROPOSER (test mode): the first output at or after L2 block {settings['faulty_proposer']} "
-                      f"is wrong ({settings.get('fault_mode')})"]
+        lines += [
+            "",
+            f"FAULTY PROPOSER (test mode): the first output at or after L2 block {settings['faulty_proposer']} "
+            f"is wrong ({settings.get('fault_mode')})",
+        ]
     if settings.get("faulty_challenger"):
         lines += ["", "FAULTY CHALLENGER (test mode): the challenger 'dispute-all' disputes every output"]
     lines += [
@@ -66,8 +69,11 @@ def render_banner(state: dict[str, Any], seconds: float) -> str:
         KEY_WARNING,
         "",
         f"Ready in {seconds:.1f} s. Logs in {state['dir']}/logs/. "
-        + ("Detached: stop with `rollup devnet down" + _dir_flag(state) + "`."
-           if state.get("detached") else "Press Ctrl-C to stop."),
+        + (
+            "Detached: stop with `rollup devnet down" + _dir_flag(state) + "`."
+            if state.get("detached")
+            else "Press Ctrl-C to stop."
+        ),
     ]
     return "\n".join(lines)
 

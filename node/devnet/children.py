@@ -17,9 +17,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable, Sequence
+from datetime import UTC, datetime
 
 from node.devnet.layout import ProcessSpec
 from node.devnet.procfs import is_our_process, is_running
@@ -55,18 +55,27 @@ def start_child(spec: ProcessSpec, detach: bool, why: str = "rollup devnet up") 
     spec.log.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with spec.log.open("ab") as log:
-        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
         log.write(f"\n=== {stamp} {why}: starting {spec.name} ===\n".encode())
         log.flush()
         if detach:
             popen = subprocess.Popen(
-                child_command(spec), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env, start_new_session=True,
+                child_command(spec),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
             )
         else:
             popen = subprocess.Popen(
-                child_command(spec), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env, process_group=0, preexec_fn=_parent_death_signal(),
+                child_command(spec),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                process_group=0,
+                preexec_fn=_parent_death_signal(),
             )
     return Child(spec, popen.pid, popen)
 
@@ -87,8 +96,9 @@ def _parent_death_signal() -> Callable[[], None] | None:
     return set_pdeathsig
 
 
-def stop_children(children: Sequence[Child], timeout_s: float = STOP_TIMEOUT_S,
-                  report: Callable[[str], None] = lambda line: None) -> list[str]:
+def stop_children(
+    children: Sequence[Child], timeout_s: float = STOP_TIMEOUT_S, report: Callable[[str], None] = lambda line: None
+) -> list[str]:
     """Stop `children` one by one in reverse order; return the names that needed SIGKILL."""
     killed: list[str] = []
     for child in reversed(children):

@@ -71,26 +71,46 @@ def l1_config(spec: ProcessSpec, settings: p.DevnetSettings | None = None) -> di
             # the L2's chain config, which the one-step verifier runs the state transition with, and its
             # genesis allocation, from which the L1 computes the L2 genesis output root at startup
             # (so even the first output can be disputed)
-            "rollup": {**{key: rollup[key] for key in (
-                           "chain_id", "fee_recipient", "min_fee", "genesis", "sequencing_window", "max_sequencer_drift_ms")},
-                       "venue": venue_section()},
+            "rollup": {
+                **{
+                    key: rollup[key]
+                    for key in (
+                        "chain_id",
+                        "fee_recipient",
+                        "min_fee",
+                        "genesis",
+                        "sequencing_window",
+                        "max_sequencer_drift_ms",
+                    )
+                },
+                "venue": venue_section(),
+            },
         },
     }
 
 
 def sequencer_config(spec: ProcessSpec, l1: ProcessSpec, settings: p.DevnetSettings) -> dict[str, Any]:
     section: dict[str, Any] = {
-        "l1_rpc": l1.rpc, "block_time_ms": settings.block_time_ms, "key": "0x" + p.sequencer_gossip_key().secret.hex(),
+        "l1_rpc": l1.rpc,
+        "block_time_ms": settings.block_time_ms,
+        "key": "0x" + p.sequencer_gossip_key().secret.hex(),
     }
     if settings.censor:
         section["censor"] = list(settings.censor)
-    return {"node": node_section(spec), "rollup": rollup_section(), "venue": venue_section(), "sequencer": section,
-            "p2p": p2p_section(spec, settings)}
+    return {
+        "node": node_section(spec),
+        "rollup": rollup_section(),
+        "venue": venue_section(),
+        "sequencer": section,
+        "p2p": p2p_section(spec, settings),
+    }
 
 
 def p2p_ports(specs: list[ProcessSpec], settings: p.DevnetSettings) -> list[tuple[int, str]]:
     """(port, name) of every libp2p listener the devnet plans."""
-    return [(p2p_port(spec, settings), f"{spec.name} p2p") for spec in specs if spec.role in (ROLE_SEQUENCER, ROLE_EXECUTOR)]
+    return [
+        (p2p_port(spec, settings), f"{spec.name} p2p") for spec in specs if spec.role in (ROLE_SEQUENCER, ROLE_EXECUTOR)
+    ]
 
 
 def p2p_port(spec: ProcessSpec, settings: p.DevnetSettings) -> int:
@@ -116,8 +136,9 @@ def p2p_section(spec: ProcessSpec, settings: p.DevnetSettings) -> dict[str, Any]
     return section
 
 
-def settler_config(spec: ProcessSpec, l1: ProcessSpec, sequencer: ProcessSpec,
-                   settings: p.DevnetSettings | None = None) -> dict[str, Any]:
+def settler_config(
+    spec: ProcessSpec, l1: ProcessSpec, sequencer: ProcessSpec, settings: p.DevnetSettings | None = None
+) -> dict[str, Any]:
     section: dict[str, Any] = {
         "l1_rpc": l1.rpc,
         "sequencer_rpc": sequencer.rpc,
@@ -145,7 +166,9 @@ def challenger_config(spec: ProcessSpec, l1: ProcessSpec, settings: p.DevnetSett
     }
 
 
-def executor_config(spec: ProcessSpec, l1: ProcessSpec, sequencer: ProcessSpec, settings: p.DevnetSettings) -> dict[str, Any]:
+def executor_config(
+    spec: ProcessSpec, l1: ProcessSpec, sequencer: ProcessSpec, settings: p.DevnetSettings
+) -> dict[str, Any]:
     return {
         "node": node_section(spec),
         "rollup": rollup_section(),

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from node.devnet.children import STOP_TIMEOUT_S, Child, stop_children
 from node.devnet.layout import ROLE_L1, DevnetLayout, ProcessSpec
@@ -93,8 +94,10 @@ def _process_status(spec: ProcessSpec, pid: int | None) -> dict[str, Any]:
         elif spec.is_l2_node:
             sync = client.call("rollup_syncStatus")
             entry.update(
-                unsafe=sync["unsafe"]["number"], safe=sync["safe"]["number"],
-                finalized=sync["finalized"]["number"], l1_head=sync["l1Head"],
+                unsafe=sync["unsafe"]["number"],
+                safe=sync["safe"]["number"],
+                finalized=sync["finalized"]["number"],
+                l1_head=sync["l1Head"],
             )
             p2p = sync.get("p2p", {})
             if p2p.get("enabled"):

@@ -73,8 +73,10 @@ def resolve_endpoints(directory: Path, rpc: str | None, l1_rpc: str | None) -> E
         try:
             if l2 is None:
                 l2 = Node("sequencer", str(doc["sequencer"]["rpc"]))
-                executors = tuple(Node(str(e.get("name", f"executor-{i}")), str(e["rpc"]))
-                                  for i, e in enumerate(doc.get("executors") or []))
+                executors = tuple(
+                    Node(str(e.get("name", f"executor-{i}")), str(e["rpc"]))
+                    for i, e in enumerate(doc.get("executors") or [])
+                )
                 confirmers = executors or (l2,)
             if l1 is None:
                 l1 = str(doc["l1"]["rpc"])

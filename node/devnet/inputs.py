@@ -62,7 +62,9 @@ def parse_address_arg(text: str, what: str = "address") -> Address:
     if dev is not None:
         return dev
     if not _ADDRESS_RE.fullmatch(spec):
-        raise InputError(f"{what} must be a 0x address (40 hex digits) or dev0..dev{DEV_ACCOUNT_COUNT - 1}, got {spec!r}")
+        raise InputError(
+            f"{what} must be a 0x address (40 hex digits) or dev0..dev{DEV_ACCOUNT_COUNT - 1}, got {spec!r}"
+        )
     try:
         return parse_address(spec)
     except CryptoError as exc:

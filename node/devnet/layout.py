@@ -1,10 +1,10 @@
 """Where a devnet's files live and which processes it has.
 
-    DIR/devnet.json          endpoints, accounts and pids (see node.devnet.state)
-    DIR/devnet.lock          held while a command rewrites devnet.json
-    DIR/config/<name>.toml   one config per process
-    DIR/data/<name>/         each process's database
-    DIR/logs/<name>.log      each process's stdout and stderr
+DIR/devnet.json          endpoints, accounts and pids (see node.devnet.state)
+DIR/devnet.lock          held while a command rewrites devnet.json
+DIR/config/<name>.toml   one config per process
+DIR/data/<name>/         each process's database
+DIR/logs/<name>.log      each process's stdout and stderr
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class DevnetLayout:
     root: Path  # absolute
 
     @classmethod
-    def at(cls, directory: str | Path) -> "DevnetLayout":
+    def at(cls, directory: str | Path) -> DevnetLayout:
         return cls(Path(directory).expanduser().resolve())
 
     @property
@@ -99,11 +99,16 @@ class DevnetLayout:
         specs = [
             self.spec("l1", ROLE_L1, ports.l1),
             self.spec("sequencer", ROLE_SEQUENCER, ports.sequencer),
-            self.spec("settler", ROLE_SETTLER, ports.settler, FAULTY_SETTLER_MODULE if settings.faulty_proposer else ""),
+            self.spec(
+                "settler", ROLE_SETTLER, ports.settler, FAULTY_SETTLER_MODULE if settings.faulty_proposer else ""
+            ),
         ]
         specs += [self.spec(f"executor-{i}", ROLE_EXECUTOR, port) for i, port in enumerate(ports.executors)]
         challengers = ((HONEST_CHALLENGER, ""), (FAULTY_CHALLENGER, FAULTY_CHALLENGER_MODULE))
-        specs += [self.spec(*challengers[i][:1], ROLE_CHALLENGER, port, challengers[i][1]) for i, port in enumerate(ports.challengers)]
+        specs += [
+            self.spec(*challengers[i][:1], ROLE_CHALLENGER, port, challengers[i][1])
+            for i, port in enumerate(ports.challengers)
+        ]
         return specs
 
     def is_ours_to_wipe(self) -> bool:

@@ -24,16 +24,16 @@ Chain parameters (every devnet is the same chain, so saved chains resume):
 |                         | fees, dev8/dev9 are the settler's L1 keys)       |
 
 Ports from a base port P (default 8545, like anvil): L1 P, sequencer P+1000,
-settler P+1100, challengers P+1150 (honest) and P+1151 (faulty), executor i P+1200+i; libp2p: sequencer P+1300, executor i
-P+1301+i. The sequencer signs gossiped blocks with a fixed devnet key
+settler P+1100, challengers P+1150 (honest) and P+1151 (faulty), executor i
+P+1200+i; libp2p: sequencer P+1300, executor i P+1301+i. The sequencer signs gossiped blocks with a fixed devnet key
 (`sequencer_gossip_key()`), whose address every executor's config names.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import hashlib
+from dataclasses import dataclass, field
+from typing import Any
 
 from node.crypto import Address, PrivateKey, keccak256
 from node.keys.hd import DEV_ACCOUNT_COUNT, dev_account
@@ -64,13 +64,37 @@ VENUE_ORACLE_KEY = "dev4"
 VENUE_ORACLE_INDEX = 4
 INSURANCE_FUND_BALANCE = 10**21
 # the devnet's markets ([[venue.markets]], see node.venue.markets): prices in wei per lot
-VENUE_MARKETS = (
-    {"id": 0, "symbol": "BTC-PERP", "tick_size": 1_000_000, "lot_size": 1000, "initial_margin_bps": 1000,
-     "maintenance_margin_bps": 500, "max_leverage": 10, "funding_interval_ms": 3_600_000, "funding_cap_bps": 75,
-     "liquidation_fee_bps": 100, "maker_fee_bps": 2, "taker_fee_bps": 5, "oracle_band_bps": 1000},
-    {"id": 1, "symbol": "ETH-PERP", "tick_size": 100_000, "lot_size": 10_000, "initial_margin_bps": 1000,
-     "maintenance_margin_bps": 500, "max_leverage": 10, "funding_interval_ms": 3_600_000, "funding_cap_bps": 75,
-     "liquidation_fee_bps": 100, "maker_fee_bps": 2, "taker_fee_bps": 5, "oracle_band_bps": 1000},
+VENUE_MARKETS: tuple[dict[str, Any], ...] = (
+    {
+        "id": 0,
+        "symbol": "BTC-PERP",
+        "tick_size": 1_000_000,
+        "lot_size": 1000,
+        "initial_margin_bps": 1000,
+        "maintenance_margin_bps": 500,
+        "max_leverage": 10,
+        "funding_interval_ms": 3_600_000,
+        "funding_cap_bps": 75,
+        "liquidation_fee_bps": 100,
+        "maker_fee_bps": 2,
+        "taker_fee_bps": 5,
+        "oracle_band_bps": 1000,
+    },
+    {
+        "id": 1,
+        "symbol": "ETH-PERP",
+        "tick_size": 100_000,
+        "lot_size": 10_000,
+        "initial_margin_bps": 1000,
+        "maintenance_margin_bps": 500,
+        "max_leverage": 10,
+        "funding_interval_ms": 3_600_000,
+        "funding_cap_bps": 75,
+        "liquidation_fee_bps": 100,
+        "maker_fee_bps": 2,
+        "taker_fee_bps": 5,
+        "oracle_band_bps": 1000,
+    },
 )
 VENUE_START_PRICES = {0: 60_000_000_000, 1: 3_000_000_000}  # the seeded oracle prices (node.devnet.venue_seed)
 

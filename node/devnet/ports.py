@@ -7,7 +7,7 @@ servers do (so a port in TIME_WAIT is free, one with a listener is not).
 from __future__ import annotations
 
 import socket
-from typing import Sequence
+from collections.abc import Sequence
 
 from node.devnet.errors import PortInUseError
 from node.devnet.layout import ProcessSpec
@@ -36,12 +36,19 @@ def check_ports_free(specs: list[ProcessSpec], host: str = RPC_HOST, extra: Sequ
         )
 
 
-def find_free_base_port(executors: int, start: int = 20000, stop: int = 60000, step: int = 7,
-                        host: str = RPC_HOST) -> int:
+def find_free_base_port(
+    executors: int, start: int = 20000, stop: int = 60000, step: int = 7, host: str = RPC_HOST
+) -> int:
     """A base port whose whole devnet range binds (for tests and scripts)."""
-    offsets = [0, 1000, 1100, CHALLENGER_PORT_OFFSET, CHALLENGER_PORT_OFFSET + 1,
-               *(EXECUTOR_PORT_OFFSET + i for i in range(executors)),
-               *(P2P_PORT_OFFSET + i for i in range(executors + 1))]
+    offsets = [
+        0,
+        1000,
+        1100,
+        CHALLENGER_PORT_OFFSET,
+        CHALLENGER_PORT_OFFSET + 1,
+        *(EXECUTOR_PORT_OFFSET + i for i in range(executors)),
+        *(P2P_PORT_OFFSET + i for i in range(executors + 1)),
+    ]
     for base in range(start, stop - P2P_PORT_OFFSET - executors - 1, step):
         if all(port_is_free(base + offset, host) for offset in offsets):
             return base

@@ -6,7 +6,8 @@ import json
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from node.devnet.children import Child
 from node.devnet.errors import StartupError
@@ -74,9 +75,15 @@ def safe_head(spec: ProcessSpec, timeout_s: float = PROBE_TIMEOUT_S) -> int | No
         return None
 
 
-def wait_until(children: Sequence[Child], ready: Callable[[ProcessSpec], bool], what: str, deadline: float,
-               stopped: Callable[[], bool], watched: Sequence[Child] = (),
-               blame: Callable[[Child], list[Child]] | None = None) -> None:
+def wait_until(
+    children: Sequence[Child],
+    ready: Callable[[ProcessSpec], bool],
+    what: str,
+    deadline: float,
+    stopped: Callable[[], bool],
+    watched: Sequence[Child] = (),
+    blame: Callable[[Child], list[Child]] | None = None,
+) -> None:
     """Poll until `ready` holds for every child; raise StartupError naming the first that is not.
 
     Every child in `children` and `watched` must stay alive meanwhile.
@@ -112,19 +119,37 @@ def _check_alive(child: Child, what: str) -> None:
     )
 
 
-def wait_healthy(children: Sequence[Child], deadline: float, stopped: Callable[[], bool],
-                 watched: Sequence[Child] = ()) -> None:
-    wait_until(children, lambda spec: health(spec) is not None and rpc_answers(spec),
-               "/health and JSON-RPC", deadline, stopped, watched)
+def wait_healthy(
+    children: Sequence[Child], deadline: float, stopped: Callable[[], bool], watched: Sequence[Child] = ()
+) -> None:
+    wait_until(
+        children,
+        lambda spec: health(spec) is not None and rpc_answers(spec),
+        "/health and JSON-RPC",
+        deadline,
+        stopped,
+        watched,
+    )
 
 
-def wait_first_safe_block(executors: Sequence[Child], settler: Child | None, deadline: float,
-                          stopped: Callable[[], bool], watched: Sequence[Child] = ()) -> None:
+def wait_first_safe_block(
+    executors: Sequence[Child],
+    settler: Child | None,
+    deadline: float,
+    stopped: Callable[[], bool],
+    watched: Sequence[Child] = (),
+) -> None:
     """Every executor has derived L2 block 1 from L1 (needs the settler to post a batch)."""
 
     def blame(child: Child) -> list[Child]:
         return [child] + ([settler] if settler is not None else [])
 
-    wait_until([c for c in executors if c.spec.role == ROLE_EXECUTOR],
-               lambda spec: (safe_head(spec) or 0) >= 1, "the first safe L2 block on every executor",
-               deadline, stopped, watched, blame)
+    wait_until(
+        [c for c in executors if c.spec.role == ROLE_EXECUTOR],
+        lambda spec: (safe_head(spec) or 0) >= 1,
+        "the first safe L2 block on every executor",
+        deadline,
+        stopped,
+        watched,
+        blame,
+    )

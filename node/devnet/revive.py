@@ -8,7 +8,8 @@ refuses it as running).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from node.devnet.errors import DevnetRunningError
 from node.devnet.layout import DevnetLayout
@@ -29,21 +30,32 @@ def partly_running(layout: DevnetLayout) -> dict[str, Any] | None:
     return doc if alive and dead and live_supervisor(doc) is None else None
 
 
-def revive(layout: DevnetLayout, doc: dict[str, Any], choices: SettingChoices, reset: bool, detach: bool,
-           timeout_s: float, stopped: Callable[[], bool], report: Report) -> dict[str, Any]:
+def revive(
+    layout: DevnetLayout,
+    doc: dict[str, Any],
+    choices: SettingChoices,
+    reset: bool,
+    detach: bool,
+    timeout_s: float,
+    stopped: Callable[[], bool],
+    report: Report,
+) -> dict[str, Any]:
     """Restart the dead processes of a partly running devnet; returns the updated devnet.json."""
     alive, dead = split_processes(doc)
     running = ", ".join(f"{spec.name} {pid}" for spec, pid in alive)
     down = ", ".join(spec.name for spec in dead)
     stop_first = f"stop it with `rollup devnet down --dir {layout.root}` first"
     if reset:
-        raise DevnetRunningError(f"the devnet in {layout.root} is partly running ({running}; down: {down}): "
-                                 f"to --reset it, {stop_first}")
+        raise DevnetRunningError(
+            f"the devnet in {layout.root} is partly running ({running}; down: {down}): to --reset it, {stop_first}"
+        )
     saved = saved_settings(doc)
     if resolve_settings(choices, saved) != saved_devnet_settings(saved):
-        raise DevnetRunningError(f"the devnet in {layout.root} is partly running ({running}; down: {down}) and its "
-                                 f"settings cannot change while it runs: run `rollup devnet up --dir {layout.root}` "
-                                 f"without setting flags to restart only {down}, or {stop_first}")
+        raise DevnetRunningError(
+            f"the devnet in {layout.root} is partly running ({running}; down: {down}) and its "
+            f"settings cannot change while it runs: run `rollup devnet up --dir {layout.root}` "
+            f"without setting flags to restart only {down}, or {stop_first}"
+        )
     report(f"the devnet in {layout.root} is partly running ({running}): restarting only {down}")
     restart_dead(layout, report, timeout_s, stopped)
     if not detach:

@@ -11,10 +11,19 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
-from node.devnet.children import KILL_TIMEOUT_S, STOP_TIMEOUT_S, Child, signal_child, start_child, stop_children, wait_gone
+from node.devnet.children import (
+    KILL_TIMEOUT_S,
+    STOP_TIMEOUT_S,
+    Child,
+    signal_child,
+    start_child,
+    stop_children,
+    wait_gone,
+)
 from node.devnet.configs import p2p_ports
 from node.devnet.errors import DevnetError, StartupError, SupervisedError, UnknownRoleError
 from node.devnet.layout import DevnetLayout, ProcessSpec
@@ -91,16 +100,22 @@ def kill_role(layout: DevnetLayout, name: str, sig: signal.Signals = signal.SIGK
     return KillResult(spec.name, pid, sig.name, outcome)
 
 
-def restart_role(layout: DevnetLayout, name: str, report: Report = lambda line: None,
-                 timeout_s: float = DEFAULT_RESTART_TIMEOUT_S,
-                 stopped: Callable[[], bool] = lambda: False) -> RestartResult:
+def restart_role(
+    layout: DevnetLayout,
+    name: str,
+    report: Report = lambda line: None,
+    timeout_s: float = DEFAULT_RESTART_TIMEOUT_S,
+    stopped: Callable[[], bool] = lambda: False,
+) -> RestartResult:
     """Start one role again from its config (stopping it first if it runs) and wait until it is healthy."""
     doc = read_state(layout)
     _require_unsupervised(doc, layout, "restart")
     spec, pid = find_process(doc, name)
     others = [other for other, _ in split_processes(doc)[0] if other.name != spec.name]
     if not others:
-        raise DevnetError(f"the devnet in {layout.root} is stopped: start it with `rollup devnet up --dir {layout.root}`")
+        raise DevnetError(
+            f"the devnet in {layout.root} is stopped: start it with `rollup devnet up --dir {layout.root}`"
+        )
     was_running = is_alive(spec, pid)
     if was_running and pid is not None:
         report(f"{spec.name} (pid {pid}) is running: stopping it first")
@@ -109,10 +124,20 @@ def restart_role(layout: DevnetLayout, name: str, report: Report = lambda line: 
     return _start_in_place(layout, doc, spec, pid, was_running, report, timeout_s, stopped)
 
 
-def _start_in_place(layout: DevnetLayout, doc: dict[str, Any], spec: ProcessSpec, previous_pid: int | None,
-                    was_running: bool, report: Report, timeout_s: float, stopped: Callable[[], bool]) -> RestartResult:
+def _start_in_place(
+    layout: DevnetLayout,
+    doc: dict[str, Any],
+    spec: ProcessSpec,
+    previous_pid: int | None,
+    was_running: bool,
+    report: Report,
+    timeout_s: float,
+    stopped: Callable[[], bool],
+) -> RestartResult:
     if not spec.config.exists():
-        raise DevnetError(f"{spec.name}'s config {spec.config} is missing: `rollup devnet up --dir {layout.root}` rewrites it")
+        raise DevnetError(
+            f"{spec.name}'s config {spec.config} is missing: `rollup devnet up --dir {layout.root}` rewrites it"
+        )
     settings = saved_devnet_settings(saved_settings(doc))
     check_ports_free([spec], extra=p2p_ports([spec], settings))
     report(f"restarting {spec.name} on port {spec.port} (log {spec.log})")
@@ -134,8 +159,12 @@ def _start_in_place(layout: DevnetLayout, doc: dict[str, Any], spec: ProcessSpec
     return RestartResult(spec.name, child.pid, previous_pid, was_running, round(seconds, 3))
 
 
-def restart_dead(layout: DevnetLayout, report: Report, timeout_s: float = DEFAULT_RESTART_TIMEOUT_S,
-                 stopped: Callable[[], bool] = lambda: False) -> list[RestartResult]:
+def restart_dead(
+    layout: DevnetLayout,
+    report: Report,
+    timeout_s: float = DEFAULT_RESTART_TIMEOUT_S,
+    stopped: Callable[[], bool] = lambda: False,
+) -> list[RestartResult]:
     """Restart, in start order and one at a time, every process of a partly running devnet that is down."""
     doc = read_state(layout)
     _require_unsupervised(doc, layout, "restart")

@@ -48,10 +48,15 @@ def resolve_settings(options: SettingChoices, saved: dict[str, Any]) -> DevnetSe
             l1_block_time_ms=_pick(options.l1_block_time_ms, saved.get("l1_block_time_ms"), defaults.l1_block_time_ms),
             challenge_window=_pick(options.challenge_window, saved.get("challenge_window"), defaults.challenge_window),
             game_clock=_pick(options.game_clock, saved.get("game_clock"), defaults.game_clock),
-            faulty_proposer=options.faulty_proposer if options.faulty_proposer is not None else _saved_int(saved, "faulty_proposer"),
+            faulty_proposer=options.faulty_proposer
+            if options.faulty_proposer is not None
+            else _saved_int(saved, "faulty_proposer"),
             fault_mode=options.fault_mode or str(saved.get("fault_mode") or defaults.fault_mode),
-            faulty_challenger=(options.faulty_challenger if options.faulty_challenger is not None
-                               else saved.get("faulty_challenger") is True),
+            faulty_challenger=(
+                options.faulty_challenger
+                if options.faulty_challenger is not None
+                else saved.get("faulty_challenger") is True
+            ),
         )
     except ValueError as exc:
         raise DevnetError(str(exc)) from None

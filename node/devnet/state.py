@@ -32,21 +32,22 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from node.crypto import to_checksum_address
 from node.devnet import params as p
 from node.devnet.errors import DevnetError, NoDevnetError
 from node.devnet.layout import (
     FAULTY_CHALLENGER,
+    LOCK_FILE,
     ROLE_CHALLENGER,
     ROLE_EXECUTOR,
     ROLE_L1,
     ROLE_SEQUENCER,
     ROLE_SETTLER,
-    LOCK_FILE,
     DevnetLayout,
     ProcessSpec,
 )
@@ -64,16 +65,27 @@ def accounts_json() -> list[dict[str, str]]:
 
 def process_json(spec: ProcessSpec, pid: int | None) -> dict[str, Any]:
     return {
-        "name": spec.name, "role": spec.role, "module": spec.entry_module, "pid": pid, "config": str(spec.config),
-        "log": str(spec.log), "data_dir": str(spec.data_dir), "port": spec.port, "rpc": spec.rpc,
+        "name": spec.name,
+        "role": spec.role,
+        "module": spec.entry_module,
+        "pid": pid,
+        "config": str(spec.config),
+        "log": str(spec.log),
+        "data_dir": str(spec.data_dir),
+        "port": spec.port,
+        "rpc": spec.rpc,
     }
 
 
 def spec_from_json(record: dict[str, Any]) -> ProcessSpec:
     try:
         return ProcessSpec(
-            name=str(record["name"]), role=str(record["role"]), port=int(record["port"]),
-            config=Path(record["config"]), log=Path(record["log"]), data_dir=Path(record["data_dir"]),
+            name=str(record["name"]),
+            role=str(record["role"]),
+            port=int(record["port"]),
+            config=Path(record["config"]),
+            log=Path(record["log"]),
+            data_dir=Path(record["data_dir"]),
             module=str(record.get("module") or ""),
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -84,14 +96,22 @@ def challenger_json(spec: ProcessSpec) -> dict[str, Any]:
     faulty = spec.name == FAULTY_CHALLENGER
     key = p.FAULTY_CHALLENGER_KEY if faulty else p.CHALLENGER_KEY
     return {
-        "name": spec.name, "rpc": spec.rpc, "mode": "dispute_all" if faulty else "honest",
+        "name": spec.name,
+        "rpc": spec.rpc,
+        "mode": "dispute_all" if faulty else "honest",
         "address": to_checksum_address(dev_account(int(key[3:])).address),
     }
 
 
-def build_state(layout: DevnetLayout, settings: p.DevnetSettings, specs: Sequence[ProcessSpec],
-                pids: dict[str, int], status: str, detached: bool,
-                supervisor: dict[str, int | None] | None) -> dict[str, Any]:
+def build_state(
+    layout: DevnetLayout,
+    settings: p.DevnetSettings,
+    specs: Sequence[ProcessSpec],
+    pids: dict[str, int],
+    status: str,
+    detached: bool,
+    supervisor: dict[str, int | None] | None,
+) -> dict[str, Any]:
     by_role = {spec.role: spec for spec in specs if spec.role not in (ROLE_EXECUTOR, ROLE_CHALLENGER)}
     l1, sequencer, settler = by_role[ROLE_L1], by_role[ROLE_SEQUENCER], by_role[ROLE_SETTLER]
     executors = [spec for spec in specs if spec.role == ROLE_EXECUTOR]

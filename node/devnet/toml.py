@@ -8,7 +8,8 @@ strings via JSON escaping, which TOML accepts (\\", \\\\, \\n, \\uXXXX).
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 Scalar = str | int | bool
 

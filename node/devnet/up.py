@@ -14,9 +14,10 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from node.devnet.children import Child, start_child, stop_children
 from node.devnet.configs import p2p_ports, write_configs
@@ -30,10 +31,10 @@ from node.devnet.layout import (
     DevnetLayout,
     ProcessSpec,
 )
+from node.devnet.liveness import live_supervisor, split_processes
 from node.devnet.logs import format_tail
 from node.devnet.params import DevnetSettings
 from node.devnet.ports import check_ports_free
-from node.devnet.liveness import live_supervisor, split_processes
 from node.devnet.procfs import start_time
 from node.devnet.readiness import Interrupted, wait_first_safe_block, wait_healthy
 from node.devnet.revive import partly_running, revive
@@ -106,8 +107,9 @@ def prepare(options: UpOptions, report: Report) -> tuple[DevnetLayout, DevnetSet
 class Devnet:
     """The started children of one `devnet up`, and devnet.json kept in step with them."""
 
-    def __init__(self, layout: DevnetLayout, settings: DevnetSettings, specs: list[ProcessSpec],
-                 detach: bool, report: Report) -> None:
+    def __init__(
+        self, layout: DevnetLayout, settings: DevnetSettings, specs: list[ProcessSpec], detach: bool, report: Report
+    ) -> None:
         self.layout = layout
         self.settings = settings
         self.specs = specs
@@ -119,8 +121,15 @@ class Devnet:
 
     def state(self, status: str) -> dict[str, Any]:
         pids = {child.spec.name: child.pid for child in self.children}
-        return build_state(self.layout, self.settings, self.specs, pids, status, self.detach,
-                           self.supervisor if status in ("starting", "running") else None)
+        return build_state(
+            self.layout,
+            self.settings,
+            self.specs,
+            pids,
+            status,
+            self.detach,
+            self.supervisor if status in ("starting", "running") else None,
+        )
 
     def save(self, status: str) -> dict[str, Any]:
         doc = self.state(status)
@@ -134,7 +143,8 @@ class Devnet:
         """Start every stage and wait for readiness; on any failure stop everything and re-raise."""
         deadline = time.monotonic() + timeout_s
         stages = [
-            self._role(ROLE_L1), self._role(ROLE_SEQUENCER),
+            self._role(ROLE_L1),
+            self._role(ROLE_SEQUENCER),
             self._role(ROLE_SETTLER) + self._role(ROLE_EXECUTOR) + self._role(ROLE_CHALLENGER),
         ]
         stopped = lambda: stop.requested  # noqa: E731
@@ -203,8 +213,16 @@ def run_up(options: UpOptions, on_ready: Callable[[dict[str, Any], float], None]
         partial = partly_running(layout)
         if partial is not None:
             try:
-                state = revive(layout, partial, options, options.reset, options.detach, options.timeout_s,
-                               lambda: stop.requested, report)
+                state = revive(
+                    layout,
+                    partial,
+                    options,
+                    options.reset,
+                    options.detach,
+                    options.timeout_s,
+                    lambda: stop.requested,
+                    report,
+                )
             except Interrupted:
                 report(f"{stop.signal_name}: restart interrupted")
                 return 130
@@ -222,4 +240,3 @@ def run_up(options: UpOptions, on_ready: Callable[[dict[str, Any], float], None]
         if options.detach:
             return 0
         return devnet.supervise(stop)
-

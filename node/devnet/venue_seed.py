@@ -14,7 +14,8 @@ few block times (well under 2 s at the default 200 ms).
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from node.crypto import PrivateKey, to_checksum_address
 from node.devnet import params as p
@@ -43,7 +44,9 @@ class Sender:
 
     def nonce(self, key: PrivateKey) -> int:
         if key.address not in self.nonces:
-            self.nonces[key.address] = int(self.client.call("rollup_getNonce", to_checksum_address(key.address), "latest"))
+            self.nonces[key.address] = int(
+                self.client.call("rollup_getNonce", to_checksum_address(key.address), "latest")
+            )
         return self.nonces[key.address]
 
     def sign(self, key: PrivateKey, payload: Any) -> bytes:
@@ -103,8 +106,14 @@ def seed_venue(rpc: str, report: Callable[[str], None] = lambda line: None) -> d
     for market in p.VENUE_MARKETS:
         m, tick, price = market["id"], market["tick_size"], p.VENUE_START_PRICES[market["id"]]
         for level in range(1, LEVELS + 1):
-            resting.append(sender.send(makers[level % 2], PlaceOrder(m, Side.BUY, 5 * level, price - level * tick, OrderType.GTC)))
-            resting.append(sender.send(makers[2 + level % 2], PlaceOrder(m, Side.SELL, 5 * level, price + level * tick, OrderType.GTC)))
+            resting.append(
+                sender.send(makers[level % 2], PlaceOrder(m, Side.BUY, 5 * level, price - level * tick, OrderType.GTC))
+            )
+            resting.append(
+                sender.send(
+                    makers[2 + level % 2], PlaceOrder(m, Side.SELL, 5 * level, price + level * tick, OrderType.GTC)
+                )
+            )
     sender.wait(resting)
     crossing: list[str] = []
     for market in p.VENUE_MARKETS:
@@ -114,6 +123,8 @@ def seed_venue(rpc: str, report: Callable[[str], None] = lambda line: None) -> d
         crossing.append(sender.send(makers[2], PlaceOrder(m, Side.SELL, 2, price - tick, OrderType.IOC)))
     sender.wait(crossing)
     elapsed = time.monotonic() - began
-    report(f"venue: seeded {len(p.VENUE_MARKETS)} markets ({len(resting)} resting orders, {len(crossing)} fills) "
-           f"in {elapsed:.2f} s")
+    report(
+        f"venue: seeded {len(p.VENUE_MARKETS)} markets ({len(resting)} resting orders, {len(crossing)} fills) "
+        f"in {elapsed:.2f} s"
+    )
     return {"seeded": True, "orders": len(resting) + len(crossing), "seconds": elapsed}

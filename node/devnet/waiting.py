@@ -9,8 +9,9 @@ root). Safe and finalized are checked on every confirming node.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from node.devnet.endpoints import Node
 from node.devnet.errors import DevnetError
@@ -82,13 +83,15 @@ def wait_l2_receipt(node: Node, tx_hash: str, level: str, deadline: Deadline, pr
             throttle.say(f"{node.name}: waiting for {tx_hash[:18]}... to be included")
         if deadline.expired():
             raise WaitTimeout(
-                f"timed out after {deadline.seconds:.0f} s waiting for {tx_hash} to be {level} on {node.name} ({node.rpc})"
+                f"timed out after {deadline.seconds:.0f} s waiting for {tx_hash} to be {level} on {node.name} "
+                f"({node.rpc})"
             )
         time.sleep(POLL_S)
 
 
-def wait_confirmed(sequencer: Node, confirmers: Sequence[Node], tx_hash: str, level: str, deadline: Deadline,
-                   progress: Progress) -> dict[str, dict[str, Any]]:
+def wait_confirmed(
+    sequencer: Node, confirmers: Sequence[Node], tx_hash: str, level: str, deadline: Deadline, progress: Progress
+) -> dict[str, dict[str, Any]]:
     """The receipt per node: the first node at "unsafe", then every confirmer at `level`."""
     receipts = {sequencer.name: wait_l2_receipt(sequencer, tx_hash, "unsafe", deadline, progress)}
     if level == "unsafe":

@@ -18,7 +18,8 @@ Progress lines go to `progress`; failures raise DevnetError subclasses.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from node.crypto import PrivateKey, parse_address, parse_hex, to_checksum_address
 from node.devnet.errors import DevnetError
@@ -49,8 +50,12 @@ def complete_withdrawal(
     amount = int(proof["record"]["amount"])
     balance_before = int(l1.call("l1_getBalance", to_checksum_address(recipient)))
     result: dict[str, Any] = {
-        "withdrawalId": withdrawal_id, "l2Block": block, "outputIndex": output["index"],
-        "outputL2Block": output["l2BlockNumber"], "recipient": to_checksum_address(recipient), "amount": str(amount),
+        "withdrawalId": withdrawal_id,
+        "l2Block": block,
+        "outputIndex": output["index"],
+        "outputL2Block": output["l2BlockNumber"],
+        "recipient": to_checksum_address(recipient),
+        "amount": str(amount),
     }
     existing = l1.call("l1_getWithdrawal", withdrawal_id)
     if existing is None or existing.get("outputStatus") == "defeated":
@@ -65,8 +70,11 @@ def complete_withdrawal(
     receipt = send_l1(l1, key, finalize_payload(withdrawal_id), deadline, progress)
     balance_after = int(l1.call("l1_getBalance", to_checksum_address(recipient)))
     result.update(
-        finalizeTx=receipt["transactionHash"], finalizedInL1Block=receipt["blockNumber"], paid=True,
-        l1BalanceBefore=str(balance_before), l1BalanceAfter=str(balance_after),
+        finalizeTx=receipt["transactionHash"],
+        finalizedInL1Block=receipt["blockNumber"],
+        paid=True,
+        l1BalanceBefore=str(balance_before),
+        l1BalanceAfter=str(balance_after),
     )
     progress(f"finalized in L1 block {receipt['blockNumber']}: paid {amount} wei to {result['recipient']}")
     return result
@@ -79,8 +87,12 @@ def wait_withdrawal_block(node: SyncRpcClient, withdrawal_id: str, deadline: Dea
             if int(receipt.get("status", 0)) != 1:
                 raise WithdrawalFailed(f"withdrawal transaction {withdrawal_id} failed on L2 (receipt status 0)")
             return int(receipt["blockNumber"])
-        _tick(deadline, f"withdrawal {withdrawal_id} to be derived from L1", progress,
-              f"waiting for {withdrawal_id[:18]}... to be derived from L1")
+        _tick(
+            deadline,
+            f"withdrawal {withdrawal_id} to be derived from L1",
+            progress,
+            f"waiting for {withdrawal_id[:18]}... to be derived from L1",
+        )
 
 
 def wait_finalized_output(
@@ -97,9 +109,14 @@ def wait_finalized_output(
                 return output, proof
         head = _call(l1, "l1_blockNumber")
         waiting = next((o for o in outputs if o["status"] in ("pending", "disputed")), None)
-        what = (f"output {waiting['index']} (L2 block {waiting['l2BlockNumber']}) is {waiting['status']}, "
-                f"finalizes at L1 block {waiting['finalizesAt']} (L1 head {head})") if waiting else \
-            f"no output covers L2 block {block} yet (L1 head {head})"
+        what = (
+            (
+                f"output {waiting['index']} (L2 block {waiting['l2BlockNumber']}) is {waiting['status']}, "
+                f"finalizes at L1 block {waiting['finalizesAt']} (L1 head {head})"
+            )
+            if waiting
+            else f"no output covers L2 block {block} yet (L1 head {head})"
+        )
         _tick(deadline, f"an output covering L2 block {block} to finalize", progress, f"waiting: {what}")
 
 
@@ -122,8 +139,10 @@ def prove_payload(output: dict[str, Any], withdrawal_id: str, proof: dict[str, A
         output_index=int(output["index"]),
         withdrawal_id=parse_hex(withdrawal_id, 32, "withdrawal id"),  # type: ignore[arg-type]
         record=WithdrawalRecord(
-            l2_sender=parse_address(record["l2Sender"]), l1_recipient=parse_address(record["l1Recipient"]),
-            amount=int(record["amount"]), l2_block_number=int(record["l2BlockNumber"]),
+            l2_sender=parse_address(record["l2Sender"]),
+            l1_recipient=parse_address(record["l1Recipient"]),
+            amount=int(record["amount"]),
+            l2_block_number=int(record["l2BlockNumber"]),
         ),
         state_root=parse_hex(proof["stateRoot"], 32, "state root"),  # type: ignore[arg-type]
         block_hash=parse_hex(proof["blockHash"], 32, "block hash"),  # type: ignore[arg-type]
@@ -146,7 +165,9 @@ def send_l1(l1: SyncRpcClient, key: PrivateKey, payload: Any, deadline: Deadline
     try:
         tx_hash = str(l1.call("l1_sendRawTransaction", "0x" + tx.encode().hex()))
     except RpcError as exc:
-        raise WithdrawalFailed(f"the L1 rejected the {payload.NAME} transaction: {exc.message} (code {exc.code})") from None
+        raise WithdrawalFailed(
+            f"the L1 rejected the {payload.NAME} transaction: {exc.message} (code {exc.code})"
+        ) from None
     return wait_l1_receipt(l1.url, tx_hash, deadline, progress)
 
 

@@ -23,16 +23,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from l1.contracts.client import L1Client, OutputReport
+from l1.contracts.state import OutputStatus
 from node.blocknet import BlockNetwork, P2PSection, load_p2p_section
 from node.chain import Chain
-from node.encoding import DecodeError
-from node.gossip import MAX_RANGE_COUNT, MAX_RANGE_RESPONSE_BYTES, GossipRejected, SignedBlock
-from node.p2p import P2PError
-from node.unsafe import Accepted, UnsafeFollower
 from node.derivation import DerivationResult
+from node.encoding import DecodeError
 from node.follower import ChainFollower
+from node.gossip import MAX_RANGE_COUNT, MAX_RANGE_RESPONSE_BYTES, GossipRejected, SignedBlock
 from node.l2rpc import Heads, head_json, register_read_methods
 from node.output import compute_output_root
+from node.p2p import P2PError
 from node.rollup_config import NodeSection, RollupConfig, load_node_section, load_rollup_config
 from node.rpc.client import RpcClient, RpcTransportError
 from node.rpc.errors import Unavailable
@@ -41,11 +42,9 @@ from node.rpc.server import RpcServer
 from node.service import BackgroundTasks, ConfigError, load_toml
 from node.store.chain import ChainStore, Head
 from node.tx import MAX_TX_BYTES
-from l1.contracts.client import L1Client, OutputReport
-from l1.contracts.state import OutputStatus
+from node.unsafe import Accepted, UnsafeFollower
 
 log = logging.getLogger("executor")
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +101,10 @@ class Executor:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def __aenter__(self) -> "Executor":
-        self.follower = ChainFollower(self.config.node.data_dir, self.config.rollup, self.l1, self.config.history_window)
+    async def __aenter__(self) -> Executor:
+        self.follower = ChainFollower(
+            self.config.node.data_dir, self.config.rollup, self.l1, self.config.history_window
+        )
         await self.follower.open()
         self.store, self.chain, self.deriver = self.follower.require_store(), self.follower.chain, self.follower.deriver
         self.unsafe = UnsafeFollower(self.chain, self.deriver.safe)
@@ -116,7 +117,12 @@ class Executor:
         self.server.register("rollup_getTransactionStatus", self._forward_status)
         self.server.add_topic("newHeads")
         port = await self.server.start(self.config.node.rpc_host, self.config.node.rpc_port)
-        log.info("executor serving JSON-RPC on %s (port %d), safe head %d", self.server.url, port, self.deriver.safe.safe_head().number)
+        log.info(
+            "executor serving JSON-RPC on %s (port %d), safe head %d",
+            self.server.url,
+            port,
+            self.deriver.safe.safe_head().number,
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -173,7 +179,15 @@ class Executor:
             block = self.store.get_block(number)  # type: ignore[union-attr]
             if block is not None:
                 head = Head(number, block.hash(), block.header.state_root)
-                self.server.publish("newHeads", {**head_json(head), "timestamp": block.header.timestamp_ms, "txCount": len(block.transactions), "kind": "unsafe"})
+                self.server.publish(
+                    "newHeads",
+                    {
+                        **head_json(head),
+                        "timestamp": block.header.timestamp_ms,
+                        "txCount": len(block.transactions),
+                        "kind": "unsafe",
+                    },
+                )
         self.m_gossip_applied.inc(len(result.applied))
         if result.equivocation is not None:
             self.m_equivocations.inc()
@@ -238,7 +252,15 @@ class Executor:
         for sealed in result.derived:
             self.m_blocks.inc()
             self.m_txs.inc(len(sealed.block.transactions))
-            self.server.publish("newHeads", {**head_json(sealed.head), "timestamp": sealed.block.header.timestamp_ms, "txCount": len(sealed.block.transactions), "kind": "safe"})
+            self.server.publish(
+                "newHeads",
+                {
+                    **head_json(sealed.head),
+                    "timestamp": sealed.block.header.timestamp_ms,
+                    "txCount": len(sealed.block.transactions),
+                    "kind": "safe",
+                },
+            )
 
     # -- finality ---------------------------------------------------------------------------
 
@@ -312,7 +334,9 @@ class Executor:
         self.m_reorgs = m.counter("l2_reorgs_total", "unsafe blocks replaced because L1 decided otherwise")
         self.m_gossip_applied = m.counter("gossip_blocks_applied_total", "gossiped blocks applied as the unsafe head")
         self.m_range_synced = m.counter("range_sync_blocks_total", "blocks fetched by range sync")
-        self.m_equivocations = m.counter("sequencer_equivocations_total", "heights with two different sequencer-signed blocks")
+        self.m_equivocations = m.counter(
+            "sequencer_equivocations_total", "heights with two different sequencer-signed blocks"
+        )
         m.gauge_fn("p2p_peers", "connected p2p peers", lambda: len(self.network.peers()) if self.network else 0)
         m.gauge_fn("l2_safe_head", "safe L2 head", lambda: self.deriver.safe.safe_head().number)
         m.gauge_fn("l2_unsafe_head", "unsafe L2 head", lambda: self.chain.head().number)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from node.executor.process import Executor, load_executor_config
 from node.lifecycle import Role
-from node.executor.process import load_executor_config
-from node.executor.process import Executor
 
-ROLE = Role("executor", "run an executor (replica): follows gossip, derives the L2 chain from L1, serves reads", load_executor_config, Executor, "node.executor")
+ROLE = Role(
+    "executor",
+    "run an executor (replica): follows gossip, derives the L2 chain from L1, serves reads",
+    load_executor_config,
+    Executor,
+    "node.executor",
+)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Union
 
 from node.block import BlockHeader
 from node.fraud.steps import INVALID_ROOT, MAX_STEPS_PER_BLOCK, STEP_END_OF_BLOCK, STEP_TRANSACTION, StepInput
@@ -111,7 +110,7 @@ class ProveStep:
     post_root: bytes  # what execute_step computed from lo_claim
 
 
-Move = Union[Claim, Respond, OpenOutputs, ProveStep]
+Move = Claim | Respond | OpenOutputs | ProveStep
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +150,9 @@ class Game:
         return (self.lo + self.hi) // 2
 
 
-def new_game(start_block: int, agreed_output: bytes, end_block: int, disputed_output: bytes, clock_blocks: int, now: int) -> Game:
+def new_game(
+    start_block: int, agreed_output: bytes, end_block: int, disputed_output: bytes, clock_blocks: int, now: int
+) -> Game:
     """A game over the defender's output at `end_block`, the output at `start_block` being agreed."""
     if not 0 <= start_block < end_block:
         raise InvalidMove(f"a dispute needs start_block < end_block, got {start_block} and {end_block}")
@@ -161,8 +162,18 @@ def new_game(start_block: int, agreed_output: bytes, end_block: int, disputed_ou
         raise InvalidMove("each side needs a clock of at least one L1 block")
     phase = Phase.BLOCKS if end_block - start_block > 1 else Phase.OPENING
     return Game(
-        start_block, end_block, clock_blocks, phase, Status.IN_PROGRESS, start_block, end_block,
-        agreed_output, disputed_output, None, Side.DEFENDER, now,
+        start_block,
+        end_block,
+        clock_blocks,
+        phase,
+        Status.IN_PROGRESS,
+        start_block,
+        end_block,
+        agreed_output,
+        disputed_output,
+        None,
+        Side.DEFENDER,
+        now,
     )
 
 
@@ -198,7 +209,9 @@ def validate_step_input(game: Game, step: StepInput) -> None:
         raise InvalidMove(f"the one-step proof is for step {index} of block {number}")
     is_last = index == game.step_count - 1
     if step.kind not in (STEP_TRANSACTION, STEP_END_OF_BLOCK) or (step.kind == STEP_TRANSACTION and is_last):
-        raise InvalidMove(f"step {index} of block {number} is {'an end-of-block chunk' if is_last else 'not of that kind'}")
+        raise InvalidMove(
+            f"step {index} of block {number} is {'an end-of-block chunk' if is_last else 'not of that kind'}"
+        )
     if step.kind == STEP_END_OF_BLOCK and step.last != is_last:
         raise InvalidMove(f"step {index} of block {number} {'is' if is_last else 'is not'} the block's last step")
     if header is None or (step.timestamp_ms, step.l1_origin_number) != (header.timestamp_ms, header.l1_origin_number):
@@ -256,10 +269,11 @@ def process_claim(game: Game, move: Claim) -> Game:
 def process_response(game: Game, move: Respond) -> Game:
     if game.phase not in (Phase.BLOCKS, Phase.STEPS) or game.mid_claim is None:
         raise InvalidMove("there is no claim to respond to")
+    claim = game.mid_claim
     if move.agree:
-        game = replace(game, lo=game.mid, lo_claim=game.mid_claim, mid_claim=None)
+        game = replace(game, lo=game.mid, lo_claim=claim, mid_claim=None)
     else:
-        game = replace(game, hi=game.mid, hi_claim=game.mid_claim, mid_claim=None)
+        game = replace(game, hi=game.mid, hi_claim=claim, mid_claim=None)
     return process_narrowed(game)
 
 
@@ -277,8 +291,14 @@ def process_opening(game: Game, move: OpenOutputs) -> Game:
         raise InvalidMove(f"outputs are opened only after the block bisection, not in phase {game.phase.value}")
     validate_opening(game, move)
     opened = replace(
-        game, phase=Phase.STEPS, disputed_header=move.hi_header, step_count=move.step_count,
-        lo=0, hi=move.step_count, lo_claim=move.lo_state_root, hi_claim=move.hi_header.state_root,
+        game,
+        phase=Phase.STEPS,
+        disputed_header=move.hi_header,
+        step_count=move.step_count,
+        lo=0,
+        hi=move.step_count,
+        lo_claim=move.lo_state_root,
+        hi_claim=move.hi_header.state_root,
     )
     return process_narrowed(opened)
 

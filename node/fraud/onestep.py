@@ -77,7 +77,9 @@ def compute_step_result(
     return StepResult(post_root, outcome, len(overlay.writes))
 
 
-def process_step_over_witness(overlay: Overlay, config: ChainConfig, step: StepInput, table: StepTable | None) -> StepOutcome:
+def process_step_over_witness(
+    overlay: Overlay, config: ChainConfig, step: StepInput, table: StepTable | None
+) -> StepOutcome:
     try:
         return process_step(overlay, config, step, table)
     except WitnessError:

@@ -26,8 +26,8 @@ tree unchanged and `copy()` is free.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Union
 
 from node.smt.hashing import EMPTY, KEY_LEN, MAX_DEPTH, hash_value, internal_hash, leaf_hash, nibble
 from node.smt.proof import Proof, ProofError, verify_proof
@@ -71,7 +71,7 @@ class InternalOpening:
         return internal_hash(list(self.children))
 
 
-NodeOpening = Union[LeafOpening, InternalOpening]
+NodeOpening = LeafOpening | InternalOpening
 
 
 class _Leaf:
@@ -86,12 +86,12 @@ class _Leaf:
 class _Internal:
     __slots__ = ("children", "digest")
 
-    def __init__(self, children: tuple["Child", ...], digest: bytes | None = None) -> None:
+    def __init__(self, children: tuple[Child, ...], digest: bytes | None = None) -> None:
         self.children = children
         self.digest = digest  # memoised hash; nodes never change after creation
 
 
-Child = Union[bytes, _Leaf, _Internal]  # bytes: an unopened subtree's hash (EMPTY: no subtree)
+Child = bytes | _Leaf | _Internal  # bytes: an unopened subtree's hash (EMPTY: no subtree)
 
 
 # -- helpers on proofs and paths --
@@ -182,7 +182,9 @@ class PartialTree:
             if isinstance(node, bytes):
                 if node == EMPTY:
                     return None
-                raise MissingWitness(f"key 0x{key_hash.hex()} is not covered by the witness", get_nibble_path(key_hash, depth))
+                raise MissingWitness(
+                    f"key 0x{key_hash.hex()} is not covered by the witness", get_nibble_path(key_hash, depth)
+                )
             if isinstance(node, _Leaf):
                 if node.key_hash != key_hash:
                     return None
@@ -192,7 +194,7 @@ class PartialTree:
             node = node.children[nibble(key_hash, depth)]
             depth += 1
 
-    def copy(self) -> "PartialTree":
+    def copy(self) -> PartialTree:
         clone = PartialTree.__new__(PartialTree)
         clone._root = self._root
         return clone
@@ -225,7 +227,9 @@ class PartialTree:
     def _set(self, node: Child, key_hash: bytes, value: bytes | None, depth: int) -> Child:
         if isinstance(node, bytes):
             if node != EMPTY:
-                raise MissingWitness(f"key 0x{key_hash.hex()} is not covered by the witness", get_nibble_path(key_hash, depth))
+                raise MissingWitness(
+                    f"key 0x{key_hash.hex()} is not covered by the witness", get_nibble_path(key_hash, depth)
+                )
             return node if value is None else _Leaf(key_hash, hash_value(value), value)
         if isinstance(node, _Leaf):
             return self._set_on_leaf(node, key_hash, value, depth)
@@ -277,7 +281,11 @@ class PartialTree:
         if isinstance(node, _Leaf):
             raise WitnessError("a proof walks through a leaf")
         slot = nibble(entry.key_hash, depth)
-        base = node if isinstance(node, _Internal) else _Internal(tuple(levels[depth].children_with(slot, hashes[depth + 1])), hashes[depth])
+        base = (
+            node
+            if isinstance(node, _Internal)
+            else _Internal(tuple(levels[depth].children_with(slot, hashes[depth + 1])), hashes[depth])
+        )
         child = self._merge(base.children[slot], entry, hashes, depth + 1)
         return base if child is base.children[slot] else _with_child(base, slot, child, hashes[depth])
 

@@ -45,22 +45,22 @@ process uses.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable
-
-import hashlib
+from typing import Any
 
 from node.block import MAX_BLOCK_TXS, Block
 from node.encoding import DecodeError, expect_bytes, expect_int, expect_list, pack, unpack
 from node.state.view import Overlay, StateReader
+from node.stf.config import BlockContext, ChainConfig
 from node.stf.end_of_block import (
     MAX_END_OF_BLOCK_CHUNKS,
     EndOfBlockOverrun,
     apply_end_of_block_chunk,
     is_end_of_block_open,
 )
-from node.stf.config import BlockContext, ChainConfig
 from node.stf.errors import InvalidTransaction
 from node.stf.execute import apply_transaction, recover_transaction
 from node.tx import MAX_TX_BYTES
@@ -100,13 +100,22 @@ class StepInput:
         return BlockContext(self.number, self.timestamp_ms, self.l1_origin_number)
 
     def to_fields(self) -> list[Any]:
-        return [self.number, self.timestamp_ms, self.l1_origin_number, self.index, self.kind, self.tx, self.chunk, int(self.last)]
+        return [
+            self.number,
+            self.timestamp_ms,
+            self.l1_origin_number,
+            self.index,
+            self.kind,
+            self.tx,
+            self.chunk,
+            int(self.last),
+        ]
 
     def encode(self) -> bytes:
         return pack(self.to_fields())
 
     @classmethod
-    def decode(cls, raw: bytes) -> "StepInput":
+    def decode(cls, raw: bytes) -> StepInput:
         fields = expect_list(unpack(raw, MAX_STEP_INPUT_BYTES), 8, "step input")
         step = cls(
             number=expect_int(fields[0], "number"),
@@ -174,14 +183,23 @@ def get_block_step(block: Block, index: int, step_count: int) -> StepInput:
         raise StepError(f"block {header.number} has {step_count} steps, no step {index}")
     m = len(block.transactions)
     if index < m:
-        return StepInput(header.number, header.timestamp_ms, header.l1_origin_number, index, STEP_TRANSACTION, block.transactions[index])
+        return StepInput(
+            header.number,
+            header.timestamp_ms,
+            header.l1_origin_number,
+            index,
+            STEP_TRANSACTION,
+            block.transactions[index],
+        )
     return get_end_of_block_step(block, index - m, index == step_count - 1)
 
 
 def get_end_of_block_step(block: Block, chunk: int, last: bool) -> StepInput:
     header = block.header
     index = len(block.transactions) + chunk
-    return StepInput(header.number, header.timestamp_ms, header.l1_origin_number, index, STEP_END_OF_BLOCK, chunk=chunk, last=last)
+    return StepInput(
+        header.number, header.timestamp_ms, header.l1_origin_number, index, STEP_END_OF_BLOCK, chunk=chunk, last=last
+    )
 
 
 def get_transaction_steps(block: Block) -> tuple[StepInput, ...]:
@@ -200,7 +218,14 @@ def get_next_step(block: Block, done: int, state: StateReader) -> StepInput | No
     m = len(block.transactions)
     if done < m:
         header = block.header
-        return StepInput(header.number, header.timestamp_ms, header.l1_origin_number, done, STEP_TRANSACTION, block.transactions[done])
+        return StepInput(
+            header.number,
+            header.timestamp_ms,
+            header.l1_origin_number,
+            done,
+            STEP_TRANSACTION,
+            block.transactions[done],
+        )
     if done == m or (done - m < MAX_END_OF_BLOCK_CHUNKS and is_end_of_block_open(state)):
         return get_end_of_block_step(block, done - m, False)
     return None

@@ -24,8 +24,8 @@ steps (or a last chunk declared too early) gives INVALID_ROOT.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Iterator
 
 from node.block import Block
 from node.fraud.steps import (
@@ -189,14 +189,20 @@ def iter_block_trace(
         step = replay.next_step()
 
 
-def compute_intermediate_roots(store: ChainStore, config: ChainConfig, number: int, table: StepTable | None = None) -> tuple[bytes, ...]:
+def compute_intermediate_roots(
+    store: ChainStore, config: ChainConfig, number: int, table: StepTable | None = None
+) -> tuple[bytes, ...]:
     """(r(n, 0), ..., r(n, step_count)); r(n, 0) is block n-1's root, the last is block n's."""
     traced = list(iter_block_trace(store, config, number, False, table))
     return (traced[0].pre_root, *(t.post_root for t in traced))
 
 
 def compute_step_proof(
-    store: ChainStore, config: ChainConfig, number: int, index: int, step_count: int | None = None,
+    store: ChainStore,
+    config: ChainConfig,
+    number: int,
+    index: int,
+    step_count: int | None = None,
     table: StepTable | None = None,
 ) -> StepProof:
     """The pre-root, input and witness of step `index` of block `number` (replays the steps before it).

@@ -23,8 +23,9 @@ guessed around.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Protocol
 
 from node.encoding import DecodeError, expect_bytes, expect_int, expect_list, pack, unpack
 from node.fraud.partial_tree import (
@@ -84,7 +85,7 @@ class Witness:
         return pack(self.to_fields())
 
     @classmethod
-    def decode(cls, raw: bytes) -> "Witness":
+    def decode(cls, raw: bytes) -> Witness:
         try:
             fields = expect_list(unpack(raw, MAX_WITNESS_BYTES), 3, "witness")
             if expect_int(fields[0], "witness version") != WITNESS_VERSION:

@@ -21,9 +21,10 @@ import json
 import os
 import tempfile
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from Crypto.Cipher import AES
 from Crypto.Protocol.KDF import scrypt as _pycryptodome_scrypt

@@ -16,12 +16,20 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
-from node.crypto import ADDRESS_LEN, PRIVATE_KEY_LEN, Address, CryptoError, PrivateKey, parse_address, parse_hex
-from node.crypto import to_checksum_address
+from node.crypto import (
+    ADDRESS_LEN,
+    PRIVATE_KEY_LEN,
+    Address,
+    CryptoError,
+    PrivateKey,
+    parse_address,
+    parse_hex,
+    to_checksum_address,
+)
 from node.keys.hd import DEV_ACCOUNT_COUNT, DEV_ACCOUNT_PREFIX, dev_account, dev_accounts
 from node.keys.keystore import KeystoreError, keystore_address, load_keystore_file, read_keystore_file
 
@@ -159,9 +167,7 @@ def dev_index(spec: str) -> int | None:
         return None
     index = int(match.group(1))
     if index >= DEV_ACCOUNT_COUNT:
-        raise KeyResolutionError(
-            f"unknown dev account {spec.strip()!r} (there are dev0..dev{DEV_ACCOUNT_COUNT - 1})"
-        )
+        raise KeyResolutionError(f"unknown dev account {spec.strip()!r} (there are dev0..dev{DEV_ACCOUNT_COUNT - 1})")
     return index
 
 
@@ -255,9 +261,7 @@ def _resolve_hex(spec: str, password: str | None, keys_dir: Path) -> PrivateKey:
             raise KeyResolutionError(f"invalid private key: {exc}") from None
     if len(body) == 2 * ADDRESS_LEN:
         return _resolve_address(_parse_lookup_address(spec), password, keys_dir)
-    raise KeyResolutionError(
-        "0x value is neither a private key (64 hex digits) nor an address (40 hex digits)"
-    )
+    raise KeyResolutionError("0x value is neither a private key (64 hex digits) nor an address (40 hex digits)")
 
 
 def _resolve_address(address: Address, password: str | None, keys_dir: Path) -> PrivateKey:

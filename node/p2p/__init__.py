@@ -56,19 +56,64 @@ are listed in ``node.p2p.guards``. ``import node.p2p`` does not import
 libp2p; it is loaded when the first node starts.
 """
 
-from node.p2p.errors import (BridgeError, BridgeStoppedError, IdentityError, InvalidMessageError, ListenError,
-                             MessageTooLargeError, MultiaddrError, NodeNotRunningError, P2PError,
-                             PeerUnreachableError, PortInUseError, ProtocolViolationError, RemoteError, RequestError,
-                             RequestTimeoutError)
+from node.p2p.errors import (
+    BridgeError,
+    BridgeStoppedError,
+    IdentityError,
+    InvalidMessageError,
+    ListenError,
+    MessageTooLargeError,
+    MultiaddrError,
+    NodeNotRunningError,
+    P2PError,
+    PeerUnreachableError,
+    PortInUseError,
+    ProtocolViolationError,
+    RemoteError,
+    RequestError,
+    RequestTimeoutError,
+)
 from node.p2p.host import P2PConfig, P2PNode
 from node.p2p.identity import derive_seed, make_multiaddr, parse_multiaddr, peer_id_from_seed
-from node.p2p.types import (GossipMetrics, MessageHandler, PublishReport, ReqRespLimits, RequestHandler,
-                            RequestRejected, Status, Validator)
+from node.p2p.types import (
+    GossipMetrics,
+    MessageHandler,
+    PublishReport,
+    ReqRespLimits,
+    RequestHandler,
+    RequestRejected,
+    Status,
+    Validator,
+)
 
 __all__ = [
-    "BridgeError", "BridgeStoppedError", "GossipMetrics", "IdentityError", "InvalidMessageError", "ListenError",
-    "MessageHandler", "MessageTooLargeError", "MultiaddrError", "NodeNotRunningError", "P2PConfig", "P2PError",
-    "P2PNode", "PeerUnreachableError", "PortInUseError", "ProtocolViolationError", "PublishReport", "RemoteError",
-    "ReqRespLimits", "RequestError", "RequestHandler", "RequestRejected", "RequestTimeoutError", "Status",
-    "Validator", "derive_seed", "make_multiaddr", "parse_multiaddr", "peer_id_from_seed",
+    "BridgeError",
+    "BridgeStoppedError",
+    "GossipMetrics",
+    "IdentityError",
+    "InvalidMessageError",
+    "ListenError",
+    "MessageHandler",
+    "MessageTooLargeError",
+    "MultiaddrError",
+    "NodeNotRunningError",
+    "P2PConfig",
+    "P2PError",
+    "P2PNode",
+    "PeerUnreachableError",
+    "PortInUseError",
+    "ProtocolViolationError",
+    "PublishReport",
+    "RemoteError",
+    "ReqRespLimits",
+    "RequestError",
+    "RequestHandler",
+    "RequestRejected",
+    "RequestTimeoutError",
+    "Status",
+    "Validator",
+    "derive_seed",
+    "make_multiaddr",
+    "parse_multiaddr",
+    "peer_id_from_seed",
 ]

@@ -29,8 +29,9 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Coroutine, TypeVar
+from typing import Any, TypeVar
 
 import trio
 
@@ -52,8 +53,9 @@ def call_in_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args:
     return True
 
 
-async def await_in_loop(loop: asyncio.AbstractEventLoop, async_fn: Callable[..., Coroutine[Any, Any, T]],
-                        *args: Any) -> T:
+async def await_in_loop(
+    loop: asyncio.AbstractEventLoop, async_fn: Callable[..., Coroutine[Any, Any, T]], *args: Any
+) -> T:
     """From trio: run `async_fn(*args)` on the asyncio `loop` and return its result."""
     coro = async_fn(*args)
     try:
@@ -207,7 +209,7 @@ class TrioBridge:
         if self._run_error is not None and not isinstance(self._run_error, trio.Cancelled):
             log.warning("trio thread %s had ended with %r", self._name, self._run_error)
 
-    async def __aenter__(self) -> "TrioBridge":
+    async def __aenter__(self) -> TrioBridge:
         self.start()
         return self
 
@@ -254,16 +256,21 @@ class TrioBridge:
         return await self._nursery.start(self._background, fn, args)
 
     @staticmethod
-    async def _background(fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], *,
-                          task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    async def _background(
+        fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], *, task_status: Any = trio.TASK_STATUS_IGNORED
+    ) -> None:
         flag = _StartedFlag(task_status)
         try:
             await fn(*args, task_status=flag)
         except Exception as exc:
             if not flag.started_called:
                 raise unwrap_exception(exc) from None
-            log.error("trio background task %s crashed: %r", getattr(fn, "__qualname__", fn), unwrap_exception(exc),
-                      exc_info=exc)
+            log.error(
+                "trio background task %s crashed: %r",
+                getattr(fn, "__qualname__", fn),
+                unwrap_exception(exc),
+                exc_info=exc,
+            )
 
     def _spawn(self, call: _Call) -> None:
         nursery = self._nursery

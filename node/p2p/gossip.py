@@ -18,8 +18,8 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import trio
 from libp2p.peer.id import ID
@@ -68,8 +68,16 @@ class _Topic:
 class GossipService:
     """Trio-side topic state of one node. All methods run on the trio thread."""
 
-    def __init__(self, pubsub: Pubsub, *, on_invalid: Callable[[ID, str], None], dedup_capacity: int,
-                 backpressure_threshold: int, backpressure_max_wait: float, metrics: GossipMetrics) -> None:
+    def __init__(
+        self,
+        pubsub: Pubsub,
+        *,
+        on_invalid: Callable[[ID, str], None],
+        dedup_capacity: int,
+        backpressure_threshold: int,
+        backpressure_max_wait: float,
+        metrics: GossipMetrics,
+    ) -> None:
         self._pubsub = pubsub
         self._on_invalid = on_invalid
         self._dedup = DedupCache(dedup_capacity)
@@ -97,8 +105,13 @@ class GossipService:
             ok, why = _run_validator(fn, msg.data)
             if not ok:
                 self.metrics.invalid_received += 1
-                log.debug("gossip: rejected %d-byte message on %s from %s (%s)", len(msg.data), topic,
-                          short_peer(forwarder), why)
+                log.debug(
+                    "gossip: rejected %d-byte message on %s from %s (%s)",
+                    len(msg.data),
+                    topic,
+                    short_peer(forwarder),
+                    why,
+                )
                 self._on_invalid(forwarder, f"invalid message on {topic} ({why})")
             return ok
 
@@ -163,8 +176,13 @@ class GossipService:
         self.metrics.published += 1
         if saturated:
             self.metrics.published_while_saturated += 1
-            log.warning("gossip: published on %s after waiting %.2fs while peer queue(s) of %s were still full; "
-                        "those peers may miss it", topic, waited, ", ".join(short_peer(p) for p in saturated))
+            log.warning(
+                "gossip: published on %s after waiting %.2fs while peer queue(s) of %s were still full; "
+                "those peers may miss it",
+                topic,
+                waited,
+                ", ".join(short_peer(p) for p in saturated),
+            )
         return PublishReport(waited_s=waited, saturated_peers=saturated)
 
     async def _wait_for_capacity(self) -> tuple[float, tuple[str, ...]]:

@@ -43,7 +43,8 @@ import contextlib
 import logging
 import time
 import weakref
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import trio
 from libp2p.io.exceptions import IncompleteReadError
@@ -81,7 +82,7 @@ class SizedQueues(dict[ID, RpcQueue]):
         super().__setitem__(peer, queue)
 
 
-def install_pubsub_guards(pubsub: "Pubsub", *, max_rpc_size: int, on_peer_fault: PeerFaultFn) -> None:
+def install_pubsub_guards(pubsub: Pubsub, *, max_rpc_size: int, on_peer_fault: PeerFaultFn) -> None:
     """Apply fixes 1-4 to a freshly constructed (not yet running) `Pubsub`."""
     if pubsub.peer_queues:
         raise RuntimeError("install_pubsub_guards must run before any peer is registered")
@@ -92,11 +93,11 @@ def install_pubsub_guards(pubsub: "Pubsub", *, max_rpc_size: int, on_peer_fault:
     _contain_push_errors(pubsub, on_peer_fault)
 
 
-def _serialise_stream_writes(pubsub: "Pubsub") -> None:
+def _serialise_stream_writes(pubsub: Pubsub) -> None:
     original = pubsub.write_msg
     locks: weakref.WeakKeyDictionary[INetStream, trio.Lock] = weakref.WeakKeyDictionary()
 
-    async def write_whole_message(stream: "INetStream", rpc_msg: rpc_pb2.RPC) -> bool:
+    async def write_whole_message(stream: INetStream, rpc_msg: rpc_pb2.RPC) -> bool:
         lock = locks.get(stream)
         if lock is None:
             lock = locks[stream] = trio.Lock()
@@ -106,8 +107,8 @@ def _serialise_stream_writes(pubsub: "Pubsub") -> None:
     pubsub.write_msg = write_whole_message  # type: ignore[method-assign]
 
 
-def _contain_inbound_errors(pubsub: "Pubsub", on_peer_fault: PeerFaultFn) -> None:
-    async def guarded_stream_handler(stream: "INetStream") -> None:
+def _contain_inbound_errors(pubsub: Pubsub, on_peer_fault: PeerFaultFn) -> None:
+    async def guarded_stream_handler(stream: INetStream) -> None:
         peer_id = stream.muxed_conn.peer_id
         fault: str | None = None
         try:
@@ -117,8 +118,11 @@ def _contain_inbound_errors(pubsub: "Pubsub", on_peer_fault: PeerFaultFn) -> Non
             log.debug("gossip stream from %s ended: %s", short_peer(peer_id), exc)
         except Exception as exc:  # noqa: BLE001 - containment is the point (defect 2)
             fault = f"{type(exc).__name__}: {str(exc)[:160]}"
-            log.warning("gossip: malformed RPC from peer %s (%s); dropped that stream, node unaffected",
-                        short_peer(peer_id), fault)
+            log.warning(
+                "gossip: malformed RPC from peer %s (%s); dropped that stream, node unaffected",
+                short_peer(peer_id),
+                fault,
+            )
         with trio.move_on_after(_RESET_TIMEOUT_S), contextlib.suppress(Exception):
             await stream.reset()
         try:
@@ -132,7 +136,7 @@ def _contain_inbound_errors(pubsub: "Pubsub", on_peer_fault: PeerFaultFn) -> Non
         pubsub.host.set_stream_handler(protocol, guarded_stream_handler)
 
 
-def _contain_push_errors(pubsub: "Pubsub", on_peer_fault: PeerFaultFn) -> None:
+def _contain_push_errors(pubsub: Pubsub, on_peer_fault: PeerFaultFn) -> None:
     original = pubsub.push_msg
 
     async def guarded_push(msg_forwarder: ID, msg: rpc_pb2.Message) -> None:

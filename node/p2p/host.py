@@ -20,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from node.p2p.bridge import TrioBridge, call_in_loop
 from node.p2p.errors import MessageTooLargeError, NodeNotRunningError
@@ -64,8 +65,16 @@ class P2PConfig:
             parse_multiaddr(addr)
         if not 0 <= self.listen_port < 65536:
             raise ValueError(f"listen_port {self.listen_port} out of range 0..65535")
-        for name in ("max_message_size", "backpressure_threshold", "invalid_limit", "dedup_capacity",
-                     "delivery_queue_size", "reconnect_interval", "reconnect_max_interval", "close_timeout"):
+        for name in (
+            "max_message_size",
+            "backpressure_threshold",
+            "invalid_limit",
+            "dedup_capacity",
+            "delivery_queue_size",
+            "reconnect_interval",
+            "reconnect_max_interval",
+            "close_timeout",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"P2PConfig.{name} must be positive, got {getattr(self, name)}")
         if self.backpressure_max_wait < 0 or self.ban_seconds < 0:
@@ -90,8 +99,12 @@ class _Delivery:
             self._metrics.delivery_dropped += 1
             self._dropped += 1
             if self._dropped == 1 or self._dropped % 100 == 0:
-                log.warning("p2p: handler of topic %s is %d messages behind; %d message(s) dropped so far",
-                            self.topic, self._queue.qsize(), self._dropped)
+                log.warning(
+                    "p2p: handler of topic %s is %d messages behind; %d message(s) dropped so far",
+                    self.topic,
+                    self._queue.qsize(),
+                    self._dropped,
+                )
 
     async def _run(self) -> None:
         while True:
@@ -120,24 +133,40 @@ class P2PNode:
         self._failed = asyncio.Event()
 
     # ---- lifecycle -------------------------------------------------------
-    async def __aenter__(self) -> "P2PNode":
+    async def __aenter__(self) -> P2PNode:
         from node.p2p.runtime import NodeRuntime, RuntimeSettings
 
         _route_libp2p_logs(self.config.libp2p_log_level)
         self._loop = asyncio.get_running_loop()
         c = self.config
         settings = RuntimeSettings(
-            seed=self._seed, listen_host=c.listen_host, listen_port=c.listen_port, bootstrap=c.bootstrap,
-            max_message_size=c.max_message_size, backpressure_threshold=c.backpressure_threshold,
-            backpressure_max_wait=c.backpressure_max_wait, invalid_limit=c.invalid_limit, ban_seconds=c.ban_seconds,
-            reconnect_interval=c.reconnect_interval, reconnect_max_interval=c.reconnect_max_interval,
-            dedup_capacity=c.dedup_capacity, close_timeout=c.close_timeout, reqresp=c.reqresp)
+            seed=self._seed,
+            listen_host=c.listen_host,
+            listen_port=c.listen_port,
+            bootstrap=c.bootstrap,
+            max_message_size=c.max_message_size,
+            backpressure_threshold=c.backpressure_threshold,
+            backpressure_max_wait=c.backpressure_max_wait,
+            invalid_limit=c.invalid_limit,
+            ban_seconds=c.ban_seconds,
+            reconnect_interval=c.reconnect_interval,
+            reconnect_max_interval=c.reconnect_max_interval,
+            dedup_capacity=c.dedup_capacity,
+            close_timeout=c.close_timeout,
+            reqresp=c.reqresp,
+        )
         self._bridge = TrioBridge(name=f"p2p-trio-{self.peer_id[-6:]}")
         self._bridge.start()
         try:
-            self._runtime = await self._bridge.run(_build_runtime, NodeRuntime, settings, self._loop,
-                                                   self._report_failure, dict(self._validators),
-                                                   dict(self._handlers))
+            self._runtime = await self._bridge.run(
+                _build_runtime,
+                NodeRuntime,
+                settings,
+                self._loop,
+                self._report_failure,
+                dict(self._validators),
+                dict(self._handlers),
+            )
             self.listen_port = await self._bridge.start_background(self._runtime.serve)
         except BaseException:
             await self._bridge.astop(self.config.close_timeout + 2.0)
@@ -247,7 +276,8 @@ class P2PNode:
         """Validate locally, wait (bounded) for peer queues to drain, publish; see `PublishReport`."""
         if len(data) > self.config.max_message_size:
             raise MessageTooLargeError(
-                f"{len(data)}-byte message exceeds max_message_size {self.config.max_message_size}")
+                f"{len(data)}-byte message exceeds max_message_size {self.config.max_message_size}"
+            )
         bridge, runtime = self._require()
         return await bridge.run(runtime.gossip.publish, topic, bytes(data))
 
@@ -270,9 +300,14 @@ class P2PNode:
         await bridge.run(runtime.peers.dial, multiaddr)
 
 
-async def _build_runtime(runtime_cls: type[NodeRuntime], settings: RuntimeSettings, loop: asyncio.AbstractEventLoop,
-                         on_failure: Callable[[BaseException], None], validators: dict[str, Validator],
-                         handlers: dict[str, RequestHandler]) -> NodeRuntime:
+async def _build_runtime(
+    runtime_cls: type[NodeRuntime],
+    settings: RuntimeSettings,
+    loop: asyncio.AbstractEventLoop,
+    on_failure: Callable[[BaseException], None],
+    validators: dict[str, Validator],
+    handlers: dict[str, RequestHandler],
+) -> NodeRuntime:
     runtime = runtime_cls(settings, loop, on_failure)
     for topic, fn in validators.items():
         runtime.gossip.set_validator(topic, fn)

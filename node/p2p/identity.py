@@ -55,7 +55,7 @@ def peer_id_from_seed(seed: bytes) -> str:
     return base58.b58encode(multihash).decode()
 
 
-def key_pair_from_seed(seed: bytes) -> "KeyPair":
+def key_pair_from_seed(seed: bytes) -> KeyPair:
     """The libp2p `KeyPair` for this seed (imports libp2p)."""
     from libp2p.identity_utils import create_identity_from_seed
 

@@ -44,9 +44,18 @@ _SNAPSHOT_REFRESH_S = 0.5
 class PeerManager(INotifee):
     """Connection upkeep and peer discipline for one host. Runs on the trio thread."""
 
-    def __init__(self, host: "IHost", pubsub: "Pubsub", *, bootstrap: tuple[str, ...], reconnect_interval: float,
-                 reconnect_max_interval: float, invalid_limit: int, ban_seconds: float,
-                 metrics: GossipMetrics) -> None:
+    def __init__(
+        self,
+        host: IHost,
+        pubsub: Pubsub,
+        *,
+        bootstrap: tuple[str, ...],
+        reconnect_interval: float,
+        reconnect_max_interval: float,
+        invalid_limit: int,
+        ban_seconds: float,
+        metrics: GossipMetrics,
+    ) -> None:
         self._host = host
         self._pubsub = pubsub
         self._bootstrap = [info_from_p2p_addr(Multiaddr(addr)) for addr in bootstrap]
@@ -85,8 +94,9 @@ class PeerManager(INotifee):
     def _refresh(self) -> None:
         network = self._host.get_network()
         previous = set(self._snapshot)
-        self._snapshot = tuple(sorted(str(peer) for peer, conns in list(network.connections.items())
-                                      if conns and not self.is_banned(peer)))
+        self._snapshot = tuple(
+            sorted(str(peer) for peer, conns in list(network.connections.items()) if conns and not self.is_banned(peer))
+        )
         current = set(self._snapshot)
         for peer in sorted(current - previous):
             log.info("peer %s connected (%d peers)", short_peer(peer), len(current))
@@ -117,8 +127,13 @@ class PeerManager(INotifee):
             except Exception as exc:  # noqa: BLE001 - any dial failure means "retry later"
                 failures += 1
                 level = logging.INFO if failures == 1 else logging.DEBUG
-                log.log(level, "bootstrap peer %s not reachable yet (%s); retrying every <=%.1fs",
-                        short_peer(info.peer_id), type(exc).__name__, self._max_interval)
+                log.log(
+                    level,
+                    "bootstrap peer %s not reachable yet (%s); retrying every <=%.1fs",
+                    short_peer(info.peer_id),
+                    type(exc).__name__,
+                    self._max_interval,
+                )
                 delay = min(delay * 2, self._max_interval)
             else:
                 if failures:
@@ -155,8 +170,9 @@ class PeerManager(INotifee):
 
     async def _ban(self, peer: ID, count: int) -> None:
         self._metrics.peers_banned += 1
-        log.warning("banning peer %s for %.0fs after %d bad messages; disconnecting", short_peer(peer),
-                    self._ban_seconds, count)
+        log.warning(
+            "banning peer %s for %.0fs after %d bad messages; disconnecting", short_peer(peer), self._ban_seconds, count
+        )
         self._pubsub.blacklisted_peers.add(peer)  # not add_to_blacklist(): see _disconnect
         await self._disconnect(peer)
         try:

@@ -33,8 +33,13 @@ from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
 from node.p2p.bridge import await_in_loop
-from node.p2p.errors import (MessageTooLargeError, PeerUnreachableError, ProtocolViolationError, RemoteError,
-                             RequestTimeoutError)
+from node.p2p.errors import (
+    MessageTooLargeError,
+    PeerUnreachableError,
+    ProtocolViolationError,
+    RemoteError,
+    RequestTimeoutError,
+)
 from node.p2p.guards import short_peer
 from node.p2p.types import ReqRespLimits, RequestHandler, RequestRejected, Status
 
@@ -62,7 +67,7 @@ def encode_frame(body: bytes) -> bytes:
     return _LEN.pack(len(body)) + body
 
 
-async def read_frame(stream: "INetStream", limit: int) -> bytes:
+async def read_frame(stream: INetStream, limit: int) -> bytes:
     header = await _read_exactly(stream, _LEN.size)
     (length,) = _LEN.unpack(header)
     if length > limit:
@@ -70,7 +75,7 @@ async def read_frame(stream: "INetStream", limit: int) -> bytes:
     return await _read_exactly(stream, length)
 
 
-async def _read_exactly(stream: "INetStream", n: int) -> bytes:
+async def _read_exactly(stream: INetStream, n: int) -> bytes:
     buf = bytearray()
     while len(buf) < n:
         try:
@@ -87,7 +92,7 @@ def _error_body(status: int, message: str) -> bytes:
     return bytes([status]) + message.encode("utf-8", "replace")[:4096]
 
 
-async def _discard(stream: "INetStream") -> None:
+async def _discard(stream: INetStream) -> None:
     with trio.CancelScope(shield=True), trio.move_on_after(_CLEANUP_TIMEOUT_S), contextlib.suppress(Exception):
         await stream.reset()
 
@@ -95,20 +100,20 @@ async def _discard(stream: "INetStream") -> None:
 class ReqRespService:
     """Trio side of the protocol for one host; handlers run on the asyncio `loop`."""
 
-    def __init__(self, host: "IHost", loop: asyncio.AbstractEventLoop, limits: ReqRespLimits) -> None:
+    def __init__(self, host: IHost, loop: asyncio.AbstractEventLoop, limits: ReqRespLimits) -> None:
         self._host = host
         self._loop = loop
         self.limits = limits
         self._inflight = 0
 
     def register(self, protocol_id: str, handler: RequestHandler) -> None:
-        async def stream_handler(stream: "INetStream") -> None:
+        async def stream_handler(stream: INetStream) -> None:
             await self._serve(protocol_id, handler, stream)
 
         self._host.set_stream_handler(TProtocol(protocol_id), stream_handler)
 
     # ---- server ----------------------------------------------------------
-    async def _serve(self, protocol_id: str, handler: RequestHandler, stream: "INetStream") -> None:
+    async def _serve(self, protocol_id: str, handler: RequestHandler, stream: INetStream) -> None:
         peer = str(stream.muxed_conn.peer_id)
         try:
             if self._inflight >= self.limits.max_concurrent_inbound:
@@ -124,7 +129,7 @@ class ReqRespService:
             log.debug("reqresp %s: exchange with %s failed: %s", protocol_id, short_peer(peer), exc)
             await _discard(stream)
 
-    async def _answer(self, protocol_id: str, handler: RequestHandler, stream: "INetStream", peer: str) -> bytes:
+    async def _answer(self, protocol_id: str, handler: RequestHandler, stream: INetStream, peer: str) -> bytes:
         try:
             with trio.fail_after(self.limits.request_read_timeout):
                 request = await read_frame(stream, self.limits.max_request_size)
@@ -136,14 +141,19 @@ class ReqRespService:
             with trio.fail_after(self.limits.handler_timeout):
                 response = await await_in_loop(self._loop, handler, request, peer)
         except trio.TooSlowError:
-            log.warning("reqresp %s: handler timed out after %.0fs (peer %s)", protocol_id,
-                        self.limits.handler_timeout, short_peer(peer))
+            log.warning(
+                "reqresp %s: handler timed out after %.0fs (peer %s)",
+                protocol_id,
+                self.limits.handler_timeout,
+                short_peer(peer),
+            )
             return _error_body(Status.HANDLER_TIMEOUT, "handler timed out")
         except RequestRejected as exc:
             return _error_body(exc.status, exc.message)
         except Exception as exc:  # noqa: BLE001 - carried to the client as a status, not a reset
-            log.warning("reqresp %s: handler failed for peer %s: %s: %s", protocol_id, short_peer(peer),
-                        type(exc).__name__, exc)
+            log.warning(
+                "reqresp %s: handler failed for peer %s: %s: %s", protocol_id, short_peer(peer), type(exc).__name__, exc
+            )
             return _error_body(Status.HANDLER_ERROR, f"{type(exc).__name__}: {exc}")
         if not isinstance(response, (bytes, bytearray, memoryview)):
             return _error_body(Status.HANDLER_ERROR, f"handler returned {type(response).__name__}, not bytes")
@@ -151,7 +161,7 @@ class ReqRespService:
             return _error_body(Status.RESPONSE_TOO_LARGE, f"response of {len(response)} bytes over the limit")
         return bytes([Status.OK]) + bytes(response)
 
-    async def _respond(self, stream: "INetStream", body: bytes) -> None:
+    async def _respond(self, stream: INetStream, body: bytes) -> None:
         await stream.write(encode_frame(body))
         with trio.move_on_after(_CLEANUP_TIMEOUT_S):
             await stream.close()
@@ -160,13 +170,16 @@ class ReqRespService:
     async def request(self, peer_id: str, protocol_id: str, payload: bytes, timeout: float) -> bytes:
         if len(payload) > self.limits.max_request_size:
             raise MessageTooLargeError(
-                f"request of {len(payload)} bytes exceeds max_request_size {self.limits.max_request_size}")
+                f"request of {len(payload)} bytes exceeds max_request_size {self.limits.max_request_size}"
+            )
         peer = ID.from_base58(peer_id)
         try:
             with trio.fail_after(timeout):
                 body = await self._exchange(peer, protocol_id, payload)
         except trio.TooSlowError:
-            raise RequestTimeoutError(f"{protocol_id} to {short_peer(peer_id)}: no response within {timeout}s") from None
+            raise RequestTimeoutError(
+                f"{protocol_id} to {short_peer(peer_id)}: no response within {timeout}s"
+            ) from None
         if not body:
             raise ProtocolViolationError(f"{protocol_id} to {short_peer(peer_id)}: empty response frame")
         if body[0] != Status.OK:
@@ -204,7 +217,7 @@ class ReqRespService:
                 await _discard(stream)
 
     @staticmethod
-    async def _write_request(stream: "INetStream", payload: bytes) -> None:
+    async def _write_request(stream: INetStream, payload: bytes) -> None:
         try:
             await stream.write(encode_frame(payload))
         except Exception as exc:  # noqa: BLE001 - the read side reports the outcome

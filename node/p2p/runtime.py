@@ -20,17 +20,22 @@ import contextlib
 import errno
 import logging
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import trio
 from libp2p import new_host
 from libp2p.crypto.x25519 import create_new_key_pair as new_x25519_key_pair
 from libp2p.custom_types import TProtocol
-from libp2p.pubsub.gossipsub import PROTOCOL_ID as MESHSUB_V10, PROTOCOL_ID_V11 as MESHSUB_V11, GossipSub
+from libp2p.pubsub.gossipsub import PROTOCOL_ID as MESHSUB_V10
+from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11 as MESHSUB_V11
+from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pubsub import Pubsub
-from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID, Transport as NoiseTransport
-from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID, Yamux
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
+from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
+from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 from multiaddr import Multiaddr
 
@@ -69,8 +74,9 @@ class RuntimeSettings:
 class NodeRuntime:
     """Everything libp2p of one node; all methods run on the trio thread."""
 
-    def __init__(self, settings: RuntimeSettings, loop: asyncio.AbstractEventLoop,
-                 on_failure: Callable[[BaseException], None]) -> None:
+    def __init__(
+        self, settings: RuntimeSettings, loop: asyncio.AbstractEventLoop, on_failure: Callable[[BaseException], None]
+    ) -> None:
         self.settings = settings
         self.failure: BaseException | None = None
         self._on_failure = on_failure
@@ -82,21 +88,38 @@ class NodeRuntime:
         )
         self.metrics = GossipMetrics()
         self.router = GossipSub(
-            protocols=[MESHSUB_V11, MESHSUB_V10], degree=6, degree_low=4, degree_high=12,
-            heartbeat_initial_delay=0.1, heartbeat_interval=1, time_to_live=30,
-            spam_protection_enabled=False, adaptive_gossip_enabled=False, eclipse_protection_enabled=False,
+            protocols=[MESHSUB_V11, MESHSUB_V10],
+            degree=6,
+            degree_low=4,
+            degree_high=12,
+            heartbeat_initial_delay=0.1,
+            heartbeat_interval=1,
+            time_to_live=30,
+            spam_protection_enabled=False,
+            adaptive_gossip_enabled=False,
+            eclipse_protection_enabled=False,
         )
         rpc_limit = settings.max_message_size + RPC_OVERHEAD
         self.pubsub = Pubsub(self.host, self.router, max_inbound_rpc_size=rpc_limit)
         self.peers = PeerManager(
-            self.host, self.pubsub, bootstrap=settings.bootstrap, reconnect_interval=settings.reconnect_interval,
-            reconnect_max_interval=settings.reconnect_max_interval, invalid_limit=settings.invalid_limit,
-            ban_seconds=settings.ban_seconds, metrics=self.metrics)
+            self.host,
+            self.pubsub,
+            bootstrap=settings.bootstrap,
+            reconnect_interval=settings.reconnect_interval,
+            reconnect_max_interval=settings.reconnect_max_interval,
+            invalid_limit=settings.invalid_limit,
+            ban_seconds=settings.ban_seconds,
+            metrics=self.metrics,
+        )
         install_pubsub_guards(self.pubsub, max_rpc_size=rpc_limit, on_peer_fault=self.peers.record_fault)
         self.gossip = GossipService(
-            self.pubsub, on_invalid=self.peers.record_fault, dedup_capacity=settings.dedup_capacity,
+            self.pubsub,
+            on_invalid=self.peers.record_fault,
+            dedup_capacity=settings.dedup_capacity,
             backpressure_threshold=settings.backpressure_threshold,
-            backpressure_max_wait=settings.backpressure_max_wait, metrics=self.metrics)
+            backpressure_max_wait=settings.backpressure_max_wait,
+            metrics=self.metrics,
+        )
         self.reqresp = ReqRespService(self.host, loop, settings.reqresp)
         self.listen_port = 0
         self._stop = trio.Event()
@@ -127,8 +150,10 @@ class NodeRuntime:
                     finally:
                         await self.host.close()
             if self._outer.cancelled_caught:
-                log.warning("p2p shutdown: libp2p did not close within %.1fs; abandoned its remaining tasks",
-                            self.settings.close_timeout)
+                log.warning(
+                    "p2p shutdown: libp2p did not close within %.1fs; abandoned its remaining tasks",
+                    self.settings.close_timeout,
+                )
         finally:
             with contextlib.suppress(Exception):
                 self.peers.stop()
@@ -150,8 +175,9 @@ class NodeRuntime:
             if not started:
                 raise
             self.failure = unwrap_exception(exc)
-            log.critical("p2p node %s failed: %r; it no longer sends or receives", self.peer_id, self.failure,
-                         exc_info=exc)
+            log.critical(
+                "p2p node %s failed: %r; it no longer sends or receives", self.peer_id, self.failure, exc_info=exc
+            )
             self._on_failure(self.failure)
 
     def _check_port_free(self) -> None:

@@ -6,9 +6,10 @@ py-libp2p takes 0.6-1.4 s to import and is only loaded when a node starts.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, Awaitable, Callable, Coroutine
+from typing import Any
 
 Validator = Callable[[bytes], bool]
 """Sync, pure: payload -> accept? Raising counts as reject. Runs on the trio thread."""
@@ -35,7 +36,7 @@ class GossipMetrics:
     peer_faults: int = 0
     peers_banned: int = 0
 
-    def snapshot(self) -> "GossipMetrics":
+    def snapshot(self) -> GossipMetrics:
         return GossipMetrics(**vars(self))
 
 

@@ -13,10 +13,8 @@ without a JSON-RPC body, malformed JSON) raises RpcTransportError.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
-import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -52,9 +50,7 @@ def _decode(url: str, status: int, body: bytes) -> Any:
     try:
         return json.loads(body)
     except ValueError:
-        raise RpcTransportError(
-            url, f"HTTP {status} reply is not JSON: {_preview(body)!r}"
-        ) from None
+        raise RpcTransportError(url, f"HTTP {status} reply is not JSON: {_preview(body)!r}") from None
 
 
 def _outcome(url: str, reply: Any) -> Any | RpcError:
@@ -116,7 +112,7 @@ class RpcClient:
         self._session: aiohttp.ClientSession | None = None
         self._ids: Iterator[int] = itertools.count(1)
 
-    async def __aenter__(self) -> "RpcClient":
+    async def __aenter__(self) -> RpcClient:
         return self
 
     async def __aexit__(
@@ -142,7 +138,7 @@ class RpcClient:
         try:
             async with self._get_session().post(self.url, data=data) as response:
                 return response.status, await response.read()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise RpcTransportError(self.url, f"{what} timed out after {self.timeout}s") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise RpcTransportError(self.url, f"{what} failed: {exc or type(exc).__name__}") from None
@@ -173,7 +169,9 @@ class SyncRpcClient:
 
     def _post(self, what: str, payload: Any) -> tuple[int, bytes]:
         request = urllib.request.Request(
-            self.url, data=_encode(payload), headers={"Content-Type": "application/json"},
+            self.url,
+            data=_encode(payload),
+            headers={"Content-Type": "application/json"},
             method="POST",
         )
         try:
@@ -182,7 +180,7 @@ class SyncRpcClient:
         except urllib.error.HTTPError as exc:  # 4xx/5xx: the body may still be JSON-RPC
             with exc:
                 return exc.code, exc.read()
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise RpcTransportError(self.url, f"{what} timed out after {self.timeout}s") from None
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, TimeoutError):

@@ -101,7 +101,8 @@ def error_response(request_id: Any, error: RpcError) -> str:
     except (TypeError, ValueError, RecursionError):
         _module_log.warning(
             "rpc error %d carries data of type %s that is not JSON-serialisable; sent without it",
-            error.code, type(error.data).__name__,
+            error.code,
+            type(error.data).__name__,
         )
     bare = {"code": error.code, "message": error.message}
     try:
@@ -183,9 +184,7 @@ class Dispatcher:
         self._handlers: dict[str, Handler] = {}
         self._m_requests = metrics.counter("rpc_requests_total", "JSON-RPC requests by method")
         self._m_errors = metrics.counter("rpc_errors_total", "JSON-RPC error responses by method and code")
-        self._m_duration = metrics.histogram(
-            "rpc_request_duration_seconds", "JSON-RPC handler latency by method"
-        )
+        self._m_duration = metrics.histogram("rpc_request_duration_seconds", "JSON-RPC handler latency by method")
 
     # -- registration --
 
@@ -275,7 +274,9 @@ class Dispatcher:
         except (TypeError, ValueError, RecursionError) as exc:
             self._log.error(
                 "rpc[%s] method %s returned a result that is not JSON-serialisable: %s",
-                self.name, call.method, exc,
+                self.name,
+                call.method,
+                exc,
             )
             raise InternalError() from exc
 
@@ -303,7 +304,10 @@ class Dispatcher:
             if rpc_code_of(exc) is not None:
                 raise rpc_error_from(exc) from exc
             self._log.error(
-                "rpc[%s] method %s raised %s", self.name, shorten(call.method), type(exc).__name__,
+                "rpc[%s] method %s raised %s",
+                self.name,
+                shorten(call.method),
+                type(exc).__name__,
                 exc_info=True,
             )
             raise InternalError() from exc
@@ -313,9 +317,7 @@ class Dispatcher:
         if handler is None:
             return self._call_session(call, session)
         if not isinstance(call.params, list):
-            raise InvalidParams(
-                f"method {call.method} takes positional params (a JSON array), got an object"
-            )
+            raise InvalidParams(f"method {call.method} takes positional params (a JSON array), got an object")
         result = handler(call.params)
         if inspect.isawaitable(result):
             result = await result
@@ -324,8 +326,6 @@ class Dispatcher:
     def _call_session(self, call: Call, session: SessionCall | None) -> Any:
         if call.method in self.session_methods:
             if session is None:
-                raise MethodNotFound(
-                    f"method {call.method} is only available over WebSocket (/ws)"
-                )
+                raise MethodNotFound(f"method {call.method} is only available over WebSocket (/ws)")
             return session(call.method, call.params)
         raise MethodNotFound(f"method {shorten(call.method)!r} not found")

@@ -22,7 +22,7 @@ LIMIT_EXCEEDED = -32005
 UNAVAILABLE = -32006
 
 
-def _restore(cls: type["RpcError"], code: int, message: str, data: Any) -> "RpcError":
+def _restore(cls: type[RpcError], code: int, message: str, data: Any) -> RpcError:
     error = cls.__new__(cls)
     RpcError.__init__(error, code, message, data)
     return error

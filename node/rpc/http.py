@@ -82,7 +82,8 @@ class HttpRoutes:
     async def handle_rpc(self, request: web.Request) -> web.StreamResponse:
         if request.method != "POST":
             return web.Response(
-                status=405, text="405: send JSON-RPC 2.0 requests with POST\n",
+                status=405,
+                text="405: send JSON-RPC 2.0 requests with POST\n",
                 headers={"Allow": "POST"},
             )
         try:
@@ -119,9 +120,7 @@ class HttpRoutes:
     def _http_error(self, status: int, error: RpcError) -> web.Response:
         """A 4xx whose body is a JSON-RPC error; the connection is closed after it."""
         self._dispatcher.count_invalid(error.code)
-        response = web.Response(
-            status=status, body=error_response(None, error).encode(), headers=_JSON_HEADERS
-        )
+        response = web.Response(status=status, body=error_response(None, error).encode(), headers=_JSON_HEADERS)
         response.force_close()  # the rest of the body is never read
         return response
 

@@ -19,20 +19,32 @@ import re
 import threading
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Union
 
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DEFAULT_BUCKETS: tuple[float, ...] = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 LabelKey = tuple[tuple[str, str], ...]
-GaugeFnResult = Union[float, int, Iterable[tuple[Mapping[str, str], float]]]
+GaugeFnResult = float | int | Iterable[tuple[Mapping[str, str], float]]
 
 
 class MetricsError(ValueError):
@@ -183,9 +195,7 @@ class Histogram(_Metric):
 
     def samples(self) -> list[str]:
         with self._lock:
-            items = sorted(
-                (key, list(s.counts), s.sum, s.count) for key, s in self._series.items()
-            )
+            items = sorted((key, list(s.counts), s.sum, s.count) for key, s in self._series.items())
         lines: list[str] = []
         for key, counts, total, count in items:
             cumulative = 0
@@ -251,9 +261,7 @@ class Metrics:
         """Register (or fetch the existing) gauge `name`."""
         return self._register(Gauge(name, help))  # type: ignore[return-value]
 
-    def histogram(
-        self, name: str, help: str, buckets: Sequence[float] = DEFAULT_BUCKETS
-    ) -> Histogram:
+    def histogram(self, name: str, help: str, buckets: Sequence[float] = DEFAULT_BUCKETS) -> Histogram:
         """Register (or fetch the existing) histogram `name`."""
         return self._register(Histogram(name, help, buckets))  # type: ignore[return-value]
 

@@ -51,9 +51,7 @@ def _describe_max(maximum: int) -> str:
     return str(maximum)
 
 
-def hex_bytes(
-    value: Any, name: str, length: int | None = None, max_length: int | None = None
-) -> bytes:
+def hex_bytes(value: Any, name: str, length: int | None = None, max_length: int | None = None) -> bytes:
     """Decode a 0x-prefixed, even-length hex string, optionally checking its byte length."""
     if not isinstance(value, str):
         raise InvalidParams(f"{name} must be a 0x-prefixed hex string, got {_type_name(value)}")
@@ -97,18 +95,14 @@ def _parse_uint_text(text: str, name: str) -> int:
             raise InvalidParams(f"{name} is not a valid hex quantity: {_preview(text)}")
         return int(body, 16)
     if not _DECIMAL.fullmatch(text):
-        raise InvalidParams(
-            f"{name} must be a decimal or 0x-hex integer string, got {_preview(text)}"
-        )
+        raise InvalidParams(f"{name} must be a decimal or 0x-hex integer string, got {_preview(text)}")
     return int(text, 10)
 
 
 def uint(value: Any, name: str, maximum: int = UINT256_MAX) -> int:
     """An unsigned integer from a JSON integer, a decimal string or a 0x-hex string."""
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise InvalidParams(
-            f"{name} must be an integer or an integer string, got {_type_name(value)}"
-        )
+        raise InvalidParams(f"{name} must be an integer or an integer string, got {_type_name(value)}")
     number = _parse_uint_text(value, name) if isinstance(value, str) else value
     if number < 0:
         raise InvalidParams(f"{name} must be non-negative, got {number}")
@@ -123,9 +117,7 @@ def block_tag(value: Any, name: str) -> int | str:
         return value
     if isinstance(value, str) and not value.startswith(("0x", "0X")):
         tags = ", ".join(sorted(BLOCK_TAGS))
-        raise InvalidParams(
-            f"{name} must be a block number or one of {tags}; got {_preview(value)}"
-        )
+        raise InvalidParams(f"{name} must be a block number or one of {tags}; got {_preview(value)}")
     return uint(value, name, maximum=BLOCK_NUMBER_MAX)
 
 
@@ -155,11 +147,7 @@ def positional(params: Any, n_required: int, n_optional: int, method: str) -> li
     if params is None:
         params = []
     if not isinstance(params, list):
-        raise InvalidParams(
-            f"method {method} takes positional params (a JSON array), got {_type_name(params)}"
-        )
+        raise InvalidParams(f"method {method} takes positional params (a JSON array), got {_type_name(params)}")
     if not n_required <= len(params) <= n_required + n_optional:
-        raise InvalidParams(
-            f"method {method} expects {_expects(n_required, n_optional)}, got {len(params)}"
-        )
+        raise InvalidParams(f"method {method} expects {_expects(n_required, n_optional)}, got {len(params)}")
     return list(params)

@@ -80,8 +80,13 @@ class RpcServer:
             name, self.metrics, max_batch=max_batch, session_methods=WS_ONLY_METHODS, log=self._log
         )
         self._ws = WebSocketHub(
-            name, self._dispatcher, self.metrics, max_clients=max_ws_clients, queue_size=ws_queue_size,
-            max_message_bytes=max_body_bytes, log=self._log,
+            name,
+            self._dispatcher,
+            self.metrics,
+            max_clients=max_ws_clients,
+            queue_size=ws_queue_size,
+            max_message_bytes=max_body_bytes,
+            log=self._log,
         )
         self._http = HttpRoutes(
             name, self._dispatcher, self.metrics, max_body_bytes=max_body_bytes, health=health, log=self._log

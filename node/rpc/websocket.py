@@ -85,9 +85,7 @@ class WebSocketHub:
         self._m_dropped = metrics.counter(
             "rpc_ws_dropped_total", "WebSocket clients rejected or disconnected by the server"
         )
-        self._m_published = metrics.counter(
-            "rpc_ws_notifications_total", "Subscription notifications queued, by topic"
-        )
+        self._m_published = metrics.counter("rpc_ws_notifications_total", "Subscription notifications queued, by topic")
 
     @property
     def client_count(self) -> int:
@@ -117,9 +115,7 @@ class WebSocketHub:
             shown = repr(shorten(topic)) if isinstance(topic, str) else f"of type {type(topic).__name__}"
             raise InvalidParams(f"unknown subscription topic {shown}; available: {available}")
         if len(client.subscriptions) >= MAX_SUBSCRIPTIONS_PER_CLIENT:
-            raise LimitExceeded(
-                f"a connection may hold at most {MAX_SUBSCRIPTIONS_PER_CLIENT} subscriptions"
-            )
+            raise LimitExceeded(f"a connection may hold at most {MAX_SUBSCRIPTIONS_PER_CLIENT} subscriptions")
         sub_id = "0x" + secrets.token_hex(16)
         client.subscriptions[sub_id] = topic
         self._topics[topic][sub_id] = client
@@ -184,7 +180,8 @@ class WebSocketHub:
             client.queue.put_nowait(text)
         except asyncio.QueueFull:
             self._drop(
-                client, WS_CLOSE_POLICY,
+                client,
+                WS_CLOSE_POLICY,
                 f"client too slow: {self.queue_size} outbound messages queued",
             )
             return False
@@ -216,13 +213,11 @@ class WebSocketHub:
             client.writer.cancel()
         clean = False
         try:
-            await asyncio.wait_for(
-                client.ws.close(code=code, message=reason.encode()[:123]), WS_CLOSE_TIMEOUT
-            )
+            await asyncio.wait_for(client.ws.close(code=code, message=reason.encode()[:123]), WS_CLOSE_TIMEOUT)
             clean = True
         except (TimeoutError, ConnectionError, RuntimeError):
             pass
-        if not clean and client.transport is not None:
+        if not clean and isinstance(client.transport, asyncio.WriteTransport):
             client.transport.abort()  # the peer is not reading; don't wait for a flush
 
     async def _writer(self, client: WsClient) -> None:
@@ -241,13 +236,16 @@ class WebSocketHub:
             self._m_dropped.inc(reason="cap")
             self._log.warning(
                 "rpc[%s] rejecting WebSocket client %s: %d clients connected (cap %d)",
-                self.name, request.remote, len(self._clients), self.max_clients,
+                self.name,
+                request.remote,
+                len(self._clients),
+                self.max_clients,
             )
-            return web.json_response(
-                {"error": f"too many WebSocket clients (cap {self.max_clients})"}, status=503
-            )
+            return web.json_response({"error": f"too many WebSocket clients (cap {self.max_clients})"}, status=503)
         ws = web.WebSocketResponse(
-            max_msg_size=self.max_message_bytes, heartbeat=WS_HEARTBEAT, compress=False,
+            max_msg_size=self.max_message_bytes,
+            heartbeat=WS_HEARTBEAT,
+            compress=False,
             timeout=WS_CLOSE_TIMEOUT,
         )
         await ws.prepare(request)

@@ -42,7 +42,7 @@ class ProofLevel:
         return children
 
     @classmethod
-    def from_children(cls, children: list[bytes], slot: int) -> "ProofLevel":
+    def from_children(cls, children: list[bytes], slot: int) -> ProofLevel:
         bitmap = 0
         hashes = []
         for i, h in enumerate(children):
@@ -67,7 +67,7 @@ class Proof:
         return pack(self.to_fields())
 
     @classmethod
-    def from_fields(cls, fields: Any) -> "Proof":
+    def from_fields(cls, fields: Any) -> Proof:
         expect_list(fields, 2, "proof")
         raw_levels = expect_list(fields[0], None, "proof levels")
         if len(raw_levels) > MAX_DEPTH:
@@ -84,7 +84,7 @@ class Proof:
         return cls(levels, leaf)
 
     @classmethod
-    def decode(cls, raw: bytes) -> "Proof":
+    def decode(cls, raw: bytes) -> Proof:
         return cls.from_fields(unpack(raw, MAX_PROOF_BYTES))
 
 

@@ -6,7 +6,7 @@ and to serve small states such as one-step-proof witnesses.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from node.smt.hashing import EMPTY, hash_value, internal_hash, leaf_hash, nibble
 from node.smt.proof import Proof, ProofLevel

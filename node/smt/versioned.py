@@ -15,8 +15,9 @@ lookup instead of a walk; past versions are read by walking their root.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Protocol
+from typing import Protocol
 
 from node.smt.hashing import EMPTY, hash_value, leaf_hash
 from node.smt.nodes import (
@@ -33,11 +34,11 @@ from node.smt.nodes import (
     decode_ref,
     encode_leaf,
     encode_ref,
+    encode_stale_list,
     node_key,
     present_slots,
     root_key,
     set_child,
-    encode_stale_list,
     stale_key,
     validate_internal,
     value_key,
@@ -264,7 +265,11 @@ class _Updater:
         for nib, group in _group(entries, len(path)).items():
             hs, vs = HASHES_AT + 32 * nib, VERSIONS_AT + 8 * nib
             digest = old[hs : hs + 32]
-            child = None if digest == EMPTY else NodeRef(digest, int.from_bytes(old[vs : vs + 8], "big"), bool(leafmap >> nib & 1))
+            child = (
+                None
+                if digest == EMPTY
+                else NodeRef(digest, int.from_bytes(old[vs : vs + 8], "big"), bool(leafmap >> nib & 1))
+            )
             new = self._update(child, path + bytes((nib,)), group)
             if new is child:
                 continue  # unchanged subtree
@@ -305,7 +310,7 @@ class _Updater:
         if len(live) == 1 and live[0][0] == leaf_key and live[0][1] == leaf_value:
             return ref
         self._retire(ref, path)
-        return self._build(path, live)  # type: ignore[arg-type]
+        return self._build(path, live)
 
     def _replace_leaf(self, ref: NodeRef, path: bytes, key: bytes, old: bytes, value: bytes | None) -> NodeRef | None:
         if value == old:

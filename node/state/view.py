@@ -12,7 +12,8 @@ A value of None in `writes` means the key is deleted.
 
 from __future__ import annotations
 
-from typing import Mapping, Protocol
+from collections.abc import Mapping
+from typing import Protocol
 
 
 class StateReader(Protocol):
@@ -57,8 +58,8 @@ class Overlay:
     def delete(self, key: bytes) -> None:
         self.writes[key] = None
 
-    def child(self) -> "Overlay":
+    def child(self) -> Overlay:
         return Overlay(self)
 
-    def merge_into(self, parent: "Overlay") -> None:
+    def merge_into(self, parent: Overlay) -> None:
         parent.writes.update(self.writes)

@@ -1,12 +1,12 @@
 """The pure state transition function (see `node.stf.execute` for the per-transaction steps).
 
-    recover_transaction(raw) -> RecoveredTx
-    validate_transaction(reader, config, rtx) -> None            read-only; raises InvalidTransaction
-    apply_transaction(overlay, config, ctx, rtx, index=0) -> Receipt
-    execute_block(reader, config, header_or_ctx, rtxs) -> BlockExecution   raises InvalidBlock
-    build_block_transactions(reader, config, ctx, candidates, deposits=()) -> BlockBuild
-    register_handlers([TxHandler(payload_cls, apply, check, cost), ...])   new transaction kinds,
-                            each handler's functions typed by its payload class (Signed[P])
+recover_transaction(raw) -> RecoveredTx
+validate_transaction(reader, config, rtx) -> None            read-only; raises InvalidTransaction
+apply_transaction(overlay, config, ctx, rtx, index=0) -> Receipt
+execute_block(reader, config, header_or_ctx, rtxs) -> BlockExecution   raises InvalidBlock
+build_block_transactions(reader, config, ctx, candidates, deposits=()) -> BlockBuild
+register_handlers([TxHandler(payload_cls, apply, check, cost), ...])   new transaction kinds,
+                        each handler's functions typed by its payload class (Signed[P])
 """
 
 from node.stf.blocks import (

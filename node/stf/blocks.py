@@ -18,12 +18,13 @@ value or as the delete of a missing key; the tree must treat both as no-ops.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from node.block import BlockHeader, compute_tx_root
 from node.state.view import Overlay, StateReader
 from node.stf.config import BlockContext, ChainConfig
+from node.stf.end_of_block import apply_end_of_block
 from node.stf.errors import (
     DepositsNotFirst,
     InvalidTransaction,
@@ -31,7 +32,6 @@ from node.stf.errors import (
     TooManyTransactions,
     TxRootMismatch,
 )
-from node.stf.end_of_block import apply_end_of_block
 from node.stf.execute import Receipt, apply_transaction, skip_transaction
 from node.tx import DepositTx, RecoveredTx
 

@@ -39,5 +39,5 @@ class BlockContext:
     l1_origin_number: int
 
     @classmethod
-    def from_header(cls, header: BlockHeader) -> "BlockContext":
+    def from_header(cls, header: BlockHeader) -> BlockContext:
         return cls(header.number, header.timestamp_ms, header.l1_origin_number)

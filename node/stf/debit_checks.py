@@ -8,7 +8,7 @@ below initial margin). Written once at import time, like the handler table.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from node.state.view import StateReader
 

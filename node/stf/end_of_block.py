@@ -27,8 +27,8 @@ and the step declared last must close the phase.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from node.encoding import DecodeError, expect_int, pack, unpack
 from node.state.view import Overlay, StateReader

@@ -37,7 +37,7 @@ def _show(address: bytes) -> str:
     return to_checksum_address(address) if len(address) == 20 else "0x" + address.hex()
 
 
-def _restore(cls: type["StfError"], args: tuple[Any, ...], state: dict[str, Any]) -> "StfError":
+def _restore(cls: type[StfError], args: tuple[Any, ...], state: dict[str, Any]) -> StfError:
     error = cls.__new__(cls)
     Exception.__init__(error, *args)
     error.__dict__.update(state)
@@ -78,7 +78,9 @@ class NonceTooLow(InvalidTransaction):
 
     def __init__(self, account: bytes, account_nonce: int, tx_nonce: int) -> None:
         self.account, self.account_nonce, self.tx_nonce = account, account_nonce, tx_nonce
-        super().__init__(f"nonce too low: account {_show(account)} has nonce {account_nonce}, transaction has {tx_nonce}")
+        super().__init__(
+            f"nonce too low: account {_show(account)} has nonce {account_nonce}, transaction has {tx_nonce}"
+        )
 
 
 class NonceTooHigh(InvalidTransaction):
@@ -86,7 +88,9 @@ class NonceTooHigh(InvalidTransaction):
 
     def __init__(self, account: bytes, account_nonce: int, tx_nonce: int) -> None:
         self.account, self.account_nonce, self.tx_nonce = account, account_nonce, tx_nonce
-        super().__init__(f"nonce too high: account {_show(account)} has nonce {account_nonce}, transaction has {tx_nonce}")
+        super().__init__(
+            f"nonce too high: account {_show(account)} has nonce {account_nonce}, transaction has {tx_nonce}"
+        )
 
 
 class InsufficientBalance(InvalidTransaction):
@@ -171,7 +175,9 @@ class TxRootMismatch(InvalidBlock):
 
     def __init__(self, header_root: bytes, computed_root: bytes) -> None:
         self.header_root, self.computed_root = header_root, computed_root
-        super().__init__(f"transactions root mismatch: header has 0x{header_root.hex()}, transactions give 0x{computed_root.hex()}")
+        super().__init__(
+            f"transactions root mismatch: header has 0x{header_root.hex()}, transactions give 0x{computed_root.hex()}"
+        )
 
 
 class TooManyTransactions(InvalidBlock):

@@ -129,9 +129,10 @@ def process_transaction(overlay: Overlay, config: ChainConfig, ctx: BlockContext
     if isinstance(tx, DepositTx):
         apply_deposit(overlay, tx)
         return 0
-    process_fee_and_nonce(overlay, config, rtx.sender, tx.fee)
-    get_handler(type(tx.payload)).apply(overlay, config, ctx, rtx)
-    return tx.fee
+    signed = expect_signed(tx)
+    process_fee_and_nonce(overlay, config, rtx.sender, signed.fee)
+    get_handler(type(signed.payload)).apply(overlay, config, ctx, rtx)
+    return signed.fee
 
 
 def process_fee_and_nonce(overlay: Overlay, config: ChainConfig, sender: bytes, fee: int) -> None:

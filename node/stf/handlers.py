@@ -28,8 +28,9 @@ the handler's class.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, Iterable, TypeVar
+from typing import Any, Generic, TypeVar
 
 from node.crypto import Address, Hash32
 from node.state.view import Overlay, StateReader
@@ -84,7 +85,9 @@ class TxHandler(Generic[P]):
     def bind(self, rtx: RecoveredTx) -> Signed[P]:
         tx = rtx.tx
         if not isinstance(tx, SignedTx):
-            raise TypeError(f"a {self.payload_cls.__name__} handler got a {type(tx).__name__}, not a signed transaction")
+            raise TypeError(
+                f"a {self.payload_cls.__name__} handler got a {type(tx).__name__}, not a signed transaction"
+            )
         return Signed(self.expect_payload(tx.payload), tx, rtx.sender, rtx.hash)
 
     def expect_payload(self, payload: object) -> P:

@@ -21,14 +21,14 @@ Keys (one-letter namespaces; N/R/S/V belong to the state tree, node.smt.nodes):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
 from node.block import Block, decode_block
+from node.crypto import keccak256
 from node.encoding import pack, unpack
 from node.smt.hashing import hash_key
-from node.crypto import keccak256
 from node.smt.nodes import NODE_PREFIX, ROOT_PREFIX, STALE_PREFIX, decode_stale_list, root_key, value_key
 from node.smt.proof import Proof
 from node.smt.versioned import DEFAULT_CACHE_NODES, TreeUpdate, VersionedTree
@@ -271,8 +271,13 @@ class ChainStore:
         if block is None:
             raise ValueError(f"block {number} is missing")
         keys = [
-            b"B" + _num(number), b"H" + block.hash(), b"C" + _num(number), b"Y" + _num(number), b"U" + _num(number),
-            b"G" + _num(number), root_key(number),
+            b"B" + _num(number),
+            b"H" + block.hash(),
+            b"C" + _num(number),
+            b"Y" + _num(number),
+            b"U" + _num(number),
+            b"G" + _num(number),
+            root_key(number),
         ]
         keys.extend(b"T" + keccak256(raw) for raw in block.transactions)
         keys.extend(k for k, _ in self.kv.scan(NODE_PREFIX + _num(number), NODE_PREFIX + _num(number + 1)))

@@ -8,8 +8,8 @@ and every batch whose write returned survives (shared/notes/performance.md).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
 
 from rocksdict import BlockBasedOptions, Cache, DBCompressionType, Options, Rdict, WriteBatch, WriteOptions
 
@@ -33,7 +33,9 @@ def _options(block_cache_bytes: int) -> Options:
 
 
 class KVStore:
-    def __init__(self, path: Path | str, sync: bool = False, block_cache_bytes: int = DEFAULT_BLOCK_CACHE_BYTES) -> None:
+    def __init__(
+        self, path: Path | str, sync: bool = False, block_cache_bytes: int = DEFAULT_BLOCK_CACHE_BYTES
+    ) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self._db = Rdict(str(self.path), _options(block_cache_bytes))

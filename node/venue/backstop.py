@@ -42,7 +42,7 @@ def compute_backstop_price(view: MarketView, side: Side, lots: int, equity: int)
     """The price at which closing `lots` (a `side` order) leaves `equity` >= 0 where possible."""
     if equity >= 0:
         return view.mark
-    shift = -(-(-equity) // lots)
+    shift = -(equity // lots)  # ceil(-equity / lots), equity < 0
     return view.mark + shift if side == Side.SELL else max(1, view.mark - shift)
 
 
@@ -59,7 +59,9 @@ def is_fund_able(reader: StateReader, fund: bytes, view: MarketView, fund_delta:
     return health >= 0
 
 
-def process_position_transfer(overlay: Overlay, view: MarketView, taker: bytes, counterparty: bytes, taker_delta: int, price: int) -> None:
+def process_position_transfer(
+    overlay: Overlay, view: MarketView, taker: bytes, counterparty: bytes, taker_delta: int, price: int
+) -> None:
     """The taker trades `taker_delta` lots at `price` directly with the counterparty (no book, no fee).
 
     The counterparty's trigger moves like a maker's (node.venue.reindex); the taker is re-indexed by the caller.
@@ -68,7 +70,9 @@ def process_position_transfer(overlay: Overlay, view: MarketView, taker: bytes, 
     process_trade(overlay, taker, market_id, view.state, taker_delta, price)
     other = process_trade(overlay, counterparty, market_id, view.state, -taker_delta, price)
     health_delta = compute_fill_health_delta(view, other.before.size, other.after.size, price, 0)
-    process_trigger_after_fill(overlay, counterparty, market_id, view, other.after.size, health_delta, other.closed_trigger)
+    process_trigger_after_fill(
+        overlay, counterparty, market_id, view, other.after.size, health_delta, other.closed_trigger
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,7 +106,13 @@ def process_rest_order(overlay: Overlay, params: MarketParams, order_id: int, or
         tail = get_required_order(overlay, level.tail_id)
         set_order(overlay, level.tail_id, replace(tail, next_id=order_id))
         set_order(overlay, order_id, replace(order, prev_id=level.tail_id, next_id=0))
-        set_level(overlay, market_id, order.side, key, Level(level.head_id, order_id, level.lots + order.lots, level.count + 1))
+        set_level(
+            overlay,
+            market_id,
+            order.side,
+            key,
+            Level(level.head_id, order_id, level.lots + order.lots, level.count + 1),
+        )
     account = get_venue_account(overlay, order.owner)
     set_venue_account(overlay, order.owner, replace(account, orders=tuple(sorted(account.orders + (order_id,)))))
     process_resting_lots(overlay, order.owner, market_id, order.side, order.lots)

@@ -92,7 +92,7 @@ def compute_close_lots(health_x: int, view: MarketView, size: int) -> int:
     per_lot = view.mark * (view.params.maintenance_margin_bps - view.params.liquidation_fee_bps)
     if per_lot <= 0:
         return abs(size)
-    return min(abs(size), -(-(-health_x) // per_lot))
+    return min(abs(size), -(health_x // per_lot))  # ceil(-health_x / per_lot)
 
 
 def compute_limit_price(view: MarketView, side: Side, lots: int, equity: int, fund_budget: int) -> int | None:
@@ -109,8 +109,9 @@ def compute_limit_price(view: MarketView, side: Side, lots: int, equity: int, fu
 
 def get_largest_position(s: AccountSnapshot) -> MarketPosition:
     """The open position with the largest notional at the mark; ties: the lower market id."""
-    return min(s.open_positions(), key=lambda held: (-abs(held.position.size) * s.markets[held.market_id].mark,
-                                                     held.market_id))
+    return min(
+        s.open_positions(), key=lambda held: (-abs(held.position.size) * s.markets[held.market_id].mark, held.market_id)
+    )
 
 
 def process_liquidate_account(overlay: Overlay, config: ChainConfig, venue: VenueConfig, address: Address) -> Closeout:
@@ -137,8 +138,9 @@ def process_liquidate_account(overlay: Overlay, config: ChainConfig, venue: Venu
     if deficit.cover:  # paying a cover lowers the fund's health; fees only raise it, trades moved its trigger already
         process_reindex_account(overlay, venue.insurance_fund)
     touched.discard(address)
-    return Closeout(address, cancelled, tuple(chunks), deficit.cover, deficit.bad_debt,
-                    frozenset(touched | {venue.insurance_fund}))
+    return Closeout(
+        address, cancelled, tuple(chunks), deficit.cover, deficit.bad_debt, frozenset(touched | {venue.insurance_fund})
+    )
 
 
 def process_cancel_every_order(overlay: Overlay, address: Address) -> tuple[int, ...]:
@@ -149,7 +151,13 @@ def process_cancel_every_order(overlay: Overlay, address: Address) -> tuple[int,
 
 
 def process_close_chunk(
-    overlay: Overlay, config: ChainConfig, venue: VenueConfig, s: AccountSnapshot, view: MarketView, size: int, lots: int
+    overlay: Overlay,
+    config: ChainConfig,
+    venue: VenueConfig,
+    s: AccountSnapshot,
+    view: MarketView,
+    size: int,
+    lots: int,
 ) -> ChunkOutcome:
     """Close `lots` of the position of `size`: on the book within the limit price, the rest off it."""
     address, fund = s.address, venue.insurance_fund
@@ -168,7 +176,10 @@ def process_close_chunk(
         touched |= result.touched
         if by_fund:
             notional += result.lots * result.price
-    fee = min(compute_fee(notional, view.params.liquidation_fee_bps), max(0, compute_equity(get_account_snapshot(overlay, address))))
+    fee = min(
+        compute_fee(notional, view.params.liquidation_fee_bps),
+        max(0, compute_equity(get_account_snapshot(overlay, address))),
+    )
     process_claim_transfer(overlay, address, fund, fee)
     chunk = ClosedChunk(view.params.market_id, lots, book_lots, backstop_lots, by_fund, fee)
     return ChunkOutcome(chunk, frozenset(touched))
@@ -180,6 +191,8 @@ def process_cover_deficit(overlay: Overlay, venue: VenueConfig, address: Address
     deficit = -compute_equity(s)
     if s.open_positions() or deficit <= 0:
         return DeficitCover(0, 0)
-    cover = 0 if address == venue.insurance_fund else min(deficit, compute_fund_available(overlay, venue.insurance_fund))
+    cover = (
+        0 if address == venue.insurance_fund else min(deficit, compute_fund_available(overlay, venue.insurance_fund))
+    )
     process_claim_transfer(overlay, venue.insurance_fund, address, cover)
     return DeficitCover(cover, deficit - cover)

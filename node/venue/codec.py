@@ -16,7 +16,16 @@ from __future__ import annotations
 from typing import Any
 
 from node.crypto import ADDRESS_LEN, Address
-from node.encoding import UINT64_MAX, DecodeError, decode_uint, encode_uint, expect_bytes, expect_int, expect_list, unpack
+from node.encoding import (
+    UINT64_MAX,
+    DecodeError,
+    decode_uint,
+    encode_uint,
+    expect_bytes,
+    expect_int,
+    expect_list,
+    unpack,
+)
 
 SINT_MAX = (1 << 255) - 1
 MAX_RECORD_BYTES = 4096

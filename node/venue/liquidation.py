@@ -148,7 +148,9 @@ def run_end_of_block_chunk(block_overlay: Overlay, config: ChainConfig, ctx: Blo
     return process_chunk(block_overlay, config, ctx, chunk).complete
 
 
-def process_chunk(block_overlay: Overlay, config: ChainConfig, ctx: BlockContext, chunk: Chunk, funding: bool = True) -> ScanRun:
+def process_chunk(
+    block_overlay: Overlay, config: ChainConfig, ctx: BlockContext, chunk: Chunk, funding: bool = True
+) -> ScanRun:
     """Funding (first chunk only), then the scan until it completes or the chunk's key budget runs out."""
     run = new_scan_run(block_overlay, ctx.number)
     if chunk.resume:
@@ -173,7 +175,9 @@ def process_end_of_block(block_overlay: Overlay, config: ChainConfig, ctx: Block
 
 def process_liquidations(block_overlay: Overlay, config: ChainConfig, block: int = 1) -> ScanRun:
     """The liquidation scan alone (no funding), as one chunk of block `block`; for tests."""
-    return process_chunk(block_overlay, config, BlockContext(block, 0, 0), Chunk(resume=False, final=False), funding=False)
+    return process_chunk(
+        block_overlay, config, BlockContext(block, 0, 0), Chunk(resume=False, final=False), funding=False
+    )
 
 
 def process_all_chunks(block_overlay: Overlay, config: ChainConfig, ctx: BlockContext, funding: bool) -> list[ScanRun]:
@@ -236,8 +240,11 @@ def process_market_scan(
     state = view.state
     if coordinates == (state.scanned_long, state.scanned_short) and not state.pending:
         return ScanOutcome.IDLE
-    set_market_state(overlay, market_id,
-                     replace(state, scanned_long=coordinates.long, scanned_short=coordinates.short, pending=False))
+    set_market_state(
+        overlay,
+        market_id,
+        replace(state, scanned_long=coordinates.long, scanned_short=coordinates.short, pending=False),
+    )
     walk, run.walk = (run.walk if run.walk is not None and run.walk.market_id == market_id else None), None
     for side in get_sides_to_scan(walk):
         resume = walk if walk is not None and walk.side == side else None
@@ -250,11 +257,17 @@ def process_market_scan(
 def get_sides_to_scan(walk: ScanWalk | None) -> tuple[Side, ...]:
     """Both sides in scan order, or those from the walk's side on (a walk stopped on the shorts: the longs
     were done)."""
-    return SCAN_SIDES if walk is None else SCAN_SIDES[SCAN_SIDES.index(walk.side):]
+    return SCAN_SIDES if walk is None else SCAN_SIDES[SCAN_SIDES.index(walk.side) :]
 
 
 def process_side_scan(
-    overlay: Overlay, config: ChainConfig, venue: VenueConfig, market_id: int, side: Side, x: int, run: ScanRun,
+    overlay: Overlay,
+    config: ChainConfig,
+    venue: VenueConfig,
+    market_id: int,
+    side: Side,
+    x: int,
+    run: ScanRun,
     walk: ScanWalk | None = None,
 ) -> bool:
     """Evaluate every account in the side's firing buckets (from `walk` if given); False once the budget
@@ -317,7 +330,9 @@ def process_unmark(overlay: Overlay, address: Address, block: int) -> None:
         set_venue_account(overlay, address, replace(account, scan_done=False))
 
 
-def process_check_account(overlay: Overlay, config: ChainConfig, venue: VenueConfig, address: Address, run: ScanRun) -> bool:
+def process_check_account(
+    overlay: Overlay, config: ChainConfig, venue: VenueConfig, address: Address, run: ScanRun
+) -> bool:
     """Evaluate one account whose trigger fired (liquidate or re-index it); False once the budget is spent."""
     run.checks += 1
     run.examined += 1

@@ -33,8 +33,9 @@ that are at risk, not every open account.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
 
 from node.crypto import Address
 from node.state.schema import get_account
@@ -155,7 +156,8 @@ def validate_withdrawable(reader: StateReader, address: bytes, amount: int) -> N
         )
     if any(p.size != 0 for _, p in s.positions) and s.balance - amount < s.account.floor:
         raise WithdrawalBreaksMargin(
-            address, amount,
+            address,
+            amount,
             f"the balance must stay at or above the liquidation reserve {s.account.floor} "
             "(any venue transaction by the account refreshes it)",
         )

@@ -40,9 +40,10 @@ them from state only, so every executor and the L1 verifier agree.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import lru_cache
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from node.crypto import ADDRESS_LEN, Address, CryptoError, parse_address
 from node.encoding import UINT64_MAX, DecodeError, expect_bytes, expect_int, expect_list, pack
@@ -130,13 +131,25 @@ def compute_params_problem(values: Mapping[str, Any]) -> ParamsProblem | None:
     p = _Values(values)
     checks: list[tuple[bool, str, str]] = [
         (p.market_id <= MARKET_ID_MAX, "id", f"must be at most {MARKET_ID_MAX}"),
-        (isinstance(p.symbol, str) and bool(SYMBOL_PATTERN.match(p.symbol)), "symbol", "must be 1-16 of A-Z 0-9 _ / - (starting alphanumeric)"),
+        (
+            isinstance(p.symbol, str) and bool(SYMBOL_PATTERN.match(p.symbol)),
+            "symbol",
+            "must be 1-16 of A-Z 0-9 _ / - (starting alphanumeric)",
+        ),
         (1 <= p.tick_size <= MAX_PRICE, "tick_size", f"must be in [1, {MAX_PRICE}]"),
         (p.lot_size >= 1, "lot_size", "must be at least 1"),
         (0 < p.initial_margin_bps <= BPS, "initial_margin_bps", f"must be in [1, {BPS}]"),
-        (0 < p.maintenance_margin_bps < p.initial_margin_bps, "maintenance_margin_bps", "must be positive and below initial_margin_bps"),
+        (
+            0 < p.maintenance_margin_bps < p.initial_margin_bps,
+            "maintenance_margin_bps",
+            "must be positive and below initial_margin_bps",
+        ),
         (p.max_leverage >= 1, "max_leverage", "must be at least 1"),
-        (p.initial_margin_bps * p.max_leverage >= BPS, "max_leverage", "is below 1 / initial margin fraction (the initial margin would allow more)"),
+        (
+            p.initial_margin_bps * p.max_leverage >= BPS,
+            "max_leverage",
+            "is below 1 / initial margin fraction (the initial margin would allow more)",
+        ),
         (p.funding_interval_ms >= 1, "funding_interval_ms", "must be at least 1"),
         (p.funding_cap_bps <= BPS, "funding_cap_bps", f"must be at most {BPS}"),
         (p.liquidation_fee_bps <= BPS, "liquidation_fee_bps", f"must be at most {BPS}"),
@@ -222,7 +235,9 @@ def validate_unique_markets(markets: Sequence[MarketParams]) -> None:
 # -- genesis and state --
 
 
-def genesis_writes(markets: Sequence[MarketParams], oracle_key_address: bytes, insurance_fund: bytes) -> dict[bytes, bytes]:
+def genesis_writes(
+    markets: Sequence[MarketParams], oracle_key_address: bytes, insurance_fund: bytes
+) -> dict[bytes, bytes]:
     """The venue's genesis key/values: its config and every market's parameters."""
     validate_unique_markets(markets)
     for name, address in (("oracle", oracle_key_address), ("insurance_fund", insurance_fund)):
@@ -256,8 +271,11 @@ def decode_market(raw: bytes) -> MarketParams:
 @lru_cache(maxsize=16)
 def decode_venue_config(raw: bytes) -> VenueConfig:
     values = decode_record(raw, 3, "venue config")
-    return VenueConfig(expect_address(values[0], "oracle"), expect_address(values[1], "insurance_fund"),
-                       expect_int_list(expect_list(values[2], None, "market ids"), "market ids", MARKET_ID_MAX))
+    return VenueConfig(
+        expect_address(values[0], "oracle"),
+        expect_address(values[1], "insurance_fund"),
+        expect_int_list(expect_list(values[2], None, "market ids"), "market ids", MARKET_ID_MAX),
+    )
 
 
 def get_venue_config(reader: StateReader) -> VenueConfig | None:

@@ -125,7 +125,13 @@ def process_match(
 
 
 def process_fill(
-    overlay: Overlay, config: ChainConfig, view: MarketView, taker: Address, order_id: int, lots: int, taker_fee_bps: int
+    overlay: Overlay,
+    config: ChainConfig,
+    view: MarketView,
+    taker: Address,
+    order_id: int,
+    lots: int,
+    taker_fee_bps: int,
 ) -> FillOutcome:
     """Trade `lots` against resting order `order_id` at its price."""
     params, market_id = view.params, view.params.market_id
@@ -139,5 +145,7 @@ def process_fill(
     process_claim_transfer(overlay, taker, config.fee_recipient, taker_fee)
     process_settle(overlay, order.owner)
     health_delta = compute_fill_health_delta(view, maker.before.size, maker.after.size, order.price, maker_fee)
-    fires = process_trigger_after_fill(overlay, order.owner, market_id, view, maker.after.size, health_delta, maker.closed_trigger)
+    fires = process_trigger_after_fill(
+        overlay, order.owner, market_id, view, maker.after.size, health_delta, maker.closed_trigger
+    )
     return FillOutcome(Fill(order_id, order.owner, order.price, lots, maker_fee, taker_fee), fires)

@@ -58,5 +58,7 @@ def apply_oracle_update(overlay: Overlay, config: ChainConfig, ctx: BlockContext
     if update.timestamp_ms > ctx.timestamp_ms + ORACLE_MAX_AHEAD_MS:
         raise OracleTimestampInFuture(ctx.timestamp_ms, update.timestamp_ms, ORACLE_MAX_AHEAD_MS)
     state = get_market_state(overlay, update.market_id)
-    set_market_state(overlay, update.market_id, replace(state, oracle_price=update.price, oracle_ms=update.timestamp_ms))
+    set_market_state(
+        overlay, update.market_id, replace(state, oracle_price=update.price, oracle_ms=update.timestamp_ms)
+    )
     process_finish_sender(overlay, config, tx.sender)

@@ -160,7 +160,9 @@ def process_place_order(overlay: Overlay, config: ChainConfig, sender: Address, 
     if rested:
         if len(get_venue_account(overlay, sender).orders) >= MAX_OPEN_ORDERS:
             raise TooManyOpenOrders(MAX_OPEN_ORDERS)
-        process_rest_order(overlay, params, order_id, Order(sender, order.side, order.price, rested, order.client_order_id))
+        process_rest_order(
+            overlay, params, order_id, Order(sender, order.side, order.price, rested, order.client_order_id)
+        )
     if len(get_venue_account(overlay, sender).markets) > MAX_MARKETS:
         raise TooManyMarkets(MAX_MARKETS)
     snapshot = get_account_snapshot(overlay, sender)

@@ -112,15 +112,24 @@ class PlaceOrder:
         if type(self.side) is Side and type(self.order_type) is OrderType and type(self.reduce_only) is bool:
             return  # typed already (every decoded order)
         if not has_known_codes(self.side, self.order_type, self.reduce_only):
-            raise ValueError(f"side {self.side!r}, order type {self.order_type!r} or reduce-only "
-                             f"{self.reduce_only!r} names nothing: use PlaceOrder.from_codes (a MiscodedPlaceOrder)")
+            raise ValueError(
+                f"side {self.side!r}, order type {self.order_type!r} or reduce-only "
+                f"{self.reduce_only!r} names nothing: use PlaceOrder.from_codes (a MiscodedPlaceOrder)"
+            )
         object.__setattr__(self, "side", Side(self.side))
         object.__setattr__(self, "order_type", OrderType(self.order_type))
         object.__setattr__(self, "reduce_only", bool(self.reduce_only))
 
     def to_fields(self) -> list[Any]:
-        return [self.market_id, int(self.side), self.size, self.price, int(self.order_type), int(self.reduce_only),
-                self.client_order_id]
+        return [
+            self.market_id,
+            int(self.side),
+            self.size,
+            self.price,
+            int(self.order_type),
+            int(self.reduce_only),
+            self.client_order_id,
+        ]
 
     @classmethod
     def from_fields(cls, fields: list[Any]) -> PlaceOrder | MiscodedPlaceOrder:
@@ -128,7 +137,13 @@ class PlaceOrder:
 
     @classmethod
     def from_codes(
-        cls, market_id: int, side: int, size: int, price: int, order_type: int = 0, reduce_only: int = 0,
+        cls,
+        market_id: int,
+        side: int,
+        size: int,
+        price: int,
+        order_type: int = 0,
+        reduce_only: int = 0,
         client_order_id: int = 0,
     ) -> PlaceOrder | MiscodedPlaceOrder:
         """The place_order the integer codes stand for: a PlaceOrder, or a MiscodedPlaceOrder when a code
@@ -161,8 +176,15 @@ class MiscodedPlaceOrder:
             raise ValueError("every code of this place_order names something: it is a PlaceOrder")
 
     def to_fields(self) -> list[Any]:
-        return [self.market_id, self.side, self.size, self.price, self.order_type, self.reduce_only,
-                self.client_order_id]
+        return [
+            self.market_id,
+            self.side,
+            self.size,
+            self.price,
+            self.order_type,
+            self.reduce_only,
+            self.client_order_id,
+        ]
 
 
 @register_payload

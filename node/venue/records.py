@@ -185,16 +185,27 @@ def get_market_state(reader: StateReader, market_id: int) -> MarketState:
 def decode_market_state(raw: bytes) -> MarketState:
     v = decode_record(raw, 8, "market state")
     return MarketState(
-        expect_uint64(v[0], "oracle_price"), expect_uint64(v[1], "oracle_ms"), decode_sint(v[2], "funding_index"),
-        expect_uint64(v[3], "funding_epoch"), expect_uint64(v[4], "order_seq"), decode_sint(v[5], "scanned_long"),
-        decode_sint(v[6], "scanned_short"), expect_flag(v[7], "pending"),
+        expect_uint64(v[0], "oracle_price"),
+        expect_uint64(v[1], "oracle_ms"),
+        decode_sint(v[2], "funding_index"),
+        expect_uint64(v[3], "funding_epoch"),
+        expect_uint64(v[4], "order_seq"),
+        decode_sint(v[5], "scanned_long"),
+        decode_sint(v[6], "scanned_short"),
+        expect_flag(v[7], "pending"),
     )
 
 
 def set_market_state(overlay: Overlay, market_id: int, state: MarketState) -> None:
     fields = [
-        state.oracle_price, state.oracle_ms, encode_sint(state.funding_index), state.funding_epoch, state.order_seq,
-        encode_sint(state.scanned_long), encode_sint(state.scanned_short), int(state.pending),
+        state.oracle_price,
+        state.oracle_ms,
+        encode_sint(state.funding_index),
+        state.funding_epoch,
+        state.order_seq,
+        encode_sint(state.scanned_long),
+        encode_sint(state.scanned_short),
+        int(state.pending),
     ]
     _store(overlay, market_state_key(market_id), None if state == EMPTY_MARKET_STATE else state, fields)
 
@@ -212,23 +223,36 @@ def decode_venue_account(raw: bytes) -> VenueAccount:
     v = expect_list(unpack(raw, MAX_RECORD_BYTES), None, "venue account")
     if len(v) not in (4, 5):
         raise DecodeError(f"venue account must have 4 or 5 fields, got {len(v)}")
-    account = VenueAccount(decode_sint(v[0], "pnl"), decode_sint(v[1], "floor"),
-                           expect_int_list(v[2], "markets", MARKET_ID_MAX), expect_int_list(v[3], "orders"))
+    account = VenueAccount(
+        decode_sint(v[0], "pnl"),
+        decode_sint(v[1], "floor"),
+        expect_int_list(v[2], "markets", MARKET_ID_MAX),
+        expect_int_list(v[3], "orders"),
+    )
     if len(v) == 4:
         return account
     marks = expect_list(v[4], 3, "scan marks")
     block = expect_uint64(marks[0], "scan_block")
     if block == 0 or account == EMPTY_ACCOUNT:
         raise DecodeError("scan marks need a block number and an account that holds something")
-    return replace(account, scan_block=block, scan_rounds=expect_int(marks[1], "scan_rounds", MAX_SCAN_ROUNDS),
-                   scan_done=expect_flag(marks[2], "scan_done"))
+    return replace(
+        account,
+        scan_block=block,
+        scan_rounds=expect_int(marks[1], "scan_rounds", MAX_SCAN_ROUNDS),
+        scan_done=expect_flag(marks[2], "scan_done"),
+    )
 
 
 def set_venue_account(overlay: Overlay, address: bytes, account: VenueAccount) -> None:
     """Store an account; one that holds nothing (scan marks aside) is deleted, marks with it."""
     if not account.markets and account.floor != 0:
         account = replace(account, floor=0)  # the floor only guards positions
-    fields: list[Any] = [encode_sint(account.pnl), encode_sint(account.floor), list(account.markets), list(account.orders)]
+    fields: list[Any] = [
+        encode_sint(account.pnl),
+        encode_sint(account.floor),
+        list(account.markets),
+        list(account.orders),
+    ]
     if account.scan_block:
         fields.append([account.scan_block, account.scan_rounds, int(account.scan_done)])
     empty = account.without_scan_marks() == EMPTY_ACCOUNT
@@ -246,8 +270,13 @@ def get_position(reader: StateReader, address: bytes, market_id: int) -> Positio
 @lru_cache(maxsize=DECODE_CACHE_SIZE)
 def decode_position(raw: bytes) -> Position:
     v = decode_record(raw, 5, "position")
-    return Position(decode_sint(v[0], "size"), decode_sint(v[1], "cost"), decode_sint(v[2], "funding_index"),
-                    expect_uint64(v[3], "bid_lots"), expect_uint64(v[4], "ask_lots"))
+    return Position(
+        decode_sint(v[0], "size"),
+        decode_sint(v[1], "cost"),
+        decode_sint(v[2], "funding_index"),
+        expect_uint64(v[3], "bid_lots"),
+        expect_uint64(v[4], "ask_lots"),
+    )
 
 
 def set_position(overlay: Overlay, address: bytes, market_id: int, position: Position) -> None:
@@ -255,13 +284,20 @@ def set_position(overlay: Overlay, address: bytes, market_id: int, position: Pos
     if position.size == 0:
         position = replace(position, cost=0, funding_index=0)
     exists = position != EMPTY_POSITION
-    fields = [encode_sint(position.size), encode_sint(position.cost), encode_sint(position.funding_index),
-              position.bid_lots, position.ask_lots]
+    fields = [
+        encode_sint(position.size),
+        encode_sint(position.cost),
+        encode_sint(position.funding_index),
+        position.bid_lots,
+        position.ask_lots,
+    ]
     _store(overlay, position_key(address, market_id), position if exists else None, fields)
     account = get_venue_account(overlay, address)
     listed = market_id in account.markets
     if exists != listed:
-        markets = sorted(set(account.markets) | {market_id}) if exists else [m for m in account.markets if m != market_id]
+        markets = (
+            sorted(set(account.markets) | {market_id}) if exists else [m for m in account.markets if m != market_id]
+        )
         set_venue_account(overlay, address, replace(account, markets=tuple(markets)))
 
 
@@ -276,14 +312,31 @@ def get_order(reader: StateReader, order_id: int) -> Order | None:
 @lru_cache(maxsize=DECODE_CACHE_SIZE)
 def decode_order(raw: bytes) -> Order:
     v = decode_record(raw, 7, "order")
-    return Order(expect_address(v[0], "owner"), expect_side(v[1], "side"), expect_uint64(v[2], "price"),
-                 expect_uint64(v[3], "lots"), expect_uint64(v[4], "client_id"), expect_uint64(v[5], "prev_id"),
-                 expect_uint64(v[6], "next_id"))
+    return Order(
+        expect_address(v[0], "owner"),
+        expect_side(v[1], "side"),
+        expect_uint64(v[2], "price"),
+        expect_uint64(v[3], "lots"),
+        expect_uint64(v[4], "client_id"),
+        expect_uint64(v[5], "prev_id"),
+        expect_uint64(v[6], "next_id"),
+    )
 
 
 def set_order(overlay: Overlay, order_id: int, order: Order | None) -> None:
-    fields = None if order is None else [bytes(order.owner), int(order.side), order.price, order.lots,
-                                          order.client_id, order.prev_id, order.next_id]
+    fields = (
+        None
+        if order is None
+        else [
+            bytes(order.owner),
+            int(order.side),
+            order.price,
+            order.lots,
+            order.client_id,
+            order.prev_id,
+            order.next_id,
+        ]
+    )
     _store(overlay, order_key(order_id), order, fields)
 
 
@@ -295,8 +348,12 @@ def get_level(reader: StateReader, market_id: int, side: Side, price_key: int) -
 @lru_cache(maxsize=DECODE_CACHE_SIZE)
 def decode_level(raw: bytes) -> Level:
     v = decode_record(raw, 4, "book level")
-    return Level(expect_uint64(v[0], "head_id"), expect_uint64(v[1], "tail_id"), expect_uint64(v[2], "lots"),
-                 expect_uint64(v[3], "count"))
+    return Level(
+        expect_uint64(v[0], "head_id"),
+        expect_uint64(v[1], "tail_id"),
+        expect_uint64(v[2], "lots"),
+        expect_uint64(v[3], "count"),
+    )
 
 
 def set_level(overlay: Overlay, market_id: int, side: Side, price_key: int, level: Level | None) -> None:
@@ -315,13 +372,27 @@ def get_trigger_entry(reader: StateReader, market_id: int, address: bytes) -> Tr
 @lru_cache(maxsize=DECODE_CACHE_SIZE)
 def decode_trigger_entry(raw: bytes) -> TriggerEntry:
     v = decode_record(raw, 5, "trigger entry")
-    return TriggerEntry(decode_sint(v[0], "size"), decode_sint(v[1], "trigger"), expect_uint64(v[2], "bucket"),
-                        expect_optional_address(v[3], "prev"), expect_optional_address(v[4], "next"))
+    return TriggerEntry(
+        decode_sint(v[0], "size"),
+        decode_sint(v[1], "trigger"),
+        expect_uint64(v[2], "bucket"),
+        expect_optional_address(v[3], "prev"),
+        expect_optional_address(v[4], "next"),
+    )
 
 
 def set_trigger_entry(overlay: Overlay, market_id: int, address: bytes, entry: TriggerEntry | None) -> None:
-    fields = None if entry is None else [encode_sint(entry.size), encode_sint(entry.trigger), entry.bucket,
-                                          encode_optional_address(entry.prev), encode_optional_address(entry.next)]
+    fields = (
+        None
+        if entry is None
+        else [
+            encode_sint(entry.size),
+            encode_sint(entry.trigger),
+            entry.bucket,
+            encode_optional_address(entry.prev),
+            encode_optional_address(entry.next),
+        ]
+    )
     _store(overlay, trigger_entry_key(market_id, address), entry, fields)
 
 
@@ -358,8 +429,12 @@ def decode_walk(walk: list[Any]) -> ScanWalk | None:
         return None
     if len(walk) != 4:
         raise DecodeError("a scan walk is [market id, side, bucket, address]")
-    return ScanWalk(expect_int(walk[0], "walk market", MARKET_ID_MAX), expect_side(walk[1], "side"),
-                    expect_uint64(walk[2], "walk bucket"), expect_address(walk[3], "walk member"))
+    return ScanWalk(
+        expect_int(walk[0], "walk market", MARKET_ID_MAX),
+        expect_side(walk[1], "side"),
+        expect_uint64(walk[2], "walk bucket"),
+        expect_address(walk[3], "walk member"),
+    )
 
 
 def set_scan_cursor(overlay: Overlay, cursor: ScanCursor | None) -> None:

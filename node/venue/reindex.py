@@ -58,7 +58,12 @@ def compute_fill_health_delta(view: MarketView, size_before: int, size_after: in
 
 
 def process_trigger_after_fill(
-    overlay: Overlay, address: bytes, market_id: int, view: MarketView, size_after: int, health_delta: int,
+    overlay: Overlay,
+    address: bytes,
+    market_id: int,
+    view: MarketView,
+    size_after: int,
+    health_delta: int,
     closed_entry: TriggerEntry | None = None,
 ) -> bool:
     """Move only this market's trigger when the slack it holds absorbs `health_delta`; else re-index fully.

@@ -108,8 +108,10 @@ def market_json(params: MarketParams, reader: StateReader) -> dict[str, Any]:
 
 
 def book_side(reader: StateReader, params: MarketParams, side: Side, depth: int) -> list[dict[str, int]]:
-    return [{"price": level.price, "size": level.lots, "orders": level.orders}
-            for level in get_book_levels(reader, params, side, depth)]
+    return [
+        {"price": level.price, "size": level.lots, "orders": level.orders}
+        for level in get_book_levels(reader, params, side, depth)
+    ]
 
 
 def compute_margin_ratio(s: AccountSnapshot) -> float | None:
@@ -150,16 +152,18 @@ def position_rows(reader: StateReader, s: AccountSnapshot) -> list[dict[str, Any
         if position.size == 0:
             continue
         view = s.markets[market_id]
-        rows.append({
-            "market": market_id,
-            "symbol": view.params.symbol,
-            "size": position.size,
-            "entryPrice": abs(position.cost) // abs(position.size),
-            "markPrice": view.mark,
-            "unrealizedPnl": str(compute_unrealized(position, view.mark, view.state.funding_index)),
-            "marginRatio": ratio,
-            "liquidationPrice": compute_liquidation_price(s, market_id),
-        })
+        rows.append(
+            {
+                "market": market_id,
+                "symbol": view.params.symbol,
+                "size": position.size,
+                "entryPrice": abs(position.cost) // abs(position.size),
+                "markPrice": view.mark,
+                "unrealizedPnl": str(compute_unrealized(position, view.mark, view.state.funding_index)),
+                "marginRatio": ratio,
+                "liquidationPrice": compute_liquidation_price(s, market_id),
+            }
+        )
     return rows
 
 
@@ -228,11 +232,17 @@ class VenueMethods:
             market_id = get_order_market(order_id)
             if market_id not in symbols:
                 symbols[market_id] = get_market(reader, market_id).symbol
-            rows.append({
-                "id": order_id, "market": market_id, "symbol": symbols[market_id],
-                "side": order.side.label, "price": order.price, "size": order.lots,
-                "clientOrderId": order.client_id,
-            })
+            rows.append(
+                {
+                    "id": order_id,
+                    "market": market_id,
+                    "symbol": symbols[market_id],
+                    "side": order.side.label,
+                    "price": order.price,
+                    "size": order.lots,
+                    "clientOrderId": order.client_id,
+                }
+            )
         return rows
 
     def getInsurance(self, params: list[Any]) -> dict[str, Any]:
@@ -250,7 +260,9 @@ class VenueMethods:
             "equity": str(compute_equity(snapshot)),
             "available": str(compute_fund_available(reader, config.insurance_fund)),
             "oracle": to_checksum_address(config.oracle),
-            "pnlPool": {"address": to_checksum_address(POOL_ADDRESS), "balance": str(get_account(reader, POOL_ADDRESS).balance)},
+            "pnlPool": {
+                "address": to_checksum_address(POOL_ADDRESS),
+                "balance": str(get_account(reader, POOL_ADDRESS).balance),
+            },
             "positions": position_rows(reader, snapshot),
         }
-

@@ -34,7 +34,7 @@ class Side(IntEnum):
 
     @property
     def label(self) -> str:
-        """"buy" or "sell", as the CLI takes it and the JSON-RPC shows it."""
+        """ "buy" or "sell", as the CLI takes it and the JSON-RPC shows it."""
         return "buy" if self is Side.BUY else "sell"
 
     def signed(self, lots: int) -> int:
@@ -48,7 +48,7 @@ class Side(IntEnum):
 
     @classmethod
     def from_label(cls, label: str) -> Side:
-        """"buy" or "sell" to its Side; ValueError for anything else."""
+        """ "buy" or "sell" to its Side; ValueError for anything else."""
         for side in cls:
             if side.label == label:
                 return side

@@ -20,8 +20,11 @@ from prover.games import GameView, OutputView
 from prover.verdicts import Verdict, choose_side, find_anchor, is_window_open, should_defend, should_dispute
 
 ROLLUP = {
-    "chain_id": 901, "l1_chain_id": 900, "fee_recipient": to_checksum_address(dev_account(7).address),
-    "min_fee": "1", "genesis": {},
+    "chain_id": 901,
+    "l1_chain_id": 900,
+    "fee_recipient": to_checksum_address(dev_account(7).address),
+    "min_fee": "1",
+    "genesis": {},
 }
 
 
@@ -67,8 +70,16 @@ def test_devnet_writes_loadable_dispute_configs(tmp_path: Path) -> None:
     from l1.settler.config import load_settler_config
 
     layout = DevnetLayout.at(tmp_path / "net")
-    settings = DevnetSettings(base_port=30000, executors=1, l1_block_time_ms=250, challenge_window=40, game_clock=12,
-                              faulty_proposer=35, fault_mode="garbage", faulty_challenger=True)
+    settings = DevnetSettings(
+        base_port=30000,
+        executors=1,
+        l1_block_time_ms=250,
+        challenge_window=40,
+        game_clock=12,
+        faulty_proposer=35,
+        fault_mode="garbage",
+        faulty_challenger=True,
+    )
     specs = layout.processes(settings)
     write_configs(specs, settings)
     by_name = {spec.name: spec for spec in specs}
@@ -87,12 +98,17 @@ def test_devnet_writes_loadable_dispute_configs(tmp_path: Path) -> None:
     assert l1.params.disputes.rollup == honest.rollup.chain_config()
 
     settler = load_faulty_settler_config(by_name["settler"].config)
-    assert (settler.from_block, settler.mode) == (35, FaultMode.GARBAGE) and by_name["settler"].entry_module == "l1.faults.settler"
+    assert (settler.from_block, settler.mode) == (35, FaultMode.GARBAGE) and by_name[
+        "settler"
+    ].entry_module == "l1.faults.settler"
     assert settler.settler.rollup == honest.rollup
     assert load_settler_config(by_name["settler"].config).settler.proposer_key  # production ignores [faults]
 
     state = build_state(layout, settings, specs, {}, "running", True, None)
-    assert [(c["name"], c["mode"]) for c in state["challengers"]] == [("challenger", "honest"), ("dispute-all", "dispute_all")]
+    assert [(c["name"], c["mode"]) for c in state["challengers"]] == [
+        ("challenger", "honest"),
+        ("dispute-all", "dispute_all"),
+    ]
     assert state["params"]["game_clock_blocks"] == 12 and state["settings"]["faulty_proposer"] == 35
 
 
@@ -124,10 +140,27 @@ def test_settings_reject_bad_dispute_values() -> None:
 ME, OTHER = b"\x01" * 20, b"\x02" * 20
 
 
-def output(index: int, block: int, status: str = "pending", root: bytes = b"\xaa" * 32,
-           challengers: tuple[bytes, ...] = (), proposer: bytes = OTHER, defenders: tuple[bytes, ...] = ()) -> OutputView:
-    return OutputView(index, block, root, proposer, 10, 5 * index, 5 * index + 40, status, challengers,
-                      defenders or ((proposer,) if challengers else ()))
+def output(
+    index: int,
+    block: int,
+    status: str = "pending",
+    root: bytes = b"\xaa" * 32,
+    challengers: tuple[bytes, ...] = (),
+    proposer: bytes = OTHER,
+    defenders: tuple[bytes, ...] = (),
+) -> OutputView:
+    return OutputView(
+        index,
+        block,
+        root,
+        proposer,
+        10,
+        5 * index,
+        5 * index + 40,
+        status,
+        challengers,
+        defenders or ((proposer,) if challengers else ()),
+    )
 
 
 def test_should_dispute_rules() -> None:
@@ -152,8 +185,12 @@ def test_should_defend_rules() -> None:
 
 
 def test_anchor_is_the_newest_finalized_output_before() -> None:
-    outputs = [output(0, 10, "finalized", b"\x10" * 32), output(1, 20, "finalized", b"\x20" * 32),
-               output(2, 30, "pending"), output(3, 40, "pending")]
+    outputs = [
+        output(0, 10, "finalized", b"\x10" * 32),
+        output(1, 20, "finalized", b"\x20" * 32),
+        output(2, 30, "pending"),
+        output(3, 40, "pending"),
+    ]
     assert find_anchor(outputs[3], outputs, None) == (20, b"\x20" * 32)
     assert find_anchor(output(0, 10), [output(0, 10)], None) is None
     assert find_anchor(output(0, 10), [output(0, 10)], b"\x00" * 32) == (0, b"\x00" * 32)
@@ -162,10 +199,29 @@ def test_anchor_is_the_newest_finalized_output_before() -> None:
 
 def test_choose_side() -> None:
     game = GameView(
-        game_id=0, output_index=1, challenger=ME, defender=OTHER, status=Status.IN_PROGRESS, phase=Phase.BLOCKS,
-        lo=10, hi=20, lo_claim=b"\x00" * 32, hi_claim=b"\x01" * 32, mid_claim=None, turn=Side.DEFENDER,
-        remaining={Side.DEFENDER: 5, Side.CHALLENGER: 5}, now=1, block_number=None, step_count=0, start_block=10,
-        end_block=20, moves=0, created_at=1, resolved_at=None, bonds={}, raw={},
+        game_id=0,
+        output_index=1,
+        challenger=ME,
+        defender=OTHER,
+        status=Status.IN_PROGRESS,
+        phase=Phase.BLOCKS,
+        lo=10,
+        hi=20,
+        lo_claim=b"\x00" * 32,
+        hi_claim=b"\x01" * 32,
+        mid_claim=None,
+        turn=Side.DEFENDER,
+        remaining={Side.DEFENDER: 5, Side.CHALLENGER: 5},
+        now=1,
+        block_number=None,
+        step_count=0,
+        start_block=10,
+        end_block=20,
+        moves=0,
+        created_at=1,
+        resolved_at=None,
+        bonds={},
+        raw={},
     )
     assert choose_side(game, ME) is Side.CHALLENGER
     assert choose_side(game, OTHER) is Side.DEFENDER

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from l1.faults.challenger import ContrarianPlayer
+from l1.faults.trace import FaultMode, compute_faulty_trace, find_fault_point
 from node.chain import Chain
 from node.fraud.game import (
     Claim,
@@ -32,10 +34,8 @@ from node.fraud.onestep import execute_step
 from node.fraud.steps import get_block_step
 from node.fraud.trace import get_block_output
 from node.fraud.witness import Witness
-from l1.faults.trace import FaultMode, compute_faulty_trace, find_fault_point
 from prover.games import GameView
 from prover.oracle import Opening, TraceOracle
-from l1.faults.challenger import ContrarianPlayer
 from prover.players import HonestPlayer
 from prover.strategy import (
     PostClaim,
@@ -56,13 +56,29 @@ D, C = Side.DEFENDER, Side.CHALLENGER
 def view_of(game: Game, now: int, game_id: int = 1) -> GameView:
     """What the L1 would show of `game` at L1 block `now`."""
     return GameView(
-        game_id=game_id, output_index=0, challenger=b"\x01" * 20, defender=b"\x02" * 20,
-        status=game.status, phase=game.phase, lo=game.lo, hi=game.hi, lo_claim=game.lo_claim,
-        hi_claim=game.hi_claim, mid_claim=game.mid_claim, turn=game.turn,
-        remaining={side: get_remaining(game, side, now) for side in Side}, now=now,
+        game_id=game_id,
+        output_index=0,
+        challenger=b"\x01" * 20,
+        defender=b"\x02" * 20,
+        status=game.status,
+        phase=game.phase,
+        lo=game.lo,
+        hi=game.hi,
+        lo_claim=game.lo_claim,
+        hi_claim=game.hi_claim,
+        mid_claim=game.mid_claim,
+        turn=game.turn,
+        remaining={side: get_remaining(game, side, now) for side in Side},
+        now=now,
         block_number=game.disputed_header.number if game.disputed_header is not None else None,
-        step_count=game.step_count, start_block=game.start_block, end_block=game.end_block, moves=game.moves,
-        created_at=0, resolved_at=None, bonds={}, raw={},
+        step_count=game.step_count,
+        start_block=game.start_block,
+        end_block=game.end_block,
+        moves=game.moves,
+        created_at=0,
+        resolved_at=None,
+        bonds={},
+        raw={},
     )
 
 
@@ -90,7 +106,9 @@ class FaultyPlayer:
         return None
 
 
-def run_game(chain: Chain, game: Game, players: dict[Side, Any], now: int = 10, max_moves: int = 200) -> tuple[Game, list[str]]:
+def run_game(
+    chain: Chain, game: Game, players: dict[Side, Any], now: int = 10, max_moves: int = 200
+) -> tuple[Game, list[str]]:
     """Let both sides act in turn until the game is over: decided on the game at `now`, included at now + 1."""
     log: list[str] = []
     for _ in range(max_moves):

@@ -10,23 +10,33 @@ after the state they were decided on, as on the devnet.
 
 from __future__ import annotations
 
-
 from pathlib import Path
 
 import pytest
 
+from l1.contracts.client import GameInfo, parse_game
+from l1.contracts.dispute_state import GameRecord
+from l1.contracts.rpc import game_to_json
+from l1.faults.defence import RESOLVE, decide_defense
+from l1.faults.trace import FaultMode, FaultyTrace, compute_faulty_trace, find_fault_point
 from node.chain import Chain
 from node.crypto import Address
-from node.fraud.game import Claim, Game, OpenOutputs, ProveStep, Respond, Side, Status, apply_move, new_game, resolve_timeout
+from node.fraud.game import (
+    Claim,
+    Game,
+    OpenOutputs,
+    ProveStep,
+    Respond,
+    Side,
+    Status,
+    apply_move,
+    new_game,
+    resolve_timeout,
+)
 from node.fraud.onestep import execute_step
 from node.fraud.steps import get_block_step
 from node.fraud.trace import get_block_output
 from node.fraud.witness import Witness
-from l1.contracts.client import GameInfo, parse_game
-from l1.contracts.rpc import game_to_json
-from l1.contracts.dispute_state import GameRecord
-from l1.faults.defence import RESOLVE, decide_defense
-from l1.faults.trace import FaultMode, FaultyTrace, compute_faulty_trace, find_fault_point
 from prover.games import game_view
 from prover.oracle import TraceOracle
 from prover.players import HonestPlayer
@@ -137,19 +147,27 @@ def test_faulty_settler_holds_later_outputs_until_its_wrong_one_is_decided(tmp_p
     from dataclasses import replace
 
     from l1.contracts.client import L1Client
-    from l1.settler.config import settler_config_from_dict
     from l1.faults.proposer import FaultState, FaultyProposer, load_fault_state, save_fault_state
+    from l1.settler.config import settler_config_from_dict
     from node.crypto import to_checksum_address
     from node.rpc.client import RpcClient
 
     doc = {
         "node": {"data_dir": str(tmp_path)},
         "rollup": {"chain_id": 901, "l1_chain_id": 900, "fee_recipient": to_checksum_address(CONFIG.fee_recipient)},
-        "settler": {"l1_rpc": "http://127.0.0.1:1/", "sequencer_rpc": "http://127.0.0.1:1/", "batcher_key": "dev8",
-                    "proposer_key": "dev9"},
+        "settler": {
+            "l1_rpc": "http://127.0.0.1:1/",
+            "sequencer_rpc": "http://127.0.0.1:1/",
+            "batcher_key": "dev8",
+            "proposer_key": "dev9",
+        },
     }
     faulty = FaultyProposer(
-        settler_config_from_dict(doc), 25, FaultMode.TX_POST_STATE, L1Client("http://127.0.0.1:1/"), RpcClient("http://127.0.0.1:1/")
+        settler_config_from_dict(doc),
+        25,
+        FaultMode.TX_POST_STATE,
+        L1Client("http://127.0.0.1:1/"),
+        RpcClient("http://127.0.0.1:1/"),
     )
     assert faulty.limit_due([10, 20, 30, 40]) == [10, 20, 30]
     assert not faulty.wants_fault(20) and faulty.wants_fault(30)

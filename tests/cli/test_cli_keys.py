@@ -8,8 +8,9 @@ import os
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -203,8 +204,9 @@ def test_keys_dir_flag_overrides_env(capsys: pytest.CaptureFixture[str], pwfile:
 
 
 def test_import_private_key(capsys: pytest.CaptureFixture[str], pwfile: Path) -> None:
-    data = run_json(capsys, "keys", "import", "--private-key", OTHER_KEY, "--name", "bob",
-                    "--light", "--password-file", str(pwfile))
+    data = run_json(
+        capsys, "keys", "import", "--private-key", OTHER_KEY, "--name", "bob", "--light", "--password-file", str(pwfile)
+    )
     expected = PrivateKey.from_hex(OTHER_KEY)
     assert data["address"] == to_checksum_address(expected.address)
     assert load_keystore_file(data["file"], PASSWORD).secret == expected.secret
@@ -237,8 +239,9 @@ def test_import_keystore_file(capsys: pytest.CaptureFixture[str], pwfile: Path, 
     doc = encrypt_keystore(key, PASSWORD, "pbkdf2", light=True)
     del doc["address"]
     source = write_keystore_file(tmp_path / "geth-style.json", doc)
-    data = run_json(capsys, "keys", "import", "--keystore", str(source), "--name", "imported",
-                    "--password-file", str(pwfile))
+    data = run_json(
+        capsys, "keys", "import", "--keystore", str(source), "--name", "imported", "--password-file", str(pwfile)
+    )
     stored = json.loads(Path(data["file"]).read_text())
     assert stored["crypto"] == doc["crypto"]  # copied, not re-encrypted
     assert stored["address"] == key.address.hex()
@@ -424,8 +427,9 @@ def test_console_script_new_list_show(tmp_path: Path, pwfile: Path) -> None:
     rollup = _rollup_script()
 
     def call(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([rollup, *argv], env=env, capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL, timeout=60)
+        return subprocess.run(
+            [rollup, *argv], env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60
+        )
 
     created = call("keys", "new", "--name", "ci", "--light", "--password-file", str(pwfile), "--json")
     assert created.returncode == 0, created.stderr

@@ -140,8 +140,10 @@ def _fake_devnet(directory: Path) -> None:
     doc = {
         "sequencer": {"rpc": "http://127.0.0.1:9545/", "ws": "ws://127.0.0.1:9545/ws"},
         "l1": {"rpc": "http://127.0.0.1:8545/"},
-        "executors": [{"name": "executor-0", "rpc": "http://127.0.0.1:9745/"},
-                      {"name": "executor-1", "rpc": "http://127.0.0.1:9746/"}],
+        "executors": [
+            {"name": "executor-0", "rpc": "http://127.0.0.1:9745/"},
+            {"name": "executor-1", "rpc": "http://127.0.0.1:9746/"},
+        ],
         "fees": {"l1_min_fee": "7", "l2_min_fee": "5"},
         "processes": [],
     }
@@ -188,11 +190,13 @@ def test_malformed_devnet_json(tmp_path: Path) -> None:
 
 def _tree_with(address: bytes, account: Account) -> MemoryTree:
     other = dev_account(1).address
-    return MemoryTree({
-        hash_key(account_key(address)): encode_account(account),
-        hash_key(account_key(other)): encode_account(Account(5, 1)),
-        hash_key(b"\x03"): b"\x01",
-    })
+    return MemoryTree(
+        {
+            hash_key(account_key(address)): encode_account(account),
+            hash_key(account_key(other)): encode_account(Account(5, 1)),
+            hash_key(b"\x03"): b"\x01",
+        }
+    )
 
 
 def _reply(tree: MemoryTree, address: bytes, value: bytes | None, balance: int, nonce: int) -> dict[str, object]:

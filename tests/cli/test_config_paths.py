@@ -20,12 +20,25 @@ def configs(tmp: Path) -> dict[str, Path]:
     node = {"data_dir": "data/x", "rpc_port": 0}
     return {
         "l1": write_toml(tmp / "l1.toml", {"node": node, "l1": {"chain_id": 900}}),
-        "sequencer": write_toml(tmp / "seq.toml", {"node": node, "rollup": ROLLUP, "sequencer": {"l1_rpc": "http://127.0.0.1:1"}}),
+        "sequencer": write_toml(
+            tmp / "seq.toml", {"node": node, "rollup": ROLLUP, "sequencer": {"l1_rpc": "http://127.0.0.1:1"}}
+        ),
         "settler": write_toml(
             tmp / "settler.toml",
-            {"node": node, "rollup": ROLLUP, "settler": {"l1_rpc": "http://127.0.0.1:1", "sequencer_rpc": "http://127.0.0.1:2", "batcher_key": "dev8", "proposer_key": "dev9"}},
+            {
+                "node": node,
+                "rollup": ROLLUP,
+                "settler": {
+                    "l1_rpc": "http://127.0.0.1:1",
+                    "sequencer_rpc": "http://127.0.0.1:2",
+                    "batcher_key": "dev8",
+                    "proposer_key": "dev9",
+                },
+            },
         ),
-        "executor": write_toml(tmp / "ex.toml", {"node": node, "rollup": ROLLUP, "executor": {"l1_rpc": "http://127.0.0.1:1"}}),
+        "executor": write_toml(
+            tmp / "ex.toml", {"node": node, "rollup": ROLLUP, "executor": {"l1_rpc": "http://127.0.0.1:1"}}
+        ),
     }
 
 

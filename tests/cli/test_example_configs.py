@@ -13,8 +13,8 @@ from node.devnet.configs import config_documents
 from node.devnet.layout import DevnetLayout
 from node.devnet.params import DevnetSettings
 from node.executor.process import load_executor_config
-from prover.config import load_challenger_config
 from node.service import ConfigError
+from prover.config import load_challenger_config
 from sequencer.config import load_sequencer_config, sequencer_config_from_dict
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "configs" / "devnet"

@@ -101,9 +101,7 @@ def test_bip32_vector_2_normal_children() -> None:
         "fffcf9f6f3f0edeae7e4e1dedbd8d5d2cfccc9c6c3c0bdbab7b4b1aeaba8a5a2"
         "9f9c999693908d8a8784817e7b7875726f6c696663605d5a5754514e4b484542"
     )
-    assert derive_path(seed, "m/0").secret.hex() == (
-        "abe74a98f6c7eabee0428f53798f0ab8aa1bd37873999041703c742f15ac7e1e"
-    )
+    assert derive_path(seed, "m/0").secret.hex() == ("abe74a98f6c7eabee0428f53798f0ab8aa1bd37873999041703c742f15ac7e1e")
 
 
 def test_derive_private_key_matches_dev_account() -> None:
@@ -116,7 +114,11 @@ def test_derive_private_key_matches_dev_account() -> None:
 def test_parse_path() -> None:
     assert parse_path("m") == ()
     assert parse_path("m/44'/60'/0'/0/7") == (
-        44 + HARDENED_OFFSET, 60 + HARDENED_OFFSET, HARDENED_OFFSET, 0, 7,
+        44 + HARDENED_OFFSET,
+        60 + HARDENED_OFFSET,
+        HARDENED_OFFSET,
+        0,
+        7,
     )
     assert eth_path(3) == "m/44'/60'/0'/0/3"
 

@@ -89,7 +89,10 @@ def test_scrypt_vector() -> None:
 def test_vector_reencrypts_identically(key: PrivateKey) -> None:
     params = PBKDF2_VECTOR["crypto"]["kdfparams"]
     doc = encrypt_keystore(
-        key, VECTOR_PASSWORD, "pbkdf2", pbkdf2_rounds=params["c"],
+        key,
+        VECTOR_PASSWORD,
+        "pbkdf2",
+        pbkdf2_rounds=params["c"],
         salt=bytes.fromhex(params["salt"]),
         iv=bytes.fromhex(PBKDF2_VECTOR["crypto"]["cipherparams"]["iv"]),
         key_id=PBKDF2_VECTOR["id"],
@@ -161,6 +164,7 @@ def _mutated(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     else:
         target[last] = value
     return result
+
 
 MALFORMED = [
     ("version", DELETE, "missing 'version'"),

@@ -13,7 +13,15 @@ from node.batch import BatchBlock, encode_batch
 from node.block import BlockHeader
 from node.chain import Chain, decode_receipt
 from node.crypto import PrivateKey, keccak256
-from node.derivation import Deriver, L1BlockData, PlacementError, RollupRules, plan_next_block, seal_planned, validate_placement
+from node.derivation import (
+    Deriver,
+    L1BlockData,
+    PlacementError,
+    RollupRules,
+    plan_next_block,
+    seal_planned,
+    validate_placement,
+)
 from node.state.schema import account_key, get_account
 from node.stf import ChainConfig
 from node.stf.errors import InsufficientBalance, NonceTooLow
@@ -71,7 +79,9 @@ class Sequencer:
     def seal(self, candidates=()):  # type: ignore[no-untyped-def]
         self.now += 250
         parent = header(self.chain)
-        plan = plan_next_block(parent, self.l1[parent.l1_origin_number], self.l1.get(parent.l1_origin_number + 1), self.now, RULES)
+        plan = plan_next_block(
+            parent, self.l1[parent.l1_origin_number], self.l1.get(parent.l1_origin_number + 1), self.now, RULES
+        )
         assert plan is not None
         sealed, _ = seal_planned(self.chain, plan, list(candidates))
         return sealed
@@ -83,7 +93,9 @@ def batch_of(chain: Chain, numbers: range) -> bytes:
         block = chain.store.get_block(n)
         assert block is not None
         skip = chain.system_count(n)
-        blocks.append(BatchBlock(n, block.header.timestamp_ms, block.header.l1_origin_number, block.transactions[skip:]))
+        blocks.append(
+            BatchBlock(n, block.header.timestamp_ms, block.header.l1_origin_number, block.transactions[skip:])
+        )
     return encode_batch(blocks, CHAIN_ID)
 
 
@@ -243,10 +255,14 @@ def test_placement_rules() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    origin_ts=st.integers(0, 10**7), parent_offset=st.integers(0, 5_000), gap=st.none() | st.integers(1, 60_000),
+    origin_ts=st.integers(0, 10**7),
+    parent_offset=st.integers(0, 5_000),
+    gap=st.none() | st.integers(1, 60_000),
     now=st.integers(0, 2 * 10**7),
 )
-def test_the_sequencer_only_plans_blocks_derivation_accepts(origin_ts: int, parent_offset: int, gap: int | None, now: int) -> None:
+def test_the_sequencer_only_plans_blocks_derivation_accepts(
+    origin_ts: int, parent_offset: int, gap: int | None, now: int
+) -> None:
     """Whatever the wall clock and however far the origin lags it, a planned block passes the placement rules."""
     current = L1BlockData(3, b"\x01" * 32, origin_ts)
     following = None if gap is None else L1BlockData(4, b"\x02" * 32, origin_ts + gap)

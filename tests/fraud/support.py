@@ -71,13 +71,19 @@ def seal_plain_block(chain: Chain, number: int, nonces: Nonces, n_txs: int = 3) 
     candidates = []
     for i in range(n_txs):
         key = KEYS[(number + i) % len(KEYS)]
-        payload: object = Withdrawal(L1_RECIPIENT, 7 + i) if i % 3 == 2 else Transfer(KEYS[(number + i + 1) % len(KEYS)].address, 11 + i)
+        payload: object = (
+            Withdrawal(L1_RECIPIENT, 7 + i)
+            if i % 3 == 2
+            else Transfer(KEYS[(number + i + 1) % len(KEYS)].address, 11 + i)
+        )
         candidates.append(rtx_of(key, nonces.next(key), payload))
     _, build = chain.seal_block(candidates, 1_000 * number, (number // 2, bytes([number // 2]) * 32))
     assert len(build.included) == n_txs
 
 
-def build_kinds_chain(path: Path, n_blocks: int = 4, config: ChainConfig = CONFIG, wrong_from: int | None = None) -> Chain:
+def build_kinds_chain(
+    path: Path, n_blocks: int = 4, config: ChainConfig = CONFIG, wrong_from: int | None = None
+) -> Chain:
     """Block 1 holds every kind, then plain blocks, the last one empty.
 
     With `wrong_from`, blocks from that number on are executed with WRONG_CONFIG (a faulty state).

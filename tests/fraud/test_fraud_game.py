@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -105,13 +105,21 @@ def defender_of(world: World) -> Strategy:
 def honest_challenger(game: Game) -> object:
     if game.phase is Phase.ONE_STEP:
         return prove(game)
-    truth = HONEST.output(game.mid) if game.phase is Phase.BLOCKS else HONEST.state_root(game.disputed_header.number, game.mid)  # type: ignore[union-attr]
+    truth = (
+        HONEST.output(game.mid)
+        if game.phase is Phase.BLOCKS
+        else HONEST.state_root(game.disputed_header.number, game.mid)
+    )  # type: ignore[union-attr]
     return Respond(C, game.mid_claim == truth)
 
 
 def contrarian_challenger(agree: bool) -> Strategy:
     def move(game: Game) -> object:
-        return ProveStep(C, step_oracle(*get_step_position(game)[:3])) if game.phase is Phase.ONE_STEP else Respond(C, agree)
+        return (
+            ProveStep(C, step_oracle(*get_step_position(game)[:3]))
+            if game.phase is Phase.ONE_STEP
+            else Respond(C, agree)
+        )
 
     return move
 
@@ -159,7 +167,9 @@ def test_faulty_claim_loses_to_an_honest_challenger() -> None:
     for _ in range(100):
         if game.phase is Phase.OPENING:
             break
-        game = apply_move(game, (defender_of(HONEST) if game.turn is D else honest_challenger)(game), game.turn_started_at + 1)  # type: ignore[arg-type]
+        game = apply_move(
+            game, (defender_of(HONEST) if game.turn is D else honest_challenger)(game), game.turn_started_at + 1
+        )  # type: ignore[arg-type]
     assert game.phase is Phase.OPENING and (game.lo, game.hi) == (19, 20)
     with pytest.raises(InvalidMove):
         apply_move(game, defender_of(HONEST)(game), game.turn_started_at + 1)  # type: ignore[arg-type]
@@ -291,8 +301,12 @@ class ChainParty:
 
 
 def play_chains(
-    defender: ChainParty, challenger: ChainParty, b: int, final_claim: bytes | None = None,
-    header_override: BlockHeader | None = None, extra_steps: int = 0,
+    defender: ChainParty,
+    challenger: ChainParty,
+    b: int,
+    final_claim: bytes | None = None,
+    header_override: BlockHeader | None = None,
+    extra_steps: int = 0,
 ) -> Game:
     """Both parties honest about their own chains (except `extra_steps`: the defender opens its block with
     that many steps too many, padding with its final root); the L1 runs execute_step with CONFIG."""
@@ -356,7 +370,9 @@ def test_real_chains_faulty_claim_and_honest_defender(chains: tuple[ChainParty, 
     assert play_chains(honest, honest, 5).defender_won
 
 
-def test_real_chains_a_header_committing_to_the_invalid_root_cannot_be_opened(chains: tuple[ChainParty, ChainParty]) -> None:
+def test_real_chains_a_header_committing_to_the_invalid_root_cannot_be_opened(
+    chains: tuple[ChainParty, ChainParty],
+) -> None:
     """Else a proposer could claim INVALID_ROOT as block 5's state and open it with one step too many: the
     step past the block's end gives INVALID_ROOT, which would equal its claim."""
     honest, _ = chains
@@ -367,7 +383,9 @@ def test_real_chains_a_header_committing_to_the_invalid_root_cannot_be_opened(ch
         play_chains(honest, honest, 5, compute_output_root(5, lie.state_root, lie.hash()), lie, extra_steps=1)
 
 
-def test_real_chains_a_defender_opening_too_many_steps_loses_the_first_extra_one(chains: tuple[ChainParty, ChainParty]) -> None:
+def test_real_chains_a_defender_opening_too_many_steps_loses_the_first_extra_one(
+    chains: tuple[ChainParty, ChainParty],
+) -> None:
     honest, _ = chains
     count = len(honest.step_roots(5)) - 1
     for extra in (1, 2, 7):

@@ -10,9 +10,8 @@ import pytest
 from node.chain import Chain, decode_receipt
 from node.fraud.onestep import compute_step_result, execute_step
 from node.fraud.partial_tree import MissingWitness, WitnessEntry, WitnessError
-from node.fraud.steps import STEP_END_OF_BLOCK, STEP_TRANSACTION, StepInput, StepOutcome
+from node.fraud.steps import STEP_END_OF_BLOCK, STEP_TRANSACTION, StepInput, StepOutcome, process_step
 from node.fraud.trace import compute_intermediate_roots, compute_step_proof, iter_block_trace
-from node.fraud.steps import process_step
 from node.fraud.witness import RecordingState, VersionedSource, Witness, build_witness
 from node.smt.hashing import hash_key
 from node.state.schema import SUPPLY_KEY, account_key
@@ -127,7 +126,9 @@ def test_tampered_witnesses_are_rejected(chain: Chain) -> None:
         execute_step(proof.pre_root, proof.step, missing, CONFIG)
     # a witness for another step's keys does not cover this one
     with pytest.raises(MissingWitness):
-        execute_step(proof.pre_root, replace(proof.step, tx=rtx_of(KEYS[3], 1, Transfer(FRESH[1], 1)).raw), proof.witness, CONFIG)
+        execute_step(
+            proof.pre_root, replace(proof.step, tx=rtx_of(KEYS[3], 1, Transfer(FRESH[1], 1)).raw), proof.witness, CONFIG
+        )
 
 
 def test_withdrawing_the_whole_supply_deletes_it(tmp_path: Path) -> None:

@@ -38,7 +38,9 @@ def witness_for(tree: MemoryTree, writes: dict[bytes, bytes | None], extra_reads
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(trees, updates, st.lists(keys, max_size=3))
-def test_partial_tree_matches_reference(items: dict[bytes, bytes], writes: dict[bytes, bytes | None], reads: list[bytes]) -> None:
+def test_partial_tree_matches_reference(
+    items: dict[bytes, bytes], writes: dict[bytes, bytes | None], reads: list[bytes]
+) -> None:
     reference = MemoryTree(items)
     pre_root = reference.root()
     witness = witness_for(reference, writes, reads)
@@ -63,7 +65,9 @@ def test_partial_tree_matches_reference(items: dict[bytes, bytes], writes: dict[
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(trees, updates)
-def test_deletions_without_openings_are_refused_not_miscomputed(items: dict[bytes, bytes], writes: dict[bytes, bytes | None]) -> None:
+def test_deletions_without_openings_are_refused_not_miscomputed(
+    items: dict[bytes, bytes], writes: dict[bytes, bytes | None]
+) -> None:
     reference = MemoryTree(items)
     pre_root = reference.root()
     full = witness_for(reference, writes)

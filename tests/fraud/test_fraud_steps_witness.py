@@ -6,8 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from node.block import Block, BlockHeader, ZERO_HASH
+from node.block import ZERO_HASH, Block, BlockHeader
 from node.encoding import DecodeError, pack
+from node.fraud.onestep import compute_step_result
 from node.fraud.partial_tree import InternalOpening, LeafOpening, MissingWitness
 from node.fraud.steps import (
     STEP_END_OF_BLOCK,
@@ -20,8 +21,6 @@ from node.fraud.steps import (
     new_step_table,
     process_step,
 )
-from node.stf.end_of_block import MAX_END_OF_BLOCK_CHUNKS
-from node.fraud.onestep import compute_step_result
 from node.fraud.witness import (
     MAX_WITNESS_BYTES,
     MalformedWitness,
@@ -35,6 +34,7 @@ from node.smt.reference import MemoryTree
 from node.state.schema import Account, account_key, encode_account, get_account, set_account
 from node.state.view import DictState, Overlay
 from node.stf import BlockContext, ChainConfig
+from node.stf.end_of_block import MAX_END_OF_BLOCK_CHUNKS
 from node.tx import Transfer
 from tests.fraud.support import CONFIG, FRESH, KEYS, rtx_of
 
@@ -55,7 +55,11 @@ def test_block_steps_layout() -> None:
     assert steps[1].context() == BlockContext(5, 7_000, 3)
     # three end-of-block chunks: only the last is declared last
     chunks = [get_block_step(block, i, 6) for i in range(3, 6)]
-    assert [(s.kind, s.chunk, s.last) for s in chunks] == [(STEP_END_OF_BLOCK, 0, False), (STEP_END_OF_BLOCK, 1, False), (STEP_END_OF_BLOCK, 2, True)]
+    assert [(s.kind, s.chunk, s.last) for s in chunks] == [
+        (STEP_END_OF_BLOCK, 0, False),
+        (STEP_END_OF_BLOCK, 1, False),
+        (STEP_END_OF_BLOCK, 2, True),
+    ]
     assert get_block_step(_block(0), 0, 1).chunk == 0
     for bad_count in (3, 3 + MAX_END_OF_BLOCK_CHUNKS + 1):  # no end-of-block step / too many
         with pytest.raises(StepError, match="step count"):
@@ -109,7 +113,9 @@ def test_end_of_block_hooks_and_new_step_kinds_extend_a_table() -> None:
     witness = build_witness(tree, [hash_key(marker)])
     result = compute_step_result(tree.root(), step, witness, CONFIG, table)
     assert result.post_root == MemoryTree({hash_key(marker): encode_account(Account(14, 0))}).root()
-    assert compute_step_result(tree.root(), step, witness, CONFIG).post_root == tree.root()  # the default table: no hooks
+    assert (
+        compute_step_result(tree.root(), step, witness, CONFIG).post_root == tree.root()
+    )  # the default table: no hooks
     assert compute_step_result(tree.root(), StepInput(4, 1, 1, 0, 9), witness, CONFIG, table).post_root == tree.root()
 
 

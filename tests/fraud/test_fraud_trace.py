@@ -85,7 +85,8 @@ def test_witness_bytes_on_a_hundred_thousand_accounts(tmp_path: Path) -> None:
     chain = new_chain(tmp_path / "big", alloc=alloc)
     chain.seal_block(
         [rtx_of(KEYS[0], 0, Transfer(KEYS[1].address, 5)), rtx_of(KEYS[2], 0, Withdrawal(L1_RECIPIENT, 5))],
-        1_000, (1, bytes(32)),
+        1_000,
+        (1, bytes(32)),
     )
     sizes = []
     for k in range(2):

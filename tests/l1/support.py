@@ -14,10 +14,30 @@ per move, counting transactions and blocks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from l1.chain.accounts import get_balance, get_fees_burned
+from l1.chain.producer import IncludedReceipt, L1Chain
+from l1.chain.tx import sign_l1_tx
+from l1.contracts.dispute_state import GameRecord, get_game
+from l1.contracts.events import BatchPosted, DepositLocked, TxForced
+from l1.contracts.l2_blocks import get_l2_head
+from l1.contracts.params import DisputeParams, L1ChainParams
+from l1.contracts.payloads import (
+    DefendOutput,
+    Deposit,
+    DisputeOutput,
+    ForceTx,
+    GameMove,
+    PostBatch,
+    ProposeOutput,
+    ProveStepTx,
+)
+from l1.contracts.runtime import ROLLUP
+from l1.contracts.state import OutputStatus, get_bonds_locked, get_output, get_portal_balance
 from node.batch import BatchBlock, encode_batch
 from node.block import Block
 from node.chain import Chain
@@ -33,17 +53,6 @@ from node.stf import ChainConfig
 from node.store.chain import ChainStore
 from node.store.kv import KVStore
 from node.tx import DepositTx, RecoveredTx, Transfer, Withdrawal
-from l1.chain.producer import IncludedReceipt, L1Chain
-from l1.contracts.l2_blocks import get_l2_head
-from l1.contracts.runtime import ROLLUP
-from l1.contracts.params import DisputeParams, L1ChainParams
-from l1.contracts.dispute_state import GameRecord, get_game
-from l1.contracts.payloads import DefendOutput, DisputeOutput, GameMove, ProveStepTx
-from l1.contracts.events import BatchPosted, DepositLocked, TxForced
-from l1.contracts.state import OutputStatus, get_bonds_locked, get_output, get_portal_balance
-from l1.chain.accounts import get_balance, get_fees_burned
-from l1.chain.tx import sign_l1_tx
-from l1.contracts.payloads import Deposit, ForceTx, PostBatch, ProposeOutput
 from tests.fraud.support import ALLOC, CONFIG, KEYS, L1_RECIPIENT, WRONG_CONFIG, rtx_of
 
 USER, BATCHER, PROPOSER, CHALLENGER, HELPER = (dev_account(i) for i in range(5))
@@ -67,10 +76,15 @@ def l1_params(
     """The test L1: PROPOSER is the permissioned proposer (anyone may after `fallback` blocks without a
     finalization), and the L1 follows the L2 blocks its inbox derives."""
     return L1ChainParams(
-        chain_id=900, min_fee=FEE, batcher=BATCHER.address, proposer_bond=BOND, challenge_window=window,
+        chain_id=900,
+        min_fee=FEE,
+        batcher=BATCHER.address,
+        proposer_bond=BOND,
+        challenge_window=window,
         max_batch_bytes=131_072,
         disputes=DisputeParams(CLOCK, None if genesis_root is None else Hash32(genesis_root), rollup, RULES),
-        proposer=PROPOSER.address, proposer_fallback_blocks=fallback,
+        proposer=PROPOSER.address,
+        proposer_fallback_blocks=fallback,
     )
 
 
@@ -82,10 +96,19 @@ class Stats:
 
 
 class World:
-    def __init__(self, tmp: Path, faulty_block: int | None = None, window: int = WINDOW, genesis_root: bool = True,
-                 rollup: ChainConfig | None = CONFIG, fallback: int = 10_000) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        faulty_block: int | None = None,
+        window: int = WINDOW,
+        genesis_root: bool = True,
+        rollup: ChainConfig | None = CONFIG,
+        fallback: int = 10_000,
+    ) -> None:
         self.l1 = L1Chain(
-            KVStore(tmp / "l1"), l1_params(None, rollup, window, fallback), tuple((k.address, L1_BALANCE) for k in L1_KEYS),
+            KVStore(tmp / "l1"),
+            l1_params(None, rollup, window, fallback),
+            tuple((k.address, L1_BALANCE) for k in L1_KEYS),
             ROLLUP,
         )
         self.l1.ensure_genesis(L1_START_MS)
@@ -134,7 +157,12 @@ class World:
     def total_supply(self) -> int:
         kv = self.l1.kv
         holders = [k.address for k in L1_KEYS] + [L1_RECIPIENT]
-        return sum(get_balance(kv, a) for a in holders) + get_portal_balance(kv) + get_bonds_locked(kv) + get_fees_burned(kv)
+        return (
+            sum(get_balance(kv, a) for a in holders)
+            + get_portal_balance(kv)
+            + get_bonds_locked(kv)
+            + get_fees_burned(kv)
+        )
 
     def game(self, game_id: int) -> GameRecord:
         record = get_game(self.l1.kv, game_id)
@@ -162,7 +190,7 @@ class World:
             faulty = self.faulty if number != self.faulty_block else Chain(self.faulty.store, WRONG_CONFIG)
             f_sealed, _ = faulty.seal_block(candidates, timestamp, (origin.number, origin.hash), deposits, forced)
             assert f_sealed.block.transactions == sealed.block.transactions
-        user = sealed.block.transactions[build.system_count:]
+        user = sealed.block.transactions[build.system_count :]
         self.pending_batch.append(BatchBlock(number, timestamp, origin.number, tuple(user)))
 
     def post_batch(self) -> None:
@@ -217,7 +245,9 @@ def l1_block_data(block: Any) -> L1BlockData:
         hash=block.hash(),
         timestamp_ms=block.header.timestamp_ms,
         deposits=tuple(
-            DepositTx(block.number, e.log_index, e.sender, e.l2_to, e.amount) for e in block.events if isinstance(e, DepositLocked)
+            DepositTx(block.number, e.log_index, e.sender, e.l2_to, e.amount)
+            for e in block.events
+            if isinstance(e, DepositLocked)
         ),
         forced_txs=tuple(e.l2_tx for e in block.events if isinstance(e, TxForced)),
     )
@@ -226,14 +256,16 @@ def l1_block_data(block: Any) -> L1BlockData:
 class View:
     """What one party computes from its own chain: outputs, step roots, openings, step proofs."""
 
-    def __init__(self, chain: Chain, config_of: Callable[[int], ChainConfig] = lambda n: CONFIG, extra_steps: int = 0) -> None:
+    def __init__(
+        self, chain: Chain, config_of: Callable[[int], ChainConfig] = lambda n: CONFIG, extra_steps: int = 0
+    ) -> None:
         self.chain = chain
         self.config_of = config_of
         self.extra_steps = extra_steps  # a lying defender: opens blocks with this many steps too many, padded
         self._roots: dict[int, tuple[bytes, ...]] = {}
 
     @classmethod
-    def faulty(cls, world: World) -> "View":
+    def faulty(cls, world: World) -> View:
         assert world.faulty is not None
         return cls(world.faulty, lambda n: WRONG_CONFIG if n == world.faulty_block else CONFIG)
 
@@ -261,9 +293,11 @@ class View:
         game = record.game
         lo = get_block_output(self.chain.store, game.lo)
         hi = self.block(game.hi)
-        return OpenOutputs(side, lo.state_root, lo.block_hash, hi.header, len(self.step_roots(game.hi)) - 1 + self.extra_steps)
+        return OpenOutputs(
+            side, lo.state_root, lo.block_hash, hi.header, len(self.step_roots(game.hi)) - 1 + self.extra_steps
+        )
 
-    def open_move(self, world: "World", record: GameRecord, opening: OpenOutputs | None = None) -> GameMove:
+    def open_move(self, world: World, record: GameRecord, opening: OpenOutputs | None = None) -> GameMove:
         """The opening as a game_move (the L1 checks the header against the block it derived at that height)."""
         return GameMove(record.game_id, opening if opening is not None else self.opening(record))
 
@@ -277,8 +311,14 @@ class View:
 
 
 def next_move(
-    world: World, game_id: int, defender: View, challenger: View | None, prover: PrivateKey,
-    defender_key: PrivateKey = PROPOSER, challenger_key: PrivateKey = CHALLENGER, stats: Stats | None = None,
+    world: World,
+    game_id: int,
+    defender: View,
+    challenger: View | None,
+    prover: PrivateKey,
+    defender_key: PrivateKey = PROPOSER,
+    challenger_key: PrivateKey = CHALLENGER,
+    stats: Stats | None = None,
 ) -> tuple[PrivateKey, Any] | None:
     """The next move of game `game_id` between two views (None: the game is over); `challenger` None disagrees."""
     record = world.game(game_id)
@@ -299,8 +339,14 @@ def next_move(
 
 
 def play(
-    world: World, game_id: int, defender: View, challenger: View | None, prover: PrivateKey,
-    defender_key: PrivateKey = PROPOSER, stats: Stats | None = None, challenger_key: PrivateKey = CHALLENGER,
+    world: World,
+    game_id: int,
+    defender: View,
+    challenger: View | None,
+    prover: PrivateKey,
+    defender_key: PrivateKey = PROPOSER,
+    stats: Stats | None = None,
+    challenger_key: PrivateKey = CHALLENGER,
 ) -> Stats:
     """Play game `game_id` to its end, one move per L1 block; `challenger` None disagrees with everything."""
     stats = stats or Stats()
@@ -315,7 +361,9 @@ def play(
         assert receipt.receipt.status == 1, (type(payload).__name__, receipt.receipt.error)
 
 
-def play_together(world: World, games: list[tuple[int, View, View | None, PrivateKey, PrivateKey]], prover: PrivateKey) -> None:
+def play_together(
+    world: World, games: list[tuple[int, View, View | None, PrivateKey, PrivateKey]], prover: PrivateKey
+) -> None:
     """Play several games at once, every game's next move in the same L1 block (clocks run for all of them).
 
     Each entry: (game id, defender view, challenger view or None, defender key, challenger key)."""
@@ -364,6 +412,23 @@ def output_root_of(view: View, number: int) -> bytes:
 
 
 __all__ = [
-    "BOND", "CHALLENGER", "CLOCK", "HELPER", "PROPOSER", "Stats", "USER", "View", "WINDOW", "World",
-    "defend", "dispute", "expect_failure", "l1_params", "next_move", "play", "play_together", "replace", "status_of",
+    "BOND",
+    "CHALLENGER",
+    "CLOCK",
+    "HELPER",
+    "PROPOSER",
+    "Stats",
+    "USER",
+    "View",
+    "WINDOW",
+    "World",
+    "defend",
+    "dispute",
+    "expect_failure",
+    "l1_params",
+    "next_move",
+    "play",
+    "play_together",
+    "replace",
+    "status_of",
 ]

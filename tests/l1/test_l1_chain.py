@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
+from l1.chain.config import MempoolLimits
+from l1.chain.errors import ChainConfigMismatch, TimestampNotIncreasing
+from l1.chain.events import STATUS_SUCCESS
+from l1.chain.producer import L1Chain
+from l1.chain.store import ZERO_HASH, read_block
+from l1.chain.tx import sign_l1_tx
+from l1.contracts.events import EVENTS, BatchPosted, DepositLocked
+from l1.contracts.params import L1ChainParams
+from l1.contracts.payloads import Deposit, L1Transfer, PostBatch, ProposeOutput
+from l1.contracts.reads import RollupReads
+from l1.contracts.runtime import ROLLUP
 from node.crypto import PrivateKey, keccak256, to_checksum_address
 from node.encoding import pack
 from node.keys.hd import dev_account
 from node.mempool_errors import AlreadyKnown, MempoolFull, NonceGapTooLarge, ReplacementUnderpriced
-from node.store.kv import KVStore
 from node.stf.errors import FeeTooLow, InsufficientBalance, NonceTooLow, WrongChainId
-from l1.chain.producer import L1Chain
-from l1.chain.config import MempoolLimits
-from l1.contracts.params import L1ChainParams
-from l1.chain.errors import ChainConfigMismatch, TimestampNotIncreasing
-from l1.chain.events import STATUS_SUCCESS
-from l1.contracts.events import EVENTS, BatchPosted, DepositLocked
-from l1.chain.store import ZERO_HASH, read_block
-from l1.chain.tx import sign_l1_tx
-from l1.contracts.payloads import Deposit, L1Transfer, PostBatch, ProposeOutput
-from l1.contracts.reads import RollupReads
-from l1.contracts.runtime import ROLLUP
+from node.store.kv import KVStore
 
 ALICE, BATCHER, PROPOSER, BOB = (dev_account(i) for i in range(4))
 FEE = 10

@@ -7,9 +7,28 @@ from dataclasses import replace
 
 import pytest
 
+from l1.chain.accounts import get_account, get_balance, get_fees_burned
+from l1.chain.events import STATUS_FAILED, STATUS_SUCCESS
+from l1.chain.execution import L1BlockExecution, compute_genesis_writes, execute_l1_block, recover_l1_transaction
+from l1.chain.runtime import L1BlockEnv
+from l1.chain.tx import MAX_L1_TX_BYTES, RecoveredL1Tx, sign_l1_tx
+from l1.contracts.errors import ForcedDeposit, NotProposer
+from l1.contracts.events import BatchPosted, DepositLocked, OutputFinalized, OutputProposed, TxForced
+from l1.contracts.params import L1ChainParams
+from l1.contracts.payloads import PAYLOADS, Deposit, ForceTx, L1Transfer, PostBatch, ProposeOutput
+from l1.contracts.runtime import ROLLUP
+from l1.contracts.state import (
+    OutputStatus,
+    get_bonds_locked,
+    get_last_finalization,
+    get_output,
+    get_output_count,
+    get_portal_balance,
+)
 from node.crypto import PrivateKey, keccak256
 from node.encoding import pack, unpack
 from node.keys.hd import dev_account
+from node.mempool_errors import TransactionTooLarge
 from node.state.view import DictState
 from node.stf.errors import (
     BadSignature,
@@ -21,26 +40,7 @@ from node.stf.errors import (
     UnknownKind,
     WrongChainId,
 )
-from l1.contracts.params import L1ChainParams
-from l1.chain.execution import L1BlockExecution, compute_genesis_writes, execute_l1_block, recover_l1_transaction
-from l1.chain.runtime import L1BlockEnv
-from l1.contracts.runtime import ROLLUP
-from node.mempool_errors import TransactionTooLarge
-from l1.contracts.errors import ForcedDeposit, NotProposer
-from l1.chain.events import STATUS_FAILED, STATUS_SUCCESS
-from l1.contracts.events import BatchPosted, DepositLocked, OutputFinalized, OutputProposed, TxForced
-from l1.contracts.state import (
-    get_last_finalization,
-    OutputStatus,
-    get_bonds_locked,
-    get_output,
-    get_output_count,
-    get_portal_balance,
-)
-from l1.chain.accounts import get_account, get_balance, get_fees_burned
 from node.tx import DepositTx
-from l1.chain.tx import MAX_L1_TX_BYTES, RecoveredL1Tx, sign_l1_tx
-from l1.contracts.payloads import PAYLOADS, Deposit, ForceTx, L1Transfer, PostBatch, ProposeOutput
 
 ALICE = dev_account(0)
 BATCHER = dev_account(1)
@@ -67,8 +67,16 @@ class Chain:
         self.number = 1
         self.nonces: dict[bytes, int] = {}
 
-    def tx(self, key: PrivateKey, payload: object, value: int = 0, *, fee: int = FEE, nonce: int | None = None,
-           chain_id: int = 900) -> RecoveredL1Tx:
+    def tx(
+        self,
+        key: PrivateKey,
+        payload: object,
+        value: int = 0,
+        *,
+        fee: int = FEE,
+        nonce: int | None = None,
+        chain_id: int = 900,
+    ) -> RecoveredL1Tx:
         if nonce is None:
             nonce = self.nonces.get(key.address, 0)
             self.nonces[key.address] = nonce + 1
@@ -167,7 +175,8 @@ def test_kind_rule_failures_give_status_0(chain: Chain, make, code: int) -> None
 def test_proposals_need_no_order(chain: Chain) -> None:
     """Each proposal is judged on its own: the same block again, or an earlier one, is accepted."""
     execution = chain.block(
-        chain.tx(PROPOSER, ProposeOutput(10, ROOT), BOND), chain.tx(PROPOSER, ProposeOutput(10, ROOT), BOND),
+        chain.tx(PROPOSER, ProposeOutput(10, ROOT), BOND),
+        chain.tx(PROPOSER, ProposeOutput(10, ROOT), BOND),
         chain.tx(PROPOSER, ProposeOutput(9, ROOT), BOND),
     )
     assert [r.status for r in execution.receipts] == [STATUS_SUCCESS] * 3
@@ -194,7 +203,10 @@ def test_a_forced_transaction_may_not_encode_a_deposit(chain: Chain) -> None:
     """Forced transactions are included right after an epoch's deposits: a deposit encoding would mint L2 funds."""
     fake = DepositTx(1, 0, BOB.address, BOB.address, 10**30).encode()
     execution = chain.block(chain.tx(BOB, ForceTx(fake)), chain.tx(BOB, ForceTx(b"\x01garbage")))
-    assert [(r.status, r.error_code) for r in execution.receipts] == [(STATUS_FAILED, ForcedDeposit.rpc_code), (STATUS_SUCCESS, None)]
+    assert [(r.status, r.error_code) for r in execution.receipts] == [
+        (STATUS_FAILED, ForcedDeposit.rpc_code),
+        (STATUS_SUCCESS, None),
+    ]
     assert [type(e) for e in execution.events] == [TxForced]
 
 
@@ -314,7 +326,9 @@ def test_conservation_over_random_blocks() -> None:
                 txs.append(chain.tx(key, ForceTx(b"f")))
             elif choice == 4:
                 l2_number += rng.choice([-1, 1, 3])
-                txs.append(chain.tx(key, ProposeOutput(max(l2_number, 0), ROOT), rng.choice([BOND - 1, BOND, 2 * BOND])))
+                txs.append(
+                    chain.tx(key, ProposeOutput(max(l2_number, 0), ROOT), rng.choice([BOND - 1, BOND, 2 * BOND]))
+                )
             else:
                 txs.append(chain.tx(key, L1Transfer(BOB.address), START * 2))  # dropped; later nonces too
         execution = chain.block(*txs)

@@ -16,22 +16,28 @@ their bonds:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
+from l1.chain.accounts import get_balance
+from l1.contracts.dispute_state import PartySide, get_dispute_counts, get_party
+from l1.contracts.errors import (
+    AlreadyAParty,
+    L2BlockNotDerived,
+    NotDisputed,
+    NotProposer,
+    NotThePlayer,
+    OutputNotDisputable,
+)
+from l1.contracts.events import OutputDisputed
+from l1.contracts.payloads import DefendOutput, DisputeOutput, GameMove, L1Transfer, ProposeOutput, ResolveGame
+from l1.contracts.state import OutputStatus, get_output
 from node.crypto import PrivateKey
 from node.fraud.game import Claim, Side
+from node.fraud.trace import get_block_output
 from node.keys.hd import dev_account
-from l1.contracts.errors import AlreadyAParty, NotDisputed, NotThePlayer, OutputNotDisputable
-from l1.contracts.events import OutputDisputed
-from l1.contracts.dispute_state import PartySide, get_dispute_counts, get_party
-from l1.contracts.payloads import DefendOutput, DisputeOutput, GameMove, ResolveGame
-from l1.contracts.errors import L2BlockNotDerived, NotProposer
-from l1.contracts.state import OutputStatus, get_output
-from l1.chain.accounts import get_balance
-from l1.contracts.payloads import L1Transfer, ProposeOutput
 from tests.l1.support import (
     BOND,
     CHALLENGER,
@@ -49,7 +55,6 @@ from tests.l1.support import (
     play_together,
     status_of,
 )
-from node.fraud.trace import get_block_output
 
 ATTACKER = USER  # an L1 account with funds and no role
 PUPPET = dev_account(5)  # a second attacker identity (no L1 funds in World: funded below)
@@ -121,8 +126,12 @@ def test_wrong_output_falls_to_one_honest_challenger_whatever_the_puppets_do(wor
     faulty, honest = View.faulty(world), View(world.honest)
     for game_id in (puppet_vs_proposer, puppet_vs_puppet):
         record = world.game(game_id)
-        world.send(key_of(record.defender), GameMove(game_id, Claim(Side.DEFENDER, faulty.root_at(record, record.game.mid))))
-    play_together(world, [(g, faulty, honest, key_of(world.game(g).defender), CHALLENGER) for g in honest_games], CHALLENGER)
+        world.send(
+            key_of(record.defender), GameMove(game_id, Claim(Side.DEFENDER, faulty.root_at(record, record.game.mid)))
+        )
+    play_together(
+        world, [(g, faulty, honest, key_of(world.game(g).defender), CHALLENGER) for g in honest_games], CHALLENGER
+    )
     assert all(world.game(g).game.challenger_won for g in honest_games)
     for game_id in (puppet_vs_proposer, puppet_vs_puppet):
         resolve_on_time(world, game_id)

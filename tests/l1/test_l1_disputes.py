@@ -6,24 +6,17 @@ one-step proof, L1 blocks from dispute to resolution with a clock of 20.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from node.chain import Chain
-from node.keys.hd import dev_account
-from node.service import ConfigError
-from node.stf import ChainConfig
-from node.derivation import system_transactions
-from node.fraud.game import Claim, OpenOutputs, Phase, Respond, Side
-from node.fraud.trace import get_block_output
-from node.stf.end_of_block import MAX_END_OF_BLOCK_CHUNKS
-from node.store.chain import ChainStore
-from node.fraud.witness import Witness
-from node.fraud.partial_tree import WitnessEntry
+from l1.chain.accounts import get_balance
+from l1.chain.config import l1_config_from_dict
 from l1.contracts.errors import (
+    AlreadyAParty,
+    BondTooLow,
     ClockExpired,
     ClockNotExpired,
     DisputesDisabled,
@@ -31,30 +24,37 @@ from l1.contracts.errors import (
     GameNotFound,
     IllegalMove,
     InvalidWitness,
+    L2BlockNotDerived,
     NoAgreedOutput,
     NotThePlayer,
-    AlreadyAParty,
     NotYourTurn,
     OutputNotDisputable,
     OutputNotFound,
     UnderivableOpening,
 )
-from l1.contracts.payloads import DefendOutput, DisputeOutput, GameMove, ProveStepTx, ResolveGame
-from l1.chain.config import l1_config_from_dict
-from l1.contracts.params import DisputeParams
-from l1.contracts.errors import BondTooLow, L2BlockNotDerived
 from l1.contracts.l2_genesis import compute_l2_genesis_output_root
+from l1.contracts.params import DisputeParams
+from l1.contracts.payloads import DefendOutput, DisputeOutput, GameMove, ProposeOutput, ProveStepTx, ResolveGame
 from l1.contracts.state import OutputStatus, get_output
-from l1.chain.accounts import get_balance
-from l1.contracts.payloads import ProposeOutput
+from node.chain import Chain
+from node.derivation import system_transactions
+from node.fraud.game import Claim, OpenOutputs, Phase, Respond, Side
+from node.fraud.partial_tree import WitnessEntry
+from node.fraud.trace import get_block_output
+from node.fraud.witness import Witness
+from node.keys.hd import dev_account
+from node.service import ConfigError
+from node.stf import ChainConfig
+from node.stf.end_of_block import MAX_END_OF_BLOCK_CHUNKS
+from node.store.chain import ChainStore
 from tests.fraud.support import ALLOC, CONFIG
 from tests.l1.support import (
     BOND,
     CHALLENGER,
     CLOCK,
     HELPER,
-    PROPOSER,
     L1_START_MS,
+    PROPOSER,
     WINDOW,
     View,
     World,
@@ -253,7 +253,9 @@ def test_opening_a_default_block_where_the_l1_derived_a_batch_block_rejected(wor
         default.seal_block([], origin.header.timestamp_ms, (origin.number, origin.hash()), deposits, forced)
         receipt = world.run(PROPOSER, ProposeOutput(1, get_block_output(default.store, 1).output_root), BOND)
         game_id = dispute(world, int(receipt.events[0].index))
-        message = expect_failure(world, PROPOSER, View(default).open_move(world, world.game(game_id)), UnderivableOpening)
+        message = expect_failure(
+            world, PROPOSER, View(default).open_move(world, world.game(game_id)), UnderivableOpening
+        )
         assert "derived with timestamp" in message
     finally:
         default.store.close()
@@ -444,8 +446,13 @@ def test_opening_a_header_with_a_foreign_l1_origin_rejected(world: World, tmp_pa
 def test_l1_computes_the_l2_genesis_output_root_like_the_l2_chain(world: World) -> None:
     block0 = world.l1.get_block(0)
     assert block0 is not None
-    assert compute_l2_genesis_output_root(ALLOC.items(), block0.header.timestamp_ms, block0.hash()) == world.genesis_root
-    assert compute_l2_genesis_output_root(ALLOC.items(), block0.header.timestamp_ms + 1, block0.hash()) != world.genesis_root
+    assert (
+        compute_l2_genesis_output_root(ALLOC.items(), block0.header.timestamp_ms, block0.hash()) == world.genesis_root
+    )
+    assert (
+        compute_l2_genesis_output_root(ALLOC.items(), block0.header.timestamp_ms + 1, block0.hash())
+        != world.genesis_root
+    )
 
 
 def test_dispute_config_keys() -> None:
@@ -454,7 +461,9 @@ def test_dispute_config_keys() -> None:
     assert config.params.disputes == DisputeParams() and config.l2_genesis_alloc is None
     root = "0x" + "ab" * 32
     rollup = {"chain_id": 901, "fee_recipient": "dev5", "min_fee": "3", "genesis": {"dev6": "100"}}
-    config = l1_config_from_dict({**base, "l1": {"game_clock_blocks": 7, "l2_genesis_output_root": root, "rollup": rollup}})
+    config = l1_config_from_dict(
+        {**base, "l1": {"game_clock_blocks": 7, "l2_genesis_output_root": root, "rollup": rollup}}
+    )
     disputes = config.params.disputes
     assert disputes.game_clock_blocks == 7 and disputes.genesis_output_root == bytes.fromhex("ab" * 32)
     assert disputes.rollup == ChainConfig(901, dev_account(5).address, 3, 10_000)

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from l1.chain.store import read_block
+from l1.contracts.events import EVENTS
+from l1.contracts.inbox import rebuild_transactions
+from l1.contracts.l2_blocks import L2_BLOCK_PREFIX, L2_HEAD_KEY, get_l2_block, get_l2_head
+from l1.contracts.payloads import PostBatch
+from l1.contracts.startup import backfill
 from node.batch import BatchBlock, encode_batch
 from node.block import compute_tx_root
 from node.chain import Chain
 from node.crypto import keccak256
 from node.derivation import Deriver
 from node.store.chain import ChainStore
-from l1.contracts.inbox import rebuild_transactions
-from l1.contracts.l2_blocks import L2_BLOCK_PREFIX, L2_HEAD_KEY, get_l2_block, get_l2_head
-from l1.chain.store import read_block
-from l1.contracts.startup import backfill
-from l1.contracts.events import EVENTS
-from l1.contracts.payloads import PostBatch
 from tests.fraud.support import ALLOC, CONFIG
 from tests.l1.support import BATCHER, L1_START_MS, RULES, World, l1_block_data
 
@@ -50,7 +50,9 @@ def derive_like_a_node(world: World, tmp_path: Path) -> Chain:
         assert block is not None
         data = l1_block_data(block)
         batches = tuple(e.data for e in block.events if type(e).__name__ == "BatchPosted")
-        deriver.process_l1_block(type(data)(data.number, data.hash, data.timestamp_ms, data.deposits, data.forced_txs, batches))
+        deriver.process_l1_block(
+            type(data)(data.number, data.hash, data.timestamp_ms, data.deposits, data.forced_txs, batches)
+        )
     return chain
 
 
@@ -63,12 +65,17 @@ def test_the_l1_derives_the_blocks_the_nodes_derive(tmp_path: Path) -> None:
         for number in range(1, head.number + 1):
             record, block = get_l2_block(world.l1.kv, number), node.store.get_block(number)
             assert record is not None and block is not None
-            assert (record.timestamp_ms, record.l1_origin_number) == (block.header.timestamp_ms, block.header.l1_origin_number)
+            assert (record.timestamp_ms, record.l1_origin_number) == (
+                block.header.timestamp_ms,
+                block.header.l1_origin_number,
+            )
             origin = read_block(world.l1.kv, record.l1_origin_number, EVENTS)
             assert origin is not None and origin.hash() == block.header.l1_origin_hash
             txs = rebuild_transactions(world.l1.kv, CONFIG.chain_id, record, origin)
             assert compute_tx_root([keccak256(t) for t in txs]) == block.header.tx_root
-            assert (record.batch is None) == (number > world.honest.head().number)  # the scenario's blocks come from batches
+            assert (record.batch is None) == (
+                number > world.honest.head().number
+            )  # the scenario's blocks come from batches
     finally:
         node.store.close()
         world.close()

@@ -16,6 +16,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from l1.chain import reports as chain_reports
+from l1.chain.events import ErrorCode, EventCodec, L1Receipt, decode_event, encode_event, event_from_json, event_to_json
+from l1.chain.reports import L1Block, L1TxReceipt, block_schema, receipt_schema
+from l1.contracts import dispute_state, events, l2_blocks, payloads, reports, state
+from l1.contracts.dispute_state import GAME, HEADER, HeaderCodec
+from l1.contracts.events import EVENTS
+from l1.contracts.reports import GameInfo, SideValues
 from node.block import BlockHeader
 from node.codecs import (
     AddressCodec,
@@ -34,14 +41,6 @@ from node.crypto import Address, Hash32
 from node.encoding import UINT256_MAX, pack, unpack
 from node.fraud.game import Claim, OpenOutputs, Respond, Side
 from node.records import Codec, Nested, Schema, schema_of
-from l1.chain import reports as chain_reports
-from l1.chain.events import ErrorCode, EventCodec, L1Receipt, decode_event, encode_event, event_from_json, event_to_json
-from l1.chain.reports import L1Block, L1TxReceipt, block_schema, receipt_schema
-from l1.contracts import dispute_state, events, l2_blocks, payloads, reports, state
-from l1.contracts.dispute_state import GAME, HEADER, HeaderCodec
-from l1.contracts.events import EVENTS
-from l1.contracts.reports import GameInfo, SideValues
-
 
 # -- strategies from the schemas --
 
@@ -66,7 +65,9 @@ def strategy_for(codec: Codec[Any]) -> st.SearchStrategy[Any]:
     if isinstance(codec, Coded):
         return st.sampled_from(list(codec.codes))
     if isinstance(codec, Nullable):  # a value stored as the empty marker reads back as None: not generated
-        values = strategy_for(codec.inner).filter(lambda v: codec.wire_none is None or codec.inner.to_wire(v) != codec.wire_none)
+        values = strategy_for(codec.inner).filter(
+            lambda v: codec.wire_none is None or codec.inner.to_wire(v) != codec.wire_none
+        )
         return st.none() | values
     if isinstance(codec, TupleOf):
         return st.lists(strategy_for(codec.inner), max_size=3).map(tuple)
@@ -101,18 +102,40 @@ def record_strategy(schema: Schema[Any]) -> st.SearchStrategy[Any]:
 # -- the records --
 
 WIRE_CLASSES: tuple[type, ...] = (
-    L1Receipt, state.OutputProposal, dispute_state.GameRecord, dispute_state.Party, dispute_state.DisputeCounts,
-    dispute_state.WithdrawalClaim, l2_blocks.L2BlockRecord, l2_blocks.BatchRef, *payloads.PAYLOADS.values(),
+    L1Receipt,
+    state.OutputProposal,
+    dispute_state.GameRecord,
+    dispute_state.Party,
+    dispute_state.DisputeCounts,
+    dispute_state.WithdrawalClaim,
+    l2_blocks.L2BlockRecord,
+    l2_blocks.BatchRef,
+    *payloads.PAYLOADS.values(),
 )
 WIRE_RECORDS: list[Schema[Any]] = [schema_of(cls) for cls in WIRE_CLASSES] + [
-    GAME, HEADER, l2_blocks.L2_HEAD, payloads.WITHDRAWAL_RECORD,
+    GAME,
+    HEADER,
+    l2_blocks.L2_HEAD,
+    payloads.WITHDRAWAL_RECORD,
 ]
 
 JSON_RECORDS: list[Schema[Any]] = [
-    schema_of(cls) for cls in (
-        state.OutputProposal, dispute_state.Party, dispute_state.OutputDispute, l2_blocks.L2BlockRecord,
-        l2_blocks.BatchRef, reports.DepositEvent, reports.ForcedTxEvent, reports.BatchEvent, reports.DerivationBlock,
-        reports.OutputReport, reports.GameInfo, reports.WithdrawalInfo, reports.RollupInfo, reports.L1ChainInfo,
+    schema_of(cls)
+    for cls in (
+        state.OutputProposal,
+        dispute_state.Party,
+        dispute_state.OutputDispute,
+        l2_blocks.L2BlockRecord,
+        l2_blocks.BatchRef,
+        reports.DepositEvent,
+        reports.ForcedTxEvent,
+        reports.BatchEvent,
+        reports.DerivationBlock,
+        reports.OutputReport,
+        reports.GameInfo,
+        reports.WithdrawalInfo,
+        reports.RollupInfo,
+        reports.L1ChainInfo,
     )
 ] + [HEADER, l2_blocks.L2_HEAD, block_schema(EVENTS), receipt_schema(EVENTS)]
 
@@ -184,16 +207,21 @@ def test_derivation_blocks_become_derivation_input(block: reports.DerivationBloc
     assert [(d.l1_block, d.log_index, d.l1_sender, d.to, d.amount) for d in data.deposits] == [
         (block.number, d.log_index, d.sender, d.to, d.amount) for d in block.deposits
     ]
-    assert data.forced_txs == tuple(f.tx for f in block.forced_txs) and data.batches == tuple(b.data for b in block.batches)
+    assert data.forced_txs == tuple(f.tx for f in block.forced_txs) and data.batches == tuple(
+        b.data for b in block.batches
+    )
 
 
 def test_every_record_is_covered() -> None:
     listed = {s.cls for s in WIRE_RECORDS + JSON_RECORDS} | set(EVENTS)
     declared = {
-        value for module in (events, state, dispute_state, l2_blocks, reports, chain_reports)
+        value
+        for module in (events, state, dispute_state, l2_blocks, reports, chain_reports)
         for value in vars(module).values()
-        if isinstance(value, type) and value.__dict__.get("__record_schema__") is not None
-        and value.__module__ == module.__name__ and not value.__name__.startswith("_")
+        if isinstance(value, type)
+        and value.__dict__.get("__record_schema__") is not None
+        and value.__module__ == module.__name__
+        and not value.__name__.startswith("_")
     }
     assert declared - listed == set()
     assert {L1Receipt, L1Block, L1TxReceipt, BlockHeader} <= listed
@@ -211,15 +239,70 @@ def _keys(obj: Any) -> Any:
 
 
 EXPECTED_KEYS = {
-    reports.OutputReport: {"index", "l2BlockNumber", "outputRoot", "proposer", "bond", "proposedAt", "finalizesAt", "status",
-                           "dispute"},
-    reports.GameInfo: {"gameId", "outputIndex", "challenger", "defender", "status", "phase", "startBlock", "endBlock", "lo",
-                       "hi", "claims", "turn", "turnStartedAt", "clockBlocks", "clocks", "clocksNow", "clocksAt", "bonds",
-                       "moves", "createdAt", "resolvedAt", "blockNumber", "stepCount", "disputedHeader", "winner"},
-    reports.WithdrawalInfo: {"withdrawalId", "status", "outputIndex", "outputStatus", "l2Sender", "recipient", "amount",
-                             "l2BlockNumber", "provenAt", "finalizedAt"},
-    reports.L1ChainInfo: {"chainId", "blockTimeMs", "batcher", "proposer", "proposerFallbackBlocks", "proposerBond",
-                          "challengeWindow", "minFee", "maxBatchBytes", "gameClockBlocks", "l2GenesisOutputRoot", "rollup"},
+    reports.OutputReport: {
+        "index",
+        "l2BlockNumber",
+        "outputRoot",
+        "proposer",
+        "bond",
+        "proposedAt",
+        "finalizesAt",
+        "status",
+        "dispute",
+    },
+    reports.GameInfo: {
+        "gameId",
+        "outputIndex",
+        "challenger",
+        "defender",
+        "status",
+        "phase",
+        "startBlock",
+        "endBlock",
+        "lo",
+        "hi",
+        "claims",
+        "turn",
+        "turnStartedAt",
+        "clockBlocks",
+        "clocks",
+        "clocksNow",
+        "clocksAt",
+        "bonds",
+        "moves",
+        "createdAt",
+        "resolvedAt",
+        "blockNumber",
+        "stepCount",
+        "disputedHeader",
+        "winner",
+    },
+    reports.WithdrawalInfo: {
+        "withdrawalId",
+        "status",
+        "outputIndex",
+        "outputStatus",
+        "l2Sender",
+        "recipient",
+        "amount",
+        "l2BlockNumber",
+        "provenAt",
+        "finalizedAt",
+    },
+    reports.L1ChainInfo: {
+        "chainId",
+        "blockTimeMs",
+        "batcher",
+        "proposer",
+        "proposerFallbackBlocks",
+        "proposerBond",
+        "challengeWindow",
+        "minFee",
+        "maxBatchBytes",
+        "gameClockBlocks",
+        "l2GenesisOutputRoot",
+        "rollup",
+    },
     reports.RollupInfo: {"chainId", "feeRecipient", "minFee", "maxBlockTxs", "sequencingWindow", "maxSequencerDriftMs"},
     reports.DerivationBlock: {"number", "hash", "timestamp", "deposits", "forced_txs", "batches"},
     reports.DepositEvent: {"log_index", "from", "to", "amount"},
@@ -230,8 +313,18 @@ EXPECTED_KEYS = {
     l2_blocks.L2BlockRecord: {"number", "timestamp", "l1OriginNumber", "opensEpoch", "batch"},
     l2_blocks.BatchRef: {"l1Block", "logIndex", "position"},
     L1Block: {"number", "hash", "parentHash", "timestamp", "transactions", "events"},
-    L1TxReceipt: {"transactionHash", "blockNumber", "blockHash", "transactionIndex", "from", "kind", "status", "error",
-                  "errorCode", "events"},
+    L1TxReceipt: {
+        "transactionHash",
+        "blockNumber",
+        "blockHash",
+        "transactionIndex",
+        "from",
+        "kind",
+        "status",
+        "error",
+        "errorCode",
+        "events",
+    },
 }
 
 
@@ -251,8 +344,16 @@ def test_game_json_nests_claims_clocks_bonds_and_the_header(info: GameInfo) -> N
     obj = info.raw
     assert set(obj["claims"]) == {"lo", "hi", "mid"}
     assert set(obj["clocks"]) == set(obj["clocksNow"]) == set(obj["bonds"]) == {"challenger", "defender"}
-    assert set(obj["disputedHeader"]) == {"number", "hash", "parentHash", "timestamp", "l1OriginNumber", "l1OriginHash",
-                                          "txRoot", "stateRoot"}
+    assert set(obj["disputedHeader"]) == {
+        "number",
+        "hash",
+        "parentHash",
+        "timestamp",
+        "l1OriginNumber",
+        "l1OriginHash",
+        "txRoot",
+        "stateRoot",
+    }
     assert isinstance(obj["bonds"]["challenger"], str) and isinstance(obj["clocks"]["defender"], int)
 
 

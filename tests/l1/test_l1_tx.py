@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from node.crypto import CryptoError, keccak256
-from node.encoding import DecodeError, encode_uint, pack, unpack
-from node.keys.hd import dev_account
-from node.envelope import SignedEnvelope
-from node.tx import TX_SIGNING_DOMAIN, SignedTx, Transfer, decode_tx, sign_tx
 from l1.chain.tx import (
     L1_TX_SIGNING_DOMAIN,
-    L1Tx,
     MAX_FORCED_TX_BYTES,
     MAX_L1_TX_BYTES,
+    L1Tx,
     UnknownKindError,
     decode_l1_tx,
     recover_l1_tx,
     sign_l1_tx,
 )
 from l1.contracts.payloads import PAYLOADS, Deposit, ForceTx, L1Transfer, PostBatch, ProposeOutput
+from node.crypto import CryptoError, keccak256
+from node.encoding import DecodeError, encode_uint, pack, unpack
+from node.envelope import SignedEnvelope
+from node.keys.hd import dev_account
+from node.tx import TX_SIGNING_DOMAIN, SignedTx, Transfer, decode_tx, sign_tx
 
 KEY = dev_account(0)
 OTHER = dev_account(1)

@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from node.crypto import Hash32
-from node.fraud.trace import get_block_output
-from node.smt.proof import Proof
-from node.state.schema import get_withdrawal, withdrawal_key
+from l1.chain.accounts import get_balance
+from l1.contracts.dispute_state import WithdrawalStatus, get_withdrawal_claim, list_withdrawal_claims
 from l1.contracts.errors import (
     InvalidWithdrawalProof,
     OutputDefeated,
@@ -19,10 +17,12 @@ from l1.contracts.errors import (
     WithdrawalAlreadyProven,
     WithdrawalNotProven,
 )
-from l1.contracts.dispute_state import WithdrawalStatus, get_withdrawal_claim, list_withdrawal_claims
 from l1.contracts.payloads import DisputeOutput, FinalizeWithdrawal, ProveWithdrawal
 from l1.contracts.state import OutputStatus, get_output, get_portal_balance
-from l1.chain.accounts import get_balance
+from node.crypto import Hash32
+from node.fraud.trace import get_block_output
+from node.smt.proof import Proof
+from node.state.schema import get_withdrawal, withdrawal_key
 from tests.fraud.support import L1_RECIPIENT
 from tests.l1.support import (
     BOND,
@@ -48,7 +48,9 @@ def prove_payload(world: World, index: int, number: int, faulty: bool = False) -
     assert record is not None
     _, proof = chain.store.prove(withdrawal_key(withdrawal_id), number)
     out = get_block_output(chain.store, number)
-    return ProveWithdrawal(index, Hash32(withdrawal_id), record, Hash32(out.state_root), Hash32(out.block_hash), proof.encode())
+    return ProveWithdrawal(
+        index, Hash32(withdrawal_id), record, Hash32(out.state_root), Hash32(out.block_hash), proof.encode()
+    )
 
 
 def finalize_after_window(world: World, index: int) -> None:
@@ -76,7 +78,11 @@ def test_withdrawal_proven_against_a_finalized_output_is_paid_exactly_once(tmp_p
         assert get_balance(world.l1.kv, L1_RECIPIENT) == WITHDRAW_AMOUNT
         assert get_portal_balance(world.l1.kv) == portal - WITHDRAW_AMOUNT
         claim = get_withdrawal_claim(world.l1.kv, withdrawal_id)
-        assert claim is not None and claim.status is WithdrawalStatus.FINALIZED and claim.finalized_at == receipt.block_number
+        assert (
+            claim is not None
+            and claim.status is WithdrawalStatus.FINALIZED
+            and claim.finalized_at == receipt.block_number
+        )
         expect_failure(world, USER, FinalizeWithdrawal(withdrawal_id), WithdrawalAlreadyFinalized)
         expect_failure(world, USER, payload, WithdrawalAlreadyFinalized)
         later = world.propose(6)

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 import pytest
 
+from l1.chain.events import event_from_json
+from l1.contracts.client import L1ResponseError, parse_game
+from l1.contracts.events import EVENTS, DepositLocked
+from l1.contracts.state import OUTPUT_STATUS_CODES, OutputStatus
 from node.crypto import Address, Hash32, to_checksum_address
 from node.encoding import DecodeError
 from node.records import (
@@ -28,10 +32,6 @@ from node.records import (
     to_json,
     to_wire,
 )
-from l1.chain.events import event_from_json
-from l1.contracts.client import L1ResponseError, parse_game
-from l1.contracts.events import EVENTS, DepositLocked
-from l1.contracts.state import OUTPUT_STATUS_CODES, OutputStatus
 
 A = Address(b"\x0a" * 20)
 
@@ -56,21 +56,65 @@ OUTER = Outer(7, Hash32(b"\x01" * 32), Inner(5, A), OutputStatus.DISPUTED)
 
 def test_a_record_has_one_form_per_medium() -> None:
     assert to_wire(OUTER) == [b"\x01" * 32, [b"\x05", A], 2, None]
-    assert to_json(OUTER) == {"index": 7, "claims": {"root": "0x" + "01" * 32}, "amount": "5",
-                              "owner": to_checksum_address(A), "status": "disputed"}
+    assert to_json(OUTER) == {
+        "index": 7,
+        "claims": {"root": "0x" + "01" * 32},
+        "amount": "5",
+        "owner": to_checksum_address(A),
+        "status": "disputed",
+    }
     assert from_wire(Outer, to_wire(OUTER), index=7) == OUTER
     assert from_json(Outer, to_json(OUTER)) == OUTER
     assert "note" not in to_json(OUTER) and to_json(Outer(7, OUTER.root, OUTER.inner, OUTER.status, 3))["note"] == 3
 
 
-@pytest.mark.parametrize("obj, named", [
-    ({"claims": {"root": "0x" + "01" * 32}, "amount": "5", "owner": "0x" + "0a" * 20, "status": "pending"}, "index"),
-    ({"index": -1, "claims": {"root": "0x" + "01" * 32}, "amount": "5", "owner": "0x" + "0a" * 20, "status": "pending"}, "index"),
-    ({"index": 1, "claims": {"root": "0x01"}, "amount": "5", "owner": "0x" + "0a" * 20, "status": "pending"}, "claims.root"),
-    ({"index": 1, "claims": {"root": "0x" + "01" * 32}, "amount": 5, "owner": "0x" + "0a" * 20, "status": "pending"}, "amount"),
-    ({"index": 1, "claims": {"root": "0x" + "01" * 32}, "amount": "5", "owner": "0xzz", "status": "pending"}, "owner"),
-    ({"index": 1, "claims": {"root": "0x" + "01" * 32}, "amount": "5", "owner": "0x" + "0a" * 20, "status": "won"}, "status"),
-])
+@pytest.mark.parametrize(
+    "obj, named",
+    [
+        (
+            {"claims": {"root": "0x" + "01" * 32}, "amount": "5", "owner": "0x" + "0a" * 20, "status": "pending"},
+            "index",
+        ),
+        (
+            {
+                "index": -1,
+                "claims": {"root": "0x" + "01" * 32},
+                "amount": "5",
+                "owner": "0x" + "0a" * 20,
+                "status": "pending",
+            },
+            "index",
+        ),
+        (
+            {"index": 1, "claims": {"root": "0x01"}, "amount": "5", "owner": "0x" + "0a" * 20, "status": "pending"},
+            "claims.root",
+        ),
+        (
+            {
+                "index": 1,
+                "claims": {"root": "0x" + "01" * 32},
+                "amount": 5,
+                "owner": "0x" + "0a" * 20,
+                "status": "pending",
+            },
+            "amount",
+        ),
+        (
+            {"index": 1, "claims": {"root": "0x" + "01" * 32}, "amount": "5", "owner": "0xzz", "status": "pending"},
+            "owner",
+        ),
+        (
+            {
+                "index": 1,
+                "claims": {"root": "0x" + "01" * 32},
+                "amount": "5",
+                "owner": "0x" + "0a" * 20,
+                "status": "won",
+            },
+            "status",
+        ),
+    ],
+)
 def test_malformed_json_names_its_field(obj: dict[str, object], named: str) -> None:
     with pytest.raises(JsonFieldError, match=named.replace(".", r"\.")):
         from_json(Outer, obj)
@@ -89,6 +133,7 @@ def test_malformed_msgpack_names_its_field() -> None:
 
 def test_a_schema_covers_exactly_its_class() -> None:
     with pytest.raises(RecordSchemaError, match="has no codec"):
+
         @record
         class Half:
             good: int = field(UINT, "good")
@@ -117,8 +162,20 @@ def test_a_json_only_record_has_no_msgpack_form() -> None:
 
 def test_events_parse_by_their_type_name() -> None:
     event = DepositLocked(0, None, A, A, 9)
-    assert event_from_json({"type": "deposit", "log_index": 0, "transactionHash": None, "from": "0x" + "0a" * 20,
-                            "to": "0x" + "0a" * 20, "amount": "9"}, EVENTS) == event
+    assert (
+        event_from_json(
+            {
+                "type": "deposit",
+                "log_index": 0,
+                "transactionHash": None,
+                "from": "0x" + "0a" * 20,
+                "to": "0x" + "0a" * 20,
+                "amount": "9",
+            },
+            EVENTS,
+        )
+        == event
+    )
     with pytest.raises(JsonFieldError, match="unknown type 'nope'"):
         event_from_json({"type": "nope"}, EVENTS)
 

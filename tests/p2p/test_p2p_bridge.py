@@ -52,8 +52,10 @@ async def test_exceptions_propagate_with_their_type() -> None:
 
     async def nested_group() -> None:
         async with trio.open_nursery() as nursery:
+
             async def fail() -> None:
                 raise KeyError("deep")
+
             nursery.start_soon(fail)
 
     async with TrioBridge(name="test-bridge-exc") as bridge:

@@ -7,12 +7,12 @@ import contextlib
 import socket
 import threading
 from collections import defaultdict
-from typing import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import trio
 
-from node.p2p import (InvalidMessageError, MessageTooLargeError, P2PConfig, P2PNode, PortInUseError, derive_seed)
+from node.p2p import InvalidMessageError, MessageTooLargeError, P2PConfig, P2PNode, PortInUseError, derive_seed
 from tests.support.p2p_peer import free_port
 
 FAST = dict(reconnect_interval=0.2, reconnect_max_interval=0.5, close_timeout=3.0)
@@ -43,6 +43,7 @@ class Inbox:
     def handler(self, name: str) -> Callable[[bytes, str], Awaitable[None]]:
         async def on_message(data: bytes, from_peer: str) -> None:
             self.got[name].append(data)
+
         return on_message
 
 
@@ -70,14 +71,16 @@ async def test_one_publisher_three_subscribers_all_receive_everything() -> None:
 
 async def test_rejected_messages_are_neither_delivered_nor_relayed_on_a_chain() -> None:
     async with started(config("chain-b")) as (b,):
+
         def reject_bad(data: bytes) -> bool:
             if data.startswith(b"boom"):
                 raise ValueError("unparseable")  # raising counts as a rejection
             return not data.startswith(b"bad")
 
         b.set_validator("blocks", reject_bad)
-        async with started(config("chain-a", bootstrap=(b.listen_addr,)),
-                           config("chain-c", bootstrap=(b.listen_addr,))) as (a, c):
+        async with started(
+            config("chain-a", bootstrap=(b.listen_addr,)), config("chain-c", bootstrap=(b.listen_addr,))
+        ) as (a, c):
             inbox = Inbox()
             await b.subscribe("blocks", inbox.handler("b"))
             await c.subscribe("blocks", inbox.handler("c"))
@@ -129,7 +132,7 @@ async def test_late_and_restarting_peer_is_reached_by_the_reconnect_loop() -> No
                 await eventually(lambda: pub.peer_id in sub.peers(), 5.0)
                 await pub.wait_for_topic_peers("blocks", 1, timeout=5.0)
                 await pub.publish("blocks", b"after start %d" % round_)
-                await eventually(lambda: b"after start %d" % round_ in inbox.got["s"], 5.0)
+                await eventually(lambda round_=round_: b"after start %d" % round_ in inbox.got["s"], 5.0)
             await eventually(lambda: sub.peers() == [], 5.0)
 
 
@@ -159,8 +162,10 @@ async def test_garbage_on_a_gossipsub_stream_does_not_take_the_node_down() -> No
     async with started(config("garbage-victim")) as (victim,):
         inbox = Inbox()
         await victim.subscribe("blocks", inbox.handler("v"))
-        async with started(config("garbage-attacker", bootstrap=(victim.listen_addr,)),
-                           config("garbage-honest", bootstrap=(victim.listen_addr,))) as (attacker, honest):
+        async with started(
+            config("garbage-attacker", bootstrap=(victim.listen_addr,)),
+            config("garbage-honest", bootstrap=(victim.listen_addr,)),
+        ) as (attacker, honest):
             await eventually(lambda: attacker.peer_id in victim.peers(), 5.0)
             runtime, bridge = attacker._runtime, attacker._bridge  # test-only access to the raw host
             assert runtime is not None and bridge is not None
@@ -172,8 +177,12 @@ async def test_garbage_on_a_gossipsub_stream_does_not_take_the_node_down() -> No
                 with contextlib.suppress(Exception):
                     await stream.reset()
 
-            for blob in (encode_uvarint(64) + b"\xff" * 64, encode_uvarint(5) + b"\x0a\x80\x80\x80\x80",
-                         b"\x80" * 12, encode_uvarint(1 << 30)):
+            for blob in (
+                encode_uvarint(64) + b"\xff" * 64,
+                encode_uvarint(5) + b"\x0a\x80\x80\x80\x80",
+                b"\x80" * 12,
+                encode_uvarint(1 << 30),
+            ):
                 await bridge.run(write_garbage, blob)
             await eventually(lambda: victim.metrics().peer_faults >= 2, 5.0)
 

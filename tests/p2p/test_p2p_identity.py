@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 
 from node.p2p.errors import IdentityError, MultiaddrError
-from node.p2p.identity import (PeerAddr, derive_seed, key_pair_from_seed, make_multiaddr, parse_multiaddr,
-                               peer_id_from_seed)
+from node.p2p.identity import (
+    PeerAddr,
+    derive_seed,
+    key_pair_from_seed,
+    make_multiaddr,
+    parse_multiaddr,
+    peer_id_from_seed,
+)
 
 
 def test_same_seed_gives_same_peer_id_and_libp2p_agrees() -> None:
@@ -35,14 +41,17 @@ def test_multiaddr_round_trip() -> None:
     assert str(parse_multiaddr(addr)) == addr
 
 
-@pytest.mark.parametrize("addr, message", [
-    ("/dns4/localhost/tcp/9001/p2p/{pid}", "dns4"),
-    ("/ip4/127.0.0.1/tcp/0/p2p/{pid}", "port"),
-    ("/ip4/127.0.0.1/tcp/70000/p2p/{pid}", "port"),
-    ("/ip4/300.0.0.1/tcp/9001/p2p/{pid}", "IPv4"),
-    ("/ip4/127.0.0.1/tcp/9001", "expected"),
-    ("/ip4/127.0.0.1/tcp/9001/p2p/not-base58!", "base58"),
-])
+@pytest.mark.parametrize(
+    "addr, message",
+    [
+        ("/dns4/localhost/tcp/9001/p2p/{pid}", "dns4"),
+        ("/ip4/127.0.0.1/tcp/0/p2p/{pid}", "port"),
+        ("/ip4/127.0.0.1/tcp/70000/p2p/{pid}", "port"),
+        ("/ip4/300.0.0.1/tcp/9001/p2p/{pid}", "IPv4"),
+        ("/ip4/127.0.0.1/tcp/9001", "expected"),
+        ("/ip4/127.0.0.1/tcp/9001/p2p/not-base58!", "base58"),
+    ],
+)
 def test_bad_multiaddrs_are_rejected_clearly(addr: str, message: str) -> None:
     peer_id = peer_id_from_seed(derive_seed("n1"))
     with pytest.raises(MultiaddrError, match=message):

@@ -5,12 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 
-from node.p2p import (MessageTooLargeError, P2PConfig, P2PNode, PeerUnreachableError, RemoteError, ReqRespLimits,
-                      RequestRejected, RequestTimeoutError, Status, derive_seed)
+from node.p2p import (
+    MessageTooLargeError,
+    P2PConfig,
+    P2PNode,
+    PeerUnreachableError,
+    RemoteError,
+    ReqRespLimits,
+    RequestRejected,
+    RequestTimeoutError,
+    Status,
+    derive_seed,
+)
 
 ECHO = "/test/echo/1"
 BLOB = "/test/blob/1"
@@ -40,13 +50,15 @@ async def slow(request: bytes, peer: str) -> bytes:
 
 @contextlib.asynccontextmanager
 async def pair(server_limits: ReqRespLimits | None = None) -> AsyncIterator[tuple[P2PNode, P2PNode]]:
-    server = P2PNode(P2PConfig(seed=derive_seed("rr-server"), reqresp=server_limits or ReqRespLimits(),
-                               close_timeout=3.0))
+    server = P2PNode(
+        P2PConfig(seed=derive_seed("rr-server"), reqresp=server_limits or ReqRespLimits(), close_timeout=3.0)
+    )
     for protocol, handler in ((ECHO, echo), (BLOB, blob), (FAIL, fail), (SLOW, slow)):
         server.register_handler(protocol, handler)
     async with server:
-        async with P2PNode(P2PConfig(seed=derive_seed("rr-client"), bootstrap=(server.listen_addr,),
-                                     close_timeout=3.0)) as client:
+        async with P2PNode(
+            P2PConfig(seed=derive_seed("rr-client"), bootstrap=(server.listen_addr,), close_timeout=3.0)
+        ) as client:
             async with asyncio.timeout(10):
                 while server.peer_id not in client.peers():
                     await asyncio.sleep(0.02)

@@ -18,10 +18,21 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
+from l1.chain.tx import sign_l1_tx
+from l1.contracts.errors import L2BlockNotDerived, NotProposer, NotThePlayer, OutputDefeated, OutputNotFinalized
+from l1.contracts.payloads import (
+    DisputeOutput,
+    FinalizeWithdrawal,
+    GameMove,
+    ProposeOutput,
+    ProveWithdrawal,
+    ResolveGame,
+)
 from node.crypto import PrivateKey, keccak256, to_checksum_address
 from node.fraud.game import Claim, Side
 from node.keys.hd import dev_account
@@ -30,11 +41,6 @@ from node.rpc.client import SyncRpcClient
 from node.smt.hashing import hash_key
 from node.smt.reference import MemoryTree
 from node.state.schema import WithdrawalRecord, encode_withdrawal, withdrawal_key
-from l1.contracts.errors import NotThePlayer, OutputDefeated, OutputNotFinalized
-from l1.contracts.payloads import DisputeOutput, FinalizeWithdrawal, GameMove, ProveWithdrawal, ResolveGame
-from l1.contracts.errors import L2BlockNotDerived, NotProposer
-from l1.chain.tx import sign_l1_tx
-from l1.contracts.payloads import ProposeOutput
 from tests.processes.test_fraud_devnet import BOND, Devnet, challenger, cli, l1_balance, make_devnet, outputs, wait_for  # noqa: F401
 
 ATTACKER = dev_account(0)
@@ -55,7 +61,9 @@ class L1:
         nonce = int(self.rpc.call("l1_getNonce", "0x" + key.address.hex()))
         tx = sign_l1_tx(key, self.chain_id, nonce, self.fee, value, payload)
         tx_hash = self.rpc.call("l1_sendRawTransaction", "0x" + tx.encode().hex())
-        return wait_for(lambda: self.rpc.call("l1_getTransactionReceipt", tx_hash), 30, f"{payload.NAME} to be included")
+        return wait_for(
+            lambda: self.rpc.call("l1_getTransactionReceipt", tx_hash), 30, f"{payload.NAME} to be included"
+        )
 
     def refused(self, key: PrivateKey, payload: Any, code: int, value: int = 0) -> str:
         receipt = self.run(key, payload, value)
@@ -76,7 +84,7 @@ class Stopped:
     def __init__(self, net: Devnet, name: str) -> None:
         self.pid = int(net.process(name)["pid"])
 
-    def __enter__(self) -> "Stopped":
+    def __enter__(self) -> Stopped:
         os.kill(self.pid, signal.SIGSTOP)
         return self
 
@@ -118,12 +126,18 @@ def test_a_fake_state_never_finalizes_and_the_portal_pays_nothing(make_devnet: C
             proposed = l1.run(PROPOSER_KEY, ProposeOutput(l2_head, root), BOND)
             assert proposed["status"] == 1, proposed
             index = int(proposed["events"][0]["index"])
-            prove = ProveWithdrawal(index, prove.withdrawal_id, prove.record, prove.state_root, prove.block_hash, prove.proof)
+            prove = ProveWithdrawal(
+                index, prove.withdrawal_id, prove.record, prove.state_root, prove.block_hash, prove.proof
+            )
             assert l1.run(ATTACKER, prove)["status"] == 1  # accepted while the output is pending...
-            l1.refused(ATTACKER, FinalizeWithdrawal(prove.withdrawal_id), OutputNotFinalized.rpc_code)  # ...but not paid
+            l1.refused(
+                ATTACKER, FinalizeWithdrawal(prove.withdrawal_id), OutputNotFinalized.rpc_code
+            )  # ...but not paid
             finalized_before = finalized_count(l1)
         honest = challenger(doc, "honest")["address"]
-        defeated = wait_for(lambda: (o := l1.output(index))["status"] == "defeated" and o, 90, "the fake output's defeat")
+        defeated = wait_for(
+            lambda: (o := l1.output(index))["status"] == "defeated" and o, 90, "the fake output's defeat"
+        )
         assert [c["address"] for c in defeated["dispute"]["challengers"]] == [honest]
         assert defeated["dispute"]["challengers"][0]["wins"] == 1
         l1.refused(ATTACKER, FinalizeWithdrawal(prove.withdrawal_id), OutputDefeated.rpc_code)
@@ -136,7 +150,9 @@ def test_a_fake_state_never_finalizes_and_the_portal_pays_nothing(make_devnet: C
 
 
 @pytest.mark.slow
-def test_an_honest_output_survives_a_challenger_while_its_proposer_is_offline(make_devnet: Callable[..., Devnet]) -> None:  # noqa: F811
+def test_an_honest_output_survives_a_challenger_while_its_proposer_is_offline(
+    make_devnet: Callable[..., Devnet],  # noqa: F811
+) -> None:
     net = make_devnet(*WINDOW)
     doc = net.doc
     l1 = L1(doc)
@@ -144,9 +160,16 @@ def test_an_honest_output_survives_a_challenger_while_its_proposer_is_offline(ma
     proposer = doc["roles"]["proposer"]
     try:
         target = wait_for(
-            lambda: next((o for o in l1.rpc.call("l1_getOutputs", 0, 256)
-                          if o["status"] == "pending" and o["finalizesAt"] - l1.head() > 45), None),
-            60, "an honest output with most of its window left",
+            lambda: next(
+                (
+                    o
+                    for o in l1.rpc.call("l1_getOutputs", 0, 256)
+                    if o["status"] == "pending" and o["finalizesAt"] - l1.head() > 45
+                ),
+                None,
+            ),
+            60,
+            "an honest output with most of its window left",
         )
         index = int(target["index"])
         attacker_before = l1_balance(doc, to_checksum_address(ATTACKER.address))
@@ -156,19 +179,27 @@ def test_an_honest_output_survives_a_challenger_while_its_proposer_is_offline(ma
             assert disputed["status"] == 1, disputed
             vs_proposer = int(disputed["events"][0]["gameId"])
             # the attacker cannot speak for the offline proposer in its game
-            message = l1.refused(ATTACKER, GameMove(vs_proposer, Claim(Side.DEFENDER, b"\x0b" * 32)), NotThePlayer.rpc_code)
+            message = l1.refused(
+                ATTACKER, GameMove(vs_proposer, Claim(Side.DEFENDER, b"\x0b" * 32)), NotThePlayer.rpc_code
+            )
             assert "defender" in message
             # the honest challenger joins the defence: its own game against the attacker
-            joined = wait_for(lambda: len(l1.output(index)["dispute"]["defenders"]) == 2 and l1.output(index), 30,
-                              "the honest challenger to join the defence")
+            joined = wait_for(
+                lambda: len(l1.output(index)["dispute"]["defenders"]) == 2 and l1.output(index),
+                30,
+                "the honest challenger to join the defence",
+            )
             assert joined["dispute"]["defenders"][1]["address"] == honest
             # the attacker stays silent in its game against the honest defender and loses it on time; it wins
             # the offline proposer's game on time
             game = wait_for(lambda: l1.rpc.call("l1_getGame", vs_proposer), 10, "the proposer's game")
-            wait_for(lambda: l1.head() > game["turnStartedAt"] + game["clockBlocks"], 30, "the proposer's clock to run out")
+            wait_for(
+                lambda: l1.head() > game["turnStartedAt"] + game["clockBlocks"], 30, "the proposer's clock to run out"
+            )
             assert l1.run(ATTACKER, ResolveGame(vs_proposer))["status"] == 1
-        settled = wait_for(lambda: (o := l1.output(index))["status"] in ("finalized", "defeated") and o, 90,
-                           "the output to settle")
+        settled = wait_for(
+            lambda: (o := l1.output(index))["status"] in ("finalized", "defeated") and o, 90, "the output to settle"
+        )
         assert settled["status"] == "finalized"
         challengers, defenders = settled["dispute"]["challengers"], settled["dispute"]["defenders"]
         assert challengers[0]["wins"] == 1 and challengers[0]["beatenBy"] == 1  # it beat the proposer, lost to us

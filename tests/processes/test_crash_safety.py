@@ -49,7 +49,7 @@ ROUNDS = 5
 COMMIT_WAIT_S = 60.0
 
 
-def _pump(stream, lines: "queue.Queue[str | None]") -> None:  # type: ignore[no-untyped-def]
+def _pump(stream, lines: queue.Queue[str | None]) -> None:  # type: ignore[no-untyped-def]
     for line in iter(stream.readline, ""):
         lines.put(line)
     lines.put(None)
@@ -161,7 +161,9 @@ def _check_reopened(db: Path, printed: dict[int, str]) -> None:
         # a fresh Chain on the reopened store seals on top
         chain = Chain(store, cw.CONFIG)
         sender = cw.SENDER_KEYS[0]
-        raw = sign_tx(sender, cw.CHAIN_ID, get_account(state, sender.address).nonce, cw.FEE, Transfer(cw.RECIPIENTS[0], 5)).encode()
+        raw = sign_tx(
+            sender, cw.CHAIN_ID, get_account(state, sender.address).nonce, cw.FEE, Transfer(cw.RECIPIENTS[0], 5)
+        ).encode()
         sealed, build = chain.seal_block([recover_transaction(raw)], 10**9, (head.number + 1, bytes(32)))
         assert not build.rejected and len(build.included) == 1
         assert sealed.head.number == head.number + 1
@@ -183,7 +185,9 @@ def test_sigkill_at_random_moments_reopens_at_a_committed_block(tmp_path: Path) 
     for round_no in range(ROUNDS):
         k = rng.randint(3, 15)
         # from "right after a print" to "a couple of blocks later" (a block takes ~40 ms)
-        delay_s = [0.0, rng.uniform(0, 0.01), rng.uniform(0, 0.05), rng.uniform(0.02, 0.1), rng.uniform(0, 0.1)][round_no]
+        delay_s = [0.0, rng.uniform(0, 0.01), rng.uniform(0, 0.05), rng.uniform(0.02, 0.1), rng.uniform(0, 0.1)][
+            round_no
+        ]
         db = tmp_path / f"round{round_no}"
         printed = _run_and_kill(db, rng.randrange(2**32), k, delay_s, tmp_path / f"round{round_no}.stderr")
         assert len(printed) >= k

@@ -18,11 +18,13 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
+from node.crypto import to_checksum_address
 from node.devnet.configs import write_configs
 from node.devnet.errors import PortInUseError
 from node.devnet.layout import DevnetLayout
@@ -31,12 +33,14 @@ from node.devnet.ports import check_ports_free, find_free_base_port, port_is_fre
 from node.devnet.procfs import cpu_seconds, is_our_process, is_running
 from node.devnet.toml import dumps
 from node.keys.hd import dev_account
-from node.crypto import to_checksum_address
 from node.rpc.client import SyncRpcClient
 
 UINT256_MAX = 2**256 - 1
-ROLLUP = [str(Path(sys.executable).parent / "rollup")] if (Path(sys.executable).parent / "rollup").exists() \
+ROLLUP = (
+    [str(Path(sys.executable).parent / "rollup")]
+    if (Path(sys.executable).parent / "rollup").exists()
     else [sys.executable, "-m", "node.cli.main"]
+)
 CENSORED = "dev5"
 SEQUENCING_WINDOW = 20
 
@@ -44,7 +48,9 @@ SEQUENCING_WINDOW = 20
 def cli(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run([*ROLLUP, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     if check and result.returncode != 0:
-        raise AssertionError(f"rollup {' '.join(args)} exited {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+        raise AssertionError(
+            f"rollup {' '.join(args)} exited {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
     return result
 
 
@@ -94,12 +100,21 @@ def test_generated_configs_load_with_the_real_loaders(tmp_path: Path) -> None:
     from sequencer.config import load_sequencer_config
 
     layout = DevnetLayout.at(tmp_path / "net")
-    settings = DevnetSettings(base_port=30000, executors=3, block_time_ms=100,
-                              censor=(to_checksum_address(dev_account(5).address),))
+    settings = DevnetSettings(
+        base_port=30000, executors=3, block_time_ms=100, censor=(to_checksum_address(dev_account(5).address),)
+    )
     specs = layout.processes(settings)
     write_configs(specs, settings)
     by_name = {spec.name: spec for spec in specs}
-    assert [spec.name for spec in specs] == ["l1", "sequencer", "settler", "executor-0", "executor-1", "executor-2", "challenger"]
+    assert [spec.name for spec in specs] == [
+        "l1",
+        "sequencer",
+        "settler",
+        "executor-0",
+        "executor-1",
+        "executor-2",
+        "challenger",
+    ]
     assert [spec.port for spec in specs] == [30000, 31000, 31100, 31200, 31201, 31202, 31150]
 
     l1 = load_l1_config(by_name["l1"].config)
@@ -112,8 +127,10 @@ def test_generated_configs_load_with_the_real_loaders(tmp_path: Path) -> None:
     assert seq.rollup.chain_id == 901 and seq.rollup.l1_chain_id == 900
     assert seq.rollup.rules.sequencing_window == 20
     assert seq.rollup.fee_recipient == dev_account(7).address
-    assert dict(seq.rollup.genesis_alloc) == {**{dev_account(i).address: 10**22 for i in range(7)},
-                                              insurance_fund_address(): 10**21}  # the venue's insurance fund
+    assert dict(seq.rollup.genesis_alloc) == {
+        **{dev_account(i).address: 10**22 for i in range(7)},
+        insurance_fund_address(): 10**21,
+    }  # the venue's insurance fund
     assert seq.rollup.venue_genesis  # the [venue] section: markets, oracle, insurance fund
     assert seq.sequencer.block_time_ms == 100
     assert seq.sequencer.censor == frozenset({dev_account(5).address})
@@ -134,8 +151,15 @@ def test_generated_configs_load_with_the_real_loaders(tmp_path: Path) -> None:
 
 
 def test_toml_writer_round_trips() -> None:
-    doc = {"a": {"s": 'quote " backslash \\ newline \n tab \t é', "n": 2**63 - 1, "b": True,
-                 "l": ["x", "y"], "sub": {"0xAbC": "1", "k-1": 3}}}
+    doc = {
+        "a": {
+            "s": 'quote " backslash \\ newline \n tab \t é',
+            "n": 2**63 - 1,
+            "b": True,
+            "l": ["x", "y"],
+            "sub": {"0xAbC": "1", "k-1": 3},
+        }
+    }
     assert tomllib.loads(dumps(doc)) == doc
 
 
@@ -189,8 +213,19 @@ def test_up_refuses_a_taken_port_without_starting_anything(tmp_path: Path) -> No
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", base))
         sock.listen()
-        result = cli("devnet", "up", "--dir", str(tmp_path / "net"), "--detach", "--executors", "1",
-                     "--base-port", str(base), check=False, timeout=30)
+        result = cli(
+            "devnet",
+            "up",
+            "--dir",
+            str(tmp_path / "net"),
+            "--detach",
+            "--executors",
+            "1",
+            "--base-port",
+            str(base),
+            check=False,
+            timeout=30,
+        )
     assert result.returncode != 0
     assert f"{base} (l1)" in result.stderr and "already in use" in result.stderr
     assert not (tmp_path / "net" / "devnet.json").exists()
@@ -219,8 +254,21 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     base = free_base_port(2)
     try:
         started = time.monotonic()
-        result = cli("devnet", "up", "--dir", str(directory), "--detach", "--executors", "2",
-                     "--base-port", str(base), "--censor", CENSORED, "--json", timeout=90)
+        result = cli(
+            "devnet",
+            "up",
+            "--dir",
+            str(directory),
+            "--detach",
+            "--executors",
+            "2",
+            "--base-port",
+            str(base),
+            "--censor",
+            CENSORED,
+            "--json",
+            timeout=90,
+        )
         state = json.loads(result.stdout)
         state["_startup_seconds"] = time.monotonic() - started
         state["_dir"] = str(directory)
@@ -249,7 +297,14 @@ def test_devnet_json_describes_the_devnet(devnet: dict[str, Any]) -> None:
     assert [a["name"] for a in doc["accounts"]] == [f"dev{i}" for i in range(10)]
     assert doc["accounts"][0]["address"] == to_checksum_address(dev_account(0).address)
     assert doc["accounts"][0]["private_key"] == "0x" + dev_account(0).secret.hex()
-    assert [p["name"] for p in doc["processes"]] == ["l1", "sequencer", "settler", "executor-0", "executor-1", "challenger"]
+    assert [p["name"] for p in doc["processes"]] == [
+        "l1",
+        "sequencer",
+        "settler",
+        "executor-0",
+        "executor-1",
+        "challenger",
+    ]
     for proc in doc["processes"]:
         assert is_our_process(proc["pid"], proc["config"]), proc
         assert Path(proc["log"]).exists()
@@ -261,7 +316,14 @@ def test_devnet_json_describes_the_devnet(devnet: dict[str, Any]) -> None:
 def test_status_shows_every_process_alive(devnet: dict[str, Any]) -> None:
     status = cli_json("devnet", "status", *net(devnet))
     assert status["all_alive"] is True
-    assert {p["name"] for p in status["processes"]} == {"l1", "sequencer", "settler", "executor-0", "executor-1", "challenger"}
+    assert {p["name"] for p in status["processes"]} == {
+        "l1",
+        "sequencer",
+        "settler",
+        "executor-0",
+        "executor-1",
+        "challenger",
+    }
     for proc in status["processes"]:
         assert proc["alive"] and proc["health"] == "ok", proc
         if proc["role"] in ("sequencer", "executor"):
@@ -299,7 +361,9 @@ def test_deposit_wait_credits_l2(devnet: dict[str, Any]) -> None:
     recipient = "0x00000000000000000000000000000000000b0b00"
     assert balance(devnet["sequencer"]["rpc"], recipient) == 0
     l1_before = int(cli_json("balance", "dev2", "--l1", *net(devnet))["balance"])
-    result = cli_json("deposit", "--amount", "0x1000", "--to", recipient, "--key", "dev2", "--wait", "safe", *net(devnet))
+    result = cli_json(
+        "deposit", "--amount", "0x1000", "--to", recipient, "--key", "dev2", "--wait", "safe", *net(devnet)
+    )
     assert result["amount"] == "4096" and result["l2Balance"] == "4096"
     assert set(result["receipts"]) == {"sequencer", "executor-0", "executor-1"}
     for executor in devnet["executors"]:
@@ -345,8 +409,9 @@ def test_censored_sender_gets_in_through_l1(devnet: dict[str, Any]) -> None:
         wait_for(lambda: sequencer.call("rollup_syncStatus")["unsafe"]["number"] >= head + 10, 30, "10 more L2 blocks")
         assert sequencer.call("rollup_getTransactionReceipt", tx_hash) is None
     # Forced through the L1 portal, it is included on every executor within the sequencing window.
-    forced = cli_json("send", "--via-l1", "--to", recipient, "--amount", "2", "--key", CENSORED,
-                      "--wait", "safe", *net(devnet))
+    forced = cli_json(
+        "send", "--via-l1", "--to", recipient, "--amount", "2", "--key", CENSORED, "--wait", "safe", *net(devnet)
+    )
     assert forced["via"] == "l1" and forced["l1Receipt"]["status"] == 1
     l1_block = forced["l1Receipt"]["blockNumber"]
     assert set(forced["receipts"]) == {"sequencer", "executor-0", "executor-1"}
@@ -404,14 +469,19 @@ def foreground_dir(tmp_path: Path) -> Iterator[Path]:
 def start_foreground(directory: Path, base: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*ROLLUP, "devnet", "up", "--dir", str(directory), "--executors", "1", "--base-port", str(base)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
     )
 
 
 def wait_running(directory: Path, proc: subprocess.Popen[str]) -> dict[str, Any]:
     def running() -> dict[str, Any] | None:
         if proc.poll() is not None:
-            raise AssertionError(f"devnet up exited early with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+            raise AssertionError(
+                f"devnet up exited early with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}"
+            )
         try:
             current: dict[str, Any] = json.loads((directory / "devnet.json").read_text())
         except (OSError, ValueError):

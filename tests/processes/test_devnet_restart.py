@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import signal
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -33,8 +34,20 @@ RECIPIENT = "0x00000000000000000000000000000000000a11ce"
 
 
 def doc_with(names: list[tuple[str, str]]) -> dict[str, Any]:
-    return {"processes": [{"name": name, "role": role, "pid": None, "port": 1, "config": f"/x/{name}.toml",
-                           "log": f"/x/{name}.log", "data_dir": f"/x/{name}"} for name, role in names]}
+    return {
+        "processes": [
+            {
+                "name": name,
+                "role": role,
+                "pid": None,
+                "port": 1,
+                "config": f"/x/{name}.toml",
+                "log": f"/x/{name}.log",
+                "data_dir": f"/x/{name}",
+            }
+            for name, role in names
+        ]
+    }
 
 
 def test_find_process_by_name_or_by_a_role_with_one_process() -> None:
@@ -67,8 +80,18 @@ def test_kill_and_restart_without_a_devnet(tmp_path: Path) -> None:
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     directory = tmp_path_factory.mktemp("restart") / "net"
     try:
-        state = cli_json("devnet", "up", "--dir", str(directory), "--detach", "--executors", "2",
-                         "--base-port", str(free_base_port(2)), timeout=90)
+        state = cli_json(
+            "devnet",
+            "up",
+            "--dir",
+            str(directory),
+            "--detach",
+            "--executors",
+            "2",
+            "--base-port",
+            str(free_base_port(2)),
+            timeout=90,
+        )
         state["_dir"] = str(directory)
         yield state
     finally:
@@ -90,8 +113,9 @@ def process(devnet: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def send_safe(devnet: dict[str, Any], amount: int) -> dict[str, Any]:
-    sent: dict[str, Any] = cli_json("send", "--to", RECIPIENT, "--amount", str(amount), "--key", "dev1",
-                                    "--wait", "safe", *net(devnet), timeout=90)
+    sent: dict[str, Any] = cli_json(
+        "send", "--to", RECIPIENT, "--amount", str(amount), "--key", "dev1", "--wait", "safe", *net(devnet), timeout=90
+    )
     assert all(r["status"] == 1 for r in sent["receipts"].values())
     return sent
 
@@ -173,12 +197,14 @@ def test_restart_failures_are_clear_and_leave_the_role_down(devnet: dict[str, An
     config = Path(challenger["config"])
     good = config.read_text()
     try:
-        config.write_text(good.replace("[node]", "[node]\nrpc_port = \"not a port\"", 1))
+        config.write_text(good.replace("[node]", '[node]\nrpc_port = "not a port"', 1))
         broken = cli("devnet", "restart", "challenger", *net(devnet), "--timeout", "30", check=False, timeout=60)
     finally:
         config.write_text(good)
     assert broken.returncode == 1
-    assert "challenger did not become healthy after its restart" in broken.stderr and "exited with code" in broken.stderr
+    assert (
+        "challenger did not become healthy after its restart" in broken.stderr and "exited with code" in broken.stderr
+    )
     assert "--- last 40 lines of" in broken.stderr
     assert cli_json("devnet", "status", *net(devnet))["down"] == ["challenger"]
     cli_json("devnet", "restart", "challenger", *net(devnet), timeout=90)

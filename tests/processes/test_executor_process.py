@@ -8,8 +8,8 @@ default block carrying that L1 block's deposits and forced transactions.
 from __future__ import annotations
 
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -33,7 +33,13 @@ def l1_config(tmp: Path, port: int) -> Path:
         tmp / "l1.toml",
         {
             "node": {"data_dir": str(tmp / "l1-data"), "rpc_port": port},
-            "l1": {"chain_id": L1_CHAIN_ID, "block_time_ms": 200, "min_fee": L1_FEE, "batcher": "dev1", "challenge_window": 5},
+            "l1": {
+                "chain_id": L1_CHAIN_ID,
+                "block_time_ms": 200,
+                "min_fee": L1_FEE,
+                "batcher": "dev1",
+                "challenge_window": 5,
+            },
         },
     )
 
@@ -60,9 +66,19 @@ def executor_config(tmp: Path, port: int, l1_url: str) -> Path:
 @pytest.fixture
 def devnet(tmp_path: Path) -> Iterator[tuple[Process, Process]]:
     l1_port, ex_port = free_port(), free_port()
-    l1 = Process("l1", ["-m", "l1.chain", "--config", str(l1_config(tmp_path, l1_port))], tmp_path / "l1.log", f"http://127.0.0.1:{l1_port}")
+    l1 = Process(
+        "l1",
+        ["-m", "l1.chain", "--config", str(l1_config(tmp_path, l1_port))],
+        tmp_path / "l1.log",
+        f"http://127.0.0.1:{l1_port}",
+    )
     cfg = executor_config(tmp_path, ex_port, l1.url)
-    executor = Process("executor", ["-m", "node.executor", "--config", str(cfg)], tmp_path / "executor.log", f"http://127.0.0.1:{ex_port}")
+    executor = Process(
+        "executor",
+        ["-m", "node.executor", "--config", str(cfg)],
+        tmp_path / "executor.log",
+        f"http://127.0.0.1:{ex_port}",
+    )
     try:
         l1.start().wait_healthy()
         executor.start().wait_healthy()

@@ -24,8 +24,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,9 @@ FAST = ["--executors", "1", "--l1-block-time-ms", str(L1_BLOCK_MS), "--block-tim
 def cli(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run([*ROLLUP, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     if check and result.returncode != 0:
-        raise AssertionError(f"rollup {' '.join(args)} exited {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+        raise AssertionError(
+            f"rollup {' '.join(args)} exited {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
     return result
 
 
@@ -96,8 +99,9 @@ class Devnet:
         self.directory = directory
         self.extra: list[subprocess.Popen[bytes]] = []
         base = find_free_base_port(1, start=random.randrange(20000, 40000))
-        self.doc: dict[str, Any] = cli_json("devnet", "up", "--dir", str(directory), "--detach", "--base-port", str(base),
-                                            *FAST, *flags, timeout=120)
+        self.doc: dict[str, Any] = cli_json(
+            "devnet", "up", "--dir", str(directory), "--detach", "--base-port", str(base), *FAST, *flags, timeout=120
+        )
 
     def process(self, name: str) -> dict[str, Any]:
         state = json.loads((self.directory / "devnet.json").read_text())
@@ -132,7 +136,7 @@ class TransferLoad:
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "TransferLoad":
+    def __enter__(self) -> TransferLoad:
         self.thread.start()
         return self
 
@@ -185,15 +189,20 @@ def report(line: str) -> None:
 
 @pytest.mark.slow
 def test_faulty_proposer_is_defeated_by_a_one_step_proof(make_devnet: Callable[..., Devnet]) -> None:
-    net = make_devnet("--faulty-proposer", "100", "--fault-mode", "tx", "--challenge-window", "40", "--game-clock", "20")
+    net = make_devnet(
+        "--faulty-proposer", "100", "--fault-mode", "tx", "--challenge-window", "40", "--game-clock", "20"
+    )
     doc = net.doc
     honest = challenger(doc, "honest")
     before = l1_balance(doc, honest["address"])
     try:
         with TransferLoad(doc["sequencer"]["rpc"]):
             withdrawal_id = deposit_and_withdraw(net, "dev1", 10**18, 3 * 10**17)
-            defeated = wait_for(lambda: next((o for o in outputs(doc) if o["status"] == "defeated"), None), 60,
-                                "the wrong output to be defeated")
+            defeated = wait_for(
+                lambda: next((o for o in outputs(doc) if o["status"] == "defeated"), None),
+                60,
+                "the wrong output to be defeated",
+            )
         game = next(g for g in games(doc) if g["outputIndex"] == defeated["index"])
         # The challenger won with a one-step proof on a transaction step, before the window closed.
         assert game["status"] == "challenger_won" and game["winner"] == honest["address"]
@@ -203,28 +212,42 @@ def test_faulty_proposer_is_defeated_by_a_one_step_proof(make_devnet: Callable[.
         assert defeated["l2BlockNumber"] >= 100 and defeated["dispute"]["games"] == [game["gameId"]]
         # Its bond is the challenger's (minus a few L1 fees).
         assert l1_balance(doc, honest["address"]) > before + BOND - 10**16
-        stats = wait_for(lambda: (s := SyncRpcClient(honest["rpc"]).call("challenger_status")["stats"])["won"] and s, 10,
-                         "the challenger to record its win")
+        stats = wait_for(
+            lambda: (s := SyncRpcClient(honest["rpc"]).call("challenger_status")["stats"])["won"] and s,
+            10,
+            "the challenger to record its win",
+        )
         assert stats["won"] == 1 and stats["proofs"] == 1 and stats["lost"] == 0
         # The correct root for that block is proposed again and finalizes.
         again = wait_for(
-            lambda: next((o for o in outputs(doc) if o["l2BlockNumber"] == defeated["l2BlockNumber"]
-                          and o["status"] == "finalized"), None),
-            120, "a correct output for the defeated block to finalize",
+            lambda: next(
+                (
+                    o
+                    for o in outputs(doc)
+                    if o["l2BlockNumber"] == defeated["l2BlockNumber"] and o["status"] == "finalized"
+                ),
+                None,
+            ),
+            120,
+            "a correct output for the defeated block to finalize",
         )
         assert again["outputRoot"] != defeated["outputRoot"]
         # A withdrawal from the honest chain is paid on L1.
         recipient = to_checksum_address(dev_account(1).address)
         l1_before = l1_balance(doc, recipient)
-        journey = cli_json("complete-withdrawal", withdrawal_id, "--dir", str(net.directory), "--key", "dev1", timeout=120)
+        journey = cli_json(
+            "complete-withdrawal", withdrawal_id, "--dir", str(net.directory), "--key", "dev1", timeout=120
+        )
         assert journey["paid"] is True and journey["amount"] == str(3 * 10**17)
         assert l1_balance(doc, recipient) > l1_before + 3 * 10**17 - 10**15
         paid = cli_json("withdrawals", "--dir", str(net.directory))
         assert [w["status"] for w in paid if w["withdrawalId"] == withdrawal_id] == ["finalized"]
-        report(f"faulty proposer game: {game['moves']} moves + 1 dispute = {game['moves'] + 1} L1 txs, "
-               f"{game['resolvedAt'] - game['createdAt']} L1 blocks from dispute to resolution, "
-               f"witness {stats['witnessBytes']} bytes, one-step proof on step {game['lo']} of {game['stepCount']} "
-               f"of L2 block {game['blockNumber']}")
+        report(
+            f"faulty proposer game: {game['moves']} moves + 1 dispute = {game['moves'] + 1} L1 txs, "
+            f"{game['resolvedAt'] - game['createdAt']} L1 blocks from dispute to resolution, "
+            f"witness {stats['witnessBytes']} bytes, one-step proof on step {game['lo']} of {game['stepCount']} "
+            f"of L2 block {game['blockNumber']}"
+        )
     except BaseException:
         report(net.logs("challenger"))
         report(net.logs("settler"))
@@ -238,26 +261,39 @@ def test_faulty_challenger_loses_its_bond(make_devnet: Callable[..., Devnet]) ->
     faulty = challenger(doc, "dispute_all")
     try:
         with TransferLoad(doc["sequencer"]["rpc"]):
-            lost = wait_for(lambda: next((g for g in games(doc) if g["status"] == "defender_won"), None), 60,
-                            "the faulty challenger to lose a game")
+            lost = wait_for(
+                lambda: next((g for g in games(doc) if g["status"] == "defender_won"), None),
+                60,
+                "the faulty challenger to lose a game",
+            )
         # the proposer defends its output and the honest challenger joins the defence: each plays its own game
         defenders = {doc["roles"]["proposer"], challenger(doc, "honest")["address"]}
         assert lost["challenger"] == faulty["address"] and lost["winner"] in defenders
         assert all(g["status"] != "challenger_won" for g in games(doc))
         final = wait_for(
-            lambda: next((o for o in outputs(doc) if o["index"] == lost["outputIndex"] and o["status"] == "finalized"), None),
-            60, "the disputed output to finalize",
+            lambda: next(
+                (o for o in outputs(doc) if o["index"] == lost["outputIndex"] and o["status"] == "finalized"), None
+            ),
+            60,
+            "the disputed output to finalize",
         )
         assert lost["gameId"] in final["dispute"]["games"]
         assert {d["address"] for d in final["dispute"]["defenders"]} <= defenders
         assert l1_balance(doc, faulty["address"]) < GENESIS - BOND + 10**16  # its bond is gone
-        stats = wait_for(lambda: (s := SyncRpcClient(challenger(doc, "honest")["rpc"]).call("challenger_status")["stats"])["won"]
-                         and s, 10, "the honest challenger to record its win")
+        stats = wait_for(
+            lambda: (
+                (s := SyncRpcClient(challenger(doc, "honest")["rpc"]).call("challenger_status")["stats"])["won"] and s
+            ),
+            10,
+            "the honest challenger to record its win",
+        )
         assert stats["lost"] == 0
         text = cli("disputes", "--dir", str(net.directory)).stdout
         assert "defender_won" in text
-        report(f"faulty challenger game: {lost['moves']} moves, {lost['resolvedAt'] - lost['createdAt']} L1 blocks, "
-               f"honest defender witness sizes {stats['witnessBytes']}")
+        report(
+            f"faulty challenger game: {lost['moves']} moves, {lost['resolvedAt'] - lost['createdAt']} L1 blocks, "
+            f"honest defender witness sizes {stats['witnessBytes']}"
+        )
     except BaseException:
         report(net.logs("challenger"))
         report(net.logs("dispute-all"))
@@ -272,20 +308,37 @@ def test_challenger_killed_mid_game_resumes_and_wins(make_devnet: Callable[..., 
     record = net.process("challenger")
     try:
         with TransferLoad(doc["sequencer"]["rpc"]):
-            game = wait_for(lambda: next((g for g in games(doc) if g["status"] == "in_progress" and g["moves"] >= 2), None),
-                            60, "a game in progress", interval=0.05)
+            game = wait_for(
+                lambda: next((g for g in games(doc) if g["status"] == "in_progress" and g["moves"] >= 2), None),
+                60,
+                "a game in progress",
+                interval=0.05,
+            )
         os.kill(record["pid"], signal.SIGKILL)
         killed_at = game["moves"]
         time.sleep(1.0)  # the game waits on our clock meanwhile
         with open(record["log"], "ab") as log:
-            net.extra.append(subprocess.Popen([*ROLLUP, "challenger", "--config", record["config"]], stdout=log,
-                                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
-        over = wait_for(lambda: next((g for g in games(doc) if g["gameId"] == game["gameId"] and g["status"] != "in_progress"),
-                                     None), 60, "the game to end after the restart")
+            net.extra.append(
+                subprocess.Popen(
+                    [*ROLLUP, "challenger", "--config", record["config"]],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+            )
+        over = wait_for(
+            lambda: next(
+                (g for g in games(doc) if g["gameId"] == game["gameId"] and g["status"] != "in_progress"), None
+            ),
+            60,
+            "the game to end after the restart",
+        )
         assert over["status"] == "challenger_won" and over["winner"] == honest["address"]
         assert over["moves"] > killed_at
-        report(f"killed at move {killed_at}; the restarted challenger won after {over['moves']} moves "
-               f"({over['resolvedAt'] - over['createdAt']} L1 blocks)")
+        report(
+            f"killed at move {killed_at}; the restarted challenger won after {over['moves']} moves "
+            f"({over['resolvedAt'] - over['createdAt']} L1 blocks)"
+        )
     except BaseException:
         report(net.logs("challenger"))
         report(net.logs("settler"))

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -37,40 +37,88 @@ class Net:
         self.seq_p2p = free_port()
         self.seq_addr = make_multiaddr(self.seq_p2p, peer_id_from_seed(derive_seed(SEQUENCER_SEED)))
         self.rollup = {
-            "chain_id": L2_CHAIN_ID, "l1_chain_id": L1_CHAIN_ID,
-            "fee_recipient": to_checksum_address(bytes([0xFE]) * 20), "min_fee": L2_FEE,
-            "sequencing_window": 20, "max_sequencer_drift_ms": 10_000,
+            "chain_id": L2_CHAIN_ID,
+            "l1_chain_id": L1_CHAIN_ID,
+            "fee_recipient": to_checksum_address(bytes([0xFE]) * 20),
+            "min_fee": L2_FEE,
+            "sequencing_window": 20,
+            "max_sequencer_drift_ms": 10_000,
         }
         self.genesis = {to_checksum_address(dev_account(i).address): 10**22 for i in range(4)}
-        self.l1 = self._process("l1", "l1.chain", {"l1": {"chain_id": L1_CHAIN_ID, "block_time_ms": 300, "batcher": "dev8", "challenge_window": 20, "max_batch_bytes": 1_000_000}})
+        self.l1 = self._process(
+            "l1",
+            "l1.chain",
+            {
+                "l1": {
+                    "chain_id": L1_CHAIN_ID,
+                    "block_time_ms": 300,
+                    "batcher": "dev8",
+                    "challenge_window": 20,
+                    "max_batch_bytes": 1_000_000,
+                }
+            },
+        )
         seq_section = {
-            "l1_rpc": self.l1.url, "block_time_ms": 100, "min_block_time_ms": 100, "key": "0x" + SEQUENCER_KEY.secret.hex(),
-            "mempool_max_per_sender": 10_000, "mempool_max_nonce_gap": 10_000,  # one sender can fill big blocks
+            "l1_rpc": self.l1.url,
+            "block_time_ms": 100,
+            "min_block_time_ms": 100,
+            "key": "0x" + SEQUENCER_KEY.secret.hex(),
+            "mempool_max_per_sender": 10_000,
+            "mempool_max_nonce_gap": 10_000,  # one sender can fill big blocks
         }
         if faulty_gossip_block is not None:
             seq_section["faulty_gossip_block"] = faulty_gossip_block
-        self.sequencer = self._process("sequencer", "sequencer", {
-            "rollup": self.rollup, "rollup.genesis": self.genesis, "sequencer": seq_section,
-            "p2p": {"listen_port": self.seq_p2p, "seed": SEQUENCER_SEED},
-        })
-        self.settler = self._process("settler", "l1.settler", {
-            "rollup": self.rollup, "rollup.genesis": self.genesis,
-            "settler": {"l1_rpc": self.l1.url, "sequencer_rpc": self.sequencer.url, "batcher_key": "dev8", "proposer_key": "dev9", "poll_ms": 100},
-        })
+        self.sequencer = self._process(
+            "sequencer",
+            "sequencer",
+            {
+                "rollup": self.rollup,
+                "rollup.genesis": self.genesis,
+                "sequencer": seq_section,
+                "p2p": {"listen_port": self.seq_p2p, "seed": SEQUENCER_SEED},
+            },
+        )
+        self.settler = self._process(
+            "settler",
+            "l1.settler",
+            {
+                "rollup": self.rollup,
+                "rollup.genesis": self.genesis,
+                "settler": {
+                    "l1_rpc": self.l1.url,
+                    "sequencer_rpc": self.sequencer.url,
+                    "batcher_key": "dev8",
+                    "proposer_key": "dev9",
+                    "poll_ms": 100,
+                },
+            },
+        )
         self.executors = [self._executor(i) for i in range(3)]
 
     def _process(self, name: str, module: str, sections: dict) -> Process:  # type: ignore[type-arg]
         port = free_port()
-        cfg = write_toml(self.tmp / f"{name}.toml", {"node": {"data_dir": str(self.tmp / f"{name}-data"), "rpc_port": port}, **sections})
+        cfg = write_toml(
+            self.tmp / f"{name}.toml",
+            {"node": {"data_dir": str(self.tmp / f"{name}-data"), "rpc_port": port}, **sections},
+        )
         return Process(name, ["-m", module, "--config", str(cfg)], self.tmp / f"{name}.log", f"http://127.0.0.1:{port}")
 
     def _executor(self, i: int) -> Process:
-        return self._process(f"executor-{i}", "node.executor", {
-            "rollup": self.rollup, "rollup.genesis": self.genesis,
-            "executor": {"l1_rpc": self.l1.url, "sequencer_rpc": self.sequencer.url, "poll_ms": 100},
-            "p2p": {"listen_port": 0, "seed": f"test-executor-{i}", "bootstrap": [self.seq_addr],
-                    "sequencer": to_checksum_address(SEQUENCER_KEY.address)},
-        })
+        return self._process(
+            f"executor-{i}",
+            "node.executor",
+            {
+                "rollup": self.rollup,
+                "rollup.genesis": self.genesis,
+                "executor": {"l1_rpc": self.l1.url, "sequencer_rpc": self.sequencer.url, "poll_ms": 100},
+                "p2p": {
+                    "listen_port": 0,
+                    "seed": f"test-executor-{i}",
+                    "bootstrap": [self.seq_addr],
+                    "sequencer": to_checksum_address(SEQUENCER_KEY.address),
+                },
+            },
+        )
 
     def all(self) -> list[Process]:
         return [self.l1, self.sequencer, self.settler, *self.executors]
@@ -97,12 +145,22 @@ def net(tmp_path: Path) -> Iterator[Net]:
 def send_transfers(seq: Process, count: int, start_nonce: int = 0, key_index: int = 0) -> None:
     key = dev_account(key_index)
     for i in range(0, count, 100):
-        batch = [sign_tx(key, L2_CHAIN_ID, start_nonce + n, L2_FEE, Transfer(dev_account(3).address, 1)).encode() for n in range(i, min(count, i + 100))]
+        batch = [
+            sign_tx(key, L2_CHAIN_ID, start_nonce + n, L2_FEE, Transfer(dev_account(3).address, 1)).encode()
+            for n in range(i, min(count, i + 100))
+        ]
         import json
         import urllib.request
 
-        body = json.dumps([{"jsonrpc": "2.0", "id": n, "method": "rollup_sendRawTransaction", "params": ["0x" + raw.hex()]} for n, raw in enumerate(batch)]).encode()
-        urllib.request.urlopen(urllib.request.Request(seq.url, body, {"Content-Type": "application/json"}), timeout=10).read()
+        body = json.dumps(
+            [
+                {"jsonrpc": "2.0", "id": n, "method": "rollup_sendRawTransaction", "params": ["0x" + raw.hex()]}
+                for n, raw in enumerate(batch)
+            ]
+        ).encode()
+        urllib.request.urlopen(
+            urllib.request.Request(seq.url, body, {"Content-Type": "application/json"}), timeout=10
+        ).read()
 
 
 def unsafe(p: Process) -> int:
@@ -113,7 +171,7 @@ def test_unsafe_heads_follow_and_state_roots_agree(net: Net) -> None:
     send_transfers(net.sequencer, 300)
     seq_head = wait_until(lambda: unsafe(net.sequencer) >= 5 and unsafe(net.sequencer), 20, "sequencer blocks")
     for ex in net.executors[:2]:
-        wait_until(lambda: unsafe(ex) >= seq_head, 10, f"{ex.name} unsafe head")
+        wait_until(lambda ex=ex: unsafe(ex) >= seq_head, 10, f"{ex.name} unsafe head")
         status = ex.call("rollup_syncStatus")
         assert status["p2p"]["enabled"] and status["p2p"]["peers"]
     # unsafe runs ahead of safe, then safe catches up from L1 with the same blocks
@@ -137,7 +195,7 @@ def test_restarted_and_late_executors_catch_up_by_range_sync(net: Net) -> None:
     late.start().wait_healthy()
     target = unsafe(net.sequencer)
     for ex in (victim, late):
-        wait_until(lambda: unsafe(ex) >= target, 20, f"{ex.name} catching up")
+        wait_until(lambda ex=ex: unsafe(ex) >= target, 20, f"{ex.name} catching up")
         assert _metrics(ex).get("range_sync_blocks_total", 0) >= 1, ex.tail()
 
 
@@ -215,7 +273,9 @@ def test_l1_wins_when_the_sequencer_gossips_a_different_block(tmp_path: Path) ->
         ex = network.executors[0]
         ex.start().wait_healthy()
         assert unsafe(ex) < faulty
-        wait_until(lambda: ex.call("rollup_syncStatus")["safe"]["number"] >= faulty + 2, 60, f"block {faulty} safe from L1")
+        wait_until(
+            lambda: ex.call("rollup_syncStatus")["safe"]["number"] >= faulty + 2, 60, f"block {faulty} safe from L1"
+        )
         real = network.sequencer.call("rollup_getBlockByNumber", faulty, False)["hash"]
         assert ex.call("rollup_getBlockByNumber", faulty, False)["hash"] == real
         assert ex.call("rollup_syncStatus")["p2p"]["reorgs"] >= 1, ex.tail()
@@ -236,7 +296,9 @@ def test_a_peer_joining_while_large_blocks_are_published_crashes_no_one(net: Net
     sender.join(60)
     target = unsafe(net.sequencer)
     for ex in net.executors:
-        wait_until(lambda: unsafe(ex) >= target, 30, f"{ex.name} following")
-    biggest = max(len(net.sequencer.call("rollup_getBlockByNumber", n, False)["transactions"]) for n in range(1, target + 1))
+        wait_until(lambda ex=ex: unsafe(ex) >= target, 30, f"{ex.name} following")
+    biggest = max(
+        len(net.sequencer.call("rollup_getBlockByNumber", n, False)["transactions"]) for n in range(1, target + 1)
+    )
     assert biggest >= 300, f"blocks stayed small ({biggest} txs): the test did not exercise large messages"
     assert all(p.alive() for p in net.all())

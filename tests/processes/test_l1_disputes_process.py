@@ -13,11 +13,30 @@ import asyncio
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import AsyncIterator, Iterator
 
 import pytest
 
+from l1.contracts.client import L1Client, L1TxReceipt
+from l1.contracts.errors import (
+    GameNotFound,
+    L2BlockNotDerived,
+    OutputMismatch,
+    OutputNotFound,
+    WithdrawalNotProven,
+)
+from l1.contracts.payloads import (
+    Deposit,
+    DisputeOutput,
+    FinalizeWithdrawal,
+    GameMove,
+    PostBatch,
+    ProposeOutput,
+    ProveStepTx,
+    ProveWithdrawal,
+    ResolveGame,
+)
 from node.batch import BatchBlock, encode_batch
 from node.chain import Chain
 from node.crypto import Hash32
@@ -29,16 +48,6 @@ from node.rpc.errors import RpcError
 from node.state.schema import get_withdrawal, withdrawal_key
 from node.store.chain import ChainStore
 from node.tx import Withdrawal
-from l1.contracts.client import L1Client, L1TxReceipt
-from l1.contracts.errors import (
-    GameNotFound,
-    OutputMismatch,
-    OutputNotFound,
-    WithdrawalNotProven,
-)
-from l1.contracts.payloads import DisputeOutput, FinalizeWithdrawal, GameMove, ProveStepTx, ProveWithdrawal, ResolveGame
-from l1.contracts.errors import L2BlockNotDerived
-from l1.contracts.payloads import Deposit, PostBatch, ProposeOutput
 from tests.fraud.support import ALLOC, CONFIG, KEYS, L1_RECIPIENT, rtx_of
 from tests.processes.test_l1_process import free_port
 
@@ -51,7 +60,7 @@ USER, BATCHER, PROPOSER, CHALLENGER, HELPER = (dev_account(i) for i in range(5))
 
 
 class L2:
-    """An honest L2 chain on the L1's genesis block, a withdrawal in block 1 and an empty block 2 (origin L1 block 0)."""
+    """An honest L2 chain on the L1's genesis block: a withdrawal in block 1, an empty block 2 (origin L1 block 0)."""
 
     def __init__(self, path: Path, l1_genesis_timestamp_ms: int, l1_genesis_hash: bytes) -> None:
         self.chain = Chain(ChainStore(path), CONFIG)
@@ -63,7 +72,8 @@ class L2:
     def batch(self) -> bytes:
         blocks = [self.chain.store.get_block(n) for n in (1, 2)]
         return encode_batch(
-            [BatchBlock(b.number, b.header.timestamp_ms, 0, b.transactions) for b in blocks if b is not None], CONFIG.chain_id
+            [BatchBlock(b.number, b.header.timestamp_ms, 0, b.transactions) for b in blocks if b is not None],
+            CONFIG.chain_id,
         )
 
     def output(self, number: int) -> bytes:
@@ -75,7 +85,9 @@ class L2:
         assert record is not None
         _, proof = store.prove(withdrawal_key(self.withdrawal.hash), 1)
         out = get_block_output(store, 1)
-        return ProveWithdrawal(index, Hash32(self.withdrawal.hash), record, Hash32(out.state_root), Hash32(out.block_hash), proof.encode())
+        return ProveWithdrawal(
+            index, Hash32(self.withdrawal.hash), record, Hash32(out.state_root), Hash32(out.block_hash), proof.encode()
+        )
 
 
 def write_config(directory: Path, port: int) -> Path:
@@ -85,7 +97,7 @@ def write_config(directory: Path, port: int) -> Path:
     path.write_text(
         f"""
 [node]
-data_dir = "{directory / 'data'}"
+data_dir = "{directory / "data"}"
 rpc_host = "127.0.0.1"
 rpc_port = {port}
 log_level = "DEBUG"
@@ -128,7 +140,9 @@ def node_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     config = write_config(directory, port)
     log = (directory / "l1.log").open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "l1.chain", "--config", str(config)], cwd=ROOT, stdout=log, stderr=log)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "l1.chain", "--config", str(config)], cwd=ROOT, stdout=log, stderr=log
+    )
     log.close()
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -164,7 +178,11 @@ async def expect_code(l1: L1Client, key, payload, error: type, value: int = 0) -
 
 async def test_config_rpc_and_bad_input_per_kind(l1: L1Client, l2: L2) -> None:
     info = await l1.config()
-    assert (info.game_clock_blocks, info.l2_genesis_output_root, info.rollup_chain_id) == (CLOCK, l2.output(0), CONFIG.chain_id)
+    assert (info.game_clock_blocks, info.l2_genesis_output_root, info.rollup_chain_id) == (
+        CLOCK,
+        l2.output(0),
+        CONFIG.chain_id,
+    )
     assert await l1.get_game(0) is None and await l1.get_games(0, 10) == []
     assert await l1.get_withdrawal(b"\x05" * 32) is None and await l1.get_withdrawals(0, 10) == []
     await expect_code(l1, CHALLENGER, DisputeOutput(99), OutputNotFound, BOND)
@@ -192,10 +210,22 @@ async def test_dispute_timeout_and_withdrawal_over_rpc(l1: L1Client, l2: L2) -> 
     bogus_index = bogus.events[0].index  # type: ignore[attr-defined]
     # withdrawals: a bad opening of the output, then the real proof
     bad = l2.prove_payload(honest_index)
-    await expect_code(l1, HELPER, ProveWithdrawal(bad.output_index, bad.withdrawal_id, bad.record, bad.state_root, Hash32(b"\x01" * 32), bad.proof), OutputMismatch)
+    await expect_code(
+        l1,
+        HELPER,
+        ProveWithdrawal(
+            bad.output_index, bad.withdrawal_id, bad.record, bad.state_root, Hash32(b"\x01" * 32), bad.proof
+        ),
+        OutputMismatch,
+    )
     assert (await run(l1, HELPER, l2.prove_payload(honest_index))).status == 1
     (listed,) = await l1.get_withdrawals(0, 10)
-    assert (listed.status, listed.output_index, listed.recipient, listed.amount) == ("proven", honest_index, L1_RECIPIENT, 321)
+    assert (listed.status, listed.output_index, listed.recipient, listed.amount) == (
+        "proven",
+        honest_index,
+        L1_RECIPIENT,
+        321,
+    )
     # the dispute: the defender stays silent and loses on time
     disputed = await run(l1, CHALLENGER, DisputeOutput(bogus_index), BOND)
     assert disputed.status == 1, disputed.error
@@ -206,8 +236,17 @@ async def test_dispute_timeout_and_withdrawal_over_rpc(l1: L1Client, l2: L2) -> 
     assert outputs[honest_index].game_ids == () and outputs[honest_index].challengers == ()
     game = await l1.get_game(game_id)
     assert game is not None and game.in_progress and game.phase == "blocks" and game.turn == "defender"
-    assert (game.start_block, game.end_block, game.output_index, game.defender, game.challenger) == (0, 2, bogus_index, PROPOSER.address, CHALLENGER.address)
-    assert game.bonds == {"challenger": BOND, "defender": BOND} and game.clocks == {"challenger": CLOCK, "defender": CLOCK}
+    assert (game.start_block, game.end_block, game.output_index, game.defender, game.challenger) == (
+        0,
+        2,
+        bogus_index,
+        PROPOSER.address,
+        CHALLENGER.address,
+    )
+    assert game.bonds == {"challenger": BOND, "defender": BOND} and game.clocks == {
+        "challenger": CLOCK,
+        "defender": CLOCK,
+    }
     assert game.raw["claims"]["mid"] is None and game.lo_claim == l2.output(0)
     while (await l1.block_number()) <= game.turn_started_at + CLOCK:
         await asyncio.sleep(0.05)

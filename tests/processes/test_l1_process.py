@@ -12,12 +12,16 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import aiohttp
 import pytest
 
+from l1.chain.config import l1_config_from_dict
+from l1.chain.tx import sign_l1_tx
+from l1.contracts.client import L1Client
+from l1.contracts.payloads import Deposit, ForceTx, L1Transfer, PostBatch, ProposeOutput
 from node.crypto import keccak256
 from node.encoding import pack, unpack
 from node.keys.hd import dev_account
@@ -25,10 +29,6 @@ from node.rpc.client import RpcClient, SyncRpcClient
 from node.rpc.errors import RpcError
 from node.service import ConfigError
 from node.tx import Transfer, sign_tx
-from l1.contracts.client import L1Client
-from l1.chain.config import l1_config_from_dict
-from l1.chain.tx import sign_l1_tx
-from l1.contracts.payloads import Deposit, ForceTx, L1Transfer, PostBatch, ProposeOutput
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOCK_TIME_MS = 200
@@ -49,7 +49,7 @@ def write_config(directory: Path, port: int) -> Path:
     path.write_text(
         f"""
 [node]
-data_dir = "{directory / 'data'}"
+data_dir = "{directory / "data"}"
 rpc_host = "127.0.0.1"
 rpc_port = {port}
 log_level = "DEBUG"
@@ -77,7 +77,7 @@ class L1Node:
         self.url = f"http://127.0.0.1:{self.port}/"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "L1Node":
+    def start(self) -> L1Node:
         log = (self.directory / "l1.log").open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "l1.chain", "--config", str(self.config)], cwd=ROOT, stdout=log, stderr=log
@@ -137,7 +137,10 @@ def test_config_defaults_and_precise_errors(tmp_path: Path) -> None:
         ({}, r"\[node\] data_dir is required"),
         ({"node": {"data_dir": "x"}, "l1": {"block_time_ms": "fast"}}, r"\[l1\] block_time_ms must be an integer"),
         ({"node": {"data_dir": "x"}, "l1": {"batcher": "0x1234"}}, r"\[l1\] batcher is not a valid address"),
-        ({"node": {"data_dir": "x"}, "l1": {"min_fee": "-1"}}, r"\[l1\] min_fee must be an integer or a decimal string"),
+        (
+            {"node": {"data_dir": "x"}, "l1": {"min_fee": "-1"}},
+            r"\[l1\] min_fee must be an integer or a decimal string",
+        ),
         ({"node": {"data_dir": "x"}, "l1": {"blocktime": 1}}, r"unknown key\(s\) blocktime"),
         ({"node": {"data_dir": "x"}, "l1": {"genesis": {"0xzz": "1"}}}, r"\[l1.genesis\] key '0xzz'"),
         ({"node": {"data_dir": "x", "rpc_port": 70000}}, r"\[node\] rpc_port must be in \[0, 65535\]"),
@@ -146,13 +149,18 @@ def test_config_defaults_and_precise_errors(tmp_path: Path) -> None:
     for data, message in cases:
         with pytest.raises(ConfigError, match=message):
             l1_config_from_dict(data)
-    genesis = l1_config_from_dict({"node": {"data_dir": "x"}, "l1": {"genesis": {"dev3": 5, ALICE.address.hex(): "7"}}}).genesis
+    genesis = l1_config_from_dict(
+        {"node": {"data_dir": "x"}, "l1": {"genesis": {"dev3": 5, ALICE.address.hex(): "7"}}}
+    ).genesis
     assert dict(genesis) == {dev_account(3).address: 5, ALICE.address: 7}
 
 
 def test_bad_config_file_exits_2(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "l1.chain", "--config", str(tmp_path / "missing.toml")], cwd=ROOT, capture_output=True, timeout=30
+        [sys.executable, "-m", "l1.chain", "--config", str(tmp_path / "missing.toml")],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=30,
     )
     assert result.returncode == 2
     assert b"does not exist" in result.stderr
@@ -253,12 +261,22 @@ async def test_bad_input_gets_the_right_codes_and_the_node_survives(node: L1Node
         wrong_chain = sign_l1_tx(ALICE, 901, 0, 1, 1, L1Transfer(BOB.address)).encode()
         assert await _code(rpc, "l1_sendRawTransaction", "0x" + wrong_chain.hex()) == -32011
         assert await _code(rpc, "l1_sendRawTransaction", "0x" + good.encode().hex()) == -32024
-        assert await _code(rpc, "l1_sendRawTransaction", "0x" + sign_l1_tx(ALICE, 900, 0, 0, 1, L1Transfer(BOB.address)).encode().hex()) == -32015
+        assert (
+            await _code(
+                rpc,
+                "l1_sendRawTransaction",
+                "0x" + sign_l1_tx(ALICE, 900, 0, 0, 1, L1Transfer(BOB.address)).encode().hex(),
+            )
+            == -32015
+        )
 
         nonce = await l1.get_nonce(BOB.address)
         tx = sign_l1_tx(BOB, 900, nonce, 1, 1, L1Transfer(ALICE.address)).encode()
         tx_hash = await l1.send_raw_transaction(tx)
-        assert await _code(rpc, "l1_sendRawTransaction", "0x" + tx.hex()) in (-32023, -32012)  # pending or just included
+        assert await _code(rpc, "l1_sendRawTransaction", "0x" + tx.hex()) in (
+            -32023,
+            -32012,
+        )  # pending or just included
         await l1.wait_receipt(tx_hash, timeout=10)
         assert await _code(rpc, "l1_sendRawTransaction", "0x" + tx.hex()) == -32012  # replay
 

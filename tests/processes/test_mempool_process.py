@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -62,7 +63,10 @@ def write_devnet(directory: Path, sequencer: dict[str, Any], genesis: dict[bytes
     l1_url, seq_url = f"http://127.0.0.1:{l1_port}/", f"http://127.0.0.1:{seq_port}/"
 
     def node(name: str, port: int) -> str:
-        return f'[node]\ndata_dir = "{directory / ("data-" + name)}"\nrpc_host = "127.0.0.1"\nrpc_port = {port}\nlog_level = "INFO"\n'
+        return (
+            f'[node]\ndata_dir = "{directory / ("data-" + name)}"\nrpc_host = "127.0.0.1"\nrpc_port = {port}\n'
+            'log_level = "INFO"\n'
+        )
 
     alloc = "\n".join(f'"{to_checksum_address(a)}" = "{b}"' for a, b in genesis.items())
     (directory / "l1.toml").write_text(
@@ -72,7 +76,8 @@ def write_devnet(directory: Path, sequencer: dict[str, Any], genesis: dict[bytes
     )
     seq_lines = "\n".join(f"{k} = {v}" for k, v in {"l1_rpc": f'"{l1_url}"', **sequencer}.items())
     rollup = (
-        f'\n[rollup]\nchain_id = {L2_CHAIN_ID}\nl1_chain_id = 900\nfee_recipient = "0x000000000000000000000000000000000000fee1"\n'
+        f"\n[rollup]\nchain_id = {L2_CHAIN_ID}\nl1_chain_id = 900\nfee_recipient = "
+        '"0x000000000000000000000000000000000000fee1"\n'
         + f'min_fee = "{MIN_FEE}"\nmax_block_txs = 2000\nmax_sequencer_drift_ms = 10000\nsequencing_window = 100000\n'
         + f"\n[rollup.genesis]\n{alloc}\n"
     )
@@ -83,7 +88,12 @@ def write_devnet(directory: Path, sequencer: dict[str, Any], genesis: dict[bytes
     l1 = Service("l1", "l1.chain", directory, directory / "l1.toml", l1_url, "l1_blockNumber")
     seq = Service("sequencer", "sequencer", directory, directory / "sequencer.toml", seq_url, "rollup_chainId")
     executor = Service(
-        "executor", "node.executor", directory, directory / "executor.toml", f"http://127.0.0.1:{executor_port}/", "rollup_chainId"
+        "executor",
+        "node.executor",
+        directory,
+        directory / "executor.toml",
+        f"http://127.0.0.1:{executor_port}/",
+        "rollup_chainId",
     )
     return Devnet(directory, l1, seq, executor)
 
@@ -144,8 +154,15 @@ UNFUNDED = [key(1000 + i) for i in range(160)]
 async def test_spam_is_refused_or_capped_and_an_honest_sender_still_gets_in(devnet_factory: Any) -> None:
     genesis = {k.address: 10**24 for k in DEVS} | {k.address: 10**12 for k in QUEUED_JUNK + PENDING_JUNK}
     net = devnet_factory(
-        {"block_time_ms": 200, "min_block_time_ms": 200, "max_seal_txs": 4, "mempool_max_txs": 400, "mempool_max_queued": 100,
-         "mempool_max_queued_per_sender": 8, "mempool_queued_lifetime_ms": 4000},
+        {
+            "block_time_ms": 200,
+            "min_block_time_ms": 200,
+            "max_seal_txs": 4,
+            "mempool_max_txs": 400,
+            "mempool_max_queued": 100,
+            "mempool_max_queued_per_sender": 8,
+            "mempool_queued_lifetime_ms": 4000,
+        },
         genesis,
     )
     honest = DEVS[3]
@@ -156,12 +173,19 @@ async def test_spam_is_refused_or_capped_and_an_honest_sender_still_gets_in(devn
         results = await send_all(rpc, spam)
         spam_s = time.monotonic() - started
         assert codes(results) == {-32014: len(spam)}, codes(results)
-        assert await rpc.call("rollup_mempoolStatus") == {"pending": 0, "queued": 0, "capacity": 400, "queuedCapacity": 100}
+        assert await rpc.call("rollup_mempoolStatus") == {
+            "pending": 0,
+            "queued": 0,
+            "capacity": 400,
+            "queuedCapacity": 100,
+        }
 
         # 2. funded keys queueing far-future transactions at a high fee: capped per sender (8) and in all (100)
         queued = [raw_hex(k, n, fee=10**6) for k in QUEUED_JUNK for n in range(2, 12)]
         results = await send_all(rpc, queued)
-        assert codes(results).get("accepted") == 100 and set(codes(results)) == {"accepted", -32021, -32020}, codes(results)
+        assert codes(results).get("accepted") == 100 and set(codes(results)) == {"accepted", -32021, -32020}, codes(
+            results
+        )
         assert (await rpc.call("rollup_mempoolStatus"))["queued"] == 100
         evicted_later = next(r for r in results if isinstance(r, str))
 
@@ -178,7 +202,10 @@ async def test_spam_is_refused_or_capped_and_an_honest_sender_still_gets_in(devn
         tx_hash = await rpc.call("rollup_sendRawTransaction", raw_hex(honest, 0, fee=2 * MIN_FEE))
         receipt = await wait_receipt(rpc, tx_hash, timeout=3.0)
         assert receipt["status"] == 1
-        assert await rpc.call("rollup_getTransactionStatus", tx_hash) == {"status": "included", "blockNumber": receipt["blockNumber"]}
+        assert await rpc.call("rollup_getTransactionStatus", tx_hash) == {
+            "status": "included",
+            "blockNumber": receipt["blockNumber"],
+        }
 
         # 5. every junk transaction that was accepted is accounted for
         junk = [h for h in results[:-1] if isinstance(h, str)]
@@ -215,7 +242,9 @@ async def test_kill_9_after_a_burst_loses_no_accepted_transaction(devnet_factory
         while True:
             answers = await rpc.batch([("rollup_getTransactionStatus", [h]) for h in accepted[:BATCH]])
             for start in range(BATCH, len(accepted), BATCH):
-                answers += await rpc.batch([("rollup_getTransactionStatus", [h]) for h in accepted[start : start + BATCH]])
+                answers += await rpc.batch(
+                    [("rollup_getTransactionStatus", [h]) for h in accepted[start : start + BATCH]]
+                )
             settled = [a for a in answers if a["status"] in ("included", "dropped")]
             assert not [a for a in answers if a["status"] == "unknown"], "an accepted transaction disappeared"
             if len(settled) == len(accepted):

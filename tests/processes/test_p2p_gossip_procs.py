@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -32,9 +32,12 @@ def pub_port() -> int:
 def subscribers(pub_port: int) -> Iterator[list[PeerProcess]]:
     boot = make_multiaddr(pub_port, peer_id_from_seed(PUB_SEED))
     topic_args = [arg for t in TOPICS for arg in ("--topic", t)]
-    procs = [PeerProcess("--seed", f"procs-sub{i}", "--bootstrap", boot, "--blob-protocol", BLOB, *topic_args,
-                         name=f"sub{i}")
-             for i in range(3)]
+    procs = [
+        PeerProcess(
+            "--seed", f"procs-sub{i}", "--bootstrap", boot, "--blob-protocol", BLOB, *topic_args, name=f"sub{i}"
+        )
+        for i in range(3)
+    ]
     try:
         for proc in procs:
             proc.wait_ready(60.0)
@@ -60,8 +63,7 @@ async def wait_received(procs: list[PeerProcess], topic: str, count: int, timeou
         await asyncio.sleep(0.05)
 
 
-async def test_every_subscriber_process_receives_every_message(subscribers: list[PeerProcess],
-                                                               pub_port: int) -> None:
+async def test_every_subscriber_process_receives_every_message(subscribers: list[PeerProcess], pub_port: int) -> None:
     async with publisher(pub_port) as pub:
         await pub.wait_for_topic_peers("all", 3, timeout=20.0)
         for seq in range(50):
@@ -71,8 +73,7 @@ async def test_every_subscriber_process_receives_every_message(subscribers: list
             assert sorted(m["seq"] for m in proc.received("all")) == list(range(50))
 
 
-async def test_200_messages_of_16kb_at_full_rate_without_loss(subscribers: list[PeerProcess],
-                                                              pub_port: int) -> None:
+async def test_200_messages_of_16kb_at_full_rate_without_loss(subscribers: list[PeerProcess], pub_port: int) -> None:
     async with publisher(pub_port) as pub:
         await pub.wait_for_topic_peers("bulk", 3, timeout=20.0)
         start = time.monotonic()
@@ -83,10 +84,12 @@ async def test_200_messages_of_16kb_at_full_rate_without_loss(subscribers: list[
         for proc in subscribers:
             assert sorted(m["seq"] for m in proc.received("bulk")) == list(range(200))
         metrics = pub.metrics()
-        print(f"\n16 KB x 200 to 3 processes: {200 / elapsed:.0f} msg/s "
-              f"({200 * 16 / 1024 / elapsed:.1f} MB/s per subscriber); backpressure waits "
-              f"{metrics.backpressure_waits} ({metrics.backpressure_wait_seconds:.2f}s), "
-              f"published while saturated {metrics.published_while_saturated}")
+        print(
+            f"\n16 KB x 200 to 3 processes: {200 / elapsed:.0f} msg/s "
+            f"({200 * 16 / 1024 / elapsed:.1f} MB/s per subscriber); backpressure waits "
+            f"{metrics.backpressure_waits} ({metrics.backpressure_wait_seconds:.2f}s), "
+            f"published while saturated {metrics.published_while_saturated}"
+        )
 
 
 async def test_latency_of_16kb_messages_at_10_per_second(subscribers: list[PeerProcess], pub_port: int) -> None:
@@ -103,8 +106,7 @@ async def test_latency_of_16kb_messages_at_10_per_second(subscribers: list[PeerP
         assert p50 < 250.0
 
 
-async def test_peers_joining_during_200kb_publishes_crash_nobody(subscribers: list[PeerProcess],
-                                                                 pub_port: int) -> None:
+async def test_peers_joining_during_200kb_publishes_crash_nobody(subscribers: list[PeerProcess], pub_port: int) -> None:
     async with publisher(pub_port) as pub:
         await pub.wait_for_topic_peers("big", 3, timeout=20.0)
         stop = asyncio.Event()
@@ -119,8 +121,15 @@ async def test_peers_joining_during_200kb_publishes_crash_nobody(subscribers: li
         pump_task = asyncio.create_task(pump())
         try:
             for attempt in range(3):
-                joiner = PeerProcess("--seed", f"joiner{attempt}", "--bootstrap", pub.listen_addr, "--topic", "big",
-                                     name=f"joiner{attempt}")
+                joiner = PeerProcess(
+                    "--seed",
+                    f"joiner{attempt}",
+                    "--bootstrap",
+                    pub.listen_addr,
+                    "--topic",
+                    "big",
+                    name=f"joiner{attempt}",
+                )
                 try:
                     joiner.wait_ready(60.0)
                     await wait_received([joiner], "big", 5, 20.0)
@@ -136,8 +145,10 @@ async def test_peers_joining_during_200kb_publishes_crash_nobody(subscribers: li
             stop.set()
             await pump_task
         assert pub.running
-        print(f"\n200 KB publishes with 3 joins: {published} published, "
-              f"saturated {pub.metrics().published_while_saturated}")
+        print(
+            f"\n200 KB publishes with 3 joins: {published} published, "
+            f"saturated {pub.metrics().published_while_saturated}"
+        )
 
 
 async def test_10_mb_response_from_another_process(subscribers: list[PeerProcess], pub_port: int) -> None:

@@ -31,8 +31,9 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -54,7 +55,9 @@ SENDERS = (0, 1, 2, 3)
 
 
 def cli_json(*args: str, timeout: float = 120) -> Any:
-    result = subprocess.run([*ROLLUP, *args, "--json"], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [*ROLLUP, *args, "--json"], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
     if result.returncode != 0:
         raise AssertionError(f"rollup {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
     return json.loads(result.stdout)
@@ -87,8 +90,21 @@ class Devnet:
         self.directory = directory
         base = find_free_base_port(2, start=random.randrange(20000, 40000))
         self.doc: dict[str, Any] = cli_json(
-            "devnet", "up", "--dir", str(directory), "--detach", "--base-port", str(base), "--executors", "2",
-            "--l1-block-time-ms", str(L1_BLOCK_MS), "--block-time-ms", "100", "--challenge-window", "10",
+            "devnet",
+            "up",
+            "--dir",
+            str(directory),
+            "--detach",
+            "--base-port",
+            str(base),
+            "--executors",
+            "2",
+            "--l1-block-time-ms",
+            str(L1_BLOCK_MS),
+            "--block-time-ms",
+            "100",
+            "--challenge-window",
+            "10",
         )
         self.sequencer = SyncRpcClient(self.doc["sequencer"]["rpc"], timeout=10)
         self.executors = [SyncRpcClient(e["rpc"], timeout=10) for e in self.doc["executors"]]
@@ -128,7 +144,7 @@ class Senders:
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in SENDERS]
 
-    def __enter__(self) -> "Senders":
+    def __enter__(self) -> Senders:
         for thread in self.threads:
             thread.start()
         return self
@@ -237,7 +253,9 @@ def test_the_sequencer_heals_after_a_settler_outage_longer_than_the_window(devne
     def outputs() -> list[dict[str, Any]]:
         return [o for o in l1.call("l1_getOutputs", 0, 256) if int(o["proposedAt"]) > l1_at_heal]
 
-    wait_for(lambda: any(o["status"] == "finalized" for o in outputs()), 40, "an output proposed after the heal to finalize")
+    wait_for(
+        lambda: any(o["status"] == "finalized" for o in outputs()), 40, "an output proposed after the heal to finalize"
+    )
     assert [o for o in outputs() if o["status"] in ("disputed", "defeated")] == []
 
     requeued = metric(seq_url, "l2_reorg_requeued_txs_total")
@@ -247,6 +265,7 @@ def test_the_sequencer_heals_after_a_settler_outage_longer_than_the_window(devne
         f"outage {outage:.1f} s from L1 block {l1_at_stop} (safe head {safe_at_stop}); first heal {healed_after:.1f} s "
         f"after the stop; {heals:.0f} heal(s), {requeued:.0f} transactions re-queued, sealing paused "
         f"max {max(pauses, default=0):.0f} ms; receipts: {kept} kept, {replaced} replaced, {dropped} dropped, "
-        f"{len(senders.failures)} sends without a receipt; safe up to head {head} {caught_up:.1f} s after the settler resumed"
+        f"{len(senders.failures)} sends without a receipt; safe up to head {head} {caught_up:.1f} s after the "
+        "settler resumed"
     )
     assert requeued > 0

@@ -14,21 +14,22 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import aiohttp
 import pytest
 
+from l1.contracts.client import L1Client
+from l1.contracts.payloads import Deposit, ForceTx
 from node.crypto import PrivateKey, to_checksum_address
 from node.encoding import encode_uint, pack
 from node.keys.hd import dev_account
 from node.rpc.client import RpcClient, SyncRpcClient
 from node.rpc.errors import RpcError
 from node.tx import Transfer, sign_tx
-from l1.contracts.client import L1Client
-from l1.contracts.payloads import Deposit, ForceTx
 
 ROOT = Path(__file__).resolve().parents[2]
 L2_CHAIN_ID = 901
@@ -56,7 +57,7 @@ class Service:
         self.ready_method = ready_method
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 20.0) -> "Service":
+    def start(self, timeout: float = 20.0) -> Service:
         with (self.directory / f"{self.name}.log").open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", self.module, "--config", str(self.config)], cwd=ROOT, stdout=log, stderr=log
@@ -121,14 +122,23 @@ class DevnetConfigs:
         return Service("l1", "l1.chain", self.directory, self.directory / "l1.toml", self.l1_url, "l1_blockNumber")
 
     def sequencer(self) -> Service:
-        return Service("sequencer", "sequencer", self.directory, self.directory / "sequencer.toml", self.seq_url, "rollup_chainId")
+        return Service(
+            "sequencer", "sequencer", self.directory, self.directory / "sequencer.toml", self.seq_url, "rollup_chainId"
+        )
 
     def settler(self) -> Service:
-        return Service("settler", "l1.settler", self.directory, self.directory / "settler.toml", self.settler_url, "settler_status")
+        return Service(
+            "settler", "l1.settler", self.directory, self.directory / "settler.toml", self.settler_url, "settler_status"
+        )
 
 
 def devnet_configs(
-    directory: Path, *, challenge_window: int = 5, output_interval: int = 10, censor: tuple[bytes, ...] = (), recovery_workers: int = 0
+    directory: Path,
+    *,
+    challenge_window: int = 5,
+    output_interval: int = 10,
+    censor: tuple[bytes, ...] = (),
+    recovery_workers: int = 0,
 ) -> DevnetConfigs:
     """Write l1.toml, sequencer.toml and settler.toml for one devnet on free ports."""
     cfg = DevnetConfigs(directory, free_port(), free_port(), free_port())
@@ -148,7 +158,10 @@ sequencing_window = 50
 """
 
     def node(name: str, port: int) -> str:
-        return f'[node]\ndata_dir = "{directory / ("data-" + name)}"\nrpc_host = "127.0.0.1"\nrpc_port = {port}\nlog_level = "INFO"\n'
+        return (
+            f'[node]\ndata_dir = "{directory / ("data-" + name)}"\nrpc_host = "127.0.0.1"\nrpc_port = {port}\n'
+            'log_level = "INFO"\n'
+        )
 
     (directory / "l1.toml").write_text(
         node("l1", cfg.l1_port)
@@ -167,7 +180,8 @@ max_batch_bytes = 131072
     (directory / "sequencer.toml").write_text(
         node("sequencer", cfg.seq_port)
         + rollup
-        + f'\n[sequencer]\nl1_rpc = "{cfg.l1_url}"\nblock_time_ms = 200\ncensor = [{censored}]\nrecovery_workers = {recovery_workers}\n'
+        + f'\n[sequencer]\nl1_rpc = "{cfg.l1_url}"\nblock_time_ms = 200\ncensor = [{censored}]\n'
+        + f"recovery_workers = {recovery_workers}\n"
         + f"max_seal_txs = {MAX_SEAL_TXS}\n"
     )
     (directory / "settler.toml").write_text(
@@ -186,7 +200,9 @@ poll_ms = 100
     return cfg
 
 
-def transfer_hex(key: PrivateKey, nonce: int, to: bytes, amount: int = 1, fee: int = MIN_FEE, chain_id: int = L2_CHAIN_ID) -> str:
+def transfer_hex(
+    key: PrivateKey, nonce: int, to: bytes, amount: int = 1, fee: int = MIN_FEE, chain_id: int = L2_CHAIN_ID
+) -> str:
     return "0x" + sign_tx(key, chain_id, nonce, fee, Transfer(to, amount)).encode().hex()  # type: ignore[arg-type]
 
 
@@ -249,13 +265,17 @@ async def test_transfers_get_receipts_within_a_second(devnet: tuple[DevnetConfig
         assert status == {"pending": 0, "queued": 0, "capacity": 10_000, "queuedCapacity": 2_500}
 
 
-async def test_a_burst_is_sealed_in_blocks_of_at_most_max_seal_txs(devnet: tuple[DevnetConfigs, Service, Service]) -> None:
+async def test_a_burst_is_sealed_in_blocks_of_at_most_max_seal_txs(
+    devnet: tuple[DevnetConfigs, Service, Service],
+) -> None:
     cfg, _, _ = devnet
     sender, to = DEVS[7], DEVS[8]
     async with RpcClient(cfg.seq_url) as rpc:
         nonce = await rpc.call("rollup_getNonce", to_checksum_address(sender.address))
         burst = 3 * MAX_SEAL_TXS + 5
-        hashes = await rpc.batch([("rollup_sendRawTransaction", [transfer_hex(sender, nonce + i, to.address)]) for i in range(burst)])
+        hashes = await rpc.batch(
+            [("rollup_sendRawTransaction", [transfer_hex(sender, nonce + i, to.address)]) for i in range(burst)]
+        )
         assert all(isinstance(h, str) for h in hashes), hashes
         receipts = [await wait_receipt(rpc, h) for h in hashes]
         blocks = sorted({r["blockNumber"] for r in receipts})
@@ -355,7 +375,9 @@ async def test_sigkill_keeps_every_acknowledged_transaction(devnet: tuple[Devnet
     erin, frank = DEVS[7], DEVS[8]
     async with RpcClient(cfg.seq_url) as rpc:
         nonce = await rpc.call("rollup_getNonce", to_checksum_address(erin.address))
-        hashes = [await rpc.call("rollup_sendRawTransaction", transfer_hex(erin, nonce + i, frank.address)) for i in range(20)]
+        hashes = [
+            await rpc.call("rollup_sendRawTransaction", transfer_hex(erin, nonce + i, frank.address)) for i in range(20)
+        ]
         await asyncio.sleep(0.3)  # some are sealed, some may still be in the mempool
         acknowledged = {}
         for tx_hash in hashes:

@@ -19,24 +19,25 @@ Processes run on free loopback ports and are killed in the fixtures' teardown.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 import time
 import urllib.error
 import urllib.request
-import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
+from l1.contracts.client import L1Client
+from l1.contracts.payloads import ProposeOutput
 from node.batch import decode_batch
 from node.crypto import Hash32, keccak256, parse_hex, to_checksum_address
 from node.keys.hd import dev_account
 from node.rpc.client import RpcClient
 from node.rpc.metrics import parse_exposition
-from l1.contracts.client import L1Client
-from l1.contracts.payloads import ProposeOutput
 from tests.processes.test_sequencer_process import L2_CHAIN_ID, DevnetConfigs, Service, devnet_configs
 
 pytestmark = pytest.mark.slow
@@ -62,12 +63,19 @@ max_sequencer_drift_ms = 10000
 
 
 def configure(
-    directory: Path, *, l1_block_ms: int, output_interval: int, l1_extra: str = "", l1_tables: str = "",
+    directory: Path,
+    *,
+    l1_block_ms: int,
+    output_interval: int,
+    l1_extra: str = "",
+    l1_tables: str = "",
     challenge_window: int = 5,
 ) -> DevnetConfigs:
     cfg = devnet_configs(directory, challenge_window=challenge_window, output_interval=output_interval)
     l1_toml = directory / "l1.toml"
-    text = re.sub(r"(\[l1\]\n(?:.*\n)*?)block_time_ms = \d+", rf"\g<1>block_time_ms = {l1_block_ms}", l1_toml.read_text(), count=1)
+    text = re.sub(
+        r"(\[l1\]\n(?:.*\n)*?)block_time_ms = \d+", rf"\g<1>block_time_ms = {l1_block_ms}", l1_toml.read_text(), count=1
+    )
     l1_toml.write_text(text.replace("[l1]\n", f"[l1]\n{l1_extra}", 1) + l1_tables)
     with (directory / "settler.toml").open("a") as f:
         f.write(f"stuck_after_rounds = {STUCK_AFTER}\n")
@@ -207,7 +215,9 @@ async def test_killed_with_its_proposal_then_its_batch_in_the_l1_mempool_it_resu
         assert numbers == list(range(interval, numbers[-1] + 1, interval)), "an output proposed twice or skipped"
         assert killed_block in numbers
         posted = await posted_blocks(l1)
-        assert len(posted) == len(set(posted)), f"L2 blocks posted twice: {sorted(n for n in set(posted) if posted.count(n) > 1)}"
+        assert len(posted) == len(set(posted)), (
+            f"L2 blocks posted twice: {sorted(n for n in set(posted) if posted.count(n) > 1)}"
+        )
         assert sorted(posted) == list(range(1, max(posted) + 1))
         assert await refused_receipts(l1, (BATCHER.address, PROPOSER.address)) == []
         status, health = get_health(cfg.settler_url)
@@ -220,8 +230,10 @@ async def test_killed_with_its_proposal_then_its_batch_in_the_l1_mempool_it_resu
     "l1_rules",
     [
         pytest.param({}, id="permissionless"),
-        pytest.param({"l1_extra": f'proposer = "{to_checksum_address(PROPOSER.address)}"\n', "l1_tables": L1_ROLLUP},
-                     id="permissioned-and-derived"),
+        pytest.param(
+            {"l1_extra": f'proposer = "{to_checksum_address(PROPOSER.address)}"\n', "l1_tables": L1_ROLLUP},
+            id="permissioned-and-derived",
+        ),
     ],
 )
 async def test_an_attacker_output_for_a_far_l2_block_stops_honest_proposals_only_where_the_l1_orders_them(
@@ -272,8 +284,13 @@ async def test_refused_as_not_the_proposer_it_reports_stuck_then_recovers_when_t
 ) -> None:
     interval, fallback = 4, 40
     other = to_checksum_address(OTHER_PROPOSER.address)
-    cfg = configure(tmp_path, l1_block_ms=200, output_interval=interval, challenge_window=1000,
-                    l1_extra=f'proposer = "{other}"\nproposer_fallback_blocks = {fallback}\n')
+    cfg = configure(
+        tmp_path,
+        l1_block_ms=200,
+        output_interval=interval,
+        challenge_window=1000,
+        l1_extra=f'proposer = "{other}"\nproposer_fallback_blocks = {fallback}\n',
+    )
     _, _, settler = start_all(cfg, processes)
     async with RpcClient(cfg.l1_url) as l1, RpcClient(cfg.settler_url) as settler_rpc:
         code, health = await wait_for(lambda: stuck_health(cfg.settler_url), 20, "health to say stuck")

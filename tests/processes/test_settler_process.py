@@ -12,17 +12,26 @@ import asyncio
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
+from l1.settler.pack import pack_batch
 from node.batch import BatchBlock, decode_batch
 from node.crypto import PrivateKey, parse_hex, to_checksum_address
 from node.output import compute_output_root
 from node.rpc.client import RpcClient
-from l1.settler.pack import pack_batch
-from tests.processes.test_sequencer_process import DEVS, L2_CHAIN_ID, MAX_SEAL_TXS, DevnetConfigs, Service, devnet_configs, transfer_hex
+from tests.processes.test_sequencer_process import (
+    DEVS,
+    L2_CHAIN_ID,
+    MAX_SEAL_TXS,
+    DevnetConfigs,
+    Service,
+    devnet_configs,
+    transfer_hex,
+)
 
 OUTPUT_INTERVAL = 4
 SEQUENCER_BLOCK_S = 0.2  # block_time_ms of devnet_configs' sequencer
@@ -35,7 +44,9 @@ SENDERS = DEVS[3:10]
 def test_pack_batch_takes_the_longest_prefix_that_fits() -> None:
     key = DEVS[3]
     blocks = [
-        BatchBlock(n, 1000 + n, 0, tuple(bytes.fromhex(transfer_hex(key, 10 * n + i, os.urandom(20))[2:]) for i in range(10)))
+        BatchBlock(
+            n, 1000 + n, 0, tuple(bytes.fromhex(transfer_hex(key, 10 * n + i, os.urandom(20))[2:]) for i in range(10))
+        )
         for n in range(1, 21)
     ]
     data, count = pack_batch(blocks, L2_CHAIN_ID, 4000)
@@ -68,15 +79,20 @@ async def send_load(rpc: RpcClient, per_sender: int) -> int:
     calls = []
     for i in range(per_sender):
         for key in SENDERS:
-            calls.append(("rollup_sendRawTransaction", [transfer_hex(key, nonces[key.address] + i, os.urandom(20), 1 + i)]))
+            calls.append(
+                ("rollup_sendRawTransaction", [transfer_hex(key, nonces[key.address] + i, os.urandom(20), 1 + i)])
+            )
     hashes = []
     for start in range(0, len(calls), 100):
         for result in await rpc.batch(calls[start : start + 100]):
             assert isinstance(result, str), result
             hashes.append(result)
     seal_s = len(calls) / MAX_SEAL_TXS * SEQUENCER_BLOCK_S  # the sequencer seals at most MAX_SEAL_TXS per block
-    await wait_for(lambda: all_sealed(rpc, SENDERS, {k.address: nonces[k.address] + per_sender for k in SENDERS}),
-                   10 + 2 * seal_s, "load sealed")
+    await wait_for(
+        lambda: all_sealed(rpc, SENDERS, {k.address: nonces[k.address] + per_sender for k in SENDERS}),
+        10 + 2 * seal_s,
+        "load sealed",
+    )
     return len(hashes)
 
 
@@ -108,13 +124,21 @@ async def l1_batches(l1: RpcClient) -> list[tuple[int, bytes]]:
 
 
 def sequencer_block(item: dict[str, Any]) -> BatchBlock:
-    return BatchBlock(item["number"], item["timestamp"], item["l1Origin"], tuple(parse_hex(t, None, "tx") for t in item["transactions"]))
+    return BatchBlock(
+        item["number"],
+        item["timestamp"],
+        item["l1Origin"],
+        tuple(parse_hex(t, None, "tx") for t in item["transactions"]),
+    )
 
 
 async def sequencer_blocks(seq: RpcClient, last: int) -> list[BatchBlock]:
     blocks: list[BatchBlock] = []
     while len(blocks) < last:
-        blocks.extend(sequencer_block(b) for b in await seq.call("rollup_getBatchBlocks", len(blocks) + 1, min(256, last - len(blocks))))
+        blocks.extend(
+            sequencer_block(b)
+            for b in await seq.call("rollup_getBatchBlocks", len(blocks) + 1, min(256, last - len(blocks)))
+        )
     return blocks
 
 
@@ -156,7 +180,9 @@ async def test_batches_and_outputs_match_the_sequencer_across_a_settler_crash(
         assert numbers == list(range(OUTPUT_INTERVAL, numbers[-1] + 1, OUTPUT_INTERVAL))
         for output in outputs:
             block = await seq.call("rollup_getBlockByNumber", output["l2BlockNumber"])
-            expected = compute_output_root(block["number"], parse_hex(block["stateRoot"], 32), parse_hex(block["hash"], 32))
+            expected = compute_output_root(
+                block["number"], parse_hex(block["stateRoot"], 32), parse_hex(block["hash"], 32)
+            )
             assert output["outputRoot"] == "0x" + expected.hex()
 
         # the sequencer sees its blocks as safe, and finalized once an output finalizes

@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -33,10 +34,32 @@ def soak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     directory = tmp_path_factory.mktemp("soak") / "net"
     try:
         run = subprocess.run(
-            [sys.executable, str(SCRIPT), "--dir", str(directory), "--rate", str(RATE), "--senders", "8",
-             "--seconds", str(SECONDS), "--kill-every", "12", "--roles", "sequencer", "--l1-block-time-ms", "250",
-             "--seed", "7", "--drain-seconds", "90"],
-            capture_output=True, text=True, timeout=270, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                str(SCRIPT),
+                "--dir",
+                str(directory),
+                "--rate",
+                str(RATE),
+                "--senders",
+                "8",
+                "--seconds",
+                str(SECONDS),
+                "--kill-every",
+                "12",
+                "--roles",
+                "sequencer",
+                "--l1-block-time-ms",
+                "250",
+                "--seed",
+                "7",
+                "--drain-seconds",
+                "90",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=270,
+            stdin=subprocess.DEVNULL,
         )
         lines = run.stdout.strip().splitlines()
         assert lines, f"no output (exit {run.returncode}); stderr:\n{run.stderr}"
@@ -101,8 +124,12 @@ def test_receipted_not_lost(soak: dict[str, Any]) -> None:
 
 
 def test_bad_arguments_are_refused_before_anything_starts(tmp_path: Path) -> None:
-    run = subprocess.run([sys.executable, str(SCRIPT), "--dir", str(tmp_path / "net"), "--rate", "0"],
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), "--dir", str(tmp_path / "net"), "--rate", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 2 and "--rate, --seconds and --kill-every must be positive" in run.stderr
     assert not (tmp_path / "net").exists()
 
@@ -110,9 +137,23 @@ def test_bad_arguments_are_refused_before_anything_starts(tmp_path: Path) -> Non
 def test_an_outage_within_the_sequencing_window_is_refused(tmp_path: Path) -> None:
     directory = tmp_path / "net"
     try:
-        run = subprocess.run([sys.executable, str(SCRIPT), "--dir", str(directory), "--seconds", "20",
-                              "--outage-seconds", "4", "--l1-block-time-ms", "250"],
-                             capture_output=True, text=True, timeout=120)
+        run = subprocess.run(
+            [
+                sys.executable,
+                str(SCRIPT),
+                "--dir",
+                str(directory),
+                "--seconds",
+                "20",
+                "--outage-seconds",
+                "4",
+                "--l1-block-time-ms",
+                "250",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert run.returncode == 2, run.stderr
         result = json.loads(run.stdout.strip().splitlines()[-1])
         assert result["ok"] is False and "must exceed the sequencing window (5 s)" in result["error"]

@@ -13,8 +13,10 @@ import json
 import re
 import sys
 import time
+import tomllib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -29,8 +31,6 @@ from node.rollup_config import load_rollup_config
 from node.rpc.client import SyncRpcClient
 from node.rpc.errors import RpcError
 from tests.processes.test_devnet_cli import cli, cli_json, free_base_port, teardown_devnet
-
-import tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,8 +74,19 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     directory = tmp_path_factory.mktemp("venue") / "net"
     base = free_base_port(2)
     try:
-        result = cli("devnet", "up", "--dir", str(directory), "--detach", "--executors", "2",
-                     "--base-port", str(base), "--json", timeout=90)
+        result = cli(
+            "devnet",
+            "up",
+            "--dir",
+            str(directory),
+            "--detach",
+            "--executors",
+            "2",
+            "--base-port",
+            str(base),
+            "--json",
+            timeout=90,
+        )
         state = json.loads(result.stdout)
         state["_dir"] = str(directory)
         state["_stderr"] = result.stderr
@@ -114,8 +125,16 @@ def test_rpc_shapes_and_bad_input_on_every_node(devnet: dict[str, Any]) -> None:
         book = client.call("rollup_getBook", "ETH-PERP", 1)
         assert len(book["bids"]) == 1 and set(book["bids"][0]) == {"price", "size", "orders"}
         row = client.call("rollup_getPositions", to_checksum_address(dev_account(2).address))[0]
-        assert set(row) == {"market", "symbol", "size", "entryPrice", "markPrice", "unrealizedPnl", "marginRatio",
-                            "liquidationPrice"}
+        assert set(row) == {
+            "market",
+            "symbol",
+            "size",
+            "entryPrice",
+            "markPrice",
+            "unrealizedPnl",
+            "marginRatio",
+            "liquidationPrice",
+        }
         assert row["size"] < 0  # dev2 sold into the bid
         orders = client.call("rollup_getOrders", to_checksum_address(dev_account(1).address))
         assert orders and {o["side"] for o in orders} == {"buy"}
@@ -124,7 +143,7 @@ def test_rpc_shapes_and_bad_input_on_every_node(devnet: dict[str, Any]) -> None:
             ("rollup_getBook", ["NOPE"], "unknown market symbol"),
             ("rollup_getBook", [0, 0], "depth must be in [1, 500]"),
             ("rollup_getPositions", ["0x12"], "address must be 20 bytes"),
-            ("rollup_getOrders", []  , "rollup_getOrders"),
+            ("rollup_getOrders", [], "rollup_getOrders"),
         ]:
             with pytest.raises(RpcError) as info:
                 client.call(method, *params)
@@ -137,15 +156,43 @@ def test_cli_orders_cancel_oracle_end_to_end(devnet: dict[str, Any], tmp_path: P
     markets = cli_json("markets", *n)
     btc = markets[0]
     tick, price = btc["tickSize"], btc["oraclePrice"]
-    placed = cli_json("order", "--market", "BTC-PERP", "--side", "buy", "--size", "3", "--price",
-                      str(price - 50 * tick), "--key", "dev5", "--wait", *n)
+    placed = cli_json(
+        "order",
+        "--market",
+        "BTC-PERP",
+        "--side",
+        "buy",
+        "--size",
+        "3",
+        "--price",
+        str(price - 50 * tick),
+        "--key",
+        "dev5",
+        "--wait",
+        *n,
+    )
     assert placed["receipts"]["sequencer"]["status"] == 1 and placed["type"] == "limit"
     mine = SyncRpcClient(devnet["_rpc"]).call("rollup_getOrders", to_checksum_address(dev_account(5).address))
     assert [(o["price"], o["size"]) for o in mine] == [(price - 50 * tick, 3)]
     cli_json("cancel", str(mine[0]["id"]), "--key", "dev5", "--wait", *n)
     for offset in (60, 61):
-        cli_json("order", "--market", "0", "--side", "buy", "--size", "1", "--price", str(price - offset * tick),
-                 "--type", "post-only", "--key", "dev5", "--wait", *n)
+        cli_json(
+            "order",
+            "--market",
+            "0",
+            "--side",
+            "buy",
+            "--size",
+            "1",
+            "--price",
+            str(price - offset * tick),
+            "--type",
+            "post-only",
+            "--key",
+            "dev5",
+            "--wait",
+            *n,
+        )
     cli_json("cancel-all", "--market", "BTC-PERP", "--key", "dev5", "--wait", *n)
     assert SyncRpcClient(devnet["_rpc"]).call("rollup_getOrders", to_checksum_address(dev_account(5).address)) == []
     # a market order (IOC at oracle +/- 10 %) opens a position
@@ -153,7 +200,9 @@ def test_cli_orders_cancel_oracle_end_to_end(devnet: dict[str, Any], tmp_path: P
     rows = cli_json("positions", "dev6", *n)["positions"]
     assert rows and rows[0]["symbol"] == "ETH-PERP" and rows[0]["size"] == -1
     # a rejected order: the node's typed error reaches the user
-    bad = cli("order", "--market", "BTC-PERP", "--side", "buy", "--size", "1", "--price", str(price + 1), *n, check=False)
+    bad = cli(
+        "order", "--market", "BTC-PERP", "--side", "buy", "--size", "1", "--price", str(price + 1), *n, check=False
+    )
     assert bad.returncode == 1 and "tick" in bad.stderr
     # oracle: set, then a path
     new_price = price + 10 * tick
@@ -187,8 +236,9 @@ def test_crash_liquidates_every_account_and_executors_agree(devnet: dict[str, An
         victims = [bench.derived_key("victim", i) for i in range(40)]
         bench.fund(rpc, signer, follower, traders, 10**20)
         bench.fund(rpc, signer, follower, victims, 10 * price // 8 + 2 * bench.FEE)
-        result = bench.crash(rpc, signer, follower, traders, victims, price, tick,
-                             [bench.Rpc(u) for u in devnet["_executors"]], 400)
+        result = bench.crash(
+            rpc, signer, follower, traders, victims, price, tick, [bench.Rpc(u) for u in devnet["_executors"]], 400
+        )
     finally:
         follower.stop.set()
     print(f"crash: lag {result['liquidation_block_lag']} blocks, {result['open_after_blocks']}", file=sys.stderr)

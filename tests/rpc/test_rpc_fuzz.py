@@ -239,15 +239,37 @@ def check_body(body: Any, expected: list[Expect] | Expect) -> None:
 # -- strategies: raw JSON text, so non-JSON-RPC and non-finite ids can be written --
 
 BAD_IDS = [
-    "1e999", "-1e999", "1E400", "NaN", "Infinity", "-Infinity", "true", "false", "{}", "[]", '{"a":1}', "[1]",
+    "1e999",
+    "-1e999",
+    "1E400",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "true",
+    "false",
+    "{}",
+    "[]",
+    '{"a":1}',
+    "[1]",
 ]
 GOOD_IDS = ["1", "0", "-7", "1.5", "-0", "0.0", "1e308", '"abc"', '""', "null", "1234567890" * 3]
-METHODS = ['"echo"', '"add"', '"nope"', '"rollup_subscribe"', '"rollup_unsubscribe"', '""', '"rpc.x"',
-           '"' + "m" * 5000 + '"', "5", "null", "[]", '"\\ud800"']
+METHODS = [
+    '"echo"',
+    '"add"',
+    '"nope"',
+    '"rollup_subscribe"',
+    '"rollup_unsubscribe"',
+    '""',
+    '"rpc.x"',
+    '"' + "m" * 5000 + '"',
+    "5",
+    "null",
+    "[]",
+    '"\\ud800"',
+]
 
 json_scalars = (
-    st.none() | st.booleans() | st.integers() | st.text(max_size=12)
-    | st.floats(allow_nan=False, allow_infinity=False)
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12) | st.floats(allow_nan=False, allow_infinity=False)
 )
 json_values = st.recursive(
     json_scalars,
@@ -277,9 +299,7 @@ raw_ids = st.sampled_from(BAD_IDS + GOOD_IDS) | raw_values
 
 GOOD_METHODS = ['"echo"', '"add"', '"rollup_subscribe"', '"rollup_unsubscribe"']
 MEMBER_KINDS = st.sampled_from(["good"] * 13 + ["wrong"] * 5 + ["absent"] * 2)  # shrinks to "good"
-GOOD_PARAMS = (
-    st.sampled_from(['["newHeads"]', "[1, 2]", '["0x10", 3]']) | st.lists(json_values, max_size=3).map(dumps)
-)
+GOOD_PARAMS = st.sampled_from(['["newHeads"]', "[1, 2]", '["0x10", 3]']) | st.lists(json_values, max_size=3).map(dumps)
 
 
 @st.composite
@@ -307,7 +327,11 @@ raw_documents = raw_entries() | st.lists(batch_entries, max_size=MAX_BATCH + 2).
     lambda entries: "[" + ",".join(entries) + "]"
 )
 CONTENT_TYPES = [
-    "application/json", "text/plain", "application/x-www-form-urlencoded", "", "application/json; charset=latin-1",
+    "application/json",
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "",
+    "application/json; charset=latin-1",
 ]
 
 # -- transports --
@@ -386,7 +410,7 @@ def test_http_requests_and_batches_get_precise_json_rpc_answers(
     body=st.binary(max_size=200)
     | raw_documents.map(str.encode).flatmap(
         lambda b: st.tuples(st.integers(0, len(b)), st.binary(min_size=1, max_size=4)).map(
-            lambda cut: b[: cut[0]] + cut[1] + b[cut[0]:]
+            lambda cut: b[: cut[0]] + cut[1] + b[cut[0] :]
         )
     )
 )
@@ -397,9 +421,7 @@ def test_http_raw_bytes_never_break_the_server(harness: Harness, body: bytes) ->
 
 @FUZZ
 @given(frame=raw_documents | raw_documents.map(str.encode) | st.binary(max_size=100) | st.text(max_size=100))
-def test_websocket_frames_get_precise_answers_and_keep_the_connection(
-    harness: Harness, frame: bytes | str
-) -> None:
+def test_websocket_frames_get_precise_answers_and_keep_the_connection(harness: Harness, frame: bytes | str) -> None:
     assert_ws_answer(harness, frame)
     assert_still_serving(harness)
 
@@ -433,7 +455,7 @@ def test_infinite_id_names_the_problem(harness: Harness) -> None:
 
 @pytest.mark.parametrize("raw_id", INVALID_IDS)
 def test_invalid_id_in_a_batch_spoils_only_its_entry(harness: Harness, raw_id: str) -> None:
-    body = f'[{request_text("1")},{request_text(raw_id)},{request_text(chr(34) + "z" + chr(34))}]'
+    body = f"[{request_text('1')},{request_text(raw_id)},{request_text(chr(34) + 'z' + chr(34))}]"
     status, raw = harness.run(post(harness, body.encode()))
     assert status == 200
     first, middle, last = strict_loads(raw)
@@ -529,7 +551,8 @@ def test_http_level_errors_are_documented_4xx_with_json_rpc_bodies(harness: Harn
     assert too_large[0] == 413 and strict_loads(too_large[1])["error"]["code"] == -32600
     assert bad_gzip[0] == 400
     assert strict_loads(bad_gzip[1])["error"] == {
-        "code": -32700, "message": "parse error: request body could not be read (ContentEncodingError)",
+        "code": -32700,
+        "message": "parse error: request body could not be read (ContentEncodingError)",
     }
     assert good_gzip == (200, b'{"jsonrpc":"2.0","id":7,"result":[]}')
     assert put[0] == 405

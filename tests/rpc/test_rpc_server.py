@@ -180,9 +180,7 @@ async def test_parse_error(server: RpcServer, http: aiohttp.ClientSession) -> No
         ({"jsonrpc": "2.0", "method": "echo", "id": 3, "params": 4}, 3),
     ],
 )
-async def test_invalid_request(
-    server: RpcServer, http: aiohttp.ClientSession, body: Any, echoed_id: Any
-) -> None:
+async def test_invalid_request(server: RpcServer, http: aiohttp.ClientSession, body: Any, echoed_id: Any) -> None:
     reply = await rpc_error(http, server.url, body)
     assert reply["jsonrpc"] == "2.0"
     assert reply["id"] == echoed_id
@@ -208,9 +206,7 @@ async def test_invalid_params_from_validator(server: RpcServer, http: aiohttp.Cl
     assert reply["error"]["message"].startswith("block must be a block number or one of")
 
 
-async def test_named_params_rejected_for_positional_handlers(
-    server: RpcServer, http: aiohttp.ClientSession
-) -> None:
+async def test_named_params_rejected_for_positional_handlers(server: RpcServer, http: aiohttp.ClientSession) -> None:
     reply = await rpc_error(http, server.url, req("echo", {"a": 1}))
     assert reply["error"]["code"] == -32602
 
@@ -258,9 +254,7 @@ async def test_crashing_handler_is_internal_error_without_traceback(
     assert crash_logs and crash_logs[0].exc_info is not None  # the operator sees the traceback
 
 
-async def test_unserialisable_result_is_internal_error(
-    server: RpcServer, http: aiohttp.ClientSession
-) -> None:
+async def test_unserialisable_result_is_internal_error(server: RpcServer, http: aiohttp.ClientSession) -> None:
     reply = await rpc_error(http, server.url, req("unserialisable", []))
     assert reply["error"] == {"code": -32603, "message": "internal error"}
 
@@ -277,9 +271,7 @@ async def test_get_on_root_is_405(server: RpcServer, http: aiohttp.ClientSession
         assert resp.headers["Allow"] == "POST"
 
 
-async def test_subscribe_over_http_is_method_not_found(
-    server: RpcServer, http: aiohttp.ClientSession
-) -> None:
+async def test_subscribe_over_http_is_method_not_found(server: RpcServer, http: aiohttp.ClientSession) -> None:
     reply = await rpc_error(http, server.url, req("rollup_subscribe", ["newHeads"]))
     assert reply["error"]["code"] == -32601
     assert "WebSocket" in reply["error"]["message"]
@@ -366,9 +358,7 @@ async def test_oversized_body_is_413_and_server_keeps_working(http: aiohttp.Clie
 # -- health and metrics --
 
 
-async def test_metrics_endpoint_counts_requests_and_errors(
-    server: RpcServer, http: aiohttp.ClientSession
-) -> None:
+async def test_metrics_endpoint_counts_requests_and_errors(server: RpcServer, http: aiohttp.ClientSession) -> None:
     await post(http, server.url, req("echo", []))
     await post(http, server.url, req("echo", []))
     await post(http, server.url, req("crash", []))
@@ -391,9 +381,7 @@ async def test_health_default(server: RpcServer, http: aiohttp.ClientSession) ->
         assert await resp.json() == {"status": "ok", "name": "test"}
 
 
-async def test_health_custom_ok_unhealthy_and_raising(
-    server: RpcServer, http: aiohttp.ClientSession
-) -> None:
+async def test_health_custom_ok_unhealthy_and_raising(server: RpcServer, http: aiohttp.ClientSession) -> None:
     state: dict[str, Any] = {"status": "ok", "height": 5}
     server.set_health(lambda: dict(state))
     async with http.get(server.url + "health") as resp:
@@ -425,9 +413,7 @@ async def ws_call(ws: aiohttp.ClientWebSocketResponse, method: str, params: list
             return msg
 
 
-async def test_ws_calls_subscribe_publish_unsubscribe(
-    server: RpcServer, http: aiohttp.ClientSession
-) -> None:
+async def test_ws_calls_subscribe_publish_unsubscribe(server: RpcServer, http: aiohttp.ClientSession) -> None:
     async with http.ws_connect(server.ws_url) as ws:
         assert (await ws_call(ws, "echo", ["hi"], 1))["result"] == ["hi"]
         assert (await ws_call(ws, "crash", [], 2))["error"]["code"] == -32603
@@ -496,7 +482,7 @@ async def test_slow_ws_client_is_dropped_without_blocking_publish(http: aiohttp.
             srv.publish("newHeads", {"n": n, "blob": blob})
             slowest = max(slowest, time.perf_counter() - started)
             n += 1
-            await wait_until(lambda: len(received) == n)  # the healthy subscriber keeps up
+            await wait_until(lambda n=n: len(received) == n)  # the healthy subscriber keeps up
         assert srv.ws_client_count == 1, "slow client was never dropped"
         assert slowest < 0.1  # publish never waited for a socket
         assert 'rpc_ws_dropped_total{reason="slow"} 1' in srv.metrics.render()

@@ -229,18 +229,42 @@ ops = st.lists(
 
 
 @settings(max_examples=150, deadline=None)
-@given(ops=ops, base=st.lists(st.integers(0, 4), min_size=len(SENDERS), max_size=len(SENDERS)),
-       max_txs=st.integers(1, 40), per_sender=st.integers(1, 8), gap=st.integers(0, 10), take=st.integers(0, 50))
+@given(
+    ops=ops,
+    base=st.lists(st.integers(0, 4), min_size=len(SENDERS), max_size=len(SENDERS)),
+    max_txs=st.integers(1, 40),
+    per_sender=st.integers(1, 8),
+    gap=st.integers(0, 10),
+    take=st.integers(0, 50),
+)
 def test_selection_never_reorders_or_skips_nonces_and_respects_caps(
-    ops, base, max_txs, per_sender, gap, take  # type: ignore[no-untyped-def]
+    ops,
+    base,
+    max_txs,
+    per_sender,
+    gap,
+    take,  # type: ignore[no-untyped-def]
 ) -> None:
     state = dict(zip(SENDERS, base))
     nonce_of = nonces_of(state)
-    pool = Mempool(MempoolLimits(max_txs=max_txs, max_pending_per_sender=per_sender, max_queued_per_sender=per_sender, max_nonce_gap=gap))
+    pool = Mempool(
+        MempoolLimits(
+            max_txs=max_txs, max_pending_per_sender=per_sender, max_queued_per_sender=per_sender, max_nonce_gap=gap
+        )
+    )
     for i, (sender, nonce, fee) in enumerate(ops):
         try:
             pool.add(fake_tx(sender, nonce, fee, tag=i), acct(nonce_of(sender)))
-        except (NonceTooLow, AlreadyKnown, ReplacementUnderpriced, SenderQueueFull, MempoolFull, NonceGapTooLarge, Overdraft, InsufficientBalance):
+        except (
+            NonceTooLow,
+            AlreadyKnown,
+            ReplacementUnderpriced,
+            SenderQueueFull,
+            MempoolFull,
+            NonceGapTooLarge,
+            Overdraft,
+            InsufficientBalance,
+        ):
             pass
         assert len(pool) <= max_txs
     pooled = [pool.get(h) for h in pool._by_hash]  # noqa: SLF001 - property check on internals

@@ -186,7 +186,9 @@ def test_a_full_pool_evicts_queued_before_pending_then_by_rank() -> None:
     with pytest.raises(MempoolFull) as info:
         pool.add(tx(addr(11), 0, fee=1000), rich())
     assert info.value.cheapest == 1000
-    assert pool.add(tx(addr(11), 0, fee=1001), rich()).evicted == tx(addr(10), 0, fee=1000)  # the latest of the cheapest
+    assert pool.add(tx(addr(11), 0, fee=1001), rich()).evicted == tx(
+        addr(10), 0, fee=1000
+    )  # the latest of the cheapest
     assert len(pool) == 4 and pool.status().queued == 0
     assert {d.reason for d in pool.take_drops()} == {DropReason.EVICTED}
 
@@ -329,11 +331,17 @@ def test_a_reopened_gap_is_trimmed_to_the_queued_caps() -> None:
 PROP_SENDERS = [addr(100 + i) for i in range(8)]
 
 add_op = st.tuples(
-    st.just("add"), st.integers(0, 7), st.one_of(st.integers(0, 3), st.integers(0, 12)), st.integers(1000, 1300),
+    st.just("add"),
+    st.integers(0, 7),
+    st.one_of(st.integers(0, 3), st.integers(0, 12)),
+    st.integers(1000, 1300),
     st.integers(1, 3000),
 )
 op = st.one_of(
-    add_op, add_op, add_op, add_op,
+    add_op,
+    add_op,
+    add_op,
+    add_op,
     st.tuples(st.just("block"), st.integers(0, 8), st.integers(0, 7), st.integers(0, 6000)),
     st.tuples(st.just("tick"), st.integers(0, 40_000)),
     st.tuples(st.just("reject"), st.integers(0, 7)),
@@ -375,8 +383,11 @@ def check_invariants(pool: Mempool, accounts: dict[bytes, Account], limits: Memp
 
 
 @settings(max_examples=300, deadline=None)
-@given(limits=limits_strategy, balances=st.lists(st.integers(0, 60_000), min_size=8, max_size=8),
-       ops=st.lists(op, min_size=20, max_size=120))
+@given(
+    limits=limits_strategy,
+    balances=st.lists(st.integers(0, 60_000), min_size=8, max_size=8),
+    ops=st.lists(op, min_size=20, max_size=120),
+)
 def test_random_operations_keep_the_pool_sound(limits: MempoolLimits, balances: list[int], ops: list[tuple]) -> None:  # type: ignore[type-arg]
     pool = Mempool(limits, priority=lambda rtx: rtx.tx.fee % 3)  # type: ignore[union-attr]
     accounts = {s: Account(b, 0) for s, b in zip(PROP_SENDERS, balances)}
@@ -393,7 +404,9 @@ def test_random_operations_keep_the_pool_sound(limits: MempoolLimits, balances: 
             try:
                 admission = pool.add(newcomer, accounts[sender], now)
             except Overdraft:  # refused only when the sender's other pooled ones plus this one really overdraw
-                others = sum(e.cost for e, _ in before.values() if e.rtx.sender == sender and e.nonce != newcomer.tx.nonce)  # type: ignore[union-attr]
+                others = sum(
+                    e.cost for e, _ in before.values() if e.rtx.sender == sender and e.nonce != newcomer.tx.nonce
+                )  # type: ignore[union-attr]
                 assert others + fee + amount > accounts[sender].balance
             except MempoolFull:  # refused only when a cap is really reached
                 queued = sum(1 for _, p in before.values() if not p)
@@ -421,7 +434,9 @@ def test_random_operations_keep_the_pool_sound(limits: MempoolLimits, balances: 
                 included.add(rtx.hash)
             pool.remove_included(chosen)
             victim_sender = PROP_SENDERS[who]
-            accounts[victim_sender] = Account(max(0, accounts[victim_sender].balance - loss), accounts[victim_sender].nonce)
+            accounts[victim_sender] = Account(
+                max(0, accounts[victim_sender].balance - loss), accounts[victim_sender].nonce
+            )
             pool.sync_accounts(accounts)
             pool.enforce_caps()
         elif step[0] == "reject":  # the block builder refused a sender's next transaction: its gap reopens
@@ -457,18 +472,44 @@ def test_mempool_config_keys_defaults_and_errors() -> None:
     assert section.mempool == MempoolLimits()
     assert section.mempool.queued_capacity == 2_500
     assert section.journal.enabled and not section.journal.fsync and section.journal.rotate_ms == 60_000
-    custom = load_sequencer_section({"sequencer": {
-        "l1_rpc": "http://127.0.0.1:8545/", "mempool_max_txs": 100, "mempool_max_queued": 10, "mempool_max_per_sender": 5,
-        "mempool_max_queued_per_sender": 2, "mempool_price_bump_percent": 25, "mempool_queued_lifetime_ms": 5_000,
-        "mempool_journal": False, "mempool_journal_fsync": True, "mempool_rejournal_ms": 2_000, "mempool_dropped_history": 7,
-    }})
+    custom = load_sequencer_section(
+        {
+            "sequencer": {
+                "l1_rpc": "http://127.0.0.1:8545/",
+                "mempool_max_txs": 100,
+                "mempool_max_queued": 10,
+                "mempool_max_per_sender": 5,
+                "mempool_max_queued_per_sender": 2,
+                "mempool_price_bump_percent": 25,
+                "mempool_queued_lifetime_ms": 5_000,
+                "mempool_journal": False,
+                "mempool_journal_fsync": True,
+                "mempool_rejournal_ms": 2_000,
+                "mempool_dropped_history": 7,
+            }
+        }
+    )
     assert custom.mempool == MempoolLimits(
-        max_txs=100, max_queued=10, max_pending_per_sender=5, max_queued_per_sender=2, price_bump_percent=25,
+        max_txs=100,
+        max_queued=10,
+        max_pending_per_sender=5,
+        max_queued_per_sender=2,
+        price_bump_percent=25,
         queued_lifetime_ms=5_000,
     )
     assert (custom.journal.enabled, custom.journal.fsync, custom.journal.rotate_ms, custom.journal.dropped_history) == (
-        False, True, 2_000, 7)
-    for key, value in [("mempool_max_queued", 101), ("mempool_journal", "yes"), ("mempool_price_bump_percent", -1),
-                       ("mempool_queued_lifetime_ms", 10)]:
+        False,
+        True,
+        2_000,
+        7,
+    )
+    for key, value in [
+        ("mempool_max_queued", 101),
+        ("mempool_journal", "yes"),
+        ("mempool_price_bump_percent", -1),
+        ("mempool_queued_lifetime_ms", 10),
+    ]:
         with pytest.raises(ConfigError, match=key):
-            load_sequencer_section({"sequencer": {"l1_rpc": "http://127.0.0.1:8545/", "mempool_max_txs": 100, key: value}})
+            load_sequencer_section(
+                {"sequencer": {"l1_rpc": "http://127.0.0.1:8545/", "mempool_max_txs": 100, key: value}}
+            )

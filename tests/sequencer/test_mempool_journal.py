@@ -60,9 +60,16 @@ def new_chain(path: Path, balance: int = 10**21) -> Chain:
 
 records_strategy = st.lists(
     st.one_of(
-        st.builds(JournalAdd, st.binary(min_size=1, max_size=300), st.binary(min_size=20, max_size=20), st.integers(0, 2**62)),
-        st.builds(JournalDrop, st.binary(min_size=32, max_size=32), st.sampled_from(list(DropReason)), st.text(max_size=50),
-                  st.integers(0, 2**62)),
+        st.builds(
+            JournalAdd, st.binary(min_size=1, max_size=300), st.binary(min_size=20, max_size=20), st.integers(0, 2**62)
+        ),
+        st.builds(
+            JournalDrop,
+            st.binary(min_size=32, max_size=32),
+            st.sampled_from(list(DropReason)),
+            st.text(max_size=50),
+            st.integers(0, 2**62),
+        ),
     ),
     max_size=20,
 )
@@ -147,7 +154,9 @@ def test_rotation_replaces_the_file_and_keeps_later_appends(tmp_path: Path) -> N
     asyncio.run(main())
 
 
-def test_a_failed_write_is_refused_and_cut_so_the_journal_stays_readable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_write_is_refused_and_cut_so_the_journal_stays_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import sequencer.journal as journal_module
 
     async def main() -> None:

@@ -99,7 +99,12 @@ class Node:
         self.admissions = admissions(self.chain) if admissions is Admissions else admissions(self.chain, 3)  # type: ignore[call-arg]
         self.heals: list[HealReport] = []
         self.healer = ChainHealer(
-            self.chain, RULES, asyncio.Lock(), self.admissions.resubmit, self.admissions.is_pooled, self.heals.append,
+            self.chain,
+            RULES,
+            asyncio.Lock(),
+            self.admissions.resubmit,
+            self.admissions.is_pooled,
+            self.heals.append,
             **healer_options,
         )
         self.l1_blocks: dict[int, L1BlockData] = {0: l1_block(0)}
@@ -123,7 +128,11 @@ class Node:
         self.now += 250
         parent = header(self.chain)
         plan = plan_next_block(
-            parent, self.l1_blocks[parent.l1_origin_number], self.l1_blocks.get(parent.l1_origin_number + 1), self.now, RULES
+            parent,
+            self.l1_blocks[parent.l1_origin_number],
+            self.l1_blocks.get(parent.l1_origin_number + 1),
+            self.now,
+            RULES,
         )
         assert plan is not None
         sealed, build = seal_planned(self.chain, plan, list(txs))
@@ -188,7 +197,9 @@ async def test_a_fresh_store_records_genesis_as_safe(tmp_path: Path) -> None:
     reopened = Node.__new__(Node)  # a restart before any batch: block 1 must not count as safe
     reopened.chain = Chain(ChainStore(tmp_path / "seq"), CONFIG)
     reopened.admissions = Admissions(reopened.chain)
-    healer = ChainHealer(reopened.chain, RULES, asyncio.Lock(), reopened.admissions.resubmit, reopened.admissions.is_pooled)
+    healer = ChainHealer(
+        reopened.chain, RULES, asyncio.Lock(), reopened.admissions.resubmit, reopened.admissions.is_pooled
+    )
     assert healer.safe_head().number == 0 and reopened.chain.head().number == 1
 
 
@@ -364,8 +375,16 @@ class Origins:
 
 def producer_for(node: Node, origins: Origins, sealed: list[BlockReport], **kw) -> BlockProducer:  # type: ignore[no-untyped-def]
     return BlockProducer(
-        node.chain, RULES, origins, Mempool(), 250, sealed.append, clock_ms=lambda: node.now,
-        lock=node.healer.lock, safe_number=lambda: node.healer.safe_head().number, **kw,
+        node.chain,
+        RULES,
+        origins,
+        Mempool(),
+        250,
+        sealed.append,
+        clock_ms=lambda: node.now,
+        lock=node.healer.lock,
+        safe_number=lambda: node.healer.safe_head().number,
+        **kw,
     )
 
 

@@ -10,27 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import AsyncIterator
 
 import pytest
 
+from l1.contracts.client import L1TxReceipt, OutputReport
+from l1.contracts.state import OutputProposal, OutputStatus
+from l1.settler.config import settler_config_from_dict
+from l1.settler.outcomes import BATCHES, OUTPUTS, LandedBatch
+from l1.settler.plan import BatchIntent, Hold, InFlight, OutputFacts, OutputIntent, plan_outputs
+from l1.settler.process import DutyOutcome, Settler, Waits
+from l1.settler.txs import TxBook
 from node.crypto import Address, Hash32, keccak256, to_checksum_address
-from node.keys.hd import dev_account
 from node.devnet.readiness import health_state
+from node.keys.hd import dev_account
 from node.rpc.client import RpcTransportError
 from node.rpc.metrics import Metrics, parse_exposition
 from node.rpc.server import RpcServer
 from node.service import ProblemTracker, register_problem_metrics
 from node.shape import ShapeHead
-from l1.contracts.client import L1TxReceipt, OutputReport
-from l1.contracts.state import OutputProposal, OutputStatus
-from l1.settler.process import DutyOutcome, Settler, Waits
-from l1.settler.outcomes import BATCHES, OUTPUTS, LandedBatch
-from l1.settler.config import settler_config_from_dict
-from l1.settler.plan import BatchIntent, Hold, InFlight, OutputFacts, OutputIntent, plan_outputs
-from l1.settler.txs import TxBook
 
 ROOT = Hash32(keccak256(b"root"))
 ATTACKER = dev_account(7).address
@@ -57,8 +57,12 @@ def test_a_problem_turns_stuck_after_its_rounds_and_clears_on_progress(caplog: p
         tracker.note("the L1 refused the output for L2 block 8")
         clock.now += 1
     assert tracker.status == "ok" and not tracker.stuck
-    assert tracker.report() == {"status": "ok", "problem": "the L1 refused the output for L2 block 8",
-                                "problemRounds": STUCK_AFTER - 1, "problemSince": NOW}
+    assert tracker.report() == {
+        "status": "ok",
+        "problem": "the L1 refused the output for L2 block 8",
+        "problemRounds": STUCK_AFTER - 1,
+        "problemSince": NOW,
+    }
     tracker.note("the L1 refused the output for L2 block 8")
     assert tracker.stuck and tracker.report()["status"] == "stuck"
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -78,7 +82,10 @@ def test_a_loop_failing_in_new_ways_every_round_is_stuck_too() -> None:
 
 def test_stuck_duties_are_a_metric() -> None:
     metrics = Metrics()
-    trackers = {"batches": ProblemTracker("b", logging.getLogger("t"), 1), "outputs": ProblemTracker("o", logging.getLogger("t"), 1)}
+    trackers = {
+        "batches": ProblemTracker("b", logging.getLogger("t"), 1),
+        "outputs": ProblemTracker("o", logging.getLogger("t"), 1),
+    }
     register_problem_metrics(metrics, "settler", trackers)
     trackers["outputs"].note("refused")
     values = parse_exposition(metrics.render())
@@ -94,8 +101,14 @@ async def settler(tmp_path: Path) -> AsyncIterator[Settler]:
     doc = {
         "node": {"data_dir": str(tmp_path)},
         "rollup": {"chain_id": 901, "l1_chain_id": 900, "fee_recipient": "0x000000000000000000000000000000000000fee1"},
-        "settler": {"l1_rpc": "http://127.0.0.1:9/", "sequencer_rpc": "http://127.0.0.1:9/", "batcher_key": "dev1",
-                    "proposer_key": "dev2", "output_interval": 4, "stuck_after_rounds": STUCK_AFTER},
+        "settler": {
+            "l1_rpc": "http://127.0.0.1:9/",
+            "sequencer_rpc": "http://127.0.0.1:9/",
+            "batcher_key": "dev1",
+            "proposer_key": "dev2",
+            "output_interval": 4,
+            "stuck_after_rounds": STUCK_AFTER,
+        },
     }
     settler = Settler(settler_config_from_dict(doc))
     yield settler
@@ -116,11 +129,17 @@ async def test_an_out_of_order_refusal_makes_the_settler_plan_above_the_blocking
     assert settler.outcomes.l1_orders_proposals
     refusal = settler.outcomes.refusals[OUTPUTS]
     assert refusal is not None and refusal.block == 8 and "-32062" in refusal.reason
-    settler.ledger.apply([OutputReport(OutputProposal(0, 4, ROOT, dev_account(2).address, 1000, 1, OutputStatus.FINALIZED), 6, None),
-                          OutputReport(OutputProposal(1, 10**9, ROOT, Address(ATTACKER), 1000, 30, OutputStatus.PENDING), 35, None)])
+    settler.ledger.apply(
+        [
+            OutputReport(OutputProposal(0, 4, ROOT, dev_account(2).address, 1000, 1, OutputStatus.FINALIZED), 6, None),
+            OutputReport(OutputProposal(1, 10**9, ROOT, Address(ATTACKER), 1000, 30, OutputStatus.PENDING), 35, None),
+        ]
+    )
     floor = settler.ledger.newest_live()
     assert floor is not None and floor.l2_block_number == 10**9
-    facts = OutputFacts(settler.ledger.own_newest_live(), 40, floor.l2_block_number, to_checksum_address(floor.proposer))
+    facts = OutputFacts(
+        settler.ledger.own_newest_live(), 40, floor.l2_block_number, to_checksum_address(floor.proposer)
+    )
     hold = plan_outputs(facts, 4, [], settler.outcomes.refusals[OUTPUTS], NOW + 100, 16)
     assert isinstance(hold, Hold) and hold.problem and to_checksum_address(ATTACKER) in hold.reason
 
@@ -139,7 +158,9 @@ async def test_health_says_stuck_with_the_reason_after_the_threshold(settler: Se
     await settler._run_duty(OUTPUTS, blocked)
     health = settler._health()
     assert health["status"] == "stuck" and health["problem"].startswith("outputs: proposals blocked")
-    assert health["duties"]["batches"] == {"status": "ok"} and health["duties"]["outputs"]["problemRounds"] == STUCK_AFTER
+    assert (
+        health["duties"]["batches"] == {"status": "ok"} and health["duties"]["outputs"]["problemRounds"] == STUCK_AFTER
+    )
     await settler._run_duty(OUTPUTS, fine)
     assert settler._health()["status"] == "ok" and "problem" not in settler._health()
 
@@ -176,7 +197,9 @@ async def test_an_unreachable_l1_makes_every_duty_stuck(settler: Settler) -> Non
     for _ in range(STUCK_AFTER):
         assert await settler.run_round() is False
     health = settler._health()
-    assert health["status"] == "stuck" and health["problem"].startswith("batches: cannot read the L1 at http://127.0.0.1:9/")
+    assert health["status"] == "stuck" and health["problem"].startswith(
+        "batches: cannot read the L1 at http://127.0.0.1:9/"
+    )
     assert all(report["status"] == "stuck" for report in health["duties"].values())
 
 

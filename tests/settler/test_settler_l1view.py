@@ -7,13 +7,13 @@ sequencing window gives default blocks), and against a checkpoint restore.
 
 from __future__ import annotations
 
-from node.batch import BatchBlock, encode_batch
-from node.crypto import Address, Hash32, keccak256
-from node.shape import RollupRules, ShapeHead
-from l1.contracts.client import BatchEvent, DerivationBlock, DepositEvent, OutputReport
+from l1.contracts.client import BatchEvent, DepositEvent, DerivationBlock, OutputReport
 from l1.contracts.state import OutputProposal, OutputStatus
 from l1.settler.inbox import InboxCheckpoint, InboxWalker
 from l1.settler.outputs import OutputsLedger
+from node.batch import BatchBlock, encode_batch
+from node.crypto import Address, Hash32, keccak256
+from node.shape import RollupRules, ShapeHead
 
 CHAIN_ID = 901
 WINDOW = 4
@@ -30,7 +30,9 @@ def l2(number: int, origin: int, offset_ms: int = 100) -> BatchBlock:
 def l1_block(number: int, *batches: list[BatchBlock], deposits: int = 0) -> DerivationBlock:
     events = tuple(BatchEvent(i, encode_batch(blocks, CHAIN_ID)) for i, blocks in enumerate(batches))
     deposit_events = tuple(DepositEvent(100 + i, US, US, 1) for i in range(deposits))
-    return DerivationBlock(number, Hash32(keccak256(number.to_bytes(8, "big"))), number * L1_BLOCK_MS, deposit_events, (), events)
+    return DerivationBlock(
+        number, Hash32(keccak256(number.to_bytes(8, "big"))), number * L1_BLOCK_MS, deposit_events, (), events
+    )
 
 
 def walk(*blocks: DerivationBlock) -> InboxWalker:
@@ -95,7 +97,9 @@ def test_a_checkpoint_restores_the_walk_where_it_was() -> None:
 
 
 def proposal(index: int, block: int, status: str = "pending", proposer: Address = US) -> OutputReport:
-    return OutputReport(OutputProposal(index, block, ROOT, proposer, 1000, 10 + index, OutputStatus(status)), 15 + index, None)
+    return OutputReport(
+        OutputProposal(index, block, ROOT, proposer, 1000, 10 + index, OutputStatus(status)), 15 + index, None
+    )
 
 
 def test_own_newest_live_ignores_defeated_and_foreign_proposals() -> None:

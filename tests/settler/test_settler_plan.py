@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 
-from node.crypto import Hash32, keccak256
 from l1.settler.plan import (
     BACKOFF_MAX_S,
     BatchIntent,
@@ -30,6 +29,7 @@ from l1.settler.plan import (
     prune_refusal,
     record_refusal,
 )
+from node.crypto import Hash32, keccak256
 
 ROOT = Hash32(keccak256(b"root"))
 H1, H2 = Hash32(keccak256(b"tx1")), Hash32(keccak256(b"tx2"))
@@ -152,7 +152,9 @@ def test_refused_batch_is_held_back_until_its_backoff_passed() -> None:
 
 
 def facts(own: int, head: int, floor: int | None = None) -> OutputFacts:
-    return OutputFacts(own_newest_live=own, proposable_head=head, ordering_floor=floor, floor_holder=None if floor is None else "0xAtt")
+    return OutputFacts(
+        own_newest_live=own, proposable_head=head, ordering_floor=floor, floor_holder=None if floor is None else "0xAtt"
+    )
 
 
 def test_next_output_block_is_the_next_multiple_above() -> None:

@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from node.crypto import Address, Hash32, keccak256, to_checksum_address
-from node.keys.hd import dev_account
-from node.rpc.errors import RpcError
+from l1.chain.tx import recover_l1_tx
+from l1.contracts.payloads import PAYLOADS, PostBatch, ProposeOutput
 from l1.settler.inbox import InboxCheckpoint
 from l1.settler.journal import JournalError, SettlerRecord, load_record, save_record
 from l1.settler.plan import BatchIntent, InFlight, Intent, OutputIntent, Role, TxFate
 from l1.settler.txs import Outgoing, TxBook, TxRefused
-from l1.chain.tx import recover_l1_tx
-from l1.contracts.payloads import PAYLOADS, PostBatch, ProposeOutput
+from node.crypto import Address, Hash32, keccak256, to_checksum_address
+from node.keys.hd import dev_account
+from node.rpc.errors import RpcError
 from node.shape import ShapeHead
 
 CHAIN_ID = 900
@@ -90,9 +90,16 @@ class FakeL1:
 
 def receipt_json(rtx: Any, block: int, status: int, error_code: int | None) -> dict[str, Any]:
     return {
-        "transactionHash": "0x" + rtx.hash.hex(), "blockNumber": block, "blockHash": "0x" + "ab" * 32,
-        "transactionIndex": 0, "from": to_checksum_address(rtx.sender), "kind": "post_batch", "status": status,
-        "error": None if status else "refused", "errorCode": error_code, "events": [],
+        "transactionHash": "0x" + rtx.hash.hex(),
+        "blockNumber": block,
+        "blockHash": "0x" + "ab" * 32,
+        "transactionIndex": 0,
+        "from": to_checksum_address(rtx.sender),
+        "kind": "post_batch",
+        "status": status,
+        "error": None if status else "refused",
+        "errorCode": error_code,
+        "events": [],
     }
 
 
@@ -249,7 +256,9 @@ def test_version_one_cursors_are_ignored(tmp_path: Path) -> None:
     assert load_record(path) == SettlerRecord()
 
 
-@pytest.mark.parametrize("text", ["{not json", json.dumps({"version": 2, "inFlight": [{"nonce": 1}]}), json.dumps({"version": 9})])
+@pytest.mark.parametrize(
+    "text", ["{not json", json.dumps({"version": 2, "inFlight": [{"nonce": 1}]}), json.dumps({"version": 9})]
+)
 def test_a_malformed_record_stops_the_settler_with_a_clear_error(tmp_path: Path, text: str) -> None:
     path = tmp_path / "settler_state.json"
     path.write_text(text)

@@ -18,8 +18,18 @@ import pytest
 from node.block import Block, compute_tx_root, with_state_root
 from node.chain import Chain, GenesisMismatch, NotNextBlock, StateRootMismatch, decode_receipt
 from node.crypto import Address, PrivateKey
+from node.recovery import SenderRecovery
 from node.smt.hashing import hash_key
-from node.smt.nodes import NODE_PREFIX, ROOT_PREFIX, STALE_PREFIX, child_ref, decode_ref, decode_stale_list, node_key, root_key
+from node.smt.nodes import (
+    NODE_PREFIX,
+    ROOT_PREFIX,
+    STALE_PREFIX,
+    child_ref,
+    decode_ref,
+    decode_stale_list,
+    node_key,
+    root_key,
+)
 from node.smt.proof import Proof, ProofError, verify_proof
 from node.smt.versioned import MissingVersionError
 from node.state.schema import (
@@ -35,7 +45,6 @@ from node.state.schema import (
     get_withdrawal,
     withdrawal_key,
 )
-from node.recovery import SenderRecovery
 from node.stf import (
     BadSignature,
     ChainConfig,
@@ -111,7 +120,7 @@ class Model:
             self.supply -= tx.payload.amount
             self.withdrawals[rtx.hash] = WithdrawalRecord(sender, tx.payload.l1_recipient, tx.payload.amount, number)
 
-    def snapshot(self) -> "Model":
+    def snapshot(self) -> Model:
         return Model(dict(self.balances), dict(self.nonces), self.supply, dict(self.withdrawals))
 
 
@@ -125,9 +134,13 @@ class Run:
     rejected: list[list[tuple[RecoveredTx, type]]]
 
 
-def _make_block_inputs(rng: random.Random, model: Model, number: int) -> tuple[list[DepositTx], list[RecoveredTx], list[RecoveredTx], list[tuple[RecoveredTx, type]]]:
+def _make_block_inputs(
+    rng: random.Random, model: Model, number: int
+) -> tuple[list[DepositTx], list[RecoveredTx], list[RecoveredTx], list[tuple[RecoveredTx, type]]]:
     """(deposits, candidates, the valid ones in order, [(invalid candidate, expected error)])."""
-    deposits = [DepositTx(number, i, L1_SENDER, rng.choice(TARGETS), rng.randint(0, 5_000)) for i in range(rng.randint(0, 2))]
+    deposits = [
+        DepositTx(number, i, L1_SENDER, rng.choice(TARGETS), rng.randint(0, 5_000)) for i in range(rng.randint(0, 2))
+    ]
     valid: list[RecoveredTx] = []
     invalid: list[tuple[RecoveredTx, type]] = []
     candidates: list[RecoveredTx] = []
@@ -180,7 +193,9 @@ def seal_run(path: Path, seed: int = 7, n_blocks: int = N_BLOCKS, **store_kw: in
     run = Run(chain, [chain.store.get_block(0)], {}, [model.snapshot()], [[]], [[]])  # type: ignore[list-item]
     for number in range(1, n_blocks + 1):
         deposits, candidates, valid, invalid = _make_block_inputs(rng, model, number)
-        sealed, build = chain.seal_block(candidates, 1_000 * number, (number // 3, bytes([number // 3]) * 32), deposits=deposits)
+        sealed, build = chain.seal_block(
+            candidates, 1_000 * number, (number // 3, bytes([number // 3]) * 32), deposits=deposits
+        )
         assert [r.hash for r in build.included] == [r.hash for r in valid]
         assert [(r.rtx.hash, type(r.error)) for r in build.rejected] == [(r.hash, t) for r, t in invalid]
         assert build.deferred == ()
@@ -450,7 +465,9 @@ def test_proofs_verify_at_latest_and_older_heights(run: Run) -> None:
             assert Proof.decode(proof.encode()) == proof
             if value is not None:  # a wrong value or a claimed absence does not verify
                 with pytest.raises(ProofError):
-                    verify_proof(root, hash_key(key), encode_account(Account(account.balance + 1, account.nonce)), proof)
+                    verify_proof(
+                        root, hash_key(key), encode_account(Account(account.balance + 1, account.nonce)), proof
+                    )
                 with pytest.raises(ProofError):
                     verify_proof(root, hash_key(key), None, proof)
         value, proof = store.prove(SUPPLY_KEY, number)

@@ -46,7 +46,15 @@ SIGNATURE = b"\x01" * 65
 
 def transfer_fields(**changes: Any) -> list[Any]:
     """[kind, chain_id, nonce, fee, to, amount, signature] of a transfer, with fields replaced."""
-    fields = {"kind": 1, "chain_id": 5, "nonce": 7, "fee": b"\x0a", "to": ADDRESS, "amount": b"\x01\x00", "sig": SIGNATURE}
+    fields = {
+        "kind": 1,
+        "chain_id": 5,
+        "nonce": 7,
+        "fee": b"\x0a",
+        "to": ADDRESS,
+        "amount": b"\x01\x00",
+        "sig": SIGNATURE,
+    }
     fields.update(changes)
     return list(fields.values())
 
@@ -110,13 +118,17 @@ def test_trailing_bytes_are_rejected() -> None:
 
 
 def test_int_in_a_wider_format_than_needed_is_rejected() -> None:
-    chain_id_as_uint16 = b"\x97\x01\xcd\x00\x05\x07" + pack(b"\x0a") + pack(ADDRESS) + pack(b"\x01\x00") + pack(SIGNATURE)
+    chain_id_as_uint16 = (
+        b"\x97\x01\xcd\x00\x05\x07" + pack(b"\x0a") + pack(ADDRESS) + pack(b"\x01\x00") + pack(SIGNATURE)
+    )
     with pytest.raises(DecodeError, match="non-canonical"):
         decode_tx(chain_id_as_uint16)
 
 
 def test_bytes_in_a_wider_format_than_needed_is_rejected() -> None:
-    address_as_bin16 = b"\x97\x01\x05\x07" + pack(b"\x0a") + b"\xc5\x00\x14" + ADDRESS + pack(b"\x01\x00") + pack(SIGNATURE)
+    address_as_bin16 = (
+        b"\x97\x01\x05\x07" + pack(b"\x0a") + b"\xc5\x00\x14" + ADDRESS + pack(b"\x01\x00") + pack(SIGNATURE)
+    )
     with pytest.raises(DecodeError, match="non-canonical"):
         decode_tx(address_as_bin16)
 

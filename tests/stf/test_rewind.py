@@ -36,7 +36,11 @@ def seal_random(chain: Chain, rng: random.Random, nonces: dict[bytes, int], bloc
             nonce = nonces.get(key.address, 0)
             nonces[key.address] = nonce + 1
             fresh = bytes([rng.randrange(256)]) * 20
-            payload = Withdrawal(fresh, 5) if rng.random() < 0.2 else Transfer(fresh if rng.random() < 0.5 else rng.choice(KEYS).address, rng.randrange(1, 1000))
+            payload = (
+                Withdrawal(fresh, 5)
+                if rng.random() < 0.2
+                else Transfer(fresh if rng.random() < 0.5 else rng.choice(KEYS).address, rng.randrange(1, 1000))
+            )
             txs.append(recover_transaction(sign_tx(key, CONFIG.chain_id, nonce, 1, payload).encode()))
         number = chain.head().number + 1
         deposits = [DepositTx(number, 0, b"\x11" * 20, rng.choice(KEYS).address, 7)] if rng.random() < 0.3 else []

@@ -136,7 +136,13 @@ def test_history_pruning_keeps_window_and_removes_old_nodes() -> None:
     store = DictStore()
     tree = VersionedTree(store, cache_nodes=0)
     for version in range(20):
-        commit(tree, store, version - 1 if version else None, version, {hash_key(b"k%d" % i): b"%d" % version for i in range(30)})
+        commit(
+            tree,
+            store,
+            version - 1 if version else None,
+            version,
+            {hash_key(b"k%d" % i): b"%d" % version for i in range(30)},
+        )
     size_before = len(store.data)
     prune_until = 15
     stale = [k for k in store.data if k.startswith(STALE_PREFIX) and int.from_bytes(k[1:9], "big") <= prune_until]

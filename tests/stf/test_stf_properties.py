@@ -26,11 +26,11 @@ from node.crypto import Address, PrivateKey
 from node.state.schema import decode_account, get_account, get_supply, is_account_key
 from node.state.view import DictState, Overlay
 from node.stf import (
+    AmountOverflow,
     BlockBuild,
     BlockContext,
     ChainConfig,
     InvalidTransaction,
-    AmountOverflow,
     apply_transaction,
     build_block_transactions,
     execute_block,
@@ -50,12 +50,16 @@ amounts = st.integers(1, 3_000)
 fees = st.integers(CONFIG.min_fee, 40)
 FAULTS = ["zero amount", "fee too low", "nonce too low", "nonce too high", "wrong chain", "more than the balance"]
 faults = st.sampled_from([None] * 8 + FAULTS)  # None: built to be valid (may still fail on balance)
-deposit_amounts = st.sampled_from([None] * 12 + [0, 2**255]).flatmap(lambda a: st.integers(1, 5_000) if a is None else st.just(a))
+deposit_amounts = st.sampled_from([None] * 12 + [0, 2**255]).flatmap(
+    lambda a: st.integers(1, 5_000) if a is None else st.just(a)
+)
 
 deposit_op = st.tuples(st.just("deposit"), address_index, deposit_amounts)
 transfer_op = st.tuples(st.just("transfer"), key_index, address_index, amounts, fees, faults)
 withdraw_op = st.tuples(st.just("withdraw"), key_index, st.just(4), amounts, fees, faults)
-blocks_strategy = st.lists(st.lists(st.one_of(deposit_op, transfer_op, transfer_op, withdraw_op), max_size=10), max_size=8)
+blocks_strategy = st.lists(
+    st.lists(st.one_of(deposit_op, transfer_op, transfer_op, withdraw_op), max_size=10), max_size=8
+)
 
 
 @dataclass
@@ -174,7 +178,9 @@ def check_block(
     tried = candidates[: CONFIG.max_block_txs - len(deposits)]
     assert apply_one_by_one(model, ctx, deposits, tried) == first.writes
     assert len(build.included) + len(build.rejected) == len(tried)
-    event(f"signed transactions included in a block: {'3 or more' if len(build.included) >= 3 else len(build.included)}")
+    event(
+        f"signed transactions included in a block: {'3 or more' if len(build.included) >= 3 else len(build.included)}"
+    )
     for rejection in build.rejected:
         event(f"rejected: {type(rejection.error).__name__}")
 

@@ -217,10 +217,15 @@ def test_every_error_class_has_a_vector() -> None:
     """Every error the state transition (core and venue) can raise is stated by some vector."""
     stated = {error["name"] for doc in VECTOR_DOCS for error in iter_stated_errors(doc["blocks"])}
     not_raised_by_execution = {"InvalidTransactionInBlock"}  # a wrapper for callers that reject a whole block
-    concrete = {
-        name for name, classes in get_error_classes().items()
-        if any(cls.__module__.startswith(("node.stf.", "node.venue.")) for cls in classes)
-    } - ABSTRACT_ERRORS - not_raised_by_execution
+    concrete = (
+        {
+            name
+            for name, classes in get_error_classes().items()
+            if any(cls.__module__.startswith(("node.stf.", "node.venue.")) for cls in classes)
+        }
+        - ABSTRACT_ERRORS
+        - not_raised_by_execution
+    )
     assert len(concrete) > 30, "the state transition's error classes moved: update this test's packages"
     assert concrete - stated == set()
 
@@ -248,10 +253,17 @@ def make_state(accounts: dict[bytes, tuple[int, int]]) -> DictState:
 
 
 def read_accounts(state: DictState) -> dict[bytes, tuple[int, int]]:
-    return {key[1:]: (a.balance, a.nonce) for key, value in state.items.items() if is_account_key(key) for a in [decode_account(value)]}
+    return {
+        key[1:]: (a.balance, a.nonce)
+        for key, value in state.items.items()
+        if is_account_key(key)
+        for a in [decode_account(value)]
+    }
 
 
-def assert_rejected(pre: dict[bytes, tuple[int, int]], rtx: RecoveredTx, error_cls: type[StfError], rpc_code: int) -> None:
+def assert_rejected(
+    pre: dict[bytes, tuple[int, int]], rtx: RecoveredTx, error_cls: type[StfError], rpc_code: int
+) -> None:
     state = make_state(pre)
     snapshot = dict(state.items)
     overlay = Overlay(state)

@@ -14,6 +14,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from l1.chain.store import build_block
+from l1.chain.tx import sign_l1_tx
+from l1.contracts.events import BatchPosted, DepositLocked, OutputProposed, TxForced
+from l1.contracts.payloads import (
+    DefendOutput,
+    Deposit,
+    DisputeOutput,
+    ForceTx,
+    GameMove,
+    L1Transfer,
+    PostBatch,
+    ProposeOutput,
+    ResolveGame,
+)
 from node.batch import BatchBlock, encode_batch
 from node.crypto import PrivateKey, keccak256
 from node.encoding import pack
@@ -21,13 +35,8 @@ from node.fraud.game import Claim, Side
 from node.smt.hashing import hash_key
 from node.smt.reference import MemoryTree
 from node.venue.payloads import ORDER_IOC, SIDE_BUY, SIDE_SELL, PlaceOrder
-from l1.contracts.payloads import DefendOutput, DisputeOutput, GameMove, ResolveGame
-from l1.contracts.events import BatchPosted, DepositLocked, OutputProposed, TxForced
-from l1.chain.store import build_block
-from l1.chain.tx import sign_l1_tx
-from l1.contracts.payloads import Deposit, ForceTx, L1Transfer, PostBatch, ProposeOutput
 from tests.fraud.support import CONFIG, build_kinds_chain
-from tests.venue.support import KEYS, A, B, C, D, FUND, new_venue
+from tests.venue.support import FUND, KEYS, A, B, C, D, new_venue
 
 KEY = PrivateKey(bytes([7]) * 32)
 
@@ -49,8 +58,11 @@ def l2_items(tmp_path: Path) -> tuple[list[bytes], bytes]:
     blocks = [chain.store.get_block(n) for n in range(6)]
     items = [b for block in blocks if block is not None for b in (block.hash(), block.header.state_root)]
     batch_blocks = [
-        BatchBlock(b.number, b.header.timestamp_ms, b.header.l1_origin_number, b.transactions[chain.system_count(b.number):])
-        for b in blocks[1:] if b is not None
+        BatchBlock(
+            b.number, b.header.timestamp_ms, b.header.l1_origin_number, b.transactions[chain.system_count(b.number) :]
+        )
+        for b in blocks[1:]
+        if b is not None
     ]
     batch = encode_batch(batch_blocks, CONFIG.chain_id)
     chain.store.close()
@@ -69,9 +81,15 @@ def venue_root() -> bytes:
 
 def l1_txs() -> list[bytes]:
     payloads = [
-        (L1Transfer(b"\x01" * 20), 5), (PostBatch(b"batch"), 0), (Deposit(b"\x02" * 20), 9), (ForceTx(b"\x03tx"), 0),
-        (ProposeOutput(12, b"\x04" * 32), 100), (DisputeOutput(3), 100), (DefendOutput(3), 100),
-        (GameMove(4, Claim(Side.DEFENDER, b"\x05" * 32)), 0), (ResolveGame(4), 0),
+        (L1Transfer(b"\x01" * 20), 5),
+        (PostBatch(b"batch"), 0),
+        (Deposit(b"\x02" * 20), 9),
+        (ForceTx(b"\x03tx"), 0),
+        (ProposeOutput(12, b"\x04" * 32), 100),
+        (DisputeOutput(3), 100),
+        (DefendOutput(3), 100),
+        (GameMove(4, Claim(Side.DEFENDER, b"\x05" * 32)), 0),
+        (ResolveGame(4), 0),
     ]
     return [sign_l1_tx(KEY, 900, n, 10, value, payload).encode() for n, (payload, value) in enumerate(payloads)]
 

@@ -52,12 +52,16 @@ def fill_vector(vector: dict[str, Any], filled: Filled, accept: bool) -> None:
     name = vector["name"]
     for where, entry in iter_input_transactions(vector):
         for problem in normalize_tx_entry(entry, accept):
-            (filled.changes if accept or problem.startswith("filled") else filled.conflicts).append(f"{name}: {where}: {problem}")
+            (filled.changes if accept or problem.startswith("filled") else filled.conflicts).append(
+                f"{name}: {where}: {problem}"
+            )
     sections = compute_sections(replay_stf(load_vector(vector)))
     merge = Merge(name, filled, accept)
     merge.put(vector["pre"], "root", sections["pre_root"], "pre.root")
     if len(sections["blocks"]) < len(vector["blocks"]):
-        filled.conflicts.append(f"{name}: block {len(sections['blocks']) - 1} raises, so the blocks after it never run: remove them")
+        filled.conflicts.append(
+            f"{name}: block {len(sections['blocks']) - 1} raises, so the blocks after it never run: remove them"
+        )
     for number, (block, computed) in enumerate(zip(vector["blocks"], sections["blocks"])):
         for key in DERIVED_BLOCK_KEYS:
             if key in computed:
@@ -68,12 +72,14 @@ def fill_vector(vector: dict[str, Any], filled: Filled, accept: bool) -> None:
 
 
 def iter_input_transactions(vector: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Every transaction written in readable form: block bodies (not a build's body, which is derived) and build inputs."""
+    """Every transaction in readable form: block bodies (not a build's body, which is derived) and build inputs."""
     found: list[tuple[str, dict[str, Any]]] = []
     for number, block in enumerate(vector["blocks"]):
         if "build" in block:
             for part in BUILD_INPUTS:
-                found += [(f"blocks[{number}].build.{part}[{i}]", e) for i, e in enumerate(block["build"].get(part, ()))]
+                found += [
+                    (f"blocks[{number}].build.{part}[{i}]", e) for i, e in enumerate(block["build"].get(part, ()))
+                ]
         else:
             found += [(f"blocks[{number}].transactions[{i}]", e) for i, e in enumerate(block.get("transactions", ()))]
     return found
@@ -111,7 +117,11 @@ def canonical_readable(readable: dict[str, Any], raw: bytes) -> dict[str, Any]:
     """render_tx(raw), keeping the fields only the author knows (the signing key, a forged signature, a note)."""
     canonical = render_tx(raw)
     if "from" in readable and "from" not in canonical:  # a bad signature recovers no sender
-        canonical = {"type": canonical["type"], "from": readable["from"], **{k: v for k, v in canonical.items() if k != "type"}}
+        canonical = {
+            "type": canonical["type"],
+            "from": readable["from"],
+            **{k: v for k, v in canonical.items() if k != "type"},
+        }
     ordered: dict[str, Any] = {k: canonical[k] for k in ("type", "from") if k in canonical}
     ordered.update({k: readable[k] for k in KEPT_TX_FIELDS[:1] if k in readable})
     ordered.update({k: v for k, v in canonical.items() if k not in ordered})
@@ -206,4 +216,11 @@ def short(value: Any, limit: int = 240) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-__all__ = ["Filled", "canonical_readable", "describe_difference", "fill_document", "normalize_tx_entry", "strip_annotations"]
+__all__ = [
+    "Filled",
+    "canonical_readable",
+    "describe_difference",
+    "fill_document",
+    "normalize_tx_entry",
+    "strip_annotations",
+]

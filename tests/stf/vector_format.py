@@ -58,7 +58,9 @@ from node.venue import CancelAll, CancelOrder, MarketParams, OracleUpdate, Place
 VECTOR_DIR = Path(__file__).resolve().parent / "vectors"
 AMOUNT_NAMES = frozenset({"balance", "supply", "amount", "fee", "min_fee"})
 JSON_SAFE_INT = 1 << 53
-PAYLOAD_TYPES: dict[str, type] = {cls.NAME: cls for cls in (Transfer, Withdrawal, PlaceOrder, CancelOrder, CancelAll, OracleUpdate)}
+PAYLOAD_TYPES: dict[str, type] = {
+    cls.NAME: cls for cls in (Transfer, Withdrawal, PlaceOrder, CancelOrder, CancelAll, OracleUpdate)
+}
 DEPOSIT_FIELDS = ("l1_block", "log_index", "l1_sender", "to", "amount")
 
 
@@ -180,7 +182,9 @@ def load_context(doc: dict[str, Any]) -> BlockContext:
 
 def make_header(ctx: BlockContext, tx_root: bytes) -> BlockHeader:
     """A header carrying the block context and `tx_root` (the other fields do not enter execution)."""
-    return BlockHeader(ctx.number, ZERO_HASH, ctx.timestamp_ms, ctx.l1_origin_number, ZERO_HASH, Hash32(tx_root), ZERO_HASH)
+    return BlockHeader(
+        ctx.number, ZERO_HASH, ctx.timestamp_ms, ctx.l1_origin_number, ZERO_HASH, Hash32(tx_root), ZERO_HASH
+    )
 
 
 @dataclass(frozen=True)
@@ -230,7 +234,12 @@ def load_block(doc: dict[str, Any]) -> BlockInput:
     build = None
     if "build" in doc:
         spec = doc["build"]
-        build = BuildInput(*(tuple(recover_transaction(load_raw(e)) for e in spec.get(part, ())) for part in ("deposits", "forced", "candidates")))
+        build = BuildInput(
+            *(
+                tuple(recover_transaction(load_raw(e)) for e in spec.get(part, ()))
+                for part in ("deposits", "forced", "candidates")
+            )
+        )
     return BlockInput(ctx, header, raws, tuple(recover_in_block(raw) for raw in raws), build)
 
 
@@ -260,17 +269,27 @@ def load_state(doc: dict[str, Any]) -> DictState:
 
 
 def load_withdrawal(doc: dict[str, Any]) -> WithdrawalRecord:
-    return WithdrawalRecord(parse_addr(doc["l2_sender"]), parse_addr(doc["l1_recipient"]), parse_int(doc["amount"]), parse_int(doc["l2_block_number"]))
+    return WithdrawalRecord(
+        parse_addr(doc["l2_sender"]),
+        parse_addr(doc["l1_recipient"]),
+        parse_int(doc["amount"]),
+        parse_int(doc["l2_block_number"]),
+    )
 
 
 def load_venue_genesis(doc: dict[str, Any]) -> dict[bytes, bytes]:
     extra = sorted(set(doc) - {"config", "markets"})
     if extra:
-        raise VectorFormatError(f"pre.venue holds the genesis records (config, markets) only, not {extra}: put them in blocks")
+        raise VectorFormatError(
+            f"pre.venue holds the genesis records (config, markets) only, not {extra}: put them in blocks"
+        )
     if not doc:
         return {}
     config = doc["config"]
-    markets = [MarketParams(**{name: parse_market_field(name, value) for name, value in m.items()}) for m in doc["markets"].values()]
+    markets = [
+        MarketParams(**{name: parse_market_field(name, value) for name, value in m.items()})
+        for m in doc["markets"].values()
+    ]
     writes = genesis_writes(tuple(markets), parse_addr(config["oracle"]), parse_addr(config["insurance_fund"]))
     if sorted(m.market_id for m in markets) != [parse_int(i) for i in config["market_ids"]]:
         raise VectorFormatError("pre.venue.config.market_ids must list the markets' ids")
@@ -329,7 +348,11 @@ def render_venue_entry(key: bytes, value: bytes) -> tuple[str, str | None, Any] 
     if ns == vk.NS_ACCOUNT and len(body) == 20:
         return "accounts", show_addr(body), show_value(vr.decode_venue_account(value))
     if ns == vk.NS_POSITION and len(body) == 22:
-        return "positions", f"{show_addr(body[:20])}/{int.from_bytes(body[20:], 'big')}", show_value(vr.decode_position(value))
+        return (
+            "positions",
+            f"{show_addr(body[:20])}/{int.from_bytes(body[20:], 'big')}",
+            show_value(vr.decode_position(value)),
+        )
     if ns == vk.NS_SCAN and not body:
         return "scan_cursor", None, show_value(vr.get_scan_cursor(DictState({key: value})))
     if ns in (vk.NS_BOOK, vk.NS_TRIGGER) and len(body) >= 4:
@@ -376,7 +399,13 @@ def encode_readable_tx(tx: dict[str, Any]) -> bytes:
 
 
 def make_deposit(tx: dict[str, Any]) -> DepositTx:
-    return DepositTx(parse_int(tx["l1_block"]), parse_int(tx["log_index"]), parse_addr(tx["l1_sender"]), parse_addr(tx["to"]), parse_int(tx["amount"]))
+    return DepositTx(
+        parse_int(tx["l1_block"]),
+        parse_int(tx["log_index"]),
+        parse_addr(tx["l1_sender"]),
+        parse_addr(tx["to"]),
+        parse_int(tx["amount"]),
+    )
 
 
 def make_payload(tx: dict[str, Any]) -> Any:
@@ -384,7 +413,9 @@ def make_payload(tx: dict[str, Any]) -> Any:
     (place_order) builds from them, so a code that names nothing makes its miscoded form."""
     cls = PAYLOAD_TYPES.get(tx["type"])
     if cls is None:
-        raise VectorFormatError(f"unknown transaction type {tx['type']!r} (known: deposit, raw, {', '.join(PAYLOAD_TYPES)})")
+        raise VectorFormatError(
+            f"unknown transaction type {tx['type']!r} (known: deposit, raw, {', '.join(PAYLOAD_TYPES)})"
+        )
     values = {f.name: parse_payload_field(tx[f.name]) for f in fields(cls)}
     return cls.from_codes(**values) if hasattr(cls, "from_codes") else cls(**values)
 

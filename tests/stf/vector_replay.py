@@ -266,7 +266,9 @@ def receipt_json(receipt: Receipt, tx: TxResult) -> dict[str, Any]:
     }
     if receipt.error is not None:
         if tx.error is None or tx.error.rpc_code != receipt.error:
-            raise ReplayMismatch(f"receipt {receipt.index} has error code {receipt.error}, applying it alone gave {tx.error!r}")
+            raise ReplayMismatch(
+                f"receipt {receipt.index} has error code {receipt.error}, applying it alone gave {tx.error!r}"
+            )
         out["error"] = error_json(tx.error, tx.stage)
     return out
 
@@ -348,11 +350,21 @@ def replay_onestep(doc: dict[str, Any]) -> list[StepCheck]:
             witness, writes = prove_step(state, vector.config, step)
             wire_step, wire_witness = StepInput.decode(step.encode()), Witness.decode(witness.encode())
             if "error" in step_doc:
-                checks.append(StepCheck(where + " error", step_doc["error"], run_unprovable(pre_root, wire_step, wire_witness, vector.config)))
+                checks.append(
+                    StepCheck(
+                        where + " error",
+                        step_doc["error"],
+                        run_unprovable(pre_root, wire_step, wire_witness, vector.config),
+                    )
+                )
                 return checks
             post_root = execute_step(pre_root, wire_step, wire_witness, vector.config)  # what the L1 runs
             outcome = compute_step_result(pre_root, wire_step, wire_witness, vector.config).outcome
-            checks.append(StepCheck(where, f"{step_doc['outcome']} {step_doc['post_root']}", f"{outcome.value} {show_bytes(post_root)}"))
+            checks.append(
+                StepCheck(
+                    where, f"{step_doc['outcome']} {step_doc['post_root']}", f"{outcome.value} {show_bytes(post_root)}"
+                )
+            )
             state.apply(writes)
             pre_root = parse_bytes(step_doc["post_root"])
         if "state_root" in block_doc:

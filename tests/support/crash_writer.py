@@ -78,7 +78,9 @@ def main(argv: list[str]) -> int:
     while chain.head().number < MAX_BLOCKS:
         number = chain.head().number + 1
         candidates = [recover_transaction(raw) for raw in block_candidates(chain, number, rng)]
-        sealed, build = chain.seal_block(candidates, number * 1000, (number, bytes(32)), deposits=[block_deposit(number)])
+        sealed, build = chain.seal_block(
+            candidates, number * 1000, (number, bytes(32)), deposits=[block_deposit(number)]
+        )
         if build.rejected:  # cannot happen: every candidate is built to be valid
             print(f"REJECTED {build.rejected[0].error}", flush=True)
             return 1

@@ -31,8 +31,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 _HEADER = struct.Struct(">Qd")
 _ROOT = Path(__file__).resolve().parents[2]
@@ -65,9 +66,16 @@ class PeerProcess:
     def __init__(self, *args: str, name: str = "peer") -> None:
         self.name = name
         env = dict(os.environ, PYTHONPATH=str(_ROOT))
-        self.proc = subprocess.Popen([sys.executable, "-u", str(Path(__file__)), *args], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=_ROOT)
-        self.events: "queue.Queue[dict[str, Any]]" = queue.Queue()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", str(Path(__file__)), *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=_ROOT,
+        )
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.messages: list[dict[str, Any]] = []
         self.stderr_tail: list[str] = []
         self.ready: dict[str, Any] | None = None
@@ -108,11 +116,14 @@ class PeerProcess:
         deadline = time.monotonic() + timeout
         while not predicate():
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited ({self.proc.returncode}) waiting for {what}: "
-                                   + "\n".join(self.stderr_tail[-15:]))
+                raise RuntimeError(
+                    f"{self.name} exited ({self.proc.returncode}) waiting for {what}: "
+                    + "\n".join(self.stderr_tail[-15:])
+                )
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.name}: no {what} within {timeout}s; stderr: "
-                                   + "\n".join(self.stderr_tail[-15:]))
+                raise TimeoutError(
+                    f"{self.name}: no {what} within {timeout}s; stderr: " + "\n".join(self.stderr_tail[-15:])
+                )
             time.sleep(0.02)
 
     @property
@@ -133,8 +144,9 @@ class PeerProcess:
 async def _main(args: argparse.Namespace) -> None:
     from node.p2p import P2PConfig, P2PNode, derive_seed
 
-    config = P2PConfig(seed=derive_seed(args.seed), listen_port=args.port, bootstrap=tuple(args.bootstrap),
-                       reconnect_max_interval=1.0)
+    config = P2PConfig(
+        seed=derive_seed(args.seed), listen_port=args.port, bootstrap=tuple(args.bootstrap), reconnect_max_interval=1.0
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -152,6 +164,7 @@ async def _main(args: argparse.Namespace) -> None:
         node.register_handler(args.blob_protocol, blob)
     async with node:
         for topic in args.topic:
+
             async def on_message(data: bytes, from_peer: str, topic: str = topic) -> None:
                 now = time.time()
                 header = read_payload(data)
@@ -178,8 +191,9 @@ def main() -> None:
     args = parser.parse_args()
     import logging
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format=f"%(asctime)s %(levelname)s {args.seed} %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format=f"%(asctime)s %(levelname)s {args.seed} %(name)s: %(message)s"
+    )
     asyncio.run(_main(args))
 
 

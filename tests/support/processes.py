@@ -69,15 +69,19 @@ class Process:
     popen: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
 
-    def start(self) -> "Process":
+    def start(self) -> Process:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         handle = self.log.open("ab")
         self.popen = subprocess.Popen(
-            [sys.executable, *self.args], cwd=REPO, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
+            [sys.executable, *self.args],
+            cwd=REPO,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
         )
         return self
 
-    def wait_healthy(self, timeout: float = 30.0) -> "Process":
+    def wait_healthy(self, timeout: float = 30.0) -> Process:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.popen is not None and self.popen.poll() is not None:

@@ -7,8 +7,9 @@ processes).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import node.venue  # noqa: F401  (registers the venue)
 from node.crypto import Address, PrivateKey
@@ -34,14 +35,34 @@ FEE_RECIPIENT = Address(b"\xfe" * 20)
 CONFIG = ChainConfig(chain_id=CHAIN_ID, fee_recipient=FEE_RECIPIENT, min_fee=FEE, max_block_txs=64)
 
 BTC = MarketParams(
-    market_id=0, symbol="BTC-PERP", tick_size=1, lot_size=1000, initial_margin_bps=1000, maintenance_margin_bps=500,
-    max_leverage=10, funding_interval_ms=60_000, funding_cap_bps=100, liquidation_fee_bps=100, maker_fee_bps=0,
-    taker_fee_bps=0, oracle_band_bps=2000,
+    market_id=0,
+    symbol="BTC-PERP",
+    tick_size=1,
+    lot_size=1000,
+    initial_margin_bps=1000,
+    maintenance_margin_bps=500,
+    max_leverage=10,
+    funding_interval_ms=60_000,
+    funding_cap_bps=100,
+    liquidation_fee_bps=100,
+    maker_fee_bps=0,
+    taker_fee_bps=0,
+    oracle_band_bps=2000,
 )
 ETH = MarketParams(
-    market_id=1, symbol="ETH-PERP", tick_size=5, lot_size=10_000, initial_margin_bps=2000, maintenance_margin_bps=1000,
-    max_leverage=5, funding_interval_ms=60_000, funding_cap_bps=50, liquidation_fee_bps=200, maker_fee_bps=10,
-    taker_fee_bps=20, oracle_band_bps=1000,
+    market_id=1,
+    symbol="ETH-PERP",
+    tick_size=5,
+    lot_size=10_000,
+    initial_margin_bps=2000,
+    maintenance_margin_bps=1000,
+    max_leverage=5,
+    funding_interval_ms=60_000,
+    funding_cap_bps=50,
+    liquidation_fee_bps=200,
+    maker_fee_bps=10,
+    taker_fee_bps=20,
+    oracle_band_bps=1000,
 )
 MARKETS = (BTC, ETH)
 START_MS = 1_700_000_000_000
@@ -117,7 +138,9 @@ class Venue:
         return get_market_state(self.state, market_id).oracle_price
 
 
-def new_venue(balances: dict[bytes, int], markets: Iterable[MarketParams] = MARKETS, prices: dict[int, int] | None = None) -> Venue:
+def new_venue(
+    balances: dict[bytes, int], markets: Iterable[MarketParams] = MARKETS, prices: dict[int, int] | None = None
+) -> Venue:
     state = DictState(genesis_writes(tuple(markets), ORACLE_KEY.address, FUND))
     overlay = Overlay(state)
     all_balances = {ORACLE_KEY.address: 10_000, **balances}
@@ -179,7 +202,7 @@ def get_book(state: DictState, market_id: int, side: Side) -> list[tuple[int, li
             assert order is not None and order.price == price and order.side == side
             orders.append((order.owner, order.lots))
             order_id = order.next_id
-        assert len(orders) == level.count and sum(l for _, l in orders) == level.lots
+        assert len(orders) == level.count and sum(lots for _, lots in orders) == level.lots
         levels.append((price, orders))
         price = get_next_price(state, params, side, price)
     return levels

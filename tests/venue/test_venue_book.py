@@ -119,7 +119,9 @@ VECTORS = [
 
 
 @pytest.mark.parametrize("name,order,fills,rested,post_asks,post_bids", VECTORS, ids=[v[0] for v in VECTORS])
-def test_matching_vectors(name: str, order: PlaceOrder, fills: list, rested: int, post_asks: Book, post_bids: Book) -> None:  # type: ignore[type-arg]
+def test_matching_vectors(
+    name: str, order: PlaceOrder, fills: list, rested: int, post_asks: Book, post_bids: Book
+) -> None:  # type: ignore[type-arg]
     venue = venue_with_book(PRE_ASKS, PRE_BIDS)
     outcome = place(venue, E, order)
     assert fills_of(outcome) == fills

@@ -21,9 +21,9 @@ step. Checked on a RocksDB-backed chain:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from hypothesis import given, settings
@@ -81,9 +81,14 @@ def build_chain(path: Path, n_victims: int) -> tuple[Chain, int]:
     chain.init_genesis(alloc, extra_writes=genesis_writes(MARKETS, ORACLE_KEY.address, FUND))
     tx = Signer()
     ts = START_MS + 1_000
-    setup = [tx(ORACLE_KEY, OracleUpdate(0, 1000, START_MS + 500)), tx(E_KEY, PlaceOrder(0, VenueSide.SELL, n_victims, 1000, OrderType.POST_ONLY))]
-    opens = [tx(v, PlaceOrder(0, VenueSide.BUY, 1, 1000, OrderType.IOC)) for v in victims]  # long 1 on the initial margin
-    batches = [setup + opens[:PER_BLOCK]] + [opens[i:i + PER_BLOCK] for i in range(PER_BLOCK, len(opens), PER_BLOCK)]
+    setup = [
+        tx(ORACLE_KEY, OracleUpdate(0, 1000, START_MS + 500)),
+        tx(E_KEY, PlaceOrder(0, VenueSide.SELL, n_victims, 1000, OrderType.POST_ONLY)),
+    ]
+    opens = [
+        tx(v, PlaceOrder(0, VenueSide.BUY, 1, 1000, OrderType.IOC)) for v in victims
+    ]  # long 1 on the initial margin
+    batches = [setup + opens[:PER_BLOCK]] + [opens[i : i + PER_BLOCK] for i in range(PER_BLOCK, len(opens), PER_BLOCK)]
     for batch in batches:
         _, build = chain.seal_block(batch, ts, (1, bytes([1]) * 32))
         assert not build.rejected, [str(r.error) for r in build.rejected]
@@ -188,8 +193,14 @@ def test_a_defender_skipping_the_last_chunks_loses_the_game(chain: Chain) -> Non
     count = len(short) - 1
     lo_out, hi_out = get_block_output(store, CRASH_BLOCK - 1), get_block_output(store, CRASH_BLOCK)
     wrong_header = replace(block.header, state_root=Hash32(short[-1]))
-    game = new_game(CRASH_BLOCK - 1, lo_out.output_root, CRASH_BLOCK,
-                    compute_output_root(CRASH_BLOCK, wrong_header.state_root, wrong_header.hash()), 100, now=0)
+    game = new_game(
+        CRASH_BLOCK - 1,
+        lo_out.output_root,
+        CRASH_BLOCK,
+        compute_output_root(CRASH_BLOCK, wrong_header.state_root, wrong_header.hash()),
+        100,
+        now=0,
+    )
     game = apply_move(game, OpenOutputs(Side.DEFENDER, lo_out.state_root, lo_out.block_hash, wrong_header, count), 1)
     now = 1
     while game.phase is Phase.STEPS:
@@ -202,7 +213,9 @@ def test_a_defender_skipping_the_last_chunks_loses_the_game(chain: Chain) -> Non
     assert (index, game.hi) == (count - 1, count)  # the step it declared last
     proof = compute_step_proof(store, CONFIG, number, index, game.step_count)
     assert proof.step == get_block_step(block, index, game.step_count) and proof.step.last
-    game = apply_move(game, ProveStep(Side.CHALLENGER, execute_step(pre_root, proof.step, proof.witness, CONFIG)), now + 1)
+    game = apply_move(
+        game, ProveStep(Side.CHALLENGER, execute_step(pre_root, proof.step, proof.witness, CONFIG)), now + 1
+    )
     assert game.challenger_won
     assert hi_out.state_root == honest[-1] != short[-1]
 
@@ -271,9 +284,17 @@ def test_a_crowd_of_healthy_accounts_is_walked_within_the_budget() -> None:
     assert len(runs) > 3 and max(r.touched for r in runs) <= KEY_BUDGET + 8, [r.touched for r in runs]
 
 
-@given(st.frozensets(st.integers(0, 0xFFFF), max_size=5), st.none() | st.builds(
-    ScanWalk, st.integers(0, 0xFFFF), st.sampled_from(VenueSide), st.integers(0, 2**64 - 1),
-    st.binary(min_size=20, max_size=20).map(Address)))
+@given(
+    st.frozensets(st.integers(0, 0xFFFF), max_size=5),
+    st.none()
+    | st.builds(
+        ScanWalk,
+        st.integers(0, 0xFFFF),
+        st.sampled_from(VenueSide),
+        st.integers(0, 2**64 - 1),
+        st.binary(min_size=20, max_size=20).map(Address),
+    ),
+)
 @settings(max_examples=100, deadline=None)
 def test_scan_cursor_round_trips(deferred: frozenset[int], walk: ScanWalk | None) -> None:
     cursor = ScanCursor(tuple(sorted(deferred)), walk)
@@ -282,19 +303,24 @@ def test_scan_cursor_round_trips(deferred: frozenset[int], walk: ScanWalk | None
     assert get_scan_cursor(overlay) == cursor
 
 
-@pytest.mark.parametrize("fields, message", [
-    ([[2, 1], []], "sorted"),
-    ([[], [1, 0, 5]], "walk"),
-    ([[], [1, 2, 5, b"\x01" * 20]], "side"),
-    ([[], [1, 0, 5, b"\x01" * 19]], "20 bytes"),
-    ([[]], "scan cursor"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ([[2, 1], []], "sorted"),
+        ([[], [1, 0, 5]], "walk"),
+        ([[], [1, 2, 5, b"\x01" * 20]], "side"),
+        ([[], [1, 0, 5, b"\x01" * 19]], "20 bytes"),
+        ([[]], "scan cursor"),
+    ],
+)
 def test_scan_cursor_decoding_is_strict(fields: list[object], message: str) -> None:
     with pytest.raises(DecodeError, match=message):
         get_scan_cursor(DictState({SCAN_CURSOR_KEY: pack(fields)}))
 
 
-@pytest.mark.parametrize("marks, message", [([0, 1, 1], "block number"), ([5, 256, 0], "scan_rounds"), ([5, 1, 2], "scan_done")])
+@pytest.mark.parametrize(
+    "marks, message", [([0, 1, 1], "block number"), ([5, 256, 0], "scan_rounds"), ([5, 1, 2], "scan_done")]
+)
 def test_scan_marks_decoding_is_strict(marks: list[int], message: str) -> None:
     raw = pack([b"", b"", [0], [], marks])
     with pytest.raises(DecodeError, match=message):

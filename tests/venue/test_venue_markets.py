@@ -171,8 +171,13 @@ def test_empty_records_are_absent() -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    [PlaceOrder(1, Side.SELL, 7, 2005, OrderType.POST_ONLY, False, 2**64 - 1), CancelOrder(2**48 + 5), CancelAll(1),
-     OracleUpdate(0, 12345, 1_700_000_000_000), MiscodedPlaceOrder(1, 2, 7, 2005, 3, 2, 5)],
+    [
+        PlaceOrder(1, Side.SELL, 7, 2005, OrderType.POST_ONLY, False, 2**64 - 1),
+        CancelOrder(2**48 + 5),
+        CancelAll(1),
+        OracleUpdate(0, 12345, 1_700_000_000_000),
+        MiscodedPlaceOrder(1, 2, 7, 2005, 3, 2, 5),
+    ],
 )
 def test_payloads_round_trip_on_the_wire(payload: Any) -> None:
     signed = sign_tx(KEYS[0], CHAIN_ID, 3, 1, payload)
@@ -185,8 +190,20 @@ def test_priority_puts_oracle_updates_first_then_cancels() -> None:
     def rtx(payload: Any, key: Any = KEYS[0]) -> Any:
         return recover_transaction(sign_tx(key, CHAIN_ID, 0, 1, payload).encode())
 
-    txs = [rtx(PlaceOrder(0, Side.BUY, 1, 1000)), rtx(Transfer(A, 5)), rtx(CancelAll(0)), rtx(OracleUpdate(0, 1, 2), ORACLE_KEY), rtx(CancelOrder(1))]
-    assert [priority_of(t) for t in txs] == [PRIORITY_DEFAULT, PRIORITY_DEFAULT, PRIORITY_CANCEL, PRIORITY_ORACLE, PRIORITY_CANCEL]
+    txs = [
+        rtx(PlaceOrder(0, Side.BUY, 1, 1000)),
+        rtx(Transfer(A, 5)),
+        rtx(CancelAll(0)),
+        rtx(OracleUpdate(0, 1, 2), ORACLE_KEY),
+        rtx(CancelOrder(1)),
+    ]
+    assert [priority_of(t) for t in txs] == [
+        PRIORITY_DEFAULT,
+        PRIORITY_DEFAULT,
+        PRIORITY_CANCEL,
+        PRIORITY_ORACLE,
+        PRIORITY_CANCEL,
+    ]
     ordered = sorted(txs, key=priority_of)  # stable: equal priorities keep their order
     assert isinstance(ordered[0].tx.payload, OracleUpdate) and ordered[-2:] == txs[:2]
 

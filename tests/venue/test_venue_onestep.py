@@ -61,10 +61,15 @@ def build_chain(path: Path) -> Chain:
     _, build = chain.seal_block(block1, START_MS + 1_000, (1, bytes([1]) * 32))
     assert not build.rejected, [str(r.error) for r in build.rejected]
     # block 2: the mark drops 7 %: A is under maintenance, the book takes 3 of its 5 lots
-    _, build = chain.seal_block([tx(ORACLE_KEY, OracleUpdate(0, 930, START_MS + 1_500))], START_MS + 2_000, (1, bytes([1]) * 32))
+    _, build = chain.seal_block(
+        [tx(ORACLE_KEY, OracleUpdate(0, 930, START_MS + 1_500))], START_MS + 2_000, (1, bytes([1]) * 32)
+    )
     assert not build.rejected
     # block 3: a gap to 800: A is bankrupt, no bids are left, the insurance fund takes the rest over
-    updates = [tx(ORACLE_KEY, OracleUpdate(0, 860, START_MS + 2_500)), tx(ORACLE_KEY, OracleUpdate(0, 800, START_MS + 2_600))]
+    updates = [
+        tx(ORACLE_KEY, OracleUpdate(0, 860, START_MS + 2_500)),
+        tx(ORACLE_KEY, OracleUpdate(0, 800, START_MS + 2_600)),
+    ]
     _, build = chain.seal_block(updates, START_MS + 3_000, (2, bytes([2]) * 32))
     assert not build.rejected
     return chain
@@ -81,7 +86,9 @@ def describe(raw: bytes, kind: int) -> str:
     if kind == STEP_END_OF_BLOCK:
         return "end_of_block"
     payload = recover_transaction(raw).tx.payload  # type: ignore[union-attr]
-    return f"{payload.NAME}{'(sweep)' if isinstance(payload, PlaceOrder) and payload.size == MAX_MATCH_STEPS + 2 else ''}"
+    return (
+        f"{payload.NAME}{'(sweep)' if isinstance(payload, PlaceOrder) and payload.size == MAX_MATCH_STEPS + 2 else ''}"
+    )
 
 
 def test_every_venue_step_over_its_witness_gives_the_chains_roots(chain: Chain) -> None:
@@ -98,7 +105,9 @@ def test_every_venue_step_over_its_witness_gives_the_chains_roots(chain: Chain) 
             witness = Witness.decode(traced.witness.encode())
             result = compute_step_result(roots[k], traced.step, witness, CONFIG)
             assert result.post_root == roots[k + 1], (number, k)
-            figures.append((number, k, describe(traced.step.tx, traced.step.kind), len(witness.entries), len(witness.encode())))
+            figures.append(
+                (number, k, describe(traced.step.tx, traced.step.kind), len(witness.entries), len(witness.encode()))
+            )
     print("\nblock step kind                     entries  witness bytes")
     for number, k, kind, entries, size in figures:
         print(f"{number:5} {k:4} {kind:24} {entries:7} {size:14,}")

@@ -47,11 +47,22 @@ TRADERS = KEYS[:5]
 PRICES = {0: 1000, 1: 2000}
 
 place_op = st.tuples(
-    st.just("place"), st.integers(0, 4), st.integers(0, 1), st.sampled_from(Side), st.integers(1, 12),
-    st.integers(-15, 15), st.sampled_from(OrderType), st.sampled_from([False] * 5 + [True]),
+    st.just("place"),
+    st.integers(0, 4),
+    st.integers(0, 1),
+    st.sampled_from(Side),
+    st.integers(1, 12),
+    st.integers(-15, 15),
+    st.sampled_from(OrderType),
+    st.sampled_from([False] * 5 + [True]),
 )
 trade_op = st.tuples(
-    st.just("trade"), st.integers(0, 4), st.integers(0, 4), st.integers(0, 1), st.sampled_from(Side), st.integers(1, 12),
+    st.just("trade"),
+    st.integers(0, 4),
+    st.integers(0, 4),
+    st.integers(0, 1),
+    st.sampled_from(Side),
+    st.integers(1, 12),
     st.integers(-15, 15),
 )
 cancel_op = st.tuples(st.just("cancel"), st.integers(0, 4), st.integers(0, 1), st.integers(1, 30))
@@ -60,8 +71,21 @@ oracle_op = st.tuples(st.just("oracle"), st.integers(0, 1), st.integers(-2000, 2
 withdraw_op = st.tuples(st.just("withdraw"), st.integers(0, 4), st.integers(1, 3000))
 block_op = st.tuples(st.just("block"), st.sampled_from([1_000, 60_000]))
 ops = st.lists(
-    st.one_of(place_op, place_op, trade_op, trade_op, trade_op, cancel_op, cancel_all_op, oracle_op, oracle_op, withdraw_op, block_op),
-    min_size=30, max_size=80,
+    st.one_of(
+        place_op,
+        place_op,
+        trade_op,
+        trade_op,
+        trade_op,
+        cancel_op,
+        cancel_all_op,
+        oracle_op,
+        oracle_op,
+        withdraw_op,
+        block_op,
+    ),
+    min_size=30,
+    max_size=80,
 )
 balances = st.lists(st.integers(300, 6_000), min_size=5, max_size=5)
 
@@ -73,7 +97,10 @@ def apply_op(venue: Venue, op: tuple) -> None:  # type: ignore[type-arg]
             _, who, market, side, size, offset, order_type, reduce_only = op
             tick = MARKETS[market].tick_size
             price = max(tick, (venue.oracle(market) + offset * tick) // tick * tick)
-            venue.send(TRADERS[who], PlaceOrder(market, side, size, price, OrderType.IOC if reduce_only else order_type, reduce_only))
+            venue.send(
+                TRADERS[who],
+                PlaceOrder(market, side, size, price, OrderType.IOC if reduce_only else order_type, reduce_only),
+            )
         elif kind == "trade":  # a maker rests, a taker crosses it at once
             _, maker, taker, market, side, size, offset = op
             tick = MARKETS[market].tick_size
@@ -142,7 +169,10 @@ def check_book(venue: Venue) -> None:
                     resting[(owner, side)] = resting.get((owner, side), 0) + lots
         for address in holders(venue):
             position = get_position(venue.state, address, market_id)
-            assert (position.bid_lots, position.ask_lots) == (resting.get((address, Side.BUY), 0), resting.get((address, Side.SELL), 0))
+            assert (position.bid_lots, position.ask_lots) == (
+                resting.get((address, Side.BUY), 0),
+                resting.get((address, Side.SELL), 0),
+            )
 
 
 def check_soundness(venue: Venue) -> None:
@@ -152,7 +182,7 @@ def check_soundness(venue: Venue) -> None:
         if not is_liquidatable(snapshot):
             continue
         firing = False
-        for market_id, position in snapshot.open_positions():
+        for market_id, _position in snapshot.open_positions():
             entry = get_trigger_entry(venue.state, market_id, address)
             assert entry is not None
             view = get_market_view(venue.state, market_id)
@@ -169,7 +199,9 @@ def check_block_end(venue: Venue) -> None:
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(balances=balances, fund=st.integers(0, 5_000), ops=ops)
-def test_random_venue_sequences_conserve_value_and_keep_the_index_sound(balances: list[int], fund: int, ops: list) -> None:  # type: ignore[type-arg]
+def test_random_venue_sequences_conserve_value_and_keep_the_index_sound(
+    balances: list[int], fund: int, ops: list
+) -> None:  # type: ignore[type-arg]
     venue = new_venue({**{k.address: b for k, b in zip(TRADERS, balances)}, FUND: fund}, prices=PRICES)
     total, books = compute_books(venue.state)
     assert books == 0

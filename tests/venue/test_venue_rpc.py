@@ -41,7 +41,9 @@ def venue() -> Any:
 
 
 def call(server: RpcServer, method: str, *params: Any) -> dict[str, Any]:
-    reply = asyncio.run(server.dispatch(json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})))
+    reply = asyncio.run(
+        server.dispatch(json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}))
+    )
     return json.loads(reply)
 
 

@@ -82,8 +82,10 @@ def test_the_hook_reads_o_of_the_crossing_accounts(read_keys: dict[int, set[byte
     positions = [k for k in keys if k[0] == NS_POSITION]
     assert len(positions) <= RISKY + 1  # the ten crossing accounts and the insurance fund taking them over
     assert len(keys) <= 15 * RISKY
-    print(f"\nhook over 10,000 open accounts, 10 crossing: {len(keys)} keys read, {len(positions)} positions, "
-          f"by namespace {dict(sorted(Counter(k[0] for k in keys).items()))}")
+    print(
+        f"\nhook over 10,000 open accounts, 10 crossing: {len(keys)} keys read, {len(positions)} positions, "
+        f"by namespace {dict(sorted(Counter(k[0] for k in keys).items()))}"
+    )
 
 
 def test_the_hook_reads_the_same_keys_for_1000_and_10000_open_accounts(read_keys: dict[int, set[bytes]]) -> None:

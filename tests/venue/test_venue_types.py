@@ -89,8 +89,13 @@ def test_a_miscoded_order_fails_after_the_venue_and_market_checks() -> None:
 
 
 def test_every_venue_payload_class_has_its_handler() -> None:
-    payloads = [PlaceOrder(0, Side.BUY, 1, 1000), MiscodedPlaceOrder(0, 2, 1, 1000), CancelOrder(1), CancelAll(0),
-                OracleUpdate(0, 1000, 1)]
+    payloads = [
+        PlaceOrder(0, Side.BUY, 1, 1000),
+        MiscodedPlaceOrder(0, 2, 1, 1000),
+        CancelOrder(1),
+        CancelAll(0),
+        OracleUpdate(0, 1000, 1),
+    ]
     assert [h.payload_cls for h in HANDLERS] == [type(p) for p in payloads]
     for payload, handler in zip(payloads, HANDLERS, strict=True):
         assert get_handler(type(payload)) is handler and handler.cost(payload) == 0  # the venue moves no value up front
@@ -127,7 +132,14 @@ def test_the_json_form_of_an_order_is_its_wire_codes() -> None:
     """rollup_getTransactionByHash shows a place_order as before the types: every field its integer as a string."""
     from node.l2rpc import payload_json
 
-    expected = {"marketId": "0", "side": "1", "size": "5", "price": "1000", "orderType": "1", "reduceOnly": "1",
-                "clientOrderId": "7"}
+    expected = {
+        "marketId": "0",
+        "side": "1",
+        "size": "5",
+        "price": "1000",
+        "orderType": "1",
+        "reduceOnly": "1",
+        "clientOrderId": "7",
+    }
     assert payload_json(PlaceOrder(0, Side.SELL, 5, 1000, OrderType.IOC, True, 7)) == expected
     assert payload_json(MiscodedPlaceOrder(0, 1, 5, 1000, 1, 2, 7)) == {**expected, "reduceOnly": "2"}

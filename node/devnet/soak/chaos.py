@@ -18,9 +18,10 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from node.devnet.errors import DevnetError
 from node.devnet.layout import ROLE_CHALLENGER, ROLE_EXECUTOR, ROLE_L1, ROLE_SEQUENCER, ROLE_SETTLER, DevnetLayout
@@ -56,8 +57,15 @@ def sequencing_window_seconds(layout: DevnetLayout) -> float:
     return window * block_ms / 1000
 
 
-def plan_chaos(rng: random.Random, roles: list[str], seconds: float, kill_every: float, outage_s: float,
-               down_s: tuple[float, float] = (0.5, 2.0), outage_role: str = "settler") -> list[ChaosEvent]:
+def plan_chaos(
+    rng: random.Random,
+    roles: list[str],
+    seconds: float,
+    kill_every: float,
+    outage_s: float,
+    down_s: tuple[float, float] = (0.5, 2.0),
+    outage_role: str = "settler",
+) -> list[ChaosEvent]:
     """A kill every `kill_every` s (a random role of `roles`, never the outage role while it is out) and one
     outage of `outage_role` for `outage_s`, starting about a third into the run; all done by `seconds`."""
     if outage_s >= seconds:
@@ -86,9 +94,16 @@ class Recovery:
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"role": self.role, "outage": self.outage, "killed_at": round(self.killed_at, 1),
-                "down_s": round(self.down_s, 1), "healthy_s": self.healthy_s, "recovered_s": self.recovered_s,
-                "target": self.target, "error": self.error}
+        return {
+            "role": self.role,
+            "outage": self.outage,
+            "killed_at": round(self.killed_at, 1),
+            "down_s": round(self.down_s, 1),
+            "healthy_s": self.healthy_s,
+            "recovered_s": self.recovered_s,
+            "target": self.target,
+            "error": self.error,
+        }
 
 
 class Heads:
@@ -152,7 +167,9 @@ class Chaos(threading.Thread):
     """Runs a plan against the devnet in `directory` (until it is done or `stop` is set); `recoveries` fills in
     as it goes, one per kill, and `outage_heads` with the sequencer's head when the outage began and ended."""
 
-    def __init__(self, directory: Path, plan: list[ChaosEvent], t0: float, stop: threading.Event, report: Report) -> None:
+    def __init__(
+        self, directory: Path, plan: list[ChaosEvent], t0: float, stop: threading.Event, report: Report
+    ) -> None:
         super().__init__(daemon=True, name="chaos")
         self.layout = DevnetLayout.at(directory)
         self.plan, self.t0, self.stop, self.report = plan, t0, stop, report
@@ -195,8 +212,10 @@ class Chaos(threading.Thread):
         if event.outage:
             self.outage_heads["start"] = self.heads.best([self.heads.sequencer], 0)
         result = kill_role(self.layout, event.role, signal.SIGKILL)
-        self.report(f"[{recovery.killed_at:6.1f} s] kill -9 {event.role} (pid {result.pid}): {result.result}"
-                    + (f"; down for {event.down_s:.0f} s (settler outage)" if event.outage else ""))
+        self.report(
+            f"[{recovery.killed_at:6.1f} s] kill -9 {event.role} (pid {result.pid}): {result.result}"
+            + (f"; down for {event.down_s:.0f} s (settler outage)" if event.outage else "")
+        )
         self.recoveries.append(recovery)
         return recovery
 
@@ -217,7 +236,10 @@ class Chaos(threading.Thread):
         if recovery.healthy_s is None:
             return
         recovery.target = self.heads.target(event.role)
-        self.report(f"[{self.now():6.1f} s] {event.role} healthy after {recovery.healthy_s:.1f} s; catching up to {recovery.target}")
+        self.report(
+            f"[{self.now():6.1f} s] {event.role} healthy after {recovery.healthy_s:.1f} s; catching up to "
+            f"{recovery.target}"
+        )
         watcher = threading.Thread(target=self._watch, args=(event.role, recovery, began), daemon=True)
         watcher.start()
         self.watchers.append(watcher)

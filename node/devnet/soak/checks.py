@@ -19,8 +19,9 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from node.devnet.soak.load import Ledger
 from node.rpc.client import RpcTransportError, SyncRpcClient
@@ -52,7 +53,7 @@ def _batch(client: SyncRpcClient, method: str, params: list[list[Any]]) -> list[
     """`method` over every params list, in batches; transport failures retried a few times."""
     out: list[Any] = []
     for start in range(0, len(params), BATCH):
-        calls = [(method, p) for p in params[start:start + BATCH]]
+        calls = [(method, p) for p in params[start : start + BATCH]]
         for attempt in range(5):
             try:
                 out += client.batch(calls)
@@ -107,8 +108,9 @@ def _safe_head(url: str) -> int | None:
         return None
 
 
-def check_transactions(ledger: Ledger, executor: str, sequencer: str, height: int,
-                       sequencer_kills: list[float]) -> list[Check]:
+def check_transactions(
+    ledger: Ledger, executor: str, sequencer: str, height: int, sequencer_kills: list[float]
+) -> list[Check]:
     """Two checks: every acknowledged transaction accounted for (included, or dropped with a reason), and every
     one the sequencer served a receipt for included (a soft confirmation is not excused by a reason).
     `sequencer_kills`: time.monotonic() of each kill of the sequencer, to say why a transaction is missing."""
@@ -118,19 +120,40 @@ def check_transactions(ledger: Ledger, executor: str, sequencer: str, height: in
     receipted = set(ledger.receipts)
     lost_receipted = [h for h in lost if h in receipted]
     receipted_missing = [h for h in found.missing if h in receipted]
-    accounted = Check("acknowledged_accounted", not lost, {
-        "acknowledged": len(ledger.acks), "receipted_by_sequencer": len(receipted), "included": found.included,
-        "included_skipped": found.skipped, "skip_codes": dict(found.skip_codes), "above_safe_height": found.above,
-        "dropped": sum(dropped.values()), "dropped_reasons": dict(dropped), "lost": len(lost),
-        "lost_receipted": len(lost_receipted), "lost_sequencer_says": dict(lost_statuses),
-        "lost_causes": dict(Counter(why[h] for h in lost)), "receipt_status_changed": found.status_changed,
-        "lost_examples": [_describe(ledger, h) for h in lost[:5]],
-    })
-    return [accounted, Check("receipted_not_lost", not receipted_missing, {
-        "receipted_not_included": len(receipted_missing), "lost_receipted": len(lost_receipted),
-        "dropped_receipted": len(receipted_missing) - len(lost_receipted),
-        "causes": dict(Counter(why[h] for h in receipted_missing)),
-        "examples": [_describe(ledger, h) for h in receipted_missing[:5]]})]
+    accounted = Check(
+        "acknowledged_accounted",
+        not lost,
+        {
+            "acknowledged": len(ledger.acks),
+            "receipted_by_sequencer": len(receipted),
+            "included": found.included,
+            "included_skipped": found.skipped,
+            "skip_codes": dict(found.skip_codes),
+            "above_safe_height": found.above,
+            "dropped": sum(dropped.values()),
+            "dropped_reasons": dict(dropped),
+            "lost": len(lost),
+            "lost_receipted": len(lost_receipted),
+            "lost_sequencer_says": dict(lost_statuses),
+            "lost_causes": dict(Counter(why[h] for h in lost)),
+            "receipt_status_changed": found.status_changed,
+            "lost_examples": [_describe(ledger, h) for h in lost[:5]],
+        },
+    )
+    return [
+        accounted,
+        Check(
+            "receipted_not_lost",
+            not receipted_missing,
+            {
+                "receipted_not_included": len(receipted_missing),
+                "lost_receipted": len(lost_receipted),
+                "dropped_receipted": len(receipted_missing) - len(lost_receipted),
+                "causes": dict(Counter(why[h] for h in receipted_missing)),
+                "examples": [_describe(ledger, h) for h in receipted_missing[:5]],
+            },
+        ),
+    ]
 
 
 @dataclass
@@ -176,7 +199,9 @@ def _why_missing(ledger: Ledger, missing: list[str], executor: str, sequencer_ki
         receipt = served.get(tx_hash)
         if receipt is not None:
             kept = final[receipt.block] == receipt.block_hash
-            why[tx_hash] = "receipted; its block is still in the chain" if kept else "receipted; its block was reorged out"
+            why[tx_hash] = (
+                "receipted; its block is still in the chain" if kept else "receipted; its block was reorged out"
+            )
         elif any(ledger.acks[tx_hash].at < kill for kill in sequencer_kills):
             why[tx_hash] = "in the mempool when the sequencer was killed"
         else:
@@ -187,8 +212,14 @@ def _why_missing(ledger: Ledger, missing: list[str], executor: str, sequencer_ki
 def _describe(ledger: Ledger, tx_hash: str) -> dict[str, Any]:
     """A lost transaction: who sent it, and the block the sequencer's receipt named (if it served one)."""
     ack, served = ledger.acks[tx_hash], ledger.receipts.get(tx_hash)
-    return {"hash": tx_hash, "sender": ack.sender, "nonce": ack.nonce, "generation": ack.generation,
-            "served_block": served.block if served else None, "served_block_hash": served.block_hash if served else None}
+    return {
+        "hash": tx_hash,
+        "sender": ack.sender,
+        "nonce": ack.nonce,
+        "generation": ack.generation,
+        "served_block": served.block if served else None,
+        "served_block_hash": served.block_hash if served else None,
+    }
 
 
 def _dropped_or_lost(hashes: list[str], sequencer: str) -> tuple[Counter[str], list[str], Counter[str]]:
@@ -225,27 +256,43 @@ def check_roots(nodes: dict[str, str], heights: list[int]) -> Check:
         blocks = _batch(SyncRpcClient(url, timeout=30), "rollup_getBlockByNumber", [[h, False] for h in heights])
         for h, block in zip(heights, blocks):
             seen[h][name] = (block["hash"], block["stateRoot"]) if isinstance(block, dict) else None
-    disagree = {h: {name: list(v) if v else None for name, v in by_node.items()}
-                for h, by_node in seen.items() if len(set(by_node.values())) != 1 or None in by_node.values()}
+    disagree = {
+        h: {name: list(v) if v else None for name, v in by_node.items()}
+        for h, by_node in seen.items()
+        if len(set(by_node.values())) != 1 or None in by_node.values()
+    }
     first = min(disagree, default=None)
-    return Check("roots_agree", not disagree, {
-        "heights": heights, "nodes": list(nodes), "disagreeing_heights": sorted(disagree),
-        "first_disagreement": {str(first): disagree[first]} if first is not None else None,
-    })
+    return Check(
+        "roots_agree",
+        not disagree,
+        {
+            "heights": heights,
+            "nodes": list(nodes),
+            "disagreeing_heights": sorted(disagree),
+            "first_disagreement": {str(first): disagree[first]} if first is not None else None,
+        },
+    )
 
 
-def check_balances(executor: str, addresses: list[str], senders: int, funded_each: int, fee: int,
-                   height: int) -> Check:
+def check_balances(executor: str, addresses: list[str], senders: int, funded_each: int, fee: int, height: int) -> Check:
     """`addresses`: the senders then the recipients, all fresh when the senders were funded."""
     client = SyncRpcClient(executor, timeout=30)
     balances = [int(b) for b in _batch(client, "rollup_getBalance", [[a, height] for a in addresses])]
     nonces = [int(n) for n in _batch(client, "rollup_getNonce", [[a, height] for a in addresses[:senders]])]
     funded = senders * funded_each
     held, fees = sum(balances), fee * sum(nonces)
-    return Check("balances_conserved", held + fees == funded, {
-        "height": height, "funded": str(funded), "balances": str(held), "fees": str(fees),
-        "transfers_included": sum(nonces), "difference": str(held + fees - funded),
-    })
+    return Check(
+        "balances_conserved",
+        held + fees == funded,
+        {
+            "height": height,
+            "funded": str(funded),
+            "balances": str(held),
+            "fees": str(fees),
+            "transfers_included": sum(nonces),
+            "difference": str(held + fees - funded),
+        },
+    )
 
 
 def check_outputs(l1: str, proposer: str, executor: str, height: int) -> Check:
@@ -259,17 +306,28 @@ def check_outputs(l1: str, proposer: str, executor: str, height: int) -> Check:
     ours = [o for o in outputs if str(o["proposer"]).lower() == proposer.lower()]
     statuses = Counter(str(o["status"]) for o in ours)
     checkable = [o for o in ours if int(o["l2BlockNumber"]) <= height]
-    roots = _batch(SyncRpcClient(executor, timeout=30), "rollup_outputAtBlock",
-                   [[int(o["l2BlockNumber"])] for o in checkable])
-    mismatched = [int(o["l2BlockNumber"]) for o, root in zip(checkable, roots)
-                  if isinstance(root, (str, dict)) and _root_of(root) != o["outputRoot"]]
+    roots = _batch(
+        SyncRpcClient(executor, timeout=30), "rollup_outputAtBlock", [[int(o["l2BlockNumber"])] for o in checkable]
+    )
+    mismatched = [
+        int(o["l2BlockNumber"])
+        for o, root in zip(checkable, roots)
+        if isinstance(root, (str, dict)) and _root_of(root) != o["outputRoot"]
+    ]
     unanswered = sum(1 for root in roots if not isinstance(root, (str, dict)))
     defeated = statuses.get("defeated", 0)
-    return Check("no_honest_output_defeated", defeated == 0, {
-        "proposed": len(ours), "statuses": dict(statuses), "defeated": defeated,
-        "checked_against_chain": len(checkable) - unanswered, "mismatched_blocks": mismatched[:10],
-        "mismatched": len(mismatched),
-    })
+    return Check(
+        "no_honest_output_defeated",
+        defeated == 0,
+        {
+            "proposed": len(ours),
+            "statuses": dict(statuses),
+            "defeated": defeated,
+            "checked_against_chain": len(checkable) - unanswered,
+            "mismatched_blocks": mismatched[:10],
+            "mismatched": len(mismatched),
+        },
+    )
 
 
 def _root_of(answer: Any) -> str:

@@ -103,7 +103,7 @@ class Ledger:
     failed_sends: int = 0  # batches without an answer (the sequencer down or restarting)
     resyncs: int = 0  # new streams after a nonce error
     unstuck: int = 0  # new streams after the state nonce stood still behind acknowledged transfers
-    new_acks: "queue.SimpleQueue[str]" = field(default_factory=queue.SimpleQueue)
+    new_acks: queue.SimpleQueue[str] = field(default_factory=queue.SimpleQueue)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def acknowledge(self, tx_hash: str, ack: Ack) -> None:
@@ -137,8 +137,9 @@ class NonceStream:
         if need > 0:
             secret, chain_id, fee, recipient, _, _, _ = self.job
             start = self.base + len(self.signed)
-            self.signed += sign_transfers((secret, chain_id, fee, recipient, self.generation, start,
-                                           max(need, ON_DEMAND_CHUNK)))
+            self.signed += sign_transfers(
+                (secret, chain_id, fee, recipient, self.generation, start, max(need, ON_DEMAND_CHUNK))
+            )
         first = self.cursor - self.base
         return [(self.cursor + i, *self.signed[first + i]) for i in range(n)]
 
@@ -151,8 +152,18 @@ class NonceStream:
 class SenderThread(threading.Thread):
     """Sends one account's stream at `rate` transfers/s from `t0` until `stop` is set."""
 
-    def __init__(self, index: int, stream: NonceStream, address: str, url: str, rate: float, phase: float,
-                 t0: float, ledger: Ledger, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        index: int,
+        stream: NonceStream,
+        address: str,
+        url: str,
+        rate: float,
+        phase: float,
+        t0: float,
+        ledger: Ledger,
+        stop: threading.Event,
+    ) -> None:
         super().__init__(daemon=True, name=f"sender-{index}")
         self.index, self.stream, self.address = index, stream, address
         self.client = SyncRpcClient(url, timeout=HTTP_TIMEOUT_S)
@@ -251,7 +262,7 @@ class ReceiptTracker(threading.Thread):
         now = time.monotonic()
         due = [h for h, at in self.pending.items() if at <= now][: RECEIPT_BATCH * 10]
         for start in range(0, len(due), RECEIPT_BATCH):
-            chunk = due[start:start + RECEIPT_BATCH]
+            chunk = due[start : start + RECEIPT_BATCH]
             try:
                 replies = self.client.batch([("rollup_getTransactionReceipt", [h]) for h in chunk])
             except (RpcTransportError, RpcError):
@@ -261,8 +272,9 @@ class ReceiptTracker(threading.Thread):
     def _record(self, hashes: list[str], replies: list[Any], now: float) -> None:
         for tx_hash, reply in zip(hashes, replies):
             if isinstance(reply, dict):
-                self.ledger.receipts[tx_hash] = ServedReceipt(int(reply["blockNumber"]), str(reply.get("blockHash")),
-                                                              int(reply.get("status", 1)), now)
+                self.ledger.receipts[tx_hash] = ServedReceipt(
+                    int(reply["blockNumber"]), str(reply.get("blockHash")), int(reply.get("status", 1)), now
+                )
                 del self.pending[tx_hash]
             else:
                 young = now - self.ledger.acks[tx_hash].at < RECEIPT_SLOW_AFTER_S
@@ -275,9 +287,11 @@ class Accounts:
     recipients: list[Address]
 
     @classmethod
-    def derive(cls, seed: int, senders: int) -> "Accounts":
-        return cls([derive_key(seed, "sender", i) for i in range(senders)],
-                   [derive_key(seed, "recipient", i).address for i in range(senders)])
+    def derive(cls, seed: int, senders: int) -> Accounts:
+        return cls(
+            [derive_key(seed, "sender", i) for i in range(senders)],
+            [derive_key(seed, "recipient", i).address for i in range(senders)],
+        )
 
     def addresses(self) -> list[str]:
         return [to_checksum_address(a) for a in [*(k.address for k in self.senders), *self.recipients]]
@@ -287,8 +301,15 @@ class FundingError(Exception):
     """The senders' funding did not land."""
 
 
-def fund(client: SyncRpcClient, chain_id: int, fee: int, funders: list[PrivateKey], accounts: list[PrivateKey],
-         amount: int, timeout_s: float = 60.0) -> None:
+def fund(
+    client: SyncRpcClient,
+    chain_id: int,
+    fee: int,
+    funders: list[PrivateKey],
+    accounts: list[PrivateKey],
+    amount: int,
+    timeout_s: float = 60.0,
+) -> None:
     """Send `amount` to each account from the funders (round robin) and wait until every balance shows it."""
     nonces = {f.address: int(client.call("rollup_getNonce", to_checksum_address(f.address), "latest")) for f in funders}
     calls = []
@@ -298,7 +319,7 @@ def fund(client: SyncRpcClient, chain_id: int, fee: int, funders: list[PrivateKe
         nonces[funder.address] += 1
         calls.append(("rollup_sendRawTransaction", ["0x" + raw.hex()]))
     for start in range(0, len(calls), RECEIPT_BATCH):
-        refused = [r for r in client.batch(calls[start:start + RECEIPT_BATCH]) if isinstance(r, RpcError)]
+        refused = [r for r in client.batch(calls[start : start + RECEIPT_BATCH]) if isinstance(r, RpcError)]
         if refused:
             raise FundingError(f"{len(refused)} funding transfers refused, first: {refused[0].message}")
     deadline = time.monotonic() + timeout_s
