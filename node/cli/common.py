@@ -21,6 +21,7 @@ import functools
 import getpass
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +40,8 @@ from node.keys.resolve import KeyResolutionError, PasswordRequiredError, default
 from node.rpc.client import RpcTransportError, SyncRpcClient
 from node.rpc.errors import RpcError
 from node.tx import SignedTx, sign_tx
+from node.units import AmountError, format_amount
+from node.units import parse_amount as parse_units
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -237,8 +240,31 @@ def load_key(args: argparse.Namespace) -> PrivateKey:
         return resolve_key(args.key, keystore_password(args, f"Password for {args.key}: "), keys_dir)
 
 
+_PLAIN_INTEGER_RE = re.compile(r"-?(?:[0-9_]+|0[xX][0-9a-fA-F_]+)")
+
+
+def parse_wei(text: str, what: str, allow_zero: bool = False) -> int:
+    """An amount of wei: a whole number in decimal or 0x hex (as before), or with a unit (1.5eth, 20gwei)."""
+    if not isinstance(text, str) or _PLAIN_INTEGER_RE.fullmatch(text.strip()):
+        return parse_amount(text, what, allow_zero=allow_zero)
+    try:
+        value = parse_units(text)
+    except AmountError as exc:
+        raise InputError(f"{what}: {exc}") from None
+    if value == 0 and not allow_zero:
+        raise InputError(f"{what} must be at least 1 wei")
+    return value
+
+
+def wei_text(value: int | str) -> str:
+    """`N wei`, with the readable form after it when that differs: `1500000000 wei (1.5 gwei)`."""
+    wei = int(value)
+    readable = format_amount(wei)
+    return f"{wei} wei" if readable == f"{wei} wei" else f"{wei} wei ({readable})"
+
+
 def optional_amount(text: str | None, what: str, allow_zero: bool = True) -> int | None:
-    return None if text is None else parse_amount(text, what, allow_zero=allow_zero)
+    return None if text is None else parse_wei(text, what, allow_zero=allow_zero)
 
 
 def l2_fee(args: argparse.Namespace, endpoints: Endpoints) -> int:
@@ -352,7 +378,7 @@ def finish_withdrawal(
     args: argparse.Namespace, endpoints: Endpoints, key: PrivateKey, data: dict[str, Any], deadline: Deadline
 ) -> int:
     """The `rollup withdraw --wait finalized` path: after the L2 transaction, the whole L1 side."""
-    progress(f"withdrawal sent: {data['hash']} ({data['amount']} wei to {data['l1Recipient']} on L1)")
+    progress(f"withdrawal sent: {data['hash']} ({wei_text(data['amount'])} to {data['l1Recipient']} on L1)")
     journey = run_journey(args, endpoints, key, str(data["withdrawalId"]), deadline, progress)
     data = {**{k: v for k, v in data.items() if k != "note"}, "wait": "finalized", "journey": journey}
     emit(args, data, f"withdrawal {data['hash']}\n" + journey_text(journey))

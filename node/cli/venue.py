@@ -49,9 +49,9 @@ ORACLE_FEED_AHEAD_MS = ORACLE_MAX_AHEAD_MS // 2  # oracle timestamps at most thi
 
 def register(subparsers: Any) -> None:
     net, key, wait = net_parser(), key_parser(), wait_parser()
-    key.add_argument("--fee", help="fee in wei (default: the devnet's min fee)")
+    key.add_argument("--fee", help="fee in wei or with a unit, e.g. 2gwei (default: the devnet's min fee)")
     oracle_key = key_parser()
-    oracle_key.add_argument("--fee", help="fee in wei (default: the devnet's min fee)")
+    oracle_key.add_argument("--fee", help="fee in wei or with a unit, e.g. 2gwei (default: the devnet's min fee)")
     oracle_key.set_defaults(key=VENUE_ORACLE_KEY)
     add_command(
         subparsers, "markets", [net], "the venue's markets, oracle prices and best bid/ask", cmd_markets, lambda p: None

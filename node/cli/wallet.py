@@ -7,7 +7,8 @@ executor of the devnet (or the --rpc node) until the transaction's block is
 safe (derived from L1) or finalized (under a finalized output root).
 
 Inputs are checked before anything is signed or sent: amounts are whole
-numbers in decimal or 0x hex up to 2^256-1; addresses are 0x addresses
+numbers of wei in decimal or 0x hex, or decimals with a unit (1.5eth, 20 gwei,
+see node.units), up to 2^256-1 wei; addresses are 0x addresses
 (EIP-55 checksum checked when mixed case) or dev0..dev9; keys are dev0..dev9,
 a 0x private key, a stored key name or a keystore file (see `rollup keys`).
 """
@@ -32,12 +33,14 @@ from node.cli.common import (
     load_key,
     net_parser,
     optional_amount,
+    parse_wei,
     progress,
     receipt_lines,
     sign_l2,
     submit_l2,
     wait_l2,
     wait_parser,
+    wei_text,
 )
 from node.crypto import PrivateKey, to_checksum_address
 from node.devnet.endpoints import Node
@@ -84,8 +87,12 @@ def register(subparsers: Any) -> None:
 
 def _send_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", required=True, metavar="ADDR", help="recipient: 0x address or devN")
-    parser.add_argument("--amount", required=True, help="amount in wei (decimal or 0x hex)")
-    parser.add_argument("--fee", help=f"fee in wei (default: the devnet's min fee, {L2_MIN_FEE})")
+    parser.add_argument(
+        "--amount", required=True, help="amount: wei (decimal or 0x hex) or with a unit (1.5eth, 20gwei)"
+    )
+    parser.add_argument(
+        "--fee", help=f"fee in wei or with a unit, e.g. 2gwei (default: the devnet's min fee, {L2_MIN_FEE})"
+    )
     parser.add_argument("--nonce", help="nonce (default: the sender's nonce at the latest block)")
     parser.add_argument(
         "--via-l1",
@@ -115,15 +122,21 @@ def _proof_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _deposit_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--amount", required=True, help="amount in wei (decimal or 0x hex)")
+    parser.add_argument(
+        "--amount", required=True, help="amount: wei (decimal or 0x hex) or with a unit (1.5eth, 20gwei)"
+    )
     parser.add_argument("--to", metavar="ADDR", help="L2 recipient (default: the sender)")
-    parser.add_argument("--fee", help="L1 fee in wei (default: the L1's min fee)")
+    parser.add_argument("--fee", help="L1 fee in wei or with a unit (default: the L1's min fee)")
 
 
 def _withdraw_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--amount", required=True, help="amount in wei (decimal or 0x hex)")
+    parser.add_argument(
+        "--amount", required=True, help="amount: wei (decimal or 0x hex) or with a unit (1.5eth, 20gwei)"
+    )
     parser.add_argument("--to", metavar="L1ADDR", help="L1 recipient (default: the sender)")
-    parser.add_argument("--fee", help=f"fee in wei (default: the devnet's min fee, {L2_MIN_FEE})")
+    parser.add_argument(
+        "--fee", help=f"fee in wei or with a unit, e.g. 2gwei (default: the devnet's min fee, {L2_MIN_FEE})"
+    )
     parser.add_argument("--nonce", help="nonce (default: the sender's nonce at the latest block)")
 
 
@@ -160,7 +173,7 @@ def _submit_l1(l1_rpc: str, key: PrivateKey, payload: Any, value: int, fee: int 
 
 def cmd_send(args: argparse.Namespace) -> int:
     to = parse_address_arg(args.to, "--to")
-    amount = parse_amount(args.amount, "--amount")
+    amount = parse_wei(args.amount, "--amount")
     optional_amount(args.fee, "--fee")
     nonce = _optional_nonce(args.nonce)
     key = load_key(args)
@@ -194,7 +207,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def cmd_withdraw(args: argparse.Namespace) -> int:
-    amount = parse_amount(args.amount, "--amount")
+    amount = parse_wei(args.amount, "--amount")
     recipient = parse_address_arg(args.to, "--to") if args.to is not None else None
     optional_amount(args.fee, "--fee")
     nonce = _optional_nonce(args.nonce)
@@ -223,7 +236,7 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
 def cmd_deposit(args: argparse.Namespace) -> int:
     from l1.contracts.payloads import Deposit
 
-    amount = parse_amount(args.amount, "--amount")
+    amount = parse_wei(args.amount, "--amount")
     recipient = parse_address_arg(args.to, "--to") if args.to is not None else None
     fee = optional_amount(args.fee, "--fee")
     key = load_key(args)
@@ -240,7 +253,7 @@ def cmd_deposit(args: argparse.Namespace) -> int:
         "to": to_checksum_address(to),
         "amount": str(amount),
     }
-    lines = [f"deposit sent on L1: {l1_hash}", f"{amount} wei from {data['from']} to {data['to']} on L2"]
+    lines = [f"deposit sent on L1: {l1_hash}", f"{wei_text(amount)} from {data['from']} to {data['to']} on L2"]
     if args.wait:
         l1_receipt = wait_l1_receipt(l1_rpc, l1_hash, deadline, progress)
         l2_hash = _deposit_l2_hash(l1_receipt, key.address, to, amount)
