@@ -37,6 +37,7 @@ from node.keys.hd import dev_account
 from node.rpc.client import RpcTransportError, SyncRpcClient
 from node.rpc.errors import RpcError
 from node.tx import Transfer, sign_tx
+from tests.support.processes import wait_for
 
 ROLLUP = [sys.executable, "-m", "node.cli.main"]
 L1_BLOCK_MS = 250
@@ -59,21 +60,6 @@ def cli(*args: str, timeout: float = 120, check: bool = True) -> subprocess.Comp
 
 def cli_json(*args: str, timeout: float = 120) -> Any:
     return json.loads(cli(*args, "--json", timeout=timeout).stdout)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-        except (RpcError, RpcTransportError) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
 
 
 def l1_balance(doc: dict[str, Any], address: str) -> int:

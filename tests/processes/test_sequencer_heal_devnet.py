@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from node.rpc.client import RpcTransportError, SyncRpcClient
 from node.rpc.errors import RpcError
 from node.tx import Transfer, sign_tx
 from sequencer.dropped import TRANSACTION_DROPPED
+from tests.support.processes import wait_for
 
 ROLLUP = [sys.executable, "-m", "node.cli.main"]
 L1_BLOCK_MS = 500
@@ -61,21 +62,6 @@ def cli_json(*args: str, timeout: float = 120) -> Any:
     if result.returncode != 0:
         raise AssertionError(f"rollup {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
     return json.loads(result.stdout)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-        except (RpcError, RpcTransportError) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
 
 
 def metric(url: str, name: str) -> float:

@@ -10,9 +10,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from node.rpc.client import RpcTransportError
+from node.rpc.errors import RpcError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -138,3 +142,19 @@ def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.1)
                 return last
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
+    """Poll `predicate` until it returns something truthy (JSON-RPC errors count as not yet); else AssertionError."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except (RpcError, RpcTransportError) as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
