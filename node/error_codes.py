@@ -126,6 +126,17 @@ ENTRIES: tuple[ErrorCode, ...] = (
         rpc.Unavailable,
     ),
     _entry(
+        _S.RPC,
+        "devnet control refused: unknown role, a role that is down, or a foreground devnet",
+        rpc.ControlRefused,
+    ),
+    _entry(
+        _S.RPC,
+        "devnet control is disabled: the process was not started as part of a devnet",
+        rpc.ControlDisabled,
+    ),
+    _entry(_S.RPC, "unknown snapshot id (never taken, reverted past, or lost to a reset)", rpc.UnknownSnapshot),
+    _entry(
         _S.SEQUENCER,
         "the transaction was in a block L1 replaced and is no longer valid on the healed chain",
         dropped.TransactionDropped,

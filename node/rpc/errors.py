@@ -2,7 +2,8 @@
 
 Every error a handler may return to a caller is an `RpcError` carrying a
 numeric code. The standard JSON-RPC codes have their own subclasses; the
-devnet adds three server-defined codes (-32004..-32006). Domain errors
+devnet adds server-defined codes: -32004..-32006, and -32003, -32008, -32009
+for devnet control (`devnet_*` methods). Domain errors
 elsewhere in the node (the state transition's `InvalidTransaction` family,
 chain errors) carry an integer `rpc_code` class attribute instead of
 depending on this module; `rpc_error_from` turns those into `RpcError`s.
@@ -20,6 +21,9 @@ INTERNAL_ERROR = -32603
 RESOURCE_NOT_FOUND = -32004
 LIMIT_EXCEEDED = -32005
 UNAVAILABLE = -32006
+CONTROL_REFUSED = -32003
+CONTROL_DISABLED = -32008
+UNKNOWN_SNAPSHOT = -32009
 
 
 def _restore(cls: type[RpcError], code: int, message: str, data: Any) -> RpcError:
@@ -105,6 +109,27 @@ class Unavailable(_FixedCodeError):
     DEFAULT_MESSAGE = "service unavailable"
 
 
+class ControlRefused(_FixedCodeError):
+    """A devnet control request that cannot be carried out now (unknown role, role down, foreground devnet)."""
+
+    CODE = CONTROL_REFUSED
+    DEFAULT_MESSAGE = "devnet control request refused"
+
+
+class ControlDisabled(_FixedCodeError):
+    """A `devnet_*` control method called on a process not started as part of a devnet."""
+
+    CODE = CONTROL_DISABLED
+    DEFAULT_MESSAGE = "devnet control is disabled: this process was not started as part of a devnet"
+
+
+class UnknownSnapshot(_FixedCodeError):
+    """A revert to a snapshot id that does not exist (never taken, already reverted past, or lost to a reset)."""
+
+    CODE = UNKNOWN_SNAPSHOT
+    DEFAULT_MESSAGE = "unknown snapshot id"
+
+
 ERROR_CLASSES: dict[int, type[_FixedCodeError]] = {
     cls.CODE: cls
     for cls in (
@@ -116,6 +141,9 @@ ERROR_CLASSES: dict[int, type[_FixedCodeError]] = {
         ResourceNotFound,
         LimitExceeded,
         Unavailable,
+        ControlRefused,
+        ControlDisabled,
+        UnknownSnapshot,
     )
 }
 
