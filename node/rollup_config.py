@@ -43,6 +43,7 @@ class NodeSection:
     rpc_host: str
     rpc_port: int
     log_level: str
+    devnet: bool = False  # started as part of a devnet: serves the devnet_* control methods (node.rpc.control)
 
 
 def load_rollup_config(doc: Mapping[str, Any]) -> RollupConfig:
@@ -92,7 +93,8 @@ def load_node_section(doc: Mapping[str, Any], base_dir: Path | None = None) -> N
     host = section.get("rpc_host", "127.0.0.1")
     if not isinstance(host, str):
         raise ConfigError("node.rpc_host must be a string")
-    return NodeSection(path, host, _int(section, "node.rpc_port", section.get("rpc_port", 0), 0, 65535), level.upper())
+    port = _int(section, "node.rpc_port", section.get("rpc_port", 0), 0, 65535)
+    return NodeSection(path, host, port, level.upper(), _bool("node.devnet", section.get("devnet", False)))
 
 
 def _section(doc: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -109,6 +111,12 @@ def _int(section: Mapping[str, Any], key: str, value: Any, low: int, high: int) 
         raise ConfigError(f"{key} must be an integer (got {value!r})")
     if not low <= value <= high:
         raise ConfigError(f"{key} = {value} is outside [{low}, {high}]")
+    return value
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false (got {value!r})")
     return value
 
 

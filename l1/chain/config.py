@@ -5,6 +5,7 @@
     rpc_host = "127.0.0.1"
     rpc_port = 8545
     log_level = "INFO"
+    devnet = false                # optional: true when started by `rollup devnet up` (devnet_* control methods)
 
     [l1]
     chain_id = 900
@@ -136,6 +137,7 @@ class L1Config:
     log_level: str
     l2_genesis_alloc: tuple[tuple[Address, int], ...] | None = None  # [l1.rollup.genesis]
     l2_genesis_extra: Mapping[bytes, bytes] = field(default_factory=dict)  # [l1.rollup.venue]: the venue's genesis
+    devnet: bool = False  # [node] devnet: serves devnet_mine / devnet_setBalance (node.rpc.control)
 
 
 def default_genesis() -> tuple[tuple[Address, int], ...]:
@@ -166,6 +168,7 @@ def l1_config_from_dict(data: Mapping[str, Any], source: str = "config", base_di
         log_level=_log_level(node, source),
         l2_genesis_alloc=_l2_genesis(l1.get("rollup"), source),
         l2_genesis_extra=_l2_venue_genesis(l1.get("rollup")),
+        devnet=_bool(node, "node", "devnet", False, source),
     )
 
 
@@ -274,6 +277,13 @@ def _int(table: Mapping[str, Any], section: str, key: str, default: int, low: in
         raise ConfigError(f"{source}: [{section}] {key} must be an integer, got {value!r}")
     if not low <= value <= high:
         raise ConfigError(f"{source}: [{section}] {key} must be in [{low}, {high}], got {value}")
+    return value
+
+
+def _bool(table: Mapping[str, Any], section: str, key: str, default: bool, source: str) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{source}: [{section}] {key} must be true or false, got {value!r}")
     return value
 
 

@@ -19,11 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 
 from l1.chain.config import L1Config
+from l1.chain.control import L1Control
 from l1.chain.errors import ChainConfigMismatch, L1ChainError
+from l1.chain.mining import BlockMaker
 from l1.chain.producer import L1Chain, ProducedBlock, open_l1_chain
 from l1.chain.rpc import L1Rpc, block_to_json
 from l1.contracts.events import (
@@ -41,7 +43,8 @@ from l1.contracts.events import (
 from l1.contracts.rpc import RollupRpc
 from l1.contracts.runtime import ROLLUP
 from l1.contracts.startup import prepare_rollup
-from node.crypto import to_checksum_address
+from node.crypto import Address, to_checksum_address
+from node.rpc.control import register_control
 from node.rpc.server import RpcServer
 from node.service import BackgroundTasks, ConfigError, sleep_or_stop
 
@@ -67,6 +70,7 @@ class L1Process:
         self.server = RpcServer("l1", health=self.health)
         self.chain: L1Chain | None = None
         self.port: int | None = None
+        self.maker = BlockMaker(self.produce_one)  # every block, timer or devnet_*, is made through it
         self._init_metrics()
 
     def _init_metrics(self) -> None:
@@ -86,6 +90,8 @@ class L1Process:
         try:
             L1Rpc(self.chain, self.config).register(self.server)
             RollupRpc(self.chain, self.config).register(self.server)
+            control = L1Control(self.maker, self.chain.get_balance)
+            register_control(self.server, "l1", enabled=self.config.devnet, handlers=control.handlers())
             self.server.add_topic(NEW_HEADS)
             self.tasks.spawn("l1-blocks", self.run_block_loop())
             self.port = await self.server.start(self.config.rpc_host, self.config.rpc_port)
@@ -141,17 +147,18 @@ class L1Process:
         interval = self.config.block_time_ms / 1000
         next_at = time.monotonic() + interval
         while not await sleep_or_stop(max(0.0, next_at - time.monotonic()), self.stop):
-            self.produce_one()
+            await self.maker.next_block()
             next_at += interval
             if next_at < time.monotonic():  # fell behind (a slow block or a paused process): skip ahead
                 next_at = time.monotonic() + interval
 
-    def produce_one(self) -> ProducedBlock:
+    def produce_one(self, balances: Mapping[Address, int] | None = None) -> ProducedBlock:
+        """Produce, record and publish one block; callers other than tests go through `self.maker`."""
         chain = self.chain
         if chain is None:
             raise L1ChainError("the chain is closed")
         timestamp = max(now_ms(self.clock), chain.head.timestamp_ms + 1)
-        produced = chain.produce_block(timestamp)
+        produced = chain.produce_block(timestamp, balances)
         self.record(produced)
         self.server.publish(NEW_HEADS, block_to_json(produced.block, with_events=False))
         return produced

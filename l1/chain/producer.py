@@ -6,15 +6,22 @@ runs them through its runtime, the contracts (l1.chain.execution) and commits th
 receipts, events, indexes, the head and all state writes in one atomic
 `KVStore.write`. A process killed at any moment reopens at the last committed
 block; transactions only in the mempool are lost (see l1.chain.mempool).
+
+Devnet balance overrides (`devnet_setBalance`, l1.chain.control) are part of
+producing a block: `produce_block(t, balances={address: wei})` sets those
+balances first (nonces kept), then runs the block as usual over that state,
+and commits the overrides, their record (l1.chain.store DEVNET_PREFIX) and
+the block in the same atomic write.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from l1.chain.accounts import get_account, get_balance, get_nonce
+from l1.chain.accounts import get_account, get_balance, get_nonce, set_account
 from l1.chain.config import L1Config, MempoolLimits
 from l1.chain.errors import ChainConfigMismatch, L1ChainError, TimestampNotIncreasing
 from l1.chain.events import Event, L1Receipt
@@ -28,6 +35,7 @@ from l1.chain.store import (
     build_block,
     commit_block_puts,
     compute_genesis_identity,
+    devnet_override_puts,
     read_block,
     read_block_number,
     read_genesis_identity,
@@ -39,6 +47,7 @@ from l1.chain.tx import RecoveredL1Tx
 from node.crypto import Address, Hash32, to_checksum_address
 from node.encoding import UINT64_MAX
 from node.state.schema import Account
+from node.state.view import Overlay
 from node.stf.errors import NonceOverflow, NonceTooLow
 from node.stf.ledger import compute_envelope_cost, validate_balance, validate_chain_id, validate_fee
 from node.store.kv import KVStore
@@ -144,25 +153,37 @@ class L1Chain:
 
     # -- production --
 
-    def produce_block(self, timestamp_ms: int) -> ProducedBlock:
-        """Execute the mempool's executable transactions into a new block and commit it atomically."""
+    def produce_block(self, timestamp_ms: int, balances: Mapping[Address, int] | None = None) -> ProducedBlock:
+        """Execute the mempool's executable transactions into a new block and commit it atomically.
+
+        `balances` (devnet only) are set before the block runs, in the same atomic write.
+        """
         parent = self.head
         if timestamp_ms <= parent.timestamp_ms:
             raise TimestampNotIncreasing(parent.timestamp_ms, timestamp_ms)
         env = L1BlockEnv(parent.number + 1, timestamp_ms)
+        base = Overlay(self.kv)
+        for address, wei in (balances or {}).items():
+            set_account(base, address, replace(get_account(base, address), balance=wei))
         candidates = self.mempool.take(self.max_block_txs, self.nonce_of)
-        execution = execute_l1_block(self.kv, self.params, env, candidates, self.runtime)
+        execution = execute_l1_block(base, self.params, env, candidates, self.runtime)
         block = build_block(parent, timestamp_ms, (rtx.raw for rtx in execution.included), execution.events)
-        self.commit(block, execution.receipts, execution.writes)
+        extra = devnet_override_puts(block.number, balances.items()) if balances else {}
+        self.commit(block, execution.receipts, {**base.writes, **execution.writes}, extra)
         self.update_mempool(execution.included, execution.dropped)
         return ProducedBlock(block, execution.receipts, execution.dropped)
 
     def commit(
-        self, block: L1StoredBlock, receipts: tuple[L1Receipt, ...], state_writes: dict[bytes, bytes | None]
+        self,
+        block: L1StoredBlock,
+        receipts: tuple[L1Receipt, ...],
+        state_writes: dict[bytes, bytes | None],
+        extra: Mapping[bytes, bytes] | None = None,
     ) -> None:
         puts = {k: v for k, v in state_writes.items() if v is not None}
         deletes = [k for k, v in state_writes.items() if v is None]
         puts.update(commit_block_puts(block, receipts))
+        puts.update(extra or {})
         self.kv.write(puts, deletes)
         self._head = L1Head(block.number, block.hash(), block.header.timestamp_ms)
 

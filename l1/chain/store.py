@@ -15,6 +15,8 @@ Keys (the L1 state lives under `S`, see l1.contracts.state):
     B t tx_hash     -> pack([number, index])
     M head          -> pack([number, block_hash, timestamp_ms])
     M genesis       -> pack([chain_id, genesis_alloc_hash])  which chain this directory holds
+    D b number(8)   -> pack([[address, balance], ...])  devnet_setBalance overrides applied at the start
+                       of that block (devnet mode only; not part of the block hash, see l1.chain.control)
 
 `commit_block_puts` builds every key of one block; the chain writes them with
 the block's state writes in one atomic `KVStore.write`.
@@ -38,6 +40,7 @@ HASH_INDEX_PREFIX = b"Bh"
 TX_INDEX_PREFIX = b"Bt"
 HEAD_KEY = b"Mhead"
 GENESIS_KEY = b"Mgenesis"
+DEVNET_PREFIX = b"Db"
 ZERO_HASH = Hash32(bytes(32))
 MAX_STORED_BLOCK_BYTES = 1 << 31
 
@@ -148,6 +151,12 @@ def commit_block_puts(block: L1StoredBlock, receipts: Iterable[L1Receipt]) -> di
     return puts
 
 
+def devnet_override_puts(number: int, balances: Iterable[tuple[bytes, int]]) -> dict[bytes, bytes]:
+    """The record of the devnet balance overrides applied at the start of block `number`."""
+    entries = [[bytes(a), b.to_bytes(32, "big")] for a, b in sorted(balances)]
+    return {DEVNET_PREFIX + _num(number): pack(entries)}
+
+
 # -- reads --
 
 
@@ -185,6 +194,16 @@ def read_tx_location(kv: KVReader, tx_hash: bytes) -> tuple[int, int] | None:
         return None
     fields = expect_list(unpack(raw, 64), 2, "tx location")
     return expect_int(fields[0], "number"), expect_int(fields[1], "index")
+
+
+def read_devnet_overrides(kv: KVReader, number: int) -> dict[bytes, int]:
+    """The balances devnet_setBalance set at the start of block `number` ({} for an ordinary block)."""
+    raw = kv.get(DEVNET_PREFIX + _num(number))
+    if raw is None:
+        return {}
+    entries = expect_list(unpack(raw, MAX_STORED_BLOCK_BYTES), None, "devnet overrides")
+    pairs = [expect_list(entry, 2, "devnet override") for entry in entries]
+    return {expect_bytes(a, "address", 20): int.from_bytes(expect_bytes(b, "balance", 32), "big") for a, b in pairs}
 
 
 def read_genesis_identity(kv: KVReader) -> bytes | None:

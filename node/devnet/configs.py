@@ -28,7 +28,8 @@ LOG_LEVEL = "INFO"
 
 
 def node_section(spec: ProcessSpec) -> dict[str, Any]:
-    return {"data_dir": str(spec.data_dir), "rpc_host": p.RPC_HOST, "rpc_port": spec.port, "log_level": LOG_LEVEL}
+    node = {"data_dir": str(spec.data_dir), "rpc_host": p.RPC_HOST, "rpc_port": spec.port, "log_level": LOG_LEVEL}
+    return {**node, "devnet": True}  # every devnet process serves the devnet_* control methods (node.rpc.control)
 
 
 def rollup_section() -> dict[str, Any]:
