@@ -247,18 +247,20 @@ def main() -> None:
     args = parse_args()
     binary = anvil_binary(args.anvil)
     version = subprocess.run([str(binary), "--version"], capture_output=True, text=True).stdout.strip().splitlines()[0]
-    pairs = []
+    pairs: list[dict[str, Any]] = []
+    ratios: list[float] = []
     for run in range(args.runs):
         anvil = asyncio.run(anvil_run(binary, args.transfers, args.rate, args.senders))
         devnet = devnet_run(args.transfers, args.rate, args.senders)
         ratio = round(devnet["tps_safe"] / anvil["tps_mined"], 2) if anvil["tps_mined"] else None
         pairs.append({"anvil": anvil, "devnet": devnet, "ratio_safe_vs_anvil": ratio})
+        if ratio is not None:
+            ratios.append(ratio)
         print(
             f"run {run + 1}: anvil {anvil['tps_mined']} tx/s mined, devnet {devnet['tps_safe']} tx/s safe "
             f"({devnet['tps_soft']} soft): {ratio}x",
             file=sys.stderr,
         )
-    ratios = [pair["ratio_safe_vs_anvil"] for pair in pairs if pair["ratio_safe_vs_anvil"] is not None]
     print(
         json.dumps(
             {
