@@ -12,6 +12,15 @@ Prints a summary and one JSON line with: tps_soft, tps_safe, soft_p50_ms,
 soft_p99_ms, safe_p50_ms, gossip_p50_ms/gossip_p99_ms (sequencer sealed ->
 executor applied, from the nodes' newHeads), gossip_bytes_per_tx, l1_bytes_per_tx,
 disk_bytes_per_tx (executor), cpu_percent per process.
+
+Finality and state growth (the seed's other two yardsticks):
+- `--finalized`: after the load, wait (up to `--finalize-seconds`) until the executor's
+  finalized head covers every transfer, and report finalized_p50_ms/p99 (submitted ->
+  finalized: the output holding it survived its challenge window on L1) beside soft and safe;
+- growth: the data directories of the sequencer and the first executor are measured before
+  and after (bytes of files on disk, RocksDB compactions included), reported per transfer
+  and, with `--fresh-recipients` (every transfer pays a new address, so each one creates an
+  account), per account created. `--seconds 100 --rate 1000` is a 100,000-transfer run.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from node.crypto import PrivateKey, keccak256, to_checksum_address  # noqa: E402
+from node.crypto import Address, PrivateKey, keccak256, to_checksum_address  # noqa: E402
 from node.devnet.procfs import cpu_seconds  # noqa: E402
 from node.keys.hd import dev_account  # noqa: E402
 from node.rpc.metrics import parse_exposition  # noqa: E402
@@ -50,6 +59,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--executors", type=int, default=1, help="executors when starting a devnet")
     p.add_argument(
         "--drain-seconds", type=float, default=30.0, help="how long to wait for the last transfers to be safe"
+    )
+    p.add_argument("--finalized", action="store_true", help="also wait for and time the finalized level")
+    p.add_argument("--finalize-seconds", type=float, default=180.0, help="how long to wait for finalized")
+    p.add_argument(
+        "--fresh-recipients", action="store_true", help="every transfer pays a new address (state growth per account)"
     )
     return p.parse_args()
 
@@ -130,13 +144,16 @@ async def current_nonces(seq: Rpc, keys: list[PrivateKey]) -> list[int]:
 
 
 def presign(
-    keys: list[PrivateKey], nonces: list[int], chain_id: int, total: int, fee: int
+    keys: list[PrivateKey], nonces: list[int], chain_id: int, total: int, fee: int, fresh: bool = False
 ) -> list[tuple[bytes, bytes]]:
+    """`total` signed transfers round-robin over the senders; to the next sender, or to a new address."""
     out = []
     nonces = list(nonces)
+    salt = time.time_ns().to_bytes(8, "big")
     for i in range(total):
         k = i % len(keys)
-        raw = sign_tx(keys[k], chain_id, nonces[k], fee, Transfer(keys[(k + 1) % len(keys)].address, 1)).encode()
+        to = Address(keccak256(salt + i.to_bytes(8, "big"))[12:]) if fresh else keys[(k + 1) % len(keys)].address
+        raw = sign_tx(keys[k], chain_id, nonces[k], fee, Transfer(to, 1)).encode()
         nonces[k] += 1
         out.append((keccak256(raw), raw))
     return out
@@ -183,15 +200,36 @@ async def follow_heads(ws_url: str, seen: dict[int, float], stop: asyncio.Event)
                     seen.setdefault(result["number"], time.perf_counter())
 
 
-async def follow_safe(executor: Rpc, safe_at: dict[int, float], stop: asyncio.Event) -> None:
+async def follow_safe(
+    executor: Rpc, safe_at: dict[int, float], stop: asyncio.Event, level: str = "safe", poll_s: float = 0.05
+) -> None:
+    """When each block reached `level` (safe or finalized) on the executor, from its sync status."""
     last = -1
     while not stop.is_set():
         status = await executor.call("rollup_syncStatus")
         now = time.perf_counter()
-        for n in range(last + 1, status["safe"]["number"] + 1):
+        for n in range(last + 1, status[level]["number"] + 1):
             safe_at[n] = now
-        last = max(last, status["safe"]["number"])
-        await asyncio.sleep(0.05)
+        last = max(last, status[level]["number"])
+        await asyncio.sleep(poll_s)
+
+
+def data_dirs(info: dict[str, Any]) -> dict[str, Path]:
+    """The sequencer's and the first executor's data directories (from devnet.json)."""
+    wanted = {"sequencer", info["executors"][0].get("name", "executor-0")}
+    return {p["name"]: Path(p["data_dir"]) for p in info["processes"] if p["name"] in wanted and "data_dir" in p}
+
+
+def dir_bytes(path: Path) -> int:
+    """Bytes of every file under `path` (files that vanish mid-walk, as compaction removes them, are skipped)."""
+    total = 0
+    for entry in path.rglob("*"):
+        try:
+            if entry.is_file():
+                total += entry.stat().st_size
+        except FileNotFoundError:
+            continue
+    return total
 
 
 async def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
@@ -202,18 +240,26 @@ async def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
         fee = 10**9
         keys = await fund_senders(seq, chain_id, args.senders, fee)
         total = int(args.rate * args.seconds)
-        txs = presign(keys, await current_nonces(seq, keys), chain_id, total, fee)
+        txs = presign(keys, await current_nonces(seq, keys), chain_id, total, fee, args.fresh_recipients)
+        dirs = data_dirs(info)
+        disk_before = {name: dir_bytes(path) for name, path in dirs.items()}
         metrics_before = await scrape(session, info)
         cpu_before = {p["name"]: cpu_seconds(p["pid"]) for p in info["processes"]}
         sealed_at: dict[str, float] = {}
         block_of: dict[str, int] = {}
         safe_at: dict[int, float] = {}
+        finalized_at: dict[int, float] = {}
         stop = asyncio.Event()
         sequencer_heads: dict[int, float] = {}
         executor_heads: list[dict[int, float]] = [{} for _ in info["executors"]]
         followers = [
             asyncio.create_task(follow_blocks(info["sequencer"]["ws"], seq, sealed_at, block_of, stop)),
             asyncio.create_task(follow_safe(executor, safe_at, stop)),
+            *(
+                [asyncio.create_task(follow_safe(executor, finalized_at, stop, "finalized", 0.5))]
+                if args.finalized
+                else []
+            ),
             asyncio.create_task(follow_heads(info["sequencer"]["ws"], sequencer_heads, stop)),
             *(
                 asyncio.create_task(follow_heads(e["ws"], heads, stop))
@@ -241,6 +287,11 @@ async def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
             if len(done) == len(submitted):
                 break
             await asyncio.sleep(0.2)
+        if args.finalized:
+            deadline = time.perf_counter() + args.finalize_seconds
+            last_block = max(block_of.values(), default=0)
+            while time.perf_counter() < deadline and last_block not in finalized_at:
+                await asyncio.sleep(0.5)
         stop.set()
         await asyncio.gather(*followers, return_exceptions=True)
         cpu = {
@@ -248,9 +299,15 @@ async def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
         }
         metrics_after = await scrape(session, info)
         gossip_bytes = await block_bytes(seq, sorted(set(block_of.values())))
+        disk_after = {name: dir_bytes(path) for name, path in dirs.items()}
     soft = sorted((sealed_at[h] - t) * 1000 for h, t in submitted.items() if h in sealed_at)
     safe = sorted(
         (safe_at[block_of[h]] - t) * 1000 for h, t in submitted.items() if h in block_of and block_of[h] in safe_at
+    )
+    finalized = sorted(
+        (finalized_at[block_of[h]] - t) * 1000
+        for h, t in submitted.items()
+        if h in block_of and block_of[h] in finalized_at
     )
     soft_times = [sealed_at[h] for h in submitted if h in sealed_at]
     safe_times = [safe_at[block_of[h]] for h in submitted if h in block_of and block_of[h] in safe_at]
@@ -269,12 +326,29 @@ async def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
         "soft_p50_ms": round(statistics.median(soft), 1) if soft else None,
         "soft_p99_ms": round(soft[int(len(soft) * 0.99) - 1], 1) if soft else None,
         "safe_p50_ms": round(statistics.median(safe), 1) if safe else None,
+        "safe_p99_ms": percentile(safe, 99),
+        "finalized": len(finalized) if args.finalized else None,
+        "finalized_p50_ms": percentile(finalized, 50),
+        "finalized_p99_ms": percentile(finalized, 99),
         "gossip_p50_ms": percentile(gossip_delays(sequencer_heads, executor_heads), 50),
         "gossip_p99_ms": percentile(gossip_delays(sequencer_heads, executor_heads), 99),
         "gossip_bytes_per_tx": round(gossip_bytes / max(len(soft), 1), 1),
         "l1_bytes_per_tx": round(l1_bytes / l1_txs, 1) if l1_txs else None,
         "disk_bytes_per_tx": round(disk / max(len(safe), 1), 1) if disk else None,
         "cpu_percent": {name: round(100 * s / wall, 1) for name, s in cpu.items()},
+        "cpu_ms_per_tx": {name: round(1000 * s / max(len(soft), 1), 3) for name, s in cpu.items()},
+        "state_growth": {
+            name: {
+                "bytes": disk_after[name] - disk_before[name],
+                "bytes_per_tx": round((disk_after[name] - disk_before[name]) / max(len(safe), 1), 1),
+                "bytes_per_account": (
+                    round((disk_after[name] - disk_before[name]) / max(len(safe), 1), 1)
+                    if args.fresh_recipients
+                    else None
+                ),
+            }
+            for name in dirs
+        },
     }
 
 
@@ -346,6 +420,14 @@ def main() -> None:
         f"gossip p50 {result['gossip_p50_ms']} ms ({result['gossip_bytes_per_tx']} B/tx)",
         file=sys.stderr,
     )
+    if result["finalized"] is not None:
+        print(
+            f"finalized {result['finalized']} of {result['submitted']}: p50 {result['finalized_p50_ms']} ms, "
+            f"p99 {result['finalized_p99_ms']} ms",
+            file=sys.stderr,
+        )
+    for name, growth in result["state_growth"].items():
+        print(f"{name} disk: +{growth['bytes']} B, {growth['bytes_per_tx']} B/tx", file=sys.stderr)
     print(json.dumps(result))
 
 
