@@ -3,10 +3,24 @@
 Endpoints, keys, signing, fees and `--wait` are node.cli.common's, as for
 the wallet commands: orders go to the sequencer; `--wait` (default level
 unsafe) polls until included and fails the command when the receipt's
-status is 0. Markets are named by
-symbol (BTC-PERP, any case) or id; sizes are whole lots, prices units per lot
-(see `rollup markets`). The oracle commands sign with the oracle key (default
-dev4, the devnet's).
+status is 0. Markets are named by symbol (BTC-PERP, any case) or id. The
+oracle commands sign with the oracle key (default dev4, the devnet's).
+
+Human units (node.units, from the market's declared base/quote decimals,
+see `rollup markets`):
+- `--price 20.5` is quote per 1 whole base (eth per BTC on the devnet) and
+  `--size 0.001` whole base units, always, even for a bare integer
+  (`--size 3` is 3 BTC); a value between two ticks or two lots, with more
+  decimals than the base asset, negative, zero, malformed or too large is
+  refused naming the nearest valid values, before anything is sent;
+- `--price-units N` (wei per lot) and `--lots N` give the exact integers
+  instead, as the chain stores them (the only form for a market that
+  declares no decimals); `oracle set` takes --price or --price-units, and
+  `oracle path --units` reads integer lines instead of human prices;
+- amounts (--fee) keep node.cli.common's rule: a bare integer is wei,
+  or give a unit (`2gwei`).
+Reads print human prices, sizes and eth amounts; `--json` prints the node's
+answer, which carries both forms (`price` and `priceDecimal`, ...).
 """
 
 from __future__ import annotations
@@ -38,7 +52,10 @@ from node.devnet.inputs import parse_address_arg, parse_amount, parse_block_tag
 from node.devnet.params import VENUE_ORACLE_KEY
 from node.devnet.waiting import Deadline
 from node.rpc.client import SyncRpcClient
+from node.units import AmountError, MarketUnits, format_price, format_size, parse_price, parse_size
+from node.venue.markets import MAX_PRICE
 from node.venue.oracle import ORACLE_MAX_AHEAD_MS
+from node.venue.orders import MAX_ORDER_LOTS
 from node.venue.payloads import CancelAll, CancelOrder, OracleUpdate, OrderType, PlaceOrder
 from node.venue.side import Side
 
@@ -95,8 +112,14 @@ def register(subparsers: Any) -> None:
 def _order_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--market", required=True, metavar="M", help="market symbol or id")
     parser.add_argument("--side", required=True, choices=("buy", "sell"))
-    parser.add_argument("--size", required=True, help="lots")
-    parser.add_argument("--price", help="units per lot (default: IOC at the oracle price +/- 10%%)")
+    size = parser.add_mutually_exclusive_group(required=True)
+    size.add_argument("--size", help="in whole base units, e.g. 0.001 (BTC); a whole number of lots")
+    size.add_argument("--lots", help="the size as an integer number of lots")
+    price = parser.add_mutually_exclusive_group()
+    price.add_argument(
+        "--price", help="quote per 1 base, e.g. 20.5; a multiple of the tick (default: IOC at the oracle +/- 10%%)"
+    )
+    price.add_argument("--price-units", metavar="N", help="the price as an integer: wei per lot")
     parser.add_argument(
         "--type", choices=tuple(ORDER_TYPES), default=None, help="limit (default with --price), ioc, post-only"
     )
@@ -117,12 +140,17 @@ def _positions_args(parser: argparse.ArgumentParser) -> None:
 
 def _oracle_set_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--market", required=True, metavar="M")
-    parser.add_argument("--price", required=True, help="units per lot")
+    price = parser.add_mutually_exclusive_group(required=True)
+    price.add_argument("--price", help="quote per 1 base, e.g. 20.5 (a multiple of the tick)")
+    price.add_argument("--price-units", metavar="N", help="the price as an integer: wei per lot")
 
 
 def _oracle_path_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--market", required=True, metavar="M")
-    parser.add_argument("--file", required=True, type=Path, help="one price per line (# comments allowed)")
+    parser.add_argument(
+        "--file", required=True, type=Path, help="one human price per line, e.g. 20.5 (# comments allowed)"
+    )
+    parser.add_argument("--units", action="store_true", help="the file's prices are integers: wei per lot")
     parser.add_argument(
         "--interval", type=float, default=0.5, metavar="S", help="seconds between updates (default 0.5)"
     )
@@ -140,6 +168,67 @@ def _uint(text: str, what: str, maximum: int = 2**64 - 1) -> int:
     if value > maximum:
         raise InputError(f"{what} {text} is larger than {maximum}")
     return value
+
+
+def _units(market: dict[str, Any]) -> MarketUnits | None:
+    """The market's human-unit conversions from its rollup_getMarkets row (None without declared decimals)."""
+    if market.get("baseDecimals") is None or market.get("quoteDecimals") is None:
+        return None
+    try:
+        return MarketUnits(
+            market["symbol"],
+            int(market["lotSize"]),
+            int(market["tickSize"]),
+            int(market["baseDecimals"]),
+            int(market["quoteDecimals"]),
+            MAX_PRICE,
+            MAX_ORDER_LOTS,
+        )
+    except AmountError as exc:
+        raise CliError(f"the node describes {market['symbol']} inconsistently: {exc}") from None
+
+
+def _need_units(market: dict[str, Any], flag: str, raw_flag: str) -> MarketUnits:
+    units = _units(market)
+    if units is None:
+        raise InputError(f"{market['symbol']} declares no base/quote decimals: give {raw_flag} instead of {flag}")
+    return units
+
+
+def _human_price(market: dict[str, Any], text: str, flag: str = "--price") -> int:
+    try:
+        return parse_price(text, _need_units(market, flag, "--price-units"), flag)
+    except AmountError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _human_size(market: dict[str, Any], text: str) -> int:
+    try:
+        return parse_size(text, _need_units(market, "--size", "--lots"), "--size")
+    except AmountError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _raw_price(text: str, flag: str = "--price-units") -> int:
+    price = _uint(text, flag, MAX_PRICE)
+    if price == 0:
+        raise InputError(f"{flag} must be at least 1")
+    return price
+
+
+def _price_text(market: dict[str, Any], units: int) -> str:
+    """A price for people: human when the market declares decimals, else `N units`."""
+    converter = _units(market)
+    return format_price(units, converter) if converter else f"{units} units"
+
+
+def _size_text(market: dict[str, Any], lots: int) -> str:
+    converter = _units(market)
+    return f"{format_size(lots, converter)} {_base(market)}" if converter else f"{lots} lots"
+
+
+def _base(market: dict[str, Any]) -> str:
+    return str(market["symbol"]).split("-", 1)[0]
 
 
 def _market(client: SyncRpcClient, text: str) -> dict[str, Any]:
@@ -168,11 +257,14 @@ def _send(args: argparse.Namespace, payload: Any, data: dict[str, Any], verb: st
 def cmd_order(args: argparse.Namespace) -> int:
     client = _client(args)
     market = _market(client, args.market)
-    size = _uint(args.size, "--size")
-    if size == 0:
-        raise InputError("--size must be at least 1 lot")
-    if args.price is not None:
-        price = _uint(args.price, "--price")
+    if args.size is not None:
+        size = _human_size(market, args.size)
+    else:
+        size = _uint(args.lots, "--lots", MAX_ORDER_LOTS)
+        if size == 0:
+            raise InputError("--lots must be at least 1")
+    if args.price is not None or args.price_units is not None:
+        price = _human_price(market, args.price) if args.price is not None else _raw_price(args.price_units)
         kind = args.type or "limit"
     else:
         if args.type not in (None, "ioc"):
@@ -202,7 +294,13 @@ def cmd_order(args: argparse.Namespace) -> int:
         "type": kind,
         "reduceOnly": bool(args.reduce_only),
     }
-    return _send(args, payload, data, f"order sent ({args.side} {size} {market['symbol']} @ {price}, {kind})")
+    converter = _units(market)
+    if converter is not None:
+        data["sizeDecimal"], data["priceDecimal"] = format_size(size, converter), format_price(price, converter)
+    verb = (
+        f"order sent ({args.side} {_size_text(market, size)} {market['symbol']} @ {_price_text(market, price)}, {kind})"
+    )
+    return _send(args, payload, data, verb)
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
@@ -218,16 +316,13 @@ def cmd_cancel_all(args: argparse.Namespace) -> int:
 def cmd_oracle_set(args: argparse.Namespace) -> int:
     client = _client(args)
     market = _market(client, args.market)
-    price = _uint(args.price, "--price")
-    if price == 0:
-        raise InputError("--price must be at least 1")
+    price = _human_price(market, args.price) if args.price is not None else _raw_price(args.price_units)
     payload = OracleUpdate(market["id"], price, _oracle_ms(client, int(market.get("oracleTimestamp") or 0)))
-    return _send(
-        args,
-        payload,
-        {"market": market["symbol"], "price": price, "timestampMs": payload.timestamp_ms},
-        f"oracle update sent ({market['symbol']} = {price})",
-    )
+    data: dict[str, Any] = {"market": market["symbol"], "price": price, "timestampMs": payload.timestamp_ms}
+    converter = _units(market)
+    if converter is not None:
+        data["priceDecimal"] = format_price(price, converter)
+    return _send(args, payload, data, f"oracle update sent ({market['symbol']} = {_price_text(market, price)})")
 
 
 def _oracle_ms(client: SyncRpcClient, last_ms: int) -> int:
@@ -246,20 +341,13 @@ def cmd_oracle_path(args: argparse.Namespace) -> int:
         lines = args.file.read_text().splitlines()
     except OSError as exc:
         raise InputError(f"--file {args.file}: {exc.strerror or exc}") from None
-    prices = []
-    for number, line in enumerate(lines, 1):
-        text = line.split("#", 1)[0].strip()
-        if text:
-            if not text.isdigit() or int(text) == 0:
-                raise InputError(f"{args.file}:{number}: {text!r} is not a positive integer price")
-            prices.append(int(text))
-    if not prices:
-        raise InputError(f"{args.file} holds no prices")
     if args.interval < 0:
         raise InputError("--interval must be >= 0")
     endpoints = get_endpoints(args)
     client = SyncRpcClient(endpoints.require_l2().rpc)
     market = _market(client, args.market)
+    prices = _path_prices(args, lines, market)
+    converter = _units(market)
     key = load_key(args)
     fee = l2_fee(args, endpoints)
     sent: list[dict[str, Any]] = []
@@ -275,11 +363,34 @@ def cmd_oracle_path(args: argparse.Namespace) -> int:
             None if index == 0 else sent[-1]["nonce"] + 1,
         )
         sent.append({"price": price, "hash": submit_l2(endpoints, tx), "nonce": tx.nonce, "timestampMs": last_ms})
-        progress(f"{market['symbol']} = {price} ({sent[-1]['hash']})")
+        if converter is not None:
+            sent[-1]["priceDecimal"] = format_price(price, converter)
+        progress(f"{market['symbol']} = {_price_text(market, price)} ({sent[-1]['hash']})")
         if index + 1 < len(prices):
             time.sleep(args.interval)
     emit(args, {"market": market["symbol"], "updates": sent}, f"sent {len(sent)} oracle updates to {market['symbol']}")
     return 0
+
+
+def _path_prices(args: argparse.Namespace, lines: list[str], market: dict[str, Any]) -> list[int]:
+    """The file's prices in units per lot: human prices, or integers with --units; all checked before sending."""
+    prices = []
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        if args.units:
+            if not text.isdigit() or not 0 < int(text) <= MAX_PRICE:
+                raise InputError(f"{args.file}:{number}: {text!r} is not an integer price in [1, {MAX_PRICE}]")
+            prices.append(int(text))
+        else:
+            try:
+                prices.append(parse_price(text, _need_units(market, "human prices", "--units"), "price"))
+            except AmountError as exc:
+                raise InputError(f"{args.file}:{number}: {exc}") from None
+    if not prices:
+        raise InputError(f"{args.file} holds no prices")
+    return prices
 
 
 # ---------------------------------------------------------------- reads
@@ -287,18 +398,38 @@ def cmd_oracle_path(args: argparse.Namespace) -> int:
 
 def cmd_markets(args: argparse.Namespace) -> int:
     markets = _client(args).call("rollup_getMarkets")
-    lines = [f"{'ID':>3} {'SYMBOL':<10} {'ORACLE':>16} {'BID':>16} {'ASK':>16} {'TICK':>10} {'LEV':>4}"]
+    lines = [
+        f"{'ID':>3} {'SYMBOL':<10} {'ORACLE':>16} {'BID':>16} {'ASK':>16} "
+        f"{'TICK':>12} {'LOT':>12} {'DEC':>5} {'LEV':>4}"
+    ]
     for m in markets:
+        decimals = "-" if m.get("baseDecimals") is None else f"{m['baseDecimals']}/{m['quoteDecimals']}"
         lines.append(
-            f"{m['id']:>3} {m['symbol']:<10} {_num(m['oraclePrice']):>16} {_num(m['bestBid']):>16} "
-            f"{_num(m['bestAsk']):>16} {m['tickSize']:>10} {m['maxLeverage']:>4}"
+            f"{m['id']:>3} {m['symbol']:<10} {_shown(m, 'oraclePrice'):>16} {_shown(m, 'bestBid'):>16} "
+            f"{_shown(m, 'bestAsk'):>16} {_shown(m, 'tickSize'):>12} {_shown(m, 'lotSize'):>12} {decimals:>5} "
+            f"{m['maxLeverage']:>4}"
         )
+    if any(m.get("baseDecimals") is not None for m in markets):
+        lines.append("prices in quote per 1 base, sizes in base units (DEC: base/quote decimals; --json for integers)")
     emit(args, markets, "\n".join(lines) if markets else "no markets")
     return 0
 
 
 def _num(value: Any) -> str:
     return "-" if value is None else str(value)
+
+
+def _shown(row: dict[str, Any], name: str) -> str:
+    """`row[name]` for people: its `<name>Decimal` twin when the node sent one, else the integer ("-" if null)."""
+    value = row.get(name + "Decimal", row.get(name))
+    return _num(value)
+
+
+def _eth(row: dict[str, Any], name: str) -> str:
+    """An amount field for people: `1.5 eth` from its decimal twin (the integer in wei when there is none)."""
+    if name + "Decimal" in row:
+        return f"{row[name + 'Decimal']} eth"
+    return f"{row[name]} wei"
 
 
 def cmd_book(args: argparse.Namespace) -> int:
@@ -311,13 +442,15 @@ def cmd_book(args: argparse.Namespace) -> int:
         args.depth,
         parse_block_tag(args.block),
     )
+    human = "priceDecimal" in (book["bids"] or book["asks"] or [{}])[0] or "oraclePriceDecimal" in book
+    unit = f" ({_base(book)})" if human else " (lots)"
     lines = [
-        f"{book['symbol']} at block {book['blockNumber']} (oracle {_num(book['oraclePrice'])})",
-        f"{'PRICE':>16} {'SIZE':>10} {'ORDERS':>6}",
+        f"{book['symbol']} at block {book['blockNumber']} (oracle {_shown(book, 'oraclePrice')})",
+        f"{'PRICE':>16} {'SIZE' + unit:>16} {'ORDERS':>6}",
     ]
-    lines += [f"{a['price']:>16} {a['size']:>10} {a['orders']:>6}  ask" for a in reversed(book["asks"])]
-    lines.append("-" * 36)
-    lines += [f"{b['price']:>16} {b['size']:>10} {b['orders']:>6}  bid" for b in book["bids"]]
+    lines += [f"{_shown(a, 'price'):>16} {_shown(a, 'size'):>16} {a['orders']:>6}  ask" for a in reversed(book["asks"])]
+    lines.append("-" * 42)
+    lines += [f"{_shown(b, 'price'):>16} {_shown(b, 'size'):>16} {b['orders']:>6}  bid" for b in book["bids"]]
     emit(args, book, "\n".join(lines))
     return 0
 
@@ -332,11 +465,12 @@ def cmd_positions(args: argparse.Namespace) -> int:
     for p in positions:
         ratio = "-" if p["marginRatio"] is None else f"{p['marginRatio']:.4f}"
         lines.append(
-            f"  {p['symbol']:<10} size {p['size']:>8} entry {p['entryPrice']} mark {p['markPrice']} "
-            f"uPnL {p['unrealizedPnl']} ratio {ratio} liq {_num(p['liquidationPrice'])}"
+            f"  {p['symbol']:<10} size {_shown(p, 'size'):>10} entry {_shown(p, 'entryPrice')} "
+            f"mark {_shown(p, 'markPrice')} uPnL {_eth(p, 'unrealizedPnl')} ratio {ratio} "
+            f"liq {_shown(p, 'liquidationPrice')}"
         )
     for o in orders:
-        lines.append(f"  order {o['id']} {o['symbol']} {o['side']} {o['size']} @ {o['price']}")
+        lines.append(f"  order {o['id']} {o['symbol']} {o['side']} {_shown(o, 'size')} @ {_shown(o, 'price')}")
     emit(args, {"address": address, "positions": positions, "orders": orders}, "\n".join(lines))
     return 0
 
@@ -349,10 +483,10 @@ def cmd_insurance(args: argparse.Namespace) -> int:
         kv_lines(
             [
                 ("address", fund["address"]),
-                ("balance", fund["balance"]),
-                ("pnl", fund["pnl"]),
-                ("equity", fund["equity"]),
-                ("available", fund["available"]),
+                ("balance", _eth(fund, "balance")),
+                ("pnl", _eth(fund, "pnl")),
+                ("equity", _eth(fund, "equity")),
+                ("available", _eth(fund, "available")),
                 ("positions", len(fund["positions"])),
                 ("oracle", fund["oracle"]),
             ]

@@ -32,9 +32,24 @@ A network lists its markets in its TOML config:
     maker_fee_bps = 2
     taker_fee_bps = 5
     oracle_band_bps = 1000
+    base_decimals = 8           # optional: decimals of the base asset (8 for BTC)
+    quote_decimals = 18         # optional (default 18 when base_decimals is given):
+                                # decimals of the collateral, 18 for the native unit
 
 `genesis_writes` puts them under the state root; the state transition reads
 them from state only, so every executor and the L1 verifier agree.
+
+Decimals (`base_decimals`, `quote_decimals`) say how people read a market's
+integers: a lot is lot_size / 10^base_decimals base, a price P quote per 1
+base is P x lot_size x 10^quote_decimals / 10^base_decimals units per lot
+(node.units converts both ways). They live in state beside the other
+parameters, appended to the market record only when declared: one definition
+that every node's RPC reads from the same root, while a market without them
+encodes exactly as before, so existing state roots, wire pins and vectors are
+unchanged. The state transition never reads them. Declaring them requires a
+lot_size made of 2s and 5s only (1000, 2500, 10^12...), so every price and
+size has a finite decimal form; both lie in [0, MAX_DECIMALS]. Without them
+the RPC's decimal fields are null and clients must use the integers.
 """
 
 from __future__ import annotations
@@ -46,9 +61,10 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from node.crypto import ADDRESS_LEN, Address, CryptoError, parse_address
-from node.encoding import UINT64_MAX, DecodeError, expect_bytes, expect_int, expect_list, pack
+from node.encoding import UINT64_MAX, DecodeError, expect_bytes, expect_int, expect_list, pack, unpack
 from node.state.view import StateReader
-from node.venue.codec import decode_record, expect_address, expect_int_list
+from node.units import MAX_DECIMALS, MarketUnits, is_decimal_friendly
+from node.venue.codec import MAX_RECORD_BYTES, decode_record, expect_address, expect_int_list
 from node.venue.errors import UnknownMarket, VenueNotConfigured
 from node.venue.keys import CONFIG_KEY, MARKET_ID_MAX, POOL_ADDRESS, market_key
 
@@ -77,6 +93,8 @@ class MarketParams:
     maker_fee_bps: int
     taker_fee_bps: int
     oracle_band_bps: int
+    base_decimals: int | None = None  # descriptive (see the module doc); both None or both set
+    quote_decimals: int | None = None
 
     def __post_init__(self) -> None:
         problem = compute_params_problem({f.name: getattr(self, f.name) for f in fields(self)})
@@ -84,7 +102,19 @@ class MarketParams:
             raise MarketConfigError(f"market {self.market_id}: {problem.field}: {problem.reason}")
 
     def to_fields(self) -> list[Any]:
-        return [self.market_id, self.symbol.encode("ascii"), *(getattr(self, f) for f in INT_FIELDS[1:])]
+        """The stored record: the 14 parameters, then the two decimals only when declared (old roots unchanged)."""
+        values = [self.market_id, self.symbol.encode("ascii"), *(getattr(self, f) for f in INT_FIELDS[1:])]
+        if self.base_decimals is not None:
+            values += [self.base_decimals, self.quote_decimals]
+        return values
+
+    def get_units(self, max_price: int, max_lots: int) -> MarketUnits | None:
+        """The market's human-unit conversions (node.units), or None when it declares no decimals."""
+        if self.base_decimals is None or self.quote_decimals is None:
+            return None
+        return MarketUnits(
+            self.symbol, self.lot_size, self.tick_size, self.base_decimals, self.quote_decimals, max_price, max_lots
+        )
 
 
 class ParamsProblem(NamedTuple):
@@ -108,8 +138,10 @@ class VenueConfig:
     market_ids: tuple[int, ...]
 
 
-INT_FIELDS = tuple(f.name for f in fields(MarketParams) if f.name != "symbol")
+DECIMAL_FIELDS = ("base_decimals", "quote_decimals")
+INT_FIELDS = tuple(f.name for f in fields(MarketParams) if f.name not in ("symbol", *DECIMAL_FIELDS))
 TOML_FIELDS = ("id", "symbol", *INT_FIELDS[1:])
+DEFAULT_QUOTE_DECIMALS = 18  # the native unit's, the venue's collateral
 
 
 class _Values:
@@ -160,6 +192,26 @@ def compute_params_problem(values: Mapping[str, Any]) -> ParamsProblem | None:
     for ok, name, reason in checks:
         if not ok:
             return ParamsProblem(name, reason)
+    return compute_decimals_problem(values)
+
+
+def compute_decimals_problem(values: Mapping[str, Any]) -> ParamsProblem | None:
+    """The first rule the optional decimals break (both or neither; bounds; a decimal-friendly lot_size)."""
+    base, quote = values.get("base_decimals"), values.get("quote_decimals")
+    if base is None and quote is None:
+        return None
+    for name, value in (("base_decimals", base), ("quote_decimals", quote)):
+        if value is None:
+            other = "quote_decimals" if name == "base_decimals" else "base_decimals"
+            return ParamsProblem(name, f"must be given with {other}")
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_DECIMALS:
+            return ParamsProblem(name, f"must be an integer in [0, {MAX_DECIMALS}]")
+    if not is_decimal_friendly(values["lot_size"]):
+        return ParamsProblem(
+            "lot_size",
+            "must be a product of 2s and 5s (such as 1000 or 2500) when decimals are declared, "
+            "so every price has a finite decimal form",
+        )
     return None
 
 
@@ -200,7 +252,7 @@ def _parse_address(table: Mapping[str, Any], name: str) -> Address:
 def _parse_market(entry: Any, where: str) -> MarketParams:
     if not isinstance(entry, Mapping):
         raise MarketConfigError(f"{where}: must be a table")
-    unknown = sorted(set(entry) - set(TOML_FIELDS))
+    unknown = sorted(set(entry) - set(TOML_FIELDS) - set(DECIMAL_FIELDS))
     if unknown:
         raise MarketConfigError(f"{where}.{unknown[0]}: unknown field")
     values: dict[str, Any] = {}
@@ -214,11 +266,28 @@ def _parse_market(entry: Any, where: str) -> MarketParams:
         elif not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= UINT64_MAX:
             raise MarketConfigError(f"{where}.{name}: must be a non-negative integer below 2^64")
         values["market_id" if name == "id" else name] = value
+    values.update(_parse_decimals(entry, where))
     problem = compute_params_problem(values)
     if problem is not None:
         field_name = "id" if problem.field == "market_id" else problem.field
         raise MarketConfigError(f"{where}.{field_name}: {problem.reason}")
     return MarketParams(**values)
+
+
+def _parse_decimals(entry: Mapping[str, Any], where: str) -> dict[str, int]:
+    """The optional base_decimals / quote_decimals (quote defaults to 18 when base is given)."""
+    if "base_decimals" not in entry:
+        if "quote_decimals" in entry:
+            raise MarketConfigError(f"{where}.quote_decimals: given without base_decimals")
+        return {}
+    out = {
+        "base_decimals": entry["base_decimals"],
+        "quote_decimals": entry.get("quote_decimals", DEFAULT_QUOTE_DECIMALS),
+    }
+    for name, value in out.items():
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_DECIMALS:
+            raise MarketConfigError(f"{where}.{name}: must be an integer in [0, {MAX_DECIMALS}]")
+    return out
 
 
 def validate_unique_markets(markets: Sequence[MarketParams]) -> None:
@@ -259,11 +328,15 @@ def encode_market(market: MarketParams) -> bytes:
 @lru_cache(maxsize=256)
 def decode_market(raw: bytes) -> MarketParams:
     """Memoized: market parameters are read by every order and validated on construction."""
-    values = decode_record(raw, 1 + len(INT_FIELDS), "market params")
+    values = expect_list(unpack(raw, MAX_RECORD_BYTES), None, "market params")
+    base_length = 1 + len(INT_FIELDS)
+    if len(values) not in (base_length, base_length + len(DECIMAL_FIELDS)):
+        raise DecodeError(f"market params must have {base_length} or {base_length + 2} fields, got {len(values)}")
     symbol = expect_bytes(values[1], "symbol", max_length=16)
     ints = [expect_int(values[0], "id")] + [expect_int(v, name) for v, name in zip(values[2:], INT_FIELDS[1:])]
+    decimals = [expect_int(v, name) for v, name in zip(values[base_length:], DECIMAL_FIELDS)]
     try:
-        return MarketParams(ints[0], symbol.decode("ascii"), *ints[1:])
+        return MarketParams(ints[0], symbol.decode("ascii"), *ints[1:], *decimals)
     except (MarketConfigError, UnicodeDecodeError) as exc:
         raise DecodeError(f"stored market params are invalid: {exc}") from None
 

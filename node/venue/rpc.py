@@ -11,7 +11,18 @@
 `market` is a market id (integer) or its symbol ("BTC-PERP", any case).
 Prices and sizes are JSON integers (price < 2^48, lots < 2^64); amounts of
 the native unit (balances, PnL, equity) are decimal strings, like
-rollup_getBalance. `marginRatio` is the account's cross-margin ratio
+rollup_getBalance.
+
+Human units beside the integers: every price, size and amount field `<f>`
+has a `<f>Decimal` twin, an exact decimal string in human units (node.units:
+no trailing zeros, `-` when negative, null when `<f>` is null); the integers
+are unchanged. Prices (price, oraclePrice, bestBid, bestAsk, entryPrice,
+markPrice, liquidationPrice, tickSize, fundingIndex) are quote per 1 whole
+base, sizes (size, lotSize) whole base units: both only for a market that
+declares `baseDecimals` / `quoteDecimals` (rollup_getMarkets reports them,
+null when undeclared; the twins are then left out). Amounts (balance, pnl,
+unrealizedPnl, equity, available) are in the native unit (18 decimals, eth):
+`"balance": "1500000000000000000", "balanceDecimal": "1.5"`. `marginRatio` is the account's cross-margin ratio
 maintenance requirement / equity (liquidatable above 1; null without equity
 or positions); `liquidationPrice` is the last mark of that position's market
 (other marks unchanged) at which the account is not yet liquidatable: one
@@ -29,6 +40,7 @@ from node.rpc.errors import InvalidParams
 from node.rpc.params import address, block_tag, positional, uint
 from node.state.schema import get_account
 from node.state.view import StateReader
+from node.units import UNITS, MarketUnits, format_price, format_size, format_units
 from node.venue.backstop import compute_fund_available
 from node.venue.book import get_best_price, get_book_levels
 from node.venue.errors import VenueNotConfigured
@@ -40,7 +52,8 @@ from node.venue.margin import (
     compute_maintenance_x,
     get_account_snapshot,
 )
-from node.venue.markets import BPS, MarketParams, get_market, get_venue_config
+from node.venue.markets import BPS, MAX_PRICE, MarketParams, get_market, get_venue_config
+from node.venue.orders import MAX_ORDER_LOTS
 from node.venue.positions import compute_unrealized
 from node.venue.records import get_market_state, get_order
 from node.venue.side import Side
@@ -48,6 +61,7 @@ from node.venue.side import Side
 MAX_DEPTH = 500
 DEFAULT_DEPTH = 20
 MAX_ORDERS = 10_000
+NATIVE_DECIMALS = UNITS["eth"]  # the collateral (the native balance unit)
 
 
 class StateSource(Protocol):
@@ -83,9 +97,38 @@ def resolve_market(reader: StateReader, value: Any, name: str = "market") -> Mar
     return get_market(reader, market_id)
 
 
+def get_market_units(params: MarketParams) -> MarketUnits | None:
+    """The market's human-unit conversions, or None when it declares no decimals."""
+    return params.get_units(MAX_PRICE, MAX_ORDER_LOTS)
+
+
+def with_prices(row: dict[str, Any], units: MarketUnits | None, *names: str) -> dict[str, Any]:
+    """`row` with a `<name>Decimal` price for each name (left as is when the market has no decimals)."""
+    if units is not None:
+        for name in names:
+            value = row[name]
+            row[name + "Decimal"] = None if value is None else format_price(int(value), units)
+    return row
+
+
+def with_sizes(row: dict[str, Any], units: MarketUnits | None, *names: str) -> dict[str, Any]:
+    if units is not None:
+        for name in names:
+            row[name + "Decimal"] = format_size(int(row[name]), units)
+    return row
+
+
+def with_amounts(row: dict[str, Any], *names: str) -> dict[str, Any]:
+    """`row` with a `<name>Decimal` in the native unit for each amount name (decimal string of wei)."""
+    for name in names:
+        row[name + "Decimal"] = format_units(int(row[name]), NATIVE_DECIMALS)
+    return row
+
+
 def market_json(params: MarketParams, reader: StateReader) -> dict[str, Any]:
     state = get_market_state(reader, params.market_id)
-    return {
+    units = get_market_units(params)
+    row = {
         "id": params.market_id,
         "symbol": params.symbol,
         "tickSize": params.tick_size,
@@ -104,12 +147,21 @@ def market_json(params: MarketParams, reader: StateReader) -> dict[str, Any]:
         "fundingIndex": str(state.funding_index),
         "bestBid": get_best_price(reader, params, Side.BUY),
         "bestAsk": get_best_price(reader, params, Side.SELL),
+        "baseDecimals": params.base_decimals,
+        "quoteDecimals": params.quote_decimals,
     }
+    with_sizes(row, units, "lotSize")
+    return with_prices(row, units, "tickSize", "oraclePrice", "fundingIndex", "bestBid", "bestAsk")
 
 
-def book_side(reader: StateReader, params: MarketParams, side: Side, depth: int) -> list[dict[str, int]]:
+def book_side(reader: StateReader, params: MarketParams, side: Side, depth: int) -> list[dict[str, Any]]:
+    units = get_market_units(params)
     return [
-        {"price": level.price, "size": level.lots, "orders": level.orders}
+        with_sizes(
+            with_prices({"price": level.price, "size": level.lots, "orders": level.orders}, units, "price"),
+            units,
+            "size",
+        )
         for level in get_book_levels(reader, params, side, depth)
     ]
 
@@ -152,18 +204,19 @@ def position_rows(reader: StateReader, s: AccountSnapshot) -> list[dict[str, Any
         if position.size == 0:
             continue
         view = s.markets[market_id]
-        rows.append(
-            {
-                "market": market_id,
-                "symbol": view.params.symbol,
-                "size": position.size,
-                "entryPrice": abs(position.cost) // abs(position.size),
-                "markPrice": view.mark,
-                "unrealizedPnl": str(compute_unrealized(position, view.mark, view.state.funding_index)),
-                "marginRatio": ratio,
-                "liquidationPrice": compute_liquidation_price(s, market_id),
-            }
-        )
+        units = get_market_units(view.params)
+        row = {
+            "market": market_id,
+            "symbol": view.params.symbol,
+            "size": position.size,
+            "entryPrice": abs(position.cost) // abs(position.size),
+            "markPrice": view.mark,
+            "unrealizedPnl": str(compute_unrealized(position, view.mark, view.state.funding_index)),
+            "marginRatio": ratio,
+            "liquidationPrice": compute_liquidation_price(s, market_id),
+        }
+        with_amounts(with_sizes(row, units, "size"), "unrealizedPnl")
+        rows.append(with_prices(row, units, "entryPrice", "markPrice", "liquidationPrice"))
     return rows
 
 
@@ -199,7 +252,7 @@ class VenueMethods:
                 raise InvalidParams(f"depth must be in [1, {MAX_DEPTH}], got 0")
         number, reader = self._state(args, 2)
         market = resolve_market(reader, args[0])
-        return {
+        book = {
             "market": market.market_id,
             "symbol": market.symbol,
             "blockNumber": number,
@@ -207,6 +260,7 @@ class VenueMethods:
             "bids": book_side(reader, market, Side.BUY, depth),
             "asks": book_side(reader, market, Side.SELL, depth),
         }
+        return with_prices(book, get_market_units(market), "oraclePrice")
 
     def getPositions(self, params: list[Any]) -> list[dict[str, Any]]:
         args = positional(params, 1, 1, "rollup_getPositions")
@@ -223,26 +277,26 @@ class VenueMethods:
         if get_venue_config(reader) is None:
             return []
         snapshot = get_account_snapshot(reader, owner)
-        symbols: dict[int, str] = {}
+        markets: dict[int, MarketParams] = {}
         rows = []
         for order_id in snapshot.account.orders[:MAX_ORDERS]:
             order = get_order(reader, order_id)
             if order is None:
                 continue
             market_id = get_order_market(order_id)
-            if market_id not in symbols:
-                symbols[market_id] = get_market(reader, market_id).symbol
-            rows.append(
-                {
-                    "id": order_id,
-                    "market": market_id,
-                    "symbol": symbols[market_id],
-                    "side": order.side.label,
-                    "price": order.price,
-                    "size": order.lots,
-                    "clientOrderId": order.client_id,
-                }
-            )
+            if market_id not in markets:
+                markets[market_id] = get_market(reader, market_id)
+            units = get_market_units(markets[market_id])
+            row = {
+                "id": order_id,
+                "market": market_id,
+                "symbol": markets[market_id].symbol,
+                "side": order.side.label,
+                "price": order.price,
+                "size": order.lots,
+                "clientOrderId": order.client_id,
+            }
+            rows.append(with_sizes(with_prices(row, units, "price"), units, "size"))
         return rows
 
     def getInsurance(self, params: list[Any]) -> dict[str, Any]:
@@ -252,7 +306,7 @@ class VenueMethods:
         if config is None:
             raise VenueNotConfigured()
         snapshot = get_account_snapshot(reader, config.insurance_fund)
-        return {
+        fund = {
             "address": to_checksum_address(config.insurance_fund),
             "blockNumber": number,
             "balance": str(snapshot.balance),
@@ -260,9 +314,13 @@ class VenueMethods:
             "equity": str(compute_equity(snapshot)),
             "available": str(compute_fund_available(reader, config.insurance_fund)),
             "oracle": to_checksum_address(config.oracle),
-            "pnlPool": {
-                "address": to_checksum_address(POOL_ADDRESS),
-                "balance": str(get_account(reader, POOL_ADDRESS).balance),
-            },
+            "pnlPool": with_amounts(
+                {
+                    "address": to_checksum_address(POOL_ADDRESS),
+                    "balance": str(get_account(reader, POOL_ADDRESS).balance),
+                },
+                "balance",
+            ),
             "positions": position_rows(reader, snapshot),
         }
+        return with_amounts(fund, "balance", "pnl", "equity", "available")

@@ -340,7 +340,9 @@ def render_venue_entry(key: bytes, value: bytes) -> tuple[str, str | None, Any] 
     if ns == vk.NS_CONFIG and not body:
         return "config", None, show_value(vm.decode_venue_config(value))
     if ns == vk.NS_MARKET and len(body) == 2:
-        return "markets", mid, show_value(vm.decode_market(value))
+        # a market's optional decimals (node.venue.markets) appear only when declared, as in its record
+        market = show_value(vm.decode_market(value))
+        return "markets", mid, {k: v for k, v in market.items() if v is not None or k not in vm.DECIMAL_FIELDS}
     if ns == vk.NS_MARKET_STATE and len(body) == 2:
         return "market_states", mid, show_value(vr.decode_market_state(value))
     if ns == vk.NS_ORDER and len(body) == 8:
