@@ -7,6 +7,11 @@ then supervises them (Ctrl-C stops everything) or, with --detach, returns.
 Running `up` again on the same DIR resumes the saved chain; --reset wipes it;
 on a detached devnet with some processes down, it restarts only those.
 `kill ROLE` and `restart ROLE` act on one process of a detached devnet.
+
+The rest call the devnet's control endpoint (node.devnet.controller, through node.devnet.handle):
+`snapshot` (prints an id), `revert ID`, `mine N`, `dump FILE` (then `up --load FILE`),
+`pause|resume ROLE`, `partition|heal EXECUTOR`, `set-balance ADDR AMOUNT [--l1]`,
+`set-price MARKET PRICE`, `faulty-proposer tx|garbage|off`.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from typing import Any
 from node.cli.common import CliError, add_json_flag, emit
 from node.devnet.banner import render_banner
 from node.devnet.control import down, status
-from node.devnet.errors import DevnetError, StartupError
+from node.devnet.errors import DevnetError, InputError, StartupError
+from node.devnet.handle import Devnet
+from node.devnet.inputs import parse_amount
 from node.devnet.layout import DevnetLayout
 from node.devnet.params import (
     CHALLENGE_WINDOW,
@@ -34,6 +41,7 @@ from node.devnet.params import (
 )
 from node.devnet.roles import DEFAULT_RESTART_TIMEOUT_S, SIGNALS, kill_role, restart_role
 from node.devnet.up import DEFAULT_TIMEOUT_S, UpOptions, run_up
+from node.rpc.errors import RpcError
 
 DEFAULT_DIR = ".devnet"
 
@@ -54,6 +62,7 @@ def register(subparsers: Any) -> None:
     _register_status(sub)
     _register_kill(sub)
     _register_restart(sub)
+    _register_control(sub)
 
 
 def _dir_arg(parser: argparse.ArgumentParser) -> None:
@@ -70,6 +79,12 @@ def _register_up(sub: Any) -> None:
         help=f"number of executors, 1..{MAX_EXECUTORS} (default {DEFAULT_EXECUTORS})",
     )
     parser.add_argument("--detach", action="store_true", help="return once ready; the processes keep running")
+    parser.add_argument(
+        "--load",
+        type=Path,
+        metavar="FILE",
+        help="start from a `rollup devnet dump` file (its settings; DIR must not hold a devnet unless --reset)",
+    )
     parser.add_argument("--reset", action="store_true", help="wipe DIR first (a fresh chain)")
     parser.add_argument(
         "--base-port",
@@ -216,6 +231,24 @@ def _progress(line: str) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise CliError("--timeout must be positive")
+    if args.load is not None:
+        chosen = [
+            flag
+            for flag, value in (
+                ("--executors", args.executors),
+                ("--block-time-ms", args.block_time_ms),
+                ("--censor", args.censor),
+                ("--l1-block-time-ms", args.l1_block_time_ms),
+                ("--challenge-window", args.challenge_window),
+                ("--game-clock", args.game_clock),
+                ("--faulty-proposer", args.faulty_proposer),
+                ("--fault-mode", args.fault_mode),
+                ("--faulty-challenger", args.faulty_challenger),
+            )
+            if value is not None
+        ]
+        if chosen:
+            raise CliError(f"--load takes the dump's settings: {', '.join(chosen)} cannot be given with it")
     options = UpOptions(
         directory=args.dir,
         executors=args.executors,
@@ -231,6 +264,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         detach=args.detach,
         reset=args.reset,
         timeout_s=args.timeout,
+        load=args.load.expanduser().resolve() if args.load is not None else None,
     )
 
     def on_ready(state: dict[str, Any], seconds: float) -> None:
@@ -288,3 +322,146 @@ def _status_text(result: dict[str, Any]) -> str:
             f"or all with `rollup devnet up --dir {result['dir']}`)"
         )
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the control endpoint
+
+
+def _control_parser(sub: Any, name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text)
+    _dir_arg(parser)
+    add_json_flag(parser)
+    parser.set_defaults(func=_handler(_control_errors(handler)))
+    return parser
+
+
+def _register_control(sub: Any) -> None:
+    _control_parser(sub, "snapshot", "snapshot the whole devnet (prints the id to revert to)", cmd_snapshot)
+    _control_parser(sub, "revert", "put the whole devnet back to a snapshot", cmd_revert).add_argument(
+        "id", metavar="ID", help="a snapshot id printed by `rollup devnet snapshot`"
+    )
+    _control_parser(sub, "mine", "mine N L1 blocks at once (time moves on by N L1 block times)", cmd_mine).add_argument(
+        "n", type=_positive_int, metavar="N", help="how many L1 blocks (1..10000)"
+    )
+    _control_parser(
+        sub, "dump", "write the devnet's state and history to FILE (start from it with up --load)", cmd_dump
+    ).add_argument("file", type=Path, metavar="FILE", help="the tar.gz file to write")
+    for name, text in (
+        ("pause", "stop one role with SIGSTOP (it keeps its state; resume continues it)"),
+        ("resume", "continue a paused role (SIGCONT)"),
+        ("partition", "cut an executor off the gossip network"),
+        ("heal", "reconnect a partitioned executor to the gossip network"),
+    ):
+        _control_parser(sub, name, text, cmd_role_action).add_argument(
+            "role", metavar="ROLE", help="a process name from `devnet status`, or a role with one process"
+        )
+    balance = _control_parser(
+        sub,
+        "set-balance",
+        "set an account's L2 balance (deposit or transfer) or, with --l1, its L1 balance",
+        cmd_set_balance,
+    )
+    balance.add_argument("address", metavar="ADDR", help="0x address or devN")
+    balance.add_argument("amount", metavar="AMOUNT", help="wei, or with a unit: 1.5eth, 20gwei")
+    balance.add_argument("--l1", action="store_true", help="set the L1 balance instead")
+    price = _control_parser(
+        sub, "set-price", "set a market's oracle price (signed with the devnet's oracle key)", cmd_set_price
+    )
+    price.add_argument("market", metavar="MARKET", help="market symbol (BTC-PERP) or id")
+    price.add_argument("price", metavar="PRICE", help="wei per lot")
+    _control_parser(
+        sub, "faulty-proposer", "make the proposer faulty from its next output on (or honest: off)", cmd_faulty_proposer
+    ).add_argument(
+        "mode", choices=("tx", "garbage", "off"), help="tx: one transaction's post-state wrong; garbage: a random root"
+    )
+
+
+def _control_errors(command: Handler) -> Handler:
+    """JSON-RPC errors from the control endpoint as CLI errors naming their code."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except RpcError as exc:
+            raise CliError(f"{exc.message} (code {exc.code})") from None
+        except InputError as exc:
+            raise CliError(str(exc), exit_code=2) from None
+
+    return run
+
+
+def _devnet(args: argparse.Namespace) -> Devnet:
+    return Devnet.from_dir(args.dir)
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    snapshot = _devnet(args).snapshot()
+    emit(args, {"id": snapshot}, snapshot)
+    return 0
+
+
+def cmd_revert(args: argparse.Namespace) -> int:
+    result = _devnet(args).revert(args.id)
+    heads = result.get("heads", {})
+    sequencer = heads.get("sequencer", {}).get("unsafe", {}).get("number", "?")
+    emit(
+        args,
+        result,
+        f"reverted to {result['id']} in {result.get('seconds', 0):.2f} s (L1 {heads.get('l1', '?')}, L2 {sequencer})",
+    )
+    return 0
+
+
+def cmd_mine(args: argparse.Namespace) -> int:
+    result = _devnet(args).mine(args.n)
+    emit(args, result, f"mined L1 blocks {result.get('from')}..{result.get('to')}")
+    return 0
+
+
+def cmd_dump(args: argparse.Namespace) -> int:
+    result = _devnet(args).dump(args.file)
+    emit(
+        args,
+        result,
+        f"dumped to {result['path']} ({result['bytes']} bytes); "
+        f"start from it with `rollup devnet up --load {result['path']}`",
+    )
+    return 0
+
+
+def cmd_role_action(args: argparse.Namespace) -> int:
+    devnet = _devnet(args)
+    action = {
+        "pause": devnet.pause,
+        "resume": devnet.resume,
+        "partition": devnet.partition,
+        "heal": devnet.heal,
+    }[args.devnet_command]
+    result = action(args.role)
+    emit(args, result, f"{result.get('name', args.role)}: {args.devnet_command} done")
+    return 0
+
+
+def cmd_set_balance(args: argparse.Namespace) -> int:
+    amount = parse_amount(args.amount, "AMOUNT", allow_zero=True)
+    devnet = _devnet(args)
+    result = devnet.set_l1_balance(args.address, amount) if args.l1 else devnet.set_l2_balance(args.address, amount)
+    emit(
+        args,
+        result,
+        f"{'L1' if args.l1 else 'L2'} balance of {result.get('address', args.address)}: {result.get('balance')} wei",
+    )
+    return 0
+
+
+def cmd_set_price(args: argparse.Namespace) -> int:
+    result = _devnet(args).set_oracle_price(args.market, args.price)
+    emit(args, result, f"{result['market']} oracle price {result['price']} (L2 block {result.get('blockNumber')})")
+    return 0
+
+
+def cmd_faulty_proposer(args: argparse.Namespace) -> int:
+    result = _devnet(args).faulty_proposer(args.mode)
+    emit(args, result, f"proposer: {'honest' if args.mode == 'off' else args.mode + ' (from the next output)'}")
+    return 0

@@ -33,6 +33,12 @@ def render_banner(state: dict[str, Any], seconds: float) -> str:
         f"Sequencer RPC:    {state['sequencer']['rpc']}",
         f"Sequencer WS:     {state['sequencer']['ws']}",
     ]
+    control = state.get("control")
+    if isinstance(control, dict):
+        lines.insert(
+            lines.index(f"L1 RPC:           {state['l1']['rpc']}"),
+            f"Control RPC:      {control['rpc']}  (snapshot, revert, mine, balances: `rollup devnet --help`)",
+        )
     for executor in state["executors"]:
         label = f"{executor['name']}:"
         lines.append(f"{label:<18}{executor['rpc']}  ws {executor['ws']}")

@@ -33,6 +33,9 @@ def down(layout: DevnetLayout, report: Report, timeout_s: float = STOP_TIMEOUT_S
     recorded = recorded_processes(doc)
     before = {spec.name: is_alive(spec, pid) for spec, pid in recorded}
     _stop_supervisor(doc, recorded, report)
+    from node.devnet.controlproc import stop_control  # the control endpoint goes first: it could restart roles
+
+    stop_control(doc, report)
     children = [Child(spec, pid) for spec, pid in recorded if pid is not None]
     killed = set(stop_children(children, timeout_s, report))
     results = []
@@ -71,9 +74,15 @@ def status(layout: DevnetLayout) -> dict[str, Any]:
     """Each recorded process with its pid, liveness, health and chain heads."""
     doc = read_state(layout)
     processes = [_process_status(spec, pid) for spec, pid in recorded_processes(doc)]
+    from node.devnet.controlproc import running_control
+
+    control = doc.get("control") if isinstance(doc.get("control"), dict) else None
     return {
         "dir": str(layout.root),
         "status": doc.get("status"),
+        "control": None
+        if control is None
+        else {"rpc": control.get("rpc"), "pid": control.get("pid"), "alive": running_control(doc) is not None},
         "all_alive": all(entry["alive"] for entry in processes),
         "down": [entry["name"] for entry in processes if not entry["alive"]],
         "processes": processes,

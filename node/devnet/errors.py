@@ -37,3 +37,15 @@ class StartupError(DevnetError):
 
 class InputError(ValueError):
     """A user-supplied value (amount, address, block tag...) is invalid."""
+
+
+class ControlRefusedError(DevnetError):
+    """A control request the devnet cannot carry out now (JSON-RPC ControlRefused, -32003)."""
+
+
+class UnknownSnapshotError(DevnetError):
+    """No snapshot with that id (never taken, invalidated by an earlier revert, or from before a reset): -32009."""
+
+
+class DumpFileError(DevnetError):
+    """A dump file that is malformed, foreign or does not fit this machine."""

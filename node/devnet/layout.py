@@ -4,6 +4,7 @@ DIR/devnet.json          endpoints, accounts and pids (see node.devnet.state)
 DIR/devnet.lock          held while a command rewrites devnet.json
 DIR/config/<name>.toml   one config per process
 DIR/data/<name>/         each process's database
+DIR/snapshots/<id>/      devnet snapshots (node.devnet.snapshots), taken by the control endpoint
 DIR/logs/<name>.log      each process's stdout and stderr
 """
 
@@ -12,18 +13,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.devnet.params import RPC_HOST, DevnetSettings, port_plan
+from node.devnet.params import RPC_HOST, DevnetSettings, control_port, port_plan
 from node.roles import FAULTY_CHALLENGER_MODULE, FAULTY_SETTLER_MODULE, ROLE_PACKAGES
 
 STATE_FILE = "devnet.json"
 LOCK_FILE = "devnet.lock"
-OWN_ENTRIES = frozenset({STATE_FILE, STATE_FILE + ".tmp", LOCK_FILE, "config", "data", "logs"})
+SNAPSHOTS_DIR = "snapshots"
+OWN_ENTRIES = frozenset({STATE_FILE, STATE_FILE + ".tmp", LOCK_FILE, "config", "data", "logs", SNAPSHOTS_DIR})
 
 ROLE_L1 = "l1"
 ROLE_SEQUENCER = "sequencer"
 ROLE_SETTLER = "settler"
 ROLE_EXECUTOR = "executor"
 ROLE_CHALLENGER = "challenger"
+ROLE_CONTROL = "control"  # the control endpoint: not a chain process, never snapshotted
+CONTROL_MODULE = "node.devnet.controller"
 HONEST_CHALLENGER = "challenger"
 FAULTY_CHALLENGER = "dispute-all"  # the faulty challenger (mode dispute_all); fits the 12-wide name columns
 
@@ -81,6 +85,14 @@ class DevnetLayout:
     @property
     def data_root(self) -> Path:
         return self.root / "data"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.root / SNAPSHOTS_DIR
+
+    def control_spec(self, settings: DevnetSettings) -> ProcessSpec:
+        """The control endpoint (node.devnet.controller): its config names this directory; it keeps no data dir."""
+        return self.spec(ROLE_CONTROL, ROLE_CONTROL, control_port(settings), CONTROL_MODULE)
 
     def spec(self, name: str, role: str, port: int, module: str = "") -> ProcessSpec:
         return ProcessSpec(

@@ -24,7 +24,7 @@ Chain parameters (every devnet is the same chain, so saved chains resume):
 |                         | fees, dev8/dev9 are the settler's L1 keys)       |
 
 Ports from a base port P (default 8545, like anvil): L1 P, sequencer P+1000,
-settler P+1100, challengers P+1150 (honest) and P+1151 (faulty), executor i
+control endpoint P+1050, settler P+1100, challengers P+1150 (honest) and P+1151 (faulty), executor i
 P+1200+i; libp2p: sequencer P+1300, executor i P+1301+i. The sequencer signs gossiped blocks with a fixed devnet key
 (`sequencer_gossip_key()`), whose address every executor's config names.
 """
@@ -63,13 +63,17 @@ L2_FUNDED = tuple(range(7))
 VENUE_ORACLE_KEY = "dev4"
 VENUE_ORACLE_INDEX = 4
 INSURANCE_FUND_BALANCE = 10**21
-# the devnet's markets ([[venue.markets]], see node.venue.markets): prices in wei per lot
+# the devnet's markets ([[venue.markets]], see node.venue.markets): prices in wei per lot, quoted in the
+# native unit (eth, 18 decimals, the collateral). BTC-PERP: a lot is 100 sats (0.000001 BTC), the tick
+# 10^9 wei per lot = 0.001 eth per BTC; ETH-PERP: a lot is 10^12 wei-of-ETH (0.000001 ETH), the tick
+# 0.0001 eth per ETH. Prices stay below MAX_PRICE = 2^48 wei per lot: at most 281.47 eth per BTC here, so a
+# quote worth a dollar could not price BTC near 60000 with an 18-decimal collateral (not even at 1-sat lots).
 VENUE_MARKETS: tuple[dict[str, Any], ...] = (
     {
         "id": 0,
         "symbol": "BTC-PERP",
-        "tick_size": 1_000_000,
-        "lot_size": 1000,
+        "tick_size": 1_000_000_000,
+        "lot_size": 100,
         "initial_margin_bps": 1000,
         "maintenance_margin_bps": 500,
         "max_leverage": 10,
@@ -79,12 +83,14 @@ VENUE_MARKETS: tuple[dict[str, Any], ...] = (
         "maker_fee_bps": 2,
         "taker_fee_bps": 5,
         "oracle_band_bps": 1000,
+        "base_decimals": 8,
+        "quote_decimals": 18,
     },
     {
         "id": 1,
         "symbol": "ETH-PERP",
-        "tick_size": 100_000,
-        "lot_size": 10_000,
+        "tick_size": 100_000_000,
+        "lot_size": 1_000_000_000_000,
         "initial_margin_bps": 1000,
         "maintenance_margin_bps": 500,
         "max_leverage": 10,
@@ -94,12 +100,16 @@ VENUE_MARKETS: tuple[dict[str, Any], ...] = (
         "maker_fee_bps": 2,
         "taker_fee_bps": 5,
         "oracle_band_bps": 1000,
+        "base_decimals": 18,
+        "quote_decimals": 18,
     },
 )
-VENUE_START_PRICES = {0: 60_000_000_000, 1: 3_000_000_000}  # the seeded oracle prices (node.devnet.venue_seed)
+# the seeded oracle prices (node.devnet.venue_seed): 20 eth per BTC, 1 eth per ETH
+VENUE_START_PRICES = {0: 20_000_000_000_000, 1: 1_000_000_000_000}
 
 DEFAULT_BASE_PORT = 8545
 SEQUENCER_PORT_OFFSET = 1000
+CONTROL_PORT_OFFSET = 1050  # the devnet's control endpoint (node.devnet.controller)
 SETTLER_PORT_OFFSET = 1100
 CHALLENGER_PORT_OFFSET = 1150  # the honest challenger; the faulty one at P+1151
 EXECUTOR_PORT_OFFSET = 1200
@@ -171,6 +181,10 @@ def port_plan(settings: DevnetSettings) -> PortPlan:
     )
 
 
+def control_port(settings: DevnetSettings) -> int:
+    return settings.base_port + CONTROL_PORT_OFFSET
+
+
 def fee_recipient() -> Address:
     return dev_account(FEE_RECIPIENT_INDEX).address
 
@@ -192,6 +206,11 @@ def insurance_fund_address() -> Address:
 
 def venue_oracle_address() -> Address:
     return dev_account(VENUE_ORACLE_INDEX).address
+
+
+def faucet_key() -> PrivateKey:
+    """The L1 account the control endpoint mints on and deposits from to raise an L2 balance (public)."""
+    return PrivateKey(hashlib.sha256(b"rollup-devnet faucet key").digest())
 
 
 def sequencer_gossip_key() -> PrivateKey:

@@ -11,7 +11,13 @@ from collections.abc import Sequence
 
 from node.devnet.errors import PortInUseError
 from node.devnet.layout import ProcessSpec
-from node.devnet.params import CHALLENGER_PORT_OFFSET, EXECUTOR_PORT_OFFSET, P2P_PORT_OFFSET, RPC_HOST
+from node.devnet.params import (
+    CHALLENGER_PORT_OFFSET,
+    CONTROL_PORT_OFFSET,
+    EXECUTOR_PORT_OFFSET,
+    P2P_PORT_OFFSET,
+    RPC_HOST,
+)
 
 
 def port_is_free(port: int, host: str = RPC_HOST) -> bool:
@@ -43,6 +49,7 @@ def find_free_base_port(
     offsets = [
         0,
         1000,
+        CONTROL_PORT_OFFSET,
         1100,
         CHALLENGER_PORT_OFFSET,
         CHALLENGER_PORT_OFFSET + 1,

@@ -86,10 +86,17 @@ def _require_unsupervised(doc: dict[str, Any], layout: DevnetLayout, what: str) 
         )
 
 
-def kill_role(layout: DevnetLayout, name: str, sig: signal.Signals = signal.SIGKILL) -> KillResult:
-    """Send `sig` to one role (KILL: its whole process group, as a crash would) and wait until it is gone."""
+def kill_role(
+    layout: DevnetLayout, name: str, sig: signal.Signals = signal.SIGKILL, supervised_ok: bool = False
+) -> KillResult:
+    """Send `sig` to one role (KILL: its whole process group, as a crash would) and wait until it is gone.
+
+    `supervised_ok`: the control endpoint, which first marks the role held (node.devnet.state.set_held)
+    so a foreground supervisor tolerates its exit.
+    """
     doc = read_state(layout)
-    _require_unsupervised(doc, layout, "kill")
+    if not supervised_ok:
+        _require_unsupervised(doc, layout, "kill")
     spec, pid = find_process(doc, name)
     if pid is None or not is_alive(spec, pid):
         return KillResult(spec.name, pid, sig.name, "not running")
@@ -106,10 +113,12 @@ def restart_role(
     report: Report = lambda line: None,
     timeout_s: float = DEFAULT_RESTART_TIMEOUT_S,
     stopped: Callable[[], bool] = lambda: False,
+    supervised_ok: bool = False,
 ) -> RestartResult:
     """Start one role again from its config (stopping it first if it runs) and wait until it is healthy."""
     doc = read_state(layout)
-    _require_unsupervised(doc, layout, "restart")
+    if not supervised_ok:
+        _require_unsupervised(doc, layout, "restart")
     spec, pid = find_process(doc, name)
     others = [other for other, _ in split_processes(doc)[0] if other.name != spec.name]
     if not others:

@@ -20,7 +20,10 @@
                    "challenge_window", "game_clock", "faulty_proposer": N | null, "fault_mode",
                    "faulty_challenger": bool},
       "supervisor": {"pid": int, "start_time": int} | null,
-      "processes": [{"name", "role", "pid", "config", "log", "data_dir", "port", "rpc"}, ...]
+      "processes": [{"name", "role", "pid", "config", "log", "data_dir", "port", "rpc"}, ...],
+      "instance": "9f2c1a7b",   # new on every fresh chain (--reset, --load): snapshot ids carry it
+      "control": {"name": "control", "rpc": URL, "pid": int | null, "config", "log", "port",
+                  "held": [names the control endpoint stopped on purpose: a supervisor tolerates their exit]}
     }
 
 Written atomically (temp file + rename) every time it changes; a read-modify-write (a restarted
@@ -32,6 +35,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import secrets
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +45,7 @@ from node.crypto import to_checksum_address
 from node.devnet import params as p
 from node.devnet.errors import DevnetError, NoDevnetError
 from node.devnet.layout import (
+    CONTROL_MODULE,
     FAULTY_CHALLENGER,
     LOCK_FILE,
     ROLE_CHALLENGER,
@@ -103,6 +108,51 @@ def challenger_json(spec: ProcessSpec) -> dict[str, Any]:
     }
 
 
+def new_instance() -> str:
+    """A fresh chain's instance id (snapshot ids embed it, so an id from before a reset is recognised)."""
+    return secrets.token_hex(4)
+
+
+def control_json(spec: ProcessSpec, pid: int | None, held: Sequence[str] = ()) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "rpc": spec.rpc,
+        "pid": pid,
+        "config": str(spec.config),
+        "log": str(spec.log),
+        "port": spec.port,
+        "held": list(held),
+    }
+
+
+def control_record(doc: dict[str, Any]) -> tuple[ProcessSpec, int | None] | None:
+    """The control endpoint's spec and pid, when devnet.json records one."""
+    record = doc.get("control")
+    if not isinstance(record, dict):
+        return None
+    spec = spec_from_json({**record, "role": "control", "data_dir": record.get("config", ""), "module": CONTROL_MODULE})
+    pid = record.get("pid")
+    return spec, pid if isinstance(pid, int) else None
+
+
+def held_names(doc: dict[str, Any]) -> set[str]:
+    """The processes the control endpoint stopped on purpose (a foreground supervisor tolerates their exit)."""
+    record = doc.get("control")
+    held = record.get("held") if isinstance(record, dict) else None
+    return {str(name) for name in held} if isinstance(held, list) else set()
+
+
+def set_held(layout: DevnetLayout, add: Sequence[str] = (), remove: Sequence[str] = ()) -> dict[str, Any]:
+    """Add names to (or remove them from) the control endpoint's held list in devnet.json."""
+
+    def change(doc: dict[str, Any]) -> None:
+        record = doc.get("control")
+        if isinstance(record, dict):
+            record["held"] = sorted((held_names(doc) | set(add)) - set(remove))
+
+    return update_state(layout, change)
+
+
 def build_state(
     layout: DevnetLayout,
     settings: p.DevnetSettings,
@@ -111,6 +161,8 @@ def build_state(
     status: str,
     detached: bool,
     supervisor: dict[str, int | None] | None,
+    instance: str = "",
+    control: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     by_role = {spec.role: spec for spec in specs if spec.role not in (ROLE_EXECUTOR, ROLE_CHALLENGER)}
     l1, sequencer, settler = by_role[ROLE_L1], by_role[ROLE_SEQUENCER], by_role[ROLE_SETTLER]
@@ -156,6 +208,8 @@ def build_state(
         },
         "supervisor": supervisor,
         "processes": [process_json(spec, pids.get(spec.name)) for spec in specs],
+        "instance": instance or new_instance(),
+        "control": control,
     }
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from node.devnet.children import Child, start_child, stop_children
 from node.devnet.configs import p2p_ports, write_configs
+from node.devnet.controlproc import control_state, running_control, start_control, stop_control
 from node.devnet.errors import DevnetError, DevnetRunningError, StartupError
 from node.devnet.layout import (
     ROLE_CHALLENGER,
@@ -31,7 +32,7 @@ from node.devnet.layout import (
     DevnetLayout,
     ProcessSpec,
 )
-from node.devnet.liveness import live_supervisor, split_processes
+from node.devnet.liveness import is_alive, live_supervisor, split_processes
 from node.devnet.logs import format_tail
 from node.devnet.params import DevnetSettings
 from node.devnet.ports import check_ports_free
@@ -40,7 +41,16 @@ from node.devnet.readiness import Interrupted, wait_first_safe_block, wait_healt
 from node.devnet.revive import partly_running, revive
 from node.devnet.settings import resolve_settings
 from node.devnet.signals import StopRequest
-from node.devnet.state import build_state, read_state, saved_settings, write_state
+from node.devnet.state import (
+    build_state,
+    held_names,
+    new_instance,
+    read_state,
+    recorded_processes,
+    saved_settings,
+    update_state,
+    write_state,
+)
 
 DEFAULT_TIMEOUT_S = 60.0
 SUPERVISE_POLL_S = 0.2
@@ -64,6 +74,7 @@ class UpOptions:
     detach: bool = False
     reset: bool = False
     timeout_s: float = DEFAULT_TIMEOUT_S
+    load: Path | None = None  # a `devnet dump` file to start from (node.devnet.dumpfile)
 
 
 def running_pids(doc: dict[str, Any]) -> list[tuple[str, int]]:
@@ -73,8 +84,11 @@ def running_pids(doc: dict[str, Any]) -> list[tuple[str, int]]:
     return alive + ([("supervisor", supervisor)] if supervisor is not None else [])
 
 
-def prepare(options: UpOptions, report: Report) -> tuple[DevnetLayout, DevnetSettings, list[ProcessSpec]]:
-    """Check the directory and ports, wipe on --reset, and write the configs."""
+def prepare(options: UpOptions, report: Report) -> tuple[DevnetLayout, DevnetSettings, list[ProcessSpec], str]:
+    """Check the directory and ports, wipe on --reset, unpack a --load file, and write the configs.
+
+    Returns the layout, settings, processes and the chain's instance id (node.devnet.snapshots).
+    """
     layout = DevnetLayout.at(options.directory)
     previous = read_state(layout) if layout.state_file.exists() else None
     if previous is not None:
@@ -85,32 +99,58 @@ def prepare(options: UpOptions, report: Report) -> tuple[DevnetLayout, DevnetSet
                 f"the devnet in {layout.root} is still running ({pids}): "
                 f"stop it with `rollup devnet down --dir {layout.root}` first"
             )
-    if options.reset:
+        stop_control(previous)  # a control endpoint left behind by processes that all died
+    if options.load is not None:
+        from node.devnet.dumpfile import check_dump
+
+        check_dump(options.load)  # before anything is wiped or written
+        if previous is not None and not options.reset:
+            raise DevnetError(
+                f"{layout.root} already holds a devnet: load {options.load} into another --dir, "
+                "or add --reset to wipe it"
+            )
+    if options.reset or (options.load is not None and layout.root.exists()):
         if not layout.is_ours_to_wipe():
             raise DevnetError(f"refusing to wipe {layout.root}: it does not look like a devnet directory")
         if layout.root.exists():
             report(f"wiping {layout.root}")
             shutil.rmtree(layout.root)
         previous = None
+    saved: dict[str, Any] = saved_settings(previous) if previous is not None else {}
+    instance = str(previous.get("instance") or "") if previous is not None else ""
+    if options.load is not None:
+        from node.devnet.dumpfile import unpack_dump
+
+        saved = unpack_dump(options.load, layout, report)
+        instance = new_instance()
     elif previous is not None:
         report(f"resuming the saved chain in {layout.root} (use --reset to start over)")
     elif layout.root.exists() and not layout.is_ours_to_wipe():
         entries = sorted(entry.name for entry in layout.root.iterdir())[:5]
         raise DevnetError(f"{layout.root} exists and is not a devnet directory (it holds {', '.join(entries)})")
-    settings = resolve_settings(options, saved_settings(previous) if previous is not None else {})
+    settings = resolve_settings(options, saved)
     specs = layout.processes(settings)
-    check_ports_free(specs, extra=p2p_ports(specs, settings))
+    control = layout.control_spec(settings)
+    check_ports_free([*specs, control], extra=p2p_ports(specs, settings))
     write_configs(specs, settings)
-    return layout, settings, specs
+    return layout, settings, specs, instance or new_instance()
 
 
 class Devnet:
     """The started children of one `devnet up`, and devnet.json kept in step with them."""
 
     def __init__(
-        self, layout: DevnetLayout, settings: DevnetSettings, specs: list[ProcessSpec], detach: bool, report: Report
+        self,
+        layout: DevnetLayout,
+        settings: DevnetSettings,
+        specs: list[ProcessSpec],
+        detach: bool,
+        report: Report,
+        instance: str = "",
     ) -> None:
         self.layout = layout
+        self.instance = instance or new_instance()
+        self.control: Child | None = None
         self.settings = settings
         self.specs = specs
         self.detach = detach
@@ -129,6 +169,8 @@ class Devnet:
             status,
             self.detach,
             self.supervisor if status in ("starting", "running") else None,
+            self.instance,
+            control_state(self.control),
         )
 
     def save(self, status: str) -> dict[str, Any]:
@@ -149,10 +191,13 @@ class Devnet:
         ]
         stopped = lambda: stop.requested  # noqa: E731
         try:
-            for stage in stages:
+            self.control = start_control(self.layout, self.settings, self.detach)
+            for index, stage in enumerate(stages):
                 started = [self._start(spec) for spec in stage]
                 self.save("starting")
-                wait_healthy(started, deadline, stopped, watched=self.children)
+                last = index == len(stages) - 1
+                watched = [*self.children, self.control]
+                wait_healthy(started + ([self.control] if last else []), deadline, stopped, watched=watched)
                 self.report("ready: " + ", ".join(child.spec.name for child in started))
             self.report("waiting for the first L2 block to be safe on every executor")
             settler = next((c for c in self.children if c.spec.role == ROLE_SETTLER), None)
@@ -171,8 +216,36 @@ class Devnet:
         return child
 
     def shutdown(self, status: str = "stopped") -> None:
+        if self.control is not None:
+            stop_children([self.control], report=self.report)
+        self._adopt_recorded()
         stop_children(self.children, report=self.report)
         self.save(status)
+
+    def _adopt_recorded(self) -> None:
+        """Take over the processes the control endpoint (re)started: devnet.json records their pids."""
+        try:
+            recorded = {spec.name: pid for spec, pid in recorded_processes(read_state(self.layout))}
+        except DevnetError:
+            return
+        for index, child in enumerate(self.children):
+            pid = recorded.get(child.spec.name)
+            if pid is not None and pid != child.pid and is_alive(child.spec, pid):
+                if child.popen is not None:
+                    child.popen.poll()  # reap the old one
+                self.children[index] = Child(child.spec, pid)
+
+    def _unexpected_exit(self) -> Child | None:
+        """A child that died without the control endpoint having stopped (or replaced) it on purpose."""
+        dead = [child for child in self.children if not child.alive()]
+        if self.control is not None and not self.control.alive():
+            return self.control
+        if not dead:
+            return None
+        doc = read_state(self.layout)
+        held = held_names(doc)
+        self._adopt_recorded()
+        return next((c for c in self.children if not c.alive() and c.spec.name not in held), None)
 
     def supervise(self, stop: StopRequest) -> int:
         """Foreground: wait for a signal (exit 0) or an unexpected child exit (exit 1)."""
@@ -182,7 +255,7 @@ class Devnet:
                 self.shutdown("stopped")
                 self.report("devnet stopped")
                 return 0
-            dead = next((child for child in self.children if not child.alive()), None)
+            dead = self._unexpected_exit()
             if dead is not None:
                 self.report(
                     f"error: {dead.spec.name} (pid {dead.pid}) exited unexpectedly with code {dead.exit_code()}\n"
@@ -192,6 +265,22 @@ class Devnet:
                 self.shutdown("failed")
                 return 1
             time.sleep(SUPERVISE_POLL_S)
+
+
+def ensure_control(layout: DevnetLayout, doc: dict[str, Any]) -> dict[str, Any]:
+    """Start the control endpoint of a revived (detached) devnet if it is not running; returns devnet.json."""
+    if running_control(doc) is not None:
+        return doc
+    settings = resolve_settings(UpOptions(layout.root), saved_settings(doc))
+    child = start_control(layout, settings, detach=True)
+    wait_healthy([child], time.monotonic() + DEFAULT_TIMEOUT_S, lambda: False)
+    held = sorted(held_names(doc))
+    return update_state(
+        layout,
+        lambda current: current.update(
+            control=control_state(child, held), instance=current.get("instance") or new_instance()
+        ),
+    )
 
 
 def _seed_venue(devnet: Devnet, report: Report) -> None:
@@ -226,10 +315,11 @@ def run_up(options: UpOptions, on_ready: Callable[[dict[str, Any], float], None]
             except Interrupted:
                 report(f"{stop.signal_name}: restart interrupted")
                 return 130
+            state = ensure_control(layout, state)
             on_ready(state, time.monotonic() - began)
             return 0
-        layout, settings, specs = prepare(options, report)
-        devnet = Devnet(layout, settings, specs, options.detach, report)
+        layout, settings, specs, instance = prepare(options, report)
+        devnet = Devnet(layout, settings, specs, options.detach, report, instance)
         try:
             state = devnet.start(stop, options.timeout_s)
         except Interrupted:

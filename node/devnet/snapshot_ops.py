@@ -1,0 +1,177 @@
+"""Snapshot and revert the whole devnet (every process's data dir), for the control endpoint.
+
+Snapshot: read the heads, SIGSTOP every process (L1 first, node.devnet.freeze), copy each data
+dir into DIR/snapshots/<id>/<name>/ (node.devnet.datacopy: SSTs hard-linked), SIGCONT them all
+(except the ones paused on purpose). Every process is crash-safe, so the copy of a stopped
+process is a valid crash image.
+
+Revert: SIGKILL every process (their state is being thrown away), restore every data dir from
+the snapshot (which is kept for later reverts; later snapshots are dropped), start every process
+again in place at once (each retries its upstreams until they answer) and wait until all are healthy.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import time
+from collections.abc import Callable, Collection
+from pathlib import Path
+from typing import Any
+
+from node.devnet.children import KILL_TIMEOUT_S, Child, signal_child, start_child, stop_children, wait_gone
+from node.devnet.datacopy import CopyStats, copy_tree, replace_tree
+from node.devnet.errors import ControlRefusedError, StartupError
+from node.devnet.freeze import freeze, thaw
+from node.devnet.heads import read_heads
+from node.devnet.layout import DevnetLayout, ProcessSpec
+from node.devnet.liveness import split_processes
+from node.devnet.readiness import wait_healthy
+from node.devnet.snapshots import META_FILE, SnapshotRecord, SnapshotRegistry
+from node.devnet.state import read_state, recorded_processes, set_held, update_state
+
+REVERT_TIMEOUT_S = 60.0
+
+Report = Callable[[str], None]
+
+
+def instance_of(doc: dict[str, Any]) -> str:
+    instance = doc.get("instance")
+    if not isinstance(instance, str) or not instance:
+        raise ControlRefusedError("devnet.json has no chain instance id: restart the devnet with this version")
+    return instance
+
+
+def registry_for(layout: DevnetLayout, doc: dict[str, Any]) -> SnapshotRegistry:
+    return SnapshotRegistry(layout.snapshots_dir, instance_of(doc))
+
+
+def running_processes(layout: DevnetLayout, doc: dict[str, Any], what: str) -> list[tuple[ProcessSpec, int]]:
+    """Every recorded process with its pid, in start order; ControlRefusedError when one is down."""
+    alive, dead = split_processes(doc)
+    if dead:
+        names = ", ".join(spec.name for spec in dead)
+        raise ControlRefusedError(
+            f"cannot {what}: {names} {'is' if len(dead) == 1 else 'are'} not running "
+            f"(restart with `rollup devnet restart NAME --dir {layout.root}` or devnet_restart)"
+        )
+    return alive
+
+
+def copy_frozen(
+    processes: list[tuple[ProcessSpec, int]], target: Path, paused: Collection[str]
+) -> tuple[CopyStats, float]:
+    """Freeze `processes`, copy their data dirs into target/<name>/, thaw them; returns (stats, seconds frozen)."""
+    stats = CopyStats()
+    pids = [pid for _, pid in processes]
+    began = time.monotonic()
+    freeze(pids)
+    try:
+        for spec, _ in processes:
+            stats.add(copy_tree(spec.data_dir, target / spec.name))
+    finally:
+        thaw([pid for spec, pid in reversed(processes) if spec.name not in paused])
+    return stats, time.monotonic() - began
+
+
+def take_snapshot(layout: DevnetLayout, paused: Collection[str] = ()) -> dict[str, Any]:
+    """Snapshot the running devnet; returns {id, heads, seconds, frozenSeconds, files, linked, bytesCopied}."""
+    began = time.monotonic()
+    doc = read_state(layout)
+    processes = running_processes(layout, doc, "take a snapshot")
+    registry = registry_for(layout, doc)
+    heads = read_heads([spec for spec, _ in processes])
+    snapshot = registry.allocate()
+    target = registry.path(snapshot)
+    tmp = target.with_name(f".{snapshot}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        stats, frozen = copy_frozen(processes, tmp, paused)
+        record = SnapshotRecord(snapshot, registry.next_number - 1, time.time(), heads)
+        (tmp / META_FILE).write_text(json.dumps(record.to_json(), indent=2) + "\n")
+        tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        registry.save()  # the id stays used
+        raise
+    registry.add(record)
+    return {
+        "id": snapshot,
+        "heads": heads,
+        "seconds": round(time.monotonic() - began, 4),
+        "frozenSeconds": round(frozen, 4),
+        "files": stats.files,
+        "linked": stats.linked,
+        "bytesCopied": stats.bytes_copied,
+    }
+
+
+def kill_all(processes: list[tuple[ProcessSpec, int | None]]) -> None:
+    """SIGKILL every process's group (stopped ones too) and wait until they are gone."""
+    children = [Child(spec, pid) for spec, pid in processes if pid is not None]
+    for child in reversed(children):
+        signal_child(child, signal.SIGKILL, group=True)
+    for child in children:
+        wait_gone(child, KILL_TIMEOUT_S)
+
+
+def revert_to(
+    layout: DevnetLayout, snapshot: str, report: Report = lambda line: None, timeout_s: float = REVERT_TIMEOUT_S
+) -> dict[str, Any]:
+    """Put every process back to `snapshot` and restart them; returns {id, heads, dropped, seconds, timings}."""
+    began = time.monotonic()
+    doc = read_state(layout)
+    registry = registry_for(layout, doc)
+    record = registry.find(snapshot)
+    source = registry.path(record.id)
+    recorded = recorded_processes(doc)
+    names = [spec.name for spec, _ in recorded]
+    missing = [name for name in names if not (source / name).is_dir()]
+    if missing:
+        raise ControlRefusedError(
+            f"snapshot {snapshot} has no copy of {', '.join(missing)} (taken with other processes)"
+        )
+    set_held(layout, add=names)
+    timings: dict[str, float] = {}
+    mark = time.monotonic()
+    kill_all(recorded)
+    timings["kill"] = time.monotonic() - mark
+    mark = time.monotonic()
+    stats = CopyStats()
+    for spec, _ in recorded:
+        stats.add(replace_tree(source / spec.name, spec.data_dir))
+    timings["restore"] = time.monotonic() - mark
+    mark = time.monotonic()
+    children = [start_child(spec, detach=True, why=f"devnet revert to {snapshot}") for spec, _ in recorded]
+    pids = {child.spec.name: child.pid for child in children}
+    update_state(layout, lambda current: _set_pids(current, pids))
+    timings["spawn"] = time.monotonic() - mark
+    mark = time.monotonic()
+    try:
+        wait_healthy(children, time.monotonic() + timeout_s, lambda: False)
+    except StartupError:
+        stop_children(children)
+        set_held(layout, remove=names)
+        raise
+    timings["healthy"] = time.monotonic() - mark
+    set_held(layout, remove=names)
+    dropped = registry.drop_after(record.number)
+    heads = read_heads([child.spec for child in children])
+    report(f"reverted to {snapshot} in {time.monotonic() - began:.2f} s")
+    return {
+        "id": record.id,
+        "heads": heads,
+        "snapshotHeads": record.heads,
+        "dropped": dropped,
+        "seconds": round(time.monotonic() - began, 4),
+        "timings": {key: round(value, 4) for key, value in timings.items()},
+        "bytesCopied": stats.bytes_copied,
+    }
+
+
+def _set_pids(doc: dict[str, Any], pids: dict[str, int]) -> None:
+    for entry in doc["processes"]:
+        if isinstance(entry, dict) and entry.get("name") in pids:
+            entry["pid"] = pids[entry["name"]]
