@@ -11,6 +11,13 @@ only).
     seed = "executor-0"           # any label; sha256(label) is the node key, so the peer id is stable
     bootstrap = ["/ip4/127.0.0.1/tcp/9600/p2p/12D3Koo..."]
     sequencer = "0x..."           # executors: the address whose signature blocks must carry
+
+Partition (devnet control, node.executor): `partition()` cuts the node off
+the network in both directions: the p2p layer disconnects every peer,
+stops dialling and closes new connections (node.p2p.peering), and on this
+side gossip still in flight is not delivered, range requests from peers
+are refused and none are sent. `heal()` reconnects to the bootstrap peers;
+the next gossiped block shows the gap and range sync fills it.
 """
 
 from __future__ import annotations
@@ -36,13 +43,22 @@ from node.gossip import (
     encode_range_response,
     validate_gossip,
 )
-from node.p2p import P2PConfig, P2PError, P2PNode, RequestRejected, derive_seed, parse_multiaddr
+from node.p2p import (
+    P2PConfig,
+    P2PError,
+    P2PNode,
+    PeerUnreachableError,
+    RequestRejected,
+    derive_seed,
+    parse_multiaddr,
+)
 from node.service import ConfigError
 
 log = logging.getLogger(__name__)
 
 RANGE_TIMEOUT_S = 10.0
 STATUS_BAD_REQUEST = 16
+STATUS_PARTITIONED = 17
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +111,8 @@ class BlockNetwork:
         self.serve_range = serve_range
         self.node = P2PNode(P2PConfig(seed=section.seed, listen_port=section.listen_port, bootstrap=section.bootstrap))
         self.rejected: dict[str, int] = {}
+        self.partitioned = False
+        self.dropped_while_partitioned = 0
 
     async def __aenter__(self) -> BlockNetwork:
         await self.node.__aenter__()
@@ -110,6 +128,9 @@ class BlockNetwork:
         """Deliver each valid gossiped block (decoded) to `on_block(signed, originator_peer)`."""
 
         async def handler(data: bytes, peer: str) -> None:
+            if self.partitioned:
+                self.dropped_while_partitioned += 1
+                return
             try:
                 signed = decode_signed_block(data)  # the topic validator checked it before delivery
             except DecodeError:
@@ -125,6 +146,8 @@ class BlockNetwork:
 
     async def request_range(self, peer: str, first: int, count: int) -> list[SignedBlock]:
         """Blocks first.. from `peer`, each checked like gossip (except for age)."""
+        if self.partitioned:
+            raise PeerUnreachableError("range sync refused: this node is partitioned (devnet_partition)")
         raw = await self.node.request(peer, RANGE_SYNC_PROTOCOL, encode_range_request(first, count), RANGE_TIMEOUT_S)
         blocks = []
         rules = GossipRules(self.rules.chain_id, self.rules.sequencer, max_past_ms=2**62)
@@ -134,6 +157,16 @@ class BlockNetwork:
 
     def peers(self) -> list[str]:
         return self.node.peers()
+
+    async def partition(self) -> int:
+        """Cut this node off the network (idempotent); returns the peers still connected (0)."""
+        self.partitioned = True
+        return await self.node.set_partitioned(True)
+
+    async def heal(self) -> int:
+        """Reconnect to the bootstrap peers (idempotent); returns the peers connected so far."""
+        self.partitioned = False
+        return await self.node.set_partitioned(False)
 
     @property
     def peer_id(self) -> str:
@@ -148,6 +181,8 @@ class BlockNetwork:
         return True
 
     async def _serve(self, request: bytes, peer: str) -> bytes:
+        if self.partitioned:
+            raise RequestRejected(STATUS_PARTITIONED, "this node is partitioned (devnet_partition)")
         try:
             first, count = decode_range_request(request)
         except DecodeError as exc:

@@ -39,6 +39,7 @@ from node.crypto import to_checksum_address
 from node.follower import ChainFollower
 from node.l2rpc import Heads, register_read_methods
 from node.rpc.client import RpcTransportError
+from node.rpc.control import register_control
 from node.rpc.errors import RpcError
 from node.rpc.server import RpcServer
 from node.service import BackgroundTasks, ProblemTracker
@@ -110,6 +111,7 @@ class Challenger:
         self.tasks.spawn("referee", self._referee_loop(referee))
         register_read_methods(self.server, self)
         self.server.register("challenger_status", self.status)
+        register_control(self.server, "challenger", enabled=self.config.node.devnet, handlers={})  # devnet_info only
         self.server.register("rollup_getWithdrawalProof", make_rpc_method(self.follower.require_store))
         await self.server.start(self.config.node.rpc_host, self.config.node.rpc_port)
         log.info(

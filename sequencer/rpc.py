@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from node.chain import Chain, receipt_to_json
+from node.rpc.control import register_control
 from node.rpc.errors import Unavailable
 from node.rpc.params import hash32, positional, uint
 from node.rpc.server import RpcServer
@@ -113,7 +114,8 @@ class SequencerMethods:
         self.waiters = waiters
         self.on_admitted = on_admitted
 
-    def register(self, server: RpcServer) -> None:
+    def register(self, server: RpcServer, devnet: bool = False) -> None:
+        register_control(server, "sequencer", enabled=devnet, handlers={})  # devnet_info only
         server.register("rollup_sendRawTransaction", self.send_raw_transaction)
         server.register("rollup_sendRawTransactionSync", self.send_raw_transaction_sync)
         server.register("rollup_mempoolStatus", self.mempool_status)

@@ -15,10 +15,21 @@ State (`settler_fault.json`: target block, fault range, the wrong root) is
 written before the wrong proposal is sent, so a restarted settler picks up
 the same game; the replica is on disk and the wrong history is recomputed
 from it (the garbage root is stored).
+
+Switched at run time (devnet_setFaultyProposer, l1.settler.control): a
+proposer built with `from_block=None` is disarmed (honest) until
+`set_fault_mode("tx" | "garbage", next_output)` arms it from the next output
+on; while armed, each fault that is settled (defeated and re-proposed
+honestly, or finalized) re-arms it from the block after that fault, so
+every output is wrong in turn until `set_fault_mode(None, ...)`. A wrong
+output already proposed keeps being defended. The switch is saved in
+`settler_devnet_fault.json` (a restarted settler keeps it); a settled
+fault's state moves to `settler_fault.<block>.json`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -38,6 +49,8 @@ from node.rpc.client import RpcClient
 log = logging.getLogger("settler.faulty")
 
 STATE_FILE = "settler_fault.json"
+SWITCH_FILE = "settler_devnet_fault.json"
+MODES = {"tx": FaultMode.TX_POST_STATE, "garbage": FaultMode.GARBAGE}  # devnet_setFaultyProposer's names
 RECEIPT_TIMEOUT_S = 15.0
 LIVE = frozenset({"pending", "disputed", "finalized"})
 
@@ -71,12 +84,28 @@ def save_fault_state(path: Path, state: FaultState) -> None:
     os.replace(tmp, path)
 
 
+def load_switch(path: Path) -> tuple[str | None, int | None]:
+    """The saved run-time switch: (mode name or None, the block it applies from or None)."""
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError) as exc:
+        raise FaultStateError(f"{path} is unreadable: {exc}") from None
+    mode, from_block = doc.get("mode") if isinstance(doc, dict) else None, doc.get("from_block")
+    if mode not in (None, *MODES) or not (from_block is None or isinstance(from_block, int)):
+        raise FaultStateError(f"{path} holds an invalid switch: {doc!r}")
+    return mode, from_block
+
+
 class FaultyProposer:
     def __init__(
-        self, config: SettlerConfig, from_block: int, mode: FaultMode, l1: L1Client, sequencer: RpcClient
+        self, config: SettlerConfig, from_block: int | None, mode: FaultMode, l1: L1Client, sequencer: RpcClient
     ) -> None:
-        self.from_block = from_block
+        self.from_block = from_block  # None: disarmed (honest) until set_fault_mode arms it
         self.mode = mode
+        self.switch: str | None = None  # the run-time mode name while switched on (re-arms after each fault)
+        self.switch_path = config.node.data_dir / SWITCH_FILE
         self.chain_config = config.rollup.chain_config()
         self.rules = config.rollup.rules
         self.l1 = l1
@@ -96,14 +125,69 @@ class FaultyProposer:
         self.state = load_fault_state(self.state_path)
         if self.state is not None and self.state.settled is None:
             await self._rebuild_trace(self.state)
+        switch, switch_from = load_switch(self.switch_path)
+        if switch is not None or switch_from is not None:
+            self.switch, self.from_block = switch, switch_from
+            self.mode = MODES[switch] if switch is not None else self.mode
+        if self.from_block is None and self.state is None:
+            log.info("faulty proposer disarmed: proposing correct roots until devnet_setFaultyProposer")
+            return
         log.warning(
-            "FAULTY PROPOSER mode %s: the first output at or after L2 block %d gets a wrong root%s",
+            "FAULTY PROPOSER mode %s: the first output at or after L2 block %s gets a wrong root%s",
             self.mode.value,
             self.from_block,
             ""
             if self.state is None
             else f" (already proposed for block {self.state.target}, {self.state.settled or 'open'})",
         )
+
+    # -- the run-time switch (devnet) --
+
+    def set_fault_mode(self, mode: str | None, next_output: int) -> int:
+        """Propose wrong roots (mode "tx" | "garbage") or correct ones (None) from `next_output` on.
+
+        Returns the L2 block it applies from: `next_output`, or the block
+        after a wrong output still being played (which is defended either way).
+        """
+        if mode is not None and mode not in MODES:
+            raise ValueError(f"unknown fault mode {mode!r}; known: {', '.join(MODES)}")
+        playing = self.state is not None and not (self.state.settled is not None and self._done)
+        if self.state is not None and not playing:
+            self._archive()
+        start = self.state.target + 1 if self.state is not None else next_output
+        self.switch = mode
+        if mode is not None:
+            self.mode = MODES[mode]
+        self.from_block = None if mode is None else start
+        self._save_switch()
+        log.warning(
+            "FAULTY PROPOSER switched %s from L2 block %d",
+            f"on (mode {self.mode.value})" if mode is not None else "off",
+            start,
+        )
+        return start
+
+    def _save_switch(self) -> None:
+        tmp = self.switch_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"mode": self.switch, "from_block": self.from_block}))
+        os.replace(tmp, self.switch_path)
+
+    def _archive(self) -> None:
+        """Put a settled fault aside (settler_fault.<block>.json) so that the next one starts afresh."""
+        if self.state is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(self.state_path, self.state_path.with_name(f"settler_fault.{self.state.target}.json"))
+        self.state, self.trace, self._done = None, None, False
+
+    def _rearm_after(self, target: int) -> None:
+        """While switched on, the next output after a settled fault is wrong again."""
+        if self.switch is None:
+            return
+        self._archive()
+        self.from_block = target + 1
+        self._save_switch()
+        log.warning("FAULTY PROPOSER re-armed: the first output at or after L2 block %d gets a wrong root", target + 1)
 
     def close(self) -> None:
         self.replica.close()
@@ -118,14 +202,14 @@ class FaultyProposer:
     def wants_fault(self, block: int) -> bool:
         """This block's proposal is the wrong one (or is again, if a crash lost the first attempt)."""
         if self.state is None:
-            return block >= self.from_block
+            return self.from_block is not None and block >= self.from_block
         return self.state.settled is None and block == self.state.target
 
     def limit_due(self, due: list[int]) -> list[int]:
         """Propose nothing past the wrong output while it is open (or about to be proposed)."""
         if self.state is not None and self.state.settled is None:
             return [k for k in due if k == self.state.target]  # only if a crash lost the wrong proposal
-        if self.state is None:
+        if self.state is None and self.from_block is not None:
             cut = [k for k in due if k >= self.from_block]
             if cut:
                 return [k for k in due if k <= cut[0]]
@@ -134,7 +218,7 @@ class FaultyProposer:
     async def wrong_root(self, block: int, proposed_upto: int) -> Hash32:
         if self.state is not None and self.state.target == block and self.trace is not None:
             return Hash32(parse_hex(self.state.wrong_root, 32, "wrong root"))
-        first = max(self.from_block, proposed_upto + 1)
+        first = max(self.from_block or block, proposed_upto + 1)
         await self.replica.catch_up(self.sequencer, block)
         trace = compute_faulty_trace(
             self.replica.require_store(), self.chain_config, self.mode, first, block, proposed_upto + 1
@@ -185,10 +269,13 @@ class FaultyProposer:
             self._settle("defeated")
             live = any(o.l2_block_number >= state.target and o.status in LIVE for o in outputs)
             self._done = live
+            if live:
+                self._rearm_after(state.target)
             return None if live else state.target
         if output.status == "finalized":
             self._settle("finalized")
             self._done = True
+            self._rearm_after(state.target)
             return None
         if output.status == "disputed":
             for game_id in output.game_ids:  # one game per challenger; we play the defender in ours

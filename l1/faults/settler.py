@@ -8,6 +8,11 @@ The config is a settler config plus
 
 and the settler runs with l1.faults.proposer.FaultyProposer injected as its
 proposal policy: one wrong output, its dishonest defence, then the right root.
+
+Without a [faults] table the faults are off: the settler proposes correct
+roots until `devnet_setFaultyProposer` switches them on at run time (a
+devnet runs its settler this way, so the production entry point,
+`python -m l1.settler`, never imports this package).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ FAULT_KEYS = frozenset({"proposer_from_block", "proposer_mode"})
 @dataclass(frozen=True, slots=True)
 class FaultySettlerConfig:
     settler: SettlerConfig
-    from_block: int
+    from_block: int | None  # None: faults off until devnet_setFaultyProposer
     mode: FaultMode
 
     @property
@@ -43,8 +48,10 @@ class FaultySettlerConfig:
 def load_faulty_settler_config(path: str | Path) -> FaultySettlerConfig:
     doc = load_toml(path)
     faults = doc.get("faults")
+    if faults is None:
+        return FaultySettlerConfig(settler_config_from_dict(doc, Path(path).parent), None, FaultMode.TX_POST_STATE)
     if not isinstance(faults, Mapping):
-        raise ConfigError("a faulty settler's config needs a [faults] table (proposer_from_block, proposer_mode)")
+        raise ConfigError("[faults] must be a table (proposer_from_block, proposer_mode)")
     unknown = sorted(set(faults) - FAULT_KEYS)
     if unknown:
         raise ConfigError(f"[faults] has unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(FAULT_KEYS))}")

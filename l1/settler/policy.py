@@ -8,7 +8,7 @@ and ask for a block to be proposed again (honestly) after a defeat.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from node.crypto import Hash32, PrivateKey
 
@@ -30,7 +30,14 @@ class ProposalPolicy(Protocol):
     async def play(self, key: PrivateKey, outputs: list[Any]) -> int | None: ...
 
 
+@runtime_checkable
+class SwitchablePolicy(Protocol):
+    """A policy whose faults can be switched at run time (devnet_setFaultyProposer, l1.settler.control)."""
+
+    def set_fault_mode(self, mode: str | None, next_output: int) -> int: ...
+
+
 # (settler config, its L1 client, its sequencer RPC client) -> the policy
 ProposalPolicyFactory = Callable[[Any, Any, Any], ProposalPolicy]
 
-__all__ = ["ProposalPolicy", "ProposalPolicyFactory"]
+__all__ = ["ProposalPolicy", "ProposalPolicyFactory", "SwitchablePolicy"]

@@ -51,6 +51,7 @@ from typing import Any
 from l1.contracts.client import L1Client, L1ResponseError, OutputReport
 from l1.contracts.payloads import PostBatch, ProposeOutput
 from l1.settler.config import SettlerConfig
+from l1.settler.control import parse_fault_mode
 from l1.settler.inbox import InboxError, InboxWalker, open_inbox, sync_inbox
 from l1.settler.journal import STATE_FILE, SettlerRecord, in_flight_to_json, load_record, save_record
 from l1.settler.outcomes import BATCHES, OUTPUTS, Outcomes
@@ -70,12 +71,14 @@ from l1.settler.plan import (
     plan_batch,
     plan_outputs,
 )
-from l1.settler.policy import ProposalPolicy, ProposalPolicyFactory
+from l1.settler.policy import ProposalPolicy, ProposalPolicyFactory, SwitchablePolicy
 from l1.settler.txs import Outgoing, TxBook, TxRefused
 from node.batch import BatchBlock
 from node.crypto import Hash32, parse_hex, to_checksum_address
 from node.rpc.client import RpcClient, RpcTransportError
-from node.rpc.errors import RpcError
+from node.rpc.control import register_control
+from node.rpc.errors import ControlRefused, RpcError
+from node.rpc.params import positional
 from node.rpc.server import RpcServer
 from node.service import BackgroundTasks, ProblemTracker, register_problem_metrics, sleep_or_stop
 
@@ -146,6 +149,7 @@ class Settler:
         self.faulty: ProposalPolicy | None = (
             None if proposal_policy is None else proposal_policy(config, self.l1, self.sequencer)
         )
+        self._outputs_lock = asyncio.Lock()  # one round of the output duty, or one devnet fault switch
         self._init_metrics()
 
     def _init_metrics(self) -> None:
@@ -189,6 +193,8 @@ class Settler:
             await self.faulty.open()
         self.tasks.spawn("settle-loop", self.run())
         self.server.register("settler_status", self.status)
+        control = {"devnet_setFaultyProposer": self.devnet_set_faulty_proposer}
+        register_control(self.server, "settler", enabled=self.config.node.devnet, handlers=control)
         await self.server.start(self.config.node.rpc_host, self.config.node.rpc_port)
         self._log_start(record)
 
@@ -302,7 +308,8 @@ class Settler:
             return False
         landed = any(r.fate is TxFate.LANDED for r in resolutions)
         batches = await self._run_duty(BATCHES, self.post_next_batch)
-        outputs = await self._run_duty(OUTPUTS, self.propose_due_outputs)
+        async with self._outputs_lock:
+            outputs = await self._run_duty(OUTPUTS, self.propose_due_outputs)
         return landed or batches or outputs
 
     async def _run_duty(self, duty: str, step: Callable[[], Awaitable[DutyOutcome]]) -> bool:
@@ -449,11 +456,42 @@ class Settler:
                 break
         await self.faulty.play(self.section.proposer_key, outputs)
 
+    # -- devnet control --
+
+    async def devnet_set_faulty_proposer(self, params: list[Any]) -> dict[str, Any]:
+        """devnet_setFaultyProposer(mode): wrong output roots from the next proposal on (l1.settler.control)."""
+        (value,) = positional(params, 1, 0, "devnet_setFaultyProposer")
+        mode = parse_fault_mode(value)
+        faulty = self.faulty
+        if not isinstance(faulty, SwitchablePolicy):
+            raise ControlRefused(
+                "this settler runs without fault modes (python -m l1.settler); "
+                "run it as python -m l1.faults.settler to switch a faulty proposer on"
+            )
+        async with self._outputs_lock:
+            next_output = self.next_output_block()
+            start = faulty.set_fault_mode(mode, next_output)
+        return {"mode": mode, "fromBlock": start}
+
+    def next_output_block(self) -> int:
+        """The L2 block of our next output proposal, from what the last round read of L1 and what is in flight."""
+        floor = self.ledger.newest_live() if self.outcomes.l1_orders_proposals else None
+        facts = OutputFacts(
+            own_newest_live=self.ledger.own_newest_live(),
+            proposable_head=self.walker.head_number,
+            ordering_floor=None if floor is None else floor.l2_block_number,
+        )
+        return compute_next_output(facts, self.section.output_interval, self._require_book().of(Role.PROPOSER))
+
     # -- reports --
 
     def status(self, params: list[Any]) -> dict[str, Any]:
         book = self.book
+        switch = getattr(self.faulty, "switch", None)
         return {
+            "faultyProposer": {"mode": switch, "fromBlock": getattr(self.faulty, "from_block", None)}
+            if isinstance(self.faulty, SwitchablePolicy)
+            else None,
             "postedUpto": self.walker.head_number,
             "proposedUpto": self.ledger.own_newest_live(),
             "l1Walked": self.walker.last_l1,

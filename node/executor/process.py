@@ -10,6 +10,12 @@ Parts, started in dependency order and stopped in reverse:
   (libp2p issue); finalized = newest block covered by a finalized output
   proposal whose root equals ours (a mismatch is logged as critical).
 - `rollup_sendRawTransaction` and `rollup_getTransactionStatus` are forwarded to the sequencer.
+- Devnet control (`[node] devnet = true`, node.rpc.control): `devnet_partition`
+  cuts the executor off the gossip network (node.blocknet.BlockNetwork.partition)
+  while derivation keeps following L1, so its safe head still advances;
+  `devnet_heal` reconnects and range sync catches the unsafe head up. Both
+  are idempotent and answer {"partitioned": bool, "peers": n}; /health and
+  the metric p2p_partitioned show the partition.
 
 Run: `rollup executor --config FILE` (or `python -m node.executor --config FILE`).
 """
@@ -36,7 +42,8 @@ from node.output import compute_output_root
 from node.p2p import P2PError
 from node.rollup_config import NodeSection, RollupConfig, load_node_section, load_rollup_config
 from node.rpc.client import RpcClient, RpcTransportError
-from node.rpc.errors import Unavailable
+from node.rpc.control import register_control
+from node.rpc.errors import ControlRefused, Unavailable
 from node.rpc.params import hash32, hex_bytes, positional
 from node.rpc.server import RpcServer
 from node.service import BackgroundTasks, ConfigError, load_toml
@@ -91,7 +98,7 @@ class Executor:
         self.chain: Chain = None  # type: ignore[assignment]  # set in __aenter__
         self.l1 = L1Client(config.l1_rpc)
         self.sequencer = RpcClient(config.sequencer_rpc) if config.sequencer_rpc else None
-        self.server = RpcServer("executor")
+        self.server = RpcServer("executor", health=self._health)
         self._l1_head = 0
         self._finalized: Head | None = None
         self._outputs_seen = 0
@@ -115,6 +122,8 @@ class Executor:
         register_read_methods(self.server, self)
         self.server.register("rollup_sendRawTransaction", self._forward_transaction)
         self.server.register("rollup_getTransactionStatus", self._forward_status)
+        control = {"devnet_partition": self._devnet_partition, "devnet_heal": self._devnet_heal}
+        register_control(self.server, "executor", enabled=self.config.node.devnet, handlers=control)
         self.server.add_topic("newHeads")
         port = await self.server.start(self.config.node.rpc_host, self.config.node.rpc_port)
         log.info(
@@ -210,11 +219,42 @@ class Executor:
             messages.append(message)
         return messages
 
+    # -- devnet control: partition and heal ------------------------------------------------
+
+    async def _devnet_partition(self, params: list[Any]) -> dict[str, Any]:
+        positional(params, 0, 0, "devnet_partition")
+        network = self._require_network("devnet_partition")
+        peers = await network.partition()
+        log.warning("devnet: partitioned from the gossip network; following L1 only")
+        return {"partitioned": True, "peers": peers}
+
+    async def _devnet_heal(self, params: list[Any]) -> dict[str, Any]:
+        positional(params, 0, 0, "devnet_heal")
+        network = self._require_network("devnet_heal")
+        peers = await network.heal()
+        log.warning("devnet: partition healed; reconnecting to peers")
+        return {"partitioned": False, "peers": peers}
+
+    def _require_network(self, method: str) -> BlockNetwork:
+        if self.network is None:
+            raise ControlRefused(f"{method}: this executor has no [p2p] section (it follows L1 only)")
+        return self.network
+
+    def _health(self) -> dict[str, Any]:
+        network = self.network
+        return {
+            "status": "ok",
+            "p2p": network is not None,
+            "partitioned": network is not None and network.partitioned,
+            "peers": len(network.peers()) if network is not None else 0,
+        }
+
     def p2p_status(self) -> dict[str, Any]:
         if self.network is None:
             return {"enabled": False}
         return {
             "enabled": True,
+            "partitioned": self.network.partitioned,
             "peerId": self.network.peer_id,
             "peers": self.network.peers(),
             "rejected": dict(self.network.rejected),
@@ -338,6 +378,11 @@ class Executor:
             "sequencer_equivocations_total", "heights with two different sequencer-signed blocks"
         )
         m.gauge_fn("p2p_peers", "connected p2p peers", lambda: len(self.network.peers()) if self.network else 0)
+        m.gauge_fn(
+            "p2p_partitioned",
+            "1 while cut off the gossip network by devnet_partition",
+            lambda: 1 if self.network is not None and self.network.partitioned else 0,
+        )
         m.gauge_fn("l2_safe_head", "safe L2 head", lambda: self.deriver.safe.safe_head().number)
         m.gauge_fn("l2_unsafe_head", "unsafe L2 head", lambda: self.chain.head().number)
         m.gauge_fn("l2_finalized_head", "finalized L2 head", lambda: self.heads().finalized.number)

@@ -293,6 +293,15 @@ class P2PNode:
         bridge, runtime = self._require()
         return await bridge.run(runtime.reqresp.request, peer, protocol_id, bytes(payload), timeout)
 
+    async def set_partitioned(self, partitioned: bool) -> int:
+        """Cut the node off the network (disconnect all, refuse and stop dialling) or heal it; returns peers now."""
+        bridge, runtime = self._require()
+        return await bridge.run(runtime.peers.set_partitioned, partitioned)
+
+    @property
+    def partitioned(self) -> bool:
+        return self._runtime is not None and self._runtime.peers.partitioned
+
     async def connect(self, multiaddr: str) -> None:
         """Dial a peer once (bootstrap peers are dialled and re-dialled automatically)."""
         bridge, runtime = self._require()

@@ -12,6 +12,11 @@
   connection from it is closed until the ban ends, when its count resets.
 - `peer_ids()` is a snapshot refreshed on connect/disconnect, safe to read
   from any thread.
+- Partition (devnet_partition / devnet_heal, node.blocknet): while
+  partitioned every peer is disconnected, the reconnect loops stop dialling,
+  `dial` refuses and any connection a peer opens is closed at once; healing
+  lets the reconnect loops dial the bootstrap peers again (within
+  `reconnect_interval`).
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ class PeerManager(INotifee):
         self._banned: dict[ID, float] = {}
         self._nursery: trio.Nursery | None = None
         self._snapshot: tuple[str, ...] = ()
+        self.partitioned = False
 
     # ---- lifecycle -----------------------------------------------------
     def start(self, nursery: trio.Nursery) -> None:
@@ -94,8 +100,14 @@ class PeerManager(INotifee):
     def _refresh(self) -> None:
         network = self._host.get_network()
         previous = set(self._snapshot)
-        self._snapshot = tuple(
-            sorted(str(peer) for peer, conns in list(network.connections.items()) if conns and not self.is_banned(peer))
+        self._snapshot = (
+            ()
+            if self.partitioned
+            else tuple(
+                sorted(
+                    str(peer) for peer, conns in list(network.connections.items()) if conns and not self.is_banned(peer)
+                )
+            )
         )
         current = set(self._snapshot)
         for peer in sorted(current - previous):
@@ -108,6 +120,19 @@ class PeerManager(INotifee):
             self._refresh()
             await trio.sleep(_SNAPSHOT_REFRESH_S)
 
+    # ---- partition -----------------------------------------------------
+    async def set_partitioned(self, partitioned: bool) -> int:
+        """Cut this node off every peer (True) or let it reconnect (False); returns the peers connected now."""
+        self.partitioned = partitioned
+        if partitioned:
+            log.warning("partitioned: disconnecting every peer and refusing connections until healed")
+            for peer in [peer for peer, conns in list(self._host.get_network().connections.items()) if conns]:
+                await self._disconnect(peer)
+        else:
+            log.warning("partition healed: reconnecting to the bootstrap peers")
+        self._refresh()
+        return len(self._snapshot)
+
     # ---- reconnect loop ------------------------------------------------
     def _is_connected(self, peer: ID) -> bool:
         return bool(self._host.get_network().connections.get(peer))
@@ -116,7 +141,7 @@ class PeerManager(INotifee):
         delay = self._interval
         failures = 0
         while True:
-            if self.is_banned(info.peer_id) or self._is_connected(info.peer_id):
+            if self.partitioned or self.is_banned(info.peer_id) or self._is_connected(info.peer_id):
                 delay = self._interval
                 await trio.sleep(self._interval)
                 continue
@@ -146,6 +171,8 @@ class PeerManager(INotifee):
     async def dial(self, multiaddr: str) -> None:
         """Connect once to `multiaddr` (raises on failure; not retried)."""
         info = info_from_p2p_addr(Multiaddr(multiaddr))
+        if self.partitioned:
+            raise PeerUnreachableError(f"cannot connect to {multiaddr}: this node is partitioned (devnet_partition)")
         self._host.get_network().unblock_peer(info.peer_id)  # type: ignore[attr-defined]
         try:
             with trio.fail_after(_DIAL_TIMEOUT_S):
@@ -197,8 +224,8 @@ class PeerManager(INotifee):
     # ---- INotifee ------------------------------------------------------
     async def connected(self, network: INetwork, conn: INetConn) -> None:
         peer = conn.muxed_conn.peer_id
-        if self.is_banned(peer) and self._nursery is not None:
-            log.debug("closing connection from banned peer %s", short_peer(peer))
+        if (self.partitioned or self.is_banned(peer)) and self._nursery is not None:
+            log.debug("closing connection from %s peer %s", "a" if self.partitioned else "banned", short_peer(peer))
             self._nursery.start_soon(self._disconnect, peer)
         self._refresh()
 
