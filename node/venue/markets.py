@@ -102,7 +102,7 @@ class MarketParams:
             raise MarketConfigError(f"market {self.market_id}: {problem.field}: {problem.reason}")
 
     def to_fields(self) -> list[Any]:
-        """The stored record: the 14 parameters, then the two decimals only when declared (old roots unchanged)."""
+        """The stored record: the 13 parameters, then the two decimals only when declared (old roots unchanged)."""
         values = [self.market_id, self.symbol.encode("ascii"), *(getattr(self, f) for f in INT_FIELDS[1:])]
         if self.base_decimals is not None:
             values += [self.base_decimals, self.quote_decimals]

@@ -150,7 +150,8 @@ def market_json(params: MarketParams, reader: StateReader) -> dict[str, Any]:
         "baseDecimals": params.base_decimals,
         "quoteDecimals": params.quote_decimals,
     }
-    with_sizes(row, units, "lotSize")
+    if units is not None:
+        row["lotSizeDecimal"] = format_size(1, units)  # one lot in base units
     return with_prices(row, units, "tickSize", "oraclePrice", "fundingIndex", "bestBid", "bestAsk")
 
 

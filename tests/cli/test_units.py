@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
+import threading
+from dataclasses import replace
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -205,3 +211,372 @@ def test_cli_rejects_bad_units_before_any_network_call(
     assert code == 1 and out == ""
     assert message in err
     assert "cannot reach" not in err
+
+
+# ---------------------------------------------------------------- the venue's human prices and sizes
+
+
+class FakeNode:
+    """A JSON-RPC node on a free loopback port serving node.venue.rpc over an in-memory venue with the devnet's
+    markets (plus SOL-PERP, declaring no decimals); records every raw transaction sent to it."""
+
+    def __init__(self) -> None:
+        from node.devnet.configs import venue_section
+        from node.devnet.params import VENUE_START_PRICES
+        from node.venue.markets import load_markets
+        from node.venue.payloads import PlaceOrder
+        from node.venue.rpc import VenueMethods
+        from node.venue.side import Side
+        from tests.venue.support import KEYS, A, B, new_venue
+
+        btc, eth = load_markets({"venue": venue_section()})
+        sol = replace(eth, market_id=2, symbol="SOL-PERP", base_decimals=None, quote_decimals=None)
+            **{**fields, "market_id": 2, "symbol": "SOL-PERP", "base_decimals": None, "quote_decimals": None}
+        )
+        venue = new_venue({A: 10**22, B: 10**22}, markets=(btc, eth, sol), prices={**VENUE_START_PRICES, 2: 10**12})
+        price = VENUE_START_PRICES[0]
+        venue.send(KEYS[0], PlaceOrder(0, Side.BUY, 1500, price - btc.tick_size))
+        venue.send(KEYS[1], PlaceOrder(0, Side.SELL, 2000, price + btc.tick_size))
+        self.methods = VenueMethods(self)
+        self.venue = venue
+        self.sent: list[bytes] = []
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+
+    def resolve(self, tag: int | str) -> int:
+        return 9
+
+    def state(self, number: int) -> Any:
+        return self.venue.state
+
+    def answer(self, method: str, params: list[Any]) -> Any:
+        if method.startswith("rollup_get") and hasattr(self.methods, method[len("rollup_") :]):
+            return getattr(self.methods, method[len("rollup_") :])(params)
+        if method == "rollup_chainId":
+            return 901
+        if method == "rollup_getNonce":
+            return 0
+        if method == "rollup_getBlockByNumber":
+            return {"number": 9, "timestamp": 1_700_000_000_000}
+        if method == "rollup_sendRawTransaction":
+            from node.tx import recover
+
+            self.sent.append(bytes.fromhex(params[0][2:]))
+            return "0x" + bytes(recover(self.sent[-1]).hash).hex()
+        raise KeyError(method)
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        node = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                batch = request if isinstance(request, list) else [request]
+                replies = []
+                for call in batch:
+                    try:
+                        replies.append(
+                            {
+                                "jsonrpc": "2.0",
+                                "id": call["id"],
+                                "result": node.answer(call["method"], call.get("params", [])),
+                            }
+                        )
+                    except KeyError:
+                        replies.append(
+                            {"jsonrpc": "2.0", "id": call["id"], "error": {"code": -32601, "message": "no such method"}}
+                        )
+                    except ValueError as exc:
+                        replies.append(
+                            {"jsonrpc": "2.0", "id": call["id"], "error": {"code": -32602, "message": str(exc)}}
+                        )
+                body = json.dumps(replies if isinstance(request, list) else replies[0]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def fake_node() -> Iterator[FakeNode]:
+    node = FakeNode()
+    try:
+        yield node
+    finally:
+        node.close()
+
+
+def run_cli(
+    node: FakeNode, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *argv: str
+) -> tuple[int, str, str]:
+    monkeypatch.setenv("ROLLUP_KEYS_DIR", str(tmp_path / "keys"))
+    monkeypatch.chdir(tmp_path)
+    node.sent.clear()
+    code = main([*argv, "--rpc", node.url])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+BTC_PRICE = 20 * 10**12  # the devnet's BTC-PERP start price: 20 eth per BTC, in wei per lot (100 sats)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--size", "abc", "--price", "20"], "--size must be a decimal number such as 60000.5 or 0.001, got 'abc'"),
+        (["--size", "0.001", "--price", "20,5"], "--price must be a decimal number"),
+        (["--size", "0.001", "--price", "2e1"], "--price: exponent notation is not accepted"),
+        (
+            ["--size", "0.000000001", "--price", "20"],
+            "--size 0.000000001 has 9 decimals but BTC-PERP's base asset has 8",
+        ),
+        (["--size=-0.001", "--price", "20"], "--size must not be negative, got '-0.001'"),
+        (["--size", "0.001", "--price=-20"], "--price must not be negative"),
+        (
+            ["--size", "0.001", "--price", "20.0005"],
+            "--price 20.0005 is not a multiple of the tick 0.001 of BTC-PERP: "
+            "the nearest valid prices are 20 and 20.001",
+        ),
+        (
+            ["--size", "0.0000015", "--price", "20"],
+            "the nearest valid sizes are 0.000001 and 0.000002",
+        ),
+        (["--size", "0", "--price", "20"], "--size must be positive"),
+        (["--size", "0.001", "--price", "0"], "--price must be positive"),
+        (
+            ["--size", "0.001", "--price", "60000.5"],
+            "--price 60000.5 is above the largest price BTC-PERP can hold, 281.474",
+        ),
+        (["--lots", "0", "--price", "20"], "--lots must be at least 1"),
+        (["--lots", "1.5", "--price", "20"], "--lots"),
+        (["--lots", "1", "--price-units", "0"], "--price-units must be at least 1"),
+        (["--lots", "1", "--price-units", "20.5"], "--price-units"),
+    ],
+)
+def test_order_rejects_bad_human_values_before_sending(
+    fake_node: FakeNode,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    argv: list[str],
+    message: str,
+) -> None:
+    code, out, err = run_cli(
+        fake_node, capsys, monkeypatch, tmp_path, "order", "--market", "BTC-PERP", "--side", "buy", *argv
+    )
+    assert code == 1 and out == "", err
+    assert message in err
+    assert fake_node.sent == []
+
+
+def test_order_flags_are_exclusive_and_size_required(
+    fake_node: FakeNode, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for argv in (["--size", "1", "--lots", "1"], ["--lots", "1", "--price", "20", "--price-units", "1"], []):
+        with pytest.raises(SystemExit) as info:
+            run_cli(fake_node, capsys, monkeypatch, tmp_path, "order", "--market", "0", "--side", "buy", *argv)
+        assert info.value.code == 2
+    assert fake_node.sent == []
+
+
+def test_a_market_without_decimals_needs_the_integer_flags(
+    fake_node: FakeNode, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    code, _, err = run_cli(
+        fake_node,
+        capsys,
+        monkeypatch,
+        tmp_path,
+        "order",
+        "--market",
+        "SOL-PERP",
+        "--side",
+        "buy",
+        "--size",
+        "1",
+        "--price",
+        "2",
+    )
+    assert code == 1 and "SOL-PERP declares no base/quote decimals: give --lots instead of --size" in err
+    code, _, err = run_cli(fake_node, capsys, monkeypatch, tmp_path, "oracle", "set", "--market", "2", "--price", "2")
+    assert code == 1 and "give --price-units instead of --price" in err
+    assert fake_node.sent == []
+    code, out, err = run_cli(
+        fake_node,
+        capsys,
+        monkeypatch,
+        tmp_path,
+        "order",
+        "--market",
+        "SOL-PERP",
+        "--side",
+        "buy",
+        "--lots",
+        "3",
+        "--price-units",
+        "100000000",
+        "--json",
+    )
+    assert code == 0, err
+    assert json.loads(out)["size"] == 3 and "sizeDecimal" not in json.loads(out)
+
+
+def test_human_order_sends_the_exact_integers(
+    fake_node: FakeNode, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from node.tx import recover
+    from node.venue.payloads import OrderType, PlaceOrder
+    from node.venue.side import Side
+
+    code, out, err = run_cli(
+        fake_node,
+        capsys,
+        monkeypatch,
+        tmp_path,
+        "order",
+        "--market",
+        "btc-perp",
+        "--side",
+        "buy",
+        "--size",
+        "0.001",
+        "--price",
+        "20.5",
+    )
+    assert code == 0, err
+    assert "order sent (buy 0.001 BTC BTC-PERP @ 20.5, limit)" in out
+    (raw,) = fake_node.sent
+    assert recover(raw).tx.payload == PlaceOrder(0, Side.BUY, 1000, 20_500_000_000_000, OrderType.GTC)
+    code, out, _ = run_cli(
+        fake_node,
+        capsys,
+        monkeypatch,
+        tmp_path,
+        "order",
+        "--market",
+        "0",
+        "--side",
+        "sell",
+        "--lots",
+        "7",
+        "--price-units",
+        str(BTC_PRICE),
+        "--json",
+    )
+    data = json.loads(out)
+    assert code == 0 and (data["size"], data["price"]) == (7, BTC_PRICE)
+    assert (data["sizeDecimal"], data["priceDecimal"]) == ("0.000007", "20")
+    assert recover(fake_node.sent[0]).tx.payload == PlaceOrder(0, Side.SELL, 7, BTC_PRICE, OrderType.GTC)
+
+
+def test_oracle_set_and_path_take_human_prices(
+    fake_node: FakeNode, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from node.tx import recover
+
+    code, out, err = run_cli(
+        fake_node, capsys, monkeypatch, tmp_path, "oracle", "set", "--market", "ETH-PERP", "--price", "1.0001", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["price"] == 1_000_100_000_000 and json.loads(out)["priceDecimal"] == "1.0001"
+    assert recover(fake_node.sent[0]).tx.payload.price == 1_000_100_000_000
+    path = tmp_path / "path.txt"
+    path.write_text("# eth per BTC\n20.001\n20.002  # up\n")
+    code, out, err = run_cli(
+        fake_node,
+        capsys,
+        monkeypatch,
+        tmp_path,
+        "oracle",
+        "path",
+        "--market",
+        "BTC-PERP",
+        "--file",
+        str(path),
+        "--interval",
+        "0",
+        "--json",
+    )
+    assert code == 0, err
+    assert [(u["price"], u["priceDecimal"]) for u in json.loads(out)["updates"]] == [
+        (20_001_000_000_000, "20.001"),
+        (20_002_000_000_000, "20.002"),
+    ]
+    path.write_text("20.001\n20.0015\n")
+    code, _, err = run_cli(
+        fake_node, capsys, monkeypatch, tmp_path, "oracle", "path", "--market", "BTC-PERP", "--file", str(path)
+    )
+    assert code == 1 and f"{path}:2: price 20.0015 is not a multiple of the tick 0.001" in err and fake_node.sent == []
+    path.write_text(f"{BTC_PRICE}\n")
+    code, out, err = run_cli(
+        fake_node,
+        capsys,
+        monkeypatch,
+        tmp_path,
+        "oracle",
+        "path",
+        "--market",
+        "BTC-PERP",
+        "--file",
+        str(path),
+        "--units",
+        "--json",
+    )
+    assert code == 0 and json.loads(out)["updates"][0]["priceDecimal"] == "20", err
+    code, _, err = run_cli(
+        fake_node, capsys, monkeypatch, tmp_path, "oracle", "path", "--market", "BTC-PERP", "--file", str(path)
+    )
+    assert code == 1 and "is above the largest price" in err
+
+
+def test_reads_print_human_values_and_json_carries_both(
+    fake_node: FakeNode, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    code, out, _ = run_cli(fake_node, capsys, monkeypatch, tmp_path, "markets")
+    btc_line = next(line for line in out.splitlines() if "BTC-PERP" in line)
+    assert (
+        code == 0
+        and btc_line.split()[2:5] == ["20", "19.999", "20.001"]
+        and "0.000001" in btc_line
+        and "8/18" in btc_line
+    )
+    sol_line = next(line for line in out.splitlines() if "SOL-PERP" in line)
+    assert str(10**12) in sol_line and sol_line.split()[-2] == "-"
+    code, out, _ = run_cli(fake_node, capsys, monkeypatch, tmp_path, "book", "BTC-PERP")
+    assert code == 0 and "SIZE (BTC)" in out and "(oracle 20)" in out
+    assert [line.split()[:2] for line in out.splitlines() if line.endswith(("bid", "ask"))] == [
+        ["20.001", "0.002"],
+        ["19.999", "0.0015"],
+    ]
+    code, out, _ = run_cli(fake_node, capsys, monkeypatch, tmp_path, "book", "BTC-PERP", "--json")
+    level = json.loads(out)["bids"][0]
+    assert level == {
+        "price": BTC_PRICE - 10**9,
+        "size": 1500,
+        "orders": 1,
+        "priceDecimal": "19.999",
+        "sizeDecimal": "0.0015",
+    }
+    code, out, _ = run_cli(fake_node, capsys, monkeypatch, tmp_path, "insurance")
+    assert code == 0 and re.search(r"balance:\s+[0-9.]+ eth", out)
+    code, out, _ = run_cli(fake_node, capsys, monkeypatch, tmp_path, "positions", to_checksum_address_of(0))
+    assert code == 0 and "order " in out and "0.0015 @ 19.999" in out
+
+
+def to_checksum_address_of(index: int) -> str:
+    from node.crypto import to_checksum_address
+    from tests.venue.support import KEYS
+
+    return to_checksum_address(KEYS[index].address)
