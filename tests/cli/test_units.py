@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 import threading
-from dataclasses import replace
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -231,8 +231,6 @@ class FakeNode:
 
         btc, eth = load_markets({"venue": venue_section()})
         sol = replace(eth, market_id=2, symbol="SOL-PERP", base_decimals=None, quote_decimals=None)
-            **{**fields, "market_id": 2, "symbol": "SOL-PERP", "base_decimals": None, "quote_decimals": None}
-        )
         venue = new_venue({A: 10**22, B: 10**22}, markets=(btc, eth, sol), prices={**VENUE_START_PRICES, 2: 10**12})
         price = VENUE_START_PRICES[0]
         venue.send(KEYS[0], PlaceOrder(0, Side.BUY, 1500, price - btc.tick_size))
