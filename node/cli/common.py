@@ -8,7 +8,8 @@ no import cycle; this module imports no command module.
     read_password, keystore_password            --password-file, $ROLLUP_PASSWORD, or a prompt
     net_parser, key_parser, wait_parser         --dir/--rpc/--l1-rpc/--json, --key..., --wait/--timeout
     add_command, guarded                        a subcommand whose input/key/devnet/RPC failures are CliErrors
-    get_endpoints, load_key, l2_fee             the devnet's endpoints, the signing key, the fee to pay
+    get_endpoints, client_for                   the devnet's endpoints, the Python client (node.client) over them
+    load_key, l2_fee, parse_wei                 the signing key, the fee to pay, amounts (node.client.inputs)
     sign_l2, submit_l2, finish_tx               sign an L2 payload, send it, report it (and wait for --wait)
     wait_l2, receipt_lines, kv_lines, progress  waiting and the text forms of receipts and records
     finish_withdrawal, run_journey, proof_rpc   a withdrawal's L1 side (prove, finalize, paid)
@@ -21,27 +22,29 @@ import functools
 import getpass
 import json
 import os
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from node.crypto import CryptoError, PrivateKey, to_checksum_address
-from node.devnet.endpoints import Endpoints, load_devnet_json, resolve_endpoints
+from node.client import RollupClient, errors
+from node.client import sends as client_sends
+from node.client import waits as client_waits
+from node.client.config import from_devnet_endpoints, honest_challenger_rpc
+from node.client.inputs import LEVELS, to_amount
+from node.client.journey import complete_withdrawal
+from node.crypto import CryptoError, PrivateKey
+from node.devnet.endpoints import Endpoints, resolve_endpoints
 from node.devnet.errors import DevnetError, InputError
-from node.devnet.inputs import parse_amount
 from node.devnet.params import L2_MIN_FEE
-from node.devnet.waiting import LEVELS, Deadline, wait_confirmed
-from node.devnet.withdrawal_journey import complete_withdrawal
+from node.devnet.waiting import Deadline
 from node.keys.hd import HDError
 from node.keys.keystore import KeystoreError
 from node.keys.resolve import KeyResolutionError, PasswordRequiredError, default_keys_dir, resolve_key
-from node.rpc.client import RpcTransportError, SyncRpcClient
+from node.rpc.client import RpcTransportError
 from node.rpc.errors import RpcError
-from node.tx import SignedTx, sign_tx
-from node.units import AmountError, format_amount
-from node.units import parse_amount as parse_units
+from node.tx import SignedTx
+from node.units import format_amount
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -220,15 +223,26 @@ def guarded(command: Handler) -> Handler:
             raise CliError(f"cannot reach the node: {exc}{hint}") from None
         except RpcError as exc:
             raise CliError(f"the node answered with an error: {exc.message} (code {exc.code})") from None
+        except errors.ClientError as exc:  # waits that time out, replies of the wrong shape, failed proofs...
+            raise CliError(str(exc)) from None
 
     return run
 
 
-# ---------------------------------------------------------------- endpoints, keys, fees
+# ---------------------------------------------------------------- endpoints, keys, fees, the client
 
 
 def get_endpoints(args: argparse.Namespace) -> Endpoints:
     return resolve_endpoints(args.dir, args.rpc, args.l1_rpc)
+
+
+def client_for(
+    endpoints: Endpoints, directory: Path | None = None, proof_rpc: str | None = None, timeout: float = 10.0
+) -> RollupClient:
+    """The Python client (node.client) of the resolved endpoints: their L2 node, confirmers and L1; the
+    devnet in `directory`'s WebSocket and honest challenger."""
+    resolved = from_devnet_endpoints(endpoints, directory, proof_rpc)
+    return RollupClient(resolved.l2.rpc, timeout=timeout, endpoints=resolved)
 
 
 def load_key(args: argparse.Namespace) -> PrivateKey:
@@ -240,20 +254,9 @@ def load_key(args: argparse.Namespace) -> PrivateKey:
         return resolve_key(args.key, keystore_password(args, f"Password for {args.key}: "), keys_dir)
 
 
-_PLAIN_INTEGER_RE = re.compile(r"-?(?:[0-9_]+|0[xX][0-9a-fA-F_]+)")
-
-
 def parse_wei(text: str, what: str, allow_zero: bool = False) -> int:
     """An amount of wei: a whole number in decimal or 0x hex (as before), or with a unit (1.5eth, 20gwei)."""
-    if not isinstance(text, str) or _PLAIN_INTEGER_RE.fullmatch(text.strip()):
-        return parse_amount(text, what, allow_zero=allow_zero)
-    try:
-        value = parse_units(text)
-    except AmountError as exc:
-        raise InputError(f"{what}: {exc}") from None
-    if value == 0 and not allow_zero:
-        raise InputError(f"{what} must be at least 1 wei")
-    return value
+    return to_amount(text, what, allow_zero=allow_zero)
 
 
 def wei_text(value: int | str) -> str:
@@ -270,9 +273,7 @@ def optional_amount(text: str | None, what: str, allow_zero: bool = True) -> int
 def l2_fee(args: argparse.Namespace, endpoints: Endpoints) -> int:
     """--fee, else the devnet's L2 minimum fee."""
     given = optional_amount(args.fee, "--fee")
-    if given is not None:
-        return given
-    return endpoints.l2_min_fee if endpoints.l2_min_fee is not None else L2_MIN_FEE
+    return given if given is not None else (endpoints.l2_min_fee if endpoints.l2_min_fee is not None else L2_MIN_FEE)
 
 
 # ---------------------------------------------------------------- L2 transactions
@@ -282,24 +283,26 @@ def sign_l2(
     args: argparse.Namespace, endpoints: Endpoints, key: PrivateKey, payload: Any, fee: int, nonce: int | None
 ) -> SignedTx:
     """Sign `payload` for the L2's chain id, at the sender's latest nonce unless given."""
-    client = SyncRpcClient(endpoints.require_l2().rpc)
-    chain_id = int(client.call("rollup_chainId"))
-    if nonce is None:
-        nonce = int(client.call("rollup_getNonce", to_checksum_address(key.address), "latest"))
-    return sign_tx(key, chain_id, nonce, fee, payload)
+    client = client_for(endpoints)
+    return client.run(client_sends.sign_l2(client.endpoints, key, payload, fee, nonce))
 
 
 def submit_l2(endpoints: Endpoints, tx: SignedTx) -> str:
     node = endpoints.require_l2()
+    client = client_for(endpoints)
     try:
-        return str(SyncRpcClient(node.rpc).call("rollup_sendRawTransaction", "0x" + tx.encode().hex()))
-    except RpcError as exc:
+        return client.run(client_sends.submit_l2(client.endpoints, tx))
+    except errors.RpcCallError as exc:
         raise CliError(f"{node.name} rejected the transaction: {exc.message} (code {exc.code})") from None
 
 
 def wait_l2(args: argparse.Namespace, endpoints: Endpoints, tx_hash: str, deadline: Deadline) -> dict[str, Any]:
-    receipts = wait_confirmed(endpoints.require_l2(), endpoints.confirmers, tx_hash, args.wait, deadline, progress)
-    return {name: receipt for name, receipt in receipts.items()}
+    """The receipt per node once the transaction is --wait LEVEL (status 0 is reported, not raised)."""
+    client = client_for(endpoints)
+    waited = client.run(
+        client_waits.wait(client.endpoints, tx_hash, args.wait, deadline.seconds, False, progress, deadline.end)
+    )
+    return waited.raw_receipts()
 
 
 def receipt_lines(receipts: dict[str, dict[str, Any]], level: str) -> list[str]:
@@ -346,13 +349,12 @@ def proof_rpc(directory: Path, given: str | None) -> str:
     """--proof-rpc, else the devnet's honest challenger (it derives from L1 only and serves the proofs)."""
     if given:
         return given
-    doc = load_devnet_json(directory) or {}
-    for challenger in doc.get("challengers") or []:
-        if challenger.get("mode") == "honest" and challenger.get("rpc"):
-            return str(challenger["rpc"])
-    raise DevnetError(
-        f"no honest challenger in {directory}/devnet.json to get withdrawal proofs from: pass --proof-rpc"
-    )
+    found = honest_challenger_rpc(directory)
+    if found is None:
+        raise DevnetError(
+            f"no honest challenger in {directory}/devnet.json to get withdrawal proofs from: pass --proof-rpc"
+        )
+    return found
 
 
 def run_journey(
@@ -363,15 +365,10 @@ def run_journey(
     deadline: Deadline,
     report: Callable[[str], None],
 ) -> dict[str, Any]:
-    """Wait for a finalized output covering the withdrawal, prove and finalize it on L1."""
-    return complete_withdrawal(
-        endpoints.require_l1(),
-        proof_rpc(args.dir, getattr(args, "proof_rpc", None)),
-        key,
-        withdrawal_id,
-        deadline,
-        report,
-    )
+    """Wait for a finalized output covering the withdrawal, prove and finalize it on L1 (node.client.journey)."""
+    endpoints.require_l1()
+    client = client_for(endpoints, args.dir, proof_rpc(args.dir, getattr(args, "proof_rpc", None)))
+    return complete_withdrawal(client.endpoints, key, withdrawal_id, deadline.seconds, report, deadline.end)
 
 
 def finish_withdrawal(

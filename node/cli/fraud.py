@@ -6,9 +6,10 @@
     rollup complete-withdrawal ID        wait for a finalized output covering the L2 withdrawal ID,
                                          prove it on L1, finalize it (the recipient is paid)
 
-The reads go through the one L1 client (l1.contracts.client.L1Client): the
-tables are printed from its records, and --json prints each record through
-the schema it was parsed with, i.e. the L1's own JSON.
+The reads go through the Python client (node.client), which parses the L1's
+replies with the L1 client's schemas (l1.contracts.client): the tables are
+printed from those records, and --json prints each record through the
+schema it was parsed with, i.e. the L1's own JSON.
 
 `rollup withdraw ... --wait finalized` (node.cli.wallet) does the same after
 sending the L2 transaction, through node.cli.common's `finish_withdrawal`. Proofs come from
@@ -19,9 +20,8 @@ devnet's honest challenger, or --proof-rpc URL.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,12 +30,14 @@ from node.cli.common import (
     CliError,
     Handler,
     add_json_flag,
+    client_for,
     emit,
     journey_text,
     load_key,
     progress,
     run_journey,
 )
+from node.client import RollupClient, errors
 from node.crypto import CryptoError, to_checksum_address
 from node.devnet.endpoints import Endpoints, resolve_endpoints
 from node.devnet.errors import DevnetError, InputError
@@ -50,7 +52,6 @@ from node.rpc.errors import RpcError
 
 R = TypeVar("R")
 
-PAGE = 256
 DEFAULT_JOURNEY_TIMEOUT_S = 600.0
 
 
@@ -111,6 +112,8 @@ def _handler(command: Handler) -> Handler:
             raise CliError(f"cannot reach the node: {exc} (is the devnet running?)") from None
         except RpcError as exc:
             raise CliError(f"the node answered with an error: {exc.message} (code {exc.code})") from None
+        except errors.ClientError as exc:  # a wait that timed out, a withdrawal the L1 refuses...
+            raise CliError(str(exc)) from None
 
     return run
 
@@ -123,22 +126,13 @@ def _l1_endpoints(args: argparse.Namespace) -> Endpoints:
     return resolve_endpoints(args.dir, "http://l2-not-used/", args.l1_rpc)
 
 
-def _read_all(args: argparse.Namespace, read: Callable[[Any, int, int], Awaitable[list[R]]]) -> list[R]:
-    """Every item of a paged L1 read (`read(client, first, count)`, e.g. L1Client.get_games)."""
-    from l1.contracts.client import L1Client, L1ResponseError  # the L1's client, only needed by these reads
-
-    async def pages() -> list[R]:
-        async with L1Client(_l1_endpoints(args).require_l1()) as l1:
-            items: list[R] = []
-            while True:
-                page = await read(l1, len(items), PAGE)
-                items.extend(page)
-                if len(page) < PAGE:
-                    return items
-
+def _read_all(args: argparse.Namespace, read: Callable[[RollupClient], list[R]]) -> list[R]:
+    """Every item of a paged L1 read of the client (e.g. RollupClient.games)."""
+    endpoints = _l1_endpoints(args)
+    endpoints.require_l1()
     try:
-        return asyncio.run(pages())
-    except L1ResponseError as exc:
+        return read(client_for(endpoints))
+    except errors.ResponseError as exc:
         raise CliError(f"the L1 answered with something unexpected: {exc}") from None
 
 
@@ -146,9 +140,7 @@ def _read_all(args: argparse.Namespace, read: Callable[[Any, int, int], Awaitabl
 
 
 def cmd_disputes(args: argparse.Namespace) -> int:
-    from l1.contracts.client import L1Client
-
-    games = _read_all(args, L1Client.get_games)
+    games = _read_all(args, RollupClient.games)
     lines = [
         f"{'GAME':>4} {'OUTPUT':>6} {'L2 RANGE':>11} {'STATUS':<14} {'PHASE':<8} {'LO..HI':>11} {'TURN':<10} "
         f"{'CLOCK C/D':>9} {'BONDS C/D (wei)':>23} {'MOVES':>5} {'L1 BLOCKS':>11}"
@@ -170,9 +162,7 @@ def cmd_disputes(args: argparse.Namespace) -> int:
 
 
 def cmd_outputs(args: argparse.Namespace) -> int:
-    from l1.contracts.client import L1Client
-
-    outputs = _read_all(args, L1Client.get_outputs)
+    outputs = _read_all(args, RollupClient.outputs)
     lines = [
         f"{'INDEX':>5} {'L2 BLOCK':>8} {'STATUS':<10} {'C/D':>5} {'GAMES':>9} {'PROPOSED':>8} {'FINALIZES':>9}  "
         "ROOT / PROPOSER"
@@ -192,9 +182,7 @@ def cmd_outputs(args: argparse.Namespace) -> int:
 
 
 def cmd_withdrawals(args: argparse.Namespace) -> int:
-    from l1.contracts.client import L1Client
-
-    items = _read_all(args, L1Client.get_withdrawals)
+    items = _read_all(args, RollupClient.withdrawals)
     lines = [
         f"{'STATUS':<10} {'OUTPUT':>6} {'L2 BLOCK':>8} {'PROVEN':>6} {'PAID':>6} {'AMOUNT (wei)':>24}  RECIPIENT / ID"
     ]

@@ -16,13 +16,13 @@ a 0x private key, a stored key name or a keystore file (see `rollup keys`).
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from node.cli.common import (
     CliError,
     add_command,
+    client_for,
     emit,
     finish_tx,
     finish_withdrawal,
@@ -42,17 +42,20 @@ from node.cli.common import (
     wait_parser,
     wei_text,
 )
+from node.client import RollupClient, errors
+from node.client import sends as client_sends
+from node.client.sansio import Endpoints as ClientEndpoints
+from node.client.sansio import NodeRef
+from node.client.sends import deposit_l2_hash
 from node.crypto import PrivateKey, to_checksum_address
-from node.devnet.endpoints import Node
+from node.devnet.endpoints import Endpoints, Node
 from node.devnet.errors import InputError
 from node.devnet.inputs import parse_address_arg, parse_amount, parse_block_tag, parse_tx_hash
 from node.devnet.params import L2_MIN_FEE
-from node.devnet.proofcheck import check_account_proof
-from node.devnet.waiting import Deadline, wait_l1_receipt
-from node.records import to_hex
-from node.rpc.client import RpcTransportError, SyncRpcClient
+from node.devnet.waiting import Deadline
+from node.rpc.client import RpcTransportError
 from node.rpc.errors import RpcError
-from node.tx import DepositTx, Transfer, Withdrawal
+from node.tx import Transfer, Withdrawal
 
 WITHDRAWAL_NOTE = (
     "the withdrawal is recorded in L2 state; it is paid on L1 once an output covering it is finalized: "
@@ -152,20 +155,19 @@ def _optional_nonce(text: str | None) -> int | None:
     return value
 
 
-def _submit_l1(l1_rpc: str, key: PrivateKey, payload: Any, value: int, fee: int | None) -> str:
-    """Sign and send an L1 transaction through the L1 client (the L1's min fee unless `fee`); its hash."""
-    from l1.contracts.client import L1Client, L1ResponseError  # the L1's client, only needed by --via-l1 and deposit
-
-    async def send() -> str:
-        async with L1Client(l1_rpc) as l1:
-            return to_hex(await l1.send_tx(key, payload, value, fee))
-
+def _submit_l1(client: RollupClient, key: PrivateKey, payload: Any, value: int, fee: int | None) -> str:
+    """Sign and send an L1 transaction through the client (the L1's min fee unless `fee`); its hash."""
     try:
-        return asyncio.run(send())
-    except RpcError as exc:
+        return client.run(client_sends.send_l1(client.endpoints.require_l1(), key, payload, value, fee))
+    except errors.RpcCallError as exc:
         raise CliError(f"the L1 rejected the transaction: {exc.message} (code {exc.code})") from None
-    except L1ResponseError as exc:
+    except errors.ResponseError as exc:
         raise CliError(f"the L1 answered with something unexpected: {exc}") from None
+
+
+def _wait_l1(client: RollupClient, tx_hash: str, deadline: Deadline) -> dict[str, Any]:
+    l1 = client.endpoints.require_l1()
+    return client.run(client_sends.wait_l1_receipt(l1, tx_hash, deadline.end, deadline.seconds, progress))
 
 
 # ---------------------------------------------------------------- transactions
@@ -194,11 +196,11 @@ def cmd_send(args: argparse.Namespace) -> int:
     if args.via_l1:
         from l1.contracts.payloads import ForceTx
 
-        l1_rpc = endpoints.require_l1()
-        endpoints.require_l2()
-        data["l1TxHash"] = _submit_l1(l1_rpc, key, ForceTx(tx.encode()), 0, None)
+        endpoints.require_l1()
+        client = client_for(endpoints)
+        data["l1TxHash"] = _submit_l1(client, key, ForceTx(tx.encode()), 0, None)
         if args.wait:
-            data["l1Receipt"] = wait_l1_receipt(l1_rpc, data["l1TxHash"], deadline, progress)
+            data["l1Receipt"] = _wait_l1(client, data["l1TxHash"], deadline)
     else:
         returned = submit_l2(endpoints, tx)
         if returned.lower() != tx_hash:
@@ -241,12 +243,13 @@ def cmd_deposit(args: argparse.Namespace) -> int:
     fee = optional_amount(args.fee, "--fee")
     key = load_key(args)
     endpoints = get_endpoints(args)
-    l1_rpc = endpoints.require_l1()
+    endpoints.require_l1()
     if args.wait:
         endpoints.require_l2()
     deadline = Deadline(args.timeout)
     to = recipient if recipient is not None else key.address
-    l1_hash = _submit_l1(l1_rpc, key, Deposit(to), amount, fee)
+    client = client_for(endpoints) if endpoints.l2 is not None else _l1_only_client(endpoints)
+    l1_hash = _submit_l1(client, key, Deposit(to), amount, fee)
     data: dict[str, Any] = {
         "l1TxHash": l1_hash,
         "from": to_checksum_address(key.address),
@@ -255,53 +258,44 @@ def cmd_deposit(args: argparse.Namespace) -> int:
     }
     lines = [f"deposit sent on L1: {l1_hash}", f"{wei_text(amount)} from {data['from']} to {data['to']} on L2"]
     if args.wait:
-        l1_receipt = wait_l1_receipt(l1_rpc, l1_hash, deadline, progress)
-        l2_hash = _deposit_l2_hash(l1_receipt, key.address, to, amount)
+        l1_receipt = _wait_l1(client, l1_hash, deadline)
+        l2_hash = deposit_l2_hash(l1_receipt, key.address, to, amount)
         data["l1Block"] = l1_receipt["blockNumber"]
         data["l2TxHash"] = l2_hash
         lines.append(f"in L1 block {l1_receipt['blockNumber']}; L2 deposit transaction {l2_hash}")
         receipts = wait_l2(args, endpoints, l2_hash, deadline)
         data["wait"] = args.wait
         data["receipts"] = receipts
-        data["l2Balance"] = str(
-            SyncRpcClient(endpoints.require_l2().rpc).call("rollup_getBalance", to_checksum_address(to), "latest")
-        )
+        data["l2Balance"] = str(client.balance(to, "latest"))
         lines += receipt_lines(receipts, args.wait)
         lines.append(f"L2 balance of {data['to']}: {data['l2Balance']}")
     emit(args, data, "\n".join(lines))
     return 0
 
 
-def _deposit_l2_hash(l1_receipt: dict[str, Any], sender: bytes, to: bytes, amount: int) -> str:
-    """The hash of the L2 system transaction derivation makes from this deposit's L1 event."""
-    from l1.contracts.client import L1ResponseError, parse_receipt
-    from l1.contracts.events import DepositLocked
-
-    try:
-        receipt = parse_receipt(l1_receipt)
-    except L1ResponseError as exc:
-        raise CliError(f"the L1 receipt of {l1_receipt.get('transactionHash')} does not parse: {exc}") from None
-    for event in receipt.events:
-        if isinstance(event, DepositLocked):
-            deposit = DepositTx(receipt.block_number, event.log_index, event.sender, event.l2_to, event.amount)
-            if deposit.to == to and deposit.amount == amount and deposit.l1_sender == sender:
-                return to_hex(deposit.hash())
-    raise CliError(f"the L1 receipt of {to_hex(receipt.tx_hash)} has no matching deposit event")
+def _l1_only_client(endpoints: Endpoints, timeout: float = 10.0) -> RollupClient:
+    """A client for L1 calls when no L2 node is needed (a deposit without --wait, an L1 read)."""
+    l1 = endpoints.require_l1()
+    return RollupClient(l1, timeout=timeout, endpoints=ClientEndpoints(NodeRef("l1", l1), (), l1))
 
 
 # ---------------------------------------------------------------- reads
 
 
 def cmd_balance(args: argparse.Namespace) -> int:
-    return _account_read(args, "balance", "rollup_getBalance", "l1_getBalance", str)
+    return _account_read(args, "balance", RollupClient.balance, RollupClient.l1_balance, str)
 
 
 def cmd_nonce(args: argparse.Namespace) -> int:
-    return _account_read(args, "nonce", "rollup_getNonce", "l1_getNonce", int)
+    return _account_read(args, "nonce", RollupClient.nonce, RollupClient.l1_nonce, int)
 
 
 def _account_read(
-    args: argparse.Namespace, field: str, l2_method: str, l1_method: str, convert: Callable[[Any], Any]
+    args: argparse.Namespace,
+    field: str,
+    l2_read: Callable[[RollupClient, bytes, int | str], int],
+    l1_read: Callable[[RollupClient, bytes], int],
+    convert: Callable[[Any], Any],
 ) -> int:
     address = to_checksum_address(parse_address_arg(args.address, "address"))
     tag = parse_block_tag(args.block)
@@ -309,9 +303,11 @@ def _account_read(
     if args.l1:
         if tag != "latest":
             raise InputError("--block is only supported on L2 (the L1 answers at its head)")
-        value = convert(SyncRpcClient(endpoints.require_l1()).call(l1_method, address))
+        endpoints.require_l1()
+        client = client_for(endpoints) if endpoints.l2 is not None else _l1_only_client(endpoints)
+        value = convert(l1_read(client, parse_address_arg(address)))
     else:
-        value = convert(SyncRpcClient(endpoints.require_l2().rpc).call(l2_method, address, tag))
+        value = convert(l2_read(client_for(endpoints), parse_address_arg(address), tag))
     data = {"address": address, field: value, "block": tag, "chain": "l1" if args.l1 else "l2"}
     emit(args, data, str(value))
     return 0
@@ -319,9 +315,10 @@ def _account_read(
 
 def cmd_tx(args: argparse.Namespace) -> int:
     tx_hash = parse_tx_hash(args.hash)
-    client = SyncRpcClient(get_endpoints(args).require_l2().rpc)
-    tx = client.call("rollup_getTransactionByHash", tx_hash)
-    receipt = client.call("rollup_getTransactionReceipt", tx_hash)
+    client = client_for(get_endpoints(args))
+    tx = client.transaction(tx_hash)
+    found = client.receipt(tx_hash)
+    receipt = None if found is None else dict(found.raw)
     if tx is None and receipt is None:
         raise CliError(f"transaction {tx_hash} not found")
     data = {"transaction": tx, "receipt": receipt}
@@ -338,9 +335,10 @@ def cmd_tx(args: argparse.Namespace) -> int:
 
 def cmd_block(args: argparse.Namespace) -> int:
     tag = parse_block_tag(args.block)
-    block = SyncRpcClient(get_endpoints(args).require_l2().rpc).call("rollup_getBlockByNumber", tag, bool(args.full))
-    if block is None:
+    found = client_for(get_endpoints(args)).block(tag, bool(args.full))
+    if found is None:
         raise CliError(f"block {args.block} not found")
+    block = dict(found.raw)
     pairs = [(key, value) for key, value in block.items() if key not in ("transactions", "l1Origin")]
     pairs.append(("l1Origin", f"{block['l1Origin']['number']} ({block['l1Origin']['hash']})"))
     text = kv_lines(pairs) + f"\ntransactions: {len(block['transactions'])}"
@@ -357,22 +355,18 @@ def cmd_block(args: argparse.Namespace) -> int:
 def cmd_proof(args: argparse.Namespace) -> int:
     address = parse_address_arg(args.address, "address")
     tag = parse_block_tag(args.block)
-    client = SyncRpcClient(get_endpoints(args).require_l2().rpc)
-    reply = client.call("rollup_getProof", to_checksum_address(address), tag)
-    block = client.call("rollup_getBlockByNumber", int(reply["blockNumber"]), False)
-    if block is None:
-        raise CliError(f"block {reply['blockNumber']} of the proof is not available")
-    check = check_account_proof(address, reply, str(block["stateRoot"]))
+    checked = client_for(get_endpoints(args)).proof(address, tag, verify=False)
+    reply = checked.raw
     data = {
-        "address": to_checksum_address(address),
+        "address": checked.address,
         "blockNumber": reply["blockNumber"],
-        "stateRoot": block["stateRoot"],
+        "stateRoot": checked.state_root,
         "balance": reply.get("balance"),
         "nonce": reply.get("nonce"),
-        "verified": check.verified,
-        "detail": check.reason,
+        "verified": checked.verified,
+        "detail": checked.detail,
     }
-    verdict = "verified" if check.verified else "FAILED"
+    verdict = "verified" if checked.verified else "FAILED"
     emit(
         args,
         data,
@@ -383,11 +377,11 @@ def cmd_proof(args: argparse.Namespace) -> int:
                 ("stateRoot", data["stateRoot"]),
                 ("balance", data["balance"]),
                 ("nonce", data["nonce"]),
-                ("proof", f"{verdict}: {check.reason}"),
+                ("proof", f"{verdict}: {checked.detail}"),
             ]
         ),
     )
-    return 0 if check.verified else 1
+    return 0 if checked.verified else 1
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -399,8 +393,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if endpoints.l1 is not None:
         l1 = {"rpc": endpoints.l1}
         try:
-            l1["head"] = int(SyncRpcClient(endpoints.l1, timeout=3).call("l1_blockNumber"))
-        except (RpcError, RpcTransportError) as exc:
+            l1["head"] = _l1_only_client(endpoints, timeout=3).l1_block_number()
+        except (RpcError, RpcTransportError, errors.ClientError) as exc:
             l1["error"] = str(exc)
     data = {"l1": l1, "nodes": nodes}
     lines = [f"L1 {l1['rpc']}: head {l1.get('head', l1.get('error'))}"] if l1 is not None else []
@@ -419,15 +413,16 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _node_status(node: Node) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": node.name, "rpc": node.rpc}
+    ref = NodeRef(node.name, node.rpc)
     try:
-        sync = SyncRpcClient(node.rpc, timeout=3).call("rollup_syncStatus")
+        sync = RollupClient(node.rpc, timeout=3, endpoints=ClientEndpoints(ref, (ref,))).sync_status()
         entry.update(
-            unsafe=sync["unsafe"]["number"],
-            safe=sync["safe"]["number"],
-            finalized=sync["finalized"]["number"],
-            l1Head=sync["l1Head"],
-            safeStateRoot=sync["safe"]["stateRoot"],
+            unsafe=sync.unsafe.number,
+            safe=sync.safe.number,
+            finalized=sync.finalized.number,
+            l1Head=sync.l1_head,
+            safeStateRoot=sync.safe.state_root,
         )
-    except (RpcError, RpcTransportError, KeyError, TypeError) as exc:
-        entry["error"] = str(exc)
+    except (RpcError, RpcTransportError, errors.ClientError) as exc:
+        entry["error"] = exc.message if isinstance(exc, RpcError) else str(exc)
     return entry

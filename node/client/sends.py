@@ -15,7 +15,7 @@ from node.client.inputs import AddressLike, AmountLike, KeyLike, to_address, to_
 from node.client.models import SentDeposit, SentTx, WaitResult
 from node.client.reads import chain_id
 from node.client.sansio import Call, Endpoints, Op, Sleep
-from node.client.waits import POLL_S, Progress, wait
+from node.client.waits import POLL_S, Progress, Throttle, wait
 from node.crypto import Address, PrivateKey, to_checksum_address
 from node.devnet.params import L2_MIN_FEE
 from node.records import to_hex
@@ -97,8 +97,11 @@ def send_l1(l1: str, key: PrivateKey, payload: Any, value: int = 0, fee: int | N
     return str((yield Call(l1, "l1_sendRawTransaction", (to_hex(tx.encode()),))))
 
 
-def wait_l1_receipt(l1: str, tx_hash: str, end: float, timeout: float) -> Op[dict[str, Any]]:
+def wait_l1_receipt(
+    l1: str, tx_hash: str, end: float, timeout: float, progress: Progress | None = None
+) -> Op[dict[str, Any]]:
     """Poll the L1 for the receipt; status 0 raises its code's class (or TransactionFailed)."""
+    throttle = Throttle(progress)
     while True:
         try:
             receipt = yield Call(l1, "l1_getTransactionReceipt", (tx_hash,))
@@ -114,6 +117,7 @@ def wait_l1_receipt(l1: str, tx_hash: str, end: float, timeout: float) -> Op[dic
                     raise class_for(error)(message, None, "l1 receipt", error)
                 raise TransactionFailed(message)
             return dict(receipt)
+        throttle.say(f"L1: waiting for {tx_hash[:18]}... to be included")
         if time.monotonic() >= end:
             raise WaitTimeout(f"timed out after {timeout:.0f} s waiting for L1 transaction {tx_hash}")
         yield Sleep(POLL_S)
@@ -160,7 +164,7 @@ def deposit(
     sent = SentDeposit(l1_hash, to_checksum_address(signer.address), to_checksum_address(recipient), value)
     if wait_level is None:
         return sent
-    l1_receipt = yield from wait_l1_receipt(l1, l1_hash, end, timeout)
+    l1_receipt = yield from wait_l1_receipt(l1, l1_hash, end, timeout, progress)
     l2_hash = deposit_l2_hash(l1_receipt, signer.address, recipient, value)
     waited = yield from wait(endpoints, l2_hash, wait_level, timeout, True, progress, end)
     return SentDeposit(sent.l1_tx_hash, sent.sender, sent.to, value, int(l1_receipt["blockNumber"]), l2_hash, waited)

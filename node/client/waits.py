@@ -25,7 +25,9 @@ PROGRESS_EVERY_S = 2.0
 Progress = Callable[[str], None]
 
 
-class _Throttle:
+class Throttle:
+    """Progress lines, each new text at once, a repeated one every PROGRESS_EVERY_S."""
+
     def __init__(self, progress: Progress | None) -> None:
         self.progress = progress
         self.last_text = ""
@@ -53,7 +55,7 @@ def wait_on_node(
     node: NodeRef, tx_hash: str, level: str, end: float, timeout: float, progress: Progress | None
 ) -> Op[Receipt]:
     """Poll `node` until it has the receipt and (safe/finalized) its `level` head covers the receipt's block."""
-    throttle = _Throttle(progress)
+    throttle = Throttle(progress)
     while True:
         reply = yield from _poll(Call(node.rpc, "rollup_getTransactionReceipt", (tx_hash,)))
         if reply is not None:
