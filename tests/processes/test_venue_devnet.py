@@ -15,6 +15,7 @@ import sys
 import time
 import tomllib
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from node.keys.hd import dev_account
 from node.rollup_config import load_rollup_config
 from node.rpc.client import SyncRpcClient
 from node.rpc.errors import RpcError
+from node.units import MarketUnits, format_price
 from tests.processes.test_devnet_cli import cli, cli_json, free_base_port, teardown_devnet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,8 +111,13 @@ def test_up_seeds_a_book_quickly(devnet: dict[str, Any]) -> None:
     book = cli_json("book", "BTC-PERP", *net(devnet))
     assert book["bids"] and book["asks"] and book["bids"][0]["price"] < book["asks"][0]["price"]
     assert book["oraclePrice"] == p.VENUE_START_PRICES[0]
+    # human units beside the integers (node.units): 20 eth per BTC, sizes in BTC
+    assert book["oraclePriceDecimal"] == "20"
+    best_bid, best_ask = book["bids"][0], book["asks"][0]
+    assert (best_bid["priceDecimal"], best_ask["priceDecimal"]) == ("19.999", "20.001")
+    assert Fraction(best_bid["sizeDecimal"]) == Fraction(best_bid["size"] * 100, 10**8)
     human = cli("book", "btc-perp", "--depth", "2", *net(devnet)).stdout
-    assert "ask" in human and "bid" in human
+    assert "ask" in human and "bid" in human and " 19.999 " in human and "(oracle 20)" in human
     positions = cli_json("positions", "dev0", *net(devnet))["positions"]
     assert {row["symbol"] for row in positions} == {"BTC-PERP", "ETH-PERP"} and all(r["size"] > 0 for r in positions)
 
@@ -123,7 +130,9 @@ def test_rpc_shapes_and_bad_input_on_every_node(devnet: dict[str, Any]) -> None:
         assert [m["id"] for m in markets] == [0, 1]
         assert {"symbol", "tickSize", "oraclePrice", "bestBid", "bestAsk", "maxLeverage"} <= set(markets[0])
         book = client.call("rollup_getBook", "ETH-PERP", 1)
-        assert len(book["bids"]) == 1 and set(book["bids"][0]) == {"price", "size", "orders"}
+        assert len(book["bids"]) == 1
+        assert set(book["bids"][0]) == {"price", "size", "orders", "priceDecimal", "sizeDecimal"}
+        assert (markets[0]["baseDecimals"], markets[0]["quoteDecimals"], markets[1]["baseDecimals"]) == (8, 18, 18)
         row = client.call("rollup_getPositions", to_checksum_address(dev_account(2).address))[0]
         assert set(row) == {
             "market",
@@ -134,6 +143,11 @@ def test_rpc_shapes_and_bad_input_on_every_node(devnet: dict[str, Any]) -> None:
             "unrealizedPnl",
             "marginRatio",
             "liquidationPrice",
+            "sizeDecimal",
+            "entryPriceDecimal",
+            "markPriceDecimal",
+            "unrealizedPnlDecimal",
+            "liquidationPriceDecimal",
         }
         assert row["size"] < 0  # dev2 sold into the bid
         orders = client.call("rollup_getOrders", to_checksum_address(dev_account(1).address))
@@ -156,6 +170,7 @@ def test_cli_orders_cancel_oracle_end_to_end(devnet: dict[str, Any], tmp_path: P
     markets = cli_json("markets", *n)
     btc = markets[0]
     tick, price = btc["tickSize"], btc["oraclePrice"]
+    units = MarketUnits("BTC-PERP", btc["lotSize"], tick, btc["baseDecimals"], btc["quoteDecimals"], 2**48 - 1, 2**40)
     placed = cli_json(
         "order",
         "--market",
@@ -163,15 +178,16 @@ def test_cli_orders_cancel_oracle_end_to_end(devnet: dict[str, Any], tmp_path: P
         "--side",
         "buy",
         "--size",
-        "3",
+        "0.000003",  # 3 lots of 100 sats
         "--price",
-        str(price - 50 * tick),
+        format_price(price - 50 * tick, units),
         "--key",
         "dev5",
         "--wait",
         *n,
     )
     assert placed["receipts"]["sequencer"]["status"] == 1 and placed["type"] == "limit"
+    assert (placed["size"], placed["sizeDecimal"]) == (3, "0.000003")
     mine = SyncRpcClient(devnet["_rpc"]).call("rollup_getOrders", to_checksum_address(dev_account(5).address))
     assert [(o["price"], o["size"]) for o in mine] == [(price - 50 * tick, 3)]
     cli_json("cancel", str(mine[0]["id"]), "--key", "dev5", "--wait", *n)
@@ -182,9 +198,9 @@ def test_cli_orders_cancel_oracle_end_to_end(devnet: dict[str, Any], tmp_path: P
             "0",
             "--side",
             "buy",
-            "--size",
+            "--lots",
             "1",
-            "--price",
+            "--price-units",
             str(price - offset * tick),
             "--type",
             "post-only",
@@ -196,30 +212,49 @@ def test_cli_orders_cancel_oracle_end_to_end(devnet: dict[str, Any], tmp_path: P
     cli_json("cancel-all", "--market", "BTC-PERP", "--key", "dev5", "--wait", *n)
     assert SyncRpcClient(devnet["_rpc"]).call("rollup_getOrders", to_checksum_address(dev_account(5).address)) == []
     # a market order (IOC at oracle +/- 10 %) opens a position
-    cli_json("order", "--market", "ETH-PERP", "--side", "sell", "--size", "1", "--key", "dev6", "--wait", *n)
+    cli_json("order", "--market", "ETH-PERP", "--side", "sell", "--lots", "1", "--key", "dev6", "--wait", *n)
     rows = cli_json("positions", "dev6", *n)["positions"]
     assert rows and rows[0]["symbol"] == "ETH-PERP" and rows[0]["size"] == -1
     # a rejected order: the node's typed error reaches the user
     bad = cli(
-        "order", "--market", "BTC-PERP", "--side", "buy", "--size", "1", "--price", str(price + 1), *n, check=False
+        "order",
+        "--market",
+        "BTC-PERP",
+        "--side",
+        "buy",
+        "--lots",
+        "1",
+        "--price-units",
+        str(price + 1),
+        *n,
+        check=False,
     )
     assert bad.returncode == 1 and "tick" in bad.stderr
+    # an off-tick human price is refused by the CLI, naming the nearest valid prices
+    off = cli(
+        "order", "--market", "BTC-PERP", "--side", "buy", "--size", "0.001", "--price", "20.0005", *n, check=False
+    )
+    assert off.returncode == 1 and "the nearest valid prices are 20 and 20.001" in off.stderr
     # oracle: set, then a path
     new_price = price + 10 * tick
-    cli_json("oracle", "set", "--market", "BTC-PERP", "--price", str(new_price), "--wait", *n)
+    cli_json("oracle", "set", "--market", "BTC-PERP", "--price", format_price(new_price, units), "--wait", *n)
     assert cli_json("markets", *n)[0]["oraclePrice"] == new_price
     path = tmp_path / "path.txt"
-    path.write_text(f"# a short path\n{new_price + tick}\n{new_price + 2 * tick}\n")
+    path.write_text(
+        f"# a short path\n{format_price(new_price + tick, units)}\n{format_price(new_price + 2 * tick, units)}\n"
+    )
     played = cli_json("oracle", "path", "--market", "BTC-PERP", "--file", str(path), "--interval", "0.3", *n)
     assert len(played["updates"]) == 2
     deadline = time.monotonic() + 10
     while cli_json("markets", *n)[0]["oraclePrice"] != new_price + 2 * tick:
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    not_oracle = cli("oracle", "set", "--market", "BTC-PERP", "--price", str(price), "--key", "dev0", *n, check=False)
+    not_oracle = cli(
+        "oracle", "set", "--market", "BTC-PERP", "--price-units", str(price), "--key", "dev0", *n, check=False
+    )
     assert not_oracle.returncode == 1 and "not the venue's oracle key" in not_oracle.stderr
     fund = cli_json("insurance", *n)
-    assert int(fund["balance"]) > 0
+    assert int(fund["balance"]) > 0 and Fraction(fund["balanceDecimal"]) == Fraction(int(fund["balance"]), 10**18)
 
 
 @pytest.mark.slow
