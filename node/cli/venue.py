@@ -21,6 +21,10 @@ see `rollup markets`):
   or give a unit (`2gwei`).
 Reads print human prices, sizes and eth amounts; `--json` prints the node's
 answer, which carries both forms (`price` and `priceDecimal`, ...).
+
+Every read and every payload goes through the Python client (node.client:
+RollupClient's venue reads, node.client.venue's order and oracle payloads and
+oracle timestamps); this module adds the human-unit flags and the text forms.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from typing import Any
 from node.cli.common import (
     CliError,
     add_command,
+    client_for,
     emit,
     finish_tx,
     get_endpoints,
@@ -46,22 +51,19 @@ from node.cli.common import (
     submit_l2,
     wait_parser,
 )
+from node.client import RollupClient
+from node.client import venue as client_venue
 from node.crypto import to_checksum_address
 from node.devnet.errors import InputError
 from node.devnet.inputs import parse_address_arg, parse_amount, parse_block_tag
 from node.devnet.params import VENUE_ORACLE_KEY
 from node.devnet.waiting import Deadline
-from node.rpc.client import SyncRpcClient
 from node.units import AmountError, MarketUnits, format_price, format_size, parse_price, parse_size
 from node.venue.markets import MAX_PRICE
-from node.venue.oracle import ORACLE_MAX_AHEAD_MS
 from node.venue.orders import MAX_ORDER_LOTS
-from node.venue.payloads import CancelAll, CancelOrder, OracleUpdate, OrderType, PlaceOrder
-from node.venue.side import Side
+from node.venue.payloads import OracleUpdate
 
-ORDER_TYPES = {"limit": OrderType.GTC, "ioc": OrderType.IOC, "post-only": OrderType.POST_ONLY}
-MARKET_SLIPPAGE_BPS = 1000  # an order without --price: IOC at the oracle price +/- 10 %
-ORACLE_FEED_AHEAD_MS = ORACLE_MAX_AHEAD_MS // 2  # oracle timestamps at most this far past the L2 head
+ORDER_TYPES = tuple(client_venue.ORDER_TYPES)
 
 
 def register(subparsers: Any) -> None:
@@ -121,7 +123,7 @@ def _order_args(parser: argparse.ArgumentParser) -> None:
     )
     price.add_argument("--price-units", metavar="N", help="the price as an integer: wei per lot")
     parser.add_argument(
-        "--type", choices=tuple(ORDER_TYPES), default=None, help="limit (default with --price), ioc, post-only"
+        "--type", choices=ORDER_TYPES, default=None, help="limit (default with --price), ioc, post-only"
     )
     parser.add_argument("--reduce-only", action="store_true")
     parser.add_argument("--client-id", default="0", help="client order id (default 0)")
@@ -159,8 +161,8 @@ def _oracle_path_args(parser: argparse.ArgumentParser) -> None:
 # ---------------------------------------------------------------- helpers
 
 
-def _client(args: argparse.Namespace) -> SyncRpcClient:
-    return SyncRpcClient(get_endpoints(args).require_l2().rpc)
+def _client(args: argparse.Namespace) -> RollupClient:
+    return client_for(get_endpoints(args))
 
 
 def _uint(text: str, what: str, maximum: int = 2**64 - 1) -> int:
@@ -231,14 +233,9 @@ def _base(market: dict[str, Any]) -> str:
     return str(market["symbol"]).split("-", 1)[0]
 
 
-def _market(client: SyncRpcClient, text: str) -> dict[str, Any]:
-    markets = client.call("rollup_getMarkets")
-    if not markets:
-        raise CliError("this chain has no venue markets")
-    for market in markets:
-        if text.upper() == market["symbol"] or (text.isdigit() and int(text) == market["id"]):
-            return market
-    raise InputError(f"unknown market {text!r} (markets: {', '.join(m['symbol'] for m in markets)})")
+def _market(client: RollupClient, text: str) -> dict[str, Any]:
+    """The rollup_getMarkets row of the market named by symbol (any case) or id."""
+    return client.market(text)
 
 
 def _send(args: argparse.Namespace, payload: Any, data: dict[str, Any], verb: str) -> int:
@@ -263,29 +260,13 @@ def cmd_order(args: argparse.Namespace) -> int:
         size = _uint(args.lots, "--lots", MAX_ORDER_LOTS)
         if size == 0:
             raise InputError("--lots must be at least 1")
+    price: int | None = None
     if args.price is not None or args.price_units is not None:
         price = _human_price(market, args.price) if args.price is not None else _raw_price(args.price_units)
-        kind = args.type or "limit"
-    else:
-        if args.type not in (None, "ioc"):
-            raise InputError(
-                "an order without --price is IOC at the oracle price +/- 10%: give --price for limit/post-only"
-            )
-        if not market.get("oraclePrice"):
-            raise CliError(f"{market['symbol']} has no oracle price yet: give --price")
-        tick, oracle = market["tickSize"], market["oraclePrice"]
-        bound = oracle * (10_000 + (MARKET_SLIPPAGE_BPS if args.side == "buy" else -MARKET_SLIPPAGE_BPS)) // 10_000
-        price = max(tick, bound // tick * tick)
-        kind = "ioc"
-    payload = PlaceOrder(
-        market["id"],
-        Side.from_label(args.side),
-        size,
-        price,
-        ORDER_TYPES[kind],
-        bool(args.reduce_only),
-        _uint(args.client_id, "--client-id"),
+    payload, kind = client_venue.order_payload(
+        market, args.side, size, price, args.type, bool(args.reduce_only), _uint(args.client_id, "--client-id")
     )
+    price = payload.price
     data = {
         "market": market["symbol"],
         "side": args.side,
@@ -305,19 +286,21 @@ def cmd_order(args: argparse.Namespace) -> int:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     order_id = _uint(args.order_id, "order id")
-    return _send(args, CancelOrder(order_id), {"orderId": order_id}, f"cancel of order {order_id} sent")
+    payload = client_venue.cancel_payload(order_id)
+    return _send(args, payload, {"orderId": order_id}, f"cancel of order {order_id} sent")
 
 
 def cmd_cancel_all(args: argparse.Namespace) -> int:
     market = _market(_client(args), args.market)
-    return _send(args, CancelAll(market["id"]), {"market": market["symbol"]}, f"cancel-all in {market['symbol']} sent")
+    payload = client_venue.cancel_all_payload(market)
+    return _send(args, payload, {"market": market["symbol"]}, f"cancel-all in {market['symbol']} sent")
 
 
 def cmd_oracle_set(args: argparse.Namespace) -> int:
     client = _client(args)
     market = _market(client, args.market)
     price = _human_price(market, args.price) if args.price is not None else _raw_price(args.price_units)
-    payload = OracleUpdate(market["id"], price, _oracle_ms(client, int(market.get("oracleTimestamp") or 0)))
+    payload = client.run(client_venue.oracle_payload(client.endpoints.l2.rpc, market, price))
     data: dict[str, Any] = {"market": market["symbol"], "price": price, "timestampMs": payload.timestamp_ms}
     converter = _units(market)
     if converter is not None:
@@ -325,15 +308,9 @@ def cmd_oracle_set(args: argparse.Namespace) -> int:
     return _send(args, payload, data, f"oracle update sent ({market['symbol']} = {_price_text(market, price)})")
 
 
-def _oracle_ms(client: SyncRpcClient, last_ms: int) -> int:
-    """The wall clock, but never more than ORACLE_FEED_AHEAD_MS past the L2 head (a chain whose clock lags,
-    its L1 origin behind under load, would refuse updates over ORACLE_MAX_AHEAD_MS ahead of a block); after
-    the market's last update."""
-    head = client.call("rollup_getBlockByNumber", "latest", False)
-    now = int(time.time() * 1000)
-    if isinstance(head, dict) and isinstance(head.get("timestamp"), int):
-        now = min(now, head["timestamp"] + ORACLE_FEED_AHEAD_MS)
-    return max(now, last_ms + 1)
+def _oracle_ms(client: RollupClient, last_ms: int) -> int:
+    """The wall clock, at most node.client.venue.ORACLE_FEED_AHEAD_MS past the L2 head, after `last_ms`."""
+    return client.run(client_venue.oracle_timestamp(client.endpoints.l2.rpc, last_ms))
 
 
 def cmd_oracle_path(args: argparse.Namespace) -> int:
@@ -344,7 +321,7 @@ def cmd_oracle_path(args: argparse.Namespace) -> int:
     if args.interval < 0:
         raise InputError("--interval must be >= 0")
     endpoints = get_endpoints(args)
-    client = SyncRpcClient(endpoints.require_l2().rpc)
+    client = client_for(endpoints)
     market = _market(client, args.market)
     prices = _path_prices(args, lines, market)
     converter = _units(market)
@@ -397,7 +374,7 @@ def _path_prices(args: argparse.Namespace, lines: list[str], market: dict[str, A
 
 
 def cmd_markets(args: argparse.Namespace) -> int:
-    markets = _client(args).call("rollup_getMarkets")
+    markets = _client(args).markets()
     lines = [
         f"{'ID':>3} {'SYMBOL':<10} {'ORACLE':>16} {'BID':>16} {'ASK':>16} "
         f"{'TICK':>12} {'LOT':>12} {'DEC':>5} {'LEV':>4}"
@@ -436,12 +413,7 @@ def cmd_book(args: argparse.Namespace) -> int:
     if not 1 <= args.depth <= 500:
         raise InputError("--depth must be in [1, 500]")
     client = _client(args)
-    book = client.call(
-        "rollup_getBook",
-        args.market if not args.market.isdigit() else int(args.market),
-        args.depth,
-        parse_block_tag(args.block),
-    )
+    book = client.book(args.market, args.depth, parse_block_tag(args.block))
     human = "priceDecimal" in (book["bids"] or book["asks"] or [{}])[0] or "oraclePriceDecimal" in book
     unit = f" ({_base(book)})" if human else " (lots)"
     lines = [
@@ -459,8 +431,8 @@ def cmd_positions(args: argparse.Namespace) -> int:
     address = to_checksum_address(parse_address_arg(args.address, "address"))
     tag = parse_block_tag(args.block)
     client = _client(args)
-    positions = client.call("rollup_getPositions", address, tag)
-    orders = client.call("rollup_getOrders", address, tag)
+    positions = client.positions(address, tag)
+    orders = client.orders(address, tag)
     lines = [f"{address}: {len(positions)} position(s), {len(orders)} resting order(s)"]
     for p in positions:
         ratio = "-" if p["marginRatio"] is None else f"{p['marginRatio']:.4f}"
@@ -476,7 +448,7 @@ def cmd_positions(args: argparse.Namespace) -> int:
 
 
 def cmd_insurance(args: argparse.Namespace) -> int:
-    fund = _client(args).call("rollup_getInsurance")
+    fund = _client(args).insurance()
     emit(
         args,
         fund,
