@@ -2,7 +2,7 @@
 
 | method                                   | result                                                        |
 |------------------------------------------|---------------------------------------------------------------|
-| rollup_getMarkets([block])               | [{id, symbol, tickSize, lotSize, *Bps, maxLeverage, fundingIntervalMs, oraclePrice, oracleTimestamp, fundingIndex, bestBid, bestAsk}] |
+| rollup_getMarkets([block])               | [{id, symbol, tickSize, lotSize, *Bps, maxLeverage, fundingIntervalMs, oraclePrice, oracleTimestamp, fundingIndex, bestBid, bestAsk, baseDecimals, quoteDecimals}] |
 | rollup_getBook(market, [depth, block])   | {market, symbol, blockNumber, oraclePrice, bids: [{price, size, orders}], asks: [...]} best first |
 | rollup_getPositions(address, [block])    | [{market, symbol, size (signed, long > 0), entryPrice, markPrice, unrealizedPnl, marginRatio, liquidationPrice}] |
 | rollup_getOrders(address, [block])       | [{id, market, symbol, side "buy"/"sell", price, size (remaining lots), clientOrderId}] |
