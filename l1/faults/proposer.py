@@ -209,6 +209,8 @@ class FaultyProposer:
         """Propose nothing past the wrong output while it is open (or about to be proposed)."""
         if self.state is not None and self.state.settled is None:
             return [k for k in due if k == self.state.target]  # only if a crash lost the wrong proposal
+        if self.state is not None and self.switch is not None and not self._done:
+            return [k for k in due if k <= self.state.target]  # re-propose the defeated block alone, then re-arm
         if self.state is None and self.from_block is not None:
             cut = [k for k in due if k >= self.from_block]
             if cut:

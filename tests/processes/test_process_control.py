@@ -245,6 +245,32 @@ def test_faulty_proposer_from_the_next_output_and_back(devnet: Devnet) -> None:
     assert rpc(devnet.settler, "settler_status")["faultyProposer"]["mode"] is None
 
 
+def test_tx_faults_rearm_after_each_defeat_until_switched_off(devnet: Devnet) -> None:
+    """Mode "tx": each wrong output is disputed and defeated, its block proposed again correctly, and the next
+    output after it is wrong again; null stops it."""
+    on = rpc(devnet.settler, "devnet_setFaultyProposer", "tx")
+    first = on["fromBlock"]
+
+    def defeated_wrong() -> list[int]:
+        outputs = own_outputs(devnet)
+        return sorted(
+            {o["l2BlockNumber"] for o in outputs if o["status"] == "defeated" and o["l2BlockNumber"] >= first}
+        )
+
+    wait_for(lambda: len(defeated_wrong()) >= 2, 240, "two wrong outputs defeated in turn", interval=1.0)
+    one, two = defeated_wrong()[:2]
+    between = [o for o in own_outputs(devnet) if one < o["l2BlockNumber"] < two]
+    assert between == []  # the output right after a defeated one (re-proposed correctly) is the next wrong one
+    for block in (one, two):  # each defeated block got its correct root proposed again
+        right = rpc(devnet.sequencer, "rollup_outputAtBlock", block)["outputRoot"]
+        assert any(
+            o["l2BlockNumber"] == block and o["outputRoot"] == right and o["status"] != "defeated"
+            for o in own_outputs(devnet)
+        )
+    off = rpc(devnet.settler, "devnet_setFaultyProposer", None)
+    assert off["mode"] is None and off["fromBlock"] > two
+
+
 def test_mine_and_set_balance_on_the_live_l1(devnet: Devnet) -> None:
     head = rpc(devnet.l1, "l1_blockNumber")
     mined = rpc(devnet.l1, "devnet_mine", 5)

@@ -105,6 +105,23 @@ async def test_a_settled_fault_rearms_while_switched_on(faulty: tuple[Settler, F
     assert proposer.limit_due([12, 16]) == [12]
 
 
+async def test_a_defeated_fault_is_proposed_again_alone_then_the_next_output_is_wrong(
+    faulty: tuple[Settler, FaultyProposer],
+) -> None:
+    settler, proposer = faulty
+    proposer.set_fault_mode("tx", 8)
+    proposer.state = FaultState(8, 5, WRONG, False, 5)
+    save_fault_state(proposer.state_path, proposer.state)
+    key = settler.section.proposer_key
+    await proposer.play(key, [report(8, OutputStatus.DEFEATED)])
+    assert proposer.state is not None and proposer.state.settled == "defeated"
+    assert proposer.limit_due([8, 12, 16]) == [8]  # the correct root for 8 first, nothing after it yet
+    right = "0x" + "cd" * 32
+    await proposer.play(key, [report(8, OutputStatus.DEFEATED), report(8, OutputStatus.PENDING, right, 1)])
+    assert proposer.state is None and proposer.from_block == 9  # re-armed once the correct one is live
+    assert proposer.limit_due([12, 16]) == [12] and proposer.wants_fault(12)
+
+
 async def test_a_settled_fault_stays_honest_when_switched_off(
     faulty: tuple[Settler, FaultyProposer], tmp_path: Path
 ) -> None:
