@@ -23,12 +23,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from node.cli.common import CliError, add_json_flag, emit
+from node.cli.common import CliError, add_json_flag, emit, parse_wei
 from node.devnet.banner import render_banner
 from node.devnet.control import down, status
 from node.devnet.errors import DevnetError, InputError, StartupError
 from node.devnet.handle import Devnet
-from node.devnet.inputs import parse_amount
 from node.devnet.layout import DevnetLayout
 from node.devnet.params import (
     CHALLENGE_WINDOW,
@@ -444,7 +443,7 @@ def cmd_role_action(args: argparse.Namespace) -> int:
 
 
 def cmd_set_balance(args: argparse.Namespace) -> int:
-    amount = parse_amount(args.amount, "AMOUNT", allow_zero=True)
+    amount = parse_wei(args.amount, "AMOUNT", allow_zero=True)
     devnet = _devnet(args)
     result = devnet.set_l1_balance(args.address, amount) if args.l1 else devnet.set_l2_balance(args.address, amount)
     emit(

@@ -7,7 +7,7 @@ replayed by every node), so the balance is moved by real transactions:
   account through the portal, and wait until the sequencer has credited it;
 - down: only where the devnet holds the key (dev0..dev9): transfer the excess, minus the fee, to the
   fee recipient (dev7 itself sends it to the insurance fund); when the excess is smaller than the fee,
-  a zero transfer goes below the target and a deposit brings the balance back up.
+  a 1 wei transfer goes below the target and a deposit brings the balance back up.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def _lower(sequencer_rpc: str, address: Address, current: int, target: int, acti
     if address == p.fee_recipient():
         to, amount = p.insurance_fund_address(), excess  # the fee comes back to dev7
     else:
-        to, amount = p.fee_recipient(), max(0, excess - fee)
+        to, amount = p.fee_recipient(), max(1, excess - fee)  # transfers move at least 1 wei
     chain_id = int(client.call("rollup_chainId"))
     nonce = int(client.call("rollup_getNonce", to_checksum_address(address), "pending"))
     tx = sign_tx(key, chain_id, nonce, fee, Transfer(to, amount))

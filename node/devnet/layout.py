@@ -111,9 +111,8 @@ class DevnetLayout:
         specs = [
             self.spec("l1", ROLE_L1, ports.l1),
             self.spec("sequencer", ROLE_SEQUENCER, ports.sequencer),
-            self.spec(
-                "settler", ROLE_SETTLER, ports.settler, FAULTY_SETTLER_MODULE if settings.faulty_proposer else ""
-            ),
+            # always l1.faults.settler: honest until --faulty-proposer's block or devnet_setFaultyProposer
+            self.spec("settler", ROLE_SETTLER, ports.settler, FAULTY_SETTLER_MODULE),
         ]
         specs += [self.spec(f"executor-{i}", ROLE_EXECUTOR, port) for i, port in enumerate(ports.executors)]
         challengers = ((HONEST_CHALLENGER, ""), (FAULTY_CHALLENGER, FAULTY_CHALLENGER_MODULE))

@@ -1,8 +1,8 @@
 """Set a market's oracle price on a devnet without the caller holding the oracle key.
 
 The update is signed with the devnet's oracle key (dev4, node.devnet.params.VENUE_ORACLE_INDEX) and
-built as `rollup venue oracle set` builds it (node.cli.venue: timestamp after the market's last
-update, never far ahead of the L2 head); it is sent to the sequencer and waited for (included).
+built by the client as `rollup oracle set` builds it (node.client.venue.oracle_payload: timestamp
+after the market's last update, never far ahead of the L2 head); it is sent to the sequencer and waited for (included).
 """
 
 from __future__ import annotations
@@ -28,12 +28,14 @@ def find_market(markets: list[dict[str, Any]], market: str | int) -> dict[str, A
 
 
 def set_oracle_price(sequencer_rpc: str, market: str | int, price: int) -> dict[str, Any]:
-    from node.cli.venue import _oracle_ms  # the CLI's timestamp rule, shared rather than copied
+    from node.client import RollupClient
+    from node.client.venue import oracle_payload  # the client's (and CLI's) update: timestamp rule and all
 
     sender = Sender(sequencer_rpc)
     entry = find_market(list(sender.client.call("rollup_getMarkets") or []), market)
-    timestamp_ms = _oracle_ms(sender.client, int(entry.get("oracleTimestamp") or 0))
-    tx_hash = sender.send(dev_account(p.VENUE_ORACLE_INDEX), OracleUpdate(entry["id"], price, timestamp_ms))
+    payload: OracleUpdate = RollupClient(sequencer_rpc).run(oracle_payload(sequencer_rpc, entry, price))
+    timestamp_ms = payload.timestamp_ms
+    tx_hash = sender.send(dev_account(p.VENUE_ORACLE_INDEX), payload)
     try:
         receipt = sender.wait([tx_hash], INCLUDE_TIMEOUT_S)[0]
     except SeedError as exc:

@@ -69,7 +69,8 @@ def teardown_devnet(directory: Path) -> None:
         return
     subprocess.run([*ROLLUP, "devnet", "down", "--dir", str(directory)], capture_output=True, timeout=120)
     doc = json.loads(state_file.read_text())
-    for proc in doc.get("processes", []):
+    control = doc.get("control")
+    for proc in [*doc.get("processes", []), *([control] if isinstance(control, dict) else [])]:
         pid = proc.get("pid")
         if isinstance(pid, int) and is_our_process(pid, proc["config"]):
             os.kill(pid, signal.SIGKILL)
