@@ -282,6 +282,17 @@ def test_mine_and_set_balance_on_the_live_l1(devnet: Devnet) -> None:
     assert rpc(devnet.l1, "l1_getBalance", fresh) == "1000000000000000000000"
     block = rpc(devnet.l1, "l1_getBlockByNumber", answer["block"])
     assert block is not None and block["number"] == answer["block"]
+    pending = wait_for(
+        lambda: [o for o in own_outputs(devnet) if o["status"] == "pending" and not o.get("dispute")],
+        60,
+        "an undisputed pending output",
+    )
+    output = pending[-1]
+    head = rpc(devnet.l1, "l1_blockNumber")
+    assert output["finalizesAt"] > head  # its challenge window is still open
+    rpc(devnet.l1, "devnet_mine", output["finalizesAt"] - head)  # the window passes in one call
+    after = next(o for o in rpc(devnet.l1, "l1_getOutputs", output["index"], 1))
+    assert after["status"] == "finalized", after
     safe_now = heads(devnet.executors[1])[1]  # the rollup goes on after mining
     wait_for(lambda: heads(devnet.executors[1])[1] > safe_now, 60, "the safe head to advance after mining")
 
