@@ -121,7 +121,7 @@ def test_honest_devnet_has_one_challenger_and_no_fault(tmp_path: Path) -> None:
     write_configs(specs, settings)
     assert [s.name for s in specs if s.role == "challenger"] == ["challenger"]
     spec = next(s for s in specs if s.name == "settler")
-    assert spec.entry_module == "l1.settler"
+    assert spec.entry_module == "l1.faults.settler"  # always: honest until devnet_setFaultyProposer
     assert load_faulty_settler_config(spec.config).from_block is None  # no [faults]: faults off until switched on
 
 
