@@ -11,6 +11,7 @@ See node.client (the package docstring) for every call.
 from __future__ import annotations
 
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from node.client import journey
@@ -65,6 +66,18 @@ class RollupClient:
         every executor, withdrawal proofs from its honest challenger."""
         endpoints = endpoints_from_devnet(directory, rpc, l1_rpc, proof_rpc)
         return cls(endpoints.l2.rpc, timeout=timeout, endpoints=endpoints)
+
+    def __enter__(self) -> RollupClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Forget the per-URL transports (urllib holds no connection between calls)."""
+        self._transports.clear()
 
     # -- the driver
 

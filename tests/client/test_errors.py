@@ -100,3 +100,10 @@ async def test_async_transport_errors_name_the_url() -> None:
         with pytest.raises(errors.TransportError) as caught:
             await client.chain_id()
     assert caught.value.url == url and url in str(caught.value)
+
+
+def test_the_sync_client_is_a_context_manager() -> None:
+    with FakeNode({"rollup_chainId": 901}) as node, RollupClient(node.url) as client:
+        assert client.chain_id() == 901 and client.call("rollup_chainId") == 901
+    assert node.requests == [("rollup_chainId", []), ("rollup_chainId", [])]
+    client.close()  # closing twice is harmless
