@@ -32,7 +32,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from node.cli.common import (
     CliError,
@@ -53,6 +53,7 @@ from node.cli.common import (
 )
 from node.client import RollupClient
 from node.client import venue as client_venue
+from node.client.sansio import run_sync
 from node.crypto import to_checksum_address
 from node.devnet.errors import InputError
 from node.devnet.inputs import parse_address_arg, parse_amount, parse_block_tag
@@ -64,6 +65,7 @@ from node.venue.orders import MAX_ORDER_LOTS
 from node.venue.payloads import OracleUpdate
 
 ORDER_TYPES = tuple(client_venue.ORDER_TYPES)
+ORACLE_FEED_AHEAD_MS = client_venue.ORACLE_FEED_AHEAD_MS  # oracle timestamps at most this far past the L2 head
 
 
 def register(subparsers: Any) -> None:
@@ -308,9 +310,18 @@ def cmd_oracle_set(args: argparse.Namespace) -> int:
     return _send(args, payload, data, f"oracle update sent ({market['symbol']} = {_price_text(market, price)})")
 
 
-def _oracle_ms(client: RollupClient, last_ms: int) -> int:
-    """The wall clock, at most node.client.venue.ORACLE_FEED_AHEAD_MS past the L2 head, after `last_ms`."""
-    return client.run(client_venue.oracle_timestamp(client.endpoints.l2.rpc, last_ms))
+class L2Caller(Protocol):
+    """What _oracle_ms needs: a raw JSON-RPC call to the L2 node (RollupClient.call)."""
+
+    def call(self, method: str, *params: Any) -> Any: ...
+
+
+def _oracle_ms(client: L2Caller, last_ms: int) -> int:
+    """node.client.venue.oracle_timestamp over `client.call`: the wall clock, at most ORACLE_FEED_AHEAD_MS
+    past the L2 head (a lagging chain refuses updates too far ahead), always after `last_ms`."""
+    return run_sync(
+        client_venue.oracle_timestamp("l2", last_ms), lambda request: client.call(request.method, *request.params)
+    )
 
 
 def cmd_oracle_path(args: argparse.Namespace) -> int:
