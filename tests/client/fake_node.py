@@ -32,7 +32,7 @@ class FakeNode:
         self.requests: list[tuple[str, list[Any]]] = []
         self.raw_answer: tuple[int, bytes] | None = None
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=lambda: self._server.serve_forever(poll_interval=0.05), daemon=True)
 
     @property
     def url(self) -> str:
