@@ -22,6 +22,7 @@ the next gossiped block shows the gap and range sync fills it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -59,6 +60,7 @@ log = logging.getLogger(__name__)
 RANGE_TIMEOUT_S = 10.0
 STATUS_BAD_REQUEST = 16
 STATUS_PARTITIONED = 17
+HEAL_WAIT_S = 3.0  # devnet_heal waits this long for the first peer to reconnect
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,10 +165,16 @@ class BlockNetwork:
         self.partitioned = True
         return await self.node.set_partitioned(True)
 
-    async def heal(self) -> int:
-        """Reconnect to the bootstrap peers (idempotent); returns the peers connected so far."""
+    async def heal(self, wait_s: float = HEAL_WAIT_S) -> int:
+        """Reconnect to the bootstrap peers (idempotent); returns the peers connected, after waiting up to
+        `wait_s` for the first one when there are bootstrap peers to dial."""
         self.partitioned = False
-        return await self.node.set_partitioned(False)
+        peers = await self.node.set_partitioned(False)
+        deadline = time.monotonic() + wait_s
+        while not peers and self.section.bootstrap and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            peers = len(self.node.peers())
+        return peers
 
     @property
     def peer_id(self) -> str:

@@ -1,8 +1,8 @@
 """Per-process devnet control (`devnet_*`, node.rpc.control) on real processes.
 
-One devnet (`rollup devnet up --detach`: L1, sequencer, settler run as
-l1.faults.settler with its faults parked far ahead, two executors, a
-challenger; every config written with `[node] devnet = true`) serves the
+One devnet (`rollup devnet up --detach`: L1, sequencer, the settler run as
+l1.faults.settler with faults off, two executors, a challenger; every
+config written with `[node] devnet = true`) serves the
 module's devnet tests and is always brought down. Two more processes
 started without the flag (an L1 and an executor) show ControlDisabled.
 
@@ -49,7 +49,6 @@ pytestmark = pytest.mark.slow
 ROLLUP = [sys.executable, "-m", "node.cli.main"]
 L1_BLOCK_MS = 500
 L2_BLOCK_MS = 100
-PARKED_FAULT = 1_000_000  # --faulty-proposer: the settler runs l1.faults.settler, its fault far ahead
 
 
 def cli_json(*args: str, timeout: float = 180) -> Any:
@@ -100,8 +99,6 @@ class Devnet:
             str(L2_BLOCK_MS),
             "--challenge-window",
             "20",
-            "--faulty-proposer",
-            str(PARKED_FAULT),
         )
         self.l1 = self.doc["l1"]["rpc"]
         self.sequencer = self.doc["sequencer"]["rpc"]
@@ -203,7 +200,7 @@ def test_partitioned_executor_follows_only_l1_then_heals_and_agrees(devnet: Devn
     assert heads(other)[0] >= seq_head - 10  # kept up with the sequencer
 
     healed = rpc(cut, "devnet_heal")
-    assert healed["partitioned"] is False and isinstance(healed["peers"], int)
+    assert healed["partitioned"] is False and healed["peers"] >= 1  # waits (up to 3 s) for the first peer
     assert rpc(cut, "devnet_heal")["partitioned"] is False  # idempotent
     assert health(cut)["partitioned"] is False and metric(cut, "p2p_partitioned") == 0
     wait_for(lambda: rpc(cut, "rollup_syncStatus")["p2p"]["peers"], 30, "the healed executor to reconnect")
@@ -245,6 +242,11 @@ def test_faulty_proposer_from_the_next_output_and_back(devnet: Devnet) -> None:
     assert rpc(devnet.settler, "settler_status")["faultyProposer"]["mode"] is None
 
 
+def corrected(devnet: Devnet, block: int, right: str) -> bool:
+    outputs = own_outputs(devnet)
+    return any(o["l2BlockNumber"] == block and o["outputRoot"] == right and o["status"] != "defeated" for o in outputs)
+
+
 def test_tx_faults_rearm_after_each_defeat_until_switched_off(devnet: Devnet) -> None:
     """Mode "tx": each wrong output is disputed and defeated, its block proposed again correctly, and the next
     output after it is wrong again; null stops it."""
@@ -261,12 +263,9 @@ def test_tx_faults_rearm_after_each_defeat_until_switched_off(devnet: Devnet) ->
     one, two = defeated_wrong()[:2]
     between = [o for o in own_outputs(devnet) if one < o["l2BlockNumber"] < two]
     assert between == []  # the output right after a defeated one (re-proposed correctly) is the next wrong one
-    for block in (one, two):  # each defeated block got its correct root proposed again
+    for block in (one, two):  # each defeated block gets its correct root proposed again
         right = rpc(devnet.sequencer, "rollup_outputAtBlock", block)["outputRoot"]
-        assert any(
-            o["l2BlockNumber"] == block and o["outputRoot"] == right and o["status"] != "defeated"
-            for o in own_outputs(devnet)
-        )
+        wait_for(lambda: corrected(devnet, block, right), 60, f"the correct output for L2 block {block} again")
     off = rpc(devnet.settler, "devnet_setFaultyProposer", None)
     assert off["mode"] is None and off["fromBlock"] > two
 
