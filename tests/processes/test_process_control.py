@@ -29,6 +29,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -265,7 +266,7 @@ def test_tx_faults_rearm_after_each_defeat_until_switched_off(devnet: Devnet) ->
     assert between == []  # the output right after a defeated one (re-proposed correctly) is the next wrong one
     for block in (one, two):  # each defeated block gets its correct root proposed again
         right = rpc(devnet.sequencer, "rollup_outputAtBlock", block)["outputRoot"]
-        wait_for(lambda: corrected(devnet, block, right), 60, f"the correct output for L2 block {block} again")
+        wait_for(partial(corrected, devnet, block, right), 60, f"the correct output for L2 block {block} again")
     off = rpc(devnet.settler, "devnet_setFaultyProposer", None)
     assert off["mode"] is None and off["fromBlock"] > two
 
