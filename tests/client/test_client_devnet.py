@@ -81,6 +81,9 @@ def test_sync_client_against_a_devnet(devnet: dict[str, Any]) -> None:  # noqa: 
         client.call("rollup_noSuchMethod")
     assert unknown.value.code == -32601
 
+    withdrawn = client.withdraw(key, "1000wei", timeout=WAIT_S)  # recorded on L2; paid on L1 once finalized
+    assert withdrawn.receipt is not None and withdrawn.receipt.kind == "withdrawal" and withdrawn.receipt.ok
+
     l2_before = client.balance("dev2")
     deposit = client.deposit("0x" + dev_account(2).secret.hex(), "3gwei", wait="unsafe", timeout=WAIT_S)
     assert deposit.l2_tx_hash is not None and deposit.waited is not None
