@@ -44,7 +44,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -237,11 +237,7 @@ def rollup_client(rollup_devnet: Devnet) -> Iterator[RollupClient]:
     """A client on the devnet's sequencer and L1 (node.client.RollupClient)."""
     from node.client import RollupClient
 
-    client = RollupClient.from_devnet(rollup_devnet.directory)
-    try:
-        yield client
-    finally:
-        client.close()
+    yield RollupClient.from_devnet(rollup_devnet.directory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,11 +346,11 @@ class Faults:
         if role in self._partitioned:
             self._partitioned.remove(role)
 
-    def faulty_proposer(self, mode: str = "tx") -> int:
-        """Wrong output roots from the next output on; returns the first L2 block it applies to."""
-        first = self._devnet.faulty_proposer(mode)
+    def faulty_proposer(self, mode: str = "tx") -> dict[str, Any]:
+        """Wrong output roots from the next output on ("tx" or "garbage"); the settler's answer."""
+        answer = self._devnet.faulty_proposer(mode)
         self._faulty_proposer = True
-        return int(first) if first is not None else 0
+        return answer
 
     def undo(self) -> None:
         """Resume, heal and restart what this test broke, and make the proposer honest again."""
