@@ -36,7 +36,6 @@ from node.client.journey import complete_withdrawal
 from node.crypto import CryptoError, PrivateKey
 from node.devnet.endpoints import Endpoints, resolve_endpoints
 from node.devnet.errors import DevnetError, InputError
-from node.devnet.params import L2_MIN_FEE
 from node.devnet.waiting import Deadline
 from node.keys.hd import HDError
 from node.keys.keystore import KeystoreError
@@ -272,8 +271,7 @@ def optional_amount(text: str | None, what: str, allow_zero: bool = True) -> int
 
 def l2_fee(args: argparse.Namespace, endpoints: Endpoints) -> int:
     """--fee, else the devnet's L2 minimum fee."""
-    given = optional_amount(args.fee, "--fee")
-    return given if given is not None else (endpoints.l2_min_fee if endpoints.l2_min_fee is not None else L2_MIN_FEE)
+    return client_sends.fee_or_minimum(optional_amount(args.fee, "--fee"), endpoints.l2_min_fee)
 
 
 # ---------------------------------------------------------------- L2 transactions

@@ -24,10 +24,14 @@ from node.tx import DepositTx, SignedTx, Transfer, Withdrawal, sign_tx
 
 def l2_fee(endpoints: Endpoints, fee: AmountLike | None) -> int:
     """`fee`, else the devnet's L2 minimum fee."""
-    given = to_optional_amount(fee, "fee")
-    if given is not None:
-        return given
-    return endpoints.l2_min_fee if endpoints.l2_min_fee is not None else L2_MIN_FEE
+    return fee_or_minimum(to_optional_amount(fee, "fee"), endpoints.l2_min_fee)
+
+
+def fee_or_minimum(fee: int | None, l2_min_fee: int | None) -> int:
+    """A given fee, else the chain's minimum (the devnet's default when the devnet does not say)."""
+    if fee is not None:
+        return fee
+    return l2_min_fee if l2_min_fee is not None else L2_MIN_FEE
 
 
 def sign_l2(endpoints: Endpoints, key: PrivateKey, payload: Any, fee: int, nonce: int | None) -> Op[SignedTx]:
