@@ -107,3 +107,12 @@ def test_the_sync_client_is_a_context_manager() -> None:
         assert client.chain_id() == 901 and client.call("rollup_chainId") == 901
     assert node.requests == [("rollup_chainId", []), ("rollup_chainId", [])]
     client.close()  # closing twice is harmless
+
+
+async def test_a_subscription_to_a_node_without_websocket_is_a_transport_error() -> None:
+    with FakeNode() as node:
+        async with AsyncRollupClient(node.url, timeout=3) as client:
+            with pytest.raises(errors.TransportError) as caught:
+                async for _ in client.subscribe_new_heads():
+                    pass
+    assert caught.value.url == node.url.replace("http://", "ws://").rstrip("/") + "/ws"
