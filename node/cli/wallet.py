@@ -166,8 +166,14 @@ def _submit_l1(client: RollupClient, key: PrivateKey, payload: Any, value: int, 
 
 
 def _wait_l1(client: RollupClient, tx_hash: str, deadline: Deadline) -> dict[str, Any]:
+    """The L1 receipt; one with status 0 fails the command with the receipt's error."""
     l1 = client.endpoints.require_l1()
-    return client.run(client_sends.wait_l1_receipt(l1, tx_hash, deadline.end, deadline.seconds, progress))
+    try:
+        return client.run(client_sends.wait_l1_receipt(l1, tx_hash, deadline.end, deadline.seconds, progress))
+    except errors.RpcCallError as exc:
+        if exc.method != client_sends.L1_RECEIPT:
+            raise
+        raise CliError(exc.message) from None
 
 
 # ---------------------------------------------------------------- transactions

@@ -101,6 +101,9 @@ def send_l1(l1: str, key: PrivateKey, payload: Any, value: int = 0, fee: int | N
     return str((yield Call(l1, "l1_sendRawTransaction", (to_hex(tx.encode()),))))
 
 
+L1_RECEIPT = "l1 receipt"  # the `method` of the error a status-0 L1 receipt raises
+
+
 def wait_l1_receipt(
     l1: str, tx_hash: str, end: float, timeout: float, progress: Progress | None = None
 ) -> Op[dict[str, Any]]:
@@ -118,7 +121,7 @@ def wait_l1_receipt(
                     f"L1 transaction {tx_hash} failed in L1 block {receipt.get('blockNumber')}: {error or 'status 0'}"
                 )
                 if isinstance(error, int) and not isinstance(error, bool):
-                    raise class_for(error)(message, None, "l1 receipt", error)
+                    raise class_for(error)(message, None, L1_RECEIPT, error)
                 raise TransactionFailed(message)
             return dict(receipt)
         throttle.say(f"L1: waiting for {tx_hash[:18]}... to be included")

@@ -322,3 +322,16 @@ def test_order_operation_resolves_the_market_then_sends() -> None:
     assert result.kind == "place_order"
     assert sent[0].payload == PlaceOrder(0, Side.BUY, 3, 59_000_000_000, OrderType.GTC, False, 0)
     assert [c.method for c in script.calls][0] == "rollup_getMarkets"
+
+
+def test_a_failed_l1_receipt_raises_its_code() -> None:
+    from node.client.sends import L1_RECEIPT, wait_l1_receipt
+
+    failed = {"transactionHash": TX, "blockNumber": 4, "status": 0, "error": -32085}
+    script = Script({(L1, "l1_getTransactionReceipt"): failed})
+    with pytest.raises(errors.WithdrawalAlreadyFinalized) as caught:
+        script.run(wait_l1_receipt(L1, TX, end=float("inf"), timeout=1))
+    assert caught.value.method == L1_RECEIPT and "failed in L1 block 4" in caught.value.message
+    pending = Script({(L1, "l1_getTransactionReceipt"): None})
+    with pytest.raises(errors.WaitTimeout, match="waiting for L1 transaction"):
+        pending.run(wait_l1_receipt(L1, TX, end=0.0, timeout=1))
