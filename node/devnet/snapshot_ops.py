@@ -7,7 +7,8 @@ process is a valid crash image.
 
 Revert: SIGKILL every process (their state is being thrown away), restore every data dir from
 the snapshot (which is kept for later reverts; later snapshots are dropped), start every process
-again in place at once (each retries its upstreams until they answer) and wait until all are healthy.
+again in place (the L1 first, then all the others at once; `starter` may hand over a pre-imported
+standby, node.devnet.warm) and wait until all are healthy.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from node.devnet.datacopy import CopyStats, copy_tree, replace_tree
 from node.devnet.errors import ControlRefusedError, StartupError
 from node.devnet.freeze import freeze, thaw
 from node.devnet.heads import read_heads
-from node.devnet.layout import DevnetLayout, ProcessSpec
+from node.devnet.layout import ROLE_L1, DevnetLayout, ProcessSpec
 from node.devnet.liveness import split_processes
-from node.devnet.readiness import wait_healthy
+from node.devnet.readiness import health, rpc_answers, wait_healthy
 from node.devnet.snapshots import META_FILE, SnapshotRecord, SnapshotRegistry
 from node.devnet.state import read_state, recorded_processes, set_held, update_state
 
@@ -117,8 +118,16 @@ def kill_all(processes: list[tuple[ProcessSpec, int | None]]) -> None:
         wait_gone(child, KILL_TIMEOUT_S)
 
 
+def cold_start(spec: ProcessSpec, why: str) -> Child:
+    return start_child(spec, detach=True, why=why)
+
+
 def revert_to(
-    layout: DevnetLayout, snapshot: str, report: Report = lambda line: None, timeout_s: float = REVERT_TIMEOUT_S
+    layout: DevnetLayout,
+    snapshot: str,
+    report: Report = lambda line: None,
+    timeout_s: float = REVERT_TIMEOUT_S,
+    starter: Callable[[ProcessSpec, str], Child] = cold_start,
 ) -> dict[str, Any]:
     """Put every process back to `snapshot` and restart them; returns {id, heads, dropped, seconds, timings}."""
     began = time.monotonic()
@@ -144,18 +153,24 @@ def revert_to(
         stats.add(replace_tree(source / spec.name, spec.data_dir))
     timings["restore"] = time.monotonic() - mark
     mark = time.monotonic()
-    children = [start_child(spec, detach=True, why=f"devnet revert to {snapshot}") for spec, _ in recorded]
-    pids = {child.spec.name: child.pid for child in children}
-    update_state(layout, lambda current: _set_pids(current, pids))
-    timings["spawn"] = time.monotonic() - mark
-    mark = time.monotonic()
+    why = f"devnet revert to {snapshot}"
+    deadline = time.monotonic() + timeout_s
+    # the L1 first: everything else waits for it (with a retry backoff of 0.5-1 s when it does not answer yet)
+    first = [starter(spec, why) for spec, _ in recorded if spec.role == ROLE_L1]
+    children = list(first)
     try:
-        wait_healthy(children, time.monotonic() + timeout_s, lambda: False)
+        ready = wait_all_healthy(first, deadline)
+        children += [starter(spec, why) for spec, _ in recorded if spec.role != ROLE_L1]
+        pids = {child.spec.name: child.pid for child in children}
+        update_state(layout, lambda current: _set_pids(current, pids))
+        rest = wait_all_healthy(children[len(first) :], deadline)
+        ready.update({name: round(seconds + ready.get("l1", 0.0), 4) for name, seconds in rest.items()})
     except StartupError:
         stop_children(children)
         set_held(layout, remove=names)
         raise
     timings["healthy"] = time.monotonic() - mark
+    timings.update({f"ready_{name}": seconds for name, seconds in ready.items()})
     set_held(layout, remove=names)
     dropped = registry.drop_after(record.number)
     heads = read_heads([child.spec for child in children])
@@ -169,6 +184,33 @@ def revert_to(
         "timings": {key: round(value, 4) for key, value in timings.items()},
         "bytesCopied": stats.bytes_copied,
     }
+
+
+def wait_all_healthy(children: list[Child], deadline: float, poll_s: float = 0.02) -> dict[str, float]:
+    """Wait until every child answers /health and JSON-RPC; returns each one's seconds to ready.
+
+    Polls more often than `devnet up` does (a revert's whole cost is this wait); on the deadline or a
+    child's exit, node.devnet.readiness.wait_healthy raises StartupError naming the culprit.
+    """
+    began = time.monotonic()
+    ready: dict[str, float] = {}
+    while len(ready) < len(children) and time.monotonic() < deadline:
+        for child in children:
+            if child.spec.name in ready:
+                continue
+            if not child.alive():
+                break
+            if health(child.spec, 1.0) is not None and rpc_answers(child.spec, 1.0):
+                ready[child.spec.name] = round(time.monotonic() - began, 4)
+        else:
+            if len(ready) < len(children):
+                time.sleep(poll_s)
+            continue
+        break
+    pending = [child for child in children if child.spec.name not in ready]
+    if pending:
+        wait_healthy(pending, deadline, lambda: False)  # raises StartupError with the log tail
+    return ready
 
 
 def _set_pids(doc: dict[str, Any], pids: dict[str, int]) -> None:

@@ -22,6 +22,7 @@ from node.devnet.controller.ops import Controller
 from node.devnet.controller.service import build_server
 from node.devnet.controlproc import ControlConfigError, read_control_config
 from node.devnet.layout import DevnetLayout
+from node.devnet.warm import WarmPool
 from node.rpc.server import ListenError
 
 
@@ -50,12 +51,15 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return 2
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the roles it restarts are reaped automatically
-    controller = Controller(DevnetLayout.at(config.directory), log.info)
+    warm = WarmPool()
+    controller = Controller(DevnetLayout.at(config.directory), log.info, warm)
     try:
         asyncio.run(serve(controller, config.host, config.port))
     except ListenError as exc:
         log.error("%s", exc)
         return 1
+    finally:
+        warm.close()
     return 0
 
 

@@ -23,8 +23,9 @@ from node.devnet.layout import ROLE_EXECUTOR, ROLE_L1, ROLE_SEQUENCER, ROLE_SETT
 from node.devnet.liveness import is_alive
 from node.devnet.oracle_price import set_oracle_price
 from node.devnet.roles import find_process, kill_role, restart_role
-from node.devnet.snapshot_ops import registry_for, revert_to, take_snapshot
-from node.devnet.state import read_state, set_held
+from node.devnet.snapshot_ops import cold_start, registry_for, revert_to, take_snapshot
+from node.devnet.state import read_state, recorded_processes, set_held
+from node.devnet.warm import WarmPool
 
 T = TypeVar("T")
 
@@ -32,8 +33,11 @@ T = TypeVar("T")
 class Controller:
     """What the control endpoint can do to the devnet in `layout`; every public method holds the one lock."""
 
-    def __init__(self, layout: DevnetLayout, log: Callable[[str], None] = lambda line: None) -> None:
+    def __init__(
+        self, layout: DevnetLayout, log: Callable[[str], None] = lambda line: None, warm: WarmPool | None = None
+    ) -> None:
         self.layout = layout
+        self.warm = warm
         self.log = log
         self.paused: set[str] = set()
         self._lock = threading.Lock()
@@ -66,8 +70,14 @@ class Controller:
 
     # -- snapshot / revert
 
+    def _refill(self) -> None:
+        """Standbys for every process, so the next revert skips the imports (node.devnet.warm)."""
+        if self.warm is not None:
+            self.warm.refill([spec for spec, _ in recorded_processes(self._doc())])
+
     def snapshot(self) -> dict[str, Any]:
         result = self._serial(lambda: take_snapshot(self.layout, self.paused))
+        self._refill()
         self.log(
             f"snapshot {result['id']} in {result['seconds'] * 1000:.0f} ms "
             f"(frozen {result['frozenSeconds'] * 1000:.0f} ms)"
@@ -76,8 +86,10 @@ class Controller:
 
     def revert(self, snapshot: str) -> dict[str, Any]:
         def work() -> dict[str, Any]:
-            result = revert_to(self.layout, snapshot, self.log)
+            starter = self.warm.take if self.warm is not None else cold_start
+            result = revert_to(self.layout, snapshot, self.log, starter=starter)
             self.paused.clear()
+            self._refill()
             return result
 
         return self._serial(work)
