@@ -53,6 +53,7 @@ from node.cli.common import (
 )
 from node.client import RollupClient
 from node.client import venue as client_venue
+from node.client.errors import ResponseError
 from node.client.sansio import run_sync
 from node.crypto import to_checksum_address
 from node.devnet.errors import InputError
@@ -175,21 +176,11 @@ def _uint(text: str, what: str, maximum: int = 2**64 - 1) -> int:
 
 
 def _units(market: dict[str, Any]) -> MarketUnits | None:
-    """The market's human-unit conversions from its rollup_getMarkets row (None without declared decimals)."""
-    if market.get("baseDecimals") is None or market.get("quoteDecimals") is None:
-        return None
+    """The market's human-unit conversions (node.client.venue.market_units; None without declared decimals)."""
     try:
-        return MarketUnits(
-            market["symbol"],
-            int(market["lotSize"]),
-            int(market["tickSize"]),
-            int(market["baseDecimals"]),
-            int(market["quoteDecimals"]),
-            MAX_PRICE,
-            MAX_ORDER_LOTS,
-        )
-    except AmountError as exc:
-        raise CliError(f"the node describes {market['symbol']} inconsistently: {exc}") from None
+        return client_venue.market_units(market)
+    except ResponseError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _need_units(market: dict[str, Any], flag: str, raw_flag: str) -> MarketUnits:

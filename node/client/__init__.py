@@ -12,7 +12,7 @@
     c.transfer(key, to, amount, fee=None, nonce=None, wait="unsafe" | "safe" | "finalized" | None, timeout=120)
     c.deposit(key, amount, to=None, wait=...); c.withdraw(key, amount, to=None, wait=...)
     c.complete_withdrawal(key, withdrawal_id)        # prove and finalize on L1 once an output is finalized
-    c.order(key, market, side, size, price=None, type=None, reduce_only=False, wait=...)
+    c.order(key, market, side, size, price=None, type=None, reduce_only=False, wait=...)   # "0.001", "20.5": human
     c.cancel(key, order_id, wait=...); c.cancel_all(key, market, wait=...); c.set_oracle_price(key, market, price)
     c.wait(tx_hash, level="unsafe", timeout=120)     # WaitTimeout; a status-0 receipt raises its code's class
     c.markets(); c.book(market, depth=10); c.positions(addr); c.orders(addr); c.insurance()

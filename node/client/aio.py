@@ -41,7 +41,7 @@ from node.client.models import (
 )
 from node.client.sansio import Call, Endpoints, Op, run_async
 from node.client.sansio import call as raw_call
-from node.client.venue import MarketLike
+from node.client.venue import MarketLike, PriceLike, SizeLike
 from node.client.waits import Progress
 from node.rpc.client import RpcClient
 
@@ -321,8 +321,8 @@ class AsyncRollupClient:
         key: KeyLike,
         market: MarketLike,
         side: str,
-        size: int | str,
-        price: int | str | None = None,
+        size: SizeLike,
+        price: PriceLike | None = None,
         type: str | None = None,
         reduce_only: bool = False,
         client_id: int | str = 0,
@@ -363,7 +363,7 @@ class AsyncRollupClient:
         self,
         key: KeyLike,
         market: MarketLike,
-        price: int | str,
+        price: PriceLike,
         timestamp_ms: int | None = None,
         fee: AmountLike | None = None,
         nonce: int | None = None,

@@ -22,7 +22,7 @@ from node.client.inputs import (
 )
 from node.client.models import AccountProof, Block, Receipt, SentDeposit, SentTx, SyncStatus, TxStatus, WaitResult
 from node.client.sansio import Endpoints, Op
-from node.client.venue import MarketLike
+from node.client.venue import MarketLike, PriceLike, SizeLike
 from node.client.waits import Progress
 
 if TYPE_CHECKING:
@@ -187,8 +187,8 @@ class Operations:
         key: KeyLike,
         market: MarketLike,
         side: str,
-        size: int | str,
-        price: int | str | None = None,
+        size: SizeLike,
+        price: PriceLike | None = None,
         type: str | None = None,
         reduce_only: bool = False,
         client_id: int | str = 0,
@@ -232,7 +232,7 @@ class Operations:
         self,
         key: KeyLike,
         market: MarketLike,
-        price: int | str,
+        price: PriceLike,
         timestamp_ms: int | None = None,
         fee: AmountLike | None = None,
         nonce: int | None = None,

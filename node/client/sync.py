@@ -21,7 +21,7 @@ from node.client.inputs import AddressLike, AmountLike, BlockLike, KeyLike, to_t
 from node.client.models import AccountProof, Block, Receipt, SentDeposit, SentTx, SyncStatus, TxStatus, WaitResult
 from node.client.sansio import Call, Endpoints, Op, run_sync
 from node.client.sansio import call as raw_call
-from node.client.venue import MarketLike
+from node.client.venue import MarketLike, PriceLike, SizeLike
 from node.client.waits import Progress
 from node.rpc.client import SyncRpcClient
 
@@ -258,8 +258,8 @@ class RollupClient:
         key: KeyLike,
         market: MarketLike,
         side: str,
-        size: int | str,
-        price: int | str | None = None,
+        size: SizeLike,
+        price: PriceLike | None = None,
         type: str | None = None,
         reduce_only: bool = False,
         client_id: int | str = 0,
@@ -300,7 +300,7 @@ class RollupClient:
         self,
         key: KeyLike,
         market: MarketLike,
-        price: int | str,
+        price: PriceLike,
         timestamp_ms: int | None = None,
         fee: AmountLike | None = None,
         nonce: int | None = None,

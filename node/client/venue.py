@@ -2,7 +2,11 @@
 
 Reads return the node's JSON as documented in README "JSON-RPC" (plain
 dicts). Writes build node.venue.payloads records: a market is named by its
-symbol (any case) or id; sizes are whole lots, prices units per lot. An
+symbol (any case) or id. Sizes and prices are human text or raw integers:
+a str or Decimal (`"0.001"` BTC, `"20.5"` quote per BTC) is converted exactly
+with the market's declared decimals (node.units.parse_size / parse_price;
+refused, naming the nearest valid values, when it is not a whole number of
+lots or ticks); an int is raw (lots, units per lot). An
 order without a price is IOC at the oracle price +/- 10 %; an oracle update
 is stamped with the wall clock, never more than half the allowed lead past
 the L2 head and always after the market's last update.
@@ -11,13 +15,17 @@ the L2 head and always after the market's last update.
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from typing import Any
 
 from node.client.errors import ClientError, InputError, ResponseError
 from node.client.inputs import AddressLike, BlockLike, to_address, to_block, to_uint
 from node.client.sansio import Call, Op
 from node.crypto import to_checksum_address
+from node.units import AmountError, MarketUnits, parse_price, parse_size
+from node.venue.markets import MAX_PRICE
 from node.venue.oracle import ORACLE_MAX_AHEAD_MS
+from node.venue.orders import MAX_ORDER_LOTS
 from node.venue.payloads import CancelAll, CancelOrder, OracleUpdate, OrderType, PlaceOrder
 from node.venue.side import Side
 
@@ -27,6 +35,8 @@ ORACLE_FEED_AHEAD_MS = ORACLE_MAX_AHEAD_MS // 2  # oracle timestamps at most thi
 MAX_BOOK_DEPTH = 500
 
 MarketLike = int | str
+SizeLike = int | str | Decimal  # str / Decimal: human (base asset); int: lots
+PriceLike = int | str | Decimal  # str / Decimal: human (quote per one base); int: units per lot
 
 
 def _list(reply: Any, method: str) -> list[Any]:
@@ -86,14 +96,66 @@ def insurance(url: str) -> Op[dict[str, Any]]:
     return _dict((yield Call(url, "rollup_getInsurance")), "rollup_getInsurance")
 
 
+# ---------------------------------------------------------------- human units
+
+
+def market_units(entry: dict[str, Any]) -> MarketUnits | None:
+    """The market's human-unit conversions from its rollup_getMarkets row (None without declared decimals)."""
+    if entry.get("baseDecimals") is None or entry.get("quoteDecimals") is None:
+        return None
+    try:
+        return MarketUnits(
+            entry["symbol"],
+            int(entry["lotSize"]),
+            int(entry["tickSize"]),
+            int(entry["baseDecimals"]),
+            int(entry["quoteDecimals"]),
+            MAX_PRICE,
+            MAX_ORDER_LOTS,
+        )
+    except AmountError as exc:
+        raise ResponseError(f"the node describes {entry['symbol']} inconsistently: {exc}") from None
+
+
+def _human_units(entry: dict[str, Any], what: str, raw: str) -> MarketUnits:
+    units = market_units(entry)
+    if units is None:
+        raise InputError(f"{entry['symbol']} declares no base/quote decimals: give the {what} as an int ({raw})")
+    return units
+
+
+def to_lots(entry: dict[str, Any], size: SizeLike) -> int:
+    """An order size in lots: an int is lots already, text or a Decimal is the base asset (`"0.001"`)."""
+    if isinstance(size, bool) or not isinstance(size, int | str | Decimal):
+        raise InputError(f"size must be text, a Decimal or an int of lots, got {type(size).__name__}")
+    if isinstance(size, int):
+        return to_uint(size, "size")
+    try:
+        return parse_size(str(size).strip(), _human_units(entry, "size", "lots"), "size")
+    except AmountError as exc:
+        raise InputError(str(exc)) from None
+
+
+def to_price_units(entry: dict[str, Any], price: PriceLike, what: str = "price") -> int:
+    """A price in units per lot: an int is units already, text or a Decimal is quote per one base (`"20.5"`)."""
+    if isinstance(price, bool) or not isinstance(price, int | str | Decimal):
+        raise InputError(f"{what} must be text, a Decimal or an int of units per lot, got {type(price).__name__}")
+    if isinstance(price, int):
+        return to_uint(price, what)
+    try:
+        return parse_price(str(price).strip(), _human_units(entry, what, "units per lot"), what)
+    except AmountError as exc:
+        raise InputError(str(exc)) from None
+
+
 # ---------------------------------------------------------------- payloads
 
 
 def order_payload(
     entry: dict[str, Any],
     side: str,
-    size: int | str,
-    price: int | str | None = None,
+    size: SizeLike,
+    price: PriceLike | None = None,
     order_type: str | None = None,
     reduce_only: bool = False,
     client_id: int | str = 0,
@@ -107,11 +169,11 @@ def order_payload(
         raise InputError(f"side must be 'buy' or 'sell', got {side!r}")
     if order_type is not None and order_type not in ORDER_TYPES:
         raise InputError(f"order type must be one of {', '.join(ORDER_TYPES)}, got {order_type!r}")
-    lots = to_uint(size, "size")
+    lots = to_lots(entry, size)
     if lots == 0:
         raise InputError("size must be at least 1 lot")
     if price is not None:
-        limit = to_uint(price, "price")
+        limit = to_price_units(entry, price)
         kind = order_type or "limit"
     else:
         if order_type not in (None, "ioc"):
@@ -156,10 +218,13 @@ def oracle_timestamp(url: str, last_ms: int) -> Op[int]:
 
 
 def oracle_payload(
-    url: str, entry: dict[str, Any], price: int | str, timestamp_ms: int | None = None
+    url: str, entry: dict[str, Any], price: PriceLike, timestamp_ms: int | None = None
 ) -> Op[OracleUpdate]:
-    """An OracleUpdate of market `entry` to `price`, stamped by oracle_timestamp unless given."""
-    value = to_uint(price, "price", minimum=1)
+    """An OracleUpdate of market `entry` to `price` (human text or units per lot), stamped by oracle_timestamp
+    unless given."""
+    value = to_price_units(entry, price)
+    if value < 1:
+        raise InputError("price must be at least 1 unit per lot")
     if timestamp_ms is None:
         timestamp_ms = yield from oracle_timestamp(url, int(entry.get("oracleTimestamp") or 0))
     return OracleUpdate(int(entry["id"]), value, to_uint(timestamp_ms, "timestamp_ms"))

@@ -4,6 +4,7 @@ operation run by the blocking and the asyncio driver."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -301,6 +302,33 @@ def test_orders_name_markets_by_symbol_or_id_and_default_to_ioc_at_the_oracle_ba
         order_payload(MARKETS[0], "long", 1, 1)
     with pytest.raises(errors.InputError, match="size must be at least 1 lot"):
         order_payload(MARKETS[0], "buy", 0, 1)
+
+
+HUMAN_BTC = {  # the devnet's BTC-PERP: lots of 100 sats, a tick of 0.001 eth per BTC, quoted in eth
+    "id": 0,
+    "symbol": "BTC-PERP",
+    "tickSize": 1_000_000_000,
+    "lotSize": 100,
+    "baseDecimals": 8,
+    "quoteDecimals": 18,
+    "oraclePrice": 20_000_000_000_000,
+}
+
+
+def test_orders_take_human_sizes_and_prices_as_text_and_raw_integers_as_ints() -> None:
+    payload, _ = order_payload(HUMAN_BTC, "buy", "0.001", "20.5")
+    # 0.001 BTC = 100,000 sats = 1,000 lots; 20.5 eth per BTC = 20.5e18 wei / 10^6 lots = 20.5e12 wei per lot
+    assert payload.size == 1_000 and payload.price == 20_500_000_000_000
+    assert order_payload(HUMAN_BTC, "buy", Decimal("0.001"), Decimal("20.5"))[0] == payload
+    assert order_payload(HUMAN_BTC, "buy", 1_000, 20_500_000_000_000)[0] == payload
+    with pytest.raises(errors.InputError, match="nearest valid prices are 20 and 20.001"):
+        order_payload(HUMAN_BTC, "buy", "0.001", "20.0005")
+    with pytest.raises(errors.InputError, match="size"):
+        order_payload(HUMAN_BTC, "buy", "0.0000001", "20")  # 10 sats: a tenth of a lot
+    with pytest.raises(errors.InputError, match="declares no base/quote decimals"):
+        order_payload(MARKETS[0], "buy", "0.001", 59_000_000_000)
+    with pytest.raises(errors.InputError, match="size must be text, a Decimal or an int"):
+        order_payload(HUMAN_BTC, "buy", 0.001, "20")  # type: ignore[arg-type]
 
 
 def test_order_operation_resolves_the_market_then_sends() -> None:
