@@ -2,8 +2,9 @@
 
 A revert restarts every process of the devnet, and what a Python process spends most of its
 start-up on is importing its code. The control endpoint therefore keeps one standby per role
-(node.devnet.warm): it imports the role (MOD's `role` module, or MOD itself, for its `ROLE`),
-then blocks reading one byte from stdin. "g" makes it run the role exactly as `python -m MOD
+(node.devnet.warm): it imports the role (MOD's `role` module, or MOD itself, for its `ROLE`,
+and libp2p when the config has a [p2p] table: the role imports it lazily), then blocks reading
+one byte from stdin. "g" makes it run the role exactly as `python -m MOD
 --config FILE` would (node.lifecycle.role_main, stdin then /dev/null); end of file (the control
 endpoint went away) or anything else makes it exit 0 without touching the data dir or ports.
 Its command line names FILE, so once running it is recognised as the process of that config.
@@ -15,6 +16,7 @@ import argparse
 import importlib
 import os
 import sys
+import tomllib
 from types import ModuleType
 
 from node.lifecycle import Role, role_main
@@ -37,12 +39,24 @@ def load_role(module: str) -> Role:
     return role
 
 
+def preload_lazy_imports(config: str) -> None:
+    """Import what a role only imports when it starts its parts: libp2p, for a config with a [p2p] table."""
+    try:
+        with open(config, "rb") as fh:
+            doc = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError):
+        return  # the role itself reports a bad config when it runs
+    if isinstance(doc.get("p2p"), dict):
+        importlib.import_module("node.p2p.runtime")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m node.devnet.standby")
     parser.add_argument("--module", required=True)
     parser.add_argument("--config", required=True)
     args = parser.parse_args(argv)
     role = load_role(args.module)
+    preload_lazy_imports(args.config)
     if sys.stdin.buffer.read(1) != GO:
         return 0
     devnull = os.open(os.devnull, os.O_RDONLY)
