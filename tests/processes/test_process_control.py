@@ -393,3 +393,22 @@ def test_a_bad_devnet_flag_stops_the_process_with_a_config_error(tmp_path: Path)
     )
     assert result.returncode == 2
     assert "[node] devnet must be true or false" in result.stderr + result.stdout
+
+
+def test_a_set_balance_survives_sigkill(tmp_path: Path) -> None:
+    port = free_port()
+    config = l1_config(tmp_path, port)
+    config.write_text(config.read_text().replace("[node]\n", "[node]\ndevnet = true\n", 1))
+    l1 = Process("l1", ["-m", "l1.chain", "--config", str(config)], tmp_path / "l1.log", f"http://127.0.0.1:{port}")
+    who = to_checksum_address(dev_account(9).address)
+    try:
+        l1.start().wait_healthy()
+        answer = l1.call("devnet_setBalance", who, "777000000000000000000")
+        block = l1.call("l1_getBlockByNumber", answer["block"])
+        l1.kill()  # SIGKILL right after the answer
+        l1.start().wait_healthy()
+        assert l1.call("l1_getBalance", who) == "777000000000000000000"
+        assert l1.call("l1_getBlockByNumber", answer["block"]) == block
+        assert l1.call("l1_blockNumber") >= answer["block"]
+    finally:
+        l1.stop()
