@@ -5,7 +5,10 @@
 Start-up order: open the chain (creating genesis block 0 at the current
 time on an empty data_dir), start the block loop, then serve RPC last; shut
 down in reverse on SIGTERM/SIGINT. Blocks come on a fixed cadence, empty or
-not, with wall-clock millisecond timestamps kept strictly increasing.
+not, with wall-clock millisecond timestamps kept strictly increasing. In
+devnet mode (`[node] devnet = true`) devnet_mine and devnet_setBalance
+(l1.chain.control) make blocks too; every block, timer or not, is made
+through one BlockMaker (l1.chain.mining), so they never interleave.
 
 Crash behaviour: every block is one atomic RocksDB write, so after `kill -9`
 a restart resumes at the last committed block with everything in it.
