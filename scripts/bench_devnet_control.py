@@ -6,8 +6,10 @@ Starts a detached devnet (one executor) in a temporary directory, lets the seque
 
 - takes `--rounds` snapshots through the control endpoint (node.devnet.handle): wall time each,
   and the controller's own split (processes frozen, files copied / hard-linked);
-- reverts `--rounds` times to the first snapshot: wall time each and the controller's split
-  (kill, restore the data dirs, spawn, wait until every process is healthy again);
+- reverts `--rounds` times to the first snapshot, `--gap` seconds apart (a test's body: the control
+  endpoint's pre-imported standbys, node.devnet.warm, are ready again by then; back to back, a revert
+  waits for their imports): wall time each and the controller's split (kill, restore the data dirs,
+  each process's seconds until it answers /health and JSON-RPC);
 - snapshot + revert: what a test isolated by snapshot/revert (fn_isolation) pays;
 - the withdrawal journey with the handle and node.devnet.withdrawal_journey: deposit 1 eth from
   dev1's L1 account to L2, withdraw 0.5 eth, mine L1 blocks (in chunks of `--mine-chunk`, so the
@@ -98,10 +100,11 @@ def measure_snapshots(devnet: Devnet, rounds: int) -> tuple[str, dict[str, Any]]
     }
 
 
-def measure_reverts(devnet: Devnet, snap: str, rounds: int) -> dict[str, Any]:
+def measure_reverts(devnet: Devnet, snap: str, rounds: int, gap: float) -> dict[str, Any]:
     walls: list[float] = []
     splits: dict[str, list[float]] = {}
     for _ in range(rounds):
+        time.sleep(gap)  # a test's body: the control endpoint's standbys finish importing meanwhile
         began = time.monotonic()
         result = devnet.revert(snap)
         walls.append(time.monotonic() - began)
@@ -164,6 +167,9 @@ def main() -> int:
     parser.add_argument("--blocks", type=int, default=1000, help="L2 blocks before measuring (default 1000)")
     parser.add_argument("--block-time-ms", type=int, default=20, help="L2 block time of the started devnet")
     parser.add_argument("--rounds", type=int, default=5, help="snapshots and reverts measured (default 5)")
+    parser.add_argument(
+        "--gap", type=float, default=5.0, help="seconds between reverts, as a test body would take (default 5)"
+    )
     parser.add_argument("--mine-chunk", type=int, default=4, help="L1 blocks per devnet_mine call (default 4)")
     args = parser.parse_args()
     results: dict[str, Any] = {}
@@ -177,7 +183,8 @@ def main() -> int:
             results["l2_blocks"] = wait_blocks(devnet, args.blocks)
             snap, snapshots = measure_snapshots(devnet, args.rounds)
             results.update(snapshots)
-            results.update(measure_reverts(devnet, snap, args.rounds))
+            results.update(measure_reverts(devnet, snap, args.rounds, args.gap))
+            results["revert_gap_s"] = args.gap
             results["snapshot_plus_revert_s"] = round(results["snapshot_s"] + results["revert_s"], 4)
             results.update(withdrawal_journey(devnet, args.mine_chunk))
         finally:
