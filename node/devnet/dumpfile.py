@@ -47,7 +47,7 @@ def write_dump(layout: DevnetLayout, path: Path, paused: Collection[str] = ()) -
         raise DumpFileError(f"{path.parent} does not exist")
     doc = read_state(layout)
     processes = running_processes(layout, doc, "dump the devnet")
-    heads = read_heads([spec for spec, _ in processes])
+    heads = read_heads([spec for spec, _ in processes if spec.name not in paused])  # a paused one cannot answer
     staging = layout.snapshots_dir / f".dump-{os.getpid()}-{time.monotonic_ns()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)

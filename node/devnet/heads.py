@@ -37,3 +37,29 @@ def read_heads(specs: Sequence[ProcessSpec], timeout_s: float = HEADS_TIMEOUT_S)
         except (RpcError, RpcTransportError, KeyError, TypeError, ValueError):
             continue
     return heads
+
+
+def heads_mismatch(
+    recorded: dict[str, Any], specs: Sequence[ProcessSpec], timeout_s: float = HEADS_TIMEOUT_S
+) -> list[str]:
+    """How the running processes differ from `recorded` heads (read_heads): each L2 node must hold the
+    recorded unsafe block (same hash and state root) and the L1 must be at or past its recorded head."""
+    problems: list[str] = []
+    for spec in specs:
+        client = SyncRpcClient(spec.rpc, timeout=timeout_s)
+        try:
+            if spec.role == ROLE_L1 and "l1" in recorded:
+                head = int(client.call("l1_blockNumber"))
+                if head < int(recorded["l1"]):
+                    problems.append(f"l1 is at block {head}, below the snapshot's {recorded['l1']}")
+            elif spec.is_l2_node and spec.name in recorded:
+                want = recorded[spec.name]["unsafe"]
+                block = client.call("rollup_getBlockByNumber", int(want["number"]), False)
+                got = (block or {}).get("hash"), (block or {}).get("stateRoot")
+                if got != (want["hash"], want["stateRoot"]):
+                    problems.append(
+                        f"{spec.name}'s block {want['number']} is {got[0]}, not the snapshot's {want['hash']}"
+                    )
+        except (RpcError, RpcTransportError, KeyError, TypeError, ValueError) as exc:
+            problems.append(f"{spec.name} cannot be checked: {exc}")
+    return problems

@@ -7,6 +7,7 @@ servers do (so a port in TIME_WAIT is free, one with a listener is not).
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Sequence
 
 from node.devnet.errors import PortInUseError
@@ -40,6 +41,21 @@ def check_ports_free(specs: list[ProcessSpec], host: str = RPC_HOST, extra: Sequ
             f"port(s) already in use on {host}: {what}; stop whatever listens there "
             "(another devnet? `rollup devnet down`) or pick other ports with --base-port"
         )
+
+
+def wait_ports_free(
+    specs: list[ProcessSpec], extra: Sequence[tuple[int, str]] = (), timeout_s: float = 5.0, host: str = RPC_HOST
+) -> None:
+    """check_ports_free, retried for `timeout_s`: a process just killed may leave its sockets closing for a moment."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            check_ports_free(specs, host, extra)
+            return
+        except PortInUseError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def find_free_base_port(

@@ -29,7 +29,7 @@ from node.devnet.errors import DevnetError, StartupError, SupervisedError, Unkno
 from node.devnet.layout import DevnetLayout, ProcessSpec
 from node.devnet.liveness import is_alive, live_supervisor, split_processes
 from node.devnet.logs import format_tail
-from node.devnet.ports import check_ports_free
+from node.devnet.ports import wait_ports_free
 from node.devnet.readiness import Interrupted, wait_healthy
 from node.devnet.settings import saved_devnet_settings
 from node.devnet.state import read_state, record_pid, recorded_processes, saved_settings
@@ -148,7 +148,7 @@ def _start_in_place(
             f"{spec.name}'s config {spec.config} is missing: `rollup devnet up --dir {layout.root}` rewrites it"
         )
     settings = saved_devnet_settings(saved_settings(doc))
-    check_ports_free([spec], extra=p2p_ports([spec], settings))
+    wait_ports_free([spec], extra=p2p_ports([spec], settings))
     report(f"restarting {spec.name} on port {spec.port} (log {spec.log})")
     began = time.monotonic()
     child = start_child(spec, detach=True, why="rollup devnet restart")

@@ -8,7 +8,8 @@ process is a valid crash image.
 Revert: SIGKILL every process (their state is being thrown away), restore every data dir from
 the snapshot (which is kept for later reverts; later snapshots are dropped), start every process
 again in place (the L1 first, then all the others at once; `starter` may hand over a pre-imported
-standby, node.devnet.warm) and wait until all are healthy.
+standby, node.devnet.warm), wait until all are healthy, and check the heads recorded at the snapshot:
+the sequencer holds the recorded block (hash and state root), the L1 is at or past its head.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from node.devnet.children import KILL_TIMEOUT_S, Child, signal_child, start_chil
 from node.devnet.datacopy import CopyStats, copy_tree, replace_tree
 from node.devnet.errors import ControlRefusedError, StartupError
 from node.devnet.freeze import freeze, thaw
-from node.devnet.heads import read_heads
-from node.devnet.layout import ROLE_L1, DevnetLayout, ProcessSpec
+from node.devnet.heads import heads_mismatch, read_heads
+from node.devnet.layout import ROLE_L1, ROLE_SEQUENCER, DevnetLayout, ProcessSpec
 from node.devnet.liveness import split_processes
 from node.devnet.procfs import is_running
 from node.devnet.readiness import health, rpc_answers, wait_healthy
@@ -83,7 +84,7 @@ def take_snapshot(layout: DevnetLayout, paused: Collection[str] = ()) -> dict[st
     doc = read_state(layout)
     processes = running_processes(layout, doc, "take a snapshot")
     registry = registry_for(layout, doc)
-    heads = read_heads([spec for spec, _ in processes])
+    heads = read_heads([spec for spec, _ in processes if spec.name not in paused])  # a paused one cannot answer
     snapshot = registry.allocate()
     target = registry.path(snapshot)
     tmp = target.with_name(f".{snapshot}.tmp")
@@ -177,6 +178,12 @@ def revert_to(
     timings["healthy"] = time.monotonic() - mark
     timings.update({f"ready_{name}": seconds for name, seconds in ready.items()})
     set_held(layout, remove=names)
+    # the chain's sources: an executor or challenger may have reorged between the heads' read and the stop
+    problems = heads_mismatch(record.heads, [c.spec for c in children if c.spec.role in (ROLE_L1, ROLE_SEQUENCER)])
+    if problems:
+        raise ControlRefusedError(
+            f"after the revert to {snapshot} the chain is not the snapshot's: {'; '.join(problems)}"
+        )
     dropped = registry.drop_after(record.number)
     heads = read_heads([child.spec for child in children])
     report(f"reverted to {snapshot} in {time.monotonic() - began:.2f} s")

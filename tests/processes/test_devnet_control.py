@@ -186,6 +186,10 @@ def test_pause_and_resume_a_role(devnet: Devnet) -> None:
         first = int(executor.call("rollup_syncStatus")["unsafe"]["number"])
         time.sleep(1.0)
         assert int(executor.call("rollup_syncStatus")["unsafe"]["number"]) == first  # no blocks while paused
+        devnet.snapshot()  # stops and continues every process, but leaves the paused one paused
+        assert "sequencer" not in devnet.call("devnet_snapshotInfo")["heads"]
+        time.sleep(0.5)
+        assert int(executor.call("rollup_syncStatus")["unsafe"]["number"]) == first
     finally:
         assert devnet.resume("sequencer")["changed"]
     wait_for(lambda: int(executor.call("rollup_syncStatus")["unsafe"]["number"]) > first, 30, "blocks again")
