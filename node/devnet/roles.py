@@ -38,6 +38,7 @@ DEFAULT_RESTART_TIMEOUT_S = 60.0
 SIGNALS = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM}
 
 Report = Callable[[str], None]
+Starter = Callable[[ProcessSpec, str], Child]  # e.g. node.devnet.warm.WarmPool.take: a pre-imported standby
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,7 @@ def restart_role(
     timeout_s: float = DEFAULT_RESTART_TIMEOUT_S,
     stopped: Callable[[], bool] = lambda: False,
     supervised_ok: bool = False,
+    starter: Starter | None = None,
 ) -> RestartResult:
     """Start one role again from its config (stopping it first if it runs) and wait until it is healthy."""
     doc = read_state(layout)
@@ -130,7 +132,7 @@ def restart_role(
         report(f"{spec.name} (pid {pid}) is running: stopping it first")
         if stop_children([Child(spec, pid)], report=report):
             report(f"{spec.name} needed SIGKILL")
-    return _start_in_place(layout, doc, spec, pid, was_running, report, timeout_s, stopped)
+    return _start_in_place(layout, doc, spec, pid, was_running, report, timeout_s, stopped, starter)
 
 
 def _start_in_place(
@@ -142,6 +144,7 @@ def _start_in_place(
     report: Report,
     timeout_s: float,
     stopped: Callable[[], bool],
+    starter: Starter | None = None,
 ) -> RestartResult:
     if not spec.config.exists():
         raise DevnetError(
@@ -151,7 +154,8 @@ def _start_in_place(
     wait_ports_free([spec], extra=p2p_ports([spec], settings))
     report(f"restarting {spec.name} on port {spec.port} (log {spec.log})")
     began = time.monotonic()
-    child = start_child(spec, detach=True, why="rollup devnet restart")
+    why = "rollup devnet restart"
+    child = starter(spec, why) if starter is not None else start_child(spec, detach=True, why=why)
     record_pid(layout, spec.name, child.pid)
     try:
         wait_healthy([child], began + timeout_s, stopped)

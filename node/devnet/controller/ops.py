@@ -127,10 +127,12 @@ class Controller:
             set_held(self.layout, add=[spec.name])
             self._resume_if_paused(spec.name)
             try:
-                result = restart_role(self.layout, spec.name, self.log, supervised_ok=True)
+                starter = self.warm.take if self.warm is not None else None
+                result = restart_role(self.layout, spec.name, self.log, supervised_ok=True, starter=starter)
             except DevnetError as exc:
                 raise ControlRefusedError(str(exc)) from None
             set_held(self.layout, remove=[spec.name])
+            self._refill()
             return result.to_json()
 
         return self._serial(work)
