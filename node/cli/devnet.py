@@ -315,6 +315,9 @@ def _status_text(result: dict[str, Any]) -> str:
             f"{heads[0]:>7} {heads[1]:>7} {heads[2]:>7} {heads[3]:>6} {heads[4]:>5}"
             + (f"  error: {entry['error']}" if "error" in entry else "")
         )
+    control = result.get("control")
+    if isinstance(control, dict):
+        lines.append(f"control endpoint {control['rpc']} ({'running' if control['alive'] else 'not running'})")
     if result["down"] and result["status"] == "running":
         lines.append(
             f"down: {', '.join(result['down'])} (restart one with `rollup devnet restart NAME --dir {result['dir']}`, "

@@ -81,6 +81,10 @@ def test_the_control_endpoint_is_recorded_and_reports_the_devnet(devnet: Devnet)
     assert [p["name"] for p in status["processes"]] == ["l1", "sequencer", "settler", "executor-0", "challenger"]
     assert devnet.accounts[0]["name"] == "dev0" and devnet.endpoints["l1"] == doc["l1"]["rpc"]
     assert json.loads(cli("devnet", "status", "--dir", str(devnet.directory), "--json").stdout)["control"]["alive"]
+    assert (
+        f"control endpoint {devnet.control_url} (running)"
+        in cli("devnet", "status", "--dir", str(devnet.directory)).stdout
+    )
 
 
 @pytest.mark.parametrize(
@@ -263,6 +267,8 @@ def test_dump_and_load(devnet: Devnet, tmp_path: Path) -> None:
         block = SyncRpcClient(loaded.endpoints["sequencer"]).call("rollup_getBlockByNumber", dumped["number"], False)
         assert (block["hash"], block["stateRoot"]) == (dumped["hash"], dumped["stateRoot"])
         assert loaded.snapshot().startswith("s1-")
+        with pytest.raises(UnknownSnapshot, match="belongs to another chain"):
+            loaded.revert(devnet.snapshot())  # an id of the dumped devnet names nothing on the loaded one
     finally:
         teardown_devnet(other)
     with pytest.raises(ControlUnavailable, match="does not answer"):
