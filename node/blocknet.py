@@ -23,6 +23,7 @@ the next gossiped block shows the gap and range sync fills it.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -69,6 +70,7 @@ class P2PSection:
     seed: bytes
     bootstrap: tuple[str, ...]
     sequencer: Address | None
+    listen_host: str = "127.0.0.1"  # the IPv4 address the libp2p listener binds (scripts/netns_devnet.py: its own)
 
 
 def load_p2p_section(doc: Mapping[str, Any]) -> P2PSection | None:
@@ -96,7 +98,18 @@ def load_p2p_section(doc: Mapping[str, Any]) -> P2PSection | None:
         sequencer_address = parse_address(sequencer) if sequencer is not None else None
     except CryptoError as exc:
         raise ConfigError(f"p2p.sequencer: {exc}") from None
-    return P2PSection(port, derive_seed(label), tuple(bootstrap), sequencer_address)
+    listen_host = section.get("listen_host", "127.0.0.1")
+    if not isinstance(listen_host, str) or not _is_ipv4(listen_host):
+        raise ConfigError("p2p.listen_host must be a dotted IPv4 address")
+    return P2PSection(port, derive_seed(label), tuple(bootstrap), sequencer_address, listen_host)
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 OnBlock = Callable[[SignedBlock, str], Awaitable[None]]
@@ -111,7 +124,14 @@ class BlockNetwork:
         self.rules = GossipRules(chain_id=chain_id, sequencer=sequencer)
         self.topic = block_topic(chain_id)
         self.serve_range = serve_range
-        self.node = P2PNode(P2PConfig(seed=section.seed, listen_port=section.listen_port, bootstrap=section.bootstrap))
+        self.node = P2PNode(
+            P2PConfig(
+                seed=section.seed,
+                listen_host=section.listen_host,
+                listen_port=section.listen_port,
+                bootstrap=section.bootstrap,
+            )
+        )
         self.rejected: dict[str, int] = {}
         self.partitioned = False
         self.dropped_while_partitioned = 0
