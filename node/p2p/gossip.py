@@ -8,6 +8,14 @@
   messages are deduplicated by sha256(topic, data) in a bounded LRU (pubsub
   replays recent messages to new subscribers and a re-published payload gets
   a new message id) and handed to the asyncio sinks.
+- Message ids are `node.p2p.msgid.pubsub_message_id` (content-derived on
+  rollup topics). py-libp2p 0.8.1 only uses a custom id for its seen cache:
+  its gossip message cache (IHAVE/IWANT and the replay to new subscribers)
+  always keys by `from || seqno`, so a peer asking for a content id got
+  nothing and our IHAVEs named ids no other stack computes. `MessageIdCache`
+  replaces that cache with one keyed by the same id function, and lists a
+  topic's window oldest first, so the replay to a new subscriber arrives in
+  publication order.
 - `publish` waits (bounded) while any peer's outbound queue (32 slots, drops
   silently when full) holds `backpressure_threshold`+ entries, and reports
   the peers still saturated when it had to give up waiting.
@@ -23,6 +31,7 @@ from dataclasses import dataclass, field
 
 import trio
 from libp2p.peer.id import ID
+from libp2p.pubsub.mcache import CacheEntry, MessageCache
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 
@@ -53,6 +62,28 @@ class DedupCache:
         if len(self._keys) > self._capacity:
             self._keys.popitem(last=False)
         return True
+
+
+class MessageIdCache(MessageCache):
+    """py-libp2p's gossip message cache keyed by our message id function, windows listed oldest first."""
+
+    def __init__(self, window_size: int, history_size: int, msg_id: Callable[[rpc_pb2.Message], bytes]) -> None:
+        super().__init__(window_size, history_size)
+        self._msg_id = msg_id
+
+    def put(self, msg: rpc_pb2.Message) -> None:
+        mid = self._msg_id(msg)
+        if mid in self.msgs:
+            return
+        self.msgs[mid] = msg
+        self.history[0].append(CacheEntry(mid, msg.topicIDs))
+
+    def window(self, topic: str) -> list[bytes]:
+        """Ids of `topic` in the gossip window, oldest first (the library lists newest heartbeat first)."""
+        mids: list[bytes] = []
+        for entries in reversed(self.history[: self.window_size]):
+            mids.extend(entry.mid for entry in entries if topic in entry.topics)
+        return mids
 
 
 def message_key(topic: str, data: bytes) -> bytes:

@@ -3,7 +3,8 @@
 Builds the host (TCP + Noise + yamux only), gossipsub (`/meshsub/1.1.0` with
 `/meshsub/1.0.0` fallback; spam protection, adaptive gossip and eclipse
 protection off; 1 s heartbeat) and pubsub (signed messages, our max RPC
-size), installs the guards, verifies the TCP listener really exists, then
+size, content-derived message ids on rollup topics: `node.p2p.msgid`, also
+used by the gossip message cache, `MessageIdCache`), installs the guards, verifies the TCP listener really exists, then
 runs the peer manager and topic drains until `stop()`.
 
 Shutdown is bounded: background tasks are cancelled, pubsub and gossipsub
@@ -20,7 +21,7 @@ import contextlib
 import errno
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ import trio
 from libp2p import new_host
 from libp2p.crypto.x25519 import create_new_key_pair as new_x25519_key_pair
 from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID as MESHSUB_V10
 from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11 as MESHSUB_V11
 from libp2p.pubsub.gossipsub import GossipSub
@@ -41,9 +43,10 @@ from multiaddr import Multiaddr
 
 from node.p2p.bridge import unwrap_exception
 from node.p2p.errors import ListenError, PortInUseError
-from node.p2p.gossip import GossipService
+from node.p2p.gossip import GossipService, MessageIdCache
 from node.p2p.guards import install_pubsub_guards
 from node.p2p.identity import key_pair_from_seed
+from node.p2p.msgid import pubsub_message_id
 from node.p2p.peering import PeerManager
 from node.p2p.reqresp import ReqRespService
 from node.p2p.types import GossipMetrics, ReqRespLimits
@@ -99,8 +102,13 @@ class NodeRuntime:
             adaptive_gossip_enabled=False,
             eclipse_protection_enabled=False,
         )
+        self.router.mcache = MessageIdCache(
+            self.router.mcache.window_size, self.router.mcache.history_size, pubsub_message_id
+        )
         rpc_limit = settings.max_message_size + RPC_OVERHEAD
-        self.pubsub = Pubsub(self.host, self.router, max_inbound_rpc_size=rpc_limit)
+        self.pubsub = Pubsub(
+            self.host, self.router, max_inbound_rpc_size=rpc_limit, msg_id_constructor=pubsub_message_id
+        )
         self.peers = PeerManager(
             self.host,
             self.pubsub,
@@ -121,10 +129,24 @@ class NodeRuntime:
             metrics=self.metrics,
         )
         self.reqresp = ReqRespService(self.host, loop, settings.reqresp)
+        self._log_iwants()
         self.listen_port = 0
         self._stop = trio.Event()
         self._finished = trio.Event()
         self._outer = trio.CancelScope()
+
+    def _log_iwants(self) -> None:
+        """Count and log every IWANT this node sends: a publisher re-requesting its own messages
+        (ids computed differently by a peer) shows up here (`iwant_ids_sent`)."""
+        emit_iwant = self.router.emit_iwant
+
+        async def counted(msg_ids: Sequence[bytes], to_peer: ID) -> None:
+            self.iwant_ids_sent += len(msg_ids)
+            log.info("gossip: IWANT %d message id(s) from %s", len(msg_ids), to_peer)
+            await emit_iwant(msg_ids, to_peer)
+
+        self.iwant_ids_sent = 0
+        self.router.emit_iwant = counted  # type: ignore[method-assign]
 
     @property
     def peer_id(self) -> str:
