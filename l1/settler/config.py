@@ -20,6 +20,17 @@
     poll_ms = 250
     stuck_after_rounds = 20        # /health says "stuck" once a duty (batches, outputs) failed this many rounds
     bond = "1000000000000000000"   # optional; default: the L1's proposerBond
+    gossip_fallback_ms = 3000      # with [p2p]: batches from the RPC once gossip brought nothing new this long
+
+    [p2p]                          # optional, node.blocknet's section (as the executors'): follow blocks by gossip
+    listen_port = 9646
+    seed = "settler"
+    bootstrap = ["/ip4/10.0.0.2/tcp/9645/p2p/12D3Koo..."]
+    sequencer = "0x..."            # required here: the address whose signature gossiped blocks must carry
+
+Without [p2p] every batch comes from the sequencer's JSON-RPC
+(`rollup_getBatchBlocks`); with it, from the signed blocks the settler
+holds, and the RPC is the fallback (l1.settler.held.choose_source).
 
 Every bad value raises ConfigError naming the key.
 """
@@ -31,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from node.blocknet import P2PSection, load_p2p_section
 from node.config_fields import read_key_password, read_optional_amount, read_signing_key, read_url
 from node.crypto import PrivateKey
 from node.rollup_config import NodeSection, RollupConfig, load_node_section, load_rollup_config
@@ -39,6 +51,7 @@ from node.service import DEFAULT_STUCK_AFTER_ROUNDS, ConfigError, load_toml
 DEFAULT_OUTPUT_INTERVAL = 10
 DEFAULT_MAX_BATCH_BYTES = 1024 * 1024
 DEFAULT_POLL_MS = 250
+DEFAULT_GOSSIP_FALLBACK_MS = 3000
 UINT256_MAX = 2**256 - 1
 
 _KEYS = frozenset(
@@ -53,6 +66,7 @@ _KEYS = frozenset(
         "poll_ms",
         "stuck_after_rounds",
         "bond",
+        "gossip_fallback_ms",
     }
 )
 
@@ -68,6 +82,7 @@ class SettlerSection:
     poll_ms: int
     bond: int | None  # None: the L1's proposerBond
     stuck_after_rounds: int = DEFAULT_STUCK_AFTER_ROUNDS
+    gossip_fallback_ms: int = DEFAULT_GOSSIP_FALLBACK_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +90,7 @@ class SettlerConfig:
     node: NodeSection
     rollup: RollupConfig
     settler: SettlerSection
+    p2p: P2PSection | None = None
 
 
 def load_settler_config(path: Path | str) -> SettlerConfig:
@@ -83,8 +99,14 @@ def load_settler_config(path: Path | str) -> SettlerConfig:
 
 def settler_config_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None) -> SettlerConfig:
     """`base_dir`: where relative paths point from (the config file's directory)."""
+    p2p = load_p2p_section(doc)
+    if p2p is not None and p2p.sequencer is None:
+        raise ConfigError("p2p.sequencer (the address that signs gossiped blocks) is required for the settler")
     return SettlerConfig(
-        node=load_node_section(doc, base_dir), rollup=load_rollup_config(doc), settler=load_settler_section(doc)
+        node=load_node_section(doc, base_dir),
+        rollup=load_rollup_config(doc),
+        settler=load_settler_section(doc),
+        p2p=p2p,
     )
 
 
@@ -106,6 +128,7 @@ def load_settler_section(doc: Mapping[str, Any]) -> SettlerSection:
         poll_ms=_int(section, "poll_ms", DEFAULT_POLL_MS, 10, 60_000),
         bond=_optional_amount(section, "bond"),
         stuck_after_rounds=_int(section, "stuck_after_rounds", DEFAULT_STUCK_AFTER_ROUNDS, 1, 10**6),
+        gossip_fallback_ms=_int(section, "gossip_fallback_ms", DEFAULT_GOSSIP_FALLBACK_MS, 0, 3_600_000),
     )
 
 

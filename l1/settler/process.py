@@ -19,6 +19,16 @@ It decides from what the L1 holds, never from local guesses. Each round:
      MAX_PROPOSALS_IN_FLIGHT at once.
 The decisions are l1.settler.plan's pure functions.
 
+Where a batch's blocks come from (issue 14): with a `[p2p]` section the
+settler is a gossip peer (l1.settler.feed, the executors' BlockNetwork and
+validation) and builds each batch from the sequencer's signed blocks it
+holds (l1.settler.blockstore, crash-safe; l1.settler.held turns them into
+the same batch blocks `rollup_getBatchBlocks` returns), range-syncing a
+missing first block from its peers. The sequencer's JSON-RPC is the
+fallback: when gossip has brought nothing new for `gossip_fallback_ms`, or
+without `[p2p]`. Each batch's source is logged and counted
+(settler_batches_total{source}).
+
 Every transaction is recorded in `<data_dir>/settler_state.json` before it
 is sent (l1.settler.journal), so a settler killed with its batch or proposal
 in the L1 mempool waits for it after a restart instead of sending it again.
@@ -42,6 +52,7 @@ challenger process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -50,8 +61,11 @@ from typing import Any
 
 from l1.contracts.client import L1Client, L1ResponseError, OutputReport
 from l1.contracts.payloads import PostBatch, ProposeOutput
+from l1.settler.blockstore import BlockStore
 from l1.settler.config import SettlerConfig
 from l1.settler.control import parse_fault_mode
+from l1.settler.feed import GossipFeed, LatencyWindow
+from l1.settler.held import Source, choose_source, held_run, to_batch_blocks
 from l1.settler.inbox import InboxError, InboxWalker, open_inbox, sync_inbox
 from l1.settler.journal import STATE_FILE, SettlerRecord, in_flight_to_json, load_record, save_record
 from l1.settler.outcomes import BATCHES, OUTPUTS, Outcomes
@@ -75,6 +89,7 @@ from l1.settler.policy import ProposalPolicy, ProposalPolicyFactory, SwitchableP
 from l1.settler.txs import Outgoing, TxBook, TxRefused
 from node.batch import BatchBlock
 from node.crypto import Hash32, parse_hex, to_checksum_address
+from node.gossip import GossipRules
 from node.rpc.client import RpcClient, RpcTransportError
 from node.rpc.control import register_control
 from node.rpc.errors import ControlRefused, RpcError
@@ -89,6 +104,9 @@ RETRY_S = 1.0
 MAX_PROPOSALS_IN_FLIGHT = 16
 STALE_AFTER_L1_BLOCKS = 5  # a transaction pending this many L1 block times is replaced
 MIN_STALE_S = 5.0
+HELD_FOR_PEERS = 64  # held blocks kept at and below the derivable head, to serve peers' range requests
+HELD_DIR = "held_blocks"
+SEAL_TO_POST_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 ROUND_ERRORS = (RpcTransportError, RpcError, L1ResponseError, InboxError, SequencerDataError, TxRefused)
 
@@ -150,6 +168,8 @@ class Settler:
             None if proposal_policy is None else proposal_policy(config, self.l1, self.sequencer)
         )
         self._outputs_lock = asyncio.Lock()  # one round of the output duty, or one devnet fault switch
+        self.feed: GossipFeed | None = None
+        self.seal_to_post = LatencyWindow()
         self._init_metrics()
 
     def _init_metrics(self) -> None:
@@ -168,6 +188,10 @@ class Settler:
             lambda: [({"role": r.value}, len(self.book.of(r)) if self.book else 0) for r in Role],
         )
         register_problem_metrics(m, "settler", self.trackers)
+        self.m_batches = m.counter("settler_batches_total", "batches sent to L1, by where their blocks came from")
+        self.m_seal_to_post = m.histogram(
+            "settler_seal_to_post_seconds", "an L2 block's timestamp to its batch sent to L1", SEAL_TO_POST_BUCKETS
+        )
 
     # -- lifecycle --
 
@@ -189,6 +213,7 @@ class Settler:
         keys = {Role.BATCHER: self.section.batcher_key, Role.PROPOSER: self.section.proposer_key}
         self.book = TxBook(self.l1, keys, chain_id, min_fee, self._persist, record.in_flight)
         await self._open_l1_view(record)
+        await self._start_feed()
         if self.faulty is not None:
             await self.faulty.open()
         self.tasks.spawn("settle-loop", self.run())
@@ -197,6 +222,21 @@ class Settler:
         register_control(self.server, "settler", enabled=self.config.node.devnet, handlers=control)
         await self.server.start(self.config.node.rpc_host, self.config.node.rpc_port)
         self._log_start(record)
+
+    async def _start_feed(self) -> None:
+        section = self.config.p2p
+        if section is None or section.sequencer is None:
+            return
+        rules = GossipRules(self.config.rollup.chain_id, section.sequencer)
+        store = BlockStore(self.config.node.data_dir / HELD_DIR, rules)
+        if store.load_report.loaded or store.load_report.deleted:
+            log.info(
+                "held blocks from before the restart: %d kept, %d deleted",
+                store.load_report.loaded,
+                store.load_report.deleted,
+            )
+        self.feed = GossipFeed(section, self.config.rollup.chain_id, store, self.server.metrics)
+        await self.feed.start()
 
     async def _load_l1_params(self) -> tuple[int, int]:
         while True:
@@ -264,6 +304,9 @@ class Settler:
         self.stop.set()
         await self.server.stop()
         await self.tasks.cancel_all()
+        if self.feed is not None:
+            with contextlib.suppress(Exception):
+                await self.feed.stop()
         await self.sequencer.close()
         await self.l1.close()
         if self.faulty is not None:
@@ -338,12 +381,14 @@ class Settler:
         self.outcomes.check_batches_derived(self.walker, now)
         if self.walker.last_l1 != self._saved_inbox_at:
             self._persist()
+        if self.feed is not None:
+            self.feed.store.prune_upto(self.walker.head_number - HELD_FOR_PEERS)
 
     async def rebuild(self, intent: Intent) -> Outgoing:
         """The payload of an intent, again (to replace a stale transaction with the same nonce)."""
         if isinstance(intent, OutputIntent):
             return Outgoing(intent, ProposeOutput(intent.block, intent.root), self.bond)
-        blocks = await self.fetch_blocks(intent.first, intent.last - intent.first + 1)
+        blocks, _ = await self.next_blocks(intent.first, intent.last - intent.first + 1)
         if not blocks:
             raise SequencerDataError(f"the sequencer no longer serves L2 block {intent.first}")
         return self.batch_outgoing(blocks)
@@ -356,12 +401,52 @@ class Settler:
         plan = plan_batch(self.walker.head_number, book.of(Role.BATCHER), refusal, time.time())
         if isinstance(plan, Hold):
             return DutyOutcome(problem=self._hold_problem(BATCHES, plan, book.of(Role.BATCHER)))
-        blocks = await self.fetch_blocks(plan, FETCH_BLOCKS)
-        if not blocks:
+        blocks, source = await self.next_blocks(plan, FETCH_BLOCKS)
+        if not blocks or source is None:
             return DutyOutcome()
         (entry,) = await book.send([self.batch_outgoing(blocks)])
-        log.debug("sent %s", entry.describe())
+        self._count_batch(entry, blocks, source)
         return DutyOutcome(progressed=True, problem=self.outcomes.retry_problem(BATCHES, plan))
+
+    async def next_blocks(self, first: int, count: int) -> tuple[list[BatchBlock], Source | None]:
+        """Blocks first.. for a batch and where they came from (None: wait, gossip should bring them)."""
+        feed = self.feed
+        held: list[BatchBlock] = []
+        if feed is not None:
+            held = self.held_batch(first, count)
+            if not held:
+                await feed.fill(first, count)
+                held = self.held_batch(first, count)
+        source = choose_source(
+            has_network=feed is not None,
+            holds_next=bool(held),
+            silent_s=feed.silent_s() if feed is not None else 0.0,
+            fallback_after_s=self.section.gossip_fallback_ms / 1000,
+        )
+        if source is Source.GOSSIP:
+            return held, source
+        if source is Source.RPC:
+            return await self.fetch_blocks(first, count), source
+        return [], None
+
+    def held_batch(self, first: int, count: int) -> list[BatchBlock]:
+        """The batch blocks from `first` the settler holds (first must follow the derivable head)."""
+        if self.feed is None or self.walker.head is None or first != self.walker.head_number + 1:
+            return []
+        run = held_run(self.feed.store.blocks, first, count)
+        return to_batch_blocks(run, self.walker.head, self.walker.origins.get)
+
+    def _count_batch(self, entry: InFlight, blocks: list[BatchBlock], source: Source) -> None:
+        last = entry.intent.last if isinstance(entry.intent, BatchIntent) else blocks[-1].number
+        self.m_batches.inc(source=source.value)
+        now = time.time()
+        for block in blocks:
+            if block.number > last:
+                break
+            seconds = max(0.0, now - block.timestamp_ms / 1000)
+            self.m_seal_to_post.observe(seconds)
+            self.seal_to_post.add(seconds)
+        log.info("sent %s, blocks from %s", entry.describe(), source.value)
 
     async def fetch_blocks(self, first: int, count: int) -> list[BatchBlock]:
         items = await self.sequencer.call("rollup_getBatchBlocks", first, count)
@@ -499,6 +584,8 @@ class Settler:
             "inFlight": [{"role": e.role.value, **in_flight_to_json(e)} for e in (book.entries if book else [])],
             **self.outcomes.report(),
             "l1TracksL2": self.l1_tracks_l2,
+            "gossip": self.feed.report() if self.feed is not None else None,
+            "sealToPost": self.seal_to_post.report(),
             "health": self._health(),
         }
 

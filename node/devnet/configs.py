@@ -110,13 +110,17 @@ def sequencer_config(spec: ProcessSpec, l1: ProcessSpec, settings: p.DevnetSetti
 def p2p_ports(specs: list[ProcessSpec], settings: p.DevnetSettings) -> list[tuple[int, str]]:
     """(port, name) of every libp2p listener the devnet plans."""
     return [
-        (p2p_port(spec, settings), f"{spec.name} p2p") for spec in specs if spec.role in (ROLE_SEQUENCER, ROLE_EXECUTOR)
+        (p2p_port(spec, settings), f"{spec.name} p2p")
+        for spec in specs
+        if spec.role in (ROLE_SEQUENCER, ROLE_EXECUTOR, ROLE_SETTLER)
     ]
 
 
 def p2p_port(spec: ProcessSpec, settings: p.DevnetSettings) -> int:
     if spec.role == ROLE_SEQUENCER:
         return settings.base_port + p.P2P_PORT_OFFSET
+    if spec.role == ROLE_SETTLER:
+        return settings.base_port + p.SETTLER_P2P_PORT_OFFSET
     return settings.base_port + p.P2P_PORT_OFFSET + 1 + int(spec.name.rsplit("-", 1)[1])
 
 
@@ -148,9 +152,21 @@ def settler_config(
         "output_interval": p.OUTPUT_INTERVAL,
     }
     doc = {"node": node_section(spec), "rollup": rollup_section(), "venue": venue_section(), "settler": section}
+    if settings is not None:  # a gossip peer: its batches come from the sequencer's signed blocks
+        doc["p2p"] = settler_p2p_section(spec, settings)
     if settings is not None and settings.faulty_proposer is not None:  # run by l1.faults.settler (test only)
         doc["faults"] = {"proposer_from_block": settings.faulty_proposer, "proposer_mode": settings.fault_mode}
     return doc
+
+
+def settler_p2p_section(spec: ProcessSpec, settings: p.DevnetSettings) -> dict[str, Any]:
+    """The settler needs only the sequencer as bootstrap peer (and the address that signs blocks)."""
+    return {
+        "listen_port": p2p_port(spec, settings),
+        "seed": p.p2p_seed_label(spec.name),
+        "bootstrap": [p2p_multiaddr("sequencer", settings.base_port + p.P2P_PORT_OFFSET)],
+        "sequencer": to_checksum_address(p.sequencer_gossip_key().address),
+    }
 
 
 def challenger_config(spec: ProcessSpec, l1: ProcessSpec, settings: p.DevnetSettings) -> dict[str, Any]:

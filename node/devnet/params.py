@@ -25,8 +25,9 @@ Chain parameters (every devnet is the same chain, so saved chains resume):
 
 Ports from a base port P (default 8545, like anvil): L1 P, sequencer P+1000,
 control endpoint P+1050, settler P+1100, challengers P+1150 (honest) and P+1151 (faulty), executor i
-P+1200+i; libp2p: sequencer P+1300, executor i P+1301+i. The sequencer signs gossiped blocks with a fixed devnet key
-(`sequencer_gossip_key()`), whose address every executor's config names.
+P+1200+i; libp2p: settler P+1299, sequencer P+1300, executor i P+1301+i. The sequencer signs gossiped
+blocks with a fixed devnet key (`sequencer_gossip_key()`), whose address every executor's and the settler's
+config names.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ SETTLER_PORT_OFFSET = 1100
 CHALLENGER_PORT_OFFSET = 1150  # the honest challenger; the faulty one at P+1151
 EXECUTOR_PORT_OFFSET = 1200
 P2P_PORT_OFFSET = 1300  # libp2p: the sequencer at P+1300, executor i at P+1301+i
+SETTLER_P2P_PORT_OFFSET = 1299  # libp2p: the settler (a gossip peer bootstrapping to the sequencer)
 DEFAULT_EXECUTORS = 2
 MAX_EXECUTORS = 16
 RPC_HOST = "127.0.0.1"

@@ -18,6 +18,7 @@ from node.devnet.params import (
     EXECUTOR_PORT_OFFSET,
     P2P_PORT_OFFSET,
     RPC_HOST,
+    SETTLER_P2P_PORT_OFFSET,
 )
 
 
@@ -71,6 +72,7 @@ def find_free_base_port(
         CHALLENGER_PORT_OFFSET + 1,
         *(EXECUTOR_PORT_OFFSET + i for i in range(executors)),
         *(P2P_PORT_OFFSET + i for i in range(executors + 1)),
+        SETTLER_P2P_PORT_OFFSET,
     ]
     for base in range(start, stop - P2P_PORT_OFFSET - executors - 1, step):
         if all(port_is_free(base + offset, host) for offset in offsets):

@@ -1,0 +1,143 @@
+"""The settler as a gossip peer: it follows the sequencer's signed blocks and range-syncs the gaps.
+
+The network part is the executors' own (node.blocknet.BlockNetwork): the
+same topic validator (node.gossip.validate_gossip: canonical encoding, this
+chain, the sequencer's signature, size and age), so a bad message is
+rejected before relay with its reason counted (`settler_gossip_rejected`)
+and the forwarding peer is penalised and dropped by node.p2p as for any
+node. Range sync uses the same protocol and the same per-block checks.
+Valid blocks go into the crash-safe l1.settler.blockstore; the settler
+serves ranges of what it holds to its peers.
+
+    feed = GossipFeed(section, chain_id, store, metrics)
+    await feed.start()
+    await feed.fill(first, count)     # range sync from the connected peers
+    feed.silent_s()                   # seconds since gossip last brought a new block
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+from typing import Any
+
+from l1.settler.blockstore import Added, BlockStore
+from node.blocknet import BlockNetwork, P2PSection
+from node.encoding import DecodeError
+from node.gossip import MAX_RANGE_COUNT, GossipRejected, SignedBlock
+from node.p2p import P2PError
+from node.rpc.metrics import Metrics
+
+log = logging.getLogger("settler.gossip")
+
+FILL_TIMEOUT_S = 5.0
+LATENCY_SAMPLES = 2048
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+def compute_percentile(samples: list[float], fraction: float) -> float | None:
+    """The nearest-rank percentile of `samples` (None if there are none)."""
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered) - 1e-9) - 1))
+    return ordered[index]
+
+
+class LatencyWindow:
+    """The last LATENCY_SAMPLES durations, for p50/p99 in settler_status."""
+
+    def __init__(self, size: int = LATENCY_SAMPLES) -> None:
+        self.samples: deque[float] = deque(maxlen=size)
+
+    def add(self, seconds: float) -> None:
+        self.samples.append(seconds)
+
+    def report(self) -> dict[str, Any]:
+        values = list(self.samples)
+        p50, p99 = compute_percentile(values, 0.5), compute_percentile(values, 0.99)
+        return {
+            "samples": len(values),
+            "p50Ms": None if p50 is None else round(p50 * 1000, 1),
+            "p99Ms": None if p99 is None else round(p99 * 1000, 1),
+        }
+
+
+class GossipFeed:
+    def __init__(self, section: P2PSection, chain_id: int, store: BlockStore, metrics: Metrics) -> None:
+        if section.sequencer is None:
+            raise ValueError("the settler's [p2p] section needs the sequencer's gossip address")
+        self.store = store
+        self.network = BlockNetwork(section, chain_id, section.sequencer, store.serve_range)
+        self.started_at = time.monotonic()
+        self.last_new: float | None = None
+        self.latency = LatencyWindow()
+        self.m_blocks = metrics.counter("settler_gossip_blocks_total", "signed blocks taken in, by how they came")
+        self.m_latency = metrics.histogram(
+            "settler_gossip_latency_seconds", "sealed (block timestamp) to received over gossip", LATENCY_BUCKETS
+        )
+        self.m_replaced = metrics.counter("settler_gossip_replaced_total", "held blocks the sequencer re-sealed")
+        metrics.gauge_fn(
+            "settler_gossip_rejected",
+            "gossip messages rejected by validation, by reason",
+            lambda: [({"reason": r}, n) for r, n in sorted(self.network.rejected.items())],
+        )
+        metrics.gauge_fn("settler_p2p_peers", "connected p2p peers", lambda: len(self.network.peers()))
+        metrics.gauge_fn("settler_held_blocks", "signed blocks held for batches", lambda: len(self.store))
+
+    async def start(self) -> None:
+        await self.network.__aenter__()
+        await self.network.follow(self._on_gossip)
+
+    async def stop(self) -> None:
+        await self.network.__aexit__(None, None, None)
+
+    def silent_s(self) -> float:
+        """Seconds since gossip or range sync last brought a new block (or since start)."""
+        return time.monotonic() - (self.last_new if self.last_new is not None else self.started_at)
+
+    async def _on_gossip(self, signed: SignedBlock, peer: str) -> None:
+        seconds = max(0.0, time.time() - signed.block.header.timestamp_ms / 1000)
+        self.m_latency.observe(seconds)
+        self.latency.add(seconds)
+        self._take(signed, "gossip")
+
+    def _take(self, signed: SignedBlock, how: str) -> bool:
+        added = self.store.add(signed)
+        if added in (Added.NEW, Added.REPLACED):
+            self.last_new = time.monotonic()
+            self.m_blocks.inc(how=how)
+            if added is Added.REPLACED:
+                self.m_replaced.inc()
+            return True
+        return False
+
+    async def fill(self, first: int, count: int) -> int:
+        """Range-sync blocks first.. from the connected peers; returns how many new blocks were taken."""
+        taken = 0
+        for peer in self.network.peers():
+            try:
+                blocks = await asyncio.wait_for(
+                    self.network.request_range(peer, first, min(count, MAX_RANGE_COUNT)), FILL_TIMEOUT_S
+                )
+            except (P2PError, DecodeError, GossipRejected, TimeoutError) as exc:
+                log.info("range sync of blocks from %d with %s failed: %s", first, peer, exc)
+                continue
+            taken += sum(self._take(signed, "range") for signed in blocks if signed.block.number >= first)
+            if blocks:
+                return taken
+        return taken
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "peerId": self.network.peer_id,
+            "peers": len(self.network.peers()),
+            "held": len(self.store),
+            "newestHeld": self.store.newest(),
+            "silentS": round(self.silent_s(), 3),
+            "rejected": dict(self.network.rejected),
+            "latency": self.latency.report(),
+        }

@@ -1,0 +1,89 @@
+"""The sequencer's signed blocks as the settler holds them, and batch blocks made from them (pure).
+
+A gossiped block carries all its transactions; a batch carries only the
+user part: an epoch's first block (the first with a new L1 origin) opens
+with that origin's system transactions (every deposit, then every forced
+transaction, node.derivation), and the batch leaves them out, as
+`rollup_getBatchBlocks` does. Their count is L1 data (node.shape.OriginInfo,
+which the settler's inbox walk keeps), so a held block becomes the same
+BatchBlock the sequencer's RPC returns, byte for byte:
+
+    blocks = held_run(held, first)                        # contiguous, linked by parent hash
+    batch = to_batch_blocks(blocks, head, origins.get)    # the prefix whose origins are known
+
+`choose_source` decides where a batch comes from: the blocks held, or the
+sequencer's JSON-RPC (the fallback, when gossip has had nothing new for a
+while or the settler has no [p2p] section).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+
+from node.batch import BatchBlock
+from node.block import Block
+from node.shape import OriginInfo, ShapeHead
+
+
+class Source(StrEnum):
+    """Where the blocks of a batch came from."""
+
+    GOSSIP = "gossip"
+    RPC = "rpc"
+
+
+def held_run(held: Mapping[int, Block], first: int, limit: int) -> list[Block]:
+    """Held blocks first, first+1, ... (at most `limit`), stopping at a gap or a block not on its parent."""
+    run: list[Block] = []
+    number = first
+    while len(run) < limit:
+        block = held.get(number)
+        if block is None:
+            break
+        if run and block.header.parent_hash != run[-1].hash():
+            break
+        run.append(block)
+        number += 1
+    return run
+
+
+def to_batch_blocks(
+    blocks: list[Block], head: ShapeHead, origin_of: Callable[[int], OriginInfo | None]
+) -> list[BatchBlock]:
+    """The batch blocks of `blocks` (which follow `head`), up to the first whose new origin is not known."""
+    batch: list[BatchBlock] = []
+    previous_origin = head.l1_origin_number
+    for block in blocks:
+        origin = block.header.l1_origin_number
+        system = 0
+        if origin != previous_origin:
+            info = origin_of(origin)
+            if info is None:
+                break
+            system = info.system_count
+        if system > len(block.transactions):
+            break  # not the block the origin says: leave it to the RPC
+        batch.append(to_batch_block(block, system))
+        previous_origin = origin
+    return batch
+
+
+def to_batch_block(block: Block, system_count: int) -> BatchBlock:
+    return BatchBlock(
+        number=block.number,
+        timestamp_ms=block.header.timestamp_ms,
+        l1_origin_number=block.header.l1_origin_number,
+        transactions=tuple(block.transactions[system_count:]),
+    )
+
+
+def choose_source(*, has_network: bool, holds_next: bool, silent_s: float, fallback_after_s: float) -> Source | None:
+    """Where the next batch comes from: the blocks held, the RPC fallback, or None (wait for gossip)."""
+    if not has_network:
+        return Source.RPC
+    if holds_next:
+        return Source.GOSSIP
+    if silent_s >= fallback_after_s:
+        return Source.RPC
+    return None
