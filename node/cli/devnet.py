@@ -386,6 +386,8 @@ def _control_errors(command: Handler) -> Handler:
         try:
             return command(args)
         except RpcError as exc:
+            if isinstance(exc.data, dict) and exc.data.get("logTail"):
+                print(exc.data["logTail"], file=sys.stderr)
             raise CliError(f"{exc.message} (code {exc.code})") from None
         except InputError as exc:
             raise CliError(str(exc), exit_code=2) from None

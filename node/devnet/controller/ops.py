@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 
 from node.crypto import Address
 from node.devnet import control as devnet_control
-from node.devnet.errors import ControlRefusedError, DevnetError
+from node.devnet.children import Child
+from node.devnet.errors import ControlRefusedError, DevnetError, StartupError
 from node.devnet.freeze import freeze, thaw
 from node.devnet.funding import call, set_l1_balance, set_l2_balance
 from node.devnet.layout import ROLE_EXECUTOR, ROLE_L1, ROLE_SEQUENCER, ROLE_SETTLER, DevnetLayout, ProcessSpec
@@ -70,6 +71,9 @@ class Controller:
 
     # -- snapshot / revert
 
+    def _starter(self) -> Callable[[ProcessSpec, str], Child]:
+        return self.warm.take if self.warm is not None else cold_start
+
     def _refill(self) -> None:
         """Standbys for every process, so the next revert skips the imports (node.devnet.warm)."""
         if self.warm is not None:
@@ -86,8 +90,13 @@ class Controller:
 
     def revert(self, snapshot: str) -> dict[str, Any]:
         def work() -> dict[str, Any]:
-            starter = self.warm.take if self.warm is not None else cold_start
-            result = revert_to(self.layout, snapshot, self.log, starter=starter)
+            try:
+                result = revert_to(self.layout, snapshot, self.log, starter=self._starter())
+            except StartupError as exc:
+                if self.warm is None:
+                    raise
+                self.log(f"revert with standbys failed ({exc}): again with cold starts\n{exc.log_tail}")
+                result = revert_to(self.layout, snapshot, self.log, starter=cold_start)
             self.paused.clear()
             self._refill()
             return result
@@ -127,8 +136,15 @@ class Controller:
             set_held(self.layout, add=[spec.name])
             self._resume_if_paused(spec.name)
             try:
-                starter = self.warm.take if self.warm is not None else None
-                result = restart_role(self.layout, spec.name, self.log, supervised_ok=True, starter=starter)
+                try:
+                    result = restart_role(self.layout, spec.name, self.log, supervised_ok=True, starter=self._starter())
+                except StartupError as exc:
+                    if self.warm is None:
+                        raise
+                    self.log(f"restart from a standby failed ({exc}): again with a cold start\n{exc.log_tail}")
+                    result = restart_role(self.layout, spec.name, self.log, supervised_ok=True)
+            except StartupError:
+                raise
             except DevnetError as exc:
                 raise ControlRefusedError(str(exc)) from None
             set_held(self.layout, remove=[spec.name])

@@ -20,7 +20,7 @@ from typing import Any
 
 from node.devnet.controller import params as v
 from node.devnet.controller.ops import Controller
-from node.devnet.errors import ControlRefusedError, DevnetError, DumpFileError, UnknownSnapshotError
+from node.devnet.errors import ControlRefusedError, DevnetError, DumpFileError, StartupError, UnknownSnapshotError
 from node.rpc.errors import ControlRefused, InvalidParams, RpcError, UnknownSnapshot
 from node.rpc.server import RpcServer
 
@@ -34,6 +34,8 @@ def to_rpc_error(exc: Exception) -> RpcError:
         return UnknownSnapshot(str(exc))
     if isinstance(exc, DumpFileError):
         return InvalidParams(str(exc))
+    if isinstance(exc, StartupError):
+        return ControlRefused(str(exc), {"logTail": exc.log_tail} if exc.log_tail else None)
     if isinstance(exc, (ControlRefusedError, DevnetError)):
         return ControlRefused(str(exc))
     if isinstance(exc, OSError):
