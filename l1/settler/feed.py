@@ -35,6 +35,7 @@ log = logging.getLogger("settler.gossip")
 
 FILL_TIMEOUT_S = 5.0
 LATENCY_SAMPLES = 2048
+RECENT_SAMPLES = 200  # about 20 s of 100 ms blocks: the steady state, without a start-up's catch-up
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -48,22 +49,29 @@ def compute_percentile(samples: list[float], fraction: float) -> float | None:
 
 
 class LatencyWindow:
-    """The last LATENCY_SAMPLES durations, for p50/p99 in settler_status."""
+    """The last LATENCY_SAMPLES durations, for p50/p99 in settler_status (also over the last `recent`)."""
 
-    def __init__(self, size: int = LATENCY_SAMPLES) -> None:
+    def __init__(self, size: int = LATENCY_SAMPLES, recent: int = RECENT_SAMPLES) -> None:
         self.samples: deque[float] = deque(maxlen=size)
+        self.recent = recent
 
     def add(self, seconds: float) -> None:
         self.samples.append(seconds)
 
     def report(self) -> dict[str, Any]:
         values = list(self.samples)
-        p50, p99 = compute_percentile(values, 0.5), compute_percentile(values, 0.99)
+        recent = values[-self.recent :]
         return {
             "samples": len(values),
-            "p50Ms": None if p50 is None else round(p50 * 1000, 1),
-            "p99Ms": None if p99 is None else round(p99 * 1000, 1),
+            "p50Ms": _ms(compute_percentile(values, 0.5)),
+            "p99Ms": _ms(compute_percentile(values, 0.99)),
+            "recentP50Ms": _ms(compute_percentile(recent, 0.5)),
+            "recentP99Ms": _ms(compute_percentile(recent, 0.99)),
         }
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
 
 
 class GossipFeed:
@@ -134,7 +142,7 @@ class GossipFeed:
     def report(self) -> dict[str, Any]:
         return {
             "peerId": self.network.peer_id,
-            "peers": len(self.network.peers()),
+            "peers": sorted(self.network.peers()),
             "held": len(self.store),
             "newestHeld": self.store.newest(),
             "silentS": round(self.silent_s(), 3),

@@ -169,6 +169,7 @@ class Settler:
         )
         self._outputs_lock = asyncio.Lock()  # one round of the output duty, or one devnet fault switch
         self.feed: GossipFeed | None = None
+        self._defaults_seen = 0
         self.seal_to_post = LatencyWindow()
         self._init_metrics()
 
@@ -382,7 +383,23 @@ class Settler:
         if self.walker.last_l1 != self._saved_inbox_at:
             self._persist()
         if self.feed is not None:
-            self.feed.store.prune_upto(self.walker.head_number - HELD_FOR_PEERS)
+            self._prune_held()
+
+    def _prune_held(self) -> None:
+        """Forget held blocks L1 has derived; all of them once L1 derived default blocks (the sequencer then
+        re-seals every height above, and its new blocks arrive by gossip or range sync)."""
+        store = self._require_feed().store
+        if self.walker.default_blocks != self._defaults_seen:
+            self._defaults_seen = self.walker.default_blocks
+            dropped = store.prune_upto(store.newest() or 0)
+            log.warning("L1 derived default blocks: dropped %d held blocks (the sequencer re-seals them)", dropped)
+            return
+        store.prune_upto(self.walker.head_number - HELD_FOR_PEERS)
+
+    def _require_feed(self) -> GossipFeed:
+        if self.feed is None:
+            raise SettlerError("the settler has no [p2p] section")
+        return self.feed
 
     async def rebuild(self, intent: Intent) -> Outgoing:
         """The payload of an intent, again (to replace a stale transaction with the same nonce)."""

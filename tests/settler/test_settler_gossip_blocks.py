@@ -188,7 +188,8 @@ def test_percentiles() -> None:
     assert compute_percentile(values, 0.5) == 50.0
     assert compute_percentile(values, 0.99) == 99.0
     assert compute_percentile([7.0], 0.99) == 7.0
-    window = LatencyWindow(size=4)
+    window = LatencyWindow(size=4, recent=2)
+    assert window.report()["p50Ms"] is None
     for v in (0.001, 0.002, 0.003, 0.004, 0.005):
         window.add(v)
-    assert window.report() == {"samples": 4, "p50Ms": 3.0, "p99Ms": 5.0}
+    assert window.report() == {"samples": 4, "p50Ms": 3.0, "p99Ms": 5.0, "recentP50Ms": 4.0, "recentP99Ms": 5.0}
