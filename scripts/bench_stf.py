@@ -12,9 +12,13 @@ before the clock starts. Two runs over fresh blocks:
   this process executes and commits block i.
 
 Prints a human summary, then one JSON line (keys include tx_per_s_1core and
-tx_per_s_pool). Senders come from `--senders` keyed accounts (deriving a
-million secp256k1 keys would take minutes and changes nothing: receivers are
-spread over the whole state, so every transfer touches two random leaves).
+tx_per_s_pool, and cpu_us_per_tx_1core: the CPU time of the thread running
+the blocks, per transaction of the one-core run, leaving out RocksDB's
+background compactions; other load on a shared machine moves it far less
+than the wall-clock rates, so compare builds with it).
+Senders come from `--senders` keyed accounts (deriving a million secp256k1
+keys would take minutes and changes nothing: receivers are spread over the
+whole state, so every transfer touches two random leaves).
 """
 
 from __future__ import annotations
@@ -87,6 +91,7 @@ def make_blocks(
 def run_one_core(chain: Chain, blocks: list[list[bytes]], clock: list[int]) -> dict[str, float]:
     recover_s = state_s = write_s = 0.0
     start = time.perf_counter()
+    cpu_start = time.thread_time()
     for raws in blocks:
         t0 = time.perf_counter()
         rtxs = [recover_transaction(raw) for raw in raws]
@@ -98,9 +103,11 @@ def run_one_core(chain: Chain, blocks: list[list[bytes]], clock: list[int]) -> d
         check_all_included(prepared.build, len(raws))
         recover_s, state_s, write_s = recover_s + t1 - t0, state_s + t2 - t1, write_s + t3 - t2
     elapsed = time.perf_counter() - start
+    cpu = time.thread_time() - cpu_start
     n = sum(len(b) for b in blocks)
     return {
         "tx_per_s": n / elapsed,
+        "cpu_us_per_tx": cpu / n * 1e6,
         "recover_us_per_tx": recover_s / n * 1e6,
         "state_and_root_us_per_tx": state_s / n * 1e6,
         "write_us_per_tx": write_s / n * 1e6,
@@ -165,6 +172,7 @@ def main() -> None:
         "tx_per_s_1core": round(one["tx_per_s"]),
         "tx_per_s_pool": round(pool["tx_per_s"]),
         "pool_workers": args.workers,
+        "cpu_us_per_tx_1core": round(one["cpu_us_per_tx"], 1),
         "recover_us_per_tx": round(one["recover_us_per_tx"], 1),
         "state_and_root_us_per_tx": round(one["state_and_root_us_per_tx"], 1),
         "write_us_per_tx": round(one["write_us_per_tx"], 1),
@@ -177,7 +185,8 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     print(
         f"1 core: {result['tx_per_s_1core']} tx/s  (recover {result['recover_us_per_tx']} us, "
-        f"execute+root {result['state_and_root_us_per_tx']} us, write {result['write_us_per_tx']} us per tx)\n"
+        f"execute+root {result['state_and_root_us_per_tx']} us, write {result['write_us_per_tx']} us per tx; "
+        f"{result['cpu_us_per_tx_1core']} us CPU per tx)\n"
         f"pool of {args.workers}: {result['tx_per_s_pool']} tx/s\n"
         f"peak RSS {result['peak_rss_mb']} MB, disk {result['disk_bytes_per_account']} B/account"
     )
