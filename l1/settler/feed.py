@@ -127,16 +127,30 @@ class GossipFeed:
         """Range-sync blocks first.. from the connected peers; returns how many new blocks were taken."""
         taken = 0
         for peer in self.network.peers():
+            fetched = await self._fill_from(peer, first, count)
+            taken += fetched
+            if fetched:
+                return taken
+        return taken
+
+    async def _fill_from(self, peer: str, first: int, count: int) -> int:
+        """Blocks first.. from one peer, MAX_RANGE_COUNT per request, until it has no more or `count` came."""
+        taken = 0
+        while taken < count:
             try:
                 blocks = await asyncio.wait_for(
-                    self.network.request_range(peer, first, min(count, MAX_RANGE_COUNT)), FILL_TIMEOUT_S
+                    self.network.request_range(peer, first + taken, min(count - taken, MAX_RANGE_COUNT)),
+                    FILL_TIMEOUT_S,
                 )
             except (P2PError, DecodeError, GossipRejected, TimeoutError) as exc:
-                log.info("range sync of blocks from %d with %s failed: %s", first, peer, exc)
-                continue
-            taken += sum(self._take(signed, "range") for signed in blocks if signed.block.number >= first)
-            if blocks:
+                log.info("range sync of blocks from %d with %s failed: %s", first + taken, peer, exc)
                 return taken
+            wanted = [s for s in blocks if s.block.number >= first + taken]
+            for signed in wanted:
+                self._take(signed, "range")
+            if not wanted:
+                return taken
+            taken = max(s.block.number for s in wanted) + 1 - first
         return taken
 
     def report(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ BatchBlock the sequencer's RPC returns, byte for byte:
     blocks = held_run(held, first)                        # contiguous, linked by parent hash
     batch = to_batch_blocks(blocks, head, origins.get)    # the prefix whose origins are known
 
+`should_range_sync` says when to ask peers for a missing first block;
 `choose_source` decides where a batch comes from: the blocks held, or the
 sequencer's JSON-RPC (the fallback, when gossip has had nothing new for a
 while or the settler has no [p2p] section).
@@ -24,6 +25,8 @@ from enum import StrEnum
 from node.batch import BatchBlock
 from node.block import Block
 from node.shape import OriginInfo, ShapeHead
+
+RANGE_SYNC_AFTER_S = 1.0
 
 
 class Source(StrEnum):
@@ -76,6 +79,12 @@ def to_batch_block(block: Block, system_count: int) -> BatchBlock:
         l1_origin_number=block.header.l1_origin_number,
         transactions=tuple(block.transactions[system_count:]),
     )
+
+
+def should_range_sync(first: int, newest_held: int | None, silent_s: float) -> bool:
+    """Ask peers for blocks from `first` (not held): a later block is held (a gap), or gossip has been quiet
+    for RANGE_SYNC_AFTER_S (a start, a restart, held blocks dropped); not while `first` is simply unsealed."""
+    return (newest_held is not None and newest_held > first) or silent_s >= RANGE_SYNC_AFTER_S
 
 
 def choose_source(*, has_network: bool, holds_next: bool, silent_s: float, fallback_after_s: float) -> Source | None:

@@ -65,8 +65,8 @@ from l1.settler.blockstore import BlockStore
 from l1.settler.config import SettlerConfig
 from l1.settler.control import parse_fault_mode
 from l1.settler.feed import GossipFeed, LatencyWindow
-from l1.settler.held import Source, choose_source, held_run, to_batch_blocks
-from l1.settler.inbox import InboxError, InboxWalker, open_inbox, sync_inbox
+from l1.settler.held import Source, choose_source, held_run, should_range_sync, to_batch_blocks
+from l1.settler.inbox import InboxError, InboxWalker, compute_origin_info, open_inbox, sync_inbox
 from l1.settler.journal import STATE_FILE, SettlerRecord, in_flight_to_json, load_record, save_record
 from l1.settler.outcomes import BATCHES, OUTPUTS, Outcomes
 from l1.settler.outputs import OUTPUTS_PAGE, OutputsLedger, sync_outputs
@@ -96,6 +96,7 @@ from node.rpc.errors import ControlRefused, RpcError
 from node.rpc.params import positional
 from node.rpc.server import RpcServer
 from node.service import BackgroundTasks, ProblemTracker, register_problem_metrics, sleep_or_stop
+from node.shape import OriginInfo
 
 log = logging.getLogger("settler")
 
@@ -106,6 +107,7 @@ STALE_AFTER_L1_BLOCKS = 5  # a transaction pending this many L1 block times is r
 MIN_STALE_S = 5.0
 HELD_FOR_PEERS = 64  # held blocks kept at and below the derivable head, to serve peers' range requests
 HELD_DIR = "held_blocks"
+MAX_ORIGINS_AHEAD = 4  # L1 blocks read per batch for held blocks whose origin the inbox walk has not reached
 SEAL_TO_POST_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 ROUND_ERRORS = (RpcTransportError, RpcError, L1ResponseError, InboxError, SequencerDataError, TxRefused)
@@ -170,6 +172,7 @@ class Settler:
         self._outputs_lock = asyncio.Lock()  # one round of the output duty, or one devnet fault switch
         self.feed: GossipFeed | None = None
         self._defaults_seen = 0
+        self._origins_ahead: dict[int, OriginInfo] = {}  # L1 origins of held blocks the inbox walk has not reached
         self.seal_to_post = LatencyWindow()
         self._init_metrics()
 
@@ -395,6 +398,8 @@ class Settler:
             log.warning("L1 derived default blocks: dropped %d held blocks (the sequencer re-seals them)", dropped)
             return
         store.prune_upto(self.walker.head_number - HELD_FOR_PEERS)
+        for walked in [n for n in self._origins_ahead if n <= self.walker.last_l1]:
+            del self._origins_ahead[walked]
 
     def _require_feed(self) -> GossipFeed:
         if self.feed is None:
@@ -430,10 +435,10 @@ class Settler:
         feed = self.feed
         held: list[BatchBlock] = []
         if feed is not None:
-            held = self.held_batch(first, count)
-            if not held:
+            held = await self.held_batch(first, count)
+            if not held and should_range_sync(first, feed.store.newest(), feed.silent_s()):
                 await feed.fill(first, count)
-                held = self.held_batch(first, count)
+                held = await self.held_batch(first, count)
         source = choose_source(
             has_network=feed is not None,
             holds_next=bool(held),
@@ -446,12 +451,34 @@ class Settler:
             return await self.fetch_blocks(first, count), source
         return [], None
 
-    def held_batch(self, first: int, count: int) -> list[BatchBlock]:
-        """The batch blocks from `first` the settler holds (first must follow the derivable head)."""
-        if self.feed is None or self.walker.head is None or first != self.walker.head_number + 1:
+    async def held_batch(self, first: int, count: int) -> list[BatchBlock]:
+        """The batch blocks from `first` the settler holds (first must follow the derivable head).
+
+        A block on an L1 origin the inbox walk has not reached yet (the sequencer adopts a new L1 block
+        before the walk) needs that block's system transaction count: it is read from the L1 here."""
+        head = self.walker.head
+        if self.feed is None or head is None or first != self.walker.head_number + 1:
             return []
         run = held_run(self.feed.store.blocks, first, count)
-        return to_batch_blocks(run, self.walker.head, self.walker.origins.get)
+        batch = to_batch_blocks(run, head, self._origin_of)
+        for _ in range(MAX_ORIGINS_AHEAD):
+            if len(batch) == len(run):
+                break
+            origin = run[len(batch)].header.l1_origin_number
+            if origin <= self.walker.last_l1 or not await self._fetch_origin(origin):
+                break
+            batch = to_batch_blocks(run, head, self._origin_of)
+        return batch
+
+    def _origin_of(self, number: int) -> OriginInfo | None:
+        return self.walker.origins.get(number) or self._origins_ahead.get(number)
+
+    async def _fetch_origin(self, number: int) -> bool:
+        blocks = await self.l1.get_derivation_data(number, 1)
+        if not blocks or blocks[0].number != number:
+            return False
+        self._origins_ahead[number] = compute_origin_info(blocks[0])
+        return True
 
     def _count_batch(self, entry: InFlight, blocks: list[BatchBlock], source: Source) -> None:
         last = entry.intent.last if isinstance(entry.intent, BatchIntent) else blocks[-1].number

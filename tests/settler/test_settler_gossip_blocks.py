@@ -16,7 +16,7 @@ import pytest
 
 from l1.settler.blockstore import Added, BlockStore
 from l1.settler.feed import LatencyWindow, compute_percentile
-from l1.settler.held import Source, choose_source, held_run, to_batch_blocks
+from l1.settler.held import Source, choose_source, held_run, should_range_sync, to_batch_blocks
 from l1.settler.pack import pack_batch, parse_batch_block, validate_contiguous
 from node.block import Block
 from node.chain import Chain
@@ -193,3 +193,16 @@ def test_percentiles() -> None:
     for v in (0.001, 0.002, 0.003, 0.004, 0.005):
         window.add(v)
     assert window.report() == {"samples": 4, "p50Ms": 3.0, "p99Ms": 5.0, "recentP50Ms": 4.0, "recentP99Ms": 5.0}
+
+
+@pytest.mark.parametrize(
+    ("newest_held", "silent_s", "expected"),
+    [
+        (None, 0.0, False),  # nothing held, gossip live: the block is not sealed yet
+        (10, 0.2, False),  # the next block (11) is simply not sealed yet
+        (12, 0.2, True),  # a later block is held: a gap to fill
+        (None, 1.0, True),  # quiet for a while (a start, a restart, held blocks dropped)
+    ],
+)
+def test_should_range_sync(newest_held: int | None, silent_s: float, expected: bool) -> None:
+    assert should_range_sync(11, newest_held, silent_s) is expected
