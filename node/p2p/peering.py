@@ -17,6 +17,15 @@
   `dial` refuses and any connection a peer opens is closed at once; healing
   lets the reconnect loops dial the bootstrap peers again (within
   `reconnect_interval`).
+- Liveness: every `ping_interval` each connected peer is pinged
+  (/ipfs/ping/1.0.0, a new stream on its connection); a peer that does not
+  answer within `ping_timeout` is disconnected. A peer whose link went down
+  keeps its TCP connection (no RST arrives), and once the socket's send
+  buffer is full py-libp2p's pubsub blocks writing to it, which stalls
+  gossip to every other peer too (seen on the namespaced devnet,
+  scripts/netns_devnet.py: a cut settler stopped blocks reaching both
+  executors). Disconnecting the dead peer unblocks pubsub; the reconnect
+  loop dials it again once it is back.
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ from typing import TYPE_CHECKING
 
 import trio
 from libp2p.abc import INetConn, INetStream, INetwork, INotifee
+from libp2p.host.ping import ID as PING_PROTOCOL
+from libp2p.host.ping import perform_ping_roundtrip
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from multiaddr import Multiaddr
@@ -44,6 +55,8 @@ log = logging.getLogger(__name__)
 _DIAL_TIMEOUT_S = 5.0
 _DISCONNECT_TIMEOUT_S = 3.0
 _SNAPSHOT_REFRESH_S = 0.5
+PING_INTERVAL_S = 2.0
+PING_TIMEOUT_S = 5.0
 
 
 class PeerManager(INotifee):
@@ -60,6 +73,8 @@ class PeerManager(INotifee):
         invalid_limit: int,
         ban_seconds: float,
         metrics: GossipMetrics,
+        ping_interval: float = PING_INTERVAL_S,
+        ping_timeout: float = PING_TIMEOUT_S,
     ) -> None:
         self._host = host
         self._pubsub = pubsub
@@ -74,12 +89,17 @@ class PeerManager(INotifee):
         self._nursery: trio.Nursery | None = None
         self._snapshot: tuple[str, ...] = ()
         self.partitioned = False
+        self._ping_interval = ping_interval
+        self._ping_timeout = ping_timeout
+        self._pinging: set[ID] = set()
+        self.dead_peers_dropped = 0  # peers disconnected because they stopped answering pings
 
     # ---- lifecycle -----------------------------------------------------
     def start(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
         self._host.get_network().register_notifee(self)
         nursery.start_soon(self._refresh_loop)
+        nursery.start_soon(self._liveness_loop)
         own = self._host.get_id()
         for info in self._bootstrap:
             if info.peer_id != own:
@@ -119,6 +139,75 @@ class PeerManager(INotifee):
         while True:
             self._refresh()
             await trio.sleep(_SNAPSHOT_REFRESH_S)
+
+    # ---- liveness ------------------------------------------------------
+    async def _liveness_loop(self) -> None:
+        while True:
+            await trio.sleep(self._ping_interval)
+            if self.partitioned or self._nursery is None:
+                continue
+            for peer, conns in list(self._host.get_network().connections.items()):
+                if conns and peer not in self._pinging and not self.is_banned(peer):
+                    self._pinging.add(peer)  # until its ping task ends, however long that takes
+                    self._nursery.start_soon(self._check_alive, peer)
+
+    async def _check_alive(self, peer: ID) -> None:
+        """Ping `peer`; when no answer comes within `ping_timeout`, close its connection's socket and disconnect.
+
+        The ping runs in a task of its own and is not awaited past the timeout: on a dead link
+        py-libp2p's stream cleanup (a shielded reset) blocks until the link returns, so only closing
+        the socket underneath frees it (and pubsub's blocked writes).
+        """
+        outcome: list[str | None] = []
+        done = trio.Event()
+
+        async def ping() -> None:
+            try:
+                outcome.append(await self._ping(peer))
+            finally:
+                done.set()
+                self._pinging.discard(peer)
+
+        nursery = self._nursery
+        if nursery is None:  # stopped meanwhile
+            self._pinging.discard(peer)
+            return
+        nursery.start_soon(ping)
+        with trio.move_on_after(self._ping_timeout + 0.5):
+            await done.wait()
+        failure = outcome[0] if outcome else "timeout"
+        if failure is None or not self._is_connected(peer) or self.partitioned:
+            return
+        self.dead_peers_dropped += 1
+        log.warning(
+            "peer %s did not answer a ping within %.1fs (%s): closing its connection",
+            short_peer(peer),
+            self._ping_timeout,
+            failure,
+        )
+        for conn in list(self._host.get_network().connections.get(peer, [])):
+            close_socket(conn)
+        await self._disconnect(peer)
+
+    async def _ping(self, peer: ID) -> str | None:
+        """None when `peer` answered; otherwise why not."""
+        stream: INetStream | None = None
+        try:
+            with trio.fail_after(self._ping_timeout):
+                stream = await self._host.new_stream(peer, [PING_PROTOCOL])
+                await perform_ping_roundtrip(stream)
+        except trio.TooSlowError:
+            return "timeout"
+        except Exception as exc:  # noqa: BLE001 - any failure to ping counts as "not answering"
+            return type(exc).__name__
+        finally:
+            if stream is not None:
+                with trio.move_on_after(1.0):
+                    try:
+                        await stream.close()
+                    except Exception:  # noqa: BLE001 - the stream is done with either way
+                        pass
+        return None
 
     # ---- partition -----------------------------------------------------
     async def set_partitioned(self, partitioned: bool) -> int:
@@ -243,3 +332,24 @@ class PeerManager(INotifee):
 
     async def listen_close(self, network: INetwork, multiaddr: Multiaddr) -> None:
         return None
+
+
+def close_socket(conn: object) -> bool:
+    """Close the TCP socket under a libp2p connection (swarm conn -> yamux -> security -> raw -> trio stream).
+
+    Tasks blocked reading or writing it get ClosedResourceError at once (trio), unlike a
+    graceful close, which first writes to the (possibly dead) peer. False when none was found.
+    """
+    obj: object = conn
+    for _ in range(8):
+        if isinstance(obj, trio.SocketStream):
+            obj.socket.close()
+            return True
+        nxt = next(
+            (getattr(obj, attr) for attr in ("muxed_conn", "secured_conn", "conn", "stream") if hasattr(obj, attr)),
+            None,
+        )
+        if nxt is None or nxt is obj:
+            return False
+        obj = nxt
+    return False
