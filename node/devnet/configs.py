@@ -6,6 +6,7 @@ directory. The `[rollup]` table is the same in every L2 process's config.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -192,7 +193,14 @@ def executor_config(
         "venue": venue_section(),
         "executor": {"l1_rpc": l1.rpc, "sequencer_rpc": sequencer.rpc},
         "p2p": p2p_section(spec, settings),
+        "attestation": attestation_section(spec),
     }
+
+
+def attestation_section(spec: ProcessSpec) -> dict[str, Any]:
+    """A distinct dev key per process (public, like the dev accounts); any signer accepted (node.attestation_net)."""
+    key = hashlib.sha256(f"rollup-devnet attester {spec.name}".encode()).hexdigest()
+    return {"key": "0x" + key, "output_interval": p.OUTPUT_INTERVAL}
 
 
 def config_documents(specs: list[ProcessSpec], settings: p.DevnetSettings) -> dict[str, dict[str, Any]]:

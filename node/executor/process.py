@@ -31,6 +31,7 @@ from typing import Any
 
 from l1.contracts.client import L1Client, OutputReport
 from l1.contracts.state import OutputStatus
+from node.attestation_net import AttestationNetwork, AttestationSection, attestations_report, load_attestation_section
 from node.blocknet import BlockNetwork, P2PSection, load_p2p_section
 from node.chain import Chain
 from node.derivation import DerivationResult
@@ -44,7 +45,7 @@ from node.rollup_config import NodeSection, RollupConfig, load_node_section, loa
 from node.rpc.client import RpcClient, RpcTransportError
 from node.rpc.control import register_control
 from node.rpc.errors import ControlRefused, Unavailable
-from node.rpc.params import hash32, hex_bytes, positional
+from node.rpc.params import hash32, hex_bytes, positional, uint
 from node.rpc.server import RpcServer
 from node.service import BackgroundTasks, ConfigError, load_toml
 from node.store.chain import ChainStore, Head
@@ -63,6 +64,7 @@ class ExecutorConfig:
     poll_ms: int
     history_window: int
     p2p: P2PSection | None = None
+    attestation: AttestationSection | None = None  # node.attestation_net; needs [p2p]
 
 
 def load_executor_config(path: Path | str) -> ExecutorConfig:
@@ -85,8 +87,18 @@ def load_executor_config(path: Path | str) -> ExecutorConfig:
     p2p = load_p2p_section(doc)
     if p2p is not None and p2p.sequencer is None:
         raise ConfigError("p2p.sequencer (the address that signs gossiped blocks) is required for an executor")
+    attestation = load_attestation_section(doc)
+    if attestation is not None and p2p is None:
+        raise ConfigError("[attestation] needs a [p2p] section (attestations are gossiped)")
     return ExecutorConfig(
-        load_node_section(doc, Path(path).parent), load_rollup_config(doc), l1_rpc, sequencer_rpc, poll_ms, window, p2p
+        load_node_section(doc, Path(path).parent),
+        load_rollup_config(doc),
+        l1_rpc,
+        sequencer_rpc,
+        poll_ms,
+        window,
+        p2p,
+        attestation,
     )
 
 
@@ -105,6 +117,7 @@ class Executor:
         self._stopping = asyncio.Event()
         self.network: BlockNetwork | None = None
         self._range_syncing = False
+        self.attestations: AttestationNetwork | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -120,6 +133,7 @@ class Executor:
         self.tasks.spawn("derivation", self._derivation_loop())
         self.tasks.spawn("finality", self._finality_loop())
         register_read_methods(self.server, self)
+        self.server.register("rollup_getAttestations", self._get_attestations)
         self.server.register("rollup_sendRawTransaction", self._forward_transaction)
         self.server.register("rollup_getTransactionStatus", self._forward_status)
         control = {"devnet_partition": self._devnet_partition, "devnet_heal": self._devnet_heal}
@@ -155,6 +169,15 @@ class Executor:
         self.network = BlockNetwork(section, self.config.rollup.chain_id, section.sequencer, self._serve_range)
         await self.network.__aenter__()
         await self.network.follow(self._on_gossip)
+        if self.config.attestation is not None:
+            self.attestations = AttestationNetwork(
+                self.network.node,
+                self.config.attestation,
+                self.config.rollup.chain_id,
+                lambda: self.chain.head().number,
+                self.server.metrics,
+            )
+            await self.attestations.start()
 
     async def _on_gossip(self, signed: SignedBlock, peer: str) -> None:
         result = self.unsafe.accept(signed)
@@ -240,6 +263,15 @@ class Executor:
             raise ControlRefused(f"{method}: this executor has no [p2p] section (it follows L1 only)")
         return self.network
 
+    def _get_attestations(self, params: list[Any]) -> dict[str, Any]:
+        """rollup_getAttestations(blockNumber): the attestations held at an output height (node.attestation_net)."""
+        number = uint(positional(params, 1, 0, "rollup_getAttestations")[0], "blockNumber", maximum=2**63)
+        if self.attestations is None:
+            raise Unavailable("this executor has no [attestation] section")
+        block = self.store.get_block(number) if number <= self.deriver.safe.safe_head().number else None  # type: ignore[union-attr]
+        own = None if block is None else compute_output_root(number, block.header.state_root, block.hash())
+        return attestations_report(self.attestations.pool, number, own)
+
     def _health(self) -> dict[str, Any]:
         network = self.network
         return {
@@ -260,6 +292,7 @@ class Executor:
             "rejected": dict(self.network.rejected),
             "equivocations": self.unsafe.evidence(),
             "reorgs": self.deriver.safe.reorgs,
+            "attestationsRejected": self.attestations.rejected() if self.attestations is not None else {},
         }
 
     # -- derivation -------------------------------------------------------------------------
@@ -290,6 +323,9 @@ class Executor:
             log.warning("reorg: L1 replaced unsafe blocks %d..%d", first, discarded)
             self.m_reorgs.inc()
         for sealed in result.derived:
+            if self.attestations is not None and self.attestations.is_output_height(sealed.head.number):
+                root = compute_output_root(sealed.head.number, sealed.head.state_root, sealed.head.hash)
+                self.tasks.spawn(f"attest-{sealed.head.number}", self.attestations.attest(sealed.head.number, root))
             self.m_blocks.inc()
             self.m_txs.inc(len(sealed.block.transactions))
             self.server.publish(
