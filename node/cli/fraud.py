@@ -1,7 +1,9 @@
 """Fraud-proof commands: disputes, outputs, withdrawals on L1, and a withdrawal's whole journey.
 
     rollup disputes [--json]             dispute games: status, phase, range, turn, clocks, bonds, moves
-    rollup outputs [--json]              output proposals: index, L2 block, status, parties, games
+    rollup outputs [--json]              output proposals: index, L2 block, status, parties, games, and
+                                         which attesters agree with each root (ATT same/other, `!` =
+                                         contradicted; from the devnet's executors or --attestations-rpc)
     rollup withdrawals [--json]          withdrawals proven on L1 and whether they are paid
     rollup complete-withdrawal ID        wait for a finalized output covering the L2 withdrawal ID,
                                          prove it on L1, finalize it (the recipient is paid)
@@ -25,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from node.attestation_view import ProposalAttestations, compare_attestations
 from node.cli.common import (
     DEFAULT_DIR,
     CliError,
@@ -39,7 +42,7 @@ from node.cli.common import (
 )
 from node.client import RollupClient, errors
 from node.crypto import CryptoError, to_checksum_address
-from node.devnet.endpoints import Endpoints, resolve_endpoints
+from node.devnet.endpoints import Endpoints, load_devnet_json, resolve_endpoints
 from node.devnet.errors import DevnetError, InputError
 from node.devnet.inputs import parse_tx_hash
 from node.devnet.waiting import Deadline
@@ -47,7 +50,7 @@ from node.fraud.game import Side, Status
 from node.keys.keystore import KeystoreError
 from node.keys.resolve import KeyResolutionError
 from node.records import to_hex, to_json
-from node.rpc.client import RpcTransportError
+from node.rpc.client import RpcTransportError, SyncRpcClient
 from node.rpc.errors import RpcError
 
 R = TypeVar("R")
@@ -58,7 +61,15 @@ DEFAULT_JOURNEY_TIMEOUT_S = 600.0
 def register(subparsers: Any) -> None:
     net = _net_parser()
     _add(subparsers, "disputes", [net], "dispute games on L1 (status, moves, clocks, bonds)", cmd_disputes)
-    _add(subparsers, "outputs", [net], "output proposals on L1 (pending, disputed, finalized, defeated)", cmd_outputs)
+    outputs = _add(
+        subparsers, "outputs", [net], "output proposals on L1 (pending, disputed, finalized, defeated)", cmd_outputs
+    )
+    outputs.add_argument(
+        "--attestations-rpc",
+        action="append",
+        metavar="URL",
+        help="node serving rollup_getAttestations (repeatable; default: the devnet's executors)",
+    )
     _add(subparsers, "withdrawals", [net], "withdrawals proven on L1 and their payout", cmd_withdrawals)
     parser = _add(
         subparsers,
@@ -163,22 +174,62 @@ def cmd_disputes(args: argparse.Namespace) -> int:
 
 def cmd_outputs(args: argparse.Namespace) -> int:
     outputs = _read_all(args, RollupClient.outputs)
+    sources = _attestation_sources(args)
+    views = {o.index: _attestations_for(sources, o.l2_block_number, o.output_root) for o in outputs}
     lines = [
-        f"{'INDEX':>5} {'L2 BLOCK':>8} {'STATUS':<10} {'C/D':>5} {'GAMES':>9} {'PROPOSED':>8} {'FINALIZES':>9}  "
-        "ROOT / PROPOSER"
+        f"{'INDEX':>5} {'L2 BLOCK':>8} {'STATUS':<10} {'C/D':>5} {'GAMES':>9} {'PROPOSED':>8} {'FINALIZES':>9} "
+        f"{'ATT':>5}  ROOT / PROPOSER"
     ]
     for o in outputs:
         parties = f"{len(o.challengers)}/{len(o.defenders)}" if o.dispute is not None else "-"
         games = o.game_ids
         span = "-" if not games else (str(games[0]) if len(games) == 1 else f"{games[0]}..{games[-1]}")
+        view = views[o.index]
         lines.append(
             f"{o.index:>5} {o.l2_block_number:>8} {o.status:<10} {parties:>5} {span:>9} "
-            f"{o.proposed_at:>8} {o.finalizes_at:>9}  {to_hex(o.output_root)} {to_checksum_address(o.proposer)}"
+            f"{o.proposed_at:>8} {o.finalizes_at:>9} {'-' if view is None else view.cell():>5}  "
+            f"{to_hex(o.output_root)} {to_checksum_address(o.proposer)}"
         )
     if not outputs:
         lines.append("(no output proposals)")
-    emit(args, [to_json(o) for o in outputs], "\n".join(lines))
+    elif sources:
+        lines.append("ATT: attesters for this root / for another root (! = contradicted by an attester)")
+    records = [to_json(o) | {"attestations": _view_json(views[o.index])} for o in outputs]
+    emit(args, records, "\n".join(lines))
     return 0
+
+
+def _view_json(view: ProposalAttestations | None) -> dict[str, Any] | None:
+    return None if view is None else view.to_json()
+
+
+def _attestation_sources(args: argparse.Namespace) -> list[str]:
+    """--attestations-rpc URLs, else the devnet's executors (none: no attestation column values)."""
+    urls: list[str] = list(args.attestations_rpc or [])
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise CliError(f"--attestations-rpc {url!r} is not an http(s) URL")
+    if urls:
+        return urls
+    doc = load_devnet_json(args.dir) if args.l1_rpc is None else None
+    executors = (doc or {}).get("executors") or []
+    return [str(e["rpc"]) for e in executors if isinstance(e, dict) and isinstance(e.get("rpc"), str)]
+
+
+def _attestations_for(sources: list[str], l2_block_number: int, root: bytes) -> ProposalAttestations | None:
+    """The attestations the `sources` hold for a proposal; None when none of them answered."""
+    reports = []
+    for url in sources:
+        try:
+            reports.append(SyncRpcClient(url, timeout=5.0).call("rollup_getAttestations", l2_block_number))
+        except (RpcTransportError, RpcError):
+            continue  # unreachable, or a node without attestations
+    if not reports:
+        return None
+    try:
+        return compare_attestations(l2_block_number, root, reports)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CliError(f"a node answered rollup_getAttestations with something unexpected: {exc!r}") from None
 
 
 def cmd_withdrawals(args: argparse.Namespace) -> int:
