@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -30,7 +31,9 @@ def health(spec: ProcessSpec, timeout_s: float = PROBE_TIMEOUT_S) -> dict[str, A
     try:
         with urllib.request.urlopen(spec.rpc + "health", timeout=timeout_s) as response:
             body = json.loads(response.read() or b"{}")
-    except (OSError, ValueError, urllib.error.URLError):
+    except (OSError, ValueError, urllib.error.URLError, http.client.HTTPException):
+        # HTTPException: e.g. BadStatusLine when a probe of a port nobody listens on yet, inside the
+        # ephemeral range, connects to itself and reads back its own request
         return None
     return body if isinstance(body, dict) else {}
 
@@ -46,7 +49,7 @@ def health_state(spec: ProcessSpec, timeout_s: float = PROBE_TIMEOUT_S) -> str |
                 body = json.loads(exc.read() or b"{}")
             except ValueError:
                 return f"http {exc.code}"
-    except (OSError, ValueError):
+    except (OSError, ValueError, http.client.HTTPException):
         return None
     return str(body.get("status", "ok")) if isinstance(body, dict) else "ok"
 
