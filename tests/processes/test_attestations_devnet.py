@@ -1,0 +1,102 @@
+"""Output attestations on a real two-executor devnet (`rollup devnet up`).
+
+Both executors sign their derived output root at every output height and
+gossip it; each one's `rollup_getAttestations` shows both signers, agreeing.
+A faulty proposer then puts a wrong root on L1: `rollup outputs --json`
+flags that proposal as contradicted by both attesters while the honest ones
+are attested by both. Malformed `rollup_getAttestations` params answer
+-32602 and the executor keeps serving. The devnet is always brought down.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from node.crypto import PrivateKey
+from node.rpc.client import SyncRpcClient
+from node.rpc.errors import RpcError
+from tests.processes.test_fraud_devnet import L1_BLOCK_MS, Devnet, TransferLoad, cli_json, games, outputs
+from tests.support.processes import wait_for
+
+INVALID_PARAMS = -32602
+
+
+def attester(name: str) -> str:
+    secret = hashlib.sha256(f"rollup-devnet attester {name}".encode()).digest()
+    return "0x" + PrivateKey(secret).address.hex()
+
+
+def attested_signers(rpc: str, number: int) -> dict[str, bool | None]:
+    report = SyncRpcClient(rpc).call("rollup_getAttestations", number)
+    return {item["signer"].lower(): item["agrees"] for item in report["attestations"]}
+
+
+def both(rpc: str, signers: set[str]) -> dict[str, bool | None] | None:
+    seen = attested_signers(rpc, 20)
+    return seen if set(seen) == signers else None
+
+
+@pytest.mark.slow
+def test_executors_exchange_attestations_and_a_wrong_proposal_is_contradicted(tmp_path: Path) -> None:
+    net = Devnet(tmp_path / "net", "--executors", "2", "--faulty-proposer", "60", "--fault-mode", "tx")
+    doc = net.doc
+    try:
+        signers = {attester("executor-0"), attester("executor-1")}
+        executors = [e["rpc"] for e in doc["executors"]]
+        with TransferLoad(doc["sequencer"]["rpc"]):
+            for rpc in executors:
+                seen = wait_for(
+                    functools.partial(both, rpc, signers),
+                    180,
+                    f"both executors' attestations for block 20 at {rpc}",
+                )
+                assert all(seen.values()), seen  # both agree with this executor's own root
+            wrong = wait_for(
+                lambda: next((o for o in outputs(doc) if o["l2BlockNumber"] >= 60), None),
+                240,
+                "the faulty proposer's output",
+            )
+            ours = SyncRpcClient(executors[0]).call("rollup_outputAtBlock", wrong["l2BlockNumber"])
+            assert ours["outputRoot"] != wrong["outputRoot"]
+
+            def entry() -> dict[str, Any] | None:
+                for record in cli_json("outputs", "--dir", str(net.directory)):
+                    view = record.get("attestations")
+                    if record["index"] == wrong["index"] and view and len(view["other"]) == 2:
+                        return dict(record)
+                return None
+
+            flagged = wait_for(entry, 180, "the wrong proposal flagged as contradicted by both attesters")
+            game = wait_for(
+                lambda: next((g for g in games(doc) if g["outputIndex"] == wrong["index"]), None),
+                120,
+                "the challenger's dispute of the wrong output",
+            )
+        view = flagged["attestations"]
+        assert view["contradicted"] and view["same"] == []
+        assert {o["signer"] for o in view["other"]} == signers
+        assert {o["outputRoot"] for o in view["other"]} == {ours["outputRoot"]}
+        honest = next(r for r in cli_json("outputs", "--dir", str(net.directory)) if r["index"] == 0)
+        assert set(honest["attestations"]["same"]) == signers and not honest["attestations"]["contradicted"]
+        delay_blocks = game["createdAt"] - wrong["proposedAt"]
+        print(
+            f"wrong proposal (L1 block {wrong['proposedAt']}) -> dispute opened (L1 block {game['createdAt']}): "
+            f"{delay_blocks} L1 blocks = {delay_blocks * L1_BLOCK_MS} ms without attestations",
+            file=sys.stderr,
+        )
+        # bad input: precise errors, and the executor keeps serving
+        client = SyncRpcClient(executors[1])
+        for params in ([], ["ten"], [-1], [True], [10, 20], [{"n": 1}]):
+            with pytest.raises(RpcError) as info:
+                client.call("rollup_getAttestations", *params)
+            assert info.value.code == INVALID_PARAMS, params
+        assert client.call("rollup_getAttestations", 15)["attestations"] == []
+        assert set(attested_signers(executors[1], 20)) == signers
+    finally:
+        net.down()
