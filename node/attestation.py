@@ -38,7 +38,7 @@ from node.crypto import Address, CryptoError, Hash32, PrivateKey, keccak256, rec
 from node.encoding import DecodeError, expect_bytes, expect_int, expect_list, pack, unpack
 
 ATTESTATION_DOMAIN = b"\x19rollup-devnet output attestation v1\x00"
-MAX_ATTESTATION_BYTES = 256  # an encoded attestation is 135..151 bytes
+MAX_ATTESTATION_BYTES = 256  # an encoded attestation is at most 142 bytes
 DEFAULT_MAX_AHEAD = 256
 DEFAULT_MAX_BEHIND = 4096
 
