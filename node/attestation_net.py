@@ -110,7 +110,13 @@ class AttestationNetwork:
     """Publishes this node's attestations and collects the valid ones it receives."""
 
     def __init__(
-        self, node: P2PNode, section: AttestationSection, chain_id: int, head: Callable[[], int], metrics: Metrics
+        self,
+        node: P2PNode,
+        section: AttestationSection,
+        chain_id: int,
+        head: Callable[[], int],
+        metrics: Metrics,
+        on_new: Callable[[Attestation], None] | None = None,
     ) -> None:
         self.node = node
         self.section = section
@@ -120,6 +126,7 @@ class AttestationNetwork:
         self.topic = attestation_topic(chain_id)
         self.pool = AttestationPool()
         self._head = head
+        self._on_new = on_new  # called with each attestation newly pooled from a peer
         self.m_rejected = metrics.counter("attestations_rejected_total", "attestation gossip rejected, by reason")
         self.m_received = metrics.counter("attestations_received_total", "valid attestations received, by outcome")
         self.m_published = metrics.counter("attestations_published_total", "output roots this node attested to")
@@ -169,6 +176,8 @@ class AttestationNetwork:
             return  # validated on the p2p thread already; our head moved since
         outcome = self.pool.add(attestation, peer, time.monotonic())
         self.m_received.inc(outcome=outcome.value)
+        if outcome is Outcome.NEW and self._on_new is not None:
+            self._on_new(attestation)
         if outcome is Outcome.EQUIVOCATION:
             log.warning(
                 "attester %s signed two output roots at block %d; evidence kept, its attestations now ignored",

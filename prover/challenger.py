@@ -30,6 +30,7 @@ Run: `rollup challenger --config FILE` (or `python -m prover --config FILE`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -38,12 +39,14 @@ from l1.contracts.client import L1Client, L1ResponseError
 from node.crypto import to_checksum_address
 from node.follower import ChainFollower
 from node.l2rpc import Heads, register_read_methods
+from node.output import compute_output_root
 from node.rpc.client import RpcTransportError
 from node.rpc.control import register_control
 from node.rpc.errors import RpcError
 from node.rpc.server import RpcServer
 from node.service import BackgroundTasks, ProblemTracker
 from node.store.chain import Head
+from prover.attestations import AttestationWatch
 from prover.conduct import Conduct, HonestConduct
 from prover.config import ChallengerConfig
 from prover.l1_disputes import L1Disputes
@@ -74,6 +77,7 @@ class Challenger:
         self._finalized: Head | None = None
         self.derivation_problems = ProblemTracker("challenger derivation", log)
         self.referee_problems = ProblemTracker("challenger referee", log)
+        self.watch: AttestationWatch | None = None  # prover.attestations, with [p2p] and [attestation]
 
     @property
     def conduct_name(self) -> str:
@@ -107,6 +111,7 @@ class Challenger:
         referee = Referee(self.disputes, oracle, self.me, conduct)
         self.referee = referee
         self._init_metrics(referee)
+        await self._start_watch()
         self.tasks.spawn("derivation", self._derivation_loop())
         self.tasks.spawn("referee", self._referee_loop(referee))
         register_read_methods(self.server, self)
@@ -125,9 +130,36 @@ class Challenger:
             self.server.url,
         )
 
+    async def _start_watch(self) -> None:
+        if self.config.p2p is None or self.config.attestation is None:
+            return
+        self.watch = AttestationWatch(
+            self.config.p2p,
+            self.config.attestation,
+            self.config.rollup.chain_id,
+            lambda: self.follower.safe_head().number,
+            self.server.metrics,
+            lambda: self.disputes.last_outputs,
+        )
+        await self.watch.start()
+
+    async def _attest(self, results: list[Any]) -> None:
+        """Sign and gossip our output root at each output height just derived (prover.attestations)."""
+        if self.watch is None:
+            return
+        for result in results:
+            for sealed in result.derived:
+                head = sealed.head
+                if self.watch.network.is_output_height(head.number):
+                    await self.watch.network.attest(
+                        head.number, compute_output_root(head.number, head.state_root, head.hash)
+                    )
+
     async def _shutdown(self) -> None:
         await self.server.stop()
         await self.tasks.cancel_all()
+        if self.watch is not None:
+            await self.watch.close()
         await self.l1.close()
         self.follower.close()
 
@@ -136,7 +168,9 @@ class Challenger:
     async def _derivation_loop(self) -> None:
         while True:
             try:
-                progressed = bool(await self.follower.sync_step())
+                results = await self.follower.sync_step()
+                progressed = bool(results)
+                await self._attest(results)
                 self.derivation_problems.clear()
             except RpcTransportError as exc:
                 self.derivation_problems.note(f"L1 unreachable for derivation: {exc}")
@@ -153,7 +187,17 @@ class Challenger:
             except (RpcTransportError, RpcError, L1ResponseError) as exc:
                 self.referee_problems.note(f"referee round failed: {exc}")
                 await asyncio.sleep(RETRY_S)
-            await asyncio.sleep(self.section.poll_ms / 1000)
+            await self._sleep_or_wake(self.section.poll_ms / 1000)
+
+    async def _sleep_or_wake(self, seconds: float) -> None:
+        """Sleep until the next poll, or less when attestations contradict a live proposal."""
+        if self.watch is None:
+            await asyncio.sleep(seconds)
+            return
+        self.watch.check(self.disputes.last_outputs)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.watch.wake.wait(), seconds)
+        self.watch.wake.clear()
 
     def _update_finalized(self, referee: Referee) -> None:
         """Finalized head: the newest block under a finalized output whose root is ours."""
@@ -203,6 +247,7 @@ class Challenger:
             "gameClockBlocks": self.disputes.clock_blocks,
             "stats": referee.stats.to_json() if referee is not None else {},
             "inflight": [entry.what for entry in referee.inflight.values()] if referee is not None else [],
+            "attestations": self.watch.status(self.disputes.last_outputs) if self.watch is not None else None,
         }
 
     def _health(self) -> dict[str, Any]:

@@ -18,6 +18,9 @@
     history_window = 100000        # L2 blocks of state kept for traces (>= the challenge window's worth)
     defend = true                  # play the defender side of games against correct outputs
 
+    [p2p]                          # optional: join the gossip network (as node.blocknet's [p2p]; no sequencer)
+    [attestation]                  # optional, needs [p2p]: collect/sign output attestations (prover.attestations)
+
 Every bad value raises ConfigError naming the key.
 """
 
@@ -28,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from node.attestation_net import AttestationSection, load_attestation_section
+from node.blocknet import P2PSection, load_p2p_section
 from node.config_fields import read_key_password, read_optional_amount, read_signing_key, read_url
 from node.crypto import PrivateKey
 from node.rollup_config import NodeSection, RollupConfig, load_node_section, load_rollup_config
@@ -55,6 +60,8 @@ class ChallengerConfig:
     node: NodeSection
     rollup: RollupConfig
     challenger: ChallengerSection
+    p2p: P2PSection | None = None
+    attestation: AttestationSection | None = None
 
 
 def load_challenger_config(path: Path | str) -> ChallengerConfig:
@@ -62,7 +69,13 @@ def load_challenger_config(path: Path | str) -> ChallengerConfig:
 
 
 def challenger_config_from_dict(doc: Mapping[str, Any], base_dir: Path | None = None) -> ChallengerConfig:
-    return ChallengerConfig(load_node_section(doc, base_dir), load_rollup_config(doc), load_challenger_section(doc))
+    p2p = load_p2p_section(doc)
+    attestation = load_attestation_section(doc)
+    if attestation is not None and p2p is None:
+        raise ConfigError("[attestation] needs a [p2p] section (attestations are gossiped)")
+    return ChallengerConfig(
+        load_node_section(doc, base_dir), load_rollup_config(doc), load_challenger_section(doc), p2p, attestation
+    )
 
 
 def load_challenger_section(doc: Mapping[str, Any]) -> ChallengerSection:
