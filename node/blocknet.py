@@ -54,6 +54,7 @@ from node.p2p import (
     derive_seed,
     parse_multiaddr,
 )
+from node.p2p.discovery import Discovery
 from node.service import ConfigError
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class P2PSection:
     bootstrap: tuple[str, ...]
     sequencer: Address | None
     listen_host: str = "127.0.0.1"  # the IPv4 address the libp2p listener binds (scripts/netns_devnet.py: its own)
+    discovery: bool = False  # peer exchange (node.p2p.discovery): find peers beyond the bootstrap list
 
 
 def load_p2p_section(doc: Mapping[str, Any]) -> P2PSection | None:
@@ -101,7 +103,10 @@ def load_p2p_section(doc: Mapping[str, Any]) -> P2PSection | None:
     listen_host = section.get("listen_host", "127.0.0.1")
     if not isinstance(listen_host, str) or not _is_ipv4(listen_host):
         raise ConfigError("p2p.listen_host must be a dotted IPv4 address")
-    return P2PSection(port, derive_seed(label), tuple(bootstrap), sequencer_address, listen_host)
+    discovery = section.get("discovery", False)
+    if not isinstance(discovery, bool):
+        raise ConfigError("p2p.discovery must be true or false")
+    return P2PSection(port, derive_seed(label), tuple(bootstrap), sequencer_address, listen_host, discovery)
 
 
 def _is_ipv4(text: str) -> bool:
@@ -132,6 +137,7 @@ class BlockNetwork:
                 bootstrap=section.bootstrap,
             )
         )
+        self.discovery = Discovery(self.node) if section.discovery else None
         self.rejected: dict[str, int] = {}
         self.partitioned = False
         self.dropped_while_partitioned = 0
@@ -141,9 +147,13 @@ class BlockNetwork:
         self.node.register_handler(RANGE_SYNC_PROTOCOL, self._serve)
         self.node.set_validator(self.topic, self._validate)
         log.info("p2p listening on %s", self.node.listen_addr)
+        if self.discovery is not None:
+            await self.discovery.start()
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
+        if self.discovery is not None:
+            await self.discovery.stop()
         await self.node.__aexit__(*exc)
 
     async def follow(self, on_block: OnBlock) -> None:

@@ -1,6 +1,7 @@
 """A devnet spread over several "hosts": one Linux network namespace per process (root only).
 
     netns_devnet.py up   --dir DIR [--prefix rdnXXXX-] [--executors 2] [--block-time-ms 100] [--l1-block-time-ms 500]
+                         [--discovery]  (peer exchange on; executors bootstrap to the sequencer only)
     netns_devnet.py down --dir DIR | --prefix rdnXXXX-
     netns_devnet.py cut ROLE --dir DIR        (ip link set <ROLE's veth> down)
     netns_devnet.py heal ROLE --dir DIR       (ip link set <ROLE's veth> up)
@@ -48,7 +49,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from node.devnet.configs import config_documents  # noqa: E402
-from node.devnet.layout import ROLE_CONTROL, DevnetLayout, ProcessSpec  # noqa: E402
+from node.devnet.layout import ROLE_CONTROL, ROLE_EXECUTOR, DevnetLayout, ProcessSpec  # noqa: E402
 from node.devnet.params import RPC_HOST, DevnetSettings, p2p_seed_label  # noqa: E402
 from node.devnet.toml import dumps  # noqa: E402
 from node.p2p.identity import derive_seed, peer_id_from_seed  # noqa: E402
@@ -207,8 +208,14 @@ def _relocate_multiaddr(addr: str, peers: Mapping[str, str]) -> str:
     return "/".join(parts)
 
 
-def relocate(doc: dict[str, Any], spec: ProcessSpec, specs: list[ProcessSpec]) -> dict[str, Any]:
-    """`doc` (a loopback devnet config) with every address moved to the namespaces' addresses."""
+def relocate(
+    doc: dict[str, Any], spec: ProcessSpec, specs: list[ProcessSpec], discovery: bool = False
+) -> dict[str, Any]:
+    """`doc` (a loopback devnet config) with every address moved to the namespaces' addresses.
+
+    With `discovery`, every p2p node runs peer exchange (node.p2p.discovery) and an executor's
+    only bootstrap address is the sequencer's: executors must find each other.
+    """
     ports = {other.port: address_of(other.name) for other in specs}
     peers = _peer_hosts(specs)
     out: dict[str, Any] = {}
@@ -226,6 +233,11 @@ def relocate(doc: dict[str, Any], spec: ProcessSpec, specs: list[ProcessSpec]) -
                 section[key] = [_relocate_multiaddr(str(addr), peers) for addr in value]
         if table == "p2p":
             section["listen_host"] = address_of(spec.name)
+            if discovery:
+                section["discovery"] = True
+                if spec.role == ROLE_EXECUTOR:
+                    sequencer = address_of("sequencer")
+                    section["bootstrap"] = [a for a in section.get("bootstrap", []) if a.split("/")[2] == sequencer]
         out[table] = section
     return out
 
@@ -304,12 +316,12 @@ def plan(directory: Path, settings: DevnetSettings) -> list[ProcessSpec]:
     return [spec for spec in layout.processes(settings) if spec.role != ROLE_CONTROL]
 
 
-def write_configs(specs: list[ProcessSpec], settings: DevnetSettings) -> None:
+def write_configs(specs: list[ProcessSpec], settings: DevnetSettings, discovery: bool = False) -> None:
     docs = config_documents(specs, settings)
     for spec in specs:
         for path in (spec.config.parent, spec.log.parent, spec.data_dir):
             path.mkdir(parents=True, exist_ok=True)
-        spec.config.write_text(dumps(relocate(docs[spec.name], spec, specs)))
+        spec.config.write_text(dumps(relocate(docs[spec.name], spec, specs, discovery)))
 
 
 def start(spec: ProcessSpec, prefix: str) -> int:
@@ -349,7 +361,13 @@ def _tail(path: Path, lines: int = 20) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
 
-def up(directory: Path, prefix: str, settings: DevnetSettings, timeout_s: float = READY_TIMEOUT_S) -> dict[str, Any]:
+def up(
+    directory: Path,
+    prefix: str,
+    settings: DevnetSettings,
+    timeout_s: float = READY_TIMEOUT_S,
+    discovery: bool = False,
+) -> dict[str, Any]:
     """Namespaces, configs, processes (L1, then the sequencer, then the rest), each waited for; the state file."""
     check_prefix(prefix)
     if namespaces_with(prefix):
@@ -357,14 +375,14 @@ def up(directory: Path, prefix: str, settings: DevnetSettings, timeout_s: float 
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     specs = plan(directory, settings)
-    state: dict[str, Any] = {"prefix": prefix, "directory": str(directory), "processes": []}
+    state: dict[str, Any] = {"prefix": prefix, "directory": str(directory), "discovery": discovery, "processes": []}
     _save(directory, state)  # the prefix is recorded before anything exists, so `down --dir` always finds it
     workers: NetnsWorkers | None = None
     try:
         add_bridge(prefix)
         for name in [spec.name for spec in specs] + [CLIENT]:
             add_host(prefix, name)
-        write_configs(specs, settings)
+        write_configs(specs, settings, discovery)
         workers = NetnsWorkers(prefix + CLIENT)
         stages = [specs[:1], specs[1:2], specs[2:]]  # L1; sequencer; settler, executors, challenger
         for stage in stages:
@@ -443,6 +461,9 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--block-time-ms", type=int, default=100)
     p_up.add_argument("--l1-block-time-ms", type=int, default=500)
     p_up.add_argument("--timeout", type=float, default=READY_TIMEOUT_S)
+    p_up.add_argument(
+        "--discovery", action="store_true", help="peer exchange on; executors bootstrap to the sequencer only"
+    )
     p_down = sub.add_parser("down", help="kill the processes and delete every namespace with the prefix")
     p_down.add_argument("--dir", default=None)
     p_down.add_argument("--prefix", default=None)
@@ -462,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
                 block_time_ms=args.block_time_ms,
                 l1_block_time_ms=args.l1_block_time_ms,
             )
-            state = up(Path(args.dir), args.prefix or new_prefix(), settings, args.timeout)
+            state = up(Path(args.dir), args.prefix or new_prefix(), settings, args.timeout, args.discovery)
             print(json.dumps(state, indent=2))
         elif args.command == "down":
             gone = teardown(_prefix_from(args))
