@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from node.crypto import PrivateKey
+from node.devnet.configs import p2p_multiaddr
+from node.devnet.toml import dumps
 from node.rpc.client import SyncRpcClient
 from node.rpc.errors import RpcError
 from tests.processes.test_fraud_devnet import L1_BLOCK_MS, Devnet, TransferLoad, cli_json, games, outputs
+from tests.support.p2p_peer import free_port
 from tests.support.processes import wait_for
 
 INVALID_PARAMS = -32602
@@ -100,3 +105,85 @@ def test_executors_exchange_attestations_and_a_wrong_proposal_is_contradicted(tm
         assert set(attested_signers(executors[1], 20)) == signers
     finally:
         net.down()
+
+
+def start_attesting_challenger(net: Devnet, tmp: Path) -> tuple[str, str]:
+    """A second honest challenger (dev7) with [p2p] + [attestation], bootstrapped to both executors;
+    returns (its RPC URL, its L1 address)."""
+    honest = net.process("challenger")
+    doc = tomllib.loads(Path(honest["config"]).read_text())
+    rpc_port, p2p_port = free_port(), free_port()
+    doc["node"] = {**doc["node"], "data_dir": str(tmp / "data"), "rpc_port": rpc_port}
+    doc["challenger"] = {**doc["challenger"], "key": "dev7"}
+    bootstrap = []
+    for name in ("executor-0", "executor-1"):
+        executor_doc = tomllib.loads(Path(net.process(name)["config"]).read_text())
+        bootstrap.append(p2p_multiaddr(name, int(executor_doc["p2p"]["listen_port"])))
+    doc["p2p"] = {"listen_port": p2p_port, "seed": "rollup-devnet challenger-attesting", "bootstrap": bootstrap}
+    doc["attestation"] = {"key": "0x" + hashlib.sha256(b"challenger-attesting").hexdigest(), "output_interval": 10}
+    config = tmp / "challenger.toml"
+    config.write_text(dumps(doc))
+    log = (tmp / "challenger.log").open("wb")
+    net.extra.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "prover", "--config", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    )
+    url = f"http://127.0.0.1:{rpc_port}/"
+    status = wait_for(lambda: SyncRpcClient(url).call("challenger_status"), 120, "the attesting challenger to start")
+    return url, str(status["address"]).lower()
+
+
+@pytest.mark.slow
+def test_a_challenger_with_attestations_flags_and_disputes_the_wrong_proposal(tmp_path: Path) -> None:
+    """Both honest challengers (one without gossip, one with attestations) dispute the wrong output; the
+    time from the proposal to each dispute is printed (L1 blocks of 250 ms)."""
+    net = Devnet(tmp_path / "net", "--executors", "2", "--faulty-proposer", "120", "--fault-mode", "tx")
+    doc = net.doc
+    try:
+        extra = tmp_path / "extra"
+        extra.mkdir()
+        url, address = start_attesting_challenger(net, extra)
+        plain = next(c for c in doc["challengers"] if c["mode"] == "honest")["address"].lower()
+        with TransferLoad(doc["sequencer"]["rpc"]):
+            # the executors hear the challenger's own attestations, and it hears theirs
+            wait_for(lambda: len(attested_signers(doc["executors"][0]["rpc"], 60)) == 3, 240, "three attesters at 60")
+            wrong = wait_for(
+                lambda: next((o for o in outputs(doc) if o["l2BlockNumber"] >= 120), None),
+                300,
+                "the faulty proposer's output",
+            )
+            flagged = wait_for(
+                lambda: [
+                    c
+                    for c in SyncRpcClient(url).call("challenger_status")["attestations"]["contradicted"]
+                    if c["index"] == wrong["index"]
+                ],
+                60,
+                "the attesting challenger to flag the wrong output",
+            )
+            created = wait_for(
+                lambda: both_disputes(doc, wrong["index"], {plain, address}), 120, "both challengers' disputes"
+            )
+        assert flagged[0]["other"] >= 2
+        for who, name in ((plain, "without attestations"), (address, "with attestations")):
+            blocks = created[who] - wrong["proposedAt"]
+            print(
+                f"wrong proposal at L1 block {wrong['proposedAt']} -> dispute by the challenger {name} at "
+                f"{created[who]}: {blocks} L1 blocks ({blocks * L1_BLOCK_MS} ms)",
+                file=sys.stderr,
+            )
+    finally:
+        net.down()
+
+
+def both_disputes(doc: dict[str, Any], index: int, challengers: set[str]) -> dict[str, int] | None:
+    created: dict[str, int] = {}
+    for game in games(doc):
+        who = str(game["challenger"]).lower()
+        if game["outputIndex"] == index and who in challengers:
+            created[who] = min(created.get(who, 1 << 62), int(game["createdAt"]))
+    return created if set(created) == challengers else None
