@@ -97,7 +97,7 @@ def test_executors_exchange_attestations_and_a_wrong_proposal_is_contradicted(tm
         )
         # bad input: precise errors, and the executor keeps serving
         client = SyncRpcClient(executors[1])
-        for params in ([], ["ten"], [-1], [True], [10, 20], [{"n": 1}]):
+        for params in ([], ["ten"], [-1], [True], [10, 20], [{"n": 1}], [2**70]):
             with pytest.raises(RpcError) as info:
                 client.call("rollup_getAttestations", *params)
             assert info.value.code == INVALID_PARAMS, params
