@@ -1,8 +1,11 @@
 """The settler's copy of the sequencer's signed blocks: `<data_dir>/held_blocks/<number>.blk`, crash-safe.
 
 Each file is one signed gossip message (node.gossip), written to a temporary
-file, fsynced and renamed into place, so a kill -9 at any moment leaves
-either the whole message or none. At start every file is checked again with
+file and renamed into place, so a kill -9 at any moment leaves either the
+whole message or none. There is no fsync (it would stall the event loop at
+every block): a power loss may lose the newest blocks or leave a torn file,
+which the check at start deletes; they are fetched again (range sync, or the
+RPC fallback), as nothing on L1 depends on them. At start every file is checked again with
 the gossip validation (the sequencer's signature, canonical encoding, this
 chain; not its age) and one that fails is deleted. Nothing here is trusted
 further: what is posted is decided from L1 (l1.settler.inbox), and a held
@@ -126,10 +129,7 @@ class BlockStore:
     def _write(self, number: int, data: bytes) -> None:
         path = self._path(number)
         tmp = path.with_suffix(".tmp")
-        with tmp.open("wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        tmp.write_bytes(data)
         os.replace(tmp, path)
         self.raw[number] = data
 

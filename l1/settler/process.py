@@ -216,8 +216,7 @@ class Settler:
         min_fee, chain_id = await self._load_l1_params()
         keys = {Role.BATCHER: self.section.batcher_key, Role.PROPOSER: self.section.proposer_key}
         self.book = TxBook(self.l1, keys, chain_id, min_fee, self._persist, record.in_flight)
-        await self._open_l1_view(record)
-        await self._start_feed()
+        await asyncio.gather(self._open_l1_view(record), self._start_feed())  # the p2p start takes seconds
         if self.faulty is not None:
             await self.faulty.open()
         self.tasks.spawn("settle-loop", self.run())
