@@ -286,24 +286,47 @@ def _wei(amount: int | str) -> int:
     return amount if isinstance(amount, int) else parse_amount(amount)
 
 
+class IsolationState:
+    """The snapshot the devnet is known to be at, so consecutive isolated tests share one snapshot.
+
+    A revert keeps its snapshot (and drops later ones), so after `revert(s)` the devnet is at `s`
+    again: the next isolated test reverts to `s` too instead of taking (and leaving on disk) a new
+    one. Any test that does not use fn_isolation may change the devnet, and clears it.
+    """
+
+    def __init__(self) -> None:
+        self.clean: str | None = None
+
+
+@pytest.fixture(scope="session")
+def _rollup_isolation_state() -> IsolationState:
+    return IsolationState()
+
+
 @pytest.fixture
-def fn_isolation(rollup_devnet: Devnet) -> Iterator[None]:
+def fn_isolation(rollup_devnet: Devnet, _rollup_isolation_state: IsolationState) -> Iterator[None]:
     """Snapshot the whole devnet before the test and revert to it after (brownie's name)."""
-    snapshot = rollup_devnet.snapshot()
+    state = _rollup_isolation_state
+    snapshot = state.clean if state.clean is not None else rollup_devnet.snapshot()
+    state.clean = None
     try:
         yield
     finally:
         rollup_devnet.revert(snapshot)
+        state.clean = snapshot
 
 
 @pytest.fixture(scope="module")
-def module_isolation(rollup_devnet: Devnet) -> Iterator[None]:
+def module_isolation(rollup_devnet: Devnet, _rollup_isolation_state: IsolationState) -> Iterator[None]:
     """Snapshot the whole devnet before the module's first test and revert after its last."""
+    state = _rollup_isolation_state
     snapshot = rollup_devnet.snapshot()
+    state.clean = snapshot  # the devnet is at it now; a revert to an older one would drop it
     try:
         yield
     finally:
         rollup_devnet.revert(snapshot)
+        state.clean = snapshot
 
 
 class Faults:
@@ -378,7 +401,11 @@ def rollup_faults(rollup_devnet: Devnet) -> Iterator[Faults]:
 
 @pytest.fixture(autouse=True)
 def _rollup_fault_markers(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Apply the rollup_* fault markers; a test without them does not touch the devnet."""
+    """Apply the rollup_* fault markers (after fn_isolation's snapshot, undone before its revert), and note
+    that a test without fn_isolation may change the devnet; a test without markers does not touch it."""
+    if "fn_isolation" not in request.fixturenames:
+        state: IsolationState = request.getfixturevalue("_rollup_isolation_state")
+        state.clean = None
     markers = [
         marker
         for name in ("rollup_crashed", "rollup_partitioned", "rollup_faulty_proposer")
@@ -389,6 +416,8 @@ def _rollup_fault_markers(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     for marker in markers:
         _check_marker(marker)
+    if "fn_isolation" in request.fixturenames:
+        request.getfixturevalue("fn_isolation")  # snapshot first: the faults are not part of it
     faults: Faults = request.getfixturevalue("rollup_faults")
     for marker in markers:
         _apply_marker(faults, marker)
