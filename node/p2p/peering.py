@@ -25,7 +25,8 @@
   gossip to every other peer too (seen on the namespaced devnet,
   scripts/netns_devnet.py: a cut settler stopped blocks reaching both
   executors). Disconnecting the dead peer unblocks pubsub; the reconnect
-  loop dials it again once it is back.
+  loop dials it again once it is back. A peer that declines the ping protocol
+  (js-libp2p without its ping service) has answered, so it counts as alive.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from libp2p.host.ping import ID as PING_PROTOCOL
 from libp2p.host.ping import perform_ping_roundtrip
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
+from libp2p.protocol_muxer.exceptions import MultiselectClientError, ProtocolNotSupportedError
 from multiaddr import Multiaddr
 
 from node.p2p.errors import PeerUnreachableError
@@ -198,7 +200,9 @@ class PeerManager(INotifee):
                 await perform_ping_roundtrip(stream)
         except trio.TooSlowError:
             return "timeout"
-        except Exception as exc:  # noqa: BLE001 - any failure to ping counts as "not answering"
+        except Exception as exc:  # noqa: BLE001 - any other failure to ping counts as "not answering"
+            if refused_protocol(exc):
+                return None  # it answered "na" to /ipfs/ping (js-libp2p without its ping service): alive
             return type(exc).__name__
         finally:
             if stream is not None:
@@ -332,6 +336,20 @@ class PeerManager(INotifee):
 
     async def listen_close(self, network: INetwork, multiaddr: Multiaddr) -> None:
         return None
+
+
+def refused_protocol(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) says the peer declined the protocol: it is there, and answered."""
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            return False
+        if isinstance(seen, ProtocolNotSupportedError) or (
+            isinstance(seen, MultiselectClientError) and "protocol not supported" in str(seen)
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def close_socket(conn: object) -> bool:

@@ -72,3 +72,21 @@ async def test_a_frozen_peer_is_dropped_and_reconnected_and_gossip_goes_on_meanw
         finally:
             frozen.stop()
             alive.stop()
+
+
+def test_a_peer_that_declines_the_ping_protocol_counts_as_alive() -> None:
+    from libp2p.host.exceptions import StreamFailure
+    from libp2p.protocol_muxer.exceptions import MultiselectClientError, ProtocolNotSupportedError
+
+    from node.p2p.peering import refused_protocol
+
+    declined = StreamFailure("failed to open a stream")
+    declined.__cause__ = ProtocolNotSupportedError("protocol not supported: /ipfs/ping/1.0.0")
+    assert refused_protocol(declined)
+    worded = StreamFailure("failed to open a stream")
+    worded.__cause__ = MultiselectClientError("protocol not supported")
+    assert refused_protocol(worded)
+    dead = StreamFailure("failed to open a stream")
+    dead.__cause__ = MultiselectClientError("handshake read failed: connection closed")
+    assert not refused_protocol(dead)
+    assert not refused_protocol(TimeoutError())
