@@ -13,7 +13,10 @@ neither publishes nor collects attestations):
 On receipt the topic validator (node.attestation.validate_attestation) runs
 on the p2p thread before relay: a rejected message is counted under
 `attestations_rejected_total{reason}` and counts toward the forwarding
-peer's invalid limit (node.p2p bans it after `invalid_limit`). Accepted
+peer's invalid limit (node.p2p bans it after `invalid_limit`), except
+`future` and `stale`, which depend on our own head: those are ignored
+(dropped, not relayed, not held against the peer: a lagging node must not
+ban honest peers). Accepted
 messages go to the pool (node.attestation_pool: one per signer and height,
 equivocation evidence, token-bucket rate limits per signer and per
 originating peer), whose outcome is counted under `attestations_received_total{outcome}`.
@@ -40,7 +43,7 @@ from node.attestation import (
 from node.attestation_pool import AttestationPool, Outcome
 from node.crypto import CryptoError, PrivateKey, parse_address, to_checksum_address
 from node.encoding import DecodeError
-from node.p2p import P2PError, P2PNode
+from node.p2p import IgnoreMessage, P2PError, P2PNode
 from node.rpc.metrics import Metrics
 from node.service import ConfigError
 
@@ -56,6 +59,9 @@ REJECT_REASONS = (
     "future",
     "stale",
 )
+# Verdicts on the receiver's own head: ignored (dropped, not relayed) but never held against the peer,
+# so a node that lags behind does not ban the honest peers whose attestations it cannot place yet.
+RECEIVER_STATE_REASONS = frozenset({"future", "stale"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +172,8 @@ class AttestationNetwork:
             validate_attestation(data, self.rules, self._head())
         except AttestationRejected as exc:
             self.m_rejected.inc(reason=exc.reason)
+            if exc.reason in RECEIVER_STATE_REASONS:
+                raise IgnoreMessage(exc.reason) from None  # our head, not the sender, decides these
             return False
         return True
 

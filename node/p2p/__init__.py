@@ -22,7 +22,9 @@ Gossip (gossipsub ``/meshsub/1.1.0`` + ``/meshsub/1.0.0``, TCP+Noise+yamux)
   relay, so rejected messages are neither delivered nor forwarded. Each
   rejection counts against the forwarding peer; after
   ``invalid_limit`` bad messages (rejections or garbled RPCs) the peer is
-  disconnected and banned for ``ban_seconds``.
+  disconnected and banned for ``ban_seconds``. A validator that raises
+  ``IgnoreMessage`` drops the message without counting it against anyone
+  (gossipsub's IGNORE: for verdicts that depend on the receiver's own state).
 - ``await node.subscribe(topic, handler, deliver_own=False)``: ``await
   handler(data, from_peer)`` once per distinct payload (sha256 dedup, so the
   replay pubsub sends to new subscribers is not delivered twice), in
@@ -60,6 +62,7 @@ from node.p2p.errors import (
     BridgeError,
     BridgeStoppedError,
     IdentityError,
+    IgnoreMessage,
     InvalidMessageError,
     ListenError,
     MessageTooLargeError,
@@ -91,6 +94,7 @@ __all__ = [
     "BridgeStoppedError",
     "GossipMetrics",
     "IdentityError",
+    "IgnoreMessage",
     "InvalidMessageError",
     "ListenError",
     "MessageHandler",

@@ -54,6 +54,15 @@ class InvalidMessageError(P2PError, ValueError):
     """The local validator of the topic rejected a payload we tried to publish."""
 
 
+class IgnoreMessage(Exception):  # noqa: N818 - a verdict a validator raises, like gossipsub's IGNORE
+    """Raised by a topic validator: drop this message (not delivered, not relayed) without holding it
+    against the peer that forwarded it (gossipsub v1.1's IGNORE, beside ACCEPT and REJECT).
+
+    For verdicts that depend on the receiver's own state rather than on the message: a height the
+    receiver has not reached yet says nothing about the sender's honesty.
+    """
+
+
 class RequestError(P2PError):
     """A request/response exchange failed."""
 

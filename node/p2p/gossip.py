@@ -35,7 +35,7 @@ from libp2p.pubsub.mcache import CacheEntry, MessageCache
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 
-from node.p2p.errors import InvalidMessageError
+from node.p2p.errors import IgnoreMessage, InvalidMessageError
 from node.p2p.guards import short_peer
 from node.p2p.types import GossipMetrics, PublishReport, Validator
 
@@ -134,6 +134,10 @@ class GossipService:
             if forwarder == my_id:
                 return True  # our own publish was validated in publish()
             ok, why = _run_validator(fn, msg.data)
+            if why.startswith(_IGNORED):
+                self.metrics.ignored_received += 1
+                log.debug("gossip: ignored %d-byte message on %s (%s)", len(msg.data), topic, why)
+                return False
             if not ok:
                 self.metrics.invalid_received += 1
                 log.debug(
@@ -233,9 +237,16 @@ class GossipService:
         return tuple(str(peer) for peer, queue in self._pubsub.peer_queues.items() if len(queue) >= self._threshold)
 
 
+_IGNORED = "ignored: "
+
+
 def _run_validator(fn: Validator, data: bytes) -> tuple[bool, str]:
+    """(accepted, why): a validator returning False or raising rejects; raising IgnoreMessage ignores
+    (`why` then starts with "ignored: ")."""
     try:
         return (True, "") if fn(data) else (False, "validator returned False")
+    except IgnoreMessage as exc:
+        return False, _IGNORED + str(exc)[:120]
     except Exception as exc:  # noqa: BLE001 - a raising validator rejects the message
         return False, f"validator raised {type(exc).__name__}: {str(exc)[:120]}"
 

@@ -32,6 +32,7 @@ class GossipMetrics:
     delivered: int = 0
     duplicates_dropped: int = 0
     invalid_received: int = 0
+    ignored_received: int = 0  # dropped by a validator's IgnoreMessage: not held against the peer
     delivery_dropped: int = 0
     peer_faults: int = 0
     peers_banned: int = 0

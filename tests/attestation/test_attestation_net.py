@@ -86,6 +86,24 @@ async def test_invalid_attestations_are_rejected_with_a_reason_and_the_sender_is
             assert net.pool.heights() == []
 
 
+async def test_a_lagging_receiver_ignores_future_attestations_without_dropping_the_honest_sender() -> None:
+    """Heights beyond our own head are ignored (our state, not the sender's fault): never a ban."""
+    async with started(config("att-lag", invalid_limit=2)) as (recv,):
+        async with started(config("att-ahead", bootstrap=(recv.listen_addr,))) as (ahead,):
+            net = network(recv, None)  # its head is 100: max_ahead 256 puts block 1000 in the future
+            await net.start()
+            topic = attestation_topic(CHAIN)
+            await ahead.subscribe(topic, _ignore)
+            await ahead.wait_for_topic_peers(topic, 1, timeout=20)
+            for height in range(1000, 1060, 10):  # six honest attestations the receiver cannot place yet
+                await ahead.publish(topic, sign_attestation(KEY_A, CHAIN, height, ROOT).encode())
+            await eventually(lambda: net.rejected()["future"] == 6)
+            await asyncio.sleep(0.5)
+            assert ahead.peer_id in recv.peers(), "an honest peer was dropped for being ahead of us"
+            assert recv.metrics().ignored_received == 6 and recv.metrics().invalid_received == 0
+            assert net.pool.heights() == []
+
+
 async def _ignore(data: bytes, peer: str) -> None:
     return None
 
