@@ -14,12 +14,15 @@ BatchBlock the sequencer's RPC returns, byte for byte:
 `should_range_sync` says when to ask peers for a missing first block;
 `choose_source` decides where a batch comes from: the blocks held, or the
 sequencer's JSON-RPC (the fallback, when gossip has had nothing new for a
-while or the settler has no [p2p] section).
+while, when the block the batch needs next has been missing that long while
+gossip keeps bringing others (`Starvation`: after a heal, a held run that no
+longer links, a range sync that fails), or the settler has no [p2p] section).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 
 from node.batch import BatchBlock
@@ -85,6 +88,24 @@ def should_range_sync(first: int, newest_held: int | None, silent_s: float) -> b
     """Ask peers for blocks from `first` (not held): a later block is held (a gap), or gossip has been quiet
     for RANGE_SYNC_AFTER_S (a start, a restart, held blocks dropped); not while `first` is simply unsealed."""
     return (newest_held is not None and newest_held > first) or silent_s >= RANGE_SYNC_AFTER_S
+
+
+@dataclass(slots=True)
+class Starvation:
+    """How long the batch's next block has been wanted and not held (so lively gossip of other
+    blocks cannot hold the RPC fallback off forever)."""
+
+    block: int | None = None
+    since: float = 0.0
+
+    def observe(self, first: int, holds_first: bool, now: float) -> float:
+        """Seconds block `first` has been wanted without being held; 0 once it is held."""
+        if holds_first:
+            self.block = None
+            return 0.0
+        if self.block != first:
+            self.block, self.since = first, now
+        return now - self.since
 
 
 def choose_source(*, has_network: bool, holds_next: bool, silent_s: float, fallback_after_s: float) -> Source | None:

@@ -65,7 +65,7 @@ from l1.settler.blockstore import BlockStore
 from l1.settler.config import SettlerConfig
 from l1.settler.control import parse_fault_mode
 from l1.settler.feed import GossipFeed, LatencyWindow
-from l1.settler.held import Source, choose_source, held_run, should_range_sync, to_batch_blocks
+from l1.settler.held import Source, Starvation, choose_source, held_run, should_range_sync, to_batch_blocks
 from l1.settler.inbox import InboxError, InboxWalker, compute_origin_info, open_inbox, sync_inbox
 from l1.settler.journal import STATE_FILE, SettlerRecord, in_flight_to_json, load_record, save_record
 from l1.settler.outcomes import BATCHES, OUTPUTS, Outcomes
@@ -172,6 +172,7 @@ class Settler:
         self._outputs_lock = asyncio.Lock()  # one round of the output duty, or one devnet fault switch
         self.feed: GossipFeed | None = None
         self._defaults_seen = 0
+        self._starvation = Starvation()  # how long the next batch block has been missing from the held ones
         self._origins_ahead: dict[int, OriginInfo] = {}  # L1 origins of held blocks the inbox walk has not reached
         self.seal_to_post = LatencyWindow()
         self._init_metrics()
@@ -438,10 +439,11 @@ class Settler:
             if not held and should_range_sync(first, feed.store.newest(), feed.silent_s()):
                 await feed.fill(first, count)
                 held = await self.held_batch(first, count)
+        starved_s = self._starvation.observe(first, bool(held), time.monotonic())
         source = choose_source(
             has_network=feed is not None,
             holds_next=bool(held),
-            silent_s=feed.silent_s() if feed is not None else 0.0,
+            silent_s=max(feed.silent_s(), starved_s) if feed is not None else 0.0,
             fallback_after_s=self.section.gossip_fallback_ms / 1000,
         )
         if source is Source.GOSSIP:

@@ -16,7 +16,7 @@ import pytest
 
 from l1.settler.blockstore import Added, BlockStore
 from l1.settler.feed import LatencyWindow, compute_percentile
-from l1.settler.held import Source, choose_source, held_run, should_range_sync, to_batch_blocks
+from l1.settler.held import Source, Starvation, choose_source, held_run, should_range_sync, to_batch_blocks
 from l1.settler.pack import pack_batch, parse_batch_block, validate_contiguous
 from node.block import Block
 from node.chain import Chain
@@ -206,3 +206,15 @@ def test_percentiles() -> None:
 )
 def test_should_range_sync(newest_held: int | None, silent_s: float, expected: bool) -> None:
     assert should_range_sync(11, newest_held, silent_s) is expected
+
+
+def test_starvation_counts_how_long_the_next_block_has_been_missing() -> None:
+    """Lively gossip of other blocks must not hold the RPC fallback off: the wait for block `first` counts."""
+    starvation = Starvation()
+    assert starvation.observe(10, False, 100.0) == 0.0
+    assert starvation.observe(10, False, 103.5) == 3.5  # still missing 3.5 s later: past a 3 s fallback
+    assert choose_source(has_network=True, holds_next=False, silent_s=3.5, fallback_after_s=3.0) is Source.RPC
+    assert starvation.observe(10, True, 104.0) == 0.0  # held now
+    assert starvation.observe(11, False, 104.0) == 0.0  # the next one: a new wait
+    assert starvation.observe(12, False, 106.0) == 0.0  # another block: the clock restarts
+    assert starvation.observe(12, False, 107.0) == 1.0
