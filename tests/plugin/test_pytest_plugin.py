@@ -85,7 +85,7 @@ def test_partitioned_executor_only_follows_l1(rollup_devnet, rollup_client):
         status = executor.call("rollup_syncStatus")
         assert status["unsafe"]["number"] <= max(first, status["safe"]["number"]), (first, status)
         time.sleep(0.2)
-    assert rollup_client.block_number("latest") > max(first, status["unsafe"]["number"]) + 5
+    assert rollup_client.block_number("latest") > first + 5  # the chain moved on meanwhile
 
 
 def test_healed_executor_catches_up(rollup_devnet, rollup_client):
