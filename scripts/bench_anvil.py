@@ -226,7 +226,15 @@ def devnet_run(transfers: int, rate: float, senders: int) -> dict[str, Any]:
     directory, _ = bench_devnet.start_devnet(1)
     try:
         info = json.loads((directory / "devnet.json").read_text())
-        args = argparse.Namespace(rate=rate, seconds=transfers / rate, senders=senders, drain_seconds=60.0)
+        args = argparse.Namespace(
+            rate=rate,
+            seconds=transfers / rate,
+            senders=senders,
+            drain_seconds=60.0,
+            finalized=False,
+            finalize_seconds=0.0,
+            fresh_recipients=False,
+        )
         result = asyncio.run(bench_devnet.run(args, info))
     finally:
         bench_devnet.stop_devnet(directory)

@@ -202,6 +202,8 @@ class Mempool(NoncePool[RecoveredTx]):
         queued: list[_TailItem] = []
         pending: list[_TailItem] = []
         for sender, state in self._senders.items():
+            if not state.txs:
+                continue  # emptied by a removal whose refresh (which forgets the sender) has not run yet
             tail = state.tail()
             (queued if state.queued else pending).append((-tail.priority, tail.fee, -tail.seq, state.stamp, sender))
         heapq.heapify(queued)

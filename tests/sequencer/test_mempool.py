@@ -197,6 +197,24 @@ def test_after_a_block_included_and_stale_are_removed() -> None:
     assert (status.pending, status.queued, status.capacity, status.queued_capacity) == (1, 0, 10_000, 2_500)
 
 
+def test_the_tail_heaps_rebuild_skips_a_sender_a_removal_just_emptied() -> None:
+    """Regression (a sequencer crash at 5,000 tx/s, scripts/bench_anvil.py): `remove_hashes` detaches a
+    block's transactions from every sender first, then refreshes each; refreshing one that still has
+    transactions may rebuild the eviction heaps over every sender, so it met senders emptied a moment
+    before and not yet forgotten: KeyError -1 in tail(), which killed the block loop. The rebuild is
+    driven here at exactly that moment."""
+    pool = Mempool()
+    x0, y0, y1 = fake_tx(A, 0, 10), fake_tx(B, 0, 10), fake_tx(B, 1, 10)
+    for tx in (x0, y0, y1):
+        pool.add(tx, acct(0))
+    pool._detach(pool._senders[A], pool._by_hash[x0.hash])  # A is empty, its refresh still to come
+    pool._rebuild_tail_heaps()  # what refreshing B may do at that point
+    pool._refresh(A, pool._senders[A])
+    assert pool.remove_included([y0]) == 1
+    status = pool.status()
+    assert status.pending + status.queued == 1
+
+
 # -- the core both chains run --
 
 
