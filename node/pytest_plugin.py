@@ -201,7 +201,8 @@ def _kill_leftovers(directory: Path) -> None:
         doc = json.loads((directory / "devnet.json").read_text())
     except (OSError, ValueError):
         return
-    for proc in doc.get("processes", []):
+    control = doc.get("control")  # the control endpoint (its standbys exit when it does)
+    for proc in [*doc.get("processes", []), *([control] if isinstance(control, dict) else [])]:
         pid, config = proc.get("pid"), proc.get("config")
         if isinstance(pid, int) and isinstance(config, str) and is_our_process(pid, config):
             os.kill(pid, signal.SIGKILL)
