@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 from node.crypto import Address, CryptoError, Hash32, PrivateKey, keccak256, recover_address
 from node.encoding import DecodeError, expect_bytes, expect_int, expect_list, pack, unpack
+from node.gossip import GossipRejected
 
 ATTESTATION_DOMAIN = b"\x19rollup-devnet output attestation v1\x00"
 MAX_ATTESTATION_BYTES = 256  # an encoded attestation is at most 142 bytes
@@ -47,12 +48,9 @@ def attestation_topic(chain_id: int) -> str:
     return f"/rollup/{chain_id}/attestations/1"
 
 
-class AttestationRejected(ValueError):
-    """An attestation failed validation; `reason` is a short label for metrics."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
+class AttestationRejected(GossipRejected):
+    """An attestation failed validation; `reason` is a short label for metrics (the gossip rejection of
+    node.gossip, on the attestation topic)."""
 
 
 @dataclass(frozen=True, slots=True)
