@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from node.client.errors import ResponseError
 from node.client.inputs import AddressLike, to_address, to_hash, to_uint
-from node.client.sansio import Call, Op
+from node.client.sansio import Call, Op, reply_int
 from node.crypto import to_checksum_address
 
 if TYPE_CHECKING:
@@ -22,26 +22,17 @@ R = TypeVar("R")
 PAGE = 256  # the L1's limit per l1_getOutputs / l1_getGames / l1_getWithdrawals call
 
 
-def _uint(reply: Any, method: str) -> int:
-    if isinstance(reply, bool) or not isinstance(reply, int | str):
-        raise ResponseError(f"{method}: expected a number, got {reply!r:.80}")
-    try:
-        return int(reply)
-    except ValueError:
-        raise ResponseError(f"{method}: expected a number, got {reply!r:.80}") from None
-
-
 def balance(l1: str, address: AddressLike) -> Op[int]:
-    return _uint((yield Call(l1, "l1_getBalance", (to_checksum_address(to_address(address)),))), "l1_getBalance")
+    return reply_int((yield Call(l1, "l1_getBalance", (to_checksum_address(to_address(address)),))), "l1_getBalance")
 
 
 def nonce(l1: str, address: AddressLike) -> Op[int]:
     """The next nonce of `address`, counting its transactions in the L1 mempool."""
-    return _uint((yield Call(l1, "l1_getNonce", (to_checksum_address(to_address(address)),))), "l1_getNonce")
+    return reply_int((yield Call(l1, "l1_getNonce", (to_checksum_address(to_address(address)),))), "l1_getNonce")
 
 
 def block_number(l1: str) -> Op[int]:
-    return _uint((yield Call(l1, "l1_blockNumber")), "l1_blockNumber")
+    return reply_int((yield Call(l1, "l1_blockNumber")), "l1_blockNumber")
 
 
 def _parse_list(schema: Schema[R], reply: Any, what: str) -> list[R]:

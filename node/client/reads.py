@@ -11,22 +11,13 @@ from typing import Any
 from node.client.errors import ProofError, ResponseError
 from node.client.inputs import AddressLike, BlockLike, to_address, to_block, to_hash, to_level
 from node.client.models import AccountProof, Block, Receipt, SyncStatus, TxStatus
-from node.client.sansio import Call, Op
+from node.client.sansio import Call, Op, reply_int
 from node.crypto import to_checksum_address
 from node.devnet.proofcheck import check_account_proof
 
 
-def _int(reply: Any, method: str) -> int:
-    if isinstance(reply, bool) or not isinstance(reply, int | str):
-        raise ResponseError(f"{method}: expected a number, got {reply!r:.80}")
-    try:
-        return int(reply)
-    except ValueError:
-        raise ResponseError(f"{method}: expected a number, got {reply!r:.80}") from None
-
-
 def chain_id(url: str) -> Op[int]:
-    return _int((yield Call(url, "rollup_chainId")), "rollup_chainId")
+    return reply_int((yield Call(url, "rollup_chainId")), "rollup_chainId")
 
 
 def sync_status(url: str, timeout: float | None = None) -> Op[SyncStatus]:
@@ -43,12 +34,12 @@ def block_number(url: str, level: str = "latest") -> Op[int]:
 
 def balance(url: str, address: AddressLike, block: BlockLike = "latest") -> Op[int]:
     args = (to_checksum_address(to_address(address)), to_block(block))
-    return _int((yield Call(url, "rollup_getBalance", args)), "rollup_getBalance")
+    return reply_int((yield Call(url, "rollup_getBalance", args)), "rollup_getBalance")
 
 
 def nonce(url: str, address: AddressLike, block: BlockLike = "latest") -> Op[int]:
     args = (to_checksum_address(to_address(address)), to_block(block))
-    return _int((yield Call(url, "rollup_getNonce", args)), "rollup_getNonce")
+    return reply_int((yield Call(url, "rollup_getNonce", args)), "rollup_getNonce")
 
 
 def block(url: str, number_or_tag: BlockLike, full: bool = False) -> Op[Block | None]:
@@ -85,7 +76,7 @@ def proof(url: str, address: AddressLike, block_tag: BlockLike = "latest", verif
     reply = yield Call(url, "rollup_getProof", (to_checksum_address(addr), tag))
     if not isinstance(reply, dict) or "blockNumber" not in reply:
         raise ResponseError(f"rollup_getProof: expected an object with blockNumber, got {reply!r:.80}")
-    number = _int(reply["blockNumber"], "rollup_getProof.blockNumber")
+    number = reply_int(reply["blockNumber"], "rollup_getProof.blockNumber")
     header = yield Call(url, "rollup_getBlockByNumber", (number, False))
     if header is None:
         raise ProofError(f"block {number} of the proof is not available")
@@ -95,8 +86,8 @@ def proof(url: str, address: AddressLike, block_tag: BlockLike = "latest", verif
         address=to_checksum_address(addr),
         block_number=number,
         state_root=state_root,
-        balance=_int(reply.get("balance", 0), "rollup_getProof.balance"),
-        nonce=_int(reply.get("nonce", 0), "rollup_getProof.nonce"),
+        balance=reply_int(reply.get("balance", 0), "rollup_getProof.balance"),
+        nonce=reply_int(reply.get("nonce", 0), "rollup_getProof.nonce"),
         verified=check.verified,
         detail=check.reason,
         raw=reply,

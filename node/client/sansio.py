@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from node.client.errors import ClientError, from_rpc_error, from_transport_error
+from node.client.errors import ClientError, ResponseError, from_rpc_error, from_transport_error
 from node.rpc.client import RpcTransportError
 from node.rpc.errors import RpcError
 
@@ -88,6 +88,16 @@ def call(url: str, method: str, *params: Any, timeout: float | None = None) -> O
     """The raw reply of one call."""
     reply = yield Call(url, method, params, timeout)
     return reply
+
+
+def reply_int(reply: Any, method: str) -> int:
+    """A number in a node's reply (a JSON integer or its decimal string); ResponseError otherwise."""
+    if isinstance(reply, bool) or not isinstance(reply, int | str):
+        raise ResponseError(f"{method}: expected a number, got {reply!r:.80}")
+    try:
+        return int(reply)
+    except ValueError:
+        raise ResponseError(f"{method}: expected a number, got {reply!r:.80}") from None
 
 
 def run_sync(op: Op[T], send: Callable[[Call], Any], sleep: Callable[[float], None] = time.sleep) -> T:
