@@ -28,6 +28,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import trio
 from libp2p.peer.id import ID
@@ -133,8 +134,9 @@ class GossipService:
         def validate(forwarder: ID, msg: rpc_pb2.Message) -> bool:
             if forwarder == my_id:
                 return True  # our own publish was validated in publish()
-            ok, why = _run_validator(fn, msg.data)
-            if why.startswith(_IGNORED):
+            verdict = _run_validator(fn, msg.data)
+            ok, why = verdict.ok, verdict.why
+            if verdict.ignored:
                 self.metrics.ignored_received += 1
                 log.debug("gossip: ignored %d-byte message on %s (%s)", len(msg.data), topic, why)
                 return False
@@ -203,9 +205,9 @@ class GossipService:
     async def publish(self, topic: str, data: bytes) -> PublishReport:
         validator = self._validators.get(topic)
         if validator is not None:
-            ok, why = _run_validator(validator, data)
-            if not ok:
-                raise InvalidMessageError(f"local validator of topic {topic!r} rejected the payload ({why})")
+            verdict = _run_validator(validator, data)
+            if not verdict.ok:
+                raise InvalidMessageError(f"local validator of topic {topic!r} rejected the payload ({verdict.why})")
         waited, saturated = await self._wait_for_capacity()
         await self._pubsub.publish(topic, data)
         self.metrics.published += 1
@@ -237,18 +239,20 @@ class GossipService:
         return tuple(str(peer) for peer, queue in self._pubsub.peer_queues.items() if len(queue) >= self._threshold)
 
 
-_IGNORED = "ignored: "
+class _Verdict(NamedTuple):
+    ok: bool
+    why: str = ""
+    ignored: bool = False  # IgnoreMessage: dropped without holding it against the forwarding peer
 
 
-def _run_validator(fn: Validator, data: bytes) -> tuple[bool, str]:
-    """(accepted, why): a validator returning False or raising rejects; raising IgnoreMessage ignores
-    (`why` then starts with "ignored: ")."""
+def _run_validator(fn: Validator, data: bytes) -> _Verdict:
+    """A validator returning False or raising rejects; raising IgnoreMessage ignores."""
     try:
-        return (True, "") if fn(data) else (False, "validator returned False")
+        return _Verdict(True) if fn(data) else _Verdict(False, "validator returned False")
     except IgnoreMessage as exc:
-        return False, _IGNORED + str(exc)[:120]
+        return _Verdict(False, f"ignored: {str(exc)[:120]}", ignored=True)
     except Exception as exc:  # noqa: BLE001 - a raising validator rejects the message
-        return False, f"validator raised {type(exc).__name__}: {str(exc)[:120]}"
+        return _Verdict(False, f"validator raised {type(exc).__name__}: {str(exc)[:120]}")
 
 
 def _peer_text(from_id: bytes) -> str:
