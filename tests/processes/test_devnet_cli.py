@@ -178,6 +178,7 @@ def test_port_check_names_the_taken_port(tmp_path: Path) -> None:
     specs = DevnetLayout.at(tmp_path).processes(DevnetSettings(base_port=base, executors=1))
     check_ports_free(specs)
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: a TIME_WAIT port is free
         sock.bind(("127.0.0.1", base + 1000))
         sock.listen()
         assert not port_is_free(base + 1000)
