@@ -15,6 +15,7 @@ from node.crypto import to_checksum_address
 from node.devnet import params as p
 from node.devnet.layout import (
     FAULTY_CHALLENGER,
+    HONEST_CHALLENGER,
     ROLE_CHALLENGER,
     ROLE_EXECUTOR,
     ROLE_L1,
@@ -113,7 +114,7 @@ def p2p_ports(specs: list[ProcessSpec], settings: p.DevnetSettings) -> list[tupl
     return [
         (p2p_port(spec, settings), f"{spec.name} p2p")
         for spec in specs
-        if spec.role in (ROLE_SEQUENCER, ROLE_EXECUTOR, ROLE_SETTLER)
+        if spec.role in (ROLE_SEQUENCER, ROLE_EXECUTOR, ROLE_SETTLER) or spec.name == HONEST_CHALLENGER
     ]
 
 
@@ -122,6 +123,8 @@ def p2p_port(spec: ProcessSpec, settings: p.DevnetSettings) -> int:
         return settings.base_port + p.P2P_PORT_OFFSET
     if spec.role == ROLE_SETTLER:
         return settings.base_port + p.SETTLER_P2P_PORT_OFFSET
+    if spec.name == HONEST_CHALLENGER:
+        return settings.base_port + p.CHALLENGER_P2P_PORT_OFFSET
     return settings.base_port + p.P2P_PORT_OFFSET + 1 + int(spec.name.rsplit("-", 1)[1])
 
 
@@ -171,8 +174,9 @@ def settler_p2p_section(spec: ProcessSpec, settings: p.DevnetSettings) -> dict[s
 
 
 def challenger_config(spec: ProcessSpec, l1: ProcessSpec, settings: p.DevnetSettings) -> dict[str, Any]:
+    """The honest challenger also joins the gossip network for output attestations (prover.attestations)."""
     faulty = spec.name == FAULTY_CHALLENGER
-    return {
+    doc: dict[str, Any] = {
         "node": node_section(spec),
         "rollup": rollup_section(),
         "venue": venue_section(),
@@ -182,6 +186,18 @@ def challenger_config(spec: ProcessSpec, l1: ProcessSpec, settings: p.DevnetSett
             "poll_ms": max(50, min(250, settings.l1_block_time_ms // 4)),
         },
     }
+    if spec.name == HONEST_CHALLENGER:
+        doc["p2p"] = challenger_p2p_section(spec, settings)
+        doc["attestation"] = attestation_section(spec)
+    return doc
+
+
+def challenger_p2p_section(spec: ProcessSpec, settings: p.DevnetSettings) -> dict[str, Any]:
+    """Bootstraps to the sequencer and every executor (the attesters); it needs no blocks from them."""
+    base = settings.base_port + p.P2P_PORT_OFFSET
+    bootstrap = [p2p_multiaddr("sequencer", base)]
+    bootstrap += [p2p_multiaddr(f"executor-{i}", base + 1 + i) for i in range(settings.executors)]
+    return {"listen_port": p2p_port(spec, settings), "seed": p.p2p_seed_label(spec.name), "bootstrap": bootstrap}
 
 
 def executor_config(

@@ -116,6 +116,7 @@ CHALLENGER_PORT_OFFSET = 1150  # the honest challenger; the faulty one at P+1151
 EXECUTOR_PORT_OFFSET = 1200
 P2P_PORT_OFFSET = 1300  # libp2p: the sequencer at P+1300, executor i at P+1301+i
 SETTLER_P2P_PORT_OFFSET = 1299  # libp2p: the settler (a gossip peer bootstrapping to the sequencer)
+CHALLENGER_P2P_PORT_OFFSET = 1298  # libp2p: the honest challenger (attestations; prover.attestations)
 DEFAULT_EXECUTORS = 2
 MAX_EXECUTORS = 16
 RPC_HOST = "127.0.0.1"

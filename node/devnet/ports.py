@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from node.devnet.errors import PortInUseError
 from node.devnet.layout import ProcessSpec
 from node.devnet.params import (
+    CHALLENGER_P2P_PORT_OFFSET,
     CHALLENGER_PORT_OFFSET,
     CONTROL_PORT_OFFSET,
     EXECUTOR_PORT_OFFSET,
@@ -73,6 +74,7 @@ def find_free_base_port(
         *(EXECUTOR_PORT_OFFSET + i for i in range(executors)),
         *(P2P_PORT_OFFSET + i for i in range(executors + 1)),
         SETTLER_P2P_PORT_OFFSET,
+        CHALLENGER_P2P_PORT_OFFSET,
     ]
     for base in range(start, stop - P2P_PORT_OFFSET - executors - 1, step):
         if all(port_is_free(base + offset, host) for offset in offsets):
