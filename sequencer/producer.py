@@ -41,6 +41,7 @@ from typing import Protocol
 
 from node.block import BlockHeader
 from node.chain import Chain, ChainError, PreparedBlock, SealedBlock
+from node.clock import PROCESS_CLOCK
 from node.derivation import BlockPlan, L1BlockData, RollupRules, plan_next_block, system_transactions
 from node.service import sleep_or_stop
 from node.state.schema import get_account
@@ -71,7 +72,8 @@ class L1Origins(Protocol):
 
 
 def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
+    """Chain time: the wall clock plus the devnet offset (node.clock; the wall clock outside devnet mode)."""
+    return PROCESS_CLOCK.now_ms()
 
 
 class BlockProducer:

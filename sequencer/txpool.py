@@ -23,12 +23,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from node.chain import Chain
+from node.clock import PROCESS_CLOCK
 from node.crypto import Hash32, keccak256
 from node.encoding import DecodeError
 from node.mempool_errors import MempoolError
@@ -65,7 +65,8 @@ ROTATE_MIN_BYTES = 16 * 1024 * 1024  # and 4x the last snapshot: rotate early wh
 
 
 def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
+    """Chain time: the wall clock plus the devnet offset (node.clock; the wall clock outside devnet mode)."""
+    return PROCESS_CLOCK.now_ms()
 
 
 @dataclass(frozen=True, slots=True)
