@@ -11,7 +11,7 @@
 
     [settler]
     l1_rpc = "http://127.0.0.1:8545/"          # required
-    sequencer_rpc = "http://127.0.0.1:9545/"   # required
+    sequencer_rpc = "http://127.0.0.1:9545/"   # the fallback; optional with [p2p], required without
     batcher_key = "dev1"           # dev name, 0x private key, stored key name or keystore path
     proposer_key = "dev2"
     key_password_env = "SETTLER_KEY_PASSWORD"  # optional: env var holding keystore passwords
@@ -20,7 +20,7 @@
     poll_ms = 250
     stuck_after_rounds = 20        # /health says "stuck" once a duty (batches, outputs) failed this many rounds
     bond = "1000000000000000000"   # optional; default: the L1's proposerBond
-    gossip_fallback_ms = 3000      # with [p2p]: batches from the RPC once gossip brought nothing new this long
+    gossip_fallback_ms = 3000      # with [p2p]: batches and outputs from the RPC once gossip is late this long
 
     [p2p]                          # optional, node.blocknet's section (as the executors'): follow blocks by gossip
     listen_port = 9646
@@ -29,8 +29,12 @@
     sequencer = "0x..."            # required here: the address whose signature gossiped blocks must carry
 
 Without [p2p] every batch comes from the sequencer's JSON-RPC
-(`rollup_getBatchBlocks`); with it, from the signed blocks the settler
-holds, and the RPC is the fallback (l1.settler.held.choose_source).
+(`rollup_getBatchBlocks`) and every output root from `rollup_outputAtBlock`;
+with it, both from the signed blocks the settler holds (l1.settler.held,
+l1.settler.verified), and the RPC, if `sequencer_rpc` is set, is the
+fallback (l1.settler.held.choose_source). A settler with [p2p] needs only
+the L1 URL and a bootstrap address: without `sequencer_rpc` it waits for
+gossip and range sync instead of falling back.
 
 Every bad value raises ConfigError naming the key.
 """
@@ -74,7 +78,7 @@ _KEYS = frozenset(
 @dataclass(frozen=True, slots=True)
 class SettlerSection:
     l1_rpc: str
-    sequencer_rpc: str
+    sequencer_rpc: str | None  # None: no RPC fallback (the settler then needs [p2p])
     batcher_key: PrivateKey
     proposer_key: PrivateKey
     output_interval: int
@@ -102,11 +106,14 @@ def settler_config_from_dict(doc: Mapping[str, Any], base_dir: Path | None = Non
     p2p = load_p2p_section(doc)
     if p2p is not None and p2p.sequencer is None:
         raise ConfigError("p2p.sequencer (the address that signs gossiped blocks) is required for the settler")
+    settler = load_settler_section(doc)
+    if settler.sequencer_rpc is None and p2p is None:
+        raise ConfigError(
+            "the settler needs blocks from somewhere: set settler.sequencer_rpc, or a [p2p] section "
+            "(bootstrap peers and the sequencer's address) to follow the sequencer's blocks by gossip"
+        )
     return SettlerConfig(
-        node=load_node_section(doc, base_dir),
-        rollup=load_rollup_config(doc),
-        settler=load_settler_section(doc),
-        p2p=p2p,
+        node=load_node_section(doc, base_dir), rollup=load_rollup_config(doc), settler=settler, p2p=p2p
     )
 
 
@@ -120,7 +127,7 @@ def load_settler_section(doc: Mapping[str, Any]) -> SettlerSection:
     password = _password(section)
     return SettlerSection(
         l1_rpc=_url(section, "l1_rpc"),
-        sequencer_rpc=_url(section, "sequencer_rpc"),
+        sequencer_rpc=_url(section, "sequencer_rpc") if "sequencer_rpc" in section else None,
         batcher_key=_key(section, "batcher_key", password),
         proposer_key=_key(section, "proposer_key", password),
         output_interval=_int(section, "output_interval", DEFAULT_OUTPUT_INTERVAL, 1, 10**9),

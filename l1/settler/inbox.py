@@ -26,13 +26,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from l1.contracts.client import DerivationBlock, L1Client
+from l1.settler.verified import Derived, compute_batch_digest
 from node.batch import BatchBlock, BatchError, decode_batch
 from node.crypto import Hash32, parse_hex
-from node.shape import OriginInfo, RollupRules, ShapeHead, derive_batch, derive_expired_epochs
+from node.shape import BlockShape, OriginInfo, RollupRules, ShapeHead, derive_batch, derive_expired_epochs
 
 log = logging.getLogger("settler.inbox")
 
 FETCH_L1_BLOCKS = 64  # l1_getDerivationData's limit
+MAX_DERIVED = 8192  # derived blocks' digests kept above the verified outputs (l1.settler.verified)
 
 
 class InboxError(Exception):
@@ -44,22 +46,29 @@ class InboxCheckpoint:
     l1_block: int  # the last L1 block walked
     l1_hash: Hash32
     head: ShapeHead
+    derived: tuple[tuple[int, Derived], ...] = ()  # the walk's derived blocks not yet covered by our outputs
 
     def to_json(self) -> dict[str, Any]:
         return {
             "l1Block": self.l1_block,
             "l1Hash": "0x" + self.l1_hash.hex(),
             "head": [self.head.number, self.head.timestamp_ms, self.head.l1_origin_number],
+            "derived": [[n, "0x" + d.digest.hex(), d.system_count] for n, d in self.derived],
         }
 
     @classmethod
     def from_json(cls, doc: Any) -> InboxCheckpoint:
         try:
             number, timestamp, origin = (int(v) for v in doc["head"])
+            derived = tuple(
+                (int(n), Derived(Hash32(parse_hex(digest, 32, "digest")), int(count)))
+                for n, digest, count in doc.get("derived", [])
+            )
             return cls(
                 int(doc["l1Block"]),
                 Hash32(parse_hex(doc["l1Hash"], 32, "l1Hash")),
                 ShapeHead(number, timestamp, origin),
+                derived,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InboxError(f"malformed inbox checkpoint: {exc}") from None
@@ -88,6 +97,7 @@ class InboxWalker:
         self.last_drop: Drop | None = None
         self.default_blocks = 0
         self.unreported_defaults: list[tuple[int, int]] = []  # (L2 block, its epoch) since the last log line
+        self.derived: dict[int, Derived] = {}  # L2 block -> what L1 derived there (l1.settler.verified)
 
     def report_defaults(self) -> None:
         """One log line for the default blocks walked since the last one."""
@@ -113,6 +123,7 @@ class InboxWalker:
         self.last_l1, self.last_hash = -1, None
         self.origins = {}
         self.last_drop = None
+        self.derived = {}
         self.process_l1_block(genesis)
 
     def restore(self, checkpoint: InboxCheckpoint, origins: list[DerivationBlock]) -> None:
@@ -120,11 +131,24 @@ class InboxWalker:
         self.head = checkpoint.head
         self.last_l1, self.last_hash = checkpoint.l1_block, checkpoint.l1_hash
         self.origins = {b.number: compute_origin_info(b) for b in origins}
+        self.derived = dict(checkpoint.derived)
 
     def checkpoint(self) -> InboxCheckpoint | None:
         if self.head is None or self.last_hash is None:
             return None
-        return InboxCheckpoint(self.last_l1, self.last_hash, self.head)
+        return InboxCheckpoint(self.last_l1, self.last_hash, self.head, tuple(sorted(self.derived.items())))
+
+    def forget_derived_below(self, number: int) -> None:
+        """Drop the derived blocks' digests below `number` (covered by our outputs already)."""
+        for old in [n for n in self.derived if n < number]:
+            del self.derived[old]
+
+    def _record_derived(self, shape: BlockShape, block: BatchBlock) -> None:
+        origin = self.origins.get(shape.l1_origin_number)
+        system = origin.system_count if shape.opens_epoch and origin is not None else 0
+        self.derived[shape.number] = Derived(compute_batch_digest(block), system)
+        if len(self.derived) > MAX_DERIVED:
+            del self.derived[min(self.derived)]
 
     def process_l1_block(self, block: DerivationBlock) -> None:
         if self.head is None:
@@ -137,6 +161,7 @@ class InboxWalker:
             head = self._walk_batch(head, batch.data, block.number)
         for shape in derive_expired_epochs(head, block.number, self.origins.get, self.rules):
             head = shape.head
+            self._record_derived(shape, BatchBlock(shape.number, shape.timestamp_ms, shape.l1_origin_number, ()))
             self.default_blocks += 1
             self.unreported_defaults.append((shape.number, shape.l1_origin_number))
         self.head = head
@@ -151,6 +176,8 @@ class InboxWalker:
             self.last_drop = Drop(posted_in, head.number + 1, f"a batch in L1 block {posted_in} is malformed: {exc}")
             return head
         outcome = derive_batch(head, blocks, posted_in, self.origins.get, self.rules)
+        for shape, accepted in outcome.accepted:
+            self._record_derived(shape, accepted)
         if outcome.accepted:
             head = outcome.accepted[-1][0].head
         if outcome.dropped is not None:

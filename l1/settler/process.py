@@ -29,6 +29,17 @@ fallback: when gossip has brought nothing new for `gossip_fallback_ms`, or
 without `[p2p]`. Each batch's source is logged and counted
 (settler_batches_total{source}).
 
+Output roots come from the same held blocks (l1.settler.verified): the
+root of block k is computed from the signed header (state root, block
+hash), for blocks on a chain checked against what L1 derived, block by
+block; outputs are proposed up to that chain's tip. The RPC
+(`rollup_outputAtBlock`, up to the sequencer's safe head) is the fallback
+under the same rule as for batches: the next output's block not verified
+for `gossip_fallback_ms`. Counted in settler_outputs_total{source}. Without
+`sequencer_rpc` (allowed with `[p2p]`) there is no fallback: the settler
+waits for gossip and range sync, and says so in its health once it has
+waited `gossip_fallback_ms`.
+
 Every transaction is recorded in `<data_dir>/settler_state.json` before it
 is sent (l1.settler.journal), so a settler killed with its batch or proposal
 in the L1 mempool waits for it after a restart instead of sending it again.
@@ -69,7 +80,7 @@ from l1.settler.held import Source, Starvation, choose_source, held_run, should_
 from l1.settler.inbox import InboxError, InboxWalker, compute_origin_info, open_inbox, sync_inbox
 from l1.settler.journal import STATE_FILE, SettlerRecord, in_flight_to_json, load_record, save_record
 from l1.settler.outcomes import BATCHES, OUTPUTS, Outcomes
-from l1.settler.outputs import OUTPUTS_PAGE, OutputsLedger, sync_outputs
+from l1.settler.outputs import DEFEATED, OUTPUTS_PAGE, OutputsLedger, sync_outputs
 from l1.settler.pack import SequencerDataError, SettlerError, pack_batch, parse_batch_block, validate_contiguous
 from l1.settler.plan import (
     BatchIntent,
@@ -87,6 +98,7 @@ from l1.settler.plan import (
 )
 from l1.settler.policy import ProposalPolicy, ProposalPolicyFactory, SwitchablePolicy
 from l1.settler.txs import Outgoing, TxBook, TxRefused
+from l1.settler.verified import VerifiedChain
 from node.batch import BatchBlock
 from node.crypto import Hash32, parse_hex, to_checksum_address
 from node.gossip import GossipRules
@@ -106,6 +118,7 @@ MAX_PROPOSALS_IN_FLIGHT = 16
 STALE_AFTER_L1_BLOCKS = 5  # a transaction pending this many L1 block times is replaced
 MIN_STALE_S = 5.0
 HELD_FOR_PEERS = 64  # held blocks kept at and below the derivable head, to serve peers' range requests
+HELD_FOR_ANCHOR = 4096  # held blocks kept back to our newest live output (a restart's verified-chain anchor)
 HELD_DIR = "held_blocks"
 MAX_ORIGINS_AHEAD = 4  # L1 blocks read per batch for held blocks whose origin the inbox walk has not reached
 SEAL_TO_POST_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -151,7 +164,8 @@ class Settler:
         self.tasks = BackgroundTasks()
         self.server = RpcServer("settler", health=self._health)
         self.l1 = L1Client(self.section.l1_rpc)
-        self.sequencer = RpcClient(self.section.sequencer_rpc)
+        rpc_url = self.section.sequencer_rpc
+        self.sequencer: RpcClient | None = None if rpc_url is None else RpcClient(rpc_url)
         self.state_path = config.node.data_dir / STATE_FILE
         self.walker = InboxWalker(config.rollup.rules)
         self.ledger = OutputsLedger(self.section.proposer_key.address)
@@ -166,6 +180,8 @@ class Settler:
         self.trackers = {
             duty: ProblemTracker(f"settler {duty}", log, self.section.stuck_after_rounds) for duty in (BATCHES, OUTPUTS)
         }
+        if proposal_policy is not None and self.sequencer is None:
+            raise SettlerError("a proposal policy (l1.faults.settler) needs settler.sequencer_rpc")
         self.faulty: ProposalPolicy | None = (
             None if proposal_policy is None else proposal_policy(config, self.l1, self.sequencer)
         )
@@ -173,6 +189,9 @@ class Settler:
         self.feed: GossipFeed | None = None
         self._defaults_seen = 0
         self._starvation = Starvation()  # how long the next batch block has been missing from the held ones
+        self.verified = VerifiedChain()  # output roots of held blocks checked against what L1 derived
+        self._output_starvation = Starvation()  # how long the next output's block has been unverified
+        self._verify_fill_at = 0.0
         self._origins_ahead: dict[int, OriginInfo] = {}  # L1 origins of held blocks the inbox walk has not reached
         self.seal_to_post = LatencyWindow()
         self._init_metrics()
@@ -194,6 +213,9 @@ class Settler:
         )
         register_problem_metrics(m, "settler", self.trackers)
         self.m_batches = m.counter("settler_batches_total", "batches sent to L1, by where their blocks came from")
+        self.m_outputs = m.counter(
+            "settler_outputs_total", "output proposals sent to L1, by where their root came from"
+        )
         self.m_seal_to_post = m.histogram(
             "settler_seal_to_post_seconds", "an L2 block's timestamp to its batch sent to L1", SEAL_TO_POST_BUCKETS
         )
@@ -292,7 +314,8 @@ class Settler:
             log.info("in flight before the restart: %s; waiting for it before deciding again", entry.describe())
         log.info(
             "settler up: L2 blocks derivable from L1 up to %d, our newest live output at L2 block %d (%s), "
-            "batcher %s, proposer %s, max batch %d bytes, output every %d blocks, bond %d, RPC %s",
+            "batcher %s, proposer %s, max batch %d bytes, output every %d blocks, bond %d, RPC %s, "
+            "blocks from %s",
             self.walker.head_number,
             self.ledger.own_newest_live(),
             ", ".join(f"{n} {status}" for status, n in sorted(self.ledger.own_counts().items())) or "none",
@@ -302,7 +325,15 @@ class Settler:
             self.section.output_interval,
             self.bond,
             self.server.url,
+            self._describe_sources(),
         )
+
+    def _describe_sources(self) -> str:
+        if self.feed is None:
+            return f"the sequencer's RPC {self.section.sequencer_rpc}"
+        if self.sequencer is None:
+            return "gossip and range sync only (no sequencer_rpc to fall back to)"
+        return f"gossip and range sync, falling back to {self.section.sequencer_rpc}"
 
     async def _shutdown(self) -> None:
         self.stop.set()
@@ -311,7 +342,8 @@ class Settler:
         if self.feed is not None:
             with contextlib.suppress(Exception):
                 await self.feed.stop()
-        await self.sequencer.close()
+        if self.sequencer is not None:
+            await self.sequencer.close()
         await self.l1.close()
         if self.faulty is not None:
             self.faulty.close()
@@ -386,6 +418,7 @@ class Settler:
         if self.walker.last_l1 != self._saved_inbox_at:
             self._persist()
         if self.feed is not None:
+            await self._verify_held()
             self._prune_held()
 
     def _prune_held(self) -> None:
@@ -397,9 +430,52 @@ class Settler:
             dropped = store.prune_upto(store.newest() or 0)
             log.warning("L1 derived default blocks: dropped %d held blocks (the sequencer re-seals them)", dropped)
             return
-        store.prune_upto(self.walker.head_number - HELD_FOR_PEERS)
+        head = self.walker.head_number
+        anchor = max(self.ledger.own_newest_live(), head - HELD_FOR_ANCHOR)
+        floor = min(head - HELD_FOR_PEERS, anchor - 1, head if self.verified.tip is None else self.verified.tip.number)
+        store.prune_upto(floor)
         for walked in [n for n in self._origins_ahead if n <= self.walker.last_l1]:
             del self._origins_ahead[walked]
+
+    async def _verify_held(self) -> None:
+        """Move the verified chain (output roots) over the held blocks L1 has derived; range-sync a missing one."""
+        feed, chain = self._require_feed(), self.verified
+        own = self.ledger.own_newest_live()
+        if chain.tip is None:
+            await self._anchor_verified(own)
+        chain.advance(feed.store.blocks, self.walker.derived, self.walker.head_number)
+        tip = chain.tip_number
+        if tip is not None and tip < self.walker.head_number and tip + 1 not in feed.store.blocks:
+            now = time.monotonic()
+            if now - self._verify_fill_at >= RETRY_S and should_range_sync(
+                tip + 1, feed.store.newest(), feed.silent_s()
+            ):
+                self._verify_fill_at = now
+                await feed.fill(tip + 1, min(FETCH_BLOCKS, self.walker.head_number - tip))
+                chain.advance(feed.store.blocks, self.walker.derived, self.walker.head_number)
+        floor = min(own, chain.tip_number if chain.tip_number is not None else own)
+        chain.prune_below(floor)
+        self.walker.forget_derived_below(floor + 1)
+
+    async def _anchor_verified(self, own: int) -> None:
+        """Start the verified chain at our newest live proposal (its held block must give its root), or genesis."""
+        chain = self.verified
+        if own == 0:
+            chain.anchor_genesis()
+            return
+        proposal = max(
+            (o for o in self.ledger.own.values() if o.l2_block_number == own and o.status != DEFEATED),
+            key=lambda o: o.index,
+        )
+        store = self._require_feed().store
+        if own not in store.blocks:
+            await self._require_feed().fill(own, 1)
+        block = store.blocks.get(own)
+        if block is None:
+            chain.stalled = f"block {own} of our newest live proposal is not held (range sync found none)"
+            return
+        if chain.anchor(block, proposal.output_root):
+            log.info("verified chain anchored at our live proposal for L2 block %d", own)
 
     def _require_feed(self) -> GossipFeed:
         if self.feed is None:
@@ -425,7 +501,7 @@ class Settler:
             return DutyOutcome(problem=self._hold_problem(BATCHES, plan, book.of(Role.BATCHER)))
         blocks, source = await self.next_blocks(plan, FETCH_BLOCKS)
         if not blocks or source is None:
-            return DutyOutcome()
+            return DutyOutcome(problem=self._gossip_only_wait(f"L2 block {plan}", self._starvation))
         (entry,) = await book.send([self.batch_outgoing(blocks)])
         self._count_batch(entry, blocks, source)
         return DutyOutcome(progressed=True, problem=self.outcomes.retry_problem(BATCHES, plan))
@@ -448,7 +524,7 @@ class Settler:
         )
         if source is Source.GOSSIP:
             return held, source
-        if source is Source.RPC:
+        if source is Source.RPC and self.sequencer is not None:
             return await self.fetch_blocks(first, count), source
         return [], None
 
@@ -493,8 +569,22 @@ class Settler:
             self.seal_to_post.add(seconds)
         log.info("sent %s, blocks from %s", entry.describe(), source.value)
 
+    def _gossip_only_wait(self, what: str, starvation: Starvation) -> str | None:
+        """Without an RPC fallback, a wait longer than gossip_fallback_ms is a problem (none otherwise)."""
+        if self.feed is None or self.sequencer is not None or starvation.block is None:
+            return None
+        waited_s = time.monotonic() - starvation.since
+        if waited_s * 1000 < self.section.gossip_fallback_ms:
+            return None
+        return f"{what} not held and verified for {waited_s:.0f} s, and no sequencer_rpc to fall back to"
+
+    def _require_sequencer(self) -> RpcClient:
+        if self.sequencer is None:
+            raise SequencerDataError("no settler.sequencer_rpc is configured")
+        return self.sequencer
+
     async def fetch_blocks(self, first: int, count: int) -> list[BatchBlock]:
-        items = await self.sequencer.call("rollup_getBatchBlocks", first, count)
+        items = await self._require_sequencer().call("rollup_getBatchBlocks", first, count)
         blocks = [parse_batch_block(item) for item in items]
         validate_contiguous(blocks, first)
         return blocks
@@ -526,53 +616,89 @@ class Settler:
         if self.faulty is not None and self.faulty.needs_attention:
             await self.play_faulty()
         in_flight = book.of(Role.PROPOSER)
-        facts = await self.output_facts()
+        facts = await self.output_facts(in_flight)
         refusal = self.outcomes.prune(OUTPUTS, compute_next_output(facts, self.section.output_interval, []))  # L1 facts
         plan = plan_outputs(
             facts, self.section.output_interval, in_flight, refusal, time.time(), MAX_PROPOSALS_IN_FLIGHT
         )
         if isinstance(plan, Hold):
-            return DutyOutcome(problem=self._hold_problem(OUTPUTS, plan, in_flight))
+            waiting = self._gossip_only_wait(f"the block of the output due ({plan.reason})", self._output_starvation)
+            return DutyOutcome(problem=self._hold_problem(OUTPUTS, plan, in_flight) or waiting)
         blocks = self._limit_faulty(plan)
         if not blocks:
             return DutyOutcome()
-        outgoing = [await self.output_outgoing(k, facts.own_newest_live) for k in blocks]
-        for entry in await book.send(outgoing):
+        made = [await self.output_outgoing(k, facts.own_newest_live) for k in blocks]
+        for entry in await book.send([outgoing for outgoing, _ in made]):
             log.debug("sent %s", entry.describe())
+        for outgoing, root_source in made:
+            self.m_outputs.inc(source=root_source)
+            log.info("proposed %s, root from %s", outgoing.intent.describe(), root_source)
         return DutyOutcome(progressed=True, problem=self.outcomes.retry_problem(OUTPUTS, blocks[0]))
 
-    async def output_facts(self) -> OutputFacts:
-        status = await self.sequencer.call("rollup_syncStatus")
-        try:
-            sequencer_safe = int(status["safe"]["number"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SequencerDataError(f"malformed rollup_syncStatus: {exc}") from None
-        proposable = min(self.walker.head_number, sequencer_safe)
+    async def output_facts(self, in_flight: list[InFlight]) -> OutputFacts:
+        proposable = await self._proposable_head(in_flight)
         if self.l1_tracks_l2:
             proposable = min(proposable, await self.l1.get_l2_head())
         floor = self.ledger.newest_live() if self.outcomes.l1_orders_proposals else None
-        return OutputFacts(
+        facts = OutputFacts(
             own_newest_live=self.ledger.own_newest_live(),
             proposable_head=proposable,
             derivable_head=self.walker.head_number,
             ordering_floor=None if floor is None else floor.l2_block_number,
             floor_holder=None if floor is None else to_checksum_address(floor.proposer),
         )
+        return facts
+
+    async def _proposable_head(self, in_flight: list[InFlight]) -> int:
+        """How far outputs may go, and where their roots come from: the verified held blocks (up to the
+        verified tip) or, once the next output's block has been unverified for gossip_fallback_ms, the RPC
+        (up to the sequencer's safe head)."""
+        head = self.walker.head_number
+        if self.feed is None:
+            return min(head, await self._sequencer_safe())
+        tip = self.verified.tip_number
+        verified = -1 if tip is None else min(head, tip)
+        due = self.next_output_block(in_flight)
+        holds = due > head or due <= verified
+        starved_s = self._output_starvation.observe(due, holds, time.monotonic())
+        source = choose_source(
+            has_network=True,
+            holds_next=holds,
+            silent_s=starved_s,
+            fallback_after_s=self.section.gossip_fallback_ms / 1000,
+        )
+        if source is Source.RPC and self.sequencer is not None:
+            return min(head, await self._sequencer_safe())
+        return max(verified, 0)
+
+    async def _sequencer_safe(self) -> int:
+        status = await self._require_sequencer().call("rollup_syncStatus")
+        try:
+            return int(status["safe"]["number"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SequencerDataError(f"malformed rollup_syncStatus: {exc}") from None
 
     def _limit_faulty(self, plan: Propose) -> list[int]:
         return self.faulty.limit_due(list(plan.blocks)) if self.faulty is not None else list(plan.blocks)
 
-    async def output_outgoing(self, k: int, own_newest_live: int) -> Outgoing:
+    async def output_outgoing(self, k: int, own_newest_live: int) -> tuple[Outgoing, str]:
+        """The proposal of block k's output root, and where the root came from (gossip, rpc, test policy)."""
+        verified = self.verified.root(k) if self.feed is not None else None
         if self.faulty is not None and self.faulty.wants_fault(k):
-            root = await self.faulty.wrong_root(k, own_newest_live)
+            root, source = await self.faulty.wrong_root(k, own_newest_live), "policy"
+        elif verified is not None:
+            root, source = verified, Source.GOSSIP.value
         else:
-            output = await self.sequencer.call("rollup_outputAtBlock", k)
-            try:
-                root = Hash32(parse_hex(output["outputRoot"], 32, "outputRoot"))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise SequencerDataError(f"malformed rollup_outputAtBlock({k}): {exc}") from None
+            root, source = await self.fetch_output_root(k), Source.RPC.value
         intent = OutputIntent(k, root)
-        return Outgoing(intent, ProposeOutput(k, root), self.bond)
+        return Outgoing(intent, ProposeOutput(k, root), self.bond), source
+
+    async def fetch_output_root(self, k: int) -> Hash32:
+        output = await self._require_sequencer().call("rollup_outputAtBlock", k)
+        try:
+            return Hash32(parse_hex(output["outputRoot"], 32, "outputRoot"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SequencerDataError(f"malformed rollup_outputAtBlock({k}): {exc}") from None
 
     async def play_faulty(self) -> None:
         """Test mode: defend the wrong output (a defeat makes the plan propose that block again, honestly)."""
@@ -603,7 +729,7 @@ class Settler:
             start = faulty.set_fault_mode(mode, next_output)
         return {"mode": mode, "fromBlock": start}
 
-    def next_output_block(self) -> int:
+    def next_output_block(self, in_flight: list[InFlight] | None = None) -> int:
         """The L2 block of our next output proposal, from what the last round read of L1 and what is in flight."""
         floor = self.ledger.newest_live() if self.outcomes.l1_orders_proposals else None
         facts = OutputFacts(
@@ -611,7 +737,8 @@ class Settler:
             proposable_head=self.walker.head_number,
             ordering_floor=None if floor is None else floor.l2_block_number,
         )
-        return compute_next_output(facts, self.section.output_interval, self._require_book().of(Role.PROPOSER))
+        proposing = self._require_book().of(Role.PROPOSER) if in_flight is None else in_flight
+        return compute_next_output(facts, self.section.output_interval, proposing)
 
     # -- reports --
 
@@ -630,6 +757,7 @@ class Settler:
             **self.outcomes.report(),
             "l1TracksL2": self.l1_tracks_l2,
             "gossip": self.feed.report() if self.feed is not None else None,
+            "verified": self.verified.report() if self.feed is not None else None,
             "sealToPost": self.seal_to_post.report(),
             "health": self._health(),
         }
