@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from node.clock import PROCESS_CLOCK
 from node.crypto import Address, CryptoError, parse_address
 from node.encoding import DecodeError
 from node.gossip import (
@@ -229,4 +230,5 @@ class BlockNetwork:
 
 
 def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
+    """Chain time, as the sequencer stamps blocks: the wall clock plus the devnet offset (node.clock)."""
+    return PROCESS_CLOCK.now_ms()

@@ -116,7 +116,9 @@ class Challenger:
         self.tasks.spawn("referee", self._referee_loop(referee))
         register_read_methods(self.server, self)
         self.server.register("challenger_status", self.status)
-        register_control(self.server, "challenger", enabled=self.config.node.devnet, handlers={})  # devnet_info only
+        register_control(
+            self.server, "challenger", enabled=self.config.node.devnet, handlers={}, data_dir=self.config.node.data_dir
+        )  # devnet_info and the clock
         self.server.register("rollup_getWithdrawalProof", make_rpc_method(self.follower.require_store))
         await self.server.start(self.config.node.rpc_host, self.config.node.rpc_port)
         log.info(

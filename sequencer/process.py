@@ -256,7 +256,7 @@ class SequencerNode:
 
     def _register_rpc(self) -> None:
         register_read_methods(self.server, self)
-        self.methods.register(self.server, devnet=self.config.node.devnet)
+        self.methods.register(self.server, devnet=self.config.node.devnet, data_dir=self.config.node.data_dir)
         self.server.add_topic("newHeads")
         self.server.set_health(self._health)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from node.chain import Chain, receipt_to_json
@@ -114,8 +115,8 @@ class SequencerMethods:
         self.waiters = waiters
         self.on_admitted = on_admitted
 
-    def register(self, server: RpcServer, devnet: bool = False) -> None:
-        register_control(server, "sequencer", enabled=devnet, handlers={})  # devnet_info only
+    def register(self, server: RpcServer, devnet: bool = False, data_dir: Path | None = None) -> None:
+        register_control(server, "sequencer", enabled=devnet, handlers={}, data_dir=data_dir)  # info + clock
         server.register("rollup_sendRawTransaction", self.send_raw_transaction)
         server.register("rollup_sendRawTransactionSync", self.send_raw_transaction_sync)
         server.register("rollup_mempoolStatus", self.mempool_status)

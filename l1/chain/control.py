@@ -17,12 +17,12 @@ commitment is rewritten; the override is recorded beside the block (key
 `Db number`, l1.chain.store.read_devnet_overrides) so that a dump or an
 audit can tell minted balances from transfers.
 
-There is no `devnet_increaseTime`: L2 block timestamps follow the
-sequencer's wall clock and must stay within max_sequencer_drift_ms of their
-L1 origin, and an L2 block's L1 origin may not be newer than the block, so
-L1 time moved alone would stall the sequencer (no origin it may adopt)
-until the wall clock caught up. A consistent time warp needs the same
-offset in every process's clock (docs/protocol.md, devnet control).
+Time: the L1's blocks are stamped by the process's chain clock (node.clock),
+moved forward by devnet_setTimeOffset (node.rpc.control, registered for every
+process). Moving L1 time alone would stall the L2 (its blocks may not drift
+more than max_sequencer_drift_ms past an L1 origin no newer than the block),
+so the devnet's control endpoint sets one offset in every process, the L1
+first (devnet_increaseTime, node.devnet.controller).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@
 Start-up order: open the chain (creating genesis block 0 at the current
 time on an empty data_dir), start the block loop, then serve RPC last; shut
 down in reverse on SIGTERM/SIGINT. Blocks come on a fixed cadence, empty or
-not, with wall-clock millisecond timestamps kept strictly increasing. In
+not, with chain-clock millisecond timestamps kept strictly increasing (the
+wall clock plus the devnet time offset, node.clock: devnet_setTimeOffset). In
 devnet mode (`[node] devnet = true`) devnet_mine and devnet_setBalance
 (l1.chain.control) make blocks too; every block, timer or not, is made
 through one BlockMaker (l1.chain.mining), so they never interleave.
@@ -22,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 
 from l1.chain.config import L1Config
@@ -46,6 +47,7 @@ from l1.contracts.events import (
 from l1.contracts.rpc import RollupRpc
 from l1.contracts.runtime import ROLLUP
 from l1.contracts.startup import prepare_rollup
+from node.clock import PROCESS_CLOCK, ChainClock
 from node.crypto import Address, to_checksum_address
 from node.rpc.control import register_control
 from node.rpc.server import RpcServer
@@ -55,19 +57,14 @@ log = logging.getLogger("l1")
 
 NEW_HEADS = "newHeads"
 HEARTBEAT_MS = 30_000  # an INFO line about the head at least this often, even with empty blocks
-Clock = Callable[[], float]
-
-
-def now_ms(clock: Clock = time.time) -> int:
-    return int(clock() * 1000)
 
 
 class L1Process:
     """An async context manager running one L1 devnet until exited."""
 
-    def __init__(self, config: L1Config, clock: Clock = time.time) -> None:
+    def __init__(self, config: L1Config, clock: ChainClock = PROCESS_CLOCK) -> None:
         self.config = config
-        self.clock = clock
+        self.clock = clock  # chain time: the wall clock plus the devnet offset (devnet_setTimeOffset)
         self.tasks = BackgroundTasks()
         self.stop = asyncio.Event()
         self.server = RpcServer("l1", health=self.health)
@@ -94,7 +91,14 @@ class L1Process:
             L1Rpc(self.chain, self.config).register(self.server)
             RollupRpc(self.chain, self.config).register(self.server)
             control = L1Control(self.maker, self.chain.get_balance)
-            register_control(self.server, "l1", enabled=self.config.devnet, handlers=control.handlers())
+            register_control(
+                self.server,
+                "l1",
+                enabled=self.config.devnet,
+                handlers=control.handlers(),
+                data_dir=self.config.data_dir,
+                clock=self.clock,
+            )
             self.server.add_topic(NEW_HEADS)
             self.tasks.spawn("l1-blocks", self.run_block_loop())
             self.port = await self.server.start(self.config.rpc_host, self.config.rpc_port)
@@ -118,7 +122,7 @@ class L1Process:
 
     def open_chain(self) -> L1Chain:
         try:
-            chain = open_l1_chain(self.config, now_ms(self.clock), ROLLUP)
+            chain = open_l1_chain(self.config, self.clock.now_ms(), ROLLUP)
         except ChainConfigMismatch as exc:
             raise ConfigError(str(exc)) from None
         try:
@@ -160,7 +164,7 @@ class L1Process:
         chain = self.chain
         if chain is None:
             raise L1ChainError("the chain is closed")
-        timestamp = max(now_ms(self.clock), chain.head.timestamp_ms + 1)
+        timestamp = max(self.clock.now_ms(), chain.head.timestamp_ms + 1)
         produced = chain.produce_block(timestamp, balances)
         self.record(produced)
         self.server.publish(NEW_HEADS, block_to_json(produced.block, with_events=False))

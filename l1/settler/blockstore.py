@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from node.block import Block
+from node.clock import PROCESS_CLOCK
 from node.gossip import MAX_RANGE_RESPONSE_BYTES, GossipRejected, GossipRules, SignedBlock, validate_gossip
 
 log = logging.getLogger("settler.blocks")
@@ -74,7 +74,7 @@ class BlockStore:
                 continue
             try:
                 data = path.read_bytes()
-                signed = validate_gossip(data, self.rules, time.time_ns() // 1_000_000)
+                signed = validate_gossip(data, self.rules, PROCESS_CLOCK.now_ms())
                 if path.name != self._path(signed.block.number).name:
                     raise GossipRejected("misplaced", f"block {signed.block.number} in {path.name}")
             except (OSError, GossipRejected) as exc:

@@ -235,6 +235,14 @@ class Settler:
 
     async def _start(self) -> None:
         self.config.node.data_dir.mkdir(parents=True, exist_ok=True)
+        control = {"devnet_setFaultyProposer": self.devnet_set_faulty_proposer}
+        register_control(  # first: the held blocks' checks read the devnet clock this loads (node.clock)
+            self.server,
+            "settler",
+            enabled=self.config.node.devnet,
+            handlers=control,
+            data_dir=self.config.node.data_dir,
+        )
         record = load_record(self.state_path)
         min_fee, chain_id = await self._load_l1_params()
         keys = {Role.BATCHER: self.section.batcher_key, Role.PROPOSER: self.section.proposer_key}
@@ -244,8 +252,6 @@ class Settler:
             await self.faulty.open()
         self.tasks.spawn("settle-loop", self.run())
         self.server.register("settler_status", self.status)
-        control = {"devnet_setFaultyProposer": self.devnet_set_faulty_proposer}
-        register_control(self.server, "settler", enabled=self.config.node.devnet, handlers=control)
         await self.server.start(self.config.node.rpc_host, self.config.node.rpc_port)
         self._log_start(record)
 

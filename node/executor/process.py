@@ -129,6 +129,15 @@ class Executor:
         self.store, self.chain, self.deriver = self.follower.require_store(), self.follower.chain, self.follower.deriver
         self.unsafe = UnsafeFollower(self.chain, self.deriver.safe)
         self._init_metrics()
+        # before the network: its gossip checks read the devnet clock this loads (node.clock)
+        control = {"devnet_partition": self._devnet_partition, "devnet_heal": self._devnet_heal}
+        register_control(
+            self.server,
+            "executor",
+            enabled=self.config.node.devnet,
+            handlers=control,
+            data_dir=self.config.node.data_dir,
+        )
         await self._start_network()
         self.tasks.spawn("derivation", self._derivation_loop())
         self.tasks.spawn("finality", self._finality_loop())
@@ -136,8 +145,6 @@ class Executor:
         self.server.register("rollup_getAttestations", self._get_attestations)
         self.server.register("rollup_sendRawTransaction", self._forward_transaction)
         self.server.register("rollup_getTransactionStatus", self._forward_status)
-        control = {"devnet_partition": self._devnet_partition, "devnet_heal": self._devnet_heal}
-        register_control(self.server, "executor", enabled=self.config.node.devnet, handlers=control)
         self.server.add_topic("newHeads")
         port = await self.server.start(self.config.node.rpc_host, self.config.node.rpc_port)
         log.info(

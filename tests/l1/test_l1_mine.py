@@ -234,7 +234,13 @@ async def test_a_process_without_devnet_refuses_control_but_answers_info(tmp_pat
         head = process.chain.head.number
         info = await result(process, "devnet_info")
         assert info["role"] == "l1" and info["devnet"] is False and isinstance(info["pid"], int)
-        assert info["methods"] == ["devnet_info", "devnet_mine", "devnet_setBalance"]
+        assert info["methods"] == [
+            "devnet_getTimeOffset",
+            "devnet_info",
+            "devnet_mine",
+            "devnet_setBalance",
+            "devnet_setTimeOffset",
+        ]
         code, message = await error(process, "devnet_mine", 5)
         assert code == CONTROL_DISABLED and "not started as part of a devnet" in message
         code, _ = await error(process, "devnet_setBalance", to_checksum_address(BOB.address), 1)

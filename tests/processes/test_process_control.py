@@ -48,6 +48,7 @@ from tests.support.processes import Process, RpcFailure, free_port, rpc, wait_fo
 pytestmark = pytest.mark.slow
 
 ROLLUP = [sys.executable, "-m", "node.cli.main"]
+CLOCK = ["devnet_getTimeOffset", "devnet_setTimeOffset"]  # every process (node.rpc.control)
 L1_BLOCK_MS = 500
 L2_BLOCK_MS = 100
 
@@ -161,19 +162,19 @@ def test_node_devnet_flag_is_a_strict_bool() -> None:
 
 def test_every_process_answers_devnet_info(devnet: Devnet) -> None:
     expected = {
-        "l1": ("l1", ["devnet_info", "devnet_mine", "devnet_setBalance"]),
-        "sequencer": ("sequencer", ["devnet_info"]),
-        "settler": ("settler", ["devnet_info", "devnet_setFaultyProposer"]),
-        "executor-0": ("executor", ["devnet_heal", "devnet_info", "devnet_partition"]),
-        "executor-1": ("executor", ["devnet_heal", "devnet_info", "devnet_partition"]),
-        "challenger": ("challenger", ["devnet_info"]),
+        "l1": ("l1", [*CLOCK, "devnet_info", "devnet_mine", "devnet_setBalance"]),
+        "sequencer": ("sequencer", [*CLOCK, "devnet_info"]),
+        "settler": ("settler", [*CLOCK, "devnet_info", "devnet_setFaultyProposer"]),
+        "executor-0": ("executor", [*CLOCK, "devnet_heal", "devnet_info", "devnet_partition"]),
+        "executor-1": ("executor", [*CLOCK, "devnet_heal", "devnet_info", "devnet_partition"]),
+        "challenger": ("challenger", [*CLOCK, "devnet_info"]),
     }
     by_name = {p["name"]: p for p in devnet.processes()}
     assert set(expected) <= set(by_name)
     for name, (role, methods) in expected.items():
         url = f"http://127.0.0.1:{by_name[name]['port']}/"
         info = rpc(url, "devnet_info")
-        assert info == {"role": role, "devnet": True, "pid": by_name[name]["pid"], "methods": methods}, name
+        assert info == {"role": role, "devnet": True, "pid": by_name[name]["pid"], "methods": sorted(methods)}, name
 
 
 def test_partitioned_executor_follows_only_l1_then_heals_and_agrees(devnet: Devnet) -> None:
@@ -346,7 +347,13 @@ def test_processes_without_devnet_refuse_control(tmp_path: Path) -> None:
             "role": "executor",
             "devnet": False,
             "pid": executor.popen.pid if executor.popen else None,
-            "methods": ["devnet_heal", "devnet_info", "devnet_partition"],
+            "methods": [
+                "devnet_getTimeOffset",
+                "devnet_heal",
+                "devnet_info",
+                "devnet_partition",
+                "devnet_setTimeOffset",
+            ],
         }
         for process, method, params in (
             (l1, "devnet_mine", [10]),
