@@ -19,7 +19,6 @@ all and liquidation) and counted in the owner's position as resting lots
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import NamedTuple
 
 from node.state.view import Overlay, StateReader
@@ -101,11 +100,11 @@ def process_rest_order(overlay: Overlay, params: MarketParams, order_id: int, or
     if level is None:
         get_level_trie(market_id, order.side).process_insert(overlay, key)
         set_level(overlay, market_id, order.side, key, Level(order_id, order_id, order.lots, 1))
-        set_order(overlay, order_id, replace(order, prev_id=0, next_id=0))
+        set_order(overlay, order_id, order.with_links(0, 0))
     else:
         tail = get_required_order(overlay, level.tail_id)
-        set_order(overlay, level.tail_id, replace(tail, next_id=order_id))
-        set_order(overlay, order_id, replace(order, prev_id=level.tail_id, next_id=0))
+        set_order(overlay, level.tail_id, tail.with_links(tail.prev_id, order_id))
+        set_order(overlay, order_id, order.with_links(level.tail_id, 0))
         set_level(
             overlay,
             market_id,
@@ -114,7 +113,7 @@ def process_rest_order(overlay: Overlay, params: MarketParams, order_id: int, or
             Level(level.head_id, order_id, level.lots + order.lots, level.count + 1),
         )
     account = get_venue_account(overlay, order.owner)
-    set_venue_account(overlay, order.owner, replace(account, orders=tuple(sorted(account.orders + (order_id,)))))
+    set_venue_account(overlay, order.owner, account.with_orders(tuple(sorted(account.orders + (order_id,)))))
     process_resting_lots(overlay, order.owner, market_id, order.side, order.lots)
 
 
@@ -124,10 +123,10 @@ def process_remove_order(overlay: Overlay, params: MarketParams, order_id: int) 
     market_id, key = params.market_id, order.price // params.tick_size
     if order.prev_id:
         prev = get_required_order(overlay, order.prev_id)
-        set_order(overlay, order.prev_id, replace(prev, next_id=order.next_id))
+        set_order(overlay, order.prev_id, prev.with_links(prev.prev_id, order.next_id))
     if order.next_id:
         nxt = get_required_order(overlay, order.next_id)
-        set_order(overlay, order.next_id, replace(nxt, prev_id=order.prev_id))
+        set_order(overlay, order.next_id, nxt.with_links(order.prev_id, nxt.next_id))
     level = get_level(overlay, market_id, order.side, key)
     if level is None:
         raise StateInvariantViolated(f"order {order_id} rests on a missing level")
@@ -140,7 +139,7 @@ def process_remove_order(overlay: Overlay, params: MarketParams, order_id: int) 
         set_level(overlay, market_id, order.side, key, Level(head, tail, level.lots - order.lots, level.count - 1))
     set_order(overlay, order_id, None)
     account = get_venue_account(overlay, order.owner)
-    set_venue_account(overlay, order.owner, replace(account, orders=tuple(o for o in account.orders if o != order_id)))
+    set_venue_account(overlay, order.owner, account.with_orders(tuple(o for o in account.orders if o != order_id)))
     process_resting_lots(overlay, order.owner, market_id, order.side, -order.lots)
     return order
 
@@ -154,8 +153,10 @@ def process_fill_resting(overlay: Overlay, params: MarketParams, order_id: int, 
     level = get_level(overlay, params.market_id, order.side, key)
     if level is None:
         raise StateInvariantViolated(f"order {order_id} rests on a missing level")
-    set_order(overlay, order_id, replace(order, lots=order.lots - lots))
-    set_level(overlay, params.market_id, order.side, key, replace(level, lots=level.lots - lots))
+    set_order(overlay, order_id, order.with_lots(order.lots - lots))
+    set_level(
+        overlay, params.market_id, order.side, key, Level(level.head_id, level.tail_id, level.lots - lots, level.count)
+    )
     process_resting_lots(overlay, order.owner, params.market_id, order.side, -lots)
     return order
 

@@ -32,6 +32,9 @@ MAX_RECORD_BYTES = 4096
 
 
 def encode_sint(value: int) -> bytes:
+    if type(value) is int and -SINT_MAX - 1 <= value <= SINT_MAX:  # the common case, in one step
+        zigzag = 2 * value if value >= 0 else -2 * value - 1
+        return zigzag.to_bytes((zigzag.bit_length() + 7) // 8, "big")
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError("a signed record field must be an int")
     if not -SINT_MAX - 1 <= value <= SINT_MAX:

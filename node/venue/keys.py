@@ -57,6 +57,18 @@ SCAN_CURSOR_KEY = bytes([NS_SCAN])
 POOL_ADDRESS = Address(keccak256(b"rollup-devnet venue pnl pool")[12:])
 
 
+_MARKET = bytes([NS_MARKET])
+_MARKET_STATE = bytes([NS_MARKET_STATE])
+_BOOK = bytes([NS_BOOK])
+_ORDER = bytes([NS_ORDER])
+_ACCOUNT = bytes([NS_ACCOUNT])
+_POSITION = bytes([NS_POSITION])
+_TRIGGER = bytes([NS_TRIGGER])
+_SIDES = tuple(bytes([side]) for side in Side)
+_BUCKET_TAG = bytes([TAG_BUCKET])
+_ENTRY_TAG = bytes([TAG_ENTRY])
+
+
 def _mid(market_id: int) -> bytes:
     if not 0 <= market_id <= MARKET_ID_MAX:
         raise ValueError(f"market id {market_id} is outside [0, {MARKET_ID_MAX}]")
@@ -69,44 +81,54 @@ def _address(address: bytes) -> bytes:
     return bytes(address)
 
 
+def _side(side: int) -> bytes:
+    return _SIDES[side] if side == 0 or side == 1 else bytes([side])
+
+
 def market_key(market_id: int) -> bytes:
-    return bytes([NS_MARKET]) + _mid(market_id)
+    return _MARKET + _mid(market_id)
 
 
 def market_state_key(market_id: int) -> bytes:
-    return bytes([NS_MARKET_STATE]) + _mid(market_id)
+    return _MARKET_STATE + _mid(market_id)
 
 
 def book_scope(market_id: int, side: Side) -> bytes:
-    return bytes([NS_BOOK]) + _mid(market_id) + bytes([side])
+    return _BOOK + _mid(market_id) + _side(side)
 
 
 def trigger_scope(market_id: int, side: Side) -> bytes:
-    return bytes([NS_TRIGGER]) + _mid(market_id) + bytes([side])
+    return _TRIGGER + _mid(market_id) + _side(side)
 
 
 def level_key(market_id: int, side: Side, price_key: int) -> bytes:
-    return book_scope(market_id, side) + bytes([TAG_BUCKET]) + price_key.to_bytes(PRICE_KEY_WIDTH, "big")
+    return book_scope(market_id, side) + _BUCKET_TAG + price_key.to_bytes(PRICE_KEY_WIDTH, "big")
 
 
 def bucket_key(market_id: int, side: Side, bucket: int) -> bytes:
-    return trigger_scope(market_id, side) + bytes([TAG_BUCKET]) + bucket.to_bytes(BUCKET_KEY_WIDTH, "big")
+    return trigger_scope(market_id, side) + _BUCKET_TAG + bucket.to_bytes(BUCKET_KEY_WIDTH, "big")
 
 
 def trigger_entry_key(market_id: int, address: bytes) -> bytes:
-    return bytes([NS_TRIGGER]) + _mid(market_id) + bytes([TAG_ENTRY]) + _address(address)
+    if len(address) != ADDRESS_LEN:
+        _address(address)
+    return _TRIGGER + _mid(market_id) + _ENTRY_TAG + address
 
 
 def order_key(order_id: int) -> bytes:
-    return bytes([NS_ORDER]) + order_id.to_bytes(8, "big")
+    return _ORDER + order_id.to_bytes(8, "big")
 
 
 def account_record_key(address: bytes) -> bytes:
-    return bytes([NS_ACCOUNT]) + _address(address)
+    if len(address) != ADDRESS_LEN:
+        _address(address)
+    return _ACCOUNT + address
 
 
 def position_key(address: bytes, market_id: int) -> bytes:
-    return bytes([NS_POSITION]) + _address(address) + _mid(market_id)
+    if len(address) != ADDRESS_LEN:
+        _address(address)
+    return _POSITION + address + _mid(market_id)
 
 
 def compute_order_id(market_id: int, seq: int) -> int:

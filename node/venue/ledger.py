@@ -28,8 +28,6 @@ unchanged; it shifts the account's reserve floor by the same amount, keeping
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from node.state.schema import get_account
 from node.state.view import Overlay
 from node.stf.ledger import process_credit, process_debit
@@ -42,7 +40,7 @@ def process_pnl(overlay: Overlay, address: bytes, amount: int) -> None:
     if amount == 0:
         return
     account = get_venue_account(overlay, address)
-    set_venue_account(overlay, address, replace(account, pnl=account.pnl + amount))
+    set_venue_account(overlay, address, account.with_pnl(account.pnl + amount))
 
 
 def process_claim_transfer(overlay: Overlay, payer: bytes, payee: bytes, amount: int) -> None:
@@ -72,5 +70,5 @@ def process_settle(overlay: Overlay, address: bytes) -> int:
         return 0
     process_debit(overlay, payer, abs(moved))
     process_credit(overlay, payee, abs(moved))
-    set_venue_account(overlay, address, replace(account, pnl=account.pnl - moved, floor=account.floor + moved))
+    set_venue_account(overlay, address, account.with_pnl_floor(account.pnl - moved, account.floor + moved))
     return moved

@@ -28,6 +28,7 @@ from node.venue.errors import InvalidPrice, NotOracle, OraclePriceOutOfBand, Ora
 from node.venue.markets import BPS, MAX_PRICE, MarketParams, get_market, get_required_venue_config
 from node.venue.orders import process_finish_sender
 from node.venue.payloads import OracleUpdate
+from node.venue.record_cache import RecordOverlay
 from node.venue.records import MarketState, get_market_state, set_market_state
 
 ORACLE_MAX_AHEAD_MS = 10_000
@@ -57,8 +58,10 @@ def apply_oracle_update(overlay: Overlay, config: ChainConfig, ctx: BlockContext
     update = tx.payload
     if update.timestamp_ms > ctx.timestamp_ms + ORACLE_MAX_AHEAD_MS:
         raise OracleTimestampInFuture(ctx.timestamp_ms, update.timestamp_ms, ORACLE_MAX_AHEAD_MS)
-    state = get_market_state(overlay, update.market_id)
+    records = RecordOverlay(overlay)  # each record decoded once and encoded once (node.venue.record_cache)
+    state = get_market_state(records, update.market_id)
     set_market_state(
-        overlay, update.market_id, replace(state, oracle_price=update.price, oracle_ms=update.timestamp_ms)
+        records, update.market_id, replace(state, oracle_price=update.price, oracle_ms=update.timestamp_ms)
     )
-    process_finish_sender(overlay, config, tx.sender)
+    process_finish_sender(records, config, tx.sender)
+    records.merge_into(overlay)

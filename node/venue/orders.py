@@ -30,7 +30,7 @@ matching (the older order goes, the incoming one continues).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from node.crypto import Address
 from node.state.view import Overlay, StateReader
@@ -67,6 +67,7 @@ from node.venue.payloads import (
     is_known_side,
 )
 from node.venue.positions import process_funding_settlement
+from node.venue.record_cache import RecordOverlay
 from node.venue.records import Order, get_market_state, get_order, get_position, get_venue_account, set_market_state
 from node.venue.reindex import process_reindex_account
 from node.venue.side import Side
@@ -136,7 +137,9 @@ def validate_cancel_all(reader: StateReader, config: ChainConfig, tx: Signed[Can
 
 
 def apply_place_order(overlay: Overlay, config: ChainConfig, ctx: BlockContext, tx: Signed[PlaceOrder]) -> None:
-    process_place_order(overlay, config, tx.sender, tx.payload)
+    records = RecordOverlay(overlay)  # each record decoded once and encoded once (node.venue.record_cache)
+    process_place_order(records, config, tx.sender, tx.payload)
+    records.merge_into(overlay)
 
 
 def apply_miscoded_place_order(
@@ -151,7 +154,7 @@ def process_place_order(overlay: Overlay, config: ChainConfig, sender: Address, 
     lots = compute_order_lots(overlay, sender, order)
     validate_post_only(overlay, order, params)
     state = get_market_state(overlay, order.market_id)
-    state = replace(state, order_seq=state.order_seq + 1)
+    state = state.with_order_seq(state.order_seq + 1)
     set_market_state(overlay, order.market_id, state)
     order_id = compute_order_id(order.market_id, state.order_seq)
     view = MarketView(params, state)
@@ -191,13 +194,17 @@ def validate_post_only(reader: StateReader, order: PlaceOrder, params: MarketPar
 
 def apply_cancel_order(overlay: Overlay, config: ChainConfig, ctx: BlockContext, tx: Signed[CancelOrder]) -> None:
     order_id = tx.payload.order_id
-    process_remove_order(overlay, get_market(overlay, get_order_market(order_id)), order_id)
-    process_finish_sender(overlay, config, tx.sender)
+    records = RecordOverlay(overlay)
+    process_remove_order(records, get_market(records, get_order_market(order_id)), order_id)
+    process_finish_sender(records, config, tx.sender)
+    records.merge_into(overlay)
 
 
 def apply_cancel_all(overlay: Overlay, config: ChainConfig, ctx: BlockContext, tx: Signed[CancelAll]) -> None:
-    process_cancel_all(overlay, tx.sender, tx.payload.market_id)
-    process_finish_sender(overlay, config, tx.sender)
+    records = RecordOverlay(overlay)
+    process_cancel_all(records, tx.sender, tx.payload.market_id)
+    process_finish_sender(records, config, tx.sender)
+    records.merge_into(overlay)
 
 
 def process_cancel_all(overlay: Overlay, address: bytes, market_id: int) -> tuple[int, ...]:

@@ -24,7 +24,7 @@ Unrealized PnL at mark price m is size x m - cost - size x (F - f).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from node.state.view import Overlay, StateReader
@@ -87,7 +87,7 @@ def process_funding_settlement(overlay: Overlay, address: bytes, market_id: int,
     if position.size == 0 or position.funding_index == state.funding_index:
         return position
     process_pnl(overlay, address, -compute_funding_owed(position, state.funding_index))
-    settled = replace(position, funding_index=state.funding_index)
+    settled = position.with_funding_index(state.funding_index)
     set_position(overlay, address, market_id, settled)
     return settled
 
@@ -98,7 +98,7 @@ def process_trade(
     """Settle funding, then trade `delta` lots (buy > 0) at `price`; realized PnL goes to the claim."""
     before = process_funding_settlement(overlay, address, market_id, state)
     trade = compute_trade(before.size, before.cost, delta, price)
-    after = replace(before, size=trade.size, cost=trade.cost, funding_index=state.funding_index)
+    after = before.with_trade(trade.size, trade.cost, state.funding_index)
     set_position(overlay, address, market_id, after)
     process_pnl(overlay, address, trade.realized)
     closed = process_unlink(overlay, market_id, address) if trade.size == 0 else None
@@ -109,9 +109,9 @@ def process_resting_lots(overlay: Overlay, address: bytes, market_id: int, side:
     """Add `delta` (may be negative) to the lots the account rests on `side` of the market's book."""
     position = get_position(overlay, address, market_id)
     if side == Side.BUY:
-        position = replace(position, bid_lots=position.bid_lots + delta)
+        position = position.with_resting(position.bid_lots + delta, position.ask_lots)
     else:
-        position = replace(position, ask_lots=position.ask_lots + delta)
+        position = position.with_resting(position.bid_lots, position.ask_lots + delta)
     if position.bid_lots < 0 or position.ask_lots < 0:
         raise StateInvariantViolated(f"resting lots of market {market_id} would go negative")
     set_position(overlay, address, market_id, position)

@@ -59,6 +59,7 @@ from node.venue.keys import (
     position_key,
     trigger_entry_key,
 )
+from node.venue.record_cache import load_record, store_record
 from node.venue.side import Side
 
 
@@ -73,6 +74,18 @@ class MarketState:
     scanned_short: int = 0
     pending: bool = False  # a trigger fires that no scan has processed yet
 
+    def with_order_seq(self, order_seq: int) -> MarketState:
+        return MarketState(
+            self.oracle_price,
+            self.oracle_ms,
+            self.funding_index,
+            self.funding_epoch,
+            order_seq,
+            self.scanned_long,
+            self.scanned_short,
+            self.pending,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class VenueAccount:
@@ -86,7 +99,32 @@ class VenueAccount:
     scan_done: bool = False  # evaluated in that block: skip it until a liquidation trades with it
 
     def without_scan_marks(self) -> VenueAccount:
-        return replace(self, scan_block=0, scan_rounds=0, scan_done=False) if self.scan_block else self
+        return VenueAccount(self.pnl, self.floor, self.markets, self.orders) if self.scan_block else self
+
+    # Copies with some fields changed (cheaper than dataclasses.replace on the hot path):
+
+    def with_pnl(self, pnl: int) -> VenueAccount:
+        return VenueAccount(
+            pnl, self.floor, self.markets, self.orders, self.scan_block, self.scan_rounds, self.scan_done
+        )
+
+    def with_floor(self, floor: int) -> VenueAccount:
+        return VenueAccount(
+            self.pnl, floor, self.markets, self.orders, self.scan_block, self.scan_rounds, self.scan_done
+        )
+
+    def with_pnl_floor(self, pnl: int, floor: int) -> VenueAccount:
+        return VenueAccount(pnl, floor, self.markets, self.orders, self.scan_block, self.scan_rounds, self.scan_done)
+
+    def with_markets(self, markets: tuple[int, ...]) -> VenueAccount:
+        return VenueAccount(
+            self.pnl, self.floor, markets, self.orders, self.scan_block, self.scan_rounds, self.scan_done
+        )
+
+    def with_orders(self, orders: tuple[int, ...]) -> VenueAccount:
+        return VenueAccount(
+            self.pnl, self.floor, self.markets, orders, self.scan_block, self.scan_rounds, self.scan_done
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +134,15 @@ class Position:
     funding_index: int = 0  # the market's index when funding was last settled
     bid_lots: int = 0  # lots resting in buy orders
     ask_lots: int = 0  # lots resting in sell orders
+
+    def with_funding_index(self, funding_index: int) -> Position:
+        return Position(self.size, self.cost, funding_index, self.bid_lots, self.ask_lots)
+
+    def with_trade(self, size: int, cost: int, funding_index: int) -> Position:
+        return Position(size, cost, funding_index, self.bid_lots, self.ask_lots)
+
+    def with_resting(self, bid_lots: int, ask_lots: int) -> Position:
+        return Position(self.size, self.cost, self.funding_index, bid_lots, ask_lots)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +154,12 @@ class Order:
     client_id: int
     prev_id: int = 0  # FIFO neighbours on the order's level; 0 = none
     next_id: int = 0
+
+    def with_lots(self, lots: int) -> Order:
+        return Order(self.owner, self.side, self.price, lots, self.client_id, self.prev_id, self.next_id)
+
+    def with_links(self, prev_id: int, next_id: int) -> Order:
+        return Order(self.owner, self.side, self.price, self.lots, self.client_id, prev_id, next_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +182,15 @@ class TriggerEntry:
     def side(self) -> Side:
         """The half of the liquidation index it is in: BUY for a long, SELL for a short."""
         return Side.of_position(self.size)
+
+    def with_prev(self, prev: Address | None) -> TriggerEntry:
+        return TriggerEntry(self.size, self.trigger, self.bucket, prev, self.next)
+
+    def with_next(self, next_: Address | None) -> TriggerEntry:
+        return TriggerEntry(self.size, self.trigger, self.bucket, self.prev, next_)
+
+    def with_trigger(self, size: int, trigger: int) -> TriggerEntry:
+        return TriggerEntry(size, trigger, self.bucket, self.prev, self.next)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,22 +225,12 @@ EMPTY_ACCOUNT = VenueAccount()
 EMPTY_POSITION = Position()
 
 
-# -- generic store/load --
-
-
-def _store(overlay: Overlay, key: bytes, value: Any | None, fields: list[Any] | None) -> None:
-    if value is None or fields is None:
-        overlay.delete(key)
-    else:
-        overlay.set(key, pack(fields))
-
-
 # -- market state --
 
 
 def get_market_state(reader: StateReader, market_id: int) -> MarketState:
-    raw = reader.get(market_state_key(market_id))
-    return EMPTY_MARKET_STATE if raw is None else decode_market_state(raw)
+    state: MarketState = load_record(reader, market_state_key(market_id), decode_market_state, EMPTY_MARKET_STATE)
+    return state
 
 
 @lru_cache(maxsize=DECODE_CACHE_SIZE)
@@ -196,26 +248,33 @@ def decode_market_state(raw: bytes) -> MarketState:
     )
 
 
+def encode_market_state(state: MarketState) -> bytes | None:
+    if state == EMPTY_MARKET_STATE:
+        return None
+    return pack(
+        [
+            state.oracle_price,
+            state.oracle_ms,
+            encode_sint(state.funding_index),
+            state.funding_epoch,
+            state.order_seq,
+            encode_sint(state.scanned_long),
+            encode_sint(state.scanned_short),
+            int(state.pending),
+        ]
+    )
+
+
 def set_market_state(overlay: Overlay, market_id: int, state: MarketState) -> None:
-    fields = [
-        state.oracle_price,
-        state.oracle_ms,
-        encode_sint(state.funding_index),
-        state.funding_epoch,
-        state.order_seq,
-        encode_sint(state.scanned_long),
-        encode_sint(state.scanned_short),
-        int(state.pending),
-    ]
-    _store(overlay, market_state_key(market_id), None if state == EMPTY_MARKET_STATE else state, fields)
+    store_record(overlay, market_state_key(market_id), state, encode_market_state)
 
 
 # -- venue accounts --
 
 
 def get_venue_account(reader: StateReader, address: bytes) -> VenueAccount:
-    raw = reader.get(account_record_key(address))
-    return EMPTY_ACCOUNT if raw is None else decode_venue_account(raw)
+    account: VenueAccount = load_record(reader, account_record_key(address), decode_venue_account, EMPTY_ACCOUNT)
+    return account
 
 
 @lru_cache(maxsize=DECODE_CACHE_SIZE)
@@ -243,10 +302,22 @@ def decode_venue_account(raw: bytes) -> VenueAccount:
     )
 
 
-def set_venue_account(overlay: Overlay, address: bytes, account: VenueAccount) -> None:
-    """Store an account; one that holds nothing (scan marks aside) is deleted, marks with it."""
+def compute_stored_account(account: VenueAccount) -> VenueAccount:
+    """The account as storing it keeps it: no floor without positions, no marks without a block, and one that
+    holds nothing (scan marks aside) is the empty account (stored as absence)."""
     if not account.markets and account.floor != 0:
-        account = replace(account, floor=0)  # the floor only guards positions
+        account = account.with_floor(0)  # the floor only guards positions
+    if not account.scan_block and (account.scan_rounds or account.scan_done):
+        account = account.without_scan_marks()
+    if account.pnl == 0 and account.floor == 0 and not account.markets and not account.orders:
+        return EMPTY_ACCOUNT
+    return account
+
+
+def encode_venue_account(account: VenueAccount) -> bytes | None:
+    """The stored bytes of a `compute_stored_account` result (None: absent)."""
+    if account is EMPTY_ACCOUNT or account == EMPTY_ACCOUNT:
+        return None
     fields: list[Any] = [
         encode_sint(account.pnl),
         encode_sint(account.floor),
@@ -255,16 +326,20 @@ def set_venue_account(overlay: Overlay, address: bytes, account: VenueAccount) -
     ]
     if account.scan_block:
         fields.append([account.scan_block, account.scan_rounds, int(account.scan_done)])
-    empty = account.without_scan_marks() == EMPTY_ACCOUNT
-    _store(overlay, account_record_key(address), None if empty else account, fields)
+    return pack(fields)
+
+
+def set_venue_account(overlay: Overlay, address: bytes, account: VenueAccount) -> None:
+    """Store an account; one that holds nothing (scan marks aside) is deleted, marks with it."""
+    store_record(overlay, account_record_key(address), compute_stored_account(account), encode_venue_account)
 
 
 # -- positions --
 
 
 def get_position(reader: StateReader, address: bytes, market_id: int) -> Position:
-    raw = reader.get(position_key(address, market_id))
-    return EMPTY_POSITION if raw is None else decode_position(raw)
+    position: Position = load_record(reader, position_key(address, market_id), decode_position, EMPTY_POSITION)
+    return position
 
 
 @lru_cache(maxsize=DECODE_CACHE_SIZE)
@@ -279,34 +354,41 @@ def decode_position(raw: bytes) -> Position:
     )
 
 
+def encode_position(position: Position) -> bytes | None:
+    if position == EMPTY_POSITION:
+        return None
+    return pack(
+        [
+            encode_sint(position.size),
+            encode_sint(position.cost),
+            encode_sint(position.funding_index),
+            position.bid_lots,
+            position.ask_lots,
+        ]
+    )
+
+
 def set_position(overlay: Overlay, address: bytes, market_id: int, position: Position) -> None:
     """Store a position and keep the account's market list in step with which positions exist."""
-    if position.size == 0:
-        position = replace(position, cost=0, funding_index=0)
+    if position.size == 0 and (position.cost or position.funding_index):
+        position = Position(0, 0, 0, position.bid_lots, position.ask_lots)
     exists = position != EMPTY_POSITION
-    fields = [
-        encode_sint(position.size),
-        encode_sint(position.cost),
-        encode_sint(position.funding_index),
-        position.bid_lots,
-        position.ask_lots,
-    ]
-    _store(overlay, position_key(address, market_id), position if exists else None, fields)
+    store_record(overlay, position_key(address, market_id), position if exists else EMPTY_POSITION, encode_position)
     account = get_venue_account(overlay, address)
     listed = market_id in account.markets
     if exists != listed:
         markets = (
             sorted(set(account.markets) | {market_id}) if exists else [m for m in account.markets if m != market_id]
         )
-        set_venue_account(overlay, address, replace(account, markets=tuple(markets)))
+        set_venue_account(overlay, address, account.with_markets(tuple(markets)))
 
 
 # -- orders and levels --
 
 
 def get_order(reader: StateReader, order_id: int) -> Order | None:
-    raw = reader.get(order_key(order_id))
-    return None if raw is None else decode_order(raw)
+    order: Order | None = load_record(reader, order_key(order_id), decode_order, None)
+    return order
 
 
 @lru_cache(maxsize=DECODE_CACHE_SIZE)
@@ -323,11 +405,11 @@ def decode_order(raw: bytes) -> Order:
     )
 
 
-def set_order(overlay: Overlay, order_id: int, order: Order | None) -> None:
-    fields = (
-        None
-        if order is None
-        else [
+def encode_order(order: Order | None) -> bytes | None:
+    if order is None:
+        return None
+    return pack(
+        [
             bytes(order.owner),
             int(order.side),
             order.price,
@@ -337,12 +419,15 @@ def set_order(overlay: Overlay, order_id: int, order: Order | None) -> None:
             order.next_id,
         ]
     )
-    _store(overlay, order_key(order_id), order, fields)
+
+
+def set_order(overlay: Overlay, order_id: int, order: Order | None) -> None:
+    store_record(overlay, order_key(order_id), order, encode_order)
 
 
 def get_level(reader: StateReader, market_id: int, side: Side, price_key: int) -> Level | None:
-    raw = reader.get(level_key(market_id, side, price_key))
-    return None if raw is None else decode_level(raw)
+    level: Level | None = load_record(reader, level_key(market_id, side, price_key), decode_level, None)
+    return level
 
 
 @lru_cache(maxsize=DECODE_CACHE_SIZE)
@@ -356,17 +441,20 @@ def decode_level(raw: bytes) -> Level:
     )
 
 
+def encode_level(level: Level | None) -> bytes | None:
+    return None if level is None else pack([level.head_id, level.tail_id, level.lots, level.count])
+
+
 def set_level(overlay: Overlay, market_id: int, side: Side, price_key: int, level: Level | None) -> None:
-    fields = None if level is None else [level.head_id, level.tail_id, level.lots, level.count]
-    _store(overlay, level_key(market_id, side, price_key), level, fields)
+    store_record(overlay, level_key(market_id, side, price_key), level, encode_level)
 
 
 # -- liquidation trigger entries and buckets --
 
 
 def get_trigger_entry(reader: StateReader, market_id: int, address: bytes) -> TriggerEntry | None:
-    raw = reader.get(trigger_entry_key(market_id, address))
-    return None if raw is None else decode_trigger_entry(raw)
+    entry: TriggerEntry | None = load_record(reader, trigger_entry_key(market_id, address), decode_trigger_entry, None)
+    return entry
 
 
 @lru_cache(maxsize=DECODE_CACHE_SIZE)
@@ -381,11 +469,11 @@ def decode_trigger_entry(raw: bytes) -> TriggerEntry:
     )
 
 
-def set_trigger_entry(overlay: Overlay, market_id: int, address: bytes, entry: TriggerEntry | None) -> None:
-    fields = (
-        None
-        if entry is None
-        else [
+def encode_trigger_entry(entry: TriggerEntry | None) -> bytes | None:
+    if entry is None:
+        return None
+    return pack(
+        [
             encode_sint(entry.size),
             encode_sint(entry.trigger),
             entry.bucket,
@@ -393,12 +481,15 @@ def set_trigger_entry(overlay: Overlay, market_id: int, address: bytes, entry: T
             encode_optional_address(entry.next),
         ]
     )
-    _store(overlay, trigger_entry_key(market_id, address), entry, fields)
+
+
+def set_trigger_entry(overlay: Overlay, market_id: int, address: bytes, entry: TriggerEntry | None) -> None:
+    store_record(overlay, trigger_entry_key(market_id, address), entry, encode_trigger_entry)
 
 
 def get_bucket(reader: StateReader, market_id: int, side: Side, bucket: int) -> Bucket | None:
-    raw = reader.get(bucket_key(market_id, side, bucket))
-    return None if raw is None else decode_bucket(raw)
+    value: Bucket | None = load_record(reader, bucket_key(market_id, side, bucket), decode_bucket, None)
+    return value
 
 
 @lru_cache(maxsize=DECODE_CACHE_SIZE)
@@ -407,9 +498,12 @@ def decode_bucket(raw: bytes) -> Bucket:
     return Bucket(expect_address(v[0], "head"), expect_address(v[1], "tail"))
 
 
+def encode_bucket(value: Bucket | None) -> bytes | None:
+    return None if value is None else pack([bytes(value.head), bytes(value.tail)])
+
+
 def set_bucket(overlay: Overlay, market_id: int, side: Side, bucket: int, value: Bucket | None) -> None:
-    fields = None if value is None else [bytes(value.head), bytes(value.tail)]
-    _store(overlay, bucket_key(market_id, side, bucket), value, fields)
+    store_record(overlay, bucket_key(market_id, side, bucket), value, encode_bucket)
 
 
 # -- scan cursor --

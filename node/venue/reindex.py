@@ -19,8 +19,6 @@ full.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from node.state.view import Overlay
 from node.venue.margin import MarketView, compute_reserve, get_account_snapshot
 from node.venue.markets import BPS
@@ -34,7 +32,7 @@ def process_reindex_account(overlay: Overlay, address: bytes) -> bool:
     reserve = compute_reserve(s)
     account = get_venue_account(overlay, address)
     if account.floor != reserve.floor:
-        set_venue_account(overlay, address, replace(account, floor=reserve.floor))
+        set_venue_account(overlay, address, account.with_floor(reserve.floor))
     notional = {m: abs(p.size) * s.markets[m].mark for m, p in s.positions}
     total = sum(notional.values())
     firing = False

@@ -143,10 +143,10 @@ def process_unlink(overlay: Overlay, market_id: int, address: bytes) -> TriggerE
     side = entry.side
     if entry.prev is not None:
         prev = get_trigger_entry(overlay, market_id, entry.prev)
-        set_trigger_entry(overlay, market_id, entry.prev, replace(_required(prev), next=entry.next))
+        set_trigger_entry(overlay, market_id, entry.prev, _required(prev).with_next(entry.next))
     if entry.next is not None:
         nxt = get_trigger_entry(overlay, market_id, entry.next)
-        set_trigger_entry(overlay, market_id, entry.next, replace(_required(nxt), prev=entry.prev))
+        set_trigger_entry(overlay, market_id, entry.next, _required(nxt).with_prev(entry.prev))
     if entry.prev is None or entry.next is None:
         bucket = get_bucket(overlay, market_id, side, entry.bucket)
         if bucket is None:
@@ -172,7 +172,7 @@ def process_link(overlay: Overlay, market_id: int, address: bytes, size: int, tr
         set_trigger_entry(overlay, market_id, address, TriggerEntry(size, trigger, bucket))
         return
     tail = _required(get_trigger_entry(overlay, market_id, current.tail))
-    set_trigger_entry(overlay, market_id, current.tail, replace(tail, next=Address(address)))
+    set_trigger_entry(overlay, market_id, current.tail, tail.with_next(Address(address)))
     set_bucket(overlay, market_id, side, bucket, Bucket(current.head, Address(address)))
     set_trigger_entry(overlay, market_id, address, TriggerEntry(size, trigger, bucket, prev=current.tail))
 
@@ -186,7 +186,7 @@ def process_place_trigger(overlay: Overlay, market_id: int, address: bytes, size
     firing = is_firing(size, placement.bucket, x)
     entry = get_trigger_entry(overlay, market_id, address)
     if entry is not None and entry.bucket == placement.bucket and entry.side == Side.of_position(size) and not firing:
-        set_trigger_entry(overlay, market_id, address, replace(entry, size=size, trigger=placement.trigger))
+        set_trigger_entry(overlay, market_id, address, entry.with_trigger(size, placement.trigger))
     else:  # a firing entry goes to the tail, so the scan's FIFO order rotates through a crowded bucket
         process_unlink(overlay, market_id, address)
         process_link(overlay, market_id, address, size, placement.trigger, placement.bucket)
