@@ -9,9 +9,10 @@ on a detached devnet with some processes down, it restarts only those.
 `kill ROLE` and `restart ROLE` act on one process of a detached devnet.
 
 The rest call the devnet's control endpoint (node.devnet.controller, through node.devnet.handle):
-`snapshot` (prints an id), `revert ID`, `mine N`, `dump FILE` (then `up --load FILE`),
-`pause|resume ROLE`, `partition|heal EXECUTOR`, `set-balance ADDR AMOUNT [--l1]`,
-`set-price MARKET PRICE`, `faulty-proposer tx|garbage|off`.
+`snapshot` (prints an id), `revert ID`, `mine N`, `warp SECONDS` (alias `increase-time`: every process's
+clock moves forward; `1h`, `90m`, `2d` too), `dump FILE` (then `up --load FILE`), `pause|resume ROLE`,
+`partition|heal EXECUTOR`, `set-balance ADDR AMOUNT [--l1]`, `set-price MARKET (PRICE | --price-units N)`
+(PRICE in quote per one base, as `rollup oracle set --price`), `faulty-proposer tx|garbage|off`.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ import argparse
 import functools
 import sys
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from node.cli.common import CliError, add_json_flag, emit, parse_wei
+from node.clock import MAX_OFFSET_MS
 from node.devnet.banner import render_banner
 from node.devnet.control import down, status
 from node.devnet.errors import DevnetError, InputError, StartupError
@@ -205,6 +208,26 @@ def _positive_int(text: str) -> int:
     return value
 
 
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def _duration(text: str) -> Decimal:
+    """SECONDS of `warp`: a non-negative number of seconds, or with a unit (90m, 1h, 2d), at most 10 years."""
+    body, unit = (text[:-1], text[-1]) if text[-1:].lower() in DURATION_UNITS else (text, "s")
+    try:
+        number = Decimal(body.strip())
+    except InvalidOperation:
+        number = Decimal("NaN")
+    if not number.is_finite():
+        raise argparse.ArgumentTypeError(f"expected seconds (3600, 1.5) or a duration (90m, 1h, 2d), got {text!r}")
+    seconds = number * DURATION_UNITS[unit.lower()]
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"time only moves forward: SECONDS must be at least 0, got {text!r}")
+    if seconds > MAX_OFFSET_MS // 1000:
+        raise argparse.ArgumentTypeError(f"SECONDS may be at most {MAX_OFFSET_MS // 1000} (10 years), got {text!r}")
+    return seconds
+
+
 def _handler(command: Handler) -> Handler:
     @functools.wraps(command)
     def run(args: argparse.Namespace) -> int:
@@ -329,8 +352,10 @@ def _status_text(result: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- the control endpoint
 
 
-def _control_parser(sub: Any, name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text)
+def _control_parser(
+    sub: Any, name: str, help_text: str, handler: Handler, aliases: tuple[str, ...] = ()
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, aliases=list(aliases))
     _dir_arg(parser)
     add_json_flag(parser)
     parser.set_defaults(func=_handler(_control_errors(handler)))
@@ -344,6 +369,19 @@ def _register_control(sub: Any) -> None:
     )
     _control_parser(sub, "mine", "mine N L1 blocks at once (time moves on by N L1 block times)", cmd_mine).add_argument(
         "n", type=_positive_int, metavar="N", help="how many L1 blocks (1..10000)"
+    )
+    _control_parser(
+        sub,
+        "warp",
+        "move time forward in every process (L1, sequencer, executors, settler, challenger), as anvil's "
+        "evm_increaseTime; a revert to an earlier snapshot brings it back",
+        cmd_warp,
+        aliases=("increase-time",),
+    ).add_argument(
+        "seconds",
+        type=_duration,
+        metavar="SECONDS",
+        help="how far: seconds (3600, 1.5) or with a unit s, m, h, d (90m, 1h, 2d); at most 10 years",
     )
     _control_parser(
         sub, "dump", "write the devnet's state and history to FILE (start from it with up --load)", cmd_dump
@@ -370,7 +408,11 @@ def _register_control(sub: Any) -> None:
         sub, "set-price", "set a market's oracle price (signed with the devnet's oracle key)", cmd_set_price
     )
     price.add_argument("market", metavar="MARKET", help="market symbol (BTC-PERP) or id")
-    price.add_argument("price", metavar="PRICE", help="wei per lot")
+    value = price.add_mutually_exclusive_group(required=True)
+    value.add_argument(
+        "price", metavar="PRICE", nargs="?", help="quote per 1 base, e.g. 20.5 (as `rollup oracle set --price`)"
+    )
+    value.add_argument("--price-units", metavar="N", help="the price as an integer: wei per lot")
     _control_parser(
         sub, "faulty-proposer", "make the proposer faulty from its next output on (or honest: off)", cmd_faulty_proposer
     ).add_argument(
@@ -423,6 +465,22 @@ def cmd_mine(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_warp(args: argparse.Namespace) -> int:
+    result = _devnet(args).increase_time(args.seconds)
+    emit(
+        args,
+        result,
+        f"time moved {_plain(args.seconds)} s forward in every process (offset {result['offsetMs'] / 1000:g} s): "
+        f"L1 block {result['l1Block']} and L2 block {result['l2Block']} are in the new time",
+    )
+    return 0
+
+
+def _plain(number: Decimal) -> str:
+    text = format(number.normalize(), "f")
+    return text
+
+
 def cmd_dump(args: argparse.Namespace) -> int:
     result = _devnet(args).dump(args.file)
     emit(
@@ -460,9 +518,23 @@ def cmd_set_balance(args: argparse.Namespace) -> int:
 
 
 def cmd_set_price(args: argparse.Namespace) -> int:
-    result = _devnet(args).set_oracle_price(args.market, args.price)
-    emit(args, result, f"{result['market']} oracle price {result['price']} (L2 block {result.get('blockNumber')})")
+    price: int | str = args.price if args.price is not None else _price_units(args.price_units)
+    result = _devnet(args).set_oracle_price(args.market, price)
+    shown = (
+        f"{args.price} ({result['price']} wei per lot)" if args.price is not None else f"{result['price']} wei per lot"
+    )
+    emit(args, result, f"{result['market']} oracle price {shown} (L2 block {result.get('blockNumber')})")
     return 0
+
+
+def _price_units(text: str) -> int:
+    try:
+        value = int(text.strip(), 10)
+    except ValueError:
+        raise InputError(f"--price-units must be an integer (wei per lot), got {text!r}") from None
+    if not 1 <= value <= 2**64 - 1:
+        raise InputError(f"--price-units must be in [1, 2^64-1], got {text}")
+    return value
 
 
 def cmd_faulty_proposer(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@
     c = RollupClient(rpc="http://127.0.0.1:9545/", l1_rpc="http://127.0.0.1:8545/")   # l1_rpc optional
     c = RollupClient.from_devnet(".devnet")          # sequencer, executors, L1, challenger of DIR/devnet.json
 
-    c.chain_id(); c.sync_status(); c.block_number("latest" | "safe" | "finalized")
+    c.chain_id(); c.sync_status(); c.block_number("latest" | "safe" | "finalized"); c.chain_time_ms()
     c.balance(addr, block="latest"); c.nonce(addr); c.l1_balance(addr); c.l1_nonce(addr); c.l1_block_number()
     c.block(number_or_tag, full=False); c.transaction(hash); c.receipt(hash); c.transaction_status(hash)
     c.proof(addr, block="latest")                    # verified against the block's state root, else ProofError

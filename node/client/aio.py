@@ -173,6 +173,10 @@ class AsyncRollupClient:
         """The node's latest (= unsafe), safe or finalized head number."""
         return await self.run(self.ops.block_number(level))
 
+    async def chain_time_ms(self) -> int:
+        """The latest block's timestamp in ms: chain time (ahead of the wall clock after a devnet time warp)."""
+        return await self.run(self.ops.chain_time_ms())
+
     async def balance(self, address: AddressLike, block: BlockLike = "latest") -> int:
         return await self.run(self.ops.balance(address, block))
 

@@ -61,6 +61,9 @@ class Operations:
     def block(self, number_or_tag: BlockLike, full: bool = False) -> Op[Block | None]:
         return reads.block(self._l2, number_or_tag, full)
 
+    def chain_time_ms(self) -> Op[int]:
+        return reads.chain_time_ms(self._l2)
+
     def transaction(self, tx_hash: str | bytes) -> Op[dict[str, Any] | None]:
         return reads.transaction(self._l2, tx_hash)
 

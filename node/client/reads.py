@@ -49,6 +49,15 @@ def block(url: str, number_or_tag: BlockLike, full: bool = False) -> Op[Block | 
     return None if reply is None else Block.from_json(reply)
 
 
+def chain_time_ms(url: str) -> Op[int]:
+    """Chain time: the timestamp (ms) of the node's latest block; ahead of the wall clock on a devnet whose
+    time was moved forward (devnet_increaseTime), so time rules (funding intervals) are judged by it."""
+    reply = yield Call(url, "rollup_getBlockByNumber", ("latest", False))
+    if reply is None:
+        raise ResponseError("rollup_getBlockByNumber: the node has no latest block")
+    return Block.from_json(reply).timestamp_ms
+
+
 def transaction(url: str, tx_hash: str | bytes) -> Op[dict[str, Any] | None]:
     """The decoded transaction (kind, from, nonce, fee, payload fields, blockNumber), or None."""
     reply = yield Call(url, "rollup_getTransactionByHash", (to_hash(tx_hash),))

@@ -112,6 +112,10 @@ class RollupClient:
         """The node's latest (= unsafe), safe or finalized head number."""
         return self.run(self.ops.block_number(level))
 
+    def chain_time_ms(self) -> int:
+        """The latest block's timestamp in ms: chain time (ahead of the wall clock after a devnet time warp)."""
+        return self.run(self.ops.chain_time_ms())
+
     def balance(self, address: AddressLike, block: BlockLike = "latest") -> int:
         return self.run(self.ops.balance(address, block))
 

@@ -207,13 +207,15 @@ def cancel_all_payload(entry: dict[str, Any]) -> CancelAll:
 
 
 def oracle_timestamp(url: str, last_ms: int) -> Op[int]:
-    """The wall clock in ms, but never more than ORACLE_FEED_AHEAD_MS past the L2 head (a chain whose clock
-    lags, its L1 origin behind under load, would refuse updates over ORACLE_MAX_AHEAD_MS ahead of a block);
-    after the market's last update."""
+    """Chain time in ms for an oracle update, after the market's last update: the wall clock, kept between
+    the L2 head's timestamp and ORACLE_FEED_AHEAD_MS past it. Past it: a chain whose clock lags (its L1
+    origin behind under load) refuses updates over ORACLE_MAX_AHEAD_MS ahead of a block. Not below it: a
+    devnet whose time was moved forward (devnet_increaseTime) stamps blocks ahead of the wall clock, and an
+    update stamped in the past would be older than the ones stamped in chain time."""
     head = yield Call(url, "rollup_getBlockByNumber", ("latest", False))
     now = int(time.time() * 1000)
     if isinstance(head, dict) and isinstance(head.get("timestamp"), int):
-        now = min(now, head["timestamp"] + ORACLE_FEED_AHEAD_MS)
+        now = max(head["timestamp"], min(now, head["timestamp"] + ORACLE_FEED_AHEAD_MS))
     return max(now, last_ms + 1)
 
 

@@ -5,7 +5,9 @@
     ...                                  # anything: transfers, kills, mined blocks
     devnet.revert(snap)                  # every process back at the snapshot, running again
     devnet.mine(40)                      # past a challenge window
+    devnet.increase_time(3600)           # an hour later in every process (a funding interval passes)
     devnet.set_l2_balance("0x..", 10**18)
+    devnet.set_oracle_price("BTC-PERP", "20.5")   # quote per one base; an int is units (wei) per lot
 
 Synchronous; every method is one JSON-RPC call to the control endpoint recorded in DIR/devnet.json
 (node.devnet.controller), whose errors are raised as node.rpc.errors classes: ControlRefused (-32003),
@@ -15,6 +17,7 @@ a devnet whose control endpoint does not answer raises ControlUnavailable.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +101,17 @@ class Devnet:
     def set_l2_balance(self, address: str, wei: int | str) -> dict[str, Any]:
         return dict(self.call("devnet_setL2Balance", address, _wei(wei)))
 
-    def set_oracle_price(self, market: str | int, price: int | str) -> dict[str, Any]:
-        return dict(self.call("devnet_setOraclePrice", market, str(price)))
+    def increase_time(self, seconds: int | float | Decimal | str) -> dict[str, Any]:
+        """Move every process's clock `seconds` forward (0..10 years; anvil's evm_increaseTime for the whole
+        rollup); returns once an L1 and an L2 block carry the new time: {offsetMs, l1Block, l2Block, ...}.
+        A revert to a snapshot taken before brings the time back."""
+        value = str(seconds) if isinstance(seconds, Decimal) else seconds
+        return dict(self.call("devnet_increaseTime", value))
+
+    def set_oracle_price(self, market: str | int, price: int | str | Decimal) -> dict[str, Any]:
+        """`price` in quote per one base ("20.5" or a Decimal), or an int of units (wei) per lot."""
+        value = price if isinstance(price, int) and not isinstance(price, bool) else str(price)
+        return dict(self.call("devnet_setOraclePrice", market, value))
 
     def kill(self, role: str, signal: str = "KILL") -> dict[str, Any]:
         return dict(self.call("devnet_kill", role, signal))

@@ -27,13 +27,18 @@ def find_market(markets: list[dict[str, Any]], market: str | int) -> dict[str, A
     raise InvalidParams(f"unknown market {market!r} (markets: {known})")
 
 
-def set_oracle_price(sequencer_rpc: str, market: str | int, price: int) -> dict[str, Any]:
+def set_oracle_price(sequencer_rpc: str, market: str | int, price: int | str) -> dict[str, Any]:
+    """`price` as the client takes it: text is quote per one base ("20.5"), an int is units per lot."""
     from node.client import RollupClient
+    from node.client.errors import InputError
     from node.client.venue import oracle_payload  # the client's (and CLI's) update: timestamp rule and all
 
     sender = Sender(sequencer_rpc)
     entry = find_market(list(sender.client.call("rollup_getMarkets") or []), market)
-    payload: OracleUpdate = RollupClient(sequencer_rpc).run(oracle_payload(sequencer_rpc, entry, price))
+    try:
+        payload: OracleUpdate = RollupClient(sequencer_rpc).run(oracle_payload(sequencer_rpc, entry, price))
+    except InputError as exc:
+        raise InvalidParams(f"price for {entry['symbol']}: {exc}") from None
     timestamp_ms = payload.timestamp_ms
     tx_hash = sender.send(dev_account(p.VENUE_ORACLE_INDEX), payload)
     try:
@@ -43,7 +48,7 @@ def set_oracle_price(sequencer_rpc: str, market: str | int, price: int) -> dict[
     return {
         "market": entry["symbol"],
         "marketId": entry["id"],
-        "price": str(price),
+        "price": str(payload.price),
         "timestampMs": timestamp_ms,
         "transactionHash": tx_hash,
         "blockNumber": receipt.get("blockNumber"),

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from node.crypto import Address
 from node.devnet import control as devnet_control
 from node.devnet.children import Child
+from node.devnet.controller import warp
 from node.devnet.errors import ControlRefusedError, DevnetError, StartupError
 from node.devnet.freeze import freeze, thaw
 from node.devnet.funding import call, set_l1_balance, set_l2_balance
@@ -116,7 +117,21 @@ class Controller:
             lambda: set_l2_balance(self._only(ROLE_L1).rpc, self._only(ROLE_SEQUENCER).rpc, address, wei)
         )
 
-    def set_oracle_price(self, market: str | int, price: int) -> dict[str, Any]:
+    def increase_time(self, ms: int) -> dict[str, Any]:
+        """Every process's clock `ms` forward, then one L1 block and an L2 block in the new time (warp.py)."""
+
+        def work() -> dict[str, Any]:
+            specs = []
+            for spec, _ in recorded_processes(self._doc()):
+                self._running(spec.name, "move the time of")
+                if spec.name in self.paused:
+                    raise ControlRefusedError(f"cannot move time while {spec.name} is paused: resume it first")
+                specs.append(spec)
+            return warp.increase_time(call, specs, ms)
+
+        return self._serial(work)
+
+    def set_oracle_price(self, market: str | int, price: int | str) -> dict[str, Any]:
         return self._serial(lambda: set_oracle_price(self._only(ROLE_SEQUENCER).rpc, market, price))
 
     # -- roles

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from node.clock import MAX_OFFSET_MS
 from node.crypto import Address
 from node.devnet.errors import InputError
 from node.devnet.inputs import parse_address_arg
@@ -14,6 +17,7 @@ from node.units import AmountError, parse_amount
 MAX_MINE = 10_000  # as the L1 allows (l1.chain.control)
 MAX_WEI = 2**256 - 1
 MAX_PRICE = 2**64 - 1
+MAX_SECONDS = MAX_OFFSET_MS // 1000  # ten years (node.clock)
 FAULT_MODES = ("tx", "garbage")
 SIGNAL_NAMES = ("KILL", "TERM")
 
@@ -74,11 +78,48 @@ def market_param(value: Any) -> str | int:
     raise InvalidParams(f"market must be a market id or symbol (e.g. 0 or 'BTC-PERP'), got {value!r}")
 
 
-def price_param(value: Any) -> int:
-    number = _integer(value, "price") if not isinstance(value, str) or not value.isdigit() else int(value)
-    if not 1 <= number <= MAX_PRICE:
-        raise InvalidParams(f"price must be an integer in [1, 2^64-1] (wei per lot), got {number}")
-    return number
+def price_param(value: Any) -> int | str:
+    """An oracle price as the client takes it (node.client.venue.to_price_units): an integer is units per
+    lot (wei per lot, exact), a string is a human price in quote per one base ("20.5"), converted with the
+    market's decimals once the market is known."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 1 <= value <= MAX_PRICE:
+            raise InvalidParams(f"price in units per lot must be in [1, 2^64-1], got {value}")
+        return value
+    if isinstance(value, str) and value.strip():
+        text = value.strip()
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            number = Decimal("NaN")
+        if not number.is_finite() or number <= 0 or len(text) > 80:
+            raise InvalidParams(f"price must be a positive decimal such as '20.5' (quote per one base), got {value!r}")
+        return text
+    raise InvalidParams(
+        f"price must be a decimal string (quote per one base, e.g. '20.5') or an integer (units per lot), got {value!r}"
+    )
+
+
+def seconds_param(value: Any) -> int:
+    """How far devnet_increaseTime moves time: a number of seconds (integer or decimal, a JSON number or a
+    decimal string) in [0, MAX_SECONDS]; returned in whole ms (finer digits are dropped)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidParams(f"seconds must be a number of seconds (e.g. 3600 or 1.5), got {value!r}")
+    if isinstance(value, str) and len(value) > 64:
+        raise InvalidParams(f"seconds must be a number of seconds, got a {len(value)}-character string")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidParams(f"seconds must be a finite number, got {value!r}")
+    try:
+        number = Decimal(value.strip() if isinstance(value, str) else str(value))
+    except InvalidOperation:
+        raise InvalidParams(f"seconds must be a number of seconds (e.g. 3600 or 1.5), got {value!r}") from None
+    if not number.is_finite():
+        raise InvalidParams(f"seconds must be a finite number, got {value!r}")
+    if number < 0:
+        raise InvalidParams(f"seconds must be at least 0: time only moves forward, got {value!r}")
+    if number > MAX_SECONDS:
+        raise InvalidParams(f"seconds may be at most {MAX_SECONDS} (10 years), got {value!r}")
+    return int(number * 1000)
 
 
 def fault_mode_param(value: Any) -> str | None:

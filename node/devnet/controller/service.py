@@ -2,7 +2,9 @@
 
     devnet_snapshot() -> id                     devnet_revert(id) -> {id, heads, ...}
     devnet_mine(n) -> {from, to}                devnet_setL1Balance(address, wei)   devnet_setL2Balance(address, wei)
-    devnet_setOraclePrice(market, price)        devnet_kill(role, signal?)          devnet_restart(role)
+    devnet_increaseTime(seconds) -> {offsetMs, l1Block, l2Block, ...}     (node.devnet.controller.warp)
+    devnet_setOraclePrice(market, price)        price: "20.5" quote per one base, or an integer in units per lot
+    devnet_kill(role, signal?)                  devnet_restart(role)
     devnet_pause(role)   devnet_resume(role)    devnet_partition(role)  devnet_heal(role)
     devnet_setFaultyProposer("tx"|"garbage"|null)   devnet_dump(path)   devnet_status()
     devnet_snapshotInfo() -> the last snapshot's timings (for benchmarks)
@@ -60,6 +62,10 @@ def handlers(controller: Controller) -> dict[str, Sync]:
         v.arity(params, 1, 1, "devnet_mine")
         return controller.mine(v.count_param(params[0]))
 
+    def increase_time(params: list[Any]) -> Any:
+        v.arity(params, 1, 1, "devnet_increaseTime")
+        return controller.increase_time(v.seconds_param(params[0]))
+
     def set_l1(params: list[Any]) -> Any:
         v.arity(params, 2, 2, "devnet_setL1Balance")
         return controller.set_l1_balance(v.address_param(params[0]), v.wei_param(params[1]))
@@ -104,6 +110,7 @@ def handlers(controller: Controller) -> dict[str, Sync]:
         "devnet_snapshotInfo": snapshot_info,
         "devnet_revert": revert,
         "devnet_mine": mine,
+        "devnet_increaseTime": increase_time,
         "devnet_setL1Balance": set_l1,
         "devnet_setL2Balance": set_l2,
         "devnet_setOraclePrice": set_price,
