@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from node.devnet.layout import ProcessSpec
+from node.devnet.pidfile import read_record
 from node.devnet.procfs import is_our_process, is_running
 
 STOP_TIMEOUT_S = 10.0
@@ -43,7 +44,11 @@ class Child:
         return is_our_process(self.pid, str(self.spec.config))
 
     def exit_code(self) -> int | None:
-        return None if self.popen is None else self.popen.poll()
+        """Its exit status once it ended (-N: killed by signal N); for a forked process, as its server recorded it."""
+        if self.popen is not None:
+            return self.popen.poll()
+        record = read_record(self.spec.config)
+        return record.exit if record is not None and record.pid == self.pid else None
 
 
 def child_command(spec: ProcessSpec) -> list[str]:

@@ -38,6 +38,9 @@ def down(layout: DevnetLayout, report: Report, timeout_s: float = STOP_TIMEOUT_S
     stop_control(doc, report)
     children = [Child(spec, pid) for spec, pid in recorded if pid is not None]
     killed = set(stop_children(children, timeout_s, report))
+    from node.devnet.forkserver.client import stop_fork_server
+
+    stop_fork_server(layout)
     results = []
     for spec, pid in recorded:
         if not before[spec.name]:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from node.devnet.children import Child, start_child, stop_children
+from node.devnet.children import Child, stop_children
+from node.devnet.forkserver.client import start_process
 from node.devnet.layout import DevnetLayout, ProcessSpec
 from node.devnet.liveness import is_alive
 from node.devnet.params import RPC_HOST, DevnetSettings
@@ -57,7 +58,7 @@ def read_control_config(path: str | Path) -> ControlConfig:
 
 def start_control(layout: DevnetLayout, settings: DevnetSettings, detach: bool) -> Child:
     spec = write_control_config(layout, settings)
-    return start_child(spec, detach)
+    return start_process(spec, detach)
 
 
 def control_state(child: Child | None, held: list[str] | None = None) -> dict[str, Any] | None:

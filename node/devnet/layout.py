@@ -6,6 +6,7 @@ DIR/config/<name>.toml   one config per process
 DIR/data/<name>/         each process's database
 DIR/snapshots/<id>/      devnet snapshots (node.devnet.snapshots), taken by the control endpoint
 DIR/logs/<name>.log      each process's stdout and stderr
+DIR/run/                 the fork server's socket, and who each forked process is (node.devnet.pidfile)
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from node.roles import FAULTY_CHALLENGER_MODULE, FAULTY_SETTLER_MODULE, ROLE_PAC
 STATE_FILE = "devnet.json"
 LOCK_FILE = "devnet.lock"
 SNAPSHOTS_DIR = "snapshots"
-OWN_ENTRIES = frozenset({STATE_FILE, STATE_FILE + ".tmp", LOCK_FILE, "config", "data", "logs", SNAPSHOTS_DIR})
+RUN_DIR = "run"
+OWN_ENTRIES = frozenset({STATE_FILE, STATE_FILE + ".tmp", LOCK_FILE, "config", "data", "logs", SNAPSHOTS_DIR, RUN_DIR})
 
 ROLE_L1 = "l1"
 ROLE_SEQUENCER = "sequencer"
@@ -28,6 +30,8 @@ ROLE_EXECUTOR = "executor"
 ROLE_CHALLENGER = "challenger"
 ROLE_CONTROL = "control"  # the control endpoint: not a chain process, never snapshotted
 CONTROL_MODULE = "node.devnet.controller"
+ROLE_FORKSERVER = "forkserver"  # imports every role once and forks their processes: not a chain process
+FORKSERVER_MODULE = "node.devnet.forkserver"
 HONEST_CHALLENGER = "challenger"
 FAULTY_CHALLENGER = "dispute-all"  # the faulty challenger (mode dispute_all); fits the 12-wide name columns
 
@@ -89,6 +93,22 @@ class DevnetLayout:
     @property
     def snapshots_dir(self) -> Path:
         return self.root / SNAPSHOTS_DIR
+
+    @property
+    def run_dir(self) -> Path:
+        return self.root / RUN_DIR
+
+    @property
+    def forkserver_socket(self) -> Path:
+        return self.run_dir / "forkserver.sock"
+
+    @property
+    def forkserver_config(self) -> Path:
+        return self.config_dir / "forkserver.toml"
+
+    def forkserver_spec(self) -> ProcessSpec:
+        """The fork server (node.devnet.forkserver): not a chain process; its record is DIR/run/forkserver.pid."""
+        return self.spec(ROLE_FORKSERVER, ROLE_FORKSERVER, 0, FORKSERVER_MODULE)
 
     def control_spec(self, settings: DevnetSettings) -> ProcessSpec:
         """The control endpoint (node.devnet.controller): its config names this directory; it keeps no data dir."""

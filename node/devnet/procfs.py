@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from node.devnet.pidfile import read_record
+
 PROC = Path("/proc")
 
 
@@ -65,8 +67,20 @@ def cpu_seconds(pid: int) -> float:
 
 
 def is_our_process(pid: int, config_path: str) -> bool:
-    """True when `pid` is running with `config_path` in its command line (guards against pid reuse)."""
-    return is_running(pid) and any(config_path in arg for arg in cmdline(pid))
+    """True when `pid` runs `config_path`'s process (guards against pid reuse).
+
+    Either `config_path` is in its command line (a `python -m MOD --config FILE` start) or it is the
+    fork recorded for that config (node.devnet.pidfile: the same pid with the same start time).
+    """
+    if not is_running(pid):
+        return False
+    return any(config_path in arg for arg in cmdline(pid)) or is_recorded_fork(pid, config_path)
+
+
+def is_recorded_fork(pid: int, config_path: str) -> bool:
+    """True when node.devnet.pidfile records `pid`, started at its current start time, for `config_path`."""
+    record = read_record(config_path)
+    return record is not None and record.pid == pid and start_time(pid) == record.start_time
 
 
 def is_same_process(pid: int, recorded_start_time: int | None) -> bool:

@@ -18,7 +18,7 @@ from node.devnet.params import L1_CHAIN_ID, L2_CHAIN_ID
 from node.rpc.client import RpcTransportError, SyncRpcClient
 from node.rpc.errors import RpcError
 
-POLL_S = 0.1
+POLL_S = 0.02  # a probe costs ~2 ms of CPU; start-up is made of these waits
 PROBE_TIMEOUT_S = 2.0
 
 

@@ -20,12 +20,12 @@ from node.devnet.children import (
     STOP_TIMEOUT_S,
     Child,
     signal_child,
-    start_child,
     stop_children,
     wait_gone,
 )
 from node.devnet.configs import p2p_ports
 from node.devnet.errors import DevnetError, StartupError, SupervisedError, UnknownRoleError
+from node.devnet.forkserver.client import start_process
 from node.devnet.layout import DevnetLayout, ProcessSpec
 from node.devnet.liveness import is_alive, live_supervisor, split_processes
 from node.devnet.logs import format_tail
@@ -155,7 +155,7 @@ def _start_in_place(
     report(f"restarting {spec.name} on port {spec.port} (log {spec.log})")
     began = time.monotonic()
     why = "rollup devnet restart"
-    child = starter(spec, why) if starter is not None else start_child(spec, detach=True, why=why)
+    child = starter(spec, why) if starter is not None else start_process(spec, detach=True, why=why)
     record_pid(layout, spec.name, child.pid)
     try:
         wait_healthy([child], began + timeout_s, stopped)

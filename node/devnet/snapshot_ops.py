@@ -22,9 +22,10 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
-from node.devnet.children import KILL_TIMEOUT_S, Child, signal_child, start_child, stop_children
+from node.devnet.children import KILL_TIMEOUT_S, Child, signal_child, stop_children
 from node.devnet.datacopy import CopyStats, copy_tree, replace_tree
 from node.devnet.errors import ControlRefusedError, StartupError
+from node.devnet.forkserver.client import start_process
 from node.devnet.freeze import freeze, thaw
 from node.devnet.heads import heads_mismatch, read_heads
 from node.devnet.layout import ROLE_L1, ROLE_SEQUENCER, DevnetLayout, ProcessSpec
@@ -125,7 +126,8 @@ def kill_all(processes: list[tuple[ProcessSpec, int | None]]) -> None:
 
 
 def cold_start(spec: ProcessSpec, why: str) -> Child:
-    return start_child(spec, detach=True, why=why)
+    """Start `spec` detached: forked by the devnet's fork server when it runs, else `python -m`."""
+    return start_process(spec, detach=True, why=why)
 
 
 def revert_to(

@@ -1,7 +1,10 @@
 """`devnet up`: write the configs, start every process in dependency order, wait, supervise.
 
+First the fork server (node.devnet.forkserver): it imports every role's code once, in start order,
+and forks each process on request (ROLLUP_DEVNET_NO_FORK=1: cold `python -m` starts instead).
 Stages (each waits for /health and JSON-RPC before the next starts):
-  1. the L1;  2. the sequencer;  3. the settler, the executors and the challenger(s) together.
+  1. the L1 (and the control endpoint);  2. the sequencer;  3. the settler, the executors and the
+  challenger(s) together.
 Then every executor must have derived L2 block 1 (a batch went through L1), and the venue is
 seeded (oracle prices, a resting book, a few positions: node.devnet.venue_seed).
 Any failure or timeout stops what was started (reverse order) and raises
@@ -19,10 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from node.devnet.children import Child, start_child, stop_children
+from node.devnet.children import Child, stop_children
 from node.devnet.configs import p2p_ports, write_configs
 from node.devnet.controlproc import control_state, running_control, start_control, stop_control
 from node.devnet.errors import DevnetError, DevnetRunningError, StartupError
+from node.devnet.forkserver.client import (
+    cold_only,
+    ensure_fork_server,
+    start_fork_server,
+    start_process,
+    stop_fork_server,
+)
 from node.devnet.layout import (
     ROLE_CHALLENGER,
     ROLE_EXECUTOR,
@@ -100,6 +110,7 @@ def prepare(options: UpOptions, report: Report) -> tuple[DevnetLayout, DevnetSet
                 f"stop it with `rollup devnet down --dir {layout.root}` first"
             )
         stop_control(previous)  # a control endpoint left behind by processes that all died
+        stop_fork_server(layout)
     if options.load is not None:
         from node.devnet.dumpfile import check_dump
 
@@ -151,6 +162,7 @@ class Devnet:
         self.layout = layout
         self.instance = instance or new_instance()
         self.control: Child | None = None
+        self.forkserver: Child | None = None
         self.settings = settings
         self.specs = specs
         self.detach = detach
@@ -191,12 +203,15 @@ class Devnet:
         ]
         stopped = lambda: stop.requested  # noqa: E731
         try:
-            self.control = start_control(self.layout, self.settings, self.detach)
+            if not cold_only():
+                self.forkserver = start_fork_server(self.layout, self.detach)
             for index, stage in enumerate(stages):
                 started = [self._start(spec) for spec in stage]
+                if self.control is None:  # after the L1, which every other process waits for
+                    self.control = start_control(self.layout, self.settings, self.detach)
                 self.save("starting")
                 last = index == len(stages) - 1
-                watched = [*self.children, self.control]
+                watched = [*self.children, *([self.control] if self.control is not None else [])]
                 wait_healthy(started + ([self.control] if last else []), deadline, stopped, watched=watched)
                 self.report("ready: " + ", ".join(child.spec.name for child in started))
             self.report("waiting for the first L2 block to be safe on every executor")
@@ -211,7 +226,7 @@ class Devnet:
 
     def _start(self, spec: ProcessSpec) -> Child:
         self.report(f"starting {spec.name} on port {spec.port} (log {spec.log})")
-        child = start_child(spec, self.detach)
+        child = start_process(spec, self.detach)
         self.children.append(child)
         return child
 
@@ -220,6 +235,8 @@ class Devnet:
             stop_children([self.control], report=self.report)
         self._adopt_recorded()
         stop_children(self.children, report=self.report)
+        if self.forkserver is not None:
+            stop_children([self.forkserver])
         self.save(status)
 
     def _adopt_recorded(self) -> None:
@@ -301,6 +318,7 @@ def run_up(options: UpOptions, on_ready: Callable[[dict[str, Any], float], None]
         layout = DevnetLayout.at(options.directory)
         partial = partly_running(layout)
         if partial is not None:
+            ensure_fork_server(layout)
             try:
                 state = revive(
                     layout,

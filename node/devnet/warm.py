@@ -1,9 +1,11 @@
-"""Warm standbys for the control endpoint's reverts: one pre-imported process per role (node.devnet.standby).
+"""Warm starts for the control endpoint's reverts and restarts: forked, or a pre-imported standby.
 
-`WarmPool.take(spec)` returns a started Child for `spec` (a standby told to go when one is ready
-for that exact config and module, else a cold `python -m` start); `refill(specs)` starts new
-standbys in the background for the next revert. Standbys hold a pipe from the control endpoint
-as stdin: when it exits, they read end of file and exit too, having touched nothing.
+`WarmPool.take(spec)` returns a started Child for `spec`: forked by the devnet's fork server
+(node.devnet.forkserver: every role imported once, a fork is instant) when it runs; else a standby
+(node.devnet.standby) told to go when one is ready for that exact config and module; else a cold
+`python -m` start. `refill(specs)` starts standbys in the background for the next revert, only
+when there is no fork server. Standbys hold a pipe from the control endpoint as stdin: when it
+exits, they read end of file and exit too, having touched nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from node.devnet.children import Child, start_child
+from node.devnet.forkserver.client import fork_child, layout_of, running_fork_server
 from node.devnet.layout import ProcessSpec
 from node.devnet.standby import GO
 
@@ -36,6 +39,8 @@ class WarmPool:
 
     def refill(self, specs: Sequence[ProcessSpec]) -> None:
         """Start a standby for every spec that has none (returns at once; they import in the background)."""
+        if specs and running_fork_server(layout_of(specs[0])) is not None:
+            return  # every start is a fork
         with self._lock:
             for spec in specs:
                 key = self._key(spec)
@@ -59,7 +64,10 @@ class WarmPool:
                     )
 
     def take(self, spec: ProcessSpec, why: str) -> Child:
-        """Run `spec`: its standby if one is alive, else a cold start."""
+        """Run `spec`: forked by the fork server, else its standby if one is alive, else a cold start."""
+        forked = fork_child(spec, detach=True, why=why)
+        if forked is not None:
+            return forked
         with self._lock:
             popen = self._standbys.pop(self._key(spec), None)
         if popen is not None and popen.poll() is None and popen.stdin is not None:
