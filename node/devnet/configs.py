@@ -133,14 +133,14 @@ def p2p_multiaddr(name: str, port: int) -> str:
 
 
 def p2p_section(spec: ProcessSpec, settings: p.DevnetSettings) -> dict[str, Any]:
-    """Executor i bootstraps to the sequencer and executors 0..i-1: a mesh, not a star."""
-    section: dict[str, Any] = {"listen_port": p2p_port(spec, settings), "seed": p.p2p_seed_label(spec.name)}
+    """Every executor bootstraps to the sequencer only and finds the others by peer exchange (discovery)."""
+    section: dict[str, Any] = {
+        "listen_port": p2p_port(spec, settings),
+        "seed": p.p2p_seed_label(spec.name),
+        "discovery": True,
+    }
     if spec.role == ROLE_EXECUTOR:
-        index = int(spec.name.rsplit("-", 1)[1])
-        base = settings.base_port + p.P2P_PORT_OFFSET
-        section["bootstrap"] = [p2p_multiaddr("sequencer", base)] + [
-            p2p_multiaddr(f"executor-{i}", base + 1 + i) for i in range(index)
-        ]
+        section["bootstrap"] = [p2p_multiaddr("sequencer", settings.base_port + p.P2P_PORT_OFFSET)]
         section["sequencer"] = to_checksum_address(p.sequencer_gossip_key().address)
     return section
 
@@ -170,6 +170,7 @@ def settler_p2p_section(spec: ProcessSpec, settings: p.DevnetSettings) -> dict[s
         "seed": p.p2p_seed_label(spec.name),
         "bootstrap": [p2p_multiaddr("sequencer", settings.base_port + p.P2P_PORT_OFFSET)],
         "sequencer": to_checksum_address(p.sequencer_gossip_key().address),
+        "discovery": True,
     }
 
 
