@@ -84,7 +84,7 @@ def price_param(value: Any) -> int | str:
     market's decimals once the market is known."""
     if isinstance(value, int) and not isinstance(value, bool):
         if not 1 <= value <= MAX_PRICE:
-            raise InvalidParams(f"price in units per lot must be in [1, 2^64-1], got {value}")
+            raise InvalidParams(f"price must be in [1, 2^64-1] units (wei) per lot, got {value}")
         return value
     if isinstance(value, str) and value.strip():
         text = value.strip()
