@@ -3,12 +3,13 @@
     rollup challenger --config FILE        (python -m prover --config FILE)
 
 Modules, pure ones first:
-    config.py           [challenger] l1_rpc, key, bond, poll_ms, mode (honest | dispute_all), history_window, defend
+    config.py           [challenger] l1_rpc, key, bond, poll_ms, history_window, defend, allies, backstop_blocks
     games.py            GameView / OutputView from the L1 client's records (clocks by side, one block ahead)
     oracle.py           TraceOracle: our output roots, intermediate roots r(n, k), openings, step proofs
     strategy.py         decide(game, side, player) -> claim / respond / open / prove / resolve / wait
     players.py          HonestPlayer (our chain), ContrarianPlayer (the faulty dispute_all challenger)
     verdicts.py         judge outputs, whether to dispute or defend, the L1's anchor rule, which side we play
+    allies.py           [challenger] allies: hold our bond back while an allied challenger covers a wrong output
     withdrawal_proof.py rollup_getWithdrawalProof over our derived chain
     (node.follower)     ChainStore + Chain + Deriver fed by the L1 client (no sequencer, no gossip)
     l1_disputes.py      L1 reads and signed dispute transactions (the same L1Client, l1.contracts.payloads)

@@ -108,7 +108,7 @@ class Challenger:
             self.make_conduct(oracle) if self.make_conduct is not None else HonestConduct(oracle, self.section.defend)
         )
         self.conduct = conduct
-        referee = Referee(self.disputes, oracle, self.me, conduct)
+        referee = Referee(self.disputes, oracle, self.me, conduct, self.section.allies)
         self.referee = referee
         self._init_metrics(referee)
         await self._start_watch()
@@ -249,7 +249,19 @@ class Challenger:
             "gameClockBlocks": self.disputes.clock_blocks,
             "stats": referee.stats.to_json() if referee is not None else {},
             "inflight": [entry.what for entry in referee.inflight.values()] if referee is not None else [],
+            "allies": self._allies_status(referee),
             "attestations": self.watch.status(self.disputes.last_outputs) if self.watch is not None else None,
+        }
+
+    def _allies_status(self, referee: Referee | None) -> dict[str, Any]:
+        """The configured allies, the wrong outputs we left to one of them, and why we hold back now."""
+        policy = self.section.allies
+        return {
+            "allies": sorted(to_checksum_address(a) for a in policy.allies),
+            "backstopBlocks": policy.backstop_blocks,
+            "staggerBlocks": policy.stagger_blocks,
+            "heldBack": sorted(referee.held_back) if referee is not None else [],
+            "holding": {str(k): v for k, v in referee.holding.items()} if referee is not None else {},
         }
 
     def _health(self) -> dict[str, Any]:

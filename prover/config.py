@@ -17,6 +17,10 @@
     poll_ms = 250
     history_window = 100000        # L2 blocks of state kept for traces (>= the challenge window's worth)
     defend = true                  # play the defender side of games against correct outputs
+    allies = ["0x..", ...]         # optional: L1 addresses of allied challengers (prover.allies): one bond
+                                   # per wrong output among us, while the ally in the dispute keeps up
+    backstop_blocks = 5            # L1 blocks of margin before an ally's clock or the window runs out
+    ally_stagger_blocks = 2        # L1 blocks per rank we wait for a better-ranked ally's dispute
 
     [p2p]                          # optional: join the gossip network (as node.blocknet's [p2p]; no sequencer)
     [attestation]                  # optional, needs [p2p]: collect/sign output attestations (prover.attestations)
@@ -34,15 +38,29 @@ from typing import Any
 from node.attestation_net import AttestationSection, load_attestation_section
 from node.blocknet import P2PSection, load_p2p_section
 from node.config_fields import read_key_password, read_optional_amount, read_signing_key, read_url
-from node.crypto import PrivateKey
+from node.crypto import CryptoError, PrivateKey, parse_address
 from node.rollup_config import NodeSection, RollupConfig, load_node_section, load_rollup_config
 from node.service import ConfigError, load_toml
+from prover.allies import DEFAULT_BACKSTOP_BLOCKS, DEFAULT_STAGGER_BLOCKS, AllyPolicy
 
 DEFAULT_POLL_MS = 250
 DEFAULT_HISTORY_WINDOW = 100_000
 UINT256_MAX = 2**256 - 1
 
-_KEYS = frozenset({"l1_rpc", "key", "key_password_env", "bond", "poll_ms", "history_window", "defend"})
+_KEYS = frozenset(
+    {
+        "l1_rpc",
+        "key",
+        "key_password_env",
+        "bond",
+        "poll_ms",
+        "history_window",
+        "defend",
+        "allies",
+        "backstop_blocks",
+        "ally_stagger_blocks",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +71,7 @@ class ChallengerSection:
     poll_ms: int
     history_window: int
     defend: bool
+    allies: AllyPolicy = AllyPolicy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +111,11 @@ def load_challenger_section(doc: Mapping[str, Any]) -> ChallengerSection:
         poll_ms=_int(section, "poll_ms", DEFAULT_POLL_MS, 10, 60_000),
         history_window=_int(section, "history_window", DEFAULT_HISTORY_WINDOW, 64, 10**9),
         defend=_bool(section, "defend", True),
+        allies=AllyPolicy(
+            _addresses(section, "allies"),
+            _int(section, "backstop_blocks", DEFAULT_BACKSTOP_BLOCKS, 1, 1_000_000),
+            _int(section, "ally_stagger_blocks", DEFAULT_STAGGER_BLOCKS, 1, 1_000_000),
+        ),
     )
 
 
@@ -109,6 +133,16 @@ def _bool(section: Mapping[str, Any], key: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"challenger.{key} must be true or false (got {value!r})")
     return value
+
+
+def _addresses(section: Mapping[str, Any], key: str) -> frozenset[bytes]:
+    value = section.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"challenger.{key} must be a list of 0x addresses (got {value!r})")
+    try:
+        return frozenset(bytes(parse_address(item)) for item in value)
+    except CryptoError as exc:
+        raise ConfigError(f"challenger.{key}: {exc}") from None
 
 
 def _url(section: Mapping[str, Any], key: str) -> str:

@@ -1,7 +1,7 @@
 """One round of the challenger's watch: judge new outputs, dispute, and act in every game we play.
 
 A round reads everything from L1 (outputs, games, the head) and our chain,
-decides with the pure modules (verdicts, strategy) and sends the L1
+decides with the pure modules (verdicts, allies, strategy) and sends the L1
 transactions, all of them before waiting for any receipt so several games
 progress in the same L1 block. A game with a transaction in flight is left
 alone until its receipt arrives. Nothing here is persisted: after a restart
@@ -21,6 +21,7 @@ from l1.chain.reports import L1TxReceipt
 from node.crypto import to_checksum_address
 from node.fraud.game import Side, Status
 from node.fraud.trace import TraceError
+from prover.allies import AllyPolicy, HoldBack, decide_join, trace_checker
 from prover.conduct import Conduct
 from prover.games import GameView, OutputView
 from prover.oracle import TraceOracle
@@ -91,8 +92,21 @@ class RefereeStats:
 
 
 class Referee:
-    def __init__(self, contracts: DisputeContracts, oracle: TraceOracle, me: bytes, conduct: Conduct) -> None:
+    def __init__(
+        self,
+        contracts: DisputeContracts,
+        oracle: TraceOracle,
+        me: bytes,
+        conduct: Conduct,
+        allies: AllyPolicy | None = None,
+    ) -> None:
         self.contracts = contracts
+        self.allies = allies if allies is not None else AllyPolicy()
+        self._on_track = trace_checker(oracle)
+        self.game_book: dict[int, GameView] = {}  # game id -> its newest view, while its output is open
+        self.held_back: set[int] = set()  # outputs we left (for a while at least) to an ally
+        self.holding: dict[int, str] = {}  # output index -> why we hold back now
+        self._first_seen: dict[int, int] = {}  # output index -> L1 head when we first found it disputable
         self.oracle = oracle
         self.me = me
         self.conduct = conduct
@@ -108,8 +122,9 @@ class Referee:
         await self._collect_receipts()
         head = await self.contracts.head()
         outputs = {o.index: o for o in await self.contracts.outputs()}
+        games = await self.contracts.games()  # read after the outputs: every party they name has its games here
+        self._book_games(games, outputs)
         await self._join_disputes(list(outputs.values()), head)
-        games = await self.contracts.games()
         for game in games:
             await self._play(game, outputs.get(game.output_index))
         open_ids = [g.game_id for g in games if g.game_id not in self.finished]
@@ -130,7 +145,7 @@ class Referee:
                 continue
             verdict = self.verdict(output)
             if self.conduct.disputes(output, verdict, self.me):
-                if is_window_open(output, head) and self._can_anchor(output, outputs):
+                if is_window_open(output, head) and self._can_anchor(output, outputs) and self._joins(output, head):
                     await self._dispute(output, verdict)
             elif self.conduct.defends(output, verdict, self.me):
                 if is_window_open(output, head) or output.open_games > 0:
@@ -168,6 +183,41 @@ class Referee:
             tx_hash, f"defence of output {output.index}", time.monotonic()
         )
         self.stats.defences += 1
+
+    def _joins(self, output: OutputView, head: int) -> bool:
+        """Whether we post our bond now, or leave this output to an ally that covers it (prover.allies)."""
+        if not self.conduct.honest or not self.allies.allies:
+            return True
+        first_seen = self._first_seen.setdefault(output.index, head)
+        games = [g for g in self.game_book.values() if g.output_index == output.index]
+        decision = decide_join(output, games, head, self.me, self.allies, first_seen, self._on_track)
+        key = f"allies:{output.index}"
+        if isinstance(decision, HoldBack):
+            if self.holding.get(output.index) != decision.reason:
+                self.holding[output.index] = decision.reason
+                log.info("output %d is wrong; holding back our bond: %s", output.index, decision.reason)
+            self.held_back.add(output.index)
+            return False
+        if output.index in self.holding:
+            log.warning("output %d: joining its dispute after holding back: %s", output.index, decision.reason)
+        else:
+            self._note_once(key, logging.INFO, f"output {output.index}: disputing: {decision.reason}")
+        self.holding.pop(output.index, None)
+        return True
+
+    def _book_games(self, games: list[GameView], outputs: dict[int, OutputView]) -> None:
+        """Every game read, finished ones included (the L1 client stops re-reading those), while its output is open."""
+        for game in games:
+            self.game_book[game.game_id] = game
+        for game_id in [i for i, g in self.game_book.items() if self._settled(outputs.get(g.output_index))]:
+            del self.game_book[game_id]
+        for index in [i for i in self.holding if self._settled(outputs.get(i))]:
+            del self.holding[index]
+            self._first_seen.pop(index, None)
+
+    @staticmethod
+    def _settled(output: OutputView | None) -> bool:
+        return output is None or output.status not in ("pending", "disputed")
 
     def verdict(self, output: OutputView) -> Verdict:
         """Our verdict on an output (cached once decided: an output's block and root never change)."""
