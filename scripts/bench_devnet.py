@@ -48,6 +48,7 @@ from node.rpc.metrics import parse_exposition  # noqa: E402
 from node.tx import Transfer, sign_tx  # noqa: E402
 
 BATCH = 100
+SOFT = "tx_soft_confirm_seconds"  # the sequencer's own arrival -> soft confirmation histogram
 
 
 def parse_args() -> argparse.Namespace:
@@ -56,6 +57,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=1000.0, help="offered transfers per second")
     p.add_argument("--seconds", type=float, default=15.0)
     p.add_argument("--senders", type=int, default=200)
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=BATCH,
+        help="transfers per JSON-RPC batch request (the sequencer admits a batch's entries one after another, "
+        "so a transfer's soft time includes the admission of those before it in its batch)",
+    )
     p.add_argument("--executors", type=int, default=1, help="executors when starting a devnet")
     p.add_argument(
         "--drain-seconds", type=float, default=30.0, help="how long to wait for the last transfers to be safe"
@@ -269,13 +277,14 @@ async def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
         await asyncio.sleep(0.5)
         submitted: dict[str, float] = {}
         start = time.perf_counter()
-        interval = BATCH / args.rate
-        for i in range(0, total, BATCH):
-            target = start + (i // BATCH) * interval
+        batch = batch_size(args)
+        interval = batch / args.rate
+        for i in range(0, total, batch):
+            target = start + (i // batch) * interval
             delay = target - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            chunk = txs[i : i + BATCH]
+            chunk = txs[i : i + batch]
             now = time.perf_counter()
             for tx_hash, _ in chunk:
                 submitted["0x" + tx_hash.hex()] = now
@@ -325,6 +334,10 @@ async def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
         "tps_safe": sustained_rate(safe_times),
         "soft_p50_ms": round(statistics.median(soft), 1) if soft else None,
         "soft_p99_ms": round(soft[int(len(soft) * 0.99) - 1], 1) if soft else None,
+        "sequencer_soft_p50_ms": in_ms(histogram_quantile(metrics_before, metrics_after, "sequencer", SOFT, 0.5)),
+        "sequencer_soft_p99_ms": in_ms(histogram_quantile(metrics_before, metrics_after, "sequencer", SOFT, 0.99)),
+        "batch": batch_size(args),
+        "blocks": len(set(block_of.values())),
         "safe_p50_ms": round(statistics.median(safe), 1) if safe else None,
         "safe_p99_ms": percentile(safe, 99),
         "finalized": len(finalized) if args.finalized else None,
@@ -350,6 +363,14 @@ async def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
             for name in dirs
         },
     }
+
+
+def in_ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 2)
+
+
+def batch_size(args: argparse.Namespace) -> int:
+    return max(1, int(getattr(args, "batch", BATCH)))
 
 
 def gossip_delays(sequencer: dict[int, float], executors: list[dict[int, float]]) -> list[float]:
@@ -382,7 +403,11 @@ def sustained_rate(completions: list[float]) -> int:
 
 
 async def scrape(session: aiohttp.ClientSession, info: dict[str, Any]) -> dict[str, dict[str, float]]:
-    urls = {"settler": info["settler"]["rpc"], "executor-0": info["executors"][0]["rpc"]}
+    urls = {
+        "sequencer": info["sequencer"]["rpc"],
+        "settler": info["settler"]["rpc"],
+        "executor-0": info["executors"][0]["rpc"],
+    }
     out: dict[str, dict[str, float]] = {}
     for name, url in urls.items():
         try:
@@ -392,6 +417,33 @@ async def scrape(session: aiohttp.ClientSession, info: dict[str, Any]) -> dict[s
             continue
         out[name] = parse_exposition(text)
     return out
+
+
+def histogram_quantile(
+    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], proc: str, name: str, q: float
+) -> float | None:
+    """The q-quantile (0..1) of a histogram's observations between two scrapes, in the metric's unit,
+    interpolated linearly inside the bucket it falls in (as Prometheus' histogram_quantile does)."""
+    prefix = f'{name}_bucket{{le="'
+    bounds: list[tuple[float, float]] = []
+    for key, value in after.get(proc, {}).items():
+        if key.startswith(prefix):
+            le = key[len(prefix) : -2]
+            bound = float("inf") if le == "+Inf" else float(le)
+            bounds.append((bound, value - before.get(proc, {}).get(key, 0.0)))
+    bounds.sort()
+    if not bounds or bounds[-1][1] <= 0:
+        return None
+    rank = q * bounds[-1][1]
+    lower, below = 0.0, 0.0
+    for bound, cumulative in bounds:
+        if cumulative >= rank:
+            if bound == float("inf"):
+                return lower
+            inside = cumulative - below
+            return lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)
+        lower, below = bound, cumulative
+    return lower
 
 
 def metric_delta(
@@ -415,7 +467,9 @@ def main() -> None:
             stop_devnet(directory)
     print(
         f"offered {result['offered_rate']:.0f} tx/s: soft {result['tps_soft']} tx/s (p50 {result['soft_p50_ms']} ms, "
-        f"p99 {result['soft_p99_ms']} ms), safe {result['tps_safe']} tx/s (p50 {result['safe_p50_ms']} ms), "
+        f"p99 {result['soft_p99_ms']} ms; in the sequencer p50 {result['sequencer_soft_p50_ms']} ms, "
+        f"p99 {result['sequencer_soft_p99_ms']} ms), {result['blocks']} blocks, "
+        f"safe {result['tps_safe']} tx/s (p50 {result['safe_p50_ms']} ms), "
         f"L1 {result['l1_bytes_per_tx']} B/tx, executor disk {result['disk_bytes_per_tx']} B/tx, "
         f"gossip p50 {result['gossip_p50_ms']} ms ({result['gossip_bytes_per_tx']} B/tx)",
         file=sys.stderr,

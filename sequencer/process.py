@@ -41,6 +41,7 @@ from sequencer.healing import ChainHealer, HealReport, RequeueRound
 from sequencer.intake import Recoverer
 from sequencer.journal import Journal, JournalRecord, open_journal
 from sequencer.l1follower import L1Follower
+from sequencer.latency import SoftLatency
 from sequencer.mempool import Mempool
 from sequencer.producer import BlockProducer, BlockReport
 from sequencer.rpc import ReceiptWaiters, SequencerMethods
@@ -52,6 +53,7 @@ log = logging.getLogger("sequencer")
 L1_RETRY_S = 0.5
 MAX_BODY_BYTES = 2 * 1024 * 1024
 SEAL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+SOFT_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
 
 
 MAX_HEAL_HEADS = 256  # newHeads messages for the blocks a heal replaced, at most
@@ -248,8 +250,14 @@ class SequencerNode:
             lock=chain_lock,
             safe_number=lambda: self.healer.safe_head().number,
         )
+        self.latency = SoftLatency(capacity=max(cfg.sequencer.mempool.max_txs, 1))
         self.methods = SequencerMethods(
-            self.chain, self.txpool, recoverer, self.waiters, on_admitted=lambda rtx: self.producer.notify_arrival()
+            self.chain,
+            self.txpool,
+            recoverer,
+            self.waiters,
+            on_admitted=lambda rtx: self.producer.notify_arrival(),
+            latency=self.latency,
         )
         self.server.add_topic("newHeads")  # a heal at start-up publishes before the RPC is registered
         self._init_metrics()
@@ -266,6 +274,11 @@ class SequencerNode:
         self.m_txs = m.counter("l2_txs_total", "Transactions sealed into L2 blocks (system ones included)")
         self.m_rejected = m.counter("l2_txs_rejected_total", "Mempool transactions left out of a block as invalid")
         self.m_seal = m.histogram("block_seal_seconds", "Time to build, execute and commit one L2 block", SEAL_BUCKETS)
+        self.m_soft = m.histogram(
+            "tx_soft_confirm_seconds",
+            "From a submission reaching the RPC method to its block committed and announced",
+            SOFT_BUCKETS,
+        )
         self.m_reorgs = m.counter("l2_reorgs_total", "Heals: our blocks replaced because L1 derived others")
         self.m_requeued = m.counter("l2_reorg_requeued_txs_total", "Transactions of replaced blocks admitted again")
         self.m_reorg_dropped = m.counter(
@@ -348,6 +361,8 @@ class SequencerNode:
         self.m_txs.inc(len(block.transactions))
         self.m_rejected.inc(len(report.build.rejected))
         self.m_seal.observe(report.seconds)
+        for waited in self.latency.sealed(rtx.hash for rtx in build.transactions):
+            self.m_soft.observe(waited)
 
     def _publish_head(self, block: Block, block_hash: bytes, reorg: bool = False) -> None:
         self.server.publish(

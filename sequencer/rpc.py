@@ -33,6 +33,7 @@ from node.stf.blocks import Rejection
 from node.tx import RecoveredTx
 from sequencer.intake import Recoverer, parse_raw_transaction
 from sequencer.journal import JournalError
+from sequencer.latency import SoftLatency
 from sequencer.producer import BlockReport
 from sequencer.txpool import DroppedTx, TxPool
 
@@ -107,6 +108,7 @@ class SequencerMethods:
         recoverer: Recoverer,
         waiters: ReceiptWaiters,
         on_admitted: Callable[[RecoveredTx], None] = lambda rtx: None,
+        latency: SoftLatency | None = None,
     ) -> None:
         self.chain = chain
         self.txpool = txpool
@@ -114,6 +116,7 @@ class SequencerMethods:
         self.recoverer = recoverer
         self.waiters = waiters
         self.on_admitted = on_admitted
+        self.latency = latency  # notes each submission's arrival, for tx_soft_confirm_seconds
 
     def register(self, server: RpcServer, devnet: bool = False, data_dir: Path | None = None) -> None:
         register_control(server, "sequencer", enabled=devnet, handlers={}, data_dir=data_dir)  # info + clock
@@ -145,14 +148,26 @@ class SequencerMethods:
         return rtx
 
     async def recover(self, value: Any) -> RecoveredTx:
-        return await self.recoverer.recover(parse_raw_transaction(value, self.mempool.limits.max_tx_bytes))
+        arrived = self.latency.now() if self.latency is not None else 0.0
+        rtx = await self.recoverer.recover(parse_raw_transaction(value, self.mempool.limits.max_tx_bytes))
+        if self.latency is not None:
+            self.latency.arrived(rtx.hash, arrived)
+        return rtx
 
     async def admit_recovered(self, rtx: RecoveredTx) -> None:
         try:
             await self.txpool.admit(rtx)
         except JournalError as exc:
+            self._refused(rtx)
             raise Unavailable(f"transaction not accepted: {exc}") from None
+        except BaseException:
+            self._refused(rtx)
+            raise
         self.on_admitted(rtx)
+
+    def _refused(self, rtx: RecoveredTx) -> None:
+        if self.latency is not None and rtx.hash not in self.mempool:
+            self.latency.forget(rtx.hash)
 
     def mempool_status(self, params: list[Any]) -> dict[str, int]:
         positional(params, 0, 0, "rollup_mempoolStatus")
