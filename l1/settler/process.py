@@ -474,7 +474,9 @@ class Settler:
             key=lambda o: o.index,
         )
         store = self._require_feed().store
-        if own not in store.blocks:
+        now = time.monotonic()
+        if own not in store.blocks and now - self._verify_fill_at >= RETRY_S:
+            self._verify_fill_at = now
             await self._require_feed().fill(own, 1)
         block = store.blocks.get(own)
         if block is None:
