@@ -139,6 +139,7 @@ class Server:
             pass
         with unix_address(self.socket_path) as address:
             listener.bind(address)
+        os.chmod(self.socket_path, 0o600)  # only our user may ask for a fork
         listener.listen(64)
         listener.setblocking(False)
         write_record(self.layout.forkserver_config, PidRecord(self.pid, start_time(self.pid) or 0, FORKSERVER_MODULE))
