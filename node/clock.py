@@ -52,9 +52,7 @@ def validate_offset(offset_ms: int, current_ms: int = 0) -> int:
     if isinstance(offset_ms, bool) or not isinstance(offset_ms, int):
         raise ClockError(f"the time offset must be an integer number of ms, got {offset_ms!r}")
     if offset_ms < current_ms:
-        raise ClockError(
-            f"time only moves forward: offset {offset_ms} ms is below the current offset {current_ms} ms"
-        )
+        raise ClockError(f"time only moves forward: offset {offset_ms} ms is below the current offset {current_ms} ms")
     if offset_ms > MAX_OFFSET_MS:
         raise ClockError(f"the time offset may be at most {MAX_OFFSET_MS} ms (10 years), got {offset_ms} ms")
     return offset_ms
@@ -101,6 +99,8 @@ class ChainClock:
     def __init__(self, offset_ms: int = 0) -> None:
         self._offset_ms = validate_offset(offset_ms)
         self._path: Path | None = None
+        self._jump_ms = 0  # the last set_offset's step forward
+        self._jumped_at = 0.0  # and when (time.monotonic())
 
     @property
     def offset_ms(self) -> int:
@@ -133,7 +133,17 @@ class ChainClock:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             write_offset(self._path, offset_ms)
         self._offset_ms = offset_ms
+        if offset_ms != previous:
+            self._jump_ms, self._jumped_at = offset_ms - previous, time.monotonic()
         return previous
+
+    def recent_jump_ms(self, within_s: float) -> int:
+        """How far time jumped forward in the last `within_s` seconds (0 if it did not): a block stamped just
+        before the jump, still in flight, is that much older in chain time than its age on the wall clock,
+        so a check of how old a block may be (gossip's max_past_ms) allows this much more for that long."""
+        if self._jump_ms and time.monotonic() - self._jumped_at <= within_s:
+            return self._jump_ms
+        return 0
 
 
 PROCESS_CLOCK = ChainClock()

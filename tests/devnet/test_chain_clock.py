@@ -41,6 +41,17 @@ def test_set_offset_moves_time_forward_and_persists(tmp_path: Path) -> None:
     assert clock.set_offset(HOUR_MS) == HOUR_MS  # the same offset again: allowed, nothing changes
 
 
+def test_a_jump_is_remembered_for_the_gossip_window(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = ChainClock()
+    assert clock.recent_jump_ms(600) == 0
+    clock.set_offset(HOUR_MS)
+    clock.set_offset(HOUR_MS + 1800_000)
+    assert clock.recent_jump_ms(600) == 1800_000  # the last step, for blocks sealed just before it
+    later = time.monotonic() + 601
+    monkeypatch.setattr(time, "monotonic", lambda: later)
+    assert clock.recent_jump_ms(600) == 0
+
+
 @pytest.mark.parametrize(
     ("offset", "why"),
     [
