@@ -5,7 +5,10 @@ same topic validator (node.gossip.validate_gossip: canonical encoding, this
 chain, the sequencer's signature, size and age), so a bad message is
 rejected before relay with its reason counted (`settler_gossip_rejected`)
 and the forwarding peer is penalised and dropped by node.p2p as for any
-node. Range sync uses the same protocol and the same per-block checks.
+node. Range sync uses the same protocol and the same per-block checks: a
+range answer holding a block that fails them is dropped whole, counted by
+reason (`settler_range_rejected`), and that peer is not asked again for the
+range.
 Valid blocks go into the crash-safe l1.settler.blockstore; the settler
 serves ranges of what it holds to its peers.
 
@@ -83,6 +86,7 @@ class GossipFeed:
         self.started_at = time.monotonic()
         self.last_new: float | None = None
         self.latency = LatencyWindow()
+        self.range_rejected: dict[str, int] = {}
         self.m_blocks = metrics.counter("settler_gossip_blocks_total", "signed blocks taken in, by how they came")
         self.m_latency = metrics.histogram(
             "settler_gossip_latency_seconds", "sealed (block timestamp) to received over gossip", LATENCY_BUCKETS
@@ -92,6 +96,11 @@ class GossipFeed:
             "settler_gossip_rejected",
             "gossip messages rejected by validation, by reason",
             lambda: [({"reason": r}, n) for r, n in sorted(self.network.rejected.items())],
+        )
+        metrics.gauge_fn(
+            "settler_range_rejected",
+            "range sync answers rejected by validation, by reason",
+            lambda: [({"reason": r}, n) for r, n in sorted(self.range_rejected.items())],
         )
         metrics.gauge_fn("settler_p2p_peers", "connected p2p peers", lambda: len(self.network.peers()))
         metrics.gauge_fn("settler_held_blocks", "signed blocks held for batches", lambda: len(self.store))
@@ -142,7 +151,11 @@ class GossipFeed:
                     self.network.request_range(peer, first + taken, min(count - taken, MAX_RANGE_COUNT)),
                     FILL_TIMEOUT_S,
                 )
-            except (P2PError, DecodeError, GossipRejected, TimeoutError) as exc:
+            except GossipRejected as exc:
+                self.range_rejected[exc.reason] = self.range_rejected.get(exc.reason, 0) + 1
+                log.warning("range sync from %d: %s sent an invalid block (%s)", first + taken, peer, exc)
+                return taken
+            except (P2PError, DecodeError, TimeoutError) as exc:
                 log.info("range sync of blocks from %d with %s failed: %s", first + taken, peer, exc)
                 return taken
             wanted = [s for s in blocks if s.block.number >= first + taken]
@@ -161,5 +174,6 @@ class GossipFeed:
             "newestHeld": self.store.newest(),
             "silentS": round(self.silent_s(), 3),
             "rejected": dict(self.network.rejected),
+            "rangeRejected": dict(self.range_rejected),
             "latency": self.latency.report(),
         }
