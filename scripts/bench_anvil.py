@@ -1,19 +1,27 @@
 #!/usr/bin/env python3
-"""The devnet against anvil in one run: the same transfers, the same offered rate, the same machine.
+"""The devnet against anvil in one run: the same transfers, the same offered load, the same machine.
 
-    scripts/bench_anvil.py [--transfers 20000] [--rate 5000] [--runs 3]
+    scripts/bench_anvil.py [--transfers 20000] [--rate 0] [--window 8000] [--runs 3]
+
+By default this measures capacity: `--rate 0` sends as fast as each side takes the transfers, with
+at most `--window` of them sent and not yet in a block (so neither side is asked to hold more than
+its pool takes: the devnet's mempool holds 10,000). A fixed `--rate` instead offers that many per
+second to both; if both keep up, the ratio only says so (about 1.0x), not which is faster.
 
 1. anvil (Foundry's local Ethereum node, from npm `@foundry-rs/anvil`, installed once into
    `~/.cache/rollup-devnet/anvil` unless `--anvil PATH` names a binary) runs with 1 s blocks and no
    block gas limit; `--senders` fresh accounts are funded from its dev accounts, then `--transfers`
-   signed legacy (EIP-155) transfers are offered at `--rate` per second in JSON-RPC batches of 100.
-   Its figure: transfers per second mined (sustained: count over the span from the first to the
-   last block holding one).
-2. The devnet (`scripts/bench_devnet.py`'s run, 1 executor) gets the same count at the same rate.
-   Its figure: transfers per second safe (derived from L1 data by an executor), and soft.
+   signed legacy (EIP-155) transfers, round-robin over the senders, go out in JSON-RPC batches of
+   100. Its figure: transfers per second mined (sustained: count over the span from the first to
+   the last block holding one).
+2. The devnet (`scripts/bench_devnet.py`'s run, 1 executor) gets the same count, senders, batches,
+   window and rate. Its figures: transfers per second safe (derived from L1 data by an executor)
+   and soft (sealed by the sequencer).
 
-Anvil and the devnet alternate `--runs` times; the ratio is devnet safe / anvil mined per pair,
-and the JSON line (last line printed) has every run's figures, the median ratio and its range.
+Anvil and the devnet alternate `--runs` times (anvil first in odd runs, the devnet first in even
+ones); the ratio is devnet safe / anvil mined per pair (and soft / mined beside it), and the JSON
+line (last line printed) has every run's figures, the median ratios and their range. A side
+whose figure is near `--window` per second is window-bound, not at capacity: raise the window.
 Nothing here is timed inside a test: run it by hand and quote medians.
 """
 
@@ -166,7 +174,7 @@ async def wait_ready(session: aiohttp.ClientSession, url: str, timeout: float = 
             await asyncio.sleep(0.1)
 
 
-async def anvil_run(binary: Path, transfers: int, rate: float, senders: int) -> dict[str, Any]:
+async def anvil_run(binary: Path, transfers: int, rate: float, senders: int, window: int) -> dict[str, Any]:
     anvil = Anvil(binary)
     try:
         async with aiohttp.ClientSession() as session:
@@ -193,15 +201,24 @@ async def anvil_run(binary: Path, transfers: int, rate: float, senders: int) -> 
             started = time.perf_counter()
             pending = []
             for i in range(0, transfers, BATCH):
-                delay = started + (i // BATCH) * BATCH / rate - time.perf_counter()
+                delay = started + (i // BATCH) * BATCH / rate - time.perf_counter() if rate > 0 else 0.0
                 if delay > 0:
                     await asyncio.sleep(delay)
+                while window and i + BATCH - len(mined_at) > window:
+                    await asyncio.sleep(0.002)
                 pending.append(asyncio.create_task(rpc_batch(session, anvil.url, raws[i : i + BATCH])))
+                if rate <= 0:
+                    await asyncio.sleep(0)
             await asyncio.gather(*pending)
+            offered_s = time.perf_counter() - started
             await asyncio.wait_for(follower, timeout=120)
     finally:
         anvil.stop()
-    return {"mined": len(mined_at), "tps_mined": bench_devnet.sustained_rate(mined_at)}
+    return {
+        "mined": len(mined_at),
+        "tps_mined": bench_devnet.sustained_rate(mined_at),
+        "tps_offered": round(transfers / offered_s) if offered_s > 0 else None,
+    }
 
 
 async def follow_anvil(
@@ -222,13 +239,16 @@ async def follow_anvil(
 # ---------------------------------------------------------------- the devnet, same load
 
 
-def devnet_run(transfers: int, rate: float, senders: int) -> dict[str, Any]:
+def devnet_run(transfers: int, rate: float, senders: int, window: int) -> dict[str, Any]:
     directory, _ = bench_devnet.start_devnet(1)
     try:
         info = json.loads((directory / "devnet.json").read_text())
         args = argparse.Namespace(
             rate=rate,
-            seconds=transfers / rate,
+            seconds=transfers / rate if rate > 0 else 0.0,
+            transfers=transfers,
+            window=window,
+            batch=BATCH,
             senders=senders,
             drain_seconds=60.0,
             finalized=False,
@@ -238,13 +258,36 @@ def devnet_run(transfers: int, rate: float, senders: int) -> dict[str, Any]:
         result = asyncio.run(bench_devnet.run(args, info))
     finally:
         bench_devnet.stop_devnet(directory)
-    return {"safe": result["safe"], "tps_safe": result["tps_safe"], "tps_soft": result["tps_soft"]}
+    keep = (
+        "safe",
+        "refused",
+        "tps_safe",
+        "tps_soft",
+        "soft_p50_ms",
+        "sequencer_soft_p50_ms",
+        "blocks",
+        "cpu_ms_per_tx",
+    )
+    return {key: result[key] for key in keep} | {"tps_offered": round(transfers / result["offered_seconds"])}
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--transfers", type=int, default=20_000)
-    p.add_argument("--rate", type=float, default=5000.0, help="offered transfers per second, for both")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="offered transfers per second, for both; 0 (the default): as fast as each takes them, "
+        "so the figures are capacities",
+    )
+    p.add_argument(
+        "--window",
+        type=int,
+        default=8_000,
+        help="at most this many transfers sent and not yet in a block, for both (0: no limit); "
+        "keeps the devnet's mempool (10,000) from refusing any",
+    )
     p.add_argument("--senders", type=int, default=200)
     p.add_argument("--runs", type=int, default=3, help="alternating anvil/devnet pairs")
     p.add_argument("--anvil", type=Path, default=None, help="an anvil binary (default: PATH, else npm)")
@@ -257,13 +300,23 @@ def main() -> None:
     version = subprocess.run([str(binary), "--version"], capture_output=True, text=True).stdout.strip().splitlines()[0]
     pairs: list[dict[str, Any]] = []
     ratios: list[float] = []
+    soft_ratios: list[float] = []
     for run in range(args.runs):
-        anvil = asyncio.run(anvil_run(binary, args.transfers, args.rate, args.senders))
-        devnet = devnet_run(args.transfers, args.rate, args.senders)
+        anvil: dict[str, Any] = {}
+        devnet: dict[str, Any] = {}
+        for side in ("anvil", "devnet") if run % 2 == 0 else ("devnet", "anvil"):  # alternate who goes first
+            if side == "anvil":
+                anvil = asyncio.run(anvil_run(binary, args.transfers, args.rate, args.senders, args.window))
+            else:
+                devnet = devnet_run(args.transfers, args.rate, args.senders, args.window)
         ratio = round(devnet["tps_safe"] / anvil["tps_mined"], 2) if anvil["tps_mined"] else None
-        pairs.append({"anvil": anvil, "devnet": devnet, "ratio_safe_vs_anvil": ratio})
-        if ratio is not None:
+        soft_ratio = round(devnet["tps_soft"] / anvil["tps_mined"], 2) if anvil["tps_mined"] else None
+        pairs.append(
+            {"anvil": anvil, "devnet": devnet, "ratio_safe_vs_anvil": ratio, "ratio_soft_vs_anvil": soft_ratio}
+        )
+        if ratio is not None and soft_ratio is not None:
             ratios.append(ratio)
+            soft_ratios.append(soft_ratio)
         print(
             f"run {run + 1}: anvil {anvil['tps_mined']} tx/s mined, devnet {devnet['tps_safe']} tx/s safe "
             f"({devnet['tps_soft']} soft): {ratio}x",
@@ -278,6 +331,9 @@ def main() -> None:
                 "runs": pairs,
                 "ratio_median": statistics.median(ratios) if ratios else None,
                 "ratio_range": [min(ratios), max(ratios)] if ratios else None,
+                "ratio_soft_median": statistics.median(soft_ratios) if soft_ratios else None,
+                "ratio_soft_range": [min(soft_ratios), max(soft_ratios)] if soft_ratios else None,
+                "window": args.window,
             }
         )
     )

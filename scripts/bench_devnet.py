@@ -8,8 +8,17 @@ in JSON-RPC batches to the sequencer. It follows the sequencer's blocks over
 WebSocket (soft confirmation = the block holding the transaction is sealed)
 and an executor's safe head (safe = derived from L1 data).
 
+`--batch` sets the transfers per batch request (default 100). The sequencer
+admits a batch's entries one after another, so a transfer's soft time includes
+the admission of those ahead of it in its batch: `--batch 10` is closer to
+independent submitters. `--rate 0 --transfers N --window W` is a capacity run:
+as fast as the sequencer takes them, at most W sent and not yet in a block.
+
 Prints a summary and one JSON line with: tps_soft, tps_safe, soft_p50_ms,
-soft_p99_ms, safe_p50_ms, gossip_p50_ms/gossip_p99_ms (sequencer sealed ->
+soft_p99_ms (client side: batch sent -> newHeads received), sequencer_soft_p50_ms
+and sequencer_soft_p99_ms (the sequencer's own tx_soft_confirm_seconds histogram:
+submission reached its RPC method -> block committed and announced, interpolated
+within buckets), refused (submissions the sequencer refused), blocks, safe_p50_ms, gossip_p50_ms/gossip_p99_ms (sequencer sealed ->
 executor applied, from the nodes' newHeads), gossip_bytes_per_tx, l1_bytes_per_tx,
 disk_bytes_per_tx (executor), cpu_percent per process.
 
@@ -34,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +64,17 @@ SOFT = "tx_soft_confirm_seconds"  # the sequencer's own arrival -> soft confirma
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dir", type=Path, default=None, help="use the running devnet in DIR (default: start one)")
-    p.add_argument("--rate", type=float, default=1000.0, help="offered transfers per second")
+    p.add_argument(
+        "--rate", type=float, default=1000.0, help="offered transfers per second (0: as fast as they are taken)"
+    )
+    p.add_argument(
+        "--window",
+        type=int,
+        default=0,
+        help="at most this many transfers sent and not yet in a block (0: no limit); for capacity runs",
+    )
     p.add_argument("--seconds", type=float, default=15.0)
+    p.add_argument("--transfers", type=int, default=0, help="transfers to send (default: rate x seconds)")
     p.add_argument("--senders", type=int, default=200)
     p.add_argument(
         "--batch",
@@ -247,7 +266,9 @@ async def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
         chain_id = await seq.call("rollup_chainId")
         fee = 10**9
         keys = await fund_senders(seq, chain_id, args.senders, fee)
-        total = int(args.rate * args.seconds)
+        total = int(args.transfers) if getattr(args, "transfers", None) else int(args.rate * args.seconds)
+        if total <= 0:
+            raise SystemExit("nothing to send: give --transfers with --rate 0")
         txs = presign(keys, await current_nonces(seq, keys), chain_id, total, fee, args.fresh_recipients)
         dirs = data_dirs(info)
         disk_before = {name: dir_bytes(path) for name, path in dirs.items()}
@@ -277,19 +298,9 @@ async def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
         await asyncio.sleep(0.5)
         submitted: dict[str, float] = {}
         start = time.perf_counter()
-        batch = batch_size(args)
-        interval = batch / args.rate
-        for i in range(0, total, batch):
-            target = start + (i // batch) * interval
-            delay = target - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            chunk = txs[i : i + batch]
-            now = time.perf_counter()
-            for tx_hash, _ in chunk:
-                submitted["0x" + tx_hash.hex()] = now
-            asyncio.create_task(seq.batch([("rollup_sendRawTransaction", ["0x" + raw.hex()]) for _, raw in chunk]))
+        sends = await offer(seq, txs, args, submitted, lambda: len(sealed_at), start)
         offered_s = time.perf_counter() - start
+        refused = sum(await asyncio.gather(*sends))
         deadline = time.perf_counter() + args.drain_seconds
         while time.perf_counter() < deadline:
             done = [h for h in submitted if h in block_of and block_of[h] in safe_at]
@@ -328,6 +339,8 @@ async def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
         "offered_rate": args.rate,
         "offered_seconds": round(offered_s, 2),
         "submitted": len(submitted),
+        "refused": refused,
+        "window": getattr(args, "window", 0),
         "soft_confirmed": len(soft),
         "safe": len(safe),
         "tps_soft": sustained_rate(soft_times),
@@ -363,6 +376,46 @@ async def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
             for name in dirs
         },
     }
+
+
+async def offer(
+    seq: Rpc,
+    txs: list[tuple[bytes, bytes]],
+    args: argparse.Namespace,
+    submitted: dict[str, float],
+    included: Callable[[], int],
+    start: float,
+) -> list[asyncio.Task[int]]:
+    """Send `txs` in batches: at `--rate` per second, or as fast as they are taken with `--rate 0`;
+    with `--window N`, never more than N sent and not yet in a block (capacity runs: the mempool is
+    never asked to hold more than the window). Returns the send tasks (each: how many were refused)."""
+    batch = batch_size(args)
+    interval = batch / args.rate if args.rate > 0 else 0.0
+    window = int(getattr(args, "window", 0))
+    sends: list[asyncio.Task[int]] = []
+    for i in range(0, len(txs), batch):
+        delay = start + (i // batch) * interval - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        while window and i + batch - included() > window:
+            await asyncio.sleep(0.002)
+        chunk = txs[i : i + batch]
+        now = time.perf_counter()
+        for tx_hash, _ in chunk:
+            submitted["0x" + tx_hash.hex()] = now
+        sends.append(asyncio.create_task(send_batch(seq, [raw for _, raw in chunk])))
+        if not interval:
+            await asyncio.sleep(0)  # let replies and block notifications in between sends
+    return sends
+
+
+async def send_batch(seq: Rpc, raws: list[bytes]) -> int:
+    """Submit one batch; the number of transactions the sequencer refused (a refused one never lands)."""
+    replies = await seq.batch([("rollup_sendRawTransaction", ["0x" + raw.hex()]) for raw in raws])
+    refused = [r["error"] for r in replies if "error" in r]
+    if refused:
+        print(f"sequencer refused {len(refused)} of {len(raws)}: {refused[0]}", file=sys.stderr)
+    return len(refused)
 
 
 def in_ms(seconds: float | None) -> float | None:
