@@ -206,6 +206,12 @@ def _kill_leftovers(directory: Path) -> None:
         pid, config = proc.get("pid"), proc.get("config")
         if isinstance(pid, int) and isinstance(config, str) and is_our_process(pid, config):
             os.kill(pid, signal.SIGKILL)
+    from node.devnet.forkserver.client import running_fork_server  # it forks the processes (node.devnet.forkserver)
+    from node.devnet.layout import DevnetLayout
+
+    server = running_fork_server(DevnetLayout.at(directory))
+    if server is not None:
+        os.kill(server, signal.SIGKILL)
 
 
 # ---------------------------------------------------------------- fixtures

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Devnet control costs: snapshot, revert, snapshot+revert per test, and a withdrawal finalized by mining.
+"""Devnet control costs: `devnet up`, snapshot, revert, snapshot+revert per test, and a withdrawal finalized by mining.
 
-Starts a detached devnet (one executor) in a temporary directory, lets the sequencer build
+Times `rollup devnet up --detach --executors 1` `--up-runs` times (each brought down again but the
+last; median, min and max), with each run's split from the fork server's and the processes' logs.
+Then, on the last devnet, lets the sequencer build
 `--blocks` L2 blocks (at `--block-time-ms`, fast by default so 1,000 blocks take ~20 s), then:
 
 - takes `--rounds` snapshots through the control endpoint (node.devnet.handle): wall time each,
@@ -10,7 +12,10 @@ Starts a detached devnet (one executor) in a temporary directory, lets the seque
   endpoint's pre-imported standbys, node.devnet.warm, are ready again by then; back to back, a revert
   waits for their imports): wall time each and the controller's split (kill, restore the data dirs,
   each process's seconds until it answers /health and JSON-RPC);
-- snapshot + revert: what a test isolated by snapshot/revert (fn_isolation) pays;
+- snapshot + revert: what a test isolated by snapshot/revert (fn_isolation) pays; and measured so: a
+  pytest run (`--isolated-tests` tests using the plugin's fn_isolation, as many without it, on this
+  devnet through --rollup-devnet) gives each test's time with setup and teardown (JUnit XML): the
+  median isolated test less the median plain one;
 - the withdrawal journey with the handle and node.devnet.withdrawal_journey: deposit 1 eth from
   dev1's L1 account to L2, withdraw 0.5 eth, mine L1 blocks (in chunks of `--mine-chunk`, so the
   batcher stays inside its sequencing window) until the output covering it has passed the challenge
@@ -24,12 +29,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +65,87 @@ def start_devnet(directory: Path, block_time_ms: int) -> float:
     command += ["--base-port", str(base), "--block-time-ms", str(block_time_ms)]
     subprocess.run(command, check=True, capture_output=True, timeout=180)
     return time.monotonic() - began
+
+
+def stop_devnet(directory: Path) -> None:
+    subprocess.run([*ROLLUP, "devnet", "down", "--dir", str(directory)], capture_output=True, timeout=120)
+
+
+def log_split(directory: Path, origin: float) -> dict[str, float]:
+    """Seconds from `origin` (epoch) to each process's first timestamped log line (after its imports)."""
+    import datetime as dt
+
+    split = {}
+    for path in sorted((directory / "logs").glob("*.log")):
+        for line in path.read_text().splitlines():
+            try:
+                stamp = dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+            except ValueError:
+                continue
+            split[path.stem] = round(stamp.replace(tzinfo=dt.UTC).timestamp() - origin, 2)
+            break
+    return split
+
+
+def measure_up(directory: Path, block_time_ms: int, runs: int) -> dict[str, Any]:
+    """`devnet up` `runs` times (all but the last brought down again); the last devnet stays up."""
+    walls: list[float] = []
+    for index in range(runs):
+        run_dir = directory if index == runs - 1 else directory.with_name(f"{directory.name}-up{index}")
+        origin = time.time()
+        walls.append(start_devnet(run_dir, block_time_ms))
+        split = log_split(run_dir, origin)
+        say(f"devnet up {index + 1}/{runs}: {walls[-1]:.2f} s (first log line per process after: {split})")
+        if run_dir != directory:
+            stop_devnet(run_dir)
+    return {
+        "up_s": median(walls),
+        "up_min_s": round(min(walls), 3),
+        "up_max_s": round(max(walls), 3),
+        "up_runs": [round(wall, 3) for wall in walls],
+    }
+
+
+ISOLATION_TESTS = """
+import pytest
+
+
+@pytest.mark.parametrize("index", range({count}))
+def test_isolated(fn_isolation, rollup_client, index):
+    assert rollup_client.chain_id() > 0
+
+
+@pytest.mark.parametrize("index", range({count}))
+def test_plain(rollup_client, index):
+    assert rollup_client.chain_id() > 0
+"""
+
+
+def measure_fn_isolation(directory: Path, count: int) -> dict[str, Any]:
+    """Per-test cost of the plugin's fn_isolation: pytest's time for an isolated test less a plain one's."""
+    with tempfile.TemporaryDirectory(prefix="bench-isolation-") as tmp:
+        module = Path(tmp) / "test_isolation_cost.py"
+        module.write_text(ISOLATION_TESTS.replace("{count}", str(count)))
+        report = Path(tmp) / "report.xml"
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(module)]
+        command += ["--rollup-devnet", str(directory), f"--junitxml={report}", "-o", "junit_duration_report=total"]
+        run = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp)
+        if run.returncode != 0:
+            raise SystemExit(f"the fn_isolation run failed:\n{run.stdout}{run.stderr}")
+        times: dict[str, list[float]] = {"isolated": [], "plain": []}
+        for case in ElementTree.parse(report).iter("testcase"):
+            kind = "isolated" if case.get("name", "").startswith("test_isolated") else "plain"
+            times[kind].append(float(case.get("time", "0")))
+    isolated, plain = times["isolated"][1:], times["plain"]  # the first isolated test also takes the snapshot
+    say(
+        f"fn_isolation: isolated tests {[round(t, 3) for t in times['isolated']]}, plain {[round(t, 3) for t in plain]}"
+    )
+    return {
+        "fn_isolation_first_test_s": round(times["isolated"][0], 4),
+        "fn_isolation_test_s": median(isolated),
+        "plain_test_s": median(plain),
+        "fn_isolation_per_test_s": round(median(isolated) - median(plain), 4),
+    }
 
 
 def head(devnet: Devnet) -> int:
@@ -171,14 +259,18 @@ def main() -> int:
         "--gap", type=float, default=5.0, help="seconds between reverts, as a test body would take (default 5)"
     )
     parser.add_argument("--mine-chunk", type=int, default=4, help="L1 blocks per devnet_mine call (default 4)")
+    parser.add_argument("--up-runs", type=int, default=5, help="`devnet up` runs timed (default 5)")
+    parser.add_argument("--isolated-tests", type=int, default=10, help="fn_isolation tests timed (default 10)")
+    parser.add_argument("--skip-journey", action="store_true", help="leave out the withdrawal journey")
     args = parser.parse_args()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-control-") as tmp:
         directory = args.dir or Path(tmp) / "net"
         try:
             if args.dir is None:
-                results["up_s"] = round(start_devnet(directory, args.block_time_ms), 3)
-                say(f"devnet up in {results['up_s']} s")
+                results.update(measure_up(directory, args.block_time_ms, max(1, args.up_runs)))
+                say(f"devnet up: median {results['up_s']} s, {results['up_min_s']}..{results['up_max_s']} s")
+                results["fork_server"] = os.environ.get("ROLLUP_DEVNET_NO_FORK", "") in ("", "0")
             devnet = Devnet.from_dir(directory)
             results["l2_blocks"] = wait_blocks(devnet, args.blocks)
             snap, snapshots = measure_snapshots(devnet, args.rounds)
@@ -186,10 +278,13 @@ def main() -> int:
             results.update(measure_reverts(devnet, snap, args.rounds, args.gap))
             results["revert_gap_s"] = args.gap
             results["snapshot_plus_revert_s"] = round(results["snapshot_s"] + results["revert_s"], 4)
-            results.update(withdrawal_journey(devnet, args.mine_chunk))
+            if args.isolated_tests > 0:
+                results.update(measure_fn_isolation(directory, args.isolated_tests))
+            if not args.skip_journey:
+                results.update(withdrawal_journey(devnet, args.mine_chunk))
         finally:
             if args.dir is None:
-                subprocess.run([*ROLLUP, "devnet", "down", "--dir", str(directory)], capture_output=True, timeout=120)
+                stop_devnet(directory)
     print(json.dumps(results))
     return 0
 

@@ -9,11 +9,15 @@ they hold no data (LOG names absolute paths) and RocksDB recreates them.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 SKIPPED = frozenset({"LOCK", "LOG"})
+OLD_MARK = ".old-"  # a replaced data dir, renamed aside (".<name>.old-<hex>") until it is deleted
 
 
 @dataclass
@@ -62,3 +66,36 @@ def replace_tree(source: Path, target: Path, link: bool = True) -> CopyStats:
     if target.exists():
         shutil.rmtree(target)
     return copy_tree(source, target, link)
+
+
+def copy_trees(pairs: Sequence[tuple[Path, Path]], link: bool = True) -> CopyStats:
+    """copy_tree for every (source, target), one thread each (the copies wait on the disk, not the GIL)."""
+    stats = CopyStats()
+    if not pairs:
+        return stats
+    with ThreadPoolExecutor(max_workers=len(pairs)) as pool:
+        for result in pool.map(lambda pair: copy_tree(pair[0], pair[1], link), pairs):
+            stats.add(result)
+    return stats
+
+
+def set_aside(target: Path) -> Path | None:
+    """Rename `target` to a hidden sibling (instant; delete it later with remove_trees); None if absent."""
+    if not target.exists():
+        return None
+    aside = target.with_name(f".{target.name}{OLD_MARK}{secrets.token_hex(4)}")
+    target.rename(aside)
+    return aside
+
+
+def restore_trees(pairs: Sequence[tuple[Path, Path]], link: bool = True) -> tuple[CopyStats, list[Path]]:
+    """Make each target a copy of its source: the old targets are set aside (returned), the copies run in parallel."""
+    old = [aside for _, target in pairs if (aside := set_aside(target)) is not None]
+    return copy_trees(pairs, link), old
+
+
+def remove_trees(paths: Sequence[Path], parents: Sequence[Path] = ()) -> None:
+    """Delete `paths`, and any data dir set aside earlier in `parents` and left behind (e.g. by a crash)."""
+    leftovers = [entry for parent in parents if parent.is_dir() for entry in parent.iterdir() if OLD_MARK in entry.name]
+    for path in {*paths, *leftovers}:
+        shutil.rmtree(path, ignore_errors=True)

@@ -17,13 +17,14 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
 from node.devnet.children import KILL_TIMEOUT_S, Child, signal_child, stop_children
-from node.devnet.datacopy import CopyStats, copy_tree, replace_tree
+from node.devnet.datacopy import CopyStats, copy_trees, remove_trees, restore_trees
 from node.devnet.errors import ControlRefusedError, StartupError
 from node.devnet.forkserver.client import start_process
 from node.devnet.freeze import freeze, thaw
@@ -67,13 +68,11 @@ def copy_frozen(
     processes: list[tuple[ProcessSpec, int]], target: Path, paused: Collection[str]
 ) -> tuple[CopyStats, float]:
     """Freeze `processes`, copy their data dirs into target/<name>/, thaw them; returns (stats, seconds frozen)."""
-    stats = CopyStats()
     pids = [pid for _, pid in processes]
     began = time.monotonic()
     freeze(pids)
     try:
-        for spec, _ in processes:
-            stats.add(copy_tree(spec.data_dir, target / spec.name))
+        stats = copy_trees([(spec.data_dir, target / spec.name) for spec, _ in processes])
     finally:
         thaw([pid for spec, pid in reversed(processes) if spec.name not in paused])
     return stats, time.monotonic() - began
@@ -156,10 +155,11 @@ def revert_to(
     kill_all(recorded)
     timings["kill"] = time.monotonic() - mark
     mark = time.monotonic()
-    stats = CopyStats()
-    for spec, _ in recorded:
-        stats.add(replace_tree(source / spec.name, spec.data_dir))
+    stats, old = restore_trees([(source / spec.name, spec.data_dir) for spec, _ in recorded])
     timings["restore"] = time.monotonic() - mark
+    # the replaced data dirs are deleted while the processes start
+    parents = sorted({spec.data_dir.parent for spec, _ in recorded})
+    threading.Thread(target=remove_trees, args=(old, parents), name="revert-cleanup", daemon=True).start()
     mark = time.monotonic()
     why = f"devnet revert to {snapshot}"
     deadline = time.monotonic() + timeout_s

@@ -3,8 +3,8 @@
 First the fork server (node.devnet.forkserver): it imports every role's code once, in start order,
 and forks each process on request (ROLLUP_DEVNET_NO_FORK=1: cold `python -m` starts instead).
 Stages (each waits for /health and JSON-RPC before the next starts):
-  1. the L1 (and the control endpoint);  2. the sequencer;  3. the settler, the executors and the
-  challenger(s) together.
+  1. the L1;  2. the sequencer;  3. the settler, the executors, the challenger(s) and the control
+  endpoint together.
 Then every executor must have derived L2 block 1 (a batch went through L1), and the venue is
 seeded (oracle prices, a resting book, a few positions: node.devnet.venue_seed).
 Any failure or timeout stops what was started (reverse order) and raises
@@ -207,12 +207,12 @@ class Devnet:
                 self.forkserver = start_fork_server(self.layout, self.detach)
             for index, stage in enumerate(stages):
                 started = [self._start(spec) for spec in stage]
-                if self.control is None:  # after the L1, which every other process waits for
+                last = index == len(stages) - 1
+                if last:  # only needed at the end: its imports do not delay the chain's processes
                     self.control = start_control(self.layout, self.settings, self.detach)
                 self.save("starting")
-                last = index == len(stages) - 1
-                watched = [*self.children, *([self.control] if self.control is not None else [])]
-                wait_healthy(started + ([self.control] if last else []), deadline, stopped, watched=watched)
+                control = [self.control] if self.control is not None else []
+                wait_healthy(started + control, deadline, stopped, watched=[*self.children, *control])
                 self.report("ready: " + ", ".join(child.spec.name for child in started))
             self.report("waiting for the first L2 block to be safe on every executor")
             settler = next((c for c in self.children if c.spec.role == ROLE_SETTLER), None)

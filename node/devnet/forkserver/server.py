@@ -34,18 +34,20 @@ P2P_RUNTIME = "node.p2p.runtime"
 # this order. A package's `role` module (its __main__ would run the role); a plain module itself.
 PRELOAD: dict[str, tuple[str, ...]] = {
     "l1.chain": ("l1.chain.role",),
-    "node.devnet.controller": ("node.devnet.controller.__main__",),
     "sequencer": ("sequencer.role", P2P_RUNTIME),
     "l1.faults.settler": ("l1.faults.settler", P2P_RUNTIME),
     "node.executor": ("node.executor.role", P2P_RUNTIME),
     "prover": ("prover.role", P2P_RUNTIME),
+    "node.devnet.controller": ("node.devnet.controller.__main__",),
     "l1.faults.challenger": ("l1.faults.challenger", P2P_RUNTIME),
     "l1.settler": ("l1.settler.role", P2P_RUNTIME),
 }
 
 
 def say(line: str) -> None:
-    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} forkserver {line}", file=sys.stderr, flush=True)
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f",{int(now * 1000) % 1000:03d}"
+    print(f"{stamp} forkserver {line}", file=sys.stderr, flush=True)
 
 
 @contextmanager
