@@ -50,7 +50,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import node.venue  # noqa: E402,F401  (registers the venue's kinds and end-of-block hook)
-from node.crypto import PrivateKey  # noqa: E402
+from node.crypto import Address, PrivateKey  # noqa: E402
 from node.devnet import params as p  # noqa: E402
 from node.state.schema import Account, set_account, set_supply  # noqa: E402
 from node.state.view import DictState, Overlay  # noqa: E402
@@ -66,7 +66,7 @@ FEE = 10**9
 BALANCE = 10**24
 START_MS = 1_700_000_000_000
 BLOCK_MS = 200
-FEE_RECIPIENT = b"\xfe" * 20
+FEE_RECIPIENT = Address(b"\xfe" * 20)
 FUND = b"\xf0" * 20
 MAX_ORDERS_PER_MAKER = 8
 

@@ -19,6 +19,7 @@ all and liquidation) and counted in the owner's position as resting lots
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 
 from node.state.view import Overlay, StateReader
@@ -39,6 +40,8 @@ from node.venue.records import (
 from node.venue.side import Side
 from node.venue.trie import BitmapTrie
 
+TRIE_CACHE_SIZE = 1024
+
 
 class BookLevel(NamedTuple):
     """One price level of a book side as clients read it (rollup_getBook)."""
@@ -48,7 +51,9 @@ class BookLevel(NamedTuple):
     orders: int  # how many orders rest there
 
 
+@lru_cache(maxsize=TRIE_CACHE_SIZE)
 def get_level_trie(market_id: int, side: Side) -> BitmapTrie:
+    """The side's level trie (a frozen value, memoized: every order walks it)."""
     return BitmapTrie(book_scope(market_id, side) + bytes([TAG_TRIE]), PRICE_KEY_WIDTH)
 
 

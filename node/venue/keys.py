@@ -90,7 +90,9 @@ def market_key(market_id: int) -> bytes:
 
 
 def market_state_key(market_id: int) -> bytes:
-    return _MARKET_STATE + _mid(market_id)
+    if not 0 <= market_id <= MARKET_ID_MAX:
+        _mid(market_id)
+    return _MARKET_STATE + market_id.to_bytes(2, "big")
 
 
 def book_scope(market_id: int, side: Side) -> bytes:
@@ -110,9 +112,10 @@ def bucket_key(market_id: int, side: Side, bucket: int) -> bytes:
 
 
 def trigger_entry_key(market_id: int, address: bytes) -> bytes:
-    if len(address) != ADDRESS_LEN:
+    if len(address) != ADDRESS_LEN or not 0 <= market_id <= MARKET_ID_MAX:
         _address(address)
-    return _TRIGGER + _mid(market_id) + _ENTRY_TAG + address
+        _mid(market_id)
+    return _TRIGGER + market_id.to_bytes(2, "big") + _ENTRY_TAG + address
 
 
 def order_key(order_id: int) -> bytes:
@@ -126,9 +129,10 @@ def account_record_key(address: bytes) -> bytes:
 
 
 def position_key(address: bytes, market_id: int) -> bytes:
-    if len(address) != ADDRESS_LEN:
+    if len(address) != ADDRESS_LEN or not 0 <= market_id <= MARKET_ID_MAX:
         _address(address)
-    return _POSITION + address + _mid(market_id)
+        _mid(market_id)
+    return _POSITION + address + market_id.to_bytes(2, "big")
 
 
 def compute_order_id(market_id: int, seq: int) -> int:

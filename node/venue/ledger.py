@@ -28,11 +28,10 @@ unchanged; it shifts the account's reserve floor by the same amount, keeping
 
 from __future__ import annotations
 
-from node.state.schema import get_account
 from node.state.view import Overlay
 from node.stf.ledger import process_credit, process_debit
 from node.venue.keys import POOL_ADDRESS
-from node.venue.records import get_venue_account, set_venue_account
+from node.venue.records import get_balance, get_venue_account, set_venue_account
 
 
 def process_pnl(overlay: Overlay, address: bytes, amount: int) -> None:
@@ -61,10 +60,10 @@ def process_settle(overlay: Overlay, address: bytes) -> int:
     payer: bytes
     payee: bytes
     if account.pnl < 0:
-        moved = -min(get_account(overlay, address).balance, -account.pnl)
+        moved = -min(get_balance(overlay, address), -account.pnl)
         payer, payee = address, POOL_ADDRESS
     else:
-        moved = min(get_account(overlay, POOL_ADDRESS).balance, account.pnl)
+        moved = min(get_balance(overlay, POOL_ADDRESS), account.pnl)
         payer, payee = POOL_ADDRESS, address
     if moved == 0:
         return 0

@@ -38,12 +38,19 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from node.crypto import Address
-from node.state.schema import get_account
 from node.state.view import StateReader
 from node.venue.errors import InsufficientMargin, WithdrawalBreaksMargin
 from node.venue.markets import BPS, MarketParams, get_market
 from node.venue.positions import MarketPosition, compute_unrealized, get_positions
-from node.venue.records import EMPTY_ACCOUNT, MarketState, Position, VenueAccount, get_market_state, get_venue_account
+from node.venue.records import (
+    EMPTY_ACCOUNT,
+    MarketState,
+    Position,
+    VenueAccount,
+    get_balance,
+    get_market_state,
+    get_venue_account,
+)
 
 ALLOWANCE_BPS = 5_000
 
@@ -89,7 +96,7 @@ def get_account_snapshot(reader: StateReader, address: bytes) -> AccountSnapshot
     account = get_venue_account(reader, address)
     positions = get_positions(reader, address, account.markets)
     markets = {m: get_market_view(reader, m) for m in account.markets}
-    return AccountSnapshot(Address(address), get_account(reader, address).balance, account, positions, markets)
+    return AccountSnapshot(Address(address), get_balance(reader, address), account, positions, markets)
 
 
 def compute_equity(s: AccountSnapshot) -> int:

@@ -112,6 +112,9 @@ class RecordOverlay(Overlay):
 def load_record(reader: StateReader, key: bytes, decode: Callable[[bytes], Any], empty: Any) -> Any:
     """Read a record through any reader: from a RecordOverlay's cache, else decoded from the bytes."""
     if isinstance(reader, RecordOverlay):
+        records = reader.records
+        if key in records:
+            return records[key]
         return reader.get_record(key, decode, empty)
     raw = reader.get(key)
     return empty if raw is None else decode(raw)
@@ -120,7 +123,8 @@ def load_record(reader: StateReader, key: bytes, decode: Callable[[bytes], Any],
 def store_record(overlay: Overlay, key: bytes, record: Any, encode: Encoder) -> None:
     """Write a record: deferred in a RecordOverlay, encoded now in any other overlay."""
     if isinstance(overlay, RecordOverlay):
-        overlay.set_record(key, record, encode)
+        overlay.records[key] = record  # RecordOverlay.set_record, inlined on the hot path
+        overlay.pending[key] = encode
         return
     raw = encode(record)
     if raw is None:

@@ -35,6 +35,8 @@ from typing import Any
 
 from node.crypto import Address
 from node.encoding import DecodeError, expect_int, expect_list, pack, unpack
+from node.state.schema import ACCOUNTS, Account, decode_account
+from node.state.schema import EMPTY_ACCOUNT as EMPTY_NATIVE_ACCOUNT
 from node.state.view import Overlay, StateReader
 from node.venue.codec import (
     MAX_RECORD_BYTES,
@@ -223,6 +225,15 @@ DECODE_CACHE_SIZE = 1 << 15
 EMPTY_MARKET_STATE = MarketState()
 EMPTY_ACCOUNT = VenueAccount()
 EMPTY_POSITION = Position()
+
+
+# -- native balances (node.state.schema's account records, read through the record cache) --
+
+
+def get_balance(reader: StateReader, address: bytes) -> int:
+    """The account's native balance (0 for an absent account)."""
+    account: Account = load_record(reader, ACCOUNTS.key(address), decode_account, EMPTY_NATIVE_ACCOUNT)
+    return account.balance
 
 
 # -- market state --

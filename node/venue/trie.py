@@ -21,6 +21,9 @@ from dataclasses import dataclass
 
 from node.encoding import DecodeError, decode_uint, encode_uint
 from node.state.view import Overlay, StateReader
+from node.venue.record_cache import load_record, store_record
+
+_DEPTH_BYTES = tuple(bytes([depth]) for depth in range(256))
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +36,7 @@ class BitmapTrie:
         return (1 << (8 * self.width)) - 1
 
     def node_key(self, digits: bytes, depth: int) -> bytes:
-        return self.scope + bytes([depth]) + digits[:depth]
+        return self.scope + _DEPTH_BYTES[depth] + digits[:depth]
 
     def digits(self, key: int) -> bytes:
         if not 0 <= key <= self.max_key:
@@ -41,15 +44,11 @@ class BitmapTrie:
         return key.to_bytes(self.width, "big")
 
     def get_bitmap(self, reader: StateReader, digits: bytes, depth: int) -> int:
-        raw = reader.get(self.node_key(digits, depth))
-        return 0 if raw is None else decode_uint(raw, "trie node")
+        bitmap: int = load_record(reader, self.node_key(digits, depth), decode_bitmap, 0)
+        return bitmap
 
     def set_bitmap(self, overlay: Overlay, digits: bytes, depth: int, bitmap: int) -> None:
-        key = self.node_key(digits, depth)
-        if bitmap == 0:
-            overlay.delete(key)
-        else:
-            overlay.set(key, encode_uint(bitmap))
+        store_record(overlay, self.node_key(digits, depth), bitmap, encode_bitmap)
 
     # -- changes --
 
@@ -117,6 +116,15 @@ class BitmapTrie:
                 raise DecodeError("a trie node marks a child that has no node (broken ordered index)")
             path += bytes([_lowest_bit(bitmap) if lowest else bitmap.bit_length() - 1])
         return int.from_bytes(path, "big")
+
+
+def decode_bitmap(raw: bytes) -> int:
+    return decode_uint(raw, "trie node")
+
+
+def encode_bitmap(bitmap: int) -> bytes | None:
+    """A node's stored bytes; an empty node is absent (None)."""
+    return None if bitmap == 0 else encode_uint(bitmap)
 
 
 def _lowest_bit(bitmap: int) -> int:

@@ -37,6 +37,7 @@ and its cost grows with the accounts that fire, not with open accounts.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 from typing import NamedTuple
 
 from node.crypto import Address
@@ -128,7 +129,9 @@ def compute_remaining_slack(entry: TriggerEntry, x: int) -> int:
     return entry.size * (x - entry.trigger)
 
 
+@lru_cache(maxsize=1024)
 def get_trie(market_id: int, side: Side) -> BitmapTrie:
+    """The side's bucket trie (a frozen value, memoized)."""
     return BitmapTrie(trigger_scope(market_id, side) + bytes([TAG_TRIE]), BUCKET_KEY_WIDTH)
 
 
