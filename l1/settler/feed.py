@@ -32,6 +32,7 @@ from node.blocknet import BlockNetwork, P2PSection
 from node.encoding import DecodeError
 from node.gossip import MAX_RANGE_COUNT, GossipRejected, SignedBlock
 from node.p2p import P2PError
+from node.p2p.identity import parse_multiaddr
 from node.rpc.metrics import Metrics
 
 log = logging.getLogger("settler.gossip")
@@ -83,6 +84,7 @@ class GossipFeed:
             raise ValueError("the settler's [p2p] section needs the sequencer's gossip address")
         self.store = store
         self.network = BlockNetwork(section, chain_id, section.sequencer, store.serve_range)
+        self.bootstrap_ids = frozenset(parse_multiaddr(addr).peer_id for addr in section.bootstrap)
         self.started_at = time.monotonic()
         self.last_new: float | None = None
         self.latency = LatencyWindow()
@@ -133,9 +135,10 @@ class GossipFeed:
         return False
 
     async def fill(self, first: int, count: int) -> int:
-        """Range-sync blocks first.. from the connected peers; returns how many new blocks were taken."""
+        """Range-sync blocks first.. from the connected peers (bootstrap peers first: the configured ones,
+        not those found by discovery); returns how many new blocks were taken."""
         taken = 0
-        for peer in self.network.peers():
+        for peer in sorted(self.network.peers(), key=lambda p: p not in self.bootstrap_ids):
             fetched = await self._fill_from(peer, first, count)
             taken += fetched
             if fetched:
