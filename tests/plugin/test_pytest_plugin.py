@@ -72,6 +72,23 @@ def test_consecutive_isolated_tests_share_one_snapshot(rollup_devnet, fn_isolati
     assert snapshot_dirs(rollup_devnet) == SNAPSHOT_DIRS[0]
 
 
+def test_a_warp_passes_a_funding_interval(rollup_devnet, rollup_client, funded_account, fn_isolation):
+    maker, other = funded_account("5eth"), funded_account("5eth")  # a two-sided book: its mid is 20
+    rollup_client.order(maker.key, "BTC-PERP", "buy", "0.001", price="19.99", wait="unsafe")
+    rollup_client.order(other.key, "BTC-PERP", "sell", "0.001", price="20.01", wait="unsafe")
+    before = int(rollup_client.market("BTC-PERP")["fundingIndex"])
+    rollup_devnet.set_oracle_price("BTC-PERP", "19.9")  # below the book's mid: longs pay shorts
+    warp = rollup_devnet.increase_time(3600)  # an hour later in every process
+    assert rollup_client.chain_time_ms() >= warp["l1Timestamp"]
+    assert int(rollup_client.market("BTC-PERP")["fundingIndex"]) > before
+
+
+def test_the_warp_was_reverted(rollup_devnet, rollup_client, fn_isolation):
+    import time
+    assert rollup_client.chain_time_ms() < time.time() * 1000 + 60_000
+    assert rollup_client.market("BTC-PERP")["oraclePrice"] == 20_000_000_000_000
+
+
 def snapshot_dirs(devnet):
     return sorted(p.name for p in (devnet.directory / "snapshots").iterdir() if p.is_dir())
 
@@ -110,10 +127,10 @@ def test_restarted_role_answers(rollup_devnet):
 
 
 def test_a_user_suite_runs_against_one_devnet(pytester: pytest.Pytester) -> None:
-    """Eleven tests in one module, then a module-isolated module and one after it, all on one devnet."""
+    """Thirteen tests in one module, then a module-isolated module and one after it, all on one devnet."""
     pytester.makepyfile(test_a_user=USER_TESTS, test_b_isolated=MODULE_ISOLATED, test_c_after=AFTER_MODULE)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v", timeout=RUN_TIMEOUT_S)
-    result.assert_outcomes(passed=14)
+    result.assert_outcomes(passed=16)
     assert_devnets_stopped(Path(pytester.path), expected=1)
 
 
