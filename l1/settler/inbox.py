@@ -97,7 +97,8 @@ class InboxWalker:
         self.last_drop: Drop | None = None
         self.default_blocks = 0
         self.unreported_defaults: list[tuple[int, int]] = []  # (L2 block, its epoch) since the last log line
-        self.derived: dict[int, Derived] = {}  # L2 block -> what L1 derived there (l1.settler.verified)
+        self.derived: dict[int, Derived] = {}  # L2 block -> what L1 derived there (l1.settler.verified), in order
+        self.records_derived = True  # off for a settler without [p2p]: nothing would read or prune them
 
     def report_defaults(self) -> None:
         """One log line for the default blocks walked since the last one."""
@@ -144,11 +145,13 @@ class InboxWalker:
             del self.derived[old]
 
     def _record_derived(self, shape: BlockShape, block: BatchBlock) -> None:
+        if not self.records_derived:
+            return
         origin = self.origins.get(shape.l1_origin_number)
         system = origin.system_count if shape.opens_epoch and origin is not None else 0
         self.derived[shape.number] = Derived(compute_batch_digest(block), system)
         if len(self.derived) > MAX_DERIVED:
-            del self.derived[min(self.derived)]
+            del self.derived[next(iter(self.derived))]  # the lowest: blocks are derived in order
 
     def process_l1_block(self, block: DerivationBlock) -> None:
         if self.head is None:

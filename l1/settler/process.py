@@ -168,6 +168,7 @@ class Settler:
         self.sequencer: RpcClient | None = None if rpc_url is None else RpcClient(rpc_url)
         self.state_path = config.node.data_dir / STATE_FILE
         self.walker = InboxWalker(config.rollup.rules)
+        self.walker.records_derived = config.p2p is not None  # for output roots from held blocks
         self.ledger = OutputsLedger(self.section.proposer_key.address)
         self.book: TxBook | None = None
         self.max_batch_bytes = self.section.max_batch_bytes

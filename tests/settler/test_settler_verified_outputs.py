@@ -14,8 +14,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from l1.contracts.client import BatchEvent, DepositEvent, DerivationBlock, ForcedTxEvent
-from l1.settler.inbox import InboxCheckpoint, InboxWalker
+from l1.settler.inbox import InboxCheckpoint, InboxError, InboxWalker
 from l1.settler.verified import VerifiedChain, compute_block_output_root
 from node.batch import encode_batch
 from node.block import Block
@@ -161,3 +163,22 @@ def test_held_block_roots_differ_from_a_forged_state_root(tmp_path: Path) -> Non
     block = held(seq.chain)[3]
     forged = Block(replace(block.header, state_root=Hash32(b"\x02" * 32)), block.transactions)
     assert compute_block_output_root(forged) != rpc_root(seq.chain, 3)
+
+
+def test_a_malformed_derived_list_in_the_checkpoint_is_refused(tmp_path: Path) -> None:
+    seq, _ = sealed_chain(tmp_path, blocks=4)
+    checkpoint = walked(seq, 4).checkpoint()
+    assert checkpoint is not None
+    for bad in ([[1, "0x12", 0]], [[1]], "x", [[1, "0x" + "00" * 32, "many"]]):
+        doc = {**checkpoint.to_json(), "derived": bad}
+        with pytest.raises(InboxError, match="malformed inbox checkpoint"):
+            InboxCheckpoint.from_json(doc)
+
+
+def test_a_settler_without_p2p_records_no_digests(tmp_path: Path) -> None:
+    seq, _ = sealed_chain(tmp_path, blocks=4)
+    walker = InboxWalker(RULES)
+    walker.records_derived = False
+    walker.start_at_genesis(derivation_block(seq, 0))
+    walker.process_l1_block(derivation_block(seq, 1))
+    assert walker.derived == {}
