@@ -45,7 +45,8 @@ def judge_output(output: OutputView, oracle: TraceOracle) -> Verdict:
 
 def should_dispute(output: OutputView, verdict: Verdict, me: bytes) -> bool:
     """Dispute an unsettled output our chain contradicts, unless we already play in its dispute (a wrong output
-    may already be disputed by others, who may be puppets of its proposer: we join)."""
+    may already be disputed by others, who may be puppets of its proposer: we join, unless one of our configured
+    allies covers it, prover.allies)."""
     return output.status in OPEN_STATUSES and not output.plays(me) and verdict is Verdict.WRONG
 
 
