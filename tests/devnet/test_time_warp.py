@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -207,3 +208,27 @@ def test_bad_warps_are_refused_and_the_devnet_keeps_running(devnet: Devnet) -> N
     assert offsets(devnet) == before
     assert devnet.status()["all_alive"]
     later_block(devnet, head(devnet)["number"])
+
+
+def test_set_price_takes_a_human_price_or_exact_units_as_oracle_set_does(devnet: Devnet) -> None:
+    directory = str(devnet.directory)
+    human = cli_json("devnet", "set-price", MARKET, "20.002", "--dir", directory)  # eth per BTC
+    assert human["market"] == MARKET and human["price"] == "20002000000000"  # 20.002 x 10^12 wei per 100-sat lot
+    raw = cli_json("devnet", "set-price", "btc-perp", "--price-units", "20001000000000", "--dir", directory)
+    assert raw["price"] == "20001000000000"
+    assert int(market_at(devnet, int(raw["blockNumber"]))["oraclePrice"]) == 20_001_000_000_000
+    assert devnet.set_oracle_price(MARKET, Decimal("20.003"))["price"] == "20003000000000"
+    off_tick = cli("devnet", "set-price", MARKET, "20.0005", "--dir", directory, check=False)
+    assert off_tick.returncode == 1 and "not a multiple of the tick" in off_tick.stderr
+    assert "(code -32602)" in off_tick.stderr
+    for args, message in (
+        (["--price-units", "abc"], "--price-units must be an integer (wei per lot), got 'abc'"),
+        (["--price-units", "0"], "--price-units must be in [1, 2^64-1], got 0"),
+        (["20", "--price-units", "5"], "not allowed with argument"),
+        ([], "one of the arguments PRICE --price-units is required"),
+    ):
+        result = cli("devnet", "set-price", MARKET, *args, "--dir", directory, check=False)
+        assert result.returncode == 2 and message in result.stderr, (args, result.stderr)
+    with pytest.raises(InvalidParams, match="price must be a positive decimal such as '20.5'"):
+        rpc(devnet.control_url).call("devnet_setOraclePrice", MARKET, "twenty")
+    assert int(market_at(devnet, head(devnet)["number"])["oraclePrice"]) == 20_003_000_000_000
