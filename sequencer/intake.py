@@ -11,9 +11,13 @@ depend on the nonce (chain id, fee, the kind's own rules). Whether the
 sender can pay for it together with its other pooled transactions is the
 mempool's check, on the account returned here.
 
-`Recoverer` recovers senders in this process (`workers=0`) or gathers the
-submissions arriving within a few milliseconds and recovers them together in
-a process pool, so concurrent submitters use more than one core.
+`Recoverer` recovers senders in this process (`workers=0`) or in a process
+pool, so concurrent submitters use more than one core. Submissions are
+grouped as a group commit does: with no group in the pool, those made in the
+same event-loop turn go at once; while a group is in the pool, the next one
+gathers and goes when it returns (or at MAX_GATHER). A lone submission never
+waits for a timer. (A JSON-RPC batch request's entries are admitted one after
+another, so they do not form a group: each pays a round trip to the pool.)
 """
 
 from __future__ import annotations
@@ -35,7 +39,6 @@ from node.stf.ledger import validate_chain_id, validate_fee
 from node.tx import RecoveredTx
 
 _HEX = re.compile(r"0x[0-9a-fA-F]*")
-GATHER_S = 0.002
 MAX_GATHER = 512
 
 
@@ -71,9 +74,13 @@ class Recoverer:
     def __init__(self, workers: int = 0) -> None:
         self.workers = workers
         self._pool = start_recovery_pool(workers) if workers > 0 else None
+        if self._pool is not None:
+            for _ in range(workers):  # start the workers now: the first submission should not wait for them
+                self._pool.submit(recover_senders, [])
         self._waiting: list[tuple[bytes, asyncio.Future[RecoveredTx]]] = []
         self._flush_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self.groups = 0  # groups sent to the pool: submissions / groups = the grouping achieved
 
     async def recover(self, raw: bytes) -> RecoveredTx:
         if self._pool is None:
@@ -84,16 +91,24 @@ class Recoverer:
             self._flush()
         elif not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_later(GATHER_S, self._flush)
+            if not self._tasks:
+                asyncio.get_running_loop().call_soon(self._flush)
+            # else: the group in the pool flushes this one when it returns (_group_done)
         return await future
 
     def _flush(self) -> None:
         self._flush_scheduled = False
         waiting, self._waiting = self._waiting, []
         if waiting and self._pool is not None:
+            self.groups += 1
             task = asyncio.ensure_future(self._recover_in_pool(self._pool, waiting))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._group_done)
+
+    def _group_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._flush_scheduled and not self._tasks:
+            self._flush()
 
     async def _recover_in_pool(
         self, pool: concurrent.futures.ProcessPoolExecutor, waiting: list[tuple[bytes, asyncio.Future[RecoveredTx]]]

@@ -164,6 +164,9 @@ class SequencerMethods:
             self._refused(rtx)
             raise
         self.on_admitted(rtx)
+        # Give the loop a turn: the block loop may seal what is admitted so far while the rest of a
+        # batch request (whose entries are admitted one after another) is still being checked.
+        await asyncio.sleep(0)
 
     def _refused(self, rtx: RecoveredTx) -> None:
         if self.latency is not None and rtx.hash not in self.mempool:
