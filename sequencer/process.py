@@ -258,6 +258,7 @@ class SequencerNode:
             self.waiters,
             on_admitted=lambda rtx: self.producer.notify_arrival(),
             latency=self.latency,
+            ready_to_seal=lambda: self.producer.ready_to_seal(),
         )
         self.server.add_topic("newHeads")  # a heal at start-up publishes before the RPC is registered
         self._init_metrics()

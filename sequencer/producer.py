@@ -116,6 +116,7 @@ class BlockProducer:
         self.max_unsafe_blocks = max_unsafe_blocks or chain.store.history_window
         self.catch_up_margin = max(1, rules.sequencing_window // 2)
         self.inline_txs = inline_txs  # blocks of at most this many transactions execute on the event loop
+        self._idle_until: float | None = None  # loop time the next block may start at, while waiting for it
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -133,6 +134,11 @@ class BlockProducer:
         """A transaction entered the mempool: seal early (after min_block_time) instead of at block_time."""
         self.arrivals.set()
 
+    def ready_to_seal(self) -> bool:
+        """Whether the loop is waiting with the next block already due: admission then yields it a turn."""
+        due = self._idle_until
+        return due is not None and asyncio.get_running_loop().time() >= due
+
     async def wait_for_next_slot(self, started: float, stop: asyncio.Event) -> bool:
         """Sleep until the next block is due; True when `stop` was set meanwhile.
 
@@ -141,18 +147,22 @@ class BlockProducer:
         then takes about one sealing, not half a block time.
         """
         loop = asyncio.get_running_loop()
-        if await sleep_or_stop(max(0.0, started + self.min_block_time_s - loop.time()), stop):
-            return True
-        remaining = started + self.block_time_s - loop.time()
-        if remaining <= 0 or self.arrivals.is_set():
-            return stop.is_set()
-        waiters = [asyncio.ensure_future(self.arrivals.wait()), asyncio.ensure_future(stop.wait())]
+        self._idle_until = started + self.min_block_time_s
         try:
-            await asyncio.wait(waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            if await sleep_or_stop(max(0.0, started + self.min_block_time_s - loop.time()), stop):
+                return True
+            remaining = started + self.block_time_s - loop.time()
+            if remaining <= 0 or self.arrivals.is_set():
+                return stop.is_set()
+            waiters = [asyncio.ensure_future(self.arrivals.wait()), asyncio.ensure_future(stop.wait())]
+            try:
+                await asyncio.wait(waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+            return stop.is_set()
         finally:
-            for waiter in waiters:
-                waiter.cancel()
-        return stop.is_set()
+            self._idle_until = None
 
     async def produce_one(self) -> BlockReport | None:
         """Build, execute and commit the next block (hold `lock`); None when no block can be made yet."""

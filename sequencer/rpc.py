@@ -109,6 +109,7 @@ class SequencerMethods:
         waiters: ReceiptWaiters,
         on_admitted: Callable[[RecoveredTx], None] = lambda rtx: None,
         latency: SoftLatency | None = None,
+        ready_to_seal: Callable[[], bool] = lambda: False,
     ) -> None:
         self.chain = chain
         self.txpool = txpool
@@ -117,6 +118,7 @@ class SequencerMethods:
         self.waiters = waiters
         self.on_admitted = on_admitted
         self.latency = latency  # notes each submission's arrival, for tx_soft_confirm_seconds
+        self.ready_to_seal = ready_to_seal  # the block loop waits with a block due (BlockProducer.ready_to_seal)
 
     def register(self, server: RpcServer, devnet: bool = False, data_dir: Path | None = None) -> None:
         register_control(server, "sequencer", enabled=devnet, handlers={}, data_dir=data_dir)  # info + clock
@@ -164,9 +166,10 @@ class SequencerMethods:
             self._refused(rtx)
             raise
         self.on_admitted(rtx)
-        # Give the loop a turn: the block loop may seal what is admitted so far while the rest of a
-        # batch request (whose entries are admitted one after another) is still being checked.
-        await asyncio.sleep(0)
+        if self.ready_to_seal():
+            # a block is due: give the loop a turn, so it seals what is admitted so far while the rest
+            # of a batch request (whose entries are admitted one after another) is still being checked
+            await asyncio.sleep(0)
 
     def _refused(self, rtx: RecoveredTx) -> None:
         if self.latency is not None and rtx.hash not in self.mempool:

@@ -5,6 +5,7 @@ waiting for the block time, and the sequencer measures arrival -> soft confirmat
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from node.chain import Chain
 from node.crypto import PrivateKey, keccak256
 from node.derivation import L1BlockData, RollupRules
 from node.mempool_errors import AlreadyKnown
+from node.rpc.server import RpcServer
 from node.state.schema import get_account
 from node.stf import ChainConfig, FeeTooLow
 from node.stf.execute import recover_transaction
@@ -199,3 +201,55 @@ async def test_submissions_are_timed_from_arrival_and_refusals_are_forgotten(tmp
     assert len(waited) == 2 and all(0 <= w < 60 for w in waited)
     assert len(latency) == 0
     chain.store.close()
+
+
+async def test_a_batch_request_is_sealed_while_its_later_entries_are_still_admitted(tmp_path: Path) -> None:
+    """The entries of one JSON-RPC batch are admitted one after another; with a block due, admission
+    yields, so the first entries are sealed (and answered) before the whole batch is through."""
+    chain = new_chain(tmp_path / "c")
+    mempool = Mempool()
+    txpool = TxPool(chain, mempool, None)
+    sealed: list[BlockReport] = []
+    started = time.monotonic()
+    made = BlockProducer(
+        chain,
+        RULES,
+        OneOrigin(),
+        mempool,
+        30_000,
+        sealed.append,
+        clock_ms=lambda: L1_GENESIS.timestamp_ms + 1 + int((time.monotonic() - started) * 1000),
+        min_block_time_ms=1,
+    )
+    methods = SequencerMethods(
+        chain,
+        txpool,
+        Recoverer(0),
+        ReceiptWaiters(),
+        on_admitted=lambda rtx: made.notify_arrival(),
+        ready_to_seal=made.ready_to_seal,
+    )
+    server = RpcServer("sequencer")
+    methods.register(server)
+    stop = asyncio.Event()
+    task = asyncio.create_task(made.run(stop))
+    try:
+        await _until(lambda: len(sealed) == 1)
+        await asyncio.sleep(0.05)  # the loop waits, the next block due
+        rtxs = transfers(40)
+        body = json.dumps(
+            [
+                {"jsonrpc": "2.0", "id": i, "method": "rollup_sendRawTransaction", "params": ["0x" + rtx.raw.hex()]}
+                for i, rtx in enumerate(rtxs)
+            ]
+        )
+        replies = json.loads(await server.dispatch(body) or "[]")
+        assert all("result" in reply for reply in replies) and len(replies) == 40
+        await _until(lambda: sum(len(r.sealed.block.transactions) for r in sealed) == 40)
+        holding = [r for r in sealed if r.sealed.block.transactions]
+        assert len(holding) >= 2  # sealed in parts, not once at the end of the batch
+        assert sorted(raw for r in holding for raw in r.sealed.block.transactions) == sorted(rtx.raw for rtx in rtxs)
+    finally:
+        stop.set()
+        await task
+        chain.store.close()
