@@ -27,7 +27,10 @@ said yes, its window is open and the L1 has an anchor for it). The rules:
      window, so we join before it closes unless the ally has already beaten
      every defender.
    Any ally in the dispute failing these: join.
-3. Only non-allies (or nobody) dispute it: the allies (and we) are ranked per
+3. An ally announced on gossip that it disputes it (prover.notices) and its
+   dispute is not on L1 yet: hold back for 2 * `ally_stagger_blocks` L1
+   blocks from the notice's arrival (never past the backstop), then rule 4.
+4. Only non-allies (or nobody) dispute it: the allies (and we) are ranked per
    output by keccak256(index || root || address); rank 0 joins at once, rank r
    once `r * ally_stagger_blocks` L1 blocks have passed since we first found
    the output disputable, and never later than `backstop_blocks` before the
@@ -45,7 +48,7 @@ loses that game on time and the output stands. Without allies nothing changes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from node.crypto import keccak256, to_checksum_address
@@ -88,7 +91,10 @@ def decide_join(
     policy: AllyPolicy,
     first_seen: int,
     on_track: OnTrack,
+    announced: Mapping[bytes, int] | None = None,
 ) -> Decision:
+    """`announced`: allies that gossiped a notice of their dispute of this output, with the L1 head at its
+    arrival (prover.notices)."""
     if not policy.allies:
         return Join("no allies configured")
     mine = [g for g in games if g.output_index == output.index]
@@ -101,7 +107,24 @@ def decide_join(
         failures.append(f"ally {short(ally)} {why}")
     if failures:
         return Join("; ".join(failures))
-    return staggered(output, head, me, policy, first_seen)
+    notice = announced_hold(output, head, me, policy, announced or {})
+    return notice if notice is not None else staggered(output, head, me, policy, first_seen)
+
+
+def announced_hold(
+    output: OutputView, head: int, me: bytes, policy: AllyPolicy, announced: Mapping[bytes, int]
+) -> HoldBack | None:
+    """An ally's notice holds us back for 2 * stagger L1 blocks from its arrival (its dispute should have landed
+    by then), never past the backstop before the window closes."""
+    for ally, at in sorted(announced.items(), key=lambda item: item[1]):
+        if ally not in policy.allies or ally == me:
+            continue
+        until = at + 2 * policy.stagger_blocks
+        if output.finalizes_at:
+            until = min(until, output.finalizes_at - policy.backstop_blocks)
+        if head < until:
+            return HoldBack(f"ally {short(ally)} announced its dispute on gossip at L1 block {at}", until)
+    return None
 
 
 def ally_covers(

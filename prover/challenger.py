@@ -50,8 +50,9 @@ from prover.attestations import AttestationWatch
 from prover.conduct import Conduct, HonestConduct
 from prover.config import ChallengerConfig
 from prover.l1_disputes import L1Disputes
+from prover.notice_net import NoticeBoard
 from prover.oracle import TraceOracle
-from prover.referee import Referee
+from prover.referee import NoticeHooks, Referee
 from prover.verdicts import Verdict
 from prover.withdrawal_proof import make_rpc_method
 
@@ -78,6 +79,7 @@ class Challenger:
         self.derivation_problems = ProblemTracker("challenger derivation", log)
         self.referee_problems = ProblemTracker("challenger referee", log)
         self.watch: AttestationWatch | None = None  # prover.attestations, with [p2p] and [attestation]
+        self.notices: NoticeBoard | None = None  # prover.notice_net, with the watch and allies
 
     @property
     def conduct_name(self) -> str:
@@ -108,7 +110,7 @@ class Challenger:
             self.make_conduct(oracle) if self.make_conduct is not None else HonestConduct(oracle, self.section.defend)
         )
         self.conduct = conduct
-        referee = Referee(self.disputes, oracle, self.me, conduct, self.section.allies)
+        referee = Referee(self.disputes, oracle, self.me, conduct, self.section.allies, self._notice_hooks())
         self.referee = referee
         self._init_metrics(referee)
         await self._start_watch()
@@ -144,6 +146,22 @@ class Challenger:
             lambda: self.disputes.last_outputs,
         )
         await self.watch.start()
+        if self.section.allies.allies:
+            self.notices = NoticeBoard(
+                self.watch.node,
+                self.config.rollup.chain_id,
+                self.section.key,
+                self.section.allies.allies,
+                lambda: self.follower.l1_head,
+                self.server.metrics,
+            )
+            await self.notices.start()
+
+    def _notice_hooks(self) -> NoticeHooks | None:
+        """Dispute notices need the gossip side ([p2p] + [attestation]) and allies to tell."""
+        if self.config.p2p is None or self.config.attestation is None or not self.section.allies.allies:
+            return None
+        return LazyNotices(self)
 
     async def _attest(self, results: list[Any]) -> None:
         """Sign and gossip our output root at each output height just derived (prover.attestations)."""
@@ -288,3 +306,18 @@ class Challenger:
         m.gauge_fn("challenger_proofs", "one-step proofs sent", lambda: referee.stats.proofs)
         m.gauge_fn("challenger_games_won", "games won", lambda: referee.stats.won)
         m.gauge_fn("challenger_games_lost", "games lost", lambda: referee.stats.lost)
+
+
+class LazyNotices:
+    """The referee's NoticeHooks before the gossip side is up (the referee is built first): no-ops until then."""
+
+    def __init__(self, challenger: Challenger) -> None:
+        self.challenger = challenger
+
+    async def announce(self, output_index: int, output_root: bytes, tx_hash: bytes) -> None:
+        if self.challenger.notices is not None:
+            await self.challenger.notices.announce(output_index, output_root, tx_hash)
+
+    def announced(self, output_index: int, output_root: bytes) -> dict[bytes, int]:
+        board = self.challenger.notices
+        return dict(board.announced(output_index, output_root)) if board is not None else {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,6 +55,14 @@ class DisputeContracts(Protocol):
     async def receipt(self, tx_hash: bytes) -> L1TxReceipt | None: ...
 
     def forget_games_before(self, game_id: int) -> None: ...
+
+
+class NoticeHooks(Protocol):
+    """Dispute notices on gossip (prover.notice_net.NoticeBoard implements it)."""
+
+    async def announce(self, output_index: int, output_root: bytes, tx_hash: bytes) -> None: ...
+
+    def announced(self, output_index: int, output_root: bytes) -> Mapping[bytes, int]: ...
 
 
 @dataclass
@@ -99,9 +108,11 @@ class Referee:
         me: bytes,
         conduct: Conduct,
         allies: AllyPolicy | None = None,
+        notices: NoticeHooks | None = None,
     ) -> None:
         self.contracts = contracts
         self.allies = allies if allies is not None else AllyPolicy()
+        self.notices = notices
         self._on_track = trace_checker(oracle)
         self.game_book: dict[int, GameView] = {}  # game id -> its newest view, while its output is open
         self.held_back: set[int] = set()  # outputs we left (for a while at least) to an ally
@@ -167,6 +178,8 @@ class Referee:
             tx_hash, f"dispute of output {output.index}", time.monotonic()
         )
         self.stats.disputes += 1
+        if self.notices is not None and self.conduct.honest:
+            await self.notices.announce(output.index, output.output_root, tx_hash)
 
     async def _defend(self, output: OutputView) -> None:
         log.warning(
@@ -190,7 +203,8 @@ class Referee:
             return True
         first_seen = self._first_seen.setdefault(output.index, head)
         games = [g for g in self.game_book.values() if g.output_index == output.index]
-        decision = decide_join(output, games, head, self.me, self.allies, first_seen, self._on_track)
+        announced = self.notices.announced(output.index, output.output_root) if self.notices is not None else {}
+        decision = decide_join(output, games, head, self.me, self.allies, first_seen, self._on_track, announced)
         key = f"allies:{output.index}"
         if isinstance(decision, HoldBack):
             if self.holding.get(output.index) != decision.reason:

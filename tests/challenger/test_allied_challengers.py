@@ -7,8 +7,9 @@ challenger processes (`python -m prover`, the devnet challenger's config with
 another key and data directory). The faulty proposer is switched on at run
 time until one wrong output is on L1.
 
-(a) Two honest challengers, allies of each other: exactly one posts a bond
-    on the wrong output (the other holds back, challenger_status says so);
+(a) Two honest challengers, allies of each other and gossip peers: exactly
+    one posts a bond on the wrong output (the other holds back,
+    challenger_status says so); the disputer's notice reached the other;
     the output is defeated.
 (b) The ally that disputed first is frozen (SIGSTOP) right after its
     dispute: the other joins while the window is open, before the frozen
@@ -28,13 +29,16 @@ import signal
 import subprocess
 import sys
 import tomllib
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from node.devnet.configs import p2p_multiaddr
 from node.devnet.handle import Devnet as DevnetHandle
+from node.devnet.params import p2p_seed_label
 from node.devnet.toml import dumps
 from node.keys.hd import dev_account
 from node.rpc.client import SyncRpcClient
@@ -58,15 +62,34 @@ class Challengers:
         self.net, self.tmp = net, tmp
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.urls: dict[str, str] = {}
+        self.p2p_ports: dict[str, int] = {}
         cli("devnet", "kill", "challenger", "--dir", str(net.directory))
 
-    def start(self, name: str, key: str, allies: list[str], module: str = "prover", stagger: int = 2) -> str:
+    def start(
+        self,
+        name: str,
+        key: str,
+        allies: list[str],
+        module: str = "prover",
+        stagger: int = 2,
+        gossip_to: list[str] | None = None,
+    ) -> str:
+        """`gossip_to`: with [p2p] + [attestation], bootstrapping to these challengers of ours (dispute notices)."""
         template = tomllib.loads(Path(self.net.process("challenger")["config"]).read_text())
         port = free_port()
         doc = {k: v for k, v in template.items() if k not in ("p2p", "attestation")}
         doc["node"] = {**doc["node"], "data_dir": str(self.tmp / name), "rpc_port": port}
         doc["challenger"] = {**doc["challenger"], "key": key, "allies": allies, "backstop_blocks": BACKSTOP}
         doc["challenger"]["ally_stagger_blocks"] = stagger
+        if gossip_to is not None:
+            self.p2p_ports[name] = free_port()
+            bootstrap = [p2p_multiaddr(f"ours {other}", self.p2p_ports[other]) for other in gossip_to]
+            doc["p2p"] = {
+                "listen_port": self.p2p_ports[name],
+                "seed": p2p_seed_label(f"ours {name}"),
+                "bootstrap": bootstrap,
+            }
+            doc["attestation"] = {"output_interval": template["attestation"]["output_interval"]}
         config = self.tmp / f"{name}.toml"
         config.write_text(dumps(doc))
         log = (self.tmp / f"{name}.log").open("wb")
@@ -82,6 +105,11 @@ class Challengers:
 
     def status(self, name: str) -> dict[str, Any]:
         return dict(SyncRpcClient(self.urls[name]).call("challenger_status"))
+
+    def metric(self, name: str, line: str) -> float:
+        text = urllib.request.urlopen(self.urls[name] + "metrics", timeout=10).read().decode()
+        values = [float(row.rsplit(" ", 1)[1]) for row in text.splitlines() if row.startswith(line)]
+        return sum(values)
 
     def log(self, name: str) -> str:
         return (self.tmp / f"{name}.log").read_text(errors="replace")[-4000:]
@@ -133,8 +161,8 @@ def defeated(net: Devnet, index: int) -> bool:
 @pytest.mark.slow
 def test_two_allied_challengers_post_one_bond(devnet: Devnet, tmp_path: Path) -> None:
     ours = Challengers(devnet, tmp_path)
-    ours.start("a", "dev7", [address("b")])
-    ours.start("b", "dev4", [address("a")])
+    ours.start("a", "dev7", [address("b")], gossip_to=[])
+    ours.start("b", "dev4", [address("a")], gossip_to=["a"])  # dispute notices between them
     with TransferLoad(devnet.doc["sequencer"]["rpc"]):
         wrong = one_wrong_output(devnet)
         index = wrong["index"]
@@ -147,6 +175,9 @@ def test_two_allied_challengers_post_one_bond(devnet: Devnet, tmp_path: Path) ->
     assert all(g["status"] == "challenger_won" for g in games_of(devnet, index))
     assert index in ours.status(other)["allies"]["heldBack"], ours.log(other)
     assert ours.status(disputer)["stats"]["won"] >= 1
+    # the disputer announced it on gossip and the other kept the notice
+    assert ours.metric(disputer, "dispute_notices_published_total") >= 1
+    assert ours.metric(other, 'dispute_notices_received_total{outcome="ally"}') >= 1
 
 
 @pytest.mark.slow

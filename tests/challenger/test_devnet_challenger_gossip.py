@@ -69,6 +69,10 @@ def attesters_at(rpc: str, number: int) -> set[bytes]:
     return {bytes.fromhex(item["signer"][2:]) for item in report["attestations"] if item["agrees"]}
 
 
+def holds_all(rpc: str, wanted: set[bytes]) -> bool:
+    return wanted <= attesters_at(rpc, 20)
+
+
 def sees_both(url: str) -> dict[str, object] | None:
     status = SyncRpcClient(url).call("challenger_status")["attestations"]
     return dict(status) if status and status["peers"] >= 1 and status["heights"] >= 2 else None
@@ -86,6 +90,6 @@ def test_devnet_challenger_hears_and_gossips_attestations(tmp_path: Path) -> Non
             assert status["rejected"] == {}
             wanted = {dev_attester("executor-0"), dev_attester("executor-1"), dev_attester("challenger")}
             for rpc in executors:
-                wait_for(lambda rpc=rpc: wanted <= attesters_at(rpc, 20), 240, f"three attesters at 20 on {rpc}")
+                wait_for(functools.partial(holds_all, rpc, wanted), 240, f"three attesters at 20 on {rpc}")
     finally:
         net.down()
