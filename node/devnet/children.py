@@ -27,6 +27,7 @@ from node.devnet.procfs import is_our_process, is_running
 
 STOP_TIMEOUT_S = 10.0
 KILL_TIMEOUT_S = 5.0
+EXIT_RECORD_TIMEOUT_S = 2.0  # a fork server busy importing reaps its child once the import is done
 _PR_SET_PDEATHSIG = 1
 
 
@@ -49,6 +50,13 @@ class Child:
             return self.popen.poll()
         record = read_record(self.spec.config)
         return record.exit if record is not None and record.pid == self.pid else None
+
+    def final_exit_code(self, timeout_s: float = EXIT_RECORD_TIMEOUT_S) -> int | None:
+        """exit_code() of a child that has ended, waiting a little for a fork server to reap and record it."""
+        deadline = time.monotonic() + timeout_s
+        while (code := self.exit_code()) is None and self.popen is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return code
 
 
 def child_command(spec: ProcessSpec) -> list[str]:

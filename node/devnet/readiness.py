@@ -114,7 +114,7 @@ def wait_until(
 def _check_alive(child: Child, what: str) -> None:
     if child.alive():
         return
-    code = child.exit_code()
+    code = child.final_exit_code()
     how = f"exited with code {code}" if code is not None else "is not running"
     raise StartupError(
         f"{child.spec.name} (pid {child.pid}) {how} while waiting for {what}",

@@ -6,7 +6,8 @@ Stages (each waits for /health and JSON-RPC before the next starts):
   1. the L1;  2. the sequencer;  3. the settler, the executors, the challenger(s) and the control
   endpoint together.
 Then every executor must have derived L2 block 1 (a batch went through L1), and the venue is
-seeded (oracle prices, a resting book, a few positions: node.devnet.venue_seed).
+seeded (oracle prices, a resting book, a few positions: node.devnet.venue_seed; it only needs the
+sequencer, so it runs in a thread from the sequencer's readiness on, beside stage 3).
 Any failure or timeout stops what was started (reverse order) and raises
 StartupError carrying the failing process's log tail.
 On a devnet whose processes are partly running, `up` restarts only the dead ones (node.devnet.revive).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -168,6 +170,7 @@ class Devnet:
         self.detach = detach
         self.report = report
         self.children: list[Child] = []
+        self.seeding: threading.Thread | None = None
         me = os.getpid()
         self.supervisor = None if detach else {"pid": me, "start_time": start_time(me)}
 
@@ -214,6 +217,9 @@ class Devnet:
                 control = [self.control] if self.control is not None else []
                 wait_healthy(started + control, deadline, stopped, watched=[*self.children, *control])
                 self.report("ready: " + ", ".join(child.spec.name for child in started))
+                if any(child.spec.role == ROLE_SEQUENCER for child in started):
+                    self.seeding = threading.Thread(target=_seed_venue, args=(self, self.report), daemon=True)
+                    self.seeding.start()
             self.report("waiting for the first L2 block to be safe on every executor")
             settler = next((c for c in self.children if c.spec.role == ROLE_SETTLER), None)
             wait_first_safe_block(self.children, settler, deadline, stopped, watched=self.children)
@@ -275,7 +281,7 @@ class Devnet:
             dead = self._unexpected_exit()
             if dead is not None:
                 self.report(
-                    f"error: {dead.spec.name} (pid {dead.pid}) exited unexpectedly with code {dead.exit_code()}\n"
+                    f"error: {dead.spec.name} (pid {dead.pid}) exited unexpectedly with code {dead.final_exit_code()}\n"
                     + format_tail(dead.spec.name, dead.spec.log)
                 )
                 self.report("stopping the rest of the devnet")
@@ -298,6 +304,14 @@ def ensure_control(layout: DevnetLayout, doc: dict[str, Any]) -> dict[str, Any]:
             control=control_state(child, held), instance=current.get("instance") or new_instance()
         ),
     )
+
+
+def finish_seeding(devnet: Devnet, report: Report) -> None:
+    """Wait for the venue seeding started beside stage 3 (or seed now if it was not started)."""
+    if devnet.seeding is None:
+        finish_seeding(devnet, report)
+    else:
+        devnet.seeding.join()
 
 
 def _seed_venue(devnet: Devnet, report: Report) -> None:
@@ -343,7 +357,7 @@ def run_up(options: UpOptions, on_ready: Callable[[dict[str, Any], float], None]
         except Interrupted:
             report(f"{stop.signal_name}: start-up interrupted, devnet stopped")
             return 130
-        _seed_venue(devnet, report)
+        finish_seeding(devnet, report)
         on_ready(state, time.monotonic() - began)
         if options.detach:
             return 0

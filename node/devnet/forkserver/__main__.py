@@ -16,7 +16,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from node.devnet.forkserver.child import run
+from node.devnet.forkserver.child import finish, run
 from node.devnet.forkserver.server import Server, say
 from node.devnet.layout import DevnetLayout
 
@@ -45,8 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     request = Server(DevnetLayout.at(directory)).serve()
     if request is None:
         return 0
-    run(request)  # the role's SystemExit propagates from here, as from `python -m`
-    return 0
+    finish(run(request))  # the role's exit code, as from `python -m`
 
 
 if __name__ == "__main__":

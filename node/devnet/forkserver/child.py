@@ -5,19 +5,26 @@ stdout and stderr appended to its log after a header line, only fds 0-2 open, de
 handlers, its own session (detached) or its own process group with SIGTERM on its parent's death
 (foreground). `after_fork` does the part that must happen at once in the child (signals, session);
 `run` the rest, then executes MOD's __main__ with runpy exactly as `python -m` does, so exit codes,
-logging set-up (node.lifecycle), tracebacks and interpreter shutdown (atexit, thread joins) are
-the same. `random` reseeds itself in a forked child (os.register_at_fork); keys come from configs
-or os.urandom / secrets, which a fork does not share.
+logging set-up (node.lifecycle) and tracebacks are the same. `finish` ends it as the interpreter
+would (non-daemon threads joined, atexit handlers run, output flushed) but without tearing down
+every module the server preloaded: that teardown costs a fork far more CPU than a cold process
+(seconds on a loaded machine, past `devnet down`'s SIGTERM grace). `random` reseeds itself in a
+forked child (os.register_at_fork); keys come from configs or os.urandom / secrets, which a fork
+does not share.
 """
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import os
 import runpy
 import signal
 import sys
+import threading
+import traceback
 from datetime import UTC, datetime
+from typing import NoReturn
 
 from node.devnet.forkserver.protocol import SpawnRequest
 
@@ -69,12 +76,49 @@ def redirect_stdio(request: SpawnRequest) -> None:
     os.close(log)
 
 
-def run(request: SpawnRequest) -> None:
-    """Run the request's module as `python -m MODULE --config CONFIG` would (raises its SystemExit)."""
+def exit_code(exc: SystemExit) -> int:
+    """The process exit code the interpreter makes of an uncaught SystemExit (printing a non-int code)."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+def run(request: SpawnRequest) -> int:
+    """Run the request's module as `python -m MODULE --config CONFIG` would; returns its exit code."""
     os.closerange(3, MAX_FD)  # the server's sockets and pipes were closed on the way here; nothing else is ours
     redirect_stdio(request)
     sys.argv = [request.module, "--config", request.config]
     # a preloaded plain module (l1.faults.settler) or package __main__ runs afresh as __main__, as with -m
     sys.modules.pop(request.module, None)
     sys.modules.pop(request.module + ".__main__", None)
-    runpy.run_module(request.module, run_name="__main__", alter_sys=True)
+    try:
+        runpy.run_module(request.module, run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        return exit_code(exc)
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        return -signal.SIGINT
+    except BaseException:  # noqa: BLE001 - reported as the interpreter would, then exit 1
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def finish(code: int) -> NoReturn:
+    """Exit with `code` as the interpreter would, minus the teardown of every preloaded module."""
+    shutdown = getattr(threading, "_shutdown", None)  # what Py_FinalizeEx does first: join non-daemon threads
+    if shutdown is not None:
+        shutdown()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    if code < 0:  # a signal, as after an uncaught KeyboardInterrupt: die of it
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    os._exit(code & 0xFF)
