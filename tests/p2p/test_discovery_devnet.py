@@ -40,7 +40,7 @@ from tests.processes.test_sequencer_heal_devnet import Devnet, cli_json, report
 from tests.processes.test_settler_gossip import metric_sum, wait_for
 from tests.support.processes import Process, free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # a devnet under load on 2 shared cores
 
 
 def peer_id(name: str) -> str:

@@ -60,7 +60,7 @@ from sequencer.dropped import TRANSACTION_DROPPED
 from tests.processes.test_sequencer_heal_devnet import CHAIN_ID, Devnet, Senders, cli_json, report, safe_number
 from tests.support.processes import Process, RpcFailure, free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # a devnet under load on 2 shared cores
 
 
 class GossipDevnet(Devnet):
@@ -202,7 +202,9 @@ def test_the_settler_batches_from_gossip_and_survives_without_the_sequencer_rpc(
 
         # 2b. a [p2p] section but no peer: gossip brings nothing, so after gossip_fallback_ms the RPC is used
         lonely = json.loads(json.dumps(base_doc))
+        # a new identity too: with discovery on, the peers that knew the devnet settler's would dial it back
         lonely["p2p"]["bootstrap"] = []
+        lonely["p2p"]["seed"], lonely["p2p"]["listen_port"] = "settler without peers", free_port()
         lonely["settler"]["gossip_fallback_ms"] = 1000
         alone = start_settler(net, "settler-no-peers", lonely, free_port())
         wait_for(lambda: metric_sum(alone.url, "settler_batches_total", source="rpc") >= 3, 90, "fallback batches")

@@ -39,7 +39,7 @@ from tests.processes.test_sequencer_heal_devnet import Devnet, Senders, cli_json
 from tests.processes.test_settler_gossip import metric_sum, settler_config_doc, start_settler, wait_for
 from tests.support.processes import Process, free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # a devnet under load on 2 shared cores
 
 DEPOSIT_TO = "0x00000000000000000000000000000000000d0e05"
 FORCED_TO = "0x00000000000000000000000000000000000f0ced"
