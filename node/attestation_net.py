@@ -27,7 +27,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from node.attestation import (
@@ -40,7 +41,8 @@ from node.attestation import (
     sign_attestation,
     validate_attestation,
 )
-from node.attestation_pool import AttestationPool, Outcome
+from node.attestation_pool import AttestationJournal, AttestationPool, Outcome
+from node.attestation_sync import AttestationSync, sync_protocol
 from node.crypto import CryptoError, PrivateKey, parse_address, to_checksum_address
 from node.encoding import DecodeError
 from node.p2p import IgnoreMessage, P2PError, P2PNode
@@ -71,6 +73,7 @@ class AttestationSection:
     attesters: frozenset[bytes]
     max_ahead: int = DEFAULT_MAX_AHEAD
     max_behind: int = DEFAULT_MAX_BEHIND
+    journal: Path | None = None  # where the pool is kept across restarts (None: memory only)
 
 
 def load_attestation_section(doc: Mapping[str, Any]) -> AttestationSection | None:
@@ -79,7 +82,7 @@ def load_attestation_section(doc: Mapping[str, Any]) -> AttestationSection | Non
         return None
     if not isinstance(section, Mapping):
         raise ConfigError("[attestation] must be a table")
-    unknown = set(section) - {"key", "output_interval", "attesters", "max_ahead", "max_behind"}
+    unknown = set(section) - {"key", "output_interval", "attesters", "max_ahead", "max_behind", "journal"}
     if unknown:
         raise ConfigError(f"[attestation] has unknown keys: {', '.join(sorted(unknown))}")
     key_text = section.get("key")
@@ -96,12 +99,16 @@ def load_attestation_section(doc: Mapping[str, Any]) -> AttestationSection | Non
         addresses = frozenset(bytes(parse_address(a)) for a in attesters)
     except CryptoError as exc:
         raise ConfigError(f"attestation.attesters: {exc}") from None
+    journal = section.get("journal")
+    if journal is not None and (not isinstance(journal, str) or not journal):
+        raise ConfigError("attestation.journal must be a file path")
     return AttestationSection(
         key,
         _int(section, "output_interval", 10, 1),
         addresses,
         _int(section, "max_ahead", DEFAULT_MAX_AHEAD, 0),
         _int(section, "max_behind", DEFAULT_MAX_BEHIND, 0),
+        Path(journal) if journal is not None else None,
     )
 
 
@@ -123,7 +130,9 @@ class AttestationNetwork:
         head: Callable[[], int],
         metrics: Metrics,
         on_new: Callable[[Attestation], None] | None = None,
+        journal: Path | None = None,
     ) -> None:
+        """`journal` (or `section.journal`): the file the pool is kept in across restarts."""
         self.node = node
         self.section = section
         self.rules = AttestationRules(
@@ -136,10 +145,54 @@ class AttestationNetwork:
         self.m_rejected = metrics.counter("attestations_rejected_total", "attestation gossip rejected, by reason")
         self.m_received = metrics.counter("attestations_received_total", "valid attestations received, by outcome")
         self.m_published = metrics.counter("attestations_published_total", "output roots this node attested to")
+        self.m_synced = metrics.counter("attestations_synced_total", "attestations from range sync, by outcome")
+        path = journal if journal is not None else section.journal
+        self.journal = AttestationJournal(path) if path is not None else None
+        self.sync = AttestationSync(self)
 
     async def start(self) -> None:
+        """Replay the journal, then serve and follow the topic, and catch up from a peer (node.attestation_net)."""
+        self._replay()
+        self.node.register_handler(sync_protocol(self.rules.chain_id), self.sync.serve)
         self.node.set_validator(self.topic, self._validate)
         await self.node.subscribe(self.topic, self._on_message)
+        self.sync.start()
+
+    async def close(self) -> None:
+        await self.sync.stop()
+        if self.journal is not None:
+            self.journal.close()
+
+    def _replay(self) -> None:
+        """Re-validate every journaled message (any height: our head is not known yet) into the pool, compact."""
+        if self.journal is None:
+            return
+        rules = replace(self.rules, max_ahead=2**62, max_behind=2**62)
+        kept = 0
+        for data in self.journal.read():
+            try:
+                attestation = validate_attestation(data, rules, 0)
+            except AttestationRejected as exc:
+                log.warning("attestation journal: dropping a record that no longer validates: %s", exc)
+                continue
+            if self.pool.add(attestation, "journal", 0.0, limited=False) in (Outcome.NEW, Outcome.EQUIVOCATION):
+                kept += 1
+        self.journal.rewrite(a.encode() for a in self.pool.held() + [e.second for e in self.pool.equivocations()])
+        if kept:
+            log.info(
+                "attestation journal: %d attestations restored, %d equivocations", kept, len(self.pool.equivocations())
+            )
+
+    def keep(self, attestation: Attestation, peer: str, limited: bool = True) -> Outcome:
+        """Add a validated attestation to the pool, and to the journal when it was stored or is evidence."""
+        outcome = self.pool.add(attestation, peer, time.monotonic(), limited)
+        if self.journal is not None and outcome in (Outcome.NEW, Outcome.EQUIVOCATION):
+            self.journal.append(attestation.encode())
+        return outcome
+
+    def head(self) -> int:
+        """Our L2 head, as the height window's reference."""
+        return self._head()
 
     @property
     def signer(self) -> bytes | None:
@@ -153,7 +206,7 @@ class AttestationNetwork:
         if self.section.key is None or not self.is_output_height(l2_block_number):
             return None
         attestation = sign_attestation(self.section.key, self.rules.chain_id, l2_block_number, output_root)
-        outcome = self.pool.add(attestation, "self", time.monotonic())
+        outcome = self.keep(attestation, "self")
         if outcome is Outcome.EQUIVOCATION:
             log.error("our own output root at block %d changed (L1 reorg?): not re-attesting", l2_block_number)
             return None
@@ -182,7 +235,10 @@ class AttestationNetwork:
             attestation = validate_attestation(data, self.rules, self._head())
         except (AttestationRejected, DecodeError):
             return  # validated on the p2p thread already; our head moved since
-        outcome = self.pool.add(attestation, peer, time.monotonic())
+        self.received(attestation, self.keep(attestation, peer))
+
+    def received(self, attestation: Attestation, outcome: Outcome) -> None:
+        """What follows a peer's attestation's outcome (gossip or sync): metrics, the callback, the warning."""
         self.m_received.inc(outcome=outcome.value)
         if outcome is Outcome.NEW and self._on_new is not None:
             self._on_new(attestation)

@@ -1,9 +1,11 @@
 """The attestations a node has received: one per (signer, height), equivocation kept as evidence.
 
-In memory only: a restarted node starts with an empty pool and refills it
-from new gossip (attestations already gossiped before the restart are not
-re-sent; its own are re-made only for blocks it derives again). Kept small:
-heights more than `keep_heights` below the newest one seen are pruned.
+In memory, and optionally journaled on disk (AttestationJournal: every
+attestation the pool stores, and both messages of each equivocation, as the
+signed bytes; replayed through validation at start, so a restart keeps the
+pool and the evidence). Kept small: heights more than `keep_heights` below
+the newest one seen are pruned (the journal is compacted to what is kept at
+each start).
 
 Outcomes of `add` (counted by the caller under `attestations_<outcome>_total`):
 
@@ -17,9 +19,12 @@ Outcomes of `add` (counted by the caller under `attestations_<outcome>_total`):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
+from typing import BinaryIO
 
 from node.attestation import Attestation
 
@@ -82,8 +87,9 @@ class AttestationPool:
     _buckets: dict[tuple[str, str], TokenBucket] = field(default_factory=dict)
     _newest: int = 0
 
-    def add(self, attestation: Attestation, peer: str, now: float) -> Outcome:
-        """Record a validated attestation originated by `peer` (a peer id, or "self")."""
+    def add(self, attestation: Attestation, peer: str, now: float, limited: bool = True) -> Outcome:
+        """Record a validated attestation originated by `peer` (a peer id, or "self"); `limited=False` skips the
+        rate limits (replayed from our journal, or a bounded range-sync answer)."""
         signer = bytes(attestation.signer)
         if signer in self._equivocations:
             return Outcome.EQUIVOCATOR
@@ -91,7 +97,11 @@ class AttestationPool:
         held = at_height.get(signer)
         if held is not None and held.output_root == attestation.output_root:
             return Outcome.DUPLICATE
-        if peer != "self" and not (self._take(("signer", signer.hex()), now) and self._take(("peer", peer), now)):
+        if (
+            limited
+            and peer != "self"
+            and not (self._take(("signer", signer.hex()), now) and self._take(("peer", peer), now))
+        ):
             return Outcome.RATE_LIMITED
         if held is not None:
             self._equivocations[signer] = Equivocation(signer, held, attestation)
@@ -116,6 +126,17 @@ class AttestationPool:
             disagree=tuple(a for a in chosen if a.output_root != output_root),
         )
 
+    def held(self) -> list[Attestation]:
+        """Everything stored (equivocators' first messages included), by height then signer."""
+        return [self._by_height[h][s] for h in sorted(self._by_height) for s in sorted(self._by_height[h])]
+
+    def since(self, l2_block_number: int, limit: int) -> list[Attestation]:
+        """Up to `limit` stored attestations at heights >= `l2_block_number`, evidence included, oldest first."""
+        found = [a for a in self.held() if a.l2_block_number >= l2_block_number]
+        found += [e.second for e in self.equivocations() if e.second.l2_block_number >= l2_block_number]
+        found.sort(key=lambda a: (a.l2_block_number, bytes(a.signer), a.output_root))
+        return found[:limit]
+
     def equivocations(self) -> list[Equivocation]:
         return list(self._equivocations.values())
 
@@ -134,3 +155,53 @@ class AttestationPool:
         floor = self._newest - self.limits.keep_heights
         for height in [h for h in self._by_height if h < floor]:
             del self._by_height[height]
+
+
+class AttestationJournal:
+    """An append-only file of the signed attestations a pool stored: records `uint16_be(len) || message`.
+
+    `read()` returns the messages of the complete records (a record torn by a crash is dropped); the caller
+    validates them again before use. `rewrite(messages)` replaces the file atomically (compaction).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: BinaryIO | None = None
+
+    def read(self) -> list[bytes]:
+        if not self.path.exists():
+            return []
+        data = self.path.read_bytes()
+        messages, offset = [], 0
+        while offset + 2 <= len(data):
+            size = int.from_bytes(data[offset : offset + 2], "big")
+            if offset + 2 + size > len(data):
+                break
+            messages.append(data[offset + 2 : offset + 2 + size])
+            offset += 2 + size
+        return messages
+
+    def rewrite(self, messages: Iterable[bytes]) -> None:
+        self.close()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_bytes(b"".join(_record(m) for m in messages))
+        os.replace(tmp, self.path)
+
+    def append(self, message: bytes) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("ab")
+        self._file.write(_record(message))
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _record(message: bytes) -> bytes:
+    if len(message) > 0xFFFF:
+        raise ValueError(f"an attestation of {len(message)} bytes does not fit a journal record")
+    return len(message).to_bytes(2, "big") + message

@@ -6,6 +6,11 @@ challenger's config, it joins the rollup's gossip network, pools the
 attestations of the topic `/rollup/<chain>/attestations/1`, and signs its
 own derived output roots when `attestation.key` is set.
 
+The pool is journaled in `<data_dir>/attestations.journal` (unless
+`attestation.journal` names another file), so a restart keeps it and the
+equivocation evidence; missed attestations are fetched from a peer by range
+sync (node.attestation_sync).
+
 Trust: the signers in `attestation.attesters` (all signers when empty). An
 L1 proposal is *contradicted* when a trusted signer attested to another
 root at its block. A contradiction never makes the challenger dispute by
@@ -20,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from node.attestation import Attestation
 from node.attestation_net import AttestationNetwork, AttestationSection
@@ -42,6 +48,7 @@ class AttestationWatch:
         head: Callable[[], int],
         metrics: Metrics,
         outputs: Callable[[], Iterable[OutputView]],
+        journal: Path | None = None,
     ) -> None:
         self.node = P2PNode(
             P2PConfig(seed=p2p.seed, listen_host=p2p.listen_host, listen_port=p2p.listen_port, bootstrap=p2p.bootstrap)
@@ -49,7 +56,9 @@ class AttestationWatch:
         self.section = section
         self.wake = asyncio.Event()
         self._outputs = outputs
-        self.network = AttestationNetwork(self.node, section, chain_id, head, metrics, on_new=self._on_new)
+        self.network = AttestationNetwork(
+            self.node, section, chain_id, head, metrics, on_new=self._on_new, journal=journal
+        )
         self.m_contradictions = metrics.counter(
             "attestation_contradictions_total", "L1 proposals found contradicted by a trusted attester"
         )
@@ -61,6 +70,7 @@ class AttestationWatch:
         log.info("attestations: gossip on %s as %s", self.network.topic, self.node.listen_addr)
 
     async def close(self) -> None:
+        await self.network.close()
         with contextlib.suppress(Exception):
             await self.node.__aexit__(None, None, None)
 

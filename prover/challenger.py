@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from l1.contracts.client import L1Client, L1ResponseError
@@ -144,6 +145,7 @@ class Challenger:
             lambda: self.follower.safe_head().number,
             self.server.metrics,
             lambda: self.disputes.last_outputs,
+            self.config.attestation.journal or Path(self.config.node.data_dir) / "attestations.journal",
         )
         await self.watch.start()
         if self.section.allies.allies:
