@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from node.devnet.layout import ROLE_L1, ProcessSpec
@@ -15,28 +16,35 @@ HEADS_TIMEOUT_S = 3.0
 def read_heads(specs: Sequence[ProcessSpec], timeout_s: float = HEADS_TIMEOUT_S) -> dict[str, Any]:
     """{"l1": number, "<l2 node>": {"unsafe": {number, hash, stateRoot}, "safe": n, "finalized": n}, ...}.
 
-    A process that does not answer is left out; the settler has no chain heads of its own.
+    Every process is asked at once (a snapshot's heads are read just before its stop). A process
+    that does not answer is left out; the settler has no chain heads of its own.
     """
-    heads: dict[str, Any] = {}
-    for spec in specs:
-        client = SyncRpcClient(spec.rpc, timeout=timeout_s)
-        try:
-            if spec.role == ROLE_L1:
-                heads["l1"] = int(client.call("l1_blockNumber"))
-            elif spec.is_l2_node:
-                sync = client.call("rollup_syncStatus")
-                heads[spec.name] = {
-                    "unsafe": {
-                        "number": int(sync["unsafe"]["number"]),
-                        "hash": str(sync["unsafe"]["hash"]),
-                        "stateRoot": str(sync["unsafe"]["stateRoot"]),
-                    },
-                    "safe": int(sync["safe"]["number"]),
-                    "finalized": int(sync["finalized"]["number"]),
-                }
-        except (RpcError, RpcTransportError, KeyError, TypeError, ValueError):
-            continue
-    return heads
+    if not specs:
+        return {}
+    with ThreadPoolExecutor(max_workers=len(specs)) as pool:
+        answers = list(pool.map(lambda spec: _read_head(spec, timeout_s), specs))
+    return dict(answer for answer in answers if answer is not None)
+
+
+def _read_head(spec: ProcessSpec, timeout_s: float) -> tuple[str, Any] | None:
+    client = SyncRpcClient(spec.rpc, timeout=timeout_s)
+    try:
+        if spec.role == ROLE_L1:
+            return "l1", int(client.call("l1_blockNumber"))
+        if spec.is_l2_node:
+            sync = client.call("rollup_syncStatus")
+            return spec.name, {
+                "unsafe": {
+                    "number": int(sync["unsafe"]["number"]),
+                    "hash": str(sync["unsafe"]["hash"]),
+                    "stateRoot": str(sync["unsafe"]["stateRoot"]),
+                },
+                "safe": int(sync["safe"]["number"]),
+                "finalized": int(sync["finalized"]["number"]),
+            }
+    except (RpcError, RpcTransportError, KeyError, TypeError, ValueError):
+        return None
+    return None
 
 
 def heads_mismatch(
