@@ -6,10 +6,12 @@ dir into DIR/snapshots/<id>/<name>/ (node.devnet.datacopy: SSTs hard-linked), SI
 process is a valid crash image.
 
 Revert: SIGKILL every process (their state is being thrown away), restore every data dir from
-the snapshot (which is kept for later reverts; later snapshots are dropped), start every process
-again in place (the L1 first, then all the others at once; `starter` may hand over a pre-imported
-standby, node.devnet.warm), wait until all are healthy, and check the heads recorded at the snapshot:
-the sequencer holds the recorded block (hash and state root), the L1 is at or past its head.
+the snapshot (which is kept for later reverts; later snapshots are dropped): the old dirs renamed
+aside and deleted in a thread while the processes start, the copies made in parallel; start every
+process again in place (the L1 first, then all the others at once; forked by the fork server,
+node.devnet.forkserver, or `starter`'s pre-imported standby, node.devnet.warm), wait until all are
+healthy (polled every 20 ms), and check the heads recorded at the snapshot: the sequencer holds the
+recorded block (hash and state root), the L1 is at or past its head. `timings` has each step.
 """
 
 from __future__ import annotations
