@@ -7,7 +7,9 @@ Modules, one job each:
   configs     the TOML config of each process
   ports       checking that the planned ports are free
   procfs      /proc helpers: is a pid alive (not a zombie), is it ours
-  children    starting and stopping the child processes
+  pidfile     DIR/run/<name>.pid: who a forked process is (pid, start time, exit status)
+  children    starting (cold: `python -m`) and stopping the child processes
+  forkserver/ imports every role once and forks the devnet's processes from it
   signals     SIGINT/SIGTERM/SIGHUP as a flag the supervisor checks
   readiness   waiting for /health, JSON-RPC and the first safe L2 block
   logs        log tails for error reports

@@ -1,7 +1,8 @@
 """Which of a devnet.json's recorded processes (and its foreground supervisor) are still running.
 
-A recorded pid counts only while /proc/<pid>/cmdline still holds its config path (the supervisor:
-while its start time matches), so a reused pid is never mistaken for ours.
+A recorded pid counts only while /proc/<pid>/cmdline still holds its config path, or while it is the
+fork recorded for that config with the same start time (node.devnet.pidfile); the supervisor: while
+its start time matches. So a reused pid is never mistaken for ours.
 """
 
 from __future__ import annotations
