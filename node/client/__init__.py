@@ -6,6 +6,7 @@
     c = RollupClient.from_devnet(".devnet")          # sequencer, executors, L1, challenger of DIR/devnet.json
 
     c.chain_id(); c.sync_status(); c.block_number("latest" | "safe" | "finalized"); c.chain_time_ms()
+    c.increase_time(3600)                            # a devnet's time, every process (from_devnet clients)
     c.balance(addr, block="latest"); c.nonce(addr); c.l1_balance(addr); c.l1_nonce(addr); c.l1_block_number()
     c.block(number_or_tag, full=False); c.transaction(hash); c.receipt(hash); c.transaction_status(hash)
     c.proof(addr, block="latest")                    # verified against the block's state root, else ProofError

@@ -26,6 +26,7 @@ import aiohttp
 from node.client import journey
 from node.client.api import DEFAULT_TIMEOUT_S, Operations
 from node.client.config import endpoints_for, endpoints_from_devnet, ws_url
+from node.client.devnet import SecondsLike
 from node.client.errors import ResponseError, TransportError, from_code
 from node.client.inputs import AddressLike, AmountLike, BlockLike, KeyLike, to_timeout
 from node.client.models import (
@@ -176,6 +177,10 @@ class AsyncRollupClient:
     async def chain_time_ms(self) -> int:
         """The latest block's timestamp in ms: chain time (ahead of the wall clock after a devnet time warp)."""
         return await self.run(self.ops.chain_time_ms())
+
+    async def increase_time(self, seconds: SecondsLike) -> dict[str, Any]:
+        """Move the whole devnet's time `seconds` forward (from_devnet clients; node.client.devnet)."""
+        return await self.run(self.ops.increase_time(seconds))
 
     async def balance(self, address: AddressLike, block: BlockLike = "latest") -> int:
         return await self.run(self.ops.balance(address, block))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from node.client import l1reads, reads, sends, venue, waits
+from node.client import devnet, l1reads, reads, sends, venue, waits
 from node.client.inputs import (
     AddressLike,
     AmountLike,
@@ -63,6 +63,11 @@ class Operations:
 
     def chain_time_ms(self) -> Op[int]:
         return reads.chain_time_ms(self._l2)
+
+    # -- devnet control
+
+    def increase_time(self, seconds: devnet.SecondsLike) -> Op[dict[str, Any]]:
+        return devnet.increase_time(self.endpoints.require_control(), seconds)
 
     def transaction(self, tx_hash: str | bytes) -> Op[dict[str, Any] | None]:
         return reads.transaction(self._l2, tx_hash)

@@ -74,6 +74,7 @@ def from_devnet_endpoints(resolved: DevnetEndpoints, directory: Path | None, pro
         ws = (doc.get("sequencer") or {}).get("ws")
     if proof_rpc is None and directory is not None:
         proof_rpc = honest_challenger_rpc(directory)
+    control = (doc or {}).get("control")
     return Endpoints(
         l2=node,
         confirmers=tuple(NodeRef(c.name, c.rpc) for c in resolved.confirmers),
@@ -81,6 +82,7 @@ def from_devnet_endpoints(resolved: DevnetEndpoints, directory: Path | None, pro
         proof_rpc=proof_rpc,
         ws=ws or ws_url(l2.rpc),
         l2_min_fee=resolved.l2_min_fee,
+        control=control["rpc"] if isinstance(control, dict) and isinstance(control.get("rpc"), str) else None,
     )
 
 

@@ -61,7 +61,8 @@ class NodeRef:
 @dataclass(frozen=True, slots=True)
 class Endpoints:
     """Where calls go: L2 reads and transactions to `l2`, safe/finalized waits poll every `confirmers` node,
-    L1 calls to `l1`, withdrawal proofs from `proof_rpc` (a node deriving from L1, the devnet's challenger)."""
+    L1 calls to `l1`, withdrawal proofs from `proof_rpc` (a node deriving from L1, the devnet's challenger),
+    devnet control (increase_time) to `control`."""
 
     l2: NodeRef
     confirmers: tuple[NodeRef, ...]
@@ -69,6 +70,15 @@ class Endpoints:
     proof_rpc: str | None = None
     ws: str | None = None
     l2_min_fee: int | None = None
+    control: str | None = None  # a devnet's control endpoint (node.devnet.controller), from devnet.json
+
+    def require_control(self) -> str:
+        if self.control is None:
+            raise ClientError(
+                "this client has no devnet control endpoint: use RollupClient.from_devnet(DIR) on a devnet "
+                "started by `rollup devnet up`"
+            )
+        return self.control
 
     def require_l1(self) -> str:
         if self.l1 is None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from node.client import journey
 from node.client.api import DEFAULT_TIMEOUT_S, Operations
 from node.client.config import endpoints_for, endpoints_from_devnet
+from node.client.devnet import SecondsLike
 from node.client.inputs import AddressLike, AmountLike, BlockLike, KeyLike, to_timeout
 from node.client.models import AccountProof, Block, Receipt, SentDeposit, SentTx, SyncStatus, TxStatus, WaitResult
 from node.client.sansio import Call, Endpoints, Op, run_sync
@@ -115,6 +116,11 @@ class RollupClient:
     def chain_time_ms(self) -> int:
         """The latest block's timestamp in ms: chain time (ahead of the wall clock after a devnet time warp)."""
         return self.run(self.ops.chain_time_ms())
+
+    def increase_time(self, seconds: SecondsLike) -> dict[str, Any]:
+        """Move the whole devnet's time `seconds` forward (from_devnet clients; node.client.devnet); returns
+        once an L1 and an L2 block carry the new time: {offsetMs, l1Block, l1Timestamp, l2Block, ...}."""
+        return self.run(self.ops.increase_time(seconds))
 
     def balance(self, address: AddressLike, block: BlockLike = "latest") -> int:
         return self.run(self.ops.balance(address, block))
