@@ -20,7 +20,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from node.crypto import ADDRESS_LEN, Address, CryptoError, Hash32, PrivateKey, keccak256
+from node.crypto import (
+    ADDRESS_LEN,
+    SIGNATURE_LEN,
+    Address,
+    CryptoError,
+    Hash32,
+    PrivateKey,
+    keccak256,
+    recover_address,
+)
 from node.encoding import (
     UINT256_MAX,
     DecodeError,
@@ -188,8 +197,36 @@ def _decode_deposit(fields: list[Any]) -> DepositTx:
 def recover(raw: bytes, max_size: int = MAX_TX_BYTES) -> RecoveredTx:
     """Decode and recover the sender; raises DecodeError or CryptoError."""
     tx = decode_tx(raw, max_size)
-    sender = tx.recover_sender() if isinstance(tx, SignedTx) else tx.l1_sender  # type: ignore[union-attr]
+    if isinstance(tx, SignedTx):
+        sender = recover_address(compute_signing_hash_of_raw(tx, raw), tx.signature)
+    else:
+        sender = tx.l1_sender  # type: ignore[union-attr]
     return RecoveredTx(tx, Hash32(keccak256(raw)), sender, raw)
+
+
+# Payload classes whose from_fields/to_fields round trip exactly (every field has one encoding and
+# decoding keeps it): for them the unsigned fields' encoding is a slice of the canonical raw bytes.
+RAW_PREIMAGE_PAYLOADS: frozenset[type] = frozenset({Transfer, Withdrawal})
+_SIGNATURE_TAIL = 2 + SIGNATURE_LEN  # the signature's msgpack encoding: bin8 tag, length, 65 bytes
+_FIXARRAY = 0x90
+_FIXARRAY_MAX = 15
+
+
+def compute_signing_hash_of_raw(tx: SignedTx, raw: bytes) -> Hash32:
+    """`tx.signing_hash()`, read off `raw`, the canonical encoding `tx` was decoded from.
+
+    `raw` is pack([*unsigned fields, signature]) (decoding rejects any other
+    bytes), so for a payload in RAW_PREIMAGE_PAYLOADS pack(unsigned fields) is
+    the array header for one field fewer followed by `raw` between its header
+    and its signature: no re-encoding of the payload. Any other shape (another
+    payload class, an array longer than a fixarray) re-encodes as before.
+    tests/stf/test_raw_preimage.py checks both give the same hash.
+    """
+    count = raw[0] - _FIXARRAY  # the array's length when it is a fixarray
+    if type(tx.payload) in RAW_PREIMAGE_PAYLOADS and 1 < count <= _FIXARRAY_MAX:
+        preimage = bytes((_FIXARRAY + count - 1,)) + raw[1:-_SIGNATURE_TAIL]
+        return Hash32(keccak256(TX_SIGNING_DOMAIN + preimage))
+    return tx.signing_hash()
 
 
 __all__ = [

@@ -15,7 +15,10 @@ Prints a human summary, then one JSON line (keys include tx_per_s_1core and
 tx_per_s_pool, and cpu_us_per_tx_1core: the CPU time of the thread running
 the blocks, per transaction of the one-core run, leaving out RocksDB's
 background compactions; other load on a shared machine moves it far less
-than the wall-clock rates, so compare builds with it).
+than the wall-clock rates, so compare builds with it). calls_per_tx is the
+number of Python function calls per transfer (cProfile's count over one
+more block, recovery to commit, run after the timed runs): the same on any
+machine, it shows what a change removed from the hot path.
 Senders come from `--senders` keyed accounts (deriving a million secp256k1
 keys would take minutes and changes nothing: receivers are spread over the
 whole state, so every transfer touches two random leaves).
@@ -24,8 +27,10 @@ whole state, so every transfer touches two random leaves).
 from __future__ import annotations
 
 import argparse
+import cProfile
 import hashlib
 import json
+import pstats
 import random
 import resource
 import shutil
@@ -130,6 +135,17 @@ def run_pool(chain: Chain, blocks: list[list[bytes]], workers: int, clock: list[
     return {"tx_per_s": sum(len(b) for b in blocks) / elapsed}
 
 
+def count_calls_per_tx(chain: Chain, raws: list[bytes], clock: list[int]) -> float:
+    """Python calls per transaction over one block, recovery to commit (cProfile's count)."""
+    profile = cProfile.Profile()
+    profile.enable()
+    prepared = chain.prepare_block([recover_transaction(raw) for raw in raws], next_time(clock), (0, ZERO_HASH))
+    chain.commit(prepared)
+    profile.disable()
+    check_all_included(prepared.build, len(raws))
+    return int(pstats.Stats(profile).total_calls) / len(raws)  # type: ignore[attr-defined]
+
+
 def next_time(clock: list[int]) -> int:
     clock[0] += 100
     return clock[0]
@@ -158,10 +174,12 @@ def main() -> None:
     warmup = make_blocks(keys, addresses, 2, args.block_txs, nonces, rng)
     core_blocks = make_blocks(keys, addresses, args.blocks, args.block_txs, nonces, rng)
     pool_blocks = make_blocks(keys, addresses, args.blocks, args.block_txs, nonces, rng)
+    (count_block,) = make_blocks(keys, addresses, 1, args.block_txs, nonces, rng)
     clock = [0]
     run_one_core(chain, warmup, clock)
     one = run_one_core(chain, core_blocks, clock)
     pool = run_pool(chain, pool_blocks, args.workers, clock)
+    calls_per_tx = count_calls_per_tx(chain, count_block, clock)
     store.kv._db.flush()
     disk = store.kv.disk_bytes()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -173,6 +191,7 @@ def main() -> None:
         "tx_per_s_pool": round(pool["tx_per_s"]),
         "pool_workers": args.workers,
         "cpu_us_per_tx_1core": round(one["cpu_us_per_tx"], 1),
+        "calls_per_tx": round(calls_per_tx, 1),
         "recover_us_per_tx": round(one["recover_us_per_tx"], 1),
         "state_and_root_us_per_tx": round(one["state_and_root_us_per_tx"], 1),
         "write_us_per_tx": round(one["write_us_per_tx"], 1),
@@ -186,7 +205,7 @@ def main() -> None:
     print(
         f"1 core: {result['tx_per_s_1core']} tx/s  (recover {result['recover_us_per_tx']} us, "
         f"execute+root {result['state_and_root_us_per_tx']} us, write {result['write_us_per_tx']} us per tx; "
-        f"{result['cpu_us_per_tx_1core']} us CPU per tx)\n"
+        f"{result['cpu_us_per_tx_1core']} us CPU, {result['calls_per_tx']} Python calls per tx)\n"
         f"pool of {args.workers}: {result['tx_per_s_pool']} tx/s\n"
         f"peak RSS {result['peak_rss_mb']} MB, disk {result['disk_bytes_per_account']} B/account"
     )

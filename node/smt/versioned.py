@@ -25,6 +25,8 @@ from node.smt.nodes import (
     HASHES_AT,
     INTERNAL_LEN,
     LEAFMAP_AT,
+    NODE_PREFIX,
+    VALUE_PREFIX,
     VERSIONS_AT,
     CorruptTreeError,
     NodeRef,
@@ -32,7 +34,6 @@ from node.smt.nodes import (
     child_ref,
     decode_leaf,
     decode_ref,
-    encode_leaf,
     encode_ref,
     encode_stale_list,
     node_key,
@@ -193,9 +194,11 @@ Entry = tuple[bytes, "bytes | None"]
 
 def _group(entries: list[Entry], depth: int) -> dict[int, list[Entry]]:
     """Split entries sorted by key into runs sharing the nibble at `depth`."""
-    groups: dict[int, list[Entry]] = {}
     index = depth >> 1
     shift = 4 if depth % 2 == 0 else 0
+    if len(entries) == 1:  # most nodes below the top levels: one updated key
+        return {(entries[0][0][index] >> shift) & 0x0F: entries}
+    groups: dict[int, list[Entry]] = {}
     for entry in entries:
         nib = (entry[0][index] >> shift) & 0x0F
         group = groups.get(nib)
@@ -208,6 +211,7 @@ def _group(entries: list[Entry], depth: int) -> dict[int, list[Entry]]:
 
 _sha256 = hashlib.sha256
 ZERO_VERSION = bytes(8)
+_NIBBLE_BYTES = tuple(bytes((nib,)) for nib in range(16))  # path + _NIBBLE_BYTES[nib]: no bytes((nib,)) per step
 
 
 class _Updater:
@@ -218,6 +222,7 @@ class _Updater:
         self.known_values = known_values
         self.version = version
         self.version_bytes = version.to_bytes(8, "big")
+        self.node_prefix = NODE_PREFIX + self.version_bytes  # node_key(version, path) = node_prefix + path
         self.pending_leaves: dict[bytes, bytes] = {}
         self.pending_internal: dict[bytes, bytes] = {}
         self.retired: list[bytes] = []
@@ -228,11 +233,12 @@ class _Updater:
         update = TreeUpdate(self.version, root)
         update.previous = self._previous_values(updates)
         puts = update.puts
+        deletes = update.deletes
         for key, value in updates.items():
             if value is None:
-                update.deletes.append(value_key(key))
+                deletes.append(VALUE_PREFIX + key)  # value_key(key), inlined
             else:
-                puts[value_key(key)] = value
+                puts[VALUE_PREFIX + key] = value
         puts.update(self.pending_leaves)
         puts.update(self.pending_internal)
         if self.retired:
@@ -270,7 +276,7 @@ class _Updater:
                 if digest == EMPTY
                 else NodeRef(digest, int.from_bytes(old[vs : vs + 8], "big"), bool(leafmap >> nib & 1))
             )
-            new = self._update(child, path + bytes((nib,)), group)
+            new = self._update(child, path + _NIBBLE_BYTES[nib], group)
             if new is child:
                 continue  # unchanged subtree
             changed = True
@@ -344,12 +350,12 @@ class _Updater:
         return self._write_internal(path, node)
 
     def _write_leaf(self, path: bytes, key_hash: bytes, value: bytes) -> NodeRef:
-        self.pending_leaves[b"N" + self.version_bytes + path] = encode_leaf(key_hash, value)
+        self.pending_leaves[self.node_prefix + path] = b"\x00" + key_hash + value  # encode_leaf, inlined
         return NodeRef(leaf_hash(key_hash, hash_value(value)), self.version, True)
 
     def _write_internal(self, path: bytes, node: bytearray) -> NodeRef:
         raw = bytes(node)
-        self.pending_internal[b"N" + self.version_bytes + path] = raw
+        self.pending_internal[self.node_prefix + path] = raw
         return NodeRef(_sha256(memoryview(raw)[:VERSIONS_AT]).digest(), self.version, False)
 
     def _read_leaf(self, ref: NodeRef, path: bytes) -> tuple[bytes, bytes]:
@@ -360,9 +366,9 @@ class _Updater:
         return self.tree._load_leaf(ref, path)
 
     def _retire(self, ref: NodeRef, path: bytes) -> None:
-        key = b"N" + ref.version.to_bytes(8, "big") + path
         if ref.version == self.version:  # written earlier in this same update: just drop it
+            key = self.node_prefix + path
             self.pending_leaves.pop(key, None)
             self.pending_internal.pop(key, None)
         else:
-            self.retired.append(key)
+            self.retired.append(NODE_PREFIX + ref.version.to_bytes(8, "big") + path)

@@ -188,9 +188,20 @@ class AccountStore:
         return Address(key[len(self.prefix) :])
 
     def get(self, reader: StateReader, address: bytes) -> Account:
-        """The account at `address`; a missing key is the empty account."""
+        """The account at `address`; a missing key is the empty account.
+
+        Through an Overlay, each value's bytes are decoded once per block (Overlay.decoded_accounts).
+        """
         raw = reader.get(self.key(address))
-        return EMPTY_ACCOUNT if raw is None else decode_account(raw)
+        if raw is None:
+            return EMPTY_ACCOUNT
+        if not isinstance(reader, Overlay):
+            return decode_account(raw)
+        decoded = reader.decoded_accounts
+        account: Account | None = decoded.get(raw)
+        if account is None:
+            account = decoded[raw] = decode_account(raw)
+        return account
 
     def set(self, overlay: Overlay, address: bytes, account: Account) -> None:
         """Store `account`; the empty account (balance 0, nonce 0) is a deletion."""
@@ -198,7 +209,9 @@ class AccountStore:
         if account.is_empty():
             overlay.delete(key)
         else:
-            overlay.set(key, encode_account(account))
+            raw = encode_account(account)
+            overlay.set(key, raw)
+            overlay.decoded_accounts[raw] = account
 
 
 ACCOUNTS = AccountStore(ACCOUNT_PREFIX)

@@ -13,7 +13,7 @@ A value of None in `writes` means the key is deleted.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class StateReader(Protocol):
@@ -37,20 +37,31 @@ class DictState:
                 self.items[key] = value
 
 
-class Overlay:
-    """Buffered writes over a reader. `child()` + `merge_into_parent()` give rollback."""
+_ABSENT = object()
 
-    __slots__ = ("base", "writes")
+
+class Overlay:
+    """Buffered writes over a reader. `child()` + `merge_into_parent()` give rollback.
+
+    `decoded_accounts` maps account value bytes to the account they decode to
+    (node.state.schema's codec), shared by an overlay and every overlay built
+    on it, so a block decodes each account value once however often it is
+    read. Keyed by the bytes, not the key, it can never be stale: decoding is
+    a function of the bytes alone, and every read still goes through `get`.
+    """
+
+    __slots__ = ("base", "decoded_accounts", "writes")
 
     def __init__(self, base: StateReader) -> None:
         self.base = base
         self.writes: dict[bytes, bytes | None] = {}
+        self.decoded_accounts: dict[bytes, Any] = base.decoded_accounts if isinstance(base, Overlay) else {}
 
     def get(self, key: bytes) -> bytes | None:
-        writes = self.writes
-        if key in writes:
-            return writes[key]
-        return self.base.get(key)
+        value = self.writes.get(key, _ABSENT)
+        if value is _ABSENT:
+            return self.base.get(key)
+        return value  # type: ignore[return-value]
 
     def set(self, key: bytes, value: bytes) -> None:
         self.writes[key] = value

@@ -26,14 +26,15 @@ data alone; validity is decided here, by state.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from node.crypto import ZERO_ADDRESS, CryptoError, Hash32, keccak256
 from node.encoding import DecodeError
-from node.state.schema import get_account
+from node.state.schema import Account, get_account
 from node.state.view import Overlay, StateReader
 from node.stf.config import BlockContext, ChainConfig
 from node.stf.errors import BadSignature, InvalidTransaction, MalformedTransaction, UnknownKind
-from node.stf.handlers import get_handler
+from node.stf.handlers import Signed, TxHandler, get_handler
 from node.stf.kinds import apply_deposit, validate_deposit
 from node.stf.ledger import (
     L2_LEDGER,
@@ -91,16 +92,37 @@ def validate_transaction(reader: StateReader, config: ChainConfig, rtx: Recovere
     if isinstance(tx, DepositTx):
         validate_deposit(reader, tx)
         return
+    signed = expect_recovered_signed(tx)
+    handler = get_handler(type(signed.payload))
+    validate_signed(reader, config, rtx, signed, handler, handler.bind(rtx))
+
+
+def expect_recovered_signed(tx: object) -> SignedTx:
+    """The signed transaction, or the InvalidTransaction of bytes that did not recover."""
     if isinstance(tx, UnrecoverableTx):
         raise tx.error if isinstance(tx.error, InvalidTransaction) else MalformedTransaction(str(tx.error))
-    signed = expect_signed(tx)
-    handler = get_handler(type(signed.payload))
+    return expect_signed(tx)
+
+
+def validate_signed(
+    reader: StateReader,
+    config: ChainConfig,
+    rtx: RecoveredTx,
+    signed: SignedTx,
+    handler: TxHandler[Any],
+    view: Signed[Any],
+) -> Account:
+    """The checks of a signed transaction, in the module doc's order; returns the sender's account they read.
+
+    `view` is `handler.bind(rtx)`, bound once by the caller for both checking and applying.
+    """
     validate_chain_id(config, signed)
     validate_fee(config, signed)
     account = get_account(reader, rtx.sender)
     validate_nonce(rtx.sender, account, signed)
-    handler.check(reader, config, rtx)
-    validate_balance(rtx.sender, account, signed.fee + handler.cost(signed.payload))
+    handler.validate(reader, config, view)
+    validate_balance(rtx.sender, account, signed.fee + handler.compute_cost(view.payload))
+    return account
 
 
 def expect_signed(tx: object) -> SignedTx:
@@ -123,16 +145,26 @@ def apply_transaction(
 
 
 def process_transaction(overlay: Overlay, config: ChainConfig, ctx: BlockContext, rtx: RecoveredTx) -> int:
-    """Validate and apply `rtx` into `overlay` (which the caller may discard); return the fee paid."""
-    validate_transaction(overlay, config, rtx)
+    """Validate and apply `rtx` into `overlay` (which the caller may discard); return the fee paid.
+
+    The same steps as `validate_transaction` then applying, with the handler
+    bound once and the sender's account read once for the checks and the
+    fee-and-nonce write (the checks are read-only, so it is still current).
+    """
     tx = rtx.tx
     if isinstance(tx, DepositTx):
+        validate_deposit(overlay, tx)
         apply_deposit(overlay, tx)
         return 0
-    signed = expect_signed(tx)
-    process_fee_and_nonce(overlay, config, rtx.sender, signed.fee)
-    get_handler(type(signed.payload)).apply(overlay, config, ctx, rtx)
-    return signed.fee
+    signed = expect_recovered_signed(tx)
+    handler = get_handler(type(signed.payload))
+    view = handler.bind(rtx)
+    account = validate_signed(overlay, config, rtx, signed, handler, view)
+    fee = signed.fee
+    L2_LEDGER.process_fee_and_nonce_of(overlay, rtx.sender, account, fee)
+    process_credit(overlay, config.fee_recipient, fee)
+    handler.process(overlay, config, ctx, view)
+    return fee
 
 
 def process_fee_and_nonce(overlay: Overlay, config: ChainConfig, sender: bytes, fee: int) -> None:

@@ -125,7 +125,10 @@ class Ledger:
 
     def process_fee_and_nonce(self, overlay: Overlay, sender: bytes, fee: int) -> None:
         """Debit the fee and bump the nonce in one account write; where the fee goes is the chain's business."""
-        account = self.accounts.get(overlay, sender)
+        self.process_fee_and_nonce_of(overlay, sender, self.accounts.get(overlay, sender), fee)
+
+    def process_fee_and_nonce_of(self, overlay: Overlay, sender: bytes, account: Account, fee: int) -> None:
+        """`process_fee_and_nonce` given the sender's current `account` (already read by the caller's checks)."""
         validate_balance(sender, account, fee)
         self.accounts.set(overlay, sender, Account(account.balance - fee, account.nonce + 1))
 
