@@ -3,8 +3,9 @@
 One detached devnet (two executors) serves the module and is always torn down. The scenario: a
 funding interval passes in seconds of wall time (the market's funding index moves, which it does
 not while wall time runs on), blocks keep flowing on L2 and every executor agrees with the
-sequencer on the blocks sealed in the new time, a restarted sequencer keeps the offset, a second
-warp through the CLI adds to it, and a revert to a snapshot taken before brings time back.
+sequencer on the blocks sealed in the new time, a restarted sequencer keeps the offset, further
+warps through the CLI and the client add to it, and a revert to a snapshot taken before brings time
+back. Also: `devnet set-price` in human units or exact units.
 """
 
 from __future__ import annotations
@@ -156,9 +157,11 @@ def test_a_warp_passes_a_funding_interval_and_a_revert_brings_time_back(devnet: 
     # a second warp through the CLI adds to the first; more than 10 years in all is refused
     second = cli_json("devnet", "warp", "30m", "--dir", str(devnet.directory))
     assert second["offsetMs"] == 90 * 60 * 1000 and set(offsets(devnet).values()) == {90 * 60 * 1000}
+    third = client.increase_time("0.5")  # the client (from_devnet) knows the control endpoint too
+    assert third["offsetMs"] == 90 * 60 * 1000 + 500 and set(offsets(devnet).values()) == {5_400_500}
     with pytest.raises(InvalidParams, match=r"already 5400 s ahead: 315360000 s more would pass the limit"):
         devnet.increase_time(MAX_OFFSET_MS // 1000)
-    agree_on(devnet, later_block(devnet, int(second["l2Block"]))["number"])
+    agree_on(devnet, later_block(devnet, int(third["l2Block"]))["number"])
 
     # revert: every process back on the snapshot's clock (the wall clock), state and funding index with it
     devnet.revert(snapshot)
