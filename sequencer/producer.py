@@ -6,14 +6,25 @@ One block:
      origin is not fetched yet);
   2. take candidates from the mempool (by fee, nonce order kept; censored
      senders skipped), leaving room for the epoch's system transactions;
-  3. execute and compute the root in a worker thread (RPC keeps serving),
-     then commit on the event loop: the block is durable before anything
-     about it is acknowledged;
+  3. execute and compute the root: a small block (at most `inline_txs`,
+     ~2.5 ms of transfers) on the event loop, a larger one in a worker
+     thread (RPC keeps serving); then commit on the event loop: the block is
+     durable before anything about it is acknowledged;
   4. tidy the mempool (included, rejected and stale transactions go) and
      hand the sealed block to `on_sealed` (receipts, newHeads, metrics).
 
 A block that takes longer than the block time is followed at once by the
 next; the schedule never tries to catch up on missed slots.
+
+Soft confirmation: with transactions waiting, the next block starts once
+the previous one is committed and `min_block_time` has passed since it
+started, so an arrival waits for at most one gap and one sealing. While the
+loop waits with a block due (`ready_to_seal`), admission yields it a turn
+after each transaction, so the entries of a batch request (admitted one after
+another) are sealed in parts as they are admitted rather than all at its end.
+`min_block_time` is the trade: every block costs each replica a fixed amount
+(execution set-up, root, commit, gossip), so a shorter gap buys latency with
+replica CPU at moderate rates (at high rates blocks grow instead).
 
 Next to derivation (sequencer.healing), which may rewind the chain:
 - a block is built and committed under the lock derivation heals under, so
