@@ -277,8 +277,9 @@ def _hold_nothing_due(facts: OutputFacts, own_base: int, first: int, interval: i
         )
     if facts.derivable_head is not None and first <= facts.derivable_head:
         return Hold(
-            f"L2 block {first} is derivable from L1 (up to {facts.derivable_head}) but the sequencer's safe "
-            f"head (or the L1's own L2 head) is only at {facts.proposable_head}: waiting to propose it",
+            f"L2 block {first} is derivable from L1 (up to {facts.derivable_head}) but the blocks whose roots "
+            f"it may propose (verified held blocks, the sequencer's safe head, the L1's own L2 head) end at "
+            f"{facts.proposable_head}: waiting to propose it",
             wait_key=f"derived:{first}",
         )
     return Hold(f"next output at L2 block {first}; derivable head {facts.proposable_head}")

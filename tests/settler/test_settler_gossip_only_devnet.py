@@ -14,6 +14,9 @@ a forced transaction go through L1 meanwhile. Then:
   forced transaction included): the same bytes as the RPC, computed from
   the held signed blocks;
 - the challenger disputes none of them and the first ones finalize;
+- its verified chain starts at the proposal the devnet's settler left on L1
+  (same proposer key and data directory: the held block there gives the
+  proposed root);
 - executors derive the batches to the same safe block hashes as the
   sequencer.
 
@@ -120,7 +123,8 @@ def test_a_settler_with_only_a_bootstrap_address_and_the_l1_url(devnet: OutputsD
     assert metric_sum(settler.url, "settler_outputs_total", source="rpc") == 0
     assert metric_sum(settler.url, "settler_batches_total", source="rpc") == 0
     assert metric_sum(settler.url, "settler_outputs_total", source="gossip") >= len(ours)
-    assert metric_sum(settler.url, "settler_batches_total", source="gossip") >= 3
+    # at least one: under heavy load the sequencing window may close first, and L1 derives default blocks
+    assert metric_sum(settler.url, "settler_batches_total", source="gossip") >= 1
     heights = [int(o["l2BlockNumber"]) for o in ours]
     assert any(h >= after for h in heights)
     target = max(heights)
@@ -145,7 +149,9 @@ def test_a_settler_with_only_a_bootstrap_address_and_the_l1_url(devnet: OutputsD
     report(f"gossip-only settler: {len(ours)} outputs at {heights}, verified {status['verified']}, "
            f"health {status['health']['status']}, seal->post {status['sealToPost']}")  # fmt: skip
     assert status["verified"]["tip"] >= target and status["health"]["status"] == "ok"
-    assert "no sequencer_rpc to fall back to" in settler.log.read_text()
+    log = settler.log.read_text()
+    assert "no sequencer_rpc to fall back to" in log
+    assert "verified chain anchored at our live proposal" in log  # the devnet settler's, read from L1
     assert settler.alive()
 
 
