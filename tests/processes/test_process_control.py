@@ -361,6 +361,9 @@ def test_processes_without_devnet_refuse_control(tmp_path: Path) -> None:
             (l1, "devnet_mine", ["junk"]),
             (executor, "devnet_partition", []),
             (executor, "devnet_heal", []),
+            (executor, "devnet_setTimeOffset", [3_600_000]),
+            (executor, "devnet_getTimeOffset", []),
+            (l1, "devnet_setTimeOffset", [-1]),  # gated before params are read
         ):
             code, message = rpc_error(process.url, method, *params)
             assert code == CONTROL_DISABLED and "not started as part of a devnet" in message, (method, message)
