@@ -8,8 +8,9 @@ than the block, so all of them move together, in this order:
   1. read every process's offset (devnet_getTimeOffset); the new one is the largest plus `ms`, so
      time moves forward everywhere even after a warp that a dying process interrupted;
   2. set it (devnet_setTimeOffset: durable in the process's data dir before it applies) on the L1,
-     then on every other process but the sequencer (so their gossip checks accept its warped blocks;
-     older ones stay acceptable for 10 minutes), then on the sequencer;
+     then on every other process but the sequencer (so their gossip checks accept its warped blocks),
+     then on the sequencer; for gossip's max_past_ms after the jump, blocks sealed just before it
+     are still accepted (node.clock.ChainClock.recent_jump_ms, node.blocknet);
   3. mine one L1 block (stamped with the new time) and wait until the sequencer's newest L2 block is
      at least as new: a transaction sent after the call lands in warped time.
 
