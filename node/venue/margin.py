@@ -100,19 +100,27 @@ def get_account_snapshot(reader: StateReader, address: bytes) -> AccountSnapshot
 
 
 def compute_equity(s: AccountSnapshot) -> int:
-    unrealized = sum(compute_unrealized(p, s.markets[m].mark, s.markets[m].state.funding_index) for m, p in s.positions)
+    unrealized = 0
+    for m, p in s.positions:  # plain loops, no generators: these run several times per order
+        state = s.markets[m].state
+        unrealized += compute_unrealized(p, state.oracle_price, state.funding_index)
     return s.balance + s.account.pnl + unrealized
 
 
 def compute_maintenance_x(s: AccountSnapshot) -> int:
-    return sum(abs(p.size) * s.markets[m].mark * s.markets[m].params.maintenance_margin_bps for m, p in s.positions)
+    total = 0
+    for m, p in s.positions:
+        view = s.markets[m]
+        total += abs(p.size) * view.state.oracle_price * view.params.maintenance_margin_bps
+    return total
 
 
 def compute_initial_x(s: AccountSnapshot) -> int:
     total = 0
     for m, p in s.positions:
+        view = s.markets[m]
         worst = max(abs(p.size + p.bid_lots), abs(p.size - p.ask_lots))
-        total += worst * s.markets[m].mark * s.markets[m].params.initial_margin_bps
+        total += worst * view.state.oracle_price * view.params.initial_margin_bps
     return total
 
 
@@ -130,8 +138,10 @@ def compute_free_collateral(s: AccountSnapshot) -> int:
 
 
 def compute_reserve(s: AccountSnapshot) -> Reserve:
-    allowance = min(s.balance, compute_free_collateral(s) * ALLOWANCE_BPS // BPS)
-    return Reserve(s.balance - allowance, BPS * (compute_equity(s) - allowance) - compute_maintenance_x(s))
+    equity = compute_equity(s)
+    free = max(0, (BPS * equity - compute_initial_x(s)) // BPS)  # compute_free_collateral, equity computed once
+    allowance = min(s.balance, free * ALLOWANCE_BPS // BPS)
+    return Reserve(s.balance - allowance, BPS * (equity - allowance) - compute_maintenance_x(s))
 
 
 def validate_initial_margin(s: AccountSnapshot) -> None:

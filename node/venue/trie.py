@@ -18,6 +18,7 @@ Book levels use width 6 (price // tick), liquidation buckets width 3.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from node.encoding import DecodeError, decode_uint, encode_uint
 from node.state.view import Overlay, StateReader
@@ -118,7 +119,9 @@ class BitmapTrie:
         return int.from_bytes(path, "big")
 
 
+@lru_cache(maxsize=1 << 12)
 def decode_bitmap(raw: bytes) -> int:
+    """A node's bitmap (memoized on the bytes: the nodes near the top of a book are read by every order)."""
     return decode_uint(raw, "trie node")
 
 

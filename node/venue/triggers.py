@@ -92,7 +92,9 @@ def compute_coordinates(params: MarketParams, state: MarketState) -> Coordinates
 
 
 def compute_side_coordinate(params: MarketParams, state: MarketState, size: int) -> int:
-    return compute_coordinates(params, state).of_side(Side.of_position(size))
+    """compute_coordinates(...).of_side(Side.of_position(size)), computing only that side."""
+    mmf = params.maintenance_margin_bps if size > 0 else -params.maintenance_margin_bps
+    return state.oracle_price * (BPS - mmf) - BPS * state.funding_index
 
 
 def compute_bucket(x: int) -> int:
