@@ -13,6 +13,7 @@ Modules (one job each):
     markets      MarketParams, units, TOML loading, genesis writes
     keys         key layout under the state root
     records      stored records and their codecs
+    record_cache RecordOverlay: a transaction's records decoded once, encoded once
     trie         ordered integer keys as a bitmap trie (book levels, trigger buckets)
     payloads     transaction kinds, wire fields, OrderType
     ledger       PnL claims, the PnL pool, settlement into native balances

@@ -24,7 +24,11 @@ node.venue.liquidation (the scan cursor).
 Decoding is a pure function of the stored bytes and every record is frozen,
 so decoders are memoized on the bytes (DECODE_CACHE_SIZE entries each): an
 order reads its account, positions and market state several times, and
-most reads repeat values already decoded.
+most reads repeat values already decoded. Reads and writes go through
+node.venue.record_cache: inside a transaction's RecordOverlay a record is
+decoded at its first read and encoded once, when the transaction ends; each setter normalises its record
+first (`compute_stored_account`, a closed position's zero cost), so what is
+cached equals what reading the stored bytes back gives.
 """
 
 from __future__ import annotations
