@@ -193,6 +193,7 @@ class Settler:
         self.verified = VerifiedChain()  # output roots of held blocks checked against what L1 derived
         self._output_starvation = Starvation()  # how long the next output's block has been unverified
         self._verify_fill_at = 0.0
+        self._stall_logged: str | None = None
         self._origins_ahead: dict[int, OriginInfo] = {}  # L1 origins of held blocks the inbox walk has not reached
         self.seal_to_post = LatencyWindow()
         self._init_metrics()
@@ -460,6 +461,10 @@ class Settler:
                 self._verify_fill_at = now
                 await feed.fill(tip + 1, min(FETCH_BLOCKS, self.walker.head_number - tip))
                 chain.advance(feed.store.blocks, self.walker.derived, self.walker.head_number)
+        if chain.stalled != self._stall_logged:
+            self._stall_logged = chain.stalled
+            if chain.stalled is not None:
+                log.warning("verified chain stops at L2 block %s: %s", chain.tip_number, chain.stalled)
         floor = min(own, chain.tip_number if chain.tip_number is not None else own)
         chain.prune_below(floor)
         self.walker.forget_derived_below(floor + 1)
