@@ -16,7 +16,8 @@ L1 proposal is *contradicted* when a trusted signer attested to another
 root at its block. A contradiction never makes the challenger dispute by
 itself: it wakes the referee at once (instead of at its next poll) and the
 referee disputes only when its own chain (prover.oracle) gives the same
-verdict. `challenger_status.attestations` lists the contradicted proposals.
+verdict. `challenger_status.attestations` lists the contradicted proposals
+(with their status: settled ones stay listed).
 """
 
 from __future__ import annotations
@@ -78,11 +79,11 @@ class AttestationWatch:
     def trusted(self) -> frozenset[bytes] | None:
         return self.section.attesters or None
 
-    def contradicted(self, outputs: Iterable[OutputView]) -> list[tuple[OutputView, int, int]]:
-        """(output, same, other) for each live output a trusted attester contradicts."""
+    def contradicted(self, outputs: Iterable[OutputView], live_only: bool = True) -> list[tuple[OutputView, int, int]]:
+        """(output, same, other) for each (live) output a trusted attester contradicts."""
         found = []
         for output in outputs:
-            if output.status not in LIVE:
+            if live_only and output.status not in LIVE:
                 continue
             tally = self.network.pool.tally(output.l2_block_number, output.output_root, self.trusted)
             if tally.disagree:
@@ -113,8 +114,8 @@ class AttestationWatch:
             "peers": len(self.node.peers()),
             "heights": len(self.network.pool.heights()),
             "rejected": {k: v for k, v in self.network.rejected().items() if v},
-            "contradicted": [
-                {"index": o.index, "l2BlockNumber": o.l2_block_number, "same": same, "other": other}
-                for o, same, other in self.contradicted(outputs)
+            "contradicted": [  # settled ones too (a defeated output stays listed, with its status)
+                {"index": o.index, "l2BlockNumber": o.l2_block_number, "status": o.status, "same": same, "other": other}
+                for o, same, other in self.contradicted(outputs, live_only=False)
             ],
         }

@@ -75,7 +75,8 @@ def test_a_contradicted_live_proposal_wakes_the_referee_once() -> None:
     w.check(outputs)
     assert not w.wake.is_set()  # flagged once
     status = w.status(outputs)
-    assert status["contradicted"] == [{"index": 1, "l2BlockNumber": 20, "same": 1, "other": 1}]
+    assert status["contradicted"][0] == {"index": 1, "l2BlockNumber": 20, "status": "pending", "same": 1, "other": 1}
+    assert [(c["index"], c["status"]) for c in status["contradicted"][1:]] == [(2, "finalized")]  # settled: listed
 
 
 def test_only_trusted_attesters_count() -> None:

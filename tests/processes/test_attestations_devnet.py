@@ -44,7 +44,7 @@ def attested_signers(rpc: str, number: int) -> dict[str, bool | None]:
 
 def both(rpc: str, signers: set[str]) -> dict[str, bool | None] | None:
     seen = attested_signers(rpc, 20)
-    return seen if set(seen) == signers else None
+    return seen if signers <= set(seen) else None  # the devnet's challenger attests too
 
 
 @pytest.mark.slow
@@ -73,7 +73,7 @@ def test_executors_exchange_attestations_and_a_wrong_proposal_is_contradicted(tm
             def entry() -> dict[str, Any] | None:
                 for record in cli_json("outputs", "--dir", str(net.directory)):
                     view = record.get("attestations")
-                    if record["index"] == wrong["index"] and view and len(view["other"]) == 2:
+                    if record["index"] == wrong["index"] and view and signers <= {o["signer"] for o in view["other"]}:
                         return dict(record)
                 return None
 
@@ -85,10 +85,10 @@ def test_executors_exchange_attestations_and_a_wrong_proposal_is_contradicted(tm
             )
         view = flagged["attestations"]
         assert view["contradicted"] and view["same"] == []
-        assert {o["signer"] for o in view["other"]} == signers
+        assert signers <= {o["signer"] for o in view["other"]}
         assert {o["outputRoot"] for o in view["other"]} == {ours["outputRoot"]}
         honest = next(r for r in cli_json("outputs", "--dir", str(net.directory)) if r["index"] == 0)
-        assert set(honest["attestations"]["same"]) == signers and not honest["attestations"]["contradicted"]
+        assert signers <= set(honest["attestations"]["same"]) and not honest["attestations"]["contradicted"]
         delay_blocks = game["createdAt"] - wrong["proposedAt"]
         print(
             f"wrong proposal (L1 block {wrong['proposedAt']}) -> dispute opened (L1 block {game['createdAt']}): "
@@ -102,7 +102,7 @@ def test_executors_exchange_attestations_and_a_wrong_proposal_is_contradicted(tm
                 client.call("rollup_getAttestations", *params)
             assert info.value.code == INVALID_PARAMS, params
         assert client.call("rollup_getAttestations", 15)["attestations"] == []
-        assert set(attested_signers(executors[1], 20)) == signers
+        assert signers <= set(attested_signers(executors[1], 20))
     finally:
         net.down()
 
@@ -139,8 +139,8 @@ def start_attesting_challenger(net: Devnet, tmp: Path) -> tuple[str, str]:
 
 @pytest.mark.slow
 def test_a_challenger_with_attestations_flags_and_disputes_the_wrong_proposal(tmp_path: Path) -> None:
-    """Both honest challengers (one without gossip, one with attestations) dispute the wrong output; the
-    time from the proposal to each dispute is printed (L1 blocks of 250 ms)."""
+    """Both honest challengers (the devnet's and an extra one, both with attestations since the devnet's
+    challenger gossips) dispute the wrong output; the time from the proposal to each dispute is printed."""
     net = Devnet(tmp_path / "net", "--executors", "2")
     doc = net.doc
     try:
@@ -153,7 +153,7 @@ def test_a_challenger_with_attestations_flags_and_disputes_the_wrong_proposal(tm
             # the executors hear the challenger's own attestations (and it theirs, checked below)
             safe = int(SyncRpcClient(executor).call("rollup_syncStatus")["safe"]["number"])
             height = (safe // 10 + 2) * 10
-            wait_for(lambda: len(attested_signers(executor, height)) == 3, 240, f"three attesters at {height}")
+            wait_for(lambda: len(attested_signers(executor, height)) >= 4, 240, f"four attesters at {height}")
             before = max((o["index"] for o in outputs(doc)), default=-1)
             cli("devnet", "faulty-proposer", "tx", "--dir", str(net.directory))
             try:
@@ -177,7 +177,7 @@ def test_a_challenger_with_attestations_flags_and_disputes_the_wrong_proposal(tm
                 lambda: both_disputes(doc, wrong["index"], {plain, address}), 120, "both challengers' disputes"
             )
         assert flagged[0]["same"] == 0
-        for who, name in ((plain, "without attestations"), (address, "with attestations")):
+        for who, name in ((plain, "of the devnet"), (address, "started by the test")):
             blocks = created[who] - wrong["proposedAt"]
             print(
                 f"wrong proposal at L1 block {wrong['proposedAt']} -> dispute by the challenger {name} at "
