@@ -3,9 +3,10 @@
 
     scripts/bench_anvil.py [--transfers 20000] [--rate 0] [--window 8000] [--runs 3]
 
-By default this measures capacity: `--rate 0` sends as fast as each side takes the transfers, with
-at most `--window` of them sent and not yet in a block (so neither side is asked to hold more than
-its pool takes: the devnet's mempool holds 10,000). A fixed `--rate` instead offers that many per
+By default this measures capacity: `--rate 0` sends as fast as each side takes the transfers (one
+batch at a time, each once the previous one is answered), with at most `--window` of them sent and
+not yet in a block (so neither side is asked to hold more than its pool takes: the devnet's
+mempool holds 10,000). A fixed `--rate` instead offers that many per
 second to both; if both keep up, the ratio only says so (about 1.0x), not which is faster.
 
 1. anvil (Foundry's local Ethereum node, from npm `@foundry-rs/anvil`, installed once into
@@ -204,11 +205,11 @@ async def anvil_run(binary: Path, transfers: int, rate: float, senders: int, win
                 delay = started + (i // BATCH) * BATCH / rate - time.perf_counter() if rate > 0 else 0.0
                 if delay > 0:
                     await asyncio.sleep(delay)
-                while window and i + BATCH - len(mined_at) > window:
-                    await asyncio.sleep(0.002)
+                if window and not await bench_devnet.wait_for_room(i + BATCH, window, lambda: len(mined_at), 60.0):
+                    raise RuntimeError(f"anvil mined nothing for 60 s with the window full, after {i} sent")
                 pending.append(asyncio.create_task(rpc_batch(session, anvil.url, raws[i : i + BATCH])))
                 if rate <= 0:
-                    await asyncio.sleep(0)
+                    await asyncio.wait([pending[-1]])  # one batch at a time, as the devnet gets them
             await asyncio.gather(*pending)
             offered_s = time.perf_counter() - started
             await asyncio.wait_for(follower, timeout=120)

@@ -12,15 +12,17 @@ and an executor's safe head (safe = derived from L1 data).
 admits a batch's entries one after another, so a transfer's soft time includes
 the admission of those ahead of it in its batch: `--batch 10` is closer to
 independent submitters. `--rate 0 --transfers N --window W` is a capacity run:
-as fast as the sequencer takes them, at most W sent and not yet in a block.
+one batch at a time, each once the previous one is answered, at most W sent and
+not yet in a block.
 
 Prints a summary and one JSON line with: tps_soft, tps_safe, soft_p50_ms,
 soft_p99_ms (client side: batch sent -> newHeads received), sequencer_soft_p50_ms
 and sequencer_soft_p99_ms (the sequencer's own tx_soft_confirm_seconds histogram:
 submission reached its RPC method -> block committed and announced, interpolated
-within buckets), refused (submissions the sequencer refused), blocks, safe_p50_ms, gossip_p50_ms/gossip_p99_ms (sequencer sealed ->
-executor applied, from the nodes' newHeads), gossip_bytes_per_tx, l1_bytes_per_tx,
-disk_bytes_per_tx (executor), cpu_percent per process.
+within buckets), refused (submissions the sequencer refused), blocks, safe_p50_ms,
+gossip_p50_ms/gossip_p99_ms (sequencer sealed -> executor applied, from the nodes'
+newHeads), gossip_bytes_per_tx, l1_bytes_per_tx, disk_bytes_per_tx (executor),
+cpu_percent per process.
 
 Finality and state growth (the seed's other two yardsticks):
 - `--finalized`: after the load, wait (up to `--finalize-seconds`) until the executor's
@@ -386,27 +388,42 @@ async def offer(
     included: Callable[[], int],
     start: float,
 ) -> list[asyncio.Task[int]]:
-    """Send `txs` in batches: at `--rate` per second, or as fast as they are taken with `--rate 0`;
+    """Send `txs` in batches: at `--rate` per second, or with `--rate 0` one batch at a time, each
+    once the previous one is answered (in order, so no sender's later nonce overtakes an earlier one);
     with `--window N`, never more than N sent and not yet in a block (capacity runs: the mempool is
     never asked to hold more than the window). Returns the send tasks (each: how many were refused)."""
     batch = batch_size(args)
     interval = batch / args.rate if args.rate > 0 else 0.0
     window = int(getattr(args, "window", 0))
+    stall_s = float(getattr(args, "drain_seconds", 30.0))
     sends: list[asyncio.Task[int]] = []
     for i in range(0, len(txs), batch):
         delay = start + (i // batch) * interval - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        while window and i + batch - included() > window:
-            await asyncio.sleep(0.002)
+        if window and not await wait_for_room(i + batch, window, included, stall_s):
+            print(f"nothing landed for {stall_s:.0f} s with the window full: stopped after {i} sent", file=sys.stderr)
+            break
         chunk = txs[i : i + batch]
         now = time.perf_counter()
         for tx_hash, _ in chunk:
             submitted["0x" + tx_hash.hex()] = now
         sends.append(asyncio.create_task(send_batch(seq, [raw for _, raw in chunk])))
         if not interval:
-            await asyncio.sleep(0)  # let replies and block notifications in between sends
+            await asyncio.wait([sends[-1]])
     return sends
+
+
+async def wait_for_room(sent: int, window: int, included: Callable[[], int], stall_s: float) -> bool:
+    """Wait until at most `window` of `sent` are outside blocks; False if nothing lands for `stall_s`."""
+    last, since = included(), time.perf_counter()
+    while sent - included() > window:
+        if included() != last:
+            last, since = included(), time.perf_counter()
+        elif time.perf_counter() - since > stall_s:
+            return False
+        await asyncio.sleep(0.002)
+    return True
 
 
 async def send_batch(seq: Rpc, raws: list[bytes]) -> int:
