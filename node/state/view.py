@@ -37,9 +37,6 @@ class DictState:
                 self.items[key] = value
 
 
-_ABSENT = object()
-
-
 class Overlay:
     """Buffered writes over a reader. `child()` + `merge_into_parent()` give rollback.
 
@@ -58,10 +55,10 @@ class Overlay:
         self.decoded_accounts: dict[bytes, Any] = base.decoded_accounts if isinstance(base, Overlay) else {}
 
     def get(self, key: bytes) -> bytes | None:
-        value = self.writes.get(key, _ABSENT)
-        if value is _ABSENT:
-            return self.base.get(key)
-        return value  # type: ignore[return-value]
+        writes = self.writes
+        if key in writes:
+            return writes[key]
+        return self.base.get(key)
 
     def set(self, key: bytes, value: bytes) -> None:
         self.writes[key] = value
