@@ -1,4 +1,4 @@
-"""The order in which pytest-xdist hands out test modules (`scripts/test` runs `-n 2 --dist loadfile`).
+"""The order in which pytest-xdist hands out test modules (`scripts/test -n 2 --dist loadfile --no-loadscope-reorder`).
 
 Under `--dist loadfile` a module runs whole on one worker (so a module-scoped devnet starts once), and
 modules are handed out in collection order as workers free up. In an xdist worker the modules holding
