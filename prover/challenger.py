@@ -114,9 +114,10 @@ class Challenger:
         referee = Referee(self.disputes, oracle, self.me, conduct, self.section.allies, self._notice_hooks())
         self.referee = referee
         self._init_metrics(referee)
-        await self._start_watch()
         self.tasks.spawn("derivation", self._derivation_loop())
         self.tasks.spawn("referee", self._referee_loop(referee))
+        await self._start_watch()  # after the loops: a p2p host takes seconds to start on a loaded machine, and
+        # a restarted challenger's game clock runs meanwhile (the referee needs no gossip)
         register_read_methods(self.server, self)
         self.server.register("challenger_status", self.status)
         register_control(
