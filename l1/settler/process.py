@@ -629,6 +629,9 @@ class Settler:
         book = self._require_book()
         if self.faulty is not None and self.faulty.needs_attention:
             await self.play_faulty()
+            # the policy read L1 after this round's read: a defeat it just saw must be in the ledger too, or the
+            # plan would go on above the defeated output and never propose its block again
+            await sync_outputs(self.l1, self.ledger)
         in_flight = book.of(Role.PROPOSER)
         facts = await self.output_facts(in_flight)
         refusal = self.outcomes.prune(OUTPUTS, compute_next_output(facts, self.section.output_interval, []))  # L1 facts
@@ -739,6 +742,9 @@ class Settler:
                 "run it as python -m l1.faults.settler to switch a faulty proposer on"
             )
         async with self._outputs_lock:
+            # re-read L1 first: a proposal that landed after the last round's read has already left the in-flight
+            # book, and without it the next output would be planned at its block again
+            await sync_outputs(self.l1, self.ledger)
             next_output = self.next_output_block()
             start = faulty.set_fault_mode(mode, next_output)
         return {"mode": mode, "fromBlock": start}
