@@ -11,7 +11,7 @@ import socket
 import time
 
 from node.devnet.children import Child, start_child, stop_children
-from node.devnet.forkserver.protocol import ProtocolError, SpawnRequest, encode, parse_reply
+from node.devnet.forkserver.protocol import ProtocolError, SpawnRequest, encode, parse_reply, read_line
 from node.devnet.forkserver.server import unix_address
 from node.devnet.layout import DevnetLayout, ProcessSpec
 from node.devnet.pidfile import read_record
@@ -90,12 +90,7 @@ def request(layout: DevnetLayout, doc: SpawnRequest, wait_s: float = 0.0) -> dic
                         raise
                     time.sleep(CONNECT_RETRY_S)
         conn.sendall(encode(doc.to_json()))
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = conn.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+        data = read_line(conn, "fork server reply")
     return parse_reply(data)
 
 

@@ -9,6 +9,7 @@ anything malformed -> {"ok": false, "error": TEXT} (the server keeps serving)
 from __future__ import annotations
 
 import json
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,19 @@ def parse_request(line: bytes) -> SpawnRequest | str:
     if not isinstance(detach, bool):
         raise ProtocolError(f"spawn: 'detach' must be true or false, got {detach!r}")
     return SpawnRequest(_text(doc, "name"), module, _text(doc, "config"), _text(doc, "log"), _text(doc, "why"), detach)
+
+
+def read_line(conn: socket.socket, what: str) -> bytes:
+    """One newline-ended message from `conn` (what came before EOF if it closes first), at most MAX_LINE bytes."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > MAX_LINE:
+            raise ProtocolError(f"{what} longer than {MAX_LINE} bytes")
+    return data
 
 
 def encode(doc: dict[str, Any]) -> bytes:

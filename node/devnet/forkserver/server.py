@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 
 from node.devnet.forkserver.child import after_fork
-from node.devnet.forkserver.protocol import MAX_LINE, ProtocolError, SpawnRequest, encode, parse_request
+from node.devnet.forkserver.protocol import ProtocolError, SpawnRequest, encode, parse_request, read_line
 from node.devnet.layout import FORKSERVER_MODULE, DevnetLayout
 from node.devnet.pidfile import PidRecord, pidfile_for, record_exit, write_record
 from node.devnet.procfs import start_time
@@ -186,7 +186,7 @@ class Server:
             conn.setblocking(True)
             conn.settimeout(REQUEST_TIMEOUT_S)
             try:
-                line = _read_line(conn)
+                line = read_line(conn, "request")
                 request = parse_request(line)
             except (ProtocolError, OSError) as exc:
                 _reply(conn, {"ok": False, "error": str(exc)})
@@ -218,18 +218,6 @@ class Server:
             if config is not None:
                 record_exit(config, pid, code)
             say(f"pid {pid} exited with {code}")
-
-
-def _read_line(conn: socket.socket) -> bytes:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = conn.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-        if len(data) > MAX_LINE:
-            raise ProtocolError(f"request longer than {MAX_LINE} bytes")
-    return data
 
 
 def _reply(conn: socket.socket, doc: dict[str, object]) -> None:
