@@ -4,38 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from node.attestation import attestation_topic, sign_attestation
 from node.attestation_net import AttestationNetwork, AttestationSection, attestations_report, load_attestation_section
 from node.crypto import PrivateKey
-from node.p2p import P2PConfig, P2PNode, derive_seed
+from node.p2p import P2PNode
 from node.rpc.metrics import Metrics
 from node.service import ConfigError
+from tests.support.inproc_p2p import eventually, started
+from tests.support.inproc_p2p import p2p_config as config
 
 CHAIN = 901
-FAST = dict(reconnect_interval=0.2, reconnect_max_interval=0.5, close_timeout=3.0)
 KEY_A = PrivateKey(b"\x0a" * 32)
 KEY_B = PrivateKey(b"\x0b" * 32)
 ROOT = b"\x42" * 32
-
-
-def config(label: str, **overrides: object) -> P2PConfig:
-    return P2PConfig(seed=derive_seed(label), **{**FAST, **overrides})  # type: ignore[arg-type]
-
-
-@contextlib.asynccontextmanager
-async def started(*configs: P2PConfig) -> AsyncIterator[list[P2PNode]]:
-    async with contextlib.AsyncExitStack() as stack:
-        yield [await stack.enter_async_context(P2PNode(c)) for c in configs]
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 def network(node: P2PNode, key: PrivateKey | None, attesters: frozenset[bytes] = frozenset()) -> AttestationNetwork:

@@ -10,8 +10,6 @@ response; the `journal` config key is checked.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -22,32 +20,15 @@ from node.attestation_pool import AttestationJournal, Outcome
 from node.attestation_sync import encode_sync_request, sync_protocol
 from node.crypto import PrivateKey
 from node.encoding import pack
-from node.p2p import P2PConfig, P2PNode, RemoteError, derive_seed
+from node.p2p import P2PNode, RemoteError
 from node.rpc.metrics import Metrics
 from node.service import ConfigError
+from tests.support.inproc_p2p import eventually, started
+from tests.support.inproc_p2p import p2p_config as p2p
 
 CHAIN = 901
-FAST = dict(reconnect_interval=0.2, reconnect_max_interval=0.5, close_timeout=3.0)
 KEY_A, KEY_B, KEY_X = (PrivateKey(bytes([i]) * 32) for i in (0x0A, 0x0B, 0x0C))
 ROOT, OTHER = b"\x42" * 32, b"\x43" * 32
-
-
-def p2p(label: str, **overrides: object) -> P2PConfig:
-    return P2PConfig(seed=derive_seed(label), **{**FAST, **overrides})  # type: ignore[arg-type]
-
-
-@contextlib.asynccontextmanager
-async def started(*configs: P2PConfig) -> AsyncIterator[list[P2PNode]]:
-    async with contextlib.AsyncExitStack() as stack:
-        yield [await stack.enter_async_context(P2PNode(c)) for c in configs]
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    import asyncio
-
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 def network(node: P2PNode, key: PrivateKey | None, journal: Path | None = None) -> AttestationNetwork:

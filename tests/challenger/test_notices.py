@@ -4,15 +4,13 @@ invalid ones rejected with a reason and their sender dropped, the receiver still
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 import pytest
 
 from node.crypto import PrivateKey
-from node.p2p import P2PConfig, P2PNode, derive_seed
+from node.p2p import P2PNode
 from node.rpc.metrics import Metrics
 from prover.allies import AllyPolicy, HoldBack, Join, decide_join
 from prover.games import OutputView
@@ -25,12 +23,13 @@ from prover.notices import (
     sign_notice,
     validate_notice,
 )
+from tests.support.inproc_p2p import eventually, started
+from tests.support.inproc_p2p import p2p_config as p2p
 
 CHAIN = 901
 KEY_A, KEY_B, KEY_X = (PrivateKey(bytes([i]) * 32) for i in (0x0A, 0x0B, 0x0C))
 A, B, X = (bytes(k.address) for k in (KEY_A, KEY_B, KEY_X))
 ROOT, TX = b"\x42" * 32, b"\x77" * 32
-FAST = dict(reconnect_interval=0.2, reconnect_max_interval=0.5, close_timeout=3.0)
 
 
 def test_a_notice_round_trips_and_recovers_its_signer() -> None:
@@ -87,22 +86,6 @@ def test_an_allys_notice_holds_us_back_for_a_while_only() -> None:
 
 
 # -- the topic between real nodes --
-
-
-def p2p(label: str, **overrides: object) -> P2PConfig:
-    return P2PConfig(seed=derive_seed(label), **{**FAST, **overrides})  # type: ignore[arg-type]
-
-
-@contextlib.asynccontextmanager
-async def started(*configs: P2PConfig) -> AsyncIterator[list[P2PNode]]:
-    async with contextlib.AsyncExitStack() as stack:
-        yield [await stack.enter_async_context(P2PNode(c)) for c in configs]
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 def board(node: P2PNode, key: PrivateKey, allies: frozenset[bytes], head: int = 50) -> NoticeBoard:
