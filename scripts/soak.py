@@ -230,7 +230,7 @@ class Soak:
         self._restart_anything_down()
         progress("load stopped; waiting for the devnet to settle")
         try:
-            settled = settle(self.l2_nodes, self.sequencer, args.drain_seconds, progress)
+            settled = settle(self.l2_nodes, self.sequencer, args.drain_seconds, progress, list(self.ledger.acks))
         finally:
             stop_tracker.set()
             tracker.join()

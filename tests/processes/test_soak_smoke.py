@@ -87,21 +87,21 @@ def test_the_soak_ran_its_plan(soak: dict[str, Any]) -> None:
 
 def test_roots_agree(soak: dict[str, Any]) -> None:
     details = soak["details"]["roots_agree"]
-    assert soak["checks"]["roots_agree"], details
+    assert soak["checks"]["roots_agree"], json.dumps(details, indent=1)  # whole, not truncated
     assert details["nodes"] == ["sequencer", "executor-0", "executor-1", "challenger"]
     assert soak["safe_height"] in details["heights"] and len(details["heights"]) >= 5
 
 
 def test_balances_conserved(soak: dict[str, Any]) -> None:
     details = soak["details"]["balances_conserved"]
-    assert soak["checks"]["balances_conserved"], details
+    assert soak["checks"]["balances_conserved"], json.dumps(details, indent=1)  # whole, not truncated
     # every acknowledged transfer included at H is counted; one admitted whose reply a kill cut off is too
     assert details["difference"] == "0" and details["transfers_included"] >= soak["included"]
 
 
 def test_no_honest_output_defeated(soak: dict[str, Any]) -> None:
     details = soak["details"]["no_honest_output_defeated"]
-    assert soak["checks"]["no_honest_output_defeated"], details
+    assert soak["checks"]["no_honest_output_defeated"], json.dumps(details, indent=1)  # whole, not truncated
     assert details["proposed"] >= 1 and details["mismatched"] == 0
 
 
@@ -112,14 +112,14 @@ def test_roles_recovered(soak: dict[str, Any]) -> None:
 
 def test_acknowledged_accounted(soak: dict[str, Any]) -> None:
     details = soak["details"]["acknowledged_accounted"]
-    assert soak["checks"]["acknowledged_accounted"], details
+    assert soak["checks"]["acknowledged_accounted"], json.dumps(details, indent=1)  # whole, not truncated
     assert details["lost"] == 0 and details["above_safe_height"] == 0
     assert details["included"] + details["dropped"] + details["included_skipped"] == details["acknowledged"]
 
 
 def test_receipted_not_lost(soak: dict[str, Any]) -> None:
     details = soak["details"]["receipted_not_lost"]
-    assert soak["checks"]["receipted_not_lost"], details
+    assert soak["checks"]["receipted_not_lost"], json.dumps(details, indent=1)  # whole, not truncated
     assert details["receipted_not_included"] == 0 and soak["receipted_by_sequencer"] >= 0.9 * soak["acknowledged"]
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,11 +71,32 @@ class Settled:
     stranded: int  # transactions left queued in the mempool behind a nonce gap
 
 
-def settle(nodes: dict[str, str], sequencer: str, timeout_s: float, report: Report) -> Settled:
+def settle(
+    nodes: dict[str, str], sequencer: str, timeout_s: float, report: Report, watched: Collection[str] = ()
+) -> Settled:
     """Wait until nothing executable is left in the sequencer's mempool (up to a third of `timeout_s`), then
-    until every node's safe head (`nodes`: name -> RPC URL) reaches the sequencer's head then."""
+    until every node's safe head (`nodes`: name -> RPC URL) reaches the sequencer's head then. A heal can
+    re-queue the transactions of replaced blocks after the mempool first looked drained: while any block
+    above that height carries one of the `watched` transaction hashes, drain and wait again."""
     seq = SyncRpcClient(sequencer, timeout=10)
-    drained_by = time.monotonic() + timeout_s / 3
+    deadline = time.monotonic() + timeout_s
+    queued = _drain_mempool(seq, timeout_s / 3, report)
+    target = _unsafe_head(seq)
+    while True:
+        report(f"waiting for every node's safe head to reach the sequencer's head {target}")
+        height = _wait_safe(nodes, target, deadline)
+        head = _unsafe_head(seq)
+        later = _blocks_carrying(seq, range(target + 1, head + 1), set(watched))
+        if not later:
+            return Settled(height, queued)
+        report(f"blocks {later[0]}..{later[-1]} above {target} carry transactions re-queued by a heal: waiting again")
+        queued = _drain_mempool(seq, max(1.0, min(timeout_s / 3, deadline - time.monotonic())), report)
+        target = max(head, _unsafe_head(seq))
+
+
+def _drain_mempool(seq: SyncRpcClient, timeout_s: float, report: Report) -> int:
+    """Wait (up to `timeout_s`) until the mempool has nothing executable twice in a row; the queued count."""
+    drained_by = time.monotonic() + timeout_s
     quiet, queued = 0, 0
     while quiet < 2 and time.monotonic() < drained_by:
         try:
@@ -86,19 +107,37 @@ def settle(nodes: dict[str, str], sequencer: str, timeout_s: float, report: Repo
             quiet = 0
         time.sleep(POLL_S)
     if quiet < 2:
-        report(f"the mempool still had executable transactions after {timeout_s / 3:.0f} s: going on")
+        report(f"the mempool still had executable transactions after {timeout_s:.0f} s: going on")
     if queued:
         report(f"{queued} transactions stay queued in the mempool behind a nonce gap")
-    target = int(seq.call("rollup_syncStatus")["unsafe"]["number"])
-    report(f"waiting for every node's safe head to reach the sequencer's head {target}")
-    deadline = time.monotonic() + timeout_s
+    return queued
+
+
+def _unsafe_head(seq: SyncRpcClient) -> int:
+    return int(seq.call("rollup_syncStatus")["unsafe"]["number"])
+
+
+def _wait_safe(nodes: dict[str, str], target: int, deadline: float) -> int:
+    """Wait until every node's safe head is at or above `target`; the lowest of them."""
     while True:
         safe = {name: _safe_head(url) for name, url in nodes.items()}
         if all(s is not None and s >= target for s in safe.values()):
-            return Settled(min(s for s in safe.values() if s is not None), queued)
+            return min(s for s in safe.values() if s is not None)
         if time.monotonic() > deadline:
-            raise SettleTimeout(f"safe heads {safe} did not reach {target} within {timeout_s:.0f} s")
+            raise SettleTimeout(f"safe heads {safe} did not reach {target} within the drain time")
         time.sleep(POLL_S)
+
+
+def _blocks_carrying(seq: SyncRpcClient, numbers: range, watched: set[str]) -> list[int]:
+    """The blocks among `numbers` whose transactions include one of the `watched` hashes."""
+    if not watched or not numbers:
+        return []
+    blocks = _batch(seq, "rollup_getBlockByNumber", [[n, False] for n in numbers])
+    return [
+        n
+        for n, block in zip(numbers, blocks)
+        if isinstance(block, dict) and watched.intersection(block.get("transactions", []))
+    ]
 
 
 def _safe_head(url: str) -> int | None:
