@@ -4,6 +4,12 @@ Every L2 process (sequencer, executors, settler, challenger) must agree on
 the `[rollup]` section: it fixes the chain id, the genesis allocation, fees
 and the derivation rules. `rollup devnet up` writes one copy into each
 process's config.
+
+`devnet_overrides = true` (written only by `rollup devnet up`; default
+false) is a chain rule: it goes into L2 genesis state
+(node.stf.chain_rules), so it changes the genesis root and every node, the
+L1 (from its `[l1.rollup]` copy) and the one-step verifier agree on it.
+With it, L1 balance overrides set L2 balances (node.tx.BalanceOverrideTx).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from node.derivation import RollupRules
 from node.encoding import UINT256_MAX
 from node.service import ConfigError
 from node.stf import ChainConfig
+from node.stf.chain_rules import compute_chain_rule_writes
 from node.venue import MarketConfigError, genesis_writes, load_markets, load_venue_addresses
 
 
@@ -31,7 +38,9 @@ class RollupConfig:
     max_block_txs: int
     rules: RollupRules
     genesis_alloc: Mapping[bytes, int]
-    venue_genesis: Mapping[bytes, bytes] = field(default_factory=dict)  # the venue's state at genesis ([venue])
+    # Genesis state besides accounts and supply: the venue's ([venue]) and the chain rules' (devnet_overrides).
+    venue_genesis: Mapping[bytes, bytes] = field(default_factory=dict)
+    devnet_overrides: bool = False  # chain rule: L1 balance overrides apply (a devnet's chain only)
 
     def chain_config(self) -> ChainConfig:
         return ChainConfig(self.chain_id, self.fee_recipient, self.min_fee, self.max_block_txs)
@@ -50,6 +59,7 @@ def load_rollup_config(doc: Mapping[str, Any]) -> RollupConfig:
     section = _section(doc, "rollup")
     chain_id = _int(section, "rollup.chain_id", section.get("chain_id"), 1, 2**64 - 1)
     max_block_txs = _int(section, "rollup.max_block_txs", section.get("max_block_txs", 10_000), 1, MAX_BLOCK_TXS)
+    devnet_overrides = _bool("rollup.devnet_overrides", section.get("devnet_overrides", False))
     return RollupConfig(
         chain_id=chain_id,
         l1_chain_id=_int(section, "rollup.l1_chain_id", section.get("l1_chain_id"), 1, 2**64 - 1),
@@ -65,7 +75,8 @@ def load_rollup_config(doc: Mapping[str, Any]) -> RollupConfig:
             max_block_txs=max_block_txs,
         ),
         genesis_alloc=_alloc(section.get("genesis", {})),
-        venue_genesis=load_venue_genesis(doc),
+        venue_genesis={**load_venue_genesis(doc), **compute_chain_rule_writes(devnet_overrides)},
+        devnet_overrides=devnet_overrides,
     )
 
 

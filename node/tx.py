@@ -1,9 +1,16 @@
-"""L2 transactions: signed user transactions with pluggable payload kinds, and deposits.
+"""L2 transactions: signed user transactions with pluggable payload kinds, deposits and balance overrides.
 
 Wire format (canonical msgpack, see `node.encoding`):
 
-    signed tx  = [kind, chain_id, nonce, fee, *payload_fields, signature(65)]
-    deposit    = [KIND_DEPOSIT, l1_block, log_index, l1_sender(20), to(20), amount]
+    signed tx        = [kind, chain_id, nonce, fee, *payload_fields, signature(65)]
+    deposit          = [KIND_DEPOSIT, l1_block, log_index, l1_sender(20), to(20), amount]
+    balance override = [KIND_BALANCE_OVERRIDE, l1_block, log_index, l1_sender(20), to(20), balance]
+
+Deposits and balance overrides are system transactions: derivation makes
+them from L1 events (a balance override only on a devnet chain, whose
+genesis enables it: node.stf.chain_rules), never a user. Neither fits a
+batch (whose last field is always a 65-byte signature, node.batch), and
+both are refused at submission.
 
 A signed transaction is the shared envelope (node.envelope) with the L2's
 format: no value field, signed over
@@ -56,6 +63,8 @@ MAX_TX_BYTES = 4096
 KIND_DEPOSIT = 0
 KIND_TRANSFER = 1
 KIND_WITHDRAWAL = 2
+KIND_BALANCE_OVERRIDE = 15  # the last core kind (the venue's start at 16): a system transaction
+SYSTEM_KINDS = frozenset({KIND_DEPOSIT, KIND_BALANCE_OVERRIDE})
 
 L2_FORMAT = EnvelopeFormat(TX_SIGNING_DOMAIN, carries_value=False, noun="transaction", signed_noun="signed transaction")
 
@@ -63,8 +72,8 @@ _PAYLOAD_TYPES: dict[int, Any] = {}  # the L2's payload table, filled by registe
 
 
 def register_payload(cls: type) -> type:
-    """Class decorator: make a payload kind decodable. Kinds are unique small ints (0 is the deposit's)."""
-    add_payload(_PAYLOAD_TYPES, cls, reserved=frozenset({KIND_DEPOSIT}))
+    """Class decorator: make a payload kind decodable. Kinds are unique small ints (SYSTEM_KINDS are taken)."""
+    add_payload(_PAYLOAD_TYPES, cls, reserved=SYSTEM_KINDS)
     return cls
 
 
@@ -139,6 +148,34 @@ class DepositTx:
 
 
 @dataclass(frozen=True, slots=True)
+class BalanceOverrideTx(DepositTx):
+    """A devnet's system transaction: set `to`'s L2 balance to exactly `amount` (its nonce is kept).
+
+    Derivation inserts it from an L1 balance override event
+    (l1.contracts.devnet_overrides) in the same ordered queue as deposits, so
+    it is a DepositTx wherever system transactions are told apart from user
+    ones (first in its block, the L1 sender as its sender, refused at
+    submission and as a forced transaction). Only its execution differs
+    (node.stf.kinds.apply_balance_override): the difference to the old
+    balance is minted or burnt, and on a chain whose genesis does not enable
+    overrides (node.stf.chain_rules) it is skipped as an unknown kind.
+    """
+
+    kind: ClassVar[int] = KIND_BALANCE_OVERRIDE
+
+    def encode(self) -> bytes:
+        fields = [
+            KIND_BALANCE_OVERRIDE,
+            self.l1_block,
+            self.log_index,
+            self.l1_sender,
+            self.to,
+            encode_uint(self.amount),
+        ]
+        return pack(fields)
+
+
+@dataclass(frozen=True, slots=True)
 class UnrecoverableTx:
     """Bytes in a block that are no valid transaction: they do not decode, or the signature does not recover.
 
@@ -168,10 +205,11 @@ def sign_tx(key: PrivateKey, chain_id: int, nonce: int, fee: int, payload: Any) 
 
 
 def decode_tx(raw: bytes, max_size: int = MAX_TX_BYTES) -> Transaction:
-    """Decode one canonical transaction encoding (signed or deposit)."""
+    """Decode one canonical transaction encoding (signed, deposit or balance override)."""
     fields = unpack_envelope(raw, max_size, L2_FORMAT.noun)
-    if expect_int(fields[0], "kind") == KIND_DEPOSIT:
-        return _decode_deposit(fields)
+    kind = expect_int(fields[0], "kind")
+    if kind in SYSTEM_KINDS:
+        return _decode_system(fields, BalanceOverrideTx if kind == KIND_BALANCE_OVERRIDE else DepositTx)
     return SignedTx.from_fields(fields, _PAYLOAD_TYPES)
 
 
@@ -179,18 +217,19 @@ def decode_signed_tx(raw: bytes, max_size: int = MAX_TX_BYTES) -> SignedTx:
     """Decode a user transaction; deposits are rejected (only derivation makes them)."""
     tx = decode_tx(raw, max_size)
     if not isinstance(tx, SignedTx):
-        raise DecodeError("deposits are system transactions and cannot be submitted")
+        raise DecodeError("deposits and balance overrides are system transactions and cannot be submitted")
     return tx
 
 
-def _decode_deposit(fields: list[Any]) -> DepositTx:
-    expect_list(fields, 6, "deposit")
-    return DepositTx(
+def _decode_system(fields: list[Any], cls: type[DepositTx]) -> DepositTx:
+    what = "balance override" if cls is BalanceOverrideTx else "deposit"
+    expect_list(fields, 6, what)
+    return cls(
         l1_block=expect_int(fields[1], "l1_block"),
         log_index=expect_int(fields[2], "log_index"),
         l1_sender=Address(expect_bytes(fields[3], "l1_sender", ADDRESS_LEN)),
         to=Address(expect_bytes(fields[4], "to", ADDRESS_LEN)),
-        amount=_amount(fields[5]),
+        amount=_amount(fields[5], "balance" if cls is BalanceOverrideTx else "amount"),
     )
 
 
@@ -230,10 +269,13 @@ def compute_signing_hash_of_raw(tx: SignedTx, raw: bytes) -> Hash32:
 
 
 __all__ = [
+    "BalanceOverrideTx",
     "CryptoError",
     "DecodeError",
     "DepositTx",
+    "KIND_BALANCE_OVERRIDE",
     "KIND_DEPOSIT",
+    "SYSTEM_KINDS",
     "KIND_TRANSFER",
     "KIND_WITHDRAWAL",
     "L2_FORMAT",

@@ -33,6 +33,8 @@
     max_block_txs = 10000         #   optional, must equal [rollup] max_block_txs
     sequencing_window = 20        #   optional, must equal [rollup] sequencing_window
     max_sequencer_drift_ms = 10000  # optional, must equal [rollup] max_sequencer_drift_ms
+    devnet_overrides = false      #   optional, must equal [rollup] devnet_overrides: the chain rule that lets
+                                  #   set_l2_balance (kind 13) through, and part of the L2 genesis state
                                   #   with them the L1 tracks which L2 blocks its inbox derives (l1.contracts.l2_blocks)
     [l1.rollup.genesis]           #   optional: a copy of [rollup] genesis (L2 address = balance); the L1
                                   #   then computes the L2 genesis output root from its own block 0
@@ -63,6 +65,7 @@ from node.keys.hd import DEV_ACCOUNT_COUNT, dev_accounts
 from node.rollup_config import load_venue_genesis
 from node.service import ConfigError, load_toml
 from node.shape import RollupRules
+from node.stf.chain_rules import compute_chain_rule_writes
 from node.stf.config import ChainConfig
 
 DEFAULT_CHAIN_ID = 900
@@ -111,6 +114,7 @@ _ROLLUP_KEYS = frozenset(
         "max_sequencer_drift_ms",
         "genesis",
         "venue",
+        "devnet_overrides",
     }
 )
 DEFAULT_L2_MAX_BLOCK_TXS = 10_000  # node.rollup_config's default for [rollup] max_block_txs
@@ -167,16 +171,23 @@ def l1_config_from_dict(data: Mapping[str, Any], source: str = "config", base_di
         rpc_port=_int(node, "node", "rpc_port", DEFAULT_RPC_PORT, 0, 65535, source),
         log_level=_log_level(node, source),
         l2_genesis_alloc=_l2_genesis(l1.get("rollup"), source),
-        l2_genesis_extra=_l2_venue_genesis(l1.get("rollup")),
+        l2_genesis_extra=_l2_venue_genesis(l1.get("rollup"), source),
         devnet=_bool(node, "node", "devnet", False, source),
     )
 
 
-def _l2_venue_genesis(rollup: Any) -> dict[bytes, bytes]:
-    """[l1.rollup.venue]: a copy of the L2's [venue] table, part of the L2 genesis state."""
-    if not isinstance(rollup, Mapping) or rollup.get("venue") is None:
+def _l2_venue_genesis(rollup: Any, source: str) -> dict[bytes, bytes]:
+    """[l1.rollup.venue] (a copy of the L2's [venue] table) and [l1.rollup] devnet_overrides (the chain
+    rule, node.stf.chain_rules): the L2 genesis state besides accounts."""
+    if not isinstance(rollup, Mapping):
         return {}
-    return load_venue_genesis({"venue": rollup["venue"]})
+    venue = {} if rollup.get("venue") is None else load_venue_genesis({"venue": rollup["venue"]})
+    return {**venue, **compute_chain_rule_writes(_devnet_overrides(rollup, source))}
+
+
+def _devnet_overrides(rollup: Any, source: str) -> bool:
+    """[l1.rollup] devnet_overrides: the L2 chain rule that lets balance overrides through (a devnet's)."""
+    return isinstance(rollup, Mapping) and _bool(rollup, "l1.rollup", "devnet_overrides", False, source)
 
 
 def _l2_genesis(rollup: Any, source: str) -> tuple[tuple[Address, int], ...] | None:
@@ -198,6 +209,7 @@ def _chain_params(l1: Mapping[str, Any], source: str) -> L1ChainParams:
         proposer_fallback_blocks=_int(
             l1, "l1", "proposer_fallback_blocks", DEFAULT_PROPOSER_FALLBACK_BLOCKS, 1, UINT64_MAX, source
         ),
+        devnet_overrides=_devnet_overrides(l1.get("rollup"), source),
     )
 
 

@@ -26,7 +26,9 @@ KindRuleError (l1.chain.errors)
 ├── OutputDefeated           -32086  the output is defeated: prove again against a finalized one
 ├── PortalInsufficient       -32087  the portal holds less than the withdrawal (cannot happen with honest outputs)
 ├── AlreadyAParty            -32090  the address already plays in this output's dispute (either side)
-└── NotDisputed              -32091  a defence of an output no challenger disputes
+├── NotDisputed              -32091  a defence of an output no challenger disputes
+└── BalanceOverridesDisabled (-32060, KindRuleError's: no code of its own yet) a set_l2_balance on a chain
+                                     whose [l1.rollup] devnet_overrides is off
 """
 
 from __future__ import annotations
@@ -88,7 +90,21 @@ class ForcedDeposit(KindRuleError):
     rpc_code = -32093
 
     def __init__(self) -> None:
-        super().__init__("a forced transaction may not be a deposit: deposits come only from the portal")
+        super().__init__(
+            "a forced transaction may not be a deposit or a balance override: they come only from the portal"
+        )
+
+
+class BalanceOverridesDisabled(KindRuleError):
+    """set_l2_balance on a chain whose rule devnet_overrides is off (every chain but a devnet's).
+
+    It carries the kind rules' base code: a code of its own is for the error table's owner to assign."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "set_l2_balance refused: balance overrides are a devnet-only chain rule, and this chain's "
+            "[l1.rollup] devnet_overrides is off"
+        )
 
 
 class OutputNotFound(KindRuleError):
@@ -198,6 +214,7 @@ __all__ = [
     "NotProposer",
     "L2BlockNotDerived",
     "ForcedDeposit",
+    "BalanceOverridesDisabled",
     "AlreadyAParty",
     "ClockExpired",
     "ClockNotExpired",

@@ -19,6 +19,7 @@ JSON (every event also has `type`, `log_index`, `transactionHash`):
 | output_defeated      | index, l2BlockNumber, outputRoot, challenger (the one that beat every defender) |
 | withdrawal_proven    | withdrawalId, outputIndex, recipient, amount                                  |
 | withdrawal_finalized | withdrawalId, outputIndex, recipient, amount                                  |
+| l2_balance_set       | from, to, balance, locked (a devnet's balance override: derivation sets `to`'s L2 balance) |
 """
 
 from __future__ import annotations
@@ -170,6 +171,24 @@ class OutputDefeated(ChainEvent):
     challenger: Address = field(ADDRESS, "challenger")
 
 
+# -- a devnet's balance overrides (kind 13) --
+
+
+@record
+class L2BalanceSet(ChainEvent):
+    """A balance override queued for L2 (l1.contracts.devnet_overrides): derivation turns it into a
+    node.tx.BalanceOverrideTx at its place among the block's deposits (log order)."""
+
+    TYPE: ClassVar[int] = 12
+    NAME: ClassVar[str] = "l2_balance_set"
+    log_index: int = field(UINT, "log_index")
+    tx_hash: Hash32 | None = field(TX_HASH, "transactionHash")
+    sender: Address = field(ADDRESS, "from")
+    l2_to: Address = field(ADDRESS, "to")
+    balance: int = field(AMOUNT, "balance")
+    locked: int = field(AMOUNT, "locked")  # the transaction's value, now in the portal
+
+
 EVENTS = event_table(
     BatchPosted,
     DepositLocked,
@@ -182,6 +201,7 @@ EVENTS = event_table(
     WithdrawalProven,
     WithdrawalFinalized,
     OutputDefeated,
+    L2BalanceSet,
 )
 
 __all__ = [
@@ -190,6 +210,7 @@ __all__ = [
     "DepositLocked",
     "GameMoved",
     "GameResolved",
+    "L2BalanceSet",
     "OutputDefeated",
     "OutputDisputed",
     "OutputFinalized",

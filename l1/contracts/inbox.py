@@ -9,7 +9,8 @@ transactions) and reads its own stored blocks:
 
 1. the header's timestamp and L1 origin must be the derived block's, and
    the origin hash this chain's block at that number;
-2. when the block opens its epoch: every deposit of the origin block, then
+2. when the block opens its epoch: every deposit of the origin block (a
+   devnet's balance overrides among them, node.tx.BalanceOverrideTx), then
    every forced transaction of it, in log order (derivation includes them
    all; one invalid at its point is skipped when executed);
 3. then the user transactions of the batch block the L1 derived it from;
@@ -25,13 +26,13 @@ from __future__ import annotations
 
 from l1.chain.store import L1StoredBlock, read_block
 from l1.contracts.errors import UnderivableOpening
-from l1.contracts.events import EVENTS, BatchPosted, DepositLocked, TxForced
+from l1.contracts.events import EVENTS, BatchPosted, DepositLocked, L2BalanceSet, TxForced
 from l1.contracts.l2_blocks import L2BlockRecord, get_l2_block
 from node.batch import BatchError, decode_batch
 from node.block import MAX_BLOCK_TXS, Block, BlockHeader, compute_tx_root
 from node.crypto import keccak256
 from node.state.view import StateReader
-from node.tx import DepositTx
+from node.tx import BalanceOverrideTx, DepositTx
 
 
 def rebuild_block(reader: StateReader, chain_id: int, header: BlockHeader) -> Block:
@@ -81,12 +82,14 @@ def read_l1_block(reader: StateReader, number: int, what: str) -> L1StoredBlock:
 
 
 def collect_system_transactions(origin: L1StoredBlock) -> list[bytes]:
-    """Every deposit of `origin` in log order, then every forced transaction of it in log order."""
-    deposits = [
-        DepositTx(origin.number, e.log_index, e.sender, e.l2_to, e.amount).encode()
-        for e in origin.events
-        if isinstance(e, DepositLocked)
-    ]
+    """Every deposit (and balance override) of `origin` in log order, then every forced transaction of it in
+    log order."""
+    deposits: list[bytes] = []
+    for e in origin.events:
+        if isinstance(e, DepositLocked):
+            deposits.append(DepositTx(origin.number, e.log_index, e.sender, e.l2_to, e.amount).encode())
+        elif isinstance(e, L2BalanceSet):
+            deposits.append(BalanceOverrideTx(origin.number, e.log_index, e.sender, e.l2_to, e.balance).encode())
     return deposits + [e.l2_tx for e in origin.events if isinstance(e, TxForced)]
 
 

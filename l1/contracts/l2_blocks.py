@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 
 from l1.chain.store import L1StoredBlock, read_block
-from l1.contracts.events import EVENTS, BatchPosted, DepositLocked, TxForced
+from l1.contracts.events import EVENTS, BatchPosted, DepositLocked, L2BalanceSet, TxForced
 from node.batch import BatchError, decode_batch
 from node.encoding import pack, unpack
 from node.records import BOOL, UINT, Field, Nested, Nullable, Schema, field, from_wire, record, to_wire
@@ -180,8 +180,9 @@ def _append(overlay: Overlay, records: list[L2BlockRecord]) -> None:
 
 
 def count_system_transactions(block: L1StoredBlock) -> int:
-    """Deposits and forced transactions of an L1 block: the head of its epoch's first L2 block."""
-    return sum(1 for e in block.events if isinstance(e, (DepositLocked, TxForced)))
+    """Deposits (balance overrides among them) and forced transactions of an L1 block: the head of its epoch's
+    first L2 block."""
+    return sum(1 for e in block.events if isinstance(e, (DepositLocked, L2BalanceSet, TxForced)))
 
 
 class _OriginCache:

@@ -42,6 +42,8 @@ class L1ChainParams:
     disputes: DisputeParams = DisputeParams()
     proposer: Address | None = None  # None: proposals are permissionless (bonded)
     proposer_fallback_blocks: int = DEFAULT_PROPOSER_FALLBACK_BLOCKS
+    # [l1.rollup] devnet_overrides: a devnet's chain rule (node.stf.chain_rules); set_l2_balance is refused without it
+    devnet_overrides: bool = False
 
 
 __all__ = ["DEFAULT_GAME_CLOCK_BLOCKS", "DEFAULT_PROPOSER_FALLBACK_BLOCKS", "DisputeParams", "L1ChainParams"]

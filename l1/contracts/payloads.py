@@ -19,6 +19,7 @@ declared once, are its msgpack fields in the chain's envelope (l1.chain.tx;
 | 10   | ProveWithdrawal    | 0            | output_index, withdrawal_id(32), record, state_root(32), block_hash(32), proof |
 | 11   | FinalizeWithdrawal | 0            | withdrawal_id(32)                                                       |
 | 12   | DefendOutput       | bond         | output_index                                                            |
+| 13   | SetL2Balance       | locked       | l2_to(20), balance (devnet chains only: l1.contracts.devnet_overrides)  |
 
 Nested fields are msgpack arrays inside the transaction array:
 
@@ -79,6 +80,7 @@ KIND_PROVE_WITHDRAWAL = 10
 KIND_FINALIZE_WITHDRAWAL = 11
 
 KIND_DEFEND_OUTPUT = 12
+KIND_SET_L2_BALANCE = 13
 
 MOVE_CLAIM = 0
 MOVE_RESPOND = 1
@@ -311,6 +313,18 @@ class FinalizeWithdrawal(RecordPayload):
     withdrawal_id: Hash32 = field(HASH)
 
 
+@record
+class SetL2Balance(RecordPayload):
+    """Set `l2_to`'s L2 balance to exactly `balance` (a devnet's balance override); `value` is locked in the
+    portal (the sender's share of an increase). Refused unless the chain rule devnet_overrides is on."""
+
+    KIND: ClassVar[int] = KIND_SET_L2_BALANCE
+    NAME: ClassVar[str] = "set_l2_balance"
+    TAKES_VALUE: ClassVar[bool] = True
+    l2_to: Address = field(ADDRESS)
+    balance: int = field(AMOUNT)
+
+
 PAYLOADS = payload_table(
     L1Transfer,
     PostBatch,
@@ -324,6 +338,7 @@ PAYLOADS = payload_table(
     ProveWithdrawal,
     FinalizeWithdrawal,
     DefendOutput,
+    SetL2Balance,
 )
 
 __all__ = [
@@ -353,6 +368,8 @@ __all__ = [
     "KIND_PROVE_STEP",
     "KIND_PROVE_WITHDRAWAL",
     "KIND_RESOLVE_GAME",
+    "KIND_SET_L2_BALANCE",
+    "SetL2Balance",
     "ProveStepTx",
     "ProveWithdrawal",
     "ResolveGame",

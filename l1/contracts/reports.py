@@ -1,7 +1,8 @@
 """What the contracts' JSON-RPC reads answer, as records: the L1 renders them (l1.contracts.rpc) and the client
 parses them (l1.contracts.client) through the same node.records schema.
 
-    DerivationBlock  l1_getDerivationData   deposits, forced transactions and batches of one L1 block
+    DerivationBlock  l1_getDerivationData   deposits (balance overrides among them), forced transactions and
+                                            batches of one L1 block
     OutputReport     l1_getOutputs          the contracts' OutputProposal (its fields inline), finalizesAt, dispute
     GameInfo         l1_getGame(s)          the game (node.fraud.game enums) with its clocks at the L1 head
     WithdrawalInfo   l1_getWithdrawal(s)    a WithdrawalClaim without its listing order, with its output's status
@@ -30,7 +31,7 @@ from l1.contracts.dispute_state import (
     WithdrawalClaim,
     WithdrawalStatus,
 )
-from l1.contracts.events import BatchPosted, DepositLocked, TxForced
+from l1.contracts.events import BatchPosted, DepositLocked, L2BalanceSet, TxForced
 from l1.contracts.params import L1ChainParams
 from l1.contracts.state import OUTPUT_STATUS_CODES, OutputProposal, OutputStatus
 from node.block import BlockHeader
@@ -40,6 +41,7 @@ from node.fraud.game import Game, Phase, Side, Status, get_remaining
 from node.records import (
     ADDRESS,
     AMOUNT,
+    BOOL,
     BYTES,
     HASH,
     INLINE,
@@ -58,19 +60,32 @@ from node.records import (
 )
 from node.shape import RollupRules
 from node.stf.config import ChainConfig
-from node.tx import DepositTx
+from node.tx import BalanceOverrideTx, DepositTx
 
 # -- l1_getDerivationData --
 
 
 @record(wire=False)
 class DepositEvent:
-    """A DepositLocked as derivation reads it (no transaction hash)."""
+    """A DepositLocked as derivation reads it (no transaction hash); with `override`, a devnet's L2BalanceSet
+    in the same ordered queue, whose `amount` is the balance it sets."""
 
     log_index: int = field(UINT, "log_index")
     sender: Address = field(ADDRESS, "from")
     to: Address = field(ADDRESS, "to")
     amount: int = field(AMOUNT, "amount")
+    override: bool = field(BOOL, "override", default=False)
+
+    @classmethod
+    def of(cls, event: DepositLocked | L2BalanceSet) -> DepositEvent:
+        if isinstance(event, L2BalanceSet):
+            return cls(event.log_index, event.sender, event.l2_to, event.balance, True)
+        return cls(event.log_index, event.sender, event.l2_to, event.amount)
+
+    def to_tx(self, l1_block: int) -> DepositTx:
+        """The system transaction derivation makes of it in L1 block `l1_block`."""
+        cls = BalanceOverrideTx if self.override else DepositTx
+        return cls(l1_block, self.log_index, self.sender, self.to, self.amount)
 
 
 @record(wire=False)
@@ -107,20 +122,19 @@ class DerivationBlock:
             block.number,
             block.hash(),
             block.header.timestamp_ms,
-            tuple(
-                DepositEvent(e.log_index, e.sender, e.l2_to, e.amount) for e in events if isinstance(e, DepositLocked)
-            ),
+            tuple(DepositEvent.of(e) for e in events if isinstance(e, (DepositLocked, L2BalanceSet))),
             tuple(ForcedTxEvent(e.log_index, e.l2_tx) for e in events if isinstance(e, TxForced)),
             tuple(BatchEvent(e.log_index, e.data) for e in events if isinstance(e, BatchPosted)),
         )
 
     def to_block_data(self) -> L1BlockData:
-        """The block as node.derivation takes it (deposits as DepositTx of this block)."""
+        """The block as node.derivation takes it (deposits as DepositTx of this block, overrides as
+        BalanceOverrideTx)."""
         return L1BlockData(
             number=self.number,
             hash=self.hash,
             timestamp_ms=self.timestamp_ms,
-            deposits=tuple(DepositTx(self.number, d.log_index, d.sender, d.to, d.amount) for d in self.deposits),
+            deposits=tuple(d.to_tx(self.number) for d in self.deposits),
             forced_txs=tuple(f.tx for f in self.forced_txs),
             batches=tuple(b.data for b in self.batches),
         )
@@ -401,6 +415,7 @@ class L1ChainInfo:
     game_clock_blocks: int = field(UINT, "gameClockBlocks")
     l2_genesis_output_root: Hash32 | None = field(Nullable(HASH), "l2GenesisOutputRoot")
     rollup: RollupInfo | None = field(Nullable(Nested(RollupInfo)), "rollup")  # None: disputes are disabled
+    devnet_overrides: bool = field(BOOL, "devnetOverrides", default=False)  # set_l2_balance accepted (chain rule)
 
     @classmethod
     def of(cls, config: L1Config, params: L1ChainParams) -> L1ChainInfo:
@@ -418,6 +433,7 @@ class L1ChainInfo:
             disputes.game_clock_blocks,
             disputes.genesis_output_root,
             None if disputes.rollup is None else RollupInfo.of(disputes.rollup, disputes.rules),
+            params.devnet_overrides,
         )
 
     @property

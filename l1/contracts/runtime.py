@@ -18,6 +18,7 @@ from l1.contracts.core import (
     apply_transfer,
     process_block_start,
 )
+from l1.contracts.devnet_overrides import apply_set_l2_balance
 from l1.contracts.disputes import (
     apply_defend_output,
     apply_dispute_output,
@@ -40,6 +41,7 @@ from l1.contracts.payloads import (
     ProveStepTx,
     ProveWithdrawal,
     ResolveGame,
+    SetL2Balance,
 )
 from l1.contracts.withdrawals import apply_finalize_withdrawal, apply_prove_withdrawal
 
@@ -56,6 +58,7 @@ RULES: dict[type, KindRule] = {
     ProveWithdrawal: apply_prove_withdrawal,
     FinalizeWithdrawal: apply_finalize_withdrawal,
     DefendOutput: apply_defend_output,
+    SetL2Balance: apply_set_l2_balance,
 }
 
 ROLLUP = Runtime(PAYLOADS, EVENTS, RULES, process_block_start)

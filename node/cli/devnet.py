@@ -398,7 +398,9 @@ def _register_control(sub: Any) -> None:
     balance = _control_parser(
         sub,
         "set-balance",
-        "set an account's L2 balance (deposit or transfer) or, with --l1, its L1 balance",
+        "set any account's L2 balance to exactly AMOUNT, up or down, no key needed (one L1 balance override that"
+        " the devnet's chain rule devnet_overrides lets through; the L2 includes it like a deposit) or, with"
+        " --l1, its L1 balance",
         cmd_set_balance,
     )
     balance.add_argument("address", metavar="ADDR", help="0x address or devN")
@@ -509,11 +511,13 @@ def cmd_set_balance(args: argparse.Namespace) -> int:
     amount = parse_wei(args.amount, "AMOUNT", allow_zero=True)
     devnet = _devnet(args)
     result = devnet.set_l1_balance(args.address, amount) if args.l1 else devnet.set_l2_balance(args.address, amount)
-    emit(
-        args,
-        result,
-        f"{'L1' if args.l1 else 'L2'} balance of {result.get('address', args.address)}: {result.get('balance')} wei",
-    )
+    text = f"{'L1' if args.l1 else 'L2'} balance of {result.get('address', args.address)}: {result.get('balance')} wei"
+    if not args.l1 and "l2Block" in result:
+        text += (
+            f" (was {result.get('before')}; override {result.get('l2Tx')} in L2 block {result['l2Block']}, "
+            f"L1 transaction {result.get('l1Tx')} in L1 block {result.get('l1Block')})"
+        )
+    emit(args, result, text)
     return 0
 
 

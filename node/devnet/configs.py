@@ -2,6 +2,11 @@
 
 All paths are absolute, so a process finds its data whatever its working
 directory. The `[rollup]` table is the same in every L2 process's config.
+
+Only here is the chain rule `devnet_overrides = true` written (in `[rollup]`
+and its `[l1.rollup]` copy): a devnet's chain accepts balance overrides
+(node.stf.chain_rules, l1.contracts.devnet_overrides); every other chain,
+by default, refuses them.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ def rollup_section() -> dict[str, Any]:
         "max_sequencer_drift_ms": p.MAX_SEQUENCER_DRIFT_MS,
         "sequencing_window": p.SEQUENCING_WINDOW,
         "genesis": {to_checksum_address(addr): str(balance) for addr, balance in p.l2_genesis().items()},
+        "devnet_overrides": True,  # chain rule: L1 set_l2_balance sets any L2 balance (a devnet's only)
     }
 
 
@@ -84,6 +90,7 @@ def l1_config(spec: ProcessSpec, settings: p.DevnetSettings | None = None) -> di
                         "genesis",
                         "sequencing_window",
                         "max_sequencer_drift_ms",
+                        "devnet_overrides",
                     )
                 },
                 "venue": venue_section(),

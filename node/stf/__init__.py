@@ -20,6 +20,7 @@ from node.stf.config import BlockContext, ChainConfig
 from node.stf.errors import (
     AmountOverflow,
     BadSignature,
+    BalanceOverridesDisabled,
     DepositsNotFirst,
     FeeTooLow,
     InsufficientBalance,
@@ -50,6 +51,7 @@ from node.stf.handlers import Signed, TxHandler, get_handler, register_handler, 
 __all__ = [
     "AmountOverflow",
     "BadSignature",
+    "BalanceOverridesDisabled",
     "BlockBuild",
     "BlockContext",
     "BlockExecution",

@@ -1,6 +1,7 @@
 """Whole blocks: executing a sealed block, and building one from candidates.
 
-A block is its deposits (derived from L1, in L1 order) followed by signed
+A block is its deposits (derived from L1, in L1 order; a devnet's balance
+overrides among them, node.tx.BalanceOverrideTx) followed by signed
 transactions. What a block holds is decided by L1 data alone (a batch's
 transactions; every deposit and forced transaction of an epoch's origin), so
 executing a block never rejects it for a transaction's validity: a
@@ -180,7 +181,7 @@ def _try_candidate(
 ) -> Receipt | Rejection:
     try:
         if isinstance(rtx.tx, DepositTx):
-            raise MalformedTransaction("deposits are system transactions and cannot be submitted")
+            raise MalformedTransaction("deposits and balance overrides are system transactions and cannot be submitted")
         return apply_transaction(overlay, config, ctx, rtx, index)
     except InvalidTransaction as exc:
         return Rejection(rtx, exc)

@@ -10,6 +10,7 @@
     │   ├── FeeTooLow             -32015
     │   ├── AmountOverflow        -32016
     │   ├── UnknownKind           -32017
+    │   │   └── BalanceOverridesDisabled (-32017) a balance override on a chain whose genesis does not enable them
     │   ├── MalformedTransaction  -32018
     │   ├── ZeroAmount            -32019
     │   └── NonceOverflow         -32030
@@ -122,6 +123,17 @@ class UnknownKind(InvalidTransaction):
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"unknown transaction kind: {reason}")
+
+
+class BalanceOverridesDisabled(UnknownKind):
+    """A balance override (node.tx.BalanceOverrideTx) on a chain whose genesis does not enable them
+    (node.stf.chain_rules): there it is no transaction kind at all, so it carries UnknownKind's code."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "balance overrides are a devnet-only kind, and this chain's genesis does not enable them "
+            "(chain rule devnet_overrides is off)"
+        )
 
 
 class MalformedTransaction(InvalidTransaction):

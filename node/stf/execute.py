@@ -12,7 +12,8 @@ A signed transaction, in order:
   5. the kind's own checks, e.g. amount > 0 (ZeroAmount)
   6. balance >= fee + the kind's cost (InsufficientBalance)
   7. fee moves to the fee recipient, nonce += 1, then the kind's effects.
-A deposit mints its amount to `to` (no nonce, no fee). Steps 2-4, 6 and the
+A deposit mints its amount to `to` (no nonce, no fee); a balance override
+(devnet chains only) sets `to`'s balance (node.stf.kinds). Steps 2-4, 6 and the
 fee-and-nonce part of 7 are the account ledger's (node.stf.ledger), which the
 L1 chain runs too.
 
@@ -35,7 +36,7 @@ from node.state.view import Overlay, StateReader
 from node.stf.config import BlockContext, ChainConfig
 from node.stf.errors import BadSignature, InvalidTransaction, MalformedTransaction, UnknownKind
 from node.stf.handlers import Signed, TxHandler, get_handler
-from node.stf.kinds import apply_deposit, validate_deposit
+from node.stf.kinds import apply_balance_override, apply_deposit, validate_balance_override, validate_deposit
 from node.stf.ledger import (
     L2_LEDGER,
     process_credit,
@@ -44,11 +45,12 @@ from node.stf.ledger import (
     validate_fee,
     validate_nonce,
 )
-from node.tx import DepositTx, RecoveredTx, SignedTx, UnknownKindError, UnrecoverableTx, recover
+from node.tx import BalanceOverrideTx, DepositTx, RecoveredTx, SignedTx, UnknownKindError, UnrecoverableTx, recover
 
 STATUS_SKIPPED = 0
 STATUS_SUCCESS = 1
 DEPOSIT_KIND_NAME = "deposit"
+BALANCE_OVERRIDE_KIND_NAME = "balance_override"
 INVALID_KIND_NAME = "invalid"
 
 
@@ -89,6 +91,9 @@ def recover_in_block(raw: bytes) -> RecoveredTx:
 def validate_transaction(reader: StateReader, config: ChainConfig, rtx: RecoveredTx) -> None:
     """Raise the InvalidTransaction that applying `rtx` on `reader` would raise up front."""
     tx = rtx.tx
+    if isinstance(tx, BalanceOverrideTx):
+        validate_balance_override(reader, tx)
+        return
     if isinstance(tx, DepositTx):
         validate_deposit(reader, tx)
         return
@@ -152,6 +157,10 @@ def process_transaction(overlay: Overlay, config: ChainConfig, ctx: BlockContext
     fee-and-nonce write (the checks are read-only, so it is still current).
     """
     tx = rtx.tx
+    if isinstance(tx, BalanceOverrideTx):  # before DepositTx: it is one, as far as block structure goes
+        validate_balance_override(overlay, tx)
+        apply_balance_override(overlay, tx)
+        return 0
     if isinstance(tx, DepositTx):
         validate_deposit(overlay, tx)
         apply_deposit(overlay, tx)
@@ -180,6 +189,8 @@ def skip_transaction(ctx: BlockContext, rtx: RecoveredTx, index: int, error: Inv
 
 def compute_kind_name(rtx: RecoveredTx) -> str:
     tx = rtx.tx
+    if isinstance(tx, BalanceOverrideTx):
+        return BALANCE_OVERRIDE_KIND_NAME
     if isinstance(tx, DepositTx):
         return DEPOSIT_KIND_NAME
     if isinstance(tx, UnrecoverableTx):

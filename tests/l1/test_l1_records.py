@@ -302,10 +302,11 @@ EXPECTED_KEYS = {
         "gameClockBlocks",
         "l2GenesisOutputRoot",
         "rollup",
+        "devnetOverrides",
     },
     reports.RollupInfo: {"chainId", "feeRecipient", "minFee", "maxBlockTxs", "sequencingWindow", "maxSequencerDriftMs"},
     reports.DerivationBlock: {"number", "hash", "timestamp", "deposits", "forced_txs", "batches"},
-    reports.DepositEvent: {"log_index", "from", "to", "amount"},
+    reports.DepositEvent: {"log_index", "from", "to", "amount", "override"},
     reports.ForcedTxEvent: {"log_index", "tx"},
     reports.BatchEvent: {"log_index", "data"},
     dispute_state.Party: {"address", "bond", "wins", "beatenBy"},
@@ -369,6 +370,7 @@ EVENT_FIELDS = {
     "output_defeated": {"index", "l2BlockNumber", "outputRoot", "challenger"},
     "withdrawal_proven": {"withdrawalId", "outputIndex", "recipient", "amount"},
     "withdrawal_finalized": {"withdrawalId", "outputIndex", "recipient", "amount"},
+    "l2_balance_set": {"from", "to", "balance", "locked"},
 }
 
 
