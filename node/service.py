@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 import tomllib
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Protocol
@@ -71,6 +71,28 @@ class BackgroundTasks:
             log.critical("background task %s crashed: %r", task.get_name(), exc, exc_info=exc)
             self.failure = exc
             self.failed.set()
+
+    def fail(self, exc: BaseException) -> None:
+        """Bring the process down as a crashed task does (a part that cannot go on, e.g. a failed devnet revert)."""
+        log.critical("stopping: %r", exc)
+        self.failure = exc
+        self.failed.set()
+
+    async def cancel_named(self, names: Collection[str] = (), prefixes: Collection[str] = ()) -> int:
+        """Cancel and await the tasks named one of `names` or starting with one of `prefixes` (a devnet revert
+        stops a role's loops to restart them, node.devnet.inproc); returns how many were running."""
+        chosen = [
+            task
+            for task in self._tasks
+            if not task.done() and (task.get_name() in names or task.get_name().startswith(tuple(prefixes)))
+        ]
+        for task in chosen:
+            task.cancel()
+        for task in chosen:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = [task for task in self._tasks if not task.done()]
+        return len(chosen)
 
     async def cancel_all(self) -> None:
         for task in self._tasks:

@@ -26,6 +26,7 @@ from node.blocknet import BlockNetwork
 from node.chain import Chain, GenesisMismatch
 from node.crypto import to_checksum_address
 from node.derivation import L1BlockData
+from node.devnet.inproc.control import register_inproc
 from node.gossip import MAX_RANGE_RESPONSE_BYTES, sign_block
 from node.keys.resolve import resolve_key
 from node.l2rpc import Heads, register_read_methods
@@ -44,6 +45,7 @@ from sequencer.l1follower import L1Follower
 from sequencer.latency import SoftLatency
 from sequencer.mempool import Mempool
 from sequencer.producer import BlockProducer, BlockReport
+from sequencer.revert import SequencerReload
 from sequencer.rpc import ReceiptWaiters, SequencerMethods
 from sequencer.safety import FinalityTracker
 from sequencer.txpool import TxPool
@@ -142,6 +144,7 @@ class SequencerNode:
         await self._init_genesis(await self._fetch_l1_genesis(view))
         journal, records = self._open_journal()
         self._build_parts(view, journal)
+        self._init_metrics()
         await self._restore_mempool(self.txpool, records)
         await self.healer.resume()
         await self._start_network()
@@ -211,11 +214,11 @@ class SequencerNode:
                 report.invalid,
             )
 
-    def _build_parts(self, view: L1Client, journal: Journal | None = None) -> None:
+    def _build_parts(self, view: L1Client, journal: Journal | None = None, recoverer: Recoverer | None = None) -> None:
         cfg = self.config
         chain_lock = asyncio.Lock()  # block production and healing never overlap
         self.mempool = Mempool(cfg.sequencer.mempool, priority=priority_of)
-        self.recoverer = recoverer = Recoverer(cfg.sequencer.recovery_workers)
+        self.recoverer = recoverer = recoverer or Recoverer(cfg.sequencer.recovery_workers)
         self.waiters = ReceiptWaiters()
         settings = cfg.sequencer.journal
         self.txpool = TxPool(
@@ -261,11 +264,11 @@ class SequencerNode:
             ready_to_seal=lambda: self.producer.ready_to_seal(),
         )
         self.server.add_topic("newHeads")  # a heal at start-up publishes before the RPC is registered
-        self._init_metrics()
 
     def _register_rpc(self) -> None:
         register_read_methods(self.server, self)
         self.methods.register(self.server, devnet=self.config.node.devnet, data_dir=self.config.node.data_dir)
+        register_inproc(self.server, "sequencer", enabled=self.config.node.devnet, target=SequencerReload(self))
         self.server.add_topic("newHeads")
         self.server.set_health(self._health)
 

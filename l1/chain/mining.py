@@ -38,6 +38,13 @@ class BlockMaker:
         async with self._lock:
             return self._produce_one(balances)
 
+    async def hold(self) -> None:
+        """Wait for the block being made, then let none be made until release() (a devnet snapshot or revert)."""
+        await self._lock.acquire()
+
+    def release(self) -> None:
+        self._lock.release()
+
     async def mine(self, count: int) -> tuple[int, int]:
         """`count` blocks back to back; returns the first and last block numbers."""
         if not 1 <= count <= MAX_MINE:

@@ -31,6 +31,7 @@ from l1.chain.control import L1Control
 from l1.chain.errors import ChainConfigMismatch, L1ChainError
 from l1.chain.mining import BlockMaker
 from l1.chain.producer import L1Chain, ProducedBlock, open_l1_chain
+from l1.chain.revert import L1Reload
 from l1.chain.rpc import L1Rpc, block_to_json
 from l1.contracts.events import (
     BatchPosted,
@@ -49,6 +50,7 @@ from l1.contracts.runtime import ROLLUP
 from l1.contracts.startup import prepare_rollup
 from node.clock import PROCESS_CLOCK, ChainClock
 from node.crypto import Address, to_checksum_address
+from node.devnet.inproc.control import inproc_handlers
 from node.rpc.control import register_control
 from node.rpc.server import RpcServer
 from node.service import BackgroundTasks, ConfigError, sleep_or_stop
@@ -95,7 +97,7 @@ class L1Process:
                 self.server,
                 "l1",
                 enabled=self.config.devnet,
-                handlers=control.handlers(),
+                handlers={**control.handlers(), **inproc_handlers("l1", L1Reload(self))},
                 data_dir=self.config.data_dir,
                 clock=self.clock,
             )

@@ -1,36 +1,59 @@
 """Snapshot and revert the whole devnet (every process's data dir), for the control endpoint.
 
-Snapshot: read the heads, SIGSTOP every process (L1 first, node.devnet.freeze), copy each data
-dir into DIR/snapshots/<id>/<name>/ (node.devnet.datacopy: SSTs hard-linked), SIGCONT them all
-(except the ones paused on purpose). Every process is crash-safe, so the copy of a stopped
-process is a valid crash image.
+Two paths, chosen per process and recorded in the results (`paths`, and `timings["paths"]` for a
+revert): in process (node.devnet.inproc: each role holds itself at a block boundary and checkpoints
+or swaps its own store, keeping its RPC server, libp2p host and peers) and, for a process that
+cannot (a role without the methods, one paused with SIGSTOP, one that does not answer), the
+original freeze-and-copy / kill-and-restart. ROLLUP_DEVNET_NO_INPROC=1 forces the latter for all.
 
-Revert: SIGKILL every process (their state is being thrown away), restore every data dir from
-the snapshot (which is kept for later reverts; later snapshots are dropped): the old dirs renamed
-aside and deleted in a thread while the processes start, the copies made in parallel; start every
-process again in place (the L1 first, then all the others at once; forked by the fork server,
-node.devnet.forkserver, or `starter`'s pre-imported standby, node.devnet.warm), wait until all are
-healthy (polled every 20 ms), and check the heads recorded at the snapshot: the sequencer holds the
-recorded block (hash and state root), the L1 is at or past its head. `timings` has each step.
+Snapshot: read the heads; then, in order (L1, sequencer, the others), each process either
+checkpoints itself and stays held (devnet_quiesceSnapshot with hold) or is stopped with SIGSTOP
+(node.devnet.freeze) and its data dir copied into DIR/snapshots/<id>/<name>/ (node.devnet.datacopy:
+SSTs hard-linked); then all are released (devnet_resume, SIGCONT; except the ones paused on
+purpose). Every process is crash-safe, so the copy of a stopped process is a valid crash image.
+
+Revert, in process: every process able to is quiesced first (devnet_quiesce: L1, sequencer, the
+others), so nothing from the abandoned future is sealed, gossiped or applied while some processes
+are reverted and others not (an executor drops gossip while held; what it dropped is in libp2p's
+seen cache and never delivered again). The others are SIGKILLed at that point, before the L1 goes
+back, so a stale settler or challenger cannot post to the reverted L1, and their data dirs are
+restored from the snapshot. Then devnet_revertTo (held) on the L1, the sequencer, the others;
+devnet_resume in the same order; the killed ones started again and waited for. If the L1 or the
+sequencer cannot take the in-process path, or a revert of either fails, the whole devnet takes the
+kill-and-restart path instead.
+
+Revert, kill and restart: SIGKILL every process (their state is being thrown away), restore every
+data dir from the snapshot (which is kept for later reverts; later snapshots are dropped): the old
+dirs renamed aside and deleted in a thread while the processes start, the copies made in parallel;
+start every process again in place (the L1 first, then all the others at once; forked by the fork
+server, node.devnet.forkserver, or `starter`'s pre-imported standby, node.devnet.warm), wait until
+all are healthy (polled every 20 ms).
+
+Either way, the heads recorded at the snapshot are checked: the sequencer holds the recorded block
+(hash and state root), the L1 is at or past its head. `timings` has each step.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import threading
 import time
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from node.devnet.children import KILL_TIMEOUT_S, Child, signal_child, stop_children
 from node.devnet.datacopy import CopyStats, copy_trees, remove_trees, restore_trees
-from node.devnet.errors import ControlRefusedError, StartupError
+from node.devnet.errors import ControlRefusedError, DevnetError, StartupError
 from node.devnet.forkserver.client import start_process
-from node.devnet.freeze import freeze, thaw
+from node.devnet.freeze import freeze, is_stopped, thaw
 from node.devnet.heads import heads_mismatch, read_heads
+from node.devnet.inproc.client import MISSING, call_stage, stages
+from node.devnet.inproc.control import QUIESCE, RESUME, REVERT, SNAPSHOT
 from node.devnet.layout import ROLE_L1, ROLE_SEQUENCER, DevnetLayout, ProcessSpec
 from node.devnet.liveness import split_processes
 from node.devnet.procfs import is_running
@@ -39,6 +62,12 @@ from node.devnet.snapshots import META_FILE, SnapshotRecord, SnapshotRegistry
 from node.devnet.state import read_state, recorded_processes, set_held, update_state
 
 REVERT_TIMEOUT_S = 60.0
+QUIESCE_TIMEOUT_S = 2.0  # a process that cannot reach a block boundary this fast is restarted instead
+REVERT_CALL_TIMEOUT_S = 20.0
+NO_INPROC_ENV = "ROLLUP_DEVNET_NO_INPROC"
+IN_PROCESS = "in-process"
+RESTARTED = "restarted"
+FROZEN = "frozen"
 
 Report = Callable[[str], None]
 
@@ -81,7 +110,7 @@ def copy_frozen(
 
 
 def take_snapshot(layout: DevnetLayout, paused: Collection[str] = ()) -> dict[str, Any]:
-    """Snapshot the running devnet; returns {id, heads, seconds, frozenSeconds, files, linked, bytesCopied}."""
+    """Snapshot the running devnet; returns {id, heads, seconds, frozenSeconds, files, linked, bytesCopied, paths}."""
     began = time.monotonic()
     doc = read_state(layout)
     processes = running_processes(layout, doc, "take a snapshot")
@@ -93,7 +122,7 @@ def take_snapshot(layout: DevnetLayout, paused: Collection[str] = ()) -> dict[st
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        stats, frozen = copy_frozen(processes, tmp, paused)
+        copied = copy_processes(processes, tmp, paused)
         record = SnapshotRecord(snapshot, registry.next_number - 1, time.time(), heads)
         (tmp / META_FILE).write_text(json.dumps(record.to_json(), indent=2) + "\n")
         tmp.rename(target)
@@ -106,11 +135,66 @@ def take_snapshot(layout: DevnetLayout, paused: Collection[str] = ()) -> dict[st
         "id": snapshot,
         "heads": heads,
         "seconds": round(time.monotonic() - began, 4),
-        "frozenSeconds": round(frozen, 4),
-        "files": stats.files,
-        "linked": stats.linked,
-        "bytesCopied": stats.bytes_copied,
+        "frozenSeconds": round(copied.seconds, 4),
+        "files": copied.stats.files,
+        "linked": copied.stats.linked,
+        "bytesCopied": copied.stats.bytes_copied,
+        "paths": copied.paths,
     }
+
+
+@dataclass
+class SnapshotCopy:
+    stats: CopyStats
+    seconds: float  # how long the devnet was held or frozen
+    paths: dict[str, str]  # process name -> IN_PROCESS (its own checkpoint) or FROZEN (SIGSTOP and copy)
+
+
+def copy_processes(processes: list[tuple[ProcessSpec, int]], target: Path, paused: Collection[str]) -> SnapshotCopy:
+    """Copy every process's data dir into target/<name>/: in process where it can, else frozen and copied."""
+    if in_place_enabled():
+        try:
+            return copy_in_place(processes, target, paused)
+        except InPlaceFailed:
+            for entry in target.iterdir():
+                shutil.rmtree(entry, ignore_errors=True)
+    stats, frozen = copy_frozen(processes, target, paused)
+    return SnapshotCopy(stats, frozen, {spec.name: FROZEN for spec, _ in processes})
+
+
+def copy_in_place(processes: list[tuple[ProcessSpec, int]], target: Path, paused: Collection[str]) -> SnapshotCopy:
+    """Each process, in order (L1, sequencer, the others), checkpoints itself and stays held until all are copied.
+
+    A process without the method (or paused on purpose) is frozen at its place in that order and
+    copied as before; any other refusal raises InPlaceFailed (everything held is released first).
+    """
+    began = time.monotonic()
+    pids = {spec.name: pid for spec, pid in processes}
+    held: list[ProcessSpec] = []
+    frozen: list[tuple[ProcessSpec, int]] = []
+    paths: dict[str, str] = {}
+    stats = CopyStats()
+    try:
+        for stage in stages([spec for spec, _ in processes]):
+            asked = [spec for spec in stage if spec.name not in paused]
+            results, refusals = call_stage(asked, SNAPSHOT, lambda spec: [str(target / spec.name), {"hold": True}])
+            held += [spec for spec in asked if spec.name in results]
+            for name, result in results.items():
+                paths[name] = IN_PROCESS
+                stats.files += int(result.get("files", 0))
+                stats.bytes_copied += int(result.get("bytesCopied", 0))
+            failed = [str(refusal) for refusal in refusals.values() if refusal.kind != MISSING]
+            if failed:
+                raise InPlaceFailed("; ".join(failed))
+            rest = [(spec, pids[spec.name]) for spec in stage if spec.name not in results]
+            freeze([pid for _, pid in rest])
+            frozen += rest
+            stats.add(copy_trees([(spec.data_dir, target / spec.name) for spec, _ in rest]))
+            paths.update({spec.name: FROZEN for spec, _ in rest})
+    finally:
+        call_stage(held, RESUME)
+        thaw([pid for spec, pid in reversed(frozen) if spec.name not in paused])
+    return SnapshotCopy(stats, time.monotonic() - began, {spec.name: paths[spec.name] for spec, _ in processes})
 
 
 def kill_all(processes: list[tuple[ProcessSpec, int | None]]) -> None:
@@ -138,7 +222,7 @@ def revert_to(
     timeout_s: float = REVERT_TIMEOUT_S,
     starter: Callable[[ProcessSpec, str], Child] = cold_start,
 ) -> dict[str, Any]:
-    """Put every process back to `snapshot` and restart them; returns {id, heads, dropped, seconds, timings}."""
+    """Put every process back to `snapshot`; returns {id, heads, snapshotHeads, dropped, seconds, timings, paths}."""
     began = time.monotonic()
     doc = read_state(layout)
     registry = registry_for(layout, doc)
@@ -153,53 +237,191 @@ def revert_to(
         )
     set_held(layout, add=names)
     timings: dict[str, float] = {}
-    mark = time.monotonic()
-    kill_all(recorded)
-    timings["kill"] = time.monotonic() - mark
-    mark = time.monotonic()
-    stats, old = restore_trees([(source / spec.name, spec.data_dir) for spec, _ in recorded])
-    timings["restore"] = time.monotonic() - mark
-    # the replaced data dirs are deleted while the processes start
-    parents = sorted({spec.data_dir.parent for spec, _ in recorded})
-    threading.Thread(target=remove_trees, args=(old, parents), name="revert-cleanup", daemon=True).start()
-    mark = time.monotonic()
     why = f"devnet revert to {snapshot}"
     deadline = time.monotonic() + timeout_s
-    # the L1 first: everything else waits for it (with a retry backoff of 0.5-1 s when it does not answer yet)
-    first = [starter(spec, why) for spec, _ in recorded if spec.role == ROLE_L1]
-    children = list(first)
+    plan = RevertPlan(layout, recorded, source, why, starter, deadline, timings, report)
     try:
-        ready = wait_all_healthy(first, deadline)
-        children += [starter(spec, why) for spec, _ in recorded if spec.role != ROLE_L1]
-        pids = {child.spec.name: child.pid for child in children}
-        update_state(layout, lambda current: _set_pids(current, pids))
-        rest = wait_all_healthy(children[len(first) :], deadline)
-        ready.update({name: round(seconds + ready.get("l1", 0.0), 4) for name, seconds in rest.items()})
+        outcome = plan.in_place() if in_place_enabled() else None
+        if outcome is None:
+            outcome = plan.restart_all()
     except StartupError:
-        stop_children(children)
         set_held(layout, remove=names)
         raise
-    timings["healthy"] = time.monotonic() - mark
-    timings.update({f"ready_{name}": seconds for name, seconds in ready.items()})
     set_held(layout, remove=names)
+    specs = [spec for spec, _ in recorded]
     # the chain's sources: an executor or challenger may have reorged between the heads' read and the stop
-    problems = heads_mismatch(record.heads, [c.spec for c in children if c.spec.role in (ROLE_L1, ROLE_SEQUENCER)])
+    problems = heads_mismatch(record.heads, [spec for spec in specs if spec.role in (ROLE_L1, ROLE_SEQUENCER)])
     if problems:
         raise ControlRefusedError(
             f"after the revert to {snapshot} the chain is not the snapshot's: {'; '.join(problems)}"
         )
     dropped = registry.drop_after(record.number)
-    heads = read_heads([child.spec for child in children])
-    report(f"reverted to {snapshot} in {time.monotonic() - began:.2f} s")
+    heads = read_heads(specs)
+    report(f"reverted to {snapshot} in {time.monotonic() - began:.2f} s ({_paths_summary(outcome.paths)})")
     return {
         "id": record.id,
         "heads": heads,
         "snapshotHeads": record.heads,
         "dropped": dropped,
         "seconds": round(time.monotonic() - began, 4),
-        "timings": {key: round(value, 4) for key, value in timings.items()},
-        "bytesCopied": stats.bytes_copied,
+        "timings": {**{key: round(value, 4) for key, value in timings.items()}, "paths": outcome.paths},
+        "paths": outcome.paths,
+        "bytesCopied": outcome.bytes_copied,
     }
+
+
+def _paths_summary(paths: dict[str, str]) -> str:
+    kinds = sorted(set(paths.values()))
+    return ", ".join(f"{kind}: {', '.join(n for n, k in paths.items() if k == kind)}" for kind in kinds)
+
+
+def in_place_enabled() -> bool:
+    """In-process snapshots and reverts unless ROLLUP_DEVNET_NO_INPROC is set (to measure or test the other path)."""
+    return os.environ.get(NO_INPROC_ENV, "") in ("", "0")
+
+
+class InPlaceFailed(DevnetError):
+    """The in-process path could not be finished: the kill-and-restart path takes over (from scratch)."""
+
+
+@dataclass
+class RevertOutcome:
+    paths: dict[str, str]  # process name -> IN_PROCESS or RESTARTED
+    bytes_copied: int = 0
+
+
+class RevertPlan:
+    """One revert: in place where every process can (node.devnet.inproc), else kill and restart."""
+
+    def __init__(
+        self,
+        layout: DevnetLayout,
+        recorded: list[tuple[ProcessSpec, int | None]],
+        source: Path,
+        why: str,
+        starter: Callable[[ProcessSpec, str], Child],
+        deadline: float,
+        timings: dict[str, float],
+        report: Report,
+    ) -> None:
+        self.layout = layout
+        self.recorded = recorded
+        self.source = source
+        self.why = why
+        self.starter = starter
+        self.deadline = deadline
+        self.timings = timings
+        self.report = report
+        self.pids = {spec.name: pid for spec, pid in recorded}
+
+    # -- the kill-and-restart path --
+
+    def restart_all(self) -> RevertOutcome:
+        """SIGKILL every process, restore every data dir, start the L1, then all the others; wait for health."""
+        self.timings.clear()
+        mark = time.monotonic()
+        kill_all(self.recorded)
+        self.timings["kill"] = time.monotonic() - mark
+        specs = [spec for spec, _ in self.recorded]
+        stats = self._restore(specs)
+        self._start_and_wait(specs)
+        return RevertOutcome({spec.name: RESTARTED for spec in specs}, stats.bytes_copied)
+
+    def _restore(self, specs: list[ProcessSpec]) -> CopyStats:
+        mark = time.monotonic()
+        stats, old = restore_trees([(self.source / spec.name, spec.data_dir) for spec in specs])
+        self.timings["restore"] = self.timings.get("restore", 0.0) + time.monotonic() - mark
+        # the replaced data dirs are deleted while the processes start
+        parents = sorted({spec.data_dir.parent for spec in specs})
+        threading.Thread(target=remove_trees, args=(old, parents), name="revert-cleanup", daemon=True).start()
+        return stats
+
+    def _start_and_wait(self, specs: list[ProcessSpec]) -> None:
+        """Start `specs` (the L1 among them first, waited for), record their pids, wait until all are healthy."""
+        if not specs:
+            return
+        mark = time.monotonic()
+        # the L1 first: everything else waits for it (with a retry backoff of 0.5-1 s when it does not answer yet)
+        first = [self.starter(spec, self.why) for spec in specs if spec.role == ROLE_L1]
+        children = list(first)
+        try:
+            ready = wait_all_healthy(first, self.deadline)
+            children += [self.starter(spec, self.why) for spec in specs if spec.role != ROLE_L1]
+            pids = {child.spec.name: child.pid for child in children}
+            update_state(self.layout, lambda current: _set_pids(current, pids))
+            rest = wait_all_healthy(children[len(first) :], self.deadline)
+            ready.update({name: round(seconds + ready.get("l1", 0.0), 4) for name, seconds in rest.items()})
+        except StartupError:
+            stop_children(children)
+            raise
+        self.timings["healthy"] = time.monotonic() - mark
+        self.timings.update({f"ready_{name}": seconds for name, seconds in ready.items()})
+
+    # -- the in-process path --
+
+    def in_place(self) -> RevertOutcome | None:
+        """Revert in place every process that can; None (nothing changed) when the L1 or the sequencer cannot.
+
+        Every process is quiesced before any is reverted (L1, sequencer, then the others), so no
+        block is sealed, gossiped or applied from the abandoned future while some are reverted and
+        some not; the processes that cannot revert in place (no such method, SIGSTOPped, not
+        answering) are killed then, before the L1 goes back (a stale settler must not post to the
+        reverted L1), and restarted on their restored data dirs once the others resume.
+        """
+        specs = [spec for spec, _ in self.recorded]
+        running = {
+            spec.name for spec, pid in self.recorded if pid is not None and is_running(pid) and not is_stopped(pid)
+        }
+        mark = time.monotonic()
+        held: list[ProcessSpec] = []
+        restart = [spec for spec in specs if spec.name not in running]
+        for stage in stages([spec for spec in specs if spec.name in running]):
+            results, refusals = call_stage(stage, QUIESCE, timeout_s=QUIESCE_TIMEOUT_S)
+            held += [spec for spec in stage if spec.name in results]
+            restart += [spec for spec in stage if spec.name in refusals]
+            for refusal in refusals.values():
+                if refusal.kind != MISSING:
+                    self.report(f"in-process revert: {refusal}")
+        if any(spec.role in (ROLE_L1, ROLE_SEQUENCER) for spec in restart):
+            call_stage(held, RESUME)
+            return None
+        self.timings["quiesce"] = time.monotonic() - mark
+        try:
+            return self._revert_held(held, restart)
+        except InPlaceFailed as exc:
+            self.report(f"in-process revert failed ({exc}): killing and restarting every process")
+            return self.restart_all()
+
+    def _revert_held(self, held: list[ProcessSpec], restart: list[ProcessSpec]) -> RevertOutcome:
+        mark = time.monotonic()
+        kill_all([(spec, self.pids.get(spec.name)) for spec in restart])
+        self.timings["kill"] = time.monotonic() - mark
+        stats = self._restore(restart)
+        mark = time.monotonic()
+        reverted: list[ProcessSpec] = []
+        for stage in stages(held):
+            results, refusals = call_stage(
+                stage, REVERT, lambda spec: [str(self.source / spec.name), {"hold": True}], REVERT_CALL_TIMEOUT_S
+            )
+            for name, result in results.items():
+                self.timings[f"inproc_{name}"] = float(result.get("seconds", 0.0))
+            reverted += [spec for spec in stage if spec.name in results]
+            failed = [spec for spec in stage if spec.name in refusals]
+            if any(spec.role in (ROLE_L1, ROLE_SEQUENCER) for spec in failed):
+                raise InPlaceFailed("; ".join(str(refusals[spec.name]) for spec in failed))
+            for spec in failed:  # an executor or challenger that could not: restarted like the others
+                self.report(f"in-process revert: {refusals[spec.name]}; restarting it")
+                kill_all([(spec, self.pids.get(spec.name))])
+                stats.add(self._restore([spec]))
+                restart.append(spec)
+        self.timings["revert_in_place"] = time.monotonic() - mark
+        mark = time.monotonic()
+        for stage in stages(reverted):
+            call_stage(stage, RESUME)
+        self.timings["resume"] = time.monotonic() - mark
+        self._start_and_wait(restart)
+        paths = {spec.name: IN_PROCESS for spec in reverted} | {spec.name: RESTARTED for spec in restart}
+        return RevertOutcome({spec.name: paths[spec.name] for spec, _ in self.recorded}, stats.bytes_copied)
 
 
 def wait_all_healthy(children: list[Child], deadline: float, poll_s: float = 0.02) -> dict[str, float]:

@@ -35,7 +35,9 @@ from node.attestation_net import AttestationNetwork, AttestationSection, attesta
 from node.blocknet import BlockNetwork, P2PSection, load_p2p_section
 from node.chain import Chain
 from node.derivation import DerivationResult
+from node.devnet.inproc.control import inproc_handlers
 from node.encoding import DecodeError
+from node.executor.revert import ExecutorReload
 from node.follower import ChainFollower
 from node.gossip import MAX_RANGE_COUNT, MAX_RANGE_RESPONSE_BYTES, GossipRejected, SignedBlock
 from node.l2rpc import Heads, head_json, register_read_methods
@@ -131,6 +133,7 @@ class Executor:
         self._init_metrics()
         # before the network: its gossip checks read the devnet clock this loads (node.clock)
         control = {"devnet_partition": self._devnet_partition, "devnet_heal": self._devnet_heal}
+        control.update(inproc_handlers("executor", ExecutorReload(self)))
         register_control(
             self.server,
             "executor",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from rocksdict import BlockBasedOptions, Cache, DBCompressionType, Options, Rdict, WriteBatch, WriteOptions
+from rocksdict import BlockBasedOptions, Cache, Checkpoint, DBCompressionType, Options, Rdict, WriteBatch, WriteOptions
 
 DEFAULT_BLOCK_CACHE_BYTES = 256 * 1024 * 1024
 
@@ -38,6 +38,7 @@ class KVStore:
     ) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
+        self._block_cache_bytes = block_cache_bytes
         self._db = Rdict(str(self.path), _options(block_cache_bytes))
         self._write_options = WriteOptions()
         self._write_options.sync = sync
@@ -69,3 +70,12 @@ class KVStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def reopen(self) -> None:
+        """Open `path` again after close(): whoever holds this object reads the directory's current content
+        (a devnet revert swaps the directory in place, node.devnet.inproc)."""
+        self._db = Rdict(str(self.path), _options(self._block_cache_bytes))
+
+    def checkpoint(self, target: Path) -> None:
+        """A consistent copy of the open store in `target` (must not exist): RocksDB's checkpoint, SSTs hard-linked."""
+        Checkpoint(self._db).create_checkpoint(str(target))

@@ -1,0 +1,254 @@
+"""The devnet-only JSON-RPC methods by which a role snapshots and reverts itself in place.
+
+    devnet_quiesce()                        -> {"held": true}     reach a block boundary and hold there
+    devnet_resume()                         -> {"held": false}    release a hold (idempotent)
+    devnet_quiesceSnapshot(dir, {"hold"?})  -> {"dir", "seconds", "stores", "files", "bytesCopied", "held"}
+    devnet_revertTo(dir, {"hold"?})         -> {"dir", "seconds", "timings", "held"}
+
+devnet_quiesceSnapshot holds the role at a block boundary, writes a consistent copy of its data dir
+into `dir` (node.devnet.inproc.copying) and releases it, unless `hold` is true. devnet_revertTo
+stages a copy of `dir` beside the data dir, holds, stops the loops, closes the store, exchanges the
+data dir for the copy in one step (node.devnet.inproc.swap; `dir` stays reusable), loads the
+devnet clock offset the copy holds, rebuilds the role (node.devnet.inproc.reloadable) and starts
+its loops again; held afterwards when `hold` is true. The RPC server, the libp2p host and its
+peers are kept. A hold not released by devnet_resume ends by itself after HOLD_LEASE_S (a control
+endpoint that died mid-revert must not leave the devnet stopped).
+
+Refusals: a process not started in devnet mode answers ControlDisabled (-32008); `dir` must be this
+process's own copy inside the devnet's snapshots directory (node.devnet.inproc.paths), else
+InvalidParams (-32602); a call while another of these runs is ControlRefused (-32003). A revert
+that fails before the exchange leaves the role as it was (ControlRefused); one that fails after it
+ends the process (the devnet's kill-and-restart path then restarts it on the swapped dir).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from node.clock import PROCESS_CLOCK, ChainClock
+from node.devnet.inproc.copying import checkpoint_tree
+from node.devnet.inproc.paths import resolve_snapshot_dir
+from node.devnet.inproc.reloadable import Reloadable
+from node.devnet.inproc.swap import SwapError, discard, stage, swap_in
+from node.rpc.errors import ControlDisabled, ControlRefused, InvalidParams
+from node.rpc.params import positional
+from node.rpc.server import RpcServer
+
+log = logging.getLogger("devnet.inproc")
+
+QUIESCE = "devnet_quiesce"
+RESUME = "devnet_resume"
+SNAPSHOT = "devnet_quiesceSnapshot"
+REVERT = "devnet_revertTo"
+METHODS = (QUIESCE, RESUME, SNAPSHOT, REVERT)
+HOLD_LEASE_S = 30.0
+
+Handler = Callable[[list[Any]], Coroutine[Any, Any, dict[str, Any]]]
+
+
+def parse_options(value: Any, method: str) -> bool:
+    """The optional second parameter, {"hold": bool}; returns hold."""
+    if value is None:
+        return False
+    if not isinstance(value, dict):
+        raise InvalidParams(f'{method}: options must be an object such as {{"hold": true}}, got {value!r}')
+    unknown = set(value) - {"hold"}
+    if unknown:
+        raise InvalidParams(f"{method}: unknown option(s) {sorted(unknown)} (only 'hold')")
+    hold = value.get("hold", False)
+    if not isinstance(hold, bool):
+        raise InvalidParams(f"{method}: hold must be true or false, got {hold!r}")
+    return hold
+
+
+class InprocControl:
+    """The four methods over one role; at most one runs at a time."""
+
+    def __init__(self, role: str, target: Reloadable, clock: ChainClock = PROCESS_CLOCK) -> None:
+        self.role = role
+        self.target = target
+        self.clock = clock
+        self._busy: str | None = None
+        self._lease: asyncio.TimerHandle | None = None
+
+    def handlers(self) -> dict[str, Handler]:
+        return {QUIESCE: self.quiesce, RESUME: self.resume, SNAPSHOT: self.quiesce_snapshot, REVERT: self.revert_to}
+
+    @contextmanager
+    def _exclusive(self, method: str) -> Iterator[None]:
+        if self._busy is not None:
+            raise ControlRefused(f"{method}: {self._busy} is in progress on this {self.role}; call again after it")
+        self._busy = method
+        try:
+            yield
+        finally:
+            self._busy = None
+
+    # -- the methods --
+
+    async def quiesce(self, params: list[Any]) -> dict[str, Any]:
+        positional(params, 0, 0, QUIESCE)
+        with self._exclusive(QUIESCE):
+            await self.target.hold()
+            self._arm_lease()
+        return {"held": True}
+
+    async def resume(self, params: list[Any]) -> dict[str, Any]:
+        positional(params, 0, 0, RESUME)
+        with self._exclusive(RESUME):
+            self._release()
+        return {"held": False}
+
+    async def quiesce_snapshot(self, params: list[Any]) -> dict[str, Any]:
+        args = positional(params, 1, 1, SNAPSHOT)
+        hold = parse_options(args[1] if len(args) > 1 else None, SNAPSHOT)
+        target = resolve_snapshot_dir(args[0], self.target.data_dir, must_exist=False)
+        with self._exclusive(SNAPSHOT):
+            began = time.monotonic()
+            await self.target.hold()
+            try:
+                stats = checkpoint_tree(self.target.data_dir, target, self.target.stores())
+            finally:
+                self._release() if not hold else self._arm_lease()
+        return {
+            "dir": str(target),
+            "seconds": round(time.monotonic() - began, 4),
+            "stores": stats.stores,
+            "files": stats.files,
+            "bytesCopied": stats.bytes_copied,
+            "held": hold,
+        }
+
+    async def revert_to(self, params: list[Any]) -> dict[str, Any]:
+        args = positional(params, 1, 1, REVERT)
+        hold = parse_options(args[1] if len(args) > 1 else None, REVERT)
+        source = resolve_snapshot_dir(args[0], self.target.data_dir, must_exist=True)
+        with self._exclusive(REVERT):
+            began = time.monotonic()
+            timings = await self._revert(source)
+            self._release() if not hold else self._arm_lease()
+        log.info("devnet: %s reverted in place to %s in %.1f ms", self.role, source, 1000 * (time.monotonic() - began))
+        return {
+            "dir": str(source),
+            "seconds": round(time.monotonic() - began, 4),
+            "timings": timings,
+            "held": hold,
+        }
+
+    # -- steps --
+
+    async def _revert(self, source: Path) -> dict[str, float]:
+        data_dir = self.target.data_dir
+        timings: dict[str, float] = {}
+        mark = time.monotonic()
+        try:
+            incoming = await asyncio.to_thread(stage, source, data_dir)
+        except OSError as exc:
+            raise ControlRefused(f"{REVERT}: cannot stage a copy of {source}: {exc}") from None
+        timings["stage"] = _lap(mark)
+        mark = time.monotonic()
+        await self.target.hold()
+        await self.target.stop_loops()
+        self.target.close_stores()
+        timings["stop"] = _lap(mark)
+        mark = time.monotonic()
+        try:
+            aside = swap_in(incoming, data_dir)
+        except (SwapError, OSError) as exc:
+            discard([incoming])
+            await self._restart_as_before()
+            raise ControlRefused(
+                f"{REVERT}: the data dir was not exchanged ({exc}); {self.role} goes on as before"
+            ) from None
+        discard([aside])
+        timings["swap"] = _lap(mark)
+        mark = time.monotonic()
+        try:
+            self.clock.load(data_dir)
+            await self.target.reopen()
+            await self.target.hold()
+            self.target.start_loops()
+        except BaseException as exc:
+            log.critical("devnet: %s could not reopen its reverted data dir: %r; exiting", self.role, exc)
+            self.target.fail(exc)
+            raise ControlRefused(
+                f"{REVERT}: {self.role} could not reopen the reverted data dir ({exc}): it exits"
+            ) from None
+        timings["reopen"] = _lap(mark)
+        return timings
+
+    async def _restart_as_before(self) -> None:
+        try:
+            await self.target.reopen()
+            await self.target.hold()
+            self.target.start_loops()
+        except BaseException as exc:
+            self.target.fail(exc)
+            raise
+        self._release()
+
+    def _arm_lease(self) -> None:
+        if self._lease is not None:
+            self._lease.cancel()
+        self._lease = asyncio.get_running_loop().call_later(HOLD_LEASE_S, self._lease_expired)
+
+    def _lease_expired(self) -> None:
+        self._lease = None
+        if self.target.held and self._busy is None:
+            log.warning("devnet: %s held for %.0f s without devnet_resume: resuming", self.role, HOLD_LEASE_S)
+            self.target.release()
+
+    def _release(self) -> None:
+        if self._lease is not None:
+            self._lease.cancel()
+            self._lease = None
+        if self.target.held:
+            self.target.release()
+
+
+def _lap(mark: float) -> float:
+    return round(time.monotonic() - mark, 4)
+
+
+def register_inproc(server: RpcServer, role: str, *, enabled: bool, target: Reloadable) -> InprocControl:
+    """Serve the four methods on `server`; a process not in devnet mode answers them ControlDisabled (-32008)."""
+    control = InprocControl(role, target)
+    for name, handler in control.handlers().items():
+        server.register(name, _gated(name, role, enabled, handler))
+    return control
+
+
+def inproc_handlers(role: str, target: Reloadable) -> Mapping[str, Handler]:
+    """The four handlers, for node.rpc.control.register_control (which gates them and lists them in devnet_info)."""
+    return InprocControl(role, target).handlers()
+
+
+def _gated(name: str, role: str, enabled: bool, handler: Handler) -> Handler:
+    async def call(params: list[Any]) -> dict[str, Any]:
+        if not enabled:
+            raise ControlDisabled(
+                f"{name} is disabled: this {role} was not started as part of a devnet ([node] devnet = true)"
+            )
+        return await handler(params)
+
+    return call
+
+
+__all__ = [
+    "HOLD_LEASE_S",
+    "METHODS",
+    "QUIESCE",
+    "RESUME",
+    "REVERT",
+    "SNAPSHOT",
+    "InprocControl",
+    "inproc_handlers",
+    "parse_options",
+    "register_inproc",
+]
