@@ -23,7 +23,7 @@ from node.state.schema import (
     encode_withdrawal,
 )
 from node.stf import MalformedTransaction, UnknownKind, recover_transaction
-from node.tx import DepositTx, SignedTx, Transfer, UnknownKindError, Withdrawal, decode_tx
+from node.tx import BalanceOverrideTx, DepositTx, SignedTx, Transfer, UnknownKindError, Withdrawal, decode_tx
 
 addresses = st.binary(min_size=20, max_size=20)
 hashes = st.binary(min_size=32, max_size=32)
@@ -35,9 +35,12 @@ transfers = st.builds(Transfer, addresses, amounts)
 withdrawals = st.builds(Withdrawal, addresses, amounts)
 signed_txs = st.builds(SignedTx, uint64s, uint64s, amounts, st.one_of(transfers, withdrawals), signatures)
 deposits = st.builds(DepositTx, uint64s, uint64s, addresses, addresses, amounts)
+overrides = st.builds(BalanceOverrideTx, uint64s, uint64s, addresses, addresses, amounts)
 headers = st.builds(BlockHeader, uint64s, hashes, uint64s, uint64s, hashes, hashes, hashes)
 blocks = st.builds(
-    Block, headers, st.lists(st.one_of(signed_txs, deposits).map(lambda tx: tx.encode()), max_size=5).map(tuple)
+    Block,
+    headers,
+    st.lists(st.one_of(signed_txs, deposits, overrides).map(lambda tx: tx.encode()), max_size=5).map(tuple),
 )
 
 ADDRESS = b"\xaa" * 20
@@ -72,6 +75,12 @@ def test_signed_tx_round_trip(tx: SignedTx) -> None:
 @given(deposits)
 def test_deposit_round_trip(tx: DepositTx) -> None:
     assert decode_tx(tx.encode()) == tx
+
+
+@given(overrides)
+def test_balance_override_round_trip(tx: BalanceOverrideTx) -> None:
+    raw = tx.encode()
+    assert type(decode_tx(raw)) is BalanceOverrideTx and decode_tx(raw) == tx and decode_tx(raw).encode() == raw
 
 
 @settings(max_examples=50)

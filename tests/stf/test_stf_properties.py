@@ -1,11 +1,13 @@
 """Properties of the state transition over random block sequences.
 
-Random deposits, transfers and withdrawals (some invalid: wrong nonce, low
-fee, wrong chain, too little balance, zero amount, supply overflow) are
-built into blocks by the sequencer path and replayed by the executor path,
-block by block over a DictState. After every block:
+Random deposits, balance overrides, transfers and withdrawals (some invalid:
+wrong nonce, low fee, wrong chain, too little balance, zero amount, supply
+overflow; overrides on a chain whose genesis has the devnet_overrides rule
+or not) are built into blocks by the sequencer path and replayed by the
+executor path, block by block over a DictState. After every block:
 
-- sum of all balances == supply key == deposits minted - withdrawals burned;
+- sum of all balances == supply key == deposits minted + override deltas - withdrawals burned;
+- an applied override left its account at exactly its balance; without the rule every override is skipped;
 - each account's nonce grew by exactly its number of included transactions;
 - executing the same block twice from the same pre-state gives identical writes;
 - an invalid transaction leaves the block overlay untouched, and
@@ -27,6 +29,7 @@ from node.state.schema import decode_account, get_account, get_supply, is_accoun
 from node.state.view import DictState, Overlay
 from node.stf import (
     AmountOverflow,
+    BalanceOverridesDisabled,
     BlockBuild,
     BlockContext,
     ChainConfig,
@@ -37,7 +40,8 @@ from node.stf import (
     recover_transaction,
     validate_transaction,
 )
-from node.tx import DepositTx, RecoveredTx, SignedTx, Transfer, Withdrawal, sign_tx
+from node.stf.chain_rules import compute_chain_rule_writes
+from node.tx import BalanceOverrideTx, DepositTx, RecoveredTx, SignedTx, Transfer, Withdrawal, sign_tx
 
 KEYS = [PrivateKey(bytes([i + 1]) * 32) for i in range(4)]
 ADDRESSES = [key.address for key in KEYS] + [Address(b"\xee" * 20)]  # last one has no key
@@ -54,11 +58,16 @@ deposit_amounts = st.sampled_from([None] * 12 + [0, 2**255]).flatmap(
     lambda a: st.integers(1, 5_000) if a is None else st.just(a)
 )
 
+override_balances = st.sampled_from([None] * 10 + [0, 1, 2**255, 2**256 - 1]).flatmap(
+    lambda a: st.integers(0, 50_000) if a is None else st.just(a)
+)
+
 deposit_op = st.tuples(st.just("deposit"), address_index, deposit_amounts)
+override_op = st.tuples(st.just("override"), address_index, override_balances)
 transfer_op = st.tuples(st.just("transfer"), key_index, address_index, amounts, fees, faults)
 withdraw_op = st.tuples(st.just("withdraw"), key_index, st.just(4), amounts, fees, faults)
 blocks_strategy = st.lists(
-    st.lists(st.one_of(deposit_op, transfer_op, transfer_op, withdraw_op), max_size=10), max_size=8
+    st.lists(st.one_of(deposit_op, override_op, transfer_op, transfer_op, withdraw_op), max_size=10), max_size=8
 )
 
 
@@ -67,13 +76,18 @@ class Model:
     """What the test expects, tracked beside the real state."""
 
     state: DictState = field(default_factory=DictState)
+    overrides_enabled: bool = False  # the chain rule in genesis state (node.stf.chain_rules)
     minted: int = 0
     burned: int = 0
     number: int = 0
     next_log_index: int = 0
 
 
-Op = tuple  # ("deposit", to, amount) | (kind, signer, to, amount, fee, fault)
+Op = tuple  # ("deposit", to, amount) | ("override", to, balance) | (kind, signer, to, amount, fee, fault)
+
+
+def new_model(overrides_enabled: bool) -> Model:
+    return Model(DictState(compute_chain_rule_writes(overrides_enabled)), overrides_enabled)
 
 
 def make_block_inputs(model: Model, ops: list[Op]) -> tuple[list[DepositTx], list[RecoveredTx]]:
@@ -81,8 +95,9 @@ def make_block_inputs(model: Model, ops: list[Op]) -> tuple[list[DepositTx], lis
     candidates: list[RecoveredTx] = []
     pending = {i: get_account(model.state, key.address).nonce for i, key in enumerate(KEYS)}
     for op in ops:
-        if op[0] == "deposit":
-            deposits.append(DepositTx(model.number, model.next_log_index, ADDRESSES[0], ADDRESSES[op[1]], op[2]))
+        if op[0] in ("deposit", "override"):
+            cls = DepositTx if op[0] == "deposit" else BalanceOverrideTx
+            deposits.append(cls(model.number, model.next_log_index, ADDRESSES[0], ADDRESSES[op[1]], op[2]))
             model.next_log_index += 1
         else:
             candidates.append(make_signed(op, pending))
@@ -162,8 +177,12 @@ def run_block(model: Model, ops: list[Op]) -> None:
     fitting = candidates[: CONFIG.max_block_txs - len(deposits)]
     build = build_block_transactions(model.state, CONFIG, ctx, fitting, deposits)
     for skipped in build.system_skipped:
+        if isinstance(skipped.rtx.tx, BalanceOverrideTx) and not model.overrides_enabled:
+            assert isinstance(skipped.error, BalanceOverridesDisabled)
+            event("override skipped: the chain rule is off")
+            continue
         assert isinstance(skipped.error, AmountOverflow)
-        event("deposit skipped: it would overflow the supply")
+        event("system transaction skipped: it would overflow the supply")
     check_block(model, ctx, deposits, candidates, build)
 
 
@@ -185,11 +204,32 @@ def check_block(
         event(f"rejected: {type(rejection.error).__name__}")
 
     before = nonces(model.state)
-    model.state.apply(first.writes)
     applied = build.execution.receipts[: len(deposits)]
-    model.minted += sum(d.amount for d, r in zip(deposits, applied) if r.status == 1)
+    model.minted += sum_system_minted(model, ctx, deposits, [r.status == 1 for r in applied])
+    model.state.apply(first.writes)
     model.burned += sum_withdrawn(build.included)
     check_invariants(model, before, build.included)
+
+
+def sum_system_minted(model: Model, ctx: BlockContext, deposits: list[DepositTx], applied: list[bool]) -> int:
+    """What the block's system transactions added to the supply: a deposit its amount, an override the new
+    balance minus the account's balance at its point (read before it runs); an override applied leaves exactly
+    its balance, and none applies without the chain rule."""
+    overlay = Overlay(model.state)
+    minted = 0
+    for deposit, ok in zip(deposits, applied):
+        if not ok:
+            continue
+        if isinstance(deposit, BalanceOverrideTx):
+            assert model.overrides_enabled
+            minted += deposit.amount - get_account(overlay, deposit.to).balance
+            apply_transaction(overlay, CONFIG, ctx, recover_transaction(deposit.encode()))
+            assert get_account(overlay, deposit.to).balance == deposit.amount
+            event("override applied")
+        else:
+            minted += deposit.amount
+            apply_transaction(overlay, CONFIG, ctx, recover_transaction(deposit.encode()))
+    return minted
 
 
 def sum_withdrawn(rtxs: tuple[RecoveredTx, ...]) -> int:
@@ -207,9 +247,9 @@ def check_invariants(model: Model, nonces_before: dict[Address, int], included: 
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(blocks_strategy)
-def test_random_blocks_conserve_supply_and_are_deterministic(blocks: list[list[Op]]) -> None:
-    model = Model()
+@given(blocks_strategy, st.booleans())
+def test_random_blocks_conserve_supply_and_are_deterministic(blocks: list[list[Op]], overrides_enabled: bool) -> None:
+    model = new_model(overrides_enabled)
     run_block(model, [("deposit", i, 20_000) for i in range(len(KEYS))])
     for ops in blocks:
         run_block(model, ops)
