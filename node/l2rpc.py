@@ -26,7 +26,7 @@ from node.state.schema import account_key, decode_account
 from node.state.view import StateReader
 from node.stf.execute import INVALID_KIND_NAME
 from node.store.chain import Head
-from node.tx import DepositTx, SignedTx, decode_tx
+from node.tx import BalanceOverrideTx, DepositTx, SignedTx, decode_tx
 from node.venue.rpc import register_venue_read_methods
 
 MAX_RANGE_BLOCKS = 256
@@ -269,10 +269,10 @@ def tx_json(raw: bytes) -> dict[str, Any]:
         sender = tx.recover_sender() if isinstance(tx, SignedTx) else None
     except (DecodeError, CryptoError) as exc:
         return {**base, "kind": INVALID_KIND_NAME, "invalidReason": str(exc)}
-    if isinstance(tx, DepositTx):
+    if isinstance(tx, DepositTx):  # a BalanceOverrideTx too: `amount` is the balance it sets
         return {
             **base,
-            "kind": "deposit",
+            "kind": "balance_override" if isinstance(tx, BalanceOverrideTx) else "deposit",
             "l1Block": tx.l1_block,
             "logIndex": tx.log_index,
             "from": to_checksum_address(tx.l1_sender),
