@@ -182,6 +182,15 @@ class AsyncRollupClient:
         """Move the whole devnet's time `seconds` forward (from_devnet clients; node.client.devnet)."""
         return await self.run(self.ops.increase_time(seconds))
 
+    async def set_l2_balance(self, address: AddressLike, wei: AmountLike) -> dict[str, Any]:
+        """Set any account's L2 balance to exactly `wei`, up or down, no key (from_devnet clients;
+        node.client.devnet): {address, before, balance, locked, l1Tx, l1Block, l2Tx, l2Block}."""
+        return await self.run(self.ops.set_l2_balance(address, wei))
+
+    async def set_l1_balance(self, address: AddressLike, wei: AmountLike) -> dict[str, Any]:
+        """Set an account's L1 balance to exactly `wei` (from_devnet clients)."""
+        return await self.run(self.ops.set_l1_balance(address, wei))
+
     async def balance(self, address: AddressLike, block: BlockLike = "latest") -> int:
         return await self.run(self.ops.balance(address, block))
 

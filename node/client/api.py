@@ -69,6 +69,12 @@ class Operations:
     def increase_time(self, seconds: devnet.SecondsLike) -> Op[dict[str, Any]]:
         return devnet.increase_time(self.endpoints.require_control(), seconds)
 
+    def set_l2_balance(self, address: AddressLike, wei: AmountLike) -> Op[dict[str, Any]]:
+        return devnet.set_l2_balance(self.endpoints.require_control(), address, wei)
+
+    def set_l1_balance(self, address: AddressLike, wei: AmountLike) -> Op[dict[str, Any]]:
+        return devnet.set_l1_balance(self.endpoints.require_control(), address, wei)
+
     def transaction(self, tx_hash: str | bytes) -> Op[dict[str, Any] | None]:
         return reads.transaction(self._l2, tx_hash)
 

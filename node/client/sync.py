@@ -122,6 +122,15 @@ class RollupClient:
         once an L1 and an L2 block carry the new time: {offsetMs, l1Block, l1Timestamp, l2Block, ...}."""
         return self.run(self.ops.increase_time(seconds))
 
+    def set_l2_balance(self, address: AddressLike, wei: AmountLike) -> dict[str, Any]:
+        """Set any account's L2 balance to exactly `wei`, up or down, no key (from_devnet clients;
+        node.client.devnet): {address, before, balance, locked, l1Tx, l1Block, l2Tx, l2Block}."""
+        return self.run(self.ops.set_l2_balance(address, wei))
+
+    def set_l1_balance(self, address: AddressLike, wei: AmountLike) -> dict[str, Any]:
+        """Set an account's L1 balance to exactly `wei` (from_devnet clients)."""
+        return self.run(self.ops.set_l1_balance(address, wei))
+
     def balance(self, address: AddressLike, block: BlockLike = "latest") -> int:
         return self.run(self.ops.balance(address, block))
 
