@@ -38,6 +38,7 @@ from typing import Any
 
 from l1.contracts.client import L1Client, L1ResponseError
 from node.crypto import to_checksum_address
+from node.devnet.inproc.control import inproc_handlers
 from node.follower import ChainFollower
 from node.l2rpc import Heads, register_read_methods
 from node.output import compute_output_root
@@ -54,6 +55,7 @@ from prover.l1_disputes import L1Disputes
 from prover.notice_net import NoticeBoard
 from prover.oracle import TraceOracle
 from prover.referee import NoticeHooks, Referee
+from prover.revert import ChallengerReload
 from prover.verdicts import Verdict
 from prover.withdrawal_proof import make_rpc_method
 
@@ -121,8 +123,12 @@ class Challenger:
         register_read_methods(self.server, self)
         self.server.register("challenger_status", self.status)
         register_control(
-            self.server, "challenger", enabled=self.config.node.devnet, handlers={}, data_dir=self.config.node.data_dir
-        )  # devnet_info and the clock
+            self.server,
+            "challenger",
+            enabled=self.config.node.devnet,
+            handlers=inproc_handlers("challenger", ChallengerReload(self)),
+            data_dir=self.config.node.data_dir,
+        )  # devnet_info, the clock, and in-process snapshot and revert (prover.revert)
         self.server.register("rollup_getWithdrawalProof", make_rpc_method(self.follower.require_store))
         await self.server.start(self.config.node.rpc_host, self.config.node.rpc_port)
         log.info(

@@ -15,7 +15,13 @@ Then, on the last devnet, lets the sequencer build
 - snapshot + revert: what a test isolated by snapshot/revert (fn_isolation) pays; and measured so: a
   pytest run (`--isolated-tests` tests using the plugin's fn_isolation, as many without it, on this
   devnet through --rollup-devnet) gives each test's time with setup and teardown (JUnit XML): the
-  median isolated test less the median plain one;
+  median isolated test less the median plain one; `--fn-runs` such runs give a median and a range;
+
+Snapshots and reverts take the in-process path (node.devnet.inproc: every role checkpoints or swaps
+its own store and keeps running) where every process can; `--no-inproc` starts the devnet with
+ROLLUP_DEVNET_NO_INPROC=1, so its control endpoint freezes/kills and restarts instead (to compare).
+Which path each process took is reported (`snapshot_paths`, `revert_paths`), with the median, min
+and max of every figure over the rounds.
 - the withdrawal journey with the handle and node.devnet.withdrawal_journey: deposit 1 eth from
   dev1's L1 account to L2, withdraw 0.5 eth, mine L1 blocks (in chunks of `--mine-chunk`, so the
   batcher stays inside its sequencing window) until the output covering it has passed the challenge
@@ -45,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from node.crypto import to_checksum_address  # noqa: E402
 from node.devnet.handle import Devnet  # noqa: E402
 from node.devnet.ports import find_free_base_port  # noqa: E402
+from node.devnet.snapshot_ops import NO_INPROC_ENV  # noqa: E402
 from node.devnet.waiting import Deadline  # noqa: E402
 from node.devnet.withdrawal_journey import complete_withdrawal  # noqa: E402
 from node.keys.hd import dev_account  # noqa: E402
@@ -58,12 +65,13 @@ def say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def start_devnet(directory: Path, block_time_ms: int) -> float:
+def start_devnet(directory: Path, block_time_ms: int, in_process: bool = True) -> float:
     base = find_free_base_port(1, start=30000)
     began = time.monotonic()
     command = [*ROLLUP, "devnet", "up", "--detach", "--executors", "1", "--dir", str(directory)]
     command += ["--base-port", str(base), "--block-time-ms", str(block_time_ms)]
-    subprocess.run(command, check=True, capture_output=True, timeout=180)
+    env = {**os.environ, **({} if in_process else {NO_INPROC_ENV: "1"})}
+    subprocess.run(command, check=True, capture_output=True, timeout=180, env=env)
     return time.monotonic() - began
 
 
@@ -87,13 +95,13 @@ def log_split(directory: Path, origin: float) -> dict[str, float]:
     return split
 
 
-def measure_up(directory: Path, block_time_ms: int, runs: int) -> dict[str, Any]:
+def measure_up(directory: Path, block_time_ms: int, runs: int, in_process: bool = True) -> dict[str, Any]:
     """`devnet up` `runs` times (all but the last brought down again); the last devnet stays up."""
     walls: list[float] = []
     for index in range(runs):
         run_dir = directory if index == runs - 1 else directory.with_name(f"{directory.name}-up{index}")
         origin = time.time()
-        walls.append(start_devnet(run_dir, block_time_ms))
+        walls.append(start_devnet(run_dir, block_time_ms, in_process))
         split = log_split(run_dir, origin)
         say(f"devnet up {index + 1}/{runs}: {walls[-1]:.2f} s (first log line per process after: {split})")
         if run_dir != directory:
@@ -163,9 +171,15 @@ def median(values: list[float]) -> float:
     return round(statistics.median(values), 4)
 
 
+def spread(name: str, values: list[float]) -> dict[str, float]:
+    """{name: median, name_min, name_max} of `values` (seconds)."""
+    return {name: median(values), f"{name}_min": round(min(values), 4), f"{name}_max": round(max(values), 4)}
+
+
 def measure_snapshots(devnet: Devnet, rounds: int) -> tuple[str, dict[str, Any]]:
     walls, frozen, server = [], [], []
     first = ""
+    paths: dict[str, str] = {}
     for index in range(rounds):
         began = time.monotonic()
         snap = devnet.snapshot()
@@ -174,16 +188,18 @@ def measure_snapshots(devnet: Devnet, rounds: int) -> tuple[str, dict[str, Any]]
         frozen.append(info["frozenSeconds"])
         server.append(info["seconds"])
         first = first or snap
+        paths = info.get("paths") or {}
         say(
-            f"snapshot {snap}: {walls[-1] * 1000:.0f} ms (frozen {info['frozenSeconds'] * 1000:.0f} ms, "
-            f"{info['files']} files, {info['linked']} linked, {info['bytesCopied']} bytes copied)"
+            f"snapshot {snap}: {walls[-1] * 1000:.0f} ms (held or frozen {info['frozenSeconds'] * 1000:.0f} ms, "
+            f"{info['files']} files, {info['linked']} linked, {info['bytesCopied']} bytes copied; paths {paths})"
         )
         if index == 0:
             copied = {"files": info["files"], "linked": info["linked"], "bytes_copied": info["bytesCopied"]}
     return first, {
-        "snapshot_s": median(walls),
+        **spread("snapshot_s", walls),
         "snapshot_frozen_s": median(frozen),
         "snapshot_server_s": median(server),
+        "snapshot_paths": paths,
         **copied,
     }
 
@@ -191,15 +207,22 @@ def measure_snapshots(devnet: Devnet, rounds: int) -> tuple[str, dict[str, Any]]
 def measure_reverts(devnet: Devnet, snap: str, rounds: int, gap: float) -> dict[str, Any]:
     walls: list[float] = []
     splits: dict[str, list[float]] = {}
+    paths: dict[str, str] = {}
     for _ in range(rounds):
         time.sleep(gap)  # a test's body: the control endpoint's standbys finish importing meanwhile
         began = time.monotonic()
         result = devnet.revert(snap)
         walls.append(time.monotonic() - began)
+        paths = result.get("paths") or {}
         for key, value in result["timings"].items():
-            splits.setdefault(key, []).append(value)
+            if isinstance(value, int | float):
+                splits.setdefault(key, []).append(value)
         say(f"revert to {snap}: {walls[-1] * 1000:.0f} ms {result['timings']}")
-    return {"revert_s": median(walls), **{f"revert_{key}_s": median(values) for key, values in splits.items()}}
+    return {
+        **spread("revert_s", walls),
+        "revert_paths": paths,
+        **{f"revert_{key}_s": median(values) for key, values in splits.items()},
+    }
 
 
 def withdrawal_journey(devnet: Devnet, mine_chunk: int) -> dict[str, Any]:
@@ -261,6 +284,10 @@ def main() -> int:
     parser.add_argument("--mine-chunk", type=int, default=4, help="L1 blocks per devnet_mine call (default 4)")
     parser.add_argument("--up-runs", type=int, default=5, help="`devnet up` runs timed (default 5)")
     parser.add_argument("--isolated-tests", type=int, default=10, help="fn_isolation tests timed (default 10)")
+    parser.add_argument("--fn-runs", type=int, default=3, help="pytest runs timing fn_isolation (default 3)")
+    parser.add_argument(
+        "--no-inproc", action="store_true", help="start the devnet with the freeze / kill-and-restart path only"
+    )
     parser.add_argument("--skip-journey", action="store_true", help="leave out the withdrawal journey")
     args = parser.parse_args()
     results: dict[str, Any] = {}
@@ -268,7 +295,7 @@ def main() -> int:
         directory = args.dir or Path(tmp) / "net"
         try:
             if args.dir is None:
-                results.update(measure_up(directory, args.block_time_ms, max(1, args.up_runs)))
+                results.update(measure_up(directory, args.block_time_ms, max(1, args.up_runs), not args.no_inproc))
                 say(f"devnet up: median {results['up_s']} s, {results['up_min_s']}..{results['up_max_s']} s")
                 results["fork_server"] = os.environ.get("ROLLUP_DEVNET_NO_FORK", "") in ("", "0")
             devnet = Devnet.from_dir(directory)
@@ -279,7 +306,10 @@ def main() -> int:
             results["revert_gap_s"] = args.gap
             results["snapshot_plus_revert_s"] = round(results["snapshot_s"] + results["revert_s"], 4)
             if args.isolated_tests > 0:
-                results.update(measure_fn_isolation(directory, args.isolated_tests))
+                runs = [measure_fn_isolation(directory, args.isolated_tests) for _ in range(max(1, args.fn_runs))]
+                results.update(runs[-1])
+                results.update(spread("fn_isolation_per_test_s", [run["fn_isolation_per_test_s"] for run in runs]))
+                results["fn_isolation_runs"] = [run["fn_isolation_per_test_s"] for run in runs]
             if not args.skip_journey:
                 results.update(withdrawal_journey(devnet, args.mine_chunk))
         finally:

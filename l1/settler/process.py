@@ -97,10 +97,12 @@ from l1.settler.plan import (
     plan_outputs,
 )
 from l1.settler.policy import ProposalPolicy, ProposalPolicyFactory, SwitchablePolicy
+from l1.settler.revert import SettlerReload
 from l1.settler.txs import Outgoing, TxBook, TxRefused
 from l1.settler.verified import VerifiedChain
 from node.batch import BatchBlock
 from node.crypto import Hash32, parse_hex, to_checksum_address
+from node.devnet.inproc.control import inproc_handlers
 from node.gossip import GossipRules
 from node.rpc.client import RpcClient, RpcTransportError
 from node.rpc.control import register_control
@@ -183,6 +185,7 @@ class Settler:
         }
         if proposal_policy is not None and self.sequencer is None:
             raise SettlerError("a proposal policy (l1.faults.settler) needs settler.sequencer_rpc")
+        self.proposal_policy = proposal_policy  # made again by an in-process devnet revert (l1.settler.revert)
         self.faulty: ProposalPolicy | None = (
             None if proposal_policy is None else proposal_policy(config, self.l1, self.sequencer)
         )
@@ -238,6 +241,7 @@ class Settler:
     async def _start(self) -> None:
         self.config.node.data_dir.mkdir(parents=True, exist_ok=True)
         control = {"devnet_setFaultyProposer": self.devnet_set_faulty_proposer}
+        control.update(inproc_handlers("settler", SettlerReload(self)))
         register_control(  # first: the held blocks' checks read the devnet clock this loads (node.clock)
             self.server,
             "settler",

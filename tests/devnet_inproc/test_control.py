@@ -18,8 +18,9 @@ from rocksdict import DbClosedError
 
 from node.clock import ChainClock
 from node.devnet.inproc import control as inproc_control
-from node.devnet.inproc.control import InprocControl, register_inproc
+from node.devnet.inproc.control import METHODS, InprocControl, inproc_handlers, register_inproc
 from node.devnet.inproc.swap import leftovers
+from node.rpc.control import register_control
 from node.rpc.errors import ControlRefused, InvalidParams
 from node.rpc.server import RpcServer
 from node.store.kv import KVStore
@@ -228,3 +229,14 @@ async def test_bad_params_are_invalid_params_and_change_nothing(
     assert reply["error"]["code"] == InvalidParams.CODE == -32602, reply
     assert re.search(why, reply["error"]["message"]), reply
     assert role.kv.get(KEY) == b"block-2" and not role.held and role.loops
+
+
+async def test_roles_registering_through_register_control_are_gated_and_list_the_methods(role: StoreRole) -> None:
+    """The L1, executor, settler and challenger pass the handlers to node.rpc.control.register_control."""
+    for enabled in (False, True):
+        server = RpcServer("l1")
+        register_control(server, "l1", enabled=enabled, handlers=inproc_handlers("l1", role))
+        info = (await call(server, "devnet_info"))["result"]
+        assert set(METHODS) <= set(info["methods"]) and info["devnet"] is enabled
+        reply = await call(server, "devnet_revertTo", "/etc")
+        assert reply["error"]["code"] == (-32602 if enabled else -32008)

@@ -1,0 +1,136 @@
+"""The settler's in-process snapshot and revert (node.devnet.inproc.reloadable over l1.settler.process.Settler).
+
+Hold: the settle loop is stopped, so no batch or proposal goes to the L1 while the devnet is held
+or reverted (one decided on the abandoned chain must never land on the reverted L1), and gossip is
+dropped (a block of the abandoned chain still in flight must not be held). The settler keeps no
+RocksDB store: its files (<data_dir>/settler_state.json, written atomically, and the held blocks,
+one file each) are copied as they are. Reopen does what construction and start-up do, on the same
+objects (the metrics and the gossip network's range-sync server are bound to them): the inbox
+walker, the outputs ledger, the verified chain, the waits and problem trackers start afresh; the
+L1 params are read again, the transaction book is rebuilt from the copy's journal, the held blocks
+are loaded again from the copy, the L1 view is opened from the copy's inbox checkpoint, and a
+test-only proposal policy (l1.faults.settler) is made again, as on a restart. The libp2p host and
+the RPC server are kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from l1.settler.blockstore import BlockStore
+from l1.settler.feed import LatencyWindow
+from l1.settler.held import Starvation
+from l1.settler.inbox import InboxWalker
+from l1.settler.journal import load_record
+from l1.settler.outcomes import Outcomes
+from l1.settler.outputs import OutputsLedger
+from l1.settler.txs import Role, TxBook
+from l1.settler.verified import VerifiedChain
+from node.service import ProblemTracker
+from node.store.kv import KVStore
+
+if TYPE_CHECKING:
+    from l1.settler.process import Settler
+
+log = logging.getLogger("settler")
+
+SETTLE_LOOP = "settle-loop"
+
+
+class SettlerReload:
+    def __init__(self, settler: Settler) -> None:
+        self.settler = settler
+        self._held = False
+        self._loops = True
+        self._was_partitioned = False
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.settler.config.node.data_dir)
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    async def hold(self) -> None:
+        if self._held:
+            return
+        await self.settler.tasks.cancel_named([SETTLE_LOOP])
+        feed = self.settler.feed
+        if feed is not None:
+            self._was_partitioned = feed.network.partitioned
+            feed.network.partitioned = True  # gossip is dropped (node.blocknet.BlockNetwork.follow)
+        self._held = True
+
+    def release(self) -> None:
+        if not self._held:
+            return
+        self._held = False
+        feed = self.settler.feed
+        if feed is not None:
+            feed.network.partitioned = self._was_partitioned
+        if self._loops:
+            self.settler.tasks.spawn(SETTLE_LOOP, self.settler.run())
+
+    def stores(self) -> Sequence[KVStore]:
+        return []
+
+    async def stop_loops(self) -> None:
+        await self.settler.tasks.cancel_named([SETTLE_LOOP])
+        self._loops = False
+
+    def close_stores(self) -> None:
+        """Nothing stays open: the journal is written whole each time, the held blocks one file each."""
+
+    async def reopen(self) -> None:
+        s = self.settler
+        config = s.config
+        walker = InboxWalker(config.rollup.rules)
+        walker.records_derived = config.p2p is not None
+        vars(s.walker).update(vars(walker))
+        vars(s.ledger).update(vars(OutputsLedger(s.section.proposer_key.address)))  # a metric reads the first one
+        vars(s.verified).update(vars(VerifiedChain()))
+        s.outcomes = Outcomes(s.server.metrics)
+        s._waits = type(s._waits)()
+        s._saved_inbox_at = -1
+        for duty in list(s.trackers):
+            s.trackers[duty] = ProblemTracker(f"settler {duty}", log, s.section.stuck_after_rounds)
+        s._defaults_seen = 0
+        s._starvation = Starvation()
+        s._output_starvation = Starvation()
+        s._verify_fill_at = 0.0
+        s._stall_logged = None
+        s._origins_ahead = {}
+        s.seal_to_post = LatencyWindow()
+        record = load_record(s.state_path)
+        min_fee, chain_id = await s._load_l1_params()
+        keys = {Role.BATCHER: s.section.batcher_key, Role.PROPOSER: s.section.proposer_key}
+        s.book = TxBook(s.l1, keys, chain_id, min_fee, s._persist, record.in_flight)
+        if s.feed is not None:
+            store = s.feed.store
+            vars(store).update(vars(BlockStore(store.directory, store.rules, store.max_held)))
+        await s._open_l1_view(record)
+        if s.faulty is not None and s.proposal_policy is not None:
+            s.faulty.close()
+            s.faulty = s.proposal_policy(config, s.l1, s.sequencer)
+            await s.faulty.open()
+        # still held (the loops stay stopped until release): the hold belongs to this object, not the store
+        log.info(
+            "devnet: settler reopened in place: L2 blocks derivable from L1 up to %d, newest live output at %d",
+            s.walker.head_number,
+            s.ledger.own_newest_live(),
+        )
+
+    def start_loops(self) -> None:
+        self._loops = True
+        if not self._held:
+            self.settler.tasks.spawn(SETTLE_LOOP, self.settler.run())
+
+    def fail(self, exc: BaseException) -> None:
+        self.settler.tasks.fail(exc)
+
+
+__all__ = ["SettlerReload"]
