@@ -3,14 +3,16 @@
 Hold: the settle loop is stopped, so no batch or proposal goes to the L1 while the devnet is held
 or reverted (one decided on the abandoned chain must never land on the reverted L1), and gossip is
 dropped (a block of the abandoned chain still in flight must not be held). The settler keeps no
-RocksDB store: its files (<data_dir>/settler_state.json, written atomically, and the held blocks,
-one file each) are copied as they are. Reopen does what construction and start-up do, on the same
-objects (the metrics and the gossip network's range-sync server are bound to them): the inbox
-walker, the outputs ledger, the verified chain, the waits and problem trackers start afresh; the
-L1 params are read again, the transaction book is rebuilt from the copy's journal, the held blocks
-are loaded again from the copy, the L1 view is opened from the copy's inbox checkpoint, and a
-test-only proposal policy (l1.faults.settler) is made again, as on a restart. The libp2p host and
-the RPC server are kept.
+RocksDB store of its own: its files (<data_dir>/settler_state.json, written atomically, and the
+held blocks, one file each) are copied as they are; the test-only proposal policy's replica chain
+(a devnet's settler always runs l1.faults.settler) is checkpointed, closed and opened again.
+
+Reopen does what construction and start-up do, on the same objects (the metrics and the gossip
+network's range-sync server are bound to them): the inbox walker, the outputs ledger, the verified
+chain, the waits and problem trackers start afresh; the L1 params are read again, the transaction
+book is rebuilt from the copy's journal, the held blocks are loaded again from the copy, the L1
+view is opened from the copy's inbox checkpoint, and the proposal policy is made again, as on a
+restart. The libp2p host and the RPC server are kept.
 """
 
 from __future__ import annotations
@@ -76,14 +78,19 @@ class SettlerReload:
             self.settler.tasks.spawn(SETTLE_LOOP, self.settler.run())
 
     def stores(self) -> Sequence[KVStore]:
-        return []
+        """The settler keeps no store; a test-only proposal policy keeps a replica chain (l1.faults.replica)."""
+        store = getattr(getattr(self.settler.faulty, "replica", None), "store", None)
+        return [store.kv] if store is not None else []
 
     async def stop_loops(self) -> None:
         await self.settler.tasks.cancel_named([SETTLE_LOOP])
         self._loops = False
 
     def close_stores(self) -> None:
-        """Nothing stays open: the journal is written whole each time, the held blocks one file each."""
+        """The journal is written whole each time and the held blocks one file each: only a proposal policy's
+        replica store is open."""
+        if self.settler.faulty is not None:
+            self.settler.faulty.close()
 
     async def reopen(self) -> None:
         s = self.settler
@@ -113,8 +120,7 @@ class SettlerReload:
             store = s.feed.store
             vars(store).update(vars(BlockStore(store.directory, store.rules, store.max_held)))
         await s._open_l1_view(record)
-        if s.faulty is not None and s.proposal_policy is not None:
-            s.faulty.close()
+        if s.faulty is not None and s.proposal_policy is not None:  # closed with the stores
             s.faulty = s.proposal_policy(config, s.l1, s.sequencer)
             await s.faulty.open()
         # still held (the loops stay stopped until release): the hold belongs to this object, not the store
