@@ -52,7 +52,7 @@ from node.state.schema import (
 from node.state.view import DictState, Overlay
 from node.stf import BlockContext, ChainConfig, InvalidTransaction, recover_transaction
 from node.stf.execute import recover_in_block
-from node.tx import DepositTx, RecoveredTx, SignedTx, Transfer, Withdrawal, decode_tx, sign_tx
+from node.tx import BalanceOverrideTx, DepositTx, RecoveredTx, SignedTx, Transfer, Withdrawal, decode_tx, sign_tx
 from node.venue import CancelAll, CancelOrder, MarketParams, OracleUpdate, PlaceOrder, Side, genesis_writes
 
 VECTOR_DIR = Path(__file__).resolve().parent / "vectors"
@@ -388,7 +388,7 @@ def encode_readable_tx(tx: dict[str, Any]) -> bytes:
     """The raw bytes a readable transaction stands for: a deposit's encoding, or the payload signed with
     `secret_key` (or carrying the stated `signature`, for vectors of bad signatures)."""
     kind = tx["type"]
-    if kind == "deposit":
+    if kind in ("deposit", "balance_override"):
         return make_deposit(tx).encode()
     payload = make_payload(tx)
     chain_id, nonce, fee = parse_int(tx["chain_id"]), parse_int(tx["nonce"]), parse_int(tx["fee"])
@@ -401,7 +401,9 @@ def encode_readable_tx(tx: dict[str, Any]) -> bytes:
 
 
 def make_deposit(tx: dict[str, Any]) -> DepositTx:
-    return DepositTx(
+    """A deposit, or a devnet's balance override (`"type": "balance_override"`, `amount` the balance it sets)."""
+    cls = BalanceOverrideTx if tx["type"] == "balance_override" else DepositTx
+    return cls(
         parse_int(tx["l1_block"]),
         parse_int(tx["log_index"]),
         parse_addr(tx["l1_sender"]),
@@ -416,7 +418,8 @@ def make_payload(tx: dict[str, Any]) -> Any:
     cls = PAYLOAD_TYPES.get(tx["type"])
     if cls is None:
         raise VectorFormatError(
-            f"unknown transaction type {tx['type']!r} (known: deposit, raw, {', '.join(PAYLOAD_TYPES)})"
+            f"unknown transaction type {tx['type']!r} "
+            f"(known: deposit, balance_override, raw, {', '.join(PAYLOAD_TYPES)})"
         )
     values = {f.name: parse_payload_field(tx[f.name]) for f in fields(cls)}
     return cls.from_codes(**values) if hasattr(cls, "from_codes") else cls(**values)
@@ -439,7 +442,8 @@ def render_tx(raw: bytes) -> dict[str, Any]:
     """The readable form of raw transaction bytes (a decodable one; the sender only if it recovers)."""
     tx = decode_tx(raw)
     if isinstance(tx, DepositTx):
-        return {"type": "deposit", **{name: show_value(getattr(tx, name), name) for name in DEPOSIT_FIELDS}}
+        kind = "balance_override" if isinstance(tx, BalanceOverrideTx) else "deposit"
+        return {"type": kind, **{name: show_value(getattr(tx, name), name) for name in DEPOSIT_FIELDS}}
     if not isinstance(tx, SignedTx):
         raise ValueError(f"{type(tx).__name__} has no readable form")
     out: dict[str, Any] = {"type": tx.payload.NAME}
