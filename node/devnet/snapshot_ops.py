@@ -62,7 +62,7 @@ from node.devnet.snapshots import META_FILE, SnapshotRecord, SnapshotRegistry
 from node.devnet.state import read_state, recorded_processes, set_held, update_state
 
 REVERT_TIMEOUT_S = 60.0
-QUIESCE_TIMEOUT_S = 2.0  # a process that cannot reach a block boundary this fast is restarted instead
+QUIESCE_TIMEOUT_S = 10.0  # a process that cannot reach a block boundary this fast is restarted instead
 REVERT_CALL_TIMEOUT_S = 20.0
 NO_INPROC_ENV = "ROLLUP_DEVNET_NO_INPROC"
 IN_PROCESS = "in-process"
@@ -170,15 +170,15 @@ def copy_in_place(processes: list[tuple[ProcessSpec, int]], target: Path, paused
     """
     began = time.monotonic()
     pids = {spec.name: pid for spec, pid in processes}
-    held: list[ProcessSpec] = []
+    asked: list[ProcessSpec] = []  # released at the end, whatever they answered (a late answer may hold)
     frozen: list[tuple[ProcessSpec, int]] = []
     paths: dict[str, str] = {}
     stats = CopyStats()
     try:
         for stage in stages([spec for spec, _ in processes]):
-            asked = [spec for spec in stage if spec.name not in paused]
-            results, refusals = call_stage(asked, SNAPSHOT, lambda spec: [str(target / spec.name), {"hold": True}])
-            held += [spec for spec in asked if spec.name in results]
+            asking = [spec for spec in stage if spec.name not in paused]
+            asked += asking
+            results, refusals = call_stage(asking, SNAPSHOT, lambda spec: [str(target / spec.name), {"hold": True}])
             for name, result in results.items():
                 paths[name] = IN_PROCESS
                 stats.files += int(result.get("files", 0))
@@ -192,7 +192,7 @@ def copy_in_place(processes: list[tuple[ProcessSpec, int]], target: Path, paused
             stats.add(copy_trees([(spec.data_dir, target / spec.name) for spec, _ in rest]))
             paths.update({spec.name: FROZEN for spec, _ in rest})
     finally:
-        call_stage(held, RESUME)
+        call_stage(asked, RESUME)
         thaw([pid for spec, pid in reversed(frozen) if spec.name not in paused])
     return SnapshotCopy(stats, time.monotonic() - began, {spec.name: paths[spec.name] for spec, _ in processes})
 
@@ -328,6 +328,8 @@ class RevertPlan:
         return RevertOutcome({spec.name: RESTARTED for spec in specs}, stats.bytes_copied)
 
     def _restore(self, specs: list[ProcessSpec]) -> CopyStats:
+        if not specs:
+            return CopyStats()
         mark = time.monotonic()
         stats, old = restore_trees([(self.source / spec.name, spec.data_dir) for spec in specs])
         self.timings["restore"] = self.timings.get("restore", 0.0) + time.monotonic() - mark
