@@ -11,14 +11,16 @@ event into a node.tx.BalanceOverrideTx among the epoch's deposits; the
 sequencer includes it like a deposit, executors and the challenger replay it
 and the one-step proof covers it.
 
-1. read the balance now on the sequencer; the increase (if any) is locked in
-   the L1 portal as the transaction's value, so an overridden balance can be
-   withdrawn like a deposited one (the faucet, topped up on L1 with
-   `devnet_setBalance` when short, pays it);
+1. read the balance now on the sequencer; the increase (if any, up to
+   MAX_LOCKED_WEI) is locked in the L1 portal as the transaction's value, so
+   an overridden balance can be withdrawn like a deposited one (the faucet,
+   topped up on L1 with `devnet_setBalance` when short, pays it);
 2. send set_l2_balance(address, wei) from the faucet and mine an L1 block;
    a status-0 receipt (a chain without the rule) is refused with its error;
 3. wait for the L2 receipt of the override on the sequencer (mining an L1
-   block now and then: the sequencer takes a new L1 origin as L1 moves on).
+   block now and then: the sequencer takes a new L1 origin as L1 moves on);
+   a status-0 receipt is refused with its reason (a balance that would take
+   the L2 supply past 2^256-1).
 
 The result: {address, before, balance, l1Tx, l1Block, l2Tx, l2Block, locked}.
 `balance` is the sequencer's balance once the override is in a block (a
@@ -43,6 +45,11 @@ CREDIT_TIMEOUT_S = 60.0
 POLL_S = 0.05
 MINE_EVERY_S = 0.5  # while waiting for the override on L2, mine an L1 block this often (derivation needs L1 progress)
 FAUCET_FEE_ROOM = 100  # L1 fees the faucet keeps beside what it locks
+MAX_LOCKED_WEI = 2**200  # a larger increase is not backed on L1 (the L1's amounts stop at 2^256-1 too)
+SKIP_REASONS = {
+    -32016: "the L2's total supply would pass 2^256-1 (every balance counts toward it)",
+    -32017: "the L2's chain rule devnet_overrides is off while the L1's is on (configs from different devnets?)",
+}
 
 
 def call(url: str, method: str, *params: Any, timeout: float = 10.0) -> Any:
@@ -66,7 +73,8 @@ def set_l2_balance(l1_rpc: str, sequencer_rpc: str, address: Address, wei: int) 
     validate_wei(wei)
     validate_overrides_enabled(l1_rpc)
     before = l2_balance(sequencer_rpc, address)
-    locked = max(0, wei - before)
+    increase = max(0, wei - before)
+    locked = increase if increase <= MAX_LOCKED_WEI else 0
     ensure_faucet_holds(l1_rpc, locked + FAUCET_FEE_ROOM * p.L1_MIN_FEE)
     l1_tx, l1_block, override = send_override(l1_rpc, address, wei, locked)
     receipt = wait_l2_receipt(l1_rpc, sequencer_rpc, override.hash())
@@ -141,10 +149,9 @@ def wait_l2_receipt(l1_rpc: str, sequencer_rpc: str, l2_hash: Hash32) -> dict[st
         receipt = call(sequencer_rpc, "rollup_getTransactionReceipt", shown)
         if receipt is not None:
             if int(receipt.get("status", 0)) != 1:
-                raise ControlRefusedError(
-                    f"the L2 skipped the balance override {shown} (error code {receipt.get('error')}; "
-                    "is the L2's [rollup] devnet_overrides off while the L1's is on?)"
-                )
+                code = receipt.get("error")
+                why = SKIP_REASONS.get(code, "the state transition refused it") if isinstance(code, int) else "?"
+                raise ControlRefusedError(f"the L2 skipped the balance override {shown} (error code {code}): {why}")
             return dict(receipt)
         now = time.monotonic()
         if now > deadline:
