@@ -342,7 +342,9 @@ def all_error_classes() -> list[type[StfError]]:
 
 
 def test_rpc_codes_are_distinct_and_leave_the_mempool_range_free() -> None:
-    codes = [cls.rpc_code for cls in all_error_classes()]
+    """Each code defined once; a subclass that narrows its base without a code of its own (a balance override
+    on a chain without the rule is an UnknownKind) carries its base's, as node.error_codes lists it."""
+    codes = [cls.rpc_code for cls in all_error_classes() if "rpc_code" in vars(cls)]
     assert len(codes) == len(set(codes))
     assert all(-32099 <= code <= -32000 for code in codes)
     assert not any(-32029 <= code <= -32020 for code in codes)
