@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from node.devnet.children import Child, start_child
+from node.devnet.forkserver import server
 from node.devnet.forkserver.client import (
     fork_child,
     running_fork_server,
@@ -199,3 +200,32 @@ def test_the_server_stops_on_sigterm_and_when_its_directory_goes(layout: DevnetL
     while is_running(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not is_running(pid)
+
+
+def test_the_preloader_names_each_module_once_and_drains(monkeypatch: pytest.MonkeyPatch) -> None:
+    imported: list[str] = []
+    monkeypatch.setattr(server.importlib, "import_module", imported.append)
+    preloader = server.Preloader()
+    unique = list(dict.fromkeys(name for names in server.PRELOAD.values() for name in names))
+    assert preloader.pending == unique  # the p2p runtime, needed by several roles, once
+    preloader.load_for("sequencer")  # a spawn before the idle preload got there
+    for _ in range(len(unique)):
+        preloader.load_next()
+    assert preloader.pending == [] and sorted(imported) == sorted(unique) and len(imported) == len(set(imported))
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_an_idle_server_sleeps_once_everything_is_preloaded(layout: DevnetLayout) -> None:
+    # a module left pending made the loop select() with no timeout: a full core, for as long as the devnet ran
+    unique = {name for names in server.PRELOAD.values() for name in names}
+    pid = running_fork_server(layout)
+    assert pid is not None
+    wait_for(lambda: unique <= set(ask(layout, b'{"op": "ping"}\n')["loaded"]), 120, "every module preloaded")
+    before, began = _cpu_seconds(pid), time.monotonic()
+    time.sleep(2.0)
+    used = _cpu_seconds(pid) - before
+    assert used < 0.25 * (time.monotonic() - began), f"the idle fork server used {used:.2f} CPU-s in 2 s"

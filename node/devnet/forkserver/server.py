@@ -68,9 +68,13 @@ class Preloader:
 
     def __init__(self) -> None:
         self.loaded: list[str] = []
-        self.pending = [name for names in PRELOAD.values() for name in names]
+        # each name once (several roles need the p2p runtime): a repeated name would stay pending forever
+        # and keep the idle loop polling without a timeout
+        self.pending = list(dict.fromkeys(name for names in PRELOAD.values() for name in names))
 
     def load(self, name: str) -> None:
+        if name in self.pending:
+            self.pending.remove(name)
         if name in self.loaded:
             return
         began = time.monotonic()
@@ -81,8 +85,6 @@ class Preloader:
         else:
             say(f"preloaded {name} in {(time.monotonic() - began) * 1000:.0f} ms")
         self.loaded.append(name)
-        if name in self.pending:
-            self.pending.remove(name)
 
     def load_next(self) -> None:
         if self.pending:
