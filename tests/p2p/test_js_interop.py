@@ -141,11 +141,11 @@ def test_js_libp2p_node_follows_the_sequencer(devnet: dict[str, Any]) -> None:
     assert len(set(numbers)) == len(numbers), f"a block was delivered twice: {numbers}"
     ordered = sorted(numbers)
     # the replay of recent blocks to a new subscriber comes oldest first and without gaps; a block sealed meanwhile
-    # is gossiped live and may arrive in the middle of the replay, ahead of it (seen: 4, 30, 5, 6, ..., 22)
-    replayed = [n for i, n in enumerate(numbers) if i + 1 == len(numbers) or n < numbers[i + 1]]
-    assert replayed == list(range(replayed[0], replayed[0] + len(replayed))), f"replay not in order: {numbers}"
-    live = [n for n in numbers if n not in replayed]
-    assert all(n > max(replayed) for n in live), f"a block arrived behind the replay: {numbers}"
+    # is gossiped live and may arrive before or in the middle of the replay, ahead of it (seen: 4, 30, 5, 6, ...,
+    # 22 and 43, 32, 33, ..., 42, 44): those are the blocks delivered before a lower one, and they are few
+    assert ordered == list(range(ordered[0], ordered[0] + len(ordered))), f"a block is missing: {numbers}"
+    early = [n for i, n in enumerate(numbers) if any(m < n for m in numbers[i + 1 :])]
+    assert len(early) <= 3, f"replay not oldest first: {numbers} ({early} came before a lower block)"
     for b in blocks:
         expected = rpc(seq_url, "rollup_getBlockByNumber", b["number"])
         assert expected is not None, b
