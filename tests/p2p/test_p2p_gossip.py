@@ -16,6 +16,7 @@ from node.p2p import InvalidMessageError, MessageTooLargeError, P2PConfig, P2PNo
 from tests.support.p2p_peer import free_port
 
 FAST = dict(reconnect_interval=0.2, reconnect_max_interval=0.5, close_timeout=3.0)
+PEERS_TIMEOUT_S = 30.0  # meshes form in well under a second when quiet, but a full run can load the machine
 
 
 def config(label: str, **overrides: object) -> P2PConfig:
@@ -58,7 +59,7 @@ async def test_one_publisher_three_subscribers_all_receive_everything() -> None:
             inbox = Inbox()
             for i, sub in enumerate(subs):
                 await sub.subscribe("blocks", inbox.handler(f"s{i}"))
-            await pub.wait_for_topic_peers("blocks", 3)
+            await pub.wait_for_topic_peers("blocks", 3, timeout=PEERS_TIMEOUT_S)
             sent = {b"block-%03d" % i + bytes(1000) for i in range(60)}
             for payload in sorted(sent):
                 await pub.publish("blocks", payload)
@@ -84,8 +85,8 @@ async def test_rejected_messages_are_neither_delivered_nor_relayed_on_a_chain() 
             inbox = Inbox()
             await b.subscribe("blocks", inbox.handler("b"))
             await c.subscribe("blocks", inbox.handler("c"))
-            await a.wait_for_topic_peers("blocks", 1)
-            await b.wait_for_topic_peers("blocks", 1)
+            await a.wait_for_topic_peers("blocks", 1, timeout=PEERS_TIMEOUT_S)
+            await b.wait_for_topic_peers("blocks", 1, timeout=PEERS_TIMEOUT_S)
             assert c.peer_id not in a.peers()  # the only path A -> C is through B
             for i in range(4):
                 await a.publish("blocks", b"bad-%d" % i)
@@ -104,8 +105,8 @@ async def test_duplicates_are_delivered_once() -> None:
         async with started(config("dup-s", bootstrap=(p1.listen_addr, p2.listen_addr))) as (sub,):
             inbox = Inbox()
             await sub.subscribe("blocks", inbox.handler("s"))
-            await p1.wait_for_topic_peers("blocks", 1)
-            await p2.wait_for_topic_peers("blocks", 1)
+            await p1.wait_for_topic_peers("blocks", 1, timeout=PEERS_TIMEOUT_S)
+            await p2.wait_for_topic_peers("blocks", 1, timeout=PEERS_TIMEOUT_S)
             for _ in range(3):
                 await p1.publish("blocks", b"same block")
             await p2.publish("blocks", b"same block")  # same bytes, other publisher: new message id
@@ -143,7 +144,7 @@ async def test_peer_sending_invalid_messages_is_disconnected_and_banned() -> Non
         await victim.subscribe("blocks", inbox.handler("v"))
         # The spammer has no validator for the topic: it publishes what the victim rejects.
         async with started(config("spammer", bootstrap=(victim.listen_addr,))) as (spammer,):
-            await spammer.wait_for_topic_peers("blocks", 1)
+            await spammer.wait_for_topic_peers("blocks", 1, timeout=PEERS_TIMEOUT_S)
             for i in range(8):
                 await spammer.publish("blocks", b"bad-%d" % i)
             await eventually(lambda: victim.metrics().peers_banned == 1, 5.0)
@@ -186,7 +187,7 @@ async def test_garbage_on_a_gossipsub_stream_does_not_take_the_node_down() -> No
                 await bridge.run(write_garbage, blob)
             await eventually(lambda: victim.metrics().peer_faults >= 2, 5.0)
 
-            await honest.wait_for_topic_peers("blocks", 1)
+            await honest.wait_for_topic_peers("blocks", 1, timeout=PEERS_TIMEOUT_S)
             await honest.publish("blocks", b"still alive")
             await eventually(lambda: inbox.got["v"] == [b"still alive"], 5.0)
             assert victim.running
