@@ -9,11 +9,13 @@ WebSocket (soft confirmation = the block holding the transaction is sealed)
 and an executor's safe head (safe = derived from L1 data).
 
 `--batch` sets the transfers per batch request (default 100). The sequencer
-admits a batch's entries one after another, so a transfer's soft time includes
-the admission of those ahead of it in its batch: `--batch 10` is closer to
-independent submitters. `--rate 0 --transfers N --window W` is a capacity run:
-one batch at a time, each once the previous one is answered, at most W sent and
-not yet in a block.
+recovers a batch's senders as one group, then admits its entries one after
+another, so a transfer's soft time includes the admission of those ahead of it
+in its batch: `--batch 10` is closer to independent submitters.
+`--recovery-workers N` (with a devnet this script starts) restarts the
+sequencer with N sender-recovery worker processes before the load.
+`--rate 0 --transfers N --window W` is a capacity run: one batch at a time,
+each once the previous one is answered, at most W sent and not yet in a block.
 
 Prints a summary and one JSON line with: tps_soft, tps_safe, soft_p50_ms,
 soft_p99_ms (client side: batch sent -> newHeads received), sequencer_soft_p50_ms
@@ -22,7 +24,9 @@ submission reached its RPC method -> block committed and announced, interpolated
 within buckets), refused (submissions the sequencer refused), blocks, safe_p50_ms,
 gossip_p50_ms/gossip_p99_ms (sequencer sealed -> executor applied, from the nodes'
 newHeads), gossip_bytes_per_tx, l1_bytes_per_tx, disk_bytes_per_tx (executor),
-cpu_percent per process.
+cpu_percent and cpu_ms_per_tx per process, each counting the process's own
+children too (the sequencer's recovery workers, their fork server), and
+cpu_ms_per_tx_total over every process.
 
 Finality and state growth (the seed's other two yardsticks):
 - `--finalized`: after the load, wait (up to `--finalize-seconds`) until the executor's
@@ -39,6 +43,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -54,7 +59,6 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from node.crypto import Address, PrivateKey, keccak256, to_checksum_address  # noqa: E402
-from node.devnet.procfs import cpu_seconds  # noqa: E402
 from node.keys.hd import dev_account  # noqa: E402
 from node.rpc.metrics import parse_exposition  # noqa: E402
 from node.tx import Transfer, sign_tx  # noqa: E402
@@ -84,6 +88,12 @@ def parse_args() -> argparse.Namespace:
         default=BATCH,
         help="transfers per JSON-RPC batch request (the sequencer admits a batch's entries one after another, "
         "so a transfer's soft time includes the admission of those before it in its batch)",
+    )
+    p.add_argument(
+        "--recovery-workers",
+        type=int,
+        default=0,
+        help="with a devnet this script starts: restart the sequencer with this many sender-recovery workers",
     )
     p.add_argument("--executors", type=int, default=1, help="executors when starting a devnet")
     p.add_argument(
@@ -133,6 +143,39 @@ def start_devnet(executors: int) -> tuple[Path, bool]:
     ]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return directory, True
+
+
+def use_recovery_workers(directory: Path, workers: int) -> None:
+    """Give the devnet's sequencer `workers` sender-recovery processes: edit its config, restart it in place."""
+    info = json.loads((directory / "devnet.json").read_text())
+    (record,) = [p for p in info["processes"] if p["name"] == "sequencer"]
+    config = Path(record["config"])
+    lines = config.read_text().splitlines()
+    lines = [line for line in lines if not line.startswith("recovery_workers")]
+    lines.insert(lines.index("[sequencer]") + 1, f"recovery_workers = {workers}")
+    config.write_text("\n".join(lines) + "\n")
+    cmd = [sys.executable, "-m", "node.cli.main", "devnet", "restart", "sequencer", "--dir", str(directory)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+
+
+def cpu_tree_seconds(pid: int) -> float:
+    """CPU seconds of `pid` and every live descendant (user + system, plus their reaped children's)."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        child = int(stat.parent.name)
+        children.setdefault(int(fields[1]), []).append(child)
+        times[child] = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += times.get(current, 0.0)
+        todo.extend(children.get(current, []))
+    return total
 
 
 def stop_devnet(directory: Path) -> None:
@@ -275,7 +318,7 @@ async def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
         dirs = data_dirs(info)
         disk_before = {name: dir_bytes(path) for name, path in dirs.items()}
         metrics_before = await scrape(session, info)
-        cpu_before = {p["name"]: cpu_seconds(p["pid"]) for p in info["processes"]}
+        cpu_before = {p["name"]: cpu_tree_seconds(p["pid"]) for p in info["processes"]}
         sealed_at: dict[str, float] = {}
         block_of: dict[str, int] = {}
         safe_at: dict[int, float] = {}
@@ -317,7 +360,8 @@ async def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
         stop.set()
         await asyncio.gather(*followers, return_exceptions=True)
         cpu = {
-            name: cpu_seconds(p["pid"]) - cpu_before[name] for name, p in ((p["name"], p) for p in info["processes"])
+            name: cpu_tree_seconds(p["pid"]) - cpu_before[name]
+            for name, p in ((p["name"], p) for p in info["processes"])
         }
         metrics_after = await scrape(session, info)
         gossip_bytes = await block_bytes(seq, sorted(set(block_of.values())))
@@ -365,6 +409,7 @@ async def run(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
         "disk_bytes_per_tx": round(disk / max(len(safe), 1), 1) if disk else None,
         "cpu_percent": {name: round(100 * s / wall, 1) for name, s in cpu.items()},
         "cpu_ms_per_tx": {name: round(1000 * s / max(len(soft), 1), 3) for name, s in cpu.items()},
+        "cpu_ms_per_tx_total": round(1000 * sum(cpu.values()) / max(len(soft), 1), 3),
         "state_growth": {
             name: {
                 "bytes": disk_after[name] - disk_before[name],
@@ -529,7 +574,11 @@ def main() -> None:
     if directory is None:
         print("starting a devnet...", file=sys.stderr)
         directory, started = start_devnet(args.executors)
+    if args.recovery_workers and not started:
+        raise SystemExit("--recovery-workers restarts the sequencer of a devnet this script starts (no --dir)")
     try:
+        if args.recovery_workers:
+            use_recovery_workers(directory, args.recovery_workers)
         info = json.loads((directory / "devnet.json").read_text())
         result = asyncio.run(run(args, info))
     finally:

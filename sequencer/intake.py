@@ -16,15 +16,24 @@ pool, so concurrent submitters use more than one core. Submissions are
 grouped as a group commit does: with no group in the pool, those made in the
 same event-loop turn go at once; while a group is in the pool, the next one
 gathers and goes when it returns (or at MAX_GATHER). A lone submission never
-waits for a timer. (A JSON-RPC batch request's entries are admitted one after
-another, so they do not form a group: each pays a round trip to the pool.)
+waits for a timer. A JSON-RPC batch request's entries are admitted one after
+another, so the sequencer's RPC layer starts their recovery first, all at
+once (`recover_group`, through the dispatcher's batch preparer): a batch is
+one group, split over the workers, not one round trip per entry.
+
+If the pool breaks (a worker died), the group it held is recovered in this
+process, so each submission still gets its own answer, and a new pool takes
+the next groups.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import re
+from collections.abc import Callable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from node.mempool_errors import TransactionTooLarge
@@ -40,6 +49,10 @@ from node.tx import RecoveredTx
 
 _HEX = re.compile(r"0x[0-9a-fA-F]*")
 MAX_GATHER = 512
+log = logging.getLogger(__name__)
+
+RecoverSenders = Callable[[Sequence[bytes]], list[bytes | None]]  # runs in a worker: node.recovery.recover_senders
+Waiting = list[tuple[bytes, asyncio.Future[RecoveredTx]]]
 
 
 def parse_raw_transaction(value: Any, max_tx_bytes: int) -> bytes:
@@ -71,30 +84,57 @@ def validate_submission(reader: StateReader, config: ChainConfig, rtx: Recovered
 
 
 class Recoverer:
-    def __init__(self, workers: int = 0) -> None:
+    """Senders recovered in this process (`workers=0`) or in a pool, submissions grouped (module docstring)."""
+
+    def __init__(self, workers: int = 0, recover_fn: RecoverSenders = recover_senders) -> None:
         self.workers = workers
-        self._pool = start_recovery_pool(workers) if workers > 0 else None
-        if self._pool is not None:
-            for _ in range(workers):  # start the workers now: the first submission should not wait for them
-                self._pool.submit(recover_senders, [])
-        self._waiting: list[tuple[bytes, asyncio.Future[RecoveredTx]]] = []
+        self._recover_fn = recover_fn  # module-level, so a worker can unpickle it
+        self._pool = self._start_pool() if workers > 0 else None
+        self._waiting: Waiting = []
         self._flush_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.groups = 0  # groups sent to the pool: submissions / groups = the grouping achieved
+        self.pool_restarts = 0  # pools replaced after breaking
+
+    def _start_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        pool = start_recovery_pool(self.workers)
+        for _ in range(self.workers):  # start the workers now: the first submission should not wait for them
+            pool.submit(recover_senders, [])
+        return pool
 
     async def recover(self, raw: bytes) -> RecoveredTx:
         if self._pool is None:
             return recover_transaction(raw)
-        future: asyncio.Future[RecoveredTx] = asyncio.get_running_loop().create_future()
-        self._waiting.append((raw, future))
+        return await self._enqueue([raw])[0]
+
+    def recover_group(self, raws: Sequence[bytes]) -> list[asyncio.Future[RecoveredTx]] | None:
+        """Start recovering `raws` as one group (with whatever else gathers now); their futures, in order.
+
+        None without a pool: recovering in this process gains nothing from a
+        group, so each is recovered when its turn comes (`recover`). A future
+        that nobody awaits (its batch was abandoned) does not log its error.
+        """
+        if self._pool is None:
+            return None
+        if not raws:
+            return []
+        futures = self._enqueue(raws)
+        for future in futures:
+            future.add_done_callback(_retrieve)
+        return futures
+
+    def _enqueue(self, raws: Sequence[bytes]) -> list[asyncio.Future[RecoveredTx]]:
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[RecoveredTx]] = [loop.create_future() for _ in raws]
+        self._waiting.extend(zip(raws, futures))
         if len(self._waiting) >= MAX_GATHER:
             self._flush()
         elif not self._flush_scheduled:
             self._flush_scheduled = True
             if not self._tasks:
-                asyncio.get_running_loop().call_soon(self._flush)
+                loop.call_soon(self._flush)
             # else: the group in the pool flushes this one when it returns (_group_done)
-        return await future
+        return futures
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -110,17 +150,19 @@ class Recoverer:
         if self._flush_scheduled and not self._tasks:
             self._flush()
 
-    async def _recover_in_pool(
-        self, pool: concurrent.futures.ProcessPoolExecutor, waiting: list[tuple[bytes, asyncio.Future[RecoveredTx]]]
-    ) -> None:
+    async def _recover_in_pool(self, pool: concurrent.futures.ProcessPoolExecutor, waiting: Waiting) -> None:
         raws = [raw for raw, _ in waiting]
         size = max(1, -(-len(raws) // self.workers))
         chunks = [raws[i : i + size] for i in range(0, len(raws), size)]
         try:
             results = await asyncio.gather(
-                *(asyncio.wrap_future(pool.submit(recover_senders, chunk)) for chunk in chunks)
+                *(asyncio.wrap_future(pool.submit(self._recover_fn, chunk)) for chunk in chunks)
             )
-        except Exception as exc:  # a broken pool: fail these submissions, keep serving
+        except BrokenProcessPool as exc:  # a worker died: answer these here, and take a new pool for the next
+            self._replace_broken(pool, exc)
+            _recover_here(waiting)
+            return
+        except Exception as exc:  # noqa: BLE001 - the pool could not run them: fail these submissions, keep serving
             _fail_all(waiting, exc)
             return
         senders = [sender for result in results for sender in result]
@@ -132,13 +174,36 @@ class Recoverer:
             except Exception as exc:
                 future.set_exception(exc)
 
+    def _replace_broken(self, pool: concurrent.futures.ProcessPoolExecutor, exc: BaseException) -> None:
+        if self._pool is not pool:
+            return  # another group saw it break first and replaced it
+        log.warning("sender recovery pool broke (%s): recovering its group here and starting a new pool", exc)
+        pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._start_pool()
+        self.pool_restarts += 1
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
 
-def _fail_all(waiting: list[tuple[bytes, asyncio.Future[RecoveredTx]]], exc: BaseException) -> None:
+def _recover_here(waiting: Waiting) -> None:
+    for raw, future in waiting:
+        if future.done():
+            continue
+        try:
+            future.set_result(recover_transaction(raw))
+        except Exception as exc:
+            future.set_exception(exc)
+
+
+def _retrieve(future: asyncio.Future[RecoveredTx]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _fail_all(waiting: Waiting, exc: BaseException) -> None:
     for _, future in waiting:
         if not future.done():
             future.set_exception(exc)

@@ -4,7 +4,11 @@ rollup_sendRawTransaction(hex) -> tx hash
     Checked and put in the mempool; the hash is returned once the
     admission is in the mempool journal (it survives a crash). The
     receipt (soft confirmation) follows once the block holding it is
-    sealed, usually within one block time.
+    sealed, usually within one block time. In a batch request, the
+    senders of all its rollup_sendRawTransaction entries are recovered
+    as one group before the first is admitted (`prepare_send_batch`);
+    the entries are then admitted strictly in batch order, each with its
+    own answer, exactly as if sent one by one.
 rollup_sendRawTransactionSync(hex, timeout_ms?) -> receipt
     The same, then waits for the receipt (default 5 s, at most 60 s);
     -32006 if it is not sealed in time or is dropped from the mempool,
@@ -20,7 +24,8 @@ rollup_getTransactionStatus(hash) -> {status, blockNumber?, reason?, detail?}
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import functools
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +128,7 @@ class SequencerMethods:
     def register(self, server: RpcServer, devnet: bool = False, data_dir: Path | None = None) -> None:
         register_control(server, "sequencer", enabled=devnet, handlers={}, data_dir=data_dir)  # info + clock
         server.register("rollup_sendRawTransaction", self.send_raw_transaction)
+        server.register_batch_prepare("rollup_sendRawTransaction", self.prepare_send_batch)
         server.register("rollup_sendRawTransactionSync", self.send_raw_transaction_sync)
         server.register("rollup_mempoolStatus", self.mempool_status)
         server.register("rollup_getTransactionStatus", self.get_transaction_status)
@@ -130,6 +136,37 @@ class SequencerMethods:
     async def send_raw_transaction(self, params: list[Any]) -> str:
         (value,) = positional(params, 1, 0, "rollup_sendRawTransaction")
         rtx = await self.admit(value)
+        return "0x" + rtx.hash.hex()
+
+    def prepare_send_batch(self, params_lists: list[list[Any]]) -> list[Callable[[], Awaitable[str]]]:
+        """A batch's rollup_sendRawTransaction entries: parse them all and start recovering their senders
+        as one group now; each entry's answer (awaited in batch order) admits its transaction then.
+        Every entry arrived with the batch, so that is the arrival its soft confirmation is timed from."""
+        arrived = self.latency.now() if self.latency is not None else 0.0
+        parsed: list[bytes | Exception] = []
+        for params in params_lists:
+            try:
+                (value,) = positional(params, 1, 0, "rollup_sendRawTransaction")
+                parsed.append(parse_raw_transaction(value, self.mempool.limits.max_tx_bytes))
+            except Exception as exc:  # noqa: BLE001 - the entry's own answer, raised when its turn comes
+                parsed.append(exc)
+        raws = [item for item in parsed if isinstance(item, bytes)]
+        group = self.recoverer.recover_group(raws)
+        pending = iter(group) if group is not None else None
+        answers: list[Callable[[], Awaitable[str]]] = []
+        for item in parsed:
+            if isinstance(item, Exception):
+                answers.append(functools.partial(_raise, item))
+            else:
+                future = next(pending) if pending is not None else None
+                answers.append(functools.partial(self._send_prepared, item, future, arrived))
+        return answers
+
+    async def _send_prepared(self, raw: bytes, future: asyncio.Future[RecoveredTx] | None, arrived: float) -> str:
+        rtx = await future if future is not None else await self.recoverer.recover(raw)
+        if self.latency is not None:
+            self.latency.arrived(rtx.hash, arrived)
+        await self.admit_recovered(rtx)
         return "0x" + rtx.hash.hex()
 
     async def send_raw_transaction_sync(self, params: list[Any]) -> dict[str, Any]:
@@ -188,3 +225,8 @@ class SequencerMethods:
     def get_transaction_status(self, params: list[Any]) -> dict[str, Any]:
         tx_hash = hash32(positional(params, 1, 0, "rollup_getTransactionStatus")[0], "hash")
         return self.txpool.status_of(tx_hash).to_json()
+
+
+async def _raise(error: Exception) -> str:
+    """A batch entry's answer when it could not even be parsed: the error its handler would raise."""
+    raise error

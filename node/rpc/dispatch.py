@@ -10,6 +10,14 @@ WebSockets. A connection that serves methods of its own (a WebSocket's
 subscriptions) passes them as `session`; without one those names answer
 "only available over WebSocket".
 
+A method may also register a batch preparer (`register_batch_prepare`):
+given the params of every entry of a batch that calls it, it returns one
+callable per entry that answers that entry in place of the handler, so work
+common to the batch (a sequencer recovering the senders of all its
+transactions as one group) can start before the entries are answered, still
+strictly in order and each with its own result or error. Single requests,
+object params and every other method are handled exactly as without it.
+
 The hardening lives here: non-finite numbers and too-deep nesting are parse
 errors, ids must be strings, integers, finite numbers or null (an invalid
 one is never echoed), batches are capped, error data that cannot be written
@@ -40,6 +48,8 @@ from node.rpc.errors import (
 from node.rpc.metrics import Metrics
 
 Handler = Callable[[list[Any]], Any]
+Prepared = Callable[[], Any]  # answers one batch entry in place of handler(params) (sync or async)
+BatchPrepare = Callable[[list[list[Any]]], list[Prepared]]  # the params of a batch's entries -> one each
 SessionCall = Callable[[str, Any], Any]  # (method, raw params) -> result, for a connection's own methods
 
 UNKNOWN_METHOD_LABEL = "<unknown>"
@@ -162,6 +172,14 @@ def validate_entry(entry: Any) -> Call:
     return Call(method, params, request_id, not has_id)  # type: ignore[arg-type]
 
 
+def _validated(entry: Any) -> Call | BadEntry:
+    """The entry as a Call, or the BadEntry that answers it."""
+    try:
+        return validate_entry(entry)
+    except BadEntry as bad:
+        return bad
+
+
 # -- the dispatcher --
 
 
@@ -182,6 +200,7 @@ class Dispatcher:
         self.session_methods = session_methods
         self._log = log if log is not None else logging.getLogger(f"node.rpc.{name}")
         self._handlers: dict[str, Handler] = {}
+        self._preparers: dict[str, BatchPrepare] = {}
         self._m_requests = metrics.counter("rpc_requests_total", "JSON-RPC requests by method")
         self._m_errors = metrics.counter("rpc_errors_total", "JSON-RPC error responses by method and code")
         self._m_duration = metrics.histogram("rpc_request_duration_seconds", "JSON-RPC handler latency by method")
@@ -199,6 +218,25 @@ class Dispatcher:
         if not callable(handler):
             raise TypeError(f"handler for {method!r} is not callable")
         self._handlers[method] = handler
+
+    def register_batch_prepare(self, method: str, prepare: BatchPrepare) -> None:
+        """Answer the entries of a batch that call `method` through `prepare` (see the module docstring).
+
+        `prepare(params_lists)` is called once per batch, before any entry is
+        answered, with the params of each entry that calls `method` with
+        positional params, in batch order; it returns one callable per entry,
+        called (and awaited) when that entry's turn comes, whose result or
+        error is the entry's answer as the handler's would be. It must not
+        raise for a bad entry (its callable raises); if it fails as a whole,
+        the batch is answered by the handler as usual.
+        """
+        if method not in self._handlers:
+            raise ValueError(f"method {method!r} is not registered on rpc server {self.name}")
+        if method in self._preparers:
+            raise ValueError(f"method {method!r} already has a batch preparer on rpc server {self.name}")
+        if not callable(prepare):
+            raise TypeError(f"batch preparer for {method!r} is not callable")
+        self._preparers[method] = prepare
 
     @property
     def methods(self) -> list[str]:
@@ -241,23 +279,47 @@ class Dispatcher:
                 f"invalid request: batch of {len(document)} requests exceeds the cap of {self.max_batch}"
             )
             return error_response(None, error)
+        entries = [_validated(entry) for entry in document]
+        prepared = self._prepare(entries) if self._preparers else {}
         parts = []
-        for entry in document:  # in order, one at a time
-            part = await self._handle_entry(entry, session)
+        for index, entry in enumerate(entries):  # in order, one at a time
+            part = await self._answer_entry(entry, session, prepared.get(index))
             if part is not None:
                 parts.append(part)
         return "[" + ",".join(parts) + "]" if parts else None
 
+    def _prepare(self, entries: list[Call | BadEntry]) -> dict[int, Prepared]:
+        """The prepared answer of each batch entry whose method has a preparer, by index."""
+        by_method: dict[str, list[int]] = {}
+        for index, entry in enumerate(entries):
+            if isinstance(entry, Call) and entry.method in self._preparers and isinstance(entry.params, list):
+                by_method.setdefault(entry.method, []).append(index)
+        prepared: dict[int, Prepared] = {}
+        for method, indices in by_method.items():
+            try:
+                answers = self._preparers[method]([entries[i].params for i in indices])  # type: ignore[union-attr]
+                if len(answers) != len(indices):
+                    raise ValueError(f"{len(answers)} prepared answers for {len(indices)} entries")
+            except Exception:  # noqa: BLE001 - a failing preparer must not fail the batch: the handler answers
+                self._log.error("rpc[%s] batch preparer of %s failed", self.name, shorten(method), exc_info=True)
+                continue
+            prepared.update(zip(indices, answers))
+        return prepared
+
     async def _handle_entry(self, entry: Any, session: SessionCall | None) -> str | None:
-        try:
-            call = validate_entry(entry)
-        except BadEntry as bad:
-            self.count_invalid(bad.error.code)
-            return error_response(bad.request_id, bad.error)
+        return await self._answer_entry(_validated(entry), session, None)
+
+    async def _answer_entry(
+        self, entry: Call | BadEntry, session: SessionCall | None, prepared: Prepared | None
+    ) -> str | None:
+        if isinstance(entry, BadEntry):
+            self.count_invalid(entry.error.code)
+            return error_response(entry.request_id, entry.error)
+        call = entry
         label = self._label(call.method, session)
         started = time.perf_counter()
         try:
-            result = await self._invoke(call, session)
+            result = await self._invoke(call, session, prepared)
             response = None if call.notification else self._encode_result(call, result)
         except RpcError as error:
             self._count(label, error.code, time.perf_counter() - started)
@@ -294,9 +356,12 @@ class Dispatcher:
 
     # -- calls --
 
-    async def _invoke(self, call: Call, session: SessionCall | None) -> Any:
-        """The call's result; any failure becomes an RpcError."""
+    async def _invoke(self, call: Call, session: SessionCall | None, prepared: Prepared | None = None) -> Any:
+        """The call's result (from its prepared answer, if it has one); any failure becomes an RpcError."""
         try:
+            if prepared is not None:
+                result = prepared()
+                return await result if inspect.isawaitable(result) else result
             return await self._call_handler(call, session)
         except RpcError:
             raise

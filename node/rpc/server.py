@@ -44,7 +44,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from node.rpc.dispatch import Dispatcher, Handler
+from node.rpc.dispatch import BatchPrepare, Dispatcher, Handler
 from node.rpc.http import HealthFn, HttpRoutes, Listener, ListenError, PortInUse
 from node.rpc.metrics import Metrics
 from node.rpc.websocket import WS_ONLY_METHODS, UnknownTopic, WebSocketHub
@@ -98,6 +98,10 @@ class RpcServer:
     def register(self, method: str, handler: Handler) -> None:
         """Serve `method` with `handler(params: list) -> result` (sync or async)."""
         self._dispatcher.register(method, handler)
+
+    def register_batch_prepare(self, method: str, prepare: BatchPrepare) -> None:
+        """Answer the entries of a batch that call `method` through `prepare` (Dispatcher.register_batch_prepare)."""
+        self._dispatcher.register_batch_prepare(method, prepare)
 
     def method(self, name: str) -> Callable[[F], F]:
         """Decorator form of register()."""
