@@ -15,7 +15,8 @@ length is canonical by construction. The price is ~28 bytes more per leaf.
 | 0x02   | 0x02 || withdrawal_id(32)    | msgpack [l2_sender(20), l1_recipient(20), amount_bytes, l2_block_number] |
 | 0x03   | 0x03                         | total L2 supply: minimal big-endian amount bytes          |
 | 0x04   | 0x04                         | only between two end-of-block chunks of one block: msgpack int, the hook in progress (node.stf.end_of_block) |
-| 0x05-0x0f | reserved for the rollup core                                                            |
+| 0x05   | 0x05 || rule name            | chain rules fixed at genesis, e.g. devnet_overrides = 0x01 (node.stf.chain_rules) |
+| 0x06-0x0f | reserved for the rollup core                                                            |
 | 0x10+  | the perpetuals venue (markets, orders, positions, oracle, insurance fund, ...)           |
 
 Amounts in msgpack values (`amount_bytes`, the supply) are minimal big-endian
