@@ -1,9 +1,9 @@
 """The challenger's in-process snapshot and revert (node.devnet.inproc.reloadable over prover.challenger.Challenger).
 
 Hold: the referee loop is stopped, so no dispute, move or proof goes to the L1 while the devnet is
-held or reverted (one decided on the abandoned chain must never land on the reverted L1);
-derivation needs no hold (the store is copied by a RocksDB checkpoint). Loops: derivation and the
-referee. The attestation journal (<data_dir>/attestations.journal) is closed with the store.
+held or reverted (one decided on the abandoned chain must never land on the reverted L1), and the
+derivation loop too (between two L1 blocks), so nothing writes the store while it is copied.
+Loops: derivation and the referee. The attestation journal (<data_dir>/attestations.journal) is closed with the store.
 Reopen does what start-up does before the RPC server: the chain follower opened again (the same
 object: the RPC's withdrawal proofs are bound to it), the L1 dispute contracts' params read again,
 a new oracle, conduct and referee (its state moved into the first referee, which the metrics
@@ -51,14 +51,14 @@ class ChallengerReload:
 
     async def hold(self) -> None:
         if not self._held:
-            await self.challenger.tasks.cancel_named([REFEREE])
+            await self.challenger.tasks.cancel_named([REFEREE, DERIVATION])
             self._held = True
 
     def release(self) -> None:
         if self._held:
             self._held = False
             if self._loops:
-                self._spawn_referee()
+                self._spawn_loops()
 
     def stores(self) -> Sequence[KVStore]:
         store = self.challenger.follower.store
@@ -97,12 +97,12 @@ class ChallengerReload:
         log.info("devnet: challenger reopened in place, safe head %d", ch.follower.safe_head().number)
 
     def start_loops(self) -> None:
-        self.challenger.tasks.spawn(DERIVATION, self.challenger._derivation_loop())
         self._loops = True
         if not self._held:
-            self._spawn_referee()
+            self._spawn_loops()
 
-    def _spawn_referee(self) -> None:
+    def _spawn_loops(self) -> None:
+        self.challenger.tasks.spawn(DERIVATION, self.challenger._derivation_loop())
         referee = self.challenger.referee
         if referee is not None:
             self.challenger.tasks.spawn(REFEREE, self.challenger._referee_loop(referee))

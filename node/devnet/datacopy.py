@@ -1,8 +1,9 @@
-"""Copy a process's data directory quickly: RocksDB's immutable SST files are hard-linked, the rest copied.
+"""Copy a process's data directory quickly: immutable files are hard-linked, the rest copied.
 
-RocksDB never changes an SST file once written (it only deletes it), so a snapshot and a
-restored data dir can share them; the WAL, MANIFEST, CURRENT, OPTIONS and every non-RocksDB file
-(journals, JSON state) are copied. RocksDB's info LOG files and its LOCK file are left out:
+RocksDB never changes an SST file once written (it only deletes it), and the settler writes each
+held block (`<n>.blk`, l1.settler.blockstore) once, to a temporary name renamed into place, so a
+snapshot and a restored data dir can share them; the WAL, MANIFEST, CURRENT, OPTIONS and every
+other file (journals, JSON state) are copied. RocksDB's info LOG files and its LOCK file are left out:
 they hold no data (LOG names absolute paths) and RocksDB recreates them.
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SKIPPED = frozenset({"LOCK", "LOG"})
+IMMUTABLE_SUFFIXES = (".sst", ".blk")  # never rewritten in place: safe to share by hard link
 OLD_MARK = ".old-"  # a replaced data dir, renamed aside (".<name>.old-<hex>") until it is deleted
 
 
@@ -36,8 +38,12 @@ def is_skipped(name: str) -> bool:
     return name in SKIPPED or name.startswith("LOG.old")
 
 
+def is_immutable(name: str) -> bool:
+    return name.endswith(IMMUTABLE_SUFFIXES)
+
+
 def copy_tree(source: Path, target: Path, link: bool = True) -> CopyStats:
-    """Copy `source` into `target` (created; must not exist); SST files hard-linked when `link`."""
+    """Copy `source` into `target` (created; must not exist); immutable files hard-linked when `link`."""
     stats = CopyStats()
     target.mkdir(parents=True)
     with os.scandir(source) as entries:
@@ -49,7 +55,7 @@ def copy_tree(source: Path, target: Path, link: bool = True) -> CopyStats:
                 stats.add(copy_tree(Path(entry.path), destination, link))
             elif entry.is_file(follow_symlinks=False):
                 stats.files += 1
-                if link and entry.name.endswith(".sst"):
+                if link and is_immutable(entry.name):
                     try:
                         os.link(entry.path, destination)
                         stats.linked += 1

@@ -12,15 +12,16 @@ checkpoints itself and stays held (devnet_quiesceSnapshot with hold) or is stopp
 SSTs hard-linked); then all are released (devnet_resume, SIGCONT; except the ones paused on
 purpose). Every process is crash-safe, so the copy of a stopped process is a valid crash image.
 
-Revert, in process: every process able to is quiesced first (devnet_quiesce: L1, sequencer, the
-others), so nothing from the abandoned future is sealed, gossiped or applied while some processes
-are reverted and others not (an executor drops gossip while held; what it dropped is in libp2p's
-seen cache and never delivered again). The others are SIGKILLed at that point, before the L1 goes
+Revert, in process: every process able to is quiesced first (devnet_quiesce, all at once), so
+nothing from the abandoned future is sealed, gossiped, applied or sent to the L1 while some
+processes are reverted and others not (an executor or the settler drops gossip while held; what
+it dropped is in libp2p's seen cache and never delivered again; the settler's and challenger's L1
+transactions wait for the release). The others are SIGKILLed at that point, before the L1 goes
 back, so a stale settler or challenger cannot post to the reverted L1, and their data dirs are
-restored from the snapshot. Then devnet_revertTo (held) on the L1, the sequencer, the others;
-devnet_resume in the same order; the killed ones started again and waited for. If the L1 or the
-sequencer cannot take the in-process path, or a revert of either fails, the whole devnet takes the
-kill-and-restart path instead.
+restored from the snapshot. Then devnet_revertTo (held) on the L1 first (the others read it as
+they reopen), then on the sequencer and all the others together; devnet_resume on all; the killed
+ones started again and waited for. If the L1 or the sequencer cannot take the in-process path, or
+a revert of either fails, the whole devnet takes the kill-and-restart path instead.
 
 Revert, kill and restart: SIGKILL every process (their state is being thrown away), restore every
 data dir from the snapshot (which is kept for later reverts; later snapshots are dropped): the old
@@ -182,6 +183,7 @@ def copy_in_place(processes: list[tuple[ProcessSpec, int]], target: Path, paused
             for name, result in results.items():
                 paths[name] = IN_PROCESS
                 stats.files += int(result.get("files", 0))
+                stats.linked += int(result.get("linked", 0))
                 stats.bytes_copied += int(result.get("bytesCopied", 0))
             failed = [str(refusal) for refusal in refusals.values() if refusal.kind != MISSING]
             if failed:
@@ -268,6 +270,13 @@ def revert_to(
         "paths": outcome.paths,
         "bytesCopied": outcome.bytes_copied,
     }
+
+
+def l1_first(specs: list[ProcessSpec]) -> list[list[ProcessSpec]]:
+    """[[the L1], [all the others]] (empty stages left out): the order of in-place reverts."""
+    first = [spec for spec in specs if spec.role == ROLE_L1]
+    rest = [spec for spec in specs if spec.role != ROLE_L1]
+    return [stage for stage in (first, rest) if stage]
 
 
 def _paths_summary(paths: dict[str, str]) -> str:
@@ -364,26 +373,29 @@ class RevertPlan:
     def in_place(self) -> RevertOutcome | None:
         """Revert in place every process that can; None (nothing changed) when the L1 or the sequencer cannot.
 
-        Every process is quiesced before any is reverted (L1, sequencer, then the others), so no
-        block is sealed, gossiped or applied from the abandoned future while some are reverted and
-        some not; the processes that cannot revert in place (no such method, SIGSTOPped, not
-        answering) are killed then, before the L1 goes back (a stale settler must not post to the
-        reverted L1), and restarted on their restored data dirs once the others resume.
+        Every process is quiesced before any is reverted, so no block is sealed, gossiped or
+        applied from the abandoned future while some are reverted and some not (their order does
+        not matter then: all of it is thrown away, and all are quiesced with one parallel call);
+        the processes that cannot revert in place (no such method, SIGSTOPped, not answering) are
+        killed then, before the L1 goes back (a stale settler must not post to the reverted L1),
+        and restarted on their restored data dirs once the others resume. The L1 reverts first:
+        the others read it as they reopen (the sequencer's L1 follower, the settler's outputs
+        ledger) and must see the snapshot's L1, not the abandoned one; then the sequencer and the
+        others revert together and all resume at once (held until then, none makes, sends or
+        takes anything of the abandoned chain, whatever the order they resume in).
         """
         specs = [spec for spec, _ in self.recorded]
         running = {
             spec.name for spec, pid in self.recorded if pid is not None and is_running(pid) and not is_stopped(pid)
         }
         mark = time.monotonic()
-        held: list[ProcessSpec] = []
-        restart = [spec for spec in specs if spec.name not in running]
-        for stage in stages([spec for spec in specs if spec.name in running]):
-            results, refusals = call_stage(stage, QUIESCE, timeout_s=QUIESCE_TIMEOUT_S)
-            held += [spec for spec in stage if spec.name in results]
-            restart += [spec for spec in stage if spec.name in refusals]
-            for refusal in refusals.values():
-                if refusal.kind != MISSING:
-                    self.report(f"in-process revert: {refusal}")
+        asked = [spec for spec in specs if spec.name in running]
+        results, refusals = call_stage(asked, QUIESCE, timeout_s=QUIESCE_TIMEOUT_S)  # all at once: see below
+        held = [spec for spec in asked if spec.name in results]
+        restart = [spec for spec in specs if spec.name not in results]
+        for refusal in refusals.values():
+            if refusal.kind != MISSING:
+                self.report(f"in-process revert: {refusal}")
         if any(spec.role in (ROLE_L1, ROLE_SEQUENCER) for spec in restart):
             call_stage(held, RESUME)
             return None
@@ -401,7 +413,7 @@ class RevertPlan:
         stats = self._restore(restart)
         mark = time.monotonic()
         reverted: list[ProcessSpec] = []
-        for stage in stages(held):
+        for stage in l1_first(held):
             results, refusals = call_stage(
                 stage, REVERT, lambda spec: [str(self.source / spec.name), {"hold": True}], REVERT_CALL_TIMEOUT_S
             )
@@ -418,8 +430,7 @@ class RevertPlan:
                 restart.append(spec)
         self.timings["revert_in_place"] = time.monotonic() - mark
         mark = time.monotonic()
-        for stage in stages(reverted):
-            call_stage(stage, RESUME)
+        call_stage(reverted, RESUME)
         self.timings["resume"] = time.monotonic() - mark
         self._start_and_wait(restart)
         paths = {spec.name: IN_PROCESS for spec in reverted} | {spec.name: RESTARTED for spec in restart}

@@ -2,9 +2,9 @@
 
 Hold: gossiped blocks are dropped (node.unsafe.UnsafeFollower swapped for one that keeps nothing),
 so a block of the abandoned chain still in flight during a devnet revert is never applied; blocks
-dropped so are in libp2p's seen cache, so they are not delivered again either. Derivation needs no
-hold: the store is copied by a RocksDB checkpoint, a consistent image whatever it writes, and the
-L1 it follows is held. Loops: derivation, finality, range syncs and attestation publishing.
+dropped so are in libp2p's seen cache, so they are not delivered again either. The derivation loop
+is stopped too (between two L1 blocks: each is one write with its cursor), so nothing writes the
+store while it is copied. Loops: derivation, finality, range syncs and attestation publishing.
 Reopen does what start-up does before the network: the chain follower (store, genesis, derivation
 state fed from L1 up to the copy's cursor), a new unsafe follower, the finalized head found again
 from L1, and an empty attestation pool (devnets keep it in memory only). The libp2p host, its
@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("executor")
 
-LOOPS = ("derivation", "finality")
+DERIVATION = "derivation"
+LOOPS = (DERIVATION, "finality")
 LOOP_PREFIXES = ("range-sync-", "attest-")
 
 
@@ -44,6 +45,7 @@ class ExecutorReload:
     def __init__(self, executor: Executor) -> None:
         self.executor = executor
         self._real: UnsafeFollower | None = None  # the follower put aside while held
+        self._loops = True  # the loops run (false between stop_loops and start_loops)
 
     @property
     def data_dir(self) -> Path:
@@ -58,11 +60,14 @@ class ExecutorReload:
             real = self.executor.unsafe
             self.executor.unsafe = DroppingFollower(real.chain, real.safe)
             self._real = real
+            await self.executor.tasks.cancel_named([DERIVATION])
 
     def release(self) -> None:
         real, self._real = self._real, None
         if real is not None:
             self.executor.unsafe = real
+            if self._loops:
+                self.executor.tasks.spawn(DERIVATION, self.executor._derivation_loop())
 
     def stores(self) -> Sequence[KVStore]:
         store = self.executor.store
@@ -71,6 +76,7 @@ class ExecutorReload:
     async def stop_loops(self) -> None:
         await self.executor.tasks.cancel_named(LOOPS, LOOP_PREFIXES)
         self.executor._range_syncing = False
+        self._loops = False
 
     def close_stores(self) -> None:
         self.executor.follower.close()
@@ -94,7 +100,9 @@ class ExecutorReload:
 
     def start_loops(self) -> None:
         ex = self.executor
-        ex.tasks.spawn("derivation", ex._derivation_loop())
+        self._loops = True
+        if self._real is None:  # held: derivation starts on release
+            ex.tasks.spawn(DERIVATION, ex._derivation_loop())
         ex.tasks.spawn("finality", ex._finality_loop())
 
     def fail(self, exc: BaseException) -> None:

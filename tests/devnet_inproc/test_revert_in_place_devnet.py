@@ -9,7 +9,7 @@
   outputs proposed; a kill -9 of a reverted role and its restart keep the reverted chain;
 - bad directories are InvalidParams (-32602) on every role, which keeps running.
 
-One devnet (one executor, 4 s L1 blocks so a restarted L1 makes no block before it is held; blocks
+One devnet (one executor, 6 s L1 blocks so a restarted L1 makes no block before it is held; blocks
 come from devnet_mine where a test needs them) serves the module and is always torn down.
 """
 
@@ -51,7 +51,7 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
     try:
         cli(
             "devnet", "up", "--dir", str(directory), "--detach", "--executors", "1", "--base-port", str(base),
-            "--l1-block-time-ms", "4000", timeout=180,
+            "--l1-block-time-ms", "6000", timeout=180,
         )  # fmt: skip
         yield Devnet.from_dir(directory)
     finally:
@@ -107,8 +107,12 @@ def caught_up(devnet: Devnet) -> bool:
 
 
 def view(devnet: Devnet, number: int, undone: str, queued: str) -> dict[str, Any]:
-    """What each role holds, read while the whole devnet is held (nothing moves) and caught up with the L1."""
+    """What each role holds, read while the devnet is held (no L1 or L2 block is made), once every follower has
+    caught up with the L1: the L1 followers are released for that (their L1 transactions wait in the held L1's
+    mempool; no L2 block is made to gossip)."""
     by_name = specs(devnet)
+    for name in ("settler", "executor-0", "challenger"):
+        rpc(by_name[name], RESUME)
     wait_for(lambda: caught_up(devnet), 60, "every follower caught up with the held L1")
     time.sleep(1.0)  # the executor's finality loop runs every 0.25 s: one more round over the same L1
     l1, sequencer, executor = by_name["l1"], by_name["sequencer"], by_name["executor-0"]
@@ -146,7 +150,12 @@ def test_a_revert_in_place_gives_what_a_restart_on_the_same_snapshot_gives(
     devnet: Devnet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     by_name = specs(devnet)
-    wait_for(lambda: int(rpc(by_name["settler"], "settler_status")["postedUpto"]) > 0, 120, "a first batch on L1")
+
+    def posted() -> bool:
+        devnet.mine(1)
+        return int(rpc(by_name["settler"], "settler_status")["postedUpto"]) > 0
+
+    wait_for(posted, 120, "a first batch on L1")
     queued = send(devnet, 4, RECIPIENT, 3, nonce_ahead=3)  # waits in the mempool for a nonce gap
     snap = devnet.snapshot()
     assert devnet.call("devnet_snapshotInfo")["paths"] == {name: IN_PROCESS for name in by_name}
@@ -165,7 +174,7 @@ def test_a_revert_in_place_gives_what_a_restart_on_the_same_snapshot_gives(
     in_place = view(devnet, recorded, undone, queued)
     each_stage(devnet, RESUME)
 
-    # the restart on the same snapshot, then held at once (the L1 makes its first block 4 s after it starts)
+    # the restart on the same snapshot, then held at once (the L1 makes its first block 6 s after it starts)
     monkeypatch.setenv(NO_INPROC_ENV, "1")
     restarted = revert_to(layout, snap)
     assert restarted["paths"] == {name: RESTARTED for name in by_name}

@@ -2,7 +2,7 @@
 
     devnet_quiesce()                        -> {"held": true}     reach a block boundary and hold there
     devnet_resume()                         -> {"held": false}    release a hold (idempotent)
-    devnet_quiesceSnapshot(dir, {"hold"?})  -> {"dir", "seconds", "stores", "files", "bytesCopied", "held"}
+    devnet_quiesceSnapshot(dir, {"hold"?})  -> {"dir", "seconds", "stores", "files", "linked", "bytesCopied", ...}
     devnet_revertTo(dir, {"hold"?})         -> {"dir", "seconds", "timings", "held"}
 
 devnet_quiesceSnapshot holds the role at a block boundary, writes a consistent copy of its data dir
@@ -120,7 +120,9 @@ class InprocControl:
             "dir": str(target),
             "seconds": round(time.monotonic() - began, 4),
             "stores": stats.stores,
+            "checkpoints": stats.checkpoints,
             "files": stats.files,
+            "linked": stats.linked,
             "bytesCopied": stats.bytes_copied,
             "held": hold,
         }
