@@ -78,6 +78,9 @@ class BackgroundTasks:
         self.failure = exc
         self.failed.set()
 
+    def running(self) -> list[asyncio.Task[Any]]:
+        return [task for task in self._tasks if not task.done()]
+
     async def cancel_named(self, names: Collection[str] = (), prefixes: Collection[str] = ()) -> int:
         """Cancel and await the tasks named one of `names` or starting with one of `prefixes` (a devnet revert
         stops a role's loops to restart them, node.devnet.inproc); returns how many were running."""

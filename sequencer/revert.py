@@ -6,9 +6,10 @@ follower, the block loop, the requeue and mempool-upkeep loops and the gossip pu
 mempool journal is closed with them. Reopen does what start-up does after the RPC server and the
 network exist: the chain store, the journal replayed into a new mempool, every part rebuilt
 (SequencerNode._build_parts: mempool, txpool, healer, finality, L1 follower, producer), an
-interrupted heal finished, one L1 poll; blocks sealed before the revert and not yet gossiped are
-dropped with the old gossip queue. The RPC handlers are bound to the first SequencerMethods, so
-the rebuilt one's state is moved into it; the sender-recovery pool and the libp2p host are kept.
+interrupted heal finished (the first L1 poll is the follower loop's, once released); blocks
+sealed before the revert and not yet gossiped are dropped with the old gossip queue. The RPC
+handlers are bound to the first SequencerMethods, so the rebuilt one's state is moved into it;
+the sender-recovery pool and the libp2p host are kept.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ class SequencerReload:
             node.gossip_queue = asyncio.Queue()  # blocks of the abandoned chain are never published
         await node._restore_mempool(node.txpool, records)
         await node.healer.resume()
-        await node.follower.poll_once_logged()
+        # no L1 poll here (start-up makes one): the L1 may not be reverted yet (node.devnet.snapshot_ops reverts
+        # every process at once); the L1 follower loop polls as soon as the hold is released
         node.m_unsafe.set(node.chain.head().number)
         log.info("devnet: sequencer reopened in place at block %d", node.chain.head().number)
 

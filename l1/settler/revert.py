@@ -10,9 +10,10 @@ held blocks, one file each) are copied as they are; the test-only proposal polic
 Reopen does what construction and start-up do, on the same objects (the metrics and the gossip
 network's range-sync server are bound to them): the inbox walker, the outputs ledger, the verified
 chain, the waits and problem trackers start afresh; the L1 params are read again, the transaction
-book is rebuilt from the copy's journal, the held blocks are loaded again from the copy, the L1
-view is opened from the copy's inbox checkpoint, and the proposal policy is made again, as on a
-restart. The libp2p host and the RPC server are kept.
+book is rebuilt from the copy's journal, the held blocks are loaded again from the copy, the inbox
+walk resumes from the copy's checkpoint (L1 blocks at or below it are the same on the L1 before and
+after its revert, which may run at the same time), the outputs ledger is filled by the first round
+after the release, and the proposal policy is made again, as on a restart. The libp2p host and the RPC server are kept.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING
 from l1.settler.blockstore import BlockStore
 from l1.settler.feed import LatencyWindow
 from l1.settler.held import Starvation
-from l1.settler.inbox import InboxWalker
+from l1.settler.inbox import InboxWalker, open_inbox
 from l1.settler.journal import load_record
 from l1.settler.outcomes import Outcomes
 from l1.settler.outputs import OutputsLedger
@@ -119,7 +120,8 @@ class SettlerReload:
         if s.feed is not None:
             store = s.feed.store
             vars(store).update(vars(BlockStore(store.directory, store.rules, store.max_held)))
-        await s._open_l1_view(record)
+        await open_inbox(s.l1, s.walker, record.inbox)  # L1 blocks up to the copy's checkpoint: the same on any L1
+        # the outputs ledger is filled by the first round, once released: the L1 may not be reverted yet
         if s.faulty is not None and s.proposal_policy is not None:  # closed with the stores
             s.faulty = s.proposal_policy(config, s.l1, s.sequencer)
             await s.faulty.open()

@@ -18,9 +18,9 @@ processes are reverted and others not (an executor or the settler drops gossip w
 it dropped is in libp2p's seen cache and never delivered again; the settler's and challenger's L1
 transactions wait for the release). The others are SIGKILLed at that point, before the L1 goes
 back, so a stale settler or challenger cannot post to the reverted L1, and their data dirs are
-restored from the snapshot. Then devnet_revertTo (held) on the L1 first (the others read it as
-they reopen), then on the sequencer and all the others together; devnet_resume on all; the killed
-ones started again and waited for. If the L1 or the sequencer cannot take the in-process path, or
+restored from the snapshot. Then devnet_revertTo (held) on all of them at once (RevertPlan.in_place
+says why the order does not matter), devnet_resume on all; the killed ones started again and
+waited for. If the L1 or the sequencer cannot take the in-process path, or
 a revert of either fails, the whole devnet takes the kill-and-restart path instead.
 
 Revert, kill and restart: SIGKILL every process (their state is being thrown away), restore every
@@ -272,13 +272,6 @@ def revert_to(
     }
 
 
-def l1_first(specs: list[ProcessSpec]) -> list[list[ProcessSpec]]:
-    """[[the L1], [all the others]] (empty stages left out): the order of in-place reverts."""
-    first = [spec for spec in specs if spec.role == ROLE_L1]
-    rest = [spec for spec in specs if spec.role != ROLE_L1]
-    return [stage for stage in (first, rest) if stage]
-
-
 def _paths_summary(paths: dict[str, str]) -> str:
     kinds = sorted(set(paths.values()))
     return ", ".join(f"{kind}: {', '.join(n for n, k in paths.items() if k == kind)}" for kind in kinds)
@@ -378,11 +371,14 @@ class RevertPlan:
         not matter then: all of it is thrown away, and all are quiesced with one parallel call);
         the processes that cannot revert in place (no such method, SIGSTOPped, not answering) are
         killed then, before the L1 goes back (a stale settler must not post to the reverted L1),
-        and restarted on their restored data dirs once the others resume. The L1 reverts first:
-        the others read it as they reopen (the sequencer's L1 follower, the settler's outputs
-        ledger) and must see the snapshot's L1, not the abandoned one; then the sequencer and the
-        others revert together and all resume at once (held until then, none makes, sends or
-        takes anything of the abandoned chain, whatever the order they resume in).
+        and restarted on their restored data dirs once the others resume. Then all revert at
+        once: a role reopening reads only L1 blocks at or below its own copy's cursor, which are
+        the same on the L1 before and after its revert (the L1 never reorgs, and its swap is
+        atomic for its RPC: no await between closing and reopening its store); whatever depends
+        on the L1's newest state (the sequencer's L1 poll, the settler's outputs, the executor's
+        finality, the challenger's referee) runs in the loops, which start on the release. All
+        are released at once (held until then, none makes, sends or takes anything of the
+        abandoned chain, whatever the order they resume in).
         """
         specs = [spec for spec, _ in self.recorded]
         running = {
@@ -413,7 +409,7 @@ class RevertPlan:
         stats = self._restore(restart)
         mark = time.monotonic()
         reverted: list[ProcessSpec] = []
-        for stage in l1_first(held):
+        for stage in [held]:  # all at once (in_place's docstring)
             results, refusals = call_stage(
                 stage, REVERT, lambda spec: [str(self.source / spec.name), {"hold": True}], REVERT_CALL_TIMEOUT_S
             )

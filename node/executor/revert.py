@@ -4,7 +4,9 @@ Hold: gossiped blocks are dropped (node.unsafe.UnsafeFollower swapped for one th
 so a block of the abandoned chain still in flight during a devnet revert is never applied; blocks
 dropped so are in libp2p's seen cache, so they are not delivered again either. The derivation loop
 is stopped too (between two L1 blocks: each is one write with its cursor), so nothing writes the
-store while it is copied. Loops: derivation, finality, range syncs and attestation publishing.
+store while it is copied. Loops: derivation, finality, range syncs and attestation publishing; a
+reopened executor starts derivation and finality on its release only (the L1 it reads the outputs
+of may not be reverted yet while it reopens).
 Reopen does what start-up does before the network: the chain follower (store, genesis, derivation
 state fed from L1 up to the copy's cursor), a new unsafe follower, the finalized head found again
 from L1, and an empty attestation pool (devnets keep it in memory only). The libp2p host, its
@@ -30,7 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("executor")
 
 DERIVATION = "derivation"
-LOOPS = (DERIVATION, "finality")
+FINALITY = "finality"
+LOOPS = (DERIVATION, FINALITY)
 LOOP_PREFIXES = ("range-sync-", "attest-")
 
 
@@ -67,7 +70,7 @@ class ExecutorReload:
         if real is not None:
             self.executor.unsafe = real
             if self._loops:
-                self.executor.tasks.spawn(DERIVATION, self.executor._derivation_loop())
+                self._spawn_loops()
 
     def stores(self) -> Sequence[KVStore]:
         store = self.executor.store
@@ -99,11 +102,15 @@ class ExecutorReload:
         log.info("devnet: executor reopened in place, safe head %d", ex.deriver.safe.safe_head().number)
 
     def start_loops(self) -> None:
-        ex = self.executor
         self._loops = True
-        if self._real is None:  # held: derivation starts on release
-            ex.tasks.spawn(DERIVATION, ex._derivation_loop())
-        ex.tasks.spawn("finality", ex._finality_loop())
+        if self._real is None:  # held: they start on release
+            self._spawn_loops()
+
+    def _spawn_loops(self) -> None:
+        ex = self.executor
+        ex.tasks.spawn(DERIVATION, ex._derivation_loop())
+        if not any(task.get_name() == FINALITY and not task.done() for task in ex.tasks.running()):
+            ex.tasks.spawn(FINALITY, ex._finality_loop())
 
     def fail(self, exc: BaseException) -> None:
         self.executor.tasks.fail(exc)
