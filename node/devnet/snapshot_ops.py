@@ -43,6 +43,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -238,7 +239,7 @@ def revert_to(
             f"snapshot {snapshot} has no copy of {', '.join(missing)} (taken with other processes)"
         )
     set_held(layout, add=names)
-    timings: dict[str, float] = {}
+    timings: dict[str, float] = {"prepare": time.monotonic() - began}
     why = f"devnet revert to {snapshot}"
     deadline = time.monotonic() + timeout_s
     plan = RevertPlan(layout, recorded, source, why, starter, deadline, timings, report)
@@ -249,16 +250,21 @@ def revert_to(
     except StartupError:
         set_held(layout, remove=names)
         raise
+    mark = time.monotonic()
     set_held(layout, remove=names)
     specs = [spec for spec, _ in recorded]
     # the chain's sources: an executor or challenger may have reorged between the heads' read and the stop
-    problems = heads_mismatch(record.heads, [spec for spec in specs if spec.role in (ROLE_L1, ROLE_SEQUENCER)])
+    sources = [spec for spec in specs if spec.role in (ROLE_L1, ROLE_SEQUENCER)]
+    with ThreadPoolExecutor(max_workers=2) as pool:  # both only read: at once
+        checking = pool.submit(heads_mismatch, record.heads, sources)
+        reading = pool.submit(read_heads, specs)
+        problems, heads = checking.result(), reading.result()
     if problems:
         raise ControlRefusedError(
             f"after the revert to {snapshot} the chain is not the snapshot's: {'; '.join(problems)}"
         )
     dropped = registry.drop_after(record.number)
-    heads = read_heads(specs)
+    timings["check"] = time.monotonic() - mark
     report(f"reverted to {snapshot} in {time.monotonic() - began:.2f} s ({_paths_summary(outcome.paths)})")
     return {
         "id": record.id,
