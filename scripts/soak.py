@@ -70,6 +70,7 @@ from node.devnet.soak.checks import (  # noqa: E402
     check_transactions,
     sample_heights,
     settle,
+    wait_stable,
 )
 from node.devnet.soak.load import (  # noqa: E402
     Accounts,
@@ -193,6 +194,8 @@ class Soak:
         args = self.args
         client = SyncRpcClient(self.sequencer)
         chain_id = int(client.call("rollup_chainId"))
+        stable = wait_stable(self.sequencer, 120.0, progress)
+        progress(f"L2 block {stable} safe as sealed: the settler's batches land within the window")
         fund(client, chain_id, FEE, [dev_account(i) for i in FUNDERS], self.accounts.senders, FUNDING)
         streams = self.presign(pool, chain_id)
         plan = plan_chaos(random.Random(self.seed), self.roles, args.seconds, args.kill_every, self.outage_s)

@@ -140,6 +140,36 @@ def _blocks_carrying(seq: SyncRpcClient, numbers: range, watched: set[str]) -> l
     ]
 
 
+def wait_stable(sequencer: str, timeout_s: float, report: Report) -> int:
+    """Wait until a block the sequencer sealed became safe unchanged (its batch landed within the sequencing
+    window) and return its number. A devnet started on a loaded machine can come up after its first
+    windows closed, and then heals onto default blocks until the settler catches up; a soak that started
+    its load meanwhile would measure that start-up, not the chaos it plans."""
+    seq = SyncRpcClient(sequencer, timeout=10)
+    deadline = time.monotonic() + timeout_s
+    mark = int(seq.call("rollup_syncStatus")["unsafe"]["number"]) + 1
+    sealed = None
+    while time.monotonic() < deadline:
+        try:
+            status = seq.call("rollup_syncStatus")
+            block = seq.call("rollup_getBlockByNumber", mark, False)
+        except (RpcTransportError, RpcError):
+            time.sleep(POLL_S)
+            continue
+        if block is None:
+            time.sleep(POLL_S)
+            continue
+        if sealed is not None and block["hash"] != sealed:
+            report(f"L2 block {mark} was replaced by the L1-derived chain: waiting for a later one to become safe")
+            mark, sealed = int(status["unsafe"]["number"]) + 1, None
+            continue
+        if sealed is not None and int(status["safe"]["number"]) >= mark:
+            return mark  # seen unsafe first, then safe with the same hash
+        sealed = block["hash"]
+        time.sleep(POLL_S)
+    raise SettleTimeout(f"no block the sequencer sealed became safe unchanged within {timeout_s:.0f} s")
+
+
 def _safe_head(url: str) -> int | None:
     try:
         return int(SyncRpcClient(url, timeout=5).call("rollup_syncStatus")["safe"]["number"])
