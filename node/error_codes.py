@@ -240,6 +240,11 @@ ENTRIES: tuple[ErrorCode, ...] = (
     _entry(_S.L1_RECEIPT, "the output's L2 block is not derived from the inbox yet", l1_rules.L2BlockNotDerived),
     _entry(_S.L1_RECEIPT, "the address already plays in this output's dispute", l1_rules.AlreadyAParty),
     _entry(_S.L1_RECEIPT, "a defence of an output no challenger disputes", l1_rules.NotDisputed),
+    _entry(
+        _S.L1_RECEIPT,
+        "a balance override on a chain without the genesis rule devnet_overrides (every chain but a devnet's)",
+        l1_rules.BalanceOverridesDisabled,
+    ),
     _entry(_S.L1_RECEIPT, "a forced transaction that encodes a deposit", l1_rules.ForcedDeposit),
     # -- the venue (node.venue.errors) --
     _entry(_S.VENUE, "base class of the venue's errors (never raised itself)", venue.VenueError),

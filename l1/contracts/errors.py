@@ -27,8 +27,7 @@ KindRuleError (l1.chain.errors)
 ├── PortalInsufficient       -32087  the portal holds less than the withdrawal (cannot happen with honest outputs)
 ├── AlreadyAParty            -32090  the address already plays in this output's dispute (either side)
 ├── NotDisputed              -32091  a defence of an output no challenger disputes
-└── BalanceOverridesDisabled (-32060, KindRuleError's: no code of its own yet) a set_l2_balance on a chain
-                                     whose [l1.rollup] devnet_overrides is off
+└── BalanceOverridesDisabled -32092  a set_l2_balance on a chain whose [l1.rollup] devnet_overrides is off
 """
 
 from __future__ import annotations
@@ -96,9 +95,9 @@ class ForcedDeposit(KindRuleError):
 
 
 class BalanceOverridesDisabled(KindRuleError):
-    """set_l2_balance on a chain whose rule devnet_overrides is off (every chain but a devnet's).
+    """set_l2_balance on a chain whose rule devnet_overrides is off (every chain but a devnet's)."""
 
-    It carries the kind rules' base code: a code of its own is for the error table's owner to assign."""
+    rpc_code = -32092
 
     def __init__(self) -> None:
         super().__init__(
