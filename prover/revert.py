@@ -93,6 +93,7 @@ class ChallengerReload:
         if ch.watch is not None:
             ch.watch.network.pool = AttestationPool()
             ch.watch.network._replay()
+            await ch.watch.node.forget_gossip_history()  # no attestation of the abandoned chain is served again
         # still held (the loops stay stopped until release): the hold belongs to this object, not the store
         log.info("devnet: challenger reopened in place, safe head %d", ch.follower.safe_head().number)
 

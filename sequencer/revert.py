@@ -85,6 +85,7 @@ class SequencerReload:
         self._held = None  # the lock held before belonged to the old parts
         if node.network is not None:
             node.gossip_queue = asyncio.Queue()  # blocks of the abandoned chain are never published
+            await node.network.node.forget_gossip_history()  # nor served again from the gossip cache
         await node._restore_mempool(node.txpool, records)
         await node.healer.resume()
         # no L1 poll here (start-up makes one): the L1 may not be reverted yet (node.devnet.snapshot_ops reverts

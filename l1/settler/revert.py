@@ -120,6 +120,7 @@ class SettlerReload:
         if s.feed is not None:
             store = s.feed.store
             vars(store).update(vars(BlockStore(store.directory, store.rules, store.max_held)))
+            await s.feed.network.node.forget_gossip_history()  # no block of the abandoned chain is served again
         await open_inbox(s.l1, s.walker, record.inbox)  # L1 blocks up to the copy's checkpoint: the same on any L1
         # the outputs ledger is filled by the first round, once released: the L1 may not be reverted yet
         if s.faulty is not None and s.proposal_policy is not None:  # closed with the stores

@@ -14,14 +14,16 @@ purpose). Every process is crash-safe, so the copy of a stopped process is a val
 
 Revert, in process: every process able to is quiesced first (devnet_quiesce, all at once), so
 nothing from the abandoned future is sealed, gossiped, applied or sent to the L1 while some
-processes are reverted and others not (an executor or the settler drops gossip while held; what
-it dropped is in libp2p's seen cache and never delivered again; the settler's and challenger's L1
-transactions wait for the release). The others are SIGKILLed at that point, before the L1 goes
-back, so a stale settler or challenger cannot post to the reverted L1, and their data dirs are
-restored from the snapshot. Then devnet_revertTo (held) on all of them at once (RevertPlan.in_place
-says why the order does not matter), devnet_resume on all; the killed ones started again and
-waited for. If the L1 or the sequencer cannot take the in-process path, or
-a revert of either fails, the whole devnet takes the kill-and-restart path instead.
+processes are reverted and others not: an executor or the settler drops gossip while held (what
+it dropped is in libp2p's seen cache and never delivered again), every reverted peer empties its
+gossip message cache (no peer, a restarted one included, is served or replayed a block of the
+abandoned chain later), and the settler's and challenger's L1 transactions wait for the release.
+The processes that cannot revert in place are SIGKILLed at that point, before the L1 goes back,
+so a stale settler or challenger cannot post to the reverted L1, and their data dirs are restored
+from the snapshot. Then devnet_revertTo (held) on all the others at once (RevertPlan.in_place says
+why the order does not matter), devnet_resume on all; the killed ones started again and waited
+for. If the L1 or the sequencer cannot take the in-process path, or a revert of either fails, the
+whole devnet takes the kill-and-restart path instead.
 
 Revert, kill and restart: SIGKILL every process (their state is being thrown away), restore every
 data dir from the snapshot (which is kept for later reverts; later snapshots are dropped): the old
@@ -414,26 +416,31 @@ class RevertPlan:
         self.timings["kill"] = time.monotonic() - mark
         stats = self._restore(restart)
         mark = time.monotonic()
-        reverted: list[ProcessSpec] = []
-        for stage in [held]:  # all at once (in_place's docstring)
-            results, refusals = call_stage(
-                stage, REVERT, lambda spec: [str(self.source / spec.name), {"hold": True}], REVERT_CALL_TIMEOUT_S
-            )
-            for name, result in results.items():
-                self.timings[f"inproc_{name}"] = float(result.get("seconds", 0.0))
-            reverted += [spec for spec in stage if spec.name in results]
-            failed = [spec for spec in stage if spec.name in refusals]
-            if any(spec.role in (ROLE_L1, ROLE_SEQUENCER) for spec in failed):
-                raise InPlaceFailed("; ".join(str(refusals[spec.name]) for spec in failed))
-            for spec in failed:  # an executor or challenger that could not: restarted like the others
-                self.report(f"in-process revert: {refusals[spec.name]}; restarting it")
-                kill_all([(spec, self.pids.get(spec.name))])
-                stats.add(self._restore([spec]))
-                restart.append(spec)
+        # all at once (in_place's docstring)
+        results, refusals = call_stage(
+            held, REVERT, lambda spec: [str(self.source / spec.name), {"hold": True}], REVERT_CALL_TIMEOUT_S
+        )
+        for name, result in results.items():
+            self.timings[f"inproc_{name}"] = float(result.get("seconds", 0.0))
+        reverted = [spec for spec in held if spec.name in results]
+        failed = [spec for spec in held if spec.name in refusals]
+        if any(spec.role in (ROLE_L1, ROLE_SEQUENCER) for spec in failed):
+            raise InPlaceFailed("; ".join(str(refusals[spec.name]) for spec in failed))
+        for spec in failed:  # an executor, settler or challenger that could not: restarted like the others
+            self.report(f"in-process revert: {refusals[spec.name]}; restarting it")
+            kill_all([(spec, self.pids.get(spec.name))])
+            stats.add(self._restore([spec]))
+            restart.append(spec)
         self.timings["revert_in_place"] = time.monotonic() - mark
         mark = time.monotonic()
-        call_stage(reverted, RESUME)
+        _, refusals = call_stage(reverted, RESUME)
         self.timings["resume"] = time.monotonic() - mark
+        for spec in [spec for spec in reverted if spec.name in refusals]:  # e.g. killed meanwhile: restarted
+            self.report(f"in-process revert: {refusals[spec.name]}; restarting it")
+            kill_all([(spec, self.pids.get(spec.name))])
+            stats.add(self._restore([spec]))
+            reverted.remove(spec)
+            restart.append(spec)
         self._start_and_wait(restart)
         paths = {spec.name: IN_PROCESS for spec in reverted} | {spec.name: RESTARTED for spec in restart}
         return RevertOutcome({spec.name: paths[spec.name] for spec, _ in self.recorded}, stats.bytes_copied)

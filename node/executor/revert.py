@@ -99,6 +99,8 @@ class ExecutorReload:
         ex._l1_head = 0
         if ex.attestations is not None:
             ex.attestations.pool = AttestationPool()
+        if ex.network is not None:
+            await ex.network.node.forget_gossip_history()  # no block of the abandoned chain is served again
         log.info("devnet: executor reopened in place, safe head %d", ex.deriver.safe.safe_head().number)
 
     def start_loops(self) -> None:

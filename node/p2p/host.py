@@ -199,6 +199,20 @@ class P2PNode:
         """True while the node is up and its libp2p side has not failed."""
         return self._bridge is not None and self._bridge.running and self.failure is None
 
+    async def forget_gossip_history(self) -> None:
+        """Empty the gossip message cache (what IHAVE/IWANT serve and new subscribers are replayed), on the trio
+        thread: after a devnet revert (node.devnet.inproc) no message of the abandoned chain is served again."""
+        bridge, runtime = self._bridge, self._runtime
+        if bridge is None or runtime is None:
+            return
+        cache = runtime.router.mcache
+
+        async def forget() -> None:
+            cache.msgs.clear()
+            cache.history = [[] for _ in range(cache.history_size)]
+
+        await bridge.run(forget)
+
     def _report_failure(self, exc: BaseException) -> None:  # trio thread
         if self._loop is not None:
             call_in_loop(self._loop, self._set_failed, exc)

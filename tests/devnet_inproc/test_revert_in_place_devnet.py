@@ -6,7 +6,8 @@
   executor's safe and finalized heads and derivation cursor, the settler's inbox walk and outputs,
   the challenger's safe head and cursor, compared once every follower has caught up with the L1;
 - the chain goes on after an in-place revert: new blocks gossiped to the executor, batches posted,
-  outputs proposed; a kill -9 of a reverted role and its restart keep the reverted chain;
+  outputs proposed; a kill -9 of a reverted role and its restart keep the reverted chain, and so
+  does a kill -9 of the executor at any point of a revert;
 - bad directories are InvalidParams (-32602) on every role, which keeps running.
 
 One devnet (one executor, 6 s L1 blocks so a restarted L1 makes no block before it is held; blocks
@@ -15,7 +16,12 @@ come from devnet_mine where a test needs them) serves the module and is always t
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
+import signal
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -271,3 +277,46 @@ def test_every_role_refuses_a_bad_dir_and_keeps_running(devnet: Devnet, value: s
     link.unlink()
     assert devnet.status()["all_alive"]
     assert all(Path(spec.data_dir).is_dir() for spec in specs(devnet).values())
+
+
+def pid_of(devnet: Devnet, name: str) -> int:
+    doc = json.loads((devnet.directory / "devnet.json").read_text())
+    return int(next(entry["pid"] for entry in doc["processes"] if entry["name"] == name))
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.15])
+def test_a_kill_during_an_in_place_revert_leaves_a_consistent_executor(devnet: Devnet, delay: float) -> None:
+    """Whichever step the executor is killed at (before its quiesce, during its revert, after it), the revert
+    completes (restarting it where it could not revert in place) or a restart brings it back on a whole data
+    dir: the snapshot's chain, and it follows the new blocks."""
+    snap = devnet.snapshot()
+    recorded = devnet.call("devnet_snapshotInfo")["heads"]["sequencer"]["unsafe"]
+    undone = send(devnet, 3, RECIPIENT, 11)
+    included(devnet, undone)
+    victim = pid_of(devnet, "executor-0")
+    result: dict[str, Any] = {}
+    reverting = threading.Thread(target=lambda: result.update(devnet.revert(snap)))
+    reverting.start()
+    time.sleep(delay)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(victim, signal.SIGKILL)
+    reverting.join(180)
+    assert result.get("id") == snap, result
+    if not devnet.status()["all_alive"]:  # killed after its revert and resume: the revert could not see it
+        devnet.restart("executor-0")
+    executor = specs(devnet)["executor-0"]
+    wait_for(
+        lambda: int(rpc(executor, "rollup_syncStatus")["unsafe"]["number"]) >= recorded["number"],
+        90,
+        "the executor back at the snapshot's head",
+    )
+    block = rpc(executor, "rollup_getBlockByNumber", recorded["number"], False)
+    assert (block["hash"], block["stateRoot"]) == (recorded["hash"], recorded["stateRoot"])
+    assert rpc(executor, "rollup_getTransactionReceipt", undone) is None
+    fresh = send(devnet, 3, RECIPIENT, 13)
+    receipt = included(devnet, fresh)
+    wait_for(
+        lambda: (rpc(executor, "rollup_getTransactionReceipt", fresh) or {}).get("blockHash") == receipt["blockHash"],
+        90,
+        "the executor following the new blocks",
+    )
