@@ -96,6 +96,7 @@ def parse_args() -> argparse.Namespace:
         help="with a devnet this script starts: restart the sequencer with this many sender-recovery workers",
     )
     p.add_argument("--executors", type=int, default=1, help="executors when starting a devnet")
+    p.add_argument("--base-port", type=int, default=None, help="when starting a devnet: its base port (devnet up's)")
     p.add_argument(
         "--drain-seconds", type=float, default=30.0, help="how long to wait for the last transfers to be safe"
     )
@@ -127,7 +128,7 @@ class Rpc:
         return sorted(replies, key=lambda x: x["id"])
 
 
-def start_devnet(executors: int) -> tuple[Path, bool]:
+def start_devnet(executors: int, base_port: int | None = None) -> tuple[Path, bool]:
     directory = Path(tempfile.mkdtemp(prefix="bench-devnet-"))
     cmd = [
         sys.executable,
@@ -140,6 +141,7 @@ def start_devnet(executors: int) -> tuple[Path, bool]:
         "--detach",
         "--executors",
         str(executors),
+        *(["--base-port", str(base_port)] if base_port is not None else []),
     ]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return directory, True
@@ -573,7 +575,7 @@ def main() -> None:
     directory = args.dir
     if directory is None:
         print("starting a devnet...", file=sys.stderr)
-        directory, started = start_devnet(args.executors)
+        directory, started = start_devnet(args.executors, args.base_port)
     if args.recovery_workers and not started:
         raise SystemExit("--recovery-workers restarts the sequencer of a devnet this script starts (no --dir)")
     try:

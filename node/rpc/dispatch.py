@@ -26,12 +26,13 @@ as JSON is dropped, and `handle` never raises (a bug becomes -32603).
 
 from __future__ import annotations
 
+import collections
 import inspect
 import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,7 @@ Handler = Callable[[list[Any]], Any]
 Prepared = Callable[[], Any]  # answers one batch entry in place of handler(params) (sync or async)
 BatchPrepare = Callable[[list[list[Any]]], list[Prepared]]  # the params of a batch's entries -> one each
 SessionCall = Callable[[str, Any], Any]  # (method, raw params) -> result, for a connection's own methods
+Tally = collections.Counter[tuple[str, int | None]]  # (method label, error code or None) -> requests
 
 UNKNOWN_METHOD_LABEL = "<unknown>"
 INVALID_REQUEST_LABEL = "<invalid>"
@@ -94,9 +96,17 @@ def loads(raw: bytes | str) -> Any:
         raise ParseError(f"parse error: {exc}") from None
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode  # one encoder, not one per call
+
+
 def dumps(obj: Any) -> str:
     """Compact JSON; raises ValueError on NaN/Infinity rather than writing invalid JSON."""
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+    return _ENCODE(obj)
+
+
+def result_response(request_id: Any, result: Any) -> str:
+    """`dumps({"jsonrpc": "2.0", "id": request_id, "result": result})`, without building the dict."""
+    return '{"jsonrpc":"2.0","id":' + _ENCODE(request_id) + ',"result":' + _ENCODE(result) + "}"
 
 
 def error_response(request_id: Any, error: RpcError) -> str:
@@ -282,10 +292,14 @@ class Dispatcher:
         entries = [_validated(entry) for entry in document]
         prepared = self._prepare(entries) if self._preparers else {}
         parts = []
-        for index, entry in enumerate(entries):  # in order, one at a time
-            part = await self._answer_entry(entry, session, prepared.get(index))
-            if part is not None:
-                parts.append(part)
+        tally: Tally = collections.Counter()  # the batch's request and error counts, added up once at its end
+        try:
+            for index, entry in enumerate(entries):  # in order, one at a time
+                part = await self._answer_entry(entry, session, prepared.get(index), tally)
+                if part is not None:
+                    parts.append(part)
+        finally:
+            self._add_tally(tally)
         return "[" + ",".join(parts) + "]" if parts else None
 
     def _prepare(self, entries: list[Call | BadEntry]) -> dict[int, Prepared]:
@@ -307,13 +321,13 @@ class Dispatcher:
         return prepared
 
     async def _handle_entry(self, entry: Any, session: SessionCall | None) -> str | None:
-        return await self._answer_entry(_validated(entry), session, None)
+        return await self._answer_entry(_validated(entry), session, None, None)
 
     async def _answer_entry(
-        self, entry: Call | BadEntry, session: SessionCall | None, prepared: Prepared | None
+        self, entry: Call | BadEntry, session: SessionCall | None, prepared: Prepared | None, tally: Tally | None
     ) -> str | None:
         if isinstance(entry, BadEntry):
-            self.count_invalid(entry.error.code)
+            self._count(INVALID_REQUEST_LABEL, entry.error.code, None, tally)
             return error_response(entry.request_id, entry.error)
         call = entry
         label = self._label(call.method, session)
@@ -322,17 +336,17 @@ class Dispatcher:
             result = await self._invoke(call, session, prepared)
             response = None if call.notification else self._encode_result(call, result)
         except RpcError as error:
-            self._count(label, error.code, time.perf_counter() - started)
+            self._count(label, error.code, time.perf_counter() - started, tally)
             if call.notification:
                 self._log.debug("notification %s failed: %s", shorten(call.method), error)
                 return None
             return error_response(call.id, error)
-        self._count(label, None, time.perf_counter() - started)
+        self._count(label, None, time.perf_counter() - started, tally)
         return response
 
     def _encode_result(self, call: Call, result: Any) -> str:
         try:
-            return dumps({"jsonrpc": "2.0", "id": call.id, "result": result})
+            return result_response(call.id, result)
         except (TypeError, ValueError, RecursionError) as exc:
             self._log.error(
                 "rpc[%s] method %s returned a result that is not JSON-serialisable: %s",
@@ -347,12 +361,21 @@ class Dispatcher:
             return method
         return UNKNOWN_METHOD_LABEL  # bounded label cardinality for junk names
 
-    def _count(self, label: str, code: int | None, seconds: float | None = None) -> None:
-        self._m_requests.inc(method=label)
-        if code is not None:
-            self._m_errors.inc(method=label, code=str(code))
+    def _count(self, label: str, code: int | None, seconds: float | None = None, tally: Tally | None = None) -> None:
+        if tally is not None:
+            tally[(label, code)] += 1
+        else:
+            self._m_requests.inc(method=label)
+            if code is not None:
+                self._m_errors.inc(method=label, code=str(code))
         if seconds is not None:
             self._m_duration.observe(seconds, method=label)
+
+    def _add_tally(self, tally: Mapping[tuple[str, int | None], int]) -> None:
+        for (label, code), count in tally.items():
+            self._m_requests.inc(count, method=label)
+            if code is not None:
+                self._m_errors.inc(count, method=label, code=str(code))
 
     # -- calls --
 

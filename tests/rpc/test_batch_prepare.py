@@ -14,6 +14,7 @@ import pytest
 from node.rpc import params as P
 from node.rpc.dispatch import Prepared
 from node.rpc.errors import InvalidParams
+from node.rpc.metrics import parse_exposition
 from node.rpc.server import RpcServer
 
 
@@ -148,3 +149,40 @@ def test_registration_is_checked() -> None:
         server.register_batch_prepare("double", recorder.prepare)
     with pytest.raises(TypeError):
         server.register_batch_prepare("echo", 5)  # type: ignore[arg-type]
+
+
+async def test_a_batchs_requests_and_errors_are_counted_as_one_by_one() -> None:
+    """The counters of a batch are added up once at its end: the same totals as its entries sent alone."""
+    body = [
+        request("double", [1], 1),
+        request("double", ["x"], 2),
+        request("echo", [1], 3),
+        {"jsonrpc": "1.0", "id": 4, "method": "double"},
+        request("nope", [], 5),
+        request("double", [2], 6),
+    ]
+    batched, _ = build()
+    alone, _ = build()
+    await answer(batched, body)
+    for entry in body:
+        await answer(alone, entry)
+    totals = [parse_exposition(server.metrics.render()) for server in (batched, alone)]
+    counted = [{k: v for k, v in t.items() if k.startswith(("rpc_requests_total", "rpc_errors_total"))} for t in totals]
+    assert counted[0] == counted[1]
+    assert counted[0]['rpc_requests_total{method="double"}'] == 3
+    assert counted[0]['rpc_errors_total{code="-32602",method="double"}'] == 1
+    assert counted[0]['rpc_requests_total{method="<invalid>"}'] == 1
+    durations = [t['rpc_request_duration_seconds_count{method="double"}'] for t in totals]
+    assert durations == [3, 3]
+
+
+async def test_results_are_encoded_as_the_json_of_the_whole_response() -> None:
+    server = RpcServer("test")
+    values: list[Any] = ["0x" + "ab" * 32, 7, 1.5, None, True, {"a": [1, "é"]}, []]
+    server.register("value", lambda params: values[params[0]])
+    for request_id in (1, "x", 2.5, None):
+        for index, value in enumerate(values):
+            reply = await server.dispatch(json.dumps(request("value", [index], request_id)))
+            assert reply == json.dumps(
+                {"jsonrpc": "2.0", "id": request_id, "result": value}, separators=(",", ":"), allow_nan=False
+            )
