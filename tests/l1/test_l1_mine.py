@@ -238,6 +238,10 @@ async def test_a_process_without_devnet_refuses_control_but_answers_info(tmp_pat
             "devnet_getTimeOffset",
             "devnet_info",
             "devnet_mine",
+            "devnet_quiesce",
+            "devnet_quiesceSnapshot",
+            "devnet_resume",
+            "devnet_revertTo",
             "devnet_setBalance",
             "devnet_setTimeOffset",
         ]
@@ -246,6 +250,8 @@ async def test_a_process_without_devnet_refuses_control_but_answers_info(tmp_pat
         code, _ = await error(process, "devnet_setBalance", to_checksum_address(BOB.address), 1)
         assert code == CONTROL_DISABLED
         code, _ = await error(process, "devnet_mine", "junk")  # gated before params are read
+        assert code == CONTROL_DISABLED
+        code, _ = await error(process, "devnet_revertTo", str(tmp_path))  # in-process revert: devnet only
         assert code == CONTROL_DISABLED
         assert process.chain.head.number == head
         assert await result(process, "l1_blockNumber") == head

@@ -352,6 +352,10 @@ def test_processes_without_devnet_refuse_control(tmp_path: Path) -> None:
                 "devnet_heal",
                 "devnet_info",
                 "devnet_partition",
+                "devnet_quiesce",
+                "devnet_quiesceSnapshot",
+                "devnet_resume",
+                "devnet_revertTo",
                 "devnet_setTimeOffset",
             ],
         }
@@ -364,6 +368,9 @@ def test_processes_without_devnet_refuse_control(tmp_path: Path) -> None:
             (executor, "devnet_setTimeOffset", [3_600_000]),
             (executor, "devnet_getTimeOffset", []),
             (l1, "devnet_setTimeOffset", [-1]),  # gated before params are read
+            (l1, "devnet_revertTo", [str(tmp_path)]),  # in-process revert (node.devnet.inproc): devnet only
+            (executor, "devnet_quiesceSnapshot", [str(tmp_path / "copy")]),
+            (executor, "devnet_quiesce", []),
         ):
             code, message = rpc_error(process.url, method, *params)
             assert code == CONTROL_DISABLED and "not started as part of a devnet" in message, (method, message)
