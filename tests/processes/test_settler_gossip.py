@@ -178,14 +178,14 @@ def test_the_settler_batches_from_gossip_and_survives_without_the_sequencer_rpc(
     executor = net.executors[0]
     with Senders(net.doc["sequencer"]["rpc"]) as senders:
         # 1. the devnet's settler batches from gossip
-        wait_for(lambda: metric_sum(settler_url, "settler_batches_total", source="gossip") >= 5, 90, "gossip batches")
+        wait_for(lambda: metric_sum(settler_url, "settler_batches_total", source="gossip") >= 3, 90, "gossip batches")
         wait_for(lambda: safe_number(executor) >= 20, 60, "executor safe blocks")
-        time.sleep(2)  # a short steady state for the reported figures (scripts, not tests, measure)
+        wait_for(lambda: len(l1_batches(net.l1)) >= 3, 60, "the batches sent included on L1")
         after = figures(settler_url)
         report(f"settler with gossip: {after}")
         assert metric_sum(settler_url, "settler_batches_total", source="rpc") == 0
         assert metric_sum(settler_url, "settler_gossip_blocks_total") >= 20
-        assert assert_batches_equal_rpc_batches(net) >= 5
+        assert assert_batches_equal_rpc_batches(net) >= 3
 
         # 2. before: the RPC path only
         os.kill(net.pid("settler"), signal.SIGKILL)
@@ -193,8 +193,7 @@ def test_the_settler_batches_from_gossip_and_survives_without_the_sequencer_rpc(
         rpc_only = {k: v for k, v in base_doc.items() if k != "p2p"}
         port = free_port()
         before_settler = start_settler(net, "settler-rpc-only", rpc_only, port)
-        wait_for(lambda: metric_sum(before_settler.url, "settler_batches_total", source="rpc") >= 10, 90, "rpc batches")
-        time.sleep(2)
+        wait_for(lambda: metric_sum(before_settler.url, "settler_batches_total", source="rpc") >= 3, 90, "rpc batches")
         before = figures(before_settler.url)
         report(f"settler without gossip (RPC only): {before}")
         assert metric_sum(before_settler.url, "settler_batches_total", source="gossip") == 0
@@ -222,7 +221,7 @@ def test_the_settler_batches_from_gossip_and_survives_without_the_sequencer_rpc(
             settler = start_settler(net, f"settler-gossip-{round_}", gossip_doc, free_port())
             posted = metric_sum(settler.url, "settler_batches_total", source="gossip")
             wait_for(
-                lambda s=settler, n=posted: metric_sum(s.url, "settler_batches_total", source="gossip") >= n + 4,
+                lambda s=settler, n=posted: metric_sum(s.url, "settler_batches_total", source="gossip") >= n + 2,
                 90,
                 f"gossip batches without the sequencer RPC (round {round_})",
             )
@@ -232,7 +231,7 @@ def test_the_settler_batches_from_gossip_and_survives_without_the_sequencer_rpc(
                 settler.kill()  # SIGKILL under load
         gossip_only = figures(settler.url)
         report(f"settler with gossip, sequencer RPC unreachable: {gossip_only}")
-        wait_for(lambda: safe_number(executor) >= safe_before + 30, 90, "the executor deriving safe blocks")
+        wait_for(lambda: safe_number(executor) >= safe_before + 15, 90, "the executor deriving safe blocks")
         assert settler.call("settler_status")["gossip"]["held"] >= 1
 
         # 4. a bad peer: rejected with reasons, dropped; the settler keeps posting
@@ -263,7 +262,7 @@ def test_the_settler_batches_from_gossip_and_survives_without_the_sequencer_rpc(
     report(f"L2 blocks in two batches: {len(twice)}")
     if heals == 0:
         assert twice == []
-    assert assert_batches_equal_rpc_batches(net) >= 20
+    assert assert_batches_equal_rpc_batches(net) >= 10
     report(f"{len(acknowledged)} transfers, all safe; batches on L1 equal the RPC's")
 
 
