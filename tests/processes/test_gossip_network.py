@@ -65,6 +65,7 @@ class Net:
             "key": "0x" + SEQUENCER_KEY.secret.hex(),
             "mempool_max_per_sender": 10_000,
             "mempool_max_nonce_gap": 10_000,  # one sender can fill big blocks
+            "mempool_max_queued_per_sender": 2_000,  # a burst waits queued behind its first nonce
         }
         if faulty_gossip_block is not None:
             seq_section["faulty_gossip_block"] = faulty_gossip_block
@@ -161,6 +162,15 @@ def send_transfers(seq: Process, count: int, start_nonce: int = 0, key_index: in
         urllib.request.urlopen(
             urllib.request.Request(seq.url, body, {"Content-Type": "application/json"}), timeout=10
         ).read()
+
+
+def send_bursts(seq: Process, bursts: int, size: int, key_index: int) -> None:
+    """`bursts` runs of `size` transfers, each made executable at once: nonces base+1.. are sent first (they
+    wait in the mempool behind the gap), then base, so the next block takes the whole run however slowly
+    they were admitted (on a loaded machine admission alone cannot fill a 100 ms block with 300)."""
+    for base in range(0, bursts * size, size):
+        send_transfers(seq, size - 1, base + 1, key_index)
+        send_transfers(seq, 1, base, key_index)
 
 
 def unsafe(p: Process) -> int:
@@ -288,8 +298,8 @@ def test_a_peer_joining_while_large_blocks_are_published_crashes_no_one(net: Net
     import threading
 
     wait_until(lambda: unsafe(net.executors[0]) >= 2, 20, "first blocks")
-    sender = threading.Thread(target=send_transfers, args=(net.sequencer, 6000, 0, 1))
-    sender.start()  # bursts of 100-transaction batches: blocks of several hundred transfers (100+ KB)
+    sender = threading.Thread(target=send_bursts, args=(net.sequencer, 6, 1000, 1))
+    sender.start()  # each burst is sealed at once: blocks of up to 1,000 transfers (100+ KB)
     time.sleep(0.3)
     late = net.executors[2]
     late.start().wait_healthy()
