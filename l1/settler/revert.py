@@ -18,6 +18,7 @@ after the release, and the proposal policy is made again, as on a restart. The l
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -114,24 +115,35 @@ class SettlerReload:
         s._origins_ahead = {}
         s.seal_to_post = LatencyWindow()
         record = load_record(s.state_path)
-        min_fee, chain_id = await s._load_l1_params()
+        # the held blocks are checked again in a thread while the L1 answers (start-up does these one by one)
+        (min_fee, chain_id), _ = await asyncio.gather(s._load_l1_params(), self._reload_held_blocks())
         keys = {Role.BATCHER: s.section.batcher_key, Role.PROPOSER: s.section.proposer_key}
         s.book = TxBook(s.l1, keys, chain_id, min_fee, s._persist, record.in_flight)
-        if s.feed is not None:
-            store = s.feed.store
-            vars(store).update(vars(BlockStore(store.directory, store.rules, store.max_held)))
-            await s.feed.network.node.forget_gossip_history()  # no block of the abandoned chain is served again
-        await open_inbox(s.l1, s.walker, record.inbox)  # L1 blocks up to the copy's checkpoint: the same on any L1
-        # the outputs ledger is filled by the first round, once released: the L1 may not be reverted yet
-        if s.faulty is not None and s.proposal_policy is not None:  # closed with the stores
-            s.faulty = s.proposal_policy(config, s.l1, s.sequencer)
-            await s.faulty.open()
+        # L1 blocks up to the copy's checkpoint: the same on any L1; the outputs ledger is filled by the first round,
+        # once released (the L1 may not be reverted yet)
+        await asyncio.gather(open_inbox(s.l1, s.walker, record.inbox), self._reopen_policy())
         # still held (the loops stay stopped until release): the hold belongs to this object, not the store
         log.info(
             "devnet: settler reopened in place: L2 blocks derivable from L1 up to %d, newest live output at %d",
             s.walker.head_number,
             s.ledger.own_newest_live(),
         )
+
+    async def _reload_held_blocks(self) -> None:
+        feed = self.settler.feed
+        if feed is None:
+            return
+        store = feed.store
+        fresh = await asyncio.to_thread(BlockStore, store.directory, store.rules, store.max_held)  # validates each
+        vars(store).update(vars(fresh))  # the network's range-sync server is bound to this store
+        await feed.network.node.forget_gossip_history()  # no block of the abandoned chain is served again
+
+    async def _reopen_policy(self) -> None:
+        """The test-only proposal policy made and opened again (it was closed with the stores), as on a restart."""
+        s = self.settler
+        if s.faulty is not None and s.proposal_policy is not None:
+            s.faulty = s.proposal_policy(s.config, s.l1, s.sequencer)
+            await s.faulty.open()
 
     def start_loops(self) -> None:
         self._loops = True
