@@ -20,8 +20,9 @@ each once the previous one is answered, at most W sent and not yet in a block.
 Prints a summary and one JSON line with: tps_soft, tps_safe, soft_p50_ms,
 soft_p99_ms (client side: batch sent -> newHeads received), sequencer_soft_p50_ms
 and sequencer_soft_p99_ms (the sequencer's own tx_soft_confirm_seconds histogram:
-submission reached its RPC method -> block committed and announced, interpolated
-within buckets), refused (submissions the sequencer refused), blocks, safe_p50_ms,
+submission reached its RPC method (a batch's entries: the batch reached the
+sequencer's dispatcher) -> block committed and announced, interpolated
+within buckets; its top bucket is 5 s), refused (submissions the sequencer refused), blocks, safe_p50_ms,
 gossip_p50_ms/gossip_p99_ms (sequencer sealed -> executor applied, from the nodes'
 newHeads), gossip_bytes_per_tx, l1_bytes_per_tx, disk_bytes_per_tx (executor),
 cpu_percent and cpu_ms_per_tx per process, each counting the process's own
