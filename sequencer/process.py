@@ -26,7 +26,7 @@ from node.blocknet import BlockNetwork
 from node.chain import Chain, GenesisMismatch
 from node.crypto import to_checksum_address
 from node.derivation import L1BlockData
-from node.devnet.inproc.control import register_inproc
+from node.devnet.inproc.control import inproc_handlers
 from node.gossip import MAX_RANGE_RESPONSE_BYTES, sign_block
 from node.keys.resolve import resolve_key
 from node.l2rpc import Heads, register_read_methods
@@ -267,8 +267,12 @@ class SequencerNode:
 
     def _register_rpc(self) -> None:
         register_read_methods(self.server, self)
-        self.methods.register(self.server, devnet=self.config.node.devnet, data_dir=self.config.node.data_dir)
-        register_inproc(self.server, "sequencer", enabled=self.config.node.devnet, target=SequencerReload(self))
+        self.methods.register(
+            self.server,
+            devnet=self.config.node.devnet,
+            data_dir=self.config.node.data_dir,
+            control=inproc_handlers("sequencer", SequencerReload(self)),
+        )
         self.server.add_topic("newHeads")
         self.server.set_health(self._health)
 

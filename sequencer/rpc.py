@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from node.chain import Chain, receipt_to_json
 from node.rpc.control import register_control
+from node.rpc.dispatch import Handler
 from node.rpc.errors import Unavailable
 from node.rpc.params import hash32, positional, uint
 from node.rpc.server import RpcServer
@@ -125,8 +126,16 @@ class SequencerMethods:
         self.latency = latency  # notes each submission's arrival, for tx_soft_confirm_seconds
         self.ready_to_seal = ready_to_seal  # the block loop waits with a block due (BlockProducer.ready_to_seal)
 
-    def register(self, server: RpcServer, devnet: bool = False, data_dir: Path | None = None) -> None:
-        register_control(server, "sequencer", enabled=devnet, handlers={}, data_dir=data_dir)  # info + clock
+    def register(
+        self,
+        server: RpcServer,
+        devnet: bool = False,
+        data_dir: Path | None = None,
+        control: Mapping[str, Handler] | None = None,
+    ) -> None:
+        """The sequencer's methods; `control`: devnet-only handlers (in-process snapshot and revert), served
+        and listed in devnet_info beside the clock's only in devnet mode."""
+        register_control(server, "sequencer", enabled=devnet, handlers=dict(control or {}), data_dir=data_dir)
         server.register("rollup_sendRawTransaction", self.send_raw_transaction)
         server.register_batch_prepare("rollup_sendRawTransaction", self.prepare_send_batch)
         server.register("rollup_sendRawTransactionSync", self.send_raw_transaction_sync)

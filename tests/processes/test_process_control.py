@@ -49,6 +49,12 @@ pytestmark = pytest.mark.slow
 
 ROLLUP = [sys.executable, "-m", "node.cli.main"]
 CLOCK = ["devnet_getTimeOffset", "devnet_setTimeOffset"]  # every process (node.rpc.control)
+INPROC = [
+    "devnet_quiesce",
+    "devnet_quiesceSnapshot",
+    "devnet_resume",
+    "devnet_revertTo",
+]  # every role (node.devnet.inproc)
 L1_BLOCK_MS = 500
 L2_BLOCK_MS = 100
 
@@ -162,12 +168,12 @@ def test_node_devnet_flag_is_a_strict_bool() -> None:
 
 def test_every_process_answers_devnet_info(devnet: Devnet) -> None:
     expected = {
-        "l1": ("l1", [*CLOCK, "devnet_info", "devnet_mine", "devnet_setBalance"]),
-        "sequencer": ("sequencer", [*CLOCK, "devnet_info"]),
-        "settler": ("settler", [*CLOCK, "devnet_info", "devnet_setFaultyProposer"]),
-        "executor-0": ("executor", [*CLOCK, "devnet_heal", "devnet_info", "devnet_partition"]),
-        "executor-1": ("executor", [*CLOCK, "devnet_heal", "devnet_info", "devnet_partition"]),
-        "challenger": ("challenger", [*CLOCK, "devnet_info"]),
+        "l1": ("l1", [*CLOCK, *INPROC, "devnet_info", "devnet_mine", "devnet_setBalance"]),
+        "sequencer": ("sequencer", [*CLOCK, *INPROC, "devnet_info"]),
+        "settler": ("settler", [*CLOCK, *INPROC, "devnet_info", "devnet_setFaultyProposer"]),
+        "executor-0": ("executor", [*CLOCK, *INPROC, "devnet_heal", "devnet_info", "devnet_partition"]),
+        "executor-1": ("executor", [*CLOCK, *INPROC, "devnet_heal", "devnet_info", "devnet_partition"]),
+        "challenger": ("challenger", [*CLOCK, *INPROC, "devnet_info"]),
     }
     by_name = {p["name"]: p for p in devnet.processes()}
     assert set(expected) <= set(by_name)
