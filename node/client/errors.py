@@ -549,6 +549,12 @@ class NotDisputed(RpcCallError):
     ERROR_CODE = -32091
 
 
+class BalanceOverridesDisabled(RpcCallError):
+    """-32092: A balance override on a chain without the genesis rule devnet_overrides (every chain but a devnet's)."""
+
+    ERROR_CODE = -32092
+
+
 class ForcedDeposit(RpcCallError):
     """-32093: A forced transaction that encodes a deposit."""
 
