@@ -94,7 +94,7 @@ async def test_200_messages_of_16kb_at_full_rate_without_loss(subscribers: list[
 
 async def test_latency_of_16kb_messages_at_10_per_second(subscribers: list[PeerProcess], pub_port: int) -> None:
     async with publisher(pub_port) as pub:
-        await pub.wait_for_topic_peers("lat", 3, timeout=20.0)
+        await pub.wait_for_topic_peers("lat", 3, timeout=60.0)
         for seq in range(30):
             await pub.publish("lat", make_payload(seq, 16 * 1024))
             await asyncio.sleep(0.1)
@@ -108,7 +108,7 @@ async def test_latency_of_16kb_messages_at_10_per_second(subscribers: list[PeerP
 
 async def test_peers_joining_during_200kb_publishes_crash_nobody(subscribers: list[PeerProcess], pub_port: int) -> None:
     async with publisher(pub_port) as pub:
-        await pub.wait_for_topic_peers("big", 3, timeout=20.0)
+        await pub.wait_for_topic_peers("big", 3, timeout=60.0)  # a loaded full run can take longer than 20 s
         stop = asyncio.Event()
         published = 0
 
