@@ -65,7 +65,7 @@ async def wait_received(procs: list[PeerProcess], topic: str, count: int, timeou
 
 async def test_every_subscriber_process_receives_every_message(subscribers: list[PeerProcess], pub_port: int) -> None:
     async with publisher(pub_port) as pub:
-        await pub.wait_for_topic_peers("all", 3, timeout=20.0)
+        await pub.wait_for_topic_peers("all", 3, timeout=60.0)
         for seq in range(50):
             await pub.publish("all", make_payload(seq, 1024))
         await wait_received(subscribers, "all", 50, 15.0)
@@ -75,7 +75,7 @@ async def test_every_subscriber_process_receives_every_message(subscribers: list
 
 async def test_200_messages_of_16kb_at_full_rate_without_loss(subscribers: list[PeerProcess], pub_port: int) -> None:
     async with publisher(pub_port) as pub:
-        await pub.wait_for_topic_peers("bulk", 3, timeout=20.0)
+        await pub.wait_for_topic_peers("bulk", 3, timeout=60.0)
         start = time.monotonic()
         for seq in range(200):
             await pub.publish("bulk", make_payload(seq, 16 * 1024))
