@@ -1,4 +1,4 @@
-"""The order in which pytest-xdist hands out test modules (`scripts/test -n 2 --dist loadfile --no-loadscope-reorder`).
+"""The order in which pytest-xdist hands out test modules (`scripts/test` runs `-n 2 --dist loadfile`).
 
 Under `--dist loadfile` a module runs whole on one worker (so a module-scoped devnet starts once), and
 modules are handed out in collection order as workers free up. In an xdist worker the modules holding
@@ -11,16 +11,23 @@ from __future__ import annotations
 
 import pytest
 
-# modules measured at a minute or more in a full run (tests/plugin, devnet control, crash, netns, gossip
-# devnets): started first, in this order; any other module with a slow test comes after them
+# the modules with the longest total in a two-worker full run (2026-12-06): started first, in this order;
+# any other module with a slow test comes after them
 LONGEST_FIRST = (
-    "tests/plugin/test_pytest_plugin.py",
     "tests/processes/test_netns_devnet.py",
-    "tests/processes/test_devnet_control.py",
+    "tests/challenger/test_allied_challengers.py",
     "tests/processes/test_settler_gossip.py",
-    "tests/processes/test_sequencer_heal_devnet.py",
-    "tests/processes/test_devnet_cli.py",
+    "tests/processes/test_devnet_control.py",
     "tests/processes/test_devnet_restart.py",
+    "tests/processes/test_soak_smoke.py",
+    "tests/plugin/test_pytest_plugin.py",
+    "tests/processes/test_process_control.py",
+    "tests/processes/test_fraud_devnet.py",
+    "tests/processes/test_sequencer_heal_devnet.py",
+    "tests/processes/test_attestations_devnet.py",
+    "tests/processes/test_attacks_devnet.py",
+    "tests/devnet_inproc/test_revert_in_place_devnet.py",
+    "tests/processes/test_devnet_cli.py",
     "tests/static/test_static_checks.py",
 )
 
