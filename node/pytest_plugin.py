@@ -132,10 +132,11 @@ def _worker_index() -> int:
 
 def _free_base_port(executors: int) -> int:
     """A free port range, searched from a start that differs per xdist worker so workers do not race."""
-    from node.devnet.ports import find_free_base_port
+    from node.devnet.ports import ephemeral_low, find_free_base_port
 
-    start = PORT_SEARCH_START + _worker_index() * PORT_RANGE_PER_WORKER * 2 + random.randrange(0, 500)
-    return find_free_base_port(executors, start=start)
+    span = max(1, ephemeral_low() - PORT_SEARCH_START - 2 * PORT_RANGE_PER_WORKER)  # below the kernel's ephemeral ports
+    offset = (_worker_index() * PORT_RANGE_PER_WORKER * 2 + random.randrange(0, 500)) % span
+    return find_free_base_port(executors, start=PORT_SEARCH_START + offset)
 
 
 def _int_option(config: pytest.Config, name: str, default: int) -> int:

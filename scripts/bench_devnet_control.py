@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from node.crypto import to_checksum_address  # noqa: E402
 from node.devnet.handle import Devnet  # noqa: E402
-from node.devnet.ports import find_free_base_port  # noqa: E402
+from node.devnet.ports import random_free_base_port  # noqa: E402
 from node.devnet.snapshot_ops import NO_INPROC_ENV  # noqa: E402
 from node.devnet.waiting import Deadline  # noqa: E402
 from node.devnet.withdrawal_journey import complete_withdrawal  # noqa: E402
@@ -66,7 +66,7 @@ def say(line: str) -> None:
 
 
 def start_devnet(directory: Path, block_time_ms: int, in_process: bool = True) -> float:
-    base = find_free_base_port(1, start=30000)
+    base = random_free_base_port(1)
     began = time.monotonic()
     command = [*ROLLUP, "devnet", "up", "--detach", "--executors", "1", "--dir", str(directory)]
     command += ["--base-port", str(base), "--block-time-ms", str(block_time_ms)]

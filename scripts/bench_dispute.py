@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from node.devnet.configs import p2p_multiaddr  # noqa: E402
 from node.devnet.handle import Devnet  # noqa: E402
-from node.devnet.ports import find_free_base_port, port_is_free  # noqa: E402
+from node.devnet.ports import port_is_free, random_free_base_port  # noqa: E402
 from node.devnet.toml import dumps  # noqa: E402
 from node.keys.hd import dev_account  # noqa: E402
 from node.rpc.client import RpcTransportError, SyncRpcClient  # noqa: E402
@@ -168,7 +168,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900, help="seconds for the whole measurement")
     args = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="bench-dispute-"))
-    base = find_free_base_port(2, start=random.randrange(20000, 40000))
+    base = random_free_base_port(2)
     flags = ["--executors", "2", "--l1-block-time-ms", str(args.l1_block_time_ms), "--block-time-ms", "100"]
     flags += ["--challenge-window", "40", "--game-clock", "20", "--base-port", str(base)]
     say(f"devnet in {directory} (base port {base})")

@@ -96,7 +96,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from node.crypto import PrivateKey, keccak256, to_checksum_address  # noqa: E402
 from node.devnet import params as p  # noqa: E402
 from node.devnet.endpoints import resolve_endpoints  # noqa: E402
-from node.devnet.ports import find_free_base_port  # noqa: E402
+from node.devnet.ports import random_free_base_port  # noqa: E402
 from node.devnet.procfs import cpu_seconds  # noqa: E402
 from node.keys.hd import dev_account  # noqa: E402
 from node.rpc.metrics import parse_exposition  # noqa: E402
@@ -925,7 +925,7 @@ def main() -> None:
     keep = False  # a started devnet's directory (its logs) is kept when the chain split or the roots disagree
     directory = args.dir or Path(tempfile.mkdtemp(prefix="bench-venue-"))
     if started:
-        base = args.base_port or find_free_base_port(args.executors, start=20000 + (os.getpid() % 2000) * 7)
+        base = args.base_port or random_free_base_port(args.executors)
         subprocess.run(
             [
                 sys.executable,

@@ -58,7 +58,7 @@ from node.devnet.control import down  # noqa: E402
 from node.devnet.errors import DevnetError  # noqa: E402
 from node.devnet.layout import ROLE_CHALLENGER, ROLE_EXECUTOR, ROLE_L1, ROLE_SEQUENCER, DevnetLayout  # noqa: E402
 from node.devnet.liveness import split_processes  # noqa: E402
-from node.devnet.ports import find_free_base_port  # noqa: E402
+from node.devnet.ports import random_free_base_port  # noqa: E402
 from node.devnet.roles import restart_dead  # noqa: E402
 from node.devnet.soak.chaos import Chaos, plan_chaos, sequencing_window_seconds  # noqa: E402
 from node.devnet.soak.checks import (  # noqa: E402
@@ -133,7 +133,7 @@ def progress(line: str) -> None:
 
 def start_devnet(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
     """A fresh detached devnet in `directory` (node.devnet.up, as `rollup devnet up --detach --reset`)."""
-    base = find_free_base_port(args.executors, start=20000 + (os.getpid() % 2000) * 7)
+    base = random_free_base_port(args.executors)
     options = UpOptions(
         directory=directory,
         executors=args.executors,

@@ -6,9 +6,11 @@ servers do (so a port in TIME_WAIT is free, one with a listener is not).
 
 from __future__ import annotations
 
+import random
 import socket
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from node.devnet.errors import PortInUseError
 from node.devnet.layout import ProcessSpec
@@ -60,10 +62,26 @@ def wait_ports_free(
             time.sleep(0.05)
 
 
+LOWEST_BASE_PORT = 10000
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+DEFAULT_EPHEMERAL_LOW = 32768  # Linux's default bottom of the ports it hands to outgoing connections
+
+
+def ephemeral_low() -> int:
+    """The lowest port the kernel may give an outgoing connection (a devnet's ports stay below it)."""
+    try:
+        return int(EPHEMERAL_RANGE_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return DEFAULT_EPHEMERAL_LOW
+
+
 def find_free_base_port(
-    executors: int, start: int = 20000, stop: int = 60000, step: int = 7, host: str = RPC_HOST
+    executors: int, start: int = 20000, stop: int | None = None, step: int = 7, host: str = RPC_HOST
 ) -> int:
-    """A base port whose whole devnet range binds (for tests and scripts)."""
+    """A base port whose whole devnet range binds (for tests and scripts). The range ends below the kernel's
+    ephemeral ports by default: a client connection elsewhere on the machine (another devnet's, say) can take
+    any port there between this check and the bind."""
+    stop = ephemeral_low() if stop is None else stop
     offsets = [
         0,
         1000,
@@ -80,3 +98,11 @@ def find_free_base_port(
         if all(port_is_free(base + offset, host) for offset in offsets):
             return base
     raise PortInUseError(f"no free devnet port range between {start} and {stop}")
+
+
+def random_free_base_port(executors: int, rng: random.Random | None = None) -> int:
+    """find_free_base_port from a random start below the ephemeral ports, so concurrent test runs and
+    workers rarely probe the same ranges."""
+    top = ephemeral_low() - P2P_PORT_OFFSET - executors - 2 - 500
+    start = (rng or random.Random()).randrange(LOWEST_BASE_PORT, max(LOWEST_BASE_PORT + 1, top))
+    return find_free_base_port(executors, start=start)

@@ -21,7 +21,6 @@ The devnet is always brought down and the late joiner killed, pass or fail.
 from __future__ import annotations
 
 import json
-import random
 import sys
 import time
 import tomllib
@@ -32,7 +31,7 @@ from typing import Any
 import pytest
 
 from node.devnet import params as p
-from node.devnet.ports import find_free_base_port
+from node.devnet.ports import random_free_base_port
 from node.devnet.toml import dumps
 from node.p2p.identity import derive_seed, peer_id_from_seed
 from node.rpc.client import SyncRpcClient
@@ -51,7 +50,7 @@ class DiscoveryDevnet(Devnet):
     def __init__(self, directory: Path) -> None:
         self.ours: list[Process] = []
         self.directory = directory
-        base = find_free_base_port(3, start=random.randrange(20000, 40000))
+        base = random_free_base_port(3)
         self.doc = cli_json(
             "devnet", "up", "--dir", str(directory), "--detach", "--base-port", str(base), "--executors", "2",
             "--l1-block-time-ms", "1000", "--block-time-ms", "100",

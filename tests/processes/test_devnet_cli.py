@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -29,7 +28,7 @@ from node.devnet.configs import write_configs
 from node.devnet.errors import PortInUseError
 from node.devnet.layout import DevnetLayout
 from node.devnet.params import DevnetSettings, insurance_fund_address
-from node.devnet.ports import check_ports_free, find_free_base_port, port_is_free
+from node.devnet.ports import check_ports_free, port_is_free, random_free_base_port
 from node.devnet.procfs import cpu_seconds, is_our_process, is_running
 from node.devnet.toml import dumps
 from node.keys.hd import dev_account
@@ -59,7 +58,7 @@ def cli_json(*args: str, timeout: float = 120) -> Any:
 
 
 def free_base_port(executors: int) -> int:
-    return find_free_base_port(executors, start=random.randrange(20000, 40000))
+    return random_free_base_port(executors)
 
 
 def teardown_devnet(directory: Path) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from typing import Any
 import pytest
 
 from node.crypto import to_checksum_address
-from node.devnet.ports import find_free_base_port
+from node.devnet.ports import random_free_base_port
 from node.devnet.procfs import is_our_process
 from node.keys.hd import dev_account
 from node.rpc.client import RpcTransportError, SyncRpcClient
@@ -84,7 +83,7 @@ class Devnet:
     def __init__(self, directory: Path, *flags: str) -> None:
         self.directory = directory
         self.extra: list[subprocess.Popen[bytes]] = []
-        base = find_free_base_port(1, start=random.randrange(20000, 40000))
+        base = random_free_base_port(1)
         self.doc: dict[str, Any] = cli_json(
             "devnet", "up", "--dir", str(directory), "--detach", "--base-port", str(base), *FAST, *flags, timeout=120
         )

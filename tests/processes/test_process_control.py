@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import signal
 import subprocess
@@ -36,7 +35,7 @@ from typing import Any
 import pytest
 
 from node.crypto import to_checksum_address
-from node.devnet.ports import find_free_base_port
+from node.devnet.ports import random_free_base_port
 from node.devnet.procfs import is_our_process
 from node.keys.hd import dev_account
 from node.rollup_config import load_node_section
@@ -90,7 +89,7 @@ def rpc_error(url: str, method: str, *params: Any) -> tuple[int, str]:
 class Devnet:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        base = find_free_base_port(2, start=random.randrange(20000, 40000))
+        base = random_free_base_port(2)
         self.doc: dict[str, Any] = cli_json(
             "devnet",
             "up",

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import signal
 import subprocess
@@ -37,7 +36,7 @@ from typing import Any
 
 import pytest
 
-from node.devnet.ports import find_free_base_port
+from node.devnet.ports import random_free_base_port
 from node.devnet.procfs import is_our_process
 from node.keys.hd import dev_account
 from node.rpc.client import RpcTransportError, SyncRpcClient
@@ -74,7 +73,7 @@ def metric(url: str, name: str) -> float:
 class Devnet:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        base = find_free_base_port(2, start=random.randrange(20000, 40000))
+        base = random_free_base_port(2)
         self.doc: dict[str, Any] = cli_json(
             "devnet",
             "up",

@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import re
 import signal
 import sys
@@ -50,7 +49,7 @@ from l1.settler.pack import parse_batch_block
 from node.batch import decode_batch, encode_batch
 from node.block import Block, decode_block
 from node.crypto import PrivateKey, parse_hex
-from node.devnet.ports import find_free_base_port
+from node.devnet.ports import random_free_base_port
 from node.devnet.toml import dumps
 from node.gossip import block_topic, sign_block
 from node.p2p import P2PConfig, P2PNode, derive_seed, make_multiaddr
@@ -69,7 +68,7 @@ class GossipDevnet(Devnet):
     def __init__(self, directory: Path) -> None:
         self.ours: list[Process] = []
         self.directory = directory
-        base = find_free_base_port(1, start=random.randrange(20000, 40000))
+        base = random_free_base_port(1)
         self.doc = cli_json(
             "devnet", "up", "--dir", str(directory), "--detach", "--base-port", str(base), "--executors", "1",
             "--l1-block-time-ms", "1500", "--block-time-ms", "100", "--challenge-window", "10",

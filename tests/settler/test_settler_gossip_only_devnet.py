@@ -26,7 +26,6 @@ The devnet is always brought down and our settler killed, pass or fail.
 from __future__ import annotations
 
 import os
-import random
 import signal
 import sys
 from collections.abc import Iterator
@@ -35,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from node.devnet.ports import find_free_base_port
+from node.devnet.ports import random_free_base_port
 from node.keys.hd import dev_account
 from node.rpc.client import SyncRpcClient
 from tests.processes.test_sequencer_heal_devnet import Devnet, Senders, cli_json, report, safe_number
@@ -52,7 +51,7 @@ class OutputsDevnet(Devnet):
     def __init__(self, directory: Path) -> None:
         self.ours: list[Process] = []
         self.directory = directory
-        base = find_free_base_port(2, start=random.randrange(20000, 40000))
+        base = random_free_base_port(2)
         self.doc = cli_json(
             "devnet", "up", "--dir", str(directory), "--detach", "--base-port", str(base), "--executors", "2",
             "--l1-block-time-ms", "1000", "--block-time-ms", "100", "--challenge-window", "10",
