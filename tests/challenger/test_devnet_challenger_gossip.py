@@ -60,7 +60,7 @@ def test_devnet_challenger_config_has_p2p_and_attestation(tmp_path: Path) -> Non
 
 
 def test_free_base_port_covers_the_challenger_p2p_port() -> None:
-    base = find_free_base_port(2, start=41000)
+    base = find_free_base_port(2, start=21000)
     assert port_is_free(base + p.CHALLENGER_P2P_PORT_OFFSET)
 
 
