@@ -16,7 +16,8 @@ node's safe head reaches the sequencer's head (the common safe height H) and che
                             executor) or the sequencer reports it dropped with a reason
                             (rollup_getTransactionStatus); the rest are lost
   receipted_not_lost        every transaction the sequencer served a receipt for is included (dropped
-                            with a reason does not excuse a soft confirmation)
+                            with a reason does not excuse a soft confirmation), unless a heal replaced
+                            its block and its sender then signed another included one with its nonce
   roots_agree               the sequencer, every executor and the challenger have the same block hash and
                             state root at H and at sampled heights (some around the outage)
   balances_conserved        at H: senders' + recipients' balances + fee x included transfers = the funding

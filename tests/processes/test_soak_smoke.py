@@ -120,7 +120,9 @@ def test_acknowledged_accounted(soak: dict[str, Any]) -> None:
 def test_receipted_not_lost(soak: dict[str, Any]) -> None:
     details = soak["details"]["receipted_not_lost"]
     assert soak["checks"]["receipted_not_lost"], json.dumps(details, indent=1)  # whole, not truncated
-    assert details["receipted_not_included"] == 0 and soak["receipted_by_sequencer"] >= 0.9 * soak["acknowledged"]
+    # only a soft-confirmed transfer whose sender, after a heal, signed another one with its nonce is excused
+    assert details["receipted_not_included"] == details["replaced_by_sender"]
+    assert soak["receipted_by_sequencer"] >= 0.9 * soak["acknowledged"]
 
 
 def test_bad_arguments_are_refused_before_anything_starts(tmp_path: Path) -> None:
