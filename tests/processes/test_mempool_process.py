@@ -147,7 +147,9 @@ async def wait_receipt(rpc: RpcClient, tx_hash: str, timeout: float) -> dict[str
 # -- (a) spam --------------------------------------------------------------------------------
 
 QUEUED_JUNK = [key(i) for i in range(30)]  # funded, queue far-future transactions at a high fee
-PENDING_JUNK = [key(100 + i) for i in range(30)]  # funded, fill the pool with executable minimum-fee ones
+# funded, fill the pool with executable minimum-fee ones: one transaction each, so a refused one opens no
+# nonce gap (a later nonce of its sender would be queued, and an honest pending newcomer evicts a queued one)
+PENDING_JUNK = [key(100 + i) for i in range(640)]
 UNFUNDED = [key(1000 + i) for i in range(160)]
 
 
@@ -190,8 +192,10 @@ async def test_spam_is_refused_or_capped_and_an_honest_sender_still_gets_in(devn
         evicted_later = next(r for r in results if isinstance(r, str))
 
         # 3. executable junk at the minimum fee from other funded keys fills the pool and evicts the queued junk
-        #    (pending outranks queued); the last entry, an honest minimum-fee transfer, finds the pool full
-        pending = [raw_hex(k, n) for n in range(20) for k in PENDING_JUNK][:-1]  # the honest one shares the last batch
+        #    (pending outranks queued); the last entry, an honest minimum-fee transfer, finds the pool full. The
+        #    sequencer keeps sealing 4 per block meanwhile: the freed room goes to the junk after it, which is
+        #    all pending, so the pool stays full of pending junk the honest transfer does not outrank
+        pending = [raw_hex(k, 0) for k in PENDING_JUNK]  # the honest one shares the last batch
         results = await send_all(rpc, pending + [raw_hex(honest, 0)])
         assert isinstance(results[-1], RpcError) and results[-1].code == -32020, results[-1]
         status = await rpc.call("rollup_mempoolStatus")
