@@ -119,6 +119,9 @@ def _int(section: Mapping[str, Any], name: str, default: int, minimum: int) -> i
     return value
 
 
+ATTESTATION_JOURNAL = "attestations.journal"  # the default journal file in a data dir
+
+
 class AttestationNetwork:
     """Publishes this node's attestations and collects the valid ones it receives."""
 
@@ -152,7 +155,7 @@ class AttestationNetwork:
 
     async def start(self) -> None:
         """Replay the journal, then serve and follow the topic, and catch up from a peer (node.attestation_net)."""
-        self._replay()
+        self.replay_journal()
         self.node.register_handler(sync_protocol(self.rules.chain_id), self.sync.serve)
         self.node.set_validator(self.topic, self._validate)
         await self.node.subscribe(self.topic, self._on_message)
@@ -163,7 +166,7 @@ class AttestationNetwork:
         if self.journal is not None:
             self.journal.close()
 
-    def _replay(self) -> None:
+    def replay_journal(self) -> None:
         """Re-validate every journaled message (any height: our head is not known yet) into the pool, compact."""
         if self.journal is None:
             return

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from l1.contracts.client import L1Client, L1ResponseError
+from node.attestation_net import ATTESTATION_JOURNAL
 from node.crypto import to_checksum_address
 from node.devnet.inproc.control import inproc_handlers
 from node.follower import ChainFollower
@@ -152,7 +153,7 @@ class Challenger:
             lambda: self.follower.safe_head().number,
             self.server.metrics,
             lambda: self.disputes.last_outputs,
-            self.config.attestation.journal or Path(self.config.node.data_dir) / "attestations.journal",
+            self.config.attestation.journal or Path(self.config.node.data_dir) / ATTESTATION_JOURNAL,
         )
         await self.watch.start()
         if self.section.allies.allies:

@@ -92,7 +92,7 @@ class ChallengerReload:
         ch.referee_problems = ProblemTracker("challenger referee", log)
         if ch.watch is not None:
             ch.watch.network.pool = AttestationPool()
-            ch.watch.network._replay()
+            ch.watch.network.replay_journal()
             await ch.watch.node.forget_gossip_history()  # no attestation of the abandoned chain is served again
         # still held (the loops stay stopped until release): the hold belongs to this object, not the store
         log.info("devnet: challenger reopened in place, safe head %d", ch.follower.safe_head().number)

@@ -31,7 +31,13 @@ from typing import Any
 
 from l1.contracts.client import L1Client, OutputReport
 from l1.contracts.state import OutputStatus
-from node.attestation_net import AttestationNetwork, AttestationSection, attestations_report, load_attestation_section
+from node.attestation_net import (
+    ATTESTATION_JOURNAL,
+    AttestationNetwork,
+    AttestationSection,
+    attestations_report,
+    load_attestation_section,
+)
 from node.blocknet import BlockNetwork, P2PSection, load_p2p_section
 from node.chain import Chain
 from node.derivation import DerivationResult
@@ -186,6 +192,7 @@ class Executor:
                 self.config.rollup.chain_id,
                 lambda: self.chain.head().number,
                 self.server.metrics,
+                journal=self.config.attestation.journal or Path(self.config.node.data_dir) / ATTESTATION_JOURNAL,
             )
             await self.attestations.start()
 

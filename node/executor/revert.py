@@ -9,7 +9,7 @@ reopened executor starts derivation and finality on its release only (the L1 it 
 of may not be reverted yet while it reopens).
 Reopen does what start-up does before the network: the chain follower (store, genesis, derivation
 state fed from L1 up to the copy's cursor), a new unsafe follower, the finalized head found again
-from L1, and an empty attestation pool (devnets keep it in memory only). The libp2p host, its
+from L1, and the attestation pool replayed from the copy's journal. The libp2p host, its
 subscriptions and the RPC server are kept.
 """
 
@@ -84,6 +84,8 @@ class ExecutorReload:
     def close_stores(self) -> None:
         self.executor.follower.close()
         self.executor.store = None
+        if self.executor.attestations is not None and self.executor.attestations.journal is not None:
+            self.executor.attestations.journal.close()
 
     async def reopen(self) -> None:
         ex = self.executor
@@ -99,6 +101,7 @@ class ExecutorReload:
         ex._l1_head = 0
         if ex.attestations is not None:
             ex.attestations.pool = AttestationPool()
+            ex.attestations.replay_journal()  # the copy's journal: the pool as it was at the snapshot
         if ex.network is not None:
             await ex.network.node.forget_gossip_history()  # no block of the abandoned chain is served again
         log.info("devnet: executor reopened in place, safe head %d", ex.deriver.safe.safe_head().number)

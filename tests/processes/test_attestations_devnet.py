@@ -4,7 +4,8 @@ Both executors sign their derived output root at every output height and
 gossip it; each one's `rollup_getAttestations` shows both signers, agreeing.
 A faulty proposer then puts a wrong root on L1: `rollup outputs --json`
 flags that proposal as contradicted by both attesters while the honest ones
-are attested by both. Malformed `rollup_getAttestations` params answer
+are attested by both. An executor killed with SIGKILL and restarted gets its
+pool back from its journal. Malformed `rollup_getAttestations` params answer
 -32602 and the executor keeps serving. The devnet is always brought down.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import subprocess
 import sys
 import tomllib
@@ -97,6 +99,11 @@ def test_executors_exchange_attestations_and_a_wrong_proposal_is_contradicted(tm
         )
         # bad input: precise errors, and the executor keeps serving
         client = SyncRpcClient(executors[1])
+        # kill -9 and restart: the executor's journal (<data_dir>/attestations.journal) gives its pool back
+        cli("devnet", "kill", "executor-1", "--dir", str(net.directory))
+        cli("devnet", "restart", "executor-1", "--dir", str(net.directory))
+        restored = re.findall(r"attestation journal: (\d+) attestations restored", net.logs("executor-1", 400))
+        assert restored and int(restored[-1]) >= 2, net.logs("executor-1")
         for params in ([], ["ten"], [-1], [True], [10, 20], [{"n": 1}], [2**70]):
             with pytest.raises(RpcError) as info:
                 client.call("rollup_getAttestations", *params)
