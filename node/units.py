@@ -42,8 +42,10 @@ whole, `-` for negatives (`60000.5`, `20`, `-0.001`).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from math import gcd
 from typing import NamedTuple
 
@@ -59,7 +61,10 @@ __all__ = [
     "format_size",
     "format_units",
     "is_decimal_friendly",
+    "DurationError",
+    "MAX_SECONDS",
     "parse_amount",
+    "parse_seconds",
     "parse_decimal",
     "parse_price",
     "parse_size",
@@ -118,6 +123,35 @@ def parse_amount(text: str) -> int:
     if wei > MAX_WEI:
         raise AmountError(f"amount {spec!r} is 2^256 wei or more (the largest is 2^256-1 wei)")
     return wei
+
+
+MAX_SECONDS = 10 * 365 * 86_400  # ten years (node.clock.MAX_OFFSET_MS): more is a typo
+
+
+class DurationError(ValueError):
+    """A value that is not a forward duration `parse_seconds` accepts; the message says why."""
+
+
+def parse_seconds(value: object) -> Decimal:
+    """A forward duration in seconds: an int, a finite float, a Decimal or a decimal string such as
+    '1.5', in [0, MAX_SECONDS] (how far a devnet moves time: the client and the control endpoint)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
+        raise DurationError(f"seconds must be a number of seconds (e.g. 3600 or 1.5), got {value!r}")
+    if isinstance(value, str) and len(value) > 64:
+        raise DurationError(f"seconds must be a number of seconds, got a {len(value)}-character string")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise DurationError(f"seconds must be a finite number, got {value!r}")
+    try:
+        number = Decimal(value.strip() if isinstance(value, str) else str(value))
+    except InvalidOperation:
+        raise DurationError(f"seconds must be a number of seconds (e.g. 3600 or 1.5), got {value!r}") from None
+    if not number.is_finite():
+        raise DurationError(f"seconds must be a finite number, got {value!r}")
+    if number < 0:
+        raise DurationError(f"seconds must be at least 0: time only moves forward, got {value!r}")
+    if number > MAX_SECONDS:
+        raise DurationError(f"seconds may be at most {MAX_SECONDS} (10 years), got {value!r}")
+    return number
 
 
 def format_amount(wei: int) -> str:

@@ -18,35 +18,26 @@ stamped in the new time. The seconds are checked here first (errors.InputError, 
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from node.client.errors import InputError, ResponseError
 from node.client.inputs import AddressLike, AmountLike, to_address, to_amount
 from node.client.sansio import Call, Op
-from node.clock import MAX_OFFSET_MS
 from node.crypto import to_checksum_address
+from node.units import DurationError, parse_seconds
 
 SecondsLike = int | float | Decimal | str
 WARP_TIMEOUT_S = 180.0  # the control endpoint waits up to 60 s for the L2; a loaded machine is slow
 BALANCE_TIMEOUT_S = 180.0  # an L2 balance waits for an L1 block and the sequencer's inclusion (up to 60 s each)
-MAX_SECONDS = MAX_OFFSET_MS // 1000
 
 
 def to_seconds(seconds: SecondsLike) -> int | float | str:
     """`seconds` as devnet_increaseTime takes it (a JSON number or a decimal string), in [0, 10 years]."""
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float | Decimal | str):
-        raise InputError(f"seconds must be a number of seconds, got {type(seconds).__name__}")
     try:
-        number = Decimal(str(seconds).strip())
-    except InvalidOperation:
-        raise InputError(f"seconds must be a number of seconds (e.g. 3600 or 1.5), got {seconds!r}") from None
-    if not number.is_finite():
-        raise InputError(f"seconds must be a finite number, got {seconds!r}")
-    if number < 0:
-        raise InputError(f"seconds must be at least 0: time only moves forward, got {seconds!r}")
-    if number > MAX_SECONDS:
-        raise InputError(f"seconds may be at most {MAX_SECONDS} (10 years), got {seconds!r}")
+        number = parse_seconds(seconds)
+    except DurationError as exc:
+        raise InputError(str(exc)) from None
     return str(number) if isinstance(seconds, Decimal | str) else seconds
 
 

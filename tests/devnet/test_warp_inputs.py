@@ -15,10 +15,12 @@ from node.client import RollupClient
 from node.client.devnet import to_seconds
 from node.client.errors import ClientError, InputError
 from node.clock import MAX_OFFSET_MS
+from node.devnet.controller.params import seconds_param
 from node.devnet.controller.warp import compute_target, increase_time, order_for_warp, wait_l2_time
 from node.devnet.errors import ControlRefusedError
 from node.devnet.layout import ProcessSpec
 from node.rpc.errors import InvalidParams
+from node.units import MAX_SECONDS, DurationError, parse_seconds
 
 ROLES = [("sequencer", "sequencer"), ("executor-0", "executor"), ("l1", "l1"), ("settler", "settler")]
 
@@ -124,8 +126,8 @@ def test_client_seconds() -> None:
         (-1, "at least 0: time only moves forward"),
         ("-0.5", "at least 0"),
         ("soon", "number of seconds"),
-        (True, "number of seconds, got bool"),
-        (None, "number of seconds, got NoneType"),
+        (True, r"number of seconds \(e.g. 3600 or 1.5\), got True"),
+        (None, r"number of seconds \(e.g. 3600 or 1.5\), got None"),
         (float("inf"), "finite number"),
         (10**12, r"at most 315360000 \(10 years\)"),
     ):
@@ -137,3 +139,19 @@ def test_a_client_without_a_control_endpoint_says_how_to_get_one() -> None:
     client = RollupClient("http://127.0.0.1:1/")
     with pytest.raises(ClientError, match="no devnet control endpoint: use RollupClient.from_devnet"):
         client.increase_time(60)
+
+
+def test_the_client_and_the_control_endpoint_share_one_duration_rule() -> None:
+    """node.units.parse_seconds is the one rule: its bound is the clocks' ten-year offset bound."""
+    assert MAX_SECONDS * 1000 == MAX_OFFSET_MS
+    for value in (0, 1.5, "2.25", Decimal("3600"), MAX_SECONDS):
+        assert seconds_param(value) == int(parse_seconds(value) * 1000)
+        assert Decimal(str(to_seconds(value))) == parse_seconds(value)
+    for bad in (-1, "x", None, True, float("nan"), MAX_SECONDS + 1, "1" * 65):
+        with pytest.raises(DurationError) as rule:
+            parse_seconds(bad)
+        with pytest.raises(InvalidParams) as wire:
+            seconds_param(bad)
+        with pytest.raises(InputError) as client:
+            to_seconds(bad)  # type: ignore[arg-type]
+        assert str(rule.value) == wire.value.message == str(client.value), bad

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from node.clock import MAX_OFFSET_MS
 from node.crypto import Address
 from node.devnet.errors import InputError
 from node.devnet.inputs import parse_address_arg
 from node.rpc.errors import InvalidParams
-from node.units import AmountError, parse_amount
+from node.units import AmountError, DurationError, parse_amount, parse_seconds
 
 MAX_MINE = 10_000  # as the L1 allows (l1.chain.control)
 MAX_WEI = 2**256 - 1
 MAX_PRICE = 2**64 - 1
-MAX_SECONDS = MAX_OFFSET_MS // 1000  # ten years (node.clock)
 FAULT_MODES = ("tx", "garbage")
 SIGNAL_NAMES = ("KILL", "TERM")
 
@@ -101,25 +98,12 @@ def price_param(value: Any) -> int | str:
 
 
 def seconds_param(value: Any) -> int:
-    """How far devnet_increaseTime moves time: a number of seconds (integer or decimal, a JSON number or a
-    decimal string) in [0, MAX_SECONDS]; returned in whole ms (finer digits are dropped)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise InvalidParams(f"seconds must be a number of seconds (e.g. 3600 or 1.5), got {value!r}")
-    if isinstance(value, str) and len(value) > 64:
-        raise InvalidParams(f"seconds must be a number of seconds, got a {len(value)}-character string")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidParams(f"seconds must be a finite number, got {value!r}")
+    """How far devnet_increaseTime moves time (node.units.parse_seconds: a JSON number or a decimal string
+    in [0, 10 years]), in whole ms (finer digits are dropped)."""
     try:
-        number = Decimal(value.strip() if isinstance(value, str) else str(value))
-    except InvalidOperation:
-        raise InvalidParams(f"seconds must be a number of seconds (e.g. 3600 or 1.5), got {value!r}") from None
-    if not number.is_finite():
-        raise InvalidParams(f"seconds must be a finite number, got {value!r}")
-    if number < 0:
-        raise InvalidParams(f"seconds must be at least 0: time only moves forward, got {value!r}")
-    if number > MAX_SECONDS:
-        raise InvalidParams(f"seconds may be at most {MAX_SECONDS} (10 years), got {value!r}")
-    return int(number * 1000)
+        return int(parse_seconds(value) * 1000)
+    except DurationError as exc:
+        raise InvalidParams(str(exc)) from None
 
 
 def fault_mode_param(value: Any) -> str | None:
