@@ -23,7 +23,7 @@ from node.devnet.forkserver.client import (
     start_process,
     stop_fork_server,
 )
-from node.devnet.forkserver.protocol import MAX_LINE
+from node.devnet.forkserver.protocol import MAX_LINE, read_line
 from node.devnet.layout import DevnetLayout, ProcessSpec
 from node.devnet.pidfile import PidRecord, read_record, write_record
 from node.devnet.procfs import is_our_process, is_running, start_time
@@ -65,12 +65,7 @@ def ask(layout: DevnetLayout, raw: bytes) -> dict[str, Any]:
         conn.settimeout(30)
         conn.connect(str(layout.forkserver_socket))
         conn.sendall(raw)
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = conn.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+        data = read_line(conn, "the fork server's reply")
     return dict(json.loads(data))
 
 
