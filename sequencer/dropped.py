@@ -2,8 +2,9 @@
 
 A heal (sequencer.healing) re-queues the user transactions of the blocks L1
 replaced. One that is no longer valid on the healed chain (its nonce was
-used, its sender can no longer pay, the mempool refuses it) had a receipt
-and will not get a new one: it is recorded here, with the reason, and
+used, its sender can no longer pay, the mempool refuses it, a new submission
+of its sender replaced it, its predecessor was dropped) had a receipt and
+will not get a new one: it is recorded here, with the reason, and
 `rollup_getTransactionReceipt` answers for it with a TransactionDropped
 error (-32007) instead of a silent null.
 
@@ -19,8 +20,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from node.chain import decode_receipt
 from node.encoding import pack, unpack
 from node.rpc.errors import RpcError
+from node.stf.execute import STATUS_SUCCESS
+from node.store.chain import ChainStore
 from node.store.kv import KVStore
 
 TRANSACTION_DROPPED = -32007
@@ -81,3 +85,20 @@ class DroppedTxs:
         deletes = [PREFIX + h for h in tx_hashes if self.kv.get(PREFIX + h) is not None]
         if deletes:
             self.kv.write({}, deletes)
+
+
+def executed_at(store: ChainStore, tx_hash: bytes) -> tuple[int, int] | None:
+    """Where the chain holds `tx_hash` executed; None if it does not hold it, or holds it skipped.
+
+    A derived block may hold a transaction that was invalid at its point
+    (a batch that landed after the blocks before it were replaced: its nonce
+    too high); it is in the block with a failed receipt and did nothing, so
+    it may be sealed again, and its later nonces wait for it.
+    """
+    location = store.get_tx_location(tx_hash)
+    if location is None:
+        return None
+    receipts = store.get_receipts(location[0])
+    if location[1] >= len(receipts) or decode_receipt(receipts[location[1]]).status != STATUS_SUCCESS:
+        return None
+    return location

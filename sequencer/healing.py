@@ -19,22 +19,55 @@ A heal, step by step:
      still re-queues them on restart;
   2. derivation commits the derived block(s) of that L1 block;
   3. still under the lock, every backlog transaction the healed chain does
-     not hold (its tx index) is submitted again through the sequencer's own
-     admission, in the original order; an admitted one is sealed into a new
-     block, whose receipt then replaces the old one;
+     not hold executed is submitted again through the sequencer's own
+     admission, each sender's in nonce order; an admitted one is sealed into
+     a new block, whose receipt then replaces the old one. One a derived block
+     holds *skipped* (a batch that landed after the blocks before it were
+     replaced: its nonce too high there; it is in the block with a failed
+     receipt and did nothing) is submitted again too: kept, its sender's later
+     nonces would wait behind it forever;
   4. the heal is logged (range replaced, transactions re-queued, kept,
      waiting, dropped) and `on_healed` gets a HealReport.
 
+The rule, for a transaction the sequencer acknowledged and a heal replaced:
+it is executed on the healed chain, or reported dropped
+(`rollup_getTransactionStatus`: dropped, reason "reorged", the detail saying
+why; the receipt lookup: TransactionDropped) for a reason that is true:
+- its nonce was taken on the healed chain by another transaction of its
+  sender (a derived block holds one, or a new submission that replaced it,
+  see the next point, was sealed);
+- a new submission of its sender replaced it: while an entry waits in the
+  backlog its (sender, nonce) is taken exactly as a pooled transaction's is
+  (`reserved`, checked by sequencer.txpool's admission): a new transaction
+  with that nonce is refused as underpriced (-32022) unless it pays the
+  mempool's replacement bump, and then the entry is dropped, naming the
+  newcomer. So the backlog goes before a re-synced wallet's new stream
+  (which, like any wallet meeting -32022, moves on to its next nonce), and
+  a sender who bumps the fee decides, as it could in the mempool;
+- its sender cannot pay for it on the healed chain, or the block builder
+  refused it, or it was refused for room for longer than `patience_s`;
+- its predecessor was dropped for one of these reasons with its nonce left
+  unused: "predecessor dropped (0x..: why)". The sender's later backlog
+  entries and pooled transactions could not execute until that nonce is
+  filled, so they are dropped too rather than left queued behind a gap the
+  sequencer opened (a wallet re-signs from the state nonce).
+
 A transaction the mempool refuses for room (its caps are for new
 submissions; a long outage can replace more of one sender's transactions
-than a sender may pool) stays in the backlog and is submitted again after
-each sealed block (`run`), until it is admitted, included, or no longer
-valid. One that is no longer valid on the healed chain (its nonce was used,
-its sender cannot pay), or still refused after `patience_s`, is recorded as
-dropped (sequencer.dropped), which the receipt lookup reports.
+than a sender may pool) stays in the backlog, and so do its sender's later
+entries (they are not admitted as queued behind it); the backlog is
+submitted again after each sealed block (`run`) until each entry is
+admitted, included, or dropped as above.
+
+Crash safety: the backlog is persisted (`Mheal_requeue`) before the rewind
+and after every change, so a kill -9 at any point re-queues it on restart
+(`resume`, before the first block is sealed; senders and nonces are
+recovered from the raw transactions again).
 
 The store's tx index and receipts are rewound with the blocks
-(ChainStore.rewind_to), so a receipt from a replaced block is never served.
+(ChainStore.rewind_to), so a receipt from a replaced block is never served;
+a transaction sealed again after a derived block held it skipped is indexed
+at its new, executed place (the status lookup asks the mempool first).
 """
 
 from __future__ import annotations
@@ -52,9 +85,12 @@ from node.encoding import pack, unpack
 from node.follower import CURSOR_KEY
 from node.rpc.errors import RpcError
 from node.safe_chain import SAFE_KEY
-from node.stf import InvalidTransaction
+from node.state.schema import get_account
+from node.stf import InsufficientBalance, InvalidTransaction, NonceTooLow
+from node.stf.execute import recover_transaction
 from node.store.chain import Head
-from sequencer.dropped import DroppedTx, DroppedTxs
+from node.tx import SignedTx
+from sequencer.dropped import DroppedTx, DroppedTxs, executed_at
 from sequencer.mempool import MempoolError
 
 log = logging.getLogger("sequencer.healing")
@@ -65,6 +101,7 @@ RETRY_EVERY_S = 1.0
 
 Resubmit = Callable[[bytes], Awaitable[object]]  # admit a raw transaction as if a client sent it; raise if refused
 IsPooled = Callable[[bytes], bool]  # is this tx hash waiting in the mempool?
+DropPooledAfter = Callable[[bytes, int, str], int]  # drop a sender's pooled txs above a nonce, with a detail
 Clock = Callable[[], float]
 REFUSED_FOR_NOW = (MempoolError, RpcError)  # no room, a conflicting pooled nonce, an unavailable journal: try again
 NO_LONGER_VALID = (InvalidTransaction,)  # the healed chain's state refuses it: dropped
@@ -77,8 +114,22 @@ class Replaced:
     raw: bytes
     tx_hash: bytes
     was_in_block: int
+    sender: bytes = b""  # b"" (and nonce -1) if it does not decode: resubmitting it says why
+    nonce: int = -1
+    fee: int = 0
     refused: str | None = None  # the last refusal, while the mempool has no room for it
     refused_since: float | None = None
+
+    @classmethod
+    def from_block(cls, raw: bytes, was_in_block: int) -> Replaced:
+        """The transaction with its sender, nonce and fee (its signature was checked when it was sealed)."""
+        try:
+            rtx = recover_transaction(raw)
+        except InvalidTransaction:
+            return cls(raw, keccak256(raw), was_in_block)
+        if not isinstance(rtx.tx, SignedTx):
+            return cls(raw, rtx.hash, was_in_block)
+        return cls(raw, rtx.hash, was_in_block, rtx.sender, rtx.tx.nonce, rtx.tx.fee)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +161,7 @@ def encode_backlog(items: list[Replaced]) -> bytes:
 
 
 def decode_backlog(raw: bytes) -> list[Replaced]:
-    return [Replaced(bytes(tx), keccak256(bytes(tx)), int(number)) for number, tx in unpack(raw)]
+    return [Replaced.from_block(bytes(tx), int(number)) for number, tx in unpack(raw)]
 
 
 def ensure_safe_record(chain: Chain) -> None:
@@ -157,9 +208,11 @@ class ChainHealer:
         self.cursor = int.from_bytes(raw, "big") if raw else 0  # the last L1 block derivation processed
         raw = self.store.kv.get(REQUEUE_KEY)
         self.backlog: list[Replaced] = [] if raw is None else decode_backlog(raw)
+        self._by_nonce = self._index_backlog()
+        self.drop_pooled_after: DropPooledAfter = lambda sender, nonce, detail: 0  # set by TxPool.attach_backlog
         self.store.before_rewind = self._record_replaced
         self.heals = 0
-        self._requeued: dict[bytes, int] = {}  # admitted again, not sealed yet: tx hash -> the replaced block
+        self._requeued: dict[bytes, Replaced] = {}  # admitted again, not sealed yet: tx hash -> its entry
         self._retry = asyncio.Event()
         self._round = asyncio.Lock()  # one re-queue round at a time (a heal's, or the retry loop's)
         self._rewound: tuple[int, int] | None = None  # (first replaced, discarded head) of the heal under way
@@ -176,6 +229,21 @@ class ChainHealer:
     def first_l1_block(self) -> int:
         """Where the L1 follower starts: origins from the safe head's on, derivation after the cursor."""
         return min(self.needed_from(), self.cursor + 1)
+
+    def reserved(self, sender: bytes, nonce: int) -> Replaced | None:
+        """The backlog entry holding (sender, nonce), if any: to the mempool's admission it is as good as pooled."""
+        return self._by_nonce.get((sender, nonce))
+
+    def release(self, item: Replaced, newcomer: bytes, fee: int) -> None:
+        """A new submission of the entry's sender paid the replacement bump for its nonce: the entry is dropped."""
+        if item not in self.backlog:
+            return
+        self.backlog = [other for other in self.backlog if other is not item]
+        self._save_backlog()
+        head = self.chain.head().number
+        reason = f"nonce {item.nonce} was taken by 0x{newcomer.hex()} of the same sender, paying {fee} (>= the bump)"
+        self.dropped.record([DroppedTx(item.tx_hash, reason, item.was_in_block, head)])
+        log.info("re-queue backlog: transaction 0x%s replaced by its sender's 0x%s", item.tx_hash.hex(), newcomer.hex())
 
     def dropped_transaction(self, tx_hash: bytes) -> DroppedTx | None:
         """The dropped record of a transaction the chain does not hold and the mempool does not wait on."""
@@ -233,7 +301,8 @@ class ChainHealer:
     # -- after each sealed block --
 
     def note_sealed(self, included: list[bytes], rejected: list[tuple[bytes, str]]) -> None:
-        """Re-queued transactions that made it into a block, or that the block builder refused (now dropped)."""
+        """Re-queued transactions that made it into a block, or that the block builder refused (now dropped,
+        and their sender's later ones with them if the refusal left their nonce unused)."""
         if self.backlog:
             self._retry.set()
         if not self._requeued:
@@ -241,12 +310,17 @@ class ChainHealer:
         for tx_hash in included:
             self._requeued.pop(tx_hash, None)
         head = self.chain.head().number
-        gone = [(h, reason) for h, reason in rejected if h in self._requeued]
-        self.dropped.record(DroppedTx(h, reason, self._requeued.pop(h), head) for h, reason in gone)
-        for tx_hash, reason in gone:
+        gone = [(self._requeued.pop(h), reason) for h, reason in rejected if h in self._requeued]
+        drops = [DroppedTx(item.tx_hash, reason, item.was_in_block, head) for item, reason in gone]
+        self.dropped.record(drops)
+        for (item, _), drop in zip(gone, drops):
             log.warning(
-                "re-queued transaction 0x%s was refused by the block builder and is dropped: %s", tx_hash.hex(), reason
+                "re-queued transaction 0x%s was refused by the block builder and is dropped: %s",
+                drop.tx_hash.hex(),
+                drop.reason,
             )
+            if self._leaves_gap(item.sender, item.nonce):
+                self._drop_successors(item, drop)
 
     # -- healing --
 
@@ -257,7 +331,7 @@ class ChainHealer:
             if block is None:
                 raise ValueError(f"block {number} is missing from the store during a rewind")
             for raw in block.transactions[self.store.get_system_count(number) :]:
-                self.backlog.append(Replaced(raw, keccak256(raw), number))
+                self.backlog.append(Replaced.from_block(raw, number))
         self._save_backlog()
         first, last = (
             (target + 1, head)
@@ -292,28 +366,38 @@ class ChainHealer:
         return outcome
 
     async def _requeue_backlog(self) -> RequeueRound:
+        """One pass over the backlog, each sender's entries in nonce order (module docstring, "the rule")."""
         requeued = kept = 0
         dropped: list[DroppedTx] = []
         done: set[int] = set()
         seen: set[bytes] = set()
-        self._requeued = {h: n for h, n in self._requeued.items() if self.is_pooled(h)}
-        for item in list(self.backlog):
+        held_back: dict[bytes, tuple[Replaced, DroppedTx] | None] = {}  # None: an earlier nonce waits; else dropped
+        self._requeued = {h: item for h, item in self._requeued.items() if self.is_pooled(h)}
+        for item in sorted(self.backlog, key=lambda entry: entry.nonce):  # stable: block order within a nonce
             duplicate = item.tx_hash in seen  # replaced twice: once is enough
             seen.add(item.tx_hash)
             if duplicate:
                 pass
-            elif self.store.get_tx_location(item.tx_hash) is not None:
-                kept += 1
+            elif executed_at(self.store, item.tx_hash) is not None:
+                kept += 1  # a derived block holds it, executed (one that holds it skipped did nothing: re-queue)
             elif self.is_pooled(item.tx_hash):
                 requeued += 1
+            elif item.sender in held_back:
+                cause = held_back[item.sender]
+                if cause is None:
+                    continue  # waits behind its sender's earlier nonce: never queued behind a gap we opened
+                dropped.append(self._successor_drop(item, cause[1]))
             else:
                 verdict = await self._requeue(item)
                 if isinstance(verdict, str):
-                    continue  # refused for room: it waits
+                    held_back[item.sender] = None
+                    continue  # refused for room: it waits, and its sender's later entries with it
                 if verdict is None:
                     requeued += 1
                 else:
                     dropped.append(verdict)
+                    if self._leaves_gap(item.sender, item.nonce):
+                        held_back[item.sender] = (item, verdict)
             done.add(id(item))
         self.backlog = [item for item in self.backlog if id(item) not in done]  # a heal may have added more meanwhile
         self._save_backlog()
@@ -325,7 +409,40 @@ class ChainHealer:
                 drop.was_in_block,
                 drop.reason,
             )
+        for cause in held_back.values():
+            if cause is not None:
+                self._drop_pooled_successors(*cause)
         return RequeueRound(requeued, kept, len(self.backlog), tuple(dropped))
+
+    # -- a dropped entry whose nonce stays unused: its sender's later transactions cannot execute --
+
+    def _leaves_gap(self, sender: bytes, nonce: int) -> bool:
+        """Whether `nonce` is still unused by `sender` on the chain (then its later nonces wait behind it)."""
+        return bool(sender) and get_account(self.store.latest_state(), sender).nonce <= nonce
+
+    def _successor_drop(self, item: Replaced, cause: DroppedTx) -> DroppedTx:
+        return DroppedTx(item.tx_hash, _predecessor_dropped(cause), item.was_in_block, self.chain.head().number)
+
+    def _drop_successors(self, dropped: Replaced, cause: DroppedTx) -> None:
+        """The backlog's and the mempool's transactions of `dropped`'s sender above its nonce go, with the cause."""
+        sender, nonce = dropped.sender, dropped.nonce
+        later = [item for item in self.backlog if item.sender == sender and item.nonce > nonce]
+        if later:
+            self.backlog = [item for item in self.backlog if not (item.sender == sender and item.nonce > nonce)]
+            self._save_backlog()
+            self.dropped.record(self._successor_drop(item, cause) for item in later)
+        self._drop_pooled_successors(dropped, cause)
+
+    def _drop_pooled_successors(self, dropped: Replaced, cause: DroppedTx) -> None:
+        count = self.drop_pooled_after(dropped.sender, dropped.nonce, _predecessor_dropped(cause))
+        if count:
+            log.warning(
+                "dropped %d mempool transaction(s) queued behind 0x%s (nonce %d, dropped: %s)",
+                count,
+                cause.tx_hash.hex(),
+                dropped.nonce,
+                cause.reason,
+            )
 
     async def _requeue(self, item: Replaced) -> DroppedTx | str | None:
         """None: admitted. A DroppedTx: no longer valid (or refused past patience). A str: refused for now."""
@@ -333,7 +450,7 @@ class ChainHealer:
         try:
             await self.resubmit(item.raw)
         except NO_LONGER_VALID as exc:
-            return DroppedTx(item.tx_hash, str(exc), item.was_in_block, head)
+            return DroppedTx(item.tx_hash, _no_longer_valid(item, exc), item.was_in_block, head)
         except REFUSED_FOR_NOW as exc:
             now = self.clock()
             item.refused = str(exc)
@@ -343,10 +460,18 @@ class ChainHealer:
                 reason = f"not admitted again within {self.patience_s:.0f} s: {exc}"
                 return DroppedTx(item.tx_hash, reason, item.was_in_block, head)
             return item.refused
-        self._requeued[item.tx_hash] = item.was_in_block
+        self._requeued[item.tx_hash] = item
         return None
 
+    def _index_backlog(self) -> dict[tuple[bytes, int], Replaced]:
+        index: dict[tuple[bytes, int], Replaced] = {}
+        for item in self.backlog:
+            if item.sender:
+                index.setdefault((item.sender, item.nonce), item)
+        return index
+
     def _save_backlog(self) -> None:
+        self._by_nonce = self._index_backlog()
         if self.backlog:
             self.store.kv.write({REQUEUE_KEY: encode_backlog(self.backlog)})
         else:
@@ -389,3 +514,16 @@ class ChainHealer:
                 result.derived[0].head.number,
                 result.derived[-1].head.number,
             )
+
+
+def _predecessor_dropped(cause: DroppedTx) -> str:
+    return f"predecessor dropped (0x{cause.tx_hash.hex()}: {cause.reason})"
+
+
+def _no_longer_valid(item: Replaced, exc: InvalidTransaction) -> str:
+    """Why the healed chain's state refuses `item`, in words that say what happened to it."""
+    if isinstance(exc, NonceTooLow):
+        return f"its nonce {item.nonce} was taken on the healed chain by another transaction of its sender ({exc})"
+    if isinstance(exc, InsufficientBalance):
+        return f"its sender cannot pay for it on the healed chain ({exc})"
+    return str(exc)

@@ -28,7 +28,8 @@ Rank: lower priority value first (the venue's oracle updates and cancels,
 Upkeep: `sync_accounts` when the head moves (a sender loses its stale
 transactions, then its unpayable tail), `expire` (queued transactions older
 than `queued_lifetime_ms`), `enforce_caps` (queued counts grown past their
-caps because a gap reopened). Every transaction that leaves the pool without
+caps because a gap reopened), `drop_from` (a sender's transactions from a
+nonce that will not be used on: a heal dropped it). Every transaction that leaves the pool without
 being taken into a block is reported once, with its reason, by `take_drops`.
 
 `take` picks executable transactions by priority, then fee, across senders
@@ -266,6 +267,18 @@ class Mempool(NoncePool[RecoveredTx]):
                 self._refresh(sender, state)
                 dropped += len(old)
         return dropped
+
+    def drop_from(self, sender: bytes, nonce: int, reason: DropReason, detail: str) -> int:
+        """Drop `sender`'s transactions with nonces from `nonce` on (they can no longer execute); return how many."""
+        state = self._senders.get(sender)
+        if state is None:
+            return 0
+        doomed = [entry for n, entry in state.txs.items() if n >= nonce]
+        for entry in doomed:
+            self._drop(state, entry, reason, detail)
+        if doomed:
+            self._refresh(sender, state)
+        return len(doomed)
 
     def enforce_caps(self) -> int:
         """Trim queued counts grown past their caps (a gap reopened): each sender's highest nonces first,

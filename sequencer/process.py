@@ -238,6 +238,7 @@ class SequencerNode:
             on_healed=self._on_healed,
             on_round=self._on_requeue_round,
         )
+        self.txpool.attach_backlog(self.healer)  # a backlog entry's nonce is taken, as a pooled one's
         self.finality = FinalityTracker(ChainBlocks(self.chain, self.healer))
         self.follower = L1Follower(view, self.healer, self.finality, start=self.healer.first_l1_block())
         self.producer = BlockProducer(

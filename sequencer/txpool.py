@@ -11,6 +11,9 @@
     status_of(hash)       included (block number) / pending / queued / dropped (reason) / unknown; a
                           transaction of a block L1 replaced that could not be re-queued (sequencer.healing,
                           sequencer.dropped) is dropped with reason "reorged"
+    attach_backlog(b)     the heal's re-queue backlog: its entries' (sender, nonce) are taken as pooled
+                          ones' are (a newcomer needs the replacement bump); it drops, through
+                          `drop_successors`, a sender's pooled transactions behind a nonce it dropped
 
 Nothing accepted disappears silently: a transaction leaves the pool by
 inclusion (the chain store records it) or as a drop with its reason, kept in
@@ -25,13 +28,13 @@ import collections
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from node.chain import Chain
 from node.clock import PROCESS_CLOCK
 from node.crypto import Hash32, keccak256
 from node.encoding import DecodeError
-from node.mempool_errors import MempoolError
+from node.mempool_errors import MempoolError, ReplacementUnderpriced
 from node.service import sleep_or_stop
 from node.state.schema import (
     EMPTY_ACCOUNT,
@@ -42,8 +45,8 @@ from node.state.schema import (
     is_account_key,
 )
 from node.stf import StfError
-from node.tx import RecoveredTx, decode_signed_tx
-from sequencer.dropped import DroppedTxs
+from node.tx import RecoveredTx, SignedTx, decode_signed_tx
+from sequencer.dropped import DroppedTxs, executed_at
 from sequencer.intake import validate_submission
 from sequencer.journal import (
     DEFAULT_DROPPED_HISTORY,
@@ -143,6 +146,23 @@ def accounts_written(writes: Mapping[bytes, bytes | None]) -> dict[bytes, Accoun
 OnDrop = Callable[[bytes, DroppedTx], None]
 
 
+class BacklogEntry(Protocol):
+    tx_hash: bytes
+    fee: int
+
+
+class Backlog(Protocol):
+    """The heal's re-queue backlog (sequencer.healing.ChainHealer): transactions of replaced blocks not yet
+    placed again. Their (sender, nonce) are taken: a new submission replaces one only as it would replace a
+    pooled transaction, with the fee bump."""
+
+    drop_pooled_after: Callable[[bytes, int, str], int]
+
+    def reserved(self, sender: bytes, nonce: int) -> BacklogEntry | None: ...
+
+    def release(self, item: Any, newcomer: bytes, fee: int) -> None: ...
+
+
 class TxPool:
     def __init__(
         self,
@@ -162,26 +182,47 @@ class TxPool:
         self.rotate_ms = rotate_ms
         self.clock_ms = clock_ms
         self.on_drop = on_drop
+        self.backlog: Backlog | None = None  # attach_backlog
         self._last_head: bytes | None = None  # hash of the newest block on_block saw
         self._last_rotation_ms = clock_ms()
         self._snapshot_bytes = 0
+
+    def attach_backlog(self, backlog: Backlog) -> None:
+        """Admission respects the heal's backlog; the backlog drops pooled successors of an entry it drops."""
+        self.backlog = backlog
+        backlog.drop_pooled_after = self.drop_successors
 
     # -- admission --
 
     async def admit(self, rtx: RecoveredTx) -> None:
         """Admit `rtx` or raise why not; return once its admission is durable (journaled)."""
         account = validate_submission(self.chain.store.latest_state(), self.chain.config, rtx)
+        held = self._held_by_backlog(rtx)
         now = self.clock_ms()
         self.mempool.add(rtx, account, now)
         self.history.forget(rtx.hash)  # a resubmission of a dropped transaction
         drops = self._record_drops(now)
-        if self.journal is None:
-            return
-        try:
-            await self.journal.append([JournalAdd(rtx.raw, rtx.sender, now), *drops])
-        except JournalError:
-            self.mempool.remove_hashes([rtx.hash])  # not durable, so not accepted
-            raise
+        if self.journal is not None:
+            try:
+                await self.journal.append([JournalAdd(rtx.raw, rtx.sender, now), *drops])
+            except JournalError:
+                self.mempool.remove_hashes([rtx.hash])  # not durable, so not accepted
+                raise
+        if held is not None and self.backlog is not None:
+            self.backlog.release(held, rtx.hash, signed_fee(rtx))
+
+    def _held_by_backlog(self, rtx: RecoveredTx) -> BacklogEntry | None:
+        """The backlog entry `rtx` replaces (it pays the bump); raise ReplacementUnderpriced if it does not."""
+        if self.backlog is None or not isinstance(rtx.tx, SignedTx):
+            return None
+        held = self.backlog.reserved(rtx.sender, rtx.tx.nonce)
+        if held is None or held.tx_hash == rtx.hash:
+            return None  # none, or the entry itself (re-queued by the healer, or sent again by its sender)
+        limits = self.mempool.limits
+        need = limits.compute_replacement_fee(held.fee)
+        if rtx.tx.fee < need:
+            raise ReplacementUnderpriced(rtx.tx.nonce, held.fee, need, rtx.tx.fee, limits.price_bump_percent)
+        return held
 
     # -- upkeep --
 
@@ -200,6 +241,14 @@ class TxPool:
         drops.extend(self._record_drops(now))
         if self.journal is not None and drops:
             self.journal.append_nowait(drops)
+
+    def drop_successors(self, sender: bytes, nonce: int, detail: str) -> int:
+        """Drop `sender`'s pooled transactions above `nonce` (that nonce will not be used): reason reorged."""
+        count = self.mempool.drop_from(sender, nonce + 1, DropReason.REORGED, detail)
+        drops = self._record_drops(self.clock_ms())
+        if self.journal is not None and drops:
+            self.journal.append_nowait(drops)
+        return count
 
     def resync_all(self) -> None:
         """Re-read every pooled sender's account at the head (after a reorg or a restart)."""
@@ -268,7 +317,7 @@ class TxPool:
         store, reader = self.chain.store, self.chain.store.latest_state()
         restored = included = invalid = 0
         for tx_hash, add in live.items():
-            if store.get_tx_location(tx_hash) is not None:
+            if executed_at(store, tx_hash) is not None:
                 included += 1
                 continue
             try:
@@ -286,12 +335,12 @@ class TxPool:
     # -- status --
 
     def status_of(self, tx_hash: bytes) -> TxStatus:
+        pending = self.mempool.is_pending(tx_hash)  # first: a derived block may hold it skipped (healing)
+        if pending is not None:
+            return TxStatus("pending" if pending else "queued")
         location = self.chain.store.get_tx_location(tx_hash)
         if location is not None:
             return TxStatus("included", block_number=location[0])
-        pending = self.mempool.is_pending(tx_hash)
-        if pending is not None:
-            return TxStatus("pending" if pending else "queued")
         healed_away = DroppedTxs(self.chain.store.kv).get(tx_hash)
         if healed_away is not None:
             detail = (
@@ -309,7 +358,7 @@ class TxPool:
     def _record_drops(self, now: int) -> list[JournalRecord | Frame]:
         records: list[JournalRecord | Frame] = []
         for drop in self.mempool.take_drops():
-            if drop.reason is DropReason.STALE and self.chain.store.get_tx_location(drop.rtx.hash) is not None:
+            if drop.reason is DropReason.STALE and executed_at(self.chain.store, drop.rtx.hash) is not None:
                 continue  # the same transaction came in another way (forced through L1): included, not dropped
             records.append(self._record(drop.rtx.hash, DroppedTx(drop.reason, drop.detail, now)))
         return records
@@ -320,4 +369,17 @@ class TxPool:
         return frame
 
 
-__all__ = ["DropHistory", "DroppedTx", "RestoreReport", "TxPool", "TxStatus", "accounts_written", "wall_clock_ms"]
+def signed_fee(rtx: RecoveredTx) -> int:
+    return rtx.tx.fee if isinstance(rtx.tx, SignedTx) else 0
+
+
+__all__ = [
+    "Backlog",
+    "DropHistory",
+    "DroppedTx",
+    "RestoreReport",
+    "TxPool",
+    "TxStatus",
+    "accounts_written",
+    "wall_clock_ms",
+]
