@@ -69,6 +69,7 @@ REVERT_TIMEOUT_S = 60.0
 QUIESCE_TIMEOUT_S = 10.0  # a process that cannot reach a block boundary this fast is restarted instead
 REVERT_CALL_TIMEOUT_S = 20.0
 NO_INPROC_ENV = "ROLLUP_DEVNET_NO_INPROC"
+NO_UNDO_ENV = "ROLLUP_DEVNET_NO_UNDO"
 IN_PROCESS = "in-process"
 RESTARTED = "restarted"
 FROZEN = "frozen"
@@ -276,6 +277,7 @@ def revert_to(
         "seconds": round(time.monotonic() - began, 4),
         "timings": {**{key: round(value, 4) for key, value in timings.items()}, "paths": outcome.paths},
         "paths": outcome.paths,
+        "ways": plan.ways,
         "bytesCopied": outcome.bytes_copied,
     }
 
@@ -283,6 +285,11 @@ def revert_to(
 def _paths_summary(paths: dict[str, str]) -> str:
     kinds = sorted(set(paths.values()))
     return ", ".join(f"{kind}: {', '.join(n for n, k in paths.items() if k == kind)}" for kind in kinds)
+
+
+def undo_enabled() -> bool:
+    """Roles rewind their open stores by the undo log unless ROLLUP_DEVNET_NO_UNDO is set (they swap and reopen)."""
+    return os.environ.get(NO_UNDO_ENV, "") in ("", "0")
 
 
 def in_place_enabled() -> bool:
@@ -323,6 +330,7 @@ class RevertPlan:
         self.timings = timings
         self.report = report
         self.pids = {spec.name: pid for spec, pid in recorded}
+        self.ways: dict[str, str] = {}  # process name -> how it reverted in place ("undo" or "swap")
 
     # -- the kill-and-restart path --
 
@@ -417,11 +425,18 @@ class RevertPlan:
         stats = self._restore(restart)
         mark = time.monotonic()
         # all at once (in_place's docstring)
+        options = {"hold": True, "undo": undo_enabled()}
         results, refusals = call_stage(
-            held, REVERT, lambda spec: [str(self.source / spec.name), {"hold": True}], REVERT_CALL_TIMEOUT_S
+            held, REVERT, lambda spec: [str(self.source / spec.name), options], REVERT_CALL_TIMEOUT_S
         )
         for name, result in results.items():
             self.timings[f"inproc_{name}"] = float(result.get("seconds", 0.0))
+            self.ways[name] = str(result.get("way", "swap"))
+            steps = result.get("timings")
+            if isinstance(steps, dict):
+                for step, seconds in steps.items():
+                    if isinstance(seconds, int | float):
+                        self.timings[f"inproc_{name}_{step}"] = float(seconds)
         reverted = [spec for spec in held if spec.name in results]
         failed = [spec for spec in held if spec.name in refusals]
         if any(spec.role in (ROLE_L1, ROLE_SEQUENCER) for spec in failed):

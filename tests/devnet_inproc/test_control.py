@@ -102,7 +102,10 @@ def snapshot_dir(role: StoreRole, number: int) -> Path:
     return target
 
 
-async def test_revert_to_a_snapshot_brings_back_the_store_the_side_files_and_the_clock(role: StoreRole) -> None:
+@pytest.mark.parametrize("undo", [True, False])
+async def test_revert_to_a_snapshot_brings_back_the_store_the_side_files_and_the_clock(
+    role: StoreRole, undo: bool
+) -> None:
     clock = ChainClock()
     clock.load(role.data_dir)
     clock.set_offset(5_000)
@@ -115,9 +118,15 @@ async def test_revert_to_a_snapshot_brings_back_the_store_the_side_files_and_the
 
     role.commit(b"block-2")
     clock.set_offset(9_000)
+    (role.data_dir / "later").mkdir()
+    (role.data_dir / "later" / "file").write_text("made after the snapshot")
     for _ in range(2):  # the snapshot stays usable
-        reverted = await control.revert_to([str(target)])
-        assert set(reverted["timings"]) == {"stage", "stop", "swap", "reopen"} and not reverted["held"]
+        reverted = await control.revert_to([str(target), {"undo": undo}])
+        if undo:  # the store rewound in place, never closed
+            assert reverted["way"] == "undo" and {"files", "rewind", "reopen"} <= set(reverted["timings"])
+        else:
+            assert reverted["way"] == "swap" and {"stage", "stop", "swap", "reopen"} <= set(reverted["timings"])
+        assert not reverted["held"] and not (role.data_dir / "later").exists()
         assert role.head == b"block-1" and role.kv.get(KEY) == b"block-1"
         assert (role.data_dir / "journal").read_text() == "block-1"
         assert clock.offset_ms == 5_000 and role.loops and not role.held
@@ -209,6 +218,8 @@ async def test_the_methods_are_refused_by_a_process_not_in_devnet_mode(role: Sto
         ("devnet_revertTo", [], "expects"),
         ("devnet_revertTo", ["{root}/snapshots/s1-0000abcd/sequencer", {"hold": "yes"}], "true or false"),
         ("devnet_revertTo", ["{root}/snapshots/s1-0000abcd/sequencer", {"later": True}], "unknown option"),
+        ("devnet_revertTo", ["{root}/snapshots/s1-0000abcd/sequencer", {"undo": 1}], "true or false"),
+        ("devnet_revertTo", ["{root}/snapshots/s1-0000abcd/sequencer", "undo"], "must be an object"),
         ("devnet_revertTo", ["{root}/snapshots/s1-0000abcd/sequencer", [1]], "must be an object"),
         ("devnet_quiesceSnapshot", ["{root}/snapshots/s1-0000abcd/sequencer"], "already exists"),
         ("devnet_quiesceSnapshot", [7], "non-empty path string"),

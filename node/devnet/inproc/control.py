@@ -25,20 +25,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from node.clock import PROCESS_CLOCK, ChainClock
 from node.devnet.inproc.copying import checkpoint_tree
-from node.devnet.inproc.paths import resolve_snapshot_dir
+from node.devnet.inproc.paths import resolve_snapshot_dir, snapshot_id
 from node.devnet.inproc.reloadable import Reloadable
+from node.devnet.inproc.sidefiles import restore_side_files
 from node.devnet.inproc.swap import SwapError, discard, stage, swap_in
 from node.rpc.errors import ControlDisabled, ControlRefused, InvalidParams
 from node.rpc.params import positional
 from node.rpc.server import RpcServer
+from node.store.kv import keep_open
 
 log = logging.getLogger("devnet.inproc")
 
@@ -48,8 +52,31 @@ SNAPSHOT = "devnet_quiesceSnapshot"
 REVERT = "devnet_revertTo"
 METHODS = (QUIESCE, RESUME, SNAPSHOT, REVERT)
 HOLD_LEASE_S = 30.0
+UNDO = "undo"  # how a revert went: the stores rewound in place (node.store.undo)
+SWAP = "swap"  # the data dir exchanged for a staged copy, the stores closed and opened again
 
 Handler = Callable[[list[Any]], Coroutine[Any, Any, dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class RevertOptions:
+    hold: bool = False
+    undo: bool = True  # rewind the open stores by their undo log where they have the snapshot's mark
+
+
+def parse_revert_options(value: Any) -> RevertOptions:
+    """devnet_revertTo's optional second parameter: {"hold"?: bool, "undo"?: bool}."""
+    if value is None:
+        return RevertOptions()
+    if not isinstance(value, dict):
+        raise InvalidParams(f'{REVERT}: options must be an object such as {{"hold": true}}, got {value!r}')
+    unknown = set(value) - {"hold", "undo"}
+    if unknown:
+        raise InvalidParams(f"{REVERT}: unknown option(s) {sorted(unknown)} (only 'hold' and 'undo')")
+    for key in ("hold", "undo"):
+        if not isinstance(value.get(key, False), bool):
+            raise InvalidParams(f"{REVERT}: {key} must be true or false, got {value[key]!r}")
+    return RevertOptions(value.get("hold", False), value.get("undo", True))
 
 
 def parse_options(value: Any, method: str) -> bool:
@@ -113,6 +140,8 @@ class InprocControl:
             began = time.monotonic()
             await self.target.hold()
             try:
+                for store in self.target.stores():  # before the copy: the copy has the mark too
+                    store.mark(snapshot_id(target))
                 stats = checkpoint_tree(self.target.data_dir, target, self.target.stores())
             finally:
                 self._release() if not hold else self._arm_lease()
@@ -129,21 +158,81 @@ class InprocControl:
 
     async def revert_to(self, params: list[Any]) -> dict[str, Any]:
         args = positional(params, 1, 1, REVERT)
-        hold = parse_options(args[1] if len(args) > 1 else None, REVERT)
+        options = parse_revert_options(args[1] if len(args) > 1 else None)
+        hold = options.hold
         source = resolve_snapshot_dir(args[0], self.target.data_dir, must_exist=True)
         with self._exclusive(REVERT):
             began = time.monotonic()
-            timings = await self._revert(source)
+            way = UNDO if options.undo and self._can_undo(source) else SWAP
+            timings = await (self._revert_by_undo(source) if way == UNDO else self._revert(source))
             self._release() if not hold else self._arm_lease()
-        log.info("devnet: %s reverted in place to %s in %.1f ms", self.role, source, 1000 * (time.monotonic() - began))
+        log.info(
+            "devnet: %s reverted in place (%s) to %s in %.1f ms",
+            self.role,
+            way,
+            source,
+            1000 * (time.monotonic() - began),
+        )
         return {
             "dir": str(source),
             "seconds": round(time.monotonic() - began, 4),
             "timings": timings,
             "held": hold,
+            "way": way,
         }
 
     # -- steps --
+
+    def _can_undo(self, source: Path) -> bool:
+        """Every open store has the snapshot's undo mark and the copy has each store's directory."""
+        snapshot = snapshot_id(source)
+        data_dir = Path(os.path.abspath(self.target.data_dir))
+        for store in self.target.stores():
+            path = Path(os.path.abspath(store.path))
+            if not path.is_relative_to(data_dir) or not (source / path.relative_to(data_dir)).is_dir():
+                return False
+            if snapshot not in store.undo_marks():
+                return False
+        return True
+
+    async def _revert_by_undo(self, source: Path) -> dict[str, float]:
+        """The stores rewound in place to the snapshot's mark (node.store.undo), never closed; the other files
+        put back from the copy (node.devnet.inproc.sidefiles); the role rebuilt from them as on a restart.
+
+        A failure once anything is changed ends the process: the devnet restores its data dir from the copy
+        and restarts it (node.devnet.snapshot_ops)."""
+        data_dir = self.target.data_dir
+        snapshot = snapshot_id(source)
+        timings: dict[str, float] = {}
+        mark = time.monotonic()
+        await self.target.hold()
+        await self.target.stop_loops()
+        stores = list(self.target.stores())
+        timings["stop"] = _lap(mark)
+        try:
+            with keep_open():
+                mark = time.monotonic()
+                self.target.close_stores()  # kept open (keep_open): the role's own close, as before a restart
+                side = restore_side_files(source, data_dir, [store.path for store in stores])
+                timings["files"] = _lap(mark)
+                mark = time.monotonic()
+                records = sum(store.rewind(snapshot) for store in stores)
+                timings["rewind"] = _lap(mark)
+                mark = time.monotonic()
+                self.clock.load(data_dir)
+                await self.target.reopen()  # takes the kept handles back
+                await self.target.hold()
+                self.target.start_loops()
+                timings["reopen"] = _lap(mark)
+        except BaseException as exc:
+            log.critical("devnet: %s could not revert by its undo log: %r; exiting", self.role, exc)
+            self.target.fail(exc)
+            raise ControlRefused(
+                f"{REVERT}: {self.role} could not reopen its data dir reverted by the undo log ({exc}): it exits"
+            ) from None
+        timings["undone"] = records
+        timings["filesReplaced"] = side.replaced + side.removed
+        return timings
 
     async def _revert(self, source: Path) -> dict[str, float]:
         data_dir = self.target.data_dir
@@ -156,9 +245,13 @@ class InprocControl:
         timings["stage"] = _lap(mark)
         mark = time.monotonic()
         await self.target.hold()
+        timings["hold"] = _lap(mark)
+        mark = time.monotonic()
         await self.target.stop_loops()
-        self.target.close_stores()
         timings["stop"] = _lap(mark)
+        mark = time.monotonic()
+        self.target.close_stores()
+        timings["close"] = _lap(mark)
         mark = time.monotonic()
         try:
             aside = swap_in(incoming, data_dir)

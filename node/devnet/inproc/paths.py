@@ -17,6 +17,7 @@ from node.rpc.errors import ControlRefused, InvalidParams
 DATA_DIR_PARENT = "data"
 SNAPSHOTS_DIR = "snapshots"  # node.devnet.layout.SNAPSHOTS_DIR (not imported: the roles need not load the layout)
 MAX_PATH_CHARS = 4096
+TMP_SUFFIX = ".tmp"  # a snapshot being taken: DIR/snapshots/.<id>.tmp (node.devnet.snapshot_ops)
 
 
 def snapshots_area(data_dir: Path) -> Path:
@@ -59,6 +60,15 @@ def resolve_snapshot_dir(value: Any, data_dir: Path, *, must_exist: bool) -> Pat
     return path
 
 
+def snapshot_id(copy_dir: Path) -> str:
+    """The snapshot a copy DIR/snapshots/<id>/<name> belongs to; a snapshot being taken is written into
+    DIR/snapshots/.<id>.tmp/<name> and renamed when whole (node.devnet.snapshot_ops), so that is <id> too."""
+    name = copy_dir.parent.name
+    if name.startswith(".") and name.endswith(TMP_SUFFIX):
+        name = name[1 : -len(TMP_SUFFIX)]
+    return name
+
+
 def _refuse_links(area: Path, path: Path) -> None:
     current = area
     if current.is_symlink():
@@ -69,4 +79,4 @@ def _refuse_links(area: Path, path: Path) -> None:
             raise InvalidParams(f"dir must not go through a symbolic link ({current})")
 
 
-__all__ = ["resolve_snapshot_dir", "snapshots_area"]
+__all__ = ["resolve_snapshot_dir", "snapshot_id", "snapshots_area"]
