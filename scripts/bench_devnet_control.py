@@ -2,7 +2,12 @@
 """Devnet control costs: `devnet up`, snapshot, revert, snapshot+revert per test, and a withdrawal finalized by mining.
 
 Times `rollup devnet up --detach --executors 1` `--up-runs` times (each brought down again but the
-last; median, min and max), with each run's split from the fork server's and the processes' logs.
+last; median, min and max), with each run's steps in seconds from the CLI's launch (config writing
+and fork server start, each preload, each process forked and answering, the first seal, the first
+batch sent and in an L1 block, the executor's first safe block, the venue seeded, the CLI's exit),
+from the fork server's and the processes' logs and the CLI's own stamped lines, and each step's
+median. `--up-compare TREE` alternates the runs with another source tree (A/B in one sitting);
+`--up-only` stops there.
 Then, on the last devnet, lets the sequencer build
 `--blocks` L2 blocks (at `--block-time-ms`, fast by default so 1,000 blocks take ~20 s), then:
 
@@ -65,53 +70,148 @@ def say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def start_devnet(directory: Path, block_time_ms: int, in_process: bool = True) -> float:
+def start_devnet(
+    directory: Path, block_time_ms: int, in_process: bool = True, tree: Path | None = None
+) -> tuple[float, list[tuple[float, str]]]:
+    """`devnet up --detach` (from the source tree `tree` when given); its wall time and its stderr lines,
+    each stamped (epoch seconds) as it arrived."""
     base = random_free_base_port(1)
-    began = time.monotonic()
-    command = [*ROLLUP, "devnet", "up", "--detach", "--executors", "1", "--dir", str(directory)]
+    command = [*(ROLLUP if tree is None else [sys.executable, "-m", "node.cli.main"])]
+    command += ["devnet", "up", "--detach", "--executors", "1", "--dir", str(directory)]
     command += ["--base-port", str(base), "--block-time-ms", str(block_time_ms)]
     env = {**os.environ, **({} if in_process else {NO_INPROC_ENV: "1"})}
-    subprocess.run(command, check=True, capture_output=True, timeout=180, env=env)
-    return time.monotonic() - began
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+    lines: list[tuple[float, str]] = []
+    began = time.monotonic()
+    with subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tree, text=True
+    ) as popen:
+        for line in popen.stderr or ():
+            lines.append((time.time(), line.rstrip("\n")))
+        code = popen.wait(timeout=180)
+    wall = time.monotonic() - began
+    if code != 0:
+        raise RuntimeError(f"devnet up exited with {code}: " + "\n".join(text for _, text in lines[-20:]))
+    return wall, lines
 
 
 def stop_devnet(directory: Path) -> None:
     subprocess.run([*ROLLUP, "devnet", "down", "--dir", str(directory)], capture_output=True, timeout=120)
 
 
-def log_split(directory: Path, origin: float) -> dict[str, float]:
-    """Seconds from `origin` (epoch) to each process's first timestamped log line (after its imports)."""
+# (step name, log file stem, the first line containing this text); the step's time is that line's stamp
+LOG_STEPS: tuple[tuple[str, str, str], ...] = (
+    ("forkserver listening", "forkserver", " listening on "),
+    ("l1 forked", "forkserver", "forked l1 "),
+    ("l1 rpc", "l1", "listening on http"),
+    ("sequencer forked", "forkserver", "forked sequencer "),
+    ("sequencer first seal", "sequencer", "sealed L2 block"),
+    ("sequencer rpc", "sequencer", "listening on http"),
+    ("settler forked", "forkserver", "forked settler "),
+    ("settler rpc", "settler", "listening on http"),
+    ("executor-0 forked", "forkserver", "forked executor-0 "),
+    ("executor-0 rpc", "executor-0", "listening on http"),
+    ("challenger forked", "forkserver", "forked challenger "),
+    ("challenger rpc", "challenger", "listening on http"),
+    ("control forked", "forkserver", "forked control "),
+    ("control rpc", "control", "listening on http"),
+    ("settler first batch sent", "settler", "sent batch of L2 blocks"),
+    ("l1 first batch block", "l1", " batches"),
+    ("executor-0 first safe", "executor-0", "derived L2 blocks"),
+)
+# (step name, the first `devnet up` stderr line starting with this text)
+CLI_STEPS: tuple[tuple[str, str], ...] = (
+    ("cli first line", ""),
+    ("cli: l1 ready", "ready: l1"),
+    ("cli: sequencer ready", "ready: sequencer"),
+    ("cli: the rest ready", "ready: settler"),
+    ("cli: venue seeded", "venue: "),
+    ("cli: exit", "\x00"),  # the end of its stderr
+)
+
+
+def _log_stamp(line: str) -> float | None:
     import datetime as dt
 
-    split = {}
-    for path in sorted((directory / "logs").glob("*.log")):
-        for line in path.read_text().splitlines():
-            try:
-                stamp = dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
-            except ValueError:
-                continue
-            split[path.stem] = round(stamp.replace(tzinfo=dt.UTC).timestamp() - origin, 2)
-            break
-    return split
+    try:
+        stamp = dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+    except ValueError:
+        return None
+    return stamp.astimezone(dt.UTC).timestamp()
 
 
-def measure_up(directory: Path, block_time_ms: int, runs: int, in_process: bool = True) -> dict[str, Any]:
-    """`devnet up` `runs` times (all but the last brought down again); the last devnet stays up."""
-    walls: list[float] = []
+def up_timeline(directory: Path, origin: float, cli: list[tuple[float, str]], end: float) -> dict[str, float]:
+    """Seconds from `origin` (epoch: the CLI's launch) to each step of `devnet up` (LOG_STEPS, CLI_STEPS)."""
+    steps: dict[str, float] = {}
+    logs = {path.stem: path.read_text().splitlines() for path in (directory / "logs").glob("*.log")}
+    for name, stem, text in LOG_STEPS:
+        for line in logs.get(stem, []):
+            stamp = _log_stamp(line)
+            if stamp is not None and text in line:
+                steps[name] = stamp - origin
+                break
+    for line in logs.get("forkserver", []):  # the end of each preload
+        stamp = _log_stamp(line)
+        if stamp is not None and " preloaded " in line:
+            steps["preloaded " + line.split(" preloaded ", 1)[1].split(" in ")[0]] = stamp - origin
+    for name, prefix in CLI_STEPS:
+        if prefix == "\x00":
+            steps[name] = end - origin
+            continue
+        stamp_text = next(((stamp, text) for stamp, text in cli if text.startswith(prefix)), None)
+        if stamp_text is not None:
+            steps[name] = stamp_text[0] - origin
+    return {name: round(value, 3) for name, value in sorted(steps.items(), key=lambda item: item[1])}
+
+
+def measure_up(
+    directory: Path, block_time_ms: int, runs: int, in_process: bool = True, compare: Path | None = None
+) -> dict[str, Any]:
+    """`devnet up` `runs` times (all but the last brought down again); the last devnet stays up.
+
+    With `compare` (another source tree, e.g. a `git worktree` of the old code), runs alternate
+    between it (odd) and this tree (even, the last one), for A/B figures from one sitting.
+    """
+    walls: dict[str, list[float]] = {"this": [], "compare": []}
+    timelines: dict[str, list[dict[str, float]]] = {"this": [], "compare": []}
     for index in range(runs):
+        which = "compare" if compare is not None and (runs - 1 - index) % 2 == 1 else "this"
         run_dir = directory if index == runs - 1 else directory.with_name(f"{directory.name}-up{index}")
         origin = time.time()
-        walls.append(start_devnet(run_dir, block_time_ms, in_process))
-        split = log_split(run_dir, origin)
-        say(f"devnet up {index + 1}/{runs}: {walls[-1]:.2f} s (first log line per process after: {split})")
+        wall, cli = start_devnet(run_dir, block_time_ms, in_process, compare if which == "compare" else None)
+        timeline = up_timeline(run_dir, origin, cli, origin + wall)
+        walls[which].append(wall)
+        timelines[which].append(timeline)
+        load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+        say(f"devnet up {index + 1}/{runs} ({which}): {wall:.2f} s, load {load}; steps (s from launch): {timeline}")
         if run_dir != directory:
             stop_devnet(run_dir)
-    return {
-        "up_s": median(walls),
-        "up_min_s": round(min(walls), 3),
-        "up_max_s": round(max(walls), 3),
-        "up_runs": [round(wall, 3) for wall in walls],
+    results: dict[str, Any] = {
+        "up_s": median(walls["this"]),
+        "up_min_s": round(min(walls["this"]), 3),
+        "up_max_s": round(max(walls["this"]), 3),
+        "up_runs": [round(wall, 3) for wall in walls["this"]],
+        "up_steps_median_s": median_steps(timelines["this"]),
     }
+    if walls["compare"]:
+        results.update(
+            {
+                "up_compare_s": median(walls["compare"]),
+                "up_compare_min_s": round(min(walls["compare"]), 3),
+                "up_compare_max_s": round(max(walls["compare"]), 3),
+                "up_compare_runs": [round(wall, 3) for wall in walls["compare"]],
+                "up_compare_steps_median_s": median_steps(timelines["compare"]),
+            }
+        )
+    return results
+
+
+def median_steps(timelines: list[dict[str, float]]) -> dict[str, float]:
+    """Each step's median over the runs that logged it, in time order."""
+    names = {name for timeline in timelines for name in timeline}
+    steps = {name: median([t[name] for t in timelines if name in t]) for name in names}
+    return dict(sorted(steps.items(), key=lambda item: item[1]))
 
 
 ISOLATION_TESTS = """
@@ -283,6 +383,12 @@ def main() -> int:
     )
     parser.add_argument("--mine-chunk", type=int, default=4, help="L1 blocks per devnet_mine call (default 4)")
     parser.add_argument("--up-runs", type=int, default=5, help="`devnet up` runs timed (default 5)")
+    parser.add_argument("--up-only", action="store_true", help="time `devnet up` only (then stop)")
+    parser.add_argument(
+        "--up-compare",
+        type=Path,
+        help="another source tree (e.g. a git worktree of older code): `devnet up` runs alternate between it and this",
+    )
     parser.add_argument("--isolated-tests", type=int, default=10, help="fn_isolation tests timed (default 10)")
     parser.add_argument("--fn-runs", type=int, default=3, help="pytest runs timing fn_isolation (default 3)")
     parser.add_argument(
@@ -295,9 +401,19 @@ def main() -> int:
         directory = args.dir or Path(tmp) / "net"
         try:
             if args.dir is None:
-                results.update(measure_up(directory, args.block_time_ms, max(1, args.up_runs), not args.no_inproc))
+                results.update(
+                    measure_up(directory, args.block_time_ms, max(1, args.up_runs), not args.no_inproc, args.up_compare)
+                )
                 say(f"devnet up: median {results['up_s']} s, {results['up_min_s']}..{results['up_max_s']} s")
+                if "up_compare_s" in results:
+                    say(
+                        f"devnet up ({args.up_compare}): median {results['up_compare_s']} s, "
+                        f"{results['up_compare_min_s']}..{results['up_compare_max_s']} s"
+                    )
                 results["fork_server"] = os.environ.get("ROLLUP_DEVNET_NO_FORK", "") in ("", "0")
+            if args.up_only:
+                print(json.dumps(results))
+                return 0
             devnet = Devnet.from_dir(directory)
             results["l2_blocks"] = wait_blocks(devnet, args.blocks)
             snap, snapshots = measure_snapshots(devnet, args.rounds)
