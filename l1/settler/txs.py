@@ -143,8 +143,12 @@ class TxBook:
         return new
 
     def _forget(self, gone: Sequence[InFlight]) -> None:
-        self.entries = [e for e in self.entries if e not in gone]
-        self.persist()
+        """Drop `gone` from the book; persisted only when that changes it (a round that settled nothing
+        writes nothing: each persist is a file write and two fsyncs on the event loop)."""
+        kept = [e for e in self.entries if e not in gone]
+        if len(kept) != len(self.entries):
+            self.entries = kept
+            self.persist()
 
     # -- following --
 

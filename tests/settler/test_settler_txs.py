@@ -181,6 +181,21 @@ async def test_pending_stays_in_flight_then_lands() -> None:
     assert book.entries == [] and l1.journal == []
 
 
+async def test_a_round_that_settles_nothing_writes_nothing() -> None:
+    l1 = FakeL1()
+    writes: list[int] = []
+    book = make_book(l1)
+    book.persist = lambda: writes.append(len(book.entries))  # type: ignore[method-assign]
+    await book.send([batch_out(1, 3)], NOW)
+    assert writes == [1]  # recorded before it was sent
+    for later in range(1, 4):
+        assert await book.reconcile(NOW + later, STALE_S, rebuild) == []
+    assert writes == [1]  # still pending: three rounds, no write (each is a file write and two fsyncs)
+    l1.mine()
+    (landed,) = await book.reconcile(NOW + 5, STALE_S, rebuild)
+    assert landed.fate is TxFate.LANDED and writes == [1, 0]
+
+
 async def test_after_a_restart_the_recorded_transaction_is_followed_not_sent_again() -> None:
     l1 = FakeL1()
     first_life = make_book(l1)
