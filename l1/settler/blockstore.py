@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -54,19 +55,23 @@ class LoadReport:
 
 
 class BlockStore:
-    def __init__(self, directory: Path, rules: GossipRules, max_held: int = MAX_HELD) -> None:
+    def __init__(
+        self, directory: Path, rules: GossipRules, max_held: int = MAX_HELD, known: Mapping[bytes, Block] | None = None
+    ) -> None:
+        """`known`: messages this process validated already, by their exact bytes (a devnet revert reloading the
+        files of its own snapshot, l1.settler.revert): taken without checking them again."""
         self.directory = directory
         self.rules = GossipRules(rules.chain_id, rules.sequencer, rules.max_bytes, max_past_ms=NO_AGE_LIMIT_MS)
         self.max_held = max_held
         self.blocks: dict[int, Block] = {}
         self.raw: dict[int, bytes] = {}
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.load_report = self._load()
+        self.load_report = self._load(known or {})
 
     def _path(self, number: int) -> Path:
         return self.directory / f"{number:016d}{BLOCK_SUFFIX}"
 
-    def _load(self) -> LoadReport:
+    def _load(self, known: Mapping[bytes, Block]) -> LoadReport:
         loaded = deleted = 0
         for path in sorted(self.directory.iterdir()):
             if path.suffix != BLOCK_SUFFIX:
@@ -74,16 +79,18 @@ class BlockStore:
                 continue
             try:
                 data = path.read_bytes()
-                signed = validate_gossip(data, self.rules, PROCESS_CLOCK.now_ms())
-                if path.name != self._path(signed.block.number).name:
-                    raise GossipRejected("misplaced", f"block {signed.block.number} in {path.name}")
+                block = known.get(data)
+                if block is None:
+                    block = validate_gossip(data, self.rules, PROCESS_CLOCK.now_ms()).block
+                if path.name != self._path(block.number).name:
+                    raise GossipRejected("misplaced", f"block {block.number} in {path.name}")
             except (OSError, GossipRejected) as exc:
                 log.warning("deleting held block file %s: %s", path.name, exc)
                 path.unlink(missing_ok=True)
                 deleted += 1
                 continue
-            self.blocks[signed.block.number] = signed.block
-            self.raw[signed.block.number] = data
+            self.blocks[block.number] = block
+            self.raw[block.number] = data
             loaded += 1
         return LoadReport(loaded, deleted)
 

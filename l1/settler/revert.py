@@ -13,7 +13,9 @@ chain, the waits and problem trackers start afresh; the L1 params are read again
 book is rebuilt from the copy's journal, the held blocks are loaded again from the copy, the inbox
 walk resumes from the copy's checkpoint (L1 blocks at or below it are the same on the L1 before and
 after its revert, which may run at the same time), the outputs ledger is filled by the first round
-after the release, and the proposal policy is made again, as on a restart. The libp2p host and the RPC server are kept.
+after the release, and the proposal policy is made again, as on a restart. A held block whose exact
+bytes this settler held at an earlier hold (every snapshot is taken at one) is not validated again:
+its signature was checked when it came; any other file is, as at start-up. The libp2p host and the RPC server are kept.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from l1.settler.blockstore import BlockStore
+from l1.settler.blockstore import MAX_HELD, BlockStore
 from l1.settler.feed import LatencyWindow
 from l1.settler.held import Starvation
 from l1.settler.inbox import InboxWalker, open_inbox
@@ -33,6 +35,7 @@ from l1.settler.outcomes import Outcomes
 from l1.settler.outputs import OutputsLedger
 from l1.settler.txs import Role, TxBook
 from l1.settler.verified import VerifiedChain
+from node.block import Block
 from node.service import ProblemTracker
 from node.store.kv import KVStore
 
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("settler")
 
 SETTLE_LOOP = "settle-loop"
+KNOWN_MAX = 2 * MAX_HELD
 
 
 class SettlerReload:
@@ -50,6 +54,22 @@ class SettlerReload:
         self._held = False
         self._loops = True
         self._was_partitioned = False
+        self._known: dict[bytes, Block] = {}  # held blocks seen at a hold (a snapshot's), by their exact bytes
+
+    def _remember_held(self) -> None:
+        """The blocks held now, validated when they came: a revert to a snapshot taken now reloads them unchecked."""
+        feed = self.settler.feed
+        if feed is None:
+            return
+        store = feed.store
+        for number, data in store.raw.items():
+            block = store.blocks.get(number)
+            if block is not None:
+                self._known[data] = block
+        excess = len(self._known) - KNOWN_MAX
+        if excess > 0:
+            for data in list(self._known)[:excess]:
+                del self._known[data]
 
     @property
     def data_dir(self) -> Path:
@@ -62,6 +82,7 @@ class SettlerReload:
     async def hold(self) -> None:
         if self._held:
             return
+        self._remember_held()
         await self.settler.tasks.cancel_named([SETTLE_LOOP])
         feed = self.settler.feed
         if feed is not None:
@@ -134,7 +155,8 @@ class SettlerReload:
         if feed is None:
             return
         store = feed.store
-        fresh = await asyncio.to_thread(BlockStore, store.directory, store.rules, store.max_held)  # validates each
+        known = dict(self._known)  # the others are validated, as at start-up
+        fresh = await asyncio.to_thread(BlockStore, store.directory, store.rules, store.max_held, known)
         vars(store).update(vars(fresh))  # the network's range-sync server is bound to this store
         await feed.network.node.forget_gossip_history()  # no block of the abandoned chain is served again
 

@@ -58,6 +58,7 @@ from node.devnet.freeze import freeze, is_stopped, thaw
 from node.devnet.heads import heads_mismatch, read_heads
 from node.devnet.inproc.client import MISSING, call_stage, stages
 from node.devnet.inproc.control import QUIESCE, RESUME, REVERT, SNAPSHOT
+from node.devnet.inproc.release import Released, release_and_read
 from node.devnet.layout import ROLE_L1, ROLE_SEQUENCER, DevnetLayout, ProcessSpec
 from node.devnet.liveness import split_processes
 from node.devnet.procfs import is_running
@@ -245,7 +246,7 @@ def revert_to(
     timings: dict[str, float] = {"prepare": time.monotonic() - began}
     why = f"devnet revert to {snapshot}"
     deadline = time.monotonic() + timeout_s
-    plan = RevertPlan(layout, recorded, source, why, starter, deadline, timings, report)
+    plan = RevertPlan(layout, recorded, source, why, starter, deadline, timings, report, record.heads)
     try:
         outcome = plan.in_place() if in_place_enabled() else None
         if outcome is None:
@@ -256,12 +257,15 @@ def revert_to(
     mark = time.monotonic()
     set_held(layout, remove=names)
     specs = [spec for spec, _ in recorded]
-    # the chain's sources: an executor or challenger may have reorged between the heads' read and the stop
-    sources = [spec for spec in specs if spec.role in (ROLE_L1, ROLE_SEQUENCER)]
-    with ThreadPoolExecutor(max_workers=2) as pool:  # both only read: at once
-        checking = pool.submit(heads_mismatch, record.heads, sources)
-        reading = pool.submit(read_heads, specs)
-        problems, heads = checking.result(), reading.result()
+    if plan.released is not None and all(path == IN_PROCESS for path in outcome.paths.values()):
+        problems, heads = plan.released.problems, plan.released.heads  # read with the release
+    else:
+        # the chain's sources: an executor or challenger may have reorged between the heads' read and the stop
+        sources = [spec for spec in specs if spec.role in (ROLE_L1, ROLE_SEQUENCER)]
+        with ThreadPoolExecutor(max_workers=2) as pool:  # both only read: at once
+            checking = pool.submit(heads_mismatch, record.heads, sources)
+            reading = pool.submit(read_heads, specs)
+            problems, heads = checking.result(), reading.result()
     if problems:
         raise ControlRefusedError(
             f"after the revert to {snapshot} the chain is not the snapshot's: {'; '.join(problems)}"
@@ -320,6 +324,7 @@ class RevertPlan:
         deadline: float,
         timings: dict[str, float],
         report: Report,
+        recorded_heads: dict[str, Any] | None = None,
     ) -> None:
         self.layout = layout
         self.recorded = recorded
@@ -331,12 +336,15 @@ class RevertPlan:
         self.report = report
         self.pids = {spec.name: pid for spec, pid in recorded}
         self.ways: dict[str, str] = {}  # process name -> how it reverted in place ("undo" or "swap")
+        self.recorded_heads = recorded_heads or {}
+        self.released: Released | None = None  # the release's answers, with every process's heads
 
     # -- the kill-and-restart path --
 
     def restart_all(self) -> RevertOutcome:
         """SIGKILL every process, restore every data dir, start the L1, then all the others; wait for health."""
         self.timings.clear()
+        self.released = None
         mark = time.monotonic()
         kill_all(self.recorded)
         self.timings["kill"] = time.monotonic() - mark
@@ -448,7 +456,8 @@ class RevertPlan:
             restart.append(spec)
         self.timings["revert_in_place"] = time.monotonic() - mark
         mark = time.monotonic()
-        _, refusals = call_stage(reverted, RESUME)
+        self.released = release_and_read(reverted, self.recorded_heads)  # the heads' check in the same requests
+        refusals = self.released.refusals
         self.timings["resume"] = time.monotonic() - mark
         for spec in [spec for spec in reverted if spec.name in refusals]:  # e.g. killed meanwhile: restarted
             self.report(f"in-process revert: {refusals[spec.name]}; restarting it")

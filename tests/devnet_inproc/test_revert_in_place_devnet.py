@@ -1,7 +1,8 @@
 """In-process snapshot and revert on a real devnet (L1, sequencer, settler, executor, challenger).
 
 - every role takes the in-process path, for snapshots and reverts, and says so (`paths`);
-- per role, a revert in place gives what a restart on the same snapshot gives: with the L1 held at
+- per role, a revert in place (by the undo log, and by swapping the data dir and reopening) gives
+  what a restart on the same snapshot gives: with the L1 held at
   the snapshot's head, the L1 head and balances, the sequencer's block, balances and mempool, the
   executor's safe and finalized heads and derivation cursor, the settler's inbox walk and outputs,
   the challenger's safe head and cursor, compared once every follower has caught up with the L1;
@@ -152,8 +153,9 @@ def view(devnet: Devnet, number: int, undone: str, queued: str) -> dict[str, Any
     }
 
 
+@pytest.mark.parametrize("undo", [True, False], ids=["undo-log", "swap-and-reopen"])
 def test_a_revert_in_place_gives_what_a_restart_on_the_same_snapshot_gives(
-    devnet: Devnet, monkeypatch: pytest.MonkeyPatch
+    devnet: Devnet, monkeypatch: pytest.MonkeyPatch, undo: bool
 ) -> None:
     by_name = specs(devnet)
 
@@ -175,8 +177,9 @@ def test_a_revert_in_place_gives_what_a_restart_on_the_same_snapshot_gives(
     layout = DevnetLayout.at(devnet.directory)
     source = layout.snapshots_dir / snap
     assert all(answer == {"held": True} for answer in each_stage(devnet, QUIESCE).values())
-    reverted = each_stage(devnet, REVERT, lambda spec: [str(source / spec.name), {"hold": True}])
+    reverted = each_stage(devnet, REVERT, lambda spec: [str(source / spec.name), {"hold": True, "undo": undo}])
     assert all(answer["held"] for answer in reverted.values())
+    assert {answer["way"] for answer in reverted.values()} == {"undo" if undo else "swap"}
     in_place = view(devnet, recorded, undone, queued)
     each_stage(devnet, RESUME)
 
@@ -205,6 +208,8 @@ def test_the_chain_goes_on_after_an_in_place_revert(devnet: Devnet) -> None:
     result = devnet.revert(snap)
     assert result["paths"] == {name: IN_PROCESS for name in by_name} == result["timings"]["paths"]
     assert set(result["timings"]) >= {"quiesce", "revert_in_place", "resume"}
+    assert result["ways"] == {name: "undo" for name in by_name}  # each store rewound in place, never reopened
+    assert result["heads"]["sequencer"]["unsafe"]["number"] >= info["heads"]["sequencer"]["unsafe"]["number"]
     recorded = info["heads"]["sequencer"]["unsafe"]
     sequencer, executor = by_name["sequencer"], by_name["executor-0"]
     assert rpc(sequencer, "rollup_getTransactionReceipt", undone) is None

@@ -45,6 +45,8 @@ def _is_store_file(directory: Path, name: str, stores: set[Path]) -> bool:
 
 def _restore(source: Path, target: Path, stores: set[Path], stats: SideStats) -> None:
     target.mkdir(exist_ok=True)
+    with os.scandir(target) as entries:
+        present = {entry.name: entry for entry in entries}
     wanted: set[str] = set()
     with os.scandir(source) as entries:
         for entry in entries:
@@ -57,9 +59,12 @@ def _restore(source: Path, target: Path, stores: set[Path], stats: SideStats) ->
                     destination.unlink()
                 _restore(Path(entry.path), destination, stores, stats)
             elif entry.is_file(follow_symlinks=False):
+                there = present.get(entry.name)
+                if there is not None and there.inode() == entry.inode() and there.is_file(follow_symlinks=False):
+                    stats.kept += 1  # the same file: hard-linked both ways (the copy and the data dir share a device)
+                    continue
                 _restore_file(Path(entry.path), destination, stats)
-    with os.scandir(target) as entries:
-        extra = [entry for entry in entries if entry.name not in wanted]
+    extra = [entry for name, entry in present.items() if name not in wanted]
     for entry in extra:
         if _is_store_file(target, entry.name, stores):
             continue
@@ -68,8 +73,10 @@ def _restore(source: Path, target: Path, stores: set[Path], stats: SideStats) ->
             raise FileExistsError(f"{path} is an open store the snapshot copy does not have")
         if entry.is_dir(follow_symlinks=False):
             shutil.rmtree(path)
-        else:
+        elif path.exists():  # (a leftover temporary may have been reused and renamed meanwhile)
             path.unlink()
+        else:
+            continue
         stats.removed += 1
 
 
