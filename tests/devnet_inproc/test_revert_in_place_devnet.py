@@ -164,11 +164,12 @@ def test_a_revert_in_place_gives_what_a_restart_on_the_same_snapshot_gives(
         return int(rpc(by_name["settler"], "settler_status")["postedUpto"]) > 0
 
     wait_for(posted, 120, "a first batch on L1")
-    queued = send(devnet, 4, RECIPIENT, 3, nonce_ahead=3)  # waits in the mempool for a nonce gap
+    # waits in the mempool for a nonce gap (each parametrization its own: the other's is still queued)
+    queued = send(devnet, 4, RECIPIENT, 3 if undo else 4, nonce_ahead=3 if undo else 4)
     snap = devnet.snapshot()
     assert devnet.call("devnet_snapshotInfo")["paths"] == {name: IN_PROCESS for name in by_name}
     recorded = devnet.call("devnet_snapshotInfo")["heads"]["sequencer"]["unsafe"]["number"]
-    undone = send(devnet, 3, RECIPIENT, 10**18)
+    undone = send(devnet, 3, RECIPIENT, 10**18 + int(undo))
     included(devnet, undone)
     devnet.set_l1_balance(RECIPIENT, "7eth")
     devnet.mine(3)
