@@ -1,4 +1,12 @@
-"""Wait until the devnet's processes are ready: /health, JSON-RPC, then a first safe L2 block."""
+"""Wait until the devnet's processes are ready: /health, JSON-RPC, then a first safe L2 block.
+
+The first safe block needs the settler's first batch in an L1 block. Rather than wait up to a whole
+L1 block time for the L1's timer, `wait_first_safe_block` mines one L1 block (the devnet's own
+`devnet_mine`, l1.chain.control) as soon as the settler reports its first batch sent
+(settler_status `batches`): the batch is then in the L1 mempool, so that block carries it. Only at
+start-up and only once (plus a retry should the batch still not be in a block): afterwards the L1's
+timer alone makes blocks, as before.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +28,8 @@ from node.rpc.errors import RpcError
 
 POLL_S = 0.02  # a probe costs ~2 ms of CPU; start-up is made of these waits
 PROBE_TIMEOUT_S = 2.0
+MINE_RETRY_S = 0.5  # mine once more if the first batch is still not in a block this long after the first mine
+MAX_STARTUP_MINES = 3
 
 
 class Interrupted(Exception):
@@ -135,21 +145,88 @@ def wait_healthy(
     )
 
 
+def settler_counts(spec: ProcessSpec, timeout_s: float = PROBE_TIMEOUT_S) -> tuple[int, int] | None:
+    """(batches sent since the settler started, newest L2 block posted on L1) from settler_status."""
+    try:
+        status = SyncRpcClient(spec.rpc, timeout=timeout_s).call("settler_status")
+        return int(status["batches"]), int(status["postedUpto"])
+    except (RpcError, RpcTransportError, KeyError, TypeError, ValueError):
+        return None
+
+
+def mine_l1_block(spec: ProcessSpec, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+    """One L1 block now (devnet_mine 1); False when the L1 refuses or does not answer."""
+    try:
+        SyncRpcClient(spec.rpc, timeout=timeout_s).call("devnet_mine", 1)
+    except (RpcError, RpcTransportError):
+        return False
+    return True
+
+
+class FirstBatchMiner:
+    """Mines an L1 block as soon as the settler has sent its first batch (module docstring).
+
+    `step()` is called from the readiness poll: it probes the settler, and mines when its first batch
+    is sent and not yet posted (at most MAX_STARTUP_MINES times, MINE_RETRY_S apart).
+    """
+
+    def __init__(
+        self,
+        settler: ProcessSpec,
+        l1: ProcessSpec,
+        probe: Callable[[ProcessSpec], tuple[int, int] | None] = settler_counts,
+        mine: Callable[[ProcessSpec], bool] = mine_l1_block,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settler, self.l1 = settler, l1
+        self.probe, self.mine, self.clock = probe, mine, clock
+        self.mined = 0
+        self.last_mine = 0.0
+
+    def step(self) -> None:
+        if self.mined >= MAX_STARTUP_MINES or (self.mined and self.clock() - self.last_mine < MINE_RETRY_S):
+            return
+        counts = self.probe(self.settler)
+        if counts is None:
+            return
+        batches, posted = counts
+        if posted >= 1:  # in an L1 block (or a resumed chain's batches are): nothing more to do
+            self.mined = MAX_STARTUP_MINES
+            return
+        if batches < 1:  # not sent yet
+            return
+        if self.mine(self.l1):
+            self.mined += 1
+            self.last_mine = self.clock()
+        else:
+            self.mined = MAX_STARTUP_MINES  # an L1 without devnet_mine: its timer will do
+
+
 def wait_first_safe_block(
     executors: Sequence[Child],
     settler: Child | None,
     deadline: float,
     stopped: Callable[[], bool],
     watched: Sequence[Child] = (),
+    l1: ProcessSpec | None = None,
 ) -> None:
-    """Every executor has derived L2 block 1 from L1 (needs the settler to post a batch)."""
+    """Every executor has derived L2 block 1 from L1 (needs the settler to post a batch).
+
+    With the L1's spec, the settler's first batch is mined at once (FirstBatchMiner)."""
 
     def blame(child: Child) -> list[Child]:
         return [child] + ([settler] if settler is not None else [])
 
+    miner = FirstBatchMiner(settler.spec, l1) if settler is not None and l1 is not None else None
+
+    def safe(spec: ProcessSpec) -> bool:
+        if miner is not None:
+            miner.step()
+        return (safe_head(spec) or 0) >= 1
+
     wait_until(
         [c for c in executors if c.spec.role == ROLE_EXECUTOR],
-        lambda spec: (safe_head(spec) or 0) >= 1,
+        safe,
         "the first safe L2 block on every executor",
         deadline,
         stopped,

@@ -29,6 +29,7 @@ from node.devnet.configs import p2p_ports, write_configs
 from node.devnet.controlproc import control_state, running_control, start_control, stop_control
 from node.devnet.errors import DevnetError, DevnetRunningError, StartupError
 from node.devnet.forkserver.client import (
+    adopt_fork_server,
     cold_only,
     ensure_fork_server,
     start_fork_server,
@@ -206,8 +207,10 @@ class Devnet:
         ]
         stopped = lambda: stop.requested  # noqa: E731
         try:
-            if not cold_only():
-                self.forkserver = start_fork_server(self.layout, self.detach)
+            if not cold_only():  # the one the CLI prestarted (node.devnet.forkserver.early), else a new one
+                self.forkserver = adopt_fork_server(self.layout, self.detach) or start_fork_server(
+                    self.layout, self.detach
+                )
             for index, stage in enumerate(stages):
                 started = [self._start(spec) for spec in stage]
                 last = index == len(stages) - 1
@@ -222,7 +225,8 @@ class Devnet:
                     self.seeding.start()
             self.report("waiting for the first L2 block to be safe on every executor")
             settler = next((c for c in self.children if c.spec.role == ROLE_SETTLER), None)
-            wait_first_safe_block(self.children, settler, deadline, stopped, watched=self.children)
+            l1 = next(spec for spec in self.specs if spec.role == ROLE_L1)
+            wait_first_safe_block(self.children, settler, deadline, stopped, watched=self.children, l1=l1)
         except BaseException as exc:
             self.shutdown("failed" if not isinstance(exc, Interrupted) else "stopped")
             if isinstance(exc, StartupError):
@@ -309,7 +313,7 @@ def ensure_control(layout: DevnetLayout, doc: dict[str, Any]) -> dict[str, Any]:
 def finish_seeding(devnet: Devnet, report: Report) -> None:
     """Wait for the venue seeding started beside stage 3 (or seed now if it was not started)."""
     if devnet.seeding is None:
-        finish_seeding(devnet, report)
+        _seed_venue(devnet, report)
     else:
         devnet.seeding.join()
 

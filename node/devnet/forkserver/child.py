@@ -40,6 +40,15 @@ def _parent_death_signal() -> None:
         pass
 
 
+def keep_after_parent() -> None:
+    """Clear PR_SET_PDEATHSIG: this process no longer gets SIGTERM when its parent dies (Linux; else a no-op)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def after_fork(detach: bool, server_pid: int) -> None:
     """In the child, right after fork: default signal handlers, and its own session or process group."""
     signal.set_wakeup_fd(-1)

@@ -11,11 +11,19 @@ import socket
 import time
 
 from node.devnet.children import Child, start_child, stop_children
-from node.devnet.forkserver.protocol import ProtocolError, SpawnRequest, encode, parse_reply, read_line
+from node.devnet.forkserver.early import forget_prestart, prestarted_pid
+from node.devnet.forkserver.protocol import (
+    AdoptRequest,
+    ProtocolError,
+    SpawnRequest,
+    encode,
+    parse_reply,
+    read_line,
+)
 from node.devnet.forkserver.server import unix_address
 from node.devnet.layout import DevnetLayout, ProcessSpec
 from node.devnet.pidfile import read_record
-from node.devnet.procfs import is_same_process
+from node.devnet.procfs import is_our_process, is_same_process
 from node.devnet.toml import dumps
 
 REPLY_TIMEOUT_S = 30.0  # the server may be importing the module first (about 1 CPU-s at worst)
@@ -52,6 +60,30 @@ def start_fork_server(layout: DevnetLayout, detach: bool, why: str = "rollup dev
     return child
 
 
+def adopt_fork_server(layout: DevnetLayout, detach: bool) -> Child | None:
+    """The fork server this CLI prestarted for `layout` (node.devnet.forkserver.early), taken over; None if
+    there is none or it does not answer within BIND_TIMEOUT_S (the caller then starts one)."""
+    pid = prestarted_pid(layout.root)
+    forget_prestart(layout.root)
+    if pid is None:
+        return None
+    spec = layout.forkserver_spec()
+    child = Child(spec, pid)
+    deadline = time.monotonic() + BIND_TIMEOUT_S
+    while time.monotonic() < deadline and is_our_process(pid, str(spec.config)):
+        record = read_record(spec.config)
+        if record is not None and record.pid == pid:
+            break
+        time.sleep(CONNECT_RETRY_S)
+    else:
+        return None
+    try:
+        reply = request(layout, AdoptRequest(detach))
+    except (OSError, ProtocolError):
+        return None
+    return child if reply.get("ok") and reply.get("pid") == pid else None
+
+
 def ensure_fork_server(layout: DevnetLayout, detach: bool = True, why: str = "rollup devnet up") -> None:
     """Start the devnet's fork server unless it runs (or ROLLUP_DEVNET_NO_FORK is set)."""
     if not cold_only() and running_fork_server(layout) is None:
@@ -75,7 +107,7 @@ def stop_fork_server(layout: DevnetLayout) -> bool:
     return True
 
 
-def request(layout: DevnetLayout, doc: SpawnRequest, wait_s: float = 0.0) -> dict[str, object]:
+def request(layout: DevnetLayout, doc: SpawnRequest | AdoptRequest, wait_s: float = 0.0) -> dict[str, object]:
     """Send one request; OSError when no server answers within `wait_s` (a fresh one binds first)."""
     deadline = time.monotonic() + wait_s
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:

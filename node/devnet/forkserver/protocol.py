@@ -3,6 +3,8 @@
 {"op": "spawn", "name": N, "module": M, "config": PATH, "log": PATH, "why": TEXT, "detach": BOOL}
     -> {"ok": true, "pid": PID}
 {"op": "ping"} -> {"ok": true, "pid": SERVER_PID, "loaded": [MODULE, ...]}
+{"op": "adopt", "detach": BOOL} -> {"ok": true, "pid": SERVER_PID}   (a prestarted server taken over by
+    `devnet up`, node.devnet.forkserver.early: with detach, it stops dying with the CLI that started it)
 anything malformed -> {"ok": false, "error": TEXT} (the server keeps serving)
 """
 
@@ -41,6 +43,14 @@ class SpawnRequest:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class AdoptRequest:
+    detach: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"op": "adopt", "detach": self.detach}
+
+
 def _text(doc: dict[str, Any], key: str) -> str:
     value = doc.get(key)
     if not isinstance(value, str) or not value or "\0" in value:
@@ -48,8 +58,8 @@ def _text(doc: dict[str, Any], key: str) -> str:
     return value
 
 
-def parse_request(line: bytes) -> SpawnRequest | str:
-    """A SpawnRequest, or "ping"; ProtocolError for anything else."""
+def parse_request(line: bytes) -> SpawnRequest | AdoptRequest | str:
+    """A SpawnRequest, an AdoptRequest, or "ping"; ProtocolError for anything else."""
     try:
         doc = json.loads(line)
     except ValueError as exc:
@@ -59,8 +69,13 @@ def parse_request(line: bytes) -> SpawnRequest | str:
     op = doc.get("op")
     if op == "ping":
         return "ping"
+    if op == "adopt":
+        detach = doc.get("detach")
+        if not isinstance(detach, bool):
+            raise ProtocolError(f"adopt: 'detach' must be true or false, got {detach!r}")
+        return AdoptRequest(detach)
     if op != "spawn":
-        raise ProtocolError(f"unknown op {op!r} (spawn, ping)")
+        raise ProtocolError(f"unknown op {op!r} (spawn, adopt, ping)")
     module = _text(doc, "module")
     if not all(part.isidentifier() for part in module.split(".")):
         raise ProtocolError(f"spawn: module {module!r} is not a dotted module name")

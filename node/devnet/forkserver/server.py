@@ -19,8 +19,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from node.devnet.forkserver.child import after_fork
-from node.devnet.forkserver.protocol import ProtocolError, SpawnRequest, encode, parse_request, read_line
+from node.devnet.forkserver.child import after_fork, keep_after_parent
+from node.devnet.forkserver.protocol import (
+    AdoptRequest,
+    ProtocolError,
+    SpawnRequest,
+    encode,
+    parse_request,
+    read_line,
+)
 from node.devnet.layout import FORKSERVER_MODULE, DevnetLayout
 from node.devnet.pidfile import PidRecord, pidfile_for, record_exit, write_record
 from node.devnet.procfs import start_time
@@ -195,6 +202,12 @@ class Server:
                 return None
             if isinstance(request, str):  # "ping"
                 _reply(conn, {"ok": True, "pid": self.pid, "loaded": self.preloader.loaded})
+                return None
+            if isinstance(request, AdoptRequest):
+                if request.detach:  # outlive the CLI that prestarted us, as a detached server does
+                    keep_after_parent()
+                _reply(conn, {"ok": True, "pid": self.pid})
+                say(f"adopted by `devnet up`{' (detached)' if request.detach else ''}")
                 return None
             self.preloader.load_for(request.module)
             pid = os.fork()
