@@ -89,7 +89,7 @@ from node.state.schema import get_account
 from node.stf import InsufficientBalance, InvalidTransaction, NonceTooLow
 from node.stf.execute import recover_transaction
 from node.store.chain import Head
-from node.tx import SignedTx
+from node.tx import RecoveredTx, SignedTx
 from sequencer.dropped import DroppedTx, DroppedTxs, executed_at
 from sequencer.mempool import MempoolError
 
@@ -99,7 +99,7 @@ REQUEUE_KEY = b"Mheal_requeue"
 DEFAULT_PATIENCE_S = 60.0
 RETRY_EVERY_S = 1.0
 
-Resubmit = Callable[[bytes], Awaitable[object]]  # admit a raw transaction as if a client sent it; raise if refused
+Resubmit = Callable[[RecoveredTx], Awaitable[object]]  # admit a transaction as if a client sent it; raise if refused
 IsPooled = Callable[[bytes], bool]  # is this tx hash waiting in the mempool?
 DropPooledAfter = Callable[[bytes, int, str], int]  # drop a sender's pooled txs above a nonce, with a detail
 Clock = Callable[[], float]
@@ -114,22 +114,31 @@ class Replaced:
     raw: bytes
     tx_hash: bytes
     was_in_block: int
-    sender: bytes = b""  # b"" (and nonce -1) if it does not decode: resubmitting it says why
-    nonce: int = -1
-    fee: int = 0
+    rtx: RecoveredTx | InvalidTransaction  # recovered once, when its block is replaced (or why it does not)
     refused: str | None = None  # the last refusal, while the mempool has no room for it
     refused_since: float | None = None
 
     @classmethod
     def from_block(cls, raw: bytes, was_in_block: int) -> Replaced:
-        """The transaction with its sender, nonce and fee (its signature was checked when it was sealed)."""
+        """The transaction recovered (its sender, nonce and fee), or the reason it does not recover."""
         try:
-            rtx = recover_transaction(raw)
-        except InvalidTransaction:
-            return cls(raw, keccak256(raw), was_in_block)
-        if not isinstance(rtx.tx, SignedTx):
-            return cls(raw, rtx.hash, was_in_block)
-        return cls(raw, rtx.hash, was_in_block, rtx.sender, rtx.tx.nonce, rtx.tx.fee)
+            rtx: RecoveredTx | InvalidTransaction = recover_transaction(raw)
+        except InvalidTransaction as exc:
+            rtx = exc
+        return cls(raw, keccak256(raw), was_in_block, rtx)
+
+    @property
+    def sender(self) -> bytes:
+        """b"" for a transaction that does not recover (or is not a signed user transaction)."""
+        return self.rtx.sender if isinstance(self.rtx, RecoveredTx) and isinstance(self.rtx.tx, SignedTx) else b""
+
+    @property
+    def nonce(self) -> int:
+        return self.rtx.tx.nonce if isinstance(self.rtx, RecoveredTx) and isinstance(self.rtx.tx, SignedTx) else -1
+
+    @property
+    def fee(self) -> int:
+        return self.rtx.tx.fee if isinstance(self.rtx, RecoveredTx) and isinstance(self.rtx.tx, SignedTx) else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,7 +382,7 @@ class ChainHealer:
         seen: set[bytes] = set()
         held_back: dict[bytes, tuple[Replaced, DroppedTx] | None] = {}  # None: an earlier nonce waits; else dropped
         self._requeued = {h: item for h, item in self._requeued.items() if self.is_pooled(h)}
-        for item in sorted(self.backlog, key=lambda entry: entry.nonce):  # stable: block order within a nonce
+        for item in _in_sender_nonce_order(self.backlog):
             duplicate = item.tx_hash in seen  # replaced twice: once is enough
             seen.add(item.tx_hash)
             if duplicate:
@@ -448,7 +457,9 @@ class ChainHealer:
         """None: admitted. A DroppedTx: no longer valid (or refused past patience). A str: refused for now."""
         head = self.chain.head().number
         try:
-            await self.resubmit(item.raw)
+            if isinstance(item.rtx, InvalidTransaction):
+                raise item.rtx
+            await self.resubmit(item.rtx)
         except NO_LONGER_VALID as exc:
             return DroppedTx(item.tx_hash, _no_longer_valid(item, exc), item.was_in_block, head)
         except REFUSED_FOR_NOW as exc:
@@ -527,3 +538,14 @@ def _no_longer_valid(item: Replaced, exc: InvalidTransaction) -> str:
     if isinstance(exc, InsufficientBalance):
         return f"its sender cannot pay for it on the healed chain ({exc})"
     return str(exc)
+
+
+def _in_sender_nonce_order(items: list[Replaced]) -> list[Replaced]:
+    """The backlog in block order, except that each sender's entries come in nonce order (a later heal may
+    append lower nonces of a sender): senders' transactions may depend on each other's (an oracle price
+    before the order that needs it), so the order across senders stays the blocks'."""
+    by_sender: dict[bytes, list[Replaced]] = {}
+    for item in items:
+        by_sender.setdefault(item.sender, []).append(item)
+    queues = {sender: iter(sorted(mine, key=lambda entry: entry.nonce)) for sender, mine in by_sender.items()}
+    return [next(queues[item.sender]) for item in items]

@@ -233,7 +233,7 @@ class SequencerNode:
             self.chain,
             cfg.rollup.rules,
             chain_lock,
-            resubmit=lambda raw: self.methods.admit("0x" + raw.hex()),
+            resubmit=lambda rtx: self.methods.admit_recovered(rtx),  # recovered once, when its block went
             is_pooled=self.mempool.__contains__,
             on_healed=self._on_healed,
             on_round=self._on_requeue_round,

@@ -147,8 +147,11 @@ OnDrop = Callable[[bytes, DroppedTx], None]
 
 
 class BacklogEntry(Protocol):
-    tx_hash: bytes
-    fee: int
+    @property
+    def tx_hash(self) -> bytes: ...
+
+    @property
+    def fee(self) -> int: ...
 
 
 class Backlog(Protocol):

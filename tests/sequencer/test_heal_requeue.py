@@ -73,8 +73,7 @@ class Sequencer:
             safe_number=lambda: self.healer.safe_head().number,
         )
 
-    async def resubmit(self, raw: bytes) -> RecoveredTx:
-        rtx = recover_transaction(raw)
+    async def resubmit(self, rtx: RecoveredTx) -> RecoveredTx:
         await self.txpool.admit(rtx)
         return rtx
 
@@ -269,3 +268,44 @@ async def test_the_successors_of_a_dropped_backlog_entry_are_dropped_too(tmp_pat
         assert status.status == "dropped" and "predecessor dropped" in (status.detail or ""), status
         assert f"0x{old[4].hash.hex()}" in (status.detail or "")
     assert seq.txpool.status_of(bob.hash).status == "pending"  # another sender is not touched
+
+
+# -- order, and a restart ---------------------------------------------------------------------------------
+
+
+def test_the_backlog_keeps_block_order_across_senders_and_nonce_order_within_one() -> None:
+    from sequencer.healing import Replaced, _in_sender_nonce_order
+
+    def entry(key: PrivateKey, nonce: int, block: int) -> Replaced:
+        return Replaced.from_block(signed(key, nonce).raw, block)
+
+    # a second heal appended ALICE's nonce 3 after her nonce 5; BOB's transaction (say, the oracle price
+    # ALICE's order needs) stays where the blocks had it
+    items = [entry(ALICE, 5, 9), entry(BOB, 0, 9), entry(ALICE, 3, 12)]
+    ordered = _in_sender_nonce_order(items)
+    assert [(e.sender, e.nonce) for e in ordered] == [(ALICE.address, 3), (BOB.address, 0), (ALICE.address, 5)]
+    broken = Replaced.from_block(b"\x01\x02", 4)  # does not decode: no sender, resubmitting it says why
+    assert broken.sender == b"" and broken.nonce == -1 and _in_sender_nonce_order([broken]) == [broken]
+
+
+async def test_a_restart_mid_heal_keeps_the_backlog_nonces_taken(tmp_path: Path) -> None:
+    seq = await started(tmp_path, limits=MempoolLimits(max_pending_per_sender=4))
+    old = await outage_heal(seq, ALICE, 9)
+    waiting = sorted(item.nonce for item in seq.healer.backlog)
+    assert waiting
+    seq.chain.store.close()  # kill -9: the backlog is in the store, the mempool (no journal here) is gone
+    again = Sequencer.__new__(Sequencer)
+    Sequencer.__init__(again, tmp_path / "seq", limits=MempoolLimits(max_pending_per_sender=4))
+    assert sorted(item.nonce for item in again.healer.backlog) == waiting
+    with pytest.raises(ReplacementUnderpriced):
+        await again.submit(signed(ALICE, waiting[-1], amount=7))
+    for rtx in old[: waiting[0]]:  # the journal replays what the mempool held (no journal here: by hand)
+        await again.submit(rtx)
+    outcome = await again.healer.resume()
+    assert outcome is not None and (outcome.requeued, outcome.waiting) == (0, len(waiting))  # no room yet
+    for number in sorted(seq.origins.blocks):  # the L1 follower fetches the origins again
+        await again.l1(number)
+    await again.l1(max(seq.origins.blocks) + 1)
+    await again.run_until_idle()
+    assert again.nonce(ALICE) == 9 and again.healer.backlog == []
+    assert_accounted(again, old)

@@ -62,8 +62,7 @@ class Admissions:
         self.chain = chain
         self.pool: list[RecoveredTx] = []
 
-    async def resubmit(self, raw: bytes) -> RecoveredTx:
-        rtx = recover_transaction(raw)
+    async def resubmit(self, rtx: RecoveredTx) -> RecoveredTx:
         account = get_account(self.chain.store.latest_state(), rtx.sender)
         if rtx.tx.nonce < account.nonce:  # type: ignore[union-attr]
             raise NonceTooLow(rtx.sender, account.nonce, rtx.tx.nonce)  # type: ignore[union-attr]
@@ -82,12 +81,11 @@ class CappedAdmissions(Admissions):
         self.cap = cap
         self.admitted: list[bytes] = []
 
-    async def resubmit(self, raw: bytes) -> RecoveredTx:
-        rtx = recover_transaction(raw)
+    async def resubmit(self, rtx: RecoveredTx) -> RecoveredTx:
         if sum(r.sender == rtx.sender for r in self.pool) >= self.cap:
             raise SenderQueueFull(rtx.sender, self.cap)
-        admitted = await super().resubmit(raw)
-        self.admitted.append(raw)
+        admitted = await super().resubmit(rtx)
+        self.admitted.append(rtx.raw)
         return admitted
 
 
