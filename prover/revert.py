@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from node.attestation import Attestation
 from node.attestation_pool import AttestationPool
+from node.devnet.inproc.known import KnownMessages, pool_messages
 from node.service import ProblemTracker
 from node.store.kv import KVStore
 from prover.conduct import HonestConduct
@@ -40,6 +42,7 @@ class ChallengerReload:
         self.challenger = challenger
         self._held = False
         self._loops = True  # the loops run (false between stop_loops and start_loops)
+        self._known: KnownMessages[Attestation] = KnownMessages()  # the attestation pool's messages at each hold
 
     @property
     def data_dir(self) -> Path:
@@ -51,6 +54,8 @@ class ChallengerReload:
 
     async def hold(self) -> None:
         if not self._held:
+            if self.challenger.watch is not None:
+                self._known.remember(pool_messages(self.challenger.watch.network.pool))
             await self.challenger.tasks.cancel_named([REFEREE, DERIVATION])
             self._held = True
 
@@ -92,7 +97,7 @@ class ChallengerReload:
         ch.referee_problems = ProblemTracker("challenger referee", log)
         if ch.watch is not None:
             ch.watch.network.pool = AttestationPool()
-            ch.watch.network.replay_journal()
+            ch.watch.network.replay_journal(self._known.snapshot())  # what it held at a hold: not validated again
             await ch.watch.node.forget_gossip_history()  # no attestation of the abandoned chain is served again
         # still held (the loops stay stopped until release): the hold belongs to this object, not the store
         log.info("devnet: challenger reopened in place, safe head %d", ch.follower.safe_head().number)

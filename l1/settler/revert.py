@@ -36,6 +36,7 @@ from l1.settler.outputs import OutputsLedger
 from l1.settler.txs import Role, TxBook
 from l1.settler.verified import VerifiedChain
 from node.block import Block
+from node.devnet.inproc.known import KnownMessages
 from node.service import ProblemTracker
 from node.store.kv import KVStore
 
@@ -54,22 +55,14 @@ class SettlerReload:
         self._held = False
         self._loops = True
         self._was_partitioned = False
-        self._known: dict[bytes, Block] = {}  # held blocks seen at a hold (a snapshot's), by their exact bytes
+        self._known: KnownMessages[Block] = KnownMessages(KNOWN_MAX)  # held blocks seen at a hold (a snapshot's)
 
     def _remember_held(self) -> None:
         """The blocks held now, validated when they came: a revert to a snapshot taken now reloads them unchecked."""
         feed = self.settler.feed
-        if feed is None:
-            return
-        store = feed.store
-        for number, data in store.raw.items():
-            block = store.blocks.get(number)
-            if block is not None:
-                self._known[data] = block
-        excess = len(self._known) - KNOWN_MAX
-        if excess > 0:
-            for data in list(self._known)[:excess]:
-                del self._known[data]
+        if feed is not None:
+            store = feed.store
+            self._known.remember((data, store.blocks[n]) for n, data in store.raw.items() if n in store.blocks)
 
     @property
     def data_dir(self) -> Path:
@@ -155,7 +148,7 @@ class SettlerReload:
         if feed is None:
             return
         store = feed.store
-        known = dict(self._known)  # the others are validated, as at start-up
+        known = self._known.snapshot()  # the others are validated, as at start-up
         fresh = await asyncio.to_thread(BlockStore, store.directory, store.rules, store.max_held, known)
         vars(store).update(vars(fresh))  # the network's range-sync server is bound to this store
         await feed.network.node.forget_gossip_history()  # no block of the abandoned chain is served again

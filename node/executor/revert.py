@@ -20,7 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from node.attestation import Attestation
 from node.attestation_pool import AttestationPool
+from node.devnet.inproc.known import KnownMessages, pool_messages
 from node.follower import ChainFollower
 from node.gossip import SignedBlock
 from node.store.kv import KVStore
@@ -49,6 +51,12 @@ class ExecutorReload:
         self.executor = executor
         self._real: UnsafeFollower | None = None  # the follower put aside while held
         self._loops = True  # the loops run (false between stop_loops and start_loops)
+        self._known: KnownMessages[Attestation] = KnownMessages()  # the pool's messages at each hold
+
+    def _remember_attestations(self) -> None:
+        net = self.executor.attestations
+        if net is not None:
+            self._known.remember(pool_messages(net.pool))
 
     @property
     def data_dir(self) -> Path:
@@ -60,6 +68,7 @@ class ExecutorReload:
 
     async def hold(self) -> None:
         if self._real is None:
+            self._remember_attestations()
             real = self.executor.unsafe
             self.executor.unsafe = DroppingFollower(real.chain, real.safe)
             self._real = real
@@ -101,7 +110,8 @@ class ExecutorReload:
         ex._l1_head = 0
         if ex.attestations is not None:
             ex.attestations.pool = AttestationPool()
-            ex.attestations.replay_journal()  # the copy's journal: the pool as it was at the snapshot
+            # the copy's journal: the pool as it was at the snapshot (what it held then is not validated again)
+            ex.attestations.replay_journal(self._known.snapshot())
         if ex.network is not None:
             await ex.network.node.forget_gossip_history()  # no block of the abandoned chain is served again
         log.info("devnet: executor reopened in place, safe head %d", ex.deriver.safe.safe_head().number)
