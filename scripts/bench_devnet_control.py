@@ -25,8 +25,11 @@ Then, on the last devnet, lets the sequencer build
 Snapshots and reverts take the in-process path (node.devnet.inproc: every role checkpoints or swaps
 its own store and keeps running) where every process can; `--no-inproc` starts the devnet with
 ROLLUP_DEVNET_NO_INPROC=1, so its control endpoint freezes/kills and restarts instead (to compare).
-Which path each process took is reported (`snapshot_paths`, `revert_paths`), with the median, min
-and max of every figure over the rounds.
+Which path each process took is reported (`snapshot_paths`, `revert_paths`; in place, `revert_ways`:
+"undo" when its stores were rewound by the undo log, "swap" when its data dir was exchanged and
+reopened), with the median, min and max of every figure over the rounds (each role's revert steps as
+`revert_inproc_<name>_<step>_s`). `--fn-compare-dir DIR` alternates the fn_isolation runs with those
+of a second running devnet (one started with ROLLUP_DEVNET_NO_UNDO=1 compares against swap-and-reopen).
 - the withdrawal journey with the handle and node.devnet.withdrawal_journey: deposit 1 eth from
   dev1's L1 account to L2, withdraw 0.5 eth, mine L1 blocks (in chunks of `--mine-chunk`, so the
   batcher stays inside its sequencing window) until the output covering it has passed the challenge
@@ -308,12 +311,14 @@ def measure_reverts(devnet: Devnet, snap: str, rounds: int, gap: float) -> dict[
     walls: list[float] = []
     splits: dict[str, list[float]] = {}
     paths: dict[str, str] = {}
+    ways: dict[str, str] = {}
     for _ in range(rounds):
         time.sleep(gap)  # a test's body: the control endpoint's standbys finish importing meanwhile
         began = time.monotonic()
         result = devnet.revert(snap)
         walls.append(time.monotonic() - began)
         paths = result.get("paths") or {}
+        ways = result.get("ways") or {}  # in place: "undo" (stores rewound in the open store) or "swap"
         for key, value in result["timings"].items():
             if isinstance(value, int | float):
                 splits.setdefault(key, []).append(value)
@@ -321,6 +326,7 @@ def measure_reverts(devnet: Devnet, snap: str, rounds: int, gap: float) -> dict[
     return {
         **spread("revert_s", walls),
         "revert_paths": paths,
+        "revert_ways": ways,
         **{f"revert_{key}_s": median(values) for key, values in splits.items()},
     }
 
@@ -392,6 +398,12 @@ def main() -> int:
     parser.add_argument("--isolated-tests", type=int, default=10, help="fn_isolation tests timed (default 10)")
     parser.add_argument("--fn-runs", type=int, default=3, help="pytest runs timing fn_isolation (default 3)")
     parser.add_argument(
+        "--fn-compare-dir",
+        type=Path,
+        help="a second running devnet (e.g. started with ROLLUP_DEVNET_NO_UNDO=1: swap-and-reopen reverts) whose "
+        "fn_isolation runs alternate with this one's (compare_fn_isolation_per_test_s)",
+    )
+    parser.add_argument(
         "--no-inproc", action="store_true", help="start the devnet with the freeze / kill-and-restart path only"
     )
     parser.add_argument("--skip-journey", action="store_true", help="leave out the withdrawal journey")
@@ -422,10 +434,19 @@ def main() -> int:
             results["revert_gap_s"] = args.gap
             results["snapshot_plus_revert_s"] = round(results["snapshot_s"] + results["revert_s"], 4)
             if args.isolated_tests > 0:
-                runs = [measure_fn_isolation(directory, args.isolated_tests) for _ in range(max(1, args.fn_runs))]
+                runs, other = [], []
+                for _ in range(max(1, args.fn_runs)):  # interleaved with --fn-compare-dir's: A, B, A, B, ...
+                    runs.append(measure_fn_isolation(directory, args.isolated_tests))
+                    if args.fn_compare_dir is not None:
+                        other.append(measure_fn_isolation(args.fn_compare_dir, args.isolated_tests))
                 results.update(runs[-1])
                 results.update(spread("fn_isolation_per_test_s", [run["fn_isolation_per_test_s"] for run in runs]))
                 results["fn_isolation_runs"] = [run["fn_isolation_per_test_s"] for run in runs]
+                if other:
+                    results.update(
+                        spread("compare_fn_isolation_per_test_s", [run["fn_isolation_per_test_s"] for run in other])
+                    )
+                    results["compare_fn_isolation_runs"] = [run["fn_isolation_per_test_s"] for run in other]
             if not args.skip_journey:
                 results.update(withdrawal_journey(devnet, args.mine_chunk))
         finally:
