@@ -1,11 +1,14 @@
 """`devnet up`: write the configs, start every process in dependency order, wait, supervise.
 
 First the fork server (node.devnet.forkserver): it imports every role's code once, in start order,
-and forks each process on request (ROLLUP_DEVNET_NO_FORK=1: cold `python -m` starts instead).
+and forks each process on request (ROLLUP_DEVNET_NO_FORK=1: cold `python -m` starts instead). On a
+fresh directory the CLI has already launched it before its own imports (node.devnet.forkserver.early),
+and `up` adopts that one.
 Stages (each waits for /health and JSON-RPC before the next starts):
   1. the L1;  2. the sequencer;  3. the settler, the executors, the challenger(s) and the control
   endpoint together.
-Then every executor must have derived L2 block 1 (a batch went through L1), and the venue is
+Then every executor must have derived L2 block 1 (a batch went through L1: `up` mines the L1 block
+that carries the settler's first batch as soon as it is sent, node.devnet.readiness), and the venue is
 seeded (oracle prices, a resting book, a few positions: node.devnet.venue_seed; it only needs the
 sequencer, so it runs in a thread from the sequencer's readiness on, beside stage 3).
 Any failure or timeout stops what was started (reverse order) and raises

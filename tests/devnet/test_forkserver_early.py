@@ -121,10 +121,23 @@ def test_prestart_then_adopt(tmp_path: Path) -> None:
         assert running_fork_server(layout) == pid
         assert early.prestarted_pid(layout.root) is None  # adopted once
         assert adopt_fork_server(layout, detach=True) is None
-        assert "adopted by `devnet up` (detached)" in layout.forkserver_spec().log.read_text()
+        log = layout.forkserver_spec().log
+        wait_for(lambda: "adopted by `devnet up` (detached)" in log.read_text(), 30, "the server to log its adoption")
         assert layout.is_ours_to_wipe()  # what `devnet up` checks of a directory that is not a devnet yet
     finally:
         _cleanup(layout, pid)
+
+
+def test_an_unadopted_server_leaves_an_empty_directory_empty(tmp_path: Path) -> None:
+    pid = early.prestart(["devnet", "up", "--dir", str(tmp_path)])
+    assert pid is not None and (tmp_path / "run" / early.PRESTART_FILE).exists()
+    try:
+        wait_for(lambda: running_fork_server(DevnetLayout.at(tmp_path)) == pid, 30, "the fork server to listen")
+        os.kill(pid, signal.SIGTERM)  # what the CLI's death sends it
+        wait_for(lambda: not any(tmp_path.iterdir()), 30, "the directory to be empty again")
+        assert tmp_path.is_dir()  # it was there before
+    finally:
+        _cleanup(DevnetLayout.at(tmp_path), pid)
 
 
 def test_adopt_needs_the_prestarting_process(tmp_path: Path) -> None:
@@ -164,6 +177,7 @@ def test_the_server_dies_with_its_cli_unless_adopted_detached(tmp_path: Path, ho
     try:
         if how == "none":
             wait_for(lambda: not is_running(pid), 30, "the unadopted fork server to exit with its CLI")
+            wait_for(lambda: not layout.root.exists(), 10, "the unadopted server to remove what prestart wrote")
         else:
             wait_for(lambda: running_fork_server(layout) == pid, 30, "the adopted fork server to listen")
             assert is_running(pid)

@@ -16,7 +16,8 @@ The server runs in its own session with SIGTERM on the CLI's death (Linux PR_SET
 `up` that fails before adopting it (bad ports, a bad option) takes it along. Adopting it for a
 detached devnet clears that signal (the "adopt" request, node.devnet.forkserver.protocol), so it
 outlives the CLI as a detached server does. DIR/run/forkserver.prestart names its pid and the CLI's:
-only the CLI that started it adopts it.
+only the CLI that started it adopts it. A server never adopted removes on exit what prestart wrote,
+so a `devnet up` that fails early (a port in use, a bad option) leaves the directory as it found it.
 
 This module imports nothing beyond the standard library (it runs before the CLI's imports); the paths
 it writes are DevnetLayout's (tests/devnet/test_forkserver_early.py checks that they agree).
@@ -106,6 +107,7 @@ def prestart(argv: list[str]) -> int | None:
 
 
 def _launch(root: Path) -> int:
+    created = not root.exists()
     config = root / "config" / "forkserver.toml"
     log = root / "logs" / "forkserver.log"
     for directory in (config.parent, log.parent, root / "run"):
@@ -128,13 +130,16 @@ def _launch(root: Path) -> int:
         )
     record = root / "run" / PRESTART_FILE
     tmp = record.with_name(record.name + ".tmp")
-    tmp.write_text(json.dumps({"pid": popen.pid, "parent": os.getpid()}) + "\n")
+    tmp.write_text(json.dumps({"pid": popen.pid, "parent": os.getpid(), "created": created}) + "\n")
     tmp.replace(record)
     popen.returncode = 0  # not waited for here: whoever adopts it (or init, after we exit) reaps it
     return popen.pid
 
 
 def _die_with_parent() -> None:
+    """In the server before exec: SIGTERM when the CLI dies, held blocked until its handler is installed
+    (node.devnet.forkserver.server unblocks it), so a CLI that fails at once still gets its cleanup."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
 
@@ -156,3 +161,30 @@ def forget_prestart(root: Path) -> None:
         (root / "run" / PRESTART_FILE).unlink()
     except FileNotFoundError:
         pass
+
+
+def is_prestarted_server(root: Path, pid: int) -> bool:
+    """True when DIR/run/forkserver.prestart names `pid` (the fork server asks this of itself)."""
+    try:
+        return bool(json.loads((root / "run" / PRESTART_FILE).read_text()).get("pid") == pid)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def undo_prestart(root: Path) -> None:
+    """What a prestarted server that was never adopted does on exit (its `devnet up` failed first, e.g.
+    on a port in use): leave the directory as it was, absent or empty, when nothing else was written."""
+    try:
+        created = bool(json.loads((root / "run" / PRESTART_FILE).read_text()).get("created"))
+    except (OSError, ValueError, AttributeError):
+        return
+    for path in (root / "config" / "forkserver.toml", root / "logs" / "forkserver.log", root / "run" / PRESTART_FILE):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+    for directory in (root / "config", root / "logs", root / "run", *([root] if created else [])):
+        try:
+            directory.rmdir()  # only when empty: whatever `devnet up` wrote meanwhile stays
+        except OSError:
+            pass

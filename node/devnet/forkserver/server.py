@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 
 from node.devnet.forkserver.child import after_fork, keep_after_parent
+from node.devnet.forkserver.early import is_prestarted_server, undo_prestart
 from node.devnet.forkserver.protocol import (
     AdoptRequest,
     ProtocolError,
@@ -113,6 +114,7 @@ class Server:
         self.children: dict[int, str] = {}
         self.preloader = Preloader()
         self.stopping = False
+        self.adopted = False  # by `devnet up`, when prestarted (node.devnet.forkserver.early)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
@@ -126,6 +128,7 @@ class Server:
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # a Python handler, so the wakeup fd is written
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # a prestarted server starts with it blocked
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         selector = selectors.DefaultSelector()
         try:
@@ -137,6 +140,8 @@ class Server:
             if os.getpid() == self.pid:
                 signal.set_wakeup_fd(-1)
                 self._remove_files()
+                if not self.adopted and is_prestarted_server(self.root, self.pid):
+                    undo_prestart(self.root)
             selector.close()
             listener.close()
             os.close(wake_r)
@@ -204,6 +209,7 @@ class Server:
                 _reply(conn, {"ok": True, "pid": self.pid, "loaded": self.preloader.loaded})
                 return None
             if isinstance(request, AdoptRequest):
+                self.adopted = True
                 if request.detach:  # outlive the CLI that prestarted us, as a detached server does
                     keep_after_parent()
                 _reply(conn, {"ok": True, "pid": self.pid})
