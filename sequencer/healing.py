@@ -218,6 +218,7 @@ class ChainHealer:
         raw = self.store.kv.get(REQUEUE_KEY)
         self.backlog: list[Replaced] = [] if raw is None else decode_backlog(raw)
         self._by_nonce = self._index_backlog()
+        self._by_hash = {item.tx_hash: item for item in self.backlog}
         self.drop_pooled_after: DropPooledAfter = lambda sender, nonce, detail: 0  # set by TxPool.attach_backlog
         self.store.before_rewind = self._record_replaced
         self.heals = 0
@@ -242,6 +243,11 @@ class ChainHealer:
     def reserved(self, sender: bytes, nonce: int) -> Replaced | None:
         """The backlog entry holding (sender, nonce), if any: to the mempool's admission it is as good as pooled."""
         return self._by_nonce.get((sender, nonce))
+
+    def waiting(self, tx_hash: bytes) -> int | None:
+        """The replaced block of a backlog entry not placed again yet (None if `tx_hash` is not one)."""
+        item = self._by_hash.get(tx_hash)
+        return None if item is None else item.was_in_block
 
     def release(self, item: Replaced, newcomer: bytes, fee: int) -> None:
         """A new submission of the entry's sender paid the replacement bump for its nonce: the entry is dropped."""
@@ -483,6 +489,7 @@ class ChainHealer:
 
     def _save_backlog(self) -> None:
         self._by_nonce = self._index_backlog()
+        self._by_hash = {item.tx_hash: item for item in self.backlog}
         if self.backlog:
             self.store.kv.write({REQUEUE_KEY: encode_backlog(self.backlog)})
         else:

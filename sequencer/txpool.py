@@ -8,7 +8,8 @@
     await run(stop)       every second: expire queued transactions, rotate the journal when due
     await restore(recs)   at start: replay the journal into the pool (included and now-invalid ones are
                           not re-added: the latter are recorded as dropped), then rotate it
-    status_of(hash)       included (block number) / pending / queued / dropped (reason) / unknown; a
+    status_of(hash)       included (block number) / pending / queued / dropped (reason) / unknown; one
+                          waiting in the heal's re-queue backlog is queued, reason "reorged"; a
                           transaction of a block L1 replaced that could not be re-queued (sequencer.healing,
                           sequencer.dropped) is dropped with reason "reorged"
     attach_backlog(b)     the heal's re-queue backlog: its entries' (sender, nonce) are taken as pooled
@@ -162,6 +163,8 @@ class Backlog(Protocol):
     drop_pooled_after: Callable[[bytes, int, str], int]
 
     def reserved(self, sender: bytes, nonce: int) -> BacklogEntry | None: ...
+
+    def waiting(self, tx_hash: bytes) -> int | None: ...
 
     def release(self, item: Any, newcomer: bytes, fee: int) -> None: ...
 
@@ -341,6 +344,13 @@ class TxPool:
         pending = self.mempool.is_pending(tx_hash)  # first: a derived block may hold it skipped (healing)
         if pending is not None:
             return TxStatus("pending" if pending else "queued")
+        replaced = self.backlog.waiting(tx_hash) if self.backlog is not None else None
+        if replaced is not None:
+            detail = (
+                f"block {replaced} that held it was replaced by the L1-derived chain: it waits in the re-queue "
+                "backlog for mempool room"
+            )
+            return TxStatus("queued", reason=DropReason.REORGED, detail=detail)
         location = self.chain.store.get_tx_location(tx_hash)
         if location is not None:
             return TxStatus("included", block_number=location[0])

@@ -213,6 +213,9 @@ async def test_the_backlog_goes_before_a_new_submission_with_the_same_nonce(tmp_
     old = await outage_heal(seq, ALICE, 9)
     waiting = [item.nonce for item in seq.healer.backlog]
     assert waiting, "the mempool took only 4: the rest waits in the backlog"
+    for nonce in waiting:  # acknowledged and still coming: the status lookup says so
+        status = seq.txpool.status_of(old[nonce].hash)
+        assert (status.status, status.reason) == ("queued", "reorged") and "re-queue backlog" in (status.detail or "")
     await seq.seal_until_moved(ALICE)  # the mempool's four go in; the retry loop has not had its turn yet
     resynced = seq.nonce(ALICE)
     assert resynced == 4

@@ -77,8 +77,10 @@ def settle(
 ) -> Settled:
     """Wait until nothing executable is left in the sequencer's mempool (up to a third of `timeout_s`), then
     until every node's safe head (`nodes`: name -> RPC URL) reaches the sequencer's head then. A heal can
-    re-queue the transactions of replaced blocks after the mempool first looked drained: while any block
-    above that height carries one of the `watched` transaction hashes, drain and wait again."""
+    re-queue the transactions of replaced blocks after the mempool first looked drained (the heal that made
+    the safe head reach the target, say): while any block above that height carries one of the `watched`
+    transaction hashes, or the sequencer still has one coming (pending, waiting in its re-queue backlog, or
+    included above the height), drain and wait again, until the deadline."""
     seq = SyncRpcClient(sequencer, timeout=10)
     deadline = time.monotonic() + timeout_s
     queued = _drain_mempool(seq, timeout_s / 3, report)
@@ -88,11 +90,41 @@ def settle(
         height = _wait_safe(nodes, target, deadline)
         head = _unsafe_head(seq)
         later = _blocks_carrying(seq, range(target + 1, head + 1), set(watched))
-        if not later:
+        coming = _still_coming(seq, watched, height)
+        if not later and not coming:
             return Settled(height, queued)
-        report(f"blocks {later[0]}..{later[-1]} above {target} carry transactions re-queued by a heal: waiting again")
+        if time.monotonic() > deadline:
+            report(f"{coming} acknowledged transactions still coming at the drain's end: going on")
+            return Settled(height, queued)
+        if later:
+            report(
+                f"blocks {later[0]}..{later[-1]} above {target} carry transactions re-queued by a heal: waiting again"
+            )
+        else:
+            report(f"{coming} acknowledged transactions are still coming (re-queued by a heal): waiting again")
         queued = _drain_mempool(seq, max(1.0, min(timeout_s / 3, deadline - time.monotonic())), report)
         target = max(head, _unsafe_head(seq))
+
+
+def _still_coming(seq: SyncRpcClient, watched: Collection[str], height: int) -> int:
+    """How many `watched` transactions the sequencer still has coming: pending in its mempool, waiting in its
+    heal's re-queue backlog (queued, reason "reorged"), or included above `height`."""
+    hashes = list(watched)
+    if not hashes:
+        return 0
+    try:
+        statuses = _batch(seq, "rollup_getTransactionStatus", [[h] for h in hashes])
+    except RpcTransportError:
+        return 0
+    coming = 0
+    for status in statuses:
+        if not isinstance(status, dict):
+            continue
+        waiting = status.get("status") == "queued" and status.get("reason") == "reorged"
+        above = status.get("status") == "included" and int(status.get("blockNumber", 0)) > height
+        if status.get("status") == "pending" or waiting or above:
+            coming += 1
+    return coming
 
 
 def _drain_mempool(seq: SyncRpcClient, timeout_s: float, report: Report) -> int:
