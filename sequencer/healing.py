@@ -44,8 +44,10 @@ why; the receipt lookup: TransactionDropped) for a reason that is true:
   newcomer. So the backlog goes before a re-synced wallet's new stream
   (which, like any wallet meeting -32022, moves on to its next nonce), and
   a sender who bumps the fee decides, as it could in the mempool;
-- its sender cannot pay for it on the healed chain, or the block builder
-  refused it, or it was refused for room for longer than `patience_s`;
+- its sender cannot pay for it on the healed chain, or it is not a valid
+  transaction, or the block builder refused it, or it was refused for
+  room (or by the state: a venue order whose oracle price, re-queued too,
+  is pooled but not sealed yet) for longer than `patience_s`;
 - its predecessor was dropped for one of these reasons with its nonce left
   unused: "predecessor dropped (0x..: why)". The sender's later backlog
   entries and pooled transactions could not execute until that nonce is
@@ -86,7 +88,19 @@ from node.follower import CURSOR_KEY
 from node.rpc.errors import RpcError
 from node.safe_chain import SAFE_KEY
 from node.state.schema import get_account
-from node.stf import InsufficientBalance, InvalidTransaction, NonceTooLow
+from node.stf import (
+    AmountOverflow,
+    BadSignature,
+    FeeTooLow,
+    InsufficientBalance,
+    InvalidTransaction,
+    MalformedTransaction,
+    NonceOverflow,
+    NonceTooLow,
+    UnknownKind,
+    WrongChainId,
+    ZeroAmount,
+)
 from node.stf.execute import recover_transaction
 from node.store.chain import Head
 from node.tx import RecoveredTx, SignedTx
@@ -104,7 +118,22 @@ IsPooled = Callable[[bytes], bool]  # is this tx hash waiting in the mempool?
 DropPooledAfter = Callable[[bytes, int, str], int]  # drop a sender's pooled txs above a nonce, with a detail
 Clock = Callable[[], float]
 REFUSED_FOR_NOW = (MempoolError, RpcError)  # no room, a conflicting pooled nonce, an unavailable journal: try again
-NO_LONGER_VALID = (InvalidTransaction,)  # the healed chain's state refuses it: dropped
+NO_LONGER_VALID = (InvalidTransaction,)  # the healed chain's state refuses it: dropped, unless NOT_YET_VALID
+# What the healed chain's state refuses for good: its nonce is used, its sender cannot pay, or it is not a
+# valid transaction at all. Any other refusal (a venue order before the oracle price it needs, itself
+# re-queued and pooled but not sealed yet) may pass after the next block: it waits, as one refused for room.
+FINAL = (
+    NonceTooLow,
+    InsufficientBalance,
+    BadSignature,
+    WrongChainId,
+    MalformedTransaction,
+    FeeTooLow,
+    UnknownKind,
+    ZeroAmount,
+    AmountOverflow,
+    NonceOverflow,
+)
 
 
 @dataclass(slots=True)
@@ -467,18 +496,24 @@ class ChainHealer:
                 raise item.rtx
             await self.resubmit(item.rtx)
         except NO_LONGER_VALID as exc:
-            return DroppedTx(item.tx_hash, _no_longer_valid(item, exc), item.was_in_block, head)
+            if isinstance(exc, FINAL) or isinstance(item.rtx, InvalidTransaction):
+                return DroppedTx(item.tx_hash, _no_longer_valid(item, exc), item.was_in_block, head)
+            return self._refused(item, exc, head)  # not valid yet: a pooled transaction it needs goes first
         except REFUSED_FOR_NOW as exc:
-            now = self.clock()
-            item.refused = str(exc)
-            if item.refused_since is None:
-                item.refused_since = now
-            if now - item.refused_since >= self.patience_s:
-                reason = f"not admitted again within {self.patience_s:.0f} s: {exc}"
-                return DroppedTx(item.tx_hash, reason, item.was_in_block, head)
-            return item.refused
+            return self._refused(item, exc, head)
         self._requeued[item.tx_hash] = item
         return None
+
+    def _refused(self, item: Replaced, exc: Exception, head: int) -> DroppedTx | str:
+        """Refused for now: the refusal, to try again; or, once refused for `patience_s`, a DroppedTx."""
+        now = self.clock()
+        item.refused = str(exc)
+        if item.refused_since is None:
+            item.refused_since = now
+        if now - item.refused_since >= self.patience_s:
+            reason = f"not admitted again within {self.patience_s:.0f} s: {exc}"
+            return DroppedTx(item.tx_hash, reason, item.was_in_block, head)
+        return item.refused
 
     def _index_backlog(self) -> dict[tuple[bytes, int], Replaced]:
         index: dict[tuple[bytes, int], Replaced] = {}

@@ -21,6 +21,7 @@ from node.crypto import PrivateKey
 from node.derivation import L1BlockData
 from node.mempool_errors import ReplacementUnderpriced
 from node.state.schema import get_account
+from node.stf import InvalidTransaction
 from node.stf.execute import STATUS_SKIPPED, STATUS_SUCCESS, recover_transaction
 from node.tx import RecoveredTx, Transfer, sign_tx
 from sequencer.healing import ChainHealer, HealReport
@@ -41,6 +42,10 @@ from tests.sequencer.test_sequencer_healing import (
 )
 
 
+class NotValidYet(InvalidTransaction):
+    """A state check a transaction passes once another (pooled, not sealed yet) one is in."""
+
+
 def signed(key: PrivateKey, nonce: int, amount: int = 1, fee: int = FEE) -> RecoveredTx:
     return recover_transaction(sign_tx(key, CHAIN_ID, nonce, fee, Transfer(CAROL.address, amount)).encode())
 
@@ -50,6 +55,7 @@ class Sequencer:
 
     def __init__(self, path: Path, limits: MempoolLimits = MempoolLimits(), **healer_options) -> None:  # type: ignore[no-untyped-def]
         self.chain: Chain = new_chain(path)
+        self.not_valid_yet: set[bytes] = set()  # hashes the state refuses once (resubmit)
         self.mempool = Mempool(limits)
         self.txpool = TxPool(self.chain, self.mempool)
         lock = asyncio.Lock()
@@ -74,6 +80,9 @@ class Sequencer:
         )
 
     async def resubmit(self, rtx: RecoveredTx) -> RecoveredTx:
+        if rtx.hash in self.not_valid_yet:
+            self.not_valid_yet.discard(rtx.hash)
+            raise NotValidYet("market 0 has no oracle price yet")  # as a venue order before its oracle price
         await self.txpool.admit(rtx)
         return rtx
 
@@ -245,6 +254,17 @@ async def test_a_new_submission_paying_the_bump_replaces_a_backlog_entry(tmp_pat
     replaced = old[nonce]
     status = seq.txpool.status_of(replaced.hash)
     assert status.status == "dropped" and f"0x{bumped.hash.hex()}" in (status.detail or ""), status
+    assert_accounted(seq, old)
+
+
+async def test_an_entry_the_state_refuses_for_now_waits_for_the_next_block(tmp_path: Path) -> None:
+    seq = await started(tmp_path)
+    seq.not_valid_yet.add(signed(ALICE, 0).hash)
+    old = await outage_heal(seq, ALICE, 6)
+    assert sorted(item.nonce for item in seq.healer.backlog) == list(range(6))  # the first waits, the rest behind it
+    assert seq.heals[-1].dropped == ()
+    await seq.run_until_idle()
+    assert seq.nonce(ALICE) == 6 and seq.healer.backlog == []
     assert_accounted(seq, old)
 
 
