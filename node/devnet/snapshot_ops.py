@@ -21,8 +21,12 @@ abandoned chain later), and the settler's and challenger's L1 transactions wait 
 The processes that cannot revert in place are SIGKILLed at that point, before the L1 goes back,
 so a stale settler or challenger cannot post to the reverted L1, and their data dirs are restored
 from the snapshot. Then devnet_revertTo (held) on all the others at once (RevertPlan.in_place says
-why the order does not matter), devnet_resume on all; the killed ones started again and waited
-for. If the L1 or the sequencer cannot take the in-process path, or a revert of either fails, the
+why the order does not matter), devnet_resume on all (each in one JSON-RPC batch with the reads of
+its heads, node.devnet.inproc.release); the killed ones started again and waited for. A role whose
+stores carry the snapshot's undo mark rewinds them in the open store (node.store.undo) instead of
+exchanging its data dir and reopening RocksDB (`ways` in the answer: "undo" or "swap";
+ROLLUP_DEVNET_NO_UNDO=1 asks every role to swap). devnet.json's held list is written while the
+processes are quiesced. If the L1 or the sequencer cannot take the in-process path, or a revert of either fails, the
 whole devnet takes the kill-and-restart path instead.
 
 Revert, kill and restart: SIGKILL every process (their state is being thrown away), restore every
@@ -33,7 +37,9 @@ server, node.devnet.forkserver, or `starter`'s pre-imported standby, node.devnet
 all are healthy (polled every 20 ms).
 
 Either way, the heads recorded at the snapshot are checked: the sequencer holds the recorded block
-(hash and state root), the L1 is at or past its head. `timings` has each step.
+(hash and state root), the L1 is at or past its head (read with the release when every process
+reverted in place, else read afterwards). `timings` has each step, and each role's own steps
+(`inproc_<name>_<step>`).
 """
 
 from __future__ import annotations
@@ -242,18 +248,24 @@ def revert_to(
         raise ControlRefusedError(
             f"snapshot {snapshot} has no copy of {', '.join(missing)} (taken with other processes)"
         )
-    set_held(layout, add=names)
     timings: dict[str, float] = {"prepare": time.monotonic() - began}
     why = f"devnet revert to {snapshot}"
     deadline = time.monotonic() + timeout_s
-    plan = RevertPlan(layout, recorded, source, why, starter, deadline, timings, report, record.heads)
-    try:
-        outcome = plan.in_place() if in_place_enabled() else None
-        if outcome is None:
-            outcome = plan.restart_all()
-    except StartupError:
-        set_held(layout, remove=names)
-        raise
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        # devnet.json's held list (a supervisor then tolerates an exit) is written while the processes are
+        # quiesced; the plan waits for it before anything can exit (a revert, a kill)
+        holding = writer.submit(set_held, layout, add=names)
+        plan = RevertPlan(layout, recorded, source, why, starter, deadline, timings, report, record.heads)
+        plan.held_marked = holding.result
+        try:
+            outcome = plan.in_place() if in_place_enabled() else None
+            if outcome is None:
+                outcome = plan.restart_all()
+        except StartupError:
+            holding.result()
+            set_held(layout, remove=names)
+            raise
+        holding.result()
     mark = time.monotonic()
     set_held(layout, remove=names)
     specs = [spec for spec, _ in recorded]
@@ -338,11 +350,13 @@ class RevertPlan:
         self.ways: dict[str, str] = {}  # process name -> how it reverted in place ("undo" or "swap")
         self.recorded_heads = recorded_heads or {}
         self.released: Released | None = None  # the release's answers, with every process's heads
+        self.held_marked: Callable[[], object] = lambda: None  # waits until devnet.json lists every process held
 
     # -- the kill-and-restart path --
 
     def restart_all(self) -> RevertOutcome:
         """SIGKILL every process, restore every data dir, start the L1, then all the others; wait for health."""
+        self.held_marked()
         self.timings.clear()
         self.released = None
         mark = time.monotonic()
@@ -428,6 +442,7 @@ class RevertPlan:
 
     def _revert_held(self, held: list[ProcessSpec], restart: list[ProcessSpec]) -> RevertOutcome:
         mark = time.monotonic()
+        self.held_marked()
         kill_all([(spec, self.pids.get(spec.name)) for spec in restart])
         self.timings["kill"] = time.monotonic() - mark
         stats = self._restore(restart)

@@ -3,10 +3,23 @@
     devnet_quiesce()                        -> {"held": true}     reach a block boundary and hold there
     devnet_resume()                         -> {"held": false}    release a hold (idempotent)
     devnet_quiesceSnapshot(dir, {"hold"?})  -> {"dir", "seconds", "stores", "files", "linked", "bytesCopied", ...}
-    devnet_revertTo(dir, {"hold"?})         -> {"dir", "seconds", "timings", "held"}
+    devnet_revertTo(dir, {"hold"?, "undo"?}) -> {"dir", "seconds", "timings", "held", "way"}
 
-devnet_quiesceSnapshot holds the role at a block boundary, writes a consistent copy of its data dir
-into `dir` (node.devnet.inproc.copying) and releases it, unless `hold` is true. devnet_revertTo
+devnet_quiesceSnapshot holds the role at a block boundary, marks each of its stores with the
+snapshot's id (node.store.undo: from then on every write is undoable back to the mark), writes a
+consistent copy of its data dir into `dir` (node.devnet.inproc.copying; the copy has the mark too)
+and releases it, unless `hold` is true.
+
+devnet_revertTo, by the undo log ("way": "undo"; unless `undo` is false, or a store lacks the
+snapshot's mark, e.g. after a snapshot taken by freezing the process): holds, stops the loops,
+closes the stores the role's own way but keeps their RocksDB handles open (node.store.kv.keep_open),
+puts back every other file from `dir` (node.devnet.inproc.sidefiles), rewinds each store to the
+mark in one atomic batch, loads the clock offset, rebuilds the role as on a restart (its reopen
+takes the kept handles) and starts its loops. A kill -9 during it leaves the store either before or
+after its rewind batch, with the side files possibly put back already: the devnet's revert, which
+sees the process gone, restores its whole data dir from the copy and restarts it (as for the swap).
+
+Otherwise ("way": "swap") devnet_revertTo
 stages a copy of `dir` beside the data dir, holds, stops the loops, closes the store, exchanges the
 data dir for the copy in one step (node.devnet.inproc.swap; `dir` stays reusable), loads the
 devnet clock offset the copy holds, rebuilds the role (node.devnet.inproc.reloadable) and starts
