@@ -332,3 +332,17 @@ async def test_a_restart_mid_heal_keeps_the_backlog_nonces_taken(tmp_path: Path)
     await again.run_until_idle()
     assert again.nonce(ALICE) == 9 and again.healer.backlog == []
     assert_accounted(again, old)
+
+
+async def test_a_requeued_entry_the_builder_refuses_takes_its_successors_with_it(tmp_path: Path) -> None:
+    seq = await started(tmp_path, limits=MempoolLimits(max_pending_per_sender=4))
+    old = await outage_heal(seq, ALICE, 9)
+    assert [seq.txpool.status_of(r.hash).status for r in old[:4]] == ["pending"] * 4
+    seq.mempool.remove_hashes([old[0].hash])  # the producer takes a refused transaction out of the mempool
+    seq.healer.note_sealed([], [(old[0].hash, "insufficient balance")])
+    status = seq.txpool.status_of(old[0].hash)
+    assert status.status == "dropped" and "insufficient balance" in (status.detail or "")
+    for rtx in old[1:]:  # pooled (1..3) and in the backlog (4..8): none can execute before nonce 0
+        status = seq.txpool.status_of(rtx.hash)
+        assert status.status == "dropped" and "predecessor dropped" in (status.detail or ""), status
+    assert len(seq.mempool) == 0 and seq.healer.backlog == []
