@@ -140,6 +140,25 @@ async def test_revert_to_a_snapshot_brings_back_the_store_the_side_files_and_the
     assert leftovers(role.data_dir) == []
 
 
+async def test_a_snapshot_copied_without_the_role_reverts_by_swapping(role: StoreRole) -> None:
+    """A copy the role did not take itself (a frozen process copied by the control endpoint) has no undo mark in
+    the store: the revert swaps the data dir and reopens, whatever `undo` asks."""
+    control = InprocControl("sequencer", role, ChainClock())
+    role.commit(b"block-1")
+    target = snapshot_dir(role, 1)
+    target.mkdir()
+    role.kv.checkpoint(target / "chain")  # as node.devnet.datacopy copies a stopped process's store
+    (target / "journal").write_text("block-1")
+    role.commit(b"block-2")
+    reverted = await control.revert_to([str(target), {"undo": True}])
+    assert reverted["way"] == "swap" and role.head == b"block-1" and role.kv.get(KEY) == b"block-1"
+    taken = await control.quiesce_snapshot([str(snapshot_dir(role, 2))])  # the role's own: marked
+    assert taken["stores"] == 1
+    role.commit(b"block-3")
+    again = await control.revert_to([str(snapshot_dir(role, 2))])
+    assert again["way"] == "undo" and role.head == b"block-1" and role.kv.get(KEY) == b"block-1"
+
+
 async def test_hold_keeps_the_role_held_until_resume_or_the_lease(
     role: StoreRole, monkeypatch: pytest.MonkeyPatch
 ) -> None:
