@@ -116,6 +116,7 @@ RETRY_EVERY_S = 1.0
 Resubmit = Callable[[RecoveredTx], Awaitable[object]]  # admit a transaction as if a client sent it; raise if refused
 IsPooled = Callable[[bytes], bool]  # is this tx hash waiting in the mempool?
 DropPooledAfter = Callable[[bytes, int, str], int]  # drop a sender's pooled txs above a nonce, with a detail
+RecoveredOf = Callable[[bytes], RecoveredTx | None]  # a transaction the sequencer sealed, recovered, by hash
 Clock = Callable[[], float]
 REFUSED_FOR_NOW = (MempoolError, RpcError)  # no room, a conflicting pooled nonce, an unavailable journal: try again
 NO_LONGER_VALID = (InvalidTransaction,)  # the healed chain's state refuses it: dropped, unless NOT_YET_VALID
@@ -148,13 +149,17 @@ class Replaced:
     refused_since: float | None = None
 
     @classmethod
-    def from_block(cls, raw: bytes, was_in_block: int) -> Replaced:
-        """The transaction recovered (its sender, nonce and fee), or the reason it does not recover."""
+    def from_block(cls, raw: bytes, was_in_block: int, known: RecoveredOf = lambda tx_hash: None) -> Replaced:
+        """The transaction recovered (its sender, nonce and fee), or the reason it does not recover; `known`
+        gives the one the sequencer sealed, if it still has it (no second signature recovery then)."""
+        tx_hash = keccak256(raw)
+        sealed = known(tx_hash)
+        if sealed is not None and sealed.raw == raw:
+            return cls(raw, tx_hash, was_in_block, sealed)
         try:
-            rtx: RecoveredTx | InvalidTransaction = recover_transaction(raw)
+            return cls(raw, tx_hash, was_in_block, recover_transaction(raw))
         except InvalidTransaction as exc:
-            rtx = exc
-        return cls(raw, keccak256(raw), was_in_block, rtx)
+            return cls(raw, tx_hash, was_in_block, exc)
 
     @property
     def sender(self) -> bytes:
@@ -249,6 +254,7 @@ class ChainHealer:
         self._by_nonce = self._index_backlog()
         self._by_hash = {item.tx_hash: item for item in self.backlog}
         self.drop_pooled_after: DropPooledAfter = lambda sender, nonce, detail: 0  # set by TxPool.attach_backlog
+        self.recovered_of: RecoveredOf = lambda tx_hash: None  # set by TxPool.attach_backlog
         self.store.before_rewind = self._record_replaced
         self.heals = 0
         self._requeued: dict[bytes, Replaced] = {}  # admitted again, not sealed yet: tx hash -> its entry
@@ -375,7 +381,7 @@ class ChainHealer:
             if block is None:
                 raise ValueError(f"block {number} is missing from the store during a rewind")
             for raw in block.transactions[self.store.get_system_count(number) :]:
-                self.backlog.append(Replaced.from_block(raw, number))
+                self.backlog.append(Replaced.from_block(raw, number, self.recovered_of))
         self._save_backlog()
         first, last = (
             (target + 1, head)

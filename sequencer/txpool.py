@@ -65,6 +65,7 @@ from sequencer.producer import BlockReport
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0
+SEALED_MEMORY_PER_POOL_SLOT = 2  # sealed transactions remembered for a heal: twice the pool's capacity
 ROTATE_MIN_BYTES = 16 * 1024 * 1024  # and 4x the last snapshot: rotate early when the file grows past both
 
 
@@ -161,6 +162,7 @@ class Backlog(Protocol):
     pooled transaction, with the fee bump."""
 
     drop_pooled_after: Callable[[bytes, int, str], int]
+    recovered_of: Callable[[bytes], RecoveredTx | None]
 
     def reserved(self, sender: bytes, nonce: int) -> BacklogEntry | None: ...
 
@@ -189,6 +191,10 @@ class TxPool:
         self.clock_ms = clock_ms
         self.on_drop = on_drop
         self.backlog: Backlog | None = None  # attach_backlog
+        # the user transactions of the newest sealed blocks, recovered: a heal that replaces their blocks
+        # takes their senders from here instead of recovering every signature again while sealing waits
+        self._sealed: collections.OrderedDict[bytes, RecoveredTx] = collections.OrderedDict()
+        self._sealed_cap = SEALED_MEMORY_PER_POOL_SLOT * mempool.limits.max_txs
         self._last_head: bytes | None = None  # hash of the newest block on_block saw
         self._last_rotation_ms = clock_ms()
         self._snapshot_bytes = 0
@@ -197,6 +203,7 @@ class TxPool:
         """Admission respects the heal's backlog; the backlog drops pooled successors of an entry it drops."""
         self.backlog = backlog
         backlog.drop_pooled_after = self.drop_successors
+        backlog.recovered_of = self._sealed.get
 
     # -- admission --
 
@@ -235,6 +242,7 @@ class TxPool:
     def on_block(self, report: BlockReport) -> None:
         """Call right after a block is sealed (the producer has removed its included and rejected transactions)."""
         now = self.clock_ms()
+        self._remember_sealed(report.build.included)
         drops: list[JournalRecord | Frame] = []
         for rejection in report.build.rejected:
             drops.append(self._record(rejection.rtx.hash, DroppedTx(DropReason.REJECTED, str(rejection.error), now)))
@@ -247,6 +255,12 @@ class TxPool:
         drops.extend(self._record_drops(now))
         if self.journal is not None and drops:
             self.journal.append_nowait(drops)
+
+    def _remember_sealed(self, included: Iterable[RecoveredTx]) -> None:
+        for rtx in included:
+            self._sealed[rtx.hash] = rtx
+        while len(self._sealed) > self._sealed_cap:
+            self._sealed.popitem(last=False)
 
     def drop_successors(self, sender: bytes, nonce: int, detail: str) -> int:
         """Drop `sender`'s pooled transactions above `nonce` (that nonce will not be used): reason reorged."""

@@ -346,3 +346,18 @@ async def test_a_requeued_entry_the_builder_refuses_takes_its_successors_with_it
         status = seq.txpool.status_of(rtx.hash)
         assert status.status == "dropped" and "predecessor dropped" in (status.detail or ""), status
     assert len(seq.mempool) == 0 and seq.healer.backlog == []
+
+
+async def test_a_heal_takes_the_sealed_transactions_as_recovered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No signature is recovered again while sealing waits for the heal: the txpool remembers what it sealed."""
+    import sequencer.healing as healing
+
+    recovered: list[bytes] = []
+    real = healing.recover_transaction
+    monkeypatch.setattr(healing, "recover_transaction", lambda raw: recovered.append(raw) or real(raw))
+    seq = await started(tmp_path, limits=MempoolLimits(max_pending_per_sender=4))
+    await outage_heal(seq, ALICE, 9)
+    assert recovered == []
+    assert {(item.sender, item.nonce) for item in seq.healer.backlog} == {(ALICE.address, n) for n in range(4, 9)}
