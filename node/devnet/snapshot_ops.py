@@ -267,22 +267,12 @@ def revert_to(
             raise
         holding.result()
     mark = time.monotonic()
-    set_held(layout, remove=names)
-    specs = [spec for spec, _ in recorded]
-    if plan.released is not None and all(path == IN_PROCESS for path in outcome.paths.values()):
-        problems, heads = plan.released.problems, plan.released.heads  # read with the release
-    else:
-        # the chain's sources: an executor or challenger may have reorged between the heads' read and the stop
-        sources = [spec for spec in specs if spec.role in (ROLE_L1, ROLE_SEQUENCER)]
-        with ThreadPoolExecutor(max_workers=2) as pool:  # both only read: at once
-            checking = pool.submit(heads_mismatch, record.heads, sources)
-            reading = pool.submit(read_heads, specs)
-            problems, heads = checking.result(), reading.result()
-    if problems:
-        raise ControlRefusedError(
-            f"after the revert to {snapshot} the chain is not the snapshot's: {'; '.join(problems)}"
-        )
-    dropped = registry.drop_after(record.number)
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        unholding = writer.submit(set_held, layout, remove=names)  # devnet.json, while the check runs
+        try:
+            dropped, heads = _check_heads(plan, outcome, record, recorded, registry)
+        finally:
+            unholding.result()
     timings["check"] = time.monotonic() - mark
     report(f"reverted to {snapshot} in {time.monotonic() - began:.2f} s ({_paths_summary(outcome.paths)})")
     return {
@@ -296,6 +286,31 @@ def revert_to(
         "ways": plan.ways,
         "bytesCopied": outcome.bytes_copied,
     }
+
+
+def _check_heads(
+    plan: RevertPlan,
+    outcome: RevertOutcome,
+    record: SnapshotRecord,
+    recorded: list[tuple[ProcessSpec, int | None]],
+    registry: SnapshotRegistry,
+) -> tuple[list[str], dict[str, Any]]:
+    """The heads recorded at the snapshot checked; (later snapshots dropped, every process's heads)."""
+    specs = [spec for spec, _ in recorded]
+    if plan.released is not None and all(path == IN_PROCESS for path in outcome.paths.values()):
+        problems, heads = plan.released.problems, plan.released.heads  # read with the release
+    else:
+        # the chain's sources: an executor or challenger may have reorged between the heads' read and the stop
+        sources = [spec for spec in specs if spec.role in (ROLE_L1, ROLE_SEQUENCER)]
+        with ThreadPoolExecutor(max_workers=2) as pool:  # both only read: at once
+            checking = pool.submit(heads_mismatch, record.heads, sources)
+            reading = pool.submit(read_heads, specs)
+            problems, heads = checking.result(), reading.result()
+    if problems:
+        raise ControlRefusedError(
+            f"after the revert to {record.id} the chain is not the snapshot's: {'; '.join(problems)}"
+        )
+    return registry.drop_after(record.number), heads
 
 
 def _paths_summary(paths: dict[str, str]) -> str:
