@@ -38,6 +38,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from node.devnet.forkserver.early import prestart
 
         prestart(sys.argv[1:])
+        if sys.argv[1:3] == ["devnet", "up"]:  # exit without tearing down every module (~0.5-1 s of `up`)
+            from node.devnet.forkserver.child import finish
+
+            finish(_run(None))
+    return _run(argv)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     from node.cli.common import CliError  # the commands' imports (about 0.6 CPU-s) start here
 
     parser = build_parser()
