@@ -15,6 +15,7 @@ block only supplies the bytes of a batch.
     store.add(signed)                     # -> Added (new, duplicate, replaced: the sequencer re-sealed it)
     store.blocks[n]                       # the Block at height n
     store.prune_upto(n)                   # forget blocks at or below n (posted and derived on L1)
+    store.drop_from(n)                    # forget blocks at and above n (L1 derived another block at n)
 
 A block that differs from the one held at its height replaces it (the
 sequencer re-sealed that height, e.g. after L1 derived default blocks) and
@@ -121,6 +122,12 @@ class BlockStore:
         self._write(number, signed.encode())
         self.blocks[number] = signed.block
         return Added.NEW if ours is None else Added.REPLACED
+
+    def drop_from(self, number: int) -> int:
+        """Forget the blocks at and above `number` (L1 derived another block there: they are stale)."""
+        stale = [n for n in self.blocks if n >= number]
+        self._delete(stale)
+        return len(stale)
 
     def prune_upto(self, number: int) -> int:
         old = [n for n in self.blocks if n <= number]

@@ -99,7 +99,7 @@ from l1.settler.plan import (
 from l1.settler.policy import ProposalPolicy, ProposalPolicyFactory, SwitchablePolicy
 from l1.settler.revert import SettlerReload
 from l1.settler.txs import Outgoing, TxBook, TxRefused
-from l1.settler.verified import VerifiedChain
+from l1.settler.verified import VerifiedChain, first_replaced_held
 from node.batch import BatchBlock
 from node.crypto import Hash32, parse_hex, to_checksum_address
 from node.devnet.inproc.control import inproc_handlers
@@ -434,14 +434,22 @@ class Settler:
             self._prune_held()
 
     def _prune_held(self) -> None:
-        """Forget held blocks L1 has derived; all of them once L1 derived default blocks (the sequencer then
-        re-seals every height above, and its new blocks arrive by gossip or range sync)."""
+        """Forget held blocks L1 has derived. Once L1 derived default blocks, also every held block from the
+        first height where L1 derived another block than the one held (the sequencer re-seals from there,
+        and its new blocks arrive by gossip or range sync); default blocks the sequencer sealed itself
+        (catch-up blocks) are the blocks held, and nothing above them is dropped."""
         store = self._require_feed().store
         if self.walker.default_blocks != self._defaults_seen:
             self._defaults_seen = self.walker.default_blocks
-            dropped = store.prune_upto(store.newest() or 0)
-            log.warning("L1 derived default blocks: dropped %d held blocks (the sequencer re-seals them)", dropped)
-            return
+            stale = first_replaced_held(store.blocks, self.walker.derived, self.walker.head_number)
+            if stale is not None:
+                dropped = store.drop_from(stale)
+                log.warning(
+                    "L1 derived default blocks, another block than held at L2 block %d: dropped %d held block(s) "
+                    "from there (the sequencer re-seals them)",
+                    stale,
+                    dropped,
+                )
         head = self.walker.head_number
         anchor = max(self.ledger.own_newest_live(), head - HELD_FOR_ANCHOR)
         floor = min(head - HELD_FOR_PEERS, anchor - 1, head if self.verified.tip is None else self.verified.tip.number)

@@ -28,6 +28,8 @@ right block arrives, and the reason is reported.
     chain.anchor_genesis()   |   chain.anchor(block, proposed_root)
     chain.advance(store.blocks, walker.derived, walker.head_number)
     chain.root(k)            # the output root of block k, if verified
+
+`first_replaced_held` says, once L1 derived default blocks, from which height the held blocks are stale.
 """
 
 from __future__ import annotations
@@ -61,6 +63,33 @@ class Tip:
 
 def compute_batch_digest(block: BatchBlock) -> Hash32:
     return Hash32(keccak256(pack([block.number, block.timestamp_ms, block.l1_origin_number, list(block.transactions)])))
+
+
+def matches_derived(block: Block, derived: Derived) -> bool:
+    """Whether `block` is, in batch form, the block L1 derived at its height."""
+    if derived.system_count > len(block.transactions):
+        return False
+    return compute_batch_digest(to_batch_block(block, derived.system_count)) == derived.digest
+
+
+def first_replaced_held(held: Mapping[int, Block], derived: Mapping[int, Derived], upto: int) -> int | None:
+    """The lowest height, up to `upto`, at which L1 derived something other than the held block: the held
+    blocks from there up were built on a block L1 replaced (the sequencer re-seals them). A derived height
+    the store does not hold, below held blocks, counts too (what is held above it cannot be checked). None
+    when every derived height the store covers matches, e.g. default blocks the sequencer sealed itself
+    (catch-up blocks): then nothing held is stale."""
+    if not held:
+        return None
+    lowest, highest = min(held), max(held)
+    for number in sorted(n for n in derived if lowest <= n <= upto):
+        block = held.get(number)
+        if block is None:
+            if number < highest:
+                return number
+            continue
+        if not matches_derived(block, derived[number]):
+            return number
+    return None
 
 
 def compute_block_output_root(block: Block) -> Hash32:

@@ -154,6 +154,16 @@ def test_store_replaces_a_resealed_block_and_drops_the_ones_above(tmp_path: Path
     assert sorted(p.name for p in (tmp_path / "held").iterdir()) == [f"{3:016d}.blk"]
 
 
+def test_store_drops_from_a_height_up_on_disk_too(tmp_path: Path) -> None:
+    seq, _ = sealed_chain(tmp_path, blocks=5)
+    store = BlockStore(tmp_path / "held", RULES)
+    for s in signed_blocks(seq.chain):
+        store.add(s)
+    assert store.drop_from(4) == 2 and sorted(store.blocks) == [1, 2, 3]
+    assert store.drop_from(9) == 0
+    assert sorted(BlockStore(tmp_path / "held", RULES).blocks) == [1, 2, 3]
+
+
 def test_store_deletes_files_that_fail_validation_and_leftover_temporaries(tmp_path: Path) -> None:
     seq, _ = sealed_chain(tmp_path, blocks=3)
     directory = tmp_path / "held"

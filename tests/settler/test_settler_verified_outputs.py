@@ -7,6 +7,8 @@ signed blocks gives, for every block, the root `rollup_outputAtBlock`
 gives. A held block that is not the one L1 derived (an equivocating
 sequencer's re-signed block, a block not on its parent) stops the chain with
 the reason; an anchor from a proposal is taken only if the root matches.
+Once L1 derived default blocks, the held blocks are stale only from the first
+height where L1 derived another block (`first_replaced_held`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pytest
 
 from l1.contracts.client import BatchEvent, DepositEvent, DerivationBlock, ForcedTxEvent
 from l1.settler.inbox import InboxCheckpoint, InboxError, InboxWalker
-from l1.settler.verified import VerifiedChain, compute_block_output_root
+from l1.settler.verified import Derived, VerifiedChain, compute_block_output_root, first_replaced_held
 from node.batch import encode_batch
 from node.block import Block
 from node.chain import Chain
@@ -182,3 +184,21 @@ def test_a_settler_without_p2p_records_no_digests(tmp_path: Path) -> None:
     walker.start_at_genesis(derivation_block(seq, 0))
     walker.process_l1_block(derivation_block(seq, 1))
     assert walker.derived == {}
+
+
+def test_held_blocks_are_stale_only_from_the_first_height_l1_derived_otherwise(tmp_path: Path) -> None:
+    seq, _ = sealed_chain(tmp_path, blocks=12)
+    walker = walked(seq, 12)
+    blocks = held(seq.chain)
+    derived = dict(walker.derived)
+    assert first_replaced_held(blocks, derived, 12) is None  # every derived height is the held block
+    assert first_replaced_held({}, derived, 12) is None
+    other = Derived(Hash32(b"\x01" * 32), derived[5].system_count)  # L1 derived another block at 5
+    assert first_replaced_held(blocks, {**derived, 5: other}, 12) == 5
+    assert first_replaced_held(blocks, {**derived, 5: other}, 4) is None  # not derived yet as far as we walked
+    too_many = Derived(derived[7].digest, len(blocks[7].transactions) + 1)  # more system txs than it holds
+    assert first_replaced_held(blocks, {**derived, 7: too_many}, 12) == 7
+    gap = {n: b for n, b in blocks.items() if n != 7}  # 8.. are held, 7 is not: they cannot be checked
+    assert first_replaced_held(gap, derived, 12) == 7
+    top = {n: b for n, b in blocks.items() if n <= 6}  # derived above what is held: nothing held is stale
+    assert first_replaced_held(top, derived, 12) is None
