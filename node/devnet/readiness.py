@@ -2,10 +2,10 @@
 
 The first safe block needs the settler's first batch in an L1 block. Rather than wait up to a whole
 L1 block time for the L1's timer, `wait_first_safe_block` mines one L1 block (the devnet's own
-`devnet_mine`, l1.chain.control) as soon as the settler reports its first batch sent
-(settler_status `batches`): the batch is then in the L1 mempool, so that block carries it. Only at
-start-up and only once (plus a retry should the batch still not be in a block): afterwards the L1's
-timer alone makes blocks, as before.
+`devnet_mine`, l1.chain.control) as soon as the batcher has a transaction in the L1 (its pending
+nonce, l1_getNonce, is 1 or more): that block carries the first batch. Only at start-up, while an
+executor has no safe block, at most MAX_STARTUP_MINES times (a retry should the batch still not be
+in a block): afterwards the L1's timer alone makes blocks, as before.
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from node.crypto import to_checksum_address
 from node.devnet.children import Child
 from node.devnet.errors import StartupError
 from node.devnet.layout import ROLE_EXECUTOR, ROLE_L1, ProcessSpec
 from node.devnet.logs import format_tail
-from node.devnet.params import L1_CHAIN_ID, L2_CHAIN_ID
+from node.devnet.params import BATCHER_KEY, L1_CHAIN_ID, L2_CHAIN_ID
+from node.keys.hd import dev_account
 from node.rpc.client import RpcTransportError, SyncRpcClient
 from node.rpc.errors import RpcError
 
@@ -145,12 +147,12 @@ def wait_healthy(
     )
 
 
-def settler_counts(spec: ProcessSpec, timeout_s: float = PROBE_TIMEOUT_S) -> tuple[int, int] | None:
-    """(batches sent since the settler started, newest L2 block posted on L1) from settler_status."""
+def batcher_pending_nonce(spec: ProcessSpec, timeout_s: float = PROBE_TIMEOUT_S) -> int | None:
+    """The L1's pending nonce of the devnet's batcher (mempool included): >= 1 once its first batch is sent."""
+    batcher = to_checksum_address(dev_account(int(BATCHER_KEY[3:])).address)
     try:
-        status = SyncRpcClient(spec.rpc, timeout=timeout_s).call("settler_status")
-        return int(status["batches"]), int(status["postedUpto"])
-    except (RpcError, RpcTransportError, KeyError, TypeError, ValueError):
+        return int(SyncRpcClient(spec.rpc, timeout=timeout_s).call("l1_getNonce", batcher))
+    except (RpcError, RpcTransportError, TypeError, ValueError):
         return None
 
 
@@ -164,21 +166,22 @@ def mine_l1_block(spec: ProcessSpec, timeout_s: float = PROBE_TIMEOUT_S) -> bool
 
 
 class FirstBatchMiner:
-    """Mines an L1 block as soon as the settler has sent its first batch (module docstring).
+    """Mines an L1 block as soon as the settler's first batch is in the L1 mempool (module docstring).
 
-    `step()` is called from the readiness poll: it probes the settler, and mines when its first batch
-    is sent and not yet posted (at most MAX_STARTUP_MINES times, MINE_RETRY_S apart).
+    `step()` is called from the readiness poll while an executor has no safe block yet: it asks the L1
+    for the batcher's pending nonce (the L1 answers at once; the settler's own status is slower under
+    load) and mines when a batcher transaction is there, at most MAX_STARTUP_MINES times, MINE_RETRY_S
+    apart (a retry only matters if the first block missed the batch).
     """
 
     def __init__(
         self,
-        settler: ProcessSpec,
         l1: ProcessSpec,
-        probe: Callable[[ProcessSpec], tuple[int, int] | None] = settler_counts,
+        probe: Callable[[ProcessSpec], int | None] = batcher_pending_nonce,
         mine: Callable[[ProcessSpec], bool] = mine_l1_block,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.settler, self.l1 = settler, l1
+        self.l1 = l1
         self.probe, self.mine, self.clock = probe, mine, clock
         self.mined = 0
         self.last_mine = 0.0
@@ -186,14 +189,8 @@ class FirstBatchMiner:
     def step(self) -> None:
         if self.mined >= MAX_STARTUP_MINES or (self.mined and self.clock() - self.last_mine < MINE_RETRY_S):
             return
-        counts = self.probe(self.settler)
-        if counts is None:
-            return
-        batches, posted = counts
-        if posted >= 1:  # in an L1 block (or a resumed chain's batches are): nothing more to do
-            self.mined = MAX_STARTUP_MINES
-            return
-        if batches < 1:  # not sent yet
+        nonce = self.probe(self.l1)
+        if nonce is None or nonce < 1:  # no answer, or no batch sent yet
             return
         if self.mine(self.l1):
             self.mined += 1
@@ -217,12 +214,14 @@ def wait_first_safe_block(
     def blame(child: Child) -> list[Child]:
         return [child] + ([settler] if settler is not None else [])
 
-    miner = FirstBatchMiner(settler.spec, l1) if settler is not None and l1 is not None else None
+    miner = FirstBatchMiner(l1) if settler is not None and l1 is not None else None
 
     def safe(spec: ProcessSpec) -> bool:
+        if (safe_head(spec) or 0) >= 1:
+            return True
         if miner is not None:
             miner.step()
-        return (safe_head(spec) or 0) >= 1
+        return False
 
     wait_until(
         [c for c in executors if c.spec.role == ROLE_EXECUTOR],
