@@ -132,7 +132,9 @@ def _launch(root: Path) -> int:
     tmp = record.with_name(record.name + ".tmp")
     tmp.write_text(json.dumps({"pid": popen.pid, "parent": os.getpid(), "created": created}) + "\n")
     tmp.replace(record)
-    popen.returncode = 0  # not waited for here: whoever adopts it (or init, after we exit) reaps it
+    # never waited for through this Popen (its exit is seen through its pid record, node.devnet.forkserver.client):
+    # marked done so that collecting the object neither warns nor reaps the server behind our back
+    popen.returncode = 0
     return popen.pid
 
 
