@@ -110,22 +110,6 @@ def test_roles_recovered(soak: dict[str, Any]) -> None:
     assert {r["role"] for r in soak["recoveries"]} == {"sequencer", "settler"}
 
 
-HEAL_STORM = pytest.mark.xfail(
-    reason=(
-        "open defect, no longer the sequencer's re-queue (fixed 2026-12-06: none of the acknowledged transfers "
-        "dropped or stranded behind a nonce gap in the 3 completed runs since): on a loaded machine the settler "
-        "misses the window after its outage again and again, because it drops every held block whenever L1 "
-        "derives any default block (l1/settler/process.py _prune_held), even blocks the sequencer never "
-        "re-seals; the sequencer then heals every ~2.7 s until the drain ends, and the transfers it re-queued "
-        "are pending, waiting in its re-queue backlog or included above the common safe height (last three runs, "
-        "load average 13-17: one passed with 1,001 of 1,001 included, one ran out of drain time, one had 702 of "
-        "1,130 still coming); the counts are printed whole"
-    ),
-    strict=False,
-)
-
-
-@HEAL_STORM
 def test_acknowledged_accounted(soak: dict[str, Any]) -> None:
     details = soak["details"]["acknowledged_accounted"]
     assert soak["checks"]["acknowledged_accounted"], json.dumps(details, indent=1)  # whole, not truncated
@@ -133,7 +117,6 @@ def test_acknowledged_accounted(soak: dict[str, Any]) -> None:
     assert details["included"] + details["dropped"] + details["included_skipped"] == details["acknowledged"]
 
 
-@HEAL_STORM
 def test_receipted_not_lost(soak: dict[str, Any]) -> None:
     details = soak["details"]["receipted_not_lost"]
     assert soak["checks"]["receipted_not_lost"], json.dumps(details, indent=1)  # whole, not truncated
