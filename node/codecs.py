@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
+from mypy_extensions import mypyc_attr
+
 from node.crypto import ADDRESS_LEN, Address, CryptoError, Hash32, parse_address, parse_hex, to_checksum_address
 from node.encoding import (
     UINT64_MAX,
@@ -47,10 +49,12 @@ E = TypeVar("E", bound=Enum)
 _MAX_DECIMAL_DIGITS = 78  # 2^256 - 1 has 78 digits
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class JsonFieldError(ValueError):
     """A JSON value does not have the documented shape; the message names the field."""
 
 
+@mypyc_attr(native_class=False)
 class RecordSchemaError(TypeError):
     """A schema or codec used wrongly: a field without a codec, a schema missing a field, msgpack of JSON-only data."""
 
@@ -84,6 +88,7 @@ def _json_int(raw: Any, what: str, minimum: int | None, maximum: int | None) -> 
 # -- codecs --
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Codec(ABC, Generic[T]):
     """How one value travels in msgpack (`to_wire`/`from_wire`) and in JSON (`to_json`/`from_json`).
 
@@ -323,6 +328,7 @@ class TupleOf(Codec["tuple[T, ...]"], Generic[T]):
         return tuple(self.inner.from_json(v, what) for v in raw)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class JsonOnly(Codec[T]):
     """Base of codecs for values that have a JSON form only (parts of RPC reports)."""
 
@@ -333,6 +339,7 @@ class JsonOnly(Codec[T]):
         raise RecordSchemaError(f"{type(self).__name__} has no msgpack form")
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class WireOnly(Codec[T]):
     """Base of codecs for values that have a msgpack form only (parts of L1 transaction payloads)."""
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 import msgpack
+from mypy_extensions import mypyc_attr
 
 UINT256_MAX = (1 << 256) - 1
 UINT64_MAX = (1 << 64) - 1
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class DecodeError(ValueError):
     """Bytes are not a canonical encoding of the expected value."""
 

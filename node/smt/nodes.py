@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from mypy_extensions import mypyc_attr
+
 from node.smt.hashing import EMPTY
 
 NODE_PREFIX = b"N"
@@ -38,6 +40,7 @@ INTERNAL_LEN = LEAFMAP_AT + 2  # 643
 EMPTY_INTERNAL = b"\x01" + bytes(INTERNAL_LEN - 1)
 
 
+@mypyc_attr(native_class=False)
 class CorruptTreeError(RuntimeError):
     """A node the tree refers to is missing or undecodable (pruned or damaged storage)."""
 

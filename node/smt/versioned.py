@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from mypy_extensions import mypyc_attr
+
 from node.smt.hashing import EMPTY, hash_value, leaf_hash
 from node.smt.nodes import (
     EMPTY_INTERNAL,
@@ -53,6 +55,7 @@ class ByteStore(Protocol):
     def get(self, key: bytes) -> bytes | None: ...
 
 
+@mypyc_attr(native_class=False)
 class MissingVersionError(KeyError):
     """No root is stored for that version (never written, or pruned)."""
 

@@ -15,11 +15,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from mypy_extensions import mypyc_attr
+
 
 class StateReader(Protocol):
     def get(self, key: bytes) -> bytes | None: ...
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class DictState:
     """A plain in-memory state, for tests and the reference path."""
 
@@ -37,6 +40,7 @@ class DictState:
                 self.items[key] = value
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Overlay:
     """Buffered writes over a reader. `child()` + `merge_into_parent()` give rollback.
 

@@ -30,6 +30,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mypy_extensions import mypyc_attr
+
 from node.encoding import DecodeError, expect_int, pack, unpack
 from node.state.view import Overlay, StateReader
 from node.stf.config import BlockContext, ChainConfig
@@ -56,6 +58,7 @@ class EndOfBlockOverrun(Exception):
     """A chunk j > 0 ran with the end-of-block phase already closed: the block has no such chunk."""
 
 
+@mypyc_attr(native_class=False)  # its base (node.stf.errors) is not compiled
 class EndOfBlockStateError(StateInvariantViolated):
     """The end-of-block key holds something no honest execution writes (the pre-state is unreachable)."""
 

@@ -139,7 +139,8 @@ class VenueConfig:
 
 
 DECIMAL_FIELDS = ("base_decimals", "quote_decimals")
-INT_FIELDS = tuple(f.name for f in fields(MarketParams) if f.name not in ("symbol", *DECIMAL_FIELDS))
+# (not `f.name not in ("symbol", *DECIMAL_FIELDS)`: mypyc 2.4 cannot compile a starred tuple after `in`)
+INT_FIELDS = tuple(f.name for f in fields(MarketParams) if f.name != "symbol" and f.name not in DECIMAL_FIELDS)
 TOML_FIELDS = ("id", "symbol", *INT_FIELDS[1:])
 DEFAULT_QUOTE_DECIMALS = 18  # the native unit's, the venue's collateral
 

@@ -34,11 +34,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from node.state.view import Overlay, StateReader
 
 Encoder = Callable[[Any], "bytes | None"]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class RecordOverlay(Overlay):
     """An Overlay that also caches decoded records and defers their encoding (see the module doc)."""
 

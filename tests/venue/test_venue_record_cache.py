@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -217,6 +218,13 @@ def run_sequence(balances: list[int], fund: int, sequence: list[Any]) -> tuple[l
     return venue.trace, states
 
 
+# mock.patch.object swaps the module attribute; compiled code (mypyc, setup.py) calls the class directly,
+# so the swap would go unseen and both runs would use RecordOverlay. The interpreted install runs it;
+# tests/static/test_compiled_core.py checks that both installs compute the same states.
+@pytest.mark.skipif(
+    node.venue.orders.__file__ is None or not node.venue.orders.__file__.endswith(".py"),
+    reason="node.venue.orders is compiled: its handlers cannot be patched",
+)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(balances=balances, fund=st.integers(0, 5_000), sequence=ops)
 def test_cached_execution_equals_uncached_execution(balances: list[int], fund: int, sequence: list[Any]) -> None:
