@@ -74,6 +74,12 @@ class LatencyWindow:
         }
 
 
+def _log_fill_failure(task: asyncio.Task[int]) -> None:
+    """A background range sync ends by itself (its peers' failures are logged in fill); anything else is a bug."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background range sync failed", exc_info=task.exception())
+
+
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
 
@@ -89,6 +95,7 @@ class GossipFeed:
         self.last_new: float | None = None
         self.latency = LatencyWindow()
         self.range_rejected: dict[str, int] = {}
+        self._filling: asyncio.Task[int] | None = None  # the range sync in the background (fill_soon)
         self.m_blocks = metrics.counter("settler_gossip_blocks_total", "signed blocks taken in, by how they came")
         self.m_latency = metrics.histogram(
             "settler_gossip_latency_seconds", "sealed (block timestamp) to received over gossip", LATENCY_BUCKETS
@@ -112,6 +119,7 @@ class GossipFeed:
         await self.network.follow(self._on_gossip)
 
     async def stop(self) -> None:
+        await self.cancel_fill()
         await self.network.__aexit__(None, None, None)
 
     def silent_s(self) -> float:
@@ -144,6 +152,24 @@ class GossipFeed:
             if fetched:
                 return taken
         return taken
+
+    def fill_soon(self, first: int, count: int) -> bool:
+        """Range-sync blocks first.. in the background unless a range sync already runs (returns whether one
+        started). The settler's round goes on meanwhile: a peer that answers slowly (up to FILL_TIMEOUT_S per
+        request) holds back neither the blocks gossip brings nor the other duties; what the sync takes is
+        in the store for the next round."""
+        if self._filling is not None and not self._filling.done():
+            return False
+        self._filling = asyncio.get_running_loop().create_task(self.fill(first, count), name=f"range-sync-{first}")
+        self._filling.add_done_callback(_log_fill_failure)
+        return True
+
+    async def cancel_fill(self) -> None:
+        """Stop the background range sync, if any (a devnet revert's hold, or the settler stopping)."""
+        task, self._filling = self._filling, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def _fill_from(self, peer: str, first: int, count: int) -> int:
         """Blocks first.. from one peer, MAX_RANGE_COUNT per request, until it has no more or `count` came."""

@@ -471,8 +471,7 @@ class Settler:
                 tip + 1, feed.store.newest(), feed.silent_s()
             ):
                 self._verify_fill_at = now
-                await feed.fill(tip + 1, min(FETCH_BLOCKS, self.walker.head_number - tip))
-                chain.advance(feed.store.blocks, self.walker.derived, self.walker.head_number)
+                feed.fill_soon(tip + 1, min(FETCH_BLOCKS, self.walker.head_number - tip))  # next round's
         if chain.stalled != self._stall_logged:
             self._stall_logged = chain.stalled
             if chain.stalled is not None:
@@ -539,8 +538,7 @@ class Settler:
         if feed is not None:
             held = await self.held_batch(first, count)
             if not held and should_range_sync(first, feed.store.newest(), feed.silent_s()):
-                await feed.fill(first, count)
-                held = await self.held_batch(first, count)
+                feed.fill_soon(first, count)  # in the background: what it takes is posted by a later round
         starved_s = self._starvation.observe(first, bool(held), time.monotonic())
         source = choose_source(
             has_network=feed is not None,

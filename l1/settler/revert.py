@@ -81,6 +81,7 @@ class SettlerReload:
         if feed is not None:
             self._was_partitioned = feed.network.partitioned
             feed.network.partitioned = True  # gossip is dropped (node.blocknet.BlockNetwork.follow)
+            await feed.cancel_fill()  # nor may a range sync in flight bring blocks of the abandoned chain
         self._held = True
 
     def release(self) -> None:

@@ -8,6 +8,7 @@ same chain, so both sources can be compared.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,10 @@ class FakeFeed:
         for signed in taken:
             self.store.add(signed)
         return len(taken)
+
+    def fill_soon(self, first: int, count: int) -> bool:
+        self.task = asyncio.get_running_loop().create_task(self.fill(first, count))
+        return True
 
 
 class FakeSequencer:
@@ -115,6 +120,9 @@ async def test_a_missing_first_block_is_range_synced_when_a_later_one_is_held(tm
     feed = FakeFeed(store, signed[:3])
     settler.feed = feed  # type: ignore[assignment]
     blocks, source = await settler.next_blocks(1, 256)
+    assert (blocks, source) == ([], None)  # the range sync runs in the background: this round waits
+    await feed.task
+    blocks, source = await settler.next_blocks(1, 256)  # the next round has them
     assert source is Source.GOSSIP and [b.number for b in blocks] == [1, 2, 3, 4, 5, 6]
     assert feed.fills == [(1, 256)]
     await close(settler)
