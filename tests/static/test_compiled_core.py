@@ -21,12 +21,15 @@ import importlib
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPILED_MODULES: list[str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["rollup"]["mypyc"]["modules"]
@@ -127,6 +130,27 @@ def test_the_install_compiled_every_listed_module_or_none() -> None:
     compiled = {name: is_compiled(name) for name in COMPILED_MODULES}
     print(f"compiled by mypyc in this install: {sum(compiled.values())} of {len(compiled)} pure-core modules")
     assert len(set(compiled.values())) == 1, f"a partial build: {compiled}"
+
+
+def test_an_install_by_the_scripts_with_a_c_compiler_is_compiled() -> None:
+    """The fallback to the interpreted source is for machines without a compiler (or ROLLUP_NO_MYPYC=1), not a
+    silent outcome: an isolated build once lacked the runtime dependencies mypy needed, and every install fell
+    back without anyone asking for it. Checked for the .venv scripts/_venv.sh installs (its stamp records
+    ROLLUP_NO_MYPYC as the install saw it)."""
+    venv = ROOT / ".venv"
+    stamps = sorted(venv.glob(".installed-*"))
+    if Path(sys.prefix).resolve() != venv.resolve() or not stamps:
+        pytest.skip("not the .venv scripts/_venv.sh installs")
+    asked = {line.partition("=")[2].strip() for stamp in stamps for line in stamp.read_text().splitlines()}
+    if asked - {"", "0"}:
+        pytest.skip(f"installed with ROLLUP_NO_MYPYC={sorted(asked - {'', '0'})[0]}")
+    if shutil.which(os.environ.get("CC", "cc")) is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler on this machine: the interpreted source is the expected install")
+    interpreted = [name for name in COMPILED_MODULES if not is_compiled(name)]
+    assert not interpreted, (
+        f"a C compiler is here but {len(interpreted)} pure-core modules run interpreted (e.g. {interpreted[0]}): "
+        "see `.venv/bin/python -m pip install -v -e .` for why mypyc fell back"
+    )
 
 
 def test_no_compiled_module_is_older_than_its_source() -> None:
