@@ -193,13 +193,18 @@ def test_unsafe_heads_follow_and_state_roots_agree(net: Net) -> None:
     assert metrics.get("gossip_blocks_applied_total", 0) >= 1
 
 
+REPLAY_WINDOW_S = 3.0  # node.p2p.runtime: heartbeat_interval 1 s x gossipsub's gossip_window 3
+
+
 def test_restarted_and_late_executors_catch_up_by_range_sync(net: Net) -> None:
     victim = net.executors[0]
     wait_until(lambda: unsafe(victim) >= 3, 20, "first blocks")
     victim.kill()
     net.settler.stop()  # L1 gets no new batches: the missed blocks can only come from peers
     send_transfers(net.sequencer, 200)
-    time.sleep(1.5)
+    # longer than the replay to a new subscriber covers (gossipsub's window: 3 heartbeats of 1 s): a restart
+    # within it can get every missed block replayed, and nothing is left for range sync to do
+    time.sleep(REPLAY_WINDOW_S + 1.5)
     victim.start().wait_healthy()
     late = net.executors[2]
     late.start().wait_healthy()

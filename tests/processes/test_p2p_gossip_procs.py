@@ -51,6 +51,20 @@ def publisher(port: int) -> P2PNode:
     return P2PNode(P2PConfig(seed=PUB_SEED, listen_port=port, close_timeout=3.0))
 
 
+async def wait_mesh(pub: P2PNode, procs: list[PeerProcess], topic: str, timeout: float = 60.0) -> None:
+    """Every subscriber process on `topic` (a loaded full run can take longer than 20 s); on a timeout, what each
+    side saw (connected peers, topic peers, the processes' last log lines)."""
+    try:
+        await pub.wait_for_topic_peers(topic, len(procs), timeout=timeout)
+    except TimeoutError:
+        seen = await pub.topic_peers(topic)
+        tails = "\n".join(f"{p.name} alive={p.alive}: " + " | ".join(p.stderr_tail[-5:]) for p in procs)
+        raise AssertionError(
+            f"{len(seen)} of {len(procs)} subscribers on {topic!r} after {timeout} s; publisher connected to "
+            f"{len(pub.peers())} peers\n{tails}"
+        ) from None
+
+
 async def wait_received(procs: list[PeerProcess], topic: str, count: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while any(len(p.received(topic)) < count for p in procs):
@@ -65,7 +79,7 @@ async def wait_received(procs: list[PeerProcess], topic: str, count: int, timeou
 
 async def test_every_subscriber_process_receives_every_message(subscribers: list[PeerProcess], pub_port: int) -> None:
     async with publisher(pub_port) as pub:
-        await pub.wait_for_topic_peers("all", 3, timeout=60.0)
+        await wait_mesh(pub, subscribers, "all")
         for seq in range(50):
             await pub.publish("all", make_payload(seq, 1024))
         await wait_received(subscribers, "all", 50, 15.0)
@@ -75,7 +89,7 @@ async def test_every_subscriber_process_receives_every_message(subscribers: list
 
 async def test_200_messages_of_16kb_at_full_rate_without_loss(subscribers: list[PeerProcess], pub_port: int) -> None:
     async with publisher(pub_port) as pub:
-        await pub.wait_for_topic_peers("bulk", 3, timeout=60.0)
+        await wait_mesh(pub, subscribers, "bulk")
         start = time.monotonic()
         for seq in range(200):
             await pub.publish("bulk", make_payload(seq, 16 * 1024))
@@ -94,7 +108,7 @@ async def test_200_messages_of_16kb_at_full_rate_without_loss(subscribers: list[
 
 async def test_latency_of_16kb_messages_at_10_per_second(subscribers: list[PeerProcess], pub_port: int) -> None:
     async with publisher(pub_port) as pub:
-        await pub.wait_for_topic_peers("lat", 3, timeout=60.0)
+        await wait_mesh(pub, subscribers, "lat")
         for seq in range(30):
             await pub.publish("lat", make_payload(seq, 16 * 1024))
             await asyncio.sleep(0.1)
@@ -108,7 +122,7 @@ async def test_latency_of_16kb_messages_at_10_per_second(subscribers: list[PeerP
 
 async def test_peers_joining_during_200kb_publishes_crash_nobody(subscribers: list[PeerProcess], pub_port: int) -> None:
     async with publisher(pub_port) as pub:
-        await pub.wait_for_topic_peers("big", 3, timeout=60.0)  # a loaded full run can take longer than 20 s
+        await wait_mesh(pub, subscribers, "big")
         stop = asyncio.Event()
         published = 0
 
