@@ -26,22 +26,27 @@ def read_heads(specs: Sequence[ProcessSpec], timeout_s: float = HEADS_TIMEOUT_S)
     return dict(answer for answer in answers if answer is not None)
 
 
+def heads_from_sync_status(sync: Any) -> dict[str, Any]:
+    """An L2 node's heads as a snapshot records them, from its rollup_syncStatus answer (KeyError, TypeError or
+    ValueError when the answer is not one)."""
+    return {
+        "unsafe": {
+            "number": int(sync["unsafe"]["number"]),
+            "hash": str(sync["unsafe"]["hash"]),
+            "stateRoot": str(sync["unsafe"]["stateRoot"]),
+        },
+        "safe": int(sync["safe"]["number"]),
+        "finalized": int(sync["finalized"]["number"]),
+    }
+
+
 def _read_head(spec: ProcessSpec, timeout_s: float) -> tuple[str, Any] | None:
     client = SyncRpcClient(spec.rpc, timeout=timeout_s)
     try:
         if spec.role == ROLE_L1:
             return "l1", int(client.call("l1_blockNumber"))
         if spec.is_l2_node:
-            sync = client.call("rollup_syncStatus")
-            return spec.name, {
-                "unsafe": {
-                    "number": int(sync["unsafe"]["number"]),
-                    "hash": str(sync["unsafe"]["hash"]),
-                    "stateRoot": str(sync["unsafe"]["stateRoot"]),
-                },
-                "safe": int(sync["safe"]["number"]),
-                "finalized": int(sync["finalized"]["number"]),
-            }
+            return spec.name, heads_from_sync_status(client.call("rollup_syncStatus"))
     except (RpcError, RpcTransportError, KeyError, TypeError, ValueError):
         return None
     return None

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from node.devnet.heads import heads_from_sync_status
 from node.devnet.inproc.client import CALL_TIMEOUT_S, METHOD_NOT_FOUND, MISSING, REFUSED, UNREACHABLE, Refusal
 from node.devnet.inproc.control import RESUME
 from node.devnet.layout import ROLE_L1, ROLE_SEQUENCER, ProcessSpec
@@ -70,16 +71,7 @@ def _read(spec: ProcessSpec, answers: list[Any], recorded: dict[str, Any], relea
             if "l1" in recorded and head < int(recorded["l1"]):
                 released.problems.append(f"l1 is at block {head}, below the snapshot's {recorded['l1']}")
         elif spec.is_l2_node:
-            sync = answers[1]
-            released.heads[spec.name] = {
-                "unsafe": {
-                    "number": int(sync["unsafe"]["number"]),
-                    "hash": str(sync["unsafe"]["hash"]),
-                    "stateRoot": str(sync["unsafe"]["stateRoot"]),
-                },
-                "safe": int(sync["safe"]["number"]),
-                "finalized": int(sync["finalized"]["number"]),
-            }
+            released.heads[spec.name] = heads_from_sync_status(answers[1])
             if len(answers) > 2:
                 want = recorded[spec.name]["unsafe"]
                 block = answers[2] if isinstance(answers[2], dict) else {}
