@@ -232,10 +232,7 @@ class InprocControl:
                 records = sum(store.rewind(snapshot) for store in stores)
                 timings["rewind"] = _lap(mark)
                 mark = time.monotonic()
-                self.clock.load(data_dir)
-                await self.target.reopen()  # takes the kept handles back
-                await self.target.hold()
-                self.target.start_loops()
+                await self._rebuild(data_dir)  # reopen takes the kept handles back
                 timings["reopen"] = _lap(mark)
         except BaseException as exc:
             log.critical("devnet: %s could not revert by its undo log: %r; exiting", self.role, exc)
@@ -278,10 +275,7 @@ class InprocControl:
         timings["swap"] = _lap(mark)
         mark = time.monotonic()
         try:
-            self.clock.load(data_dir)
-            await self.target.reopen()
-            await self.target.hold()
-            self.target.start_loops()
+            await self._rebuild(data_dir)
         except BaseException as exc:
             log.critical("devnet: %s could not reopen its reverted data dir: %r; exiting", self.role, exc)
             self.target.fail(exc)
@@ -290,6 +284,13 @@ class InprocControl:
             ) from None
         timings["reopen"] = _lap(mark)
         return timings
+
+    async def _rebuild(self, data_dir: Path) -> None:
+        """The role as on a restart from `data_dir` (its clock offset, stores and loops), still held."""
+        self.clock.load(data_dir)
+        await self.target.reopen()
+        await self.target.hold()
+        self.target.start_loops()
 
     async def _restart_as_before(self) -> None:
         try:
